@@ -1,0 +1,125 @@
+//! CloudFormation adapter: discovery (DescribeStacks pages, GetTemplate) and the refresh
+//! (DescribeStacks for one stack, UpdateStack).
+
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, TemplateStage};
+use aws_sdk_cloudformation::Client;
+
+use super::aws_error;
+use crate::domain::model::{StackParameter, StackRef, StackSnapshot};
+use crate::domain::refresh::{ParameterValue, UpdatePlan};
+use crate::ports::{AwsError, StackDirectory, StackUpdater, UpdateStart};
+
+#[derive(Clone)]
+pub struct CloudFormation {
+    client: Client,
+}
+
+impl CloudFormation {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: Client::new(config) }
+    }
+}
+
+fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
+    let id = stack.stack_id().unwrap_or_default();
+    let stack_ref = StackRef::from_stack_id(id).map_err(|e| AwsError {
+        operation: "DescribeStacks",
+        code: None,
+        message: e.to_string(),
+    })?;
+    Ok(StackSnapshot {
+        stack: stack_ref,
+        status: stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status_reason: stack.stack_status_reason().map(str::to_string),
+        parameters: stack
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                p.parameter_key().map(|k| StackParameter {
+                    key: k.to_string(),
+                    value: p.parameter_value().map(str::to_string),
+                })
+            })
+            .collect(),
+        capabilities: stack.capabilities().iter().map(|c| c.as_str().to_string()).collect(),
+        parent_id: stack.parent_id().map(str::to_string),
+    })
+}
+
+impl StackDirectory for CloudFormation {
+    async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
+        // DescribeStacks without a name lists every live stack, 50 a page, with the
+        // parameters we select on: one call per page instead of one per stack.
+        let stacks: Vec<Stack> = self
+            .client
+            .describe_stacks()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("DescribeStacks", &e))?;
+        stacks.iter().map(snapshot).collect()
+    }
+
+    async fn template_body(&self, stack: &StackRef) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .get_template()
+            .stack_name(&stack.id)
+            .template_stage(TemplateStage::Original)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetTemplate", &e))?;
+        Ok(out.template_body().unwrap_or_default().to_string())
+    }
+}
+
+impl StackUpdater for CloudFormation {
+    async fn describe(&self, stack: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+        match self.client.describe_stacks().stack_name(&stack.id).send().await {
+            Ok(out) => match out.stacks().first() {
+                Some(s) if s.stack_status().map(|st| st.as_str()) == Some("DELETE_COMPLETE") => Ok(None),
+                Some(s) => snapshot(s).map(Some),
+                None => Ok(None),
+            },
+            Err(e) if e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
+            Err(e) => Err(aws_error("DescribeStacks", &e)),
+        }
+    }
+
+    async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+        let mut request = self
+            .client
+            .update_stack()
+            .stack_name(&plan.stack.id)
+            .use_previous_template(true);
+        for (key, value) in &plan.parameters {
+            let p = Parameter::builder().parameter_key(key);
+            request = request.parameters(match value {
+                ParameterValue::UsePrevious => p.use_previous_value(true).build(),
+                ParameterValue::Value(v) => p.parameter_value(v).build(),
+            });
+        }
+        for capability in &plan.capabilities {
+            request = request.capabilities(Capability::from(capability.as_str()));
+        }
+        match request.send().await {
+            Ok(_) => Ok(UpdateStart::Started),
+            Err(e) => {
+                let message = e.message().unwrap_or_default().to_string();
+                match e.code() {
+                    Some("ValidationError") if message.contains("No updates are to be performed") => Ok(UpdateStart::NoChange),
+                    Some("ValidationError") if message.contains("can not be updated") || message.contains("cannot be updated") && message.contains("IN_PROGRESS") => {
+                        Ok(UpdateStart::Busy(message))
+                    }
+                    Some("ValidationError" | "InsufficientCapabilitiesException" | "AccessDenied" | "AccessDeniedException") => {
+                        Ok(UpdateStart::Refused(format!("{}: {message}", e.code().unwrap_or_default())))
+                    }
+                    _ => Err(aws_error("UpdateStack", &e)),
+                }
+            }
+        }
+    }
+}

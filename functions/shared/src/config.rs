@@ -1,0 +1,80 @@
+//! Function settings, read once at cold start from environment variables set by the SAM
+//! template (deploy parameters). A bad value stops the function with an error naming it.
+
+use crate::domain::discovery::DiscoverySettings;
+use crate::domain::error::InputError;
+use crate::domain::refresh::RefreshSettings;
+use crate::domain::selection::SelectionMode;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &str, default: T, check: impl Fn(&T) -> bool, expect: &str) -> Result<T, InputError> {
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<T>() {
+            Ok(v) if check(&v) => Ok(v),
+            _ => Err(InputError::new(name, format!("`{raw}` is not {expect}"))),
+        },
+    }
+}
+
+fn seconds_to_ms(name: &str, default: f64, expect: &str) -> Result<u64, InputError> {
+    parse::<f64>(name, default, |v| v.is_finite() && *v > 0.0, expect).map(|s| (s * 1000.0) as u64)
+}
+
+pub fn token_parameter() -> String {
+    var("PARAMETER_NAME").unwrap_or_else(|| "RotateToken".to_string())
+}
+
+pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
+    Ok(DiscoverySettings {
+        parameter: token_parameter(),
+        mode: var("SELECTION_MODE").unwrap_or_else(|| "all".into()).parse()?,
+        max_concurrency: parse("MAX_CONCURRENCY", 10, |v: &u32| (1..=40).contains(v), "an integer from 1 to 40")?,
+        template_concurrency: 8,
+    })
+}
+
+pub fn selection_mode() -> Result<SelectionMode, InputError> {
+    var("SELECTION_MODE").unwrap_or_else(|| "all".into()).parse()
+}
+
+pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
+    Ok(RefreshSettings {
+        poll_interval_ms: seconds_to_ms("POLL_INTERVAL_SECONDS", 10.0, "a positive number of seconds")?,
+        max_wait_ms: seconds_to_ms("MAX_WAIT_SECONDS", 3600.0, "a positive number of seconds")?,
+    })
+}
+
+/// The most one refresh invocation works before handing the task back to the state
+/// machine; the Lambda deadline (minus a margin) caps it further.
+pub fn step_budget_ms() -> Result<u64, InputError> {
+    seconds_to_ms("STEP_BUDGET_SECONDS", 600.0, "a positive number of seconds")
+}
+
+pub fn state_machine_arn() -> Result<String, InputError> {
+    var("STATE_MACHINE_ARN").ok_or_else(|| InputError::missing("STATE_MACHINE_ARN"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        // Env vars are process-wide: one test touches them, in sequence.
+        std::env::set_var("MAX_CONCURRENCY", "0");
+        assert_eq!(discovery_settings().unwrap_err().field, "MAX_CONCURRENCY");
+        std::env::set_var("MAX_CONCURRENCY", "12");
+        std::env::set_var("SELECTION_MODE", "some");
+        assert_eq!(discovery_settings().unwrap_err().field, "SELECTION_MODE");
+        std::env::set_var("SELECTION_MODE", "referencing");
+        assert_eq!(discovery_settings().unwrap().max_concurrency, 12);
+        std::env::set_var("POLL_INTERVAL_SECONDS", "-1");
+        assert_eq!(refresh_settings().unwrap_err().field, "POLL_INTERVAL_SECONDS");
+        std::env::set_var("POLL_INTERVAL_SECONDS", "0.25");
+        assert_eq!(refresh_settings().unwrap().poll_interval_ms, 250);
+    }
+}

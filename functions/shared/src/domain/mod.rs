@@ -1,0 +1,9 @@
+//! Pure domain logic. Nothing here performs I/O except through the traits in [`crate::ports`].
+
+pub mod discovery;
+pub mod error;
+pub mod model;
+pub mod refresh;
+pub mod report;
+pub mod selection;
+pub mod trigger;

@@ -1,0 +1,300 @@
+//! The data that flows between the functions and through the state machine. Everything is
+//! serde-serialisable and free of AWS SDK types. Every stack reference carries its account
+//! and region explicitly, so results can always be grouped and acted on per target.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::InputError;
+
+/// One CloudFormation stack, wherever it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+pub struct StackRef {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    /// The stack ARN (`StackId`), which stays unique even when a name is reused.
+    pub id: String,
+}
+
+impl StackRef {
+    /// Builds a reference from a stack ARN:
+    /// `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>`.
+    pub fn from_stack_id(id: &str) -> Result<Self, InputError> {
+        let parts: Vec<&str> = id.splitn(6, ':').collect();
+        let bad = || InputError::new("StackId", format!("`{id}` is not a CloudFormation stack ARN"));
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "cloudformation" {
+            return Err(bad());
+        }
+        let mut resource = parts[5].splitn(3, '/');
+        if resource.next() != Some("stack") {
+            return Err(bad());
+        }
+        let name = resource.next().filter(|n| !n.is_empty()).ok_or_else(bad)?;
+        if parts[3].is_empty() || parts[4].is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            account: parts[4].to_string(),
+            region: parts[3].to_string(),
+            name: name.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
+/// The secret whose new value must reach its consumers. Never holds the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    pub arn: String,
+    pub name: String,
+    /// The version that became current; absent for a run started by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}
+
+impl SecretRef {
+    /// Secrets Manager ARNs end in `secret:<name>-<6 random characters>`; the name is what a
+    /// template's `{{resolve:secretsmanager:<name>...}}` usually mentions.
+    pub fn from_arn(arn: &str, version_id: Option<String>) -> Result<Self, InputError> {
+        Ok(Self {
+            arn: arn.to_string(),
+            name: secret_name_from_arn(arn)?,
+            version_id,
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or_default()
+    }
+
+    pub fn region(&self) -> &str {
+        self.arn.split(':').nth(3).unwrap_or_default()
+    }
+}
+
+pub fn is_secret_arn(s: &str) -> bool {
+    s.starts_with("arn:") && s.split(':').nth(2) == Some("secretsmanager")
+}
+
+pub fn secret_name_from_arn(arn: &str) -> Result<String, InputError> {
+    let bad = |why: &str| InputError::new("secret.arn", format!("`{arn}` {why}"));
+    if !is_secret_arn(arn) {
+        return Err(bad("is not a Secrets Manager ARN"));
+    }
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    if parts.len() != 7 || parts[5] != "secret" {
+        return Err(bad("is not a Secrets Manager secret ARN"));
+    }
+    let full = parts[6];
+    // A complete ARN carries a 6-character random suffix after a hyphen.
+    match full.rsplit_once('-') {
+        Some((name, suffix))
+            if suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()) && !name.is_empty() =>
+        {
+            Ok(name.to_string())
+        }
+        _ => Err(bad("has no 6-character suffix (a partial ARN); use the complete ARN")),
+    }
+}
+
+/// The state machine's input, written by the trigger (or by an operator for a manual run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionInput {
+    pub secret: SecretRef,
+    /// Why the run started, e.g. `PutSecretValue`.
+    #[serde(default = "manual_cause")]
+    pub cause: String,
+    /// Select and report exactly as a real run, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn manual_cause() -> String {
+    "manual".to_string()
+}
+
+/// A parameter as CloudFormation reports it on a stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackParameter {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// What the domain needs to know about a described stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSnapshot {
+    pub stack: StackRef,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub parameters: Vec<StackParameter>,
+    pub capabilities: Vec<String>,
+    /// Set for nested stacks, which must be updated through their root stack.
+    pub parent_id: Option<String>,
+}
+
+impl StackSnapshot {
+    pub fn parameter(&self, key: &str) -> Option<&StackParameter> {
+        self.parameters.iter().find(|p| p.key == key)
+    }
+}
+
+/// The two phases of a refresh, then done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// `RotateToken=false`: guarded resources are deleted.
+    #[default]
+    Disable,
+    /// `RotateToken=true`: guarded resources are recreated and re-read the secret.
+    Enable,
+    Done,
+}
+
+impl Phase {
+    pub fn token_value(self) -> &'static str {
+        match self {
+            Phase::Disable => "false",
+            Phase::Enable | Phase::Done => "true",
+        }
+    }
+}
+
+/// Where a stack stands in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not finished; the state machine calls the refresh function again.
+    #[default]
+    Waiting,
+    Refreshed,
+    Skipped,
+    Failed,
+    /// Dry run: this stack would have been refreshed.
+    WouldRefresh,
+}
+
+/// A stack's refresh, carried between invocations of the refresh function through the
+/// state machine's Map iteration. Small on purpose (Step Functions payload limits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTask {
+    pub stack: StackRef,
+    /// The name of the token parameter (deploy parameter, `RotateToken` by default).
+    pub parameter: String,
+    #[serde(default)]
+    pub phase: Phase,
+    /// An update for the current phase has been accepted by CloudFormation.
+    #[serde(default)]
+    pub update_started: bool,
+    /// Epoch milliseconds after which the refresh gives up waiting; set on the first call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    #[serde(default)]
+    pub outcome: Outcome,
+    /// Last observed stack status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The stack was left without its guarded resources: an operator must act.
+    #[serde(default)]
+    pub critical: bool,
+    /// How many times the refresh function has worked on this stack.
+    #[serde(default)]
+    pub invocations: u32,
+}
+
+impl RefreshTask {
+    pub fn new(stack: StackRef, parameter: impl Into<String>) -> Self {
+        Self {
+            stack,
+            parameter: parameter.into(),
+            phase: Phase::Disable,
+            update_started: false,
+            deadline_ms: None,
+            outcome: Outcome::Waiting,
+            status: None,
+            reason: None,
+            critical: false,
+            invocations: 0,
+        }
+    }
+}
+
+/// A stack that discovery reports without refreshing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedStack {
+    pub stack: StackRef,
+    pub status: String,
+    pub reason: String,
+}
+
+/// What discovery hands to the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryOutput {
+    pub secret: SecretRef,
+    pub cause: String,
+    pub dry_run: bool,
+    pub parameter: String,
+    pub mode: String,
+    /// Map concurrency for this run (deploy parameter), read by `MaxConcurrencyPath`.
+    pub max_concurrency: u32,
+    /// Stacks looked at.
+    pub scanned: usize,
+    /// Stacks scanned that are not consumers: no token parameter or, in `referencing`
+    /// mode, no mention of the secret. They are never touched.
+    pub not_consumers: usize,
+    pub selected: Vec<RefreshTask>,
+    pub skipped: Vec<SkippedStack>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_ref_from_arn() {
+        let s = StackRef::from_stack_id(
+            "arn:aws:cloudformation:eu-west-1:111111111111:stack/my-app/5f8c-11ee",
+        )
+        .unwrap();
+        assert_eq!(s.account, "111111111111");
+        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.name, "my-app");
+    }
+
+    #[test]
+    fn stack_ref_rejects_non_stack_arns() {
+        for bad in [
+            "my-app",
+            "arn:aws:s3:::bucket",
+            "arn:aws:cloudformation:eu-west-1:1:stackset/x:1",
+            "arn:aws:cloudformation::1:stack/x/y",
+        ] {
+            assert!(StackRef::from_stack_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_name_is_the_arn_without_its_suffix() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbC123";
+        assert_eq!(secret_name_from_arn(arn).unwrap(), "prod/db-password");
+        let s = SecretRef::from_arn(arn, None).unwrap();
+        assert_eq!(s.account(), "123456789012");
+        assert_eq!(s.region(), "us-east-1");
+    }
+
+    #[test]
+    fn partial_secret_arns_are_refused() {
+        let err = secret_name_from_arn("arn:aws:secretsmanager:us-east-1:1:secret:db").unwrap_err();
+        assert_eq!(err.field, "secret.arn");
+        assert!(secret_name_from_arn("db-password").is_err());
+    }
+
+    #[test]
+    fn refresh_task_round_trips_with_defaults() {
+        let stack = StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap();
+        let json = serde_json::json!({"stack": stack, "parameter": "RotateToken"});
+        let task: RefreshTask = serde_json::from_value(json).unwrap();
+        assert_eq!(task, RefreshTask::new(stack, "RotateToken"));
+    }
+}

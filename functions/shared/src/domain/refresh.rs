@@ -1,0 +1,446 @@
+//! The two-phase refresh of one stack: `RotateToken=false`, wait, `RotateToken=true`, wait.
+//!
+//! The refresh function calls [`advance`] with the task it got from the state machine; it
+//! polls the stack itself for as long as its invocation budget allows and hands the task
+//! back `Waiting` when the budget runs out, so the state machine spends two transitions per
+//! budget slice instead of three per poll. Every decision is re-derived from the stack's
+//! described state, so a retried invocation is harmless.
+
+use super::model::{Outcome, Phase, RefreshTask, StackRef, StackSnapshot};
+use super::selection::{classify_status, StatusClass};
+use crate::ports::{AwsError, Clock, StackUpdater, UpdateStart};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSettings {
+    /// Time between two DescribeStacks calls while an update runs.
+    pub poll_interval_ms: u64,
+    /// Longest a whole refresh (both phases) may wait before it is reported failed.
+    pub max_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParameterValue {
+    UsePrevious,
+    Value(String),
+}
+
+/// One UpdateStack call: previous template, every parameter kept except the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePlan {
+    pub stack: StackRef,
+    pub parameters: Vec<(String, ParameterValue)>,
+    pub capabilities: Vec<String>,
+}
+
+/// Plans the update that sets the token to `value`; `Err` names what is missing.
+pub fn plan_update(
+    snapshot: &StackSnapshot,
+    token_parameter: &str,
+    value: &str,
+) -> Result<UpdatePlan, String> {
+    if snapshot.parameter(token_parameter).is_none() {
+        return Err(format!("stack has no `{token_parameter}` parameter any more"));
+    }
+    let parameters = snapshot
+        .parameters
+        .iter()
+        .map(|p| {
+            let v = if p.key == token_parameter {
+                ParameterValue::Value(value.to_string())
+            } else {
+                ParameterValue::UsePrevious
+            };
+            (p.key.clone(), v)
+        })
+        .collect();
+    Ok(UpdatePlan {
+        stack: snapshot.stack.clone(),
+        parameters,
+        capabilities: snapshot.capabilities.clone(),
+    })
+}
+
+/// The AWS CLI command that puts a stack back to `token=true` by hand.
+pub fn restore_command(stack: &StackRef, token_parameter: &str) -> String {
+    format!(
+        "aws cloudformation update-stack --region {} --stack-name {} --use-previous-template \
+         --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
+         --parameters ParameterKey={},ParameterValue=true  # plus ParameterKey=<each other parameter>,UsePreviousValue=true",
+        stack.region, stack.id, token_parameter
+    )
+}
+
+/// Works on one stack until it is finished or `budget_until_ms` is near.
+pub async fn advance<U, C>(
+    updater: &U,
+    clock: &C,
+    settings: RefreshSettings,
+    mut task: RefreshTask,
+    budget_until_ms: u64,
+) -> Result<RefreshTask, AwsError>
+where
+    U: StackUpdater + Sync,
+    C: Clock + Sync,
+{
+    task.invocations += 1;
+    let deadline = *task
+        .deadline_ms
+        .get_or_insert(clock.now_ms() + settings.max_wait_ms);
+    while task.outcome == Outcome::Waiting {
+        if clock.now_ms() >= deadline {
+            let status = task.status.clone().unwrap_or_default();
+            let stranded = task.phase == Phase::Enable || task.update_started;
+            let reason = format!(
+                "gave up after waiting {} s in phase {}; last status {status}{}",
+                settings.max_wait_ms / 1000,
+                task.phase.token_value(),
+                if stranded { "; the stack may be left without its guarded resources" } else { "" }
+            );
+            fail(&mut task, reason, stranded);
+            break;
+        }
+        let Some(snapshot) = updater.describe(&task.stack).await? else {
+            let critical = task.phase == Phase::Enable;
+            fail(&mut task, "stack no longer exists".to_string(), critical);
+            break;
+        };
+        task.status = Some(snapshot.status.clone());
+        let class = classify_status(&snapshot.status);
+        let must_wait = if task.update_started {
+            observe_running_update(&mut task, &snapshot, class)
+        } else {
+            start_phase(updater, &mut task, &snapshot, class).await?
+        };
+        if must_wait {
+            if clock.now_ms() + settings.poll_interval_ms >= budget_until_ms {
+                break; // hand back Waiting: the state machine calls again
+            }
+            clock.sleep_ms(settings.poll_interval_ms).await;
+        }
+    }
+    Ok(task)
+}
+
+/// Returns whether to wait before looking again.
+async fn start_phase<U: StackUpdater>(
+    updater: &U,
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+) -> Result<bool, AwsError> {
+    match class {
+        StatusClass::InProgress => return Ok(true), // someone else's operation
+        StatusClass::NeedsOperator => {
+            let reason = format!(
+                "stack is in {} and needs an operator{}",
+                snapshot.status,
+                snapshot.status_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            );
+            not_done(task, reason);
+            return Ok(false);
+        }
+        StatusClass::Updatable | StatusClass::RolledBack => {}
+    }
+    let plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
+        Ok(plan) => plan,
+        Err(why) => {
+            not_done(task, why);
+            return Ok(false);
+        }
+    };
+    match updater.update(&plan).await? {
+        UpdateStart::Started => {
+            task.update_started = true;
+            Ok(true)
+        }
+        UpdateStart::NoChange => {
+            complete_phase(task);
+            Ok(false)
+        }
+        UpdateStart::Busy(_) => Ok(true),
+        UpdateStart::Refused(why) => {
+            not_done(task, format!("UpdateStack refused: {why}"));
+            Ok(false)
+        }
+    }
+}
+
+/// Returns whether to wait before looking again.
+fn observe_running_update(
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+) -> bool {
+    match class {
+        StatusClass::InProgress => true,
+        StatusClass::Updatable => {
+            let expected = task.phase.token_value();
+            let actual = snapshot
+                .parameter(&task.parameter)
+                .and_then(|p| p.value.clone())
+                .unwrap_or_default();
+            if actual == expected {
+                complete_phase(task);
+            } else {
+                // Another update finished in between; ours did not take effect.
+                let critical = task.phase == Phase::Enable || actual == "false";
+                fail(
+                    task,
+                    format!("update finished but `{}` is `{actual}`, expected `{expected}`", task.parameter),
+                    critical,
+                );
+            }
+            false
+        }
+        StatusClass::RolledBack | StatusClass::NeedsOperator => {
+            let critical = task.phase == Phase::Enable || class == StatusClass::NeedsOperator;
+            let reason = format!(
+                "update to {} ended in {}{}",
+                task.phase.token_value(),
+                snapshot.status,
+                snapshot.status_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            );
+            fail(task, reason, critical);
+            false
+        }
+    }
+}
+
+fn complete_phase(task: &mut RefreshTask) {
+    task.update_started = false;
+    match task.phase {
+        Phase::Disable => task.phase = Phase::Enable,
+        Phase::Enable | Phase::Done => {
+            task.phase = Phase::Done;
+            task.outcome = Outcome::Refreshed;
+        }
+    }
+}
+
+/// Nothing was changed in phase one: skipped. After phase one it is a failure, and critical.
+fn not_done(task: &mut RefreshTask, reason: String) {
+    if task.phase == Phase::Disable {
+        task.outcome = Outcome::Skipped;
+        task.reason = Some(reason);
+    } else {
+        fail(task, reason, true);
+    }
+}
+
+fn fail(task: &mut RefreshTask, reason: String, critical: bool) {
+    task.outcome = Outcome::Failed;
+    task.critical = critical;
+    task.reason = Some(if critical {
+        format!(
+            "{reason}. CRITICAL: restore with `{}`",
+            restore_command(&task.stack, &task.parameter)
+        )
+    } else {
+        reason
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::StackParameter;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+
+    /// An in-memory CloudFormation stack whose updates take `update_polls` describes.
+    struct FakeStack {
+        snapshot: Mutex<StackSnapshot>,
+        pending: Mutex<Option<(u32, String, &'static str)>>, // polls left, value, final status
+        update_polls: u32,
+        /// Final status for an update setting the token to this value.
+        fail_value: Option<(&'static str, &'static str)>,
+        updates: Mutex<Vec<String>>,
+        busy_refusals: Mutex<u32>,
+    }
+
+    impl FakeStack {
+        fn new(status: &str, token: &str) -> Self {
+            Self {
+                snapshot: Mutex::new(StackSnapshot {
+                    stack: StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:111111111111:stack/app/1").unwrap(),
+                    status: status.into(),
+                    status_reason: None,
+                    parameters: vec![
+                        StackParameter { key: "Env".into(), value: Some("prod".into()) },
+                        StackParameter { key: "RotateToken".into(), value: Some(token.into()) },
+                    ],
+                    capabilities: vec!["CAPABILITY_IAM".into()],
+                    parent_id: None,
+                }),
+                pending: Mutex::new(None),
+                update_polls: 2,
+                fail_value: None,
+                updates: Mutex::new(vec![]),
+                busy_refusals: Mutex::new(0),
+            }
+        }
+        fn token(&self) -> String {
+            self.snapshot.lock().unwrap().parameter("RotateToken").unwrap().value.clone().unwrap()
+        }
+    }
+
+    impl StackUpdater for FakeStack {
+        async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+            let mut pending = self.pending.lock().unwrap();
+            let mut snap = self.snapshot.lock().unwrap();
+            if let Some((left, value, final_status)) = pending.take() {
+                if left == 0 {
+                    snap.status = final_status.into();
+                    if final_status == "UPDATE_COMPLETE" {
+                        snap.parameters[1].value = Some(value);
+                    }
+                } else {
+                    *pending = Some((left - 1, value, final_status));
+                }
+            }
+            Ok(Some(snap.clone()))
+        }
+
+        async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+            {
+                let mut busy = self.busy_refusals.lock().unwrap();
+                if *busy > 0 {
+                    *busy -= 1;
+                    return Ok(UpdateStart::Busy("in progress".into()));
+                }
+            }
+            assert_eq!(plan.parameters[0], ("Env".to_string(), ParameterValue::UsePrevious));
+            assert_eq!(plan.capabilities, vec!["CAPABILITY_IAM".to_string()]);
+            let ParameterValue::Value(v) = &plan.parameters[1].1 else { panic!("token not set") };
+            self.updates.lock().unwrap().push(v.clone());
+            if *v == self.token() {
+                return Ok(UpdateStart::NoChange);
+            }
+            let final_status = match self.fail_value {
+                Some((value, status)) if value == v => status,
+                _ => "UPDATE_COMPLETE",
+            };
+            self.snapshot.lock().unwrap().status = "UPDATE_IN_PROGRESS".into();
+            *self.pending.lock().unwrap() = Some((self.update_polls, v.clone(), final_status));
+            Ok(UpdateStart::Started)
+        }
+    }
+
+    struct FakeClock(AtomicU64);
+    impl Clock for FakeClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+        async fn sleep_ms(&self, ms: u64) {
+            self.0.fetch_add(ms, Ordering::SeqCst);
+        }
+    }
+
+    const SETTINGS: RefreshSettings = RefreshSettings { poll_interval_ms: 1_000, max_wait_ms: 60_000 };
+
+    fn task(stack: &FakeStack) -> RefreshTask {
+        RefreshTask::new(stack.snapshot.lock().unwrap().stack.clone(), "RotateToken")
+    }
+
+    fn run(stack: &FakeStack, task: RefreshTask, budget_ms: u64) -> RefreshTask {
+        let clock = FakeClock(AtomicU64::new(1_000_000));
+        let until = 1_000_000 + budget_ms;
+        futures::executor::block_on(advance(stack, &clock, SETTINGS, task, until)).unwrap()
+    }
+
+    #[test]
+    fn both_phases_run_in_order() {
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Refreshed);
+        assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+        assert_eq!(stack.token(), "true");
+        assert!(!t.critical);
+    }
+
+    #[test]
+    fn a_stack_found_at_false_ends_at_true() {
+        let stack = FakeStack::new("UPDATE_COMPLETE", "false");
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Refreshed);
+        assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+        assert_eq!(stack.token(), "true");
+    }
+
+    #[test]
+    fn a_short_budget_hands_back_waiting_and_resumes() {
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        let t = run(&stack, task(&stack), 1_500);
+        assert_eq!(t.outcome, Outcome::Waiting);
+        assert!(t.update_started);
+        let mut t = t;
+        for _ in 0..10 {
+            if t.outcome != Outcome::Waiting { break; }
+            t = run(&stack, t, 1_500);
+        }
+        assert_eq!(t.outcome, Outcome::Refreshed);
+        assert!(t.invocations > 2);
+    }
+
+    #[test]
+    fn a_busy_stack_is_waited_for() {
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        *stack.busy_refusals.lock().unwrap() = 2;
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Refreshed);
+    }
+
+    #[test]
+    fn phase_one_rollback_fails_without_phase_two() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.fail_value = Some(("false", "UPDATE_ROLLBACK_COMPLETE"));
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Failed);
+        assert_eq!(t.phase, Phase::Disable);
+        assert!(!t.critical);
+        assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+    }
+
+    #[test]
+    fn phase_two_failure_is_critical_with_a_restore_command() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.fail_value = Some(("true", "UPDATE_ROLLBACK_COMPLETE"));
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Failed);
+        assert_eq!(t.phase, Phase::Enable);
+        assert!(t.critical);
+        assert!(t.reason.unwrap().contains("aws cloudformation update-stack"));
+    }
+
+    #[test]
+    fn operator_states_are_skipped_before_any_change() {
+        let stack = FakeStack::new("UPDATE_ROLLBACK_FAILED", "true");
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Skipped);
+        assert!(stack.updates.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn waiting_is_bounded() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.update_polls = u32::MAX;
+        let mut t = task(&stack);
+        t.deadline_ms = Some(1_000_000 + 5_000);
+        let t = run(&stack, t, 600_000);
+        assert_eq!(t.outcome, Outcome::Failed);
+        assert!(t.critical, "a false update still running may strand the stack");
+        assert!(t.reason.unwrap().contains("gave up"));
+    }
+
+    #[test]
+    fn plan_keeps_every_other_parameter() {
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        let snap = stack.snapshot.lock().unwrap().clone();
+        let plan = plan_update(&snap, "RotateToken", "false").unwrap();
+        assert_eq!(plan.parameters, vec![
+            ("Env".to_string(), ParameterValue::UsePrevious),
+            ("RotateToken".to_string(), ParameterValue::Value("false".into())),
+        ]);
+        assert!(plan_update(&snap, "Other", "false").is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! The run summary: counts and one row per stack, every selected stack exactly once.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{DiscoveryOutput, Outcome, Phase, RefreshTask, SecretRef, StackRef};
+
+/// What the report function receives: discovery's output with the Map's results.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportInput {
+    #[serde(flatten)]
+    pub discovery: DiscoveryOutput,
+    /// One entry per selected stack; absent for a dry run.
+    #[serde(default)]
+    pub results: Option<Vec<RefreshTask>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackRow {
+    pub account: String,
+    pub region: String,
+    pub stack: String,
+    pub stack_id: String,
+    pub outcome: Outcome,
+    /// The phase a failure happened in (`false` or `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub critical: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub scanned: usize,
+    pub selected: usize,
+    pub refreshed: usize,
+    pub would_refresh: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub critical: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub secret: SecretRef,
+    pub cause: String,
+    pub dry_run: bool,
+    pub parameter: String,
+    pub mode: String,
+    pub counts: Counts,
+    /// Sorted by account, region, stack name.
+    pub stacks: Vec<StackRow>,
+}
+
+fn row(stack: &StackRef, outcome: Outcome) -> StackRow {
+    StackRow {
+        account: stack.account.clone(),
+        region: stack.region.clone(),
+        stack: stack.name.clone(),
+        stack_id: stack.id.clone(),
+        outcome,
+        phase: None,
+        status: None,
+        reason: None,
+        critical: false,
+    }
+}
+
+pub fn summarise(input: ReportInput) -> Summary {
+    let d = input.discovery;
+    let mut rows: Vec<StackRow> = d
+        .skipped
+        .iter()
+        .map(|s| StackRow {
+            status: Some(s.status.clone()),
+            reason: Some(s.reason.clone()),
+            ..row(&s.stack, Outcome::Skipped)
+        })
+        .collect();
+
+    let results = input.results.unwrap_or_default();
+    for selected in &d.selected {
+        // Match on the stack id: the Map keeps order, but a row must never be lost or
+        // doubled even if it did not.
+        let result = results.iter().find(|r| r.stack.id == selected.stack.id);
+        rows.push(match (d.dry_run, result) {
+            (true, _) => row(&selected.stack, Outcome::WouldRefresh),
+            (false, None) => StackRow {
+                reason: Some("no result was recorded for this stack; check it by hand".into()),
+                critical: true,
+                ..row(&selected.stack, Outcome::Failed)
+            },
+            (false, Some(r)) => result_row(r),
+        });
+    }
+    rows.sort_by(|a, b| (&a.account, &a.region, &a.stack, &a.stack_id).cmp(&(&b.account, &b.region, &b.stack, &b.stack_id)));
+
+    let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
+    let counts = Counts {
+        scanned: d.scanned,
+        selected: d.selected.len(),
+        refreshed: count(Outcome::Refreshed),
+        would_refresh: count(Outcome::WouldRefresh),
+        skipped: count(Outcome::Skipped),
+        failed: count(Outcome::Failed),
+        critical: rows.iter().filter(|r| r.critical).count(),
+    };
+    Summary {
+        secret: d.secret,
+        cause: d.cause,
+        dry_run: d.dry_run,
+        parameter: d.parameter,
+        mode: d.mode,
+        counts,
+        stacks: rows,
+    }
+}
+
+fn result_row(r: &RefreshTask) -> StackRow {
+    let outcome = match r.outcome {
+        // A result still waiting means the loop ended early: never report it as refreshed.
+        Outcome::Waiting => Outcome::Failed,
+        o => o,
+    };
+    let failed = outcome == Outcome::Failed;
+    StackRow {
+        phase: failed.then(|| match r.phase {
+            Phase::Disable => "false".to_string(),
+            Phase::Enable | Phase::Done => "true".to_string(),
+        }),
+        status: r.status.clone(),
+        reason: r.reason.clone().or_else(|| {
+            (r.outcome == Outcome::Waiting).then(|| "the refresh stopped before finishing".to_string())
+        }),
+        critical: r.critical || (r.outcome == Outcome::Waiting && r.phase == Phase::Enable),
+        ..row(&r.stack, outcome)
+    }
+}
+
+/// A fixed-width table for people (the demo and logs); the JSON summary is the contract.
+pub fn render_table(summary: &Summary) -> String {
+    let mut out = format!(
+        "secret {} (version {}){}\n{:<14} {:<12} {:<28} {:<14} {}\n",
+        summary.secret.name,
+        summary.secret.version_id.as_deref().unwrap_or("-"),
+        if summary.dry_run { " DRY RUN" } else { "" },
+        "ACCOUNT", "REGION", "STACK", "OUTCOME", "DETAIL"
+    );
+    for r in &summary.stacks {
+        let outcome = serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let detail = [
+            r.critical.then(|| "CRITICAL".to_string()),
+            r.phase.as_ref().map(|p| format!("phase={p}")),
+            r.status.clone(),
+            r.reason.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        out.push_str(&format!("{:<14} {:<12} {:<28} {:<14} {}\n", r.account, r.region, r.stack, outcome, detail));
+    }
+    let c = &summary.counts;
+    out.push_str(&format!(
+        "scanned {} selected {} refreshed {} would_refresh {} skipped {} failed {} critical {}\n",
+        c.scanned, c.selected, c.refreshed, c.would_refresh, c.skipped, c.failed, c.critical
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::SkippedStack;
+
+    fn stack(n: &str) -> StackRef {
+        StackRef::from_stack_id(&format!("arn:aws:cloudformation:us-east-1:111111111111:stack/{n}/id-{n}")).unwrap()
+    }
+
+    fn discovery(dry_run: bool) -> DiscoveryOutput {
+        DiscoveryOutput {
+            secret: SecretRef::from_arn("arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf", Some("v2".into())).unwrap(),
+            cause: "PutSecretValue".into(),
+            dry_run,
+            parameter: "RotateToken".into(),
+            mode: "all".into(),
+            max_concurrency: 5,
+            scanned: 9,
+            not_consumers: 0,
+            selected: vec![RefreshTask::new(stack("a"), "RotateToken"), RefreshTask::new(stack("b"), "RotateToken"), RefreshTask::new(stack("c"), "RotateToken")],
+            skipped: vec![SkippedStack { stack: stack("z"), status: "UPDATE_ROLLBACK_FAILED".into(), reason: "needs operator".into() }],
+        }
+    }
+
+    #[test]
+    fn every_stack_is_accounted_for_once() {
+        let d = discovery(false);
+        let mut a = d.selected[0].clone();
+        a.outcome = Outcome::Refreshed;
+        a.phase = Phase::Done;
+        let mut b = d.selected[1].clone();
+        b.outcome = Outcome::Failed;
+        b.phase = Phase::Enable;
+        b.critical = true;
+        b.reason = Some("rolled back".into());
+        // c has no result at all
+        let s = summarise(ReportInput { discovery: d, results: Some(vec![b, a]) });
+        assert_eq!(s.stacks.len(), 4);
+        assert_eq!(s.counts, Counts { scanned: 9, selected: 3, refreshed: 1, would_refresh: 0, skipped: 1, failed: 2, critical: 2 });
+        let names: Vec<_> = s.stacks.iter().map(|r| r.stack.as_str()).collect();
+        assert_eq!(names, vec!["a", "b", "c", "z"]);
+        assert_eq!(s.stacks[1].phase.as_deref(), Some("true"));
+        assert!(render_table(&s).contains("CRITICAL"));
+    }
+
+    #[test]
+    fn a_waiting_result_is_never_refreshed() {
+        let d = discovery(false);
+        let results = d.selected.clone();
+        let s = summarise(ReportInput { discovery: d, results: Some(results) });
+        assert_eq!(s.counts.refreshed, 0);
+        assert_eq!(s.counts.failed, 3);
+    }
+
+    #[test]
+    fn dry_run_reports_would_refresh() {
+        let s = summarise(ReportInput { discovery: discovery(true), results: None });
+        assert_eq!(s.counts.would_refresh, 3);
+        assert_eq!(s.counts.failed, 0);
+    }
+}

@@ -1,0 +1,203 @@
+//! Which stacks a run refreshes, which it reports as skipped, and which it leaves alone.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::InputError;
+use super::model::{SecretRef, StackSnapshot};
+
+/// Chosen at deploy time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionMode {
+    /// Every stack with the token parameter (the classic behaviour).
+    All,
+    /// Only stacks whose template or parameter values mention the changed secret.
+    Referencing,
+}
+
+impl std::str::FromStr for SelectionMode {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(Self::All),
+            "referencing" => Ok(Self::Referencing),
+            other => Err(InputError::new(
+                "SELECTION_MODE",
+                format!("`{other}` is not one of: all, referencing"),
+            )),
+        }
+    }
+}
+
+impl SelectionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Referencing => "referencing",
+        }
+    }
+}
+
+/// How a stack status bears on starting an update now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusClass {
+    /// A stable state from which an update may start.
+    Updatable,
+    /// An operation is running; CloudFormation refuses updates until it ends.
+    InProgress,
+    /// The last update rolled back cleanly: the stack is stable and updatable, but if it is
+    /// the result of our own update, that phase failed.
+    RolledBack,
+    /// Only a human can recover the stack (or it can never be updated again).
+    NeedsOperator,
+}
+
+pub fn classify_status(status: &str) -> StatusClass {
+    match status {
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => StatusClass::Updatable,
+        "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_ROLLBACK_COMPLETE" => StatusClass::RolledBack,
+        s if s.ends_with("_IN_PROGRESS") => StatusClass::InProgress,
+        // ROLLBACK_COMPLETE (a failed create) can only be deleted; *_FAILED need a person;
+        // DELETE_COMPLETE is gone; anything unknown is treated with the same caution.
+        _ => StatusClass::NeedsOperator,
+    }
+}
+
+/// Why a stack that has the parameter cannot be refreshed now, if it cannot.
+pub fn not_refreshable_reason(snapshot: &StackSnapshot) -> Option<String> {
+    if let Some(parent) = &snapshot.parent_id {
+        return Some(format!(
+            "nested stack: it is refreshed through its root stack ({parent})"
+        ));
+    }
+    match classify_status(&snapshot.status) {
+        StatusClass::Updatable | StatusClass::RolledBack => None,
+        StatusClass::InProgress => Some(format!(
+            "stack is busy ({}); another operation must finish first",
+            snapshot.status
+        )),
+        StatusClass::NeedsOperator => Some(format!(
+            "stack is in {}, which CloudFormation cannot update without an operator{}",
+            snapshot.status,
+            snapshot
+                .status_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// Characters that can appear in a secret name; a mention must not be part of a longer name.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)
+}
+
+/// Does `text` (a template body or a parameter value) mention the secret? Matches the
+/// complete ARN anywhere, and the name (as used by `{{resolve:secretsmanager:NAME...}}`, a
+/// partial ARN or a parameter value) when it is not part of a longer secret name.
+pub fn mentions_secret(text: &str, secret: &SecretRef) -> bool {
+    if text.contains(&secret.arn) {
+        return true;
+    }
+    let name = secret.name.as_str();
+    if name.is_empty() {
+        return false;
+    }
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(name) {
+        let start = from + pos;
+        let end = start + name.len();
+        let before_ok = text[..start].chars().next_back().is_none_or(|c| !is_name_char(c));
+        let after_ok = text[end..].chars().next().is_none_or(|c| !is_name_char(c));
+        if before_ok && after_ok {
+            return true;
+        }
+        from = start + name.len().max(1);
+        if from >= text.len() {
+            break;
+        }
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+/// Does any parameter value of the stack mention the secret?
+pub fn parameters_mention_secret(snapshot: &StackSnapshot, secret: &SecretRef) -> bool {
+    snapshot
+        .parameters
+        .iter()
+        .filter_map(|p| p.value.as_deref())
+        .any(|v| mentions_secret(v, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{StackParameter, StackRef};
+
+    fn secret() -> SecretRef {
+        SecretRef::from_arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn dynamic_references_by_name_and_arn_match() {
+        let s = secret();
+        assert!(mentions_secret("Value: '{{resolve:secretsmanager:prod/db:SecretString:password}}'", &s));
+        assert!(mentions_secret("{{resolve:secretsmanager:prod/db}}", &s));
+        assert!(mentions_secret(&format!("{{{{resolve:secretsmanager:{}:SecretString:pw::}}}}", s.arn), &s));
+        assert!(mentions_secret("{{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db:SecretString}}", &s));
+        assert!(mentions_secret("\"SecretId\": \"prod/db\"", &s));
+    }
+
+    #[test]
+    fn longer_names_do_not_match() {
+        let s = secret();
+        assert!(!mentions_secret("{{resolve:secretsmanager:prod/db-replica:SecretString}}", &s));
+        assert!(!mentions_secret("{{resolve:secretsmanager:staging/prod/db2}}", &s));
+        assert!(!mentions_secret("nothing here", &s));
+        assert!(mentions_secret("a prod/db b prod/db", &s));
+        assert!(!mentions_secret("prod/dbx prod/dby", &s));
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(classify_status("UPDATE_COMPLETE"), StatusClass::Updatable);
+        assert_eq!(classify_status("UPDATE_ROLLBACK_COMPLETE"), StatusClass::RolledBack);
+        assert_eq!(classify_status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"), StatusClass::InProgress);
+        assert_eq!(classify_status("UPDATE_ROLLBACK_FAILED"), StatusClass::NeedsOperator);
+        assert_eq!(classify_status("ROLLBACK_COMPLETE"), StatusClass::NeedsOperator);
+        assert_eq!(classify_status("SOMETHING_NEW"), StatusClass::NeedsOperator);
+    }
+
+    #[test]
+    fn nested_and_broken_stacks_are_not_refreshable() {
+        let mut snap = StackSnapshot {
+            stack: StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap(),
+            status: "UPDATE_ROLLBACK_FAILED".into(),
+            status_reason: Some("resource X failed".into()),
+            parameters: vec![StackParameter { key: "RotateToken".into(), value: Some("true".into()) }],
+            capabilities: vec![],
+            parent_id: None,
+        };
+        assert!(not_refreshable_reason(&snap).unwrap().contains("UPDATE_ROLLBACK_FAILED"));
+        snap.status = "UPDATE_COMPLETE".into();
+        assert_eq!(not_refreshable_reason(&snap), None);
+        snap.parent_id = Some("arn:parent".into());
+        assert!(not_refreshable_reason(&snap).unwrap().contains("nested"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mentions_never_panics(text in "\\PC{0,64}", name in "[a-z/é]{0,6}") {
+            let s = SecretRef { arn: "arn:aws:secretsmanager:r:1:secret:x-AbCdEf".into(), name, version_id: None };
+            let _ = mentions_secret(&text, &s);
+        }
+    }
+}

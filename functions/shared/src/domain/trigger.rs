@@ -1,0 +1,378 @@
+//! Which Secrets Manager events mean "a new value became current", and which are ignored.
+//!
+//! Shapes follow the AWS documentation for CloudTrail events delivered by EventBridge
+//! (`detail-type: AWS API Call via CloudTrail`) and for the native `Secret Label Updated`
+//! event. Secret values never appear in either, and nothing here would log them.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::error::{optional_str, required_str, InputError};
+use super::model::is_secret_arn;
+
+pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+pub const LABEL_UPDATED_DETAIL_TYPE: &str = "Secret Label Updated";
+pub const SOURCE: &str = "aws.secretsmanager";
+pub const EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";
+pub const CURRENT: &str = "AWSCURRENT";
+
+/// A secret version that became current and must reach its consumers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretChange {
+    /// The ARN when the event carries it; otherwise the trigger resolves `secret_id`.
+    pub arn: Option<String>,
+    /// What the caller named the secret: a name or an ARN.
+    pub secret_id: String,
+    pub version_id: String,
+    /// The API call or event that made the version current.
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Act(SecretChange),
+    Ignore(String),
+}
+
+/// Interprets one EventBridge event. `Err` only for events that claim to be a relevant
+/// Secrets Manager change but lack what is needed to act on it.
+pub fn interpret(event: &Value) -> Result<Decision, InputError> {
+    if !event.is_object() {
+        return Err(InputError::new("event", "must be a JSON object"));
+    }
+    let source = required_str(event, &["source"])?;
+    let detail_type = required_str(event, &["detail-type"])?;
+    if source != SOURCE {
+        return Ok(Decision::Ignore(format!("source `{source}` is not {SOURCE}")));
+    }
+    match event.get("detail") {
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err(InputError::new("detail", "must be an object")),
+        None => return Err(InputError::missing("detail")),
+    }
+    match detail_type {
+        CLOUDTRAIL_DETAIL_TYPE => interpret_cloudtrail(event),
+        LABEL_UPDATED_DETAIL_TYPE => interpret_label_updated(event),
+        other => Ok(Decision::Ignore(format!(
+            "detail-type `{other}` does not make a new secret value current"
+        ))),
+    }
+}
+
+fn interpret_cloudtrail(event: &Value) -> Result<Decision, InputError> {
+    let event_source = required_str(event, &["detail", "eventSource"])?;
+    if event_source != EVENT_SOURCE {
+        return Ok(Decision::Ignore(format!(
+            "eventSource `{event_source}` is not {EVENT_SOURCE}"
+        )));
+    }
+    let name = required_str(event, &["detail", "eventName"])?;
+    // CloudTrail also records failed calls; they changed nothing.
+    if let Some(code) = error_code(event)? {
+        return Ok(Decision::Ignore(format!("{name} failed with errorCode {code}")));
+    }
+    let version_id = match name {
+        "PutSecretValue" => {
+            if let Some(stages) = staged_labels(event)? {
+                if !stages.iter().any(|s| s == CURRENT) {
+                    return Ok(Decision::Ignore(format!(
+                        "PutSecretValue staged the version as {} only; RotateToken acts when {CURRENT} moves to it",
+                        stages.join(",")
+                    )));
+                }
+            }
+            required_str(event, &["detail", "responseElements", "versionId"])?.to_string()
+        }
+        "UpdateSecret" => {
+            // UpdateSecret returns a VersionId only when it stored a new value.
+            match optional_str(event, &["detail", "responseElements", "versionId"])? {
+                Some(v) => v.to_string(),
+                None => {
+                    return Ok(Decision::Ignore(
+                        "UpdateSecret changed metadata only (no new version)".to_string(),
+                    ))
+                }
+            }
+        }
+        "UpdateSecretVersionStage" => {
+            let stage = required_str(event, &["detail", "requestParameters", "versionStage"])?;
+            if stage != CURRENT {
+                return Ok(Decision::Ignore(format!(
+                    "UpdateSecretVersionStage moved `{stage}`, not {CURRENT}"
+                )));
+            }
+            match optional_str(event, &["detail", "requestParameters", "moveToVersionId"])? {
+                Some(v) => v.to_string(),
+                None => {
+                    return Ok(Decision::Ignore(format!(
+                        "UpdateSecretVersionStage removed {CURRENT} without moving it to a version"
+                    )))
+                }
+            }
+        }
+        other => {
+            return Ok(Decision::Ignore(format!(
+                "event `{other}` does not make a new secret value current"
+            )))
+        }
+    };
+    let secret_id = required_str(event, &["detail", "requestParameters", "secretId"])?;
+    // Responses before February 2024 spelled the key `aRN`.
+    let arn = match optional_str(event, &["detail", "responseElements", "arn"])? {
+        Some(a) => Some(a),
+        None => optional_str(event, &["detail", "responseElements", "aRN"])?,
+    }
+    .or(Some(secret_id).filter(|s| is_secret_arn(s)));
+    Ok(Decision::Act(SecretChange {
+        arn: arn.map(str::to_string),
+        secret_id: secret_id.to_string(),
+        version_id,
+        cause: name.to_string(),
+    }))
+}
+
+fn interpret_label_updated(event: &Value) -> Result<Decision, InputError> {
+    let label = required_str(event, &["detail", "labelUpdated"])?;
+    if label != CURRENT {
+        return Ok(Decision::Ignore(format!(
+            "label `{label}` moved, not {CURRENT}"
+        )));
+    }
+    let version_id = required_str(event, &["detail", "versionId"])?;
+    let arn = match event.get("resources") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|s| is_secret_arn(s)),
+        Some(_) => return Err(InputError::new("resources", "must be an array")),
+    };
+    let secret_id = match (arn, optional_str(event, &["detail", "name"])?) {
+        (Some(a), _) => a,
+        (None, Some(n)) => n,
+        (None, None) => return Err(InputError::missing("detail.name")),
+    };
+    Ok(Decision::Act(SecretChange {
+        arn: arn.map(str::to_string),
+        secret_id: secret_id.to_string(),
+        version_id: version_id.to_string(),
+        cause: LABEL_UPDATED_DETAIL_TYPE.to_string(),
+    }))
+}
+
+fn error_code(event: &Value) -> Result<Option<String>, InputError> {
+    match event.pointer("/detail/errorCode") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Ok(Some(other.to_string())),
+    }
+}
+
+/// The labels a PutSecretValue attached, from the request or the response; `None` when
+/// neither says (the default is AWSCURRENT).
+fn staged_labels(event: &Value) -> Result<Option<Vec<String>>, InputError> {
+    for side in ["requestParameters", "responseElements"] {
+        let path = format!("detail.{side}.versionStages");
+        match event.pointer(&format!("/detail/{side}/versionStages")) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Array(items)) => {
+                let labels: Option<Vec<String>> =
+                    items.iter().map(|v| v.as_str().map(str::to_string)).collect();
+                return labels
+                    .map(Some)
+                    .ok_or_else(|| InputError::new(path, "must be an array of strings"));
+            }
+            Some(_) => return Err(InputError::new(path, "must be an array of strings")),
+        }
+    }
+    Ok(None)
+}
+
+/// A Step Functions execution name that is the same for every delivery of the same secret
+/// version, so at-least-once delivery cannot start two runs for one change. Names are at
+/// most 80 characters of `[A-Za-z0-9_-]`.
+pub fn execution_name(secret_arn: &str, version_id: &str) -> String {
+    let digest = Sha256::digest(format!("{secret_arn}\n{version_id}").as_bytes());
+    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let name = super::model::secret_name_from_arn(secret_arn)
+        .unwrap_or_else(|_| secret_arn.to_string());
+    let readable: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(80 - 1 - hash.len() - 3)
+        .collect();
+    format!("rt-{readable}-{hash}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
+
+    fn cloudtrail(name: &str, request: Value, response: Value) -> Value {
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": CLOUDTRAIL_DETAIL_TYPE, "source": SOURCE,
+            "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.08", "eventSource": EVENT_SOURCE, "eventName": name,
+                "awsRegion": "us-east-1", "requestParameters": request, "responseElements": response
+            }
+        })
+    }
+
+    fn act(d: Decision) -> SecretChange {
+        match d {
+            Decision::Act(c) => c,
+            Decision::Ignore(r) => panic!("expected to act, ignored: {r}"),
+        }
+    }
+
+    fn ignored(d: Decision) -> String {
+        match d {
+            Decision::Ignore(r) => r,
+            Decision::Act(c) => panic!("expected ignore, acted on {c:?}"),
+        }
+    }
+
+    #[test]
+    fn put_secret_value_acts_on_the_new_version() {
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({"secretId": "prod/db", "clientRequestToken": "tok"}),
+            json!({"arn": ARN, "versionId": "v2", "versionStages": ["AWSCURRENT"]}),
+        );
+        let c = act(interpret(&e).unwrap());
+        assert_eq!(c.arn.as_deref(), Some(ARN));
+        assert_eq!(c.secret_id, "prod/db");
+        assert_eq!(c.version_id, "v2");
+        assert_eq!(c.cause, "PutSecretValue");
+    }
+
+    #[test]
+    fn old_arn_spelling_is_read() {
+        let e = cloudtrail("PutSecretValue", json!({"secretId": "prod/db"}), json!({"aRN": ARN, "versionId": "v2"}));
+        assert_eq!(act(interpret(&e).unwrap()).arn.as_deref(), Some(ARN));
+    }
+
+    #[test]
+    fn secret_id_arn_is_used_when_the_response_has_none() {
+        let e = cloudtrail("PutSecretValue", json!({"secretId": ARN}), json!({"versionId": "v2"}));
+        assert_eq!(act(interpret(&e).unwrap()).arn.as_deref(), Some(ARN));
+        let e = cloudtrail("PutSecretValue", json!({"secretId": "prod/db"}), json!({"versionId": "v2"}));
+        assert_eq!(act(interpret(&e).unwrap()).arn, None);
+    }
+
+    #[test]
+    fn pending_only_puts_are_ignored() {
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({"secretId": ARN, "versionStages": ["AWSPENDING"]}),
+            json!({"arn": ARN, "versionId": "v2", "versionStages": ["AWSPENDING"]}),
+        );
+        assert!(ignored(interpret(&e).unwrap()).contains("AWSPENDING"));
+    }
+
+    #[test]
+    fn failed_calls_are_ignored() {
+        let mut e = cloudtrail("PutSecretValue", json!({"secretId": ARN}), Value::Null);
+        e["detail"]["errorCode"] = json!("AccessDenied");
+        assert!(ignored(interpret(&e).unwrap()).contains("AccessDenied"));
+    }
+
+    #[test]
+    fn update_secret_acts_only_with_a_new_version() {
+        let e = cloudtrail("UpdateSecret", json!({"secretId": ARN}), json!({"arn": ARN, "name": "prod/db", "versionId": "v3"}));
+        assert_eq!(act(interpret(&e).unwrap()).version_id, "v3");
+        let e = cloudtrail("UpdateSecret", json!({"secretId": ARN, "description": "x"}), json!({"arn": ARN, "name": "prod/db"}));
+        assert!(ignored(interpret(&e).unwrap()).contains("metadata"));
+    }
+
+    #[test]
+    fn version_stage_moves_act_only_for_awscurrent() {
+        let e = cloudtrail(
+            "UpdateSecretVersionStage",
+            json!({"secretId": ARN, "versionStage": "AWSCURRENT", "moveToVersionId": "v4", "removeFromVersionId": "v3"}),
+            json!({"arn": ARN, "name": "prod/db"}),
+        );
+        let c = act(interpret(&e).unwrap());
+        assert_eq!(c.version_id, "v4");
+        assert_eq!(c.cause, "UpdateSecretVersionStage");
+        let e = cloudtrail(
+            "UpdateSecretVersionStage",
+            json!({"secretId": ARN, "versionStage": "AWSPREVIOUS", "moveToVersionId": "v4"}),
+            json!({"arn": ARN}),
+        );
+        assert!(ignored(interpret(&e).unwrap()).contains("AWSPREVIOUS"));
+    }
+
+    #[test]
+    fn other_events_and_sources_are_ignored() {
+        let e = cloudtrail("GetSecretValue", json!({"secretId": ARN}), Value::Null);
+        assert!(ignored(interpret(&e).unwrap()).contains("GetSecretValue"));
+        let mut e = cloudtrail("PutSecretValue", json!({}), json!({}));
+        e["source"] = json!("aws.ssm");
+        assert!(ignored(interpret(&e).unwrap()).contains("aws.ssm"));
+        let mut e = cloudtrail("PutSecretValue", json!({}), json!({}));
+        e["detail-type"] = json!("Scheduled Event");
+        assert!(ignored(interpret(&e).unwrap()).contains("Scheduled Event"));
+    }
+
+    #[test]
+    fn native_label_event() {
+        let e = json!({
+            "detail-type": LABEL_UPDATED_DETAIL_TYPE, "source": SOURCE, "resources": [ARN],
+            "detail": {"name": "prod/db", "labelUpdated": "AWSCURRENT", "versionId": "v5"}
+        });
+        let c = act(interpret(&e).unwrap());
+        assert_eq!((c.arn.as_deref(), c.version_id.as_str()), (Some(ARN), "v5"));
+        let mut e2 = e.clone();
+        e2["detail"]["labelUpdated"] = json!("custom");
+        assert!(ignored(interpret(&e2).unwrap()).contains("custom"));
+    }
+
+    #[test]
+    fn incomplete_events_name_the_field() {
+        let e = cloudtrail("PutSecretValue", json!({"secretId": ARN}), json!({"arn": ARN}));
+        assert_eq!(interpret(&e).unwrap_err().field, "detail.responseElements.versionId");
+        let e = cloudtrail("PutSecretValue", json!({}), json!({"arn": ARN, "versionId": "v"}));
+        assert_eq!(interpret(&e).unwrap_err().field, "detail.requestParameters.secretId");
+        assert_eq!(interpret(&json!({"source": SOURCE})).unwrap_err().field, "detail-type");
+        assert_eq!(interpret(&json!("hello")).unwrap_err().field, "event");
+        let e = json!({"detail-type": CLOUDTRAIL_DETAIL_TYPE, "source": SOURCE});
+        assert_eq!(interpret(&e).unwrap_err().field, "detail");
+    }
+
+    #[test]
+    fn execution_names_are_stable_and_valid() {
+        let a = execution_name(ARN, "v1");
+        assert_eq!(a, execution_name(ARN, "v1"));
+        assert_ne!(a, execution_name(ARN, "v2"));
+        assert!(a.len() <= 80);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        let long = format!("arn:aws:secretsmanager:us-east-1:1:secret:{}-AbCdEf", "x/".repeat(200));
+        assert!(execution_name(&long, "v").len() <= 80);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn interpret_never_panics(s in ".{0,400}") {
+            if let Ok(v) = serde_json::from_str::<Value>(&s) { let _ = interpret(&v); }
+        }
+
+        #[test]
+        fn interpret_never_panics_on_shaped_events(
+            name in proptest::sample::select(vec!["PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage", "X"]),
+            req in proptest::option::of("[a-zA-Z:]{0,20}"), stages in proptest::collection::vec("[A-Z]{0,10}", 0..3),
+            code in proptest::option::of("[A-Za-z]{0,8}"),
+        ) {
+            let mut e = cloudtrail(name, json!({"secretId": req, "versionStages": stages, "versionStage": req, "moveToVersionId": req}), json!({"versionId": req, "arn": req}));
+            if let Some(c) = code { e["detail"]["errorCode"] = json!(c); }
+            let _ = interpret(&e);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The small traits through which the domain reaches AWS. One adapter per service lives in
+//! [`crate::aws`]; tests of the domain use in-memory implementations.
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::domain::model::{StackRef, StackSnapshot};
+use crate::domain::refresh::UpdatePlan;
+
+/// An AWS call that failed after the SDK's own retries.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("{operation} failed{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// How CloudFormation answered an update request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateStart {
+    /// Accepted; the stack is now updating.
+    Started,
+    /// "No updates are to be performed": the stack already has the requested value.
+    NoChange,
+    /// Another operation is running on the stack; try again when it ends.
+    Busy(String),
+    /// Refused for good (validation error, missing capability, access denied...).
+    Refused(String),
+}
+
+/// Discovery's view of CloudFormation.
+pub trait StackDirectory {
+    /// Every stack in the target, all pages.
+    fn list_stacks(&self) -> impl Future<Output = Result<Vec<StackSnapshot>, AwsError>> + Send;
+    /// The stack's template as submitted (`Original` stage).
+    fn template_body(&self, stack: &StackRef) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
+
+/// The refresh function's view of CloudFormation.
+pub trait StackUpdater {
+    /// `None` when the stack no longer exists.
+    fn describe(
+        &self,
+        stack: &StackRef,
+    ) -> impl Future<Output = Result<Option<StackSnapshot>, AwsError>> + Send;
+    fn update(&self, plan: &UpdatePlan) -> impl Future<Output = Result<UpdateStart, AwsError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started { execution_arn: String },
+    /// An execution with this name already exists: this delivery is a duplicate.
+    AlreadyExists,
+}
+
+/// Step Functions, as the trigger uses it.
+pub trait ExecutionStarter {
+    fn start_execution(
+        &self,
+        name: &str,
+        input: &str,
+    ) -> impl Future<Output = Result<StartOutcome, AwsError>> + Send;
+}
+
+/// Secrets Manager metadata (never values): turns a secret name into its ARN.
+pub trait SecretDirectory {
+    fn secret_arn(&self, secret_id: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
+
+/// Time, so the waiting logic can be tested without waiting.
+pub trait Clock {
+    fn now_ms(&self) -> u64;
+    fn sleep_ms(&self, ms: u64) -> impl Future<Output = ()> + Send;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default()
+    }
+
+    fn sleep_ms(&self, ms: u64) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(std::time::Duration::from_millis(ms))
+    }
+}
