@@ -1,1 +1,303 @@
-//! placeholder
+//! Test harness: starts the local AWS (moto plus `tests/emulator/rotatetoken_emulator.py`)
+//! and the real Rust handlers (`cargo lambda watch`), each on a free loopback port, owned by
+//! the test and killed when it is dropped. Suites in `tests/*.rs` use it.
+//!
+//! Tools come from the project's virtualenv (`make deps`): `.venv/bin/python` and
+//! `.venv/bin/cargo-lambda`.
+
+pub mod fixtures;
+pub mod http;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+pub const STATE_MACHINE_NAME: &str = "rotatetoken";
+pub const FUNCTIONS: [&str; 4] = [
+    "rotatetoken-trigger",
+    "rotatetoken-discover",
+    "rotatetoken-refresh",
+    "rotatetoken-report",
+];
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn venv_bin(name: &str) -> PathBuf {
+    repo_root().join(".venv/bin").join(name)
+}
+
+pub fn state_machine_arn() -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{what} did not open port {port}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+fn log_file(prefix: &str, port: u16) -> PathBuf {
+    let dir = repo_root().join("target/test-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{prefix}-{port}.log"))
+}
+
+/// The local AWS emulator, one per test.
+pub struct Emulator {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+    pub log: PathBuf,
+}
+
+impl Emulator {
+    /// An emulator without Lambda (for the function-level suites).
+    pub fn start() -> Self {
+        Self::start_inner(None)
+    }
+
+    /// An emulator whose Lambda Invoke runs the real handlers behind `bridge`.
+    pub fn start_with_bridge(bridge_port: u16) -> Self {
+        Self::start_inner(Some(format!("http://127.0.0.1:{bridge_port}")))
+    }
+
+    fn start_inner(bridge: Option<String>) -> Self {
+        let port = free_port();
+        let log = log_file("emulator", port);
+        let mut cmd = Command::new(venv_bin("python"));
+        cmd.arg(repo_root().join("tests/emulator/rotatetoken_emulator.py"))
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ));
+        if let Some(b) = bridge {
+            cmd.args(["--lambda-bridge", &b]);
+        }
+        let mut child = cmd
+            .spawn()
+            .expect("start the emulator (run `make deps` first)");
+        wait_for_port(port, &mut child, "emulator", &log);
+        Self {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// SDK configuration pointing at the emulator with dummy credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+                "test", "test", None, None, "harness",
+            ))
+            .load()
+            .await
+    }
+
+    /// Sets emulator behaviour (see the control endpoints in rotatetoken_emulator.py).
+    pub fn control(&self, body: Value) {
+        let (status, text) =
+            http::post(self.port, "/moto-api/rotatetoken/config", &body.to_string());
+        assert_eq!(status, 200, "control: {text}");
+    }
+
+    /// Forces a stack into a status such as UPDATE_ROLLBACK_FAILED.
+    pub fn force_status(&self, stack: &str, status: &str, reason: &str) {
+        let body = json!({"account": ACCOUNT, "region": REGION, "stack": stack, "status": status, "reason": reason});
+        let (code, text) = http::post(
+            self.port,
+            "/moto-api/rotatetoken/stack-status",
+            &body.to_string(),
+        );
+        assert_eq!(code, 200, "force_status: {text}");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Settings the functions get, as the SAM template would set them.
+#[derive(Debug, Clone)]
+pub struct FunctionEnv {
+    pub vars: Vec<(String, String)>,
+}
+
+impl FunctionEnv {
+    pub fn for_emulator(emulator: &Emulator) -> Self {
+        let vars = [
+            ("AWS_ENDPOINT_URL", emulator.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+            ("STATE_MACHINE_ARN", &state_machine_arn()),
+            ("PARAMETER_NAME", "RotateToken"),
+            ("SELECTION_MODE", "all"),
+            ("MAX_CONCURRENCY", "4"),
+            ("POLL_INTERVAL_SECONDS", "0.2"),
+            ("MAX_WAIT_SECONDS", "120"),
+            ("STEP_BUDGET_SECONDS", "20"),
+        ];
+        Self {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// The real handlers, served by `cargo lambda watch` (the Docker-free path of the README).
+pub struct Functions {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Functions {
+    pub fn start(port: u16, env: &FunctionEnv) -> Self {
+        let log = log_file("functions", port);
+        let mut cmd = Command::new(venv_bin("cargo-lambda"));
+        cmd.args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--quiet",
+            "--concurrency",
+            "8",
+        ])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .current_dir(repo_root())
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::options().append(true).open(&log).unwrap(),
+        ));
+        for (k, v) in &env.vars {
+            cmd.args(["--env-var", &format!("{k}={v}")]);
+        }
+        let mut child = cmd
+            .spawn()
+            .expect("start cargo lambda watch (run `make deps` first)");
+        wait_for_port(port, &mut child, "cargo lambda watch", &log);
+        Self { child, port, log }
+    }
+
+    /// Invokes a function through cargo lambda watch's Invoke API; `Err` carries the
+    /// function's `{errorType, errorMessage}`.
+    pub fn invoke(&self, function: &str, payload: &Value) -> Result<Value, Value> {
+        let path = format!("/2015-03-31/functions/{function}/invocations");
+        let (status, body) = http::post(self.port, &path, &payload.to_string());
+        let value: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(value)
+        }
+    }
+
+    /// Everything the functions logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Functions {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads facts from template.yaml (rule patterns, substitutions, settings) through
+/// `tests/emulator/template_facts.py`, so tests use the deployed definitions, not copies.
+pub fn template_facts() -> Value {
+    let out = Command::new(venv_bin("python"))
+        .arg(repo_root().join("tests/emulator/template_facts.py"))
+        .arg(repo_root().join("template.yaml"))
+        .output()
+        .expect("run template_facts.py");
+    assert!(
+        out.status.success(),
+        "template_facts.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The ASL definition with `${Name}` replaced as CloudFormation's DefinitionSubstitutions
+/// would; panics when a placeholder has no value.
+pub fn render_definition(substitutions: &[(&str, String)]) -> String {
+    let mut text =
+        std::fs::read_to_string(repo_root().join("statemachine/rotatetoken.asl.json")).unwrap();
+    for (k, v) in substitutions {
+        text = text.replace(&format!("${{{k}}}"), v);
+    }
+    assert!(
+        !text.contains("${"),
+        "unsubstituted placeholder in the definition"
+    );
+    text
+}
+
+pub fn wait_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -10,7 +10,12 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn parse<T: std::str::FromStr>(name: &str, default: T, check: impl Fn(&T) -> bool, expect: &str) -> Result<T, InputError> {
+fn parse<T: std::str::FromStr>(
+    name: &str,
+    default: T,
+    check: impl Fn(&T) -> bool,
+    expect: &str,
+) -> Result<T, InputError> {
     match var(name) {
         None => Ok(default),
         Some(raw) => match raw.trim().parse::<T>() {
@@ -31,19 +36,32 @@ pub fn token_parameter() -> String {
 pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
     Ok(DiscoverySettings {
         parameter: token_parameter(),
-        mode: var("SELECTION_MODE").unwrap_or_else(|| "all".into()).parse()?,
-        max_concurrency: parse("MAX_CONCURRENCY", 10, |v: &u32| (1..=40).contains(v), "an integer from 1 to 40")?,
+        mode: var("SELECTION_MODE")
+            .unwrap_or_else(|| "all".into())
+            .parse()?,
+        max_concurrency: parse(
+            "MAX_CONCURRENCY",
+            10,
+            |v: &u32| (1..=40).contains(v),
+            "an integer from 1 to 40",
+        )?,
         template_concurrency: 8,
     })
 }
 
 pub fn selection_mode() -> Result<SelectionMode, InputError> {
-    var("SELECTION_MODE").unwrap_or_else(|| "all".into()).parse()
+    var("SELECTION_MODE")
+        .unwrap_or_else(|| "all".into())
+        .parse()
 }
 
 pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
     Ok(RefreshSettings {
-        poll_interval_ms: seconds_to_ms("POLL_INTERVAL_SECONDS", 10.0, "a positive number of seconds")?,
+        poll_interval_ms: seconds_to_ms(
+            "POLL_INTERVAL_SECONDS",
+            10.0,
+            "a positive number of seconds",
+        )?,
         max_wait_ms: seconds_to_ms("MAX_WAIT_SECONDS", 3600.0, "a positive number of seconds")?,
     })
 }
@@ -73,7 +91,10 @@ mod tests {
         std::env::set_var("SELECTION_MODE", "referencing");
         assert_eq!(discovery_settings().unwrap().max_concurrency, 12);
         std::env::set_var("POLL_INTERVAL_SECONDS", "-1");
-        assert_eq!(refresh_settings().unwrap_err().field, "POLL_INTERVAL_SECONDS");
+        assert_eq!(
+            refresh_settings().unwrap_err().field,
+            "POLL_INTERVAL_SECONDS"
+        );
         std::env::set_var("POLL_INTERVAL_SECONDS", "0.25");
         assert_eq!(refresh_settings().unwrap().poll_interval_ms, 250);
     }

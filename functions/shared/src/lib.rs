@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod handler;
 pub mod ports;
+pub mod service;
 pub mod telemetry;
 
 pub use domain::error::InputError;

@@ -35,7 +35,10 @@ pub trait StackDirectory {
     /// Every stack in the target, all pages.
     fn list_stacks(&self) -> impl Future<Output = Result<Vec<StackSnapshot>, AwsError>> + Send;
     /// The stack's template as submitted (`Original` stage).
-    fn template_body(&self, stack: &StackRef) -> impl Future<Output = Result<String, AwsError>> + Send;
+    fn template_body(
+        &self,
+        stack: &StackRef,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
 }
 
 /// The refresh function's view of CloudFormation.
@@ -45,12 +48,17 @@ pub trait StackUpdater {
         &self,
         stack: &StackRef,
     ) -> impl Future<Output = Result<Option<StackSnapshot>, AwsError>> + Send;
-    fn update(&self, plan: &UpdatePlan) -> impl Future<Output = Result<UpdateStart, AwsError>> + Send;
+    fn update(
+        &self,
+        plan: &UpdatePlan,
+    ) -> impl Future<Output = Result<UpdateStart, AwsError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartOutcome {
-    Started { execution_arn: String },
+    Started {
+        execution_arn: String,
+    },
     /// An execution with this name already exists: this delivery is a duplicate.
     AlreadyExists,
 }

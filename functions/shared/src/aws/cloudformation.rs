@@ -17,7 +17,9 @@ pub struct CloudFormation {
 
 impl CloudFormation {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config) }
+        Self {
+            client: Client::new(config),
+        }
     }
 }
 
@@ -30,7 +32,10 @@ fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
     })?;
     Ok(StackSnapshot {
         stack: stack_ref,
-        status: stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: stack
+            .stack_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         status_reason: stack.stack_status_reason().map(str::to_string),
         parameters: stack
             .parameters()
@@ -42,7 +47,11 @@ fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
                 })
             })
             .collect(),
-        capabilities: stack.capabilities().iter().map(|c| c.as_str().to_string()).collect(),
+        capabilities: stack
+            .capabilities()
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
         parent_id: stack.parent_id().map(str::to_string),
     })
 }
@@ -78,13 +87,26 @@ impl StackDirectory for CloudFormation {
 
 impl StackUpdater for CloudFormation {
     async fn describe(&self, stack: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
-        match self.client.describe_stacks().stack_name(&stack.id).send().await {
+        match self
+            .client
+            .describe_stacks()
+            .stack_name(&stack.id)
+            .send()
+            .await
+        {
             Ok(out) => match out.stacks().first() {
-                Some(s) if s.stack_status().map(|st| st.as_str()) == Some("DELETE_COMPLETE") => Ok(None),
+                Some(s) if s.stack_status().map(|st| st.as_str()) == Some("DELETE_COMPLETE") => {
+                    Ok(None)
+                }
                 Some(s) => snapshot(s).map(Some),
                 None => Ok(None),
             },
-            Err(e) if e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
+            Err(e)
+                if e.code() == Some("ValidationError")
+                    && e.message().is_some_and(|m| m.contains("does not exist")) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(aws_error("DescribeStacks", &e)),
         }
     }
@@ -110,13 +132,27 @@ impl StackUpdater for CloudFormation {
             Err(e) => {
                 let message = e.message().unwrap_or_default().to_string();
                 match e.code() {
-                    Some("ValidationError") if message.contains("No updates are to be performed") => Ok(UpdateStart::NoChange),
-                    Some("ValidationError") if message.contains("can not be updated") || message.contains("cannot be updated") && message.contains("IN_PROGRESS") => {
+                    Some("ValidationError")
+                        if message.contains("No updates are to be performed") =>
+                    {
+                        Ok(UpdateStart::NoChange)
+                    }
+                    Some("ValidationError")
+                        if message.contains("can not be updated")
+                            || message.contains("cannot be updated")
+                                && message.contains("IN_PROGRESS") =>
+                    {
                         Ok(UpdateStart::Busy(message))
                     }
-                    Some("ValidationError" | "InsufficientCapabilitiesException" | "AccessDenied" | "AccessDeniedException") => {
-                        Ok(UpdateStart::Refused(format!("{}: {message}", e.code().unwrap_or_default())))
-                    }
+                    Some(
+                        "ValidationError"
+                        | "InsufficientCapabilitiesException"
+                        | "AccessDenied"
+                        | "AccessDeniedException",
+                    ) => Ok(UpdateStart::Refused(format!(
+                        "{}: {message}",
+                        e.code().unwrap_or_default()
+                    ))),
                     _ => Err(aws_error("UpdateStack", &e)),
                 }
             }

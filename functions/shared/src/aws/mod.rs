@@ -21,7 +21,10 @@ pub async fn load_config() -> aws_config::SdkConfig {
 }
 
 /// Turns an SDK error into an [`AwsError`] that keeps the service's code and message.
-pub(crate) fn aws_error<E>(operation: &'static str, err: &aws_sdk_cloudformation::error::SdkError<E>) -> AwsError
+pub(crate) fn aws_error<E>(
+    operation: &'static str,
+    err: &aws_sdk_cloudformation::error::SdkError<E>,
+) -> AwsError
 where
     E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -13,7 +13,9 @@ pub struct SecretsManager {
 
 impl SecretsManager {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config) }
+        Self {
+            client: Client::new(config),
+        }
     }
 }
 
@@ -28,7 +30,9 @@ impl SecretDirectory for SecretsManager {
             .map_err(|e| AwsError {
                 operation: "DescribeSecret",
                 code: e.code().map(str::to_string),
-                message: e.message().map(str::to_string).unwrap_or_else(|| aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()),
+                message: e.message().map(str::to_string).unwrap_or_else(|| {
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()
+                }),
             })?;
         out.arn().map(str::to_string).ok_or_else(|| AwsError {
             operation: "DescribeSecret",

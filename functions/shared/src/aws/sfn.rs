@@ -13,7 +13,10 @@ pub struct StepFunctions {
 
 impl StepFunctions {
     pub fn new(config: &aws_config::SdkConfig, state_machine_arn: String) -> Self {
-        Self { client: Client::new(config), state_machine_arn }
+        Self {
+            client: Client::new(config),
+            state_machine_arn,
+        }
     }
 }
 
@@ -28,12 +31,17 @@ impl ExecutionStarter for StepFunctions {
             .send()
             .await
         {
-            Ok(out) => Ok(StartOutcome::Started { execution_arn: out.execution_arn().to_string() }),
+            Ok(out) => Ok(StartOutcome::Started {
+                execution_arn: out.execution_arn().to_string(),
+            }),
             Err(e) if e.code() == Some("ExecutionAlreadyExists") => Ok(StartOutcome::AlreadyExists),
             Err(e) => Err(AwsError {
                 operation: "StartExecution",
                 code: e.code().map(str::to_string),
-                message: e.message().map(str::to_string).unwrap_or_else(|| aws_sdk_sfn::error::DisplayErrorContext(&e).to_string()),
+                message: e
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| aws_sdk_sfn::error::DisplayErrorContext(&e).to_string()),
             }),
         }
     }

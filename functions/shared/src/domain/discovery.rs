@@ -4,7 +4,9 @@
 use futures::{stream, StreamExt, TryStreamExt};
 
 use super::model::{DiscoveryOutput, ExecutionInput, RefreshTask, SkippedStack, StackSnapshot};
-use super::selection::{mentions_secret, not_refreshable_reason, parameters_mention_secret, SelectionMode};
+use super::selection::{
+    mentions_secret, not_refreshable_reason, parameters_mention_secret, SelectionMode,
+};
 use crate::ports::{AwsError, StackDirectory};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,12 @@ impl StackRef {
     /// `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>`.
     pub fn from_stack_id(id: &str) -> Result<Self, InputError> {
         let parts: Vec<&str> = id.splitn(6, ':').collect();
-        let bad = || InputError::new("StackId", format!("`{id}` is not a CloudFormation stack ARN"));
+        let bad = || {
+            InputError::new(
+                "StackId",
+                format!("`{id}` is not a CloudFormation stack ARN"),
+            )
+        };
         if parts.len() != 6 || parts[0] != "arn" || parts[2] != "cloudformation" {
             return Err(bad());
         }
@@ -46,6 +51,8 @@ impl StackRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRef {
     pub arn: String,
+    /// Derived from the ARN; an input may leave it out.
+    #[serde(default)]
     pub name: String,
     /// The version that became current; absent for a run started by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,11 +96,15 @@ pub fn secret_name_from_arn(arn: &str) -> Result<String, InputError> {
     // A complete ARN carries a 6-character random suffix after a hyphen.
     match full.rsplit_once('-') {
         Some((name, suffix))
-            if suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()) && !name.is_empty() =>
+            if suffix.len() == 6
+                && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+                && !name.is_empty() =>
         {
             Ok(name.to_string())
         }
-        _ => Err(bad("has no 6-character suffix (a partial ARN); use the complete ARN")),
+        _ => Err(bad(
+            "has no 6-character suffix (a partial ARN); use the complete ARN",
+        )),
     }
 }
 
@@ -292,7 +303,8 @@ mod tests {
 
     #[test]
     fn refresh_task_round_trips_with_defaults() {
-        let stack = StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap();
+        let stack =
+            StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap();
         let json = serde_json::json!({"stack": stack, "parameter": "RotateToken"});
         let task: RefreshTask = serde_json::from_value(json).unwrap();
         assert_eq!(task, RefreshTask::new(stack, "RotateToken"));

@@ -39,7 +39,9 @@ pub fn plan_update(
     value: &str,
 ) -> Result<UpdatePlan, String> {
     if snapshot.parameter(token_parameter).is_none() {
-        return Err(format!("stack has no `{token_parameter}` parameter any more"));
+        return Err(format!(
+            "stack has no `{token_parameter}` parameter any more"
+        ));
     }
     let parameters = snapshot
         .parameters
@@ -94,7 +96,11 @@ where
                 "gave up after waiting {} s in phase {}; last status {status}{}",
                 settings.max_wait_ms / 1000,
                 task.phase.token_value(),
-                if stranded { "; the stack may be left without its guarded resources" } else { "" }
+                if stranded {
+                    "; the stack may be left without its guarded resources"
+                } else {
+                    ""
+                }
             );
             fail(&mut task, reason, stranded);
             break;
@@ -134,7 +140,11 @@ async fn start_phase<U: StackUpdater>(
             let reason = format!(
                 "stack is in {} and needs an operator{}",
                 snapshot.status,
-                snapshot.status_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                snapshot
+                    .status_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
             );
             not_done(task, reason);
             return Ok(false);
@@ -186,7 +196,10 @@ fn observe_running_update(
                 let critical = task.phase == Phase::Enable || actual == "false";
                 fail(
                     task,
-                    format!("update finished but `{}` is `{actual}`, expected `{expected}`", task.parameter),
+                    format!(
+                        "update finished but `{}` is `{actual}`, expected `{expected}`",
+                        task.parameter
+                    ),
                     critical,
                 );
             }
@@ -198,7 +211,11 @@ fn observe_running_update(
                 "update to {} ended in {}{}",
                 task.phase.token_value(),
                 snapshot.status,
-                snapshot.status_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                snapshot
+                    .status_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
             );
             fail(task, reason, critical);
             false
@@ -262,12 +279,21 @@ mod tests {
         fn new(status: &str, token: &str) -> Self {
             Self {
                 snapshot: Mutex::new(StackSnapshot {
-                    stack: StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:111111111111:stack/app/1").unwrap(),
+                    stack: StackRef::from_stack_id(
+                        "arn:aws:cloudformation:us-east-1:111111111111:stack/app/1",
+                    )
+                    .unwrap(),
                     status: status.into(),
                     status_reason: None,
                     parameters: vec![
-                        StackParameter { key: "Env".into(), value: Some("prod".into()) },
-                        StackParameter { key: "RotateToken".into(), value: Some(token.into()) },
+                        StackParameter {
+                            key: "Env".into(),
+                            value: Some("prod".into()),
+                        },
+                        StackParameter {
+                            key: "RotateToken".into(),
+                            value: Some(token.into()),
+                        },
                     ],
                     capabilities: vec!["CAPABILITY_IAM".into()],
                     parent_id: None,
@@ -280,7 +306,14 @@ mod tests {
             }
         }
         fn token(&self) -> String {
-            self.snapshot.lock().unwrap().parameter("RotateToken").unwrap().value.clone().unwrap()
+            self.snapshot
+                .lock()
+                .unwrap()
+                .parameter("RotateToken")
+                .unwrap()
+                .value
+                .clone()
+                .unwrap()
         }
     }
 
@@ -309,9 +342,14 @@ mod tests {
                     return Ok(UpdateStart::Busy("in progress".into()));
                 }
             }
-            assert_eq!(plan.parameters[0], ("Env".to_string(), ParameterValue::UsePrevious));
+            assert_eq!(
+                plan.parameters[0],
+                ("Env".to_string(), ParameterValue::UsePrevious)
+            );
             assert_eq!(plan.capabilities, vec!["CAPABILITY_IAM".to_string()]);
-            let ParameterValue::Value(v) = &plan.parameters[1].1 else { panic!("token not set") };
+            let ParameterValue::Value(v) = &plan.parameters[1].1 else {
+                panic!("token not set")
+            };
             self.updates.lock().unwrap().push(v.clone());
             if *v == self.token() {
                 return Ok(UpdateStart::NoChange);
@@ -336,7 +374,10 @@ mod tests {
         }
     }
 
-    const SETTINGS: RefreshSettings = RefreshSettings { poll_interval_ms: 1_000, max_wait_ms: 60_000 };
+    const SETTINGS: RefreshSettings = RefreshSettings {
+        poll_interval_ms: 1_000,
+        max_wait_ms: 60_000,
+    };
 
     fn task(stack: &FakeStack) -> RefreshTask {
         RefreshTask::new(stack.snapshot.lock().unwrap().stack.clone(), "RotateToken")
@@ -375,7 +416,9 @@ mod tests {
         assert!(t.update_started);
         let mut t = t;
         for _ in 0..10 {
-            if t.outcome != Outcome::Waiting { break; }
+            if t.outcome != Outcome::Waiting {
+                break;
+            }
             t = run(&stack, t, 1_500);
         }
         assert_eq!(t.outcome, Outcome::Refreshed);
@@ -409,7 +452,10 @@ mod tests {
         assert_eq!(t.outcome, Outcome::Failed);
         assert_eq!(t.phase, Phase::Enable);
         assert!(t.critical);
-        assert!(t.reason.unwrap().contains("aws cloudformation update-stack"));
+        assert!(t
+            .reason
+            .unwrap()
+            .contains("aws cloudformation update-stack"));
     }
 
     #[test]
@@ -428,7 +474,10 @@ mod tests {
         t.deadline_ms = Some(1_000_000 + 5_000);
         let t = run(&stack, t, 600_000);
         assert_eq!(t.outcome, Outcome::Failed);
-        assert!(t.critical, "a false update still running may strand the stack");
+        assert!(
+            t.critical,
+            "a false update still running may strand the stack"
+        );
         assert!(t.reason.unwrap().contains("gave up"));
     }
 
@@ -437,10 +486,16 @@ mod tests {
         let stack = FakeStack::new("UPDATE_COMPLETE", "true");
         let snap = stack.snapshot.lock().unwrap().clone();
         let plan = plan_update(&snap, "RotateToken", "false").unwrap();
-        assert_eq!(plan.parameters, vec![
-            ("Env".to_string(), ParameterValue::UsePrevious),
-            ("RotateToken".to_string(), ParameterValue::Value("false".into())),
-        ]);
+        assert_eq!(
+            plan.parameters,
+            vec![
+                ("Env".to_string(), ParameterValue::UsePrevious),
+                (
+                    "RotateToken".to_string(),
+                    ParameterValue::Value("false".into())
+                ),
+            ]
+        );
         assert!(plan_update(&snap, "Other", "false").is_err());
     }
 }

@@ -96,7 +96,14 @@ pub fn summarise(input: ReportInput) -> Summary {
             (false, Some(r)) => result_row(r),
         });
     }
-    rows.sort_by(|a, b| (&a.account, &a.region, &a.stack, &a.stack_id).cmp(&(&b.account, &b.region, &b.stack, &b.stack_id)));
+    rows.sort_by(|a, b| {
+        (&a.account, &a.region, &a.stack, &a.stack_id).cmp(&(
+            &b.account,
+            &b.region,
+            &b.stack,
+            &b.stack_id,
+        ))
+    });
 
     let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
     let counts = Counts {
@@ -133,7 +140,8 @@ fn result_row(r: &RefreshTask) -> StackRow {
         }),
         status: r.status.clone(),
         reason: r.reason.clone().or_else(|| {
-            (r.outcome == Outcome::Waiting).then(|| "the refresh stopped before finishing".to_string())
+            (r.outcome == Outcome::Waiting)
+                .then(|| "the refresh stopped before finishing".to_string())
         }),
         critical: r.critical || (r.outcome == Outcome::Waiting && r.phase == Phase::Enable),
         ..row(&r.stack, outcome)
@@ -147,10 +155,17 @@ pub fn render_table(summary: &Summary) -> String {
         summary.secret.name,
         summary.secret.version_id.as_deref().unwrap_or("-"),
         if summary.dry_run { " DRY RUN" } else { "" },
-        "ACCOUNT", "REGION", "STACK", "OUTCOME", "DETAIL"
+        "ACCOUNT",
+        "REGION",
+        "STACK",
+        "OUTCOME",
+        "DETAIL"
     );
     for r in &summary.stacks {
-        let outcome = serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let outcome = serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         let detail = [
             r.critical.then(|| "CRITICAL".to_string()),
             r.phase.as_ref().map(|p| format!("phase={p}")),
@@ -161,7 +176,10 @@ pub fn render_table(summary: &Summary) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-        out.push_str(&format!("{:<14} {:<12} {:<28} {:<14} {}\n", r.account, r.region, r.stack, outcome, detail));
+        out.push_str(&format!(
+            "{:<14} {:<12} {:<28} {:<14} {}\n",
+            r.account, r.region, r.stack, outcome, detail
+        ));
     }
     let c = &summary.counts;
     out.push_str(&format!(
@@ -177,12 +195,19 @@ mod tests {
     use crate::domain::model::SkippedStack;
 
     fn stack(n: &str) -> StackRef {
-        StackRef::from_stack_id(&format!("arn:aws:cloudformation:us-east-1:111111111111:stack/{n}/id-{n}")).unwrap()
+        StackRef::from_stack_id(&format!(
+            "arn:aws:cloudformation:us-east-1:111111111111:stack/{n}/id-{n}"
+        ))
+        .unwrap()
     }
 
     fn discovery(dry_run: bool) -> DiscoveryOutput {
         DiscoveryOutput {
-            secret: SecretRef::from_arn("arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf", Some("v2".into())).unwrap(),
+            secret: SecretRef::from_arn(
+                "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf",
+                Some("v2".into()),
+            )
+            .unwrap(),
             cause: "PutSecretValue".into(),
             dry_run,
             parameter: "RotateToken".into(),
@@ -190,8 +215,16 @@ mod tests {
             max_concurrency: 5,
             scanned: 9,
             not_consumers: 0,
-            selected: vec![RefreshTask::new(stack("a"), "RotateToken"), RefreshTask::new(stack("b"), "RotateToken"), RefreshTask::new(stack("c"), "RotateToken")],
-            skipped: vec![SkippedStack { stack: stack("z"), status: "UPDATE_ROLLBACK_FAILED".into(), reason: "needs operator".into() }],
+            selected: vec![
+                RefreshTask::new(stack("a"), "RotateToken"),
+                RefreshTask::new(stack("b"), "RotateToken"),
+                RefreshTask::new(stack("c"), "RotateToken"),
+            ],
+            skipped: vec![SkippedStack {
+                stack: stack("z"),
+                status: "UPDATE_ROLLBACK_FAILED".into(),
+                reason: "needs operator".into(),
+            }],
         }
     }
 
@@ -207,9 +240,23 @@ mod tests {
         b.critical = true;
         b.reason = Some("rolled back".into());
         // c has no result at all
-        let s = summarise(ReportInput { discovery: d, results: Some(vec![b, a]) });
+        let s = summarise(ReportInput {
+            discovery: d,
+            results: Some(vec![b, a]),
+        });
         assert_eq!(s.stacks.len(), 4);
-        assert_eq!(s.counts, Counts { scanned: 9, selected: 3, refreshed: 1, would_refresh: 0, skipped: 1, failed: 2, critical: 2 });
+        assert_eq!(
+            s.counts,
+            Counts {
+                scanned: 9,
+                selected: 3,
+                refreshed: 1,
+                would_refresh: 0,
+                skipped: 1,
+                failed: 2,
+                critical: 2
+            }
+        );
         let names: Vec<_> = s.stacks.iter().map(|r| r.stack.as_str()).collect();
         assert_eq!(names, vec!["a", "b", "c", "z"]);
         assert_eq!(s.stacks[1].phase.as_deref(), Some("true"));
@@ -220,14 +267,20 @@ mod tests {
     fn a_waiting_result_is_never_refreshed() {
         let d = discovery(false);
         let results = d.selected.clone();
-        let s = summarise(ReportInput { discovery: d, results: Some(results) });
+        let s = summarise(ReportInput {
+            discovery: d,
+            results: Some(results),
+        });
         assert_eq!(s.counts.refreshed, 0);
         assert_eq!(s.counts.failed, 3);
     }
 
     #[test]
     fn dry_run_reports_would_refresh() {
-        let s = summarise(ReportInput { discovery: discovery(true), results: None });
+        let s = summarise(ReportInput {
+            discovery: discovery(true),
+            results: None,
+        });
         assert_eq!(s.counts.would_refresh, 3);
         assert_eq!(s.counts.failed, 0);
     }

@@ -108,7 +108,10 @@ pub fn mentions_secret(text: &str, secret: &SecretRef) -> bool {
     while let Some(pos) = text[from..].find(name) {
         let start = from + pos;
         let end = start + name.len();
-        let before_ok = text[..start].chars().next_back().is_none_or(|c| !is_name_char(c));
+        let before_ok = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_name_char(c));
         let after_ok = text[end..].chars().next().is_none_or(|c| !is_name_char(c));
         if before_ok && after_ok {
             return true;
@@ -149,9 +152,15 @@ mod tests {
     #[test]
     fn dynamic_references_by_name_and_arn_match() {
         let s = secret();
-        assert!(mentions_secret("Value: '{{resolve:secretsmanager:prod/db:SecretString:password}}'", &s));
+        assert!(mentions_secret(
+            "Value: '{{resolve:secretsmanager:prod/db:SecretString:password}}'",
+            &s
+        ));
         assert!(mentions_secret("{{resolve:secretsmanager:prod/db}}", &s));
-        assert!(mentions_secret(&format!("{{{{resolve:secretsmanager:{}:SecretString:pw::}}}}", s.arn), &s));
+        assert!(mentions_secret(
+            &format!("{{{{resolve:secretsmanager:{}:SecretString:pw::}}}}", s.arn),
+            &s
+        ));
         assert!(mentions_secret("{{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db:SecretString}}", &s));
         assert!(mentions_secret("\"SecretId\": \"prod/db\"", &s));
     }
@@ -159,8 +168,14 @@ mod tests {
     #[test]
     fn longer_names_do_not_match() {
         let s = secret();
-        assert!(!mentions_secret("{{resolve:secretsmanager:prod/db-replica:SecretString}}", &s));
-        assert!(!mentions_secret("{{resolve:secretsmanager:staging/prod/db2}}", &s));
+        assert!(!mentions_secret(
+            "{{resolve:secretsmanager:prod/db-replica:SecretString}}",
+            &s
+        ));
+        assert!(!mentions_secret(
+            "{{resolve:secretsmanager:staging/prod/db2}}",
+            &s
+        ));
         assert!(!mentions_secret("nothing here", &s));
         assert!(mentions_secret("a prod/db b prod/db", &s));
         assert!(!mentions_secret("prod/dbx prod/dby", &s));
@@ -169,10 +184,22 @@ mod tests {
     #[test]
     fn statuses_are_classified() {
         assert_eq!(classify_status("UPDATE_COMPLETE"), StatusClass::Updatable);
-        assert_eq!(classify_status("UPDATE_ROLLBACK_COMPLETE"), StatusClass::RolledBack);
-        assert_eq!(classify_status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"), StatusClass::InProgress);
-        assert_eq!(classify_status("UPDATE_ROLLBACK_FAILED"), StatusClass::NeedsOperator);
-        assert_eq!(classify_status("ROLLBACK_COMPLETE"), StatusClass::NeedsOperator);
+        assert_eq!(
+            classify_status("UPDATE_ROLLBACK_COMPLETE"),
+            StatusClass::RolledBack
+        );
+        assert_eq!(
+            classify_status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"),
+            StatusClass::InProgress
+        );
+        assert_eq!(
+            classify_status("UPDATE_ROLLBACK_FAILED"),
+            StatusClass::NeedsOperator
+        );
+        assert_eq!(
+            classify_status("ROLLBACK_COMPLETE"),
+            StatusClass::NeedsOperator
+        );
         assert_eq!(classify_status("SOMETHING_NEW"), StatusClass::NeedsOperator);
     }
 
@@ -182,11 +209,16 @@ mod tests {
             stack: StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap(),
             status: "UPDATE_ROLLBACK_FAILED".into(),
             status_reason: Some("resource X failed".into()),
-            parameters: vec![StackParameter { key: "RotateToken".into(), value: Some("true".into()) }],
+            parameters: vec![StackParameter {
+                key: "RotateToken".into(),
+                value: Some("true".into()),
+            }],
             capabilities: vec![],
             parent_id: None,
         };
-        assert!(not_refreshable_reason(&snap).unwrap().contains("UPDATE_ROLLBACK_FAILED"));
+        assert!(not_refreshable_reason(&snap)
+            .unwrap()
+            .contains("UPDATE_ROLLBACK_FAILED"));
         snap.status = "UPDATE_COMPLETE".into();
         assert_eq!(not_refreshable_reason(&snap), None);
         snap.parent_id = Some("arn:parent".into());

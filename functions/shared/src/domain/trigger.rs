@@ -43,7 +43,9 @@ pub fn interpret(event: &Value) -> Result<Decision, InputError> {
     let source = required_str(event, &["source"])?;
     let detail_type = required_str(event, &["detail-type"])?;
     if source != SOURCE {
-        return Ok(Decision::Ignore(format!("source `{source}` is not {SOURCE}")));
+        return Ok(Decision::Ignore(format!(
+            "source `{source}` is not {SOURCE}"
+        )));
     }
     match event.get("detail") {
         Some(Value::Object(_)) => {}
@@ -69,7 +71,9 @@ fn interpret_cloudtrail(event: &Value) -> Result<Decision, InputError> {
     let name = required_str(event, &["detail", "eventName"])?;
     // CloudTrail also records failed calls; they changed nothing.
     if let Some(code) = error_code(event)? {
-        return Ok(Decision::Ignore(format!("{name} failed with errorCode {code}")));
+        return Ok(Decision::Ignore(format!(
+            "{name} failed with errorCode {code}"
+        )));
     }
     let version_id = match name {
         "PutSecretValue" => {
@@ -177,8 +181,10 @@ fn staged_labels(event: &Value) -> Result<Option<Vec<String>>, InputError> {
         match event.pointer(&format!("/detail/{side}/versionStages")) {
             None | Some(Value::Null) => continue,
             Some(Value::Array(items)) => {
-                let labels: Option<Vec<String>> =
-                    items.iter().map(|v| v.as_str().map(str::to_string)).collect();
+                let labels: Option<Vec<String>> = items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect();
                 return labels
                     .map(Some)
                     .ok_or_else(|| InputError::new(path, "must be an array of strings"));
@@ -195,11 +201,17 @@ fn staged_labels(event: &Value) -> Result<Option<Vec<String>>, InputError> {
 pub fn execution_name(secret_arn: &str, version_id: &str) -> String {
     let digest = Sha256::digest(format!("{secret_arn}\n{version_id}").as_bytes());
     let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    let name = super::model::secret_name_from_arn(secret_arn)
-        .unwrap_or_else(|_| secret_arn.to_string());
+    let name =
+        super::model::secret_name_from_arn(secret_arn).unwrap_or_else(|_| secret_arn.to_string());
     let readable: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(80 - 1 - hash.len() - 3)
         .collect();
     format!("rt-{readable}-{hash}")
@@ -255,15 +267,27 @@ mod tests {
 
     #[test]
     fn old_arn_spelling_is_read() {
-        let e = cloudtrail("PutSecretValue", json!({"secretId": "prod/db"}), json!({"aRN": ARN, "versionId": "v2"}));
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({"secretId": "prod/db"}),
+            json!({"aRN": ARN, "versionId": "v2"}),
+        );
         assert_eq!(act(interpret(&e).unwrap()).arn.as_deref(), Some(ARN));
     }
 
     #[test]
     fn secret_id_arn_is_used_when_the_response_has_none() {
-        let e = cloudtrail("PutSecretValue", json!({"secretId": ARN}), json!({"versionId": "v2"}));
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({"secretId": ARN}),
+            json!({"versionId": "v2"}),
+        );
         assert_eq!(act(interpret(&e).unwrap()).arn.as_deref(), Some(ARN));
-        let e = cloudtrail("PutSecretValue", json!({"secretId": "prod/db"}), json!({"versionId": "v2"}));
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({"secretId": "prod/db"}),
+            json!({"versionId": "v2"}),
+        );
         assert_eq!(act(interpret(&e).unwrap()).arn, None);
     }
 
@@ -286,9 +310,17 @@ mod tests {
 
     #[test]
     fn update_secret_acts_only_with_a_new_version() {
-        let e = cloudtrail("UpdateSecret", json!({"secretId": ARN}), json!({"arn": ARN, "name": "prod/db", "versionId": "v3"}));
+        let e = cloudtrail(
+            "UpdateSecret",
+            json!({"secretId": ARN}),
+            json!({"arn": ARN, "name": "prod/db", "versionId": "v3"}),
+        );
         assert_eq!(act(interpret(&e).unwrap()).version_id, "v3");
-        let e = cloudtrail("UpdateSecret", json!({"secretId": ARN, "description": "x"}), json!({"arn": ARN, "name": "prod/db"}));
+        let e = cloudtrail(
+            "UpdateSecret",
+            json!({"secretId": ARN, "description": "x"}),
+            json!({"arn": ARN, "name": "prod/db"}),
+        );
         assert!(ignored(interpret(&e).unwrap()).contains("metadata"));
     }
 
@@ -337,11 +369,28 @@ mod tests {
 
     #[test]
     fn incomplete_events_name_the_field() {
-        let e = cloudtrail("PutSecretValue", json!({"secretId": ARN}), json!({"arn": ARN}));
-        assert_eq!(interpret(&e).unwrap_err().field, "detail.responseElements.versionId");
-        let e = cloudtrail("PutSecretValue", json!({}), json!({"arn": ARN, "versionId": "v"}));
-        assert_eq!(interpret(&e).unwrap_err().field, "detail.requestParameters.secretId");
-        assert_eq!(interpret(&json!({"source": SOURCE})).unwrap_err().field, "detail-type");
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({"secretId": ARN}),
+            json!({"arn": ARN}),
+        );
+        assert_eq!(
+            interpret(&e).unwrap_err().field,
+            "detail.responseElements.versionId"
+        );
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({}),
+            json!({"arn": ARN, "versionId": "v"}),
+        );
+        assert_eq!(
+            interpret(&e).unwrap_err().field,
+            "detail.requestParameters.secretId"
+        );
+        assert_eq!(
+            interpret(&json!({"source": SOURCE})).unwrap_err().field,
+            "detail-type"
+        );
         assert_eq!(interpret(&json!("hello")).unwrap_err().field, "event");
         let e = json!({"detail-type": CLOUDTRAIL_DETAIL_TYPE, "source": SOURCE});
         assert_eq!(interpret(&e).unwrap_err().field, "detail");
@@ -353,8 +402,13 @@ mod tests {
         assert_eq!(a, execution_name(ARN, "v1"));
         assert_ne!(a, execution_name(ARN, "v2"));
         assert!(a.len() <= 80);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        let long = format!("arn:aws:secretsmanager:us-east-1:1:secret:{}-AbCdEf", "x/".repeat(200));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        let long = format!(
+            "arn:aws:secretsmanager:us-east-1:1:secret:{}-AbCdEf",
+            "x/".repeat(200)
+        );
         assert!(execution_name(&long, "v").len() <= 80);
     }
 

@@ -1,0 +1,58 @@
+# RotateToken: everyday commands. `make test` proves the whole project; `make demo` shows it
+# working on a local AWS emulator. Both install what they need first (`make deps`).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+# nextest: two test processes at once, each with its own emulator (2 cores).
+NEXTEST_ARGS ?= --test-threads 2
+
+.PHONY: help deps build check unit test demo bench fmt clean
+
+help:
+	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda (PyPI), asl-validator (npm)"
+	@echo "make build  - build every function (debug)"
+	@echo "make check  - static checks: fmt, clippy, cfn-lint, sam validate --lint, asl-validator, substitutions"
+	@echo "make unit   - domain unit tests"
+	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
+	@echo "make demo   - run the real state machine on a local emulator and print a before/after table"
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+
+build: deps
+	cargo build --workspace --all-targets
+
+check: deps
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml
+	$(PY) tests/static/check_definitions.py template.yaml target/asl | xargs -n1 ./node_modules/.bin/asl-validator --json-path
+
+unit: deps
+	cargo nextest run --workspace --lib --bins --no-tests=pass
+
+test: check build
+	cargo nextest run --workspace --all-targets --no-tests=fail $(NEXTEST_ARGS)
+
+demo: build
+	$(PY) scripts/demo.py
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf $(VENV) node_modules .aws-sam

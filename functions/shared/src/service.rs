@@ -1,0 +1,168 @@
+//! One entry point per Lambda function: validate the input, call the domain through the
+//! ports, shape the output. The `main`s only build clients and call these; the emulator
+//! tests call them too, with the real adapters.
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn, Instrument};
+
+use crate::domain::discovery::{self, DiscoverySettings};
+use crate::domain::error::{from_step_input, InputError};
+use crate::domain::model::{
+    DiscoveryOutput, ExecutionInput, Outcome, RefreshTask, SecretRef, StackRef,
+};
+use crate::domain::refresh::{self, RefreshSettings};
+use crate::domain::report::{self, ReportInput, Summary};
+use crate::domain::trigger::{self, Decision};
+use crate::handler::FunctionError;
+use crate::ports::{
+    Clock, ExecutionStarter, SecretDirectory, StackDirectory, StackUpdater, StartOutcome,
+};
+
+/// What the trigger decided; also its return value, so `cargo lambda invoke` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum TriggerReport {
+    Started {
+        secret_arn: String,
+        version_id: String,
+        cause: String,
+        execution_name: String,
+        execution_arn: String,
+    },
+    /// The same secret version was already handed to an execution (at-least-once delivery).
+    Duplicate {
+        secret_arn: String,
+        version_id: String,
+        execution_name: String,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+pub async fn trigger<S, D>(
+    starter: &S,
+    secrets: &D,
+    event: &Value,
+) -> Result<TriggerReport, FunctionError>
+where
+    S: ExecutionStarter + Sync,
+    D: SecretDirectory + Sync,
+{
+    let change = match trigger::interpret(event)? {
+        Decision::Ignore(reason) => {
+            info!(decision = "ignored", %reason, "event ignored");
+            return Ok(TriggerReport::Ignored { reason });
+        }
+        Decision::Act(change) => change,
+    };
+    let arn = match change.arn {
+        Some(arn) => arn,
+        None => secrets.secret_arn(&change.secret_id).await?,
+    };
+    let secret = SecretRef::from_arn(&arn, Some(change.version_id.clone()))?;
+    let input = ExecutionInput {
+        secret,
+        cause: change.cause.clone(),
+        dry_run: false,
+    };
+    let name = trigger::execution_name(&arn, &change.version_id);
+    let body =
+        serde_json::to_string(&input).map_err(|e| InputError::new("event", e.to_string()))?;
+    match starter.start_execution(&name, &body).await? {
+        StartOutcome::Started { execution_arn } => {
+            info!(decision = "started", secret_arn = %arn, version_id = %change.version_id, cause = %change.cause, %execution_arn, "refresh started");
+            Ok(TriggerReport::Started {
+                secret_arn: arn,
+                version_id: change.version_id,
+                cause: change.cause,
+                execution_name: name,
+                execution_arn,
+            })
+        }
+        StartOutcome::AlreadyExists => {
+            info!(decision = "duplicate", secret_arn = %arn, version_id = %change.version_id, execution_name = %name, "already handled");
+            Ok(TriggerReport::Duplicate {
+                secret_arn: arn,
+                version_id: change.version_id,
+                execution_name: name,
+            })
+        }
+    }
+}
+
+pub async fn discover<D: StackDirectory + Sync>(
+    directory: &D,
+    settings: &DiscoverySettings,
+    input: Value,
+) -> Result<DiscoveryOutput, FunctionError> {
+    let mut input: ExecutionInput = from_step_input("input", input)?;
+    let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
+        .map_err(|e| InputError::new("input.secret.arn", e.problem))?;
+    input.secret = parsed;
+    let out = discovery::discover(directory, input, settings).await?;
+    info!(
+        secret_arn = %out.secret.arn, scanned = out.scanned, selected = out.selected.len(),
+        skipped = out.skipped.len(), dry_run = out.dry_run, mode = %out.mode, "discovery done"
+    );
+    for s in &out.skipped {
+        warn!(account = %s.stack.account, region = %s.stack.region, stack = %s.stack.name, status = %s.status, reason = %s.reason, "stack skipped");
+    }
+    Ok(out)
+}
+
+pub async fn refresh<U, C>(
+    updater: &U,
+    clock: &C,
+    settings: RefreshSettings,
+    input: Value,
+    budget_until_ms: u64,
+) -> Result<RefreshTask, FunctionError>
+where
+    U: StackUpdater + Sync,
+    C: Clock + Sync,
+{
+    let task: RefreshTask = from_step_input("input", input)?;
+    let parsed = StackRef::from_stack_id(&task.stack.id)
+        .map_err(|e| InputError::new("input.stack.id", e.problem))?;
+    if parsed.account != task.stack.account || parsed.region != task.stack.region {
+        return Err(InputError::new(
+            "input.stack",
+            "account and region do not match the stack id",
+        )
+        .into());
+    }
+    if task.parameter.trim().is_empty() {
+        return Err(InputError::new("input.parameter", "must not be empty").into());
+    }
+    let span = tracing::info_span!("refresh", account = %parsed.account, region = %parsed.region, stack = %parsed.name);
+    let out = refresh::advance(updater, clock, settings, task, budget_until_ms)
+        .instrument(span.clone())
+        .await?;
+    let _guard = span.enter();
+    match out.outcome {
+        Outcome::Waiting => {
+            info!(phase = out.phase.token_value(), status = ?out.status, "still updating; handing back to the state machine")
+        }
+        Outcome::Refreshed => info!("stack refreshed"),
+        Outcome::Failed if out.critical => {
+            tracing::error!(reason = ?out.reason, status = ?out.status, "CRITICAL: stack left without its guarded resources")
+        }
+        _ => {
+            warn!(outcome = ?out.outcome, reason = ?out.reason, status = ?out.status, "stack not refreshed")
+        }
+    }
+    Ok(out)
+}
+
+pub fn report(input: Value) -> Result<Summary, FunctionError> {
+    let input: ReportInput = from_step_input("input", input)?;
+    let summary = report::summarise(input);
+    let c = &summary.counts;
+    info!(
+        secret_arn = %summary.secret.arn, dry_run = summary.dry_run, selected = c.selected, refreshed = c.refreshed,
+        would_refresh = c.would_refresh, skipped = c.skipped, failed = c.failed, critical = c.critical, "run summary"
+    );
+    Ok(summary)
+}

@@ -1,0 +1,387 @@
+"""RotateToken's local AWS: moto server (pinned in tests/requirements.txt) plus the few
+behaviours of real AWS that plain moto lacks and this product depends on.
+
+Run:  python tests/emulator/rotatetoken_emulator.py --port 5055 [--lambda-bridge URL]
+
+Everything here reaches into moto internals, which is why moto is pinned exactly. Each
+patch is small and says what AWS does that moto does not (see ../shared/FIELD-NOTES.md):
+
+CloudFormation
+  1. Conditions are re-evaluated on update: a resource whose Condition turns false is
+     deleted, one whose Condition turns true is created (moto ignores Conditions on update).
+  2. `{{resolve:secretsmanager:...}}` and `{{resolve:ssm:...}}` dynamic references are
+     resolved when a resource is created or updated (moto stores the literal text).
+  3. Updates are asynchronous: the stack shows UPDATE_IN_PROGRESS for `update_delay_seconds`
+     (control endpoint), and UpdateStack on a stack in any *_IN_PROGRESS state is refused
+     with AWS's ValidationError.
+  4. `UsePreviousValue` works for parameters that took their default at create (moto: 500).
+  5. Unknown parameters and values outside `AllowedValues` are rejected as on AWS.
+  6. `AWS::SSM::Parameter` without `Name` gets a generated name, as on AWS (moto: 500).
+  7. StackStatusReason is reported.
+Control endpoints (test-only, under /moto-api/rotatetoken/):
+  POST config        {"update_delay_seconds": 1.0, "fail_create": {"<stack name>": ["LogicalId"]}}
+                     fail_create: an update that would create that resource rolls back
+                     (UPDATE_ROLLBACK_COMPLETE, resources as before), as a failed create does.
+  POST stack-status  {"account", "region", "stack", "status", "reason"} forces a status such
+                     as UPDATE_ROLLBACK_FAILED.
+Lambda
+  8. Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers): the
+     function name is the binary name; handler errors become AWS's 200 +
+     `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the function's
+     Timeout is enforced.
+Step Functions
+  9. State machines are executed by moto's interpreter (config default switched on), and an
+     execution started without a name gets a UUID, as on AWS (moto: "...:None").
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from moto.core.config import default_user_config
+
+CONTROL: dict[str, Any] = {"update_delay_seconds": 0.0, "fail_create": {}}
+LOCK = threading.RLock()
+LAMBDA_BRIDGE = os.environ.get("RT_LAMBDA_BRIDGE", "")
+
+
+# --- CloudFormation ------------------------------------------------------------------------
+
+def _patch_cloudformation() -> None:
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation import parsing
+    from moto.cloudformation import responses as cfn_responses
+    from moto.cloudformation.exceptions import ValidationError
+
+    def busy_error(stack: Any) -> ValidationError:
+        return ValidationError(
+            stack.stack_id,
+            message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.",
+        )
+
+    # (3) Refuse updates of busy stacks before moto's "No updates" check, as AWS does.
+    original_validate_different = cfn_responses.CloudFormationResponse._validate_different_update
+
+    def validate_different_update(self: Any, incoming_params: Any, stack_body: Any, old_stack: Any) -> None:
+        if str(old_stack.status).endswith("_IN_PROGRESS"):
+            raise busy_error(old_stack)
+        if str(old_stack.status) in ("UPDATE_ROLLBACK_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED", "ROLLBACK_COMPLETE"):
+            raise ValidationError(
+                old_stack.stack_id,
+                message=f"Stack:{old_stack.stack_id} is in {old_stack.status} state and can not be updated.",
+            )
+        original_validate_different(self, incoming_params, stack_body, old_stack)
+
+    cfn_responses.CloudFormationResponse._validate_different_update = validate_different_update
+
+    # (4) UsePreviousValue falls back to the value the parameter resolved to at create.
+    def resolve_update_parameters(self: Any, instance: Any, incoming_params: list[dict[str, Any]]) -> dict[str, str]:
+        resolved = getattr(getattr(instance, "resource_map", None), "resolved_parameters", {}) or {}
+        out: dict[str, str] = {}
+        for p in incoming_params:
+            key = p["ParameterKey"]
+            if "ParameterValue" in p:
+                out[key] = p["ParameterValue"]
+            elif p.get("UsePreviousValue", False):
+                if key in instance.parameters:
+                    out[key] = instance.parameters[key]
+                elif key in resolved:
+                    v = resolved[key]
+                    out[key] = ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                else:
+                    raise ValidationError(message=f"Parameters: [{key}] do not exist in the template")
+        return out
+
+    cfn_models.CloudFormationBackend._resolve_update_parameters = resolve_update_parameters
+
+    # (5) Parameter validation, at create and update.
+    def validate_parameters(template_body: Any, values: dict[str, Any]) -> None:
+        template = cfn_models.Stack.parse_template(template_body) if isinstance(template_body, str) else template_body
+        declared = (template or {}).get("Parameters", {}) or {}
+        unknown = [k for k in values if k not in declared]
+        if unknown:
+            raise ValidationError(message=f"Parameters: [{', '.join(unknown)}] do not exist in the template")
+        for key, spec in declared.items():
+            allowed = spec.get("AllowedValues")
+            if allowed is None:
+                continue
+            value = values.get(key, spec.get("Default"))
+            if value is not None and str(value) not in [str(a) for a in allowed]:
+                raise ValidationError(message=f"Parameter '{key}' must be one of AllowedValues")
+
+    original_create_stack = cfn_models.CloudFormationBackend.create_stack
+
+    def create_stack(self: Any, name: str, template: str, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        validate_parameters(template, parameters)
+        return original_create_stack(self, name, template, parameters, *args, **kwargs)
+
+    cfn_models.CloudFormationBackend.create_stack = create_stack
+
+    # (3) Asynchronous updates, and (fault) injected create failures that roll back.
+    original_stack_update = cfn_models.Stack.update
+
+    def backend_update_stack(self: Any, name: str, template: str, role_arn: Any, parameters: Any, tags: Any) -> Any:
+        stack = self.get_stack(name)
+        with LOCK:
+            if str(stack.status).endswith("_IN_PROGRESS"):
+                raise busy_error(stack)
+            resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+            validate_parameters(template, resolved)
+            stack.status = "UPDATE_IN_PROGRESS"
+            stack.stack_status_reason = "User Initiated"
+            stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+
+        def apply() -> None:
+            with LOCK:
+                failing = [
+                    logical for logical in CONTROL["fail_create"].get(stack.name, [])
+                    if _would_create(stack, template, resolved, logical)
+                ]
+                if failing:
+                    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+                    stack.stack_status_reason = (
+                        f"The following resource(s) failed to create: [{', '.join(failing)}]. "
+                    )
+                    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+                    return
+                try:
+                    original_stack_update(stack, template, role_arn, parameters=resolved, tags=tags)
+                    stack.stack_status_reason = None
+                except Exception as exc:  # an update moto cannot apply rolls back, as on AWS
+                    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+                    stack.stack_status_reason = f"Update failed and rolled back: {exc}"
+
+        delay = float(CONTROL["update_delay_seconds"])
+        if delay <= 0:
+            apply()
+        else:
+            timer = threading.Timer(delay, apply)
+            timer.daemon = True
+            timer.start()
+        return stack
+
+    cfn_models.CloudFormationBackend.update_stack = backend_update_stack
+
+    def _would_create(stack: Any, template: str, params: dict[str, Any], logical: str) -> bool:
+        """Would an update with `params` create `logical` (absent now, present after)?"""
+        rm = stack.resource_map
+        if logical in rm._parsed_resources:
+            return False
+        resource = (stack.template_dict.get("Resources") or {}).get(logical)
+        if resource is None:
+            return False
+        condition = resource.get("Condition")
+        if not condition:
+            return True
+        probe = parsing.ResourceMap(
+            stack.stack_id, stack.name, params, stack.tags, stack.region_name,
+            stack.account_id, copy.deepcopy(stack.template_dict), stack.cross_stack_resources,
+        )
+        probe.load()
+        return bool(probe.lazy_condition_map[condition])
+
+    # (1) Conditions re-evaluated on update.
+    original_rm_update = parsing.ResourceMap.update
+
+    def rm_update(self: Any, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
+        original_rm_update(self, template, parameters)
+        for logical, resource_json in list(self._resource_json_map.items()):
+            condition = resource_json.get("Condition")
+            if not condition:
+                continue
+            wanted = bool(self.lazy_condition_map[condition])
+            exists = logical in self._parsed_resources
+            if exists and not wanted:
+                resource = self._parsed_resources.pop(logical)
+                self._delete_resource(resource, resource_json)
+            elif wanted and not exists:
+                _ = self[logical]  # moto's lazy map creates the resource on first access
+
+    parsing.ResourceMap.update = rm_update
+
+    # (2) Dynamic references, resolved whenever moto builds a resource's properties.
+    original_parse_resource = parsing.parse_resource
+
+    def parse_resource(resource_json: Any, resources_map: Any) -> Any:
+        parsed = original_parse_resource(resource_json, resources_map)
+        if not parsed:
+            return parsed
+        resource_class, cleaned, resource_type = parsed
+        cleaned = _resolve_dynamic_refs(cleaned, resources_map._account_id, resources_map._region_name)
+        return resource_class, cleaned, resource_type
+
+    parsing.parse_resource = parse_resource
+
+    # (1) A resource whose Condition is false does not exist: leave it out of the listings.
+    cfn_models.Stack.stack_resources = property(
+        lambda self: [r for r in self.resource_map.values() if r is not None and not isinstance(r, str)]
+    )
+
+    # (7) StackStatusReason in DescribeStacks.
+    cfn_models.Stack.stack_status_reason = None
+
+    # (6) SSM parameters without a Name get the generated name.
+    from moto.ssm import models as ssm_models
+
+    original_ssm_create = ssm_models.Parameter.create_from_cloudformation_json.__func__
+
+    def ssm_create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+        props = cloudformation_json.setdefault("Properties", {})
+        props.setdefault("Name", resource_name)
+        return original_ssm_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    ssm_models.Parameter.create_from_cloudformation_json = classmethod(ssm_create)
+
+
+DYNAMIC_REF = re.compile(r"\{\{resolve:(secretsmanager|ssm):([^}]+)\}\}")
+
+
+def _resolve_dynamic_refs(value: Any, account: str, region: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_dynamic_refs(v, account, region) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_dynamic_refs(v, account, region) for v in value]
+    if isinstance(value, str) and "{{resolve:" in value:
+        return DYNAMIC_REF.sub(lambda m: _resolve_one(m.group(1), m.group(2), account, region), value)
+    return value
+
+
+def _resolve_one(service: str, body: str, account: str, region: str) -> str:
+    if service == "ssm":
+        from moto.ssm.models import ssm_backends
+
+        name = body.split(":")[0]
+        return ssm_backends[account][region].get_parameter(name).value
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    # secret-id[:SecretString[:json-key[:version-stage[:version-id]]]]; an ARN id has colons.
+    parts = body.split(":")
+    if body.startswith("arn:"):
+        secret_id, rest = ":".join(parts[:7]), parts[7:]
+        region = parts[3] or region
+        account = parts[4] or account
+    else:
+        secret_id, rest = parts[0], parts[1:]
+    rest += [""] * (4 - len(rest))
+    _, json_key, stage, version = rest[:4]
+    backend = secretsmanager_backends[account][region]
+    secret = backend.get_secret_value(secret_id=secret_id, version_id=version or None, version_stage=stage or None)
+    text = secret.get("SecretString") if isinstance(secret, dict) else None
+    if text is None:
+        raise ValueError(f"secret {secret_id} has no SecretString")
+    if json_key:
+        return str(json.loads(text)[json_key])
+    return text
+
+
+# --- Lambda bridge -------------------------------------------------------------------------
+
+def _patch_lambda() -> None:
+    from moto.awslambda import models as lambda_models
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        if not LAMBDA_BRIDGE:
+            raise RuntimeError("no --lambda-bridge configured: cannot run real handlers")
+        url = f"{LAMBDA_BRIDGE}/2015-03-31/functions/{self.function_name}/invocations"
+        req = urllib.request.Request(url, data=(body or "{}").encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        timeout = float(getattr(self, "timeout", 3) or 3)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout + 1) as resp:
+                payload = resp.read()
+        except urllib.error.HTTPError as err:  # cargo lambda watch: handler error -> HTTP 500
+            payload = err.read() or b"{}"
+            response_headers["x-amz-function-error"] = "Unhandled"
+        except (TimeoutError, urllib.error.URLError) as err:
+            payload = json.dumps({
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {timeout:.2f} seconds ({err})",
+            }).encode()
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    lambda_models.LambdaFunction.invoke = invoke
+
+
+# --- Step Functions ------------------------------------------------------------------------
+
+def _patch_stepfunctions() -> None:
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    from moto.stepfunctions.parser import models as sfn_models
+
+    original = sfn_models.StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    sfn_models.StepFunctionsParserBackend.start_execution = start_execution
+
+
+# --- Control endpoints ---------------------------------------------------------------------
+
+def _body(request: Any, headers: Any) -> dict[str, Any]:
+    size = int(headers.get("Content-Length") or 0)
+    raw = request.environ["wsgi.input"].read(size).decode() if size else "{}"
+    return json.loads(raw or "{}")
+
+
+def rotatetoken_config(request: Any, full_url: str, headers: Any) -> Any:
+    if request.method == "POST":
+        CONTROL.update(_body(request, headers))
+    return 200, {"Content-Type": "application/json"}, json.dumps(CONTROL)
+
+
+def rotatetoken_stack_status(request: Any, full_url: str, headers: Any) -> Any:
+    from moto.cloudformation.models import cloudformation_backends
+
+    body = _body(request, headers)
+    backend = cloudformation_backends[body.get("account", "123456789012")][body.get("region", "us-east-1")]
+    with LOCK:
+        stack = backend.get_stack(body["stack"])
+        stack.status = body["status"]
+        stack.stack_status_reason = body.get("reason")
+    return 200, {"Content-Type": "application/json"}, json.dumps({"StackId": stack.stack_id, "StackStatus": stack.status})
+
+
+def _register_control_endpoints() -> None:
+    from moto.moto_api._internal import urls
+
+    urls.url_paths["{0}/moto-api/rotatetoken/config"] = rotatetoken_config
+    urls.url_paths["{0}/moto-api/rotatetoken/stack-status"] = rotatetoken_stack_status
+
+
+def install() -> None:
+    _patch_cloudformation()
+    _patch_lambda()
+    _patch_stepfunctions()
+    _register_control_endpoints()
+
+
+def main() -> None:
+    global LAMBDA_BRIDGE
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--lambda-bridge", default=LAMBDA_BRIDGE, help="cargo lambda watch URL")
+    args = parser.parse_args()
+    LAMBDA_BRIDGE = args.lambda_bridge.rstrip("/")
+    os.environ["MOTO_PORT"] = str(args.port)  # moto's Step Functions calls back into itself
+    install()
+    from moto import server
+
+    server.main(["-H", args.host, "-p", str(args.port)])
+
+
+if __name__ == "__main__":
+    time.sleep(0)
+    main()

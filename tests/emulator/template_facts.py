@@ -1,0 +1,44 @@
+"""Prints, as JSON, the facts of template.yaml that the tests must use rather than copy:
+the EventBridge rule patterns, the state machine's DefinitionSubstitutions and
+DefinitionUri, and each function's binary, timeout and environment variable names.
+
+Usage: python tests/emulator/template_facts.py template.yaml
+"""
+
+import json
+import sys
+
+from cfnlint.decode import decode
+
+
+def facts(path: str) -> dict:
+    template, errors = decode(path)
+    if errors:
+        raise SystemExit(f"{path}: {errors}")
+    resources = template["Resources"]
+    out: dict = {"rule_patterns": [], "functions": {}, "state_machines": {}}
+    for logical, res in resources.items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::Serverless::Function":
+            binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+            env = (props.get("Environment") or {}).get("Variables", {})
+            out["functions"][logical] = {
+                "binary": binary,
+                "timeout": props.get("Timeout"),
+                "environment": sorted(env),
+            }
+            for name, event in (props.get("Events") or {}).items():
+                if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
+                    out["rule_patterns"].append({"name": name, "function": logical, "pattern": event["Properties"]["Pattern"]})
+        elif res["Type"] == "AWS::Serverless::StateMachine":
+            out["state_machines"][logical] = {
+                "definition_uri": props.get("DefinitionUri"),
+                "substitutions": sorted((props.get("DefinitionSubstitutions") or {}).keys()),
+            }
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    out["global_environment"] = sorted(globals_env)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(facts(sys.argv[1] if len(sys.argv) > 1 else "template.yaml"), default=str))

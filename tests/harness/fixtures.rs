@@ -1,0 +1,177 @@
+//! Stacks and secrets for the suites: templates shaped the way AWS documents the pattern
+//! (a `RotateToken` parameter, a `RotateToken` condition, guarded resources reading the
+//! secret through a dynamic reference).
+
+use aws_sdk_cloudformation::types::{Capability, Parameter};
+use std::collections::BTreeMap;
+
+/// A consumer: one guarded SSM parameter that holds the secret value (by name or ARN),
+/// one unguarded resource, and a parameter that takes its default.
+pub fn consumer_template(secret_ref: &str) -> String {
+    format!(
+        r#"AWSTemplateFormatVersion: "2010-09-09"
+Description: consumer of a secret, RotateToken pattern
+Parameters:
+  RotateToken:
+    Type: String
+    Default: "true"
+    AllowedValues: ["true", "false"]
+  Environment:
+    Type: String
+    Default: prod
+Conditions:
+  RotateToken: !Equals [!Ref RotateToken, "true"]
+Resources:
+  DatabasePassword:
+    Type: AWS::SSM::Parameter
+    Condition: RotateToken
+    Properties:
+      Type: String
+      Value: "{{{{resolve:secretsmanager:{secret_ref}:SecretString}}}}"
+  ApiKey:
+    Type: AWS::SSM::Parameter
+    Condition: RotateToken
+    Properties:
+      Type: String
+      Value: !Sub "key-for-${{Environment}}-{{{{resolve:secretsmanager:{secret_ref}:SecretString}}}}"
+  Settings:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !Sub "env=${{Environment}}"
+"#
+    )
+}
+
+/// A stack without the parameter: it must never be touched.
+pub fn plain_template(secret_ref: &str) -> String {
+    format!(
+        r#"Resources:
+  Holder:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: "{{{{resolve:secretsmanager:{secret_ref}:SecretString}}}}"
+"#
+    )
+}
+
+pub async fn create_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> String {
+    sm.create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string()
+}
+
+/// Puts a new value; returns the new version id.
+pub async fn put_secret(sm: &aws_sdk_secretsmanager::Client, id: &str, value: &str) -> String {
+    sm.put_secret_value()
+        .secret_id(id)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string()
+}
+
+pub async fn create_stack(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+    template: &str,
+    params: &[(&str, &str)],
+) -> String {
+    let mut req = cfn
+        .create_stack()
+        .stack_name(name)
+        .template_body(template)
+        .capabilities(Capability::CapabilityIam);
+    for (k, v) in params {
+        req = req.parameters(
+            Parameter::builder()
+                .parameter_key(*k)
+                .parameter_value(*v)
+                .build(),
+        );
+    }
+    req.send()
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e:?}"))
+        .stack_id()
+        .unwrap()
+        .to_string()
+}
+
+/// Logical id -> physical id of a stack's resources.
+pub async fn resources(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> BTreeMap<String, String> {
+    cfn.describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap()
+        .stack_resources()
+        .iter()
+        .map(|r| {
+            (
+                r.logical_resource_id().unwrap_or_default().to_string(),
+                r.physical_resource_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub async fn stack_status_and_token(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> (String, Option<String>) {
+    let out = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let s = &out.stacks()[0];
+    let token = s
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("RotateToken"))
+        .and_then(|p| p.parameter_value().map(str::to_string));
+    (s.stack_status().unwrap().as_str().to_string(), token)
+}
+
+pub async fn ssm_value(ssm: &aws_sdk_ssm::Client, name: &str) -> Option<String> {
+    ssm.get_parameter()
+        .name(name)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.parameter().and_then(|p| p.value().map(str::to_string)))
+}
+
+/// Stacks' update history as the emulator records it: each UPDATE_COMPLETE with the
+/// token value it left. Read from DescribeStackEvents.
+pub async fn update_events(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> Vec<String> {
+    let out = cfn
+        .describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let mut statuses: Vec<String> = out
+        .stack_events()
+        .iter()
+        .filter(|e| e.logical_resource_id() == Some(stack))
+        .filter_map(|e| e.resource_status().map(|s| s.as_str().to_string()))
+        .collect();
+    statuses.reverse();
+    statuses
+}
