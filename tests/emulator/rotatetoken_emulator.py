@@ -24,6 +24,7 @@ Control endpoints (test-only, under /moto-api/rotatetoken/):
                      (UPDATE_ROLLBACK_COMPLETE, resources as before), as a failed create does.
   POST stack-status  {"account", "region", "stack", "status", "reason"} forces a status such
                      as UPDATE_ROLLBACK_FAILED.
+  GET/POST updates   the log of accepted UpdateStack calls: stack, resolved parameters, result.
 Lambda
   8. Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers): the
      function name is the binary name; handler errors become AWS's 200 +
@@ -51,6 +52,9 @@ from typing import Any
 from moto.core.config import default_user_config
 
 CONTROL: dict[str, Any] = {"update_delay_seconds": 0.0, "fail_create": {}}
+# Every UpdateStack the emulator accepted, in order, with the parameters it resolved to and
+# how it ended: lets a test prove "false, then true" without trusting the product's report.
+UPDATE_LOG: list[dict[str, Any]] = []
 LOCK = threading.RLock()
 LAMBDA_BRIDGE = os.environ.get("RT_LAMBDA_BRIDGE", "")
 
@@ -139,6 +143,9 @@ def _patch_cloudformation() -> None:
             validate_parameters(template, resolved)
             stack.status = "UPDATE_IN_PROGRESS"
             stack.stack_status_reason = "User Initiated"
+            entry = {"account": stack.account_id, "region": stack.region_name, "stack": stack.name,
+                     "parameters": dict(resolved), "result": "UPDATE_IN_PROGRESS"}
+            UPDATE_LOG.append(entry)
             stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
 
         def apply() -> None:
@@ -153,6 +160,7 @@ def _patch_cloudformation() -> None:
                         f"The following resource(s) failed to create: [{', '.join(failing)}]. "
                     )
                     stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+                    entry["result"] = stack.status
                     return
                 try:
                     original_stack_update(stack, template, role_arn, parameters=resolved, tags=tags)
@@ -160,6 +168,7 @@ def _patch_cloudformation() -> None:
                 except Exception as exc:  # an update moto cannot apply rolls back, as on AWS
                     stack.status = "UPDATE_ROLLBACK_COMPLETE"
                     stack.stack_status_reason = f"Update failed and rolled back: {exc}"
+                entry["result"] = stack.status
 
         delay = float(CONTROL["update_delay_seconds"])
         if delay <= 0:
@@ -353,9 +362,14 @@ def rotatetoken_stack_status(request: Any, full_url: str, headers: Any) -> Any:
     return 200, {"Content-Type": "application/json"}, json.dumps({"StackId": stack.stack_id, "StackStatus": stack.status})
 
 
+def rotatetoken_updates(request: Any, full_url: str, headers: Any) -> Any:
+    return 200, {"Content-Type": "application/json"}, json.dumps(UPDATE_LOG)
+
+
 def _register_control_endpoints() -> None:
     from moto.moto_api._internal import urls
 
+    urls.url_paths["{0}/moto-api/rotatetoken/updates"] = rotatetoken_updates
     urls.url_paths["{0}/moto-api/rotatetoken/config"] = rotatetoken_config
     urls.url_paths["{0}/moto-api/rotatetoken/stack-status"] = rotatetoken_stack_status
 

@@ -134,6 +134,34 @@ impl Emulator {
         assert_eq!(status, 200, "control: {text}");
     }
 
+    /// The UpdateStack calls the emulator accepted: `[(stack, token value, result)]`.
+    pub fn updates(&self) -> Vec<(String, String, String)> {
+        let (status, text) = http::post(self.port, "/moto-api/rotatetoken/updates", "{}");
+        assert_eq!(status, 200, "updates: {text}");
+        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
+        log.iter()
+            .map(|e| {
+                (
+                    e["stack"].as_str().unwrap_or_default().to_string(),
+                    e["parameters"]["RotateToken"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    e["result"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The token values a stack's updates set, in order, counting only completed ones.
+    pub fn completed_token_updates(&self, stack: &str) -> Vec<String> {
+        self.updates()
+            .into_iter()
+            .filter(|(s, _, result)| s == stack && result == "UPDATE_COMPLETE")
+            .map(|(_, token, _)| token)
+            .collect()
+    }
+
     /// Forces a stack into a status such as UPDATE_ROLLBACK_FAILED.
     pub fn force_status(&self, stack: &str, status: &str, reason: &str) {
         let body = json!({"account": ACCOUNT, "region": REGION, "stack": stack, "status": status, "reason": reason});

@@ -90,19 +90,21 @@ pub fn from_step_input<T: serde::de::DeserializeOwned>(
             format!("must be a JSON object, found {}", json_kind(&value)),
         ));
     }
-    serde_path_free(what, serde_json::from_value(value))
-}
-
-fn serde_path_free<T>(what: &str, r: Result<T, serde_json::Error>) -> Result<T, InputError> {
-    r.map_err(|e| {
-        let msg = e.to_string();
-        // serde messages look like "missing field `stack`" or "invalid type: ... for key `x`".
-        let field = msg
-            .split('`')
-            .nth(1)
-            .map(|f| format!("{what}.{f}"))
-            .unwrap_or_else(|| what.to_string());
-        InputError::new(field, msg)
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // A missing field is reported at its parent: name the field itself.
+        let missing = inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let mut field = what.to_string();
+        if path != "." {
+            field = format!("{field}.{path}");
+        }
+        if let Some(name) = missing {
+            field = format!("{field}.{name}");
+        }
+        InputError::new(field, inner)
     })
 }
 

@@ -1,0 +1,280 @@
+//! The refresh function's service against the emulator, through the real CloudFormation
+//! adapter: both phases, waiting on UPDATE_IN_PROGRESS, no-op updates, budget hand-back,
+//! stacks that cannot be updated, and a phase-two rollback.
+
+use rotatetoken::aws::cloudformation::CloudFormation;
+use rotatetoken::domain::model::{Outcome, Phase, RefreshTask, StackRef};
+use rotatetoken::domain::refresh::RefreshSettings;
+use rotatetoken::ports::{Clock, SystemClock};
+use rotatetoken::service;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::Emulator;
+use serde_json::json;
+
+const SETTINGS: RefreshSettings = RefreshSettings {
+    poll_interval_ms: 100,
+    max_wait_ms: 30_000,
+};
+
+struct World {
+    emulator: Emulator,
+    cfn: aws_sdk_cloudformation::Client,
+    sm: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
+    adapter: CloudFormation,
+}
+
+async fn world() -> World {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    World {
+        cfn: aws_sdk_cloudformation::Client::new(&config),
+        sm: aws_sdk_secretsmanager::Client::new(&config),
+        ssm: aws_sdk_ssm::Client::new(&config),
+        adapter: CloudFormation::new(&config),
+        emulator,
+    }
+}
+
+async fn run(w: &World, task: RefreshTask, budget_ms: u64) -> RefreshTask {
+    let input = serde_json::to_value(&task).unwrap();
+    let until = SystemClock.now_ms() + budget_ms;
+    service::refresh(&w.adapter, &SystemClock, SETTINGS, input, until)
+        .await
+        .unwrap()
+}
+
+fn task(stack_id: &str) -> RefreshTask {
+    RefreshTask::new(StackRef::from_stack_id(stack_id).unwrap(), "RotateToken")
+}
+
+#[tokio::test]
+async fn both_phases_recreate_guarded_resources_with_the_new_value() {
+    let w = world().await;
+    w.emulator.control(json!({"update_delay_seconds": 0.5}));
+    create_secret(&w.sm, "prod/db", "old-value").await;
+    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
+    let before = resources(&w.cfn, "app").await;
+    assert_eq!(
+        ssm_value(&w.ssm, &before["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some("old-value")
+    );
+    put_secret(&w.sm, "prod/db", "new-value").await;
+
+    let out = run(&w, task(&id), 60_000).await;
+
+    assert_eq!(out.outcome, Outcome::Refreshed, "{out:?}");
+    assert_eq!(
+        w.emulator.completed_token_updates("app"),
+        vec!["false", "true"]
+    );
+    let after = resources(&w.cfn, "app").await;
+    assert_ne!(
+        after["DatabasePassword"], before["DatabasePassword"],
+        "guarded resource recreated"
+    );
+    assert_ne!(after["ApiKey"], before["ApiKey"]);
+    assert_eq!(
+        after["Settings"], before["Settings"],
+        "unguarded resource untouched"
+    );
+    assert_eq!(
+        ssm_value(&w.ssm, &after["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some("new-value")
+    );
+    assert_eq!(
+        ssm_value(&w.ssm, &after["ApiKey"]).await.as_deref(),
+        Some("key-for-prod-new-value")
+    );
+    assert_eq!(
+        ssm_value(&w.ssm, &before["DatabasePassword"]).await,
+        None,
+        "old resource deleted"
+    );
+    assert_eq!(
+        stack_status_and_token(&w.cfn, "app").await,
+        ("UPDATE_COMPLETE".into(), Some("true".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_short_budget_hands_back_waiting_and_the_next_call_finishes() {
+    let w = world().await;
+    w.emulator.control(json!({"update_delay_seconds": 1.0}));
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
+
+    let first = run(&w, task(&id), 400).await;
+    assert_eq!(first.outcome, Outcome::Waiting);
+    assert_eq!(first.phase, Phase::Disable);
+    assert!(first.update_started);
+    assert_eq!(first.status.as_deref(), Some("UPDATE_IN_PROGRESS"));
+
+    let mut t = first;
+    for _ in 0..20 {
+        if t.outcome != Outcome::Waiting {
+            break;
+        }
+        t = run(&w, t, 400).await;
+    }
+    assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+    assert_eq!(
+        w.emulator.completed_token_updates("app"),
+        vec!["false", "true"]
+    );
+}
+
+#[tokio::test]
+async fn a_stack_left_at_false_is_brought_back_to_true() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(
+        &w.cfn,
+        "app",
+        &consumer_template("prod/db"),
+        &[("RotateToken", "false")],
+    )
+    .await;
+    assert!(!resources(&w.cfn, "app")
+        .await
+        .contains_key("DatabasePassword"));
+
+    let out = run(&w, task(&id), 30_000).await;
+
+    assert_eq!(out.outcome, Outcome::Refreshed);
+    // "No updates are to be performed" counted as phase one done: only the true update ran.
+    assert_eq!(w.emulator.completed_token_updates("app"), vec!["true"]);
+    assert!(resources(&w.cfn, "app")
+        .await
+        .contains_key("DatabasePassword"));
+}
+
+#[tokio::test]
+async fn a_busy_stack_is_waited_for_then_refreshed() {
+    let w = world().await;
+    w.emulator.control(json!({"update_delay_seconds": 0.8}));
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
+    // Someone else's update is running when the refresh starts.
+    w.cfn
+        .update_stack()
+        .stack_name("app")
+        .use_previous_template(true)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("RotateToken")
+                .use_previous_value(true)
+                .build(),
+        )
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("Environment")
+                .parameter_value("staging")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let out = run(&w, task(&id), 30_000).await;
+
+    assert_eq!(out.outcome, Outcome::Refreshed, "{out:?}");
+    assert_eq!(
+        w.emulator.completed_token_updates("app"),
+        vec!["true", "false", "true"]
+    );
+}
+
+#[tokio::test]
+async fn a_stack_that_needs_an_operator_is_skipped_untouched() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
+    w.emulator.force_status(
+        "app",
+        "UPDATE_ROLLBACK_FAILED",
+        "resource X failed to roll back",
+    );
+
+    let out = run(&w, task(&id), 10_000).await;
+
+    assert_eq!(out.outcome, Outcome::Skipped);
+    assert!(out
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("UPDATE_ROLLBACK_FAILED"));
+    assert!(w.emulator.updates().is_empty());
+}
+
+#[tokio::test]
+async fn a_phase_two_rollback_is_reported_critical_never_refreshed() {
+    let w = world().await;
+    w.emulator.control(
+        json!({"update_delay_seconds": 0.3, "fail_create": {"app": ["DatabasePassword"]}}),
+    );
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
+
+    let out = run(&w, task(&id), 30_000).await;
+
+    assert_eq!(out.outcome, Outcome::Failed);
+    assert_eq!(out.phase, Phase::Enable);
+    assert!(out.critical);
+    assert_eq!(out.status.as_deref(), Some("UPDATE_ROLLBACK_COMPLETE"));
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains("DatabasePassword") && reason.contains("update-stack"),
+        "{reason}"
+    );
+    assert_eq!(
+        stack_status_and_token(&w.cfn, "app").await.1.as_deref(),
+        Some("false")
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_stack_is_reported_failed() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
+    w.cfn.delete_stack().stack_name("app").send().await.unwrap();
+
+    let out = run(&w, task(&id), 10_000).await;
+
+    assert_eq!(out.outcome, Outcome::Failed);
+    assert!(out.reason.unwrap().contains("no longer exists"));
+}
+
+#[tokio::test]
+async fn malformed_step_input_is_refused_without_any_call() {
+    let w = world().await;
+    let until = SystemClock.now_ms() + 1_000;
+    for (input, field) in [
+        (json!({}), "input.stack"),
+        (
+            json!({"stack": {"account": "1", "region": "r", "name": "n", "id": "not-an-arn"}, "parameter": "RotateToken"}),
+            "input.stack.id",
+        ),
+        (
+            json!({"stack": {"account": "1", "region": "us-east-1", "name": "n", "id": "arn:aws:cloudformation:us-east-1:123456789012:stack/n/x"}, "parameter": "RotateToken"}),
+            "input.stack",
+        ),
+        (json!([1, 2]), "input"),
+        (
+            json!({"stack": {"account": "123456789012", "region": "us-east-1", "name": "n", "id": "arn:aws:cloudformation:us-east-1:123456789012:stack/n/x"}, "parameter": "RotateToken", "phase": "sideways"}),
+            "input.phase",
+        ),
+    ] {
+        let err = service::refresh(&w.adapter, &SystemClock, SETTINGS, input.clone(), until)
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("`{field}`")), "{input} -> {msg}");
+    }
+    assert!(w.emulator.updates().is_empty());
+}
