@@ -30,6 +30,8 @@ Lambda
      function name is the binary name; handler errors become AWS's 200 +
      `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the function's
      Timeout is enforced.
+EventBridge
+  10. Rules deliver matching events to Lambda targets, asynchronously (moto: not implemented).
 Step Functions
   9. State machines are executed by moto's interpreter (config default switched on), and an
      execution started without a name gets a UUID, as on AWS (moto: "...:None").
@@ -322,6 +324,41 @@ def _patch_lambda() -> None:
     lambda_models.LambdaFunction.invoke = invoke
 
 
+# --- EventBridge -------------------------------------------------------------------------
+
+def _patch_events() -> None:
+    """(10) Rules deliver to Lambda targets (moto: NotImplementedError), asynchronously as
+    EventBridge does, through the same bridge to the real handlers."""
+    from moto.awslambda.models import lambda_backends
+    from moto.events import models as events_models
+
+    original = events_models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if not self.event_pattern.matches_event(original_event):
+            return
+        lambda_targets = [t for t in self.targets if ":lambda:" in t["Arn"]]
+        others = [t for t in self.targets if t not in lambda_targets]
+        for target in lambda_targets:
+            fn_name = target["Arn"].split(":function:")[1].split(":")[0]
+            fn = lambda_backends[self.account_id][self.region_name].get_function(fn_name)
+            body = json.dumps(original_event, default=str)
+            DELIVERIES.append({"rule": self.name, "function": fn_name, "event_id": original_event.get("id")})
+            threading.Thread(target=fn.invoke, args=(body, {}, {}), daemon=True).start()
+        if others:
+            saved = self.targets
+            self.targets = others
+            try:
+                original(self, original_event, transform_input)
+            finally:
+                self.targets = saved
+
+    events_models.Rule.send_to_targets = send_to_targets
+
+
+DELIVERIES: list[dict[str, Any]] = []
+
+
 # --- Step Functions ------------------------------------------------------------------------
 
 def _patch_stepfunctions() -> None:
@@ -378,6 +415,7 @@ def install() -> None:
     _patch_cloudformation()
     _patch_lambda()
     _patch_stepfunctions()
+    _patch_events()
     _register_control_endpoints()
 
 

@@ -7,6 +7,7 @@
 
 pub mod fixtures;
 pub mod http;
+pub mod pipeline;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

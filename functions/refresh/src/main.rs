@@ -7,8 +7,36 @@ use rotatetoken::ports::{Clock, SystemClock};
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
 
-/// Left for answering Step Functions before Lambda's own timeout.
-const DEADLINE_MARGIN_MS: u64 = 5_000;
+/// How long this invocation may work: the step budget, cut short to leave 5 s (or a fifth
+/// of a short timeout) for answering before Lambda's own deadline. A deadline that is not
+/// in the future tells nothing (`cargo lambda watch` sends a duration, not an epoch time):
+/// then the step budget alone applies.
+fn budget_until(now: u64, lambda_deadline: u64, step_budget_ms: u64) -> u64 {
+    let by_budget = now + step_budget_ms;
+    if lambda_deadline <= now {
+        return by_budget;
+    }
+    let remaining = lambda_deadline - now;
+    let margin = (remaining / 5).min(5_000);
+    (now + remaining - margin).min(by_budget)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget_until;
+
+    #[test]
+    fn the_budget_respects_the_lambda_deadline() {
+        assert_eq!(budget_until(1_000, 901_000, 840_000), 841_000);
+        assert_eq!(budget_until(1_000, 61_000, 840_000), 56_000);
+        assert_eq!(budget_until(1_000, 11_000, 840_000), 9_000);
+        assert_eq!(
+            budget_until(1_000_000, 600_000, 20_000),
+            1_020_000,
+            "not an epoch: ignored"
+        );
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -20,16 +48,9 @@ async fn main() -> Result<(), Error> {
         let cloudformation = &cloudformation;
         async move {
             let now = SystemClock.now_ms();
-            let lambda_deadline = event.context.deadline.saturating_sub(DEADLINE_MARGIN_MS);
-            let budget_until = lambda_deadline.min(now + step_budget_ms).max(now);
-            service::refresh(
-                cloudformation,
-                &SystemClock,
-                settings,
-                event.payload,
-                budget_until,
-            )
-            .await
+            let until = budget_until(now, event.context.deadline, step_budget_ms);
+            tracing::debug!(budget_ms = until - now, "invocation budget");
+            service::refresh(cloudformation, &SystemClock, settings, event.payload, until).await
         }
     }))
     .await

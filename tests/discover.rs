@@ -1,0 +1,188 @@
+//! The discovery service against the emulator through the real CloudFormation adapter:
+//! pagination past 50 stacks, both selection modes, non-updatable stacks reported.
+
+use rotatetoken::aws::cloudformation::CloudFormation;
+use rotatetoken::domain::discovery::DiscoverySettings;
+use rotatetoken::domain::model::DiscoveryOutput;
+use rotatetoken::domain::selection::SelectionMode;
+use rotatetoken::service;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::Emulator;
+use serde_json::json;
+
+fn settings(mode: SelectionMode) -> DiscoverySettings {
+    DiscoverySettings {
+        parameter: "RotateToken".into(),
+        mode,
+        max_concurrency: 7,
+        template_concurrency: 4,
+    }
+}
+
+async fn discover(
+    adapter: &CloudFormation,
+    mode: SelectionMode,
+    secret_arn: &str,
+) -> DiscoveryOutput {
+    let input =
+        json!({"secret": {"arn": secret_arn, "version_id": "v2"}, "cause": "PutSecretValue"});
+    service::discover(adapter, &settings(mode), input)
+        .await
+        .unwrap()
+}
+
+fn names(out: &DiscoveryOutput) -> Vec<String> {
+    out.selected.iter().map(|t| t.stack.name.clone()).collect()
+}
+
+#[tokio::test]
+async fn every_page_is_read_and_only_stacks_with_the_parameter_are_selected() {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let arn = create_secret(&sm, "prod/db", "v1").await;
+    for i in 0..57 {
+        create_stack(
+            &cfn,
+            &format!("consumer-{i:02}"),
+            &consumer_template("prod/db"),
+            &[],
+        )
+        .await;
+    }
+    for i in 0..8 {
+        create_stack(&cfn, &format!("plain-{i}"), &plain_template("prod/db"), &[]).await;
+    }
+
+    let out = discover(&CloudFormation::new(&config), SelectionMode::All, &arn).await;
+
+    assert_eq!(
+        out.scanned, 65,
+        "DescribeStacks pages at 50: both pages read"
+    );
+    assert_eq!(out.selected.len(), 57);
+    assert!(names(&out).iter().all(|n| n.starts_with("consumer-")));
+    assert_eq!(out.not_consumers, 8);
+    assert_eq!(out.max_concurrency, 7);
+    assert_eq!(out.secret.name, "prod/db");
+    let first = &out.selected[0];
+    assert_eq!(
+        (first.stack.account.as_str(), first.stack.region.as_str()),
+        ("123456789012", "us-east-1")
+    );
+    assert!(emulator.updates().is_empty(), "discovery changes nothing");
+}
+
+#[tokio::test]
+async fn referencing_mode_selects_only_stacks_that_mention_the_secret() {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let arn = create_secret(&sm, "prod/db", "v1").await;
+    create_secret(&sm, "prod/db-replica", "r1").await;
+    let other = create_secret(&sm, "other/api", "o1").await;
+    create_stack(&cfn, "by-name", &consumer_template("prod/db"), &[]).await;
+    create_stack(&cfn, "by-arn", &consumer_template(&arn), &[]).await;
+    create_stack(
+        &cfn,
+        "longer-name",
+        &consumer_template("prod/db-replica"),
+        &[],
+    )
+    .await;
+    create_stack(&cfn, "other-secret", &consumer_template(&other), &[]).await;
+    // The secret named only in a parameter value (e.g. passed to a nested template).
+    let via_param = consumer_template("other/api").replace(
+        "  Environment:\n",
+        "  SecretName:\n    Type: String\n  Environment:\n",
+    );
+    create_stack(
+        &cfn,
+        "by-parameter",
+        &via_param,
+        &[("SecretName", "prod/db")],
+    )
+    .await;
+
+    let adapter = CloudFormation::new(&config);
+    let referencing = discover(&adapter, SelectionMode::Referencing, &arn).await;
+    assert_eq!(
+        names(&referencing),
+        vec!["by-arn", "by-name", "by-parameter"]
+    );
+    let all = discover(&adapter, SelectionMode::All, &arn).await;
+    assert_eq!(all.selected.len(), 5);
+}
+
+#[tokio::test]
+async fn stacks_that_cannot_be_updated_are_reported_with_the_reason() {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let arn = create_secret(&sm, "prod/db", "v1").await;
+    for name in ["ok", "stuck", "failed-create", "busy"] {
+        create_stack(&cfn, name, &consumer_template("prod/db"), &[]).await;
+    }
+    emulator.force_status(
+        "stuck",
+        "UPDATE_ROLLBACK_FAILED",
+        "Resource DatabasePassword failed to roll back",
+    );
+    emulator.force_status("failed-create", "ROLLBACK_COMPLETE", "");
+    emulator.force_status("busy", "UPDATE_IN_PROGRESS", "User Initiated");
+
+    let out = discover(&CloudFormation::new(&config), SelectionMode::All, &arn).await;
+
+    assert_eq!(names(&out), vec!["ok"]);
+    let mut skipped: Vec<(String, String)> = out
+        .skipped
+        .iter()
+        .map(|s| (s.stack.name.clone(), s.status.clone()))
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        vec![
+            ("busy".to_string(), "UPDATE_IN_PROGRESS".to_string()),
+            ("failed-create".to_string(), "ROLLBACK_COMPLETE".to_string()),
+            ("stuck".to_string(), "UPDATE_ROLLBACK_FAILED".to_string()),
+        ]
+    );
+    let stuck = out
+        .skipped
+        .iter()
+        .find(|s| s.stack.name == "stuck")
+        .unwrap();
+    assert!(
+        stuck.reason.contains("failed to roll back"),
+        "{}",
+        stuck.reason
+    );
+}
+
+#[tokio::test]
+async fn malformed_input_names_the_field() {
+    let emulator = Emulator::start();
+    let adapter = CloudFormation::new(&emulator.sdk_config().await);
+    for (input, field) in [
+        (json!({}), "input.secret"),
+        (json!({"secret": {}}), "input.secret.arn"),
+        (json!({"secret": {"arn": "prod/db"}}), "input.secret.arn"),
+        (
+            json!({"secret": {"arn": "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf"}, "dry_run": "yes"}),
+            "input.dry_run",
+        ),
+        (json!("text"), "input"),
+    ] {
+        let err = service::discover(&adapter, &settings(SelectionMode::All), input.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("`{field}`")),
+            "{input} -> {err}"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The whole product on the local AWS: the real handlers behind moto's Lambda, the real ASL
+//! run by moto's Step Functions interpreter, and the EventBridge rules of template.yaml
+//! delivering to the trigger. Mirrors what `sam deploy` creates, minus IAM.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use serde_json::Value;
+
+use crate::{
+    render_definition, state_machine_arn, template_facts, Emulator, FunctionEnv, Functions,
+    ACCOUNT, REGION, STATE_MACHINE_NAME,
+};
+
+pub struct Pipeline {
+    pub functions: Functions,
+    pub emulator: Emulator,
+    pub config: aws_config::SdkConfig,
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub sm: aws_sdk_secretsmanager::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub events: aws_sdk_eventbridge::Client,
+}
+
+/// A finished execution.
+#[derive(Debug)]
+pub struct Finished {
+    pub arn: String,
+    pub status: String,
+    /// The summary: the output when it succeeded, the cause when it failed.
+    pub summary: Value,
+    pub raw_output: String,
+}
+
+pub fn function_arn(binary: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{binary}")
+}
+
+impl Pipeline {
+    pub async fn start(tune: impl FnOnce(FunctionEnv) -> FunctionEnv) -> Self {
+        let port = crate::free_port();
+        let emulator = Emulator::start_with_bridge(port);
+        let functions = Functions::start(port, &tune(FunctionEnv::for_emulator(&emulator)));
+        let config = emulator.sdk_config().await;
+        let p = Self {
+            cfn: aws_sdk_cloudformation::Client::new(&config),
+            sm: aws_sdk_secretsmanager::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+            config,
+            emulator,
+            functions,
+        };
+        p.deploy().await;
+        p
+    }
+
+    /// Registers the functions, the state machine and the rules as template.yaml declares them.
+    async fn deploy(&self) {
+        let facts = template_facts();
+        let lambda = aws_sdk_lambda::Client::new(&self.config);
+        let iam = aws_sdk_iam::Client::new(&self.config);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","states.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#;
+        let role = iam
+            .create_role()
+            .role_name("rotatetoken-local")
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap()
+            .role()
+            .unwrap()
+            .arn()
+            .to_string();
+        let mut substitutions = Vec::new();
+        for (logical, f) in facts["functions"].as_object().unwrap() {
+            let binary = f["binary"].as_str().unwrap();
+            let timeout = f["timeout"].as_i64().unwrap_or(60) as i32;
+            lambda
+                .create_function()
+                .function_name(binary)
+                .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+                .handler("bootstrap")
+                .role(&role)
+                .timeout(timeout)
+                .code(
+                    aws_sdk_lambda::types::FunctionCode::builder()
+                        .zip_file(aws_sdk_lambda::primitives::Blob::new(empty_zip()))
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("create function {binary}: {e:?}"));
+            substitutions.push((format!("{logical}Arn"), function_arn(binary)));
+        }
+        let subs: Vec<(&str, String)> = substitutions
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let definition = render_definition(&subs);
+        let created = self
+            .sfn
+            .create_state_machine()
+            .name(STATE_MACHINE_NAME)
+            .definition(definition)
+            .role_arn(&role)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.state_machine_arn(), state_machine_arn());
+
+        for rule in facts["rule_patterns"].as_array().unwrap() {
+            let name = rule["name"].as_str().unwrap();
+            let binary = facts["functions"][rule["function"].as_str().unwrap()]["binary"]
+                .as_str()
+                .unwrap();
+            self.events
+                .put_rule()
+                .name(name)
+                .event_pattern(rule["pattern"].to_string())
+                .send()
+                .await
+                .unwrap();
+            self.events
+                .put_targets()
+                .rule(name)
+                .targets(
+                    aws_sdk_eventbridge::types::Target::builder()
+                        .id("trigger")
+                        .arn(function_arn(binary))
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Delivers an event the way EventBridge would receive it from CloudTrail.
+    pub async fn deliver(&self, event: &Value) {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source(event["source"].as_str().unwrap())
+            .detail_type(event["detail-type"].as_str().unwrap())
+            .detail(event["detail"].to_string())
+            .set_resources(event["resources"].as_array().map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            }))
+            .build();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.failed_entry_count(), 0);
+    }
+
+    pub async fn start_execution(&self, name: &str, input: &Value) -> String {
+        self.sfn
+            .start_execution()
+            .state_machine_arn(state_machine_arn())
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap()
+            .execution_arn()
+            .to_string()
+    }
+
+    /// Waits for the execution with this name to exist and finish.
+    pub async fn wait_for(&self, name: &str, timeout: Duration) -> Finished {
+        let arn =
+            format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{name}");
+        let start = Instant::now();
+        loop {
+            if let Ok(d) = self
+                .sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+            {
+                if d.status() != &ExecutionStatus::Running {
+                    let raw_output = d.output().unwrap_or_default().to_string();
+                    let summary = match d.status() {
+                        ExecutionStatus::Succeeded => {
+                            serde_json::from_str(&raw_output).unwrap_or(Value::Null)
+                        }
+                        _ => serde_json::from_str(d.cause().unwrap_or_default())
+                            .unwrap_or(Value::Null),
+                    };
+                    return Finished {
+                        arn,
+                        status: d.status().as_str().to_string(),
+                        summary,
+                        raw_output: format!("{raw_output}{}", d.cause().unwrap_or_default()),
+                    };
+                }
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "execution {name} did not finish in {timeout:?}; logs:\n{}",
+                self.functions.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every event of the execution's history, as JSON text (for leak checks and counts).
+    pub async fn history(&self, execution_arn: &str) -> Vec<String> {
+        let mut events = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .sfn
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            events.extend(out.events().iter().map(|e| format!("{e:?}")));
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                return events;
+            }
+        }
+    }
+
+    pub async fn executions(&self) -> Vec<String> {
+        self.sfn
+            .list_executions()
+            .state_machine_arn(state_machine_arn())
+            .send()
+            .await
+            .unwrap()
+            .executions()
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect()
+    }
+}
+
+/// A valid, empty zip archive (moto stores the code; the bridge runs the real binary).
+fn empty_zip() -> Vec<u8> {
+    let mut v = vec![0x50, 0x4b, 0x05, 0x06];
+    v.extend([0u8; 18]);
+    v
+}

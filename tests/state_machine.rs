@@ -1,0 +1,324 @@
+//! End to end: the real ASL file, run by moto's Step Functions interpreter, whose Lambda
+//! tasks run the real Rust handlers (cargo lambda watch), against the extended emulator.
+//! The trigger receives the CloudTrail event through the EventBridge rule of template.yaml.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rotatetoken::domain::trigger::execution_name;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::{repo_root, wait_until};
+use serde_json::{json, Value};
+
+const SAMPLE_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf";
+const SAMPLE_VERSION: &str = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
+
+/// An event from events/, pointed at this test's secret and version.
+fn event(file: &str, arn: &str, version: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join("events").join(file)).unwrap();
+    serde_json::from_str(
+        &text
+            .replace(SAMPLE_ARN, arn)
+            .replace(SAMPLE_VERSION, version),
+    )
+    .unwrap()
+}
+
+fn row<'a>(summary: &'a Value, stack: &str) -> &'a Value {
+    summary["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stack"] == stack)
+        .unwrap_or_else(|| panic!("no row for {stack}: {summary:#}"))
+}
+
+struct Scenario {
+    p: Pipeline,
+    arn: String,
+    before: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+const CONSUMERS: [&str; 3] = ["orders-api", "payments-worker", "reports-job"];
+const BYSTANDERS: [&str; 3] = ["no-parameter", "other-secret", "stuck"];
+
+/// Six stacks: three consumers; one without the parameter; one with the parameter that
+/// reads another secret; one consumer stuck in UPDATE_ROLLBACK_FAILED.
+async fn scenario(old_value: &str) -> Scenario {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    p.emulator.control(json!({"update_delay_seconds": 0.4}));
+    let arn = create_secret(&p.sm, "prod/db-password", old_value).await;
+    create_secret(&p.sm, "other/api-key", "unrelated").await;
+    for name in CONSUMERS {
+        create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
+    }
+    create_stack(
+        &p.cfn,
+        "no-parameter",
+        &plain_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    create_stack(
+        &p.cfn,
+        "other-secret",
+        &consumer_template("other/api-key"),
+        &[],
+    )
+    .await;
+    create_stack(&p.cfn, "stuck", &consumer_template(&arn), &[]).await;
+    p.emulator.force_status(
+        "stuck",
+        "UPDATE_ROLLBACK_FAILED",
+        "DatabasePassword failed to roll back",
+    );
+    let mut before = BTreeMap::new();
+    for name in CONSUMERS.iter().chain(BYSTANDERS.iter()) {
+        before.insert(name.to_string(), resources(&p.cfn, name).await);
+    }
+    Scenario { p, arn, before }
+}
+
+#[tokio::test]
+async fn a_put_secret_value_refreshes_exactly_the_consumers() {
+    let canary_old = "CANARY-old-7f3a9c";
+    let canary_new = "CANARY-new-b41e2d";
+    let Scenario { p, arn, before } = scenario(canary_old).await;
+    let version = put_secret(&p.sm, "prod/db-password", canary_new).await;
+
+    p.deliver(&event("put-secret-value.json", &arn, &version))
+        .await;
+    let name = execution_name(&arn, &version);
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    let s = &done.summary;
+    assert_eq!(
+        s["counts"],
+        json!({"scanned": 6, "selected": 3, "refreshed": 3, "would_refresh": 0, "skipped": 1, "failed": 0, "critical": 0}),
+        "{s:#}"
+    );
+    assert_eq!(s["secret"]["version_id"], json!(version));
+    assert_eq!(
+        s["stacks"].as_array().unwrap().len(),
+        4,
+        "three refreshed, one skipped: {s:#}"
+    );
+    for stack in CONSUMERS {
+        assert_eq!(row(s, stack)["outcome"], "refreshed");
+        assert_eq!(row(s, stack)["account"], "123456789012");
+        assert_eq!(row(s, stack)["region"], "us-east-1");
+        assert_eq!(
+            p.emulator.completed_token_updates(stack),
+            vec!["false", "true"],
+            "{stack}"
+        );
+        let after = resources(&p.cfn, stack).await;
+        for guarded in ["DatabasePassword", "ApiKey"] {
+            assert_ne!(
+                after[guarded], before[stack][guarded],
+                "{stack}/{guarded} recreated"
+            );
+        }
+        assert_eq!(after["Settings"], before[stack]["Settings"]);
+        assert_eq!(
+            ssm_value(&p.ssm, &after["DatabasePassword"])
+                .await
+                .as_deref(),
+            Some(canary_new)
+        );
+        assert_eq!(
+            stack_status_and_token(&p.cfn, stack).await,
+            ("UPDATE_COMPLETE".to_string(), Some("true".to_string()))
+        );
+    }
+    let stuck = row(s, "stuck");
+    assert_eq!(stuck["outcome"], "skipped");
+    assert!(stuck["reason"]
+        .as_str()
+        .unwrap()
+        .contains("UPDATE_ROLLBACK_FAILED"));
+    for stack in BYSTANDERS {
+        assert!(
+            p.emulator.completed_token_updates(stack).is_empty(),
+            "{stack} untouched"
+        );
+        assert_eq!(
+            resources(&p.cfn, stack).await,
+            before[stack],
+            "{stack} resources untouched"
+        );
+    }
+
+    // At most 12 state transitions per stack refreshed (the Map's iterations).
+    let history = p.history(&done.arn).await;
+    let iteration_states = history
+        .iter()
+        .filter(|e| {
+            e.contains("StateEntered")
+                && (e.contains("\"Refresh\"")
+                    || e.contains("StillUpdating?")
+                    || e.contains("StackDone")
+                    || e.contains("RecordError"))
+        })
+        .count();
+    assert!(
+        iteration_states > 0 && iteration_states <= 12 * 3,
+        "{iteration_states} state transitions for 3 stacks: {:#?}",
+        history
+            .iter()
+            .filter(|e| e.contains("StateEntered"))
+            .collect::<Vec<_>>()
+    );
+
+    // At-least-once delivery: the same version again starts nothing and changes nothing.
+    let updates_before = p.emulator.updates().len();
+    p.deliver(&event("put-secret-value.json", &arn, &version))
+        .await;
+    p.deliver(&event("secret-label-updated.json", &arn, &version))
+        .await;
+    let duplicates = wait_until(Duration::from_secs(30), || {
+        (p.functions
+            .logs()
+            .matches("\"decision\":\"duplicate\"")
+            .count()
+            >= 2)
+            .then_some(())
+    });
+    assert!(
+        duplicates.is_some(),
+        "both redeliveries seen as duplicates:\n{}",
+        p.functions.logs()
+    );
+    assert_eq!(p.executions().await, vec![name]);
+    assert_eq!(p.emulator.updates().len(), updates_before);
+
+    // The pipeline never reads or logs the secret value.
+    let logs = p.functions.logs();
+    assert!(
+        logs.contains("refresh started"),
+        "function logs are captured"
+    );
+    for canary in [canary_old, canary_new] {
+        assert!(!logs.contains(canary), "secret value in function logs");
+        assert!(
+            !done.raw_output.contains(canary),
+            "secret value in execution output"
+        );
+        assert!(
+            !history.iter().any(|e| e.contains(canary)),
+            "secret value in execution history"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_phase_two_fails_the_execution_and_names_the_stack() {
+    let Scenario { p, arn, .. } = scenario("v1").await;
+    p.emulator
+        .control(json!({"fail_create": {"payments-worker": ["ApiKey"]}}));
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+
+    p.deliver(&event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+
+    assert_eq!(
+        done.status, "FAILED",
+        "an alarm on failed executions must fire"
+    );
+    let s = &done.summary;
+    assert_eq!(s["counts"]["refreshed"], 2, "{s:#}");
+    assert_eq!(s["counts"]["failed"], 1);
+    assert_eq!(s["counts"]["critical"], 1);
+    let failed = row(s, "payments-worker");
+    assert_eq!(failed["outcome"], "failed");
+    assert_eq!(failed["phase"], "true");
+    assert_eq!(failed["status"], "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(failed["critical"], true);
+    assert!(failed["reason"].as_str().unwrap().contains("ApiKey"));
+    assert_eq!(row(s, "orders-api")["outcome"], "refreshed");
+}
+
+#[tokio::test]
+async fn a_dry_run_selects_and_reports_but_changes_nothing() {
+    let Scenario { p, arn, before } = scenario("v1").await;
+    let input = json!({"secret": {"arn": arn}, "dry_run": true});
+    p.start_execution("dry-run-1", &input).await;
+    let done = p.wait_for("dry-run-1", Duration::from_secs(60)).await;
+
+    assert_eq!(done.status, "SUCCEEDED");
+    assert_eq!(
+        done.summary["counts"]["would_refresh"], 3,
+        "{:#}",
+        done.summary
+    );
+    assert_eq!(done.summary["counts"]["skipped"], 1);
+    assert_eq!(done.summary["dry_run"], true);
+    for stack in CONSUMERS {
+        assert_eq!(row(&done.summary, stack)["outcome"], "would_refresh");
+    }
+    assert!(p.emulator.updates().is_empty(), "a dry run changes nothing");
+    for (stack, res) in &before {
+        assert_eq!(&resources(&p.cfn, stack).await, res);
+    }
+}
+
+#[tokio::test]
+async fn events_that_change_no_current_value_start_nothing() {
+    let p = Pipeline::start(|env| env).await;
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    for file in [
+        "put-secret-value-pending.json",
+        "put-secret-value-failed.json",
+        "update-secret-description-only.json",
+    ] {
+        p.deliver(&event(file, &arn, "v-x")).await;
+    }
+    let ignored = wait_until(Duration::from_secs(30), || {
+        (p.functions
+            .logs()
+            .matches("\"decision\":\"ignored\"")
+            .count()
+            >= 3)
+            .then_some(())
+    });
+    assert!(
+        ignored.is_some(),
+        "three ignore decisions logged:\n{}",
+        p.functions.logs()
+    );
+    assert!(p.executions().await.is_empty());
+    let logs = p.functions.logs();
+    for reason in ["AWSPENDING", "AccessDenied", "metadata only"] {
+        assert!(logs.contains(reason), "reason {reason} logged");
+    }
+}
+
+#[tokio::test]
+async fn update_secret_version_stage_from_rotation_refreshes() {
+    let p = Pipeline::start(|env| env).await;
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    create_stack(
+        &p.cfn,
+        "orders-api",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+
+    p.deliver(&event("update-secret-version-stage.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(60))
+        .await;
+
+    assert_eq!(done.status, "SUCCEEDED");
+    assert_eq!(done.summary["counts"]["refreshed"], 1);
+    assert_eq!(done.summary["cause"], "UpdateSecretVersionStage");
+}
