@@ -21,23 +21,6 @@ fn budget_until(now: u64, lambda_deadline: u64, step_budget_ms: u64) -> u64 {
     (now + remaining - margin).min(by_budget)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::budget_until;
-
-    #[test]
-    fn the_budget_respects_the_lambda_deadline() {
-        assert_eq!(budget_until(1_000, 901_000, 840_000), 841_000);
-        assert_eq!(budget_until(1_000, 61_000, 840_000), 56_000);
-        assert_eq!(budget_until(1_000, 11_000, 840_000), 9_000);
-        assert_eq!(
-            budget_until(1_000_000, 600_000, 20_000),
-            1_020_000,
-            "not an epoch: ignored"
-        );
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
@@ -54,4 +37,21 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget_until;
+
+    #[test]
+    fn the_budget_respects_the_lambda_deadline() {
+        assert_eq!(budget_until(1_000, 901_000, 840_000), 841_000);
+        assert_eq!(budget_until(1_000, 61_000, 840_000), 56_000);
+        assert_eq!(budget_until(1_000, 11_000, 840_000), 9_000);
+        assert_eq!(
+            budget_until(1_000_000, 600_000, 20_000),
+            1_020_000,
+            "not an epoch: ignored"
+        );
+    }
 }
