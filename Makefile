@@ -48,7 +48,7 @@ test: check build
 	cargo nextest run --workspace --all-targets --no-tests=fail $(NEXTEST_ARGS)
 
 demo: build
-	$(PY) scripts/demo.py
+	cargo run --quiet --example demo
 
 fmt:
 	cargo fmt --all

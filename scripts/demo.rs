@@ -1,0 +1,103 @@
+//! `make demo`: the whole pipeline on a local AWS emulator.
+//!
+//! Starts the emulator and the real handlers, deploys the state machine and the EventBridge
+//! rules of template.yaml, creates a secret and a handful of stacks, puts a new secret value,
+//! delivers the CloudTrail event, waits for the real state machine, and prints a before/after
+//! table per stack. Secret values are shown only as short fingerprints.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rotatetoken::domain::report::{render_table, Summary};
+use rotatetoken::domain::trigger::execution_name;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::repo_root;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+fn fingerprint(value: Option<&str>) -> String {
+    match value {
+        None => "-".into(),
+        Some(v) => Sha256::digest(v.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+struct Row {
+    token: String,
+    status: String,
+    guarded_id: String,
+    value: String,
+}
+
+async fn snapshot(p: &Pipeline, stacks: &[&str]) -> BTreeMap<String, Row> {
+    let mut out = BTreeMap::new();
+    for s in stacks {
+        let (status, token) = stack_status_and_token(&p.cfn, s).await;
+        let res = resources(&p.cfn, s).await;
+        let guarded = res.get("DatabasePassword").or_else(|| res.get("Holder")).cloned().unwrap_or_else(|| "-".into());
+        let value = if guarded == "-" { None } else { ssm_value(&p.ssm, &guarded).await };
+        out.insert(s.to_string(), Row { token: token.unwrap_or_else(|| "(none)".into()), status, guarded_id: guarded, value: fingerprint(value.as_deref()) });
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    println!("Starting the local AWS emulator and the RotateToken functions (first run compiles them)...");
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    p.emulator.control(json!({"update_delay_seconds": 1.0}));
+
+    let arn = create_secret(&p.sm, "prod/db-password", "correct-horse-1").await;
+    create_secret(&p.sm, "other/api-key", "unrelated").await;
+    let stacks = ["orders-api", "payments-worker", "reports-job", "legacy-cron", "search-indexer", "billing"];
+    create_stack(&p.cfn, "orders-api", &consumer_template("prod/db-password"), &[]).await;
+    create_stack(&p.cfn, "payments-worker", &consumer_template(&arn), &[]).await;
+    create_stack(&p.cfn, "reports-job", &consumer_template("prod/db-password"), &[("RotateToken", "false")]).await;
+    create_stack(&p.cfn, "legacy-cron", &plain_template("prod/db-password"), &[]).await;
+    create_stack(&p.cfn, "search-indexer", &consumer_template("other/api-key"), &[]).await;
+    create_stack(&p.cfn, "billing", &consumer_template("prod/db-password"), &[]).await;
+    p.emulator.force_status("billing", "UPDATE_ROLLBACK_FAILED", "a previous update failed to roll back");
+    println!("Created secret prod/db-password and {} stacks (SelectionMode=referencing).", stacks.len());
+
+    let before = snapshot(&p, &stacks).await;
+    let version = put_secret(&p.sm, "prod/db-password", "correct-horse-2").await;
+    println!("PutSecretValue: new version {version}; delivering the CloudTrail event through EventBridge...");
+    let text = std::fs::read_to_string(repo_root().join("events/put-secret-value.json")).unwrap();
+    let event: serde_json::Value = serde_json::from_str(
+        &text
+            .replace("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf", &arn)
+            .replace("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111", &version),
+    )
+    .unwrap();
+    p.deliver(&event).await;
+
+    let name = execution_name(&arn, &version);
+    let done = p.wait_for(&name, Duration::from_secs(180)).await;
+    let after = snapshot(&p, &stacks).await;
+
+    println!("\nExecution {name}: {}\n", done.status);
+    println!(
+        "{:<16} {:<14} {:<22} {:<9} {:<46} {:<46} {}",
+        "STACK", "TOKEN", "STATUS", "VALUE", "GUARDED RESOURCE BEFORE", "GUARDED RESOURCE AFTER", "VALUE AFTER"
+    );
+    for s in stacks {
+        let (b, a) = (&before[s], &after[s]);
+        println!(
+            "{:<16} {:<14} {:<22} {:<9} {:<46} {:<46} {}",
+            s,
+            format!("{}->{}", b.token, a.token),
+            a.status,
+            b.value,
+            b.guarded_id,
+            if a.guarded_id == b.guarded_id { "(unchanged)".to_string() } else { a.guarded_id.clone() },
+            a.value
+        );
+    }
+    println!("(VALUE columns are SHA-256 fingerprints of what the guarded resource holds; the pipeline never reads the secret.)\n");
+    let summary: Summary = serde_json::from_value(done.summary.clone()).expect("summary");
+    print!("{}", render_table(&summary));
+    if done.status != "SUCCEEDED" {
+        std::process::exit(1);
+    }
+}
