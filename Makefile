@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 # nextest: two test processes at once, each with its own emulator (2 cores).
 NEXTEST_ARGS ?= --test-threads 2
 
-.PHONY: help deps build check unit test demo bench fmt clean
+.PHONY: help deps build check unit test demo bench break-on-purpose fmt clean
 
 help:
 	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda (PyPI), asl-validator (npm)"
@@ -19,6 +19,7 @@ help:
 	@echo "make unit   - domain unit tests"
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
 	@echo "make demo   - run the real state machine on a local emulator and print a before/after table"
+	@echo "make break-on-purpose - apply deliberate bugs one at a time; the end-to-end suite must catch each"
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -49,6 +50,10 @@ test: check build
 
 demo: build
 	cargo run --quiet --example demo
+
+# Each deliberate bug must make the end-to-end suite fail (about 2 minutes).
+break-on-purpose: build
+	scripts/break-on-purpose.sh
 
 fmt:
 	cargo fmt --all
