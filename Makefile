@@ -19,6 +19,7 @@ help:
 	@echo "make unit   - domain unit tests"
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
 	@echo "make demo   - run the real state machine on a local emulator and print a before/after table"
+	@echo "make bench  - handler cold start and memory, discovery CPU vs Python/boto3 (release build)"
 	@echo "make break-on-purpose - apply deliberate bugs one at a time; the end-to-end suite must catch each"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -50,6 +51,12 @@ test: check build
 
 demo: build
 	cargo run --quiet --example demo
+
+# Benchmarks (release build of the functions; figures land in bench/*.json, see bench/README.md).
+bench: deps
+	cargo build --release --workspace --bins
+	$(PY) bench/handler_startup.py --runs 30 | tee bench/handler_startup.json
+	$(PY) bench/discovery_cpu.py --stacks 1300 --runs 5 | tee bench/discovery_cpu.json
 
 # Each deliberate bug must make the end-to-end suite fail (about 2 minutes).
 break-on-purpose: build
