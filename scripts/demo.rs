@@ -19,7 +19,11 @@ use sha2::{Digest, Sha256};
 fn fingerprint(value: Option<&str>) -> String {
     match value {
         None => "-".into(),
-        Some(v) => Sha256::digest(v.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect(),
+        Some(v) => Sha256::digest(v.as_bytes())
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect(),
     }
 }
 
@@ -35,9 +39,25 @@ async fn snapshot(p: &Pipeline, stacks: &[&str]) -> BTreeMap<String, Row> {
     for s in stacks {
         let (status, token) = stack_status_and_token(&p.cfn, s).await;
         let res = resources(&p.cfn, s).await;
-        let guarded = res.get("DatabasePassword").or_else(|| res.get("Holder")).cloned().unwrap_or_else(|| "-".into());
-        let value = if guarded == "-" { None } else { ssm_value(&p.ssm, &guarded).await };
-        out.insert(s.to_string(), Row { token: token.unwrap_or_else(|| "(none)".into()), status, guarded_id: guarded, value: fingerprint(value.as_deref()) });
+        let guarded = res
+            .get("DatabasePassword")
+            .or_else(|| res.get("Holder"))
+            .cloned()
+            .unwrap_or_else(|| "-".into());
+        let value = if guarded == "-" {
+            None
+        } else {
+            ssm_value(&p.ssm, &guarded).await
+        };
+        out.insert(
+            s.to_string(),
+            Row {
+                token: token.unwrap_or_else(|| "(none)".into()),
+                status,
+                guarded_id: guarded,
+                value: fingerprint(value.as_deref()),
+            },
+        );
     }
     out
 }
@@ -50,15 +70,59 @@ async fn main() {
 
     let arn = create_secret(&p.sm, "prod/db-password", "correct-horse-1").await;
     create_secret(&p.sm, "other/api-key", "unrelated").await;
-    let stacks = ["orders-api", "payments-worker", "reports-job", "legacy-cron", "search-indexer", "billing"];
-    create_stack(&p.cfn, "orders-api", &consumer_template("prod/db-password"), &[]).await;
+    let stacks = [
+        "orders-api",
+        "payments-worker",
+        "reports-job",
+        "legacy-cron",
+        "search-indexer",
+        "billing",
+    ];
+    create_stack(
+        &p.cfn,
+        "orders-api",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
     create_stack(&p.cfn, "payments-worker", &consumer_template(&arn), &[]).await;
-    create_stack(&p.cfn, "reports-job", &consumer_template("prod/db-password"), &[("RotateToken", "false")]).await;
-    create_stack(&p.cfn, "legacy-cron", &plain_template("prod/db-password"), &[]).await;
-    create_stack(&p.cfn, "search-indexer", &consumer_template("other/api-key"), &[]).await;
-    create_stack(&p.cfn, "billing", &consumer_template("prod/db-password"), &[]).await;
-    p.emulator.force_status("billing", "UPDATE_ROLLBACK_FAILED", "a previous update failed to roll back");
-    println!("Created secret prod/db-password and {} stacks (SelectionMode=referencing).", stacks.len());
+    create_stack(
+        &p.cfn,
+        "reports-job",
+        &consumer_template("prod/db-password"),
+        &[("RotateToken", "false")],
+    )
+    .await;
+    create_stack(
+        &p.cfn,
+        "legacy-cron",
+        &plain_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    create_stack(
+        &p.cfn,
+        "search-indexer",
+        &consumer_template("other/api-key"),
+        &[],
+    )
+    .await;
+    create_stack(
+        &p.cfn,
+        "billing",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    p.emulator.force_status(
+        "billing",
+        "UPDATE_ROLLBACK_FAILED",
+        "a previous update failed to roll back",
+    );
+    println!(
+        "Created secret prod/db-password and {} stacks (SelectionMode=referencing).",
+        stacks.len()
+    );
 
     let before = snapshot(&p, &stacks).await;
     let version = put_secret(&p.sm, "prod/db-password", "correct-horse-2").await;
@@ -66,7 +130,10 @@ async fn main() {
     let text = std::fs::read_to_string(repo_root().join("events/put-secret-value.json")).unwrap();
     let event: serde_json::Value = serde_json::from_str(
         &text
-            .replace("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf", &arn)
+            .replace(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf",
+                &arn,
+            )
             .replace("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111", &version),
     )
     .unwrap();
@@ -79,7 +146,13 @@ async fn main() {
     println!("\nExecution {name}: {}\n", done.status);
     println!(
         "{:<16} {:<14} {:<22} {:<9} {:<46} {:<46} {}",
-        "STACK", "TOKEN", "STATUS", "VALUE", "GUARDED RESOURCE BEFORE", "GUARDED RESOURCE AFTER", "VALUE AFTER"
+        "STACK",
+        "TOKEN",
+        "STATUS",
+        "VALUE",
+        "GUARDED RESOURCE BEFORE",
+        "GUARDED RESOURCE AFTER",
+        "VALUE AFTER"
     );
     for s in stacks {
         let (b, a) = (&before[s], &after[s]);
@@ -90,7 +163,11 @@ async fn main() {
             a.status,
             b.value,
             b.guarded_id,
-            if a.guarded_id == b.guarded_id { "(unchanged)".to_string() } else { a.guarded_id.clone() },
+            if a.guarded_id == b.guarded_id {
+                "(unchanged)".to_string()
+            } else {
+                a.guarded_id.clone()
+            },
             a.value
         );
     }
