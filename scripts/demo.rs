@@ -145,14 +145,8 @@ async fn main() {
 
     println!("\nExecution {name}: {}\n", done.status);
     println!(
-        "{:<16} {:<14} {:<22} {:<9} {:<46} {:<46} {}",
-        "STACK",
-        "TOKEN",
-        "STATUS",
-        "VALUE",
-        "GUARDED RESOURCE BEFORE",
-        "GUARDED RESOURCE AFTER",
-        "VALUE AFTER"
+        "{:<16} {:<14} {:<22} {:<9} {:<46} {:<46} VALUE AFTER",
+        "STACK", "TOKEN", "STATUS", "VALUE", "GUARDED RESOURCE BEFORE", "GUARDED RESOURCE AFTER"
     );
     for s in stacks {
         let (b, a) = (&before[s], &after[s]);
