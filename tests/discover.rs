@@ -1,10 +1,11 @@
 //! The discovery service against the emulator through the real CloudFormation adapter:
 //! pagination past 50 stacks, both selection modes, non-updatable stacks reported.
 
-use rotatetoken::aws::cloudformation::CloudFormation;
+use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::model::DiscoveryOutput;
 use rotatetoken::domain::selection::SelectionMode;
+use rotatetoken::domain::targets::{Target, TargetSettings};
 use rotatetoken::service;
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
@@ -16,17 +17,25 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
         mode,
         max_concurrency: 7,
         template_concurrency: 4,
+        target_concurrency: 4,
     }
 }
 
-async fn discover(
-    adapter: &CloudFormation,
-    mode: SelectionMode,
-    secret_arn: &str,
-) -> DiscoveryOutput {
+fn local(config: &aws_config::SdkConfig) -> AssumedRoles {
+    AssumedRoles::new(config, TargetSettings::default())
+}
+
+fn own_region() -> Vec<Target> {
+    vec![Target {
+        account: None,
+        region: "us-east-1".into(),
+    }]
+}
+
+async fn discover(access: &AssumedRoles, mode: SelectionMode, secret_arn: &str) -> DiscoveryOutput {
     let input =
         json!({"secret": {"arn": secret_arn, "version_id": "v2"}, "cause": "PutSecretValue"});
-    service::discover(adapter, &settings(mode), input)
+    service::discover(access, &own_region(), &settings(mode), input)
         .await
         .unwrap()
 }
@@ -55,7 +64,7 @@ async fn every_page_is_read_and_only_stacks_with_the_parameter_are_selected() {
         create_stack(&cfn, &format!("plain-{i}"), &plain_template("prod/db"), &[]).await;
     }
 
-    let out = discover(&CloudFormation::new(&config), SelectionMode::All, &arn).await;
+    let out = discover(&local(&config), SelectionMode::All, &arn).await;
 
     assert_eq!(
         out.scanned, 65,
@@ -106,7 +115,7 @@ async fn referencing_mode_selects_only_stacks_that_mention_the_secret() {
     )
     .await;
 
-    let adapter = CloudFormation::new(&config);
+    let adapter = local(&config);
     let referencing = discover(&adapter, SelectionMode::Referencing, &arn).await;
     assert_eq!(
         names(&referencing),
@@ -134,7 +143,7 @@ async fn stacks_that_cannot_be_updated_are_reported_with_the_reason() {
     emulator.force_status("failed-create", "ROLLBACK_COMPLETE", "");
     emulator.force_status("busy", "UPDATE_IN_PROGRESS", "User Initiated");
 
-    let out = discover(&CloudFormation::new(&config), SelectionMode::All, &arn).await;
+    let out = discover(&local(&config), SelectionMode::All, &arn).await;
 
     assert_eq!(names(&out), vec!["ok"]);
     let mut skipped: Vec<(String, String)> = out
@@ -166,7 +175,7 @@ async fn stacks_that_cannot_be_updated_are_reported_with_the_reason() {
 #[tokio::test]
 async fn malformed_input_names_the_field() {
     let emulator = Emulator::start();
-    let adapter = CloudFormation::new(&emulator.sdk_config().await);
+    let adapter = local(&emulator.sdk_config().await);
     for (input, field) in [
         (json!({}), "input.secret"),
         (json!({"secret": {}}), "input.secret.arn"),
@@ -177,9 +186,14 @@ async fn malformed_input_names_the_field() {
         ),
         (json!("text"), "input"),
     ] {
-        let err = service::discover(&adapter, &settings(SelectionMode::All), input.clone())
-            .await
-            .unwrap_err();
+        let err = service::discover(
+            &adapter,
+            &own_region(),
+            &settings(SelectionMode::All),
+            input.clone(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             err.to_string().contains(&format!("`{field}`")),
             "{input} -> {err}"

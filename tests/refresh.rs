@@ -2,11 +2,12 @@
 //! adapter: both phases, waiting on UPDATE_IN_PROGRESS, no-op updates, budget hand-back,
 //! stacks that cannot be updated, and a phase-two rollback.
 
-use rotatetoken::aws::cloudformation::CloudFormation;
+use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::model::{Outcome, Phase, RefreshTask, StackRef};
 use rotatetoken::domain::refresh::RefreshSettings;
+use rotatetoken::domain::targets::TargetSettings;
 use rotatetoken::ports::{Clock, SystemClock};
-use rotatetoken::service;
+use rotatetoken::service::{self, Scope};
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
 use serde_json::json;
@@ -21,7 +22,8 @@ struct World {
     cfn: aws_sdk_cloudformation::Client,
     sm: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
-    adapter: CloudFormation,
+    access: AssumedRoles,
+    scope: Scope,
 }
 
 async fn world() -> World {
@@ -31,7 +33,11 @@ async fn world() -> World {
         cfn: aws_sdk_cloudformation::Client::new(&config),
         sm: aws_sdk_secretsmanager::Client::new(&config),
         ssm: aws_sdk_ssm::Client::new(&config),
-        adapter: CloudFormation::new(&config),
+        access: AssumedRoles::new(&config, TargetSettings::default()),
+        scope: Scope {
+            targets: TargetSettings::default(),
+            own_region: "us-east-1".into(),
+        },
         emulator,
     }
 }
@@ -39,7 +45,7 @@ async fn world() -> World {
 async fn run(w: &World, task: RefreshTask, budget_ms: u64) -> RefreshTask {
     let input = serde_json::to_value(&task).unwrap();
     let until = SystemClock.now_ms() + budget_ms;
-    service::refresh(&w.adapter, &SystemClock, SETTINGS, input, until)
+    service::refresh(&w.access, &SystemClock, SETTINGS, &w.scope, input, until)
         .await
         .unwrap()
 }
@@ -270,9 +276,16 @@ async fn malformed_step_input_is_refused_without_any_call() {
             "input.phase",
         ),
     ] {
-        let err = service::refresh(&w.adapter, &SystemClock, SETTINGS, input.clone(), until)
-            .await
-            .unwrap_err();
+        let err = service::refresh(
+            &w.access,
+            &SystemClock,
+            SETTINGS,
+            &w.scope,
+            input.clone(),
+            until,
+        )
+        .await
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains(&format!("`{field}`")), "{input} -> {msg}");
     }

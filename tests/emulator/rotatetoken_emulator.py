@@ -25,6 +25,8 @@ Control endpoints (test-only, under /moto-api/rotatetoken/):
   POST stack-status  {"account", "region", "stack", "status", "reason"} forces a status such
                      as UPDATE_ROLLBACK_FAILED.
   GET/POST updates   the log of accepted UpdateStack calls: stack, resolved parameters, result.
+  GET/POST assumed-roles  the log of AssumeRole calls: role ARN, session name, external ID.
+  config also takes  "deny_assume_role": ["<account id>"] and "external_id": "<expected>".
 Lambda
   8. Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers): the
      function name is the binary name; handler errors become AWS's 200 +
@@ -32,6 +34,8 @@ Lambda
      Timeout is enforced.
 EventBridge
   10. Rules deliver matching events to Lambda targets, asynchronously (moto: not implemented).
+STS
+  11. AssumeRole is refused (AccessDenied) for listed accounts or a wrong external ID.
 Step Functions
   9. State machines are executed by moto's interpreter (config default switched on), and an
      execution started without a name gets a UUID, as on AWS (moto: "...:None").
@@ -53,7 +57,7 @@ from typing import Any
 
 from moto.core.config import default_user_config
 
-CONTROL: dict[str, Any] = {"update_delay_seconds": 0.0, "fail_create": {}}
+CONTROL: dict[str, Any] = {"update_delay_seconds": 0.0, "fail_create": {}, "deny_assume_role": [], "external_id": None}
 # Every UpdateStack the emulator accepted, in order, with the parameters it resolved to and
 # how it ended: lets a test prove "false, then true" without trusting the product's report.
 UPDATE_LOG: list[dict[str, Any]] = []
@@ -295,6 +299,34 @@ def _resolve_one(service: str, body: str, account: str, region: str) -> str:
     return text
 
 
+# --- STS ---------------------------------------------------------------------------------
+
+ASSUME_LOG: list[dict[str, Any]] = []
+
+
+def _patch_sts() -> None:
+    """(11) AssumeRole can be refused as AWS does when the target's trust policy does not
+    allow the caller (`deny_assume_role`: account ids) or the external ID does not match
+    (`external_id`). moto lets every AssumeRole through."""
+    from moto.sts import models as sts_models
+    from moto.sts.exceptions import STSClientError
+
+    original = sts_models.STSBackend.assume_role
+
+    def assume_role(self: Any, region_name: str, role_session_name: str, role_arn: str, policy: str, duration: int, external_id: str) -> Any:
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+        ASSUME_LOG.append({"role_arn": role_arn, "session": role_session_name, "external_id": external_id})
+        expected = CONTROL.get("external_id")
+        if account in CONTROL.get("deny_assume_role", []) or (expected and external_id != expected):
+            raise STSClientError(
+                "AccessDenied",
+                f"User: arn:aws:sts::123456789012:assumed-role/rotatetoken is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            )
+        return original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+
+    sts_models.STSBackend.assume_role = assume_role
+
+
 # --- Lambda bridge -------------------------------------------------------------------------
 
 def _patch_lambda() -> None:
@@ -403,10 +435,15 @@ def rotatetoken_updates(request: Any, full_url: str, headers: Any) -> Any:
     return 200, {"Content-Type": "application/json"}, json.dumps(UPDATE_LOG)
 
 
+def rotatetoken_assumed(request: Any, full_url: str, headers: Any) -> Any:
+    return 200, {"Content-Type": "application/json"}, json.dumps(ASSUME_LOG)
+
+
 def _register_control_endpoints() -> None:
     from moto.moto_api._internal import urls
 
     urls.url_paths["{0}/moto-api/rotatetoken/updates"] = rotatetoken_updates
+    urls.url_paths["{0}/moto-api/rotatetoken/assumed-roles"] = rotatetoken_assumed
     urls.url_paths["{0}/moto-api/rotatetoken/config"] = rotatetoken_config
     urls.url_paths["{0}/moto-api/rotatetoken/stack-status"] = rotatetoken_stack_status
 
@@ -416,6 +453,7 @@ def install() -> None:
     _patch_lambda()
     _patch_stepfunctions()
     _patch_events()
+    _patch_sts()
     _register_control_endpoints()
 
 

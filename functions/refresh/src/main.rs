@@ -2,7 +2,7 @@
 //! done or this invocation's budget runs out (then the state machine calls again).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rotatetoken::aws::{cloudformation::CloudFormation, load_config};
+use rotatetoken::aws::{load_config, targets::AssumedRoles};
 use rotatetoken::ports::{Clock, SystemClock};
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
@@ -26,14 +26,18 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = config::refresh_settings()?;
     let step_budget_ms = config::step_budget_ms()?;
-    let cloudformation = CloudFormation::new(&load_config().await);
+    let scope = service::Scope {
+        targets: config::target_settings()?,
+        own_region: config::own_region()?,
+    };
+    let access = AssumedRoles::new(&load_config().await, scope.targets.clone());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let cloudformation = &cloudformation;
+        let (access, scope) = (&access, &scope);
         async move {
             let now = SystemClock.now_ms();
             let until = budget_until(now, event.context.deadline, step_budget_ms);
             tracing::debug!(budget_ms = until - now, "invocation budget");
-            service::refresh(cloudformation, &SystemClock, settings, event.payload, until).await
+            service::refresh(access, &SystemClock, settings, scope, event.payload, until).await
         }
     }))
     .await

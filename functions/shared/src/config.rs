@@ -5,6 +5,7 @@ use crate::domain::discovery::DiscoverySettings;
 use crate::domain::error::InputError;
 use crate::domain::refresh::RefreshSettings;
 use crate::domain::selection::SelectionMode;
+use crate::domain::targets::{parse_accounts, parse_regions, TargetSettings};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -46,6 +47,7 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
             "an integer from 1 to 40",
         )?,
         template_concurrency: 8,
+        target_concurrency: 8,
     })
 }
 
@@ -70,6 +72,27 @@ pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
 /// machine; the Lambda deadline (minus a margin) caps it further.
 pub fn step_budget_ms() -> Result<u64, InputError> {
     seconds_to_ms("STEP_BUDGET_SECONDS", 600.0, "a positive number of seconds")
+}
+
+/// Target accounts and regions (deploy parameters). No accounts: the pipeline's own
+/// account, with its own credentials.
+pub fn target_settings() -> Result<TargetSettings, InputError> {
+    Ok(TargetSettings {
+        accounts: parse_accounts(
+            "TARGET_ACCOUNTS",
+            &var("TARGET_ACCOUNTS").unwrap_or_default(),
+        )?,
+        regions: parse_regions("TARGET_REGIONS", &var("TARGET_REGIONS").unwrap_or_default())?,
+        role_name: var("TARGET_ROLE_NAME").unwrap_or_else(|| "RotateTokenTarget".to_string()),
+        external_id: var("TARGET_EXTERNAL_ID"),
+    })
+}
+
+/// The region the function runs in.
+pub fn own_region() -> Result<String, InputError> {
+    var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| InputError::missing("AWS_REGION"))
 }
 
 pub fn state_machine_arn() -> Result<String, InputError> {

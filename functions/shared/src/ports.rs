@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use crate::domain::model::{StackRef, StackSnapshot};
 use crate::domain::refresh::UpdatePlan;
+use crate::domain::targets::Target;
 
 /// An AWS call that failed after the SDK's own retries.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -39,6 +40,17 @@ pub trait StackDirectory {
         &self,
         stack: &StackRef,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
+
+/// Access to CloudFormation in one target account and region (assuming the target role
+/// there, or with the pipeline's own credentials for its own account).
+pub trait TargetAccess {
+    type Stacks: StackDirectory + StackUpdater + Send + Sync;
+    fn open(
+        &self,
+        target: &Target,
+        session: &str,
+    ) -> impl Future<Output = Result<Self::Stacks, AwsError>> + Send;
 }
 
 /// The refresh function's view of CloudFormation.

@@ -13,11 +13,10 @@ use crate::domain::model::{
 };
 use crate::domain::refresh::{self, RefreshSettings};
 use crate::domain::report::{self, ReportInput, Summary};
+use crate::domain::targets::{session_name, Target, TargetSettings};
 use crate::domain::trigger::{self, Decision};
 use crate::handler::FunctionError;
-use crate::ports::{
-    Clock, ExecutionStarter, SecretDirectory, StackDirectory, StackUpdater, StartOutcome,
-};
+use crate::ports::{Clock, ExecutionStarter, SecretDirectory, StartOutcome, TargetAccess};
 
 /// What the trigger decided; also its return value, so `cargo lambda invoke` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,35 +91,66 @@ where
     }
 }
 
-pub async fn discover<D: StackDirectory + Sync>(
-    directory: &D,
+/// The state machine wraps the execution input with the execution's name:
+/// `{"execution": "<name>", "request": <input>}`; a bare input (a local invoke) also works.
+pub async fn discover<A: TargetAccess + Sync>(
+    access: &A,
+    targets: &[Target],
     settings: &DiscoverySettings,
     input: Value,
 ) -> Result<DiscoveryOutput, FunctionError> {
-    let mut input: ExecutionInput = from_step_input("input", input)?;
+    let (execution, request, what) = match input {
+        Value::Object(mut map) if map.contains_key("request") => {
+            let execution = map
+                .get("execution")
+                .and_then(Value::as_str)
+                .unwrap_or("manual")
+                .to_string();
+            (
+                execution,
+                map.remove("request").unwrap_or_default(),
+                "input.request",
+            )
+        }
+        other => ("manual".to_string(), other, "input"),
+    };
+    let mut input: ExecutionInput = from_step_input(what, request)?;
     let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
-        .map_err(|e| InputError::new("input.secret.arn", e.problem))?;
+        .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
     input.secret = parsed;
-    let out = discovery::discover(directory, input, settings).await?;
+    let out =
+        discovery::discover(access, targets, input, settings, &session_name(&execution)).await;
     info!(
-        secret_arn = %out.secret.arn, scanned = out.scanned, selected = out.selected.len(),
-        skipped = out.skipped.len(), dry_run = out.dry_run, mode = %out.mode, "discovery done"
+        secret_arn = %out.secret.arn, execution = %execution, targets = out.targets, failed_targets = out.failed_targets.len(),
+        scanned = out.scanned, selected = out.selected.len(), skipped = out.skipped.len(), dry_run = out.dry_run,
+        mode = %out.mode, "discovery done"
     );
     for s in &out.skipped {
         warn!(account = %s.stack.account, region = %s.stack.region, stack = %s.stack.name, status = %s.status, reason = %s.reason, "stack skipped");
     }
+    for t in &out.failed_targets {
+        tracing::error!(account = %t.account, region = %t.region, reason = %t.reason, "target could not be searched");
+    }
     Ok(out)
 }
 
-pub async fn refresh<U, C>(
-    updater: &U,
+/// Where the functions may act: the configured targets, and the region they run in.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub targets: TargetSettings,
+    pub own_region: String,
+}
+
+pub async fn refresh<A, C>(
+    access: &A,
     clock: &C,
     settings: RefreshSettings,
+    scope: &Scope,
     input: Value,
     budget_until_ms: u64,
 ) -> Result<RefreshTask, FunctionError>
 where
-    U: StackUpdater + Sync,
+    A: TargetAccess + Sync,
     C: Clock + Sync,
 {
     let task: RefreshTask = from_step_input("input", input)?;
@@ -136,8 +166,18 @@ where
     if task.parameter.trim().is_empty() {
         return Err(InputError::new("input.parameter", "must not be empty").into());
     }
-    let span = tracing::info_span!("refresh", account = %parsed.account, region = %parsed.region, stack = %parsed.name);
-    let out = refresh::advance(updater, clock, settings, task, budget_until_ms)
+    // Never act outside the deployment's targets, whatever the input says.
+    let target = scope.targets.target_of(&parsed, &scope.own_region)?;
+    let session = task
+        .session
+        .clone()
+        .unwrap_or_else(|| session_name("manual"));
+    let span = tracing::info_span!("refresh", account = %parsed.account, region = %parsed.region, stack = %parsed.name, session = %session);
+    let stacks = access
+        .open(&target, &session)
+        .instrument(span.clone())
+        .await?;
+    let out = refresh::advance(&stacks, clock, settings, task, budget_until_ms)
         .instrument(span.clone())
         .await?;
     let _guard = span.enter();

@@ -4,6 +4,7 @@
 pub mod cloudformation;
 pub mod secretsmanager;
 pub mod sfn;
+pub mod targets;
 
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;

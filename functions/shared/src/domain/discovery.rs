@@ -1,39 +1,120 @@
-//! Finds the stacks a secret change must refresh, and reports every stack with the token
-//! parameter that cannot be refreshed now.
+//! Finds the stacks a secret change must refresh, in every target, and reports every stack
+//! with the token parameter that cannot be refreshed now, and every target that could not
+//! be searched.
 
 use futures::{stream, StreamExt, TryStreamExt};
 
-use super::model::{DiscoveryOutput, ExecutionInput, RefreshTask, SkippedStack, StackSnapshot};
+use super::model::{
+    DiscoveryOutput, ExecutionInput, FailedTarget, RefreshTask, SecretRef, SkippedStack,
+    StackSnapshot,
+};
 use super::selection::{
     mentions_secret, not_refreshable_reason, parameters_mention_secret, SelectionMode,
 };
-use crate::ports::{AwsError, StackDirectory};
+use super::targets::Target;
+use crate::ports::{AwsError, StackDirectory, TargetAccess};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoverySettings {
     pub parameter: String,
     pub mode: SelectionMode,
     pub max_concurrency: u32,
-    /// GetTemplate calls in flight at once (`referencing` mode).
+    /// GetTemplate calls in flight at once per target (`referencing` mode).
     pub template_concurrency: usize,
+    /// Targets searched at once.
+    pub target_concurrency: usize,
 }
 
-pub async fn discover<D: StackDirectory + Sync>(
-    directory: &D,
+/// What one target holds.
+#[derive(Debug, Default)]
+struct Findings {
+    scanned: usize,
+    not_consumers: usize,
+    selected: Vec<RefreshTask>,
+    skipped: Vec<SkippedStack>,
+}
+
+pub async fn discover<A: TargetAccess + Sync>(
+    access: &A,
+    targets: &[Target],
     input: ExecutionInput,
     settings: &DiscoverySettings,
-) -> Result<DiscoveryOutput, AwsError> {
+    session: &str,
+) -> DiscoveryOutput {
+    let secret = &input.secret;
+    let mut per_target: Vec<(Target, Result<Findings, AwsError>)> =
+        stream::iter(targets.iter().cloned())
+            .map(|target| async move {
+                let found = async {
+                    let stacks = access.open(&target, session).await?;
+                    search(&stacks, &target, secret, settings, session).await
+                }
+                .await;
+                (target, found)
+            })
+            .buffer_unordered(settings.target_concurrency.max(1))
+            .collect()
+            .await;
+    per_target.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut out = DiscoveryOutput {
+        secret: input.secret.clone(),
+        cause: input.cause,
+        dry_run: input.dry_run,
+        parameter: settings.parameter.clone(),
+        mode: settings.mode.as_str().to_string(),
+        max_concurrency: settings.max_concurrency,
+        scanned: 0,
+        not_consumers: 0,
+        selected: vec![],
+        skipped: vec![],
+        targets: targets.len(),
+        failed_targets: vec![],
+    };
+    for (target, found) in per_target {
+        match found {
+            Ok(f) => {
+                out.scanned += f.scanned;
+                out.not_consumers += f.not_consumers;
+                out.selected.extend(f.selected);
+                out.skipped.extend(f.skipped);
+            }
+            Err(e) => out.failed_targets.push(FailedTarget {
+                account: target.account.clone().unwrap_or_else(|| "self".into()),
+                region: target.region.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    out.selected.sort_by(|a, b| a.stack.cmp(&b.stack));
+    out
+}
+
+async fn search<D: StackDirectory + Sync>(
+    directory: &D,
+    target: &Target,
+    secret: &SecretRef,
+    settings: &DiscoverySettings,
+    session: &str,
+) -> Result<Findings, AwsError> {
     let stacks = directory.list_stacks().await?;
     let scanned = stacks.len();
+    // Only stacks that really live in this target (a misconfigured role must not widen
+    // the blast radius) and carry the token parameter.
     let candidates: Vec<StackSnapshot> = stacks
         .into_iter()
+        .filter(|s| {
+            target
+                .account
+                .as_ref()
+                .is_none_or(|a| *a == s.stack.account)
+                && s.stack.region == target.region
+        })
         .filter(|s| s.parameter(&settings.parameter).is_some())
         .collect();
-
     let consumers: Vec<StackSnapshot> = match settings.mode {
         SelectionMode::All => candidates,
         SelectionMode::Referencing => {
-            let secret = &input.secret;
             stream::iter(candidates)
                 .map(|snapshot| async move {
                     if parameters_mention_secret(&snapshot, secret) {
@@ -48,31 +129,24 @@ pub async fn discover<D: StackDirectory + Sync>(
                 .await?
         }
     };
-    let not_consumers = scanned - consumers.len();
-
-    let mut selected = Vec::new();
-    let mut skipped = Vec::new();
+    let mut found = Findings {
+        scanned,
+        not_consumers: scanned - consumers.len(),
+        ..Default::default()
+    };
     for snapshot in consumers {
         match not_refreshable_reason(&snapshot) {
-            None => selected.push(RefreshTask::new(snapshot.stack, settings.parameter.clone())),
-            Some(reason) => skipped.push(SkippedStack {
+            None => {
+                let mut task = RefreshTask::new(snapshot.stack, settings.parameter.clone());
+                task.session = Some(session.to_string());
+                found.selected.push(task)
+            }
+            Some(reason) => found.skipped.push(SkippedStack {
                 stack: snapshot.stack,
                 status: snapshot.status,
                 reason,
             }),
         }
     }
-    selected.sort_by(|a, b| a.stack.cmp(&b.stack));
-    Ok(DiscoveryOutput {
-        secret: input.secret,
-        cause: input.cause,
-        dry_run: input.dry_run,
-        parameter: settings.parameter.clone(),
-        mode: settings.mode.as_str().to_string(),
-        max_concurrency: settings.max_concurrency,
-        scanned,
-        not_consumers,
-        selected,
-        skipped,
-    })
+    Ok(found)
 }

@@ -6,4 +6,5 @@ pub mod model;
 pub mod refresh;
 pub mod report;
 pub mod selection;
+pub mod targets;
 pub mod trigger;

@@ -212,6 +212,9 @@ pub struct RefreshTask {
     /// How many times the refresh function has worked on this stack.
     #[serde(default)]
     pub invocations: u32,
+    /// STS session name used in the target account: identifies the execution there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl RefreshTask {
@@ -227,6 +230,7 @@ impl RefreshTask {
             reason: None,
             critical: false,
             invocations: 0,
+            session: None,
         }
     }
 }
@@ -236,6 +240,16 @@ impl RefreshTask {
 pub struct SkippedStack {
     pub stack: StackRef,
     pub status: String,
+    pub reason: String,
+}
+
+/// A target account/region that could not be searched (AccessDenied on AssumeRole, region
+/// not enabled...). Its stacks are unknown: the run is reported failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTarget {
+    /// `self` for the pipeline's own account.
+    pub account: String,
+    pub region: String,
     pub reason: String,
 }
 
@@ -256,6 +270,11 @@ pub struct DiscoveryOutput {
     pub not_consumers: usize,
     pub selected: Vec<RefreshTask>,
     pub skipped: Vec<SkippedStack>,
+    /// Targets searched.
+    #[serde(default)]
+    pub targets: usize,
+    #[serde(default)]
+    pub failed_targets: Vec<FailedTarget>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{DiscoveryOutput, Outcome, Phase, RefreshTask, SecretRef, StackRef};
+use super::model::{
+    DiscoveryOutput, FailedTarget, Outcome, Phase, RefreshTask, SecretRef, StackRef,
+};
 
 /// What the report function receives: discovery's output with the Map's results.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +43,24 @@ pub struct Counts {
     pub skipped: usize,
     pub failed: usize,
     pub critical: usize,
+    /// Targets (account, region) that could not be searched.
+    #[serde(default)]
+    pub failed_targets: usize,
+}
+
+/// The counts of one account and region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetCounts {
+    pub account: String,
+    pub region: String,
+    pub refreshed: usize,
+    pub would_refresh: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub critical: usize,
+    /// Why the target could not be searched, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +71,11 @@ pub struct Summary {
     pub parameter: String,
     pub mode: String,
     pub counts: Counts,
+    /// One entry per account and region with stacks or an error, sorted.
+    #[serde(default)]
+    pub by_target: Vec<TargetCounts>,
+    #[serde(default)]
+    pub failed_targets: Vec<FailedTarget>,
     /// Sorted by account, region, stack name.
     pub stacks: Vec<StackRow>,
 }
@@ -114,6 +139,7 @@ pub fn summarise(input: ReportInput) -> Summary {
         skipped: count(Outcome::Skipped),
         failed: count(Outcome::Failed),
         critical: rows.iter().filter(|r| r.critical).count(),
+        failed_targets: d.failed_targets.len(),
     };
     Summary {
         secret: d.secret,
@@ -122,8 +148,41 @@ pub fn summarise(input: ReportInput) -> Summary {
         parameter: d.parameter,
         mode: d.mode,
         counts,
+        by_target: group_by_target(&rows, &d.failed_targets),
+        failed_targets: d.failed_targets,
         stacks: rows,
     }
+}
+
+fn group_by_target(rows: &[StackRow], failed: &[FailedTarget]) -> Vec<TargetCounts> {
+    let mut groups: std::collections::BTreeMap<(String, String), TargetCounts> = Default::default();
+    for r in rows {
+        let g = groups
+            .entry((r.account.clone(), r.region.clone()))
+            .or_insert_with(|| TargetCounts {
+                account: r.account.clone(),
+                region: r.region.clone(),
+                ..Default::default()
+            });
+        match r.outcome {
+            Outcome::Refreshed => g.refreshed += 1,
+            Outcome::WouldRefresh => g.would_refresh += 1,
+            Outcome::Skipped => g.skipped += 1,
+            Outcome::Failed | Outcome::Waiting => g.failed += 1,
+        }
+        g.critical += usize::from(r.critical);
+    }
+    for t in failed {
+        groups
+            .entry((t.account.clone(), t.region.clone()))
+            .or_insert_with(|| TargetCounts {
+                account: t.account.clone(),
+                region: t.region.clone(),
+                ..Default::default()
+            })
+            .error = Some(t.reason.clone());
+    }
+    groups.into_values().collect()
 }
 
 fn result_row(r: &RefreshTask) -> StackRow {
@@ -181,6 +240,12 @@ pub fn render_table(summary: &Summary) -> String {
             r.account, r.region, r.stack, outcome, detail
         ));
     }
+    for t in &summary.failed_targets {
+        out.push_str(&format!(
+            "{:<14} {:<12} {:<28} {:<14} {}\n",
+            t.account, t.region, "(target)", "failed", t.reason
+        ));
+    }
     let c = &summary.counts;
     out.push_str(&format!(
         "scanned {} selected {} refreshed {} would_refresh {} skipped {} failed {} critical {}\n",
@@ -225,6 +290,8 @@ mod tests {
                 status: "UPDATE_ROLLBACK_FAILED".into(),
                 reason: "needs operator".into(),
             }],
+            targets: 1,
+            failed_targets: vec![],
         }
     }
 
@@ -254,7 +321,8 @@ mod tests {
                 would_refresh: 0,
                 skipped: 1,
                 failed: 2,
-                critical: 2
+                critical: 2,
+                failed_targets: 0,
             }
         );
         let names: Vec<_> = s.stacks.iter().map(|r| r.stack.as_str()).collect();
@@ -273,6 +341,50 @@ mod tests {
         });
         assert_eq!(s.counts.refreshed, 0);
         assert_eq!(s.counts.failed, 3);
+    }
+
+    #[test]
+    fn results_are_grouped_by_target_with_failed_targets_named() {
+        let mut d = discovery(false);
+        d.selected[2].stack =
+            StackRef::from_stack_id("arn:aws:cloudformation:eu-west-1:222222222222:stack/c/id-c")
+                .unwrap();
+        d.failed_targets.push(FailedTarget {
+            account: "333333333333".into(),
+            region: "us-east-1".into(),
+            reason: "AccessDenied".into(),
+        });
+        let mut results = d.selected.clone();
+        for r in &mut results {
+            r.outcome = Outcome::Refreshed;
+        }
+        let s = summarise(ReportInput {
+            discovery: d,
+            results: Some(results),
+        });
+        assert_eq!(s.counts.failed_targets, 1);
+        let groups: Vec<_> = s
+            .by_target
+            .iter()
+            .map(|g| {
+                (
+                    g.account.as_str(),
+                    g.region.as_str(),
+                    g.refreshed,
+                    g.skipped,
+                    g.error.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            vec![
+                ("111111111111", "us-east-1", 2, 1, false),
+                ("222222222222", "eu-west-1", 1, 0, false),
+                ("333333333333", "us-east-1", 0, 0, true),
+            ]
+        );
+        assert!(render_table(&s).contains("AccessDenied"));
     }
 
     #[test]

@@ -1,0 +1,242 @@
+//! Where stacks are looked for: the deployment's target accounts and regions. With no
+//! accounts configured, the pipeline works in its own account with its own credentials;
+//! otherwise it assumes the target role in every target, its own account included.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::InputError;
+use super::model::StackRef;
+
+/// One account and region to work in. `account: None` is the pipeline's own account,
+/// reached with its own credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    pub account: Option<String>,
+    pub region: String,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.account.as_deref().unwrap_or("self"),
+            self.region
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetSettings {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    /// The role assumed in each target account.
+    pub role_name: String,
+    pub external_id: Option<String>,
+}
+
+impl TargetSettings {
+    /// Every (account, region) pair; the pipeline's own region when none is listed.
+    pub fn targets(&self, own_region: &str) -> Vec<Target> {
+        let regions = if self.regions.is_empty() {
+            vec![own_region.to_string()]
+        } else {
+            self.regions.clone()
+        };
+        let accounts: Vec<Option<String>> = if self.accounts.is_empty() {
+            vec![None]
+        } else {
+            self.accounts.iter().cloned().map(Some).collect()
+        };
+        let mut out = Vec::new();
+        for account in &accounts {
+            for region in &regions {
+                out.push(Target {
+                    account: account.clone(),
+                    region: region.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The target a stack belongs to, or why the pipeline must not touch it.
+    pub fn target_of(&self, stack: &StackRef, own_region: &str) -> Result<Target, InputError> {
+        let regions_ok = if self.regions.is_empty() {
+            stack.region == own_region
+        } else {
+            self.regions.contains(&stack.region)
+        };
+        if !regions_ok {
+            return Err(InputError::new(
+                "input.stack.region",
+                format!("`{}` is not a target region", stack.region),
+            ));
+        }
+        if self.accounts.is_empty() {
+            return Ok(Target {
+                account: None,
+                region: stack.region.clone(),
+            });
+        }
+        if !self.accounts.contains(&stack.account) {
+            return Err(InputError::new(
+                "input.stack.account",
+                format!("`{}` is not a target account", stack.account),
+            ));
+        }
+        Ok(Target {
+            account: Some(stack.account.clone()),
+            region: stack.region.clone(),
+        })
+    }
+}
+
+/// Comma-separated 12-digit account ids; `field` names the setting in errors.
+pub fn parse_accounts(field: &str, raw: &str) -> Result<Vec<String>, InputError> {
+    let mut out = Vec::new();
+    for a in raw.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        if a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()) {
+            return Err(InputError::new(
+                field,
+                format!("`{a}` is not a 12-digit AWS account id"),
+            ));
+        }
+        if !out.iter().any(|x| x == a) {
+            out.push(a.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Comma-separated region names such as `eu-west-1`.
+pub fn parse_regions(field: &str, raw: &str) -> Result<Vec<String>, InputError> {
+    let mut out = Vec::new();
+    for r in raw.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        let parts: Vec<&str> = r.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+            && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+            && !parts[parts.len() - 1].is_empty();
+        if !ok {
+            return Err(InputError::new(
+                field,
+                format!("`{r}` is not an AWS region name"),
+            ));
+        }
+        if !out.iter().any(|x| x == r) {
+            out.push(r.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// An STS session name (2–64 of `[\w+=,.@-]`) that identifies the execution in the target
+/// account's CloudTrail.
+pub fn session_name(execution: &str) -> String {
+    let cleaned: String = execution
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut name = format!("rotatetoken-{cleaned}");
+    name.truncate(64);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_the_cross_product() {
+        let s = TargetSettings {
+            accounts: parse_accounts("A", "111111111111, 222222222222,111111111111").unwrap(),
+            regions: parse_regions("R", "eu-west-1,us-east-1").unwrap(),
+            role_name: "r".into(),
+            external_id: None,
+        };
+        assert_eq!(s.targets("us-east-1").len(), 4);
+        assert_eq!(
+            TargetSettings::default().targets("eu-central-1"),
+            vec![Target {
+                account: None,
+                region: "eu-central-1".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn stacks_outside_the_targets_are_refused() {
+        let s = TargetSettings {
+            accounts: vec!["111111111111".into()],
+            regions: vec!["eu-west-1".into()],
+            ..Default::default()
+        };
+        let stack = |a: &str, r: &str| StackRef {
+            account: a.into(),
+            region: r.into(),
+            name: "n".into(),
+            id: "i".into(),
+        };
+        assert!(s
+            .target_of(&stack("111111111111", "eu-west-1"), "us-east-1")
+            .is_ok());
+        assert_eq!(
+            s.target_of(&stack("999999999999", "eu-west-1"), "us-east-1")
+                .unwrap_err()
+                .field,
+            "input.stack.account"
+        );
+        assert_eq!(
+            s.target_of(&stack("111111111111", "us-east-1"), "us-east-1")
+                .unwrap_err()
+                .field,
+            "input.stack.region"
+        );
+        let local = TargetSettings::default();
+        assert_eq!(
+            local
+                .target_of(&stack("1", "us-east-1"), "us-east-1")
+                .unwrap()
+                .account,
+            None
+        );
+        assert!(local
+            .target_of(&stack("1", "eu-west-1"), "us-east-1")
+            .is_err());
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable() {
+        assert_eq!(
+            parse_accounts("TARGET_ACCOUNTS", "12345")
+                .unwrap_err()
+                .field,
+            "TARGET_ACCOUNTS"
+        );
+        assert_eq!(
+            parse_regions("TARGET_REGIONS", "eu_west_1")
+                .unwrap_err()
+                .field,
+            "TARGET_REGIONS"
+        );
+        assert_eq!(
+            parse_regions("TARGET_REGIONS", "us-gov-west-1").unwrap(),
+            vec!["us-gov-west-1"]
+        );
+    }
+
+    #[test]
+    fn session_names_are_valid() {
+        let n = session_name(&"x:y/z".repeat(40));
+        assert!(n.len() <= 64 && n.starts_with("rotatetoken-x-y-z"));
+    }
+}
