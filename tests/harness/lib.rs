@@ -154,6 +154,85 @@ impl Emulator {
             .collect()
     }
 
+    /// Like [`Self::completed_token_updates`], for a stack in a given account and region.
+    pub fn completed_token_updates_in(
+        &self,
+        account: &str,
+        region: &str,
+        stack: &str,
+    ) -> Vec<String> {
+        let (status, text) = http::post(self.port, "/moto-api/rotatetoken/updates", "{}");
+        assert_eq!(status, 200, "updates: {text}");
+        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
+        log.iter()
+            .filter(|e| {
+                e["account"] == account
+                    && e["region"] == region
+                    && e["stack"] == stack
+                    && e["result"] == "UPDATE_COMPLETE"
+            })
+            .map(|e| {
+                e["parameters"]["RotateToken"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Every account with any accepted update.
+    pub fn updated_accounts(&self) -> Vec<String> {
+        let (_, text) = http::post(self.port, "/moto-api/rotatetoken/updates", "{}");
+        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
+        let mut accounts: Vec<String> = log
+            .iter()
+            .map(|e| e["account"].as_str().unwrap_or_default().to_string())
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        accounts
+    }
+
+    /// The AssumeRole calls the emulator saw: `[(role ARN, session name, external ID)]`.
+    pub fn assumed_roles(&self) -> Vec<(String, String, String)> {
+        let (_, text) = http::post(self.port, "/moto-api/rotatetoken/assumed-roles", "{}");
+        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
+        log.iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (s("role_arn"), s("session"), s("external_id"))
+            })
+            .collect()
+    }
+
+    /// SDK configuration acting inside another account and region of the emulator (moto
+    /// maps credentials from an assumed role to the role's account).
+    pub async fn sdk_config_in(&self, account: &str, region: &str) -> aws_config::SdkConfig {
+        let base = self.sdk_config().await;
+        let sts = aws_sdk_sts::Client::new(&base);
+        let out = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/seeder"))
+            .role_session_name("seeder")
+            .send()
+            .await
+            .unwrap();
+        let c = out.credentials().unwrap();
+        let creds = aws_sdk_cloudformation::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "seeder",
+        );
+        base.to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(
+                aws_sdk_cloudformation::config::SharedCredentialsProvider::new(creds),
+            )
+            .build()
+    }
+
     /// The token values a stack's updates set, in order, counting only completed ones.
     pub fn completed_token_updates(&self, stack: &str) -> Vec<String> {
         self.updates()

@@ -1,0 +1,274 @@
+//! Across accounts and regions on the emulator: discovery and refresh through the target
+//! role (external ID, session named after the execution), a denied target reported while
+//! the others complete, and a stack outside the targets never touched.
+
+use rotatetoken::aws::targets::AssumedRoles;
+use rotatetoken::domain::discovery::DiscoverySettings;
+use rotatetoken::domain::model::{Outcome, RefreshTask};
+use rotatetoken::domain::refresh::RefreshSettings;
+use rotatetoken::domain::selection::SelectionMode;
+use rotatetoken::domain::targets::TargetSettings;
+use rotatetoken::ports::{Clock, SystemClock};
+use rotatetoken::service::{self, Scope};
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::Emulator;
+use serde_json::json;
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+const DENIED: &str = "333333333333";
+const OUTSIDER: &str = "444444444444";
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+fn targets(external_id: &str) -> TargetSettings {
+    TargetSettings {
+        accounts: vec![A.into(), B.into(), DENIED.into()],
+        regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+        role_name: "RotateTokenTarget".into(),
+        external_id: Some(external_id.into()),
+    }
+}
+
+fn discovery_settings() -> DiscoverySettings {
+    DiscoverySettings {
+        parameter: "RotateToken".into(),
+        mode: SelectionMode::Referencing,
+        max_concurrency: 5,
+        template_concurrency: 4,
+        target_concurrency: 4,
+    }
+}
+
+/// A central secret and a consumer stack in each of four accounts and two regions.
+async fn seeded() -> (Emulator, aws_config::SdkConfig, String) {
+    let e = Emulator::start();
+    let central = e.sdk_config().await;
+    let arn = create_secret(
+        &aws_sdk_secretsmanager::Client::new(&central),
+        "shared/db",
+        "v1",
+    )
+    .await;
+    for account in [A, B, DENIED, OUTSIDER] {
+        for region in REGIONS {
+            let cfg = e.sdk_config_in(account, region).await;
+            let cfn = aws_sdk_cloudformation::Client::new(&cfg);
+            create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
+            create_stack(&cfn, "unrelated", &plain_template(&arn), &[]).await;
+        }
+    }
+    // Trust policies take effect after seeding: the external ID is required, DENIED refuses.
+    e.control(json!({"external_id": "ext-7f3a", "deny_assume_role": [DENIED]}));
+    (e, central, arn)
+}
+
+#[tokio::test]
+async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
+    let (e, central, arn) = seeded().await;
+    let settings = targets("ext-7f3a");
+    let access = AssumedRoles::new(&central, settings.clone());
+    let request = json!({"execution": "rt-shared-db-abc123", "request": {"secret": {"arn": arn, "version_id": "v2"}}});
+
+    let out = service::discover(
+        &access,
+        &settings.targets("us-east-1"),
+        &discovery_settings(),
+        request,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(out.targets, 6);
+    let mut selected: Vec<(String, String)> = out
+        .selected
+        .iter()
+        .map(|t| (t.stack.account.clone(), t.stack.region.clone()))
+        .collect();
+    selected.sort();
+    assert_eq!(
+        selected,
+        vec![
+            (A.into(), "eu-west-1".into()),
+            (A.into(), "us-east-1".into()),
+            (B.into(), "eu-west-1".into()),
+            (B.into(), "us-east-1".into())
+        ]
+    );
+    let mut failed: Vec<(String, String)> = out
+        .failed_targets
+        .iter()
+        .map(|t| (t.account.clone(), t.region.clone()))
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        vec![
+            (DENIED.into(), "eu-west-1".into()),
+            (DENIED.into(), "us-east-1".into())
+        ]
+    );
+    assert!(
+        out.failed_targets
+            .iter()
+            .all(|t| t.reason.contains("AccessDenied")),
+        "{:?}",
+        out.failed_targets
+    );
+    assert!(out
+        .selected
+        .iter()
+        .all(|t| t.session.as_deref() == Some("rotatetoken-rt-shared-db-abc123")));
+
+    let scope = Scope {
+        targets: settings.clone(),
+        own_region: "us-east-1".into(),
+    };
+    let refresh_settings = RefreshSettings {
+        poll_interval_ms: 100,
+        max_wait_ms: 30_000,
+    };
+    let mut results = vec![];
+    for task in &out.selected {
+        let until = SystemClock.now_ms() + 30_000;
+        let done = service::refresh(
+            &access,
+            &SystemClock,
+            refresh_settings,
+            &scope,
+            serde_json::to_value(task).unwrap(),
+            until,
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.outcome, Outcome::Refreshed, "{done:?}");
+        results.push(done);
+    }
+    for account in [A, B] {
+        for region in REGIONS {
+            assert_eq!(
+                e.completed_token_updates_in(account, region, "app"),
+                vec!["false", "true"],
+                "{account}/{region}"
+            );
+        }
+    }
+    assert_eq!(
+        e.updated_accounts(),
+        vec![A.to_string(), B.to_string()],
+        "nothing else was touched"
+    );
+
+    // The roles assumed: the target role, the external ID, the execution's session name.
+    let assumed: Vec<_> = e
+        .assumed_roles()
+        .into_iter()
+        .filter(|(role, _, _)| role.ends_with(":role/RotateTokenTarget"))
+        .collect();
+    assert!(!assumed.is_empty());
+    assert!(assumed.iter().all(
+        |(_, session, ext)| session == "rotatetoken-rt-shared-db-abc123" && ext == "ext-7f3a"
+    ));
+    assert!(!assumed.iter().any(|(role, _, _)| role.contains(OUTSIDER)));
+
+    // The summary groups by account and region and names the failed targets.
+    let summary = service::report(json!({
+        "secret": out.secret, "cause": out.cause, "dry_run": false, "parameter": out.parameter, "mode": out.mode,
+        "max_concurrency": out.max_concurrency, "scanned": out.scanned, "not_consumers": out.not_consumers,
+        "selected": out.selected, "skipped": out.skipped, "targets": out.targets, "failed_targets": out.failed_targets,
+        "results": results,
+    }))
+    .unwrap();
+    assert_eq!(summary.counts.refreshed, 4);
+    assert_eq!(summary.counts.failed_targets, 2);
+    let groups: Vec<(String, String, usize, bool)> = summary
+        .by_target
+        .iter()
+        .map(|g| {
+            (
+                g.account.clone(),
+                g.region.clone(),
+                g.refreshed,
+                g.error.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            (A.into(), "eu-west-1".into(), 1, false),
+            (A.into(), "us-east-1".into(), 1, false),
+            (B.into(), "eu-west-1".into(), 1, false),
+            (B.into(), "us-east-1".into(), 1, false),
+            (DENIED.into(), "eu-west-1".into(), 0, true),
+            (DENIED.into(), "us-east-1".into(), 0, true),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stack_outside_the_targets_is_never_touched() {
+    let (e, central, _arn) = seeded().await;
+    let settings = targets("ext-7f3a");
+    let access = AssumedRoles::new(&central, settings.clone());
+    let scope = Scope {
+        targets: settings,
+        own_region: "us-east-1".into(),
+    };
+    e.control(json!({"external_id": null}));
+    let outsider_cfn =
+        aws_sdk_cloudformation::Client::new(&e.sdk_config_in(OUTSIDER, "us-east-1").await);
+    let id = outsider_cfn
+        .describe_stacks()
+        .stack_name("app")
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_id()
+        .unwrap()
+        .to_string();
+    e.control(json!({"external_id": "ext-7f3a"}));
+    let forged = RefreshTask::new(
+        rotatetoken::domain::model::StackRef::from_stack_id(&id).unwrap(),
+        "RotateToken",
+    );
+
+    let err = service::refresh(
+        &access,
+        &SystemClock,
+        RefreshSettings {
+            poll_interval_ms: 100,
+            max_wait_ms: 5_000,
+        },
+        &scope,
+        serde_json::to_value(&forged).unwrap(),
+        SystemClock.now_ms() + 5_000,
+    )
+    .await
+    .unwrap_err();
+
+    assert!(err.to_string().contains("`input.stack.account`"), "{err}");
+    assert!(e.updates().is_empty());
+    assert!(!e
+        .assumed_roles()
+        .iter()
+        .any(|(role, _, _)| role.contains(OUTSIDER) && role.ends_with("RotateTokenTarget")));
+}
+
+#[tokio::test]
+async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
+    let (e, central, arn) = seeded().await;
+    let settings = targets("not-the-agreed-id");
+    let access = AssumedRoles::new(&central, settings.clone());
+    let out = service::discover(
+        &access,
+        &settings.targets("us-east-1"),
+        &discovery_settings(),
+        json!({"secret": {"arn": arn}}),
+    )
+    .await
+    .unwrap();
+    assert!(out.selected.is_empty());
+    assert_eq!(out.failed_targets.len(), 6);
+    assert!(e.updates().is_empty());
+}
