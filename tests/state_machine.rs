@@ -322,3 +322,91 @@ async fn update_secret_version_stage_from_rotation_refreshes() {
     assert_eq!(done.summary["counts"]["refreshed"], 1);
     assert_eq!(done.summary["cause"], "UpdateSecretVersionStage");
 }
+
+#[tokio::test]
+async fn a_cross_account_run_refreshes_every_target_and_names_the_denied_one() {
+    const A: &str = "111111111111";
+    const B: &str = "222222222222";
+    const DENIED: &str = "333333333333";
+    let p = Pipeline::start(|env| {
+        env.set("TARGET_ACCOUNTS", &format!("{A},{B},{DENIED}"))
+            .set("TARGET_REGIONS", "us-east-1,eu-west-1")
+            .set("TARGET_ROLE_NAME", "RotateTokenTarget")
+            .set("TARGET_EXTERNAL_ID", "ext-42")
+    })
+    .await;
+    let arn = create_secret(&p.sm, "shared/db", "v1").await;
+    for account in [A, B, DENIED, "444444444444"] {
+        for region in ["us-east-1", "eu-west-1"] {
+            let cfn = aws_sdk_cloudformation::Client::new(
+                &p.emulator.sdk_config_in(account, region).await,
+            );
+            create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
+        }
+    }
+    p.emulator.control(
+        json!({"external_id": "ext-42", "deny_assume_role": [DENIED], "update_delay_seconds": 0.3}),
+    );
+    let version = put_secret(&p.sm, "shared/db", "v2").await;
+
+    p.deliver(&event("put-secret-value.json", &arn, &version))
+        .await;
+    let name = execution_name(&arn, &version);
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
+
+    assert_eq!(
+        done.status, "FAILED",
+        "a denied target fails the run so that an alarm fires"
+    );
+    let s = &done.summary;
+    assert_eq!(s["counts"]["refreshed"], 4, "{s:#}");
+    assert_eq!(s["counts"]["failed_targets"], 2);
+    for account in [A, B] {
+        for region in ["us-east-1", "eu-west-1"] {
+            assert_eq!(
+                p.emulator
+                    .completed_token_updates_in(account, region, "app"),
+                vec!["false", "true"]
+            );
+            let group = s["by_target"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["account"] == account && g["region"] == region)
+                .unwrap();
+            assert_eq!(group["refreshed"], 1);
+        }
+    }
+    let denied: Vec<&Value> = s["failed_targets"].as_array().unwrap().iter().collect();
+    assert!(
+        denied
+            .iter()
+            .all(|t| t["account"] == DENIED
+                && t["reason"].as_str().unwrap().contains("AccessDenied")),
+        "{s:#}"
+    );
+    assert_eq!(
+        p.emulator.updated_accounts(),
+        vec![A.to_string(), B.to_string()]
+    );
+    let sessions: Vec<String> = p
+        .emulator
+        .assumed_roles()
+        .into_iter()
+        .filter(|(r, _, _)| r.ends_with("role/RotateTokenTarget"))
+        .map(|(_, s, _)| s)
+        .collect();
+    assert!(
+        sessions.iter().all(|s| *s
+            == format!("rotatetoken-{name}")
+                .chars()
+                .take(64)
+                .collect::<String>()),
+        "{sessions:?}"
+    );
+    // Credentials never travel through the state machine.
+    let history = p.history(&done.arn).await;
+    assert!(!history.iter().any(|e| e.contains("SecretAccessKey")
+        || e.contains("session_token")
+        || e.contains("SessionToken")));
+}

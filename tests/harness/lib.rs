@@ -330,9 +330,11 @@ impl Functions {
         .stderr(Stdio::from(
             std::fs::File::options().append(true).open(&log).unwrap(),
         ));
-        for (k, v) in &env.vars {
-            cmd.args(["--env-var", &format!("{k}={v}")]);
-        }
+        // An env file, not --env-var: cargo lambda splits --env-var values at commas.
+        let env_file = log.with_extension("env");
+        let lines: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
+        cmd.arg("--env-file").arg(&env_file);
         let mut child = cmd
             .spawn()
             .expect("start cargo lambda watch (run `make deps` first)");
