@@ -39,7 +39,7 @@ build: deps
 check: deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml target-role.yaml source-account-events.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	$(PY) tests/static/check_definitions.py template.yaml target/asl | xargs -n1 ./node_modules/.bin/asl-validator --json-path
 
