@@ -1,6 +1,7 @@
 //! The discovery service against the emulator through the real CloudFormation adapter:
 //! pagination past 50 stacks, both selection modes, non-updatable stacks reported.
 
+use rotatetoken::aws::s3::S3RunStore;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::model::DiscoveryOutput;
@@ -21,6 +22,8 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
     }
 }
 
+const NO_STORE: Option<&S3RunStore> = None;
+
 fn local(config: &aws_config::SdkConfig) -> AssumedRoles {
     AssumedRoles::new(config, TargetSettings::default())
 }
@@ -35,7 +38,7 @@ fn own_region() -> Vec<Target> {
 async fn discover(access: &AssumedRoles, mode: SelectionMode, secret_arn: &str) -> DiscoveryOutput {
     let input =
         json!({"secret": {"arn": secret_arn, "version_id": "v2"}, "cause": "PutSecretValue"});
-    service::discover(access, &own_region(), &settings(mode), input)
+    service::discover(access, NO_STORE, &own_region(), &settings(mode), input)
         .await
         .unwrap()
 }
@@ -188,6 +191,7 @@ async fn malformed_input_names_the_field() {
     ] {
         let err = service::discover(
             &adapter,
+            NO_STORE,
             &own_region(),
             &settings(SelectionMode::All),
             input.clone(),

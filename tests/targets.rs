@@ -2,6 +2,7 @@
 //! role (external ID, session named after the execution), a denied target reported while
 //! the others complete, and a stack outside the targets never touched.
 
+use rotatetoken::aws::s3::S3RunStore;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::model::{Outcome, RefreshTask};
@@ -71,6 +72,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
 
     let out = service::discover(
         &access,
+        None::<&S3RunStore>,
         &settings.targets("us-east-1"),
         &discovery_settings(),
         request,
@@ -171,12 +173,13 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
     assert!(!assumed.iter().any(|(role, _, _)| role.contains(OUTSIDER)));
 
     // The summary groups by account and region and names the failed targets.
-    let summary = service::report(json!({
+    let summary = service::report(None::<&S3RunStore>, json!({
         "secret": out.secret, "cause": out.cause, "dry_run": false, "parameter": out.parameter, "mode": out.mode,
         "max_concurrency": out.max_concurrency, "scanned": out.scanned, "not_consumers": out.not_consumers,
         "selected": out.selected, "skipped": out.skipped, "targets": out.targets, "failed_targets": out.failed_targets,
         "results": results,
     }))
+    .await
     .unwrap();
     assert_eq!(summary.counts.refreshed, 4);
     assert_eq!(summary.counts.failed_targets, 2);
@@ -262,6 +265,7 @@ async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
     let access = AssumedRoles::new(&central, settings.clone());
     let out = service::discover(
         &access,
+        None::<&S3RunStore>,
         &settings.targets("us-east-1"),
         &discovery_settings(),
         json!({"secret": {"arn": arn}}),

@@ -37,6 +37,8 @@ EventBridge
 STS
   11. AssumeRole is refused (AccessDenied) for listed accounts or a wrong external ID.
 Step Functions
+  12. A Distributed Map's ResultWriter writes SUCCEEDED_0.json and lists it in the manifest
+      (moto writes an empty manifest).
   9. State machines are executed by moto's interpreter (config default switched on), and an
      execution started without a name gets a UUID, as on AWS (moto: "...:None").
 """
@@ -403,6 +405,38 @@ def _patch_stepfunctions() -> None:
         return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
 
     sfn_models.StepFunctionsParserBackend.start_execution = start_execution
+
+    # (12) A Distributed Map's ResultWriter writes the result files its manifest lists, as
+    # AWS does (moto writes an empty manifest and drops the results).
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3,
+    )
+
+    def handle_put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        parameters = env.stack.pop()
+        results = env.stack.pop()
+        s3 = resource_eval_s3.ResourceEvalS3._get_s3_client(resource_runtime_part=resource_runtime_part, state_credentials=state_credentials)
+        map_run_arn = env.map_run_record_pool_manager.get_all().pop().map_run_arn
+        run_id = map_run_arn.split(":")[-1]
+        prefix = parameters.get("Prefix", "")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        entries = [
+            {"ExecutionArn": f"{map_run_arn}:{i}", "Name": str(i), "Status": "SUCCEEDED",
+             "Output": json.dumps(r), "OutputDetails": {"Included": True}}
+            for i, r in enumerate(results if isinstance(results, list) else [])
+        ]
+        results_key = f"{prefix}{run_id}/SUCCEEDED_0.json"
+        s3.put_object(Bucket=parameters["Bucket"], Key=results_key, Body=json.dumps(entries).encode())
+        manifest = {
+            "DestinationBucket": parameters["Bucket"], "MapRunArn": map_run_arn,
+            "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": results_key, "Size": len(json.dumps(entries))}]},
+        }
+        key = f"{prefix}{run_id}/manifest.json"
+        s3.put_object(Bucket=parameters["Bucket"], Key=key, Body=json.dumps(manifest, indent=2).encode())
+        env.stack.append({"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": parameters["Bucket"], "Key": key}})
+
+    resource_eval_s3.ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)
 
 
 # --- Control endpoints ---------------------------------------------------------------------

@@ -33,6 +33,9 @@ pub struct Finished {
     pub raw_output: String,
 }
 
+/// The bucket for the run files (RunsBucket in template.yaml).
+pub const RUNS_BUCKET: &str = "rotatetoken-runs";
+
 pub fn function_arn(binary: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{binary}")
 }
@@ -41,7 +44,10 @@ impl Pipeline {
     pub async fn start(tune: impl FnOnce(FunctionEnv) -> FunctionEnv) -> Self {
         let port = crate::free_port();
         let emulator = Emulator::start_with_bridge(port);
-        let functions = Functions::start(port, &tune(FunctionEnv::for_emulator(&emulator)));
+        let functions = Functions::start(
+            port,
+            &tune(FunctionEnv::for_emulator(&emulator).set("RUNS_BUCKET", RUNS_BUCKET)),
+        );
         let config = emulator.sdk_config().await;
         let p = Self {
             cfn: aws_sdk_cloudformation::Client::new(&config),
@@ -95,6 +101,13 @@ impl Pipeline {
                 .unwrap_or_else(|e| panic!("create function {binary}: {e:?}"));
             substitutions.push((format!("{logical}Arn"), function_arn(binary)));
         }
+        aws_sdk_s3::Client::new(&self.config)
+            .create_bucket()
+            .bucket(RUNS_BUCKET)
+            .send()
+            .await
+            .unwrap();
+        substitutions.push(("RunsBucket".to_string(), RUNS_BUCKET.to_string()));
         let subs: Vec<(&str, String)> = substitutions
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))

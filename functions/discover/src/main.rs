@@ -3,7 +3,7 @@
 //! report the stacks that cannot be updated and the targets that could not be searched.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rotatetoken::aws::{load_config, targets::AssumedRoles};
+use rotatetoken::aws::{load_config, s3::S3RunStore, targets::AssumedRoles};
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
 
@@ -12,10 +12,12 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = config::discovery_settings()?;
     let targets = config::target_settings()?.targets(&config::own_region()?);
-    let access = AssumedRoles::new(&load_config().await, config::target_settings()?);
+    let aws = load_config().await;
+    let access = AssumedRoles::new(&aws, config::target_settings()?);
+    let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (access, targets, settings) = (&access, &targets, &settings);
-        async move { service::discover(access, targets, settings, event.payload).await }
+        let (access, store, targets, settings) = (&access, store.as_ref(), &targets, &settings);
+        async move { service::discover(access, store, targets, settings, event.payload).await }
     }))
     .await
 }

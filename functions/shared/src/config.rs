@@ -88,6 +88,11 @@ pub fn target_settings() -> Result<TargetSettings, InputError> {
     })
 }
 
+/// The bucket for the run's files (set by the SAM template; the state machine needs it).
+pub fn runs_bucket() -> Option<String> {
+    var("RUNS_BUCKET")
+}
+
 /// The region the function runs in.
 pub fn own_region() -> Result<String, InputError> {
     var("AWS_REGION")

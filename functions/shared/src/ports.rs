@@ -89,6 +89,17 @@ pub trait SecretDirectory {
     fn secret_arn(&self, secret_id: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
 }
 
+/// Where a run keeps what is too large for the state machine's payloads.
+pub trait RunStore {
+    fn bucket(&self) -> &str;
+    fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
+}
+
 /// Time, so the waiting logic can be tested without waiting.
 pub trait Clock {
     fn now_ms(&self) -> u64;

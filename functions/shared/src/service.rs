@@ -9,14 +9,19 @@ use tracing::{info, warn, Instrument};
 use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
 use crate::domain::model::{
-    DiscoveryOutput, ExecutionInput, Outcome, RefreshTask, SecretRef, StackRef,
+    DiscoveryOutput, ExecutionInput, Outcome, RefreshTask, RunFiles, SecretRef, StackRef,
 };
 use crate::domain::refresh::{self, RefreshSettings};
-use crate::domain::report::{self, ReportInput, Summary};
+use crate::domain::report::{
+    self, ChildExecution, MapResults, RawReportInput, ReportInput, ResultManifest, S3Object,
+    Summary,
+};
 use crate::domain::targets::{session_name, Target, TargetSettings};
 use crate::domain::trigger::{self, Decision};
 use crate::handler::FunctionError;
-use crate::ports::{Clock, ExecutionStarter, SecretDirectory, StartOutcome, TargetAccess};
+use crate::ports::{
+    Clock, ExecutionStarter, RunStore, SecretDirectory, StartOutcome, TargetAccess,
+};
 
 /// What the trigger decided; also its return value, so `cargo lambda invoke` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,8 +98,9 @@ where
 
 /// The state machine wraps the execution input with the execution's name:
 /// `{"execution": "<name>", "request": <input>}`; a bare input (a local invoke) also works.
-pub async fn discover<A: TargetAccess + Sync>(
+pub async fn discover<A: TargetAccess + Sync, S: RunStore + Sync>(
     access: &A,
+    store: Option<&S>,
     targets: &[Target],
     settings: &DiscoverySettings,
     input: Value,
@@ -131,6 +137,29 @@ pub async fn discover<A: TargetAccess + Sync>(
     for t in &out.failed_targets {
         tracing::error!(account = %t.account, region = %t.region, reason = %t.reason, "target could not be searched");
     }
+    match store {
+        None => Ok(out),
+        Some(store) => Ok(keep_lists_in_the_run_files(store, out, &execution).await?),
+    }
+}
+
+/// The state machine's path: the selected list goes to S3 for the Distributed Map's
+/// ItemReader and the full discovery for the report; the state carries only pointers and
+/// counts, whatever the number of stacks (the 256 KiB payload limit).
+async fn keep_lists_in_the_run_files<S: RunStore + Sync>(
+    store: &S,
+    mut out: DiscoveryOutput,
+    execution: &str,
+) -> Result<DiscoveryOutput, FunctionError> {
+    let run = RunFiles::new(store.bucket(), execution);
+    let items = serde_json::to_vec(&out.selected)
+        .map_err(|e| InputError::new("selected", e.to_string()))?;
+    store.put(&run.items_key, items).await?;
+    out.run = Some(run.clone());
+    let full = serde_json::to_vec(&out).map_err(|e| InputError::new("discovery", e.to_string()))?;
+    store.put(&run.discovery_key, full).await?;
+    out.selected.clear();
+    out.skipped.clear();
     Ok(out)
 }
 
@@ -196,13 +225,70 @@ where
     Ok(out)
 }
 
-pub fn report(input: Value) -> Result<Summary, FunctionError> {
-    let input: ReportInput = from_step_input("input", input)?;
-    let summary = report::summarise(input);
+pub async fn report<S: RunStore + Sync>(
+    store: Option<&S>,
+    input: Value,
+) -> Result<Summary, FunctionError> {
+    let raw: RawReportInput = from_step_input("input", input)?;
+    let mut discovery = raw.discovery;
+    let run = discovery.run.clone();
+    if let (Some(run), Some(store)) = (&run, store) {
+        let body = store.get(&run.bucket, &run.discovery_key).await?;
+        discovery = serde_json::from_slice(&body)
+            .map_err(|e| InputError::new("run.discovery_key", e.to_string()))?;
+    }
+    let results = match (raw.results, store) {
+        (None, _) => None,
+        (Some(MapResults::Inline(tasks)), _) => Some(tasks),
+        (Some(MapResults::Written { details }), Some(store)) => {
+            Some(read_map_results(store, &details).await?)
+        }
+        (Some(MapResults::Written { .. }), None) => {
+            return Err(InputError::new(
+                "input.results",
+                "written to S3 but RUNS_BUCKET is not set",
+            )
+            .into())
+        }
+    };
+    let mut summary = report::summarise(ReportInput { discovery, results });
+    if let (Some(run), Some(store)) = (&run, store) {
+        let full =
+            serde_json::to_vec(&summary).map_err(|e| InputError::new("summary", e.to_string()))?;
+        store.put(&run.summary_key(), full).await?;
+        summary = report::compact(
+            summary,
+            format!("s3://{}/{}", run.bucket, run.summary_key()),
+        );
+    }
     let c = &summary.counts;
     info!(
         secret_arn = %summary.secret.arn, dry_run = summary.dry_run, selected = c.selected, refreshed = c.refreshed,
         would_refresh = c.would_refresh, skipped = c.skipped, failed = c.failed, critical = c.critical, "run summary"
     );
     Ok(summary)
+}
+
+/// Reads a Distributed Map's ResultWriter output: the manifest, then every result file.
+async fn read_map_results<S: RunStore + Sync>(
+    store: &S,
+    manifest: &S3Object,
+) -> Result<Vec<RefreshTask>, FunctionError> {
+    let body = store.get(&manifest.bucket, &manifest.key).await?;
+    let manifest: ResultManifest = serde_json::from_slice(&body)
+        .map_err(|e| InputError::new("results.ResultWriterDetails", e.to_string()))?;
+    let mut tasks = Vec::new();
+    let files = manifest.files;
+    for file in files
+        .succeeded
+        .iter()
+        .chain(&files.failed)
+        .chain(&files.pending)
+    {
+        let body = store.get(&manifest.bucket, &file.key).await?;
+        let children: Vec<ChildExecution> = serde_json::from_slice(&body)
+            .map_err(|e| InputError::new(format!("results file {}", file.key), e.to_string()))?;
+        tasks.extend(children.into_iter().filter_map(ChildExecution::into_task));
+    }
+    Ok(tasks)
 }

@@ -70,6 +70,9 @@ pub async fn discover<A: TargetAccess + Sync>(
         skipped: vec![],
         targets: targets.len(),
         failed_targets: vec![],
+        run: None,
+        selected_count: 0,
+        skipped_count: 0,
     };
     for (target, found) in per_target {
         match found {
@@ -87,6 +90,8 @@ pub async fn discover<A: TargetAccess + Sync>(
         }
     }
     out.selected.sort_by(|a, b| a.stack.cmp(&b.stack));
+    out.selected_count = out.selected.len();
+    out.skipped_count = out.skipped.len();
     out
 }
 

@@ -275,6 +275,40 @@ pub struct DiscoveryOutput {
     pub targets: usize,
     #[serde(default)]
     pub failed_targets: Vec<FailedTarget>,
+    /// Set when the lists live in the run's files (the state machine's path): `selected`
+    /// and `skipped` are then empty here and counted below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunFiles>,
+    #[serde(default)]
+    pub selected_count: usize,
+    #[serde(default)]
+    pub skipped_count: usize,
+}
+
+/// A run's files in S3: the selected stacks (read by the Distributed Map's ItemReader), the
+/// full discovery, and later the full summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFiles {
+    pub bucket: String,
+    pub prefix: String,
+    pub items_key: String,
+    pub discovery_key: String,
+}
+
+impl RunFiles {
+    pub fn new(bucket: &str, execution: &str) -> Self {
+        let prefix = format!("runs/{execution}");
+        Self {
+            bucket: bucket.to_string(),
+            items_key: format!("{prefix}/selected.json"),
+            discovery_key: format!("{prefix}/discovery.json"),
+            prefix,
+        }
+    }
+
+    pub fn summary_key(&self) -> String {
+        format!("{}/summary.json", self.prefix)
+    }
 }
 
 #[cfg(test)]

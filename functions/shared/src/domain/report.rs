@@ -16,6 +16,118 @@ pub struct ReportInput {
     pub results: Option<Vec<RefreshTask>>,
 }
 
+/// The Map's results as the state machine hands them over: inline, or (Distributed Map)
+/// written to S3 by its ResultWriter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum MapResults {
+    Inline(Vec<RefreshTask>),
+    Written {
+        #[serde(rename = "ResultWriterDetails")]
+        details: S3Object,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Object {
+    #[serde(rename = "Bucket")]
+    pub bucket: String,
+    #[serde(rename = "Key")]
+    pub key: String,
+}
+
+/// The report function's raw input.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawReportInput {
+    #[serde(flatten)]
+    pub discovery: DiscoveryOutput,
+    #[serde(default)]
+    pub results: Option<MapResults>,
+}
+
+/// A ResultWriter manifest (the parts the report reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResultManifest {
+    #[serde(rename = "DestinationBucket")]
+    pub bucket: String,
+    #[serde(rename = "ResultFiles")]
+    pub files: ResultFiles,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResultFiles {
+    #[serde(rename = "SUCCEEDED", default)]
+    pub succeeded: Vec<ResultFile>,
+    #[serde(rename = "FAILED", default)]
+    pub failed: Vec<ResultFile>,
+    #[serde(rename = "PENDING", default)]
+    pub pending: Vec<ResultFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResultFile {
+    #[serde(rename = "Key")]
+    pub key: String,
+}
+
+/// One child execution in a result file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChildExecution {
+    #[serde(rename = "Status", default)]
+    pub status: String,
+    #[serde(rename = "Input", default)]
+    pub input: Option<String>,
+    #[serde(rename = "Output", default)]
+    pub output: Option<String>,
+    #[serde(rename = "Error", default)]
+    pub error: Option<String>,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl ChildExecution {
+    /// The stack's final task: its output when the child succeeded; otherwise its input,
+    /// marked failed with the child's error (a stack is never lost).
+    pub fn into_task(self) -> Option<RefreshTask> {
+        if let Some(task) = self
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<RefreshTask>(o).ok())
+        {
+            return Some(task);
+        }
+        let mut task: RefreshTask = serde_json::from_str(self.input.as_deref()?).ok()?;
+        task.outcome = Outcome::Failed;
+        task.critical = task.phase == Phase::Enable;
+        task.reason = Some(format!(
+            "child execution {}: {} {}",
+            self.status,
+            self.error.unwrap_or_default(),
+            self.cause.unwrap_or_default()
+        ));
+        Some(task)
+    }
+}
+
+/// Rows kept in the execution output; the full summary is in the run's files.
+pub const MAX_ROWS_IN_OUTPUT: usize = 200;
+
+/// Keeps the summary small enough for the execution output: every row when there are at
+/// most [`MAX_ROWS_IN_OUTPUT`], otherwise the rows that need attention (not refreshed)
+/// first, up to that many.
+pub fn compact(mut summary: Summary, full_summary: String) -> Summary {
+    summary.full_summary = Some(full_summary);
+    if summary.stacks.len() > MAX_ROWS_IN_OUTPUT {
+        let total = summary.stacks.len();
+        summary
+            .stacks
+            .retain(|r| r.outcome != Outcome::Refreshed && r.outcome != Outcome::WouldRefresh);
+        summary.stacks.truncate(MAX_ROWS_IN_OUTPUT);
+        summary.rows_omitted = total - summary.stacks.len();
+    }
+    summary
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackRow {
     pub account: String,
@@ -32,6 +144,14 @@ pub struct StackRow {
     pub reason: Option<String>,
     #[serde(default)]
     pub critical: bool,
+    /// Refresh function invocations for this stack: its child execution took
+    /// `2 × invocations + 1` state transitions (Refresh, StillUpdating?, ..., StackDone).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invocations: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +198,11 @@ pub struct Summary {
     pub failed_targets: Vec<FailedTarget>,
     /// Sorted by account, region, stack name.
     pub stacks: Vec<StackRow>,
+    /// Where the complete summary is (`s3://...`) when rows were left out here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_summary: Option<String>,
+    #[serde(default)]
+    pub rows_omitted: usize,
 }
 
 fn row(stack: &StackRef, outcome: Outcome) -> StackRow {
@@ -91,6 +216,7 @@ fn row(stack: &StackRef, outcome: Outcome) -> StackRow {
         status: None,
         reason: None,
         critical: false,
+        invocations: 0,
     }
 }
 
@@ -151,6 +277,8 @@ pub fn summarise(input: ReportInput) -> Summary {
         by_target: group_by_target(&rows, &d.failed_targets),
         failed_targets: d.failed_targets,
         stacks: rows,
+        full_summary: None,
+        rows_omitted: 0,
     }
 }
 
@@ -203,6 +331,7 @@ fn result_row(r: &RefreshTask) -> StackRow {
                 .then(|| "the refresh stopped before finishing".to_string())
         }),
         critical: r.critical || (r.outcome == Outcome::Waiting && r.phase == Phase::Enable),
+        invocations: r.invocations,
         ..row(&r.stack, outcome)
     }
 }
@@ -292,6 +421,9 @@ mod tests {
             }],
             targets: 1,
             failed_targets: vec![],
+            run: None,
+            selected_count: 3,
+            skipped_count: 1,
         }
     }
 
