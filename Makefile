@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 # nextest: two test processes at once, each with its own emulator (2 cores).
 NEXTEST_ARGS ?= --test-threads 2
 
-.PHONY: help deps build check unit test demo bench break-on-purpose fmt clean
+.PHONY: help deps build check unit test demo bench bench-scale break-on-purpose fmt clean
 
 help:
 	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda (PyPI), asl-validator (npm)"
@@ -20,6 +20,7 @@ help:
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
 	@echo "make demo   - run the real state machine on a local emulator and print a before/after table"
 	@echo "make bench  - handler cold start and memory, discovery CPU vs Python/boto3 (release build)"
+	@echo "make bench-scale - 10,000 stacks / 50 accounts: state payload and history sizes"
 	@echo "make break-on-purpose - apply deliberate bugs one at a time; the end-to-end suite must catch each"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -57,6 +58,12 @@ bench: deps
 	cargo build --release --workspace --bins
 	$(PY) bench/handler_startup.py --runs 30 | tee bench/handler_startup.json
 	$(PY) bench/discovery_cpu.py --stacks 1300 --runs 5 | tee bench/discovery_cpu.json
+
+# Scale: 10,000 stacks in 50 accounts (dry run: discovery and summary at full size) and
+# 200 stacks in 50 accounts refreshed for real; payload and history figures in bench/.
+bench-scale: build
+	cargo run --quiet --example scale -- 10000 50 dry | tee bench/scale-10000-dry.json
+	cargo run --quiet --example scale -- 200 50 real | tee bench/scale-200-real.json
 
 # Each deliberate bug must make the end-to-end suite fail (about 2 minutes).
 break-on-purpose: build
