@@ -22,9 +22,9 @@ import time
 
 FUNCTIONS = {
     "rotatetoken-trigger": {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:rotatetoken"},
-    "rotatetoken-discover": {},
+    "rotatetoken-discover": {"RUNS_BUCKET": "rotatetoken-runs"},
     "rotatetoken-refresh": {},
-    "rotatetoken-report": {},
+    "rotatetoken-report": {"RUNS_BUCKET": "rotatetoken-runs"},
 }
 EVENT = {
     "rotatetoken-report": "events/report.json",
