@@ -8,6 +8,11 @@ survived=0
 
 mutate() { # name file python-replace-old python-replace-new test-filter
   local name="$1" file="$2" old="$3" new="$4" filter="$5"
+  # The file is restored with git checkout: never run over uncommitted work.
+  if ! git diff --quiet HEAD -- "$file"; then
+    echo "refusing: $file has uncommitted changes (commit or stash them first)" >&2
+    exit 2
+  fi
   python3 - "$file" "$old" "$new" <<'PY'
 import sys
 path, old, new = sys.argv[1:4]

@@ -12,7 +12,7 @@ use rotatetoken::domain::report::{render_table, Summary};
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::Pipeline;
-use rotatetoken_tests::repo_root;
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -127,16 +127,7 @@ async fn main() {
     let before = snapshot(&p, &stacks).await;
     let version = put_secret(&p.sm, "prod/db-password", "correct-horse-2").await;
     println!("PutSecretValue: new version {version}; delivering the CloudTrail event through EventBridge...");
-    let text = std::fs::read_to_string(repo_root().join("events/put-secret-value.json")).unwrap();
-    let event: serde_json::Value = serde_json::from_str(
-        &text
-            .replace(
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf",
-                &arn,
-            )
-            .replace("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111", &version),
-    )
-    .unwrap();
+    let event = sample_event("put-secret-value.json", &arn, &version);
     p.deliver(&event).await;
 
     let name = execution_name(&arn, &version);

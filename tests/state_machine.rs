@@ -8,23 +8,8 @@ use std::time::Duration;
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::Pipeline;
-use rotatetoken_tests::{repo_root, wait_until};
+use rotatetoken_tests::wait_until;
 use serde_json::{json, Value};
-
-const SAMPLE_ARN: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf";
-const SAMPLE_VERSION: &str = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
-
-/// An event from events/, pointed at this test's secret and version.
-fn event(file: &str, arn: &str, version: &str) -> Value {
-    let text = std::fs::read_to_string(repo_root().join("events").join(file)).unwrap();
-    serde_json::from_str(
-        &text
-            .replace(SAMPLE_ARN, arn)
-            .replace(SAMPLE_VERSION, version),
-    )
-    .unwrap()
-}
 
 fn row<'a>(summary: &'a Value, stack: &str) -> &'a Value {
     summary["stacks"]
@@ -88,7 +73,7 @@ async fn a_put_secret_value_refreshes_exactly_the_consumers() {
     let Scenario { p, arn, before } = scenario(canary_old).await;
     let version = put_secret(&p.sm, "prod/db-password", canary_new).await;
 
-    p.deliver(&event("put-secret-value.json", &arn, &version))
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
         .await;
     let name = execution_name(&arn, &version);
     let done = p.wait_for(&name, Duration::from_secs(120)).await;
@@ -174,9 +159,9 @@ async fn a_put_secret_value_refreshes_exactly_the_consumers() {
 
     // At-least-once delivery: the same version again starts nothing and changes nothing.
     let updates_before = p.emulator.updates().len();
-    p.deliver(&event("put-secret-value.json", &arn, &version))
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
         .await;
-    p.deliver(&event("secret-label-updated.json", &arn, &version))
+    p.deliver(&sample_event("secret-label-updated.json", &arn, &version))
         .await;
     let duplicates = wait_until(Duration::from_secs(30), || {
         (p.functions
@@ -220,7 +205,7 @@ async fn a_failed_phase_two_fails_the_execution_and_names_the_stack() {
         .control(json!({"fail_create": {"payments-worker": ["ApiKey"]}}));
     let version = put_secret(&p.sm, "prod/db-password", "v2").await;
 
-    p.deliver(&event("put-secret-value.json", &arn, &version))
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
         .await;
     let done = p
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
@@ -276,7 +261,7 @@ async fn events_that_change_no_current_value_start_nothing() {
         "put-secret-value-failed.json",
         "update-secret-description-only.json",
     ] {
-        p.deliver(&event(file, &arn, "v-x")).await;
+        p.deliver(&sample_event(file, &arn, "v-x")).await;
     }
     let ignored = wait_until(Duration::from_secs(30), || {
         (p.functions
@@ -311,8 +296,12 @@ async fn update_secret_version_stage_from_rotation_refreshes() {
     .await;
     let version = put_secret(&p.sm, "prod/db-password", "v2").await;
 
-    p.deliver(&event("update-secret-version-stage.json", &arn, &version))
-        .await;
+    p.deliver(&sample_event(
+        "update-secret-version-stage.json",
+        &arn,
+        &version,
+    ))
+    .await;
     let done = p
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(60))
         .await;
@@ -348,7 +337,7 @@ async fn a_cross_account_run_refreshes_every_target_and_names_the_denied_one() {
     );
     let version = put_secret(&p.sm, "shared/db", "v2").await;
 
-    p.deliver(&event("put-secret-value.json", &arn, &version))
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
         .await;
     let name = execution_name(&arn, &version);
     let done = p.wait_for(&name, Duration::from_secs(120)).await;

@@ -5,22 +5,8 @@
 use rotatetoken::aws::{secretsmanager::SecretsManager, sfn::StepFunctions};
 use rotatetoken::service::{self, TriggerReport};
 use rotatetoken_tests::fixtures::*;
-use rotatetoken_tests::{repo_root, Emulator};
+use rotatetoken_tests::Emulator;
 use serde_json::{json, Value};
-
-const SAMPLE_ARN: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf";
-const SAMPLE_VERSION: &str = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
-
-fn event(file: &str, arn: &str, version: &str) -> Value {
-    let text = std::fs::read_to_string(repo_root().join("events").join(file)).unwrap();
-    serde_json::from_str(
-        &text
-            .replace(SAMPLE_ARN, arn)
-            .replace(SAMPLE_VERSION, version),
-    )
-    .unwrap()
-}
 
 struct World {
     _emulator: Emulator,
@@ -94,7 +80,7 @@ async fn one_execution_per_secret_version_whatever_the_event() {
     let first = service::trigger(
         &w.starter,
         &w.secrets,
-        &event("put-secret-value.json", &arn, &version),
+        &sample_event("put-secret-value.json", &arn, &version),
     )
     .await
     .unwrap();
@@ -112,7 +98,7 @@ async fn one_execution_per_secret_version_whatever_the_event() {
         "secret-label-updated.json",
         "update-secret.json",
     ] {
-        let again = service::trigger(&w.starter, &w.secrets, &event(file, &arn, &version))
+        let again = service::trigger(&w.starter, &w.secrets, &sample_event(file, &arn, &version))
             .await
             .unwrap();
         match again {
@@ -138,7 +124,7 @@ async fn one_execution_per_secret_version_whatever_the_event() {
     let next = service::trigger(
         &w.starter,
         &w.secrets,
-        &event("put-secret-value.json", &arn, &newer),
+        &sample_event("put-secret-value.json", &arn, &newer),
     )
     .await
     .unwrap();
@@ -150,7 +136,7 @@ async fn one_execution_per_secret_version_whatever_the_event() {
 async fn an_event_naming_the_secret_only_by_name_is_resolved_to_its_arn() {
     let w = world().await;
     let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
-    let mut e = event("put-secret-value.json", &arn, "v2");
+    let mut e = sample_event("put-secret-value.json", &arn, "v2");
     e["detail"]["responseElements"]
         .as_object_mut()
         .unwrap()
@@ -166,14 +152,14 @@ async fn an_event_naming_the_secret_only_by_name_is_resolved_to_its_arn() {
 async fn bad_events_are_refused_by_field_and_start_nothing() {
     let w = world().await;
     let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
-    let mut missing_version = event("put-secret-value.json", &arn, "v2");
+    let mut missing_version = sample_event("put-secret-value.json", &arn, "v2");
     missing_version["detail"]["responseElements"]
         .as_object_mut()
         .unwrap()
         .remove("versionId");
-    let mut bad_stages = event("put-secret-value.json", &arn, "v2");
+    let mut bad_stages = sample_event("put-secret-value.json", &arn, "v2");
     bad_stages["detail"]["requestParameters"]["versionStages"] = json!("AWSCURRENT");
-    let mut partial_arn = event("put-secret-value.json", &arn, "v2");
+    let mut partial_arn = sample_event("put-secret-value.json", &arn, "v2");
     partial_arn["detail"]["responseElements"]["arn"] =
         json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password");
     for (e, field) in [
@@ -199,7 +185,7 @@ async fn bad_events_are_refused_by_field_and_start_nothing() {
         "put-secret-value-failed.json",
         "update-secret-description-only.json",
     ] {
-        let r = service::trigger(&w.starter, &w.secrets, &event(file, &arn, "v2"))
+        let r = service::trigger(&w.starter, &w.secrets, &sample_event(file, &arn, "v2"))
             .await
             .unwrap();
         assert!(matches!(r, TriggerReport::Ignored { .. }), "{file}: {r:?}");

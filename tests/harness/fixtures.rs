@@ -175,3 +175,19 @@ pub async fn update_events(cfn: &aws_sdk_cloudformation::Client, stack: &str) ->
     statuses.reverse();
     statuses
 }
+
+/// The secret ARN and version written in the files of `events/`.
+pub const SAMPLE_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf";
+pub const SAMPLE_VERSION: &str = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
+
+/// A shipped event from `events/`, pointed at a real secret and version of the emulator.
+pub fn sample_event(file: &str, arn: &str, version: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(crate::repo_root().join("events").join(file)).unwrap();
+    serde_json::from_str(
+        &text
+            .replace(SAMPLE_SECRET_ARN, arn)
+            .replace(SAMPLE_VERSION, version),
+    )
+    .unwrap()
+}

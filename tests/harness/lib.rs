@@ -72,6 +72,18 @@ fn log_file(prefix: &str, port: u16) -> PathBuf {
     dir.join(format!("{prefix}-{port}.log"))
 }
 
+/// One UpdateStack the emulator accepted (its own log, independent of the product's report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedUpdate {
+    pub account: String,
+    pub region: String,
+    pub stack: String,
+    /// The RotateToken value the update set.
+    pub token: String,
+    /// UPDATE_IN_PROGRESS, UPDATE_COMPLETE or UPDATE_ROLLBACK_COMPLETE.
+    pub result: String,
+}
+
 /// The local AWS emulator, one per test.
 pub struct Emulator {
     child: Child,
@@ -135,23 +147,26 @@ impl Emulator {
         assert_eq!(status, 200, "control: {text}");
     }
 
-    /// The UpdateStack calls the emulator accepted: `[(stack, token value, result)]`.
-    pub fn updates(&self) -> Vec<(String, String, String)> {
+    /// The UpdateStack calls the emulator accepted, in order.
+    pub fn updates(&self) -> Vec<AcceptedUpdate> {
         let (status, text) = http::post(self.port, "/moto-api/rotatetoken/updates", "{}");
         assert_eq!(status, 200, "updates: {text}");
         let log: Vec<Value> = serde_json::from_str(&text).unwrap();
+        let field = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
         log.iter()
-            .map(|e| {
-                (
-                    e["stack"].as_str().unwrap_or_default().to_string(),
-                    e["parameters"]["RotateToken"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    e["result"].as_str().unwrap_or_default().to_string(),
-                )
+            .map(|e| AcceptedUpdate {
+                account: field(e, "account"),
+                region: field(e, "region"),
+                stack: field(e, "stack"),
+                token: field(&e["parameters"], "RotateToken"),
+                result: field(e, "result"),
             })
             .collect()
+    }
+
+    /// The token values a stack's completed updates set, in order (any account/region).
+    pub fn completed_token_updates(&self, stack: &str) -> Vec<String> {
+        self.completed_where(|u| u.stack == stack)
     }
 
     /// Like [`Self::completed_token_updates`], for a stack in a given account and region.
@@ -161,33 +176,20 @@ impl Emulator {
         region: &str,
         stack: &str,
     ) -> Vec<String> {
-        let (status, text) = http::post(self.port, "/moto-api/rotatetoken/updates", "{}");
-        assert_eq!(status, 200, "updates: {text}");
-        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
-        log.iter()
-            .filter(|e| {
-                e["account"] == account
-                    && e["region"] == region
-                    && e["stack"] == stack
-                    && e["result"] == "UPDATE_COMPLETE"
-            })
-            .map(|e| {
-                e["parameters"]["RotateToken"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
+        self.completed_where(|u| u.account == account && u.region == region && u.stack == stack)
+    }
+
+    fn completed_where(&self, keep: impl Fn(&AcceptedUpdate) -> bool) -> Vec<String> {
+        self.updates()
+            .into_iter()
+            .filter(|u| u.result == "UPDATE_COMPLETE" && keep(u))
+            .map(|u| u.token)
             .collect()
     }
 
     /// Every account with any accepted update.
     pub fn updated_accounts(&self) -> Vec<String> {
-        let (_, text) = http::post(self.port, "/moto-api/rotatetoken/updates", "{}");
-        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
-        let mut accounts: Vec<String> = log
-            .iter()
-            .map(|e| e["account"].as_str().unwrap_or_default().to_string())
-            .collect();
+        let mut accounts: Vec<String> = self.updates().into_iter().map(|u| u.account).collect();
         accounts.sort();
         accounts.dedup();
         accounts
@@ -231,15 +233,6 @@ impl Emulator {
                 aws_sdk_cloudformation::config::SharedCredentialsProvider::new(creds),
             )
             .build()
-    }
-
-    /// The token values a stack's updates set, in order, counting only completed ones.
-    pub fn completed_token_updates(&self, stack: &str) -> Vec<String> {
-        self.updates()
-            .into_iter()
-            .filter(|(s, _, result)| s == stack && result == "UPDATE_COMPLETE")
-            .map(|(_, token, _)| token)
-            .collect()
     }
 
     /// Forces a stack into a status such as UPDATE_ROLLBACK_FAILED.

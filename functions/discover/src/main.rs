@@ -11,9 +11,10 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = config::discovery_settings()?;
-    let targets = config::target_settings()?.targets(&config::own_region()?);
+    let target_settings = config::target_settings()?;
+    let targets = target_settings.targets(&config::own_region()?);
     let aws = load_config().await;
-    let access = AssumedRoles::new(&aws, config::target_settings()?);
+    let access = AssumedRoles::new(&aws, target_settings);
     let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (access, store, targets, settings) = (&access, store.as_ref(), &targets, &settings);

@@ -4,7 +4,6 @@
 use crate::domain::discovery::DiscoverySettings;
 use crate::domain::error::InputError;
 use crate::domain::refresh::RefreshSettings;
-use crate::domain::selection::SelectionMode;
 use crate::domain::targets::{parse_accounts, parse_regions, TargetSettings};
 
 fn var(name: &str) -> Option<String> {
@@ -49,12 +48,6 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
         template_concurrency: 8,
         target_concurrency: 8,
     })
-}
-
-pub fn selection_mode() -> Result<SelectionMode, InputError> {
-    var("SELECTION_MODE")
-        .unwrap_or_else(|| "all".into())
-        .parse()
 }
 
 pub fn refresh_settings() -> Result<RefreshSettings, InputError> {

@@ -13,8 +13,7 @@ use crate::domain::model::{
 };
 use crate::domain::refresh::{self, RefreshSettings};
 use crate::domain::report::{
-    self, ChildExecution, MapResults, RawReportInput, ReportInput, ResultManifest, S3Object,
-    Summary,
+    self, ChildExecution, MapResults, ReportInput, ResultManifest, S3Object, Summary,
 };
 use crate::domain::targets::{session_name, Target, TargetSettings};
 use crate::domain::trigger::{self, Decision};
@@ -229,7 +228,7 @@ pub async fn report<S: RunStore + Sync>(
     store: Option<&S>,
     input: Value,
 ) -> Result<Summary, FunctionError> {
-    let raw: RawReportInput = from_step_input("input", input)?;
+    let raw: ReportInput = from_step_input("input", input)?;
     let mut discovery = raw.discovery;
     let run = discovery.run.clone();
     if let (Some(run), Some(store)) = (&run, store) {
@@ -251,7 +250,7 @@ pub async fn report<S: RunStore + Sync>(
             .into())
         }
     };
-    let mut summary = report::summarise(ReportInput { discovery, results });
+    let mut summary = report::summarise(discovery, results);
     if let (Some(run), Some(store)) = (&run, store) {
         let full =
             serde_json::to_vec(&summary).map_err(|e| InputError::new("summary", e.to_string()))?;

@@ -6,16 +6,6 @@ use super::model::{
     DiscoveryOutput, FailedTarget, Outcome, Phase, RefreshTask, SecretRef, StackRef,
 };
 
-/// What the report function receives: discovery's output with the Map's results.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReportInput {
-    #[serde(flatten)]
-    pub discovery: DiscoveryOutput,
-    /// One entry per selected stack; absent for a dry run.
-    #[serde(default)]
-    pub results: Option<Vec<RefreshTask>>,
-}
-
 /// The Map's results as the state machine hands them over: inline, or (Distributed Map)
 /// written to S3 by its ResultWriter.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,9 +26,10 @@ pub struct S3Object {
     pub key: String,
 }
 
-/// The report function's raw input.
+/// What the report function receives: discovery's output with the Map's results
+/// (absent for a dry run).
 #[derive(Debug, Clone, Deserialize)]
-pub struct RawReportInput {
+pub struct ReportInput {
     #[serde(flatten)]
     pub discovery: DiscoveryOutput,
     #[serde(default)]
@@ -191,6 +182,10 @@ pub struct Summary {
     pub parameter: String,
     pub mode: String,
     pub counts: Counts,
+    /// A stack or a target failed: the state machine fails the execution on this (one
+    /// place decides what fails a run), so an alarm on failed executions fires.
+    #[serde(default)]
+    pub run_failed: bool,
     /// One entry per account and region with stacks or an error, sorted.
     #[serde(default)]
     pub by_target: Vec<TargetCounts>,
@@ -220,8 +215,8 @@ fn row(stack: &StackRef, outcome: Outcome) -> StackRow {
     }
 }
 
-pub fn summarise(input: ReportInput) -> Summary {
-    let d = input.discovery;
+/// `results`: one final task per selected stack; `None` for a dry run.
+pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summary {
     let mut rows: Vec<StackRow> = d
         .skipped
         .iter()
@@ -232,7 +227,7 @@ pub fn summarise(input: ReportInput) -> Summary {
         })
         .collect();
 
-    let results = input.results.unwrap_or_default();
+    let results = results.unwrap_or_default();
     for selected in &d.selected {
         // Match on the stack id: the Map keeps order, but a row must never be lost or
         // doubled even if it did not.
@@ -268,6 +263,7 @@ pub fn summarise(input: ReportInput) -> Summary {
         failed_targets: d.failed_targets.len(),
     };
     Summary {
+        run_failed: counts.failed > 0 || counts.failed_targets > 0,
         secret: d.secret,
         cause: d.cause,
         dry_run: d.dry_run,
@@ -439,10 +435,7 @@ mod tests {
         b.critical = true;
         b.reason = Some("rolled back".into());
         // c has no result at all
-        let s = summarise(ReportInput {
-            discovery: d,
-            results: Some(vec![b, a]),
-        });
+        let s = summarise(d, Some(vec![b, a]));
         assert_eq!(s.stacks.len(), 4);
         assert_eq!(
             s.counts,
@@ -460,6 +453,7 @@ mod tests {
         let names: Vec<_> = s.stacks.iter().map(|r| r.stack.as_str()).collect();
         assert_eq!(names, vec!["a", "b", "c", "z"]);
         assert_eq!(s.stacks[1].phase.as_deref(), Some("true"));
+        assert!(s.run_failed);
         assert!(render_table(&s).contains("CRITICAL"));
     }
 
@@ -467,10 +461,7 @@ mod tests {
     fn a_waiting_result_is_never_refreshed() {
         let d = discovery(false);
         let results = d.selected.clone();
-        let s = summarise(ReportInput {
-            discovery: d,
-            results: Some(results),
-        });
+        let s = summarise(d, Some(results));
         assert_eq!(s.counts.refreshed, 0);
         assert_eq!(s.counts.failed, 3);
     }
@@ -490,10 +481,7 @@ mod tests {
         for r in &mut results {
             r.outcome = Outcome::Refreshed;
         }
-        let s = summarise(ReportInput {
-            discovery: d,
-            results: Some(results),
-        });
+        let s = summarise(d, Some(results));
         assert_eq!(s.counts.failed_targets, 1);
         let groups: Vec<_> = s
             .by_target
@@ -521,11 +509,9 @@ mod tests {
 
     #[test]
     fn dry_run_reports_would_refresh() {
-        let s = summarise(ReportInput {
-            discovery: discovery(true),
-            results: None,
-        });
+        let s = summarise(discovery(true), None);
         assert_eq!(s.counts.would_refresh, 3);
+        assert!(!s.run_failed);
         assert_eq!(s.counts.failed, 0);
     }
 }
