@@ -6,8 +6,9 @@ use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::model::DiscoveryOutput;
 use rotatetoken::domain::selection::SelectionMode;
-use rotatetoken::domain::targets::{Target, TargetSettings};
-use rotatetoken::service;
+use rotatetoken::domain::targets::TargetSettings;
+use rotatetoken::ports::NoOrganization;
+use rotatetoken::service::{self, Scope};
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
 use serde_json::json;
@@ -28,19 +29,26 @@ fn local(config: &aws_config::SdkConfig) -> AssumedRoles {
     AssumedRoles::new(config, TargetSettings::default())
 }
 
-fn own_region() -> Vec<Target> {
-    vec![Target {
-        account: None,
-        region: "us-east-1".into(),
-    }]
+fn own_region() -> Scope {
+    Scope {
+        targets: TargetSettings::default(),
+        own_region: "us-east-1".into(),
+    }
 }
 
 async fn discover(access: &AssumedRoles, mode: SelectionMode, secret_arn: &str) -> DiscoveryOutput {
     let input =
         json!({"secret": {"arn": secret_arn, "version_id": "v2"}, "cause": "PutSecretValue"});
-    service::discover(access, NO_STORE, &own_region(), &settings(mode), input)
-        .await
-        .unwrap()
+    service::discover(
+        access,
+        &NoOrganization,
+        NO_STORE,
+        &own_region(),
+        &settings(mode),
+        input,
+    )
+    .await
+    .unwrap()
 }
 
 fn names(out: &DiscoveryOutput) -> Vec<String> {
@@ -191,6 +199,7 @@ async fn malformed_input_names_the_field() {
     ] {
         let err = service::discover(
             &adapter,
+            &NoOrganization,
             NO_STORE,
             &own_region(),
             &settings(SelectionMode::All),

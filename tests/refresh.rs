@@ -6,7 +6,7 @@ use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::model::{Outcome, Phase, RefreshTask, StackRef};
 use rotatetoken::domain::refresh::RefreshSettings;
 use rotatetoken::domain::targets::TargetSettings;
-use rotatetoken::ports::{Clock, SystemClock};
+use rotatetoken::ports::{Clock, NoOrganization, SystemClock};
 use rotatetoken::service::{self, Scope};
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
@@ -45,9 +45,17 @@ async fn world() -> World {
 async fn run(w: &World, task: RefreshTask, budget_ms: u64) -> RefreshTask {
     let input = serde_json::to_value(&task).unwrap();
     let until = SystemClock.now_ms() + budget_ms;
-    service::refresh(&w.access, &SystemClock, SETTINGS, &w.scope, input, until)
-        .await
-        .unwrap()
+    service::refresh(
+        &w.access,
+        &NoOrganization,
+        &SystemClock,
+        SETTINGS,
+        &w.scope,
+        input,
+        until,
+    )
+    .await
+    .unwrap()
 }
 
 fn task(stack_id: &str) -> RefreshTask {
@@ -278,6 +286,7 @@ async fn malformed_step_input_is_refused_without_any_call() {
     ] {
         let err = service::refresh(
             &w.access,
+            &NoOrganization,
             &SystemClock,
             SETTINGS,
             &w.scope,

@@ -9,7 +9,7 @@ use rotatetoken::domain::model::{Outcome, RefreshTask};
 use rotatetoken::domain::refresh::RefreshSettings;
 use rotatetoken::domain::selection::SelectionMode;
 use rotatetoken::domain::targets::TargetSettings;
-use rotatetoken::ports::{Clock, SystemClock};
+use rotatetoken::ports::{Clock, NoOrganization, SystemClock};
 use rotatetoken::service::{self, Scope};
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
@@ -27,6 +27,7 @@ fn targets(external_id: &str) -> TargetSettings {
         regions: REGIONS.iter().map(|r| r.to_string()).collect(),
         role_name: "RotateTokenTarget".into(),
         external_id: Some(external_id.into()),
+        ..Default::default()
     }
 }
 
@@ -72,8 +73,12 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
 
     let out = service::discover(
         &access,
+        &NoOrganization,
         None::<&S3RunStore>,
-        &settings.targets("us-east-1"),
+        &Scope {
+            targets: settings.clone(),
+            own_region: "us-east-1".into(),
+        },
         &discovery_settings(),
         request,
     )
@@ -134,6 +139,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         let until = SystemClock.now_ms() + 30_000;
         let done = service::refresh(
             &access,
+            &NoOrganization,
             &SystemClock,
             refresh_settings,
             &scope,
@@ -238,6 +244,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
 
     let err = service::refresh(
         &access,
+        &NoOrganization,
         &SystemClock,
         RefreshSettings {
             poll_interval_ms: 100,
@@ -265,8 +272,12 @@ async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
     let access = AssumedRoles::new(&central, settings.clone());
     let out = service::discover(
         &access,
+        &NoOrganization,
         None::<&S3RunStore>,
-        &settings.targets("us-east-1"),
+        &Scope {
+            targets: settings.clone(),
+            own_region: "us-east-1".into(),
+        },
         &discovery_settings(),
         json!({"secret": {"arn": arn}}),
     )
@@ -275,4 +286,179 @@ async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
     assert!(out.selected.is_empty());
     assert_eq!(out.failed_targets.len(), 6);
     assert!(e.updates().is_empty());
+}
+
+/// A deployment that names an OU: the active accounts under it (child OUs included) are
+/// listed when the run starts; a suspended account, an account elsewhere in the
+/// organisation and an OU that does not exist are handled, and refresh re-checks
+/// membership instead of trusting its input.
+#[tokio::test]
+async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time() {
+    use aws_sdk_organizations::types::OrganizationFeatureSet;
+    let e = Emulator::start();
+    let central = e.sdk_config().await;
+    let org = aws_sdk_organizations::Client::new(&central);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let root = org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let ou = |parent: String, name: &'static str| {
+        let org = org.clone();
+        async move {
+            let out = org
+                .create_organizational_unit()
+                .parent_id(parent)
+                .name(name)
+                .send()
+                .await
+                .unwrap();
+            out.organizational_unit().unwrap().id().unwrap().to_string()
+        }
+    };
+    let arn = create_secret(
+        &aws_sdk_secretsmanager::Client::new(&central),
+        "shared/db",
+        "v1",
+    )
+    .await;
+    let workloads = ou(root.clone(), "workloads").await;
+    let team = ou(workloads.clone(), "team-a").await;
+    let mut account_in = std::collections::BTreeMap::new();
+    for (name, parent) in [
+        ("direct", Some(&workloads)),
+        ("nested", Some(&team)),
+        ("suspended", Some(&workloads)),
+        ("elsewhere", None),
+    ] {
+        let created = org
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        let id = created
+            .create_account_status()
+            .unwrap()
+            .account_id()
+            .unwrap()
+            .to_string();
+        if let Some(parent) = parent {
+            org.move_account()
+                .account_id(&id)
+                .source_parent_id(&root)
+                .destination_parent_id(parent)
+                .send()
+                .await
+                .unwrap();
+        }
+        let cfn = aws_sdk_cloudformation::Client::new(&e.sdk_config_in(&id, "us-east-1").await);
+        create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
+        account_in.insert(name, id);
+    }
+    org.close_account()
+        .account_id(&account_in["suspended"])
+        .send()
+        .await
+        .unwrap();
+
+    let scope = Scope {
+        targets: TargetSettings {
+            organizational_units: vec![workloads.clone(), "ou-zz99-doesnotexist".into()],
+            regions: vec!["us-east-1".into()],
+            role_name: "RotateTokenTarget".into(),
+            ..Default::default()
+        },
+        own_region: "us-east-1".into(),
+    };
+    let access = AssumedRoles::new(&central, scope.targets.clone());
+    let directory = rotatetoken::aws::organizations::Organizations::new(&central);
+    let out = service::discover(
+        &access,
+        &directory,
+        None::<&S3RunStore>,
+        &scope,
+        &DiscoverySettings {
+            mode: SelectionMode::All,
+            ..discovery_settings()
+        },
+        json!({"execution": "rt-ou", "request": {"secret": {"arn": arn}}}),
+    )
+    .await
+    .unwrap();
+    let mut accounts: Vec<&str> = out
+        .selected
+        .iter()
+        .map(|t| t.stack.account.as_str())
+        .collect();
+    accounts.sort();
+    let mut expected = vec![account_in["direct"].as_str(), account_in["nested"].as_str()];
+    expected.sort();
+    assert_eq!(
+        accounts, expected,
+        "active accounts in the OU and its child"
+    );
+    assert_eq!(out.targets, 2);
+    assert_eq!(out.failed_targets.len(), 1, "{:?}", out.failed_targets);
+    assert_eq!(out.failed_targets[0].account, "ou-zz99-doesnotexist");
+
+    // Refresh acts in an OU account, and refuses one elsewhere in the organisation.
+    let nested = out
+        .selected
+        .iter()
+        .find(|t| t.stack.account == account_in["nested"])
+        .unwrap();
+    let settings = RefreshSettings {
+        poll_interval_ms: 100,
+        max_wait_ms: 30_000,
+    };
+    let until = SystemClock.now_ms() + 30_000;
+    let done = service::refresh(
+        &access,
+        &directory,
+        &SystemClock,
+        settings,
+        &scope,
+        serde_json::to_value(nested).unwrap(),
+        until,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.outcome, Outcome::Refreshed, "{done:?}");
+    let outsider_cfn = aws_sdk_cloudformation::Client::new(
+        &e.sdk_config_in(&account_in["elsewhere"], "us-east-1").await,
+    );
+    let outsider_id = outsider_cfn
+        .describe_stacks()
+        .stack_name("app")
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_id()
+        .unwrap()
+        .to_string();
+    let forged = RefreshTask::new(
+        rotatetoken::domain::model::StackRef::from_stack_id(&outsider_id).unwrap(),
+        "RotateToken",
+    );
+    let err = service::refresh(
+        &access,
+        &directory,
+        &SystemClock,
+        settings,
+        &scope,
+        serde_json::to_value(&forged).unwrap(),
+        until,
+    )
+    .await
+    .unwrap_err();
+    // One named OU could not be listed, so membership is unsure: refused, and said why.
+    assert!(err.to_string().contains("ou-zz99-doesnotexist"), "{err}");
+    assert_eq!(e.updated_accounts(), vec![account_in["nested"].clone()]);
 }

@@ -3,7 +3,9 @@
 //! report the stacks that cannot be updated and the targets that could not be searched.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rotatetoken::aws::{load_config, s3::S3RunStore, targets::AssumedRoles};
+use rotatetoken::aws::{
+    load_config, organizations::Organizations, s3::S3RunStore, targets::AssumedRoles,
+};
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
 
@@ -11,14 +13,18 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = config::discovery_settings()?;
-    let target_settings = config::target_settings()?;
-    let targets = target_settings.targets(&config::own_region()?);
+    let scope = service::Scope {
+        targets: config::target_settings()?,
+        own_region: config::own_region()?,
+    };
     let aws = load_config().await;
-    let access = AssumedRoles::new(&aws, target_settings);
+    let access = AssumedRoles::new(&aws, scope.targets.clone());
+    let org = Organizations::new(&aws);
     let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (access, store, targets, settings) = (&access, store.as_ref(), &targets, &settings);
-        async move { service::discover(access, store, targets, settings, event.payload).await }
+        let (access, org, store, scope, settings) =
+            (&access, &org, store.as_ref(), &scope, &settings);
+        async move { service::discover(access, org, store, scope, settings, event.payload).await }
     }))
     .await
 }

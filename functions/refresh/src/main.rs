@@ -2,7 +2,7 @@
 //! done or this invocation's budget runs out (then the state machine calls again).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rotatetoken::aws::{load_config, targets::AssumedRoles};
+use rotatetoken::aws::{load_config, organizations::Organizations, targets::AssumedRoles};
 use rotatetoken::ports::{Clock, SystemClock};
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
@@ -30,14 +30,25 @@ async fn main() -> Result<(), Error> {
         targets: config::target_settings()?,
         own_region: config::own_region()?,
     };
-    let access = AssumedRoles::new(&load_config().await, scope.targets.clone());
+    let aws = load_config().await;
+    let access = AssumedRoles::new(&aws, scope.targets.clone());
+    let org = Organizations::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (access, scope) = (&access, &scope);
+        let (access, org, scope) = (&access, &org, &scope);
         async move {
             let now = SystemClock.now_ms();
             let until = budget_until(now, event.context.deadline, step_budget_ms);
             tracing::debug!(budget_ms = until - now, "invocation budget");
-            service::refresh(access, &SystemClock, settings, scope, event.payload, until).await
+            service::refresh(
+                access,
+                org,
+                &SystemClock,
+                settings,
+                scope,
+                event.payload,
+                until,
+            )
+            .await
         }
     }))
     .await

@@ -4,7 +4,9 @@
 use crate::domain::discovery::DiscoverySettings;
 use crate::domain::error::InputError;
 use crate::domain::refresh::RefreshSettings;
-use crate::domain::targets::{parse_accounts, parse_regions, TargetSettings};
+use crate::domain::targets::{
+    parse_accounts, parse_organizational_units, parse_regions, TargetSettings,
+};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -74,6 +76,10 @@ pub fn target_settings() -> Result<TargetSettings, InputError> {
         accounts: parse_accounts(
             "TARGET_ACCOUNTS",
             &var("TARGET_ACCOUNTS").unwrap_or_default(),
+        )?,
+        organizational_units: parse_organizational_units(
+            "TARGET_ORGANIZATIONAL_UNITS",
+            &var("TARGET_ORGANIZATIONAL_UNITS").unwrap_or_default(),
         )?,
         regions: parse_regions("TARGET_REGIONS", &var("TARGET_REGIONS").unwrap_or_default())?,
         role_name: var("TARGET_ROLE_NAME").unwrap_or_else(|| "RotateTokenTarget".to_string()),

@@ -53,6 +53,28 @@ pub trait TargetAccess {
     ) -> impl Future<Output = Result<Self::Stacks, AwsError>> + Send;
 }
 
+/// The organisation's accounts, for deployments that name organisational units.
+pub trait AccountDirectory {
+    /// The active accounts under a root or OU, its child OUs included.
+    fn active_accounts(
+        &self,
+        root_or_ou: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+}
+
+/// No organisational units configured: nothing to list (and no Organizations client).
+pub struct NoOrganization;
+
+impl AccountDirectory for NoOrganization {
+    async fn active_accounts(&self, root_or_ou: &str) -> Result<Vec<String>, AwsError> {
+        Err(AwsError {
+            operation: "ListAccountsForParent",
+            code: None,
+            message: format!("{root_or_ou}: no organisation access configured"),
+        })
+    }
+}
+
 /// The refresh function's view of CloudFormation.
 pub trait StackUpdater {
     /// `None` when the stack no longer exists.

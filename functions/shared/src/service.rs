@@ -9,7 +9,8 @@ use tracing::{info, warn, Instrument};
 use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
 use crate::domain::model::{
-    DiscoveryOutput, ExecutionInput, Outcome, RefreshTask, RunFiles, SecretRef, StackRef,
+    DiscoveryOutput, ExecutionInput, FailedTarget, Outcome, RefreshTask, RunFiles, SecretRef,
+    StackRef,
 };
 use crate::domain::refresh::{self, RefreshSettings};
 use crate::domain::report::{
@@ -19,7 +20,8 @@ use crate::domain::targets::{session_name, Target, TargetSettings};
 use crate::domain::trigger::{self, Decision};
 use crate::handler::FunctionError;
 use crate::ports::{
-    Clock, ExecutionStarter, RunStore, SecretDirectory, StartOutcome, TargetAccess,
+    AccountDirectory, AwsError, Clock, ExecutionStarter, RunStore, SecretDirectory, StartOutcome,
+    TargetAccess,
 };
 
 /// What the trigger decided; also its return value, so `cargo lambda invoke` prints it.
@@ -97,13 +99,19 @@ where
 
 /// The state machine wraps the execution input with the execution's name:
 /// `{"execution": "<name>", "request": <input>}`; a bare input (a local invoke) also works.
-pub async fn discover<A: TargetAccess + Sync, S: RunStore + Sync>(
+pub async fn discover<A, O, S>(
     access: &A,
+    org: &O,
     store: Option<&S>,
-    targets: &[Target],
+    scope: &Scope,
     settings: &DiscoverySettings,
     input: Value,
-) -> Result<DiscoveryOutput, FunctionError> {
+) -> Result<DiscoveryOutput, FunctionError>
+where
+    A: TargetAccess + Sync,
+    O: AccountDirectory + Sync,
+    S: RunStore + Sync,
+{
     let (execution, request, what) = match input {
         Value::Object(mut map) if map.contains_key("request") => {
             let execution = map
@@ -123,8 +131,11 @@ pub async fn discover<A: TargetAccess + Sync, S: RunStore + Sync>(
     let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
         .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
     input.secret = parsed;
-    let out =
-        discovery::discover(access, targets, input, settings, &session_name(&execution)).await;
+    let (resolved, unlisted) = resolve_targets(org, scope).await;
+    let targets = resolved.targets(&scope.own_region);
+    let mut out =
+        discovery::discover(access, &targets, input, settings, &session_name(&execution)).await;
+    out.failed_targets.extend(unlisted);
     info!(
         secret_arn = %out.secret.arn, execution = %execution, targets = out.targets, failed_targets = out.failed_targets.len(),
         scanned = out.scanned, selected = out.selected.len(), skipped = out.skipped.len(), dry_run = out.dry_run,
@@ -169,8 +180,66 @@ pub struct Scope {
     pub own_region: String,
 }
 
-pub async fn refresh<A, C>(
+/// This run's targets: the named accounts plus the active accounts in the named OUs,
+/// listed now (accounts join and leave OUs between runs). An OU that cannot be listed is
+/// reported as a failed target, for every region; the rest proceed.
+pub async fn resolve_targets<O: AccountDirectory + Sync>(
+    org: &O,
+    scope: &Scope,
+) -> (TargetSettings, Vec<FailedTarget>) {
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    for ou in &scope.targets.organizational_units {
+        match org.active_accounts(ou).await {
+            Ok(accounts) => {
+                info!(organizational_unit = %ou, accounts = accounts.len(), "organisational unit listed");
+                found.extend(accounts);
+            }
+            Err(e) => failed.push(FailedTarget {
+                account: ou.clone(),
+                region: "all".into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    (scope.targets.with_accounts(found), failed)
+}
+
+/// The target a stack belongs to, or why the pipeline must not touch it. An account not
+/// named outright may still be in one of the named OUs: those are listed only then.
+async fn target_of<O: AccountDirectory + Sync>(
+    org: &O,
+    scope: &Scope,
+    stack: &StackRef,
+) -> Result<Target, FunctionError> {
+    match scope.targets.target_of(stack, &scope.own_region) {
+        Ok(target) => Ok(target),
+        Err(e)
+            if e.field == "input.stack.account"
+                && !scope.targets.organizational_units.is_empty() =>
+        {
+            let (resolved, failed) = resolve_targets(org, scope).await;
+            match resolved.target_of(stack, &scope.own_region) {
+                Ok(target) => Ok(target),
+                Err(e) => match failed.into_iter().next() {
+                    // Unsure whether the account is a target: say why, touch nothing.
+                    Some(f) => Err(AwsError {
+                        operation: "ListAccountsForParent",
+                        code: None,
+                        message: format!("{}: {}", f.account, f.reason),
+                    }
+                    .into()),
+                    None => Err(e.into()),
+                },
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn refresh<A, O, C>(
     access: &A,
+    org: &O,
     clock: &C,
     settings: RefreshSettings,
     scope: &Scope,
@@ -179,6 +248,7 @@ pub async fn refresh<A, C>(
 ) -> Result<RefreshTask, FunctionError>
 where
     A: TargetAccess + Sync,
+    O: AccountDirectory + Sync,
     C: Clock + Sync,
 {
     let task: RefreshTask = from_step_input("input", input)?;
@@ -195,7 +265,7 @@ where
         return Err(InputError::new("input.parameter", "must not be empty").into());
     }
     // Never act outside the deployment's targets, whatever the input says.
-    let target = scope.targets.target_of(&parsed, &scope.own_region)?;
+    let target = target_of(org, scope, &parsed).await?;
     let session = task
         .session
         .clone()

@@ -2,6 +2,7 @@
 //! Clients are built once per cold start from [`load_config`].
 
 pub mod cloudformation;
+pub mod organizations;
 pub mod s3;
 pub mod secretsmanager;
 pub mod sfn;

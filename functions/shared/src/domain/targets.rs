@@ -29,6 +29,8 @@ impl std::fmt::Display for Target {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TargetSettings {
     pub accounts: Vec<String>,
+    /// Roots or OUs whose active accounts are targets too, listed at run time.
+    pub organizational_units: Vec<String>,
     pub regions: Vec<String>,
     /// The role assumed in each target account.
     pub role_name: String,
@@ -36,6 +38,22 @@ pub struct TargetSettings {
 }
 
 impl TargetSettings {
+    /// No accounts and no OUs named: the pipeline works in its own account only.
+    fn own_account_only(&self) -> bool {
+        self.accounts.is_empty() && self.organizational_units.is_empty()
+    }
+
+    /// These settings with the accounts found in the OUs added to the named ones.
+    pub fn with_accounts(&self, found: impl IntoIterator<Item = String>) -> Self {
+        let mut out = self.clone();
+        for a in found {
+            if !out.accounts.contains(&a) {
+                out.accounts.push(a);
+            }
+        }
+        out
+    }
+
     /// Every (account, region) pair; the pipeline's own region when none is listed.
     pub fn targets(&self, own_region: &str) -> Vec<Target> {
         let regions = if self.regions.is_empty() {
@@ -43,7 +61,7 @@ impl TargetSettings {
         } else {
             self.regions.clone()
         };
-        let accounts: Vec<Option<String>> = if self.accounts.is_empty() {
+        let accounts: Vec<Option<String>> = if self.own_account_only() {
             vec![None]
         } else {
             self.accounts.iter().cloned().map(Some).collect()
@@ -73,7 +91,7 @@ impl TargetSettings {
                 format!("`{}` is not a target region", stack.region),
             ));
         }
-        if self.accounts.is_empty() {
+        if self.own_account_only() {
             return Ok(Target {
                 account: None,
                 region: stack.region.clone(),
@@ -104,6 +122,34 @@ pub fn parse_accounts(field: &str, raw: &str) -> Result<Vec<String>, InputError>
         }
         if !out.iter().any(|x| x == a) {
             out.push(a.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Comma-separated organisation roots (`r-...`) and organisational units (`ou-...`).
+pub fn parse_organizational_units(field: &str, raw: &str) -> Result<Vec<String>, InputError> {
+    let id_part = |p: &str, min: usize| {
+        (min..=32).contains(&p.len())
+            && p.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+    };
+    let mut out = Vec::new();
+    for id in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parts: Vec<&str> = id.split('-').collect();
+        let ok = match parts.as_slice() {
+            ["r", root] => id_part(root, 4),
+            ["ou", root, ou] => id_part(root, 4) && id_part(ou, 8),
+            _ => false,
+        };
+        if !ok {
+            return Err(InputError::new(
+                field,
+                format!("`{id}` is not an organisation root (r-...) or OU id (ou-...-...)"),
+            ));
+        }
+        if !out.iter().any(|x| x == id) {
+            out.push(id.to_string());
         }
     }
     Ok(out)
@@ -161,7 +207,7 @@ mod tests {
             accounts: parse_accounts("A", "111111111111, 222222222222,111111111111").unwrap(),
             regions: parse_regions("R", "eu-west-1,us-east-1").unwrap(),
             role_name: "r".into(),
-            external_id: None,
+            ..Default::default()
         };
         assert_eq!(s.targets("us-east-1").len(), 4);
         assert_eq!(
@@ -231,6 +277,40 @@ mod tests {
         assert_eq!(
             parse_regions("TARGET_REGIONS", "us-gov-west-1").unwrap(),
             vec!["us-gov-west-1"]
+        );
+    }
+
+    #[test]
+    fn organisational_units_add_accounts_and_never_mean_the_own_account() {
+        let ous = TargetSettings {
+            organizational_units: parse_organizational_units("OU", "ou-ab12-cdef3456").unwrap(),
+            regions: vec!["eu-west-1".into()],
+            ..Default::default()
+        };
+        // An OU that holds no active account targets nothing, not the pipeline's account.
+        assert!(ous.targets("eu-west-1").is_empty());
+        let stack = StackRef {
+            account: "111111111111".into(),
+            region: "eu-west-1".into(),
+            name: "n".into(),
+            id: "i".into(),
+        };
+        assert!(ous.target_of(&stack, "eu-west-1").is_err());
+        let found = ous.with_accounts(["111111111111".to_string()]);
+        assert_eq!(found.targets("eu-west-1").len(), 1);
+        assert!(found.target_of(&stack, "eu-west-1").is_ok());
+        for bad in ["ou-ab12", "r-AB12", "111111111111", "ou-ab12-cd"] {
+            assert_eq!(
+                parse_organizational_units("TARGET_ORGANIZATIONAL_UNITS", bad)
+                    .unwrap_err()
+                    .field,
+                "TARGET_ORGANIZATIONAL_UNITS",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_organizational_units("X", "r-ab12, ou-ab12-cdef3456").unwrap(),
+            vec!["r-ab12", "ou-ab12-cdef3456"]
         );
     }
 
