@@ -224,8 +224,55 @@ async fn a_failed_phase_two_fails_the_execution_and_names_the_stack() {
     assert_eq!(failed["phase"], "true");
     assert_eq!(failed["status"], "UPDATE_ROLLBACK_COMPLETE");
     assert_eq!(failed["critical"], true);
-    assert!(failed["reason"].as_str().unwrap().contains("ApiKey"));
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("ApiKey"), "{reason}");
+    assert!(
+        reason.contains("attempt 3 of 3"),
+        "phase two was retried: {reason}"
+    );
+    assert!(
+        reason.contains("aws cloudformation update-stack"),
+        "{reason}"
+    );
     assert_eq!(row(s, "orders-api")["outcome"], "refreshed");
+    let attempts: Vec<(String, String)> = p
+        .emulator
+        .updates()
+        .into_iter()
+        .filter(|u| u.stack == "payments-worker")
+        .map(|u| (u.token, u.result))
+        .collect();
+    let rolled_back = ("true".to_string(), "UPDATE_ROLLBACK_COMPLETE".to_string());
+    assert_eq!(
+        attempts,
+        vec![
+            ("false".to_string(), "UPDATE_COMPLETE".to_string()),
+            rolled_back.clone(),
+            rolled_back.clone(),
+            rolled_back
+        ],
+        "phase one once, phase two three times"
+    );
+
+    // The operators are told: the run summary, and a CRITICAL alert with the command.
+    let alerts = p.alerts().await;
+    let critical: Vec<_> = alerts
+        .iter()
+        .filter(|(subject, _)| subject.starts_with("CRITICAL"))
+        .collect();
+    assert_eq!(critical.len(), 1, "{alerts:#?}");
+    assert!(
+        critical[0].1.contains("payments-worker"),
+        "{}",
+        critical[0].1
+    );
+    assert!(critical[0].1.contains("aws cloudformation update-stack"));
+    assert!(
+        alerts
+            .iter()
+            .any(|(subject, _)| subject.starts_with("RotateToken FAILED")),
+        "{alerts:#?}"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use rotatetoken::domain::model::{Outcome, RefreshTask};
 use rotatetoken::domain::refresh::RefreshSettings;
 use rotatetoken::domain::selection::SelectionMode;
 use rotatetoken::domain::targets::TargetSettings;
-use rotatetoken::ports::{Clock, NoOrganization, SystemClock};
+use rotatetoken::ports::{Clock, NoNotifier, NoOrganization, SystemClock};
 use rotatetoken::service::{self, Scope};
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
@@ -179,7 +179,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
     assert!(!assumed.iter().any(|(role, _, _)| role.contains(OUTSIDER)));
 
     // The summary groups by account and region and names the failed targets.
-    let summary = service::report(None::<&S3RunStore>, json!({
+    let summary = service::report(None::<&S3RunStore>, &NoNotifier, json!({
         "secret": out.secret, "cause": out.cause, "dry_run": false, "parameter": out.parameter, "mode": out.mode,
         "max_concurrency": out.max_concurrency, "scanned": out.scanned, "not_consumers": out.not_consumers,
         "selected": out.selected, "skipped": out.skipped, "targets": out.targets, "failed_targets": out.failed_targets,

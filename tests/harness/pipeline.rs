@@ -35,6 +35,14 @@ pub struct Finished {
 
 /// The bucket for the run files (RunsBucket in template.yaml).
 pub const RUNS_BUCKET: &str = "rotatetoken-runs";
+/// The alerts topic (AlertsTopic in template.yaml), and the queue subscribed to it here
+/// so tests can read what operators would receive.
+pub const ALERTS_TOPIC: &str = "rotatetoken-alerts";
+const ALERTS_QUEUE: &str = "rotatetoken-alerts-inbox";
+
+pub fn alerts_topic_arn() -> String {
+    format!("arn:aws:sns:{REGION}:{ACCOUNT}:{ALERTS_TOPIC}")
+}
 
 pub fn function_arn(binary: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{binary}")
@@ -46,7 +54,11 @@ impl Pipeline {
         let emulator = Emulator::start_with_bridge(port);
         let functions = Functions::start(
             port,
-            &tune(FunctionEnv::for_emulator(&emulator).set("RUNS_BUCKET", RUNS_BUCKET)),
+            &tune(
+                FunctionEnv::for_emulator(&emulator)
+                    .set("RUNS_BUCKET", RUNS_BUCKET)
+                    .set("ALERTS_TOPIC_ARN", &alerts_topic_arn()),
+            ),
         );
         let config = emulator.sdk_config().await;
         let p = Self {
@@ -108,6 +120,22 @@ impl Pipeline {
             .await
             .unwrap();
         substitutions.push(("RunsBucket".to_string(), RUNS_BUCKET.to_string()));
+        let sns = aws_sdk_sns::Client::new(&self.config);
+        let topic = sns.create_topic().name(ALERTS_TOPIC).send().await.unwrap();
+        assert_eq!(topic.topic_arn(), Some(alerts_topic_arn().as_str()));
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        sqs.create_queue()
+            .queue_name(ALERTS_QUEUE)
+            .send()
+            .await
+            .unwrap();
+        sns.subscribe()
+            .topic_arn(alerts_topic_arn())
+            .protocol("sqs")
+            .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{ALERTS_QUEUE}"))
+            .send()
+            .await
+            .unwrap();
         let subs: Vec<(&str, String)> = substitutions
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
@@ -149,6 +177,46 @@ impl Pipeline {
                 .send()
                 .await
                 .unwrap();
+        }
+    }
+
+    /// Every (subject, message) published to the alerts topic so far.
+    pub async fn alerts(&self) -> Vec<(String, String)> {
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        let url = sqs
+            .get_queue_url()
+            .queue_name(ALERTS_QUEUE)
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let mut out = vec![];
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap();
+                out.push((
+                    envelope["Subject"].as_str().unwrap_or_default().to_string(),
+                    envelope["Message"].as_str().unwrap_or_default().to_string(),
+                ));
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
         }
     }
 

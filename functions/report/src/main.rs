@@ -4,20 +4,29 @@
 //! one.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rotatetoken::aws::{load_config, s3::S3RunStore};
+use rotatetoken::aws::{load_config, s3::S3RunStore, sns::SnsTopic};
+use rotatetoken::ports::NoNotifier;
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let store = match config::runs_bucket() {
-        Some(bucket) => Some(S3RunStore::new(&load_config().await, bucket)),
-        None => None,
-    };
+    let aws = load_config().await;
+    let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
+    match config::alerts_topic_arn() {
+        Some(topic) => serve(store, SnsTopic::new(&aws, topic)).await,
+        None => serve(store, NoNotifier).await,
+    }
+}
+
+async fn serve<N: rotatetoken::ports::Notifier + Sync>(
+    store: Option<S3RunStore>,
+    notifier: N,
+) -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let store = store.as_ref();
-        async move { service::report(store, event.payload).await }
+        let (store, notifier) = (store.as_ref(), &notifier);
+        async move { service::report(store, notifier, event.payload).await }
     }))
     .await
 }

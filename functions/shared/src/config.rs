@@ -92,6 +92,11 @@ pub fn runs_bucket() -> Option<String> {
     var("RUNS_BUCKET")
 }
 
+/// The SNS topic for run summaries and CRITICAL alerts; none in a local invoke.
+pub fn alerts_topic_arn() -> Option<String> {
+    var("ALERTS_TOPIC_ARN")
+}
+
 /// The region the function runs in.
 pub fn own_region() -> Result<String, InputError> {
     var("AWS_REGION")

@@ -122,6 +122,24 @@ pub trait RunStore {
     ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
 }
 
+/// Where operators are told about runs (SNS).
+pub trait Notifier {
+    fn publish(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// No alert topic configured (a local invoke): nothing is published.
+pub struct NoNotifier;
+
+impl Notifier for NoNotifier {
+    async fn publish(&self, _: &str, _: &str) -> Result<(), AwsError> {
+        Ok(())
+    }
+}
+
 /// Time, so the waiting logic can be tested without waiting.
 pub trait Clock {
     fn now_ms(&self) -> u64;

@@ -12,6 +12,7 @@ use crate::domain::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, Outcome, RefreshTask, RunFiles, SecretRef,
     StackRef,
 };
+use crate::domain::notice;
 use crate::domain::refresh::{self, RefreshSettings};
 use crate::domain::report::{
     self, ChildExecution, MapResults, ReportInput, ResultManifest, S3Object, Summary,
@@ -20,9 +21,10 @@ use crate::domain::targets::{session_name, Target, TargetSettings};
 use crate::domain::trigger::{self, Decision};
 use crate::handler::FunctionError;
 use crate::ports::{
-    AccountDirectory, AwsError, Clock, ExecutionStarter, RunStore, SecretDirectory, StartOutcome,
-    TargetAccess,
+    AccountDirectory, AwsError, Clock, ExecutionStarter, Notifier, RunStore, SecretDirectory,
+    StartOutcome, TargetAccess,
 };
+use crate::telemetry;
 
 /// What the trigger decided; also its return value, so `cargo lambda invoke` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -283,7 +285,24 @@ where
         Outcome::Waiting => {
             info!(phase = out.phase.token_value(), status = ?out.status, "still updating; handing back to the state machine")
         }
-        Outcome::Refreshed => info!("stack refreshed"),
+        Outcome::Refreshed => {
+            info!("stack refreshed");
+            if let (Some(start), Some(enable)) = (out.started_ms, out.enable_started_ms) {
+                let now = clock.now_ms();
+                telemetry::emit_metrics(&[
+                    (
+                        "PhaseOneSeconds",
+                        enable.saturating_sub(start) as f64 / 1000.0,
+                        "Seconds",
+                    ),
+                    (
+                        "PhaseTwoSeconds",
+                        now.saturating_sub(enable) as f64 / 1000.0,
+                        "Seconds",
+                    ),
+                ]);
+            }
+        }
         Outcome::Failed if out.critical => {
             tracing::error!(reason = ?out.reason, status = ?out.status, "CRITICAL: stack left without its guarded resources")
         }
@@ -294,8 +313,9 @@ where
     Ok(out)
 }
 
-pub async fn report<S: RunStore + Sync>(
+pub async fn report<S: RunStore + Sync, N: Notifier + Sync>(
     store: Option<&S>,
+    notifier: &N,
     input: Value,
 ) -> Result<Summary, FunctionError> {
     let raw: ReportInput = from_step_input("input", input)?;
@@ -330,7 +350,24 @@ pub async fn report<S: RunStore + Sync>(
             format!("s3://{}/{}", run.bucket, run.summary_key()),
         );
     }
+    // Tell the operators. A failed publish must not cost the run its summary: it is
+    // recorded in the summary (and logged) instead, so nothing is hidden.
+    for n in notice::notices(&summary) {
+        if let Err(e) = notifier.publish(&n.subject, &n.message).await {
+            tracing::error!(error = %e, subject = %n.subject, "could not publish the notice");
+            summary.notice_error.get_or_insert_with(|| e.to_string());
+        }
+    }
     let c = &summary.counts;
+    if !summary.dry_run {
+        telemetry::emit_metrics(&[
+            ("StacksRefreshed", c.refreshed as f64, "Count"),
+            ("StacksSkipped", c.skipped as f64, "Count"),
+            ("StacksFailed", c.failed as f64, "Count"),
+            ("StacksCritical", c.critical as f64, "Count"),
+            ("TargetsFailed", c.failed_targets as f64, "Count"),
+        ]);
+    }
     info!(
         secret_arn = %summary.secret.arn, dry_run = summary.dry_run, selected = c.selected, refreshed = c.refreshed,
         would_refresh = c.would_refresh, skipped = c.skipped, failed = c.failed, critical = c.critical, "run summary"

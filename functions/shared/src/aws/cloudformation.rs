@@ -53,6 +53,11 @@ fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
             .map(|c| c.as_str().to_string())
             .collect(),
         parent_id: stack.parent_id().map(str::to_string),
+        tags: stack
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
     })
 }
 
@@ -77,7 +82,9 @@ impl StackDirectory for CloudFormation {
             .client
             .get_template()
             .stack_name(&stack.id)
-            .template_stage(TemplateStage::Original)
+            // After transforms (SAM...): the resources CloudFormation really manages. The
+            // same as `Original` for templates without transforms.
+            .template_stage(TemplateStage::Processed)
             .send()
             .await
             .map_err(|e| aws_error("GetTemplate", &e))?;

@@ -6,6 +6,7 @@ pub mod organizations;
 pub mod s3;
 pub mod secretsmanager;
 pub mod sfn;
+pub mod sns;
 pub mod targets;
 
 use aws_config::retry::RetryConfig;

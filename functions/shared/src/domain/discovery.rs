@@ -4,6 +4,7 @@
 
 use futures::{stream, StreamExt, TryStreamExt};
 
+use super::guard::{self, Verdict};
 use super::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, RefreshTask, SecretRef, SkippedStack,
     StackSnapshot,
@@ -19,10 +20,34 @@ pub struct DiscoverySettings {
     pub parameter: String,
     pub mode: SelectionMode,
     pub max_concurrency: u32,
-    /// GetTemplate calls in flight at once per target (`referencing` mode).
+    /// GetTemplate calls in flight at once per target (selection and the data-loss guard).
     pub template_concurrency: usize,
     /// Targets searched at once.
     pub target_concurrency: usize,
+}
+
+/// The data-loss guard on a refreshable stack: why it must be skipped, if it must. A
+/// template that cannot be fetched skips the stack (reported), not the whole target.
+async fn guard_verdict<D: StackDirectory + Sync>(
+    directory: &D,
+    snapshot: &StackSnapshot,
+    body: Option<String>,
+    parameter: &str,
+) -> Option<String> {
+    let body = match body {
+        Some(body) => body,
+        None => match directory.template_body(&snapshot.stack).await {
+            Ok(body) => body,
+            Err(e) => return Verdict::Unreadable(e.to_string()).skip_reason(),
+        },
+    };
+    let verdict = guard::assess(&body, parameter, snapshot.allows_data_loss());
+    if let Verdict::AllowedByTag(found) = &verdict {
+        let resources: Vec<String> = found.iter().map(ToString::to_string).collect();
+        tracing::warn!(account = %snapshot.stack.account, region = %snapshot.stack.region, stack = %snapshot.stack.name,
+            resources = ?resources, "data-loss guard overridden by the stack's opt-in tag");
+    }
+    verdict.skip_reason()
 }
 
 /// What one target holds.
@@ -117,16 +142,17 @@ async fn search<D: StackDirectory + Sync>(
         })
         .filter(|s| s.parameter(&settings.parameter).is_some())
         .collect();
-    let consumers: Vec<StackSnapshot> = match settings.mode {
-        SelectionMode::All => candidates,
+    // Consumers, with the template when selection already had to read it.
+    let consumers: Vec<(StackSnapshot, Option<String>)> = match settings.mode {
+        SelectionMode::All => candidates.into_iter().map(|s| (s, None)).collect(),
         SelectionMode::Referencing => {
             stream::iter(candidates)
                 .map(|snapshot| async move {
                     if parameters_mention_secret(&snapshot, secret) {
-                        return Ok::<_, AwsError>(Some(snapshot));
+                        return Ok::<_, AwsError>(Some((snapshot, None)));
                     }
                     let body = directory.template_body(&snapshot.stack).await?;
-                    Ok(mentions_secret(&body, secret).then_some(snapshot))
+                    Ok(mentions_secret(&body, secret).then_some((snapshot, Some(body))))
                 })
                 .buffered(settings.template_concurrency.max(1))
                 .try_filter_map(|s| async move { Ok(s) })
@@ -139,8 +165,19 @@ async fn search<D: StackDirectory + Sync>(
         not_consumers: scanned - consumers.len(),
         ..Default::default()
     };
-    for snapshot in consumers {
-        match not_refreshable_reason(&snapshot) {
+    let judged: Vec<(StackSnapshot, Option<String>)> = stream::iter(consumers)
+        .map(|(snapshot, body)| async move {
+            let reason = match not_refreshable_reason(&snapshot) {
+                Some(reason) => Some(reason),
+                None => guard_verdict(directory, &snapshot, body, &settings.parameter).await,
+            };
+            (snapshot, reason)
+        })
+        .buffered(settings.template_concurrency.max(1))
+        .collect()
+        .await;
+    for (snapshot, reason) in judged {
+        match reason {
             None => {
                 let mut task = RefreshTask::new(snapshot.stack, settings.parameter.clone());
                 task.session = Some(session.to_string());

@@ -2,7 +2,9 @@
 
 pub mod discovery;
 pub mod error;
+pub mod guard;
 pub mod model;
+pub mod notice;
 pub mod refresh;
 pub mod report;
 pub mod selection;

@@ -141,9 +141,18 @@ pub struct StackSnapshot {
     pub capabilities: Vec<String>,
     /// Set for nested stacks, which must be updated through their root stack.
     pub parent_id: Option<String>,
+    /// The stack's tags (key, value).
+    pub tags: Vec<(String, String)>,
 }
 
 impl StackSnapshot {
+    /// The data-loss guard's per-stack opt-in (tag value `true`, any case).
+    pub fn allows_data_loss(&self) -> bool {
+        self.tags.iter().any(|(k, v)| {
+            k == crate::domain::guard::ALLOW_DATA_LOSS_TAG && v.eq_ignore_ascii_case("true")
+        })
+    }
+
     pub fn parameter(&self, key: &str) -> Option<&StackParameter> {
         self.parameters.iter().find(|p| p.key == key)
     }
@@ -215,6 +224,21 @@ pub struct RefreshTask {
     /// STS session name used in the target account: identifies the execution there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// Phase-two (`true`) updates that rolled back so far; retried with backoff.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub enable_failures: u32,
+    /// Epoch milliseconds before which the next phase-two attempt must not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
+    /// When the refresh began and when phase two began (epoch ms): the phase durations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_started_ms: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RefreshTask {
@@ -231,6 +255,10 @@ impl RefreshTask {
             critical: false,
             invocations: 0,
             session: None,
+            enable_failures: 0,
+            retry_at_ms: None,
+            started_ms: None,
+            enable_started_ms: None,
         }
     }
 }

@@ -72,6 +72,15 @@ pub fn restore_command(stack: &StackRef, token_parameter: &str) -> String {
     )
 }
 
+/// Phase-two updates tried before the stack is declared CRITICAL: a `true` update that
+/// rolls back (a throttled resource API, a transient dependency) often succeeds again.
+pub const ENABLE_ATTEMPTS: u32 = 3;
+
+/// Pause before phase-two attempt `n + 1` (after `n` failures): 2, 4, 8... poll intervals.
+fn enable_backoff_ms(settings: &RefreshSettings, failures: u32) -> u64 {
+    settings.poll_interval_ms.max(1_000) * (1u64 << failures.min(6))
+}
+
 /// Works on one stack until it is finished or `budget_until_ms` is near.
 pub async fn advance<U, C>(
     updater: &U,
@@ -85,6 +94,7 @@ where
     C: Clock + Sync,
 {
     task.invocations += 1;
+    task.started_ms.get_or_insert(clock.now_ms());
     let deadline = *task
         .deadline_ms
         .get_or_insert(clock.now_ms() + settings.max_wait_ms);
@@ -113,10 +123,15 @@ where
         task.status = Some(snapshot.status.clone());
         let class = classify_status(&snapshot.status);
         let must_wait = if task.update_started {
-            observe_running_update(&mut task, &snapshot, class)
+            observe_running_update(&mut task, &snapshot, class, &settings, clock.now_ms())
+        } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
+            true // backing off before another phase-two attempt
         } else {
             start_phase(updater, &mut task, &snapshot, class).await?
         };
+        if task.phase == Phase::Enable && task.enable_started_ms.is_none() {
+            task.enable_started_ms = Some(clock.now_ms());
+        }
         if must_wait {
             if clock.now_ms() + settings.poll_interval_ms >= budget_until_ms {
                 break; // hand back Waiting: the state machine calls again
@@ -180,6 +195,8 @@ fn observe_running_update(
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
     class: StatusClass,
+    settings: &RefreshSettings,
+    now_ms: u64,
 ) -> bool {
     match class {
         StatusClass::InProgress => true,
@@ -192,17 +209,35 @@ fn observe_running_update(
             if actual == expected {
                 complete_phase(task);
             } else {
-                // Another update finished in between; ours did not take effect.
-                let critical = task.phase == Phase::Enable || actual == "false";
-                fail(
-                    task,
-                    format!(
-                        "update finished but `{}` is `{actual}`, expected `{expected}`",
-                        task.parameter
-                    ),
-                    critical,
-                );
+                // Another execution (a second secret changing) updated the stack after ours:
+                // its `true` followed our `false`, or its `false` followed our `true`. Run
+                // the phase again rather than trust an update we did not make; CloudFormation
+                // serialises updates, so the stack ends at `true` having re-read every value.
+                tracing::info!(phase = expected, found = %actual, "another update changed the token after ours; running the phase again");
+                task.update_started = false;
             }
+            false
+        }
+        StatusClass::RolledBack if task.phase == Phase::Enable => {
+            task.enable_failures += 1;
+            let reason = format!(
+                "update to true ended in {}{} (attempt {} of {ENABLE_ATTEMPTS})",
+                snapshot.status,
+                snapshot
+                    .status_reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
+                task.enable_failures
+            );
+            if task.enable_failures < ENABLE_ATTEMPTS {
+                tracing::warn!(%reason, "phase two rolled back; retrying with backoff");
+                task.update_started = false;
+                task.retry_at_ms = Some(now_ms + enable_backoff_ms(settings, task.enable_failures));
+                task.reason = Some(reason);
+                return true;
+            }
+            fail(task, reason, true);
             false
         }
         StatusClass::RolledBack | StatusClass::NeedsOperator => {
@@ -225,11 +260,13 @@ fn observe_running_update(
 
 fn complete_phase(task: &mut RefreshTask) {
     task.update_started = false;
+    task.retry_at_ms = None;
     match task.phase {
         Phase::Disable => task.phase = Phase::Enable,
         Phase::Enable | Phase::Done => {
             task.phase = Phase::Done;
             task.outcome = Outcome::Refreshed;
+            task.reason = None; // a phase-two attempt that rolled back, then succeeded
         }
     }
 }
@@ -271,6 +308,10 @@ mod tests {
         update_polls: u32,
         /// Final status for an update setting the token to this value.
         fail_value: Option<(&'static str, &'static str)>,
+        /// How many more times `fail_value` applies.
+        fails_left: Mutex<u32>,
+        /// Another execution's update lands right after ours: the token it leaves.
+        overtaken_once: Mutex<Option<&'static str>>,
         updates: Mutex<Vec<String>>,
         busy_refusals: Mutex<u32>,
     }
@@ -297,10 +338,13 @@ mod tests {
                     ],
                     capabilities: vec!["CAPABILITY_IAM".into()],
                     parent_id: None,
+                    tags: vec![],
                 }),
                 pending: Mutex::new(None),
                 update_polls: 2,
                 fail_value: None,
+                fails_left: Mutex::new(u32::MAX),
+                overtaken_once: Mutex::new(None),
                 updates: Mutex::new(vec![]),
                 busy_refusals: Mutex::new(0),
             }
@@ -325,7 +369,8 @@ mod tests {
                 if left == 0 {
                     snap.status = final_status.into();
                     if final_status == "UPDATE_COMPLETE" {
-                        snap.parameters[1].value = Some(value);
+                        let other = self.overtaken_once.lock().unwrap().take();
+                        snap.parameters[1].value = Some(other.map(String::from).unwrap_or(value));
                     }
                 } else {
                     *pending = Some((left - 1, value, final_status));
@@ -354,8 +399,12 @@ mod tests {
             if *v == self.token() {
                 return Ok(UpdateStart::NoChange);
             }
+            let mut fails_left = self.fails_left.lock().unwrap();
             let final_status = match self.fail_value {
-                Some((value, status)) if value == v => status,
+                Some((value, status)) if value == v && *fails_left > 0 => {
+                    *fails_left -= 1;
+                    status
+                }
                 _ => "UPDATE_COMPLETE",
             };
             self.snapshot.lock().unwrap().status = "UPDATE_IN_PROGRESS".into();
@@ -452,10 +501,51 @@ mod tests {
         assert_eq!(t.outcome, Outcome::Failed);
         assert_eq!(t.phase, Phase::Enable);
         assert!(t.critical);
-        assert!(t
-            .reason
-            .unwrap()
-            .contains("aws cloudformation update-stack"));
+        let reason = t.reason.unwrap();
+        assert!(
+            reason.contains("aws cloudformation update-stack"),
+            "{reason}"
+        );
+        assert!(reason.contains("attempt 3 of 3"), "{reason}");
+        assert_eq!(
+            *stack.updates.lock().unwrap(),
+            vec!["false", "true", "true", "true"],
+            "phase two retried, phase one not"
+        );
+    }
+
+    #[test]
+    fn a_phase_two_rollback_is_retried_with_backoff_and_can_heal() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.fail_value = Some(("true", "UPDATE_ROLLBACK_COMPLETE"));
+        *stack.fails_left.lock().unwrap() = 1;
+        let clock = FakeClock(AtomicU64::new(1_000_000));
+        let t =
+            futures::executor::block_on(advance(&stack, &clock, SETTINGS, task(&stack), 1_600_000))
+                .unwrap();
+        assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+        assert!(!t.critical && t.reason.is_none());
+        assert_eq!(
+            *stack.updates.lock().unwrap(),
+            vec!["false", "true", "true"]
+        );
+        // 2 polls per update, 3 updates, plus a backoff of at least 2 poll intervals.
+        assert!(clock.now_ms() - 1_000_000 >= 2 * SETTINGS.poll_interval_ms + 6_000);
+    }
+
+    #[test]
+    fn an_update_by_another_execution_in_between_reruns_the_phase() {
+        // Our `false` completes, then another execution's `true` lands before we look.
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        *stack.overtaken_once.lock().unwrap() = Some("true");
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+        assert!(!t.critical);
+        assert_eq!(
+            *stack.updates.lock().unwrap(),
+            vec!["false", "false", "true"]
+        );
+        assert_eq!(stack.token(), "true");
     }
 
     #[test]

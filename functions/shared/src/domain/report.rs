@@ -198,6 +198,9 @@ pub struct Summary {
     pub full_summary: Option<String>,
     #[serde(default)]
     pub rows_omitted: usize,
+    /// The SNS notice could not be published (the summary and alarms still say it all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_error: Option<String>,
 }
 
 fn row(stack: &StackRef, outcome: Outcome) -> StackRow {
@@ -275,6 +278,7 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         stacks: rows,
         full_summary: None,
         rows_omitted: 0,
+        notice_error: None,
     }
 }
 

@@ -215,6 +215,7 @@ mod tests {
             }],
             capabilities: vec![],
             parent_id: None,
+            tags: vec![],
         };
         assert!(not_refreshable_reason(&snap)
             .unwrap()

@@ -1,0 +1,222 @@
+//! What operators are told by SNS: a concise summary of every run, and a separate alert
+//! naming each CRITICAL stack (left without its guarded resources) with the command that
+//! restores it. Messages stay well under SNS's 256 KB; subjects under its 100 characters.
+
+use super::report::{StackRow, Summary};
+
+/// One SNS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub subject: String,
+    pub message: String,
+}
+
+/// Rows listed in one message; the rest are in the full summary in S3.
+const MAX_ROWS: usize = 50;
+
+/// The run summary, and the CRITICAL alert when a stack needs an operator now.
+pub fn notices(summary: &Summary) -> Vec<Notice> {
+    let mut out = vec![run_summary(summary)];
+    let critical: Vec<&StackRow> = summary.stacks.iter().filter(|r| r.critical).collect();
+    if summary.counts.critical > 0 {
+        let mut message = format!(
+            "{} stack(s) were left WITHOUT their guarded resources after a refresh for {} and need an operator now.\n\n",
+            summary.counts.critical, summary.secret.arn
+        );
+        for r in critical.iter().take(MAX_ROWS) {
+            message.push_str(&format!(
+                "- {}/{} {}: {}\n",
+                r.account,
+                r.region,
+                r.stack,
+                r.reason.as_deref().unwrap_or("no reason recorded")
+            ));
+        }
+        more(
+            &mut message,
+            summary.counts.critical,
+            critical.len().min(MAX_ROWS),
+            summary,
+        );
+        out.push(Notice {
+            subject: clip(format!(
+                "CRITICAL: RotateToken left {} stack(s) without resources",
+                summary.counts.critical
+            )),
+            message,
+        });
+    }
+    out
+}
+
+fn run_summary(summary: &Summary) -> Notice {
+    let c = &summary.counts;
+    let verdict = match (summary.dry_run, summary.run_failed) {
+        (true, _) => "dry run",
+        (false, true) => "FAILED",
+        (false, false) => "ok",
+    };
+    let mut message = format!(
+        "RotateToken run for {} (version {}, {}): {verdict}\n\
+         selected {}, refreshed {}, would refresh {}, skipped {}, failed {}, critical {}, targets not searched {}\n",
+        summary.secret.arn,
+        summary.secret.version_id.as_deref().unwrap_or("-"),
+        summary.cause,
+        c.selected,
+        c.refreshed,
+        c.would_refresh,
+        c.skipped,
+        c.failed,
+        c.critical,
+        c.failed_targets,
+    );
+    for t in &summary.failed_targets {
+        message.push_str(&format!(
+            "- target {}/{} not searched: {}\n",
+            t.account, t.region, t.reason
+        ));
+    }
+    let attention: Vec<&StackRow> = summary
+        .stacks
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r.outcome,
+                super::model::Outcome::Refreshed | super::model::Outcome::WouldRefresh
+            )
+        })
+        .collect();
+    for r in attention.iter().take(MAX_ROWS) {
+        message.push_str(&format!(
+            "- {}/{} {}: {:?}{}\n",
+            r.account,
+            r.region,
+            r.stack,
+            r.outcome,
+            r.reason
+                .as_deref()
+                .map(|x| format!(" — {x}"))
+                .unwrap_or_default()
+        ));
+    }
+    more(
+        &mut message,
+        c.skipped + c.failed,
+        attention.len().min(MAX_ROWS),
+        summary,
+    );
+    Notice {
+        subject: clip(format!(
+            "RotateToken {verdict}: {} refreshed, {} skipped, {} failed",
+            c.refreshed + c.would_refresh,
+            c.skipped,
+            c.failed
+        )),
+        message,
+    }
+}
+
+fn more(message: &mut String, total: usize, listed: usize, summary: &Summary) {
+    if total > listed {
+        message.push_str(&format!("... and {} more", total - listed));
+        if let Some(full) = &summary.full_summary {
+            message.push_str(&format!(": see {full}"));
+        }
+        message.push('\n');
+    } else if let Some(full) = &summary.full_summary {
+        message.push_str(&format!("Full summary: {full}\n"));
+    }
+}
+
+/// SNS subjects: ASCII, no line breaks, at most 100 characters.
+fn clip(subject: String) -> String {
+    let mut s: String = subject
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    s.truncate(100);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{DiscoveryOutput, Outcome, Phase, RefreshTask, SecretRef, StackRef};
+    use crate::domain::report::summarise;
+
+    fn discovery(n: usize) -> (DiscoveryOutput, Vec<RefreshTask>) {
+        let secret = SecretRef::from_arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+            Some("v2".into()),
+        )
+        .unwrap();
+        let mut d: DiscoveryOutput = serde_json::from_value(serde_json::json!({
+            "secret": secret, "cause": "PutSecretValue", "dry_run": false, "parameter": "RotateToken",
+            "mode": "all", "max_concurrency": 5, "scanned": n, "not_consumers": 0, "selected": [],
+            "skipped": [], "targets": 1, "failed_targets": []
+        }))
+        .unwrap();
+        let mut results = vec![];
+        for i in 0..n {
+            let stack = StackRef::from_stack_id(&format!(
+                "arn:aws:cloudformation:us-east-1:111111111111:stack/app-{i}/x{i}"
+            ))
+            .unwrap();
+            let task = RefreshTask::new(stack, "RotateToken");
+            d.selected.push(task.clone());
+            let mut done = task;
+            done.phase = Phase::Enable;
+            done.outcome = Outcome::Failed;
+            done.critical = true;
+            done.reason = Some(format!("update to true ended in UPDATE_ROLLBACK_COMPLETE. CRITICAL: restore with `aws cloudformation update-stack ... app-{i}`"));
+            results.push(done);
+        }
+        (d, results)
+    }
+
+    #[test]
+    fn a_critical_stack_gets_its_own_alert_with_the_restore_command() {
+        let (d, results) = discovery(1);
+        let notices = notices(&summarise(d, Some(results)));
+        assert_eq!(notices.len(), 2);
+        assert!(
+            notices[0].subject.starts_with("RotateToken FAILED"),
+            "{:?}",
+            notices[0]
+        );
+        assert!(notices[1].subject.starts_with("CRITICAL"));
+        assert!(notices[1].message.contains("111111111111/us-east-1 app-0"));
+        assert!(notices[1]
+            .message
+            .contains("aws cloudformation update-stack"));
+    }
+
+    #[test]
+    fn long_runs_stay_within_sns_limits() {
+        let (d, results) = discovery(3_000);
+        let mut summary = summarise(d, Some(results));
+        summary.full_summary = Some("s3://b/runs/x/summary.json".into());
+        for n in notices(&summary) {
+            assert!(n.subject.len() <= 100 && n.subject.is_ascii());
+            assert!(n.message.len() < 64 * 1024, "{}", n.message.len());
+            assert!(n
+                .message
+                .contains("and 2950 more: see s3://b/runs/x/summary.json"));
+        }
+    }
+
+    #[test]
+    fn a_clean_run_gets_only_the_summary() {
+        let (mut d, _) = discovery(0);
+        d.dry_run = true;
+        let notices = notices(&summarise(d, None));
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].subject.starts_with("RotateToken dry run"));
+    }
+}

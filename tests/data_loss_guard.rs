@@ -1,0 +1,153 @@
+//! The data-loss guard on the emulator: a stack whose RotateToken condition guards a bucket
+//! is skipped as unsafe (in a dry run too), with the bucket named, and keeps its data; the
+//! same stack tagged with the opt-in is refreshed.
+
+use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
+use rotatetoken::aws::targets::AssumedRoles;
+use rotatetoken::domain::discovery::DiscoverySettings;
+use rotatetoken::domain::guard::ALLOW_DATA_LOSS_TAG;
+use rotatetoken::domain::model::Outcome;
+use rotatetoken::domain::refresh::RefreshSettings;
+use rotatetoken::domain::selection::SelectionMode;
+use rotatetoken::domain::targets::TargetSettings;
+use rotatetoken::ports::{Clock, NoOrganization, SystemClock};
+use rotatetoken::service::{self, Scope};
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::Emulator;
+use serde_json::json;
+
+/// The consumer template, plus a bucket behind the same condition.
+fn template_with_guarded_bucket(secret_arn: &str) -> String {
+    consumer_template(secret_arn).replace(
+        "Resources:\n",
+        "Resources:\n  Uploads:\n    Type: AWS::S3::Bucket\n    Condition: RotateToken\n",
+    )
+}
+
+async fn create_tagged(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+    template: &str,
+    tags: &[(&str, &str)],
+) {
+    let mut req = cfn
+        .create_stack()
+        .stack_name(name)
+        .template_body(template)
+        .capabilities(Capability::CapabilityIam)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("RotateToken")
+                .parameter_value("true")
+                .build(),
+        );
+    for (k, v) in tags {
+        req = req.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    req.send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
+    let e = Emulator::start();
+    let cfg = e.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&cfg);
+    let s3 = aws_sdk_s3::Client::new(&cfg);
+    let arn = create_secret(&aws_sdk_secretsmanager::Client::new(&cfg), "prod/db", "v1").await;
+    let guarded = template_with_guarded_bucket(&arn);
+    create_tagged(&cfn, "uploads", &guarded, &[]).await;
+    create_tagged(&cfn, "scratch", &guarded, &[(ALLOW_DATA_LOSS_TAG, "true")]).await;
+    create_tagged(&cfn, "app", &consumer_template(&arn), &[]).await;
+    let kept_bucket = resources(&cfn, "uploads").await["Uploads"].clone();
+    s3.put_object()
+        .bucket(&kept_bucket)
+        .key("invoice.pdf")
+        .body(b"customer data".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let scratch_bucket = resources(&cfn, "scratch").await["Uploads"].clone();
+
+    let scope = Scope {
+        targets: TargetSettings::default(),
+        own_region: "us-east-1".into(),
+    };
+    let access = AssumedRoles::new(&cfg, TargetSettings::default());
+    let settings = DiscoverySettings {
+        parameter: "RotateToken".into(),
+        mode: SelectionMode::All,
+        max_concurrency: 5,
+        template_concurrency: 4,
+        target_concurrency: 1,
+    };
+    for dry_run in [true, false] {
+        let out = service::discover(
+            &access,
+            &NoOrganization,
+            None::<&rotatetoken::aws::s3::S3RunStore>,
+            &scope,
+            &settings,
+            json!({"secret": {"arn": arn}, "dry_run": dry_run}),
+        )
+        .await
+        .unwrap();
+        let mut selected: Vec<&str> = out.selected.iter().map(|t| t.stack.name.as_str()).collect();
+        selected.sort();
+        assert_eq!(selected, vec!["app", "scratch"], "dry_run={dry_run}");
+        assert_eq!(out.skipped.len(), 1, "{:?}", out.skipped);
+        let reason = &out.skipped[0].reason;
+        assert_eq!(out.skipped[0].stack.name, "uploads");
+        assert!(
+            reason.starts_with("unsafe") && reason.contains("Uploads (AWS::S3::Bucket)"),
+            "{reason}"
+        );
+        assert!(reason.contains(ALLOW_DATA_LOSS_TAG), "{reason}");
+    }
+
+    // A real run refreshes the selected stacks; the opted-in bucket is recreated.
+    let out = service::discover(
+        &access,
+        &NoOrganization,
+        None::<&rotatetoken::aws::s3::S3RunStore>,
+        &scope,
+        &settings,
+        json!({"secret": {"arn": arn}}),
+    )
+    .await
+    .unwrap();
+    for task in &out.selected {
+        let done = service::refresh(
+            &access,
+            &NoOrganization,
+            &SystemClock,
+            RefreshSettings {
+                poll_interval_ms: 100,
+                max_wait_ms: 30_000,
+            },
+            &scope,
+            serde_json::to_value(task).unwrap(),
+            SystemClock.now_ms() + 30_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.outcome, Outcome::Refreshed, "{done:?}");
+    }
+    assert_eq!(e.completed_token_updates("scratch"), vec!["false", "true"]);
+    assert_ne!(
+        resources(&cfn, "scratch").await["Uploads"],
+        scratch_bucket,
+        "the opted-in bucket was deleted and recreated"
+    );
+    assert!(e.completed_token_updates("uploads").is_empty());
+    let kept = s3
+        .get_object()
+        .bucket(&kept_bucket)
+        .key("invoice.pdf")
+        .send()
+        .await
+        .expect("the unsafe stack's bucket and its data are untouched");
+    assert_eq!(
+        kept.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"customer data"
+    );
+}
