@@ -41,6 +41,10 @@ Step Functions
       (moto writes an empty manifest).
   9. State machines are executed by moto's interpreter (config default switched on), and an
      execution started without a name gets a UUID, as on AWS (moto: "...:None").
+Fault injection
+  13. config {"throttle": {"fraction": 0.3, "services": ["cloudformation", "sts"]}}: that
+      fraction of the product's calls (User-Agent app id `rotatetoken-*`) to those services
+      gets AWS's 400 Throttling; config's "throttled" counts them.
 """
 
 from __future__ import annotations
@@ -59,7 +63,14 @@ from typing import Any
 
 from moto.core.config import default_user_config
 
-CONTROL: dict[str, Any] = {"update_delay_seconds": 0.0, "fail_create": {}, "deny_assume_role": [], "external_id": None}
+CONTROL: dict[str, Any] = {
+    "update_delay_seconds": 0.0,
+    "fail_create": {},
+    "deny_assume_role": [],
+    "external_id": None,
+    "throttle": {},
+    "throttled": 0,
+}
 # Every UpdateStack the emulator accepted, in order, with the parameters it resolved to and
 # how it ended: lets a test prove "false, then true" without trusting the product's report.
 UPDATE_LOG: list[dict[str, Any]] = []
@@ -439,6 +450,43 @@ def _patch_stepfunctions() -> None:
     resource_eval_s3.ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)
 
 
+# --- Fault injection: throttling -----------------------------------------------------------
+
+THROTTLE_XML = (
+    '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+    "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+    "<RequestId>{request_id}</RequestId></ErrorResponse>"
+)
+
+
+def _patch_throttling() -> None:
+    """13. Throttling, injected: with {"throttle": {"fraction": 0.3, "services":
+    ["cloudformation", "sts"]}}, that fraction of the product's calls to those services is
+    refused with AWS's 400 Throttling error, before moto handles them (nothing changes).
+    Only calls whose User-Agent carries the product's app id (`app/rotatetoken-...`) are
+    throttled, so a test's own set-up and checks are not. CONTROL["throttled"] counts them."""
+    import random
+
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        throttle = CONTROL.get("throttle") or {}
+        agent = " ".join(str(self.headers.get(h, "")) for h in ("User-Agent", "X-Amz-User-Agent"))
+        if (
+            getattr(self, "service_name", None) in throttle.get("services", [])
+            and "app/rotatetoken" in agent
+            and random.random() < float(throttle.get("fraction", 0))
+        ):
+            with LOCK:
+                CONTROL["throttled"] = CONTROL.get("throttled", 0) + 1
+            return 400, {"Content-Type": "text/xml"}, THROTTLE_XML.format(request_id=uuid.uuid4())
+        return original(self)
+
+    BaseResponse.call_action = call_action
+
+
 # --- Control endpoints ---------------------------------------------------------------------
 
 def _body(request: Any, headers: Any) -> dict[str, Any]:
@@ -488,6 +536,7 @@ def install() -> None:
     _patch_stepfunctions()
     _patch_events()
     _patch_sts()
+    _patch_throttling()
     _register_control_endpoints()
 
 

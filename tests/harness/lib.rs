@@ -141,10 +141,12 @@ impl Emulator {
     }
 
     /// Sets emulator behaviour (see the control endpoints in rotatetoken_emulator.py).
-    pub fn control(&self, body: Value) {
+    /// Returns the whole configuration after the change (and counters such as `throttled`).
+    pub fn control(&self, body: Value) -> Value {
         let (status, text) =
             http::post(self.port, "/moto-api/rotatetoken/config", &body.to_string());
         assert_eq!(status, 200, "control: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
     /// The UpdateStack calls the emulator accepted, in order.

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         targets: config::target_settings()?,
         own_region: config::own_region()?,
     };
-    let aws = load_config().await;
+    let aws = load_config("rotatetoken-discover").await;
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);
     let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));

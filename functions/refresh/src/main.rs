@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
         targets: config::target_settings()?,
         own_region: config::own_region()?,
     };
-    let aws = load_config().await;
+    let aws = load_config("rotatetoken-refresh").await;
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

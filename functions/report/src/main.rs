@@ -12,7 +12,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let aws = load_config().await;
+    let aws = load_config("rotatetoken-report").await;
     let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     match config::alerts_topic_arn() {
         Some(topic) => serve(store, SnsTopic::new(&aws, topic)).await,

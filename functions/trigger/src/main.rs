@@ -11,7 +11,7 @@ use tracing::Instrument;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let aws = load_config().await;
+    let aws = load_config("rotatetoken-trigger").await;
     let starter = StepFunctions::new(&aws, config::state_machine_arn()?);
     let secrets = SecretsManager::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -208,11 +208,17 @@ fn observe_running_update(
                 .unwrap_or_default();
             if actual == expected {
                 complete_phase(task);
+            } else if task.phase == Phase::Disable && actual == "true" {
+                // Another execution (a second secret changing) set `true` after our
+                // `false` finished: its recreation started after our secret changed, so the
+                // guarded resources have re-read it. Done, without deleting them again.
+                tracing::info!("another execution completed phase two after our phase one");
+                complete_phase(task);
+                complete_phase(task);
             } else {
-                // Another execution (a second secret changing) updated the stack after ours:
-                // its `true` followed our `false`, or its `false` followed our `true`. Run
-                // the phase again rather than trust an update we did not make; CloudFormation
-                // serialises updates, so the stack ends at `true` having re-read every value.
+                // Another execution's `false` followed our `true`: set `true` again (it
+                // waits while that execution's update runs, or finds nothing to change).
+                // Only phase two is ever re-run, so two executions converge on `true`.
                 tracing::info!(phase = expected, found = %actual, "another update changed the token after ours; running the phase again");
                 task.update_started = false;
             }
@@ -534,16 +540,29 @@ mod tests {
     }
 
     #[test]
-    fn an_update_by_another_execution_in_between_reruns_the_phase() {
+    fn another_executions_phase_two_after_our_phase_one_completes_the_refresh() {
         // Our `false` completes, then another execution's `true` lands before we look.
         let stack = FakeStack::new("UPDATE_COMPLETE", "true");
         *stack.overtaken_once.lock().unwrap() = Some("true");
         let t = run(&stack, task(&stack), 600_000);
         assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
         assert!(!t.critical);
+        assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+        assert_eq!(stack.token(), "true");
+    }
+
+    #[test]
+    fn another_executions_phase_one_after_our_phase_two_is_followed_by_true_again() {
+        // Our `false` and `true` complete, but another execution's `false` lands in between.
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        let mut t = run(&stack, task(&stack), 3_500); // our `false` is done, `true` started
+        assert_eq!(t.phase, Phase::Enable, "{t:?}");
+        *stack.overtaken_once.lock().unwrap() = Some("false");
+        t = run(&stack, t, 600_000);
+        assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
         assert_eq!(
             *stack.updates.lock().unwrap(),
-            vec!["false", "false", "true"]
+            vec!["false", "true", "true"]
         );
         assert_eq!(stack.token(), "true");
     }

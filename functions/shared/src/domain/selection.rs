@@ -71,11 +71,10 @@ pub fn not_refreshable_reason(snapshot: &StackSnapshot) -> Option<String> {
         ));
     }
     match classify_status(&snapshot.status) {
-        StatusClass::Updatable | StatusClass::RolledBack => None,
-        StatusClass::InProgress => Some(format!(
-            "stack is busy ({}); another operation must finish first",
-            snapshot.status
-        )),
+        // A busy stack is selected: refresh waits (bounded) for the running operation to
+        // end. Skipping it would lose the refresh when that operation is another
+        // execution's update that started before this secret changed.
+        StatusClass::Updatable | StatusClass::RolledBack | StatusClass::InProgress => None,
         StatusClass::NeedsOperator => Some(format!(
             "stack is in {}, which CloudFormation cannot update without an operator{}",
             snapshot.status,

@@ -1,0 +1,160 @@
+//! Faults, through the real state machine and handlers on the emulator: heavy throttling of
+//! CloudFormation and STS, and two secrets changing close together with overlapping stacks.
+
+use std::time::Duration;
+
+use rotatetoken::domain::trigger::execution_name;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::Pipeline;
+use serde_json::{json, Value};
+
+fn outcomes(summary: &Value) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = summary["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["stack"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn under_30_percent_throttling_every_stack_is_still_refreshed() {
+    let p = Pipeline::start(|env| env).await;
+    p.emulator.control(json!({"update_delay_seconds": 0.3}));
+    let arn = create_secret(&p.sm, "prod/db-password", "old").await;
+    let stacks: Vec<String> = (0..8).map(|i| format!("service-{i}")).collect();
+    for name in &stacks {
+        create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
+    }
+    p.emulator
+        .control(json!({"throttle": {"fraction": 0.3, "services": ["cloudformation", "sts"]}}));
+    let version = put_secret(&p.sm, "prod/db-password", "new").await;
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(240))
+        .await;
+
+    let throttled = p.emulator.control(json!({}))["throttled"].as_u64().unwrap();
+
+    assert!(throttled >= 5, "the fault was really injected: {throttled}");
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 8, "{:#}", done.summary);
+    for name in &stacks {
+        assert_eq!(
+            p.emulator.completed_token_updates(name),
+            vec!["false", "true"],
+            "{name}"
+        );
+        let res = resources(&p.cfn, name).await;
+        assert_eq!(
+            ssm_value(&p.ssm, &res["DatabasePassword"]).await.as_deref(),
+            Some("new")
+        );
+    }
+}
+
+/// A consumer of two secrets: the guarded parameter holds both values.
+fn two_secret_template(a: &str, b: &str) -> String {
+    consumer_template(a).replace(
+        ":SecretString}}\"\n  ApiKey:",
+        &format!(":SecretString}}}}|{{{{resolve:secretsmanager:{b}:SecretString}}}}\"\n  ApiKey:"),
+    )
+}
+
+#[tokio::test]
+async fn two_secrets_changing_together_leave_every_stack_at_true_with_both_values() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    // Slow updates, so the two executions really overlap on the shared stacks.
+    p.emulator.control(json!({"update_delay_seconds": 1.0}));
+    let db = create_secret(&p.sm, "prod/db", "db-1").await;
+    let api = create_secret(&p.sm, "prod/api", "api-1").await;
+    let shared = ["shared-a", "shared-b", "shared-c"];
+    let template = two_secret_template("prod/db", "prod/api");
+    assert!(
+        template.contains("prod/db:SecretString}}|{{resolve:secretsmanager:prod/api"),
+        "{template}"
+    );
+    for name in shared {
+        create_stack(&p.cfn, name, &template, &[]).await;
+    }
+    create_stack(&p.cfn, "db-only", &consumer_template("prod/db"), &[]).await;
+    create_stack(&p.cfn, "api-only", &consumer_template("prod/api"), &[]).await;
+
+    let v_db = put_secret(&p.sm, "prod/db", "db-2").await;
+    p.deliver(&sample_event("put-secret-value.json", &db, &v_db))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await; // the first run is mid-update
+    let v_api = put_secret(&p.sm, "prod/api", "api-2").await;
+    p.deliver(&sample_event("put-secret-value.json", &api, &v_api))
+        .await;
+
+    let first = p
+        .wait_for(&execution_name(&db, &v_db), Duration::from_secs(240))
+        .await;
+    let second = p
+        .wait_for(&execution_name(&api, &v_api), Duration::from_secs(240))
+        .await;
+    assert_eq!(first.status, "SUCCEEDED", "{:#}", first.summary);
+    assert_eq!(second.status, "SUCCEEDED", "{:#}", second.summary);
+    // The two executions really overlapped.
+    let describe = |arn: String| {
+        let sfn = p.sfn.clone();
+        async move {
+            sfn.describe_execution()
+                .execution_arn(arn)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = (
+        describe(first.arn.clone()).await,
+        describe(second.arn.clone()).await,
+    );
+    assert!(
+        b.start_date().secs() < a.stop_date().unwrap().secs(),
+        "the second run started before the first ended"
+    );
+    let refreshed = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| (n.to_string(), "refreshed".to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        outcomes(&first.summary),
+        refreshed(&["db-only", "shared-a", "shared-b", "shared-c"])
+    );
+    assert_eq!(
+        outcomes(&second.summary),
+        refreshed(&["api-only", "shared-a", "shared-b", "shared-c"])
+    );
+
+    for name in shared {
+        assert_eq!(
+            stack_status_and_token(&p.cfn, name).await,
+            ("UPDATE_COMPLETE".to_string(), Some("true".to_string())),
+            "{name}"
+        );
+        let res = resources(&p.cfn, name).await;
+        assert_eq!(
+            ssm_value(&p.ssm, &res["DatabasePassword"]).await.as_deref(),
+            Some("db-2|api-2"),
+            "{name} re-read both values"
+        );
+    }
+    // Every update the emulator accepted finished; none was refused for being in progress
+    // (the refresh waits for the stack instead of failing).
+    for u in p.emulator.updates() {
+        assert_eq!(u.result, "UPDATE_COMPLETE", "{u:?}");
+    }
+}
