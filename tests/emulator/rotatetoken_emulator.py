@@ -45,6 +45,9 @@ Fault injection
   13. config {"throttle": {"fraction": 0.3, "services": ["cloudformation", "sts"]}}: that
       fraction of the product's calls (User-Agent app id `rotatetoken-*`) to those services
       gets AWS's 400 Throttling; config's "throttled" counts them.
+Request log
+  14. GET/POST calls: every request of the product's functions (User-Agent app id), with
+      the function, the IAM action and own/assumed credentials (tests/iam.rs).
 """
 
 from __future__ import annotations
@@ -487,6 +490,76 @@ def _patch_throttling() -> None:
     BaseResponse.call_action = call_action
 
 
+# --- Request log: which function called which action, with which credentials ----------------
+
+CALL_LOG: list[dict[str, str]] = []
+
+
+def _action_of(environ: dict[str, Any], body: bytes, service: str) -> str:
+    """The API action of a request, whatever the protocol: JSON (X-Amz-Target), query
+    (Action=...), or REST (S3, by method and path)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    from urllib.parse import parse_qs
+
+    for raw in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace")):
+        action = parse_qs(raw).get("Action")
+        if action:
+            return action[0]
+    if service == "s3":
+        method = environ.get("REQUEST_METHOD", "GET")
+        has_key = environ.get("PATH_INFO", "/").strip("/").count("/") >= 1
+        return {
+            ("GET", True): "GetObject",
+            ("PUT", True): "PutObject",
+            ("DELETE", True): "DeleteObject",
+            ("HEAD", True): "GetObject",
+            ("GET", False): "ListBucket",
+        }.get((method, has_key), f"{method} {environ.get('PATH_INFO', '')}")
+    return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+
+
+def _patch_request_log() -> None:
+    """14. Every request made by the product (User-Agent app id `rotatetoken-<function>`)
+    is logged with the function, the IAM action (signing name + action) and whether the
+    credentials were the function's own or an assumed role's (moto's assumed-role keys
+    start with ASIA). The emulator does not enforce IAM; tests/iam.rs compares this log
+    with the policies in the templates."""
+    import io
+    import re as _re
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+
+    def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        agent = environ.get("HTTP_X_AMZ_USER_AGENT", "") + " " + environ.get("HTTP_USER_AGENT", "")
+        app = _re.search(r"app/(rotatetoken-[a-z]+)", agent)
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        scope = _re.search(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/", auth)
+        if app and scope:
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(size) if size else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            service = scope.group(2)
+            with LOCK:
+                CALL_LOG.append(
+                    {
+                        "function": app.group(1),
+                        "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
+                        "action": f"{service}:{_action_of(environ, body, service)}",
+                    }
+                )
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = __call__
+
+
+def rotatetoken_calls(request: Any, full_url: str, headers: Any) -> Any:
+    return 200, {"Content-Type": "application/json"}, json.dumps(CALL_LOG)
+
+
 # --- Control endpoints ---------------------------------------------------------------------
 
 def _body(request: Any, headers: Any) -> dict[str, Any]:
@@ -527,6 +600,7 @@ def _register_control_endpoints() -> None:
     urls.url_paths["{0}/moto-api/rotatetoken/updates"] = rotatetoken_updates
     urls.url_paths["{0}/moto-api/rotatetoken/assumed-roles"] = rotatetoken_assumed
     urls.url_paths["{0}/moto-api/rotatetoken/config"] = rotatetoken_config
+    urls.url_paths["{0}/moto-api/rotatetoken/calls"] = rotatetoken_calls
     urls.url_paths["{0}/moto-api/rotatetoken/stack-status"] = rotatetoken_stack_status
 
 
@@ -537,6 +611,7 @@ def install() -> None:
     _patch_events()
     _patch_sts()
     _patch_throttling()
+    _patch_request_log()
     _register_control_endpoints()
 
 

@@ -189,6 +189,20 @@ impl Emulator {
             .collect()
     }
 
+    /// Every AWS call the product's functions made: (function, `own`/`assumed`
+    /// credentials, IAM action such as `cloudformation:UpdateStack`).
+    pub fn calls(&self) -> Vec<(String, String, String)> {
+        let (status, text) = http::post(self.port, "/moto-api/rotatetoken/calls", "{}");
+        assert_eq!(status, 200, "calls: {text}");
+        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
+        log.iter()
+            .map(|c| {
+                let f = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                (f("function"), f("credentials"), f("action"))
+            })
+            .collect()
+    }
+
     /// Every account with any accepted update.
     pub fn updated_accounts(&self) -> Vec<String> {
         let mut accounts: Vec<String> = self.updates().into_iter().map(|u| u.account).collect();
@@ -374,6 +388,24 @@ pub fn template_facts() -> Value {
     assert!(
         out.status.success(),
         "template_facts.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The IAM actions template.yaml grants each function, and target-role.yaml grants the
+/// target role, for these deploy parameters (tests/emulator/iam_policies.py).
+pub fn iam_grants(parameters: &Value) -> Value {
+    let out = Command::new(venv_bin("python"))
+        .arg(repo_root().join("tests/emulator/iam_policies.py"))
+        .arg(repo_root().join("template.yaml"))
+        .arg(repo_root().join("target-role.yaml"))
+        .arg(parameters.to_string())
+        .output()
+        .expect("run iam_policies.py");
+    assert!(
+        out.status.success(),
+        "iam_policies.py: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()

@@ -1,0 +1,107 @@
+"""Prints, as JSON, the IAM actions each RotateToken function is granted by template.yaml,
+and those the target role of target-role.yaml grants, for one set of deploy parameters:
+conditions are evaluated and `Fn::If` branches chosen as CloudFormation would.
+
+Usage: python tests/emulator/iam_policies.py template.yaml target-role.yaml '{"SelectionMode": "all"}'
+Output: {"functions": {"rotatetoken-refresh": ["cloudformation:DescribeStacks", ...]},
+         "target_role": [...]}
+"""
+
+import json
+import sys
+from typing import Any
+
+from cfnlint.decode import decode
+
+NO_VALUE = object()
+
+
+class Evaluator:
+    def __init__(self, template: dict, params: dict[str, Any]):
+        self.template = template
+        self.params = {}
+        for name, spec in (template.get("Parameters") or {}).items():
+            value = params.get(name, spec.get("Default", ""))
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+                value = [v for v in value.split(",")] if value else [""]
+            self.params[name] = value
+        self.conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.value(self.template["Conditions"][name]))
+        return self.conditions[name]
+
+    def value(self, node: Any) -> Any:
+        """Resolves the intrinsics that policies and conditions here use."""
+        if isinstance(node, list):
+            return [v for v in (self.value(n) for n in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return NO_VALUE if arg == "AWS::NoValue" else self.params.get(arg, f"<{arg}>")
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::If":
+                name, yes, no = arg
+                return self.value(yes if self.condition(name) else no)
+            if key == "Fn::Equals":
+                a, b = (self.value(x) for x in arg)
+                return a == b
+            if key == "Fn::Not":
+                return not self.value(arg[0])
+            if key == "Fn::Or":
+                return any(self.value(x) for x in arg)
+            if key == "Fn::And":
+                return all(self.value(x) for x in arg)
+            if key == "Fn::Join":
+                sep, items = arg
+                items = self.value(items)
+                return sep.join(str(i) for i in (items if isinstance(items, list) else [items]))
+            if key.startswith("Fn::"):
+                return f"<{key}>"  # Sub, GetAtt, Split...: resources, not actions
+        return {k: v for k, v in ((k, self.value(v)) for k, v in node.items()) if v is not NO_VALUE}
+
+
+def actions_of(statements: Any) -> set[str]:
+    out: set[str] = set()
+    for st in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        action = st.get("Action", [])
+        out.update([action] if isinstance(action, str) else action)
+    return out
+
+
+def grants(template_path: str, role_path: str, params: dict[str, Any]) -> dict:
+    template, errors = decode(template_path)
+    if errors:
+        raise SystemExit(f"{template_path}: {errors}")
+    ev = Evaluator(template, params)
+    functions = {}
+    for logical, res in template["Resources"].items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        binary = res["Metadata"]["BuildProperties"]["Binary"]
+        actions: set[str] = set()
+        for policy in ev.value(res["Properties"].get("Policies", [])):
+            if isinstance(policy, dict) and "Statement" in policy:
+                actions |= actions_of(policy["Statement"])
+        functions[binary] = sorted(actions)
+
+    role, errors = decode(role_path)
+    if errors:
+        raise SystemExit(f"{role_path}: {errors}")
+    rev = Evaluator(role, params)
+    role_actions: set[str] = set()
+    for res in role["Resources"].values():
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in rev.value(res["Properties"].get("Policies", [])):
+                role_actions |= actions_of(policy["PolicyDocument"]["Statement"])
+    return {"functions": functions, "target_role": sorted(role_actions)}
+
+
+if __name__ == "__main__":
+    print(json.dumps(grants(sys.argv[1], sys.argv[2], json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))))

@@ -1,0 +1,147 @@
+//! Least privilege, proven: the emulator does not enforce IAM, so these runs record every
+//! AWS call each function makes (the emulator's request log: the function from the SDK's
+//! app id, own or assumed-role credentials, the IAM action) and compare it with the
+//! policies in template.yaml and target-role.yaml, evaluated for the same deploy
+//! parameters. A call not granted fails; so does a grant that no call used.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rotatetoken::domain::trigger::execution_name;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::{iam_grants, Emulator};
+use serde_json::{json, Value};
+
+/// Granted on purpose although no API call uses it: CloudFormation checks that the caller
+/// may pass a stack's service role when UpdateStack runs with it.
+const NOT_AN_API_CALL: [&str; 1] = ["iam:PassRole"];
+
+fn set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .filter(|a| !NOT_AN_API_CALL.contains(&a.as_str()))
+        .collect()
+}
+
+/// Every difference between what was called and what is granted, as readable lines.
+fn compare(emulator: &Emulator, parameters: Value) -> Vec<String> {
+    let grants = iam_grants(&parameters);
+    let mut own: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut assumed: BTreeSet<String> = BTreeSet::new();
+    for (function, credentials, action) in emulator.calls() {
+        if credentials == "assumed" {
+            assumed.insert(action);
+        } else {
+            own.entry(function).or_default().insert(action);
+        }
+    }
+    let mut problems = vec![];
+    let functions = grants["functions"].as_object().unwrap();
+    for function in own.keys() {
+        if !functions.contains_key(function) {
+            problems.push(format!("{function} is not a function of template.yaml"));
+        }
+    }
+    for (function, granted) in functions {
+        let granted = set(granted);
+        let called = own.remove(function).unwrap_or_default();
+        for a in called.difference(&granted) {
+            problems.push(format!(
+                "{function} called {a}, which template.yaml does not grant it"
+            ));
+        }
+        for a in granted.difference(&called) {
+            problems.push(format!(
+                "template.yaml grants {function} {a}, which it never called"
+            ));
+        }
+    }
+    let role = set(&grants["target_role"]);
+    if !assumed.is_empty() {
+        for a in assumed.difference(&role) {
+            problems.push(format!(
+                "called {a} through the target role, which target-role.yaml does not grant"
+            ));
+        }
+        for a in role.difference(&assumed) {
+            problems.push(format!(
+                "target-role.yaml grants {a}, which no function called"
+            ));
+        }
+    }
+    problems
+}
+
+/// A delivery that names the secret only by name, so the trigger resolves it (DescribeSecret).
+fn name_only_event(arn: &str, version: &str) -> Value {
+    let mut e = sample_event("put-secret-value.json", arn, version);
+    e["detail"]["responseElements"]
+        .as_object_mut()
+        .unwrap()
+        .remove("arn");
+    e
+}
+
+#[tokio::test]
+async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grants() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "all")).await;
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    for name in ["orders-api", "payments-worker"] {
+        create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
+    }
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+    p.deliver(&name_only_event(&arn, &version)).await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 2, "{:#}", done.summary);
+
+    let problems = compare(&p.emulator, json!({"SelectionMode": "all"}));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test]
+async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
+    const A: &str = "111111111111";
+    const OWN: &str = "123456789012";
+    let p = Pipeline::start(|env| {
+        env.set("TARGET_ACCOUNTS", &format!("{A},{OWN}"))
+            .set("TARGET_REGIONS", "us-east-1,eu-west-1")
+            .set("TARGET_ROLE_NAME", "RotateTokenTarget")
+            .set("TARGET_EXTERNAL_ID", "ext-9")
+            .set("SELECTION_MODE", "referencing")
+    })
+    .await;
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    for account in [A, OWN] {
+        for region in ["us-east-1", "eu-west-1"] {
+            let cfn = aws_sdk_cloudformation::Client::new(
+                &p.emulator.sdk_config_in(account, region).await,
+            );
+            create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
+        }
+    }
+    p.emulator.control(json!({"external_id": "ext-9"}));
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+    p.deliver(&name_only_event(&arn, &version)).await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 4, "{:#}", done.summary);
+
+    let problems = compare(
+        &p.emulator,
+        json!({
+            "TargetAccountIds": format!("{A},{OWN}"),
+            "TargetRegions": "us-east-1,eu-west-1",
+            "TargetExternalId": "ext-9",
+            "SelectionMode": "referencing",
+        }),
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
