@@ -21,7 +21,7 @@ help:
 	@echo "make demo   - run the real state machine on a local emulator and print a before/after table"
 	@echo "make bench  - handler cold start and memory, discovery CPU vs Python/boto3 (release build)"
 	@echo "make bench-scale - 10,000 stacks / 50 accounts: state payload and history sizes"
-	@echo "make break-on-purpose - apply deliberate bugs one at a time; the end-to-end suite must catch each"
+	@echo "make break-on-purpose - apply deliberate bugs one at a time; the suites must catch each"
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)

@@ -176,7 +176,7 @@ async fn a_put_secret_value_refreshes_exactly_the_consumers() {
         "both redeliveries seen as duplicates:\n{}",
         p.functions.logs()
     );
-    assert_eq!(p.executions().await, vec![name]);
+    assert_eq!(p.executions().await, vec![name.clone()]);
     assert_eq!(p.emulator.updates().len(), updates_before);
 
     // The pipeline never reads or logs the secret value.
@@ -185,6 +185,38 @@ async fn a_put_secret_value_refreshes_exactly_the_consumers() {
         logs.contains("refresh started"),
         "function logs are captured"
     );
+    // Structured logs: every line of discover, refresh and report names the execution;
+    // refresh's lines also name the account, region and stack.
+    let ours: Vec<&str> = logs
+        .lines()
+        .filter(|l| {
+            l.contains("\"name\":\"discover\"")
+                || l.contains("\"name\":\"refresh\"")
+                || l.contains("\"name\":\"report\"")
+        })
+        .collect();
+    assert!(ours.len() >= 5, "{logs}");
+    for line in &ours {
+        assert!(
+            line.contains(&format!("\"execution\":\"{name}\"")),
+            "{line}"
+        );
+        if line.contains("\"name\":\"refresh\"") {
+            for field in [
+                "\"account\":\"123456789012\"",
+                "\"region\":\"us-east-1\"",
+                "\"stack\":\"",
+            ] {
+                assert!(line.contains(field), "{field} missing: {line}");
+            }
+        }
+    }
+    for message in ["discovery done", "stack refreshed", "run summary"] {
+        assert!(
+            ours.iter().any(|l| l.contains(message)),
+            "{message} is logged inside its span"
+        );
+    }
     for canary in [canary_old, canary_new] {
         assert!(!logs.contains(canary), "secret value in function logs");
         assert!(

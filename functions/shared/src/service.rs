@@ -129,6 +129,8 @@ where
         }
         other => ("manual".to_string(), other, "input"),
     };
+    let span = tracing::info_span!("discover", execution = %execution);
+    async move {
     let mut input: ExecutionInput = from_step_input(what, request)?;
     let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
         .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
@@ -153,6 +155,9 @@ where
         None => Ok(out),
         Some(store) => Ok(keep_lists_in_the_run_files(store, out, &execution).await?),
     }
+    }
+    .instrument(span)
+    .await
 }
 
 /// The state machine's path: the selected list goes to S3 for the Distributed Map's
@@ -272,7 +277,10 @@ where
         .session
         .clone()
         .unwrap_or_else(|| session_name("manual"));
-    let span = tracing::info_span!("refresh", account = %parsed.account, region = %parsed.region, stack = %parsed.name, session = %session);
+    // Every line about this stack names the execution (from the STS session name, which
+    // discover derives from it), the account, the region and the stack.
+    let execution = session.strip_prefix("rotatetoken-").unwrap_or(&session);
+    let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
     let stacks = access
         .open(&target, &session)
         .instrument(span.clone())
@@ -319,6 +327,24 @@ pub async fn report<S: RunStore + Sync, N: Notifier + Sync>(
     input: Value,
 ) -> Result<Summary, FunctionError> {
     let raw: ReportInput = from_step_input("input", input)?;
+    let execution = raw
+        .discovery
+        .run
+        .as_ref()
+        .and_then(|r| r.prefix.strip_prefix("runs/"))
+        .unwrap_or("manual")
+        .to_string();
+    let span = tracing::info_span!("report", execution = %execution);
+    summarise_and_tell(store, notifier, raw)
+        .instrument(span)
+        .await
+}
+
+async fn summarise_and_tell<S: RunStore + Sync, N: Notifier + Sync>(
+    store: Option<&S>,
+    notifier: &N,
+    raw: ReportInput,
+) -> Result<Summary, FunctionError> {
     let mut discovery = raw.discovery;
     let run = discovery.run.clone();
     if let (Some(run), Some(store)) = (&run, store) {
@@ -397,4 +423,164 @@ async fn read_map_results<S: RunStore + Sync>(
         tasks.extend(children.into_iter().filter_map(ChildExecution::into_task));
     }
     Ok(tasks)
+}
+
+/// Fuzzing the step inputs: whatever JSON the state machine (or a person with `cargo lambda
+/// invoke`) hands a function, it answers with a value or an error naming the field; it
+/// never panics. Arbitrary JSON, and near-valid inputs with one field replaced.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::domain::model::StackSnapshot;
+    use crate::domain::refresh::UpdatePlan;
+    use crate::ports::{NoNotifier, NoOrganization, StackDirectory, StackUpdater, UpdateStart};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Every AWS call fails: the fuzz is about the input, and nothing may be changed.
+    struct Unreachable;
+    impl StackDirectory for Unreachable {
+        async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
+            Err(unreachable_error())
+        }
+        async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
+            Err(unreachable_error())
+        }
+    }
+    impl StackUpdater for Unreachable {
+        async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+            Err(unreachable_error())
+        }
+        async fn update(&self, _: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+            Err(unreachable_error())
+        }
+    }
+    impl TargetAccess for Unreachable {
+        type Stacks = Unreachable;
+        async fn open(&self, _: &Target, _: &str) -> Result<Unreachable, AwsError> {
+            Ok(Unreachable)
+        }
+    }
+    struct NoStore;
+    impl RunStore for NoStore {
+        fn bucket(&self) -> &str {
+            "b"
+        }
+        async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), AwsError> {
+            Err(unreachable_error())
+        }
+        async fn get(&self, _: &str, _: &str) -> Result<Vec<u8>, AwsError> {
+            Err(unreachable_error())
+        }
+    }
+    fn unreachable_error() -> AwsError {
+        AwsError {
+            operation: "Fuzz",
+            code: None,
+            message: "no AWS here".into(),
+        }
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            "\\PC{0,30}".prop_map(Value::from),
+            Just(json!(
+                "arn:aws:cloudformation:us-east-1:111111111111:stack/app/1"
+            )),
+            Just(json!(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf"
+            )),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("stack".to_string()),
+                        Just("id".to_string()),
+                        Just("account".to_string()),
+                        Just("region".to_string()),
+                        Just("parameter".to_string()),
+                        Just("phase".to_string()),
+                        Just("secret".to_string()),
+                        Just("arn".to_string()),
+                        Just("request".to_string()),
+                        Just("results".to_string()),
+                        Just("selected".to_string()),
+                        "[a-z_]{1,10}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A valid refresh task with one field replaced by arbitrary JSON.
+    fn near_valid_task() -> impl Strategy<Value = Value> {
+        let fields = prop::sample::select(vec![
+            "stack",
+            "parameter",
+            "phase",
+            "update_started",
+            "deadline_ms",
+            "outcome",
+            "invocations",
+            "retry_at_ms",
+            "enable_failures",
+            "session",
+        ]);
+        (fields, any_json()).prop_map(|(field, v)| {
+            let mut task = json!({
+                "stack": {"account": "111111111111", "region": "us-east-1", "name": "app",
+                          "id": "arn:aws:cloudformation:us-east-1:111111111111:stack/app/1"},
+                "parameter": "RotateToken", "phase": "disable", "outcome": "waiting"
+            });
+            task[field] = v;
+            task
+        })
+    }
+
+    fn scope() -> Scope {
+        Scope {
+            targets: TargetSettings::default(),
+            own_region: "us-east-1".into(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn no_refresh_input_panics(input in prop_oneof![any_json(), near_valid_task()]) {
+            let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10 };
+            let _ = futures::executor::block_on(refresh(
+                &Unreachable, &NoOrganization, &crate::ports::SystemClock, settings, &scope(), input, 0,
+            ));
+        }
+
+        #[test]
+        fn no_discover_input_panics(input in any_json()) {
+            let settings = DiscoverySettings {
+                parameter: "RotateToken".into(),
+                mode: crate::domain::selection::SelectionMode::All,
+                max_concurrency: 1,
+                template_concurrency: 1,
+                target_concurrency: 1,
+            };
+            let _ = futures::executor::block_on(discover(
+                &Unreachable, &NoOrganization, Some(&NoStore), &scope(), &settings, input,
+            ));
+        }
+
+        #[test]
+        fn no_report_input_panics(input in any_json()) {
+            let _ = futures::executor::block_on(report(Some(&NoStore), &NoNotifier, input));
+        }
+    }
 }

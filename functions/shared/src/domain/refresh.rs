@@ -272,7 +272,14 @@ fn complete_phase(task: &mut RefreshTask) {
         Phase::Enable | Phase::Done => {
             task.phase = Phase::Done;
             task.outcome = Outcome::Refreshed;
-            task.reason = None; // a phase-two attempt that rolled back, then succeeded
+            // Phase-two attempts that rolled back before one succeeded: said, not hidden.
+            task.reason = (task.enable_failures > 0).then(|| {
+                format!(
+                    "refreshed after {} rolled-back phase-two attempt(s); last: {}",
+                    task.enable_failures,
+                    task.reason.take().unwrap_or_default()
+                )
+            });
         }
     }
 }
@@ -530,7 +537,12 @@ mod tests {
             futures::executor::block_on(advance(&stack, &clock, SETTINGS, task(&stack), 1_600_000))
                 .unwrap();
         assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
-        assert!(!t.critical && t.reason.is_none());
+        assert!(!t.critical);
+        let reason = t.reason.unwrap();
+        assert!(
+            reason.starts_with("refreshed after 1 rolled-back phase-two attempt(s)"),
+            "the healed failure is reported: {reason}"
+        );
         assert_eq!(
             *stack.updates.lock().unwrap(),
             vec!["false", "true", "true"]
