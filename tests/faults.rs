@@ -48,6 +48,13 @@ async fn under_30_percent_throttling_every_stack_is_still_refreshed() {
     assert!(throttled >= 5, "the fault was really injected: {throttled}");
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
     assert_eq!(done.summary["counts"]["refreshed"], 8, "{:#}", done.summary);
+    // Healed, but not hidden: every throttled call is counted as retried in the summary.
+    assert_eq!(
+        done.summary["counts"]["retried_calls"].as_u64(),
+        Some(throttled),
+        "{:#}",
+        done.summary["counts"]
+    );
     for name in &stacks {
         assert_eq!(
             p.emulator.completed_token_updates(name),

@@ -135,11 +135,13 @@ where
     let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
         .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
     input.secret = parsed;
+    let retried_before = crate::aws::retries::retried_calls();
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
     let mut out =
         discovery::discover(access, &targets, input, settings, &session_name(&execution)).await;
     out.failed_targets.extend(unlisted);
+    out.retried_calls = crate::aws::retries::retried_calls() - retried_before;
     info!(
         secret_arn = %out.secret.arn, execution = %execution, targets = out.targets, failed_targets = out.failed_targets.len(),
         scanned = out.scanned, selected = out.selected.len(), skipped = out.skipped.len(), dry_run = out.dry_run,
@@ -281,13 +283,15 @@ where
     // discover derives from it), the account, the region and the stack.
     let execution = session.strip_prefix("rotatetoken-").unwrap_or(&session);
     let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
+    let retried_before = crate::aws::retries::retried_calls();
     let stacks = access
         .open(&target, &session)
         .instrument(span.clone())
         .await?;
-    let out = refresh::advance(&stacks, clock, settings, task, budget_until_ms)
+    let mut out = refresh::advance(&stacks, clock, settings, task, budget_until_ms)
         .instrument(span.clone())
         .await?;
+    out.retried_calls += crate::aws::retries::retried_calls() - retried_before;
     let _guard = span.enter();
     match out.outcome {
         Outcome::Waiting => {
@@ -392,6 +396,7 @@ async fn summarise_and_tell<S: RunStore + Sync, N: Notifier + Sync>(
             ("StacksFailed", c.failed as f64, "Count"),
             ("StacksCritical", c.critical as f64, "Count"),
             ("TargetsFailed", c.failed_targets as f64, "Count"),
+            ("CallsRetried", c.retried_calls as f64, "Count"),
         ]);
     }
     info!(

@@ -17,8 +17,11 @@ pub struct CloudFormation {
 
 impl CloudFormation {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
+        let config = aws_sdk_cloudformation::config::Builder::from(config)
+            .interceptor(super::retries::RetryCounter)
+            .build();
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(config),
         }
     }
 }

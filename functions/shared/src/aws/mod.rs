@@ -3,6 +3,7 @@
 
 pub mod cloudformation;
 pub mod organizations;
+pub mod retries;
 pub mod s3;
 pub mod secretsmanager;
 pub mod sfn;

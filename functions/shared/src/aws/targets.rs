@@ -27,7 +27,11 @@ impl AssumedRoles {
     pub fn new(base: &aws_config::SdkConfig, settings: TargetSettings) -> Self {
         Self {
             base: base.clone(),
-            sts: aws_sdk_sts::Client::new(base),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(base)
+                    .interceptor(super::retries::RetryCounter)
+                    .build(),
+            ),
             settings,
             cache: Mutex::new(HashMap::new()),
         }

@@ -98,6 +98,7 @@ pub async fn discover<A: TargetAccess + Sync>(
         run: None,
         selected_count: 0,
         skipped_count: 0,
+        retried_calls: 0,
     };
     for (target, found) in per_target {
         match found {

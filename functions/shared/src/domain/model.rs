@@ -235,6 +235,9 @@ pub struct RefreshTask {
     pub started_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_started_ms: Option<u64>,
+    /// AWS calls the SDK had to retry (throttling, transient errors) for this stack.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub retried_calls: u64,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -259,6 +262,7 @@ impl RefreshTask {
             retry_at_ms: None,
             started_ms: None,
             enable_started_ms: None,
+            retried_calls: 0,
         }
     }
 }
@@ -311,6 +315,13 @@ pub struct DiscoveryOutput {
     pub selected_count: usize,
     #[serde(default)]
     pub skipped_count: usize,
+    /// AWS calls the SDK had to retry (throttling, transient errors) during discovery.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub retried_calls: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A run's files in S3: the selected stacks (read by the Distributed Map's ItemReader), the

@@ -58,7 +58,7 @@ fn run_summary(summary: &Summary) -> Notice {
     };
     let mut message = format!(
         "RotateToken run for {} (version {}, {}): {verdict}\n\
-         selected {}, refreshed {}, would refresh {}, skipped {}, failed {}, critical {}, targets not searched {}\n",
+         selected {}, refreshed {}, would refresh {}, skipped {}, failed {}, critical {}, targets not searched {}, AWS calls retried {}\n",
         summary.secret.arn,
         summary.secret.version_id.as_deref().unwrap_or("-"),
         summary.cause,
@@ -69,6 +69,7 @@ fn run_summary(summary: &Summary) -> Notice {
         c.failed,
         c.critical,
         c.failed_targets,
+        c.retried_calls,
     );
     for t in &summary.failed_targets {
         message.push_str(&format!(

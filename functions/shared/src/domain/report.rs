@@ -157,6 +157,9 @@ pub struct Counts {
     /// Targets (account, region) that could not be searched.
     #[serde(default)]
     pub failed_targets: usize,
+    /// AWS calls retried by the SDK (throttling, transient errors): healed, but said.
+    #[serde(default)]
+    pub retried_calls: u64,
 }
 
 /// The counts of one account and region.
@@ -264,6 +267,7 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         failed: count(Outcome::Failed),
         critical: rows.iter().filter(|r| r.critical).count(),
         failed_targets: d.failed_targets.len(),
+        retried_calls: d.retried_calls + results.iter().map(|r| r.retried_calls).sum::<u64>(),
     };
     Summary {
         run_failed: counts.failed > 0 || counts.failed_targets > 0,
@@ -424,6 +428,7 @@ mod tests {
             run: None,
             selected_count: 3,
             skipped_count: 1,
+            retried_calls: 0,
         }
     }
 
@@ -452,6 +457,7 @@ mod tests {
                 failed: 2,
                 critical: 2,
                 failed_targets: 0,
+                retried_calls: 0,
             }
         );
         let names: Vec<_> = s.stacks.iter().map(|r| r.stack.as_str()).collect();
