@@ -77,6 +77,7 @@ async fn main() {
         "legacy-cron",
         "search-indexer",
         "billing",
+        "uploads",
     ];
     create_stack(
         &p.cfn,
@@ -111,6 +112,13 @@ async fn main() {
         &p.cfn,
         "billing",
         &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    create_stack(
+        &p.cfn,
+        "uploads",
+        &consumer_with_guarded_bucket("prod/db-password"),
         &[],
     )
     .await;

@@ -16,14 +16,6 @@ use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
 use serde_json::json;
 
-/// The consumer template, plus a bucket behind the same condition.
-fn template_with_guarded_bucket(secret_arn: &str) -> String {
-    consumer_template(secret_arn).replace(
-        "Resources:\n",
-        "Resources:\n  Uploads:\n    Type: AWS::S3::Bucket\n    Condition: RotateToken\n",
-    )
-}
-
 async fn create_tagged(
     cfn: &aws_sdk_cloudformation::Client,
     name: &str,
@@ -54,7 +46,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
     let cfn = aws_sdk_cloudformation::Client::new(&cfg);
     let s3 = aws_sdk_s3::Client::new(&cfg);
     let arn = create_secret(&aws_sdk_secretsmanager::Client::new(&cfg), "prod/db", "v1").await;
-    let guarded = template_with_guarded_bucket(&arn);
+    let guarded = consumer_with_guarded_bucket(&arn);
     create_tagged(&cfn, "uploads", &guarded, &[]).await;
     create_tagged(&cfn, "scratch", &guarded, &[(ALLOW_DATA_LOSS_TAG, "true")]).await;
     create_tagged(&cfn, "app", &consumer_template(&arn), &[]).await;

@@ -43,6 +43,15 @@ Resources:
     )
 }
 
+/// The consumer, plus a bucket behind the same condition: the data-loss guard must refuse
+/// it (RotateToken=false would delete the bucket and its objects).
+pub fn consumer_with_guarded_bucket(secret_ref: &str) -> String {
+    consumer_template(secret_ref).replace(
+        "Resources:\n",
+        "Resources:\n  Uploads:\n    Type: AWS::S3::Bucket\n    Condition: RotateToken\n",
+    )
+}
+
 /// A stack without the parameter: it must never be touched.
 pub fn plain_template(secret_ref: &str) -> String {
     format!(
