@@ -30,7 +30,10 @@ TEMPLATE = """Parameters:
 Conditions:
   RotateToken: !Equals [!Ref RotateToken, "true"]
 Resources:
-  Guarded: {Type: "AWS::SQS::Queue", Condition: RotateToken}
+  Guarded:
+    Type: AWS::SSM::Parameter
+    Condition: RotateToken
+    Properties: {Type: String, Value: !Sub "db-${Environment}"}
 """
 PLAIN = "Resources:\n  Q: {Type: 'AWS::SQS::Queue'}\n"
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}

@@ -37,9 +37,9 @@ mutate "stacks without the parameter selected" functions/shared/src/domain/disco
   '.filter(|s| s.parameter(&settings.parameter).is_some())' '.filter(|_| true)' a_put_secret_value
 mutate "a failed stack reported as refreshed" functions/shared/src/domain/report.rs \
   '        Outcome::Waiting => Outcome::Failed,' '        Outcome::Waiting | Outcome::Failed => Outcome::Refreshed,' a_failed_phase_two
-mutate "data-loss guard ignored" functions/shared/src/domain/discovery.rs \
-  'None => guard_verdict(directory, &snapshot, body, &settings.parameter).await,' \
-  'None => { let _ = (&body, guard_verdict::<D>); None }' a_guarded_bucket data_loss_guard
+mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh.rs \
+  'if task.phase == Phase::Disable && !task.guard_passed && token_is_true {' \
+  'if task.phase == Phase::Disable && !task.guard_passed && token_is_true && false {' a_guarded_bucket data_loss_guard
 mutate "phase two not retried" functions/shared/src/domain/refresh.rs \
   'pub const ENABLE_ATTEMPTS: u32 = 3;' 'pub const ENABLE_ATTEMPTS: u32 = 1;' a_failed_phase_two
 mutate "throttled calls not retried" functions/shared/src/aws/mod.rs \

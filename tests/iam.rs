@@ -99,6 +99,14 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
     assert_eq!(done.summary["counts"]["refreshed"], 2, "{:#}", done.summary);
+    // And a dry run, whose discovery reads the templates for the data-loss guard.
+    p.start_execution(
+        "iam-dry-run",
+        &json!({"secret": {"arn": arn}, "dry_run": true}),
+    )
+    .await;
+    let dry = p.wait_for("iam-dry-run", Duration::from_secs(60)).await;
+    assert_eq!(dry.status, "SUCCEEDED", "{:#}", dry.summary);
 
     let problems = compare(&p.emulator, json!({"SelectionMode": "all"}));
     assert!(problems.is_empty(), "{problems:#?}");

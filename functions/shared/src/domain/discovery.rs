@@ -28,6 +28,7 @@ pub struct DiscoverySettings {
 
 /// The data-loss guard on a refreshable stack: why it must be skipped, if it must. A
 /// template that cannot be fetched skips the stack (reported), not the whole target.
+/// (The refresh function applies the same guard right before phase one.)
 async fn guard_verdict<D: StackDirectory + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
@@ -67,12 +68,13 @@ pub async fn discover<A: TargetAccess + Sync>(
     session: &str,
 ) -> DiscoveryOutput {
     let secret = &input.secret;
+    let dry_run = input.dry_run;
     let mut per_target: Vec<(Target, Result<Findings, AwsError>)> =
         stream::iter(targets.iter().cloned())
             .map(|target| async move {
                 let found = async {
                     let stacks = access.open(&target, session).await?;
-                    search(&stacks, &target, secret, settings, session).await
+                    search(&stacks, &target, secret, settings, session, dry_run).await
                 }
                 .await;
                 (target, found)
@@ -127,6 +129,7 @@ async fn search<D: StackDirectory + Sync>(
     secret: &SecretRef,
     settings: &DiscoverySettings,
     session: &str,
+    dry_run: bool,
 ) -> Result<Findings, AwsError> {
     let stacks = directory.list_stacks().await?;
     let scanned = stacks.len();
@@ -170,7 +173,13 @@ async fn search<D: StackDirectory + Sync>(
         .map(|(snapshot, body)| async move {
             let reason = match not_refreshable_reason(&snapshot) {
                 Some(reason) => Some(reason),
-                None => guard_verdict(directory, &snapshot, body, &settings.parameter).await,
+                // The refresh function judges every stack right before phase one. Discovery
+                // judges too when it already holds the template (referencing mode), and in a
+                // dry run, which must report the same verdicts and runs no refresh.
+                None if body.is_some() || dry_run => {
+                    guard_verdict(directory, &snapshot, body, &settings.parameter).await
+                }
+                None => None,
             };
             (snapshot, reason)
         })

@@ -238,6 +238,9 @@ pub struct RefreshTask {
     /// AWS calls the SDK had to retry (throttling, transient errors) for this stack.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub retried_calls: u64,
+    /// The data-loss guard has passed this stack (checked once, right before phase one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guard_passed: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -263,6 +266,7 @@ impl RefreshTask {
             started_ms: None,
             enable_started_ms: None,
             retried_calls: 0,
+            guard_passed: false,
         }
     }
 }

@@ -6,9 +6,10 @@
 //! budget slice instead of three per poll. Every decision is re-derived from the stack's
 //! described state, so a retried invocation is harmless.
 
+use super::guard;
 use super::model::{Outcome, Phase, RefreshTask, StackRef, StackSnapshot};
 use super::selection::{classify_status, StatusClass};
-use crate::ports::{AwsError, Clock, StackUpdater, UpdateStart};
+use crate::ports::{AwsError, Clock, StackDirectory, StackUpdater, UpdateStart};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshSettings {
@@ -90,7 +91,7 @@ pub async fn advance<U, C>(
     budget_until_ms: u64,
 ) -> Result<RefreshTask, AwsError>
 where
-    U: StackUpdater + Sync,
+    U: StackUpdater + StackDirectory + Sync,
     C: Clock + Sync,
 {
     task.invocations += 1;
@@ -143,7 +144,7 @@ where
 }
 
 /// Returns whether to wait before looking again.
-async fn start_phase<U: StackUpdater>(
+async fn start_phase<U: StackUpdater + StackDirectory>(
     updater: &U,
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
@@ -165,6 +166,26 @@ async fn start_phase<U: StackUpdater>(
             return Ok(false);
         }
         StatusClass::Updatable | StatusClass::RolledBack => {}
+    }
+    // The data-loss guard, on the template as it is now, right before anything is deleted
+    // (discovery may have run hours earlier). A stack already at `false` has nothing left
+    // to lose: bringing it back to `true` only restores it.
+    let token_is_true = snapshot
+        .parameter(&task.parameter)
+        .and_then(|p| p.value.as_deref())
+        == Some("true");
+    if task.phase == Phase::Disable && !task.guard_passed && token_is_true {
+        let body = updater.template_body(&task.stack).await?;
+        let verdict = guard::assess(&body, &task.parameter, snapshot.allows_data_loss());
+        if let Some(reason) = verdict.skip_reason() {
+            not_done(task, reason);
+            return Ok(false);
+        }
+        if let guard::Verdict::AllowedByTag(found) = &verdict {
+            let resources: Vec<String> = found.iter().map(ToString::to_string).collect();
+            tracing::warn!(resources = ?resources, "data-loss guard overridden by the stack's opt-in tag");
+        }
+        task.guard_passed = true;
     }
     let plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
         Ok(plan) => plan,
@@ -325,6 +346,8 @@ mod tests {
         fails_left: Mutex<u32>,
         /// Another execution's update lands right after ours: the token it leaves.
         overtaken_once: Mutex<Option<&'static str>>,
+        /// What GetTemplate returns.
+        template: &'static str,
         updates: Mutex<Vec<String>>,
         busy_refusals: Mutex<u32>,
     }
@@ -358,6 +381,7 @@ mod tests {
                 fail_value: None,
                 fails_left: Mutex::new(u32::MAX),
                 overtaken_once: Mutex::new(None),
+                template: SAFE_TEMPLATE,
                 updates: Mutex::new(vec![]),
                 busy_refusals: Mutex::new(0),
             }
@@ -371,6 +395,18 @@ mod tests {
                 .value
                 .clone()
                 .unwrap()
+        }
+    }
+
+    const SAFE_TEMPLATE: &str = "Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  Reader: {Type: AWS::SSM::Parameter, Condition: On}\n";
+    const TABLE_TEMPLATE: &str = "Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  Orders: {Type: AWS::DynamoDB::Table, Condition: On}\n";
+
+    impl StackDirectory for FakeStack {
+        async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
+            Ok(vec![self.snapshot.lock().unwrap().clone()])
+        }
+        async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
+            Ok(self.template.to_string())
         }
     }
 
@@ -577,6 +613,33 @@ mod tests {
             vec!["false", "true", "true"]
         );
         assert_eq!(stack.token(), "true");
+    }
+
+    #[test]
+    fn an_unsafe_template_is_skipped_right_before_phase_one() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.template = TABLE_TEMPLATE;
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+        assert!(t.reason.unwrap().contains("Orders (AWS::DynamoDB::Table)"));
+        assert!(stack.updates.lock().unwrap().is_empty(), "nothing deleted");
+
+        // Opted in: refreshed.
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.template = TABLE_TEMPLATE;
+        stack.snapshot.lock().unwrap().tags =
+            vec![("rotatetoken:allow-data-loss".into(), "true".into())];
+        assert_eq!(
+            run(&stack, task(&stack), 600_000).outcome,
+            Outcome::Refreshed
+        );
+
+        // Already at `false` (a run died between phases): nothing left to lose, restored.
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "false");
+        stack.template = TABLE_TEMPLATE;
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Refreshed);
+        assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
     }
 
     #[test]
