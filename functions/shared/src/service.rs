@@ -589,3 +589,52 @@ mod fuzz {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct BrokenTopic;
+    impl Notifier for BrokenTopic {
+        async fn publish(&self, _: &str, _: &str) -> Result<(), AwsError> {
+            Err(AwsError {
+                operation: "Publish",
+                code: Some("NotFound".into()),
+                message: "Topic does not exist".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_failed_publish_is_recorded_in_the_summary_not_lost() {
+        let input = json!({
+            "secret": {"arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf", "name": "prod/db"},
+            "cause": "PutSecretValue", "dry_run": true, "parameter": "RotateToken", "mode": "all",
+            "max_concurrency": 5, "scanned": 0, "not_consumers": 0, "selected": [], "skipped": [],
+            "targets": 1, "failed_targets": []
+        });
+        let summary =
+            futures::executor::block_on(report(None::<&NoRunStore>, &BrokenTopic, input)).unwrap();
+        let error = summary
+            .notice_error
+            .expect("the failed publish is in the summary");
+        assert!(
+            error.contains("Publish") && error.contains("NotFound"),
+            "{error}"
+        );
+    }
+
+    struct NoRunStore;
+    impl RunStore for NoRunStore {
+        fn bucket(&self) -> &str {
+            "b"
+        }
+        async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), AwsError> {
+            unreachable!("no run files in this test")
+        }
+        async fn get(&self, _: &str, _: &str) -> Result<Vec<u8>, AwsError> {
+            unreachable!("no run files in this test")
+        }
+    }
+}
