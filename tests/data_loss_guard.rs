@@ -2,7 +2,6 @@
 //! is skipped as unsafe (in a dry run too), with the bucket named, and keeps its data; the
 //! same stack tagged with the opt-in is refreshed.
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::guard::ALLOW_DATA_LOSS_TAG;
@@ -16,29 +15,6 @@ use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
 use serde_json::json;
 
-async fn create_tagged(
-    cfn: &aws_sdk_cloudformation::Client,
-    name: &str,
-    template: &str,
-    tags: &[(&str, &str)],
-) {
-    let mut req = cfn
-        .create_stack()
-        .stack_name(name)
-        .template_body(template)
-        .capabilities(Capability::CapabilityIam)
-        .parameters(
-            Parameter::builder()
-                .parameter_key("RotateToken")
-                .parameter_value("true")
-                .build(),
-        );
-    for (k, v) in tags {
-        req = req.tags(Tag::builder().key(*k).value(*v).build());
-    }
-    req.send().await.unwrap();
-}
-
 #[tokio::test]
 async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
     let e = Emulator::start();
@@ -47,9 +23,16 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
     let s3 = aws_sdk_s3::Client::new(&cfg);
     let arn = create_secret(&aws_sdk_secretsmanager::Client::new(&cfg), "prod/db", "v1").await;
     let guarded = consumer_with_guarded_bucket(&arn);
-    create_tagged(&cfn, "uploads", &guarded, &[]).await;
-    create_tagged(&cfn, "scratch", &guarded, &[(ALLOW_DATA_LOSS_TAG, "true")]).await;
-    create_tagged(&cfn, "app", &consumer_template(&arn), &[]).await;
+    create_stack(&cfn, "uploads", &guarded, &[]).await;
+    create_tagged_stack(
+        &cfn,
+        "scratch",
+        &guarded,
+        &[],
+        &[(ALLOW_DATA_LOSS_TAG, "true")],
+    )
+    .await;
+    create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
     let kept_bucket = resources(&cfn, "uploads").await["Uploads"].clone();
     s3.put_object()
         .bucket(&kept_bucket)
@@ -72,17 +55,24 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         template_concurrency: 4,
         target_concurrency: 1,
     };
+    let discover = |dry_run: bool| {
+        let (access, scope, settings) = (&access, &scope, &settings);
+        let input = json!({"secret": {"arn": arn}, "dry_run": dry_run});
+        async move {
+            service::discover(
+                access,
+                &NoOrganization,
+                None::<&rotatetoken::aws::s3::S3RunStore>,
+                scope,
+                settings,
+                input,
+            )
+            .await
+            .unwrap()
+        }
+    };
     // A dry run: discovery gives the verdicts (no refresh runs).
-    let out = service::discover(
-        &access,
-        &NoOrganization,
-        None::<&rotatetoken::aws::s3::S3RunStore>,
-        &scope,
-        &settings,
-        json!({"secret": {"arn": arn}, "dry_run": true}),
-    )
-    .await
-    .unwrap();
+    let out = discover(true).await;
     let mut selected: Vec<&str> = out.selected.iter().map(|t| t.stack.name.as_str()).collect();
     selected.sort();
     assert_eq!(selected, vec!["app", "scratch"]);
@@ -96,16 +86,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
     assert!(dry_reason.contains(ALLOW_DATA_LOSS_TAG), "{dry_reason}");
 
     // A real run: the refresh function judges each stack right before phase one.
-    let out = service::discover(
-        &access,
-        &NoOrganization,
-        None::<&rotatetoken::aws::s3::S3RunStore>,
-        &scope,
-        &settings,
-        json!({"secret": {"arn": arn}}),
-    )
-    .await
-    .unwrap();
+    let out = discover(false).await;
     assert_eq!(out.selected.len(), 3);
     for task in &out.selected {
         let done = service::refresh(

@@ -46,33 +46,45 @@ fn compare(emulator: &Emulator, parameters: Value) -> Vec<String> {
         }
     }
     for (function, granted) in functions {
-        let granted = set(granted);
         let called = own.remove(function).unwrap_or_default();
-        for a in called.difference(&granted) {
-            problems.push(format!(
-                "{function} called {a}, which template.yaml does not grant it"
-            ));
-        }
-        for a in granted.difference(&called) {
-            problems.push(format!(
-                "template.yaml grants {function} {a}, which it never called"
-            ));
-        }
+        mismatches(
+            &mut problems,
+            function,
+            "template.yaml",
+            &called,
+            &set(granted),
+        );
     }
-    let role = set(&grants["target_role"]);
+    // The target role is deployed only where there are targets: then it must be exact too.
     if !assumed.is_empty() {
-        for a in assumed.difference(&role) {
-            problems.push(format!(
-                "called {a} through the target role, which target-role.yaml does not grant"
-            ));
-        }
-        for a in role.difference(&assumed) {
-            problems.push(format!(
-                "target-role.yaml grants {a}, which no function called"
-            ));
-        }
+        let role = set(&grants["target_role"]);
+        mismatches(
+            &mut problems,
+            "the target role",
+            "target-role.yaml",
+            &assumed,
+            &role,
+        );
     }
     problems
+}
+
+/// Calls not granted, and grants not called, as readable lines.
+fn mismatches(
+    problems: &mut Vec<String>,
+    who: &str,
+    source: &str,
+    called: &BTreeSet<String>,
+    granted: &BTreeSet<String>,
+) {
+    for a in called.difference(granted) {
+        problems.push(format!(
+            "{who} called {a}, which {source} does not grant it"
+        ));
+    }
+    for a in granted.difference(called) {
+        problems.push(format!("{source} grants {who} {a}, which it never called"));
+    }
 }
 
 /// A delivery that names the secret only by name, so the trigger resolves it (DescribeSecret).
@@ -142,6 +154,13 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
     assert_eq!(done.summary["counts"]["refreshed"], 4, "{:#}", done.summary);
 
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|(_, creds, _)| creds == "assumed"),
+        "the target role was used, so it is compared too"
+    );
     let problems = compare(
         &p.emulator,
         json!({

@@ -2,7 +2,7 @@
 //! (a `RotateToken` parameter, a `RotateToken` condition, guarded resources reading the
 //! secret through a dynamic reference).
 
-use aws_sdk_cloudformation::types::{Capability, Parameter};
+use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
 use std::collections::BTreeMap;
 
 /// A consumer: one guarded SSM parameter that holds the secret value (by name or ARN),
@@ -96,6 +96,17 @@ pub async fn create_stack(
     template: &str,
     params: &[(&str, &str)],
 ) -> String {
+    create_tagged_stack(cfn, name, template, params, &[]).await
+}
+
+/// [`create_stack`] with stack tags (e.g. the data-loss guard's opt-in).
+pub async fn create_tagged_stack(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+    template: &str,
+    params: &[(&str, &str)],
+    tags: &[(&str, &str)],
+) -> String {
     let mut req = cfn
         .create_stack()
         .stack_name(name)
@@ -108,6 +119,9 @@ pub async fn create_stack(
                 .parameter_value(*v)
                 .build(),
         );
+    }
+    for (k, v) in tags {
+        req = req.tags(Tag::builder().key(*k).value(*v).build());
     }
     req.send()
         .await

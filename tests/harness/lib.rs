@@ -377,38 +377,38 @@ impl Drop for Functions {
     }
 }
 
-/// Reads facts from template.yaml (rule patterns, substitutions, settings) through
-/// `tests/emulator/template_facts.py`, so tests use the deployed definitions, not copies.
-pub fn template_facts() -> Value {
+/// Runs one of the Python helpers in tests/emulator on these repository files (then the
+/// `extra` arguments) and parses the JSON it prints.
+fn python_json(script: &str, files: &[&str], extra: &[&str]) -> Value {
+    let root = repo_root();
     let out = Command::new(venv_bin("python"))
-        .arg(repo_root().join("tests/emulator/template_facts.py"))
-        .arg(repo_root().join("template.yaml"))
+        .arg(root.join("tests/emulator").join(script))
+        .args(files.iter().map(|f| root.join(f)))
+        .args(extra)
         .output()
-        .expect("run template_facts.py");
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
     assert!(
         out.status.success(),
-        "template_facts.py: {}",
+        "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Reads facts from template.yaml (rule patterns, substitutions, settings) through
+/// `tests/emulator/template_facts.py`, so tests use the deployed definitions, not copies.
+pub fn template_facts() -> Value {
+    python_json("template_facts.py", &["template.yaml"], &[])
+}
+
 /// The IAM actions template.yaml grants each function, and target-role.yaml grants the
 /// target role, for these deploy parameters (tests/emulator/iam_policies.py).
 pub fn iam_grants(parameters: &Value) -> Value {
-    let out = Command::new(venv_bin("python"))
-        .arg(repo_root().join("tests/emulator/iam_policies.py"))
-        .arg(repo_root().join("template.yaml"))
-        .arg(repo_root().join("target-role.yaml"))
-        .arg(parameters.to_string())
-        .output()
-        .expect("run iam_policies.py");
-    assert!(
-        out.status.success(),
-        "iam_policies.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(
+        "iam_policies.py",
+        &["template.yaml", "target-role.yaml"],
+        &[&parameters.to_string()],
+    )
 }
 
 /// The ASL definition with `${Name}` replaced as CloudFormation's DefinitionSubstitutions

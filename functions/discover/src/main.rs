@@ -13,10 +13,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = config::discovery_settings()?;
-    let scope = service::Scope {
-        targets: config::target_settings()?,
-        own_region: config::own_region()?,
-    };
+    let scope = config::scope()?;
     let aws = load_config("rotatetoken-discover").await;
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);

@@ -26,10 +26,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = config::refresh_settings()?;
     let step_budget_ms = config::step_budget_ms()?;
-    let scope = service::Scope {
-        targets: config::target_settings()?,
-        own_region: config::own_region()?,
-    };
+    let scope = config::scope()?;
     let aws = load_config("rotatetoken-refresh").await;
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);

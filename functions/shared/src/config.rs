@@ -97,6 +97,14 @@ pub fn alerts_topic_arn() -> Option<String> {
     var("ALERTS_TOPIC_ARN")
 }
 
+/// Where discover and refresh may act: the configured targets and this region.
+pub fn scope() -> Result<crate::service::Scope, InputError> {
+    Ok(crate::service::Scope {
+        targets: target_settings()?,
+        own_region: own_region()?,
+    })
+}
+
 /// The region the function runs in.
 pub fn own_region() -> Result<String, InputError> {
     var("AWS_REGION")

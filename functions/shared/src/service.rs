@@ -466,7 +466,8 @@ mod fuzz {
             Ok(Unreachable)
         }
     }
-    struct NoStore;
+    /// A run store where every call fails (shared with the other tests here).
+    pub(super) struct NoStore;
     impl RunStore for NoStore {
         fn bucket(&self) -> &str {
             "b"
@@ -615,7 +616,8 @@ mod tests {
             "targets": 1, "failed_targets": []
         });
         let summary =
-            futures::executor::block_on(report(None::<&NoRunStore>, &BrokenTopic, input)).unwrap();
+            futures::executor::block_on(report(None::<&super::fuzz::NoStore>, &BrokenTopic, input))
+                .unwrap();
         let error = summary
             .notice_error
             .expect("the failed publish is in the summary");
@@ -623,18 +625,5 @@ mod tests {
             error.contains("Publish") && error.contains("NotFound"),
             "{error}"
         );
-    }
-
-    struct NoRunStore;
-    impl RunStore for NoRunStore {
-        fn bucket(&self) -> &str {
-            "b"
-        }
-        async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), AwsError> {
-            unreachable!("no run files in this test")
-        }
-        async fn get(&self, _: &str, _: &str) -> Result<Vec<u8>, AwsError> {
-            unreachable!("no run files in this test")
-        }
     }
 }

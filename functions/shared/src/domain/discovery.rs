@@ -42,13 +42,7 @@ async fn guard_verdict<D: StackDirectory + Sync>(
             Err(e) => return Verdict::Unreadable(e.to_string()).skip_reason(),
         },
     };
-    let verdict = guard::assess(&body, parameter, snapshot.allows_data_loss());
-    if let Verdict::AllowedByTag(found) = &verdict {
-        let resources: Vec<String> = found.iter().map(ToString::to_string).collect();
-        tracing::warn!(account = %snapshot.stack.account, region = %snapshot.stack.region, stack = %snapshot.stack.name,
-            resources = ?resources, "data-loss guard overridden by the stack's opt-in tag");
-    }
-    verdict.skip_reason()
+    guard::skip_reason(&body, parameter, snapshot)
 }
 
 /// What one target holds.

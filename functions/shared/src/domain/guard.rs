@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::model::StackSnapshot;
+
 /// The per-stack opt-in: this stack's guarded resources may be deleted and recreated empty.
 pub const ALLOW_DATA_LOSS_TAG: &str = "rotatetoken:allow-data-loss";
 
@@ -113,6 +115,23 @@ impl Verdict {
             )),
         }
     }
+}
+
+/// The guard's answer for one stack: why it must be skipped, if it must. An override by
+/// the stack's opt-in tag is logged with the resources it lets go. Discovery (dry runs)
+/// and the refresh function (before phase one) both ask here.
+pub fn skip_reason(
+    template_body: &str,
+    parameter: &str,
+    snapshot: &StackSnapshot,
+) -> Option<String> {
+    let verdict = assess(template_body, parameter, snapshot.allows_data_loss());
+    if let Verdict::AllowedByTag(found) = &verdict {
+        let resources: Vec<String> = found.iter().map(ToString::to_string).collect();
+        tracing::warn!(account = %snapshot.stack.account, region = %snapshot.stack.region, stack = %snapshot.stack.name,
+            resources = ?resources, "data-loss guard overridden by the stack's opt-in tag");
+    }
+    verdict.skip_reason()
 }
 
 /// Reads the template and judges it. `allowed` is the stack's opt-in tag.

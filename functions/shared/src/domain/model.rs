@@ -243,7 +243,7 @@ pub struct RefreshTask {
     pub guard_passed: bool,
 }
 
-fn is_zero(n: &u32) -> bool {
+pub(crate) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 

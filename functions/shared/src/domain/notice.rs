@@ -23,20 +23,17 @@ pub fn notices(summary: &Summary) -> Vec<Notice> {
             "{} stack(s) were left WITHOUT their guarded resources after a refresh for {} and need an operator now.\n\n",
             summary.counts.critical, summary.secret.arn
         );
-        for r in critical.iter().take(MAX_ROWS) {
-            message.push_str(&format!(
-                "- {}/{} {}: {}\n",
-                r.account,
-                r.region,
-                r.stack,
-                r.reason.as_deref().unwrap_or("no reason recorded")
-            ));
-        }
-        more(
+        list_rows(
             &mut message,
+            &critical,
             summary.counts.critical,
-            critical.len().min(MAX_ROWS),
             summary,
+            |r| {
+                r.reason
+                    .as_deref()
+                    .unwrap_or("no reason recorded")
+                    .to_string()
+            },
         );
         out.push(Notice {
             subject: clip(format!(
@@ -87,24 +84,15 @@ fn run_summary(summary: &Summary) -> Notice {
             )
         })
         .collect();
-    for r in attention.iter().take(MAX_ROWS) {
-        message.push_str(&format!(
-            "- {}/{} {}: {:?}{}\n",
-            r.account,
-            r.region,
-            r.stack,
-            r.outcome,
-            r.reason
-                .as_deref()
-                .map(|x| format!(" — {x}"))
-                .unwrap_or_default()
-        ));
-    }
-    more(
+    list_rows(
         &mut message,
+        &attention,
         c.skipped + c.failed,
-        attention.len().min(MAX_ROWS),
         summary,
+        |r| {
+            let reason = r.reason.as_deref().map(|x| format!(" — {x}"));
+            format!("{:?}{}", r.outcome, reason.unwrap_or_default())
+        },
     );
     Notice {
         subject: clip(format!(
@@ -115,6 +103,27 @@ fn run_summary(summary: &Summary) -> Notice {
         )),
         message,
     }
+}
+
+/// One line per row (`- account/region stack: detail`), at most [`MAX_ROWS`], then how many
+/// were left out and where the full summary is.
+fn list_rows(
+    message: &mut String,
+    rows: &[&StackRow],
+    total: usize,
+    summary: &Summary,
+    detail: impl Fn(&StackRow) -> String,
+) {
+    for r in rows.iter().take(MAX_ROWS) {
+        message.push_str(&format!(
+            "- {}/{} {}: {}\n",
+            r.account,
+            r.region,
+            r.stack,
+            detail(r)
+        ));
+    }
+    more(message, total, rows.len().min(MAX_ROWS), summary);
 }
 
 fn more(message: &mut String, total: usize, listed: usize, summary: &Summary) {

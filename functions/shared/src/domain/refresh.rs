@@ -176,14 +176,9 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
         == Some("true");
     if task.phase == Phase::Disable && !task.guard_passed && token_is_true {
         let body = updater.template_body(&task.stack).await?;
-        let verdict = guard::assess(&body, &task.parameter, snapshot.allows_data_loss());
-        if let Some(reason) = verdict.skip_reason() {
+        if let Some(reason) = guard::skip_reason(&body, &task.parameter, snapshot) {
             not_done(task, reason);
             return Ok(false);
-        }
-        if let guard::Verdict::AllowedByTag(found) = &verdict {
-            let resources: Vec<String> = found.iter().map(ToString::to_string).collect();
-            tracing::warn!(resources = ?resources, "data-loss guard overridden by the stack's opt-in tag");
         }
         task.guard_passed = true;
     }

@@ -137,12 +137,8 @@ pub struct StackRow {
     pub critical: bool,
     /// Refresh function invocations for this stack: its child execution took
     /// `2 × invocations + 1` state transitions (Refresh, StillUpdating?, ..., StackDone).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::model::is_zero")]
     pub invocations: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
