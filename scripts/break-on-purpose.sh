@@ -20,7 +20,9 @@ text = open(path).read()
 assert old in text, f"mutation anchor not found in {path}: {old!r}"
 open(path, "w").write(text.replace(old, new, 1))
 PY
-  if cargo nextest run --test "$binary" "$filter" >/dev/null 2>&1; then
+  local target=(--test "$binary")
+  [ "$binary" = lib ] && target=(--workspace --lib)
+  if cargo nextest run "${target[@]}" "$filter" >/dev/null 2>&1; then
     echo "SURVIVED: $name"; survived=1
   else
     echo "caught:   $name"
@@ -46,4 +48,20 @@ mutate "throttled calls not retried" functions/shared/src/aws/mod.rs \
   'RetryConfig::standard().with_max_attempts(8)' 'RetryConfig::disabled()' under_30_percent faults
 mutate "report's sns:Publish grant removed" template.yaml \
   '              Action: sns:Publish' '              Action: sns:ListTopics' in_its_own_account iam
+# Issue 8: behave as CloudFormation and Step Functions do.
+mutate "capabilities not acknowledged (a sam deploy stack is refused)" functions/shared/src/domain/refresh.rs \
+  '    let mut capabilities: Vec<String> = ACKNOWLEDGED_CAPABILITIES' '    let mut capabilities: Vec<String> = [""; 0]' a_sam_stack_is_refreshed refresh
+mutate "emulator accepts updates without the capabilities AWS requires" tests/emulator/rotatetoken_emulator.py \
+  '    guarded("update_stack", via_change_set=False)' '    pass  # mutation' the_emulator_refuses_updates_without refresh
+mutate "a refused update reported as a skip" functions/shared/src/domain/refresh.rs \
+  'fail(task, format!("CloudFormation refused the update: {why}"), critical);' \
+  'let _ = critical; not_done(task, format!("CloudFormation refused the update: {why}"));' an_update_cloudformation_refuses lib
+mutate "dangling reference not looked for before phase one" functions/shared/src/domain/refresh.rs \
+  'guard::refusal_reason(&body, &task.parameter)' 'guard::refusal_reason("{}", &task.parameter)' a_dangling_reference_is_found refresh
+mutate "the Map fails on one failed child (AWS default tolerance)" statemachine/rotatetoken.asl.json \
+  $'      "ToleratedFailurePercentage": 100,\n' '' a_child_that_ends_outside
+mutate "a function failure after a change not critical" functions/shared/src/domain/refresh.rs \
+  'fail(&mut task, reason, !before_any_change);' 'fail(&mut task, reason, false);' a_child_that_ends_outside
+mutate "restore command resets the other parameters" functions/shared/src/domain/refresh.rs \
+  'parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));' 'let _ = key;' a_failed_phase_two
 exit $survived

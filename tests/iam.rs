@@ -104,13 +104,20 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
     for name in ["orders-api", "payments-worker"] {
         create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
     }
+    // A `sam deploy` stack: its update re-expands the transform (CreateChangeSet on it).
+    deploy_with_change_set(
+        &p.cfn,
+        "sam-app",
+        &sam_consumer_template("prod/db-password"),
+    )
+    .await;
     let version = put_secret(&p.sm, "prod/db-password", "v2").await;
     p.deliver(&name_only_event(&arn, &version)).await;
     let done = p
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    assert_eq!(done.summary["counts"]["refreshed"], 2, "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 3, "{:#}", done.summary);
     // And a dry run, whose discovery reads the templates for the data-loss guard.
     p.start_execution(
         "iam-dry-run",
@@ -143,6 +150,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
                 &p.emulator.sdk_config_in(account, region).await,
             );
             create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
+            deploy_with_change_set(&cfn, "sam-app", &sam_consumer_template(&arn)).await;
         }
     }
     p.emulator.control(json!({"external_id": "ext-9"}));
@@ -152,7 +160,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    assert_eq!(done.summary["counts"]["refreshed"], 4, "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 8, "{:#}", done.summary);
 
     assert!(
         p.emulator

@@ -300,3 +300,160 @@ async fn malformed_step_input_is_refused_without_any_call() {
     }
     assert!(w.emulator.updates().is_empty());
 }
+
+/// The consumer with an output that stays when `false` removes what it refers to.
+fn consumer_with_dangling_output(secret_ref: &str) -> String {
+    consumer_template(secret_ref)
+        + "Outputs:\n  PasswordParameterName:\n    Value: !Ref DatabasePassword\n"
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_a_false_update_that_leaves_a_reference_dangling() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    create_stack(
+        &w.cfn,
+        "app",
+        &consumer_with_dangling_output("prod/db"),
+        &[],
+    )
+    .await;
+    let err = w
+        .cfn
+        .update_stack()
+        .stack_name("app")
+        .use_previous_template(true)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("RotateToken")
+                .parameter_value("false")
+                .build(),
+        )
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("Environment")
+                .use_previous_value(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let err = err.into_service_error();
+    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+    assert_eq!(err.code(), Some("ValidationError"));
+    assert_eq!(
+        err.message(),
+        Some("Template format error: Unresolved resource dependencies [DatabasePassword] in the Outputs block of the template")
+    );
+}
+
+#[tokio::test]
+async fn a_dangling_reference_is_found_before_phase_one_and_reported_failed() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(
+        &w.cfn,
+        "app",
+        &consumer_with_dangling_output("prod/db"),
+        &[],
+    )
+    .await;
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(out.outcome, Outcome::Failed, "{out:?}");
+    assert!(!out.critical, "nothing was changed");
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains("output PasswordParameterName refers to DatabasePassword"),
+        "{reason}"
+    );
+    assert!(w.emulator.updates().is_empty(), "no update was sent");
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_updates_without_the_capabilities_aws_requires() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    deploy_with_change_set(&w.cfn, "sam-app", &sam_consumer_template("prod/db")).await;
+    let update = |caps: Vec<aws_sdk_cloudformation::types::Capability>| {
+        w.cfn
+            .update_stack()
+            .stack_name("sam-app")
+            .use_previous_template(true)
+            .parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("RotateToken")
+                    .parameter_value("false")
+                    .build(),
+            )
+            .set_capabilities(Some(caps))
+            .send()
+    };
+    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+    use aws_sdk_cloudformation::types::Capability;
+    let err = update(vec![Capability::CapabilityIam])
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("InsufficientCapabilitiesException"));
+    assert_eq!(
+        err.message(),
+        Some("Requires capabilities : [CAPABILITY_AUTO_EXPAND]")
+    );
+    let err = update(vec![Capability::CapabilityAutoExpand])
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        err.message(),
+        Some("Requires capabilities : [CAPABILITY_IAM]"),
+        "the SAM function's role needs it"
+    );
+    update(vec![
+        Capability::CapabilityIam,
+        Capability::CapabilityAutoExpand,
+    ])
+    .await
+    .expect("accepted with both");
+    // Original: as submitted; Processed: after the SAM transform.
+    let original = w
+        .cfn
+        .get_template()
+        .stack_name("sam-app")
+        .send()
+        .await
+        .unwrap();
+    assert!(original
+        .template_body()
+        .unwrap()
+        .contains("AWS::Serverless::Function"));
+    let processed = w
+        .cfn
+        .get_template()
+        .stack_name("sam-app")
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
+        .send()
+        .await
+        .unwrap();
+    let body = processed.template_body().unwrap();
+    assert!(
+        body.contains("AWS::Lambda::Function") && body.contains("AWS::IAM::Role"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_sam_stack_is_refreshed_by_the_refresh_function() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = deploy_with_change_set(&w.cfn, "sam-app", &sam_consumer_template("prod/db")).await;
+    put_secret(&w.sm, "prod/db", "v2").await;
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(out.outcome, Outcome::Refreshed, "{out:?}");
+    let after = resources(&w.cfn, "sam-app").await;
+    assert_eq!(
+        ssm_value(&w.ssm, &after["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some("v2")
+    );
+}

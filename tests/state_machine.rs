@@ -266,6 +266,10 @@ async fn a_failed_phase_two_fails_the_execution_and_names_the_stack() {
         reason.contains("aws cloudformation update-stack"),
         "{reason}"
     );
+    assert!(
+        reason.contains("ParameterKey=Environment,UsePreviousValue=true"),
+        "the restore command keeps every other parameter: {reason}"
+    );
     assert_eq!(row(s, "orders-api")["outcome"], "refreshed");
     let attempts: Vec<(String, String)> = p
         .emulator
@@ -304,6 +308,106 @@ async fn a_failed_phase_two_fails_the_execution_and_names_the_stack() {
             .iter()
             .any(|(subject, _)| subject.starts_with("RotateToken FAILED")),
         "{alerts:#?}"
+    );
+}
+
+/// A child execution that ends outside any Catch (here aborted, as an operator's
+/// StopExecution on it would) is a failed item of the Distributed Map. On AWS one such
+/// child fails the whole Map by default (ToleratedFailurePercentage 0) and Report never
+/// runs; the state machine tolerates it and Report gives the stack a CRITICAL row, since
+/// nothing says how far its refresh got.
+#[tokio::test]
+async fn a_child_that_ends_outside_the_catch_still_gets_a_critical_row_and_an_alert() {
+    let Scenario { p, arn, .. } = scenario("v1").await;
+    p.emulator
+        .control(json!({"abort_children": ["payments-worker"]}));
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+
+    assert_eq!(done.status, "FAILED", "{}", done.raw_output);
+    let s = &done.summary;
+    assert_eq!(
+        s["counts"]["selected"], 3,
+        "every selected stack has a row: {s:#}"
+    );
+    assert_eq!(s["counts"]["refreshed"], 2, "{s:#}");
+    let aborted = row(s, "payments-worker");
+    assert_eq!(aborted["outcome"], "failed");
+    assert_eq!(aborted["critical"], true);
+    let reason = aborted["reason"].as_str().unwrap();
+    assert!(reason.contains("ABORTED"), "{reason}");
+    assert!(
+        reason.contains("aws cloudformation update-stack"),
+        "{reason}"
+    );
+    assert_eq!(row(s, "orders-api")["outcome"], "refreshed");
+    let alerts = p.alerts().await;
+    assert!(
+        alerts
+            .iter()
+            .any(|(subject, m)| subject.starts_with("CRITICAL") && m.contains("payments-worker")),
+        "{alerts:#?}"
+    );
+}
+
+/// The commonest stack in a real organisation: deployed by `sam deploy` (a change set, so
+/// DescribeStacks lists only CAPABILITY_IAM), with a Transform CloudFormation re-expands
+/// on every update, which it refuses without CAPABILITY_AUTO_EXPAND.
+#[tokio::test]
+async fn a_stack_deployed_by_sam_deploy_is_refreshed_through_its_transform() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    deploy_with_change_set(
+        &p.cfn,
+        "sam-app",
+        &sam_consumer_template("prod/db-password"),
+    )
+    .await;
+    let described = p
+        .cfn
+        .describe_stacks()
+        .stack_name("sam-app")
+        .send()
+        .await
+        .unwrap();
+    let caps: Vec<String> = described.stacks()[0]
+        .capabilities()
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    assert_eq!(caps, vec!["CAPABILITY_IAM"], "as sam deploy leaves it");
+    let lambda = aws_sdk_lambda::Client::new(&p.config);
+    assert_eq!(
+        function_env(&p.cfn, &lambda, "sam-app", "Reader", "DB_PASSWORD")
+            .await
+            .as_deref(),
+        Some("v1")
+    );
+
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(row(&done.summary, "sam-app")["outcome"], "refreshed");
+    assert_eq!(
+        p.emulator.completed_token_updates("sam-app"),
+        vec!["false", "true"]
+    );
+    assert_eq!(
+        function_env(&p.cfn, &lambda, "sam-app", "Reader", "DB_PASSWORD")
+            .await
+            .as_deref(),
+        Some("v2"),
+        "the recreated function re-read the secret"
     );
 }
 

@@ -47,7 +47,30 @@ Fault injection
       gets AWS's 400 Throttling; config's "throttled" counts them.
 Request log
   14. GET/POST calls: every request of the product's functions (User-Agent app id), with
-      the function, the IAM action and own/assumed credentials (tests/iam.rs).
+      the function, the IAM action and own/assumed credentials (tests/iam.rs). Also the
+      authorisations AWS checks without an API call of their own: expanding a Transform on
+      CreateStack/UpdateStack is `cloudformation:CreateChangeSet` on the transform.
+Strictness: where AWS refuses, the emulator refuses too (each with its source below)
+  15. Step Functions, Distributed Map: failed/timed-out/aborted children count against
+      ToleratedFailurePercentage/Count (default 0: one failed child fails the Map with
+      States.ExceedToleratedFailureThreshold); FAILED result files list them with Input,
+      Error, Cause. moto: a failed child is a `null` result and the Map succeeds. moto's
+      grammar only takes a decimal percentage; an integer (valid ASL) is read as the same
+      number. Fault: config {"abort_children": ["<stack>"]}.
+  16. CloudFormation capabilities: CreateStack/UpdateStack/CreateChangeSet refused with
+      InsufficientCapabilitiesException "Requires capabilities : [...]" without
+      CAPABILITY_IAM / CAPABILITY_NAMED_IAM (IAM resources, named) or, for direct
+      create/update of a template with a Transform, CAPABILITY_AUTO_EXPAND. DescribeStacks
+      lists the capabilities given; a change set's without CAPABILITY_AUTO_EXPAND (as
+      `sam deploy` leaves stacks). moto: no check, no Capabilities.
+  17. `Transform: AWS::Serverless-2016-10-31` expanded with the real SAM translator on
+      every create/update (UsePreviousTemplate re-expands the original); GetTemplate
+      honours TemplateStage (Original as submitted, Processed expanded). moto: the
+      transform is ignored and the stack has no resources.
+  18. A `false` update (any update) that leaves a resource or output referring to a
+      resource whose Condition became false is refused: ValidationError "Template format
+      error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
+      template". moto: HTTP 500.
 """
 
 from __future__ import annotations
@@ -163,6 +186,7 @@ def _patch_cloudformation() -> None:
                 raise busy_error(stack)
             resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
             validate_parameters(template, resolved)
+            refuse_unresolved_dependencies(stack, template, resolved)
             stack.status = "UPDATE_IN_PROGRESS"
             stack.stack_status_reason = "User Initiated"
             entry = {"account": stack.account_id, "region": stack.region_name, "stack": stack.name,
@@ -202,6 +226,38 @@ def _patch_cloudformation() -> None:
         return stack
 
     cfn_models.CloudFormationBackend.update_stack = backend_update_stack
+
+    def refuse_unresolved_dependencies(stack: Any, template: str, params: dict[str, Any]) -> None:
+        """(18) A resource or output that exists after the update (no Condition, or a true
+        one) may not refer to a resource whose Condition is false: CloudFormation refuses
+        the update with "Template format error: Unresolved resource dependencies [X] in the
+        Resources block of the template" (a ValidationError; seen for a parameter turning a
+        condition false in aws-solutions/media-insights-on-aws#145, and for conditional SAM
+        resources in aws/serverless-application-model#832). moto: HTTP 500."""
+        body = cfn_models.Stack.parse_template(template) if isinstance(template, str) else template
+        conditions = (body or {}).get("Conditions") or {}
+        if not conditions:
+            return
+        probe = parsing.ResourceMap(
+            stack.stack_id, stack.name, params, stack.tags, stack.region_name,
+            stack.account_id, copy.deepcopy(body), stack.cross_stack_resources,
+        )
+        probe.load()
+        value = {name: bool(probe.lazy_condition_map[name]) for name in conditions}
+        resources = body.get("Resources") or {}
+        absent = {k for k, r in resources.items() if isinstance(r, dict) and r.get("Condition") and not value.get(r["Condition"], True)}
+        if not absent:
+            return
+        for block in ("Resources", "Outputs"):
+            found: set[str] = set()
+            for item in (body.get(block) or {}).values():
+                if not isinstance(item, dict) or (item.get("Condition") and not value.get(item["Condition"], True)):
+                    continue
+                found |= _references(item, value) & absent
+            if found:
+                raise ValidationError(
+                    message=f"Template format error: Unresolved resource dependencies [{', '.join(sorted(found))}] in the {block} block of the template"
+                )
 
     def _would_create(stack: Any, template: str, params: dict[str, Any], logical: str) -> bool:
         """Would an update with `params` create `logical` (absent now, present after)?"""
@@ -272,6 +328,247 @@ def _patch_cloudformation() -> None:
         return original_ssm_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     ssm_models.Parameter.create_from_cloudformation_json = classmethod(ssm_create)
+
+
+# --- CloudFormation: capabilities and transforms ------------------------------------------
+
+# CloudFormation User Guide, "Acknowledging IAM resources in CloudFormation templates", and
+# the UpdateStack/CreateStack API reference ("Capabilities"): these types need CAPABILITY_IAM
+# or CAPABILITY_NAMED_IAM; with a custom name (the property here), only CAPABILITY_NAMED_IAM.
+IAM_TYPES = {
+    "AWS::IAM::AccessKey": None,
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::Policy": None,
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::UserToGroupAddition": None,
+}
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+
+class InsufficientCapabilities(Exception):
+    pass
+
+
+def _transforms(template: dict[str, Any]) -> list[str]:
+    t = template.get("Transform") or []
+    return [t] if isinstance(t, str) else [x if isinstance(x, str) else str(x.get("Name")) for x in t]
+
+
+def required_capabilities(original: dict[str, Any], processed: dict[str, Any], via_change_set: bool) -> list[str]:
+    """(16) What CloudFormation requires acknowledged for this template. IAM resources are
+    judged on the processed template (whatever their Condition: the check is on the
+    template). CAPABILITY_AUTO_EXPAND: a template with a Transform (macros, AWS::Include,
+    AWS::Serverless) created or updated directly, not through a change set (UpdateStack API
+    reference: "If your stack template contains one or more macros, and you choose to
+    create a stack directly from the processed template, without first reviewing the
+    resulting changes in a change set, you must acknowledge this capability. This
+    includes the AWS::Include and AWS::Serverless transforms")."""
+    needed: list[str] = []
+    named = False
+    iam = False
+    for res in ((processed or {}).get("Resources") or {}).values():
+        if not isinstance(res, dict) or res.get("Type") not in IAM_TYPES:
+            continue
+        iam = True
+        name_prop = IAM_TYPES[res["Type"]]
+        if name_prop and name_prop in (res.get("Properties") or {}):
+            named = True
+    if named:
+        needed.append("CAPABILITY_NAMED_IAM")
+    elif iam:
+        needed.append("CAPABILITY_IAM")
+    if _transforms(original) and not via_change_set:
+        needed.append("CAPABILITY_AUTO_EXPAND")
+    return needed
+
+
+def check_capabilities(original: dict[str, Any], processed: dict[str, Any], given: list[str], via_change_set: bool) -> None:
+    missing = []
+    for cap in required_capabilities(original, processed, via_change_set):
+        if cap == "CAPABILITY_IAM" and ("CAPABILITY_IAM" in given or "CAPABILITY_NAMED_IAM" in given):
+            continue
+        if cap not in given:
+            missing.append(cap)
+    if missing:
+        raise InsufficientCapabilities(f"Requires capabilities : [{', '.join(missing)}]")
+
+
+def sam_expand(template: dict[str, Any], region: str, account: str) -> dict[str, Any]:
+    """(17) `Transform: AWS::Serverless-2016-10-31` expanded by the real SAM translator
+    (`aws-sam-translator`, pinned: the library SAM itself uses), as CloudFormation does on
+    every create and update, also with UsePreviousTemplate (the original template is kept
+    and re-expanded)."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    session = boto3.Session(region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
+    translator = Translator({}, Parser(), boto_session=session)
+    return translator.translate(copy.deepcopy(template), {"AWS::AccountId": account}, get_managed_policy_map=lambda: {})
+
+
+def _patch_capabilities_and_transforms() -> None:
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation import responses as cfn_responses
+    from moto.cloudformation.exceptions import CloudFormationError, ValidationError
+
+    class InsufficientCapabilitiesException(CloudFormationError):
+        code = "InsufficientCapabilitiesException"
+
+    original_parse = cfn_models.Stack.parse_template
+
+    def parse_template(template: str) -> dict[str, Any]:
+        parsed = original_parse(template)
+        if isinstance(parsed, dict) and SAM_TRANSFORM in _transforms(parsed):
+            region = getattr(PARSE_CONTEXT, "region", "us-east-1")
+            account = getattr(PARSE_CONTEXT, "account", "123456789012")
+            return sam_expand(parsed, region, account)
+        return parsed
+
+    cfn_models.Stack.parse_template = staticmethod(parse_template)
+
+    def _parse_template_cs(self: Any) -> None:
+        self.template_dict = parse_template(self.template)
+
+    cfn_models.ChangeSet._parse_template = _parse_template_cs
+
+    def _parse_template_stack(self: Any) -> None:
+        PARSE_CONTEXT.region = getattr(self, "region_name", None) or getattr(PARSE_CONTEXT, "region", "us-east-1")
+        PARSE_CONTEXT.account = self.account_id
+        self.template_dict = parse_template(self.template)
+
+    cfn_models.Stack._parse_template = _parse_template_stack
+
+    def given(self: Any) -> list[str]:
+        caps = self._get_param("Capabilities") or []
+        return [c for c in caps if isinstance(c, str)]
+
+    def guarded(action: str, via_change_set: bool) -> Any:
+        original = getattr(cfn_responses.CloudFormationResponse, action)
+
+        def handler(self: Any) -> Any:
+            body = self._get_param("TemplateBody")
+            if self._get_bool_param("UsePreviousTemplate", False) or (not body and action == "update_stack"):
+                body = self.cloudformation_backend.get_stack(self._get_param("StackName")).template
+            elif not body and self._get_param("TemplateURL"):
+                body = self._get_stack_from_s3_url(self._get_param("TemplateURL"))
+            caps = given(self)
+            if body:
+                PARSE_CONTEXT.region, PARSE_CONTEXT.account = self.region, self.current_account
+                raw = original_parse(body)
+                try:
+                    processed = parse_template(body)
+                except Exception as exc:  # SAM's own validation errors, as CloudFormation reports them
+                    raise ValidationError(message=f"Transform {SAM_TRANSFORM} failed with: {exc}")
+                try:
+                    check_capabilities(raw, processed, caps, via_change_set)
+                except InsufficientCapabilities as exc:
+                    raise InsufficientCapabilitiesException(str(exc))
+                if _transforms(raw):
+                    # Expanding a transform is authorised as CreateChangeSet on the
+                    # transform's ARN, for the caller (CloudFormation User Guide,
+                    # "Controlling access with IAM": arn:aws:cloudformation:<region>:aws:transform/Serverless-2016-10-31).
+                    _log_implied_call(self, "cloudformation:CreateChangeSet")
+            result = original(self)
+            stack_name = self._get_param("StackName")
+            # DescribeStacks lists the capabilities of the last direct create/update; a
+            # change set's are recorded without CAPABILITY_AUTO_EXPAND (field notes: stacks
+            # deployed by `sam deploy` or the console never list it).
+            if action == "create_change_set":
+                CHANGE_SET_CAPS[(self.current_account, self.region, stack_name)] = [c for c in caps if c != "CAPABILITY_AUTO_EXPAND"]
+            elif action in ("create_stack", "update_stack"):
+                with LOCK:
+                    try:
+                        self.cloudformation_backend.get_stack(stack_name).capabilities = caps
+                    except Exception:
+                        pass
+            return result
+
+        setattr(cfn_responses.CloudFormationResponse, action, handler)
+
+    guarded("create_stack", via_change_set=False)
+    guarded("update_stack", via_change_set=False)
+    guarded("create_change_set", via_change_set=True)
+
+    original_execute = cfn_models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: Any = None) -> None:
+        original_execute(self, change_set_name, stack_name)
+        for stack in self.stacks.values():
+            caps = CHANGE_SET_CAPS.get((self.account_id, self.region_name, stack.name))
+            if caps is not None and stack.status.endswith("_COMPLETE"):
+                stack.capabilities = caps
+
+    cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
+    cfn_models.Stack.capabilities = []
+
+    # GetTemplate honours TemplateStage: Original (the default) is the template as
+    # submitted, Processed the one after transforms (GetTemplate API reference).
+    def get_template(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        body = stack.template
+        if self._get_param("TemplateStage") == "Processed":
+            raw = original_parse(body)
+            if isinstance(raw, dict) and _transforms(raw):
+                PARSE_CONTEXT.region, PARSE_CONTEXT.account = stack.region_name, stack.account_id
+                body = json.dumps(parse_template(body))
+        return ActionResult({"TemplateBody": body, "StagesAvailable": ["Original", "Processed"]})
+
+    cfn_responses.CloudFormationResponse.get_template = get_template
+
+
+PARSE_CONTEXT = threading.local()
+CHANGE_SET_CAPS: dict[tuple[str, str, str], list[str]] = {}
+
+
+def _log_implied_call(response: Any, action: str) -> None:
+    """An authorisation AWS checks without an API call of its own, logged for the caller
+    as the request log (14) logs calls."""
+    agent = " ".join(str(response.headers.get(h, "")) for h in ("User-Agent", "X-Amz-User-Agent"))
+    app = re.search(r"app/(rotatetoken-[a-z]+)", agent)
+    auth = str(response.headers.get("Authorization", ""))
+    key = re.search(r"Credential=([^/]+)/", auth)
+    if app and key:
+        with LOCK:
+            CALL_LOG.append({
+                "function": app.group(1),
+                "credentials": "assumed" if key.group(1).startswith("ASIA") else "own",
+                "action": action,
+            })
+
+
+def _references(v: Any, conditions: dict[str, bool]) -> set[str]:
+    """Logical ids a template fragment refers to as CloudFormation resolves it: Ref,
+    Fn::GetAtt, Fn::Sub, DependsOn, and only the branch of Fn::If its condition selects."""
+    out: set[str] = set()
+    if isinstance(v, dict):
+        for k, inner in v.items():
+            if k == "Ref" and isinstance(inner, str):
+                out.add(inner)
+            elif k == "DependsOn":
+                out |= {inner} if isinstance(inner, str) else set(inner or [])
+            elif k == "Fn::GetAtt":
+                out.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
+            elif k == "Fn::Sub":
+                text, local = (inner, {}) if isinstance(inner, str) else (inner[0], inner[1] if len(inner) > 1 else {})
+                names = {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                out |= names - set(local)
+                out |= _references(local, conditions)
+            elif k == "Fn::If" and isinstance(inner, list) and len(inner) == 3:
+                out |= _references(inner[1] if conditions.get(inner[0], True) else inner[2], conditions)
+            elif k == "Condition":
+                continue
+            else:
+                out |= _references(inner, conditions)
+    elif isinstance(v, list):
+        for item in v:
+            out |= _references(item, conditions)
+    return out
 
 
 DYNAMIC_REF = re.compile(r"\{\{resolve:(secretsmanager|ssm):([^}]+)\}\}")
@@ -442,15 +739,143 @@ def _patch_stepfunctions() -> None:
         ]
         results_key = f"{prefix}{run_id}/SUCCEEDED_0.json"
         s3.put_object(Bucket=parameters["Bucket"], Key=results_key, Body=json.dumps(entries).encode())
-        manifest = {
-            "DestinationBucket": parameters["Bucket"], "MapRunArn": map_run_arn,
-            "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": results_key, "Size": len(json.dumps(entries))}]},
+        files: dict[str, list[dict[str, Any]]] = {
+            "FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": results_key, "Size": len(json.dumps(entries))}],
         }
+        failures = [
+            {"ExecutionArn": f"{map_run_arn}:f{f['Index']}", "Name": f"f{f['Index']}", "Status": f["Status"],
+             "Input": f["Input"], "Error": f["Error"], "Cause": f["Cause"]}
+            for f in MAP_FAILURES.pop(map_run_arn, [])
+        ]
+        if failures:
+            failed_key = f"{prefix}{run_id}/FAILED_0.json"
+            s3.put_object(Bucket=parameters["Bucket"], Key=failed_key, Body=json.dumps(failures).encode())
+            files["FAILED"].append({"Key": failed_key, "Size": len(json.dumps(failures))})
+        manifest = {"DestinationBucket": parameters["Bucket"], "MapRunArn": map_run_arn, "ResultFiles": files}
         key = f"{prefix}{run_id}/manifest.json"
         s3.put_object(Bucket=parameters["Bucket"], Key=key, Body=json.dumps(manifest, indent=2).encode())
         env.stack.append({"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": parameters["Bucket"], "Key": key}})
 
     resource_eval_s3.ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)
+
+    _patch_map_failures()
+
+
+# Child executions of a Distributed Map run that did not succeed, by map run ARN: what
+# the ResultWriter lists under FAILED (the child's input, error and cause), as AWS does.
+MAP_FAILURES: dict[str, list[dict[str, Any]]] = {}
+
+
+def _patch_map_failures() -> None:
+    """(15) A Distributed Map counts its failed child executions against its tolerated
+    failure threshold, as AWS does; moto turns a failed child into a `null` result and the
+    Map succeeds.
+
+    AWS ("Setting failure thresholds for Distributed Map states", Step Functions developer
+    guide): a child execution that fails, times out or is aborted is a failed item; the Map
+    Run fails with `States.ExceedToleratedFailureThreshold` when the failed items exceed
+    `ToleratedFailurePercentage` or `ToleratedFailureCount`, both 0 by default, so one failed
+    child fails the Map. The ResultWriter's manifest lists FAILED result files whose entries
+    carry the child's `Input`, `Error` and `Cause`.
+    Fault: config {"abort_children": ["<stack name>"]} stops the child execution whose item
+    names that stack before it runs a state (as an operator's StopExecution would): ABORTED."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component as dic,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as worker_mod,
+    )
+
+    original_eval_job = worker_mod.DistributedItemProcessorWorker._eval_job
+
+    def eval_job(self: Any, env: Any, job: Any) -> None:
+        item = job.job_input if isinstance(job.job_input, dict) else {}
+        stack = (item.get("stack") or {}).get("name") if isinstance(item.get("stack"), dict) else None
+        if stack and stack in CONTROL.get("abort_children", []):
+            job.rt_failure = {"Status": "ABORTED", "Error": None, "Cause": None}
+            job.job_output = None
+            return
+        original_eval_job(self, env, job)
+        if job.job_output is None:
+            state = env.program_state()
+            failure = {"Status": "FAILED", "Error": "States.Runtime", "Cause": "the child execution failed"}
+            if isinstance(state, ProgramError) and state.error:
+                failure["Error"] = state.error.get("error")
+                failure["Cause"] = state.error.get("cause")
+            elif isinstance(state, ProgramStopped):
+                failure = {"Status": "ABORTED", "Error": None, "Cause": None}
+            job.rt_failure = failure
+
+    worker_mod.DistributedItemProcessorWorker._eval_job = eval_job
+
+    # moto's grammar takes ToleratedFailurePercentage only as a decimal (`100.0`); AWS takes
+    # any JSON number from 0 to 100, `100` included. Read an integer as the same number.
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+
+    original_parse = asl_parser.AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        definition = re.sub(r'("ToleratedFailurePercentage"\s*:\s*)(\d+)(?![\d.eE])', r"\1\2.0", definition)
+        return original_parse(definition)
+
+    asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)
+
+    def map_run(self: Any, env: Any, eval_input: Any) -> None:
+        input_items = env.stack.pop()
+        program = self._get_iteration_program()
+        pool = dic.JobPool(job_program=program, job_inputs=input_items)
+        jobs = list(pool._open_jobs)
+        max_concurrency = eval_input.map_run_record.max_concurrency
+        workers = len(input_items) if max_concurrency == dic.DEFAULT_MAX_CONCURRENCY_VALUE else max_concurrency
+        for _ in range(max(1, min(workers, len(input_items) or 1))):
+            self._launch_worker(env=env, eval_input=eval_input, job_pool=pool)
+        pool.await_jobs()
+        if pool.get_worker_exception() is not None:
+            raise pool.get_worker_exception()
+        failed = [j for j in sorted(jobs, key=lambda j: j.job_index) if getattr(j, "rt_failure", None)]
+        MAP_FAILURES[eval_input.map_run_record.map_run_arn] = [
+            {**j.rt_failure, "Input": json.dumps(j.job_input), "Index": j.job_index} for j in failed
+        ]
+        total = len(input_items)
+        percentage = float(eval_input.tolerated_failure_percentage or 0)
+        count = int(eval_input.tolerated_failure_count or 0)
+        # A threshold left out (or 0) tolerates nothing; when both are given, exceeding
+        # either fails the Map Run.
+        exceeded = [
+            len(failed) > count if count > 0 else None,
+            100.0 * len(failed) / total > percentage if percentage > 0 else None,
+        ]
+        declared = [e for e in exceeded if e is not None]
+        if failed and (any(declared) if declared else True):
+            error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+            cause = f"The specified tolerated failure threshold was exceeded: {len(failed)} of {total} child executions failed"
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=error,
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(
+                        executionFailedEventDetails=ExecutionFailedEventDetails(error=error.error_name, cause=cause)
+                    ),
+                )
+            )
+        outputs = [c.job_output for c in pool.get_closed_jobs() if c.job_output is not None]
+        env.stack.append(outputs)
+
+    dic.DistributedIterationComponent._map_run = map_run
 
 
 # --- Fault injection: throttling -----------------------------------------------------------
@@ -606,6 +1031,7 @@ def _register_control_endpoints() -> None:
 
 def install() -> None:
     _patch_cloudformation()
+    _patch_capabilities_and_transforms()
     _patch_lambda()
     _patch_stepfunctions()
     _patch_events()

@@ -52,6 +52,84 @@ pub fn consumer_with_guarded_bucket(secret_ref: &str) -> String {
     )
 }
 
+/// A consumer as `sam deploy` leaves it: `Transform: AWS::Serverless-2016-10-31`, a guarded
+/// `AWS::Serverless::Function` whose environment reads the secret (SAM adds its IAM role),
+/// and a plain guarded SSM parameter.
+pub fn sam_consumer_template(secret_ref: &str) -> String {
+    format!(
+        r#"AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  RotateToken:
+    Type: String
+    Default: "true"
+    AllowedValues: ["true", "false"]
+Conditions:
+  RotateToken: !Equals [!Ref RotateToken, "true"]
+Resources:
+  Reader:
+    Type: AWS::Serverless::Function
+    Condition: RotateToken
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: "def handler(event, context): return None"
+      Environment:
+        Variables:
+          DB_PASSWORD: "{{{{resolve:secretsmanager:{secret_ref}:SecretString}}}}"
+  DatabasePassword:
+    Type: AWS::SSM::Parameter
+    Condition: RotateToken
+    Properties:
+      Type: String
+      Value: "{{{{resolve:secretsmanager:{secret_ref}:SecretString}}}}"
+"#
+    )
+}
+
+/// Deploys a stack the way `sam deploy` does: a CREATE change set with `CAPABILITY_IAM`
+/// only, then executed. DescribeStacks then lists no `CAPABILITY_AUTO_EXPAND`.
+pub async fn deploy_with_change_set(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+    template: &str,
+) -> String {
+    let out = cfn
+        .create_change_set()
+        .stack_name(name)
+        .change_set_name("samcli-deploy1")
+        .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+        .template_body(template)
+        .capabilities(Capability::CapabilityIam)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("change set for {name}: {e:?}"));
+    cfn.execute_change_set()
+        .change_set_name(out.id().unwrap())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("execute change set for {name}: {e:?}"));
+    out.stack_id().unwrap().to_string()
+}
+
+/// The value a stack's Lambda function holds in one environment variable.
+pub async fn function_env(
+    cfn: &aws_sdk_cloudformation::Client,
+    lambda: &aws_sdk_lambda::Client,
+    stack: &str,
+    logical_id: &str,
+    variable: &str,
+) -> Option<String> {
+    let name = resources(cfn, stack).await.remove(logical_id)?;
+    let config = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .ok()?;
+    config.environment()?.variables()?.get(variable).cloned()
+}
+
 /// A stack without the parameter: it must never be touched.
 pub fn plain_template(secret_ref: &str) -> String {
     format!(

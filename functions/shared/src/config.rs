@@ -8,7 +8,31 @@ use crate::domain::targets::{
     parse_accounts, parse_organizational_units, parse_regions, TargetSettings,
 };
 
+/// Every variable the functions read that template.yaml must set (tests/contracts.rs
+/// checks both ways against the template). Lambda itself sets `AWS_REGION`.
+pub const TEMPLATE_VARIABLES: [&str; 15] = [
+    "PARAMETER_NAME",
+    "SELECTION_MODE",
+    "MAX_CONCURRENCY",
+    "POLL_INTERVAL_SECONDS",
+    "MAX_WAIT_SECONDS",
+    "STEP_BUDGET_SECONDS",
+    "TARGET_ACCOUNTS",
+    "TARGET_ORGANIZATIONAL_UNITS",
+    "TARGET_REGIONS",
+    "TARGET_ROLE_NAME",
+    "TARGET_EXTERNAL_ID",
+    "RUNS_BUCKET",
+    "ALERTS_TOPIC_ARN",
+    "STATE_MACHINE_ARN",
+    "AWS_REGION",
+];
+
 fn var(name: &str) -> Option<String> {
+    debug_assert!(
+        TEMPLATE_VARIABLES.contains(&name) || name == "AWS_DEFAULT_REGION",
+        "{name} is read but not in TEMPLATE_VARIABLES"
+    );
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 

@@ -10,19 +10,34 @@ use crate::ports::AwsError;
 #[derive(Debug)]
 pub enum FunctionError {
     Input(InputError),
+    /// An AWS call failed before this stack's refresh changed anything.
     Aws(AwsError),
+    /// An AWS call failed after an update of this stack's refresh may have started.
+    AwsAfterChange(AwsError),
 }
 
 impl FunctionError {
     pub const INPUT: &'static str = "RotateToken.InvalidInput";
     pub const AWS: &'static str = "RotateToken.AwsError";
+    pub const AWS_AFTER_CHANGE: &'static str = "RotateToken.AwsErrorAfterChange";
+    /// Every error name the functions raise: the state machine's `Retry`/`Catch` must name
+    /// exactly these (checked by a test against statemachine/rotatetoken.asl.json).
+    pub const ALL: [&'static str; 3] = [Self::INPUT, Self::AWS, Self::AWS_AFTER_CHANGE];
+
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Input(_) => Self::INPUT,
+            Self::Aws(_) => Self::AWS,
+            Self::AwsAfterChange(_) => Self::AWS_AFTER_CHANGE,
+        }
+    }
 }
 
 impl std::fmt::Display for FunctionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Input(e) => e.fmt(f),
-            Self::Aws(e) => e.fmt(f),
+            Self::Aws(e) | Self::AwsAfterChange(e) => e.fmt(f),
         }
     }
 }
@@ -41,10 +56,7 @@ impl From<AwsError> for FunctionError {
 
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Self {
-        let error_type = match &e {
-            FunctionError::Input(_) => FunctionError::INPUT,
-            FunctionError::Aws(_) => FunctionError::AWS,
-        };
+        let error_type = e.error_type();
         tracing::error!(error_type, error = %e, "function failed");
         Diagnostic {
             error_type: error_type.to_string(),

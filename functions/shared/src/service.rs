@@ -142,6 +142,9 @@ where
         discovery::discover(access, &targets, input, settings, &session_name(&execution)).await;
     out.failed_targets.extend(unlisted);
     out.retried_calls = crate::aws::retries::retried_calls() - retried_before;
+    for task in &mut out.selected {
+        task.execution = Some(execution.clone());
+    }
     info!(
         secret_arn = %out.secret.arn, execution = %execution, targets = out.targets, failed_targets = out.failed_targets.len(),
         scanned = out.scanned, selected = out.selected.len(), skipped = out.skipped.len(), dry_run = out.dry_run,
@@ -279,9 +282,12 @@ where
         .session
         .clone()
         .unwrap_or_else(|| session_name("manual"));
-    // Every line about this stack names the execution (from the STS session name, which
-    // discover derives from it), the account, the region and the stack.
-    let execution = session.strip_prefix("rotatetoken-").unwrap_or(&session);
+    // Every line about this stack names the execution (its full name, written into the task
+    // by discover from `$$.Execution.Name`), the account, the region and the stack.
+    let execution = task
+        .execution
+        .clone()
+        .unwrap_or_else(|| "manual".to_string());
     let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
     let retried_before = crate::aws::retries::retried_calls();
     let stacks = access
@@ -290,7 +296,11 @@ where
         .await?;
     let mut out = refresh::advance(&stacks, clock, settings, task, budget_until_ms)
         .instrument(span.clone())
-        .await?;
+        .await
+        .map_err(|i| match i.changed {
+            true => FunctionError::AwsAfterChange(i.error),
+            false => FunctionError::Aws(i.error),
+        })?;
     out.retried_calls += crate::aws::retries::retried_calls() - retried_before;
     let _guard = span.enter();
     match out.outcome {
@@ -387,6 +397,9 @@ async fn summarise_and_tell<S: RunStore + Sync, N: Notifier + Sync>(
             tracing::error!(error = %e, subject = %n.subject, "could not publish the notice");
             summary.notice_error.get_or_insert_with(|| e.to_string());
         }
+    }
+    if summary.run_failed {
+        summary.failure_cause = Some(report::failure_cause(&summary));
     }
     let c = &summary.counts;
     if !summary.dry_run {

@@ -185,6 +185,12 @@ async fn search<D: StackDirectory + Sync>(
             None => {
                 let mut task = RefreshTask::new(snapshot.stack, settings.parameter.clone());
                 task.session = Some(session.to_string());
+                task.other_parameters = snapshot
+                    .parameters
+                    .iter()
+                    .filter(|p| p.key != settings.parameter)
+                    .map(|p| p.key.clone())
+                    .collect();
                 found.selected.push(task)
             }
             Some(reason) => found.skipped.push(SkippedStack {

@@ -206,6 +206,134 @@ fn fixed_name(resource_type: &str, resource: &Value) -> bool {
         .is_some_and(|p| names.iter().any(|n| p.contains_key(n)))
 }
 
+/// Why CloudFormation would refuse the `false` update, if it would: a resource or output
+/// that stays (no Condition, or one not on the token) refers to a guarded resource (`Ref`,
+/// `Fn::GetAtt`, `Fn::Sub`, `DependsOn`), which `false` removes. CloudFormation answers
+/// "Template format error: Unresolved resource dependencies [X] in the Resources block of
+/// the template" (e.g. aws-solutions/media-insights-on-aws#145, a parameter turning a
+/// condition false). A reference inside `Fn::If` on a token condition counts only in the
+/// branch used when the condition is false. `Err` when the template cannot be read.
+pub fn refusal_reason(template_body: &str, parameter: &str) -> Result<Option<String>, String> {
+    let template = parse_template(template_body)?;
+    let token_conditions = conditions_on(&template, parameter);
+    let empty = Map::new();
+    let resources = template
+        .get("Resources")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let on_token = |v: &Value| {
+        v.get("Condition")
+            .and_then(Value::as_str)
+            .is_some_and(|c| token_conditions.contains(c))
+    };
+    let guarded: BTreeSet<&String> = resources
+        .iter()
+        .filter(|(_, r)| on_token(r))
+        .map(|(id, _)| id)
+        .collect();
+    let mut dangling = Vec::new();
+    let outputs = template
+        .get("Outputs")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    for (kind, block) in [("resource", resources), ("output", outputs)] {
+        for (id, item) in block {
+            if on_token(item) {
+                continue;
+            }
+            let mut refs = BTreeSet::new();
+            references(item, &token_conditions, &mut refs);
+            for target in refs.iter().filter(|r| guarded.contains(r)) {
+                dangling.push(format!("{kind} {id} refers to {target}"));
+            }
+        }
+    }
+    Ok((!dangling.is_empty()).then(|| {
+        format!(
+            "CloudFormation would refuse {parameter}=false (Unresolved resource dependencies): {}; \
+             give them the guarded resources' Condition (or Fn::If on it) to make the stack refreshable",
+            dangling.join("; ")
+        )
+    }))
+}
+
+/// The logical ids a template fragment refers to. `Fn::If` on a token condition: only the
+/// branch CloudFormation uses when the token is `false`.
+fn references(v: &Value, token_conditions: &BTreeSet<String>, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, inner) in map {
+                match (k.as_str(), inner) {
+                    ("Ref", Value::String(id)) => {
+                        out.insert(id.clone());
+                    }
+                    ("DependsOn", Value::String(id)) => {
+                        out.insert(id.clone());
+                    }
+                    ("DependsOn", Value::Array(ids)) => {
+                        out.extend(ids.iter().filter_map(Value::as_str).map(str::to_string));
+                    }
+                    ("Fn::GetAtt", Value::Array(parts)) => {
+                        if let Some(id) = parts.first().and_then(Value::as_str) {
+                            out.insert(id.to_string());
+                        }
+                    }
+                    ("Fn::GetAtt", Value::String(dotted)) => {
+                        out.insert(dotted.split('.').next().unwrap_or_default().to_string());
+                    }
+                    ("Fn::Sub", Value::String(text)) => sub_references(text, &BTreeSet::new(), out),
+                    ("Fn::Sub", Value::Array(parts)) => {
+                        let locals: BTreeSet<String> = parts
+                            .get(1)
+                            .and_then(Value::as_object)
+                            .map(|m| m.keys().cloned().collect())
+                            .unwrap_or_default();
+                        if let Some(text) = parts.first().and_then(Value::as_str) {
+                            sub_references(text, &locals, out);
+                        }
+                        if let Some(vars) = parts.get(1) {
+                            references(vars, token_conditions, out);
+                        }
+                    }
+                    ("Fn::If", Value::Array(parts))
+                        if parts
+                            .first()
+                            .and_then(Value::as_str)
+                            .is_some_and(|c| token_conditions.contains(c)) =>
+                    {
+                        if let Some(when_false) = parts.get(2) {
+                            references(when_false, token_conditions, out);
+                        }
+                    }
+                    ("Condition", _) => {}
+                    _ => references(inner, token_conditions, out),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| references(i, token_conditions, out)),
+        _ => {}
+    }
+}
+
+/// `${Name}` and `${Name.Attribute}` in a `Fn::Sub` string (`${!Literal}` is not one).
+fn sub_references(text: &str, locals: &BTreeSet<String>, out: &mut BTreeSet<String>) {
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find('}') else { return };
+        let name = &rest[..end];
+        if !name.starts_with('!') {
+            let id = name.split('.').next().unwrap_or_default().trim();
+            if !locals.contains(id) {
+                out.insert(id.to_string());
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+}
+
 /// The conditions that depend on the parameter, directly or through other conditions.
 fn conditions_on(template: &Value, parameter: &str) -> BTreeSet<String> {
     let Some(conditions) = template.get("Conditions").and_then(Value::as_object) else {
@@ -290,6 +418,56 @@ fn yaml_key(k: serde_yaml_ng::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_left_dangling_by_false_is_found_and_named() {
+        let body = r#"
+Parameters:
+  RotateToken: {Type: String, Default: "true"}
+Conditions:
+  RotateToken: !Equals [!Ref RotateToken, "true"]
+Resources:
+  DatabasePassword: {Type: AWS::SSM::Parameter, Condition: RotateToken, Properties: {Type: String, Value: x}}
+  Reader: {Type: AWS::SSM::Parameter, Condition: RotateToken, Properties: {Type: String, Value: !Ref DatabasePassword}}
+  Safe:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !If [RotateToken, !GetAtt DatabasePassword.Value, "off"]
+  Dangling:
+    Type: AWS::SSM::Parameter
+    Properties: {Type: String, Value: !Sub "name=${DatabasePassword} ${!Literal}"}
+Outputs:
+  PasswordParameter: {Value: !Ref DatabasePassword}
+  Guarded: {Condition: RotateToken, Value: !Ref DatabasePassword}
+"#;
+        let reason = refusal_reason(body, "RotateToken").unwrap().unwrap();
+        assert!(
+            reason.contains("resource Dangling refers to DatabasePassword"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("output PasswordParameter refers to DatabasePassword"),
+            "{reason}"
+        );
+        assert!(!reason.contains("Safe"), "{reason}");
+        assert!(!reason.contains("Reader"), "{reason}");
+        assert!(!reason.contains("Guarded"), "{reason}");
+        let fixed = body
+            .replace(
+                "Value: !Sub \"name=${DatabasePassword} ${!Literal}\"",
+                "Value: plain",
+            )
+            .replace(
+                "PasswordParameter: {Value: !Ref DatabasePassword}",
+                "Plain: {Value: x}",
+            );
+        assert_eq!(
+            refusal_reason(&fixed, "RotateToken").unwrap(),
+            None,
+            "{fixed}"
+        );
+    }
 
     const YAML: &str = r#"
 AWSTemplateFormatVersion: "2010-09-09"

@@ -241,6 +241,28 @@ pub struct RefreshTask {
     /// The data-loss guard has passed this stack (checked once, right before phase one).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guard_passed: bool,
+    /// The execution's full name (the STS session name is cut to 64 characters): written by
+    /// discover, which gets it from the state machine (`$$.Execution.Name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    /// The stack's other parameters, kept with `UsePreviousValue` by every update and by
+    /// the restore command of a CRITICAL row (CloudFormation would reset an omitted one to
+    /// its default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_parameters: Vec<String>,
+    /// Set by the state machine's `Catch` (`ResultPath: $.error`) when the refresh function
+    /// failed for good; the report turns it into the stack's final row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+}
+
+/// A Step Functions error as a `Catch` records it: `{"Error": ..., "Cause": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StepError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
 }
 
 pub(crate) fn is_zero(n: &u32) -> bool {
@@ -267,6 +289,9 @@ impl RefreshTask {
             enable_started_ms: None,
             retried_calls: 0,
             guard_passed: false,
+            execution: None,
+            other_parameters: Vec::new(),
+            error: None,
         }
     }
 }

@@ -33,6 +33,19 @@ pub struct UpdatePlan {
     pub capabilities: Vec<String>,
 }
 
+/// The capabilities every refresh update acknowledges. The template is the stack's own,
+/// unchanged (`UsePreviousTemplate`), so acknowledging what it contains changes nothing,
+/// but CloudFormation refuses an update that does not (`InsufficientCapabilitiesException`)
+/// and DescribeStacks does not list every capability the template needs: a stack deployed
+/// through a change set (`sam deploy`, the console) never records `CAPABILITY_AUTO_EXPAND`,
+/// yet a direct UpdateStack of its `Transform` needs it (UpdateStack API reference,
+/// "Capabilities"; CloudFormation User Guide, "Acknowledging IAM resources").
+pub const ACKNOWLEDGED_CAPABILITIES: [&str; 3] = [
+    "CAPABILITY_IAM",
+    "CAPABILITY_NAMED_IAM",
+    "CAPABILITY_AUTO_EXPAND",
+];
+
 /// Plans the update that sets the token to `value`; `Err` names what is missing.
 pub fn plan_update(
     snapshot: &StackSnapshot,
@@ -56,20 +69,35 @@ pub fn plan_update(
             (p.key.clone(), v)
         })
         .collect();
+    let mut capabilities: Vec<String> = ACKNOWLEDGED_CAPABILITIES
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    for c in &snapshot.capabilities {
+        if !capabilities.contains(c) {
+            capabilities.push(c.clone());
+        }
+    }
     Ok(UpdatePlan {
         stack: snapshot.stack.clone(),
         parameters,
-        capabilities: snapshot.capabilities.clone(),
+        capabilities,
     })
 }
 
-/// The AWS CLI command that puts a stack back to `token=true` by hand.
-pub fn restore_command(stack: &StackRef, token_parameter: &str) -> String {
+/// The AWS CLI command that puts a stack back to `token=true` by hand, keeping every other
+/// parameter's value (CloudFormation resets a parameter left out to its default).
+pub fn restore_command(stack: &StackRef, token_parameter: &str, others: &[String]) -> String {
+    let mut parameters = format!("ParameterKey={token_parameter},ParameterValue=true");
+    for key in others {
+        parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));
+    }
     format!(
         "aws cloudformation update-stack --region {} --stack-name {} --use-previous-template \
-         --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
-         --parameters ParameterKey={},ParameterValue=true  # plus ParameterKey=<each other parameter>,UsePreviousValue=true",
-        stack.region, stack.id, token_parameter
+         --capabilities {} --parameters {parameters}",
+        stack.region,
+        stack.id,
+        ACKNOWLEDGED_CAPABILITIES.join(" "),
     )
 }
 
@@ -82,6 +110,15 @@ fn enable_backoff_ms(settings: &RefreshSettings, failures: u32) -> u64 {
     settings.poll_interval_ms.max(1_000) * (1u64 << failures.min(6))
 }
 
+/// An AWS call failed (after the SDK's retries) while working on a stack. `changed` says
+/// whether an update of this refresh may already have started: the stack may then be at
+/// `false`, and the state machine's record of the failure must say CRITICAL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    pub error: AwsError,
+    pub changed: bool,
+}
+
 /// Works on one stack until it is finished or `budget_until_ms` is near.
 pub async fn advance<U, C>(
     updater: &U,
@@ -89,7 +126,27 @@ pub async fn advance<U, C>(
     settings: RefreshSettings,
     mut task: RefreshTask,
     budget_until_ms: u64,
-) -> Result<RefreshTask, AwsError>
+) -> Result<RefreshTask, Interrupted>
+where
+    U: StackUpdater + StackDirectory + Sync,
+    C: Clock + Sync,
+{
+    match work(updater, clock, settings, &mut task, budget_until_ms).await {
+        Ok(()) => Ok(task),
+        Err(error) => Err(Interrupted {
+            error,
+            changed: task.phase != Phase::Disable || task.update_started,
+        }),
+    }
+}
+
+async fn work<U, C>(
+    updater: &U,
+    clock: &C,
+    settings: RefreshSettings,
+    task: &mut RefreshTask,
+    budget_until_ms: u64,
+) -> Result<(), AwsError>
 where
     U: StackUpdater + StackDirectory + Sync,
     C: Clock + Sync,
@@ -113,22 +170,28 @@ where
                     ""
                 }
             );
-            fail(&mut task, reason, stranded);
+            fail(task, reason, stranded);
             break;
         }
         let Some(snapshot) = updater.describe(&task.stack).await? else {
             let critical = task.phase == Phase::Enable;
-            fail(&mut task, "stack no longer exists".to_string(), critical);
+            fail(task, "stack no longer exists".to_string(), critical);
             break;
         };
         task.status = Some(snapshot.status.clone());
+        task.other_parameters = snapshot
+            .parameters
+            .iter()
+            .filter(|p| p.key != task.parameter)
+            .map(|p| p.key.clone())
+            .collect();
         let class = classify_status(&snapshot.status);
         let must_wait = if task.update_started {
-            observe_running_update(&mut task, &snapshot, class, &settings, clock.now_ms())
+            observe_running_update(task, &snapshot, class, &settings, clock.now_ms())
         } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
             true // backing off before another phase-two attempt
         } else {
-            start_phase(updater, &mut task, &snapshot, class).await?
+            start_phase(updater, task, &snapshot, class).await?
         };
         if task.phase == Phase::Enable && task.enable_started_ms.is_none() {
             task.enable_started_ms = Some(clock.now_ms());
@@ -140,7 +203,7 @@ where
             clock.sleep_ms(settings.poll_interval_ms).await;
         }
     }
-    Ok(task)
+    Ok(())
 }
 
 /// Returns whether to wait before looking again.
@@ -176,6 +239,12 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
         == Some("true");
     if task.phase == Phase::Disable && !task.guard_passed && token_is_true {
         let body = updater.template_body(&task.stack).await?;
+        // An update CloudFormation would refuse is a failure (the stack cannot receive the
+        // new value until its template is mended), found before anything is changed.
+        if let Ok(Some(reason)) = guard::refusal_reason(&body, &task.parameter) {
+            fail(task, reason, false);
+            return Ok(false);
+        }
         if let Some(reason) = guard::skip_reason(&body, &task.parameter, snapshot) {
             not_done(task, reason);
             return Ok(false);
@@ -199,8 +268,16 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             Ok(false)
         }
         UpdateStart::Busy(_) => Ok(true),
+        // CloudFormation refused (access denied, a capability, template validation): a
+        // failure the operator must see and the run's alarm must count, never a skip.
+        // Nothing changed in phase one; in phase two the stack is left at `false`.
         UpdateStart::Refused(why) => {
-            not_done(task, format!("UpdateStack refused: {why}"));
+            let critical = task.phase != Phase::Disable;
+            fail(
+                task,
+                format!("CloudFormation refused the update: {why}"),
+                critical,
+            );
             Ok(false)
         }
     }
@@ -316,11 +393,47 @@ fn fail(task: &mut RefreshTask, reason: String, critical: bool) {
     task.reason = Some(if critical {
         format!(
             "{reason}. CRITICAL: restore with `{}`",
-            restore_command(&task.stack, &task.parameter)
+            restore_command(&task.stack, &task.parameter, &task.other_parameters)
         )
     } else {
         reason
     });
+}
+
+/// Error names the refresh function raises before it has changed anything: bad input
+/// (refused before any AWS call) and an AWS call that failed before any update started.
+pub const ERRORS_BEFORE_ANY_CHANGE: [&str; 2] =
+    ["RotateToken.InvalidInput", "RotateToken.AwsError"];
+
+/// The stack's final row when the refresh function failed for good (`error`, recorded by
+/// the state machine's Catch) or its child execution ended without an output (timed out,
+/// aborted). CRITICAL unless the failure is known to have come before any change: an
+/// update may have set the token to `false`, and a stack must never be left silently
+/// without its guarded resources.
+pub fn after_function_failure(mut task: RefreshTask, error: &str, cause: &str) -> RefreshTask {
+    let before_any_change = ERRORS_BEFORE_ANY_CHANGE.contains(&error)
+        && task.phase == Phase::Disable
+        && !task.update_started;
+    let mut cause = cause.trim().to_string();
+    if cause.len() > 600 {
+        let mut end = 600;
+        while !cause.is_char_boundary(end) {
+            end -= 1;
+        }
+        cause.truncate(end);
+        cause.push('…');
+    }
+    let reason = if before_any_change {
+        format!("refresh function failed before changing the stack: {error}: {cause}")
+    } else {
+        format!(
+            "refresh function failed in phase {} ({error}: {cause}); the stack may have been left at {}=false",
+            task.phase.token_value(),
+            task.parameter
+        )
+    };
+    fail(&mut task, reason, !before_any_change);
+    task
 }
 
 #[cfg(test)]
@@ -345,6 +458,8 @@ mod tests {
         template: &'static str,
         updates: Mutex<Vec<String>>,
         busy_refusals: Mutex<u32>,
+        /// CloudFormation refuses updates setting the token to this value, with this message.
+        refuse: Option<(&'static str, &'static str)>,
     }
 
     impl FakeStack {
@@ -379,6 +494,7 @@ mod tests {
                 template: SAFE_TEMPLATE,
                 updates: Mutex::new(vec![]),
                 busy_refusals: Mutex::new(0),
+                refuse: None,
             }
         }
         fn token(&self) -> String {
@@ -435,10 +551,18 @@ mod tests {
                 plan.parameters[0],
                 ("Env".to_string(), ParameterValue::UsePrevious)
             );
-            assert_eq!(plan.capabilities, vec!["CAPABILITY_IAM".to_string()]);
+            assert_eq!(
+                plan.capabilities, ACKNOWLEDGED_CAPABILITIES,
+                "every capability acknowledged, whatever DescribeStacks lists"
+            );
             let ParameterValue::Value(v) = &plan.parameters[1].1 else {
                 panic!("token not set")
             };
+            if let Some((value, why)) = self.refuse {
+                if value == v {
+                    return Ok(UpdateStart::Refused(why.to_string()));
+                }
+            }
             self.updates.lock().unwrap().push(v.clone());
             if *v == self.token() {
                 return Ok(UpdateStart::NoChange);
@@ -658,6 +782,94 @@ mod tests {
             "a false update still running may strand the stack"
         );
         assert!(t.reason.unwrap().contains("gave up"));
+    }
+
+    #[test]
+    fn an_update_cloudformation_refuses_is_a_failure_not_a_skip() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.refuse = Some((
+            "false",
+            "InsufficientCapabilitiesException: Requires capabilities : [CAPABILITY_AUTO_EXPAND]",
+        ));
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Failed, "{t:?}");
+        assert!(!t.critical, "nothing was changed");
+        assert!(t.reason.unwrap().contains("CAPABILITY_AUTO_EXPAND"));
+
+        // Refused in phase two: the stack is at `false`, CRITICAL.
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "false");
+        stack.refuse = Some((
+            "true",
+            "AccessDenied: not authorized to perform: iam:PassRole",
+        ));
+        let mut t = task(&stack);
+        t.phase = Phase::Enable;
+        let t = run(&stack, t, 600_000);
+        assert_eq!(t.outcome, Outcome::Failed);
+        assert!(t.critical);
+    }
+
+    #[test]
+    fn a_function_failure_is_critical_unless_nothing_was_changed() {
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        let mut fresh = task(&stack);
+        fresh.other_parameters = vec!["Env".into()];
+        let t = after_function_failure(fresh.clone(), "RotateToken.InvalidInput", "bad");
+        assert_eq!((t.outcome, t.critical), (Outcome::Failed, false));
+        let t = after_function_failure(fresh.clone(), "RotateToken.AwsError", "AccessDenied");
+        assert_eq!((t.outcome, t.critical), (Outcome::Failed, false));
+        // The failed call may itself have started phase one.
+        for error in [
+            "RotateToken.AwsErrorAfterChange",
+            "Sandbox.Timedout",
+            "States.Timeout",
+        ] {
+            let t = after_function_failure(fresh.clone(), error, "");
+            assert!(t.critical, "{error}");
+            assert!(t.reason.unwrap().contains("UsePreviousValue=true"));
+        }
+        let mut started = fresh;
+        started.update_started = true;
+        assert!(after_function_failure(started, "RotateToken.AwsError", "").critical);
+    }
+
+    #[test]
+    fn an_aws_failure_after_an_update_started_says_so() {
+        struct Flaky(FakeStack, Mutex<u32>);
+        impl StackDirectory for Flaky {
+            async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
+                self.0.list_stacks().await
+            }
+            async fn template_body(&self, s: &StackRef) -> Result<String, AwsError> {
+                self.0.template_body(s).await
+            }
+        }
+        impl StackUpdater for Flaky {
+            async fn describe(&self, s: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+                let calls = {
+                    let mut n = self.1.lock().unwrap();
+                    *n += 1;
+                    *n
+                };
+                if calls > 1 {
+                    return Err(AwsError {
+                        operation: "DescribeStacks",
+                        code: Some("Throttling".into()),
+                        message: "Rate exceeded".into(),
+                    });
+                }
+                self.0.describe(s).await
+            }
+            async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+                self.0.update(plan).await
+            }
+        }
+        let flaky = Flaky(FakeStack::new("UPDATE_COMPLETE", "true"), Mutex::new(0));
+        let clock = FakeClock(AtomicU64::new(1_000_000));
+        let t = task(&flaky.0);
+        let err = futures::executor::block_on(advance(&flaky, &clock, SETTINGS, t, 2_000_000))
+            .unwrap_err();
+        assert!(err.changed, "phase one was started before the failed call");
     }
 
     #[test]

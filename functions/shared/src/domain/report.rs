@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     DiscoveryOutput, FailedTarget, Outcome, Phase, RefreshTask, SecretRef, StackRef,
 };
+use super::refresh;
 
 /// The Map's results as the state machine hands them over: inline, or (Distributed Map)
 /// written to S3 by its ResultWriter.
@@ -87,16 +88,33 @@ impl ChildExecution {
         {
             return Some(task);
         }
-        let mut task: RefreshTask = serde_json::from_str(self.input.as_deref()?).ok()?;
-        task.outcome = Outcome::Failed;
-        task.critical = task.phase == Phase::Enable;
-        task.reason = Some(format!(
-            "child execution {}: {} {}",
-            self.status,
-            self.error.unwrap_or_default(),
-            self.cause.unwrap_or_default()
-        ));
-        Some(task)
+        // Failed, timed out or aborted outside any Catch: the input is all that is known
+        // (the item as discovery wrote it), not how far the refresh got.
+        let task: RefreshTask = serde_json::from_str(self.input.as_deref()?).ok()?;
+        let error = self
+            .error
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| format!("child execution {}", self.status));
+        Some(refresh::after_function_failure(
+            task,
+            &error,
+            self.cause.as_deref().unwrap_or_default(),
+        ))
+    }
+}
+
+/// A task as the Map returned it, made final: a failure the state machine caught (its
+/// `error`), or a loop that ended while still waiting, becomes a failed row, CRITICAL
+/// unless it is known that nothing was changed.
+fn settle(task: &RefreshTask) -> RefreshTask {
+    match (&task.error, task.outcome) {
+        (Some(e), _) => refresh::after_function_failure(task.clone(), &e.error, &e.cause),
+        (None, Outcome::Waiting) => refresh::after_function_failure(
+            task.clone(),
+            "RotateToken.Unfinished",
+            "the refresh stopped before finishing",
+        ),
+        (None, _) => task.clone(),
     }
 }
 
@@ -200,6 +218,31 @@ pub struct Summary {
     /// The SNS notice could not be published (the summary and alarms still say it all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_error: Option<String>,
+    /// When the run failed: this summary as JSON, cut to fit the Fail state's cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_cause: Option<String>,
+}
+
+/// AWS's limit on a failure's `Cause` (Step Functions quotas: 32,768 characters).
+pub const MAX_CAUSE_CHARS: usize = 32_768;
+
+/// The summary as the failed execution's cause: the whole JSON when it fits in
+/// [`MAX_CAUSE_CHARS`], otherwise with rows left out (the ones that need attention are
+/// kept first, as in [`compact`]) and counted in `rows_omitted`.
+pub fn failure_cause(summary: &Summary) -> String {
+    let mut s = summary.clone();
+    s.failure_cause = None;
+    s.stacks
+        .sort_by_key(|r| matches!(r.outcome, Outcome::Refreshed | Outcome::WouldRefresh));
+    loop {
+        let text = serde_json::to_string(&s).unwrap_or_default();
+        if text.chars().count() <= MAX_CAUSE_CHARS || s.stacks.is_empty() {
+            return text;
+        }
+        let keep = s.stacks.len() * 3 / 4;
+        s.rows_omitted += s.stacks.len() - keep;
+        s.stacks.truncate(keep);
+    }
 }
 
 fn row(stack: &StackRef, outcome: Outcome) -> StackRow {
@@ -279,6 +322,7 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         full_summary: None,
         rows_omitted: 0,
         notice_error: None,
+        failure_cause: None,
     }
 }
 
@@ -314,25 +358,18 @@ fn group_by_target(rows: &[StackRow], failed: &[FailedTarget]) -> Vec<TargetCoun
 }
 
 fn result_row(r: &RefreshTask) -> StackRow {
-    let outcome = match r.outcome {
-        // A result still waiting means the loop ended early: never report it as refreshed.
-        Outcome::Waiting => Outcome::Failed,
-        o => o,
-    };
-    let failed = outcome == Outcome::Failed;
+    let r = &settle(r);
+    let failed = r.outcome == Outcome::Failed;
     StackRow {
         phase: failed.then(|| match r.phase {
             Phase::Disable => "false".to_string(),
             Phase::Enable | Phase::Done => "true".to_string(),
         }),
         status: r.status.clone(),
-        reason: r.reason.clone().or_else(|| {
-            (r.outcome == Outcome::Waiting)
-                .then(|| "the refresh stopped before finishing".to_string())
-        }),
-        critical: r.critical || (r.outcome == Outcome::Waiting && r.phase == Phase::Enable),
+        reason: r.reason.clone(),
+        critical: r.critical,
         invocations: r.invocations,
-        ..row(&r.stack, outcome)
+        ..row(&r.stack, r.outcome)
     }
 }
 
@@ -385,6 +422,45 @@ pub fn render_table(summary: &Summary) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_failure_cause_fits_aws_limit_whatever_the_number_of_rows() {
+        let stack = |i: usize| {
+            StackRef::from_stack_id(&format!(
+                "arn:aws:cloudformation:us-east-1:111111111111:stack/s{i}/{}",
+                "x".repeat(60)
+            ))
+            .unwrap()
+        };
+        let mut summary = summarise(
+            serde_json::from_value(serde_json::json!({
+                "secret": {"arn": "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf"},
+                "cause": "c", "dry_run": false, "parameter": "RotateToken", "mode": "all",
+                "max_concurrency": 1, "scanned": 0, "not_consumers": 0, "selected": [], "skipped": []
+            }))
+            .unwrap(),
+            None,
+        );
+        summary.stacks = (0..2_000)
+            .map(|i| StackRow {
+                reason: Some("r".repeat(200)),
+                ..row(
+                    &stack(i),
+                    if i == 7 {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Refreshed
+                    },
+                )
+            })
+            .collect();
+        let cause = failure_cause(&summary);
+        assert!(cause.chars().count() <= MAX_CAUSE_CHARS);
+        let back: Summary = serde_json::from_str(&cause).unwrap();
+        assert!(back.rows_omitted > 0);
+        assert_eq!(back.stacks[0].stack, "s7", "the failed row is kept first");
+    }
+
     use super::*;
     use crate::domain::model::SkippedStack;
 

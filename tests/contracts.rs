@@ -1,0 +1,148 @@
+//! What crosses between the state machine, the Rust code and the template is defined once
+//! and checked here: the error names the ASL retries and catches are the ones the handlers
+//! raise; every Lambda task retries the transient errors AWS documents for Lambda; the
+//! environment variables the template sets are the ones the code reads.
+
+use std::collections::BTreeSet;
+
+use rotatetoken::config::TEMPLATE_VARIABLES;
+use rotatetoken::handler::FunctionError;
+use rotatetoken_tests::{repo_root, template_facts};
+use serde_json::Value;
+
+/// Lambda's transient errors, as the Step Functions developer guide lists them
+/// ("Handling transient Lambda service exceptions": `Lambda.ServiceException`,
+/// `Lambda.AWSLambdaException`, `Lambda.SdkClientException`,
+/// `Lambda.ClientExecutionTimeoutException`), plus `Lambda.TooManyRequestsException`
+/// (throttled invoke) and `Sandbox.Timedout` (the function timed out).
+const LAMBDA_TRANSIENT: [&str; 6] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.TooManyRequestsException",
+    "Sandbox.Timedout",
+];
+
+fn definition() -> Value {
+    let text =
+        std::fs::read_to_string(repo_root().join("statemachine/rotatetoken.asl.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every Task state, at any depth: (name, state).
+fn tasks(states: &Value, out: &mut Vec<(String, Value)>) {
+    for (name, state) in states.as_object().unwrap() {
+        if state["Type"] == "Task" {
+            out.push((name.clone(), state.clone()));
+        }
+        if let Some(inner) = state.get("ItemProcessor").or_else(|| state.get("Iterator")) {
+            tasks(&inner["States"], out);
+        }
+    }
+}
+
+fn names(rules: &Value) -> BTreeSet<String> {
+    rules
+        .as_array()
+        .map(|rules| {
+            rules
+                .iter()
+                .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_state_machine_names_exactly_the_errors_the_handlers_raise() {
+    let mut all = Vec::new();
+    tasks(&definition()["States"], &mut all);
+    assert!(all.len() >= 3, "{all:?}");
+    let raised: BTreeSet<String> = FunctionError::ALL.iter().map(|s| s.to_string()).collect();
+    for (name, task) in &all {
+        let mentioned: BTreeSet<String> = names(&task["Retry"])
+            .union(&names(&task["Catch"]))
+            .filter(|e| e.starts_with("RotateToken."))
+            .cloned()
+            .collect();
+        let unknown: Vec<_> = mentioned.difference(&raised).collect();
+        assert!(
+            unknown.is_empty(),
+            "{name} names errors no handler raises: {unknown:?}"
+        );
+        let retried = names(&task["Retry"]);
+        for transient in LAMBDA_TRANSIENT {
+            assert!(
+                retried.contains(transient),
+                "{name} does not retry {transient}"
+            );
+        }
+        assert!(
+            retried.contains(FunctionError::AWS),
+            "{name} does not retry {}",
+            FunctionError::AWS
+        );
+    }
+    let refresh = &all.iter().find(|(n, _)| n == "Refresh").unwrap().1;
+    assert!(
+        names(&refresh["Retry"]).contains(FunctionError::AWS_AFTER_CHANGE),
+        "Refresh must retry {}",
+        FunctionError::AWS_AFTER_CHANGE
+    );
+    assert!(
+        names(&refresh["Catch"]).contains("States.ALL"),
+        "every failure of Refresh must reach RecordError"
+    );
+}
+
+#[test]
+fn the_template_sets_exactly_the_variables_the_code_reads() {
+    let facts = template_facts();
+    let mut set: BTreeSet<String> = facts["global_environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    for f in facts["functions"].as_object().unwrap().values() {
+        set.extend(
+            f["environment"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string()),
+        );
+    }
+    // Lambda sets AWS_REGION itself.
+    let read: BTreeSet<String> = TEMPLATE_VARIABLES
+        .iter()
+        .filter(|v| **v != "AWS_REGION")
+        .map(|v| v.to_string())
+        .collect();
+    let not_set: Vec<_> = read.difference(&set).collect();
+    let not_read: Vec<_> = set.difference(&read).collect();
+    assert!(
+        not_set.is_empty(),
+        "read but never set by template.yaml: {not_set:?}"
+    );
+    assert!(
+        not_read.is_empty(),
+        "set by template.yaml but never read: {not_read:?}"
+    );
+}
+
+#[test]
+fn a_distributed_map_tolerates_its_children_failing_so_report_always_runs() {
+    let d = definition();
+    let map = &d["States"]["RefreshStacks"];
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"]["Mode"],
+        "DISTRIBUTED"
+    );
+    assert_eq!(
+        map["ToleratedFailurePercentage"], 100,
+        "AWS's default (0) fails the Map on one failed child and Report never runs"
+    );
+}
