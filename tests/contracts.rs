@@ -146,3 +146,32 @@ fn a_distributed_map_tolerates_its_children_failing_so_report_always_runs() {
         "AWS's default (0) fails the Map on one failed child and Report never runs"
     );
 }
+
+/// No lost trigger: an event EventBridge cannot deliver and an invocation that fails after
+/// Lambda's own retries both land in one queue, and an alarm on that queue tells the
+/// operators (Lambda's "asynchronous invocation" destinations; EventBridge rule target
+/// dead-letter queues).
+#[test]
+fn a_trigger_that_fails_for_good_lands_in_a_queue_with_an_alarm() {
+    let facts = template_facts();
+    let queue = facts["functions"]["TriggerFunction"]["on_failure"]
+        .as_str()
+        .expect("the trigger has an on-failure destination");
+    assert_eq!(facts["types"][queue], "AWS::SQS::Queue");
+    for rule in facts["rule_patterns"].as_array().unwrap() {
+        assert_eq!(
+            rule["dead_letter"], queue,
+            "rule {} has no dead-letter queue",
+            rule["name"]
+        );
+    }
+    let alarmed = facts["alarms"].as_array().unwrap().iter().any(|a| {
+        a["watches"].as_array().unwrap().iter().any(|w| w == queue)
+            && a["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "AlertsTopic")
+    });
+    assert!(alarmed, "no alarm on {queue} tells the alerts topic");
+}

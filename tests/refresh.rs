@@ -301,12 +301,6 @@ async fn malformed_step_input_is_refused_without_any_call() {
     assert!(w.emulator.updates().is_empty());
 }
 
-/// The consumer with an output that stays when `false` removes what it refers to.
-fn consumer_with_dangling_output(secret_ref: &str) -> String {
-    consumer_template(secret_ref)
-        + "Outputs:\n  PasswordParameterName:\n    Value: !Ref DatabasePassword\n"
-}
-
 #[tokio::test]
 async fn the_emulator_refuses_a_false_update_that_leaves_a_reference_dangling() {
     let w = world().await;

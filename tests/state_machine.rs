@@ -411,6 +411,73 @@ async fn a_stack_deployed_by_sam_deploy_is_refreshed_through_its_transform() {
     );
 }
 
+/// What CloudFormation refuses, and what it fails to clean up, are failures the operator
+/// sees and the alarm counts: never skips, never "refreshed".
+#[tokio::test]
+async fn refused_updates_and_cleanup_failures_are_reported_failed() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    p.emulator.control(
+        json!({"update_delay_seconds": 0.3, "fail_delete": {"orphaning": ["DatabasePassword"]}}),
+    );
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    for name in ["orders-api", "orphaning"] {
+        create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
+    }
+    create_stack(
+        &p.cfn,
+        "dangling",
+        &consumer_with_dangling_output("prod/db-password"),
+        &[],
+    )
+    .await;
+    let orphan = resources(&p.cfn, "orphaning").await["DatabasePassword"].clone();
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+
+    assert_eq!(
+        done.status, "FAILED",
+        "the alarm must fire: {:#}",
+        done.summary
+    );
+    let s = &done.summary;
+    assert_eq!(row(s, "orders-api")["outcome"], "refreshed");
+    let dangling = row(s, "dangling");
+    assert_eq!(dangling["outcome"], "failed", "{s:#}");
+    assert_eq!(dangling["critical"], false);
+    let reason = dangling["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("output PasswordParameterName refers to DatabasePassword"),
+        "{reason}"
+    );
+    assert!(
+        p.emulator.completed_token_updates("dangling").is_empty(),
+        "nothing changed"
+    );
+
+    let orphaning = row(s, "orphaning");
+    assert_eq!(orphaning["outcome"], "failed", "{s:#}");
+    let reason = orphaning["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("DatabasePassword ({orphan})")),
+        "{reason}"
+    );
+    assert_eq!(
+        p.emulator.completed_token_updates("orphaning"),
+        vec!["false", "true"],
+        "phase two still brought the stack back"
+    );
+    assert_eq!(
+        ssm_value(&p.ssm, &orphan).await.as_deref(),
+        Some("v1"),
+        "the orphan lives on with the old value, as the row says"
+    );
+}
+
 #[tokio::test]
 async fn a_dry_run_selects_and_reports_but_changes_nothing() {
     let Scenario { p, arn, before } = scenario("v1").await;

@@ -192,3 +192,73 @@ async fn bad_events_are_refused_by_field_and_start_nothing() {
     }
     assert!(w.executions().await.is_empty());
 }
+
+/// EventBridge's `time` for an event happening now.
+fn now_time() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
+}
+
+/// Moving AWSCURRENT back to a version that was current before must refresh again: the
+/// first run's name is refused by Step Functions for 90 days once that run has closed.
+#[tokio::test]
+async fn a_version_current_again_after_its_run_ended_starts_a_new_run() {
+    let w = world().await;
+    // A machine whose runs end at once, so the first run is closed when the rollback comes.
+    let quick = w
+        .sfn
+        .create_state_machine()
+        .name("rotatetoken-quick")
+        .definition(r#"{"StartAt":"Done","States":{"Done":{"Type":"Pass","End":true}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/x")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_string();
+    let starter = StepFunctions::new(&w._emulator.sdk_config().await, quick.clone());
+    let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
+    let v2 = put_secret(&w.sm, "prod/db-password", "v2").await;
+    let mut first_event = sample_event("put-secret-value.json", &arn, &v2);
+    first_event["time"] = json!(now_time());
+    let first = service::trigger(&starter, &w.secrets, &first_event)
+        .await
+        .unwrap();
+    let TriggerReport::Started {
+        execution_name: first_name,
+        ..
+    } = first
+    else {
+        panic!("{first:?}")
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    // v3, then AWSCURRENT back to v2 (a rollback): a later event for v2.
+    put_secret(&w.sm, "prod/db-password", "v3").await;
+    let mut rollback = sample_event("update-secret-version-stage.json", &arn, &v2);
+    rollback["time"] = json!(now_time());
+    let again = service::trigger(&starter, &w.secrets, &rollback)
+        .await
+        .unwrap();
+    let TriggerReport::Started {
+        execution_name: second_name,
+        ..
+    } = &again
+    else {
+        panic!("the rollback must start a run: {again:?}")
+    };
+    assert_ne!(second_name, &first_name);
+    // Redeliveries of either event start nothing more.
+    for event in [&rollback, &first_event] {
+        let dup = service::trigger(&starter, &w.secrets, event).await.unwrap();
+        assert!(matches!(dup, TriggerReport::Duplicate { .. }), "{dup:?}");
+    }
+    let runs = w
+        .sfn
+        .list_executions()
+        .state_machine_arn(&quick)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(runs.executions().len(), 2);
+}

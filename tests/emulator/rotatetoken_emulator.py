@@ -67,6 +67,10 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       every create/update (UsePreviousTemplate re-expands the original); GetTemplate
       honours TemplateStage (Original as submitted, Processed expanded). moto: the
       transform is ignored and the stack has no resources.
+  19. Cleanup failures: config {"fail_delete": {"<stack>": ["LogicalId"]}} makes the
+      deletion of that resource fail when an update removes it: the resource lives on
+      outside the stack (not deleted), a DELETE_FAILED resource event says why, and the
+      stack still ends UPDATE_COMPLETE, as on AWS.
   18. A `false` update (any update) that leaves a resource or output referring to a
       resource whose Condition became false is refused: ValidationError "Template format
       error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
@@ -92,6 +96,7 @@ from moto.core.config import default_user_config
 CONTROL: dict[str, Any] = {
     "update_delay_seconds": 0.0,
     "fail_create": {},
+    "fail_delete": {},
     "deny_assume_role": [],
     "external_id": None,
     "throttle": {},
@@ -211,6 +216,7 @@ def _patch_cloudformation() -> None:
                 try:
                     original_stack_update(stack, template, role_arn, parameters=resolved, tags=tags)
                     stack.stack_status_reason = None
+                    _record_cleanup_failures(stack)
                 except Exception as exc:  # an update moto cannot apply rolls back, as on AWS
                     stack.status = "UPDATE_ROLLBACK_COMPLETE"
                     stack.stack_status_reason = f"Update failed and rolled back: {exc}"
@@ -259,6 +265,29 @@ def _patch_cloudformation() -> None:
                     message=f"Template format error: Unresolved resource dependencies [{', '.join(sorted(found))}] in the {block} block of the template"
                 )
 
+    def _record_cleanup_failures(stack: Any) -> None:
+        """(19) A resource removed by an update is deleted during
+        UPDATE_COMPLETE_CLEANUP_IN_PROGRESS; when that deletion fails, CloudFormation still
+        ends the stack UPDATE_COMPLETE and says so only in the resource's DELETE_FAILED
+        event ("Update stacks", CloudFormation User Guide: "if a resource can't be deleted
+        during cleanup, the stack update still completes"; the resource is no longer
+        managed by the stack). Injected with config {"fail_delete": {"<stack>": ["Id"]}}."""
+        failed = getattr(stack.resource_map, "rt_failed_deletions", [])
+        if not failed:
+            return
+        stack.resource_map.rt_failed_deletions = []
+        completed = stack.events.pop() if stack.events and stack.events[-1].resource_status == "UPDATE_COMPLETE" else None
+        stack._add_stack_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+        for logical, resource_type, physical in failed:
+            for status, reason in (("DELETE_IN_PROGRESS", None), ("DELETE_FAILED", f"Resource handler returned message: \"Access denied deleting {physical}\" (HandlerErrorCode: AccessDenied)")):
+                stack.events.append(cfn_models.Event(
+                    stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical,
+                    physical_resource_id=physical, resource_type=resource_type,
+                    resource_status=status, resource_status_reason=reason, resource_properties=None,
+                ))
+        if completed is not None:
+            stack.events.append(completed)
+
     def _would_create(stack: Any, template: str, params: dict[str, Any], logical: str) -> bool:
         """Would an update with `params` create `logical` (absent now, present after)?"""
         rm = stack.resource_map
@@ -290,7 +319,14 @@ def _patch_cloudformation() -> None:
             exists = logical in self._parsed_resources
             if exists and not wanted:
                 resource = self._parsed_resources.pop(logical)
-                self._delete_resource(resource, resource_json)
+                stack_name = self._parsed_resources.get("AWS::StackName")
+                if logical in CONTROL.get("fail_delete", {}).get(stack_name, []):
+                    # (19) The deletion fails in cleanup: the resource lives on outside the stack.
+                    failed = getattr(self, "rt_failed_deletions", [])
+                    failed.append((logical, resource_json.get("Type", ""), getattr(resource, "physical_resource_id", logical)))
+                    self.rt_failed_deletions = failed
+                else:
+                    self._delete_resource(resource, resource_json)
             elif wanted and not exists:
                 _ = self[logical]  # moto's lazy map creates the resource on first access
 
@@ -682,6 +718,16 @@ def _patch_events() -> None:
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
         if not self.event_pattern.matches_event(original_event):
             return
+        # PutEvents' Time arrives as epoch seconds; EventBridge delivers `time` as an ISO
+        # 8601 string (`2026-11-21T09:15:02Z`, "Amazon EventBridge events" reference);
+        # moto passes the number through.
+        if isinstance(original_event.get("time"), (int, float)):
+            import datetime
+
+            original_event = dict(original_event)
+            original_event["time"] = datetime.datetime.fromtimestamp(
+                original_event["time"], tz=datetime.timezone.utc
+            ).strftime("%Y-%m-%dT%H:%M:%SZ")
         lambda_targets = [t for t in self.targets if ":lambda:" in t["Arn"]]
         others = [t for t in self.targets if t not in lambda_targets]
         for target in lambda_targets:

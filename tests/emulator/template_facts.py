@@ -27,17 +27,40 @@ def facts(path: str) -> dict:
                 "timeout": props.get("Timeout"),
                 "environment": sorted(env),
             }
+            on_failure = ((props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure") or {}
+            out["functions"][logical]["on_failure"] = _logical(on_failure.get("Destination"))
             for name, event in (props.get("Events") or {}).items():
                 if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                    out["rule_patterns"].append({"name": name, "function": logical, "pattern": event["Properties"]["Pattern"]})
+                    dead_letter = (event["Properties"].get("DeadLetterConfig") or {}).get("Arn")
+                    out["rule_patterns"].append({"name": name, "function": logical, "pattern": event["Properties"]["Pattern"],
+                                                 "dead_letter": _logical(dead_letter)})
         elif res["Type"] == "AWS::Serverless::StateMachine":
             out["state_machines"][logical] = {
                 "definition_uri": props.get("DefinitionUri"),
                 "substitutions": sorted((props.get("DefinitionSubstitutions") or {}).keys()),
             }
+        elif res["Type"] == "AWS::CloudWatch::Alarm":
+            out.setdefault("alarms", []).append({
+                "name": logical,
+                "metric": props.get("MetricName"),
+                "watches": sorted({_logical(d.get("Value")) for d in props.get("Dimensions", []) if _logical(d.get("Value"))}),
+                "actions": sorted({_logical(a) for a in props.get("AlarmActions", []) if _logical(a)}),
+            })
+        out.setdefault("types", {})[logical] = res["Type"]
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     out["global_environment"] = sorted(globals_env)
     return out
+
+
+def _logical(ref) -> str | None:
+    """The logical id a `!Ref X` / `!GetAtt X.Y` points at."""
+    if isinstance(ref, dict):
+        if "Ref" in ref:
+            return ref["Ref"]
+        att = ref.get("Fn::GetAtt")
+        if att:
+            return att[0] if isinstance(att, list) else str(att).split(".")[0]
+    return None
 
 
 if __name__ == "__main__":

@@ -130,6 +130,13 @@ pub async fn function_env(
     config.environment()?.variables()?.get(variable).cloned()
 }
 
+/// The consumer with an output that stays when `false` removes what it refers to:
+/// CloudFormation refuses that update ("Unresolved resource dependencies").
+pub fn consumer_with_dangling_output(secret_ref: &str) -> String {
+    consumer_template(secret_ref)
+        + "Outputs:\n  PasswordParameterName:\n    Value: !Ref DatabasePassword\n"
+}
+
 /// A stack without the parameter: it must never be touched.
 pub fn plain_template(secret_ref: &str) -> String {
     format!(

@@ -231,6 +231,14 @@ impl Pipeline {
                     .filter_map(|v| v.as_str().map(str::to_string))
                     .collect()
             }))
+            // A redelivery keeps the time of the change it reports.
+            .set_time(event["time"].as_str().and_then(|t| {
+                aws_smithy_types::DateTime::from_str(
+                    t,
+                    aws_smithy_types::date_time::Format::DateTime,
+                )
+                .ok()
+            }))
             .build();
         let out = self
             .events

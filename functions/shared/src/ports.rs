@@ -86,6 +86,20 @@ pub trait StackUpdater {
         &self,
         plan: &UpdatePlan,
     ) -> impl Future<Output = Result<UpdateStart, AwsError>> + Send;
+    /// Resources the stack's latest update failed to delete (`DELETE_FAILED` events since
+    /// that update began): they live on outside the stack.
+    fn failed_deletions(
+        &self,
+        stack: &StackRef,
+    ) -> impl Future<Output = Result<Vec<FailedDeletion>, AwsError>> + Send;
+}
+
+/// A resource CloudFormation could not delete during an update's cleanup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDeletion {
+    pub logical_id: String,
+    pub physical_id: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +111,14 @@ pub enum StartOutcome {
     AlreadyExists,
 }
 
+/// An execution that already has a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExistingExecution {
+    pub running: bool,
+    /// Epoch milliseconds.
+    pub started_ms: u64,
+}
+
 /// Step Functions, as the trigger uses it.
 pub trait ExecutionStarter {
     fn start_execution(
@@ -104,6 +126,11 @@ pub trait ExecutionStarter {
         name: &str,
         input: &str,
     ) -> impl Future<Output = Result<StartOutcome, AwsError>> + Send;
+    /// The execution of this state machine with this name, if there is one.
+    fn existing(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ExistingExecution>, AwsError>> + Send;
 }
 
 /// Secrets Manager metadata (never values): turns a secret name into its ARN.

@@ -74,10 +74,24 @@ where
         cause: change.cause.clone(),
         dry_run: false,
     };
-    let name = trigger::execution_name(&arn, &change.version_id);
+    let mut name = trigger::execution_name(&arn, &change.version_id);
     let body =
         serde_json::to_string(&input).map_err(|e| InputError::new("event", e.to_string()))?;
-    match starter.start_execution(&name, &body).await? {
+    let mut outcome = starter.start_execution(&name, &body).await?;
+    // The name is taken. A redelivery of this change (the run started after the event
+    // happened, or is still running) is a duplicate; a run that had already ended before
+    // this event happened means the version became current again (AWSCURRENT moved back
+    // to it), which needs a run of its own.
+    if let (StartOutcome::AlreadyExists, Some(event_ms)) = (&outcome, change.time_ms) {
+        if let Some(earlier) = starter.existing(&name).await? {
+            if !earlier.running && earlier.started_ms < event_ms {
+                name = trigger::rerun_execution_name(&arn, &change.version_id, event_ms);
+                info!(execution_name = %name, "version current again after its run ended: a new run");
+                outcome = starter.start_execution(&name, &body).await?;
+            }
+        }
+    }
+    match outcome {
         StartOutcome::Started { execution_arn } => {
             info!(decision = "started", secret_arn = %arn, version_id = %change.version_id, cause = %change.cause, %execution_arn, "refresh started");
             Ok(TriggerReport::Started {
@@ -470,6 +484,12 @@ mod fuzz {
             Err(unreachable_error())
         }
         async fn update(&self, _: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+            Err(unreachable_error())
+        }
+        async fn failed_deletions(
+            &self,
+            _: &StackRef,
+        ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
             Err(unreachable_error())
         }
     }

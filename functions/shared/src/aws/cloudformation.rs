@@ -8,7 +8,7 @@ use aws_sdk_cloudformation::Client;
 use super::aws_error;
 use crate::domain::model::{StackParameter, StackRef, StackSnapshot};
 use crate::domain::refresh::{ParameterValue, UpdatePlan};
-use crate::ports::{AwsError, StackDirectory, StackUpdater, UpdateStart};
+use crate::ports::{AwsError, FailedDeletion, StackDirectory, StackUpdater, UpdateStart};
 
 #[derive(Clone)]
 pub struct CloudFormation {
@@ -61,6 +61,11 @@ fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
             .collect(),
+        rollback_monitoring_minutes: stack
+            .rollback_configuration()
+            .and_then(|r| r.monitoring_time_in_minutes())
+            .unwrap_or(0)
+            .clamp(0, 180) as u32,
     })
 }
 
@@ -119,6 +124,36 @@ impl StackUpdater for CloudFormation {
             }
             Err(e) => Err(aws_error("DescribeStacks", &e)),
         }
+    }
+
+    async fn failed_deletions(&self, stack: &StackRef) -> Result<Vec<FailedDeletion>, AwsError> {
+        // Newest first, back to the stack's own UPDATE_IN_PROGRESS that began the update.
+        let mut pages = self
+            .client
+            .describe_stack_events()
+            .stack_name(&stack.id)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeStackEvents", &e))?;
+            for e in page.stack_events() {
+                let status = e.resource_status().map(|s| s.as_str()).unwrap_or_default();
+                let is_stack = e.resource_type() == Some("AWS::CloudFormation::Stack")
+                    && e.physical_resource_id() == Some(stack.id.as_str());
+                if is_stack && status == "UPDATE_IN_PROGRESS" {
+                    return Ok(found);
+                }
+                if !is_stack && status == "DELETE_FAILED" {
+                    found.push(FailedDeletion {
+                        logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                        physical_id: e.physical_resource_id().unwrap_or_default().to_string(),
+                        reason: e.resource_status_reason().unwrap_or_default().to_string(),
+                    });
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {

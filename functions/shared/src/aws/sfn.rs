@@ -3,7 +3,7 @@
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::Client;
 
-use crate::ports::{AwsError, ExecutionStarter, StartOutcome};
+use crate::ports::{AwsError, ExecutionStarter, ExistingExecution, StartOutcome};
 
 #[derive(Clone)]
 pub struct StepFunctions {
@@ -35,14 +35,44 @@ impl ExecutionStarter for StepFunctions {
                 execution_arn: out.execution_arn().to_string(),
             }),
             Err(e) if e.code() == Some("ExecutionAlreadyExists") => Ok(StartOutcome::AlreadyExists),
-            Err(e) => Err(AwsError {
-                operation: "StartExecution",
-                code: e.code().map(str::to_string),
-                message: e
-                    .message()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| aws_sdk_sfn::error::DisplayErrorContext(&e).to_string()),
-            }),
+            Err(e) => Err(sfn_error("StartExecution", &e)),
         }
+    }
+
+    async fn existing(&self, name: &str) -> Result<Option<ExistingExecution>, AwsError> {
+        // arn:...:stateMachine:<machine> -> arn:...:execution:<machine>:<name>
+        let arn = format!(
+            "{}:{name}",
+            self.state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
+        );
+        match self
+            .client
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ExistingExecution {
+                running: out.status() == &aws_sdk_sfn::types::ExecutionStatus::Running,
+                started_ms: out.start_date().to_millis().unwrap_or_default().max(0) as u64,
+            })),
+            Err(e) if e.code() == Some("ExecutionDoesNotExist") => Ok(None),
+            Err(e) => Err(sfn_error("DescribeExecution", &e)),
+        }
+    }
+}
+
+fn sfn_error<E>(operation: &'static str, e: &aws_sdk_sfn::error::SdkError<E>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    AwsError {
+        operation,
+        code: e.code().map(str::to_string),
+        message: e
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| aws_sdk_sfn::error::DisplayErrorContext(e).to_string()),
     }
 }

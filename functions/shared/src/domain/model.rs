@@ -143,6 +143,9 @@ pub struct StackSnapshot {
     pub parent_id: Option<String>,
     /// The stack's tags (key, value).
     pub tags: Vec<(String, String)>,
+    /// Rollback triggers' monitoring time (`RollbackConfiguration.MonitoringTimeInMinutes`):
+    /// CloudFormation keeps every update in progress that much longer, 0 to 180 minutes.
+    pub rollback_monitoring_minutes: u32,
 }
 
 impl StackSnapshot {
@@ -250,6 +253,11 @@ pub struct RefreshTask {
     /// its default).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_parameters: Vec<String>,
+    /// Guarded resources phase one could not delete (cleanup failures): they live on
+    /// outside the stack with the old value. The refresh goes on (phase two restores the
+    /// stack) but the stack is reported failed, never refreshed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphaned: Vec<String>,
     /// Set by the state machine's `Catch` (`ResultPath: $.error`) when the refresh function
     /// failed for good; the report turns it into the stack's final row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,6 +299,7 @@ impl RefreshTask {
             guard_passed: false,
             execution: None,
             other_parameters: Vec::new(),
+            orphaned: Vec::new(),
             error: None,
         }
     }

@@ -179,6 +179,12 @@ where
             break;
         };
         task.status = Some(snapshot.status.clone());
+        // Rollback triggers hold each of the two updates in progress for their monitoring
+        // time: that time is added to the wait budget (twice), not taken from it.
+        if let Some(started) = task.started_ms {
+            let monitoring = u64::from(snapshot.rollback_monitoring_minutes) * 60_000;
+            task.deadline_ms = Some(started + settings.max_wait_ms + 2 * monitoring);
+        }
         task.other_parameters = snapshot
             .parameters
             .iter()
@@ -187,7 +193,20 @@ where
             .collect();
         let class = classify_status(&snapshot.status);
         let must_wait = if task.update_started {
-            observe_running_update(task, &snapshot, class, &settings, clock.now_ms())
+            let phase_before = task.phase;
+            let wait = observe_running_update(task, &snapshot, class, &settings, clock.now_ms());
+            if phase_before == Phase::Disable && task.phase == Phase::Enable {
+                // Our `false` is complete. A guarded resource CloudFormation failed to
+                // delete in cleanup still ends UPDATE_COMPLETE: only the resource's events
+                // say so. It lives on outside the stack holding the old value.
+                for f in updater.failed_deletions(&task.stack).await? {
+                    task.orphaned.push(format!(
+                        "{} ({}): {}",
+                        f.logical_id, f.physical_id, f.reason
+                    ));
+                }
+            }
+            wait
         } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
             true // backing off before another phase-two attempt
         } else {
@@ -362,6 +381,14 @@ fn complete_phase(task: &mut RefreshTask) {
     task.retry_at_ms = None;
     match task.phase {
         Phase::Disable => task.phase = Phase::Enable,
+        Phase::Enable | Phase::Done if !task.orphaned.is_empty() => {
+            task.phase = Phase::Done;
+            let reason = format!(
+                "phase one could not delete {}; CloudFormation completed the update and left it outside the stack, still holding the old value: delete it by hand (the stack itself is back at true)",
+                task.orphaned.join("; ")
+            );
+            fail(task, reason, false);
+        }
         Phase::Enable | Phase::Done => {
             task.phase = Phase::Done;
             task.outcome = Outcome::Refreshed;
@@ -460,6 +487,8 @@ mod tests {
         busy_refusals: Mutex<u32>,
         /// CloudFormation refuses updates setting the token to this value, with this message.
         refuse: Option<(&'static str, &'static str)>,
+        /// A guarded resource whose deletion fails in phase one's cleanup.
+        cleanup_failure: Option<&'static str>,
     }
 
     impl FakeStack {
@@ -485,6 +514,7 @@ mod tests {
                     capabilities: vec!["CAPABILITY_IAM".into()],
                     parent_id: None,
                     tags: vec![],
+                    rollback_monitoring_minutes: 0,
                 }),
                 pending: Mutex::new(None),
                 update_polls: 2,
@@ -495,6 +525,7 @@ mod tests {
                 updates: Mutex::new(vec![]),
                 busy_refusals: Mutex::new(0),
                 refuse: None,
+                cleanup_failure: None,
             }
         }
         fn token(&self) -> String {
@@ -537,6 +568,21 @@ mod tests {
                 }
             }
             Ok(Some(snap.clone()))
+        }
+
+        async fn failed_deletions(
+            &self,
+            _: &StackRef,
+        ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
+            Ok(self
+                .cleanup_failure
+                .map(|id| crate::ports::FailedDeletion {
+                    logical_id: id.to_string(),
+                    physical_id: format!("{id}-physical"),
+                    reason: "Access denied".into(),
+                })
+                .into_iter()
+                .collect())
         }
 
         async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
@@ -863,6 +909,12 @@ mod tests {
             async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
                 self.0.update(plan).await
             }
+            async fn failed_deletions(
+                &self,
+                s: &StackRef,
+            ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
+                self.0.failed_deletions(s).await
+            }
         }
         let flaky = Flaky(FakeStack::new("UPDATE_COMPLETE", "true"), Mutex::new(0));
         let clock = FakeClock(AtomicU64::new(1_000_000));
@@ -870,6 +922,32 @@ mod tests {
         let err = futures::executor::block_on(advance(&flaky, &clock, SETTINGS, t, 2_000_000))
             .unwrap_err();
         assert!(err.changed, "phase one was started before the failed call");
+    }
+
+    #[test]
+    fn a_cleanup_failure_is_reported_failed_never_refreshed() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.cleanup_failure = Some("DatabasePassword");
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Failed, "{t:?}");
+        assert!(!t.critical, "phase two brought the stack back");
+        assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+        let reason = t.reason.unwrap();
+        assert!(
+            reason.contains("DatabasePassword (DatabasePassword-physical)"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn rollback_trigger_monitoring_time_is_added_to_the_wait_budget() {
+        let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.snapshot.lock().unwrap().rollback_monitoring_minutes = 30;
+        let t = run(&stack, task(&stack), 1_500);
+        assert_eq!(
+            t.deadline_ms,
+            Some(t.started_ms.unwrap() + SETTINGS.max_wait_ms + 2 * 30 * 60_000)
+        );
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub fn classify_status(status: &str) -> StatusClass {
     match status {
         "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => StatusClass::Updatable,
         "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_ROLLBACK_COMPLETE" => StatusClass::RolledBack,
+        // A stack created by a change set that was never executed: nothing runs that would
+        // end it, so it is not waited on (DescribeStacks API reference, StackStatus).
+        "REVIEW_IN_PROGRESS" => StatusClass::NeedsOperator,
         s if s.ends_with("_IN_PROGRESS") => StatusClass::InProgress,
         // ROLLBACK_COMPLETE (a failed create) can only be deleted; *_FAILED need a person;
         // DELETE_COMPLETE is gone; anything unknown is treated with the same caution.
@@ -200,6 +203,11 @@ mod tests {
             StatusClass::NeedsOperator
         );
         assert_eq!(classify_status("SOMETHING_NEW"), StatusClass::NeedsOperator);
+        assert_eq!(
+            classify_status("REVIEW_IN_PROGRESS"),
+            StatusClass::NeedsOperator,
+            "a change set never executed: nothing would end the wait"
+        );
     }
 
     #[test]
@@ -215,6 +223,7 @@ mod tests {
             capabilities: vec![],
             parent_id: None,
             tags: vec![],
+            rollback_monitoring_minutes: 0,
         };
         assert!(not_refreshable_reason(&snap)
             .unwrap()

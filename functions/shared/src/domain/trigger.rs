@@ -26,6 +26,8 @@ pub struct SecretChange {
     pub version_id: String,
     /// The API call or event that made the version current.
     pub cause: String,
+    /// When it happened (the event's `time`, epoch milliseconds), if the event says.
+    pub time_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,7 @@ fn interpret_cloudtrail(event: &Value) -> Result<Decision, InputError> {
         secret_id: secret_id.to_string(),
         version_id,
         cause: name.to_string(),
+        time_ms: time_or_none(event),
     }))
 }
 
@@ -161,6 +164,7 @@ fn interpret_label_updated(event: &Value) -> Result<Decision, InputError> {
         secret_id: secret_id.to_string(),
         version_id: version_id.to_string(),
         cause: LABEL_UPDATED_DETAIL_TYPE.to_string(),
+        time_ms: time_or_none(event),
     }))
 }
 
@@ -195,11 +199,97 @@ fn staged_labels(event: &Value) -> Result<Option<Vec<String>>, InputError> {
     Ok(None)
 }
 
+/// The event's time, only used to tell a rollback from a redelivery: an unreadable one is
+/// logged (naming the field) and treated as absent, never a reason to lose the refresh.
+fn time_or_none(event: &Value) -> Option<u64> {
+    event_time_ms(event).unwrap_or_else(|e| {
+        tracing::warn!(field = %e.field, problem = %e.problem, "event time unreadable; a rollback to this version cannot be told from a redelivery");
+        None
+    })
+}
+
+/// The event's `time` (EventBridge: `YYYY-MM-DDThh:mm:ssZ`, UTC) in epoch milliseconds.
+/// Absent: `None`; present but not such a time: an error naming the field.
+pub fn event_time_ms(event: &Value) -> Result<Option<u64>, InputError> {
+    let Some(text) = optional_str(event, &["time"])? else {
+        return Ok(None);
+    };
+    parse_utc_ms(text).map(Some).ok_or_else(|| {
+        InputError::new(
+            "time",
+            format!("`{text}` is not a UTC time like 2026-11-21T09:15:02Z"),
+        )
+    })
+}
+
+fn parse_utc_ms(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = &t[19..];
+    let (frac, zone) = match rest.strip_prefix('.') {
+        Some(f) => f.split_at(f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len())),
+        None => ("", rest),
+    };
+    if zone != "Z"
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
+        return None;
+    }
+    let ms = frac
+        .get(..frac.len().min(3))
+        .map(|f| format!("{f:0<3}"))
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0);
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
+    let (y, mo) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms)
+}
+
+/// The name of a run for a version that became current again after an earlier run for it
+/// ended (`AWSCURRENT` moved back to it): Step Functions refuses a closed execution's name
+/// for 90 days whatever the input ("StartExecution": "ExecutionAlreadyExists ... for 90
+/// days"), so this change gets a name of its own, stable across redeliveries of its event.
+pub fn rerun_execution_name(secret_arn: &str, version_id: &str, time_ms: u64) -> String {
+    named(
+        secret_arn,
+        &format!("{secret_arn}\n{version_id}\n{}", time_ms / 1000),
+    )
+}
+
 /// A Step Functions execution name that is the same for every delivery of the same secret
 /// version, so at-least-once delivery cannot start two runs for one change. Names are at
 /// most 80 characters of `[A-Za-z0-9_-]`.
 pub fn execution_name(secret_arn: &str, version_id: &str) -> String {
-    let digest = Sha256::digest(format!("{secret_arn}\n{version_id}").as_bytes());
+    named(secret_arn, &format!("{secret_arn}\n{version_id}"))
+}
+
+/// `rt-<readable secret name>-<hash of key>`, at most 80 characters of `[A-Za-z0-9_-]`.
+fn named(secret_arn: &str, key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
     let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     let name =
         super::model::secret_name_from_arn(secret_arn).unwrap_or_else(|_| secret_arn.to_string());
@@ -235,6 +325,43 @@ mod tests {
                 "awsRegion": "us-east-1", "requestParameters": request, "responseElements": response
             }
         })
+    }
+
+    #[test]
+    fn event_times_are_read_as_eventbridge_writes_them() {
+        let t = |s: &str| event_time_ms(&json!({"time": s}));
+        assert_eq!(t("1970-01-01T00:00:00Z").unwrap(), Some(0));
+        assert_eq!(t("2026-11-21T09:15:02Z").unwrap(), Some(1_795_252_502_000));
+        assert_eq!(
+            t("2024-02-29T23:59:59.5Z").unwrap(),
+            Some(1_709_251_199_500)
+        );
+        assert_eq!(event_time_ms(&json!({})).unwrap(), None);
+        for bad in [
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-21 09:15:02",
+            "2026-11-21T09:15:02+01:00",
+        ] {
+            assert_eq!(t(bad).unwrap_err().field, "time", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_rerun_has_its_own_stable_name() {
+        let first = execution_name(ARN, "v1");
+        let rerun = rerun_execution_name(ARN, "v1", 1_795_252_502_000);
+        assert_ne!(first, rerun);
+        assert_eq!(
+            rerun,
+            rerun_execution_name(ARN, "v1", 1_795_252_502_999),
+            "same second"
+        );
+        assert_ne!(rerun, rerun_execution_name(ARN, "v1", 1_795_252_999_000));
+        assert!(
+            rerun.starts_with("rt-prod-db-") && rerun.len() <= 80,
+            "{rerun}"
+        );
     }
 
     fn act(d: Decision) -> SecretChange {
