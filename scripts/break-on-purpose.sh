@@ -70,4 +70,10 @@ mutate "no on-failure destination for the trigger" template.yaml \
   '            Destination: !GetAtt TriggerFailuresQueue.Arn' '            Destination: !Ref AlertsTopic' a_trigger_that_fails_for_good contracts
 mutate "cleanup failures not looked for after phase one" functions/shared/src/domain/refresh.rs \
   'for f in updater.failed_deletions(&task.stack).await? {' 'for f in updater.failed_deletions(&task.stack).await?.into_iter().take(0) {' refused_updates_and_cleanup state_machine
+mutate "stack policy not judged before phase one" functions/shared/src/domain/stack_policy.rs \
+  'applies("Deny") || !applies("Allow")' 'false && applies("Deny")' a_stack_policy_protecting refresh
+mutate "emulator ignores stack policies" tests/emulator/rotatetoken_emulator.py \
+  '                denied = _denied_by_stack_policy(stack, template, resolved)' '                denied = []' the_emulator_rolls_back_an_update refresh
+mutate "StackSet instances updated directly" functions/shared/src/domain/selection.rs \
+  'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-") {' 'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-").filter(|_| false) {' a_stackset_instance refresh
 exit $survived

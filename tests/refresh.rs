@@ -451,3 +451,102 @@ async fn a_sam_stack_is_refreshed_by_the_refresh_function() {
         Some("v2")
     );
 }
+
+const PROTECT_PASSWORD: &str = r#"{"Statement":[
+  {"Effect":"Allow","Action":"Update:*","Principal":"*","Resource":"*"},
+  {"Effect":"Deny","Action":"Update:Delete","Principal":"*","Resource":"LogicalResourceId/DatabasePassword"}]}"#;
+
+async fn create_protected_stack(w: &World) -> String {
+    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
+    w.cfn
+        .set_stack_policy()
+        .stack_name("app")
+        .stack_policy_body(PROTECT_PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn the_emulator_rolls_back_an_update_its_stack_policy_denies() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    create_protected_stack(&w).await;
+    let before = resources(&w.cfn, "app").await;
+    w.cfn
+        .update_stack()
+        .stack_name("app")
+        .use_previous_template(true)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("RotateToken")
+                .parameter_value("false")
+                .build(),
+        )
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("Environment")
+                .use_previous_value(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let d = w
+        .cfn
+        .describe_stacks()
+        .stack_name("app")
+        .send()
+        .await
+        .unwrap();
+    let stack = &d.stacks()[0];
+    assert_eq!(
+        stack.stack_status().unwrap().as_str(),
+        "UPDATE_ROLLBACK_COMPLETE"
+    );
+    assert!(
+        stack
+            .stack_status_reason()
+            .unwrap()
+            .contains("LogicalResourceId/DatabasePassword"),
+        "{stack:?}"
+    );
+    assert_eq!(resources(&w.cfn, "app").await, before, "nothing deleted");
+}
+
+#[tokio::test]
+async fn a_stack_policy_protecting_a_guarded_resource_is_found_before_phase_one() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_protected_stack(&w).await;
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains("DatabasePassword (AWS::SSM::Parameter)")
+            && reason.contains("stack policy"),
+        "{reason}"
+    );
+    assert!(w.emulator.updates().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_stackset_instance_is_skipped_with_the_supported_path() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let id = create_stack(
+        &w.cfn,
+        "StackSet-app-config-9f3b2c1d-aaaa-bbbb-cccc-0123456789ab",
+        &consumer_template("prod/db"),
+        &[],
+    )
+    .await;
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
+    assert!(out
+        .reason
+        .unwrap()
+        .contains("update-stack-instances --stack-set-name app-config"));
+    assert!(w.emulator.updates().is_empty());
+}

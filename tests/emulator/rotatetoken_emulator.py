@@ -71,6 +71,9 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       deletion of that resource fail when an update removes it: the resource lives on
       outside the stack (not deleted), a DELETE_FAILED resource event says why, and the
       stack still ends UPDATE_COMPLETE, as on AWS.
+  20. Stack policies are enforced: an update that deletes a resource the stack policy
+      does not allow Update:Delete on rolls back (UPDATE_ROLLBACK_COMPLETE, "Action denied
+      by stack policy"). moto stores the policy and ignores it.
   18. A `false` update (any update) that leaves a resource or output referring to a
       resource whose Condition became false is refused: ValidationError "Template format
       error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
@@ -201,6 +204,16 @@ def _patch_cloudformation() -> None:
 
         def apply() -> None:
             with LOCK:
+                denied = _denied_by_stack_policy(stack, template, resolved)
+                if denied:
+                    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+                    stack.stack_status_reason = (
+                        f"Action denied by stack policy: Update:Delete is not allowed for resource(s) "
+                        f"[{', '.join('LogicalResourceId/' + d for d in denied)}]"
+                    )
+                    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+                    entry["result"] = stack.status
+                    return
                 failing = [
                     logical for logical in CONTROL["fail_create"].get(stack.name, [])
                     if _would_create(stack, template, resolved, logical)
@@ -287,6 +300,66 @@ def _patch_cloudformation() -> None:
                 ))
         if completed is not None:
             stack.events.append(completed)
+
+    def _denied_by_stack_policy(stack: Any, template: str, params: dict[str, Any]) -> list[str]:
+        """(20) Stack policies are enforced on updates (CloudFormation User Guide, "Prevent
+        updates to stack resources"): with a policy set, an update action on a resource is
+        denied unless a statement allows it, and an explicit Deny wins. An update that would
+        delete a protected resource fails and rolls back. Only Update:Delete (a resource
+        whose Condition turns false) is judged here: the other update actions are not
+        something the product's updates do. moto stores the policy and ignores it."""
+        import fnmatch
+
+        policy_text = getattr(stack, "policy", "") or ""
+        if not policy_text.strip():
+            return []
+        policy = json.loads(policy_text)
+        statements = policy.get("Statement", [])
+        statements = statements if isinstance(statements, list) else [statements]
+        body = cfn_models.Stack.parse_template(template)
+        conditions = body.get("Conditions") or {}
+        probe = parsing.ResourceMap(
+            stack.stack_id, stack.name, params, stack.tags, stack.region_name,
+            stack.account_id, copy.deepcopy(body), stack.cross_stack_resources,
+        )
+        probe.load()
+        value = {name: bool(probe.lazy_condition_map[name]) for name in conditions}
+
+        def listed(stmt: dict, key: str, not_key: str, item: str) -> bool:
+            for k, negate in ((key, False), (not_key, True)):
+                if k in stmt:
+                    pats = stmt[k] if isinstance(stmt[k], list) else [stmt[k]]
+                    hit = any(fnmatch.fnmatchcase(item, p) for p in pats)
+                    return hit != negate
+            return False
+
+        def cond_ok(stmt: dict, rtype: str) -> bool:
+            for op, tests in (stmt.get("Condition") or {}).items():
+                want = tests.get("ResourceType")
+                if want is None:
+                    continue
+                want = want if isinstance(want, list) else [want]
+                if op == "StringEquals" and rtype not in want:
+                    return False
+                if op == "StringLike" and not any(fnmatch.fnmatchcase(rtype, w) for w in want):
+                    return False
+            return True
+
+        denied = []
+        for logical, res in (body.get("Resources") or {}).items():
+            cond = res.get("Condition") if isinstance(res, dict) else None
+            if not cond or value.get(cond, True) or logical not in stack.resource_map._parsed_resources:
+                continue
+            target = f"LogicalResourceId/{logical}"
+            def applies(effect: str) -> bool:
+                return any(
+                    st.get("Effect") == effect and listed(st, "Action", "NotAction", "Update:Delete")
+                    and listed(st, "Resource", "NotResource", target) and cond_ok(st, res.get("Type", ""))
+                    for st in statements
+                )
+            if applies("Deny") or not applies("Allow"):
+                denied.append(logical)
+        return denied
 
     def _would_create(stack: Any, template: str, params: dict[str, Any], logical: str) -> bool:
         """Would an update with `params` create `logical` (absent now, present after)?"""

@@ -35,11 +35,16 @@ pub enum UpdateStart {
 pub trait StackDirectory {
     /// Every stack in the target, all pages.
     fn list_stacks(&self) -> impl Future<Output = Result<Vec<StackSnapshot>, AwsError>> + Send;
-    /// The stack's template as submitted (`Original` stage).
+    /// The stack's template as CloudFormation processed it (after transforms).
     fn template_body(
         &self,
         stack: &StackRef,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// The stack policy's body; `None` when the stack has none.
+    fn stack_policy(
+        &self,
+        stack: &StackRef,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 }
 
 /// Access to CloudFormation in one target account and region (assuming the target role

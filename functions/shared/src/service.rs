@@ -478,6 +478,9 @@ mod fuzz {
         async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
             Err(unreachable_error())
         }
+        async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
+            Err(unreachable_error())
+        }
     }
     impl StackUpdater for Unreachable {
         async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {

@@ -98,6 +98,26 @@ impl StackDirectory for CloudFormation {
             .map_err(|e| aws_error("GetTemplate", &e))?;
         Ok(out.template_body().unwrap_or_default().to_string())
     }
+
+    async fn stack_policy(&self, stack: &StackRef) -> Result<Option<String>, AwsError> {
+        self.get_stack_policy(stack).await
+    }
+}
+
+impl CloudFormation {
+    async fn get_stack_policy(&self, stack: &StackRef) -> Result<Option<String>, AwsError> {
+        let out = self
+            .client
+            .get_stack_policy()
+            .stack_name(&stack.id)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetStackPolicy", &e))?;
+        Ok(out
+            .stack_policy_body()
+            .filter(|b| !b.trim().is_empty())
+            .map(str::to_string))
+    }
 }
 
 impl StackUpdater for CloudFormation {

@@ -42,7 +42,13 @@ async fn guard_verdict<D: StackDirectory + Sync>(
             Err(e) => return Verdict::Unreadable(e.to_string()).skip_reason(),
         },
     };
-    guard::skip_reason(&body, parameter, snapshot)
+    if let Some(reason) = guard::skip_reason(&body, parameter, snapshot) {
+        return Some(reason);
+    }
+    match super::refresh::stack_policy_reason(directory, &snapshot.stack, &body, parameter).await {
+        Ok(reason) => reason,
+        Err(e) => Some(format!("unsafe: the stack policy could not be read ({e})")),
+    }
 }
 
 /// What one target holds.

@@ -206,6 +206,34 @@ fn fixed_name(resource_type: &str, resource: &Value) -> bool {
         .is_some_and(|p| names.iter().any(|n| p.contains_key(n)))
 }
 
+/// The resources phase one deletes: (logical id, type) of every resource whose Condition
+/// depends on the token parameter.
+pub fn guarded_resources(
+    template_body: &str,
+    parameter: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let template = parse_template(template_body)?;
+    let token_conditions = conditions_on(&template, parameter);
+    Ok(template
+        .get("Resources")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| {
+            r.get("Condition")
+                .and_then(Value::as_str)
+                .is_some_and(|c| token_conditions.contains(c))
+        })
+        .map(|(id, r)| {
+            let t = r
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown type");
+            (id.clone(), t.to_string())
+        })
+        .collect())
+}
+
 /// Why CloudFormation would refuse the `false` update, if it would: a resource or output
 /// that stays (no Condition, or one not on the token) refers to a guarded resource (`Ref`,
 /// `Fn::GetAtt`, `Fn::Sub`, `DependsOn`), which `false` removes. CloudFormation answers

@@ -8,5 +8,6 @@ pub mod notice;
 pub mod refresh;
 pub mod report;
 pub mod selection;
+pub mod stack_policy;
 pub mod targets;
 pub mod trigger;

@@ -232,6 +232,10 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
     snapshot: &StackSnapshot,
     class: StatusClass,
 ) -> Result<bool, AwsError> {
+    if let Some(reason) = super::selection::managed_elsewhere(snapshot) {
+        not_done(task, reason);
+        return Ok(false);
+    }
     match class {
         StatusClass::InProgress => return Ok(true), // someone else's operation
         StatusClass::NeedsOperator => {
@@ -268,6 +272,12 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             not_done(task, reason);
             return Ok(false);
         }
+        if let Some(reason) =
+            stack_policy_reason(updater, &task.stack, &body, &task.parameter).await?
+        {
+            not_done(task, reason);
+            return Ok(false);
+        }
         task.guard_passed = true;
     }
     let plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
@@ -300,6 +310,26 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             Ok(false)
         }
     }
+}
+
+/// Why the stack's policy would make CloudFormation refuse phase one, if it would
+/// (GetStackPolicy). Also asked by discovery in dry runs, for the same verdicts.
+pub async fn stack_policy_reason<D: StackDirectory>(
+    directory: &D,
+    stack: &StackRef,
+    template_body: &str,
+    parameter: &str,
+) -> Result<Option<String>, AwsError> {
+    let Some(policy) = directory.stack_policy(stack).await? else {
+        return Ok(None);
+    };
+    let guarded = guard::guarded_resources(template_body, parameter).unwrap_or_default();
+    Ok(
+        match super::stack_policy::phase_one_blocked(&policy, &guarded) {
+            Ok(reason) => reason,
+            Err(why) => Some(format!("unsafe: {why}")),
+        },
+    )
 }
 
 /// Returns whether to wait before looking again.
@@ -489,6 +519,8 @@ mod tests {
         refuse: Option<(&'static str, &'static str)>,
         /// A guarded resource whose deletion fails in phase one's cleanup.
         cleanup_failure: Option<&'static str>,
+        /// The stack policy.
+        policy: Option<&'static str>,
     }
 
     impl FakeStack {
@@ -526,6 +558,7 @@ mod tests {
                 busy_refusals: Mutex::new(0),
                 refuse: None,
                 cleanup_failure: None,
+                policy: None,
             }
         }
         fn token(&self) -> String {
@@ -549,6 +582,9 @@ mod tests {
         }
         async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
             Ok(self.template.to_string())
+        }
+        async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
+            Ok(self.policy.map(str::to_string))
         }
     }
 
@@ -889,6 +925,9 @@ mod tests {
             async fn template_body(&self, s: &StackRef) -> Result<String, AwsError> {
                 self.0.template_body(s).await
             }
+            async fn stack_policy(&self, s: &StackRef) -> Result<Option<String>, AwsError> {
+                self.0.stack_policy(s).await
+            }
         }
         impl StackUpdater for Flaky {
             async fn describe(&self, s: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
@@ -922,6 +961,18 @@ mod tests {
         let err = futures::executor::block_on(advance(&flaky, &clock, SETTINGS, t, 2_000_000))
             .unwrap_err();
         assert!(err.changed, "phase one was started before the failed call");
+    }
+
+    #[test]
+    fn a_stack_policy_protecting_a_guarded_resource_skips_the_stack_before_phase_one() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.policy = Some(
+            r#"{"Statement":[{"Effect":"Allow","Action":"Update:*","Principal":"*","Resource":"*"},{"Effect":"Deny","Action":"Update:Delete","Principal":"*","Resource":"LogicalResourceId/Reader"}]}"#,
+        );
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+        assert!(t.reason.unwrap().contains("Reader (AWS::SSM::Parameter)"));
+        assert!(stack.updates.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub fn not_refreshable_reason(snapshot: &StackSnapshot) -> Option<String> {
             "nested stack: it is refreshed through its root stack ({parent})"
         ));
     }
+    if let Some(reason) = managed_elsewhere(snapshot) {
+        return Some(reason);
+    }
     match classify_status(&snapshot.status) {
         // A busy stack is selected: refresh waits (bounded) for the running operation to
         // end. Skipping it would lose the refresh when that operation is another
@@ -88,6 +91,33 @@ pub fn not_refreshable_reason(snapshot: &StackSnapshot) -> Option<String> {
                 .unwrap_or_default()
         )),
     }
+}
+
+/// Service Catalog tags every stack of a provisioned product with it.
+pub const SERVICE_CATALOG_TAG: &str = "aws:servicecatalog:provisionedProductArn";
+
+/// Stacks that another service owns and must not be updated directly: a direct update is
+/// undone, or drifts from the owner, at its next operation. StackSet instances are named
+/// `StackSet-<stack set name>-<id>` (StackSets User Guide, "Stack instances"); Service
+/// Catalog provisioned products carry [`SERVICE_CATALOG_TAG`].
+pub fn managed_elsewhere(snapshot: &StackSnapshot) -> Option<String> {
+    if let Some((_, arn)) = snapshot.tags.iter().find(|(k, _)| k == SERVICE_CATALOG_TAG) {
+        return Some(format!(
+            "Service Catalog provisioned product ({arn}): refresh it through Service Catalog \
+             (aws servicecatalog update-provisioned-product with {} set to false, then to true)",
+            "the token parameter"
+        ));
+    }
+    if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-") {
+        let stack_set = rest.rsplitn(6, '-').last().unwrap_or(rest);
+        return Some(format!(
+            "StackSet instance (stack set `{stack_set}`): refresh it through its StackSet \
+             (aws cloudformation update-stack-instances --stack-set-name {stack_set} --accounts {} \
+             --regions {} --parameter-overrides ParameterKey=<token>,ParameterValue=false, then =true)",
+            snapshot.stack.account, snapshot.stack.region
+        ));
+    }
+    None
 }
 
 /// Characters that can appear in a secret name; a mention must not be part of a longer name.
@@ -208,6 +238,35 @@ mod tests {
             StatusClass::NeedsOperator,
             "a change set never executed: nothing would end the wait"
         );
+    }
+
+    #[test]
+    fn stacks_owned_by_stacksets_and_service_catalog_are_not_updated_directly() {
+        let mut snap = StackSnapshot {
+            stack: StackRef::from_stack_id(
+                "arn:aws:cloudformation:us-east-1:111111111111:stack/StackSet-app-config-9f3b2c1d-aaaa-bbbb-cccc-0123456789ab/x",
+            )
+            .unwrap(),
+            status: "UPDATE_COMPLETE".into(),
+            status_reason: None,
+            parameters: vec![],
+            capabilities: vec![],
+            parent_id: None,
+            tags: vec![],
+            rollback_monitoring_minutes: 0,
+        };
+        let reason = not_refreshable_reason(&snap).unwrap();
+        assert!(reason.contains("stack set `app-config`"), "{reason}");
+        assert!(reason.contains("update-stack-instances"), "{reason}");
+        snap.stack.name = "SC-111111111111-pp-abc".into();
+        assert_eq!(not_refreshable_reason(&snap), None);
+        snap.tags = vec![(
+            SERVICE_CATALOG_TAG.into(),
+            "arn:aws:servicecatalog:us-east-1:1:stack/p/pp-abc".into(),
+        )];
+        assert!(not_refreshable_reason(&snap)
+            .unwrap()
+            .contains("Service Catalog"));
     }
 
     #[test]
