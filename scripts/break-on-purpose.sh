@@ -76,4 +76,6 @@ mutate "emulator ignores stack policies" tests/emulator/rotatetoken_emulator.py 
   '                denied = _denied_by_stack_policy(stack, template, resolved)' '                denied = []' the_emulator_rolls_back_an_update refresh
 mutate "StackSet instances updated directly" functions/shared/src/domain/selection.rs \
   'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-") {' 'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-").filter(|_| false) {' a_stackset_instance refresh
+mutate "phase one's other changes not previewed" functions/shared/src/domain/refresh.rs \
+  'let side = side_changes(&planned, &guarded, &task.parameter);' 'let side: Vec<String> = side_changes(&planned, &guarded, &task.parameter).into_iter().take(0).collect();' a_phase_one_that_would_change refresh
 exit $survived

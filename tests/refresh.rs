@@ -550,3 +550,119 @@ async fn a_stackset_instance_is_skipped_with_the_supported_path() {
         .contains("update-stack-instances --stack-set-name app-config"));
     assert!(w.emulator.updates().is_empty());
 }
+
+/// SSM-typed parameters are resolved again on every update, UsePreviousValue or not: a
+/// `false` update would also change what follows them. CloudFormation says so in a change
+/// set with the same inputs; the emulator computes it the same way.
+#[tokio::test]
+async fn a_phase_one_that_would_change_more_than_the_guarded_resources_is_skipped() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let put = |v: &'static str| {
+        w.ssm
+            .put_parameter()
+            .name("/app/ami")
+            .value(v)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+    };
+    put("ami-1").await.unwrap();
+    let id = create_stack(
+        &w.cfn,
+        "app",
+        &consumer_with_ssm_typed_parameter("prod/db"),
+        &[],
+    )
+    .await;
+
+    // Nothing moved on: the stack is refreshed as usual.
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(out.outcome, Outcome::Refreshed, "{out:?}");
+
+    // The AMI parameter moved on: phase one would update Server too.
+    put("ami-2").await.unwrap();
+    let updates_before = w.emulator.updates().len();
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains(
+            "Server (AWS::SSM::Parameter): Modify, Replacement Conditional, caused by AmiId"
+        ),
+        "{reason}"
+    );
+    assert_eq!(
+        w.emulator.updates().len(),
+        updates_before,
+        "nothing was updated"
+    );
+    let left = w
+        .cfn
+        .list_change_sets()
+        .stack_name("app")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.summaries().is_empty(),
+        "the preview's change set was deleted"
+    );
+
+    // The emulator's change set, as AWS shapes it.
+    w.cfn
+        .create_change_set()
+        .stack_name("app")
+        .change_set_name("probe")
+        .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Update)
+        .use_previous_template(true)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("RotateToken")
+                .parameter_value("false")
+                .build(),
+        )
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("AmiId")
+                .use_previous_value(true)
+                .build(),
+        )
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("Environment")
+                .use_previous_value(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cs = w
+        .cfn
+        .describe_change_set()
+        .stack_name("app")
+        .change_set_name("probe")
+        .send()
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, String)> = cs
+        .changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|rc| {
+            (
+                rc.logical_resource_id().unwrap().to_string(),
+                rc.action().unwrap().as_str().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("ApiKey".to_string(), "Remove".to_string()),
+            ("DatabasePassword".to_string(), "Remove".to_string()),
+            ("Server".to_string(), "Modify".to_string()),
+        ]
+    );
+}

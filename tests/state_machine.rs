@@ -430,6 +430,30 @@ async fn refused_updates_and_cleanup_failures_are_reported_failed() {
         &[],
     )
     .await;
+    p.ssm
+        .put_parameter()
+        .name("/app/ami")
+        .value("ami-1")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    create_stack(
+        &p.cfn,
+        "ami-follower",
+        &consumer_with_ssm_typed_parameter("prod/db-password"),
+        &[],
+    )
+    .await;
+    p.ssm
+        .put_parameter()
+        .name("/app/ami")
+        .value("ami-2")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
     let orphan = resources(&p.cfn, "orphaning").await["DatabasePassword"].clone();
     let version = put_secret(&p.sm, "prod/db-password", "v2").await;
 
@@ -476,6 +500,19 @@ async fn refused_updates_and_cleanup_failures_are_reported_failed() {
         Some("v1"),
         "the orphan lives on with the old value, as the row says"
     );
+
+    // Its AMI parameter moved on: phase one would replace more than the guarded resources.
+    let follower = row(s, "ami-follower");
+    assert_eq!(follower["outcome"], "skipped", "{s:#}");
+    let reason = follower["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Server (AWS::SSM::Parameter): Modify"),
+        "{reason}"
+    );
+    assert!(p
+        .emulator
+        .completed_token_updates("ami-follower")
+        .is_empty());
 }
 
 #[tokio::test]

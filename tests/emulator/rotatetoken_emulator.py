@@ -74,6 +74,11 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
   20. Stack policies are enforced: an update that deletes a resource the stack policy
       does not allow Update:Delete on rolls back (UPDATE_ROLLBACK_COMPLETE, "Action denied
       by stack policy"). moto stores the policy and ignores it.
+  21. UPDATE change sets are computed as the update would run: parameters resolved as an
+      update resolves them (UsePreviousValue, defaults, SSM-typed parameters looked up
+      again), Conditions evaluated, Changes[].ResourceChange with Action Add/Remove/Modify,
+      Replacement, Scope and Details (ChangeSource ParameterReference, CausingEntity).
+      moto: a diff of template texts that ignores parameters and conditions.
   18. A `false` update (any update) that leaves a resource or output referring to a
       resource whose Condition became false is refused: ValidationError "Template format
       error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
@@ -150,7 +155,14 @@ def _patch_cloudformation() -> None:
             if "ParameterValue" in p:
                 out[key] = p["ParameterValue"]
             elif p.get("UsePreviousValue", False):
-                if key in instance.parameters:
+                declared = ((getattr(instance, "template_dict", None) or {}).get("Parameters") or {}).get(key) or {}
+                if key in instance.parameters and not str(declared.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+                    out[key] = instance.parameters[key]
+                elif "Default" in declared and key not in instance.parameters:
+                    # The previous value is what was given (here the default): for an
+                    # SSM-typed parameter that is the parameter's name, resolved again.
+                    out[key] = str(declared["Default"])
+                elif key in instance.parameters:
                     out[key] = instance.parameters[key]
                 elif key in resolved:
                     v = resolved[key]
@@ -517,6 +529,131 @@ def sam_expand(template: dict[str, Any], region: str, account: str) -> dict[str,
     session = boto3.Session(region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
     translator = Translator({}, Parser(), boto_session=session)
     return translator.translate(copy.deepcopy(template), {"AWS::AccountId": account}, get_managed_policy_map=lambda: {})
+
+
+def _patch_change_sets() -> None:
+    """(21) UPDATE change sets say what the update would do, with AWS's shapes
+    (DescribeChangeSet API reference: `Changes[].ResourceChange` with `Action` Add |
+    Modify | Remove, `Replacement` True | False | Conditional, `Scope`, and `Details[]` with
+    `ChangeSource` ParameterReference and `CausingEntity` the parameter). Parameters are
+    resolved as an update resolves them: UsePreviousValue, defaults, and SSM-typed
+    parameters (`AWS::SSM::Parameter::Value<...>`) looked up again in Parameter Store, as
+    CloudFormation does on every update ("SSM parameter types": "CloudFormation retrieves
+    the value ... each time you update the stack"). Conditions are evaluated with the new
+    values: a resource whose Condition turns false is Removed, one turning true is Added; a
+    resource whose properties refer to a parameter whose value changed (Ref, Sub, or an
+    Fn::If on a condition that changed) is Modified, Replacement Conditional. moto: a diff
+    of template texts that ignores parameters and conditions."""
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation import parsing
+    from moto.cloudformation import responses as cfn_responses
+    from moto.cloudformation.exceptions import ValidationError
+
+    original_create = cfn_responses.CloudFormationResponse.create_change_set
+
+    def create_change_set(self: Any) -> Any:
+        if self._get_param("ChangeSetType", "CREATE") != "UPDATE":
+            return original_create(self)
+        from moto.core.responses import ActionResult
+
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        if str(stack.status).endswith("_IN_PROGRESS"):
+            raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+        body = stack.template if self._get_bool_param("UsePreviousTemplate", False) else self._get_param("TemplateBody")
+        incoming = self._get_param("Parameters", [])
+        resolved = self.cloudformation_backend._resolve_update_parameters(instance=stack, incoming_params=incoming)
+        change_set_id, stack_id = self.cloudformation_backend.create_change_set(
+            stack_name=stack.name,
+            change_set_name=self._get_param("ChangeSetName"),
+            template=body,
+            parameters=resolved,
+            description=self._get_param("Description"),
+            change_set_type="UPDATE",
+            role_arn=self._get_param("RoleARN"),
+        )
+        return ActionResult({"Id": change_set_id, "StackId": stack_id})
+
+    cfn_responses.CloudFormationResponse.create_change_set = create_change_set
+
+    original_diff = cfn_models.ChangeSet.diff
+
+    def diff(self: Any) -> list[Any]:
+        if self.change_set_type != "UPDATE":
+            return original_diff(self)
+        stack = self.stack
+        old_map = stack.resource_map
+        old = dict(getattr(old_map, "resolved_parameters", {}) or {})
+        probe = parsing.ResourceMap(
+            stack.stack_id, stack.name, dict(self.parameters), stack.tags, stack.region_name,
+            stack.account_id, copy.deepcopy(self.template_dict), stack.cross_stack_resources,
+        )
+        probe.load()
+        new = dict(probe.resolved_parameters)
+        changed = {k for k in set(old) | set(new) if not k.startswith("AWS::") and str(old.get(k)) != str(new.get(k))}
+        conditions = self.template_dict.get("Conditions") or {}
+        new_cond = {c: bool(probe.lazy_condition_map[c]) for c in conditions}
+        old_cond = {c: bool(old_map.lazy_condition_map[c]) for c in conditions}
+        changes = []
+        for logical, res in (self.template_dict.get("Resources") or {}).items():
+            if not isinstance(res, dict):
+                continue
+            cond = res.get("Condition")
+            wanted = new_cond.get(cond, True) if cond else True
+            existing = old_map._parsed_resources.get(logical)
+            exists = logical in old_map._parsed_resources
+            physical = getattr(existing, "physical_resource_id", None) if exists else None
+            if exists and not wanted:
+                changes.append(_resource_change("Remove", logical, res, physical, None, [], []))
+            elif wanted and not exists:
+                changes.append(_resource_change("Add", logical, res, None, None, [], []))
+            elif exists:
+                causes = sorted(_parameters_used(res.get("Properties") or {}, conditions, {c for c in conditions if old_cond[c] != new_cond[c]}) & changed)
+                if causes:
+                    details = [
+                        {"Target": {"Attribute": "Properties", "RequiresRecreation": "Conditionally"},
+                         "Evaluation": "Static", "ChangeSource": "ParameterReference", "CausingEntity": p}
+                        for p in causes
+                    ]
+                    changes.append(_resource_change("Modify", logical, res, physical, "Conditional", ["Properties"], details))
+        return changes
+
+    cfn_models.ChangeSet.diff = diff
+
+
+def _resource_change(action: str, logical: str, res: dict, physical: Any, replacement: Any, scope: list, details: list) -> dict:
+    rc: dict[str, Any] = {"Action": action, "LogicalResourceId": logical, "ResourceType": res.get("Type"), "Scope": scope, "Details": details}
+    if physical:
+        rc["PhysicalResourceId"] = physical
+    if replacement:
+        rc["Replacement"] = replacement
+    return rc  # moto's serializer wraps each as {"Type": "Resource", "ResourceChange": ...}
+
+
+def _parameters_used(node: Any, conditions: dict, changed_conditions: set) -> set[str]:
+    """Parameters a resource's properties depend on: Ref, ${Sub}, and the parameters behind
+    an Fn::If whose condition changed."""
+    out: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "Ref" and isinstance(v, str):
+                out.add(v)
+            elif k == "Fn::Sub":
+                text = v if isinstance(v, str) else v[0]
+                out |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                if isinstance(v, list) and len(v) > 1:
+                    out |= _parameters_used(v[1], conditions, changed_conditions)
+            elif k == "Fn::If" and isinstance(v, list) and v:
+                if v[0] in changed_conditions:
+                    out |= _parameters_used(conditions.get(v[0]), conditions, changed_conditions)
+                out |= _parameters_used(v[1:], conditions, changed_conditions)
+            elif k == "Condition" and isinstance(v, str):
+                out |= _parameters_used(conditions.get(v), conditions, changed_conditions)
+            else:
+                out |= _parameters_used(v, conditions, changed_conditions)
+    elif isinstance(node, list):
+        for item in node:
+            out |= _parameters_used(item, conditions, changed_conditions)
+    return out
 
 
 def _patch_capabilities_and_transforms() -> None:
@@ -1150,6 +1287,7 @@ def _register_control_endpoints() -> None:
 
 def install() -> None:
     _patch_cloudformation()
+    _patch_change_sets()
     _patch_capabilities_and_transforms()
     _patch_lambda()
     _patch_stepfunctions()

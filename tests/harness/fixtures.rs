@@ -137,6 +137,20 @@ pub fn consumer_with_dangling_output(secret_ref: &str) -> String {
         + "Outputs:\n  PasswordParameterName:\n    Value: !Ref DatabasePassword\n"
 }
 
+/// The consumer, plus a resource that follows an SSM-typed parameter (`AmiId`, resolved
+/// from Parameter Store at `/app/ami` on every update), as an EC2 instance follows its AMI.
+pub fn consumer_with_ssm_typed_parameter(secret_ref: &str) -> String {
+    consumer_template(secret_ref)
+        .replace(
+            "  Environment:\n",
+            "  AmiId:\n    Type: \"AWS::SSM::Parameter::Value<String>\"\n    Default: /app/ami\n  Environment:\n",
+        )
+        .replace(
+            "Resources:\n",
+            "Resources:\n  Server:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: !Ref AmiId\n",
+        )
+}
+
 /// A stack without the parameter: it must never be touched.
 pub fn plain_template(secret_ref: &str) -> String {
     format!(

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::domain::model::{StackRef, StackSnapshot};
+use crate::domain::model::{PlannedChange, StackRef, StackSnapshot};
 use crate::domain::refresh::UpdatePlan;
 use crate::domain::targets::Target;
 
@@ -91,6 +91,12 @@ pub trait StackUpdater {
         &self,
         plan: &UpdatePlan,
     ) -> impl Future<Output = Result<UpdateStart, AwsError>> + Send;
+    /// What CloudFormation would do for this update: a change set with the same inputs,
+    /// read, then deleted (also when reading it fails). Changes nothing.
+    fn preview(
+        &self,
+        plan: &UpdatePlan,
+    ) -> impl Future<Output = Result<Vec<PlannedChange>, AwsError>> + Send;
     /// Resources the stack's latest update failed to delete (`DELETE_FAILED` events since
     /// that update began): they live on outside the stack.
     fn failed_deletions(

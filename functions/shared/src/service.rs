@@ -495,6 +495,12 @@ mod fuzz {
         ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
             Err(unreachable_error())
         }
+        async fn preview(
+            &self,
+            _: &UpdatePlan,
+        ) -> Result<Vec<crate::domain::model::PlannedChange>, AwsError> {
+            Err(unreachable_error())
+        }
     }
     impl TargetAccess for Unreachable {
         type Stacks = Unreachable;

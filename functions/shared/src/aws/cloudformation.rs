@@ -6,7 +6,7 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, TemplateStage}
 use aws_sdk_cloudformation::Client;
 
 use super::aws_error;
-use crate::domain::model::{StackParameter, StackRef, StackSnapshot};
+use crate::domain::model::{PlannedChange, StackParameter, StackRef, StackSnapshot};
 use crate::domain::refresh::{ParameterValue, UpdatePlan};
 use crate::ports::{AwsError, FailedDeletion, StackDirectory, StackUpdater, UpdateStart};
 
@@ -120,7 +120,125 @@ impl CloudFormation {
     }
 }
 
+impl CloudFormation {
+    /// Creates the change set and reads it; the caller deletes it whatever happens.
+    async fn read_change_set(
+        &self,
+        plan: &UpdatePlan,
+        name: &str,
+    ) -> Result<Vec<PlannedChange>, AwsError> {
+        let mut request = self
+            .client
+            .create_change_set()
+            .stack_name(&plan.stack.id)
+            .change_set_name(name)
+            .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Update)
+            .use_previous_template(true)
+            .description("RotateToken preview: what the refresh's update would change (deleted after reading)");
+        for (key, value) in &plan.parameters {
+            let p = Parameter::builder().parameter_key(key);
+            request = request.parameters(match value {
+                ParameterValue::UsePrevious => p.use_previous_value(true).build(),
+                ParameterValue::Value(v) => p.parameter_value(v).build(),
+            });
+        }
+        for capability in &plan.capabilities {
+            request = request.capabilities(Capability::from(capability.as_str()));
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateChangeSet", &e))?;
+        let mut changes = Vec::new();
+        let mut token: Option<String> = None;
+        for attempt in 0..120 {
+            let out = self
+                .client
+                .describe_change_set()
+                .stack_name(&plan.stack.id)
+                .change_set_name(name)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeChangeSet", &e))?;
+            let status = out.status().map(|s| s.as_str()).unwrap_or_default();
+            match status {
+                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if attempt < 119 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    continue;
+                }
+                "CREATE_COMPLETE" => {}
+                // The same inputs would change nothing at all.
+                "FAILED"
+                    if out.status_reason().is_some_and(|r| {
+                        r.contains("didn't contain changes") || r.contains("No updates")
+                    }) =>
+                {
+                    return Ok(vec![]);
+                }
+                other => {
+                    return Err(AwsError {
+                        operation: "DescribeChangeSet",
+                        code: Some(other.to_string()),
+                        message: out
+                            .status_reason()
+                            .unwrap_or("change set not ready")
+                            .to_string(),
+                    })
+                }
+            }
+            for c in out.changes() {
+                let Some(rc) = c.resource_change() else {
+                    continue;
+                };
+                changes.push(PlannedChange {
+                    action: rc
+                        .action()
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_default(),
+                    logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: rc.resource_type().unwrap_or_default().to_string(),
+                    replacement: rc.replacement().map(|r| r.as_str().to_string()),
+                    causes: rc
+                        .details()
+                        .iter()
+                        .filter_map(|d| d.causing_entity().map(str::to_string))
+                        .collect(),
+                });
+            }
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(changes);
+            }
+        }
+        Ok(changes)
+    }
+}
+
 impl StackUpdater for CloudFormation {
+    async fn preview(&self, plan: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let name = format!("rotatetoken-preview-{nanos}");
+        let result = self.read_change_set(plan, &name).await;
+        // Never leave a change set behind, whatever happened above.
+        if let Err(e) = self
+            .client
+            .delete_change_set()
+            .stack_name(&plan.stack.id)
+            .change_set_name(&name)
+            .send()
+            .await
+        {
+            if result.is_ok() {
+                return Err(aws_error("DeleteChangeSet", &e));
+            }
+        }
+        result
+    }
+
     async fn describe(&self, stack: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
         match self
             .client

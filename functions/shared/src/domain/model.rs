@@ -148,7 +148,17 @@ pub struct StackSnapshot {
     pub rollback_monitoring_minutes: u32,
 }
 
+/// The per-stack opt-in for a phase one that changes more than the guarded resources
+/// (an SSM-typed parameter resolved again, say): tag value `true`, any case.
+pub const ALLOW_SIDE_CHANGES_TAG: &str = "rotatetoken:allow-side-changes";
+
 impl StackSnapshot {
+    pub fn allows_side_changes(&self) -> bool {
+        self.tags
+            .iter()
+            .any(|(k, v)| k == ALLOW_SIDE_CHANGES_TAG && v.eq_ignore_ascii_case("true"))
+    }
+
     /// The data-loss guard's per-stack opt-in (tag value `true`, any case).
     pub fn allows_data_loss(&self) -> bool {
         self.tags.iter().any(|(k, v)| {
@@ -159,6 +169,20 @@ impl StackSnapshot {
     pub fn parameter(&self, key: &str) -> Option<&StackParameter> {
         self.parameters.iter().find(|p| p.key == key)
     }
+}
+
+/// One resource change CloudFormation plans for an update (a change set's
+/// `Changes[].ResourceChange`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedChange {
+    /// `Add`, `Modify`, `Remove`...
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `True`, `False` or `Conditional` for a `Modify`.
+    pub replacement: Option<String>,
+    /// What causes it: the `CausingEntity` of each detail (a parameter name, a resource).
+    pub causes: Vec<String>,
 }
 
 /// The two phases of a refresh, then done.

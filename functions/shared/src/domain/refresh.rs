@@ -7,7 +7,7 @@
 //! described state, so a retried invocation is harmless.
 
 use super::guard;
-use super::model::{Outcome, Phase, RefreshTask, StackRef, StackSnapshot};
+use super::model::{Outcome, Phase, PlannedChange, RefreshTask, StackRef, StackSnapshot};
 use super::selection::{classify_status, StatusClass};
 use crate::ports::{AwsError, Clock, StackDirectory, StackUpdater, UpdateStart};
 
@@ -278,6 +278,31 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             not_done(task, reason);
             return Ok(false);
         }
+        // What else would phase one change? SSM-typed parameters are resolved again on
+        // every update, AWS::Include and nested templates are read again: CloudFormation
+        // says exactly, in a change set with the same inputs.
+        if let Ok(preview_plan) =
+            plan_update(snapshot, &task.parameter, Phase::Disable.token_value())
+        {
+            let guarded: Vec<String> = guard::guarded_resources(&body, &task.parameter)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            let planned = updater.preview(&preview_plan).await?;
+            let side = side_changes(&planned, &guarded, &task.parameter);
+            if !side.is_empty() && !snapshot.allows_side_changes() {
+                not_done(
+                    task,
+                    format!(
+                        "phase one would also change {}; tag the stack {}=true to refresh it anyway",
+                        side.join("; "),
+                        super::model::ALLOW_SIDE_CHANGES_TAG
+                    ),
+                );
+                return Ok(false);
+            }
+        }
         task.guard_passed = true;
     }
     let plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
@@ -310,6 +335,45 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             Ok(false)
         }
     }
+}
+
+/// The changes a `false` update plans beyond what the token itself does: adding or
+/// removing a resource that is not guarded, or modifying one for any cause but the token
+/// (an SSM-typed parameter that moved on, a template read again), or for a cause not given.
+pub fn side_changes(planned: &[PlannedChange], guarded: &[String], token: &str) -> Vec<String> {
+    planned
+        .iter()
+        .filter_map(|c| {
+            let is_guarded = guarded.contains(&c.logical_id);
+            let described = format!("{} ({}): {}", c.logical_id, c.resource_type, c.action);
+            match c.action.as_str() {
+                "Remove" | "Add" if is_guarded => None,
+                "Modify" => {
+                    let others: Vec<&str> = c
+                        .causes
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|e| *e != token)
+                        .collect();
+                    if !c.causes.is_empty() && others.is_empty() {
+                        return None; // an Fn::If on the token: the pattern's own effect
+                    }
+                    let replacement = c
+                        .replacement
+                        .as_deref()
+                        .map(|r| format!(", Replacement {r}"))
+                        .unwrap_or_default();
+                    let cause = if others.is_empty() {
+                        "cause not given".to_string()
+                    } else {
+                        format!("caused by {}", others.join(", "))
+                    };
+                    Some(format!("{described}{replacement}, {cause}"))
+                }
+                _ => Some(described),
+            }
+        })
+        .collect()
 }
 
 /// Why the stack's policy would make CloudFormation refuse phase one, if it would
@@ -521,6 +585,8 @@ mod tests {
         cleanup_failure: Option<&'static str>,
         /// The stack policy.
         policy: Option<&'static str>,
+        /// What a change set for phase one shows.
+        planned: Vec<PlannedChange>,
     }
 
     impl FakeStack {
@@ -559,6 +625,7 @@ mod tests {
                 refuse: None,
                 cleanup_failure: None,
                 policy: None,
+                planned: vec![],
             }
         }
         fn token(&self) -> String {
@@ -604,6 +671,10 @@ mod tests {
                 }
             }
             Ok(Some(snap.clone()))
+        }
+
+        async fn preview(&self, _: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
+            Ok(self.planned.clone())
         }
 
         async fn failed_deletions(
@@ -954,6 +1025,9 @@ mod tests {
             ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
                 self.0.failed_deletions(s).await
             }
+            async fn preview(&self, plan: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
+                self.0.preview(plan).await
+            }
         }
         let flaky = Flaky(FakeStack::new("UPDATE_COMPLETE", "true"), Mutex::new(0));
         let clock = FakeClock(AtomicU64::new(1_000_000));
@@ -973,6 +1047,61 @@ mod tests {
         assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
         assert!(t.reason.unwrap().contains("Reader (AWS::SSM::Parameter)"));
         assert!(stack.updates.lock().unwrap().is_empty());
+    }
+
+    fn change(action: &str, id: &str, causes: &[&str]) -> PlannedChange {
+        PlannedChange {
+            action: action.into(),
+            logical_id: id.into(),
+            resource_type: "AWS::EC2::Instance".into(),
+            replacement: (action == "Modify").then(|| "Conditional".into()),
+            causes: causes.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_changes_beyond_the_tokens_own_are_side_changes() {
+        let guarded = vec!["Reader".to_string()];
+        let planned = vec![
+            change("Remove", "Reader", &[]),
+            change("Modify", "Switch", &["RotateToken"]),
+            change("Modify", "Server", &["AmiId"]),
+            change("Modify", "Mystery", &[]),
+            change("Remove", "Cache", &[]),
+        ];
+        let side = side_changes(&planned, &guarded, "RotateToken");
+        assert_eq!(
+            side,
+            vec![
+                "Server (AWS::EC2::Instance): Modify, Replacement Conditional, caused by AmiId",
+                "Mystery (AWS::EC2::Instance): Modify, Replacement Conditional, cause not given",
+                "Cache (AWS::EC2::Instance): Remove",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stack_whose_phase_one_would_change_more_is_skipped_unless_it_opts_in() {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.planned = vec![
+            change("Remove", "Reader", &[]),
+            change("Modify", "Server", &["AmiId"]),
+        ];
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+        assert!(t
+            .reason
+            .unwrap()
+            .contains("Server (AWS::EC2::Instance): Modify"));
+        assert!(stack.updates.lock().unwrap().is_empty());
+        stack.snapshot.lock().unwrap().tags = vec![(
+            crate::domain::model::ALLOW_SIDE_CHANGES_TAG.into(),
+            "true".into(),
+        )];
+        assert_eq!(
+            run(&stack, task(&stack), 600_000).outcome,
+            Outcome::Refreshed
+        );
     }
 
     #[test]
