@@ -269,11 +269,7 @@ def _patch_cloudformation() -> None:
         conditions = (body or {}).get("Conditions") or {}
         if not conditions:
             return
-        probe = parsing.ResourceMap(
-            stack.stack_id, stack.name, params, stack.tags, stack.region_name,
-            stack.account_id, copy.deepcopy(body), stack.cross_stack_resources,
-        )
-        probe.load()
+        probe = _probe(stack, body, params)
         value = {name: bool(probe.lazy_condition_map[name]) for name in conditions}
         resources = body.get("Resources") or {}
         absent = {k for k, r in resources.items() if isinstance(r, dict) and r.get("Condition") and not value.get(r["Condition"], True)}
@@ -330,11 +326,7 @@ def _patch_cloudformation() -> None:
         statements = statements if isinstance(statements, list) else [statements]
         body = cfn_models.Stack.parse_template(template)
         conditions = body.get("Conditions") or {}
-        probe = parsing.ResourceMap(
-            stack.stack_id, stack.name, params, stack.tags, stack.region_name,
-            stack.account_id, copy.deepcopy(body), stack.cross_stack_resources,
-        )
-        probe.load()
+        probe = _probe(stack, body, params)
         value = {name: bool(probe.lazy_condition_map[name]) for name in conditions}
 
         def listed(stmt: dict, key: str, not_key: str, item: str) -> bool:
@@ -384,11 +376,7 @@ def _patch_cloudformation() -> None:
         condition = resource.get("Condition")
         if not condition:
             return True
-        probe = parsing.ResourceMap(
-            stack.stack_id, stack.name, params, stack.tags, stack.region_name,
-            stack.account_id, copy.deepcopy(stack.template_dict), stack.cross_stack_resources,
-        )
-        probe.load()
+        probe = _probe(stack, stack.template_dict, params)
         return bool(probe.lazy_condition_map[condition])
 
     # (1) Conditions re-evaluated on update.
@@ -583,11 +571,7 @@ def _patch_change_sets() -> None:
         stack = self.stack
         old_map = stack.resource_map
         old = dict(getattr(old_map, "resolved_parameters", {}) or {})
-        probe = parsing.ResourceMap(
-            stack.stack_id, stack.name, dict(self.parameters), stack.tags, stack.region_name,
-            stack.account_id, copy.deepcopy(self.template_dict), stack.cross_stack_resources,
-        )
-        probe.load()
+        probe = _probe(stack, self.template_dict, dict(self.parameters))
         new = dict(probe.resolved_parameters)
         changed = {k for k in set(old) | set(new) if not k.startswith("AWS::") and str(old.get(k)) != str(new.get(k))}
         conditions = self.template_dict.get("Conditions") or {}
@@ -618,6 +602,19 @@ def _patch_change_sets() -> None:
         return changes
 
     cfn_models.ChangeSet.diff = diff
+
+
+def _probe(stack: Any, template: dict[str, Any], params: dict[str, Any]) -> Any:
+    """The stack's template loaded with these parameters, without touching the stack: its
+    conditions (`lazy_condition_map`) and resolved parameters, as an update would see them."""
+    from moto.cloudformation import parsing
+
+    probe = parsing.ResourceMap(
+        stack.stack_id, stack.name, params, stack.tags, stack.region_name,
+        stack.account_id, copy.deepcopy(template), stack.cross_stack_resources,
+    )
+    probe.load()
+    return probe
 
 
 def _resource_change(action: str, logical: str, res: dict, physical: Any, replacement: Any, scope: list, details: list) -> dict:

@@ -104,7 +104,17 @@ impl Emulator {
     }
 
     fn start_inner(bridge: Option<String>) -> Self {
-        let port = free_port();
+        // Never the bridge's port: two free_port() calls can hand out the same port while
+        // neither is bound yet, and the emulator would then receive its own invocations.
+        let port = loop {
+            let p = free_port();
+            if !bridge
+                .as_deref()
+                .is_some_and(|b| b.ends_with(&format!(":{p}")))
+            {
+                break p;
+            }
+        };
         let log = log_file("emulator", port);
         let mut cmd = Command::new(venv_bin("python"));
         cmd.arg(repo_root().join("tests/emulator/rotatetoken_emulator.py"))

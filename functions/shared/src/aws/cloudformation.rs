@@ -26,6 +26,28 @@ impl CloudFormation {
     }
 }
 
+/// The plan's parameters as CloudFormation takes them: the token's value, every other
+/// parameter `UsePreviousValue`. The same for the update and for its preview.
+fn parameters(plan: &UpdatePlan) -> Vec<Parameter> {
+    plan.parameters
+        .iter()
+        .map(|(key, value)| {
+            let p = Parameter::builder().parameter_key(key);
+            match value {
+                ParameterValue::UsePrevious => p.use_previous_value(true).build(),
+                ParameterValue::Value(v) => p.parameter_value(v).build(),
+            }
+        })
+        .collect()
+}
+
+fn capabilities(plan: &UpdatePlan) -> Vec<Capability> {
+    plan.capabilities
+        .iter()
+        .map(|c| Capability::from(c.as_str()))
+        .collect()
+}
+
 fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
     let id = stack.stack_id().unwrap_or_default();
     let stack_ref = StackRef::from_stack_id(id).map_err(|e| AwsError {
@@ -127,24 +149,16 @@ impl CloudFormation {
         plan: &UpdatePlan,
         name: &str,
     ) -> Result<Vec<PlannedChange>, AwsError> {
-        let mut request = self
+        let request = self
             .client
             .create_change_set()
             .stack_name(&plan.stack.id)
             .change_set_name(name)
             .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Update)
             .use_previous_template(true)
-            .description("RotateToken preview: what the refresh's update would change (deleted after reading)");
-        for (key, value) in &plan.parameters {
-            let p = Parameter::builder().parameter_key(key);
-            request = request.parameters(match value {
-                ParameterValue::UsePrevious => p.use_previous_value(true).build(),
-                ParameterValue::Value(v) => p.parameter_value(v).build(),
-            });
-        }
-        for capability in &plan.capabilities {
-            request = request.capabilities(Capability::from(capability.as_str()));
-        }
+            .description("RotateToken preview: what the refresh's update would change (deleted after reading)")
+            .set_parameters(Some(parameters(plan)))
+            .set_capabilities(Some(capabilities(plan)));
         request
             .send()
             .await
@@ -295,21 +309,13 @@ impl StackUpdater for CloudFormation {
     }
 
     async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
-        let mut request = self
+        let request = self
             .client
             .update_stack()
             .stack_name(&plan.stack.id)
-            .use_previous_template(true);
-        for (key, value) in &plan.parameters {
-            let p = Parameter::builder().parameter_key(key);
-            request = request.parameters(match value {
-                ParameterValue::UsePrevious => p.use_previous_value(true).build(),
-                ParameterValue::Value(v) => p.parameter_value(v).build(),
-            });
-        }
-        for capability in &plan.capabilities {
-            request = request.capabilities(Capability::from(capability.as_str()));
-        }
+            .use_previous_template(true)
+            .set_parameters(Some(parameters(plan)))
+            .set_capabilities(Some(capabilities(plan)));
         match request.send().await {
             Ok(_) => Ok(UpdateStart::Started),
             Err(e) => {

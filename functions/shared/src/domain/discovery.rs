@@ -189,14 +189,10 @@ async fn search<D: StackDirectory + Sync>(
     for (snapshot, reason) in judged {
         match reason {
             None => {
+                let others = snapshot.other_parameter_keys(&settings.parameter);
                 let mut task = RefreshTask::new(snapshot.stack, settings.parameter.clone());
                 task.session = Some(session.to_string());
-                task.other_parameters = snapshot
-                    .parameters
-                    .iter()
-                    .filter(|p| p.key != settings.parameter)
-                    .map(|p| p.key.clone())
-                    .collect();
+                task.other_parameters = others;
                 found.selected.push(task)
             }
             Some(reason) => found.skipped.push(SkippedStack {

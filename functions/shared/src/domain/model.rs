@@ -166,6 +166,15 @@ impl StackSnapshot {
         })
     }
 
+    /// Every parameter key but the token's: kept with `UsePreviousValue`.
+    pub fn other_parameter_keys(&self, token: &str) -> Vec<String> {
+        self.parameters
+            .iter()
+            .filter(|p| p.key != token)
+            .map(|p| p.key.clone())
+            .collect()
+    }
+
     pub fn parameter(&self, key: &str) -> Option<&StackParameter> {
         self.parameters.iter().find(|p| p.key == key)
     }

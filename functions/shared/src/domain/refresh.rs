@@ -185,12 +185,7 @@ where
             let monitoring = u64::from(snapshot.rollback_monitoring_minutes) * 60_000;
             task.deadline_ms = Some(started + settings.max_wait_ms + 2 * monitoring);
         }
-        task.other_parameters = snapshot
-            .parameters
-            .iter()
-            .filter(|p| p.key != task.parameter)
-            .map(|p| p.key.clone())
-            .collect();
+        task.other_parameters = snapshot.other_parameter_keys(&task.parameter);
         let class = classify_status(&snapshot.status);
         let must_wait = if task.update_started {
             let phase_before = task.phase;
