@@ -58,6 +58,37 @@ async fn run(w: &World, task: RefreshTask, budget_ms: u64) -> RefreshTask {
     .unwrap()
 }
 
+/// A direct `RotateToken=false` update of stack `app` (the consumer template), as the
+/// refresh would send it: what the emulator alone does with it.
+async fn false_update_of_app(
+    w: &World,
+) -> Result<
+    aws_sdk_cloudformation::operation::update_stack::UpdateStackOutput,
+    aws_sdk_cloudformation::error::SdkError<
+        aws_sdk_cloudformation::operation::update_stack::UpdateStackError,
+    >,
+> {
+    use aws_sdk_cloudformation::types::Parameter;
+    w.cfn
+        .update_stack()
+        .stack_name("app")
+        .use_previous_template(true)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("RotateToken")
+                .parameter_value("false")
+                .build(),
+        )
+        .parameters(
+            Parameter::builder()
+                .parameter_key("Environment")
+                .use_previous_value(true)
+                .build(),
+        )
+        .send()
+        .await
+}
+
 fn task(stack_id: &str) -> RefreshTask {
     RefreshTask::new(StackRef::from_stack_id(stack_id).unwrap(), "RotateToken")
 }
@@ -312,26 +343,7 @@ async fn the_emulator_refuses_a_false_update_that_leaves_a_reference_dangling() 
         &[],
     )
     .await;
-    let err = w
-        .cfn
-        .update_stack()
-        .stack_name("app")
-        .use_previous_template(true)
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("RotateToken")
-                .parameter_value("false")
-                .build(),
-        )
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("Environment")
-                .use_previous_value(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
+    let err = false_update_of_app(&w).await.unwrap_err();
     let err = err.into_service_error();
     use aws_sdk_cloudformation::error::ProvideErrorMetadata;
     assert_eq!(err.code(), Some("ValidationError"));
@@ -474,25 +486,7 @@ async fn the_emulator_rolls_back_an_update_its_stack_policy_denies() {
     create_secret(&w.sm, "prod/db", "v1").await;
     create_protected_stack(&w).await;
     let before = resources(&w.cfn, "app").await;
-    w.cfn
-        .update_stack()
-        .stack_name("app")
-        .use_previous_template(true)
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("RotateToken")
-                .parameter_value("false")
-                .build(),
-        )
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("Environment")
-                .use_previous_value(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    false_update_of_app(&w).await.unwrap();
     let d = w
         .cfn
         .describe_stacks()
