@@ -3,6 +3,7 @@
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::Client;
 
+use super::aws_error;
 use crate::ports::{AwsError, ExecutionStarter, ExistingExecution, StartOutcome};
 
 #[derive(Clone)]
@@ -35,7 +36,7 @@ impl ExecutionStarter for StepFunctions {
                 execution_arn: out.execution_arn().to_string(),
             }),
             Err(e) if e.code() == Some("ExecutionAlreadyExists") => Ok(StartOutcome::AlreadyExists),
-            Err(e) => Err(sfn_error("StartExecution", &e)),
+            Err(e) => Err(aws_error("StartExecution", &e)),
         }
     }
 
@@ -58,21 +59,7 @@ impl ExecutionStarter for StepFunctions {
                 started_ms: out.start_date().to_millis().unwrap_or_default().max(0) as u64,
             })),
             Err(e) if e.code() == Some("ExecutionDoesNotExist") => Ok(None),
-            Err(e) => Err(sfn_error("DescribeExecution", &e)),
+            Err(e) => Err(aws_error("DescribeExecution", &e)),
         }
-    }
-}
-
-fn sfn_error<E>(operation: &'static str, e: &aws_sdk_sfn::error::SdkError<E>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    AwsError {
-        operation,
-        code: e.code().map(str::to_string),
-        message: e
-            .message()
-            .map(str::to_string)
-            .unwrap_or_else(|| aws_sdk_sfn::error::DisplayErrorContext(e).to_string()),
     }
 }

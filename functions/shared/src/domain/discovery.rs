@@ -45,7 +45,7 @@ async fn guard_verdict<D: StackDirectory + Sync>(
     if let Some(reason) = guard::skip_reason(&body, parameter, snapshot) {
         return Some(reason);
     }
-    match super::refresh::stack_policy_reason(directory, &snapshot.stack, &body, parameter).await {
+    match super::stack_policy::reason(directory, &snapshot.stack, &body, parameter).await {
         Ok(reason) => reason,
         Err(e) => Some(format!("unsafe: the stack policy could not be read ({e})")),
     }

@@ -268,7 +268,7 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             return Ok(false);
         }
         if let Some(reason) =
-            stack_policy_reason(updater, &task.stack, &body, &task.parameter).await?
+            super::stack_policy::reason(updater, &task.stack, &body, &task.parameter).await?
         {
             not_done(task, reason);
             return Ok(false);
@@ -369,26 +369,6 @@ pub fn side_changes(planned: &[PlannedChange], guarded: &[String], token: &str) 
             }
         })
         .collect()
-}
-
-/// Why the stack's policy would make CloudFormation refuse phase one, if it would
-/// (GetStackPolicy). Also asked by discovery in dry runs, for the same verdicts.
-pub async fn stack_policy_reason<D: StackDirectory>(
-    directory: &D,
-    stack: &StackRef,
-    template_body: &str,
-    parameter: &str,
-) -> Result<Option<String>, AwsError> {
-    let Some(policy) = directory.stack_policy(stack).await? else {
-        return Ok(None);
-    };
-    let guarded = guard::guarded_resources(template_body, parameter).unwrap_or_default();
-    Ok(
-        match super::stack_policy::phase_one_blocked(&policy, &guarded) {
-            Ok(reason) => reason,
-            Err(why) => Some(format!("unsafe: {why}")),
-        },
-    )
 }
 
 /// Returns whether to wait before looking again.

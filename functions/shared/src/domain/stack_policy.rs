@@ -13,6 +13,27 @@
 
 use serde_json::Value;
 
+use super::model::StackRef;
+use crate::ports::{AwsError, StackDirectory};
+
+/// Why the stack's policy would make CloudFormation refuse phase one, if it would
+/// (GetStackPolicy). Also asked by discovery in dry runs, for the same verdicts.
+pub async fn reason<D: StackDirectory>(
+    directory: &D,
+    stack: &StackRef,
+    template_body: &str,
+    parameter: &str,
+) -> Result<Option<String>, AwsError> {
+    let Some(policy) = directory.stack_policy(stack).await? else {
+        return Ok(None);
+    };
+    let guarded = super::guard::guarded_resources(template_body, parameter).unwrap_or_default();
+    Ok(match phase_one_blocked(&policy, &guarded) {
+        Ok(reason) => reason,
+        Err(why) => Some(format!("unsafe: {why}")),
+    })
+}
+
 /// The guarded resources (logical id, type) a stack policy does not let phase one delete,
 /// as a skip reason; `None` when the policy allows every deletion. `Err` when the policy
 /// cannot be read (refreshing blind is not safe).
