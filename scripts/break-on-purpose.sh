@@ -40,7 +40,7 @@ mutate "two-phase update skipped (start at phase true)" functions/shared/src/dom
 mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken_emulator.py \
   '    parsing.ResourceMap.update = rm_update' '    pass  # mutation' a_put_secret_value
 mutate "stacks without the parameter selected" functions/shared/src/domain/discovery.rs \
-  '.filter(|s| s.parameter(&settings.parameter).is_some())' '.filter(|_| true)' a_put_secret_value
+  '.filter(|s| s.parent_id.is_none() && s.parameter(token).is_some())' '.filter(|s| s.parent_id.is_none())' a_put_secret_value
 mutate "a failed stack reported as refreshed" functions/shared/src/domain/report.rs \
   '        ..row(&r.stack, r.outcome)' '        ..row(&r.stack, Outcome::Refreshed)' a_failed_phase_two
 mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh.rs \
@@ -61,7 +61,7 @@ mutate "a refused update reported as a skip" functions/shared/src/domain/refresh
   $'            fail(\n                task,\n                format!("CloudFormation refused the update: {why}"),\n                critical,\n            );' \
   'let _ = critical; not_done(task, format!("CloudFormation refused the update: {why}"));' an_update_cloudformation_refuses lib
 mutate "dangling reference not looked for before phase one" functions/shared/src/domain/refresh.rs \
-  'guard::refusal_reason(&body, &task.parameter)' 'guard::refusal_reason("{}", &task.parameter)' a_dangling_reference_is_found refresh
+  'nested::refusal_reason(&body, &task.parameter, &members)' 'nested::refusal_reason("{}", &task.parameter, &[])' a_dangling_reference_is_found refresh
 mutate "the Map fails on one failed child (AWS default tolerance)" statemachine/rotatetoken.asl.json \
   $'      "ToleratedFailurePercentage": 100,\n' '' a_child_that_ends_outside
 mutate "a function failure after a change not critical" functions/shared/src/domain/refresh.rs \
@@ -81,5 +81,14 @@ mutate "emulator ignores stack policies" tests/emulator/rotatetoken_emulator.py 
 mutate "StackSet instances updated directly" functions/shared/src/domain/selection.rs \
   'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-") {' 'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-").filter(|_| false) {' a_stackset_instance refresh
 mutate "phase one's other changes not previewed" functions/shared/src/domain/refresh.rs \
-  'let side = side_changes(&planned, &guarded, &task.parameter);' 'let side: Vec<String> = side_changes(&planned, &guarded, &task.parameter).into_iter().take(0).collect();' a_phase_one_that_would_change refresh
+  'let side = side_changes(&planned, &guarded, &tokens);' 'let side: Vec<String> = side_changes(&planned, &guarded, &tokens).into_iter().take(0).collect();' a_phase_one_that_would_change refresh
+# Issue 8, point 5: nested stacks.
+mutate "nested stacks not judged before phase one" functions/shared/src/domain/nested.rs \
+  '        let children = directory.nested_stacks(&stack).await?;' '        let children: Vec<crate::ports::NestedStack> = vec![];' a_data_holder_in_a_nested_stack refresh
+mutate "unreachable nested stacks not reported" functions/shared/src/domain/discovery.rs \
+  '            if consumer {' '            if consumer && false {' nested_stacks_select_their_root discover
+mutate "emulator replaces nested stacks instead of updating them in place" tests/emulator/rotatetoken_emulator.py \
+  '    cfn_models.Stack.update_from_cloudformation_json = classmethod(update)' '    pass  # mutation' a_nested_stack_is_refreshed refresh
+mutate "nested change sets not read in the preview" functions/shared/src/aws/cloudformation.rs \
+  '            .include_nested_stacks(true)' '            .include_nested_stacks(false)' what_phase_one_would_change_inside refresh
 exit $survived

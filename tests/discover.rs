@@ -215,3 +215,39 @@ async fn malformed_input_names_the_field() {
         );
     }
 }
+
+/// Nested stacks (issue 8, point 5): a root whose child mentions the secret is selected in
+/// referencing mode; the child itself is never a row of its own; a child with the token
+/// whose root has none is reported unreachable, in both modes.
+#[tokio::test]
+async fn nested_stacks_select_their_root_and_unreachable_ones_are_reported() {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let arn = create_secret(&sm, "prod/db", "v1").await;
+    let reached =
+        create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
+    let stranded =
+        create_nested_consumer(&config, "legacy", &consumer_template("prod/db"), false).await;
+
+    let adapter = local(&config);
+    for mode in [SelectionMode::Referencing, SelectionMode::All] {
+        let out = discover(&adapter, mode, &arn).await;
+        assert_eq!(names(&out), vec!["platform"], "{mode:?}");
+        let skipped: Vec<(&str, &str)> = out
+            .skipped
+            .iter()
+            .map(|s| (s.stack.name.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 1, "{mode:?}: {skipped:?}");
+        assert_eq!(skipped[0].0, stranded);
+        assert!(
+            skipped[0].1.starts_with(
+                "unreachable: a nested stack of legacy, which has no RotateToken parameter"
+            ),
+            "{}",
+            skipped[0].1
+        );
+        assert!(!skipped.iter().any(|(n, _)| *n == reached));
+    }
+}

@@ -128,13 +128,22 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
         &sam_consumer_template("prod/db-password"),
     )
     .await;
+    // A root with a nested stack: its token is followed down (ListStackResources).
+    let config = p.emulator.sdk_config().await;
+    create_nested_consumer(
+        &config,
+        "platform",
+        &consumer_template("prod/db-password"),
+        true,
+    )
+    .await;
     let version = put_secret(&p.sm, "prod/db-password", "v2").await;
     p.deliver(&name_only_event(&arn, &version)).await;
     let done = p
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    assert_eq!(done.summary["counts"]["refreshed"], 3, "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 4, "{:#}", done.summary);
     redeliver(&p, &name_only_event(&arn, &version)).await;
     // And a dry run, whose discovery reads the templates for the data-loss guard.
     p.start_execution(
@@ -171,6 +180,8 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
             deploy_with_change_set(&cfn, "sam-app", &sam_consumer_template(&arn)).await;
         }
     }
+    let config = p.emulator.sdk_config_in(A, "us-east-1").await;
+    create_nested_consumer(&config, "platform", &consumer_template(&arn), true).await;
     p.emulator.control(json!({"external_id": "ext-9"}));
     let version = put_secret(&p.sm, "prod/db-password", "v2").await;
     p.deliver(&name_only_event(&arn, &version)).await;
@@ -178,7 +189,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    assert_eq!(done.summary["counts"]["refreshed"], 8, "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 9, "{:#}", done.summary);
     redeliver(&p, &name_only_event(&arn, &version)).await;
 
     assert!(

@@ -660,3 +660,243 @@ async fn a_phase_one_that_would_change_more_than_the_guarded_resources_is_skippe
         ]
     );
 }
+
+/// Nested stacks (issue 8, point 5): the root hands its token down, CloudFormation updates
+/// the child in place with it, and the child's guarded resources re-read the secret. The
+/// emulator runs `AWS::CloudFormation::Stack` as CloudFormation does (ParentId/RootId, the
+/// child's stack id as physical id, in-place child updates, nested change sets).
+#[tokio::test]
+async fn a_nested_stack_is_refreshed_through_its_root() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "old-value").await;
+    let config = w.emulator.sdk_config().await;
+    let child =
+        create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
+    let described = w
+        .cfn
+        .describe_stacks()
+        .stack_name(&child)
+        .send()
+        .await
+        .unwrap();
+    let child_stack = &described.stacks()[0];
+    let root_id = w
+        .cfn
+        .describe_stacks()
+        .stack_name("platform")
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_id()
+        .unwrap()
+        .to_string();
+    assert_eq!(child_stack.parent_id(), Some(root_id.as_str()));
+    assert_eq!(child_stack.root_id(), Some(root_id.as_str()));
+    let child_id = child_stack.stack_id().unwrap().to_string();
+    assert_eq!(
+        resources(&w.cfn, "platform").await["Database"],
+        child_id,
+        "a nested stack's physical id is its stack id"
+    );
+    let before = resources(&w.cfn, &child).await;
+    put_secret(&w.sm, "prod/db", "new-value").await;
+
+    let out = run(&w, task(&root_id), 60_000).await;
+
+    assert_eq!(out.outcome, Outcome::Refreshed, "{out:?}");
+    assert_eq!(
+        w.emulator.completed_token_updates("platform"),
+        vec!["false", "true"]
+    );
+    assert_eq!(
+        w.emulator.completed_token_updates(&child),
+        vec!["false", "true"],
+        "the child went false and true with its root"
+    );
+    let after = resources(&w.cfn, &child).await;
+    assert_ne!(after["DatabasePassword"], before["DatabasePassword"]);
+    assert_eq!(
+        after["Settings"], before["Settings"],
+        "unguarded resource untouched"
+    );
+    assert_eq!(
+        ssm_value(&w.ssm, &after["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some("new-value")
+    );
+    assert_eq!(
+        resources(&w.cfn, "platform").await["Database"],
+        child_id,
+        "updated in place, never replaced"
+    );
+    for stack in ["platform", child.as_str()] {
+        let left = w
+            .cfn
+            .list_change_sets()
+            .stack_name(stack)
+            .send()
+            .await
+            .unwrap();
+        assert!(left.summaries().is_empty(), "no change set left on {stack}");
+    }
+}
+
+#[tokio::test]
+async fn a_data_holder_in_a_nested_stack_makes_its_root_unsafe() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let config = w.emulator.sdk_config().await;
+    create_nested_consumer(
+        &config,
+        "platform",
+        &consumer_with_guarded_bucket("prod/db"),
+        true,
+    )
+    .await;
+    let root_id = w
+        .cfn
+        .describe_stacks()
+        .stack_name("platform")
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_id()
+        .unwrap()
+        .to_string();
+
+    let out = run(&w, task(&root_id), 30_000).await;
+
+    assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains("Database/Uploads (AWS::S3::Bucket)"),
+        "{reason}"
+    );
+    assert!(w.emulator.updates().is_empty(), "nothing was updated");
+}
+
+/// The root's change set with IncludeNestedStacks: the nested stack's change carries the
+/// ChangeSetId of the child's own change set, which shows the child's guarded resources
+/// removed; deleting the root's change set deletes the child's.
+#[tokio::test]
+async fn the_emulator_previews_nested_stacks_in_nested_change_sets() {
+    use aws_sdk_cloudformation::types::{ChangeSetType, Parameter};
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let config = w.emulator.sdk_config().await;
+    let child =
+        create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
+    let created = w
+        .cfn
+        .create_change_set()
+        .stack_name("platform")
+        .change_set_name("probe")
+        .change_set_type(ChangeSetType::Update)
+        .use_previous_template(true)
+        .include_nested_stacks(true)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("RotateToken")
+                .parameter_value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let root = w
+        .cfn
+        .describe_change_set()
+        .change_set_name(created.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let nested = root.changes()[0].resource_change().unwrap();
+    assert_eq!(nested.resource_type(), Some("AWS::CloudFormation::Stack"));
+    assert_eq!(nested.action().map(|a| a.as_str()), Some("Modify"));
+    let child_set = w
+        .cfn
+        .describe_change_set()
+        .change_set_name(nested.change_set_id().expect("a nested change set"))
+        .send()
+        .await
+        .unwrap();
+    let mut removed: Vec<&str> = child_set
+        .changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .filter(|rc| rc.action().map(|a| a.as_str()) == Some("Remove"))
+        .filter_map(|rc| rc.logical_resource_id())
+        .collect();
+    removed.sort();
+    assert_eq!(removed, vec!["ApiKey", "DatabasePassword"]);
+    w.cfn
+        .delete_change_set()
+        .change_set_name(created.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let left = w
+        .cfn
+        .list_change_sets()
+        .stack_name(&child)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.summaries().is_empty(),
+        "the nested change set went with its root"
+    );
+}
+
+/// A child's SSM-typed parameter that moved on would update its resources in phase one:
+/// only the nested change set says so (the root's shows the nested stack modified by the
+/// token alone). The root is skipped, naming the child's resource by its path.
+#[tokio::test]
+async fn what_phase_one_would_change_inside_a_nested_stack_is_previewed() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let put = |v: &'static str| {
+        w.ssm
+            .put_parameter()
+            .name("/app/ami")
+            .value(v)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+    };
+    put("ami-1").await.unwrap();
+    let config = w.emulator.sdk_config().await;
+    create_nested_consumer(
+        &config,
+        "platform",
+        &consumer_with_ssm_typed_parameter("prod/db"),
+        true,
+    )
+    .await;
+    let root_id = w
+        .cfn
+        .describe_stacks()
+        .stack_name("platform")
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_id()
+        .unwrap()
+        .to_string();
+    put("ami-2").await.unwrap();
+
+    let out = run(&w, task(&root_id), 30_000).await;
+
+    assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains("Database/Server (AWS::SSM::Parameter): Modify"),
+        "{reason}"
+    );
+    assert!(reason.contains("caused by AmiId"), "{reason}");
+    assert!(w.emulator.updates().is_empty(), "nothing was updated");
+}

@@ -248,7 +248,7 @@ def _patch_cloudformation() -> None:
                 entry["result"] = stack.status
 
         delay = float(CONTROL["update_delay_seconds"])
-        if delay <= 0:
+        if delay <= 0 or getattr(NESTED, "depth", 0) > 0:
             apply()
         else:
             timer = threading.Timer(delay, apply)
@@ -439,6 +439,102 @@ def _patch_cloudformation() -> None:
     ssm_models.Parameter.create_from_cloudformation_json = classmethod(ssm_create)
 
 
+# --- CloudFormation: nested stacks ---------------------------------------------------------
+
+NESTED_TYPE = "AWS::CloudFormation::Stack"
+# Set while a parent's update applies its nested stacks' updates: they run inside the
+# parent's update (the parent ends only when its children have), never on a timer of their own.
+NESTED = threading.local()
+
+
+def _patch_nested_stacks() -> None:
+    """(22) `AWS::CloudFormation::Stack` as CloudFormation runs it (resource reference
+    "AWS::CloudFormation::Stack"; User Guide "Nested stacks"). The child is a stack of its
+    own, named `<parent>-<LogicalId>-<suffix>`, its template read from S3 (`TemplateURL`),
+    listed by DescribeStacks with `ParentId` (the direct parent's stack id) and `RootId`
+    (the top-level stack's id; DescribeStacks API reference, Stack). Its physical id, and
+    what `Ref` returns, is the child's stack id (ARN). Updating the parent "initiates an
+    update to its nested stacks": TemplateURL is read again and the child updated in place
+    with the parameters the parent now passes (conditions re-evaluated, guarded resources
+    deleted or created as in any update); only a Remove of the resource deletes the child.
+    A child that rolls back rolls its parent back. moto: the child is named after the
+    logical id, has no ParentId/RootId, its physical id is its name, and every parameter
+    change deletes the child and creates a new one."""
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation.utils import get_stack_from_s3_url
+    from moto.utilities.utils import get_partition
+
+    cfn_models.Stack.parent_id = None
+    cfn_models.Stack.root_id = None
+
+    def physical_resource_id(self: Any) -> str:
+        return self.stack_id if self.parent_id else self.name
+
+    cfn_models.Stack.physical_resource_id = property(physical_resource_id)
+
+    def child_parameters(properties: dict[str, Any]) -> dict[str, str]:
+        out = {}
+        for key, value in (properties.get("Parameters") or {}).items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, list):
+                value = ",".join(map(str, value))
+            out[key] = str(value)
+        return out
+
+    def create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> Any:
+        backend = cfn_models.cloudformation_backends[account_id][region_name]
+        properties = cloudformation_json["Properties"]
+        template = get_stack_from_s3_url(properties["TemplateURL"], account_id=account_id, partition=get_partition(region_name))
+        parent = backend.get_stack(kwargs["StackId"]) if kwargs.get("StackId") else None
+        with LOCK:
+            child = backend.create_stack(name=resource_name, template=template, parameters=child_parameters(properties))
+            if parent is not None:
+                child.parent_id = parent.stack_id
+                child.root_id = parent.root_id or parent.stack_id
+        return child
+
+    def update(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+        backend = cfn_models.cloudformation_backends[account_id][region_name]
+        properties = cloudformation_json["Properties"]
+        template = get_stack_from_s3_url(properties["TemplateURL"], account_id=account_id, partition=get_partition(region_name))
+        incoming = [{"ParameterKey": k, "ParameterValue": v} for k, v in child_parameters(properties).items()]
+        depth = getattr(NESTED, "depth", 0)
+        NESTED.depth = depth + 1
+        try:
+            child = backend.update_stack(original_resource.stack_id, template, None, incoming, None)
+        finally:
+            NESTED.depth = depth
+        if child.status != "UPDATE_COMPLETE":
+            raise RuntimeError(f"Embedded stack {child.stack_id} was not successfully updated. Currently in {child.status}: {child.stack_status_reason}")
+        return child
+
+    cfn_models.Stack.create_from_cloudformation_json = classmethod(create)
+    cfn_models.Stack.update_from_cloudformation_json = classmethod(update)
+
+
+def _nested_value(node: Any, params: dict[str, Any], conditions: dict[str, bool]) -> Any:
+    """A nested stack's parameter value as the parent's update would pass it: literals, Ref
+    to a parameter, Fn::If on a condition, Fn::Sub of parameters. None when it depends on
+    anything else (a resource attribute): the change set then keeps the previous value."""
+    if isinstance(node, (str, int, float)) and not isinstance(node, bool):
+        return str(node)
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, dict) and len(node) == 1:
+        (key, value), = node.items()
+        if key == "Ref" and value in params:
+            v = params[value]
+            return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+        if key == "Fn::If" and isinstance(value, list) and len(value) == 3 and value[0] in conditions:
+            return _nested_value(value[1] if conditions[value[0]] else value[2], params, conditions)
+        if key == "Fn::Sub" and isinstance(value, str):
+            names = re.findall(r"\$\{([^!}][^}]*)\}", value)
+            if all(n in params for n in names):
+                return re.sub(r"\$\{([^!}][^}]*)\}", lambda m: str(params[m.group(1)]), value)
+    return None
+
+
 # --- CloudFormation: capabilities and transforms ------------------------------------------
 
 # CloudFormation User Guide, "Acknowledging IAM resources in CloudFormation templates", and
@@ -559,9 +655,24 @@ def _patch_change_sets() -> None:
             change_set_type="UPDATE",
             role_arn=self._get_param("RoleARN"),
         )
+        if self._get_bool_param("IncludeNestedStacks", False):
+            _nested_change_sets(self.cloudformation_backend, self.cloudformation_backend.change_sets[change_set_id], stack.account_id, stack.region_name)
         return ActionResult({"Id": change_set_id, "StackId": stack_id})
 
     cfn_responses.CloudFormationResponse.create_change_set = create_change_set
+
+    original_delete = cfn_models.CloudFormationBackend.delete_change_set
+
+    def delete_change_set(self: Any, change_set_name: str) -> None:
+        """(22) Deleting a root change set deletes its nested change sets ("Change sets for
+        nested stacks": delete from the root change set)."""
+        cs = self.describe_change_set(change_set_name)
+        for child_id in getattr(cs, "rt_nested", []):
+            if child_id in self.change_sets:
+                delete_change_set(self, child_id)
+        original_delete(self, cs.change_set_id)
+
+    cfn_models.CloudFormationBackend.delete_change_set = delete_change_set
 
     original_diff = cfn_models.ChangeSet.diff
 
@@ -598,10 +709,54 @@ def _patch_change_sets() -> None:
                          "Evaluation": "Static", "ChangeSource": "ParameterReference", "CausingEntity": p}
                         for p in causes
                     ]
-                    changes.append(_resource_change("Modify", logical, res, physical, "Conditional", ["Properties"], details))
+                    # A nested stack is updated in place, never replaced.
+                    replacement = "False" if res.get("Type") == NESTED_TYPE else "Conditional"
+                    changes.append(_resource_change("Modify", logical, res, physical, replacement, ["Properties"], details))
+                elif res.get("Type") == NESTED_TYPE:
+                    # (22) A nested stack is always Modify: its template may have changed
+                    # behind the same TemplateURL (ResourceChangeDetail, ChangeSource
+                    # "Automatic").
+                    details = [{"Target": {"Attribute": "Properties", "RequiresRecreation": "Never"},
+                                "Evaluation": "Dynamic", "ChangeSource": "Automatic"}]
+                    changes.append(_resource_change("Modify", logical, res, physical, "False", ["Properties"], details))
+        self.rt_probe = (new, new_cond)
         return changes
 
     cfn_models.ChangeSet.diff = diff
+
+
+def _nested_change_sets(backend: Any, cs: Any, account: str, region: str) -> None:
+    """(22) IncludeNestedStacks: every nested stack the change set modifies gets a change
+    set of its own, computed as the child's update would run (TemplateURL read again, the
+    parameters the parent would pass), its id in the parent's ResourceChange.ChangeSetId
+    ("Change sets for nested stacks", CreateChangeSet IncludeNestedStacks)."""
+    from moto.cloudformation.utils import get_stack_from_s3_url
+    from moto.utilities.utils import get_partition
+
+    params, conditions = getattr(cs, "rt_probe", ({}, {}))
+    resources = cs.template_dict.get("Resources") or {}
+    cs.rt_nested = []
+    for change in cs.changes:
+        if change.get("ResourceType") != NESTED_TYPE or change.get("Action") != "Modify":
+            continue
+        props = (resources.get(change["LogicalResourceId"]) or {}).get("Properties") or {}
+        child = backend.get_stack(change["PhysicalResourceId"])
+        template = get_stack_from_s3_url(props["TemplateURL"], account_id=account, partition=get_partition(region))
+        incoming = []
+        for key, node in (props.get("Parameters") or {}).items():
+            value = _nested_value(node, params, conditions)
+            incoming.append({"ParameterKey": key, "ParameterValue": value} if value is not None else {"ParameterKey": key, "UsePreviousValue": True})
+        resolved = backend._resolve_update_parameters(instance=child, incoming_params=incoming)
+        child_id, _ = backend.create_change_set(
+            stack_name=child.name, change_set_name=f"{cs.change_set_name}-{change['LogicalResourceId']}"[:128],
+            template=template, parameters=resolved, description=None, change_set_type="UPDATE",
+        )
+        nested = backend.change_sets[child_id]
+        nested.parent_change_set_id = cs.change_set_id
+        nested.root_change_set_id = getattr(cs, "root_change_set_id", None) or cs.change_set_id
+        change["ChangeSetId"] = child_id
+        cs.rt_nested.append(child_id)
+        _nested_change_sets(backend, nested, account, region)
 
 
 def _probe(stack: Any, template: dict[str, Any], params: dict[str, Any]) -> Any:
@@ -1285,6 +1440,7 @@ def _register_control_endpoints() -> None:
 def install() -> None:
     _patch_cloudformation()
     _patch_change_sets()
+    _patch_nested_stacks()
     _patch_capabilities_and_transforms()
     _patch_lambda()
     _patch_stepfunctions()

@@ -313,3 +313,55 @@ pub fn sample_event(file: &str, arn: &str, version: &str) -> serde_json::Value {
     )
     .unwrap()
 }
+
+/// A root stack that hands its token to one nested stack, as `aws cloudformation package`
+/// and the CDK leave them: the child template in S3 (`TemplateURL`), the root passing
+/// `RotateToken: !Ref RotateToken` down. With `root_has_token` false the root has no token
+/// parameter and passes the child `"true"`: the child can never be refreshed. The child is
+/// `child_template` (a [`consumer_template`] reads the secret). Returns the child stack's name.
+pub async fn create_nested_consumer(
+    config: &aws_config::SdkConfig,
+    root: &str,
+    child_template: &str,
+    root_has_token: bool,
+) -> String {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("templates-{}", root.to_lowercase());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("child.yaml")
+        .body(child_template.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let (parameters, value) = if root_has_token {
+        (
+            "Parameters:\n  RotateToken:\n    Type: String\n    Default: \"true\"\n    AllowedValues: [\"true\", \"false\"]\n",
+            "!Ref RotateToken",
+        )
+    } else {
+        ("", "\"true\"")
+    };
+    let template = format!(
+        "AWSTemplateFormatVersion: \"2010-09-09\"\n{parameters}Resources:\n  Database:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: https://s3.amazonaws.com/{bucket}/child.yaml\n      Parameters:\n        RotateToken: {value}\n"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(config);
+    create_stack(&cfn, root, &template, &[]).await;
+    let stacks = cfn.describe_stacks().send().await.unwrap();
+    stacks
+        .stacks()
+        .iter()
+        .find(|s| {
+            s.parent_id().is_some()
+                && s.stack_name()
+                    .is_some_and(|n| n.starts_with(&format!("{root}-Database-")))
+        })
+        .and_then(|s| s.stack_name())
+        .expect("the nested stack exists")
+        .to_string()
+}

@@ -45,6 +45,19 @@ pub trait StackDirectory {
         &self,
         stack: &StackRef,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// The stack's `AWS::CloudFormation::Stack` resources that exist now (ListStackResources).
+    fn nested_stacks(
+        &self,
+        stack: &StackRef,
+    ) -> impl Future<Output = Result<Vec<NestedStack>, AwsError>> + Send;
+}
+
+/// A nested stack as its parent lists it: the resource's logical id in the parent's
+/// template, and the child stack (its physical id is the child's stack id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NestedStack {
+    pub logical_id: String,
+    pub stack: StackRef,
 }
 
 /// Access to CloudFormation in one target account and region (assuming the target role

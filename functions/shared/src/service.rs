@@ -481,6 +481,12 @@ mod fuzz {
         async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
             Err(unreachable_error())
         }
+        async fn nested_stacks(
+            &self,
+            _: &StackRef,
+        ) -> Result<Vec<crate::ports::NestedStack>, AwsError> {
+            Err(unreachable_error())
+        }
     }
     impl StackUpdater for Unreachable {
         async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {

@@ -7,8 +7,11 @@ use aws_sdk_cloudformation::Client;
 
 use super::aws_error;
 use crate::domain::model::{PlannedChange, StackParameter, StackRef, StackSnapshot};
+use crate::domain::nested::NESTED_STACK_TYPE;
 use crate::domain::refresh::{ParameterValue, UpdatePlan};
-use crate::ports::{AwsError, FailedDeletion, StackDirectory, StackUpdater, UpdateStart};
+use crate::ports::{
+    AwsError, FailedDeletion, NestedStack, StackDirectory, StackUpdater, UpdateStart,
+};
 
 #[derive(Clone)]
 pub struct CloudFormation {
@@ -78,6 +81,7 @@ fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
             .map(|c| c.as_str().to_string())
             .collect(),
         parent_id: stack.parent_id().map(str::to_string),
+        root_id: stack.root_id().map(str::to_string),
         tags: stack
             .tags()
             .iter()
@@ -124,6 +128,32 @@ impl StackDirectory for CloudFormation {
     async fn stack_policy(&self, stack: &StackRef) -> Result<Option<String>, AwsError> {
         self.get_stack_policy(stack).await
     }
+
+    async fn nested_stacks(&self, stack: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
+        let resources: Vec<_> = self
+            .client
+            .list_stack_resources()
+            .stack_name(&stack.id)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ListStackResources", &e))?;
+        Ok(resources
+            .iter()
+            .filter(|r| r.resource_type() == Some(NESTED_STACK_TYPE))
+            // A nested stack's physical id is its stack id (ARN); one still being created
+            // or already deleted has none worth following.
+            .filter_map(|r| {
+                let child = StackRef::from_stack_id(r.physical_resource_id()?).ok()?;
+                Some(NestedStack {
+                    logical_id: r.logical_resource_id()?.to_string(),
+                    stack: child,
+                })
+            })
+            .collect())
+    }
 }
 
 impl CloudFormation {
@@ -143,7 +173,12 @@ impl CloudFormation {
 }
 
 impl CloudFormation {
-    /// Creates the change set and reads it; the caller deletes it whatever happens.
+    /// Creates the change set and reads it; the caller deletes it whatever happens. With
+    /// `IncludeNestedStacks`, CloudFormation makes a change set for every nested stack the
+    /// update reaches (a nested stack is always "Modify": its template is read again);
+    /// their changes are read too, named `<nested stack's logical id>/<logical id>`
+    /// ("Change sets for nested stacks", CloudFormation User Guide). Deleting the root
+    /// change set deletes the nested ones.
     async fn read_change_set(
         &self,
         plan: &UpdatePlan,
@@ -156,21 +191,40 @@ impl CloudFormation {
             .change_set_name(name)
             .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Update)
             .use_previous_template(true)
+            .include_nested_stacks(true)
             .description("RotateToken preview: what the refresh's update would change (deleted after reading)")
             .set_parameters(Some(parameters(plan)))
             .set_capabilities(Some(capabilities(plan)));
-        request
+        let created = request
             .send()
             .await
             .map_err(|e| aws_error("CreateChangeSet", &e))?;
+        let id = created.id().unwrap_or(name).to_string();
         let mut changes = Vec::new();
+        // Nested change sets still to read: (ARN, logical-id path prefix).
+        let mut pending = vec![(id, String::new())];
+        while let Some((change_set, prefix)) = pending.pop() {
+            self.changes_of(&change_set, &prefix, &mut changes, &mut pending)
+                .await?;
+        }
+        Ok(changes)
+    }
+
+    /// One change set's changes (all pages, once it is ready); nested stacks' change sets
+    /// are queued on `pending` instead of being listed themselves.
+    async fn changes_of(
+        &self,
+        change_set: &str,
+        prefix: &str,
+        changes: &mut Vec<PlannedChange>,
+        pending: &mut Vec<(String, String)>,
+    ) -> Result<(), AwsError> {
         let mut token: Option<String> = None;
         for attempt in 0..120 {
             let out = self
                 .client
                 .describe_change_set()
-                .stack_name(&plan.stack.id)
-                .change_set_name(name)
+                .change_set_name(change_set)
                 .set_next_token(token.clone())
                 .send()
                 .await
@@ -188,7 +242,7 @@ impl CloudFormation {
                         r.contains("didn't contain changes") || r.contains("No updates")
                     }) =>
                 {
-                    return Ok(vec![]);
+                    return Ok(());
                 }
                 other => {
                     return Err(AwsError {
@@ -205,12 +259,18 @@ impl CloudFormation {
                 let Some(rc) = c.resource_change() else {
                     continue;
                 };
+                let logical_id =
+                    format!("{prefix}{}", rc.logical_resource_id().unwrap_or_default());
+                if let Some(nested) = rc.change_set_id().filter(|id| !id.is_empty()) {
+                    pending.push((nested.to_string(), format!("{logical_id}/")));
+                    continue;
+                }
                 changes.push(PlannedChange {
                     action: rc
                         .action()
                         .map(|a| a.as_str().to_string())
                         .unwrap_or_default(),
-                    logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
+                    logical_id,
                     resource_type: rc.resource_type().unwrap_or_default().to_string(),
                     replacement: rc.replacement().map(|r| r.as_str().to_string()),
                     causes: rc
@@ -222,10 +282,10 @@ impl CloudFormation {
             }
             token = out.next_token().map(str::to_string);
             if token.is_none() {
-                return Ok(changes);
+                return Ok(());
             }
         }
-        Ok(changes)
+        Ok(())
     }
 }
 
@@ -291,7 +351,7 @@ impl StackUpdater for CloudFormation {
             let page = page.map_err(|e| aws_error("DescribeStackEvents", &e))?;
             for e in page.stack_events() {
                 let status = e.resource_status().map(|s| s.as_str()).unwrap_or_default();
-                let is_stack = e.resource_type() == Some("AWS::CloudFormation::Stack")
+                let is_stack = e.resource_type() == Some(NESTED_STACK_TYPE)
                     && e.physical_resource_id() == Some(stack.id.as_str());
                 if is_stack && status == "UPDATE_IN_PROGRESS" {
                     return Ok(found);

@@ -2,13 +2,16 @@
 //! with the token parameter that cannot be refreshed now, and every target that could not
 //! be searched.
 
+use std::collections::{HashMap, HashSet};
+
 use futures::{stream, StreamExt, TryStreamExt};
 
-use super::guard::{self, Verdict};
+use super::guard::Verdict;
 use super::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, RefreshTask, SecretRef, SkippedStack,
     StackSnapshot,
 };
+use super::nested::{self, Member};
 use super::selection::{
     mentions_secret, not_refreshable_reason, parameters_mention_secret, SelectionMode,
 };
@@ -26,13 +29,15 @@ pub struct DiscoverySettings {
     pub target_concurrency: usize,
 }
 
-/// The data-loss guard on a refreshable stack: why it must be skipped, if it must. A
-/// template that cannot be fetched skips the stack (reported), not the whole target.
-/// (The refresh function applies the same guard right before phase one.)
+/// The data-loss guard on a refreshable stack and the nested stacks its token reaches: why
+/// it must be skipped, if it must. A template that cannot be fetched skips the stack
+/// (reported), not the whole target. (The refresh function applies the same guard right
+/// before phase one.)
 async fn guard_verdict<D: StackDirectory + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
     body: Option<String>,
+    members: Option<Vec<Member>>,
     parameter: &str,
 ) -> Option<String> {
     let body = match body {
@@ -42,13 +47,32 @@ async fn guard_verdict<D: StackDirectory + Sync>(
             Err(e) => return Verdict::Unreadable(e.to_string()).skip_reason(),
         },
     };
-    if let Some(reason) = guard::skip_reason(&body, parameter, snapshot) {
+    let members = match members {
+        Some(members) => members,
+        None => match nested::reached(directory, &snapshot.stack, &body, parameter).await {
+            Ok(members) => members,
+            Err(e) => {
+                return Verdict::Unreadable(format!("its nested stacks could not be read: {e}"))
+                    .skip_reason()
+            }
+        },
+    };
+    if let Some(reason) = nested::skip_reason(&body, parameter, &members, snapshot) {
         return Some(reason);
     }
     match super::stack_policy::reason(directory, &snapshot.stack, &body, parameter).await {
         Ok(reason) => reason,
         Err(e) => Some(format!("unsafe: the stack policy could not be read ({e})")),
     }
+}
+
+/// One top-level stack with the token parameter, judged.
+struct Judged {
+    snapshot: StackSnapshot,
+    consumer: bool,
+    reason: Option<String>,
+    /// The nested stacks its token reaches (stack ids).
+    reached: Vec<String>,
 }
 
 /// What one target holds.
@@ -133,9 +157,10 @@ async fn search<D: StackDirectory + Sync>(
 ) -> Result<Findings, AwsError> {
     let stacks = directory.list_stacks().await?;
     let scanned = stacks.len();
+    let token = settings.parameter.as_str();
     // Only stacks that really live in this target (a misconfigured role must not widen
-    // the blast radius) and carry the token parameter.
-    let candidates: Vec<StackSnapshot> = stacks
+    // the blast radius).
+    let in_target: Vec<StackSnapshot> = stacks
         .into_iter()
         .filter(|s| {
             target
@@ -144,63 +169,172 @@ async fn search<D: StackDirectory + Sync>(
                 .is_none_or(|a| *a == s.stack.account)
                 && s.stack.region == target.region
         })
-        .filter(|s| s.parameter(&settings.parameter).is_some())
         .collect();
-    // Consumers, with the template when selection already had to read it.
-    let consumers: Vec<(StackSnapshot, Option<String>)> = match settings.mode {
-        SelectionMode::All => candidates.into_iter().map(|s| (s, None)).collect(),
-        SelectionMode::Referencing => {
-            stream::iter(candidates)
-                .map(|snapshot| async move {
-                    if parameters_mention_secret(&snapshot, secret) {
-                        return Ok::<_, AwsError>(Some((snapshot, None)));
-                    }
-                    let body = directory.template_body(&snapshot.stack).await?;
-                    Ok(mentions_secret(&body, secret).then_some((snapshot, Some(body))))
-                })
-                .buffered(settings.template_concurrency.max(1))
-                .try_filter_map(|s| async move { Ok(s) })
-                .try_collect()
-                .await?
-        }
-    };
-    let mut found = Findings {
-        scanned,
-        not_consumers: scanned - consumers.len(),
-        ..Default::default()
-    };
-    let judged: Vec<(StackSnapshot, Option<String>)> = stream::iter(consumers)
-        .map(|(snapshot, body)| async move {
-            let reason = match not_refreshable_reason(&snapshot) {
-                Some(reason) => Some(reason),
-                // The refresh function judges every stack right before phase one. Discovery
-                // judges too when it already holds the template (referencing mode), and in a
-                // dry run, which must report the same verdicts and runs no refresh.
-                None if body.is_some() || dry_run => {
-                    guard_verdict(directory, &snapshot, body, &settings.parameter).await
-                }
-                None => None,
-            };
-            (snapshot, reason)
+    let by_id: HashMap<&str, &StackSnapshot> =
+        in_target.iter().map(|s| (s.stack.id.as_str(), s)).collect();
+    // A nested stack is only ever updated through its root (resource reference,
+    // AWS::CloudFormation::Stack): candidates are top-level stacks with the token.
+    let mut nested_under: HashMap<&str, Vec<&StackSnapshot>> = HashMap::new();
+    for s in in_target.iter().filter(|s| s.parent_id.is_some()) {
+        let root = s
+            .root_id
+            .as_deref()
+            .or(s.parent_id.as_deref())
+            .unwrap_or_default();
+        nested_under.entry(root).or_default().push(s);
+    }
+    let candidates: Vec<&StackSnapshot> = in_target
+        .iter()
+        .filter(|s| s.parent_id.is_none() && s.parameter(token).is_some())
+        .collect();
+    let judged: Vec<Judged> = stream::iter(candidates)
+        .map(|snapshot| {
+            let below = nested_under
+                .get(snapshot.stack.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            judge(
+                directory, snapshot, below, &by_id, secret, settings, dry_run,
+            )
         })
         .buffered(settings.template_concurrency.max(1))
-        .collect()
-        .await;
-    for (snapshot, reason) in judged {
-        match reason {
+        .try_collect()
+        .await?;
+    let reached: HashSet<&str> = judged
+        .iter()
+        .flat_map(|j| j.reached.iter().map(String::as_str))
+        .collect();
+    let mut found = Findings {
+        scanned,
+        ..Default::default()
+    };
+    for j in &judged {
+        if !j.consumer {
+            continue;
+        }
+        match &j.reason {
             None => {
-                let others = snapshot.other_parameter_keys(&settings.parameter);
-                let mut task = RefreshTask::new(snapshot.stack, settings.parameter.clone());
+                let snapshot = &j.snapshot;
+                let mut task = RefreshTask::new(snapshot.stack.clone(), token.to_string());
                 task.session = Some(session.to_string());
-                task.other_parameters = others;
+                task.other_parameters = snapshot.other_parameter_keys(token);
                 found.selected.push(task)
             }
             Some(reason) => found.skipped.push(SkippedStack {
-                stack: snapshot.stack,
-                status: snapshot.status,
-                reason,
+                stack: j.snapshot.stack.clone(),
+                status: j.snapshot.status.clone(),
+                reason: reason.clone(),
             }),
         }
     }
+    // Nested stacks with the token that no root's token reaches can never be refreshed:
+    // reported, never silently left holding the old value.
+    for (root_id, below) in &nested_under {
+        for n in below {
+            if n.parameter(token).is_none() || reached.contains(n.stack.id.as_str()) {
+                continue;
+            }
+            let consumer = match settings.mode {
+                SelectionMode::All => true,
+                SelectionMode::Referencing => {
+                    parameters_mention_secret(n, secret)
+                        || mentions_secret(&directory.template_body(&n.stack).await?, secret)
+                }
+            };
+            if consumer {
+                found.skipped.push(SkippedStack {
+                    stack: n.stack.clone(),
+                    status: n.status.clone(),
+                    reason: unreachable_reason(n, by_id.get(root_id).copied(), token),
+                });
+            }
+        }
+    }
+    found.not_consumers = scanned - found.selected.len() - found.skipped.len() - reached.len();
     Ok(found)
+}
+
+/// Is this top-level stack a consumer of the secret, and may it be refreshed? Reads the
+/// templates of the nested stacks its token reaches when it has any.
+async fn judge<D: StackDirectory + Sync>(
+    directory: &D,
+    snapshot: &StackSnapshot,
+    below: &[&StackSnapshot],
+    by_id: &HashMap<&str, &StackSnapshot>,
+    secret: &SecretRef,
+    settings: &DiscoverySettings,
+    dry_run: bool,
+) -> Result<Judged, AwsError> {
+    let token = settings.parameter.as_str();
+    let walk = match settings.mode {
+        SelectionMode::Referencing => !below.is_empty(),
+        SelectionMode::All => below.iter().any(|n| n.parameter(token).is_some()),
+    };
+    let mut body = None;
+    let mut members = None;
+    if walk {
+        let root_body = directory.template_body(&snapshot.stack).await?;
+        members = Some(nested::reached(directory, &snapshot.stack, &root_body, token).await?);
+        body = Some(root_body);
+    }
+    let reached: Vec<String> = members
+        .iter()
+        .flatten()
+        .map(|m| m.stack.id.clone())
+        .collect();
+    let consumer = match settings.mode {
+        SelectionMode::All => true,
+        SelectionMode::Referencing => {
+            parameters_mention_secret(snapshot, secret)
+                || members.iter().flatten().any(|m| {
+                    mentions_secret(&m.body, secret)
+                        || by_id
+                            .get(m.stack.id.as_str())
+                            .is_some_and(|n| parameters_mention_secret(n, secret))
+                })
+                || {
+                    if body.is_none() {
+                        body = Some(directory.template_body(&snapshot.stack).await?);
+                    }
+                    body.as_deref().is_some_and(|b| mentions_secret(b, secret))
+                }
+        }
+    };
+    let reason = match not_refreshable_reason(snapshot) {
+        Some(reason) => Some(reason),
+        // The refresh function judges every stack right before phase one. Discovery judges
+        // too when it already holds the template (referencing mode, nested stacks), and in
+        // a dry run, which must report the same verdicts and runs no refresh.
+        None if consumer && (body.is_some() || dry_run) => {
+            guard_verdict(directory, snapshot, body, members, token).await
+        }
+        None => None,
+    };
+    Ok(Judged {
+        snapshot: snapshot.clone(),
+        consumer,
+        reason,
+        reached,
+    })
+}
+
+/// Why a nested stack with the token parameter cannot be refreshed: CloudFormation updates
+/// it only through its root, and the root's token does not reach it.
+fn unreachable_reason(nested: &StackSnapshot, root: Option<&StackSnapshot>, token: &str) -> String {
+    let root_name = root
+        .map(|r| r.stack.name.clone())
+        .or_else(|| nested.root_id.clone())
+        .unwrap_or_default();
+    match root {
+        Some(r) if r.parameter(token).is_some() => format!(
+            "unreachable: a nested stack of {root_name}, whose {token} is not passed down to it; \
+             CloudFormation updates a nested stack only through its root: pass it down \
+             (Parameters: {token}: !Ref {token}) at each level"
+        ),
+        _ => format!(
+            "unreachable: a nested stack of {root_name}, which has no {token} parameter; \
+             CloudFormation updates a nested stack only through its root: add {token} to the \
+             root and pass it down (Parameters: {token}: !Ref {token})"
+        ),
+    }
 }

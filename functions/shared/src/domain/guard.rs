@@ -62,8 +62,7 @@ pub const DATA_HOLDING_TYPES: &[&str] = &[
     "AWS::KMS::Key",
     "AWS::SecretsManager::Secret",
     "AWS::Cognito::UserPool",
-    // A nested stack: its resources are deleted with it, and are not inspected here
-    "AWS::CloudFormation::Stack",
+    // A nested stack is not on this list: what is in it is judged (see `nested`).
 ];
 
 /// A guarded resource that makes the refresh unsafe, and why.
@@ -117,15 +116,9 @@ impl Verdict {
     }
 }
 
-/// The guard's answer for one stack: why it must be skipped, if it must. An override by
-/// the stack's opt-in tag is logged with the resources it lets go. Discovery (dry runs)
-/// and the refresh function (before phase one) both ask here.
-pub fn skip_reason(
-    template_body: &str,
-    parameter: &str,
-    snapshot: &StackSnapshot,
-) -> Option<String> {
-    let verdict = assess(template_body, parameter, snapshot.allows_data_loss());
+/// A verdict's skip reason; an override by the stack's opt-in tag is logged with the
+/// resources it lets go.
+pub fn explain(verdict: Verdict, snapshot: &StackSnapshot) -> Option<String> {
     if let Verdict::AllowedByTag(found) = &verdict {
         let resources: Vec<String> = found.iter().map(ToString::to_string).collect();
         tracing::warn!(account = %snapshot.stack.account, region = %snapshot.stack.region, stack = %snapshot.stack.name,
@@ -171,6 +164,39 @@ pub fn assess(template_body: &str, parameter: &str, allowed: bool) -> Verdict {
         (false, false) => Verdict::Unsafe(found),
         (false, true) => Verdict::AllowedByTag(found),
     }
+}
+
+/// Every resource of a template, judged as if all were deleted (a nested stack whose own
+/// Condition is on the token goes with everything in it).
+pub fn assess_all(template_body: &str) -> Result<Vec<UnsafeResource>, String> {
+    let template = parse_template(template_body)?;
+    Ok(template
+        .get("Resources")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(logical_id, resource)| {
+            let resource_type = resource
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown type")
+                .to_string();
+            danger(&resource_type, resource).map(|why| UnsafeResource {
+                logical_id: logical_id.clone(),
+                resource_type,
+                why,
+            })
+        })
+        .collect())
+}
+
+/// Every resource's logical id.
+pub fn all_resources(template_body: &str) -> Vec<String> {
+    parse_template(template_body)
+        .ok()
+        .and_then(|t| t.get("Resources").and_then(Value::as_object).cloned())
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn danger(resource_type: &str, resource: &Value) -> Option<&'static str> {
@@ -363,7 +389,7 @@ fn sub_references(text: &str, locals: &BTreeSet<String>, out: &mut BTreeSet<Stri
 }
 
 /// The conditions that depend on the parameter, directly or through other conditions.
-fn conditions_on(template: &Value, parameter: &str) -> BTreeSet<String> {
+pub(crate) fn conditions_on(template: &Value, parameter: &str) -> BTreeSet<String> {
     let Some(conditions) = template.get("Conditions").and_then(Value::as_object) else {
         return BTreeSet::new();
     };
@@ -381,7 +407,7 @@ fn conditions_on(template: &Value, parameter: &str) -> BTreeSet<String> {
     }
 }
 
-fn mentions(v: &Value, parameter: &str, conditions: &BTreeSet<String>) -> bool {
+pub(crate) fn mentions(v: &Value, parameter: &str, conditions: &BTreeSet<String>) -> bool {
     match v {
         Value::Object(map) => map.iter().any(|(k, inner)| match (k.as_str(), inner) {
             ("Ref", Value::String(p)) => p == parameter,

@@ -4,6 +4,7 @@ pub mod discovery;
 pub mod error;
 pub mod guard;
 pub mod model;
+pub mod nested;
 pub mod notice;
 pub mod refresh;
 pub mod report;

@@ -139,8 +139,11 @@ pub struct StackSnapshot {
     pub status_reason: Option<String>,
     pub parameters: Vec<StackParameter>,
     pub capabilities: Vec<String>,
-    /// Set for nested stacks, which must be updated through their root stack.
+    /// Set for nested stacks, which must be updated through their root stack: the direct
+    /// parent's stack id.
     pub parent_id: Option<String>,
+    /// For nested stacks, the top-level stack's id.
+    pub root_id: Option<String>,
     /// The stack's tags (key, value).
     pub tags: Vec<(String, String)>,
     /// Rollback triggers' monitoring time (`RollbackConfiguration.MonitoringTimeInMinutes`):

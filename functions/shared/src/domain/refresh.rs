@@ -6,8 +6,8 @@
 //! budget slice instead of three per poll. Every decision is re-derived from the stack's
 //! described state, so a retried invocation is harmless.
 
-use super::guard;
 use super::model::{Outcome, Phase, PlannedChange, RefreshTask, StackRef, StackSnapshot};
+use super::nested;
 use super::selection::{classify_status, StatusClass};
 use crate::ports::{AwsError, Clock, StackDirectory, StackUpdater, UpdateStart};
 
@@ -257,13 +257,15 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
         == Some("true");
     if task.phase == Phase::Disable && !task.guard_passed && token_is_true {
         let body = updater.template_body(&task.stack).await?;
+        // Nested stacks the token reaches go false and true with this stack: judged too.
+        let members = nested::reached(updater, &task.stack, &body, &task.parameter).await?;
         // An update CloudFormation would refuse is a failure (the stack cannot receive the
         // new value until its template is mended), found before anything is changed.
-        if let Ok(Some(reason)) = guard::refusal_reason(&body, &task.parameter) {
+        if let Some(reason) = nested::refusal_reason(&body, &task.parameter, &members) {
             fail(task, reason, false);
             return Ok(false);
         }
-        if let Some(reason) = guard::skip_reason(&body, &task.parameter, snapshot) {
+        if let Some(reason) = nested::skip_reason(&body, &task.parameter, &members, snapshot) {
             not_done(task, reason);
             return Ok(false);
         }
@@ -279,13 +281,10 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
         if let Ok(preview_plan) =
             plan_update(snapshot, &task.parameter, Phase::Disable.token_value())
         {
-            let guarded: Vec<String> = guard::guarded_resources(&body, &task.parameter)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
+            let guarded = nested::guarded(&body, &task.parameter, &members);
+            let tokens = nested::token_names(&task.parameter, &members);
             let planned = updater.preview(&preview_plan).await?;
-            let side = side_changes(&planned, &guarded, &task.parameter);
+            let side = side_changes(&planned, &guarded, &tokens);
             if !side.is_empty() && !snapshot.allows_side_changes() {
                 not_done(
                     task,
@@ -335,7 +334,13 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
 /// The changes a `false` update plans beyond what the token itself does: adding or
 /// removing a resource that is not guarded, or modifying one for any cause but the token
 /// (an SSM-typed parameter that moved on, a template read again), or for a cause not given.
-pub fn side_changes(planned: &[PlannedChange], guarded: &[String], token: &str) -> Vec<String> {
+/// `tokens` are the token parameter's names across the nested stacks it reaches; changes in
+/// nested stacks are named `path/logical id`, as `guarded` names theirs.
+pub fn side_changes(
+    planned: &[PlannedChange],
+    guarded: &[String],
+    tokens: &[String],
+) -> Vec<String> {
     planned
         .iter()
         .filter_map(|c| {
@@ -348,7 +353,7 @@ pub fn side_changes(planned: &[PlannedChange], guarded: &[String], token: &str) 
                         .causes
                         .iter()
                         .map(String::as_str)
-                        .filter(|e| *e != token)
+                        .filter(|e| !tokens.iter().any(|t| t == e))
                         .collect();
                     if !c.causes.is_empty() && others.is_empty() {
                         return None; // an Fn::If on the token: the pattern's own effect
@@ -536,6 +541,7 @@ pub fn after_function_failure(mut task: RefreshTask, error: &str, cause: &str) -
 mod tests {
     use super::*;
     use crate::domain::model::StackParameter;
+    use crate::ports::NestedStack;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
 
@@ -586,6 +592,7 @@ mod tests {
                     ],
                     capabilities: vec!["CAPABILITY_IAM".into()],
                     parent_id: None,
+                    root_id: None,
                     tags: vec![],
                     rollback_monitoring_minutes: 0,
                 }),
@@ -627,6 +634,9 @@ mod tests {
         }
         async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
             Ok(self.policy.map(str::to_string))
+        }
+        async fn nested_stacks(&self, _: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
+            Ok(vec![])
         }
     }
 
@@ -974,6 +984,9 @@ mod tests {
             async fn stack_policy(&self, s: &StackRef) -> Result<Option<String>, AwsError> {
                 self.0.stack_policy(s).await
             }
+            async fn nested_stacks(&self, s: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
+                self.0.nested_stacks(s).await
+            }
         }
         impl StackUpdater for Flaky {
             async fn describe(&self, s: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
@@ -1044,7 +1057,7 @@ mod tests {
             change("Modify", "Mystery", &[]),
             change("Remove", "Cache", &[]),
         ];
-        let side = side_changes(&planned, &guarded, "RotateToken");
+        let side = side_changes(&planned, &guarded, &["RotateToken".to_string()]);
         assert_eq!(
             side,
             vec![

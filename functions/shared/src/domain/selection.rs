@@ -252,6 +252,7 @@ mod tests {
             parameters: vec![],
             capabilities: vec![],
             parent_id: None,
+            root_id: None,
             tags: vec![],
             rollback_monitoring_minutes: 0,
         };
@@ -281,6 +282,7 @@ mod tests {
             }],
             capabilities: vec![],
             parent_id: None,
+            root_id: None,
             tags: vec![],
             rollback_monitoring_minutes: 0,
         };
