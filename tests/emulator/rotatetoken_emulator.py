@@ -79,6 +79,13 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       again), Conditions evaluated, Changes[].ResourceChange with Action Add/Remove/Modify,
       Replacement, Scope and Details (ChangeSource ParameterReference, CausingEntity).
       moto: a diff of template texts that ignores parameters and conditions.
+  22. Nested stacks (`AWS::CloudFormation::Stack`): the child is its own stack, named
+      `<parent>-<LogicalId>-<suffix>`, template from S3, DescribeStacks ParentId/RootId,
+      its stack id as physical id; the parent's update updates it in place with the
+      parameters now passed (a child rollback rolls the parent back); in change sets a
+      nested stack is always Modify (ChangeSource Automatic), and IncludeNestedStacks
+      makes a change set per child (ResourceChange.ChangeSetId), deleted with the root's.
+      moto: named after the logical id, no ParentId/RootId, replaced on every change.
   18. A `false` update (any update) that leaves a resource or output referring to a
       resource whose Condition became false is refused: ValidationError "Template format
       error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
