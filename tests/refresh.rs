@@ -902,3 +902,39 @@ async fn what_phase_one_would_change_inside_a_nested_stack_is_previewed() {
     assert!(reason.contains("caused by AmiId"), "{reason}");
     assert!(w.emulator.updates().is_empty(), "nothing was updated");
 }
+
+/// A guarded resource in a nested stack that CloudFormation fails to delete in cleanup:
+/// only the child's own events say so. The root is reported failed naming it, never
+/// refreshed, and still brought back to `true`.
+#[tokio::test]
+async fn a_cleanup_failure_inside_a_nested_stack_is_reported_failed() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let config = w.emulator.sdk_config().await;
+    let child =
+        create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
+    w.emulator
+        .control(json!({"fail_delete": {child.clone(): ["DatabasePassword"]}}));
+    let root_id = w
+        .cfn
+        .describe_stacks()
+        .stack_name("platform")
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_id()
+        .unwrap()
+        .to_string();
+
+    let out = run(&w, task(&root_id), 30_000).await;
+
+    assert_eq!(out.outcome, Outcome::Failed, "{out:?}");
+    let reason = out.reason.unwrap();
+    assert!(reason.contains("Database/DatabasePassword ("), "{reason}");
+    assert_eq!(
+        w.emulator.completed_token_updates("platform"),
+        vec!["false", "true"],
+        "phase two still ran"
+    );
+}

@@ -294,10 +294,21 @@ pub struct RefreshTask {
     /// stack) but the stack is reported failed, never refreshed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub orphaned: Vec<String>,
+    /// Nested stacks the token reaches and updates in place with this stack (found by the
+    /// checks before phase one): their cleanup failures are looked for after phase one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nested: Vec<ReachedStack>,
     /// Set by the state machine's `Catch` (`ResultPath: $.error`) when the refresh function
     /// failed for good; the report turns it into the stack's final row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
+}
+
+/// A nested stack below a root: its logical-id path from the root and its stack id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReachedStack {
+    pub path: String,
+    pub stack_id: String,
 }
 
 /// A Step Functions error as a `Catch` records it: `{"Error": ..., "Cause": ...}`.
@@ -336,6 +347,7 @@ impl RefreshTask {
             execution: None,
             other_parameters: Vec::new(),
             orphaned: Vec::new(),
+            nested: Vec::new(),
             error: None,
         }
     }

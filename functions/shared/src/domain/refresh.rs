@@ -6,7 +6,9 @@
 //! budget slice instead of three per poll. Every decision is re-derived from the stack's
 //! described state, so a retried invocation is harmless.
 
-use super::model::{Outcome, Phase, PlannedChange, RefreshTask, StackRef, StackSnapshot};
+use super::model::{
+    Outcome, Phase, PlannedChange, ReachedStack, RefreshTask, StackRef, StackSnapshot,
+};
 use super::nested;
 use super::selection::{classify_status, StatusClass};
 use crate::ports::{AwsError, Clock, StackDirectory, StackUpdater, UpdateStart};
@@ -200,6 +202,19 @@ where
                         f.logical_id, f.physical_id, f.reason
                     ));
                 }
+                // The same in the nested stacks the token updated in place: their
+                // resources' events are their own, not the root's.
+                for reached in task.nested.clone() {
+                    let Ok(child) = StackRef::from_stack_id(&reached.stack_id) else {
+                        continue;
+                    };
+                    for f in updater.failed_deletions(&child).await? {
+                        task.orphaned.push(format!(
+                            "{}/{} ({}): {}",
+                            reached.path, f.logical_id, f.physical_id, f.reason
+                        ));
+                    }
+                }
             }
             wait
         } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
@@ -297,6 +312,14 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
                 return Ok(false);
             }
         }
+        task.nested = members
+            .iter()
+            .filter(|m| !m.deleted_whole)
+            .map(|m| ReachedStack {
+                path: m.path.clone(),
+                stack_id: m.stack.id.clone(),
+            })
+            .collect();
         task.guard_passed = true;
     }
     let plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
