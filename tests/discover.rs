@@ -251,3 +251,52 @@ async fn nested_stacks_select_their_root_and_unreachable_ones_are_reported() {
         assert!(!skipped.iter().any(|(n, _)| *n == reached));
     }
 }
+
+/// A dry run predicts what a real run would report failed: a `false` update CloudFormation
+/// would refuse (a dangling reference, here in a nested stack) is named in the selected
+/// stack's reason, and the report turns it into a `would_fail` row.
+#[tokio::test]
+async fn a_dry_run_predicts_the_updates_cloudformation_would_refuse() {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let arn = create_secret(&sm, "prod/db", "v1").await;
+    create_stack(&cfn, "fine", &consumer_template("prod/db"), &[]).await;
+    create_nested_consumer(
+        &config,
+        "platform",
+        &consumer_with_dangling_output("prod/db"),
+        true,
+    )
+    .await;
+    let input = json!({"secret": {"arn": arn}, "dry_run": true});
+    let out = service::discover(
+        &local(&config),
+        &NoOrganization,
+        NO_STORE,
+        &own_region(),
+        &settings(SelectionMode::All),
+        input,
+    )
+    .await
+    .unwrap();
+    assert_eq!(names(&out), vec!["fine", "platform"]);
+    assert_eq!(out.selected[0].reason, None);
+    let reason = out.selected[1].reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("CloudFormation would refuse the update: nested stack Database ("),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("output PasswordParameterName refers to DatabasePassword"),
+        "{reason}"
+    );
+    let summary = rotatetoken::domain::report::summarise(out, None);
+    assert_eq!(summary.counts.would_refresh, 1, "{summary:#?}");
+    assert_eq!(summary.counts.would_fail, 1, "{summary:#?}");
+    assert!(
+        !summary.run_failed,
+        "a dry run changes nothing and fails nothing"
+    );
+}

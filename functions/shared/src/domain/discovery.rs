@@ -29,40 +29,72 @@ pub struct DiscoverySettings {
     pub target_concurrency: usize,
 }
 
-/// The data-loss guard on a refreshable stack and the nested stacks its token reaches: why
-/// it must be skipped, if it must. A template that cannot be fetched skips the stack
-/// (reported), not the whole target. (The refresh function applies the same guard right
-/// before phase one.)
+/// What the checks before phase one say about a stack, as discovery sees them.
+enum Before {
+    Go,
+    Skip(String),
+    /// Dry run: CloudFormation would refuse the `false` update.
+    WouldFail(String),
+}
+
+/// The checks the refresh function makes right before phase one, on a refreshable stack
+/// and the nested stacks its token reaches: CloudFormation would refuse the update (dry runs
+/// only: a real run's refresh reports that as a failure), the data-loss guard, the stack
+/// policy. A template that cannot be fetched skips the stack (reported), not the whole
+/// target.
 async fn guard_verdict<D: StackDirectory + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
     body: Option<String>,
     members: Option<Vec<Member>>,
     parameter: &str,
-) -> Option<String> {
+    dry_run: bool,
+) -> Before {
+    match checks(directory, snapshot, body, members, parameter, dry_run).await {
+        Ok(()) => Before::Go,
+        Err(before) => before,
+    }
+}
+
+async fn checks<D: StackDirectory + Sync>(
+    directory: &D,
+    snapshot: &StackSnapshot,
+    body: Option<String>,
+    members: Option<Vec<Member>>,
+    parameter: &str,
+    dry_run: bool,
+) -> Result<(), Before> {
+    let unreadable =
+        |why: String| Before::Skip(Verdict::Unreadable(why).skip_reason().unwrap_or_default());
     let body = match body {
         Some(body) => body,
-        None => match directory.template_body(&snapshot.stack).await {
-            Ok(body) => body,
-            Err(e) => return Verdict::Unreadable(e.to_string()).skip_reason(),
-        },
+        None => directory
+            .template_body(&snapshot.stack)
+            .await
+            .map_err(|e| unreadable(e.to_string()))?,
     };
     let members = match members {
         Some(members) => members,
-        None => match nested::reached(directory, &snapshot.stack, &body, parameter).await {
-            Ok(members) => members,
-            Err(e) => {
-                return Verdict::Unreadable(format!("its nested stacks could not be read: {e}"))
-                    .skip_reason()
-            }
-        },
+        None => nested::reached(directory, &snapshot.stack, &body, parameter)
+            .await
+            .map_err(|e| unreadable(format!("its nested stacks could not be read: {e}")))?,
     };
+    if dry_run {
+        if let Some(reason) = nested::refusal_reason(&body, parameter, &members) {
+            return Err(Before::WouldFail(format!(
+                "CloudFormation would refuse the update: {reason}"
+            )));
+        }
+    }
     if let Some(reason) = nested::skip_reason(&body, parameter, &members, snapshot) {
-        return Some(reason);
+        return Err(Before::Skip(reason));
     }
     match super::stack_policy::reason(directory, &snapshot.stack, &body, parameter).await {
-        Ok(reason) => reason,
-        Err(e) => Some(format!("unsafe: the stack policy could not be read ({e})")),
+        Ok(None) => Ok(()),
+        Ok(Some(reason)) => Err(Before::Skip(reason)),
+        Err(e) => Err(Before::Skip(format!(
+            "unsafe: the stack policy could not be read ({e})"
+        ))),
     }
 }
 
@@ -70,7 +102,10 @@ async fn guard_verdict<D: StackDirectory + Sync>(
 struct Judged {
     snapshot: StackSnapshot,
     consumer: bool,
+    /// Why it is skipped, if it is.
     reason: Option<String>,
+    /// Dry run: why CloudFormation would refuse its update.
+    would_fail: Option<String>,
     /// The nested stacks its token reaches (stack ids).
     reached: Vec<String>,
 }
@@ -218,6 +253,7 @@ async fn search<D: StackDirectory + Sync>(
                 let mut task = RefreshTask::new(snapshot.stack.clone(), token.to_string());
                 task.session = Some(session.to_string());
                 task.other_parameters = snapshot.other_parameter_keys(token);
+                task.reason = j.would_fail.clone();
                 found.selected.push(task)
             }
             Some(reason) => found.skipped.push(SkippedStack {
@@ -300,20 +336,26 @@ async fn judge<D: StackDirectory + Sync>(
                 }
         }
     };
-    let reason = match not_refreshable_reason(snapshot) {
-        Some(reason) => Some(reason),
+    let before = match not_refreshable_reason(snapshot) {
+        Some(reason) => Before::Skip(reason),
         // The refresh function judges every stack right before phase one. Discovery judges
         // too when it already holds the template (referencing mode, nested stacks), and in
         // a dry run, which must report the same verdicts and runs no refresh.
         None if consumer && (body.is_some() || dry_run) => {
-            guard_verdict(directory, snapshot, body, members, token).await
+            guard_verdict(directory, snapshot, body, members, token, dry_run).await
         }
-        None => None,
+        None => Before::Go,
+    };
+    let (reason, would_fail) = match before {
+        Before::Go => (None, None),
+        Before::Skip(reason) => (Some(reason), None),
+        Before::WouldFail(reason) => (None, Some(reason)),
     };
     Ok(Judged {
         snapshot: snapshot.clone(),
         consumer,
         reason,
+        would_fail,
         reached,
     })
 }

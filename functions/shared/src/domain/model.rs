@@ -230,6 +230,9 @@ pub enum Outcome {
     Failed,
     /// Dry run: this stack would have been refreshed.
     WouldRefresh,
+    /// Dry run: CloudFormation would refuse this stack's update (the reason says why); a
+    /// real run would report it failed.
+    WouldFail,
 }
 
 /// A stack's refresh, carried between invocations of the refresh function through the

@@ -55,13 +55,14 @@ fn run_summary(summary: &Summary) -> Notice {
     };
     let mut message = format!(
         "RotateToken run for {} (version {}, {}): {verdict}\n\
-         selected {}, refreshed {}, would refresh {}, skipped {}, failed {}, critical {}, targets not searched {}, AWS calls retried {}\n",
+         selected {}, refreshed {}, would refresh {}, would fail {}, skipped {}, failed {}, critical {}, targets not searched {}, AWS calls retried {}\n",
         summary.secret.arn,
         summary.secret.version_id.as_deref().unwrap_or("-"),
         summary.cause,
         c.selected,
         c.refreshed,
         c.would_refresh,
+        c.would_fail,
         c.skipped,
         c.failed,
         c.critical,
@@ -87,7 +88,7 @@ fn run_summary(summary: &Summary) -> Notice {
     list_rows(
         &mut message,
         &attention,
-        c.skipped + c.failed,
+        c.skipped + c.failed + c.would_fail,
         summary,
         |r| {
             let reason = r.reason.as_deref().map(|x| format!(" — {x}"));
@@ -99,7 +100,7 @@ fn run_summary(summary: &Summary) -> Notice {
             "RotateToken {verdict}: {} refreshed, {} skipped, {} failed",
             c.refreshed + c.would_refresh,
             c.skipped,
-            c.failed
+            c.failed + c.would_fail
         )),
         message,
     }

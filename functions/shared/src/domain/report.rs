@@ -165,6 +165,9 @@ pub struct Counts {
     pub selected: usize,
     pub refreshed: usize,
     pub would_refresh: usize,
+    /// Dry run: stacks whose update CloudFormation would refuse.
+    #[serde(default)]
+    pub would_fail: usize,
     pub skipped: usize,
     pub failed: usize,
     pub critical: usize,
@@ -183,6 +186,8 @@ pub struct TargetCounts {
     pub region: String,
     pub refreshed: usize,
     pub would_refresh: usize,
+    #[serde(default)]
+    pub would_fail: usize,
     pub skipped: usize,
     pub failed: usize,
     pub critical: usize,
@@ -278,6 +283,11 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         // doubled even if it did not.
         let result = results.iter().find(|r| r.stack.id == selected.stack.id);
         rows.push(match (d.dry_run, result) {
+            // Discovery's dry run found that CloudFormation would refuse the update.
+            (true, _) if selected.reason.is_some() => StackRow {
+                reason: selected.reason.clone(),
+                ..row(&selected.stack, Outcome::WouldFail)
+            },
             (true, _) => row(&selected.stack, Outcome::WouldRefresh),
             (false, None) => StackRow {
                 reason: Some("no result was recorded for this stack; check it by hand".into()),
@@ -302,6 +312,7 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         selected: d.selected.len(),
         refreshed: count(Outcome::Refreshed),
         would_refresh: count(Outcome::WouldRefresh),
+        would_fail: count(Outcome::WouldFail),
         skipped: count(Outcome::Skipped),
         failed: count(Outcome::Failed),
         critical: rows.iter().filter(|r| r.critical).count(),
@@ -339,6 +350,7 @@ fn group_by_target(rows: &[StackRow], failed: &[FailedTarget]) -> Vec<TargetCoun
         match r.outcome {
             Outcome::Refreshed => g.refreshed += 1,
             Outcome::WouldRefresh => g.would_refresh += 1,
+            Outcome::WouldFail => g.would_fail += 1,
             Outcome::Skipped => g.skipped += 1,
             Outcome::Failed | Outcome::Waiting => g.failed += 1,
         }
@@ -414,8 +426,8 @@ pub fn render_table(summary: &Summary) -> String {
     }
     let c = &summary.counts;
     out.push_str(&format!(
-        "scanned {} selected {} refreshed {} would_refresh {} skipped {} failed {} critical {}\n",
-        c.scanned, c.selected, c.refreshed, c.would_refresh, c.skipped, c.failed, c.critical
+        "scanned {} selected {} refreshed {} would_refresh {} would_fail {} skipped {} failed {} critical {}\n",
+        c.scanned, c.selected, c.refreshed, c.would_refresh, c.would_fail, c.skipped, c.failed, c.critical
     ));
     out
 }
@@ -525,6 +537,7 @@ mod tests {
                 selected: 3,
                 refreshed: 1,
                 would_refresh: 0,
+                would_fail: 0,
                 skipped: 1,
                 failed: 2,
                 critical: 2,
