@@ -938,3 +938,70 @@ async fn a_cleanup_failure_inside_a_nested_stack_is_reported_failed() {
         "phase two still ran"
     );
 }
+
+/// `AWS::Include` is processed again on every update (UsePreviousTemplate too): a snippet
+/// changed in S3 since the last deploy would be applied by phase one. The preview says so
+/// and the stack is skipped; unchanged, the stack is refreshed as usual.
+#[tokio::test]
+async fn a_phase_one_that_would_apply_a_changed_include_is_skipped() {
+    use aws_sdk_cloudformation::types::Capability;
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let config = w.emulator.sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("snippets").send().await.unwrap();
+    let put = |body: String| {
+        s3.put_object()
+            .bucket("snippets")
+            .key("extra.yaml")
+            .body(body.into_bytes().into())
+            .send()
+    };
+    let extra = |id: &str| {
+        format!("{id}:\n  Type: AWS::SSM::Parameter\n  Properties:\n    Type: String\n    Value: {id}\n")
+    };
+    put(extra("ExtraOne")).await.unwrap();
+    let template = consumer_template("prod/db").replace(
+        "Resources:\n",
+        "Resources:\n  Fn::Transform:\n    Name: AWS::Include\n    Parameters:\n      Location: s3://snippets/extra.yaml\n",
+    );
+    let id = w
+        .cfn
+        .create_stack()
+        .stack_name("app")
+        .template_body(template)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .send()
+        .await
+        .unwrap()
+        .stack_id()
+        .unwrap()
+        .to_string();
+    assert!(resources(&w.cfn, "app").await.contains_key("ExtraOne"));
+
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(
+        out.outcome,
+        Outcome::Refreshed,
+        "unchanged include: {out:?}"
+    );
+
+    put(extra("ExtraOne") + &extra("ExtraTwo")).await.unwrap();
+    let updates_before = w.emulator.updates().len();
+    let out = run(&w, task(&id), 30_000).await;
+    assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains("ExtraTwo (AWS::SSM::Parameter): Add"),
+        "{reason}"
+    );
+    assert_eq!(
+        w.emulator.updates().len(),
+        updates_before,
+        "nothing was updated"
+    );
+}

@@ -79,6 +79,9 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       again), Conditions evaluated, Changes[].ResourceChange with Action Add/Remove/Modify,
       Replacement, Scope and Details (ChangeSource ParameterReference, CausingEntity).
       moto: a diff of template texts that ignores parameters and conditions.
+  23. `AWS::Include` (a top-level Transform or `Fn::Transform`) is processed from S3 on
+      every create, update (UsePreviousTemplate too) and change set, so a changed snippet
+      shows in a change set and is applied by the next update. moto: not supported.
   22. Nested stacks (`AWS::CloudFormation::Stack`): the child is its own stack, named
       `<parent>-<LogicalId>-<suffix>`, template from S3, DescribeStacks ParentId/RootId,
       its stack id as physical id; the parent's update updates it in place with the
@@ -565,8 +568,70 @@ class InsufficientCapabilities(Exception):
 
 
 def _transforms(template: dict[str, Any]) -> list[str]:
+    """The template's transforms: the top-level `Transform` and every `Fn::Transform`."""
     t = template.get("Transform") or []
-    return [t] if isinstance(t, str) else [x if isinstance(x, str) else str(x.get("Name")) for x in t]
+    t = [t] if isinstance(t, (str, dict)) else t
+    names = [x if isinstance(x, str) else str(x.get("Name")) for x in t]
+
+    def scan(node: Any) -> None:
+        if isinstance(node, dict):
+            inner = node.get("Fn::Transform")
+            if isinstance(inner, dict):
+                names.append(str(inner.get("Name")))
+            for v in node.values():
+                scan(v)
+        elif isinstance(node, list):
+            for v in node:
+                scan(v)
+
+    scan({k: v for k, v in template.items() if k != "Transform"})
+    return names
+
+
+INCLUDE = "AWS::Include"
+
+
+def include_expand(template: dict[str, Any], account: str, parse: Any) -> dict[str, Any]:
+    """(23) `AWS::Include` (User Guide, "AWS::Include transform"): the snippet at
+    `Parameters.Location` (an S3 URI or URL) is read and put in place of the
+    `Fn::Transform` (merged into the mapping that holds it), or merged into the template for
+    a top-level `Transform`. CloudFormation keeps the original template and processes it
+    again on every create, update (UsePreviousTemplate included) and change set, so a
+    snippet changed in S3 changes the stack at its next update. moto: not supported."""
+    from moto.s3.models import s3_backends
+
+    def fetch(location: str) -> Any:
+        m = re.match(r"s3://([^/]+)/(.+)", location) or re.match(r"https://s3[.a-z0-9-]*\.amazonaws\.com/([^/]+)/(.+)", location) \
+            or re.match(r"https://([^.]+)\.s3[.a-z0-9-]*\.amazonaws\.com/(.+)", location)
+        if not m:
+            raise ValueError(f"Transform {INCLUDE} failed with: invalid Location {location}")
+        body = s3_backends[account]["aws"].get_object(m.group(1), m.group(2)).value.decode("utf-8")
+        return parse(body)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            inner = node.get("Fn::Transform")
+            if isinstance(inner, dict) and inner.get("Name") == INCLUDE:
+                snippet = walk(fetch((inner.get("Parameters") or {}).get("Location", "")))
+                rest = {k: walk(v) for k, v in node.items() if k != "Fn::Transform"}
+                return {**snippet, **rest} if isinstance(snippet, dict) else snippet
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = walk(template)
+    top = out.get("Transform")
+    listed = [top] if isinstance(top, (str, dict)) else list(top or [])
+    for t in [t for t in listed if isinstance(t, dict) and t.get("Name") == INCLUDE]:
+        listed.remove(t)
+        out = {**out, **walk(fetch((t.get("Parameters") or {}).get("Location", "")))}
+    if top is not None:
+        if listed:
+            out["Transform"] = listed
+        else:
+            out.pop("Transform", None)
+    return out
 
 
 def required_capabilities(original: dict[str, Any], processed: dict[str, Any], via_change_set: bool) -> list[str]:
@@ -827,6 +892,8 @@ def _patch_capabilities_and_transforms() -> None:
 
     def parse_template(template: str) -> dict[str, Any]:
         parsed = original_parse(template)
+        if isinstance(parsed, dict) and INCLUDE in _transforms(parsed):
+            parsed = include_expand(parsed, getattr(PARSE_CONTEXT, "account", "123456789012"), original_parse)
         if isinstance(parsed, dict) and SAM_TRANSFORM in _transforms(parsed):
             region = getattr(PARSE_CONTEXT, "region", "us-east-1")
             account = getattr(PARSE_CONTEXT, "account", "123456789012")
