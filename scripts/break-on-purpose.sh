@@ -95,4 +95,7 @@ mutate "a dry run does not predict refused updates" functions/shared/src/domain/
   '                task.reason = j.would_fail.clone();' '                task.reason = None;' a_dry_run_predicts discover
 mutate "nested change sets not read in the preview" functions/shared/src/aws/cloudformation.rs \
   '            .include_nested_stacks(true)' '            .include_nested_stacks(false)' what_phase_one_would_change_inside refresh
+# Issue 9: a secret change touches only what it should.
+mutate "the refresh function takes the token parameter from its input" functions/shared/src/service.rs \
+  '    if task.parameter != scope.parameter {' '    if task.parameter != scope.parameter && false {' a_task_naming_another_parameter lib
 exit $survived

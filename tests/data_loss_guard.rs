@@ -46,6 +46,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
     let scope = Scope {
         targets: TargetSettings::default(),
         own_region: "us-east-1".into(),
+        parameter: "RotateToken".into(),
     };
     let access = AssumedRoles::new(&cfg, TargetSettings::default());
     let settings = DiscoverySettings {

@@ -33,6 +33,7 @@ fn own_region() -> Scope {
     Scope {
         targets: TargetSettings::default(),
         own_region: "us-east-1".into(),
+        parameter: "RotateToken".into(),
     }
 }
 

@@ -37,6 +37,7 @@ async fn world() -> World {
         scope: Scope {
             targets: TargetSettings::default(),
             own_region: "us-east-1".into(),
+            parameter: "RotateToken".into(),
         },
         emulator,
     }

@@ -78,6 +78,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         &Scope {
             targets: settings.clone(),
             own_region: "us-east-1".into(),
+            parameter: "RotateToken".into(),
         },
         &discovery_settings(),
         request,
@@ -129,6 +130,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
     let scope = Scope {
         targets: settings.clone(),
         own_region: "us-east-1".into(),
+        parameter: "RotateToken".into(),
     };
     let refresh_settings = RefreshSettings {
         poll_interval_ms: 100,
@@ -222,6 +224,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
     let scope = Scope {
         targets: settings,
         own_region: "us-east-1".into(),
+        parameter: "RotateToken".into(),
     };
     e.control(json!({"external_id": null}));
     let outsider_cfn =
@@ -277,6 +280,7 @@ async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
         &Scope {
             targets: settings.clone(),
             own_region: "us-east-1".into(),
+            parameter: "RotateToken".into(),
         },
         &discovery_settings(),
         json!({"secret": {"arn": arn}}),
@@ -375,6 +379,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
             ..Default::default()
         },
         own_region: "us-east-1".into(),
+        parameter: "RotateToken".into(),
     };
     let access = AssumedRoles::new(&central, scope.targets.clone());
     let directory = rotatetoken::aws::organizations::Organizations::new(&central);

@@ -126,6 +126,7 @@ pub fn scope() -> Result<crate::service::Scope, InputError> {
     Ok(crate::service::Scope {
         targets: target_settings()?,
         own_region: own_region()?,
+        parameter: token_parameter(),
     })
 }
 

@@ -199,11 +199,14 @@ async fn keep_lists_in_the_run_files<S: RunStore + Sync>(
     Ok(out)
 }
 
-/// Where the functions may act: the configured targets, and the region they run in.
+/// Where and on what the functions may act, from their own configuration (never from
+/// their input): the configured targets, the region they run in, the token parameter.
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub targets: TargetSettings,
     pub own_region: String,
+    /// The token parameter's name (deploy parameter `TokenParameterName`).
+    pub parameter: String,
 }
 
 /// This run's targets: the named accounts plus the active accounts in the named OUs,
@@ -287,21 +290,37 @@ where
         )
         .into());
     }
-    if task.parameter.trim().is_empty() {
-        return Err(InputError::new("input.parameter", "must not be empty").into());
+    // Inputs are not authority: the parameter this function sets and the session it acts
+    // under come from its own configuration. A task that says otherwise (someone who can
+    // invoke the function or write the run files) is refused before any AWS call.
+    if task.parameter != scope.parameter {
+        return Err(InputError::new(
+            "input.parameter",
+            format!(
+                "`{}` is not this deployment's token parameter `{}`",
+                task.parameter, scope.parameter
+            ),
+        )
+        .into());
     }
-    // Never act outside the deployment's targets, whatever the input says.
-    let target = target_of(org, scope, &parsed).await?;
-    let session = task
-        .session
-        .clone()
-        .unwrap_or_else(|| session_name("manual"));
     // Every line about this stack names the execution (its full name, written into the task
     // by discover from `$$.Execution.Name`), the account, the region and the stack.
     let execution = task
         .execution
         .clone()
         .unwrap_or_else(|| "manual".to_string());
+    let session = session_name(&execution);
+    if let Some(given) = task.session.as_deref().filter(|g| *g != session) {
+        return Err(InputError::new(
+            "input.session",
+            format!(
+                "`{given}` is not the pipeline's session for execution `{execution}` (`{session}`)"
+            ),
+        )
+        .into());
+    }
+    // Never act outside the deployment's targets, whatever the input says.
+    let target = target_of(org, scope, &parsed).await?;
     let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
     let retried_before = crate::aws::retries::retried_calls();
     let stacks = access
@@ -604,6 +623,7 @@ mod fuzz {
         Scope {
             targets: TargetSettings::default(),
             own_region: "us-east-1".into(),
+            parameter: "RotateToken".into(),
         }
     }
 
@@ -616,6 +636,33 @@ mod fuzz {
             let _ = futures::executor::block_on(refresh(
                 &Unreachable, &NoOrganization, &crate::ports::SystemClock, settings, &scope(), input, 0,
             ));
+        }
+
+        /// Inputs are not authority: whatever the rest of the task says, another token
+        /// parameter or a session that is not the pipeline's is refused by field, before any
+        /// AWS call (every call here would fail with an AWS error instead).
+        #[test]
+        fn a_task_naming_another_parameter_or_session_is_refused_before_any_call(
+            parameter in "[A-Za-z]{1,12}", session in "[a-z-]{1,20}",
+        ) {
+            let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10 };
+            let task = |parameter: &str, session: Option<&str>| json!({
+                "stack": {"account": "123456789012", "region": "us-east-1", "name": "app",
+                          "id": "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1"},
+                "parameter": parameter, "session": session, "execution": "run-1",
+            });
+            let refused = |input: Value| match futures::executor::block_on(refresh(
+                &Unreachable, &NoOrganization, &crate::ports::SystemClock, settings, &scope(), input, 0,
+            )) {
+                Err(FunctionError::Input(e)) => e.field,
+                other => format!("not refused by field: {other:?}"),
+            };
+            prop_assume!(parameter != "RotateToken" && session != "rotatetoken-run-1");
+            prop_assert_eq!(refused(task(&parameter, None)), "input.parameter");
+            prop_assert_eq!(refused(task("RotateToken", Some(&session))), "input.session");
+            // The pipeline's own task gets as far as AWS (which fails here).
+            let own = refused(task("RotateToken", Some("rotatetoken-run-1")));
+            prop_assert!(own.starts_with("not refused by field"), "{}", own);
         }
 
         #[test]
