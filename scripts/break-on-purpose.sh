@@ -98,4 +98,6 @@ mutate "nested change sets not read in the preview" functions/shared/src/aws/clo
 # Issue 9: a secret change touches only what it should.
 mutate "the refresh function takes the token parameter from its input" functions/shared/src/service.rs \
   '    if task.parameter != scope.parameter {' '    if task.parameter != scope.parameter && false {' a_task_naming_another_parameter lib
+mutate "a bare name matches stacks in any account" functions/shared/src/domain/model.rs \
+  '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
 exit $survived

@@ -467,3 +467,78 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
     assert!(err.to_string().contains("ou-zz99-doesnotexist"), "{err}");
     assert_eq!(e.updated_accounts(), vec![account_in["nested"].clone()]);
 }
+
+/// A bare name resolves in the stack's own account and region: it means the changed
+/// secret only there. A same-named secret elsewhere (a sandbox's `prod/db`) selects
+/// nothing; other accounts and regions are selected by the ARN, full or partial.
+#[tokio::test]
+async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
+    let e = Emulator::start();
+    let in_a = e.sdk_config_in(A, "us-east-1").await;
+    let arn = create_secret(&aws_sdk_secretsmanager::Client::new(&in_a), "prod/db", "v1").await;
+    let in_b = e.sdk_config_in(B, "us-east-1").await;
+    create_secret(
+        &aws_sdk_secretsmanager::Client::new(&in_b),
+        "prod/db",
+        "sandbox",
+    )
+    .await;
+    let a_elsewhere = e.sdk_config_in(A, "eu-west-1").await;
+    create_secret(
+        &aws_sdk_secretsmanager::Client::new(&a_elsewhere),
+        "prod/db",
+        "other",
+    )
+    .await;
+    let partial = &arn[..arn.len() - 7];
+    for (account, region, stack, reference) in [
+        (A, "us-east-1", "by-name", "prod/db"),
+        (A, "eu-west-1", "by-name", "prod/db"),
+        (B, "us-east-1", "by-name", "prod/db"),
+        (B, "us-east-1", "by-arn", arn.as_str()),
+        (B, "eu-west-1", "by-partial-arn", partial),
+    ] {
+        let cfn = aws_sdk_cloudformation::Client::new(&e.sdk_config_in(account, region).await);
+        create_stack(&cfn, stack, &consumer_template(reference), &[]).await;
+    }
+    let settings = TargetSettings {
+        accounts: vec![A.into(), B.into()],
+        regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+        role_name: "RotateTokenTarget".into(),
+        ..Default::default()
+    };
+    let out = service::discover(
+        &AssumedRoles::new(&e.sdk_config().await, settings.clone()),
+        &NoOrganization,
+        None::<&S3RunStore>,
+        &Scope {
+            targets: settings,
+            own_region: "us-east-1".into(),
+            parameter: "RotateToken".into(),
+        },
+        &discovery_settings(),
+        json!({"secret": {"arn": arn}}),
+    )
+    .await
+    .unwrap();
+    let mut selected: Vec<(String, String, String)> = out
+        .selected
+        .iter()
+        .map(|t| {
+            (
+                t.stack.account.clone(),
+                t.stack.region.clone(),
+                t.stack.name.clone(),
+            )
+        })
+        .collect();
+    selected.sort();
+    assert_eq!(
+        selected,
+        vec![
+            (A.into(), "us-east-1".into(), "by-name".into()),
+            (B.into(), "eu-west-1".into(), "by-partial-arn".into()),
+            (B.into(), "us-east-1".into(), "by-arn".into()),
+        ]
+    );
+}

@@ -63,7 +63,7 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
     Ok(DiscoverySettings {
         parameter: token_parameter(),
         mode: var("SELECTION_MODE")
-            .unwrap_or_else(|| "all".into())
+            .unwrap_or_else(|| "referencing".into())
             .parse()?,
         max_concurrency: parse(
             "MAX_CONCURRENCY",

@@ -273,8 +273,9 @@ async fn search<D: StackDirectory + Sync>(
             let consumer = match settings.mode {
                 SelectionMode::All => true,
                 SelectionMode::Referencing => {
-                    parameters_mention_secret(n, secret)
-                        || mentions_secret(&directory.template_body(&n.stack).await?, secret)
+                    let secret = secret.as_seen_from(&n.stack);
+                    parameters_mention_secret(n, &secret)
+                        || mentions_secret(&directory.template_body(&n.stack).await?, &secret)
                 }
             };
             if consumer {
@@ -318,6 +319,8 @@ async fn judge<D: StackDirectory + Sync>(
         .flatten()
         .map(|m| m.stack.id.clone())
         .collect();
+    // Nested stacks live in their root's account and region: one view of the secret.
+    let secret = &secret.as_seen_from(&snapshot.stack);
     let consumer = match settings.mode {
         SelectionMode::All => true,
         SelectionMode::Referencing => {

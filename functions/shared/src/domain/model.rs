@@ -77,6 +77,28 @@ impl SecretRef {
     pub fn region(&self) -> &str {
         self.arn.split(':').nth(3).unwrap_or_default()
     }
+
+    /// The ARN without the random suffix (`...:secret:prod/db`): dynamic references and
+    /// SDK calls accept it.
+    pub fn partial_arn(&self) -> Option<String> {
+        let cut = self.arn.len().checked_sub(7)?;
+        (self.arn.is_char_boundary(cut) && self.arn[cut..].starts_with('-'))
+            .then(|| self.arn[..cut].to_string())
+    }
+
+    /// The secret as a stack may name it. A bare name resolves in the stack's own account
+    /// and region, so it means this secret only in the secret's own account and region:
+    /// elsewhere the same name is another secret (a sandbox's `prod/db` is not
+    /// production's), and only the ARN counts.
+    pub fn as_seen_from(&self, stack: &StackRef) -> SecretRef {
+        if stack.account == self.account() && stack.region == self.region() {
+            return self.clone();
+        }
+        SecretRef {
+            name: String::new(),
+            ..self.clone()
+        }
+    }
 }
 
 pub fn is_secret_arn(s: &str) -> bool {

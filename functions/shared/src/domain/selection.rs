@@ -126,13 +126,25 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// Does `text` (a template body or a parameter value) mention the secret? Matches the
-/// complete ARN anywhere, and the name (as used by `{{resolve:secretsmanager:NAME...}}`, a
-/// partial ARN or a parameter value) when it is not part of a longer secret name.
+/// complete ARN, or the partial ARN (without the random suffix, as dynamic references
+/// allow), anywhere; and the name (as used by `{{resolve:secretsmanager:NAME...}}` or a
+/// parameter value) when it is not part of a longer secret name. A secret seen from
+/// another account or region has no name to match (see [`SecretRef::as_seen_from`]).
 pub fn mentions_secret(text: &str, secret: &SecretRef) -> bool {
     if text.contains(&secret.arn) {
         return true;
     }
-    let name = secret.name.as_str();
+    if let Some(partial) = secret.partial_arn() {
+        if mentions_whole(text, &partial) {
+            return true;
+        }
+    }
+    mentions_whole(text, &secret.name)
+}
+
+/// `needle` occurs in `text` not as part of a longer secret name.
+fn mentions_whole(text: &str, needle: &str) -> bool {
+    let name = needle;
     if name.is_empty() {
         return false;
     }
@@ -211,6 +223,50 @@ mod tests {
         assert!(!mentions_secret("nothing here", &s));
         assert!(mentions_secret("a prod/db b prod/db", &s));
         assert!(!mentions_secret("prod/dbx prod/dby", &s));
+    }
+
+    #[test]
+    fn partial_arns_match_without_matching_longer_names() {
+        let s = secret();
+        let partial = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db";
+        let only_arn = SecretRef {
+            name: String::new(),
+            ..s.clone()
+        };
+        assert!(mentions_secret(
+            &format!("{{{{resolve:secretsmanager:{partial}:SecretString:pw}}}}"),
+            &only_arn
+        ));
+        assert!(!mentions_secret(&format!("{partial}-replica"), &only_arn));
+        assert!(!mentions_secret(
+            "{{resolve:secretsmanager:prod/db}}",
+            &only_arn
+        ));
+    }
+
+    #[test]
+    fn a_name_means_this_secret_only_in_its_own_account_and_region() {
+        let s = secret();
+        let stack = |account: &str, region: &str| {
+            StackRef::from_stack_id(&format!(
+                "arn:aws:cloudformation:{region}:{account}:stack/app/1"
+            ))
+            .unwrap()
+        };
+        let by_name = "{{resolve:secretsmanager:prod/db:SecretString}}";
+        let home = s.as_seen_from(&stack("123456789012", "us-east-1"));
+        assert!(mentions_secret(by_name, &home));
+        for elsewhere in [
+            stack("999999999999", "us-east-1"),
+            stack("123456789012", "eu-west-1"),
+        ] {
+            let seen = s.as_seen_from(&elsewhere);
+            assert!(!mentions_secret(by_name, &seen), "{elsewhere:?}");
+            assert!(
+                mentions_secret(&s.arn, &seen),
+                "the full ARN counts anywhere"
+            );
+        }
     }
 
     #[test]
