@@ -100,4 +100,6 @@ mutate "the refresh function takes the token parameter from its input" functions
   '    if task.parameter != scope.parameter {' '    if task.parameter != scope.parameter && false {' a_task_naming_another_parameter lib
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
+mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service.rs \
+  '    if !scope.admits(&secret) {' '    if !scope.admits(&secret) && false {' out_of_scope state_machine
 exit $survived

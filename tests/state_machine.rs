@@ -540,8 +540,8 @@ async fn a_dry_run_selects_and_reports_but_changes_nothing() {
 }
 
 #[tokio::test]
-async fn events_that_change_no_current_value_start_nothing() {
-    let p = Pipeline::start(|env| env).await;
+async fn events_that_change_no_current_value_or_are_out_of_scope_start_nothing() {
+    let p = Pipeline::start(|env| env.set("SECRET_NAME_PREFIXES", "prod/,shared/")).await;
     let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
     for file in [
         "put-secret-value-pending.json",
@@ -550,22 +550,32 @@ async fn events_that_change_no_current_value_start_nothing() {
     ] {
         p.deliver(&sample_event(file, &arn, "v-x")).await;
     }
+    // A real new value, of a secret outside SecretNamePrefixes (issue 9).
+    let sandbox = create_secret(&p.sm, "sandbox/db-password", "s1").await;
+    let version = put_secret(&p.sm, "sandbox/db-password", "s2").await;
+    p.deliver(&sample_event("put-secret-value.json", &sandbox, &version))
+        .await;
     let ignored = wait_until(Duration::from_secs(30), || {
         (p.functions
             .logs()
             .matches("\"decision\":\"ignored\"")
             .count()
-            >= 3)
+            >= 4)
             .then_some(())
     });
     assert!(
         ignored.is_some(),
-        "three ignore decisions logged:\n{}",
+        "four ignore decisions logged:\n{}",
         p.functions.logs()
     );
     assert!(p.executions().await.is_empty());
     let logs = p.functions.logs();
-    for reason in ["AWSPENDING", "AccessDenied", "metadata only"] {
+    for reason in [
+        "AWSPENDING",
+        "AccessDenied",
+        "metadata only",
+        "is outside this deployment's scope (SecretNamePrefixes: prod/,shared/)",
+    ] {
         assert!(logs.contains(reason), "reason {reason} logged");
     }
 }

@@ -3,6 +3,7 @@
 //! bad events refused without starting anything.
 
 use rotatetoken::aws::{secretsmanager::SecretsManager, sfn::StepFunctions};
+use rotatetoken::domain::trigger::SecretScope;
 use rotatetoken::service::{self, TriggerReport};
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
@@ -80,6 +81,7 @@ async fn one_execution_per_secret_version_whatever_the_event() {
     let first = service::trigger(
         &w.starter,
         &w.secrets,
+        &SecretScope::every(),
         &sample_event("put-secret-value.json", &arn, &version),
     )
     .await
@@ -98,9 +100,14 @@ async fn one_execution_per_secret_version_whatever_the_event() {
         "secret-label-updated.json",
         "update-secret.json",
     ] {
-        let again = service::trigger(&w.starter, &w.secrets, &sample_event(file, &arn, &version))
-            .await
-            .unwrap();
+        let again = service::trigger(
+            &w.starter,
+            &w.secrets,
+            &SecretScope::every(),
+            &sample_event(file, &arn, &version),
+        )
+        .await
+        .unwrap();
         match again {
             // Same name and same input while running: Step Functions hands back the same
             // execution (StartExecution is idempotent), as on AWS.
@@ -124,6 +131,7 @@ async fn one_execution_per_secret_version_whatever_the_event() {
     let next = service::trigger(
         &w.starter,
         &w.secrets,
+        &SecretScope::every(),
         &sample_event("put-secret-value.json", &arn, &newer),
     )
     .await
@@ -141,7 +149,9 @@ async fn an_event_naming_the_secret_only_by_name_is_resolved_to_its_arn() {
         .as_object_mut()
         .unwrap()
         .remove("arn");
-    let report = service::trigger(&w.starter, &w.secrets, &e).await.unwrap();
+    let report = service::trigger(&w.starter, &w.secrets, &SecretScope::every(), &e)
+        .await
+        .unwrap();
     match report {
         TriggerReport::Started { secret_arn, .. } => assert_eq!(secret_arn, arn),
         other => panic!("{other:?}"),
@@ -172,7 +182,7 @@ async fn bad_events_are_refused_by_field_and_start_nothing() {
         ),
         (json!(null), "event"),
     ] {
-        let err = service::trigger(&w.starter, &w.secrets, &e)
+        let err = service::trigger(&w.starter, &w.secrets, &SecretScope::every(), &e)
             .await
             .unwrap_err();
         assert!(
@@ -185,9 +195,14 @@ async fn bad_events_are_refused_by_field_and_start_nothing() {
         "put-secret-value-failed.json",
         "update-secret-description-only.json",
     ] {
-        let r = service::trigger(&w.starter, &w.secrets, &sample_event(file, &arn, "v2"))
-            .await
-            .unwrap();
+        let r = service::trigger(
+            &w.starter,
+            &w.secrets,
+            &SecretScope::every(),
+            &sample_event(file, &arn, "v2"),
+        )
+        .await
+        .unwrap();
         assert!(matches!(r, TriggerReport::Ignored { .. }), "{file}: {r:?}");
     }
     assert!(w.executions().await.is_empty());
@@ -222,7 +237,7 @@ async fn a_version_current_again_after_its_run_ended_starts_a_new_run() {
     let v2 = put_secret(&w.sm, "prod/db-password", "v2").await;
     let mut first_event = sample_event("put-secret-value.json", &arn, &v2);
     first_event["time"] = json!(now_time());
-    let first = service::trigger(&starter, &w.secrets, &first_event)
+    let first = service::trigger(&starter, &w.secrets, &SecretScope::every(), &first_event)
         .await
         .unwrap();
     let TriggerReport::Started {
@@ -237,7 +252,7 @@ async fn a_version_current_again_after_its_run_ended_starts_a_new_run() {
     put_secret(&w.sm, "prod/db-password", "v3").await;
     let mut rollback = sample_event("update-secret-version-stage.json", &arn, &v2);
     rollback["time"] = json!(now_time());
-    let again = service::trigger(&starter, &w.secrets, &rollback)
+    let again = service::trigger(&starter, &w.secrets, &SecretScope::every(), &rollback)
         .await
         .unwrap();
     let TriggerReport::Started {
@@ -250,7 +265,9 @@ async fn a_version_current_again_after_its_run_ended_starts_a_new_run() {
     assert_ne!(second_name, &first_name);
     // Redeliveries of either event start nothing more.
     for event in [&rollback, &first_event] {
-        let dup = service::trigger(&starter, &w.secrets, event).await.unwrap();
+        let dup = service::trigger(&starter, &w.secrets, &SecretScope::every(), event)
+            .await
+            .unwrap();
         assert!(matches!(dup, TriggerReport::Duplicate { .. }), "{dup:?}");
     }
     let runs = w

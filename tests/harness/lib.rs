@@ -298,6 +298,7 @@ impl FunctionEnv {
             ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
             ("STATE_MACHINE_ARN", &state_machine_arn()),
             ("PARAMETER_NAME", "RotateToken"),
+            ("SECRET_NAME_PREFIXES", "*"),
             ("SELECTION_MODE", "all"),
             ("MAX_CONCURRENCY", "4"),
             ("POLL_INTERVAL_SECONDS", "0.2"),

@@ -10,7 +10,7 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 15] = [
+pub const TEMPLATE_VARIABLES: [&str; 16] = [
     "PARAMETER_NAME",
     "SELECTION_MODE",
     "MAX_CONCURRENCY",
@@ -25,6 +25,7 @@ pub const TEMPLATE_VARIABLES: [&str; 15] = [
     "RUNS_BUCKET",
     "ALERTS_TOPIC_ARN",
     "STATE_MACHINE_ARN",
+    "SECRET_NAME_PREFIXES",
     "AWS_REGION",
 ];
 
@@ -53,6 +54,14 @@ fn parse<T: std::str::FromStr>(
 
 fn seconds_to_ms(name: &str, default: f64, expect: &str) -> Result<u64, InputError> {
     parse::<f64>(name, default, |v| v.is_finite() && *v > 0.0, expect).map(|s| (s * 1000.0) as u64)
+}
+
+/// The secrets whose changes start a refresh. Required: a deployment says which.
+pub fn secret_scope() -> Result<crate::domain::trigger::SecretScope, InputError> {
+    crate::domain::trigger::SecretScope::parse(
+        "SECRET_NAME_PREFIXES",
+        &var("SECRET_NAME_PREFIXES").unwrap_or_default(),
+    )
 }
 
 pub fn token_parameter() -> String {

@@ -51,6 +51,7 @@ pub enum TriggerReport {
 pub async fn trigger<S, D>(
     starter: &S,
     secrets: &D,
+    scope: &trigger::SecretScope,
     event: &Value,
 ) -> Result<TriggerReport, FunctionError>
 where
@@ -69,6 +70,15 @@ where
         None => secrets.secret_arn(&change.secret_id).await?,
     };
     let secret = SecretRef::from_arn(&arn, Some(change.version_id.clone()))?;
+    // Only the secrets this deployment refreshes for start anything.
+    if !scope.admits(&secret) {
+        let reason = format!(
+            "secret {arn} is outside this deployment's scope (SecretNamePrefixes: {})",
+            scope.prefixes().join(",")
+        );
+        info!(decision = "ignored", %reason, "event ignored");
+        return Ok(TriggerReport::Ignored { reason });
+    }
     let input = ExecutionInput {
         secret,
         cause: change.cause.clone(),

@@ -14,8 +14,9 @@ async fn main() -> Result<(), Error> {
     let aws = load_config("rotatetoken-trigger").await;
     let starter = StepFunctions::new(&aws, config::state_machine_arn()?);
     let secrets = SecretsManager::new(&aws);
+    let scope = config::secret_scope()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (starter, secrets) = (&starter, &secrets);
+        let (starter, secrets, scope) = (&starter, &secrets, &scope);
         async move {
             // The envelope's identity goes on every log line of this invocation (never the
             // detail, which is only read field by field by the domain).
@@ -36,7 +37,7 @@ async fn main() -> Result<(), Error> {
                     .and_then(|e| e.region.as_deref())
                     .unwrap_or("-"),
             );
-            service::trigger(starter, secrets, &event.payload)
+            service::trigger(starter, secrets, scope, &event.payload)
                 .instrument(span)
                 .await
         }
