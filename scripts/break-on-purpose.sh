@@ -102,4 +102,8 @@ mutate "a bare name matches stacks in any account" functions/shared/src/domain/m
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service.rs \
   '    if !scope.admits(&secret) {' '    if !scope.admits(&secret) && false {' out_of_scope state_machine
+mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
+  '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
+mutate "emulator ignores session policies" tests/emulator/rotatetoken_emulator.py \
+  '            if limited and not _session_policy_allows(limited[0], action):' '            if False:' a_read_only_session targets
 exit $survived

@@ -199,6 +199,13 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
             .any(|(_, creds, _)| creds == "assumed"),
         "the target role was used, so it is compared too"
     );
+    // Discovery's sessions in the target role are read-only (a session policy the emulator
+    // enforces), refresh's are not.
+    let (restricted, full) = p.emulator.session_policies();
+    assert!(
+        restricted > 0 && full > 0,
+        "{restricted} with a session policy, {full} without"
+    );
     let problems = compare(
         &p.emulator,
         json!({

@@ -542,3 +542,39 @@ async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
         ]
     );
 }
+
+/// A read-only session (discovery's) may not update a stack, whatever the target role
+/// grants: the emulator enforces session policies as IAM does.
+#[tokio::test]
+async fn a_read_only_session_in_the_target_role_cannot_update_a_stack() {
+    use rotatetoken::ports::{StackDirectory, StackUpdater, TargetAccess, UpdateStart};
+    let e = Emulator::start();
+    let cfg = e.sdk_config_in(A, "us-east-1").await;
+    create_secret(&aws_sdk_secretsmanager::Client::new(&cfg), "prod/db", "v1").await;
+    let cfn = aws_sdk_cloudformation::Client::new(&cfg);
+    create_stack(&cfn, "app", &consumer_template("prod/db"), &[]).await;
+    let settings = TargetSettings {
+        accounts: vec![A.into()],
+        regions: vec!["us-east-1".into()],
+        role_name: "RotateTokenTarget".into(),
+        ..Default::default()
+    };
+    let target = rotatetoken::domain::targets::Target {
+        account: Some(A.into()),
+        region: "us-east-1".into(),
+    };
+    let read_only = AssumedRoles::new(&e.sdk_config().await, settings).read_only();
+    let stacks = read_only.open(&target, "rotatetoken-ro").await.unwrap();
+    let listed = stacks.list_stacks().await.unwrap();
+    assert_eq!(listed.len(), 1, "reading is allowed");
+    let plan =
+        rotatetoken::domain::refresh::plan_update(&listed[0], "RotateToken", "false").unwrap();
+    match stacks.update(&plan).await {
+        Ok(UpdateStart::Refused(why)) => assert!(
+            why.contains("no session policy allows the cloudformation:UpdateStack action"),
+            "{why}"
+        ),
+        other => panic!("a read-only session updated a stack: {other:?}"),
+    }
+    assert!(e.updates().is_empty());
+}

@@ -82,6 +82,9 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
   23. `AWS::Include` (a top-level Transform or `Fn::Transform`) is processed from S3 on
       every create, update (UsePreviousTemplate too) and change set, so a changed snippet
       shows in a change set and is applied by the next update. moto: not supported.
+  24. Session policies are enforced: a session assumed with `Policy` may call only what
+      that policy allows (AccessDenied "... because no session policy allows the X
+      action", as IAM answers). moto ignores session policies.
   22. Nested stacks (`AWS::CloudFormation::Stack`): the child is its own stack, named
       `<parent>-<LogicalId>-<suffix>`, template from S3, DescribeStacks ParentId/RootId,
       its stack id as physical id; the parent's update updates it in place with the
@@ -1100,14 +1103,19 @@ def _patch_sts() -> None:
 
     def assume_role(self: Any, region_name: str, role_session_name: str, role_arn: str, policy: str, duration: int, external_id: str) -> Any:
         account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
-        ASSUME_LOG.append({"role_arn": role_arn, "session": role_session_name, "external_id": external_id})
+        ASSUME_LOG.append({"role_arn": role_arn, "session": role_session_name, "external_id": external_id,
+                           "session_policy": bool(policy)})
         expected = CONTROL.get("external_id")
         if account in CONTROL.get("deny_assume_role", []) or (expected and external_id != expected):
             raise STSClientError(
                 "AccessDenied",
                 f"User: arn:aws:sts::123456789012:assumed-role/rotatetoken is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
             )
-        return original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+        role = original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+        if policy:
+            with LOCK:
+                SESSION_POLICIES[role.access_key_id] = (json.loads(policy), f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{role_session_name}")
+        return role
 
     sts_models.STSBackend.assume_role = assume_role
 
@@ -1400,6 +1408,28 @@ def _patch_throttling() -> None:
 # --- Request log: which function called which action, with which credentials ----------------
 
 CALL_LOG: list[dict[str, str]] = []
+# Access key of an assumed-role session -> (its session policy, the session's ARN).
+SESSION_POLICIES: dict[str, tuple[dict[str, Any], str]] = {}
+
+
+def _session_policy_allows(policy: dict[str, Any], action: str) -> bool:
+    """(24) A session policy limits the session to what it allows (IAM User Guide, "Session
+    policies": effective permissions are the intersection of the role's identity policy
+    and the session policy; an explicit Deny in either wins). Actions only: the product's
+    session policies are about actions."""
+    import fnmatch
+
+    statements = policy.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+
+    def listed(st: dict[str, Any]) -> bool:
+        actions = st.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions)
+
+    if any(st.get("Effect") == "Deny" and listed(st) for st in statements):
+        return False
+    return any(st.get("Effect") == "Allow" and listed(st) for st in statements)
 
 
 def _action_of(environ: dict[str, Any], body: bytes, service: str) -> str:
@@ -1445,19 +1475,34 @@ def _patch_request_log() -> None:
         app = _re.search(r"app/(rotatetoken-[a-z]+)", agent)
         auth = environ.get("HTTP_AUTHORIZATION", "")
         scope = _re.search(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/", auth)
-        if app and scope:
+        limited = SESSION_POLICIES.get(scope.group(1)) if scope else None
+        if (app or limited) and scope:
             size = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(size) if size else b""
             environ["wsgi.input"] = io.BytesIO(body)
             service = scope.group(2)
-            with LOCK:
-                CALL_LOG.append(
-                    {
-                        "function": app.group(1),
-                        "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
-                        "action": f"{service}:{_action_of(environ, body, service)}",
-                    }
-                )
+            action = f"{service}:{_action_of(environ, body, service)}"
+            if app:
+                with LOCK:
+                    CALL_LOG.append(
+                        {
+                            "function": app.group(1),
+                            "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
+                            "action": action,
+                        }
+                    )
+            if limited and not _session_policy_allows(limited[0], action):
+                message = (f"User: {limited[1]} is not authorized to perform: {action} "
+                           f"because no session policy allows the {action} action")
+                if environ.get("HTTP_X_AMZ_TARGET"):
+                    payload = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
+                    headers = [("Content-Type", "application/x-amz-json-1.0")]
+                else:
+                    payload = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+                               f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+                    headers = [("Content-Type", "text/xml")]
+                start_response("403 Forbidden", headers + [("Content-Length", str(len(payload)))])
+                return [payload]
         return original(self, environ, start_response)
 
     DomainDispatcherApplication.__call__ = __call__

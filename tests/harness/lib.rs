@@ -233,6 +233,17 @@ impl Emulator {
             .collect()
     }
 
+    /// How many AssumeRole calls carried a session policy, and how many did not.
+    pub fn session_policies(&self) -> (usize, usize) {
+        let (_, text) = http::post(self.port, "/moto-api/rotatetoken/assumed-roles", "{}");
+        let log: Vec<Value> = serde_json::from_str(&text).unwrap();
+        let with = log
+            .iter()
+            .filter(|e| e["session_policy"].as_bool() == Some(true))
+            .count();
+        (with, log.len() - with)
+    }
+
     /// SDK configuration acting inside another account and region of the emulator (moto
     /// maps credentials from an assumed role to the role's account).
     pub async fn sdk_config_in(&self, account: &str, region: &str) -> aws_config::SdkConfig {

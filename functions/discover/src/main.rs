@@ -15,7 +15,8 @@ async fn main() -> Result<(), Error> {
     let settings = config::discovery_settings()?;
     let scope = config::scope()?;
     let aws = load_config("rotatetoken-discover").await;
-    let access = AssumedRoles::new(&aws, scope.targets.clone());
+    // Discovery reads only, whatever the target role may do (a read-only session).
+    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();
     let org = Organizations::new(&aws);
     let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

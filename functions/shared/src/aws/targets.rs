@@ -16,10 +16,17 @@ use super::cloudformation::CloudFormation;
 use crate::domain::targets::{Target, TargetSettings};
 use crate::ports::{AwsError, TargetAccess};
 
+/// Discovery only reads: its sessions in the target role carry this session policy, so
+/// whatever the role grants, the session may only read stacks (IAM User Guide, "Session
+/// policies": the session's permissions are the intersection of the role's and the
+/// policy's). Exactly the calls discovery makes: `tests/iam.rs` checks it.
+pub const READ_ONLY_SESSION_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DiscoverReadsOnly","Effect":"Allow","Action":["cloudformation:DescribeStacks","cloudformation:GetTemplate","cloudformation:GetStackPolicy","cloudformation:ListStackResources"],"Resource":"*"}]}"#;
+
 pub struct AssumedRoles {
     base: aws_config::SdkConfig,
     sts: aws_sdk_sts::Client,
     settings: TargetSettings,
+    session_policy: Option<String>,
     cache: Mutex<HashMap<(String, String), Credentials>>,
 }
 
@@ -33,8 +40,15 @@ impl AssumedRoles {
                     .build(),
             ),
             settings,
+            session_policy: None,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sessions in the target role are limited to [`READ_ONLY_SESSION_POLICY`].
+    pub fn read_only(mut self) -> Self {
+        self.session_policy = Some(READ_ONLY_SESSION_POLICY.to_string());
+        self
     }
 
     fn partition(region: &str) -> &'static str {
@@ -73,6 +87,7 @@ impl AssumedRoles {
             .role_arn(&role_arn)
             .role_session_name(session)
             .set_external_id(self.settings.external_id.clone())
+            .set_policy(self.session_policy.clone())
             .send()
             .await
             .map_err(|e| AwsError {
