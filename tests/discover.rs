@@ -226,10 +226,12 @@ async fn nested_stacks_select_their_root_and_unreachable_ones_are_reported() {
     let config = emulator.sdk_config().await;
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     let arn = create_secret(&sm, "prod/db", "v1").await;
-    let reached =
-        create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
-    let stranded =
-        create_nested_consumer(&config, "legacy", &consumer_template("prod/db"), false).await;
+    let reached = create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true)
+        .await
+        .child;
+    let stranded = create_nested_consumer(&config, "legacy", &consumer_template("prod/db"), false)
+        .await
+        .child;
 
     let adapter = local(&config);
     for mode in [SelectionMode::Referencing, SelectionMode::All] {

@@ -671,7 +671,7 @@ async fn a_nested_stack_is_refreshed_through_its_root() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "old-value").await;
     let config = w.emulator.sdk_config().await;
-    let child =
+    let NestedConsumer { root_id, child } =
         create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
     let described = w
         .cfn
@@ -681,17 +681,6 @@ async fn a_nested_stack_is_refreshed_through_its_root() {
         .await
         .unwrap();
     let child_stack = &described.stacks()[0];
-    let root_id = w
-        .cfn
-        .describe_stacks()
-        .stack_name("platform")
-        .send()
-        .await
-        .unwrap()
-        .stacks()[0]
-        .stack_id()
-        .unwrap()
-        .to_string();
     assert_eq!(child_stack.parent_id(), Some(root_id.as_str()));
     assert_eq!(child_stack.root_id(), Some(root_id.as_str()));
     let child_id = child_stack.stack_id().unwrap().to_string();
@@ -749,24 +738,14 @@ async fn a_data_holder_in_a_nested_stack_makes_its_root_unsafe() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
     let config = w.emulator.sdk_config().await;
-    create_nested_consumer(
+    let root_id = create_nested_consumer(
         &config,
         "platform",
         &consumer_with_guarded_bucket("prod/db"),
         true,
     )
-    .await;
-    let root_id = w
-        .cfn
-        .describe_stacks()
-        .stack_name("platform")
-        .send()
-        .await
-        .unwrap()
-        .stacks()[0]
-        .stack_id()
-        .unwrap()
-        .to_string();
+    .await
+    .root_id;
 
     let out = run(&w, task(&root_id), 30_000).await;
 
@@ -790,8 +769,9 @@ async fn the_emulator_previews_nested_stacks_in_nested_change_sets() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
     let config = w.emulator.sdk_config().await;
-    let child =
-        create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
+    let child = create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true)
+        .await
+        .child;
     let created = w
         .cfn
         .create_change_set()
@@ -872,24 +852,14 @@ async fn what_phase_one_would_change_inside_a_nested_stack_is_previewed() {
     };
     put("ami-1").await.unwrap();
     let config = w.emulator.sdk_config().await;
-    create_nested_consumer(
+    let root_id = create_nested_consumer(
         &config,
         "platform",
         &consumer_with_ssm_typed_parameter("prod/db"),
         true,
     )
-    .await;
-    let root_id = w
-        .cfn
-        .describe_stacks()
-        .stack_name("platform")
-        .send()
-        .await
-        .unwrap()
-        .stacks()[0]
-        .stack_id()
-        .unwrap()
-        .to_string();
+    .await
+    .root_id;
     put("ami-2").await.unwrap();
 
     let out = run(&w, task(&root_id), 30_000).await;
@@ -912,21 +882,10 @@ async fn a_cleanup_failure_inside_a_nested_stack_is_reported_failed() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
     let config = w.emulator.sdk_config().await;
-    let child =
+    let NestedConsumer { root_id, child } =
         create_nested_consumer(&config, "platform", &consumer_template("prod/db"), true).await;
     w.emulator
         .control(json!({"fail_delete": {child.clone(): ["DatabasePassword"]}}));
-    let root_id = w
-        .cfn
-        .describe_stacks()
-        .stack_name("platform")
-        .send()
-        .await
-        .unwrap()
-        .stacks()[0]
-        .stack_id()
-        .unwrap()
-        .to_string();
 
     let out = run(&w, task(&root_id), 30_000).await;
 

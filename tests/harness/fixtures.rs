@@ -318,13 +318,13 @@ pub fn sample_event(file: &str, arn: &str, version: &str) -> serde_json::Value {
 /// and the CDK leave them: the child template in S3 (`TemplateURL`), the root passing
 /// `RotateToken: !Ref RotateToken` down. With `root_has_token` false the root has no token
 /// parameter and passes the child `"true"`: the child can never be refreshed. The child is
-/// `child_template` (a [`consumer_template`] reads the secret). Returns the child stack's name.
+/// `child_template` (a [`consumer_template`] reads the secret).
 pub async fn create_nested_consumer(
     config: &aws_config::SdkConfig,
     root: &str,
     child_template: &str,
     root_has_token: bool,
-) -> String {
+) -> NestedConsumer {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(config)
             .force_path_style(true)
@@ -351,9 +351,9 @@ pub async fn create_nested_consumer(
         "AWSTemplateFormatVersion: \"2010-09-09\"\n{parameters}Resources:\n  Database:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: https://s3.amazonaws.com/{bucket}/child.yaml\n      Parameters:\n        RotateToken: {value}\n"
     );
     let cfn = aws_sdk_cloudformation::Client::new(config);
-    create_stack(&cfn, root, &template, &[]).await;
+    let root_id = create_stack(&cfn, root, &template, &[]).await;
     let stacks = cfn.describe_stacks().send().await.unwrap();
-    stacks
+    let child = stacks
         .stacks()
         .iter()
         .find(|s| {
@@ -363,5 +363,13 @@ pub async fn create_nested_consumer(
         })
         .and_then(|s| s.stack_name())
         .expect("the nested stack exists")
-        .to_string()
+        .to_string();
+    NestedConsumer { root_id, child }
+}
+
+/// What [`create_nested_consumer`] made.
+pub struct NestedConsumer {
+    pub root_id: String,
+    /// The nested stack's name (`<root>-Database-<suffix>`).
+    pub child: String,
 }

@@ -49,20 +49,6 @@ async fn guard_verdict<D: StackDirectory + Sync>(
     members: Option<Vec<Member>>,
     parameter: &str,
     dry_run: bool,
-) -> Before {
-    match checks(directory, snapshot, body, members, parameter, dry_run).await {
-        Ok(()) => Before::Go,
-        Err(before) => before,
-    }
-}
-
-async fn checks<D: StackDirectory + Sync>(
-    directory: &D,
-    snapshot: &StackSnapshot,
-    body: Option<String>,
-    members: Option<Vec<Member>>,
-    parameter: &str,
-    dry_run: bool,
 ) -> Result<(), Before> {
     let unreadable =
         |why: String| Before::Skip(Verdict::Unreadable(why).skip_reason().unwrap_or_default());
@@ -345,7 +331,10 @@ async fn judge<D: StackDirectory + Sync>(
         // too when it already holds the template (referencing mode, nested stacks), and in
         // a dry run, which must report the same verdicts and runs no refresh.
         None if consumer && (body.is_some() || dry_run) => {
-            guard_verdict(directory, snapshot, body, members, token, dry_run).await
+            guard_verdict(directory, snapshot, body, members, token, dry_run)
+                .await
+                .err()
+                .unwrap_or(Before::Go)
         }
         None => Before::Go,
     };
