@@ -4,6 +4,8 @@
 # Usage: make break-on-purpose   (needs a clean work tree for the files it touches)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# A property test that fails under a deliberate bug must not leave a regression file behind.
+export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
 survived=0
 
 mutate() { # name file python-replace-old python-replace-new test-filter [test-binary]
