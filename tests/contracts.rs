@@ -165,6 +165,17 @@ fn a_trigger_that_fails_for_good_lands_in_a_queue_with_an_alarm() {
             rule["name"]
         );
     }
+    // The forwarded-events bus's rule too (issue 9): every rule that reaches the trigger.
+    let other_rules = facts["other_rules"].as_array().cloned().unwrap_or_default();
+    let to_trigger: Vec<&Value> = other_rules
+        .iter()
+        .flat_map(|r| r["targets"].as_array().unwrap().iter())
+        .filter(|t| t["target"] == "TriggerFunction")
+        .collect();
+    assert!(!to_trigger.is_empty(), "the forwarded-events rule is found");
+    for target in to_trigger {
+        assert_eq!(target["dead_letter"], queue, "{target}");
+    }
     let alarmed = facts["alarms"].as_array().unwrap().iter().any(|a| {
         a["watches"].as_array().unwrap().iter().any(|w| w == queue)
             && a["actions"]

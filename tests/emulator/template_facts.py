@@ -39,6 +39,15 @@ def facts(path: str) -> dict:
                 "definition_uri": props.get("DefinitionUri"),
                 "substitutions": sorted((props.get("DefinitionSubstitutions") or {}).keys()),
             }
+        elif res["Type"] == "AWS::Events::Rule":
+            # Rules outside the functions' SAM events (the forwarded-events bus): their
+            # targets, each with its dead-letter queue. Not created by the harness.
+            out.setdefault("other_rules", []).append({
+                "name": logical,
+                "targets": [{"target": _logical(t.get("Arn")),
+                             "dead_letter": _logical((t.get("DeadLetterConfig") or {}).get("Arn"))}
+                            for t in props.get("Targets", [])],
+            })
         elif res["Type"] == "AWS::CloudWatch::Alarm":
             out.setdefault("alarms", []).append({
                 "name": logical,
