@@ -273,8 +273,8 @@ async fn search<D: StackDirectory + Sync>(
             }
         }
     }
-    found.not_consumers = scanned
-        .saturating_sub(found.selected.len() + found.skipped.len() + reached.len());
+    found.not_consumers =
+        scanned.saturating_sub(found.selected.len() + found.skipped.len() + reached.len());
     Ok(found)
 }
 
