@@ -26,6 +26,21 @@ struct World {
     scope: Scope,
 }
 
+impl World {
+    /// The SSM parameter `/app/ami` that `consumer_with_ssm_typed_parameter` follows.
+    async fn put_ami(&self, value: &str) {
+        self.ssm
+            .put_parameter()
+            .name("/app/ami")
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 async fn world() -> World {
     let emulator = Emulator::start();
     let config = emulator.sdk_config().await;
@@ -553,16 +568,7 @@ async fn a_stackset_instance_is_skipped_with_the_supported_path() {
 async fn a_phase_one_that_would_change_more_than_the_guarded_resources_is_skipped() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
-    let put = |v: &'static str| {
-        w.ssm
-            .put_parameter()
-            .name("/app/ami")
-            .value(v)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-    };
-    put("ami-1").await.unwrap();
+    w.put_ami("ami-1").await;
     let id = create_stack(
         &w.cfn,
         "app",
@@ -576,7 +582,7 @@ async fn a_phase_one_that_would_change_more_than_the_guarded_resources_is_skippe
     assert_eq!(out.outcome, Outcome::Refreshed, "{out:?}");
 
     // The AMI parameter moved on: phase one would update Server too.
-    put("ami-2").await.unwrap();
+    w.put_ami("ami-2").await;
     let updates_before = w.emulator.updates().len();
     let out = run(&w, task(&id), 30_000).await;
     assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
@@ -841,16 +847,7 @@ async fn the_emulator_previews_nested_stacks_in_nested_change_sets() {
 async fn what_phase_one_would_change_inside_a_nested_stack_is_previewed() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
-    let put = |v: &'static str| {
-        w.ssm
-            .put_parameter()
-            .name("/app/ami")
-            .value(v)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-    };
-    put("ami-1").await.unwrap();
+    w.put_ami("ami-1").await;
     let config = w.emulator.sdk_config().await;
     let root_id = create_nested_consumer(
         &config,
@@ -860,7 +857,7 @@ async fn what_phase_one_would_change_inside_a_nested_stack_is_previewed() {
     )
     .await
     .root_id;
-    put("ami-2").await.unwrap();
+    w.put_ami("ami-2").await;
 
     let out = run(&w, task(&root_id), 30_000).await;
 
