@@ -108,4 +108,6 @@ mutate "discovery's sessions in the target role may write" functions/discover/sr
   '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
 mutate "emulator ignores session policies" tests/emulator/rotatetoken_emulator.py \
   '            if limited and not _session_policy_allows(limited[0], action):' '            if False:' a_read_only_session targets
+mutate "the target role may not read nested templates" target-role.yaml \
+  $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:GetObject' $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:ListBucket' across_accounts iam
 exit $survived

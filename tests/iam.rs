@@ -154,7 +154,10 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
     let dry = p.wait_for("iam-dry-run", Duration::from_secs(60)).await;
     assert_eq!(dry.status, "SUCCEEDED", "{:#}", dry.summary);
 
-    let problems = compare(&p.emulator, json!({"SelectionMode": "all"}));
+    let problems = compare(
+        &p.emulator,
+        json!({"SelectionMode": "all", "NestedTemplateObjectArns": "arn:aws:s3:::templates-platform/*"}),
+    );
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
@@ -213,6 +216,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
             "TargetRegions": "us-east-1,eu-west-1",
             "TargetExternalId": "ext-9",
             "SelectionMode": "referencing",
+            "NestedTemplateObjectArns": "arn:aws:s3:::templates-platform/*",
         }),
     );
     assert!(problems.is_empty(), "{problems:#?}");

@@ -49,7 +49,9 @@ Request log
   14. GET/POST calls: every request of the product's functions (User-Agent app id), with
       the function, the IAM action and own/assumed credentials (tests/iam.rs). Also the
       authorisations AWS checks without an API call of their own: expanding a Transform on
-      CreateStack/UpdateStack is `cloudformation:CreateChangeSet` on the transform.
+      CreateStack/UpdateStack is `cloudformation:CreateChangeSet` on the transform; an
+      update of a stack with nested stacks (or a change set including them) reads their
+      templates, `s3:GetObject`.
 Strictness: where AWS refuses, the emulator refuses too (each with its source below)
   15. Step Functions, Distributed Map: failed/timed-out/aborted children count against
       ToleratedFailurePercentage/Count (default 0: one failed child fails the Map with
@@ -948,6 +950,16 @@ def _patch_capabilities_and_transforms() -> None:
                     # "Controlling access with IAM": arn:aws:cloudformation:<region>:aws:transform/Serverless-2016-10-31).
                     _log_implied_call(self, "cloudformation:CreateChangeSet")
             result = original(self)
+            # (22) An update, or a change set with IncludeNestedStacks, reads each nested
+            # stack's TemplateURL again with the caller's credentials: s3:GetObject for it
+            # (an "S3 error: Access Denied" when not allowed is a known failure of nested
+            # updates, e.g. aws-solutions-library-samples/cloud-intelligence-dashboards-data-collection#417).
+            reads_nested = action == "update_stack" or (
+                action == "create_change_set" and self._get_bool_param("IncludeNestedStacks", False))
+            if body and reads_nested and any(
+                isinstance(r, dict) and r.get("Type") == NESTED_TYPE for r in (processed.get("Resources") or {}).values()
+            ):
+                _log_implied_call(self, "s3:GetObject")
             stack_name = self._get_param("StackName")
             # DescribeStacks lists the capabilities of the last direct create/update; a
             # change set's are recorded without CAPABILITY_AUTO_EXPAND (field notes: stacks
