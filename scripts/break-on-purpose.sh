@@ -110,4 +110,6 @@ mutate "emulator ignores session policies" tests/emulator/rotatetoken_emulator.p
   '            if limited and not _session_policy_allows(limited[0], action):' '            if False:' a_read_only_session targets
 mutate "the target role may not read nested templates" target-role.yaml \
   $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:GetObject' $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:ListBucket' across_accounts iam
+mutate "an AWS error during discovery's checks reported as a skip" functions/shared/src/domain/discovery.rs \
+  '        Err(e) => Err(not_checked(e)),' '        Err(e) => Err(Before::Skip(e.to_string())),' an_aws_error_during_the_checks lib
 exit $survived

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{stream, StreamExt, TryStreamExt};
 
-use super::guard::Verdict;
 use super::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, RefreshTask, SecretRef, SkippedStack,
     StackSnapshot,
@@ -40,8 +39,10 @@ enum Before {
 /// The checks the refresh function makes right before phase one, on a refreshable stack
 /// and the nested stacks its token reaches: CloudFormation would refuse the update (dry runs
 /// only: a real run's refresh reports that as a failure), the data-loss guard, the stack
-/// policy. A template that cannot be fetched skips the stack (reported), not the whole
-/// target.
+/// policy. An AWS call that fails here is never a skip (the stack would silently keep the
+/// old value): a real run selects the stack, and the refresh function makes the same checks
+/// again before phase one, where a failing call is a failure; a dry run says the checks
+/// could not be made.
 async fn guard_verdict<D: StackDirectory + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
@@ -50,20 +51,24 @@ async fn guard_verdict<D: StackDirectory + Sync>(
     parameter: &str,
     dry_run: bool,
 ) -> Result<(), Before> {
-    let unreadable =
-        |why: String| Before::Skip(Verdict::Unreadable(why).skip_reason().unwrap_or_default());
+    let not_checked = |e: AwsError| match dry_run {
+        true => Before::WouldFail(format!(
+            "the checks before phase one could not be made: {e}"
+        )),
+        false => Before::Go,
+    };
     let body = match body {
         Some(body) => body,
         None => directory
             .template_body(&snapshot.stack)
             .await
-            .map_err(|e| unreadable(e.to_string()))?,
+            .map_err(not_checked)?,
     };
     let members = match members {
         Some(members) => members,
         None => nested::reached(directory, &snapshot.stack, &body, parameter)
             .await
-            .map_err(|e| unreadable(format!("its nested stacks could not be read: {e}")))?,
+            .map_err(not_checked)?,
     };
     if dry_run {
         if let Some(reason) = nested::refusal_reason(&body, parameter, &members) {
@@ -78,9 +83,7 @@ async fn guard_verdict<D: StackDirectory + Sync>(
     match super::stack_policy::reason(directory, &snapshot.stack, &body, parameter).await {
         Ok(None) => Ok(()),
         Ok(Some(reason)) => Err(Before::Skip(reason)),
-        Err(e) => Err(Before::Skip(format!(
-            "unsafe: the stack policy could not be read ({e})"
-        ))),
+        Err(e) => Err(not_checked(e)),
     }
 }
 
@@ -371,5 +374,98 @@ fn unreachable_reason(nested: &StackSnapshot, root: Option<&StackSnapshot>, toke
              CloudFormation updates a nested stack only through its root: add {token} to the \
              root and pass it down (Parameters: {token}: !Ref {token})"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{StackParameter, StackRef};
+    use crate::ports::NestedStack;
+
+    /// One consumer whose stack policy cannot be read (throttled for good, say).
+    struct PolicyUnreadable;
+    impl StackDirectory for PolicyUnreadable {
+        async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
+            Ok(vec![StackSnapshot {
+                stack: StackRef::from_stack_id(
+                    "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+                )
+                .unwrap(),
+                status: "UPDATE_COMPLETE".into(),
+                status_reason: None,
+                parameters: vec![StackParameter {
+                    key: "RotateToken".into(),
+                    value: Some("true".into()),
+                }],
+                capabilities: vec![],
+                parent_id: None,
+                root_id: None,
+                tags: vec![],
+                rollback_monitoring_minutes: 0,
+            }])
+        }
+        async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
+            Ok("Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  R: {Type: AWS::SSM::Parameter, Condition: On}\n".into())
+        }
+        async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
+            Err(AwsError {
+                operation: "GetStackPolicy",
+                code: Some("Throttling".into()),
+                message: "Rate exceeded".into(),
+            })
+        }
+        async fn nested_stacks(&self, _: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
+            Ok(vec![])
+        }
+    }
+
+    #[test]
+    fn an_aws_error_during_the_checks_is_never_reported_as_a_skip() {
+        let secret = SecretRef::from_arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+            None,
+        )
+        .unwrap();
+        let target = Target {
+            account: None,
+            region: "us-east-1".into(),
+        };
+        for mode in [SelectionMode::All, SelectionMode::Referencing] {
+            let settings = DiscoverySettings {
+                parameter: "RotateToken".into(),
+                mode,
+                max_concurrency: 1,
+                template_concurrency: 1,
+                target_concurrency: 1,
+            };
+            let secret = &SecretRef {
+                // The name matches nothing in the template: referencing mode reads it.
+                name: "R".into(),
+                ..secret.clone()
+            };
+            for dry_run in [false, true] {
+                let found = futures::executor::block_on(search(
+                    &PolicyUnreadable,
+                    &target,
+                    secret,
+                    &settings,
+                    "s",
+                    dry_run,
+                ))
+                .unwrap();
+                assert!(found.skipped.is_empty(), "{mode:?} {dry_run}: {found:?}");
+                assert_eq!(found.selected.len(), 1, "{mode:?} {dry_run}");
+                let reason = found.selected[0].reason.clone();
+                if dry_run {
+                    assert!(
+                        reason.as_deref().is_some_and(|r| r.contains("Throttling")),
+                        "a dry run says the checks could not be made: {reason:?}"
+                    );
+                } else {
+                    assert_eq!(reason, None, "the refresh function judges it again");
+                }
+            }
+        }
     }
 }
