@@ -102,8 +102,8 @@ mutate "the refresh function takes the token parameter from its input" functions
   '    if task.parameter != scope.parameter {' '    if task.parameter != scope.parameter && false {' a_task_naming_another_parameter lib
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
-mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service.rs \
-  '    if !scope.admits(&secret) {' '    if !scope.admits(&secret) && false {' out_of_scope state_machine
+mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger_use_case.rs \
+  '    if !t.scope.admits(&secret) {' '    if !t.scope.admits(&secret) && false {' out_of_scope state_machine
 mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
   '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
 mutate "emulator ignores session policies" tests/emulator/rotatetoken_emulator.py \
@@ -112,4 +112,8 @@ mutate "the target role may not read nested templates" target-role.yaml \
   $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:GetObject' $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:ListBucket' across_accounts iam
 mutate "an AWS error during discovery's checks reported as a skip" functions/shared/src/domain/discovery.rs \
   '        Err(e) => Err(not_checked(e)),' '        Err(e) => Err(Before::Skip(e.to_string())),' an_aws_error_during_the_checks lib
+mutate "storms: a change while a run holds the secret starts another run" functions/shared/src/domain/run_lock.rs \
+  '        HolderState::Running => true,' '        HolderState::Running => false,' waits_for_it trigger
+mutate "storms: the end of a run does not start the run that waited" functions/shared/src/domain/run_lock.rs \
+  '        Some(lock) if lock.holder == ended => match &lock.pending {' '        Some(lock) if lock.holder == ended && false => match &lock.pending {' the_end_of_a_run trigger
 exit $survived

@@ -695,3 +695,84 @@ async fn a_cross_account_run_refreshes_every_target_and_names_the_denied_one() {
         || e.contains("session_token")
         || e.contains("SessionToken")));
 }
+
+/// A rotation loop or a script putting values: twenty versions of one secret within a
+/// minute start one run, and one more after it for everything that arrived meanwhile; the
+/// triggers race for the secret's lock through the real rule, and each run's end arrives as
+/// Step Functions' status change event. Every consumer ends holding the last value,
+/// refreshed at most twice.
+#[tokio::test]
+async fn a_storm_of_versions_runs_one_at_a_time_and_ends_on_the_last_value() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    // Long enough updates that the whole storm arrives during the first run.
+    p.emulator.control(json!({"update_delay_seconds": 2.0}));
+    let arn = create_secret(&p.sm, "prod/db-password", "value-0").await;
+    let consumers = ["orders-api", "payments-worker"];
+    for name in consumers {
+        create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
+    }
+    let running = || async {
+        p.sfn
+            .list_executions()
+            .state_machine_arn(rotatetoken_tests::state_machine_arn())
+            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+            .send()
+            .await
+            .unwrap()
+            .executions()
+            .len()
+    };
+    let mut most_running = 0;
+    let mut last = String::new();
+    for i in 1..=20 {
+        last = format!("value-{i}");
+        let version = put_secret(&p.sm, "prod/db-password", &last).await;
+        p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+            .await;
+        most_running = most_running.max(running().await);
+    }
+    // Until the trigger has decided on every change, every run has ended and the secret is
+    // free again.
+    let decided = || {
+        let logs = p.functions.logs();
+        ["started", "deferred", "duplicate", "ignored"]
+            .iter()
+            .map(|d| logs.matches(&format!("\"decision\":\"{d}\"")).count())
+            .sum::<usize>()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let now_running = running().await;
+        most_running = most_running.max(now_running);
+        if decided() >= 20 && now_running == 0 && p.locks_held().await == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "runs did not settle; logs:\n{}",
+            p.functions.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(most_running, 1, "never two runs for the secret at once");
+    let runs = p.executions().await;
+    assert_eq!(runs.len(), 2, "one run, then one for the rest: {runs:?}");
+    let deferred = p
+        .functions
+        .logs()
+        .matches("\"decision\":\"deferred\"")
+        .count();
+    assert_eq!(deferred, 19, "every later change waited for the first run");
+    for stack in consumers {
+        let updates = p.emulator.completed_token_updates(stack);
+        assert_eq!(updates, vec!["false", "true", "false", "true"], "{stack}");
+        let after = resources(&p.cfn, stack).await;
+        assert_eq!(
+            ssm_value(&p.ssm, &after["DatabasePassword"])
+                .await
+                .as_deref(),
+            Some(last.as_str()),
+            "{stack} holds the last value"
+        );
+    }
+}

@@ -2,9 +2,11 @@
 //! Manager adapters: one execution per secret version, duplicates, name-only events, and
 //! bad events refused without starting anything.
 
-use rotatetoken::aws::{secretsmanager::SecretsManager, sfn::StepFunctions};
+use rotatetoken::aws::{s3::S3RunStore, secretsmanager::SecretsManager, sfn::StepFunctions};
 use rotatetoken::domain::trigger::SecretScope;
-use rotatetoken::service::{self, TriggerReport};
+use rotatetoken::handler::FunctionError;
+use rotatetoken::ports::SystemClock;
+use rotatetoken::service::{self, Trigger, TriggerReport};
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::Emulator;
 use serde_json::{json, Value};
@@ -15,8 +17,12 @@ struct World {
     sm: aws_sdk_secretsmanager::Client,
     starter: StepFunctions,
     secrets: SecretsManager,
+    locks: S3RunStore,
+    s3: aws_sdk_s3::Client,
     machine: String,
 }
+
+const LOCKS_BUCKET: &str = "rotatetoken-runs";
 
 async fn world() -> World {
     let emulator = Emulator::start();
@@ -35,7 +41,15 @@ async fn world() -> World {
         .unwrap()
         .state_machine_arn()
         .to_string();
+    let s3 = aws_sdk_s3::Client::new(&config);
+    s3.create_bucket()
+        .bucket(LOCKS_BUCKET)
+        .send()
+        .await
+        .unwrap();
     World {
+        locks: S3RunStore::new(&config, LOCKS_BUCKET.into()),
+        s3,
         starter: StepFunctions::new(&config, machine.clone()),
         secrets: SecretsManager::new(&config),
         sm: aws_sdk_secretsmanager::Client::new(&config),
@@ -46,6 +60,35 @@ async fn world() -> World {
 }
 
 impl World {
+    /// The trigger as deployed: storm control on (the runs bucket holds the locks).
+    async fn on(
+        &self,
+        starter: &StepFunctions,
+        event: &Value,
+    ) -> Result<TriggerReport, FunctionError> {
+        let scope = SecretScope::every();
+        let t = Trigger {
+            starter,
+            secrets: &self.secrets,
+            locks: Some(&self.locks),
+            clock: &SystemClock,
+            scope: &scope,
+        };
+        service::trigger(&t, event).await
+    }
+
+    async fn locks_held(&self) -> usize {
+        let listed = self
+            .s3
+            .list_objects_v2()
+            .bucket(LOCKS_BUCKET)
+            .prefix("locks/")
+            .send()
+            .await
+            .unwrap();
+        listed.contents().len()
+    }
+
     async fn executions(&self) -> Vec<(String, Value)> {
         let list = self
             .sfn
@@ -73,19 +116,18 @@ impl World {
 }
 
 #[tokio::test]
-async fn one_execution_per_secret_version_whatever_the_event() {
+async fn one_run_per_secret_version_whatever_the_event_and_a_newer_version_waits_for_it() {
     let w = world().await;
     let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
     let version = put_secret(&w.sm, "prod/db-password", "v2").await;
 
-    let first = service::trigger(
-        &w.starter,
-        &w.secrets,
-        &SecretScope::every(),
-        &sample_event("put-secret-value.json", &arn, &version),
-    )
-    .await
-    .unwrap();
+    let first = w
+        .on(
+            &w.starter,
+            &sample_event("put-secret-value.json", &arn, &version),
+        )
+        .await
+        .unwrap();
     let TriggerReport::Started {
         execution_name,
         execution_arn,
@@ -100,14 +142,10 @@ async fn one_execution_per_secret_version_whatever_the_event() {
         "secret-label-updated.json",
         "update-secret.json",
     ] {
-        let again = service::trigger(
-            &w.starter,
-            &w.secrets,
-            &SecretScope::every(),
-            &sample_event(file, &arn, &version),
-        )
-        .await
-        .unwrap();
+        let again = w
+            .on(&w.starter, &sample_event(file, &arn, &version))
+            .await
+            .unwrap();
         match again {
             // Same name and same input while running: Step Functions hands back the same
             // execution (StartExecution is idempotent), as on AWS.
@@ -116,7 +154,7 @@ async fn one_execution_per_secret_version_whatever_the_event() {
                 ..
             } => assert_eq!(a, execution_arn, "{file}"),
             TriggerReport::Duplicate { .. } => {}
-            TriggerReport::Ignored { .. } => panic!("{file}: {again:?}"),
+            other => panic!("{file}: {other:?}"),
         }
     }
     let executions = w.executions().await;
@@ -127,16 +165,113 @@ async fn one_execution_per_secret_version_whatever_the_event() {
         json!({"secret": {"arn": arn, "name": "prod/db-password", "version_id": version}, "cause": "PutSecretValue", "dry_run": false})
     );
 
+    // A newer version while that run is under way waits for it (storm control): no second
+    // run for the secret, one lock held.
     let newer = put_secret(&w.sm, "prod/db-password", "v3").await;
-    let next = service::trigger(
-        &w.starter,
-        &w.secrets,
-        &SecretScope::every(),
-        &sample_event("put-secret-value.json", &arn, &newer),
-    )
-    .await
-    .unwrap();
-    assert!(matches!(next, TriggerReport::Started { .. }));
+    let next = w
+        .on(
+            &w.starter,
+            &sample_event("put-secret-value.json", &arn, &newer),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&next, TriggerReport::Deferred { running, .. } if running == execution_name),
+        "{next:?}"
+    );
+    assert_eq!(w.executions().await.len(), 1);
+    assert_eq!(w.locks_held().await, 1);
+}
+
+/// The end of a run, as Step Functions tells EventBridge ("Step Functions Execution Status
+/// Change"), starts the one run that waited behind it; the end of that one frees the secret.
+#[tokio::test]
+async fn the_end_of_a_run_starts_the_one_run_that_waited_and_then_frees_the_secret() {
+    let w = world().await;
+    let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
+    let mut versions = vec![];
+    for value in ["v2", "v3", "v4"] {
+        versions.push(put_secret(&w.sm, "prod/db-password", value).await);
+    }
+    let mut reports = vec![];
+    for v in &versions {
+        let e = sample_event("put-secret-value.json", &arn, v);
+        reports.push(w.on(&w.starter, &e).await.unwrap());
+    }
+    let TriggerReport::Started {
+        execution_name: first,
+        execution_arn,
+        ..
+    } = &reports[0]
+    else {
+        panic!("{reports:?}")
+    };
+    let TriggerReport::Deferred {
+        pending, changes, ..
+    } = &reports[2]
+    else {
+        panic!("{reports:?}")
+    };
+    assert_eq!(*changes, 2, "two changes folded into one waiting run");
+    // Another state machine's run, a run still going, and a run that is not the holder
+    // release nothing.
+    let ended = |name: &str, machine: &str, status: &str| {
+        json!({
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "detail": {
+                "name": name, "status": status, "stateMachineArn": machine,
+                "input": json!({"secret": {"arn": arn}}).to_string(),
+            },
+        })
+    };
+    let other_machine = format!("{}-other", w.machine);
+    for e in [
+        ended(first, &other_machine, "SUCCEEDED"),
+        ended(first, &w.machine, "RUNNING"),
+        ended("someone-else", &w.machine, "SUCCEEDED"),
+    ] {
+        let r = w.on(&w.starter, &e).await.unwrap();
+        assert!(matches!(r, TriggerReport::Ignored { .. }), "{e}: {r:?}");
+    }
+    assert_eq!(w.executions().await.len(), 1);
+
+    w.sfn
+        .stop_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .unwrap();
+    let r = w
+        .on(&w.starter, &ended(first, &w.machine, "ABORTED"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        TriggerReport::RunEnded {
+            ended: first.clone(),
+            secret_arn: arn.clone(),
+            next: Some(pending.clone()),
+        }
+    );
+    let names: Vec<String> = w.executions().await.into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(pending));
+    // A redelivery of the same end changes nothing; the waiting run's own end frees the secret.
+    let again = w
+        .on(&w.starter, &ended(first, &w.machine, "ABORTED"))
+        .await
+        .unwrap();
+    assert!(matches!(again, TriggerReport::Ignored { .. }), "{again:?}");
+    let r = w
+        .on(&w.starter, &ended(pending, &w.machine, "SUCCEEDED"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, TriggerReport::RunEnded { next: None, .. }),
+        "{r:?}"
+    );
+    assert_eq!(w.locks_held().await, 0);
     assert_eq!(w.executions().await.len(), 2);
 }
 
@@ -149,9 +284,7 @@ async fn an_event_naming_the_secret_only_by_name_is_resolved_to_its_arn() {
         .as_object_mut()
         .unwrap()
         .remove("arn");
-    let report = service::trigger(&w.starter, &w.secrets, &SecretScope::every(), &e)
-        .await
-        .unwrap();
+    let report = w.on(&w.starter, &e).await.unwrap();
     match report {
         TriggerReport::Started { secret_arn, .. } => assert_eq!(secret_arn, arn),
         other => panic!("{other:?}"),
@@ -182,9 +315,7 @@ async fn bad_events_are_refused_by_field_and_start_nothing() {
         ),
         (json!(null), "event"),
     ] {
-        let err = service::trigger(&w.starter, &w.secrets, &SecretScope::every(), &e)
-            .await
-            .unwrap_err();
+        let err = w.on(&w.starter, &e).await.unwrap_err();
         assert!(
             err.to_string().contains(&format!("`{field}`")),
             "{e} -> {err}"
@@ -195,14 +326,10 @@ async fn bad_events_are_refused_by_field_and_start_nothing() {
         "put-secret-value-failed.json",
         "update-secret-description-only.json",
     ] {
-        let r = service::trigger(
-            &w.starter,
-            &w.secrets,
-            &SecretScope::every(),
-            &sample_event(file, &arn, "v2"),
-        )
-        .await
-        .unwrap();
+        let r = w
+            .on(&w.starter, &sample_event(file, &arn, "v2"))
+            .await
+            .unwrap();
         assert!(matches!(r, TriggerReport::Ignored { .. }), "{file}: {r:?}");
     }
     assert!(w.executions().await.is_empty());
@@ -237,9 +364,7 @@ async fn a_version_current_again_after_its_run_ended_starts_a_new_run() {
     let v2 = put_secret(&w.sm, "prod/db-password", "v2").await;
     let mut first_event = sample_event("put-secret-value.json", &arn, &v2);
     first_event["time"] = json!(now_time());
-    let first = service::trigger(&starter, &w.secrets, &SecretScope::every(), &first_event)
-        .await
-        .unwrap();
+    let first = w.on(&starter, &first_event).await.unwrap();
     let TriggerReport::Started {
         execution_name: first_name,
         ..
@@ -252,9 +377,7 @@ async fn a_version_current_again_after_its_run_ended_starts_a_new_run() {
     put_secret(&w.sm, "prod/db-password", "v3").await;
     let mut rollback = sample_event("update-secret-version-stage.json", &arn, &v2);
     rollback["time"] = json!(now_time());
-    let again = service::trigger(&starter, &w.secrets, &SecretScope::every(), &rollback)
-        .await
-        .unwrap();
+    let again = w.on(&starter, &rollback).await.unwrap();
     let TriggerReport::Started {
         execution_name: second_name,
         ..
@@ -265,9 +388,7 @@ async fn a_version_current_again_after_its_run_ended_starts_a_new_run() {
     assert_ne!(second_name, &first_name);
     // Redeliveries of either event start nothing more.
     for event in [&rollback, &first_event] {
-        let dup = service::trigger(&starter, &w.secrets, &SecretScope::every(), event)
-            .await
-            .unwrap();
+        let dup = w.on(&starter, event).await.unwrap();
         assert!(matches!(dup, TriggerReport::Duplicate { .. }), "{dup:?}");
     }
     let runs = w

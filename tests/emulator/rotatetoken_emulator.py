@@ -94,6 +94,19 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       nested stack is always Modify (ChangeSource Automatic), and IncludeNestedStacks
       makes a change set per child (ResourceChange.ChangeSetId), deleted with the root's.
       moto: named after the logical id, no ParentId/RootId, replaced on every change.
+  25. S3 conditional writes are atomic: PutObject with `If-None-Match: *` or `If-Match`,
+      and DeleteObject with `If-Match`, check and write as one step ("Add preconditions to
+      S3 operations with conditional requests" and "How to perform conditional deletes",
+      Amazon S3 user guide: of concurrent conditional writes to one key, one succeeds and
+      the others get 412 PreconditionFailed). moto checks, then writes, on a threaded
+      server: two racing creates could both succeed.
+  26. Step Functions sends "Step Functions Execution Status Change" events to the default
+      event bus when an execution ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED), with the
+      detail AWS documents: executionArn, stateMachineArn, name, status, startDate and
+      stopDate (epoch ms), input and output as JSON text, inputDetails/outputDetails
+      ("AWS Step Functions events", EventBridge events reference; delivery best effort).
+      moto sends none. Fault: config {"drop_status_events": true} loses them, as best
+      effort delivery may.
   18. A `false` update (any update) that leaves a resource or output referring to a
       resource whose Condition became false is refused: ValidationError "Template format
       error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
@@ -124,6 +137,7 @@ CONTROL: dict[str, Any] = {
     "external_id": None,
     "throttle": {},
     "throttled": 0,
+    "drop_status_events": False,
 }
 # Every UpdateStack the emulator accepted, in order, with the parameters it resolved to and
 # how it ended: lets a test prove "false, then true" without trusting the product's report.
@@ -1568,6 +1582,68 @@ def _register_control_endpoints() -> None:
     urls.url_paths["{0}/moto-api/rotatetoken/stack-status"] = rotatetoken_stack_status
 
 
+# --- S3 ----------------------------------------------------------------------------------
+
+S3_CONDITIONAL = threading.Lock()
+
+
+def _patch_s3_conditional_writes() -> None:
+    """(25) A conditional PutObject/DeleteObject checks and writes under one lock."""
+    from moto.s3 import responses as s3_responses
+
+    for name in ("put_object", "delete_object"):
+        original = getattr(s3_responses.S3Response, name)
+
+        def conditional(self: Any, _original: Any = original) -> Any:
+            if self.headers.get("If-Match") or self.headers.get("If-None-Match"):
+                with S3_CONDITIONAL:
+                    return _original(self)
+            return _original(self)
+
+        setattr(s3_responses.S3Response, name, conditional)
+
+
+# --- Step Functions status events -----------------------------------------------------------
+
+def _patch_execution_status_events() -> None:
+    """(26) The end of an execution goes to EventBridge's default bus, as AWS sends it."""
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend import execution as execution_mod
+
+    original = execution_mod.BaseExecutionWorkerCommunication.terminated
+
+    def millis(d: Any) -> int | None:
+        return int(d.timestamp() * 1000) if d is not None else None
+
+    def terminated(self: Any) -> None:
+        original(self)
+        e = self.execution
+        if CONTROL.get("drop_status_events") or isinstance(e, execution_mod.SyncExecution):
+            return
+        status = str(getattr(e.exec_status, "value", e.exec_status))
+        output = e.output if status == "SUCCEEDED" else None
+        detail = {
+            "executionArn": e.exec_arn,
+            "stateMachineArn": e.state_machine_arn,
+            "name": e.name,
+            "status": status,
+            "startDate": millis(e.start_date),
+            "stopDate": millis(e.stop_date),
+            "input": e.input_data if isinstance(e.input_data, str) else json.dumps(e.input_data),
+            "output": output if output is None or isinstance(output, str) else json.dumps(output),
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if output is not None else None,
+        }
+        events_backends[e.account_id][e.region_name].put_events([{
+            "Source": "aws.states",
+            "DetailType": "Step Functions Execution Status Change",
+            "Detail": json.dumps(detail),
+            "Resources": [e.exec_arn],
+        }])
+
+    execution_mod.BaseExecutionWorkerCommunication.terminated = terminated
+
+
 def install() -> None:
     _patch_cloudformation()
     _patch_change_sets()
@@ -1576,6 +1652,8 @@ def install() -> None:
     _patch_lambda()
     _patch_stepfunctions()
     _patch_events()
+    _patch_s3_conditional_writes()
+    _patch_execution_status_events()
     _patch_sts()
     _patch_throttling()
     _patch_request_log()

@@ -32,7 +32,7 @@ def facts(path: str) -> dict:
             for name, event in (props.get("Events") or {}).items():
                 if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
                     dead_letter = (event["Properties"].get("DeadLetterConfig") or {}).get("Arn")
-                    out["rule_patterns"].append({"name": name, "function": logical, "pattern": event["Properties"]["Pattern"],
+                    out["rule_patterns"].append({"name": name, "function": logical, "pattern": _refs_named(event["Properties"]["Pattern"]),
                                                  "dead_letter": _logical(dead_letter)})
         elif res["Type"] == "AWS::Serverless::StateMachine":
             out["state_machines"][logical] = {
@@ -59,6 +59,17 @@ def facts(path: str) -> dict:
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     out["global_environment"] = sorted(globals_env)
     return out
+
+
+def _refs_named(value):
+    """A pattern with each `!Ref X` as the string `${Ref:X}`, for the harness to fill in."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return "${Ref:%s}" % value["Ref"]
+        return {k: _refs_named(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_refs_named(v) for v in value]
+    return value
 
 
 def _logical(ref) -> str | None:

@@ -157,10 +157,18 @@ impl Pipeline {
             let binary = facts["functions"][rule["function"].as_str().unwrap()]["binary"]
                 .as_str()
                 .unwrap();
+            // `${Ref:RotationStateMachine}`: the one reference a rule pattern makes.
+            let pattern = rule["pattern"]
+                .to_string()
+                .replace("${Ref:RotationStateMachine}", &state_machine_arn());
+            assert!(
+                !pattern.contains("${Ref:"),
+                "unresolved reference in {pattern}"
+            );
             self.events
                 .put_rule()
                 .name(name)
-                .event_pattern(rule["pattern"].to_string())
+                .event_pattern(pattern)
                 .send()
                 .await
                 .unwrap();
@@ -321,6 +329,19 @@ impl Pipeline {
                 return events;
             }
         }
+    }
+
+    /// How many storm-control locks (`locks/` in the runs bucket) are held.
+    pub async fn locks_held(&self) -> usize {
+        aws_sdk_s3::Client::new(&self.config)
+            .list_objects_v2()
+            .bucket(RUNS_BUCKET)
+            .prefix("locks/")
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .len()
     }
 
     pub async fn executions(&self) -> Vec<String> {

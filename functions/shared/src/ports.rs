@@ -145,6 +145,8 @@ pub struct ExistingExecution {
 
 /// Step Functions, as the trigger uses it.
 pub trait ExecutionStarter {
+    /// The state machine whose runs this starts (its own configuration).
+    fn state_machine_arn(&self) -> &str;
     fn start_execution(
         &self,
         name: &str,
@@ -171,6 +173,32 @@ pub trait RunStore {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
+}
+
+/// A small document changed only by compare-and-swap (S3 conditional writes): the storm
+/// control's per-secret lock. `false` means the condition did not hold (someone else changed
+/// it first): read again and decide again.
+pub trait LockStore {
+    /// The document and its version tag, or None when there is none.
+    fn read(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<(Vec<u8>, String)>, AwsError>> + Send;
+    /// Creates it only if there is none.
+    fn create(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Replaces it only if it is still at `tag`.
+    fn replace(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        tag: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Deletes it only if it is still at `tag`.
+    fn remove(&self, key: &str, tag: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
 /// Where operators are told about runs (SNS).

@@ -2,7 +2,6 @@
 //! ports, shape the output. The `main`s only build clients and call these; the emulator
 //! tests call them too, with the real adapters.
 
-use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
@@ -18,110 +17,12 @@ use crate::domain::report::{
     self, ChildExecution, MapResults, ReportInput, ResultManifest, S3Object, Summary,
 };
 use crate::domain::targets::{session_name, Target, TargetSettings};
-use crate::domain::trigger::{self, Decision};
 use crate::handler::FunctionError;
-use crate::ports::{
-    AccountDirectory, AwsError, Clock, ExecutionStarter, Notifier, RunStore, SecretDirectory,
-    StartOutcome, TargetAccess,
-};
+use crate::ports::{AccountDirectory, AwsError, Clock, Notifier, RunStore, TargetAccess};
 use crate::telemetry;
 
-/// What the trigger decided; also its return value, so `cargo lambda invoke` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "decision")]
-pub enum TriggerReport {
-    Started {
-        secret_arn: String,
-        version_id: String,
-        cause: String,
-        execution_name: String,
-        execution_arn: String,
-    },
-    /// The same secret version was already handed to an execution (at-least-once delivery).
-    Duplicate {
-        secret_arn: String,
-        version_id: String,
-        execution_name: String,
-    },
-    Ignored {
-        reason: String,
-    },
-}
-
-pub async fn trigger<S, D>(
-    starter: &S,
-    secrets: &D,
-    scope: &trigger::SecretScope,
-    event: &Value,
-) -> Result<TriggerReport, FunctionError>
-where
-    S: ExecutionStarter + Sync,
-    D: SecretDirectory + Sync,
-{
-    let change = match trigger::interpret(event)? {
-        Decision::Ignore(reason) => {
-            info!(decision = "ignored", %reason, "event ignored");
-            return Ok(TriggerReport::Ignored { reason });
-        }
-        Decision::Act(change) => change,
-    };
-    let arn = match change.arn {
-        Some(arn) => arn,
-        None => secrets.secret_arn(&change.secret_id).await?,
-    };
-    let secret = SecretRef::from_arn(&arn, Some(change.version_id.clone()))?;
-    // Only the secrets this deployment refreshes for start anything.
-    if !scope.admits(&secret) {
-        let reason = format!(
-            "secret {arn} is outside this deployment's scope (SecretNamePrefixes: {})",
-            scope.prefixes().join(",")
-        );
-        info!(decision = "ignored", %reason, "event ignored");
-        return Ok(TriggerReport::Ignored { reason });
-    }
-    let input = ExecutionInput {
-        secret,
-        cause: change.cause.clone(),
-        dry_run: false,
-    };
-    let mut name = trigger::execution_name(&arn, &change.version_id);
-    let body =
-        serde_json::to_string(&input).map_err(|e| InputError::new("event", e.to_string()))?;
-    let mut outcome = starter.start_execution(&name, &body).await?;
-    // The name is taken. A redelivery of this change (the run started after the event
-    // happened, or is still running) is a duplicate; a run that had already ended before
-    // this event happened means the version became current again (AWSCURRENT moved back
-    // to it), which needs a run of its own.
-    if let (StartOutcome::AlreadyExists, Some(event_ms)) = (&outcome, change.time_ms) {
-        if let Some(earlier) = starter.existing(&name).await? {
-            if !earlier.running && earlier.started_ms < event_ms {
-                name = trigger::rerun_execution_name(&arn, &change.version_id, event_ms);
-                info!(execution_name = %name, "version current again after its run ended: a new run");
-                outcome = starter.start_execution(&name, &body).await?;
-            }
-        }
-    }
-    match outcome {
-        StartOutcome::Started { execution_arn } => {
-            info!(decision = "started", secret_arn = %arn, version_id = %change.version_id, cause = %change.cause, %execution_arn, "refresh started");
-            Ok(TriggerReport::Started {
-                secret_arn: arn,
-                version_id: change.version_id,
-                cause: change.cause,
-                execution_name: name,
-                execution_arn,
-            })
-        }
-        StartOutcome::AlreadyExists => {
-            info!(decision = "duplicate", secret_arn = %arn, version_id = %change.version_id, execution_name = %name, "already handled");
-            Ok(TriggerReport::Duplicate {
-                secret_arn: arn,
-                version_id: change.version_id,
-                execution_name: name,
-            })
-        }
-    }
-}
+mod trigger_use_case;
+pub use trigger_use_case::{trigger, Trigger, TriggerReport};
 
 /// The state machine wraps the execution input with the execution's name:
 /// `{"execution": "<name>", "request": <input>}`; a bare input (a local invoke) also works.

@@ -1,9 +1,14 @@
-//! Trigger: EventBridge delivers Secrets Manager events (CloudTrail or native); for each new
-//! current secret version, start one named refresh execution. Prints its decision.
+//! Trigger: EventBridge delivers Secrets Manager events (CloudTrail or native) and the ends
+//! of this pipeline's runs; a new current secret version starts one named refresh execution,
+//! at most one per secret at a time (locks in the runs bucket). Prints its decision.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rotatetoken::aws::{load_config, secretsmanager::SecretsManager, sfn::StepFunctions};
+use rotatetoken::aws::{
+    load_config, s3::S3RunStore, secretsmanager::SecretsManager, sfn::StepFunctions,
+};
+use rotatetoken::ports::SystemClock;
+use rotatetoken::service::Trigger;
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
 use tracing::Instrument;
@@ -14,30 +19,32 @@ async fn main() -> Result<(), Error> {
     let aws = load_config("rotatetoken-trigger").await;
     let starter = StepFunctions::new(&aws, config::state_machine_arn()?);
     let secrets = SecretsManager::new(&aws);
+    let locks = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     let scope = config::secret_scope()?;
+    let trigger = Trigger {
+        starter: &starter,
+        secrets: &secrets,
+        locks: locks.as_ref(),
+        clock: &SystemClock,
+        scope: &scope,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (starter, secrets, scope) = (&starter, &secrets, &scope);
+        let trigger = &trigger;
         async move {
             // The envelope's identity goes on every log line of this invocation (never the
             // detail, which is only read field by field by the domain).
             let envelope =
                 serde_json::from_value::<EventBridgeEvent<Value>>(event.payload.clone()).ok();
+            let field = |f: fn(&EventBridgeEvent<Value>) -> Option<&str>| {
+                envelope.as_ref().and_then(f).unwrap_or("-").to_string()
+            };
             let span = tracing::info_span!(
                 "trigger",
-                event_id = envelope
-                    .as_ref()
-                    .and_then(|e| e.id.as_deref())
-                    .unwrap_or("-"),
-                account = envelope
-                    .as_ref()
-                    .and_then(|e| e.account.as_deref())
-                    .unwrap_or("-"),
-                region = envelope
-                    .as_ref()
-                    .and_then(|e| e.region.as_deref())
-                    .unwrap_or("-"),
+                event_id = field(|e| e.id.as_deref()),
+                account = field(|e| e.account.as_deref()),
+                region = field(|e| e.region.as_deref()),
             );
-            service::trigger(starter, secrets, scope, &event.payload)
+            service::trigger(trigger, &event.payload)
                 .instrument(span)
                 .await
         }

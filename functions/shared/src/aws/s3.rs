@@ -6,7 +6,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-use crate::ports::{AwsError, RunStore};
+use crate::ports::{AwsError, LockStore, RunStore};
 
 #[derive(Clone)]
 pub struct S3RunStore {
@@ -64,5 +64,94 @@ impl RunStore for S3RunStore {
             message: format!("{key}: {e}"),
         })?;
         Ok(bytes.into_bytes().to_vec())
+    }
+}
+
+/// The lock documents: S3 conditional writes ("Add preconditions to S3 operations with
+/// conditional requests", Amazon S3 user guide) give compare-and-swap: `If-None-Match: *`
+/// creates only when absent, `If-Match: <ETag>` replaces or deletes only an unchanged
+/// object; a failed condition is `412 PreconditionFailed` (a concurrent conditional write
+/// to the same key can also answer `409 ConditionalRequestConflict`: also "changed, read
+/// again"). A lock that vanished under an `If-Match` is `404 NoSuchKey`: changed as well.
+impl LockStore for S3RunStore {
+    async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("NoSuchKey") => return Ok(None),
+            Err(e) => return Err(err("GetObject", key, &e)),
+        };
+        let tag = out.e_tag().unwrap_or_default().to_string();
+        let bytes = out.body.collect().await.map_err(|e| AwsError {
+            operation: "GetObject",
+            code: None,
+            message: format!("{key}: {e}"),
+        })?;
+        Ok(Some((bytes.into_bytes().to_vec(), tag)))
+    }
+
+    async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        condition_held("PutObject", key, sent)
+    }
+
+    async fn replace(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, AwsError> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .if_match(tag)
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        condition_held("PutObject", key, sent)
+    }
+
+    async fn remove(&self, key: &str, tag: &str) -> Result<bool, AwsError> {
+        let sent = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_match(tag)
+            .send()
+            .await;
+        condition_held("DeleteObject", key, sent)
+    }
+}
+
+fn condition_held<T, E: ProvideErrorMetadata>(
+    operation: &'static str,
+    key: &str,
+    sent: Result<T, E>,
+) -> Result<bool, AwsError> {
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(err(operation, key, &e)),
     }
 }

@@ -22,6 +22,10 @@ impl StepFunctions {
 }
 
 impl ExecutionStarter for StepFunctions {
+    fn state_machine_arn(&self) -> &str {
+        &self.state_machine_arn
+    }
+
     async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, AwsError> {
         match self
             .client

@@ -8,6 +8,7 @@ pub mod nested;
 pub mod notice;
 pub mod refresh;
 pub mod report;
+pub mod run_lock;
 pub mod selection;
 pub mod stack_policy;
 pub mod targets;

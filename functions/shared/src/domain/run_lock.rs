@@ -1,0 +1,353 @@
+//! Storm control: at most one run per secret at a time. A rotation loop or a script putting
+//! twenty values in a minute must not start twenty fleet-wide delete-and-recreate runs.
+//!
+//! One small lock document per secret (`locks/<hash>.json` in the runs bucket) names the
+//! run that holds the secret and, at most, one run waiting behind it. The trigger changes it
+//! only by compare-and-swap (S3 conditional writes: `If-None-Match: *` to create, `If-Match:
+//! <ETag>` to replace or delete), so two triggers racing cannot both start a run:
+//! - a change with no holder claims the lock and starts its run;
+//! - a change while a run holds it becomes the pending run (a newer arrival replaces an
+//!   older one: every stack re-reads `AWSCURRENT` when it is updated, so one more run after
+//!   the holder carries every version that arrived meanwhile);
+//! - when the holder ends (Step Functions' execution status change event), the pending run
+//!   takes the lock and starts, or the lock is released.
+//!
+//! So each consuming stack is refreshed at most twice for a burst of versions, and its last
+//! refresh starts after the last version arrived. A holder that ended without its event
+//! arriving (EventBridge delivers service events best effort), or a claim whose run never
+//! started, is taken over by the next change for the secret.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use serde_json::Value;
+
+use super::error::{optional_str, required_str, InputError};
+use super::model::ExecutionInput;
+
+/// A claim whose run does not exist yet is left alone this long (the claiming trigger
+/// starts its run right after the claim, within its own timeout), then taken over.
+pub const UNSTARTED_CLAIM_GRACE_MS: u64 = 5 * 60 * 1000;
+
+/// Where a secret's lock lives in the runs bucket.
+pub fn lock_key(secret_arn: &str) -> String {
+    let digest = Sha256::digest(secret_arn.as_bytes());
+    let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("locks/{hash}.json")
+}
+
+/// The lock document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunLock {
+    pub secret_arn: String,
+    /// The execution name of the run that holds the secret.
+    pub holder: String,
+    /// When the holder claimed it (epoch milliseconds).
+    pub since_ms: u64,
+    /// The one run to start when the holder ends.
+    #[serde(default)]
+    pub pending: Option<PendingRun>,
+}
+
+/// A run waiting for the holder to end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRun {
+    pub execution_name: String,
+    pub input: ExecutionInput,
+    /// How many changes were folded into this one run.
+    pub changes: u32,
+}
+
+/// What the trigger knows of the lock's holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderState {
+    Running,
+    Ended,
+    /// No such execution: claimed, not started yet (or its start failed).
+    NotStarted,
+}
+
+/// What to do with a change for a secret, given its lock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OnChange {
+    /// No lock: create this one and start the run.
+    Claim(RunLock),
+    /// The change is already the holder (a redelivery of its event).
+    AlreadyHolder,
+    /// A run holds the secret: replace the lock with this one (the change is now pending).
+    Defer(RunLock),
+    /// The holder is gone without releasing: replace the lock with this one and start.
+    TakeOver(RunLock),
+}
+
+/// `lock` as read (None: no lock) with what is known of its holder.
+pub fn on_change(lock: Option<(&RunLock, HolderState)>, run: PendingRun, now_ms: u64) -> OnChange {
+    let claim = |run: PendingRun| RunLock {
+        secret_arn: run.input.secret.arn.clone(),
+        holder: run.execution_name,
+        since_ms: now_ms,
+        pending: None,
+    };
+    let Some((lock, holder)) = lock else {
+        return OnChange::Claim(claim(run));
+    };
+    if lock.holder == run.execution_name {
+        return OnChange::AlreadyHolder;
+    }
+    let alive = match holder {
+        HolderState::Running => true,
+        HolderState::Ended => false,
+        HolderState::NotStarted => now_ms.saturating_sub(lock.since_ms) < UNSTARTED_CLAIM_GRACE_MS,
+    };
+    if !alive {
+        return OnChange::TakeOver(claim(run));
+    }
+    let changes = lock.pending.as_ref().map_or(0, |p| p.changes) + run.changes;
+    OnChange::Defer(RunLock {
+        pending: Some(PendingRun { changes, ..run }),
+        ..lock.clone()
+    })
+}
+
+/// What to do when the run `ended` ends, given its secret's lock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OnRunEnded {
+    /// The lock is not this run's (a manual run, or already handed over): nothing.
+    NotHolder,
+    /// Nothing waits: delete the lock.
+    Release,
+    /// Replace the lock with this one (the pending run holds it) and start that run.
+    HandOver(Box<RunLock>, PendingRun),
+}
+
+pub fn on_run_ended(lock: Option<&RunLock>, ended: &str, now_ms: u64) -> OnRunEnded {
+    match lock {
+        Some(lock) if lock.holder == ended => match &lock.pending {
+            None => OnRunEnded::Release,
+            Some(next) => OnRunEnded::HandOver(
+                Box::new(RunLock {
+                    secret_arn: lock.secret_arn.clone(),
+                    holder: next.execution_name.clone(),
+                    since_ms: now_ms,
+                    pending: None,
+                }),
+                next.clone(),
+            ),
+        },
+        _ => OnRunEnded::NotHolder,
+    }
+}
+
+pub const STATUS_CHANGE_SOURCE: &str = "aws.states";
+pub const STATUS_CHANGE_DETAIL_TYPE: &str = "Step Functions Execution Status Change";
+/// The statuses in which an execution has ended ("Step Functions Execution Status Change"
+/// events, EventBridge events reference; `PENDING_REDRIVE` is not an end).
+pub const ENDED_STATUSES: [&str; 4] = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
+
+/// A run of this state machine that ended, as its status change event tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedRun {
+    pub execution_name: String,
+    pub secret_arn: String,
+}
+
+/// `Some` for the end of a run of `state_machine_arn`; `None` for any other event (a
+/// Secrets Manager event, another state machine's execution, a start). The secret is read
+/// from the execution's input, which this pipeline wrote; only the lock's own holder name
+/// decides what is released.
+pub fn ended_run(event: &Value, state_machine_arn: &str) -> Result<Option<EndedRun>, InputError> {
+    if event.get("source").and_then(Value::as_str) != Some(STATUS_CHANGE_SOURCE)
+        || event.get("detail-type").and_then(Value::as_str) != Some(STATUS_CHANGE_DETAIL_TYPE)
+    {
+        return Ok(None);
+    }
+    if required_str(event, &["detail", "stateMachineArn"])? != state_machine_arn {
+        return Ok(None);
+    }
+    let status = required_str(event, &["detail", "status"])?;
+    if !ENDED_STATUSES.contains(&status) {
+        return Ok(None);
+    }
+    let execution_name = required_str(event, &["detail", "name"])?.to_string();
+    // A run started by hand with an input that is not ours holds no lock.
+    let input = optional_str(event, &["detail", "input"])?.unwrap_or("{}");
+    let Ok(input) = serde_json::from_str::<ExecutionInput>(input) else {
+        return Ok(None);
+    };
+    Ok(Some(EndedRun {
+        execution_name,
+        secret_arn: input.secret.arn,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::SecretRef;
+
+    const ARN: &str = "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf";
+
+    fn run(name: &str, version: &str) -> PendingRun {
+        PendingRun {
+            execution_name: name.into(),
+            input: ExecutionInput {
+                secret: SecretRef::from_arn(ARN, Some(version.into())).unwrap(),
+                cause: "PutSecretValue".into(),
+                dry_run: false,
+            },
+            changes: 1,
+        }
+    }
+
+    fn held_by(name: &str, since_ms: u64) -> RunLock {
+        RunLock {
+            secret_arn: ARN.into(),
+            holder: name.into(),
+            since_ms,
+            pending: None,
+        }
+    }
+
+    #[test]
+    fn a_change_with_no_lock_claims_it() {
+        let OnChange::Claim(lock) = on_change(None, run("a", "v1"), 7) else {
+            panic!("expected a claim");
+        };
+        assert_eq!((lock.holder.as_str(), lock.since_ms), ("a", 7));
+        assert_eq!(lock.secret_arn, ARN);
+        assert!(lock.pending.is_none());
+    }
+
+    #[test]
+    fn changes_during_a_run_fold_into_one_pending_run_the_newest_arrival_naming_it() {
+        let lock = held_by("a", 0);
+        let OnChange::Defer(lock) =
+            on_change(Some((&lock, HolderState::Running)), run("b", "v2"), 10)
+        else {
+            panic!("expected a deferral");
+        };
+        let OnChange::Defer(lock) =
+            on_change(Some((&lock, HolderState::Running)), run("c", "v3"), 20)
+        else {
+            panic!("expected a deferral");
+        };
+        assert_eq!(lock.holder, "a");
+        let pending = lock.pending.unwrap();
+        assert_eq!(pending.execution_name, "c");
+        assert_eq!(pending.input.secret.version_id.as_deref(), Some("v3"));
+        assert_eq!(pending.changes, 2);
+    }
+
+    #[test]
+    fn a_redelivery_of_the_holders_change_is_recognised() {
+        let lock = held_by("a", 0);
+        assert_eq!(
+            on_change(Some((&lock, HolderState::Ended)), run("a", "v1"), 1),
+            OnChange::AlreadyHolder
+        );
+    }
+
+    #[test]
+    fn a_holder_that_ended_without_releasing_is_taken_over() {
+        let lock = RunLock {
+            pending: Some(run("b", "v2")),
+            ..held_by("a", 0)
+        };
+        let OnChange::TakeOver(lock) =
+            on_change(Some((&lock, HolderState::Ended)), run("c", "v3"), 50)
+        else {
+            panic!("expected a take-over");
+        };
+        assert_eq!((lock.holder.as_str(), lock.since_ms), ("c", 50));
+        assert!(
+            lock.pending.is_none(),
+            "the new run carries the pending change"
+        );
+    }
+
+    #[test]
+    fn an_unstarted_claim_is_waited_for_then_taken_over() {
+        let lock = held_by("a", 1_000);
+        let soon = 1_000 + UNSTARTED_CLAIM_GRACE_MS - 1;
+        assert!(matches!(
+            on_change(Some((&lock, HolderState::NotStarted)), run("b", "v2"), soon),
+            OnChange::Defer(_)
+        ));
+        assert!(matches!(
+            on_change(
+                Some((&lock, HolderState::NotStarted)),
+                run("b", "v2"),
+                soon + 1
+            ),
+            OnChange::TakeOver(_)
+        ));
+    }
+
+    #[test]
+    fn the_holders_end_starts_the_pending_run_or_releases_the_lock() {
+        let lock = held_by("a", 0);
+        assert_eq!(on_run_ended(Some(&lock), "a", 9), OnRunEnded::Release);
+        let waiting = RunLock {
+            pending: Some(run("b", "v2")),
+            ..lock.clone()
+        };
+        let OnRunEnded::HandOver(next_lock, next) = on_run_ended(Some(&waiting), "a", 9) else {
+            panic!("expected a hand-over");
+        };
+        assert_eq!((next_lock.holder.as_str(), next_lock.since_ms), ("b", 9));
+        assert!(next_lock.pending.is_none());
+        assert_eq!(next.execution_name, "b");
+    }
+
+    #[test]
+    fn the_end_of_a_run_that_does_not_hold_the_lock_changes_nothing() {
+        assert_eq!(on_run_ended(None, "a", 1), OnRunEnded::NotHolder);
+        assert_eq!(
+            on_run_ended(Some(&held_by("b", 0)), "a", 1),
+            OnRunEnded::NotHolder
+        );
+    }
+
+    #[test]
+    fn only_the_end_of_a_run_of_this_state_machine_is_a_run_end() {
+        let sm = "arn:aws:states:us-east-1:111111111111:stateMachine:rt";
+        let input = serde_json::to_string(&run("a", "v1").input).unwrap();
+        let event = |status: &str, machine: &str| {
+            serde_json::json!({
+                "source": "aws.states",
+                "detail-type": "Step Functions Execution Status Change",
+                "detail": {"name": "a", "status": status, "stateMachineArn": machine, "input": input},
+            })
+        };
+        for status in ENDED_STATUSES {
+            assert_eq!(
+                ended_run(&event(status, sm), sm).unwrap(),
+                Some(EndedRun {
+                    execution_name: "a".into(),
+                    secret_arn: ARN.into()
+                })
+            );
+        }
+        assert_eq!(ended_run(&event("RUNNING", sm), sm).unwrap(), None);
+        assert_eq!(
+            ended_run(&event("SUCCEEDED", &format!("{sm}-other")), sm).unwrap(),
+            None
+        );
+        let mut foreign = event("FAILED", sm);
+        foreign["detail"]["input"] = "{\"not\": \"ours\"}".into();
+        assert_eq!(ended_run(&foreign, sm).unwrap(), None);
+        let mut nameless = event("FAILED", sm);
+        nameless["detail"].as_object_mut().unwrap().remove("name");
+        assert_eq!(ended_run(&nameless, sm).unwrap_err().field, "detail.name");
+    }
+
+    #[test]
+    fn lock_keys_are_per_secret_and_safe_in_s3() {
+        let a = lock_key(ARN);
+        assert!(a.starts_with("locks/") && a.ends_with(".json"));
+        assert_ne!(a, lock_key(&ARN.replace("db", "other")));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._".contains(c)));
+    }
+}

@@ -1,0 +1,370 @@
+//! The trigger's use case: a Secrets Manager event becomes at most one run per secret at a
+//! time (storm control, `domain::run_lock`), and the end of a run starts the one run that
+//! waited behind it.
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::domain::error::InputError;
+use crate::domain::model::{ExecutionInput, SecretRef};
+use crate::domain::run_lock::{self, HolderState, OnChange, OnRunEnded, PendingRun, RunLock};
+use crate::domain::trigger::{self, Decision};
+use crate::handler::FunctionError;
+use crate::ports::{AwsError, Clock, ExecutionStarter, LockStore, SecretDirectory, StartOutcome};
+use crate::telemetry;
+
+/// Compare-and-swap attempts before giving up (Lambda then retries the whole event).
+const LOCK_ATTEMPTS: usize = 10;
+
+/// What the trigger decided; also its return value, so `cargo lambda invoke` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum TriggerReport {
+    Started {
+        secret_arn: String,
+        version_id: String,
+        cause: String,
+        execution_name: String,
+        execution_arn: String,
+    },
+    /// The same secret version was already handed to an execution (at-least-once delivery).
+    Duplicate {
+        secret_arn: String,
+        version_id: String,
+        execution_name: String,
+    },
+    /// A run for this secret is under way: this change runs once after it (with every
+    /// other change that arrives meanwhile).
+    Deferred {
+        secret_arn: String,
+        version_id: String,
+        running: String,
+        pending: String,
+        changes: u32,
+    },
+    /// A run ended: the run that waited behind it started, or the secret is free again.
+    RunEnded {
+        ended: String,
+        secret_arn: String,
+        next: Option<String>,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+/// The trigger's collaborators: Step Functions, Secrets Manager metadata, the lock store
+/// (None when `RUNS_BUCKET` is not set, a local invoke: no storm control) and a clock.
+pub struct Trigger<'a, S, D, L, C> {
+    pub starter: &'a S,
+    pub secrets: &'a D,
+    pub locks: Option<&'a L>,
+    pub clock: &'a C,
+    pub scope: &'a trigger::SecretScope,
+}
+
+pub async fn trigger<S, D, L, C>(
+    t: &Trigger<'_, S, D, L, C>,
+    event: &Value,
+) -> Result<TriggerReport, FunctionError>
+where
+    S: ExecutionStarter + Sync,
+    D: SecretDirectory + Sync,
+    L: LockStore + Sync,
+    C: Clock + Sync,
+{
+    if let Some(ended) = run_lock::ended_run(event, t.starter.state_machine_arn())? {
+        return match t.locks {
+            Some(locks) => run_ended(t.starter, locks, t.clock, &ended).await,
+            None => Ok(ignored(format!(
+                "run {} ended; no storm control without RUNS_BUCKET",
+                ended.execution_name
+            ))),
+        };
+    }
+    let change = match trigger::interpret(event)? {
+        Decision::Ignore(reason) => return Ok(ignored(reason)),
+        Decision::Act(change) => change,
+    };
+    let arn = match change.arn {
+        Some(arn) => arn,
+        None => t.secrets.secret_arn(&change.secret_id).await?,
+    };
+    let secret = SecretRef::from_arn(&arn, Some(change.version_id.clone()))?;
+    // Only the secrets this deployment refreshes for start anything.
+    if !t.scope.admits(&secret) {
+        return Ok(ignored(format!(
+            "secret {arn} is outside this deployment's scope (SecretNamePrefixes: {})",
+            t.scope.prefixes().join(",")
+        )));
+    }
+    // One name per change. Taken already: a redelivery of this change (the run started
+    // after the event happened, or is still running) is a duplicate; a run that had ended
+    // before this event happened means the version became current again (AWSCURRENT moved
+    // back to it), which needs a run of its own.
+    let mut name = trigger::execution_name(&arn, &change.version_id);
+    if let Some(earlier) = t.starter.existing(&name).await? {
+        match change.time_ms {
+            Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {
+                name = trigger::rerun_execution_name(&arn, &change.version_id, event_ms);
+                info!(execution_name = %name, "version current again after its run ended: a new run");
+            }
+            _ => return Ok(duplicate(&arn, &change.version_id, name)),
+        }
+    }
+    let run = PendingRun {
+        execution_name: name,
+        input: ExecutionInput {
+            secret,
+            cause: change.cause.clone(),
+            dry_run: false,
+        },
+        changes: 1,
+    };
+    match t.locks {
+        None => start(t.starter, &run).await,
+        Some(locks) => start_or_defer(t.starter, locks, t.clock, run).await,
+    }
+}
+
+async fn start_or_defer<S, L, C>(
+    starter: &S,
+    locks: &L,
+    clock: &C,
+    run: PendingRun,
+) -> Result<TriggerReport, FunctionError>
+where
+    S: ExecutionStarter + Sync,
+    L: LockStore + Sync,
+    C: Clock + Sync,
+{
+    let arn = run.input.secret.arn.clone();
+    let version = run.input.secret.version_id.clone().unwrap_or_default();
+    let key = run_lock::lock_key(&arn);
+    for _ in 0..LOCK_ATTEMPTS {
+        let current = read_lock(locks, &key).await?;
+        let holder = match &current {
+            Some((lock, _)) if lock.holder != run.execution_name => {
+                Some(holder_state(starter, &lock.holder).await?)
+            }
+            _ => None,
+        };
+        let seen = current
+            .as_ref()
+            .map(|(lock, _)| (lock, holder.unwrap_or(HolderState::Running)));
+        let (claim, written) = match run_lock::on_change(seen, run.clone(), clock.now_ms()) {
+            OnChange::AlreadyHolder => return Ok(duplicate(&arn, &version, run.execution_name)),
+            OnChange::Claim(lock) => {
+                let body = to_body(&lock)?;
+                (lock, locks.create(&key, body).await?)
+            }
+            OnChange::TakeOver(lock) => {
+                let (old, tag) = current.as_ref().expect("a take-over replaces a lock");
+                warn!(secret_arn = %arn, holder = %old.holder, "the run holding this secret ended without releasing it: taken over");
+                let body = to_body(&lock)?;
+                (lock, locks.replace(&key, body, tag).await?)
+            }
+            OnChange::Defer(lock) => {
+                let (_, tag) = current.as_ref().expect("a deferral replaces a lock");
+                if !locks.replace(&key, to_body(&lock)?, tag).await? {
+                    continue;
+                }
+                let pending = lock
+                    .pending
+                    .as_ref()
+                    .expect("a deferral sets the pending run");
+                info!(decision = "deferred", secret_arn = %arn, version_id = %version, running = %lock.holder, pending = %pending.execution_name, changes = pending.changes, "a run for this secret is under way: this change runs once after it");
+                telemetry::emit_metrics(&[("ChangesDeferred", 1.0, "Count")]);
+                return Ok(TriggerReport::Deferred {
+                    secret_arn: arn,
+                    version_id: version,
+                    running: lock.holder.clone(),
+                    pending: pending.execution_name.clone(),
+                    changes: pending.changes,
+                });
+            }
+        };
+        if !written {
+            continue;
+        }
+        return match start(starter, &run).await {
+            Ok(report @ TriggerReport::Started { .. }) => Ok(report),
+            // Not started (already exists: a race with another start; or an error): the
+            // claim is let go so the next change is not held behind a run that is not there.
+            other => {
+                release_claim(locks, &key, &claim).await;
+                other
+            }
+        };
+    }
+    Err(lock_kept_changing(&key))
+}
+
+/// The end of a run: release its lock, or hand it to the run that waited.
+async fn run_ended<S, L, C>(
+    starter: &S,
+    locks: &L,
+    clock: &C,
+    ended: &run_lock::EndedRun,
+) -> Result<TriggerReport, FunctionError>
+where
+    S: ExecutionStarter + Sync,
+    L: LockStore + Sync,
+    C: Clock + Sync,
+{
+    let key = run_lock::lock_key(&ended.secret_arn);
+    for _ in 0..LOCK_ATTEMPTS {
+        let current = read_lock(locks, &key).await?;
+        let lock = current.as_ref().map(|(lock, _)| lock);
+        match run_lock::on_run_ended(lock, &ended.execution_name, clock.now_ms()) {
+            OnRunEnded::NotHolder => {
+                return Ok(ignored(format!(
+                    "run {} ended; it does not hold the lock for {}",
+                    ended.execution_name, ended.secret_arn
+                )))
+            }
+            OnRunEnded::Release => {
+                let (_, tag) = current.as_ref().expect("a release deletes a lock");
+                if !locks.remove(&key, tag).await? {
+                    continue;
+                }
+                info!(decision = "released", secret_arn = %ended.secret_arn, ended = %ended.execution_name, "run ended; nothing waits for this secret");
+                return Ok(TriggerReport::RunEnded {
+                    ended: ended.execution_name.clone(),
+                    secret_arn: ended.secret_arn.clone(),
+                    next: None,
+                });
+            }
+            OnRunEnded::HandOver(next_lock, next) => {
+                let (old, tag) = current.as_ref().expect("a hand-over replaces a lock");
+                if !locks.replace(&key, to_body(&next_lock)?, tag).await? {
+                    continue;
+                }
+                info!(secret_arn = %ended.secret_arn, ended = %ended.execution_name, next = %next.execution_name, changes = next.changes, "run ended; starting the run that waited");
+                return match start(starter, &next).await {
+                    Err(e) => {
+                        // Put the lock back as it was, so Lambda's retry of this event
+                        // hands over again rather than finding a holder that never ran.
+                        restore(locks, &key, old).await;
+                        Err(e)
+                    }
+                    Ok(_) => Ok(TriggerReport::RunEnded {
+                        ended: ended.execution_name.clone(),
+                        secret_arn: ended.secret_arn.clone(),
+                        next: Some(next.execution_name),
+                    }),
+                };
+            }
+        }
+    }
+    Err(lock_kept_changing(&key))
+}
+
+async fn start<S: ExecutionStarter + Sync>(
+    starter: &S,
+    run: &PendingRun,
+) -> Result<TriggerReport, FunctionError> {
+    let body =
+        serde_json::to_string(&run.input).map_err(|e| InputError::new("event", e.to_string()))?;
+    let arn = &run.input.secret.arn;
+    let version = run.input.secret.version_id.clone().unwrap_or_default();
+    let cause = &run.input.cause;
+    let name = &run.execution_name;
+    match starter.start_execution(name, &body).await? {
+        StartOutcome::Started { execution_arn } => {
+            info!(decision = "started", secret_arn = %arn, version_id = %version, %cause, %execution_arn, changes = run.changes, "refresh started");
+            telemetry::emit_metrics(&[("RunsStarted", 1.0, "Count")]);
+            Ok(TriggerReport::Started {
+                secret_arn: arn.clone(),
+                version_id: version,
+                cause: cause.clone(),
+                execution_name: name.clone(),
+                execution_arn,
+            })
+        }
+        StartOutcome::AlreadyExists => Ok(duplicate(arn, &version, name.clone())),
+    }
+}
+
+async fn holder_state<S: ExecutionStarter + Sync>(
+    starter: &S,
+    holder: &str,
+) -> Result<HolderState, AwsError> {
+    Ok(match starter.existing(holder).await? {
+        Some(e) if e.running => HolderState::Running,
+        Some(_) => HolderState::Ended,
+        None => HolderState::NotStarted,
+    })
+}
+
+async fn read_lock<L: LockStore + Sync>(
+    locks: &L,
+    key: &str,
+) -> Result<Option<(RunLock, String)>, FunctionError> {
+    match locks.read(key).await? {
+        None => Ok(None),
+        Some((body, tag)) => {
+            let lock = serde_json::from_slice(&body).map_err(|e| {
+                InputError::new(
+                    key,
+                    format!("is not a RotateToken lock ({e}); delete it to free the secret"),
+                )
+            })?;
+            Ok(Some((lock, tag)))
+        }
+    }
+}
+
+/// Lets go of a claim this invocation made, if it is still as written (best effort: a
+/// claim left behind is taken over once its grace has passed).
+async fn release_claim<L: LockStore + Sync>(locks: &L, key: &str, claim: &RunLock) {
+    if let Ok(Some((lock, tag))) = read_lock(locks, key).await {
+        if &lock == claim {
+            if let Err(e) = locks.remove(key, &tag).await {
+                warn!(error = %e, key, "could not let go of the claim");
+            }
+        }
+    }
+}
+
+async fn restore<L: LockStore + Sync>(locks: &L, key: &str, old: &RunLock) {
+    let restored = async {
+        let (_, tag) = locks.read(key).await?.ok_or_else(|| AwsError {
+            operation: "GetObject",
+            code: Some("NoSuchKey".into()),
+            message: format!("{key}: gone"),
+        })?;
+        let body = serde_json::to_vec(old).unwrap_or_default();
+        locks.replace(key, body, &tag).await
+    };
+    if let Err(e) = restored.await {
+        warn!(error = %e, key, "could not put the lock back; the next change for this secret takes it over");
+    }
+}
+
+fn to_body(lock: &RunLock) -> Result<Vec<u8>, FunctionError> {
+    serde_json::to_vec(lock).map_err(|e| InputError::new("lock", e.to_string()).into())
+}
+
+fn lock_kept_changing(key: &str) -> FunctionError {
+    FunctionError::Aws(AwsError {
+        operation: "PutObject",
+        code: Some("PreconditionFailed".into()),
+        message: format!("{key}: changed {LOCK_ATTEMPTS} times while being updated; retried"),
+    })
+}
+
+fn ignored(reason: String) -> TriggerReport {
+    info!(decision = "ignored", %reason, "event ignored");
+    TriggerReport::Ignored { reason }
+}
+
+fn duplicate(arn: &str, version: &str, name: String) -> TriggerReport {
+    info!(decision = "duplicate", secret_arn = %arn, version_id = %version, execution_name = %name, "already handled");
+    TriggerReport::Duplicate {
+        secret_arn: arn.to_string(),
+        version_id: version.to_string(),
+        execution_name: name,
+    }
+}
