@@ -116,4 +116,8 @@ mutate "storms: a change while a run holds the secret starts another run" functi
   '        HolderState::Running => true,' '        HolderState::Running => false,' waits_for_it trigger
 mutate "storms: the end of a run does not start the run that waited" functions/shared/src/domain/run_lock.rs \
   '        Some(lock) if lock.holder == ended => match &lock.pending {' '        Some(lock) if lock.holder == ended && false => match &lock.pending {' the_end_of_a_run trigger
+mutate "a function's resource widened to *" template.yaml \
+  '              Resource: !Sub ${RunsBucket.Arn}/locks/*' '              Resource: "*"' boundary iam
+mutate "the target role's external-ID condition dropped" target-role.yaml \
+  $'            Condition:\n              StringEquals:\n                sts:ExternalId: !Ref ExternalId\n' '' boundary iam
 exit $survived

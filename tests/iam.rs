@@ -10,7 +10,7 @@ use std::time::Duration;
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::Pipeline;
-use rotatetoken_tests::{iam_grants, Emulator};
+use rotatetoken_tests::{iam_grants, iam_review, Emulator};
 use serde_json::{json, Value};
 
 fn set(v: &Value) -> BTreeSet<String> {
@@ -220,4 +220,40 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         }),
     );
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Beyond action names: no role's statement names `*` or a whole service unless its
+/// actions take no resource ARN, and the conditions that hold the trust boundary refuse
+/// what they must (external ID, the pipeline's roles, target accounts, writers of the run
+/// files, TLS, the forwarded bus's accounts and sources) while allowing the pipeline.
+/// Every role is reviewed: each function's, the state machine's and the target role, in
+/// own-account, account-list and OU deployments.
+#[test]
+fn each_role_is_limited_in_resources_and_every_boundary_condition_refuses_what_it_must() {
+    let common = json!({
+        "SecretNamePrefixes": "prod/",
+        "TargetExternalId": "ext-7f3a",
+        "ExternalId": "ext-7f3a",
+    });
+    let with = |extra: Value| {
+        let mut p = common.clone();
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        p
+    };
+    for parameters in [
+        common.clone(),
+        with(
+            json!({"TargetAccountIds": "111111111111,222222222222", "SourceAccountIds": "333333333333"}),
+        ),
+        with(json!({"TargetOrganizationalUnitIds": "ou-ab12-34cd56ef", "SelectionMode": "all"})),
+    ] {
+        let problems = iam_review(&parameters);
+        assert!(
+            problems.is_empty(),
+            "{parameters}:\n{}",
+            problems.join("\n")
+        );
+    }
 }

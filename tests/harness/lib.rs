@@ -433,6 +433,17 @@ pub fn iam_grants(parameters: &Value) -> Value {
     )
 }
 
+/// What `tests/emulator/iam_review.py` finds wrong with the resources and conditions of
+/// template.yaml and target-role.yaml for these deploy parameters (empty: nothing).
+pub fn iam_review(parameters: &Value) -> Vec<String> {
+    let found = python_json(
+        "iam_review.py",
+        &["template.yaml", "target-role.yaml"],
+        &[&parameters.to_string()],
+    );
+    serde_json::from_value(found).expect("iam_review.py prints a list of problems")
+}
+
 /// The ASL definition with `${Name}` replaced as CloudFormation's DefinitionSubstitutions
 /// would; panics when a placeholder has no value.
 pub fn render_definition(substitutions: &[(&str, String)]) -> String {

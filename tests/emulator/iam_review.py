@@ -1,0 +1,365 @@
+"""Reviews the IAM of template.yaml and target-role.yaml beyond action names, for one set of
+deploy parameters: resources and the conditions that hold the trust boundary.
+
+1. Resources. No Allow statement of a role (each function's, the state machine's, the
+   target role) names `*`, or a whole service (`arn:aws:s3:::*`), unless every action in it
+   takes no resource ARN (the Service Authorization Reference lists no resource type, or
+   the call that lists is authorised on `*`): NO_RESOURCE_ACTIONS below, each with why. A
+   statement's resources must belong to its actions' service.
+2. Conditions, by requests that must be refused and requests that must be allowed (so the
+   evaluator cannot pass by refusing everything), evaluated as IAM does ("Policy
+   evaluation logic", IAM user guide: an explicit Deny wins, then an Allow whose
+   Principal, Action, Resource and every Condition match; otherwise an implicit deny):
+   the target role's trust policy (external ID, the pipeline's roles only), the runs
+   bucket (TLS only, only the pipeline writes), the alerts topic (TLS only, CloudWatch
+   alarms of this account), the forwarded-events bus (listed accounts, Secrets Manager
+   events only).
+
+Usage: python tests/emulator/iam_review.py template.yaml target-role.yaml '{"TargetAccountIds": "..."}'
+Prints a JSON list of problems, empty when there are none.
+"""
+
+import json
+import re
+import sys
+from typing import Any
+
+from cfnlint.decode import decode
+
+from iam_policies import NO_VALUE, Evaluator
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK = "rotatetoken"
+
+# Actions authorised only on `*` (IAM Service Authorization Reference, "Actions, resources,
+# and condition keys" for each service).
+NO_RESOURCE_ACTIONS = {
+    # CloudWatch Logs log delivery, which Step Functions logging requires on `*`
+    # ("Logging using CloudWatch Logs", Step Functions developer guide).
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # Listing every stack: DescribeStacks without a stack name is authorised on `*`.
+    "cloudformation:DescribeStacks",
+    # Organizations' list calls used for OU targets.
+    "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent",
+    # X-Ray tracing (SAM's Tracing: Active).
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+}
+
+
+# Actions whose resources live in another service's namespace.
+CROSS_SERVICE = {("sts", "iam")}  # sts:AssumeRole is authorised on the role's iam ARN
+
+
+class Concrete(Evaluator):
+    """Resolves Sub, GetAtt and Ref of resources to the names a deploy of stack
+    `rotatetoken` in 123456789012/us-east-1 would give them."""
+
+    def __init__(self, template: dict, params: dict[str, Any]):
+        super().__init__(template, params)
+        self.resources = template.get("Resources", {})
+
+    def name_of(self, logical: str, attribute: str | None = None) -> str:
+        kind = self.resources.get(logical, {}).get("Type", "")
+        name = f"{STACK}-{logical}"
+        if kind in ("AWS::S3::Bucket",):
+            return f"arn:aws:s3:::{name.lower()}" if attribute == "Arn" else name.lower()
+        if kind == "AWS::SNS::Topic":
+            return f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"
+        if kind == "AWS::Serverless::StateMachine":
+            return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-rotatetoken"
+        if kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}" if attribute == "Arn" else f"https://sqs/{name}"
+        if kind == "AWS::Events::EventBus":
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}" if attribute == "Arn" else name
+        if kind == "AWS::Serverless::Function":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" if attribute == "Arn" else name
+        if kind == "AWS::Logs::LogGroup":
+            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
+        if logical.endswith("Role"):  # SAM's implicit <Function>Role
+            return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        return name
+
+    def pseudo(self, name: str) -> Any:
+        return {
+            "AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": STACK, "AWS::URLSuffix": "amazonaws.com",
+        }.get(name)
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref" and arg != "AWS::NoValue":
+                if arg in self.params:
+                    return self.params[arg]
+                return self.pseudo(arg) or self.name_of(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                return self.name_of(logical, attribute)
+            if key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.value(arg[1]))
+
+                def fill(m: re.Match) -> str:
+                    ref = m.group(1)
+                    if ref in extra:
+                        return str(extra[ref])
+                    if "." in ref:
+                        logical, attribute = ref.split(".", 1)
+                        return self.name_of(logical, attribute)
+                    v = self.value({"Ref": ref})
+                    return ",".join(v) if isinstance(v, list) else str(v)
+
+                return re.sub(r"\$\{([^}!]+)\}", fill, text)
+        return super().value(node)
+
+
+def as_list(v: Any) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+# --- 1. resources ---------------------------------------------------------------------------
+
+def role_statements(template: dict, ev: Concrete, role: dict, rev: Concrete) -> dict[str, list]:
+    """Allow statements of every role: each function's, the state machine's, the target role."""
+    out: dict[str, list] = {}
+    for logical, res in template["Resources"].items():
+        if res["Type"] not in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            continue
+        statements = []
+        for policy in ev.value(res["Properties"].get("Policies", [])):
+            if isinstance(policy, dict) and "Statement" in policy:
+                statements += as_list(policy["Statement"])
+        out[logical] = statements
+    for logical, res in role["Resources"].items():
+        if res["Type"] == "AWS::IAM::Role":
+            statements = []
+            for policy in rev.value(res["Properties"].get("Policies", [])):
+                statements += as_list(policy["PolicyDocument"]["Statement"])
+            out[f"target-role.yaml {logical}"] = statements
+    return out
+
+
+def resource_problems(statements_by_role: dict[str, list]) -> list[str]:
+    problems = []
+    for who, statements in statements_by_role.items():
+        for st in statements:
+            if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                continue
+            actions = as_list(st.get("Action", []))
+            sid = st.get("Sid", "<no Sid>")
+            for resource in as_list(st.get("Resource", [])):
+                resource = str(resource)
+                whole = resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:[^:]*:[^:]*:\*", resource) \
+                    or re.fullmatch(r"arn:aws:s3:::\*", resource)
+                wide = [a for a in actions if a not in NO_RESOURCE_ACTIONS]
+                if whole and wide:
+                    problems.append(f"{who} {sid}: {', '.join(wide)} on {resource}, wider than the "
+                                    "resources the code uses")
+                if resource != "*" and resource.startswith("arn:"):
+                    service = resource.split(":")[2]
+                    for a in actions:
+                        if a.split(":")[0] != service and (a.split(":")[0], service) not in CROSS_SERVICE:
+                            problems.append(f"{who} {sid}: {a} on {resource}, a resource of another service")
+    return problems
+
+
+# --- 2. conditions ---------------------------------------------------------------------------
+
+def wildcard(pattern: str, value: str, case: bool = True) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def condition_holds(conditions: dict, ctx: dict[str, Any]) -> bool:
+    for op, pairs in (conditions or {}).items():
+        for key, expected in pairs.items():
+            expected = [str(e).lower() if op == "Bool" else str(e) for e in as_list(expected)]
+            present = key in ctx
+            actual = [str(a) for a in as_list(ctx.get(key, []))]
+            if op == "Bool":
+                actual = [a.lower() for a in actual]
+            if op.startswith("ForAllValues:"):
+                base = op.split(":", 1)[1]
+                if not all(any(_compare(base, e, a) for e in expected) for a in actual):
+                    return False
+                continue
+            negated = "Not" in op
+            if not present:
+                if op == "Null":
+                    if expected != ["true"]:
+                        return False
+                    continue
+                if negated:
+                    continue
+                return False
+            if op == "Null":
+                if expected != ["false"]:
+                    return False
+                continue
+            base = op.replace("Not", "")
+            hit = any(_compare(base, e, a) for e in expected for a in actual)
+            if hit == negated:
+                return False
+    return True
+
+
+def _compare(op: str, expected: str, actual: str) -> bool:
+    if op in ("StringEquals", "ArnEquals", "Bool"):
+        return expected == actual
+    if op in ("StringLike", "ArnLike"):
+        return wildcard(expected, actual)
+    raise SystemExit(f"condition operator {op} is not evaluated here: add it")
+
+
+def statement_matches(st: dict, request: dict) -> bool:
+    principal = st.get("Principal")
+    if principal is not None and principal != "*":
+        allowed = [str(p) for p in as_list(principal.get("AWS", []))] + \
+                  [str(p) for p in as_list(principal.get("Service", []))]
+        who = request["principal"]
+        account = who.split(":")[4] if who.startswith("arn:") else who
+        if not any(p in ("*", who, account, f"arn:aws:iam::{account}:root") for p in allowed):
+            return False
+    if not any(wildcard(a, request["action"], case=False) for a in as_list(st.get("Action", []))):
+        return False
+    if not any(wildcard(str(r), request["resource"]) for r in as_list(st.get("Resource", "*"))):
+        return False
+    return condition_holds(st.get("Condition"), request.get("context", {}))
+
+
+def decide(statements: list, request: dict) -> str:
+    matching = [st for st in statements if isinstance(st, dict) and statement_matches(st, request)]
+    if any(st.get("Effect") == "Deny" for st in matching):
+        return "deny"
+    if any(st.get("Effect") == "Allow" for st in matching):
+        return "allow"
+    return "implicit deny"
+
+
+def resource_policy(ev: Concrete, template: dict, kind: str) -> list:
+    for res in template["Resources"].values():
+        if res["Type"] == kind and ev.condition(res["Condition"]) if "Condition" in res else res["Type"] == kind:
+            props = ev.value(res["Properties"])
+            if kind == "AWS::Events::EventBusPolicy":
+                return as_list(props["Statement"])
+            return as_list(props["PolicyDocument"]["Statement"])
+    return []
+
+
+def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, params: dict) -> list[str]:
+    problems = []
+
+    def expect(what: str, statements: list, request: dict, outcome: str) -> None:
+        got = decide(statements, request)
+        refused = got != "allow"
+        if (outcome == "allow") == refused:
+            problems.append(f"{what}: expected {outcome}, IAM would {got} ({json.dumps(request)})")
+
+    pipeline_role = ev.name_of("RefreshFunctionRole")
+    other = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
+    external_id = params.get("TargetExternalId") or params.get("ExternalId")
+
+    # Target role trust policy (target-role.yaml): the pipeline's roles, with the external ID.
+    for res in role["Resources"].values():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        trust = as_list(rev.value(res["Properties"]["AssumeRolePolicyDocument"])["Statement"])
+        pipeline = as_list(rev.params.get("PipelineRoleArns"))[0]
+        base = {"action": "sts:AssumeRole", "resource": "*"}
+        expect("the target role, assumed by the pipeline with its external ID", trust,
+               {**base, "principal": pipeline, "context": {"sts:ExternalId": external_id}}, "allow")
+        expect("the target role, assumed without the external ID", trust,
+               {**base, "principal": pipeline, "context": {}}, "refuse")
+        expect("the target role, assumed with another external ID", trust,
+               {**base, "principal": pipeline, "context": {"sts:ExternalId": "guess"}}, "refuse")
+        expect("the target role, assumed by another role", trust,
+               {**base, "principal": other, "context": {"sts:ExternalId": external_id}}, "refuse")
+
+    # The functions that assume the target role: only in the target accounts.
+    targets = [a for a in as_list(ev.params.get("TargetAccountIds", [])) if a]
+    role_name = ev.params.get("TargetRoleName", "RotateTokenTarget")
+    by_role = role_statements(template, ev, role, rev)
+    for function in ("DiscoverFunction", "RefreshFunction"):
+        if not targets or ev.params.get("TargetOrganizationalUnitIds") not in (None, "", [""]):
+            break  # with OUs, any account under them: checked by the OU path condition
+        for account, outcome in ((targets[0], "allow"), ("999999999999", "refuse")):
+            expect(f"{function} assuming the target role in {account}", by_role[function],
+                   {"principal": ev.name_of(f"{function}Role"), "action": "sts:AssumeRole",
+                    "resource": f"arn:aws:iam::{account}:role/{role_name}",
+                    "context": {"aws:ResourceAccount": account}}, outcome)
+
+    # The runs bucket: private to the pipeline's writers, TLS only.
+    bucket = resource_policy(ev, template, "AWS::S3::BucketPolicy")
+    run_file = ev.name_of("RunsBucket", "Arn") + "/runs/x/selected.json"
+    tls = {"aws:SecureTransport": "true"}
+    for writer in ("TriggerFunctionRole", "DiscoverFunctionRole", "ReportFunctionRole", "RotationStateMachineRole"):
+        expect(f"the runs bucket, written by {writer}", bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}],
+               {"principal": ev.name_of(writer), "action": "s3:PutObject", "resource": run_file,
+                "context": {**tls, "aws:PrincipalArn": ev.name_of(writer)}}, "allow")
+    expect("the runs bucket, written by another principal of the account", bucket,
+           {"principal": other, "action": "s3:PutObject", "resource": run_file,
+            "context": {**tls, "aws:PrincipalArn": other}}, "refuse")
+    if decide(bucket, {"principal": other, "action": "s3:PutObject", "resource": run_file,
+                       "context": {**tls, "aws:PrincipalArn": other}}) != "deny":
+        problems.append("the runs bucket: another principal's PutObject is not explicitly denied "
+                        "(an identity policy of this account could allow it)")
+    for request in ({"action": "s3:GetObject", "resource": run_file},
+                    {"action": "s3:PutObject", "resource": run_file}):
+        if decide(bucket, {**request, "principal": pipeline_role,
+                           "context": {"aws:SecureTransport": "false", "aws:PrincipalArn": pipeline_role}}) != "deny":
+            problems.append(f"the runs bucket: {request['action']} without TLS is not denied")
+
+    # The alerts topic: CloudWatch alarms of this account, TLS only.
+    topic = resource_policy(ev, template, "AWS::SNS::TopicPolicy")
+    topic_arn = ev.name_of("AlertsTopic")
+    alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:x"
+    expect("the alerts topic, published by this account's alarm", topic,
+           {"principal": "cloudwatch.amazonaws.com", "action": "sns:Publish", "resource": topic_arn,
+            "context": {"aws:SourceArn": alarm, **tls}}, "allow")
+    expect("the alerts topic, published by another account's alarm", topic,
+           {"principal": "cloudwatch.amazonaws.com", "action": "sns:Publish", "resource": topic_arn,
+            "context": {"aws:SourceArn": alarm.replace(ACCOUNT, "999999999999"), **tls}}, "refuse")
+    if decide(topic, {"principal": pipeline_role, "action": "sns:Publish", "resource": topic_arn,
+                      "context": {"aws:SecureTransport": "false"}}) != "deny":
+        problems.append("the alerts topic: a publish without TLS is not denied")
+
+    # The forwarded-events bus: listed accounts, Secrets Manager events only.
+    bus = resource_policy(ev, template, "AWS::Events::EventBusPolicy")
+    sources = [s for s in as_list(ev.params.get("SourceAccountIds", [])) if s]
+    if sources:
+        bus_arn = ev.name_of("ForwardedEventsBus", "Arn")
+        ok = {"events:source": ["aws.secretsmanager"], "events:detail-type": "AWS API Call via CloudTrail"}
+        base = {"action": "events:PutEvents", "resource": bus_arn}
+        expect("the forwarded bus, a Secrets Manager event from a listed account", bus,
+               {**base, "principal": f"arn:aws:iam::{sources[0]}:root", "context": ok}, "allow")
+        expect("the forwarded bus, from an account not listed", bus,
+               {**base, "principal": "arn:aws:iam::999999999999:root", "context": ok}, "refuse")
+        expect("the forwarded bus, another service's events", bus,
+               {**base, "principal": f"arn:aws:iam::{sources[0]}:root",
+                "context": {**ok, "events:source": ["aws.secretsmanager", "aws.ec2"]}}, "refuse")
+        expect("the forwarded bus, another detail-type", bus,
+               {**base, "principal": f"arn:aws:iam::{sources[0]}:root",
+                "context": {**ok, "events:detail-type": "EC2 Instance State-change Notification"}}, "refuse")
+    return problems
+
+
+def review(template_path: str, role_path: str, params: dict[str, Any]) -> list[str]:
+    template, errors = decode(template_path)
+    if errors:
+        raise SystemExit(f"{template_path}: {errors}")
+    role, errors = decode(role_path)
+    if errors:
+        raise SystemExit(f"{role_path}: {errors}")
+    ev, rev = Concrete(template, params), Concrete(role, params)
+    if not rev.params.get("PipelineRoleArns") or rev.params.get("PipelineRoleArns") == [""]:
+        rev.params["PipelineRoleArns"] = [ev.name_of("RefreshFunctionRole")]
+    if "ExternalId" in rev.params and not rev.params["ExternalId"]:
+        rev.params["ExternalId"] = params.get("TargetExternalId", "")
+    return resource_problems(role_statements(template, ev, role, rev)) + \
+        condition_problems(template, ev, role, rev, params)
+
+
+if __name__ == "__main__":
+    print(json.dumps(review(sys.argv[1], sys.argv[2], json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}")), indent=1))
