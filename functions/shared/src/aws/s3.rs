@@ -3,6 +3,7 @@
 //! Large lists live here so the state machine only carries pointers (256 KiB limit).
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
@@ -97,31 +98,11 @@ impl LockStore for S3RunStore {
     }
 
     async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
-        let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .if_none_match("*")
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        condition_held("PutObject", key, sent)
+        self.put_if(key, body, |put| put.if_none_match("*")).await
     }
 
     async fn replace(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, AwsError> {
-        let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .if_match(tag)
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        condition_held("PutObject", key, sent)
+        self.put_if(key, body, |put| put.if_match(tag)).await
     }
 
     async fn remove(&self, key: &str, tag: &str) -> Result<bool, AwsError> {
@@ -134,6 +115,25 @@ impl LockStore for S3RunStore {
             .send()
             .await;
         condition_held("DeleteObject", key, sent)
+    }
+}
+
+impl S3RunStore {
+    /// A PutObject with a precondition (`If-None-Match` or `If-Match`).
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        precondition: impl FnOnce(PutObjectFluentBuilder) -> PutObjectFluentBuilder,
+    ) -> Result<bool, AwsError> {
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        condition_held("PutObject", key, precondition(put).send().await)
     }
 }
 
