@@ -120,4 +120,10 @@ mutate "a function's resource widened to *" template.yaml \
   '              Resource: !Sub ${RunsBucket.Arn}/locks/*' '              Resource: "*"' boundary iam
 mutate "the target role's external-ID condition dropped" target-role.yaml \
   $'            Condition:\n              StringEquals:\n                sts:ExternalId: !Ref ExternalId\n' '' boundary iam
+mutate "RequireOptInTag ignored: untagged stacks are selected and updated" functions/shared/src/domain/selection.rs \
+  '    (required && !tagged).then(|| {' '    (false && required && !tagged).then(|| {' opt_in discover
+mutate "the target role's opt-in tag condition dropped" target-role.yaml \
+  $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
+mutate "the refresh role may update stacks in any region" template.yaml \
+  $'                    aws:RequestedRegion: !If [HasTargetRegions, !Ref TargetRegions, [!Ref AWS::Region]]\n                    aws:ResourceTag/rotatetoken:opt-in' '                    aws:ResourceTag/rotatetoken:opt-in' boundary iam
 exit $survived

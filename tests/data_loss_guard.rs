@@ -55,6 +55,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         max_concurrency: 5,
         template_concurrency: 4,
         target_concurrency: 1,
+        require_opt_in: false,
     };
     let discover = |dry_run: bool| {
         let (access, scope, settings) = (&access, &scope, &settings);
@@ -97,6 +98,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
             RefreshSettings {
                 poll_interval_ms: 100,
                 max_wait_ms: 30_000,
+                require_opt_in: false,
             },
             &scope,
             serde_json::to_value(task).unwrap(),

@@ -20,6 +20,7 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
         max_concurrency: 7,
         template_concurrency: 4,
         target_concurrency: 4,
+        require_opt_in: false,
     }
 }
 
@@ -302,4 +303,53 @@ async fn a_dry_run_predicts_the_updates_cloudformation_would_refuse() {
         !summary.run_failed,
         "a dry run changes nothing and fails nothing"
     );
+}
+
+/// With `RequireOptInTag`, consumers without `rotatetoken:opt-in=true` are reported
+/// skipped with the tag to add, never silently left out; tagged ones are selected.
+#[tokio::test]
+async fn with_require_opt_in_untagged_consumers_are_reported_skipped() {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let arn = create_secret(&sm, "prod/db", "v1").await;
+    create_stack(&cfn, "untagged", &consumer_template("prod/db"), &[]).await;
+    create_tagged_stack(
+        &cfn,
+        "wrong-value",
+        &consumer_template("prod/db"),
+        &[],
+        &[("rotatetoken:opt-in", "yes")],
+    )
+    .await;
+    create_tagged_stack(
+        &cfn,
+        "tagged",
+        &consumer_template("prod/db"),
+        &[],
+        &[("rotatetoken:opt-in", "true")],
+    )
+    .await;
+    let input = json!({"secret": {"arn": arn, "version_id": "v2"}, "cause": "PutSecretValue"});
+    let out = service::discover(
+        &local(&config),
+        &NoOrganization,
+        NO_STORE,
+        &own_region(),
+        &DiscoverySettings {
+            require_opt_in: true,
+            ..settings(SelectionMode::Referencing)
+        },
+        input,
+    )
+    .await
+    .unwrap();
+    assert_eq!(names(&out), vec!["tagged"]);
+    let mut skipped: Vec<&str> = out.skipped.iter().map(|s| s.stack.name.as_str()).collect();
+    skipped.sort();
+    assert_eq!(skipped, vec!["untagged", "wrong-value"]);
+    for s in &out.skipped {
+        assert!(s.reason.contains("rotatetoken:opt-in=true"), "{}", s.reason);
+    }
 }

@@ -248,6 +248,12 @@ fn each_role_is_limited_in_resources_and_every_boundary_condition_refuses_what_i
             json!({"TargetAccountIds": "111111111111,222222222222", "SourceAccountIds": "333333333333"}),
         ),
         with(json!({"TargetOrganizationalUnitIds": "ou-ab12-34cd56ef", "SelectionMode": "all"})),
+        // Updates limited to TargetRegions and to stacks tagged rotatetoken:opt-in=true, in
+        // this account (the refresh role) and in targets (the target role).
+        with(json!({"TargetRegions": "us-east-1,eu-west-1", "RequireOptInTag": "yes"})),
+        with(
+            json!({"TargetAccountIds": "111111111111", "TargetRegions": "eu-west-1", "RequireOptInTag": "yes"}),
+        ),
     ] {
         let problems = iam_review(&parameters);
         assert!(

@@ -15,6 +15,7 @@ use serde_json::json;
 const SETTINGS: RefreshSettings = RefreshSettings {
     poll_interval_ms: 100,
     max_wait_ms: 30_000,
+    require_opt_in: false,
 };
 
 struct World {
@@ -59,13 +60,22 @@ async fn world() -> World {
 }
 
 async fn run(w: &World, task: RefreshTask, budget_ms: u64) -> RefreshTask {
+    run_with(w, task, budget_ms, SETTINGS).await
+}
+
+async fn run_with(
+    w: &World,
+    task: RefreshTask,
+    budget_ms: u64,
+    settings: RefreshSettings,
+) -> RefreshTask {
     let input = serde_json::to_value(&task).unwrap();
     let until = SystemClock.now_ms() + budget_ms;
     service::refresh(
         &w.access,
         &NoOrganization,
         &SystemClock,
-        SETTINGS,
+        settings,
         &w.scope,
         input,
         until,
@@ -960,5 +970,38 @@ async fn a_phase_one_that_would_apply_a_changed_include_is_skipped() {
         w.emulator.updates().len(),
         updates_before,
         "nothing was updated"
+    );
+}
+
+/// With `RequireOptInTag`, a task for a stack without `rotatetoken:opt-in=true` (a forged
+/// one: discovery would not select it) changes nothing, and says why; a tagged stack is
+/// refreshed. The roles' IAM condition refuses the update on AWS anyway.
+#[tokio::test]
+async fn with_require_opt_in_an_untagged_stack_is_never_updated() {
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let untagged = create_stack(&w.cfn, "untagged", &consumer_template("prod/db"), &[]).await;
+    let tagged = create_tagged_stack(
+        &w.cfn,
+        "tagged",
+        &consumer_template("prod/db"),
+        &[],
+        &[("rotatetoken:opt-in", "true")],
+    )
+    .await;
+    let opt_in = RefreshSettings {
+        require_opt_in: true,
+        ..SETTINGS
+    };
+    let out = run_with(&w, task(&untagged), 30_000, opt_in).await;
+    assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
+    let reason = out.reason.clone().unwrap_or_default();
+    assert!(reason.contains("rotatetoken:opt-in=true"), "{reason}");
+    assert!(w.emulator.updates().is_empty(), "nothing was updated");
+    let out = run_with(&w, task(&tagged), 30_000, opt_in).await;
+    assert_eq!(out.outcome, Outcome::Refreshed, "{out:?}");
+    assert_eq!(
+        w.emulator.completed_token_updates("tagged"),
+        vec!["false", "true"]
     );
 }

@@ -38,6 +38,7 @@ fn discovery_settings() -> DiscoverySettings {
         max_concurrency: 5,
         template_concurrency: 4,
         target_concurrency: 4,
+        require_opt_in: false,
     }
 }
 
@@ -135,6 +136,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
     let refresh_settings = RefreshSettings {
         poll_interval_ms: 100,
         max_wait_ms: 30_000,
+        require_opt_in: false,
     };
     let mut results = vec![];
     for task in &out.selected {
@@ -252,6 +254,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
         RefreshSettings {
             poll_interval_ms: 100,
             max_wait_ms: 5_000,
+            require_opt_in: false,
         },
         &scope,
         serde_json::to_value(&forged).unwrap(),
@@ -421,6 +424,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
     let settings = RefreshSettings {
         poll_interval_ms: 100,
         max_wait_ms: 30_000,
+        require_opt_in: false,
     };
     let until = SystemClock.now_ms() + 30_000;
     let done = service::refresh(

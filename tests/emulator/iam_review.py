@@ -290,6 +290,30 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
                     "resource": f"arn:aws:iam::{account}:role/{role_name}",
                     "context": {"aws:ResourceAccount": account}}, outcome)
 
+    # Stack updates: only in TargetRegions (this account's stacks: this region when none are
+    # given) and, with RequireOptInTag, only stacks tagged rotatetoken:opt-in=true.
+    has_targets = bool(targets) or ev.params.get("TargetOrganizationalUnitIds") not in (None, "", [""])
+    listed = [r for r in as_list(ev.params.get("TargetRegions", [])) if r]
+    opt_in = ev.params.get("RequireOptInTag") == "yes"
+    if has_targets:
+        updater = next(v for k, v in by_role.items() if k.startswith("target-role.yaml"))
+        who, limited_regions = "the target role", listed
+    else:
+        updater, who, limited_regions = by_role["RefreshFunction"], "the refresh role", listed or [REGION]
+    tagged = {"aws:ResourceTag/rotatetoken:opt-in": "true"}
+    for action in ("cloudformation:UpdateStack", "cloudformation:CreateChangeSet", "cloudformation:DeleteChangeSet"):
+        def request(region: str, tags: dict) -> dict:
+            return {"principal": pipeline_role, "action": action,
+                    "resource": f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/app/1",
+                    "context": {"aws:RequestedRegion": region, **tags}}
+        for region in limited_regions or [REGION]:
+            expect(f"{who}: {action} on a tagged stack in {region}", updater, request(region, tagged), "allow")
+            expect(f"{who}: {action} on an untagged stack in {region}", updater, request(region, {}),
+                   "refuse" if opt_in else "allow")
+        if limited_regions:
+            expect(f"{who}: {action} in a region outside TargetRegions", updater,
+                   request("ap-south-2", tagged), "refuse")
+
     # The runs bucket: private to the pipeline's writers, TLS only.
     bucket = resource_policy(ev, template, "AWS::S3::BucketPolicy")
     run_file = ev.name_of("RunsBucket", "Arn") + "/runs/x/selected.json"

@@ -10,7 +10,7 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 16] = [
+pub const TEMPLATE_VARIABLES: [&str; 17] = [
     "PARAMETER_NAME",
     "SELECTION_MODE",
     "MAX_CONCURRENCY",
@@ -26,6 +26,7 @@ pub const TEMPLATE_VARIABLES: [&str; 16] = [
     "ALERTS_TOPIC_ARN",
     "STATE_MACHINE_ARN",
     "SECRET_NAME_PREFIXES",
+    "REQUIRE_OPT_IN_TAG",
     "AWS_REGION",
 ];
 
@@ -82,7 +83,20 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
         )?,
         template_concurrency: 8,
         target_concurrency: 8,
+        require_opt_in: require_opt_in()?,
     })
+}
+
+/// `RequireOptInTag` (`yes`/`no`, absent: no): only stacks tagged rotatetoken:opt-in=true.
+fn require_opt_in() -> Result<bool, InputError> {
+    match var("REQUIRE_OPT_IN_TAG").as_deref() {
+        None | Some("no") => Ok(false),
+        Some("yes") => Ok(true),
+        Some(other) => Err(InputError::new(
+            "REQUIRE_OPT_IN_TAG",
+            format!("`{other}` is not one of: yes, no"),
+        )),
+    }
 }
 
 pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
@@ -93,6 +107,7 @@ pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
             "a positive number of seconds",
         )?,
         max_wait_ms: seconds_to_ms("MAX_WAIT_SECONDS", 3600.0, "a positive number of seconds")?,
+        require_opt_in: require_opt_in()?,
     })
 }
 

@@ -543,7 +543,7 @@ mod fuzz {
 
         #[test]
         fn no_refresh_input_panics(input in prop_oneof![any_json(), near_valid_task()]) {
-            let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10 };
+            let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false };
             let _ = futures::executor::block_on(refresh(
                 &Unreachable, &NoOrganization, &crate::ports::SystemClock, settings, &scope(), input, 0,
             ));
@@ -556,7 +556,7 @@ mod fuzz {
         fn a_task_naming_another_parameter_or_session_is_refused_before_any_call(
             parameter in "[A-Za-z]{1,12}", session in "[a-z-]{1,20}",
         ) {
-            let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10 };
+            let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false };
             let task = |parameter: &str, session: Option<&str>| json!({
                 "stack": {"account": "123456789012", "region": "us-east-1", "name": "app",
                           "id": "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1"},
@@ -584,6 +584,7 @@ mod fuzz {
                 max_concurrency: 1,
                 template_concurrency: 1,
                 target_concurrency: 1,
+                require_opt_in: false,
             };
             let _ = futures::executor::block_on(discover(
                 &Unreachable, &NoOrganization, Some(&NoStore), &scope(), &settings, input,

@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::nested::{self, Member};
 use super::selection::{
-    mentions_secret, not_refreshable_reason, parameters_mention_secret, SelectionMode,
+    mentions_secret, not_opted_in, not_refreshable_reason, parameters_mention_secret, SelectionMode,
 };
 use super::targets::Target;
 use crate::ports::{AwsError, StackDirectory, TargetAccess};
@@ -26,6 +26,8 @@ pub struct DiscoverySettings {
     pub template_concurrency: usize,
     /// Targets searched at once.
     pub target_concurrency: usize,
+    /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
+    pub require_opt_in: bool,
 }
 
 /// What the checks before phase one say about a stack, as discovery sees them.
@@ -329,7 +331,9 @@ async fn judge<D: StackDirectory + Sync>(
                 }
         }
     };
-    let before = match not_refreshable_reason(snapshot) {
+    let refusal = not_refreshable_reason(snapshot)
+        .or_else(|| not_opted_in(snapshot, settings.require_opt_in));
+    let before = match refusal {
         Some(reason) => Before::Skip(reason),
         // The refresh function judges every stack right before phase one. Discovery judges
         // too when it already holds the template (referencing mode, nested stacks), and in
@@ -438,6 +442,7 @@ mod tests {
                 max_concurrency: 1,
                 template_concurrency: 1,
                 target_concurrency: 1,
+                require_opt_in: false,
             };
             let secret = &SecretRef {
                 // The name matches nothing in the template: referencing mode reads it.

@@ -19,6 +19,8 @@ pub struct RefreshSettings {
     pub poll_interval_ms: u64,
     /// Longest a whole refresh (both phases) may wait before it is reported failed.
     pub max_wait_ms: u64,
+    /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
+    pub require_opt_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +222,7 @@ where
         } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
             true // backing off before another phase-two attempt
         } else {
-            start_phase(updater, task, &snapshot, class).await?
+            start_phase(updater, task, &snapshot, class, settings.require_opt_in).await?
         };
         if task.phase == Phase::Enable && task.enable_started_ms.is_none() {
             task.enable_started_ms = Some(clock.now_ms());
@@ -241,8 +243,14 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
     class: StatusClass,
+    require_opt_in: bool,
 ) -> Result<bool, AwsError> {
-    if let Some(reason) = super::selection::managed_elsewhere(snapshot) {
+    // Before phase one only: a stack between phases is always brought back to `true`.
+    let opt_in = match task.phase {
+        Phase::Disable => super::selection::not_opted_in(snapshot, require_opt_in),
+        _ => None,
+    };
+    if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {
         not_done(task, reason);
         return Ok(false);
     }
@@ -755,6 +763,7 @@ mod tests {
     const SETTINGS: RefreshSettings = RefreshSettings {
         poll_interval_ms: 1_000,
         max_wait_ms: 60_000,
+        require_opt_in: false,
     };
 
     fn task(stack: &FakeStack) -> RefreshTask {

@@ -93,6 +93,31 @@ pub fn not_refreshable_reason(snapshot: &StackSnapshot) -> Option<String> {
     }
 }
 
+/// The stack tag that opts a stack in when the deployment requires it (`RequireOptInTag`):
+/// the pipeline's roles may then update only stacks tagged `rotatetoken:opt-in=true` (an
+/// IAM condition on `aws:ResourceTag/rotatetoken:opt-in`, which CloudFormation evaluates
+/// for UpdateStack and the change-set calls: Service Authorization Reference, "Actions,
+/// resources, and condition keys for AWS CloudFormation", resource type `stack`). A fixed
+/// key rather than a deploy parameter: an IAM condition key is a mapping key in the
+/// template, which CloudFormation never substitutes.
+pub const OPT_IN_TAG: &str = "rotatetoken:opt-in";
+pub const OPT_IN_VALUE: &str = "true";
+
+/// Why a stack may not be updated when the deployment requires the opt-in tag, if so. The
+/// roles' IAM condition refuses the update anyway; this says so before anything is tried.
+pub fn not_opted_in(snapshot: &StackSnapshot, required: bool) -> Option<String> {
+    let tagged = snapshot
+        .tags
+        .iter()
+        .any(|(k, v)| k == OPT_IN_TAG && v == OPT_IN_VALUE);
+    (required && !tagged).then(|| {
+        format!(
+            "not opted in: this deployment refreshes only stacks tagged {OPT_IN_TAG}={OPT_IN_VALUE} \
+             (RequireOptInTag), and its roles may not update others; tag the stack to include it"
+        )
+    })
+}
+
 /// Service Catalog tags every stack of a provisioned product with it.
 pub const SERVICE_CATALOG_TAG: &str = "aws:servicecatalog:provisionedProductArn";
 
@@ -191,6 +216,32 @@ mod tests {
             None,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn only_a_stack_tagged_to_opt_in_may_be_updated_when_the_deployment_requires_it() {
+        let mut snapshot = StackSnapshot {
+            stack: StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap(),
+            status: "UPDATE_COMPLETE".into(),
+            status_reason: None,
+            parameters: vec![],
+            capabilities: vec![],
+            parent_id: None,
+            root_id: None,
+            tags: vec![],
+            rollback_monitoring_minutes: 0,
+        };
+        assert_eq!(not_opted_in(&snapshot, false), None);
+        assert!(not_opted_in(&snapshot, true)
+            .unwrap()
+            .contains("rotatetoken:opt-in=true"));
+        snapshot.tags = vec![(OPT_IN_TAG.into(), "yes".into())];
+        assert!(
+            not_opted_in(&snapshot, true).is_some(),
+            "only the value true opts in"
+        );
+        snapshot.tags = vec![(OPT_IN_TAG.into(), OPT_IN_VALUE.into())];
+        assert_eq!(not_opted_in(&snapshot, true), None);
     }
 
     #[test]
