@@ -126,4 +126,6 @@ mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \
   $'                    aws:RequestedRegion: !If [HasTargetRegions, !Ref TargetRegions, [!Ref AWS::Region]]\n                    aws:ResourceTag/rotatetoken:opt-in' '                    aws:ResourceTag/rotatetoken:opt-in' boundary iam
+mutate "the new-template alert also fires on CloudFormation's nested updates" target-role.yaml \
+  $'            invokedBy: [{ exists: false }]\n' '' new_template iam
 exit $survived

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::Pipeline;
-use rotatetoken_tests::{iam_grants, iam_review, Emulator};
+use rotatetoken_tests::{iam_grants, iam_review, template_facts_of, Emulator};
 use serde_json::{json, Value};
 
 fn set(v: &Value) -> BTreeSet<String> {
@@ -261,5 +261,106 @@ fn each_role_is_limited_in_resources_and_every_boundary_condition_refuses_what_i
             "{parameters}:\n{}",
             problems.join("\n")
         );
+    }
+}
+
+/// The residual risk, watched (`target-role.yaml`, `NewTemplateAlertEmail`): IAM cannot
+/// require `UsePreviousTemplate`, so the rule alerts when the target role itself updates a
+/// stack with a template of its own, and stays quiet for what RotateToken does (previous
+/// template), for other principals, and for CloudFormation's own nested-stack updates.
+/// Evaluated by EventBridge's TestEventPattern on CloudTrail events of the documented shape
+/// ("AWS API Call via CloudTrail": userIdentity.sessionContext.sessionIssuer of the role).
+#[tokio::test]
+async fn the_new_template_alert_fires_only_when_the_role_brings_its_own_template() {
+    let emulator = Emulator::start();
+    let events = aws_sdk_eventbridge::Client::new(&emulator.sdk_config().await);
+    let facts = template_facts_of("target-role.yaml");
+    let rule = facts["other_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "NewTemplateRule")
+        .expect("target-role.yaml has NewTemplateRule");
+    let role = "arn:aws:iam::111111111111:role/RotateTokenTarget";
+    let pattern = rule["pattern"]
+        .to_string()
+        .replace("${GetAtt:TargetRole.Arn}", role);
+    let call = |name: &str, issuer: &str, request: Value, invoked_by: Option<&str>| {
+        let mut identity = json!({
+            "type": "AssumedRole",
+            "arn": "arn:aws:sts::111111111111:assumed-role/RotateTokenTarget/rotatetoken-run",
+            "accountId": "111111111111",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": issuer, "accountId": "111111111111"}},
+        });
+        if let Some(service) = invoked_by {
+            identity["invokedBy"] = json!(service);
+        }
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudformation",
+            "account": "111111111111", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.08", "userIdentity": identity,
+                "eventSource": "cloudformation.amazonaws.com", "eventName": name,
+                "awsRegion": "us-east-1", "requestParameters": request,
+            },
+        })
+    };
+    let previous = json!({"stackName": "app", "usePreviousTemplate": true});
+    let new_url = json!({"stackName": "app", "templateURL": "https://s3.amazonaws.com/b/t.yaml"});
+    let explicit_false =
+        json!({"stackName": "app", "usePreviousTemplate": false, "templateBody": "{}"});
+    let other = "arn:aws:iam::111111111111:role/deployer";
+    for (what, event, fires) in [
+        (
+            "RotateToken's own update",
+            call("UpdateStack", role, previous.clone(), None),
+            false,
+        ),
+        (
+            "RotateToken's preview",
+            call("CreateChangeSet", role, previous.clone(), None),
+            false,
+        ),
+        (
+            "the role, a new template by URL",
+            call("UpdateStack", role, new_url.clone(), None),
+            true,
+        ),
+        (
+            "the role, UsePreviousTemplate false",
+            call("UpdateStack", role, explicit_false, None),
+            true,
+        ),
+        (
+            "the role, a change set with a new template",
+            call("CreateChangeSet", role, new_url.clone(), None),
+            true,
+        ),
+        (
+            "another role's deploy",
+            call("UpdateStack", other, new_url.clone(), None),
+            false,
+        ),
+        (
+            "CloudFormation updating a nested stack",
+            call(
+                "UpdateStack",
+                role,
+                new_url,
+                Some("cloudformation.amazonaws.com"),
+            ),
+            false,
+        ),
+    ] {
+        let out = events
+            .test_event_pattern()
+            .event_pattern(&pattern)
+            .event(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.result(), fires, "{what}");
     }
 }

@@ -107,6 +107,9 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       ("AWS Step Functions events", EventBridge events reference; delivery best effort).
       moto sends none. Fault: config {"drop_status_events": true} loses them, as best
       effort delivery may.
+  27. EventBridge TestEventPattern answers {"Result": true|false} with the same matcher
+      the rules use, and refuses a malformed pattern with InvalidEventPatternException
+      ("TestEventPattern", EventBridge API reference). moto: not implemented.
   18. A `false` update (any update) that leaves a resource or output referring to a
       resource whose Condition became false is refused: ValidationError "Template format
       error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
@@ -1220,6 +1223,19 @@ def _patch_events() -> None:
 DELIVERIES: list[dict[str, Any]] = []
 
 
+def _patch_test_event_pattern() -> None:
+    """(27) TestEventPattern, with moto's own pattern matcher (the rules' own)."""
+    from moto.events import responses as events_responses
+    from moto.events.models import EventPattern
+
+    def test_event_pattern(self: Any) -> Any:
+        pattern = EventPattern.load(self._get_param("EventPattern"))
+        event = json.loads(self._get_param("Event"))
+        return json.dumps({"Result": pattern.matches_event(event)}), self.response_headers
+
+    events_responses.EventsHandler.test_event_pattern = test_event_pattern
+
+
 # --- Step Functions ------------------------------------------------------------------------
 
 def _patch_stepfunctions() -> None:
@@ -1652,6 +1668,7 @@ def install() -> None:
     _patch_lambda()
     _patch_stepfunctions()
     _patch_events()
+    _patch_test_event_pattern()
     _patch_s3_conditional_writes()
     _patch_execution_status_events()
     _patch_sts()

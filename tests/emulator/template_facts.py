@@ -44,6 +44,7 @@ def facts(path: str) -> dict:
             # targets, each with its dead-letter queue. Not created by the harness.
             out.setdefault("other_rules", []).append({
                 "name": logical,
+                "pattern": _refs_named(props.get("EventPattern")),
                 "targets": [{"target": _logical(t.get("Arn")),
                              "dead_letter": _logical((t.get("DeadLetterConfig") or {}).get("Arn"))}
                             for t in props.get("Targets", [])],
@@ -62,10 +63,14 @@ def facts(path: str) -> dict:
 
 
 def _refs_named(value):
-    """A pattern with each `!Ref X` as the string `${Ref:X}`, for the harness to fill in."""
+    """A pattern with each `!Ref X` as the string `${Ref:X}` (`!GetAtt X.Y` as
+    `${GetAtt:X.Y}`), for the harness to fill in."""
     if isinstance(value, dict):
         if set(value) == {"Ref"}:
             return "${Ref:%s}" % value["Ref"]
+        if set(value) == {"Fn::GetAtt"}:
+            att = value["Fn::GetAtt"]
+            return "${GetAtt:%s}" % (".".join(att) if isinstance(att, list) else att)
         return {k: _refs_named(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_refs_named(v) for v in value]

@@ -420,7 +420,12 @@ fn python_json(script: &str, files: &[&str], extra: &[&str]) -> Value {
 /// Reads facts from template.yaml (rule patterns, substitutions, settings) through
 /// `tests/emulator/template_facts.py`, so tests use the deployed definitions, not copies.
 pub fn template_facts() -> Value {
-    python_json("template_facts.py", &["template.yaml"], &[])
+    template_facts_of("template.yaml")
+}
+
+/// [`template_facts`] of another template of the repository (`target-role.yaml`, ...).
+pub fn template_facts_of(template: &str) -> Value {
+    python_json("template_facts.py", &[template], &[])
 }
 
 /// The IAM actions template.yaml grants each function, and target-role.yaml grants the
