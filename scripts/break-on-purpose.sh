@@ -128,4 +128,6 @@ mutate "the refresh role may update stacks in any region" template.yaml \
   $'                    aws:RequestedRegion: !If [HasTargetRegions, !Ref TargetRegions, [!Ref AWS::Region]]\n                    aws:ResourceTag/rotatetoken:opt-in' '                    aws:ResourceTag/rotatetoken:opt-in' boundary iam
 mutate "the new-template alert also fires on CloudFormation's nested updates" target-role.yaml \
   $'            invokedBy: [{ exists: false }]\n' '' new_template iam
+mutate "the report function may not decrypt with the alerts key" template.yaml \
+  $'                - kms:GenerateDataKey\n                - kms:Decrypt\n' $'                - kms:GenerateDataKey\n' in_its_own_account iam
 exit $survived

@@ -76,6 +76,8 @@ class Concrete(Evaluator):
             return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}" if attribute == "Arn" else name
         if kind == "AWS::Serverless::Function":
             return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" if attribute == "Arn" else name
+        if kind == "AWS::KMS::Key":
+            return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}"
         if kind == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
         if logical.endswith("Role"):  # SAM's implicit <Function>Role
@@ -244,6 +246,8 @@ def resource_policy(ev: Concrete, template: dict, kind: str) -> list:
             props = ev.value(res["Properties"])
             if kind == "AWS::Events::EventBusPolicy":
                 return as_list(props["Statement"])
+            if kind == "AWS::KMS::Key":
+                return as_list(props["KeyPolicy"]["Statement"])
             return as_list(props["PolicyDocument"]["Statement"])
     return []
 
@@ -348,6 +352,15 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
     if decide(topic, {"principal": pipeline_role, "action": "sns:Publish", "resource": topic_arn,
                       "context": {"aws:SecureTransport": "false"}}) != "deny":
         problems.append("the alerts topic: a publish without TLS is not denied")
+
+    # The alerts key: CloudWatch alarms of this account may use it (to publish), others not.
+    key = [st for st in resource_policy(ev, template, "AWS::KMS::Key") if st.get("Sid") != "TheAccountAdministersTheKey"]
+    key_arn = ev.name_of("AlertsKey")
+    for source, outcome in ((ACCOUNT, "allow"), ("999999999999", "refuse")):
+        expect(f"the alerts key, used by an alarm of account {source}", key,
+               {"principal": "cloudwatch.amazonaws.com", "action": "kms:GenerateDataKey", "resource": key_arn,
+                "context": {"aws:SourceAccount": source,
+                            "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{source}:alarm:x"}}, outcome)
 
     # The forwarded-events bus: listed accounts, Secrets Manager events only.
     bus = resource_policy(ev, template, "AWS::Events::EventBusPolicy")

@@ -107,6 +107,12 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       ("AWS Step Functions events", EventBridge events reference; delivery best effort).
       moto sends none. Fault: config {"drop_status_events": true} loses them, as best
       effort delivery may.
+  28. SNS Publish to a topic encrypted with a KMS key (KmsMasterKeyId) uses the key with
+      the publisher's credentials: the publisher needs kms:GenerateDataKey* and kms:Decrypt
+      on it ("Encryption at rest" and "Enable compatibility between event sources from AWS
+      services and encrypted topics", SNS developer guide). Logged as implied calls (14);
+      a key that does not exist or is disabled refuses the publish (KMSNotFound,
+      KMSDisabled, as the Publish API reference lists). moto ignores the key.
   27. EventBridge TestEventPattern answers {"Result": true|false} with the same matcher
       the rules use, and refuses a malformed pattern with InvalidEventPatternException
       ("TestEventPattern", EventBridge API reference). moto: not implemented.
@@ -1223,6 +1229,40 @@ def _patch_events() -> None:
 DELIVERIES: list[dict[str, Any]] = []
 
 
+def _patch_sns_encrypted_publish() -> None:
+    """(28) Publishing to a KMS-encrypted topic uses the key with the caller's credentials."""
+    from moto.kms.models import kms_backends
+    from moto.sns import responses as sns_responses
+    from moto.sns.exceptions import SNSException
+    from moto.sns.models import sns_backends
+
+    class KMSNotFound(SNSException):
+        code = "KMSNotFound"
+
+    class KMSDisabled(SNSException):
+        code = "KMSDisabled"
+
+    original = sns_responses.SNSResponse.publish
+
+    def publish(self: Any) -> Any:
+        arn = self._get_param("TopicArn") or self._get_param("TargetArn")
+        topic = sns_backends[self.current_account][self.region].topics.get(arn) if arn else None
+        key_id = getattr(topic, "kms_master_key_id", "") if topic else ""
+        if key_id:
+            kms = kms_backends[self.current_account][self.region]
+            try:
+                key = kms.describe_key(key_id)
+            except Exception:
+                raise KMSNotFound(f"Invalid keyId {key_id}")
+            if not getattr(key, "enabled", True):
+                raise KMSDisabled(f"{key_id} is disabled")
+            _log_implied_call(self, "kms:GenerateDataKey")
+            _log_implied_call(self, "kms:Decrypt")
+        return original(self)
+
+    sns_responses.SNSResponse.publish = publish
+
+
 def _patch_test_event_pattern() -> None:
     """(27) TestEventPattern, with moto's own pattern matcher (the rules' own)."""
     from moto.events import responses as events_responses
@@ -1669,6 +1709,7 @@ def install() -> None:
     _patch_stepfunctions()
     _patch_events()
     _patch_test_event_pattern()
+    _patch_sns_encrypted_publish()
     _patch_s3_conditional_writes()
     _patch_execution_status_events()
     _patch_sts()

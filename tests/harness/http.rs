@@ -7,12 +7,27 @@ use std::time::Duration;
 
 /// POSTs `body` as JSON; returns the status code and the response body.
 pub fn post(port: u16, path: &str, body: &str) -> (u16, String) {
+    send(port, path, body, "Content-Type: application/json\r\n")
+}
+
+/// One call of an AWS JSON-protocol API (`X-Amz-Target`) on the emulator, for harness
+/// set-up with a service the tests have no SDK client for (KMS). The emulator reads the
+/// service and region from the credential scope and checks no signature.
+pub fn aws_json(port: u16, service: &str, target: &str, body: &str) -> (u16, String) {
+    let headers = format!(
+        "Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
+    );
+    send(port, "/", body, &headers)
+}
+
+fn send(port: u16, path: &str, body: &str, headers: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(300)))
         .unwrap();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();

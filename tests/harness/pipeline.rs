@@ -120,8 +120,24 @@ impl Pipeline {
             .await
             .unwrap();
         substitutions.push(("RunsBucket".to_string(), RUNS_BUCKET.to_string()));
+        // The topic is encrypted with a key of its own (AlertsKey in template.yaml).
+        let (status, created) = crate::http::aws_json(
+            self.emulator.port,
+            "kms",
+            "TrentService.CreateKey",
+            r#"{"Description": "RotateToken alerts topic encryption"}"#,
+        );
+        assert_eq!(status, 200, "CreateKey: {created}");
+        let created: Value = serde_json::from_str(&created).unwrap();
+        let key = created["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
         let sns = aws_sdk_sns::Client::new(&self.config);
-        let topic = sns.create_topic().name(ALERTS_TOPIC).send().await.unwrap();
+        let topic = sns
+            .create_topic()
+            .name(ALERTS_TOPIC)
+            .attributes("KmsMasterKeyId", key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(topic.topic_arn(), Some(alerts_topic_arn().as_str()));
         let sqs = aws_sdk_sqs::Client::new(&self.config);
         sqs.create_queue()
