@@ -9,13 +9,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 # nextest: two test processes at once, each with its own emulator (2 cores).
 NEXTEST_ARGS ?= --test-threads 2
+# The dependency licence/source check (deny.toml), installed from crates.io once per machine.
+CARGO_DENY_VERSION := 0.20.2
 
-.PHONY: help deps build check unit test demo bench bench-scale break-on-purpose fmt clean
+.PHONY: cargo-deny help deps build check unit test demo bench bench-scale break-on-purpose fmt clean
 
 help:
-	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda (PyPI), asl-validator (npm)"
+	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda (PyPI), asl-validator (npm), cargo-deny (crates.io)"
 	@echo "make build  - build every function (debug)"
-	@echo "make check  - static checks: fmt, clippy, cfn-lint, sam validate --lint, asl-validator, substitutions"
+	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, asl-validator, substitutions"
 	@echo "make unit   - domain unit tests"
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
 	@echo "make demo   - run the real state machine on a local emulator and print a before/after table"
@@ -32,7 +34,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(VENV)/.installed node_modules/.installed
+cargo-deny:
+	@cargo deny --version 2>/dev/null | grep -qx "cargo-deny $(CARGO_DENY_VERSION)" \
+	  || cargo install --locked cargo-deny@$(CARGO_DENY_VERSION)
+
+deps: $(VENV)/.installed node_modules/.installed cargo-deny
 
 build: deps
 	cargo build --locked --workspace --all-targets
@@ -40,6 +46,8 @@ build: deps
 check: deps
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+	# Licences, bans and sources of every dependency (deny.toml); advisories need GitHub.
+	cargo deny --offline --locked check licenses bans sources
 	$(VENV)/bin/cfn-lint template.yaml target-role.yaml source-account-events.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	$(PY) tests/static/check_definitions.py template.yaml target/asl | xargs -n1 ./node_modules/.bin/asl-validator --json-path
