@@ -161,11 +161,59 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// Across accounts: named accounts and an organisational unit, whose account is listed at
+/// run time (discover) and re-checked (refresh) through Organizations.
 #[tokio::test]
 async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
+    use aws_sdk_organizations::types::OrganizationFeatureSet;
     const A: &str = "111111111111";
     const OWN: &str = "123456789012";
-    let p = Pipeline::start(|env| {
+    // The organisation (in the pipeline's account) and one OU holding one more account.
+    let prepare = |config: aws_config::SdkConfig| async move {
+        let org = aws_sdk_organizations::Client::new(&config);
+        org.create_organization()
+            .feature_set(OrganizationFeatureSet::All)
+            .send()
+            .await
+            .unwrap();
+        let root = org.list_roots().send().await.unwrap().roots()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let ou = org
+            .create_organizational_unit()
+            .parent_id(&root)
+            .name("workloads")
+            .send()
+            .await
+            .unwrap()
+            .organizational_unit()
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_string();
+        let b = org
+            .create_account()
+            .account_name("workload-b")
+            .email("b@example.com")
+            .send()
+            .await
+            .unwrap()
+            .create_account_status()
+            .unwrap()
+            .account_id()
+            .unwrap()
+            .to_string();
+        org.move_account()
+            .account_id(&b)
+            .source_parent_id(&root)
+            .destination_parent_id(&ou)
+            .send()
+            .await
+            .unwrap();
+        vec![("TARGET_ORGANIZATIONAL_UNITS", ou)]
+    };
+    let p = Pipeline::start_prepared(prepare, |env| {
         env.set("TARGET_ACCOUNTS", &format!("{A},{OWN}"))
             .set("TARGET_REGIONS", "us-east-1,eu-west-1")
             .set("TARGET_ROLE_NAME", "RotateTokenTarget")
@@ -173,8 +221,19 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
             .set("SELECTION_MODE", "referencing")
     })
     .await;
+    let ou_account = aws_sdk_organizations::Client::new(&p.config)
+        .list_accounts()
+        .send()
+        .await
+        .unwrap()
+        .accounts()
+        .iter()
+        .find(|a| a.name() == Some("workload-b"))
+        .and_then(|a| a.id())
+        .unwrap()
+        .to_string();
     let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
-    for account in [A, OWN] {
+    for account in [A, OWN, ou_account.as_str()] {
         for region in ["us-east-1", "eu-west-1"] {
             let cfn = aws_sdk_cloudformation::Client::new(
                 &p.emulator.sdk_config_in(account, region).await,
@@ -192,7 +251,12 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    assert_eq!(done.summary["counts"]["refreshed"], 9, "{:#}", done.summary);
+    // 2 stacks × 2 regions in each of the 3 accounts, and the nested root in A.
+    assert_eq!(
+        done.summary["counts"]["refreshed"], 13,
+        "{:#}",
+        done.summary
+    );
     redeliver(&p, &name_only_event(&arn, &version)).await;
 
     assert!(
@@ -213,6 +277,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         &p.emulator,
         json!({
             "TargetAccountIds": format!("{A},{OWN}"),
+            "TargetOrganizationalUnitIds": "ou-from-the-run",
             "TargetRegions": "us-east-1,eu-west-1",
             "TargetExternalId": "ext-9",
             "SelectionMode": "referencing",

@@ -50,16 +50,28 @@ pub fn function_arn(binary: &str) -> String {
 
 impl Pipeline {
     pub async fn start(tune: impl FnOnce(FunctionEnv) -> FunctionEnv) -> Self {
+        Self::start_prepared(|_| async { vec![] }, tune).await
+    }
+
+    /// [`Pipeline::start`] with AWS set up before the functions start (an organisation,
+    /// say), `prepare` returning settings for their environment (its OU ids).
+    pub async fn start_prepared<F, Fut>(
+        prepare: F,
+        tune: impl FnOnce(FunctionEnv) -> FunctionEnv,
+    ) -> Self
+    where
+        F: FnOnce(aws_config::SdkConfig) -> Fut,
+        Fut: std::future::Future<Output = Vec<(&'static str, String)>>,
+    {
         let port = crate::free_port();
         let emulator = Emulator::start_with_bridge(port);
-        let functions = Functions::start(
-            port,
-            &tune(
-                FunctionEnv::for_emulator(&emulator)
-                    .set("RUNS_BUCKET", RUNS_BUCKET)
-                    .set("ALERTS_TOPIC_ARN", &alerts_topic_arn()),
-            ),
-        );
+        let mut env = FunctionEnv::for_emulator(&emulator)
+            .set("RUNS_BUCKET", RUNS_BUCKET)
+            .set("ALERTS_TOPIC_ARN", &alerts_topic_arn());
+        for (name, value) in prepare(emulator.sdk_config().await).await {
+            env = env.set(name, &value);
+        }
+        let functions = Functions::start(port, &tune(env));
         let config = emulator.sdk_config().await;
         let p = Self {
             cfn: aws_sdk_cloudformation::Client::new(&config),
