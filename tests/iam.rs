@@ -165,52 +165,13 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
 /// run time (discover) and re-checked (refresh) through Organizations.
 #[tokio::test]
 async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
-    use aws_sdk_organizations::types::OrganizationFeatureSet;
     const A: &str = "111111111111";
     const OWN: &str = "123456789012";
     // The organisation (in the pipeline's account) and one OU holding one more account.
     let prepare = |config: aws_config::SdkConfig| async move {
-        let org = aws_sdk_organizations::Client::new(&config);
-        org.create_organization()
-            .feature_set(OrganizationFeatureSet::All)
-            .send()
-            .await
-            .unwrap();
-        let root = org.list_roots().send().await.unwrap().roots()[0]
-            .id()
-            .unwrap()
-            .to_string();
-        let ou = org
-            .create_organizational_unit()
-            .parent_id(&root)
-            .name("workloads")
-            .send()
-            .await
-            .unwrap()
-            .organizational_unit()
-            .unwrap()
-            .id()
-            .unwrap()
-            .to_string();
-        let b = org
-            .create_account()
-            .account_name("workload-b")
-            .email("b@example.com")
-            .send()
-            .await
-            .unwrap()
-            .create_account_status()
-            .unwrap()
-            .account_id()
-            .unwrap()
-            .to_string();
-        org.move_account()
-            .account_id(&b)
-            .source_parent_id(&root)
-            .destination_parent_id(&ou)
-            .send()
-            .await
-            .unwrap();
+        let org = Organization::create(&config).await;
+        let ou = org.ou(&org.root, "workloads").await;
+        org.account("workload-b", Some(&ou)).await;
         vec![("TARGET_ORGANIZATIONAL_UNITS", ou)]
     };
     let p = Pipeline::start_prepared(prepare, |env| {

@@ -301,40 +301,17 @@ async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
 /// membership instead of trusting its input.
 #[tokio::test]
 async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time() {
-    use aws_sdk_organizations::types::OrganizationFeatureSet;
     let e = Emulator::start();
     let central = e.sdk_config().await;
-    let org = aws_sdk_organizations::Client::new(&central);
-    org.create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let root = org.list_roots().send().await.unwrap().roots()[0]
-        .id()
-        .unwrap()
-        .to_string();
-    let ou = |parent: String, name: &'static str| {
-        let org = org.clone();
-        async move {
-            let out = org
-                .create_organizational_unit()
-                .parent_id(parent)
-                .name(name)
-                .send()
-                .await
-                .unwrap();
-            out.organizational_unit().unwrap().id().unwrap().to_string()
-        }
-    };
+    let org = Organization::create(&central).await;
     let arn = create_secret(
         &aws_sdk_secretsmanager::Client::new(&central),
         "shared/db",
         "v1",
     )
     .await;
-    let workloads = ou(root.clone(), "workloads").await;
-    let team = ou(workloads.clone(), "team-a").await;
+    let workloads = org.ou(&org.root, "workloads").await;
+    let team = org.ou(&workloads, "team-a").await;
     let mut account_in = std::collections::BTreeMap::new();
     for (name, parent) in [
         ("direct", Some(&workloads)),
@@ -342,33 +319,13 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         ("suspended", Some(&workloads)),
         ("elsewhere", None),
     ] {
-        let created = org
-            .create_account()
-            .account_name(name)
-            .email(format!("{name}@example.com"))
-            .send()
-            .await
-            .unwrap();
-        let id = created
-            .create_account_status()
-            .unwrap()
-            .account_id()
-            .unwrap()
-            .to_string();
-        if let Some(parent) = parent {
-            org.move_account()
-                .account_id(&id)
-                .source_parent_id(&root)
-                .destination_parent_id(parent)
-                .send()
-                .await
-                .unwrap();
-        }
+        let id = org.account(name, parent.map(String::as_str)).await;
         let cfn = aws_sdk_cloudformation::Client::new(&e.sdk_config_in(&id, "us-east-1").await);
         create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
         account_in.insert(name, id);
     }
-    org.close_account()
+    org.client
+        .close_account()
         .account_id(&account_in["suspended"])
         .send()
         .await

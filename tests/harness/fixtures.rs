@@ -373,3 +373,71 @@ pub struct NestedConsumer {
     /// The nested stack's name (`<root>-Database-<suffix>`).
     pub child: String,
 }
+
+/// An AWS Organizations organisation in the emulator, for OU targets.
+pub struct Organization {
+    pub client: aws_sdk_organizations::Client,
+    pub root: String,
+}
+
+impl Organization {
+    /// Creates the organisation (all features) in the account of `config`.
+    pub async fn create(config: &aws_config::SdkConfig) -> Self {
+        let client = aws_sdk_organizations::Client::new(config);
+        client
+            .create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .unwrap();
+        let root = client.list_roots().send().await.unwrap().roots()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        Self { client, root }
+    }
+
+    /// A new OU under `parent`; its id.
+    pub async fn ou(&self, parent: &str, name: &str) -> String {
+        self.client
+            .create_organizational_unit()
+            .parent_id(parent)
+            .name(name)
+            .send()
+            .await
+            .unwrap()
+            .organizational_unit()
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A new member account, moved under `parent` when given (else left at the root).
+    pub async fn account(&self, name: &str, parent: Option<&str>) -> String {
+        let id = self
+            .client
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap()
+            .create_account_status()
+            .unwrap()
+            .account_id()
+            .unwrap()
+            .to_string();
+        if let Some(parent) = parent {
+            self.client
+                .move_account()
+                .account_id(&id)
+                .source_parent_id(&self.root)
+                .destination_parent_id(parent)
+                .send()
+                .await
+                .unwrap();
+        }
+        id
+    }
+}
