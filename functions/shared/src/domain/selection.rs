@@ -218,10 +218,10 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn only_a_stack_tagged_to_opt_in_may_be_updated_when_the_deployment_requires_it() {
-        let mut snapshot = StackSnapshot {
-            stack: StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap(),
+    /// An updatable stack with no parameters or tags.
+    fn plain_stack(stack_id: &str) -> StackSnapshot {
+        StackSnapshot {
+            stack: StackRef::from_stack_id(stack_id).unwrap(),
             status: "UPDATE_COMPLETE".into(),
             status_reason: None,
             parameters: vec![],
@@ -230,7 +230,12 @@ mod tests {
             root_id: None,
             tags: vec![],
             rollback_monitoring_minutes: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn only_a_stack_tagged_to_opt_in_may_be_updated_when_the_deployment_requires_it() {
+        let mut snapshot = plain_stack("arn:aws:cloudformation:us-east-1:1:stack/a/b");
         assert_eq!(not_opted_in(&snapshot, false), None);
         assert!(not_opted_in(&snapshot, true)
             .unwrap()
@@ -349,20 +354,9 @@ mod tests {
 
     #[test]
     fn stacks_owned_by_stacksets_and_service_catalog_are_not_updated_directly() {
-        let mut snap = StackSnapshot {
-            stack: StackRef::from_stack_id(
-                "arn:aws:cloudformation:us-east-1:111111111111:stack/StackSet-app-config-9f3b2c1d-aaaa-bbbb-cccc-0123456789ab/x",
-            )
-            .unwrap(),
-            status: "UPDATE_COMPLETE".into(),
-            status_reason: None,
-            parameters: vec![],
-            capabilities: vec![],
-            parent_id: None,
-            root_id: None,
-            tags: vec![],
-            rollback_monitoring_minutes: 0,
-        };
+        let mut snap = plain_stack(
+            "arn:aws:cloudformation:us-east-1:111111111111:stack/StackSet-app-config-9f3b2c1d-aaaa-bbbb-cccc-0123456789ab/x",
+        );
         let reason = not_refreshable_reason(&snap).unwrap();
         assert!(reason.contains("stack set `app-config`"), "{reason}");
         assert!(reason.contains("update-stack-instances"), "{reason}");
