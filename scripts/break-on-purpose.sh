@@ -70,8 +70,8 @@ mutate "a function failure after a change not critical" functions/shared/src/dom
   'fail(&mut task, reason, !before_any_change);' 'fail(&mut task, reason, false);' a_child_that_ends_outside
 mutate "restore command resets the other parameters" functions/shared/src/domain/refresh.rs \
   'parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));' 'let _ = key;' a_failed_phase_two
-mutate "a version current again after its run ended starts nothing" functions/shared/src/service.rs \
-  'if !earlier.running && earlier.started_ms < event_ms {' 'if !earlier.running && earlier.started_ms < event_ms && false {' a_version_current_again trigger
+mutate "a version current again after its run ended starts nothing" functions/shared/src/service/trigger_use_case.rs \
+  'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {' 'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms && false => {' a_version_current_again trigger
 mutate "no on-failure destination for the trigger" template.yaml \
   '            Destination: !GetAtt TriggerFailuresQueue.Arn' '            Destination: !Ref AlertsTopic' a_trigger_that_fails_for_good contracts
 mutate "cleanup failures not looked for after phase one" functions/shared/src/domain/refresh.rs \
