@@ -107,12 +107,6 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       ("AWS Step Functions events", EventBridge events reference; delivery best effort).
       moto sends none. Fault: config {"drop_status_events": true} loses them, as best
       effort delivery may.
-  28. SNS Publish to a topic encrypted with a KMS key (KmsMasterKeyId) uses the key with
-      the publisher's credentials: the publisher needs kms:GenerateDataKey* and kms:Decrypt
-      on it ("Encryption at rest" and "Enable compatibility between event sources from AWS
-      services and encrypted topics", SNS developer guide). Logged as implied calls (14);
-      a key that does not exist or is disabled refuses the publish (KMSNotFound,
-      KMSDisabled, as the Publish API reference lists). moto ignores the key.
   27. EventBridge TestEventPattern answers {"Result": true|false} with the same matcher
       the rules use, and refuses a malformed pattern with InvalidEventPatternException
       ("TestEventPattern", EventBridge API reference). moto: not implemented.
@@ -120,6 +114,12 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       resource whose Condition became false is refused: ValidationError "Template format
       error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
       template". moto: HTTP 500.
+  28. SNS Publish to a topic encrypted with a KMS key (KmsMasterKeyId) uses the key with
+      the publisher's credentials: the publisher needs kms:GenerateDataKey* and kms:Decrypt
+      on it ("Encryption at rest" and "Enable compatibility between event sources from AWS
+      services and encrypted topics", SNS developer guide). Logged as implied calls (14);
+      a key that does not exist or is disabled refuses the publish (KMSNotFound,
+      KMSDisabled, as the Publish API reference lists). moto ignores the key.
 """
 
 from __future__ import annotations
