@@ -114,6 +114,8 @@ mutate "an AWS error during discovery's checks reported as a skip" functions/sha
   '        Err(e) => Err(not_checked(e)),' '        Err(e) => Err(Before::Skip(e.to_string())),' an_aws_error_during_the_checks lib
 mutate "storms: a change while a run holds the secret starts another run" functions/shared/src/domain/run_lock.rs \
   '        HolderState::Running => true,' '        HolderState::Running => false,' waits_for_it trigger
+mutate "storms: a lock whose run ended is never taken over" functions/shared/src/domain/run_lock.rs \
+  '        HolderState::Ended => false,' '        HolderState::Ended => true,' lost_end state_machine
 mutate "storms: the end of a run does not start the run that waited" functions/shared/src/domain/run_lock.rs \
   '        Some(lock) if lock.holder == ended => match &lock.pending {' '        Some(lock) if lock.holder == ended && false => match &lock.pending {' the_end_of_a_run trigger
 mutate "a function's resource widened to *" template.yaml \

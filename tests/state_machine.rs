@@ -776,3 +776,47 @@ async fn a_storm_of_versions_runs_one_at_a_time_and_ends_on_the_last_value() {
         );
     }
 }
+
+/// EventBridge delivers Step Functions' status change events best effort. When the end of
+/// a run is lost, its lock stays behind; the next change for the secret sees the holder has
+/// ended and takes the lock over, so nothing is held back for good.
+#[tokio::test]
+async fn a_lost_end_of_run_event_does_not_hold_the_secret_back() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    p.emulator.control(json!({"drop_status_events": true}));
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    create_stack(&p.cfn, "app", &consumer_template("prod/db-password"), &[]).await;
+    let first = put_secret(&p.sm, "prod/db-password", "v2").await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &first))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &first), Duration::from_secs(120))
+        .await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(p.locks_held().await, 1, "the lock outlived its run");
+
+    let second = put_secret(&p.sm, "prod/db-password", "v3").await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &second))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &second), Duration::from_secs(120))
+        .await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert!(
+        p.functions
+            .logs()
+            .contains("ended without releasing it: taken over"),
+        "the take-over is logged"
+    );
+    assert_eq!(
+        p.emulator.completed_token_updates("app"),
+        vec!["false", "true", "false", "true"]
+    );
+    let after = resources(&p.cfn, "app").await;
+    assert_eq!(
+        ssm_value(&p.ssm, &after["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some("v3")
+    );
+}
