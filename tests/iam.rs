@@ -390,3 +390,67 @@ async fn the_new_template_alert_fires_only_when_the_role_brings_its_own_template
         assert_eq!(out.result(), fires, "{what}");
     }
 }
+
+/// Publishing to a KMS-encrypted topic uses its key with the publisher's credentials (#28,
+/// SNS developer guide): a key that does not exist refuses the publish (KMSNotFound), and
+/// a publish under an existing key is logged as kms:GenerateDataKey and kms:Decrypt.
+#[tokio::test]
+async fn publishing_to_an_encrypted_topic_needs_its_key() {
+    let emulator = Emulator::start();
+    let sns = aws_sdk_sns::Client::new(&emulator.sdk_config().await);
+    let missing = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    let topic = |name: &'static str, key: String| {
+        let sns = sns.clone();
+        async move {
+            sns.create_topic()
+                .name(name)
+                .attributes("KmsMasterKeyId", key)
+                .send()
+                .await
+                .unwrap()
+                .topic_arn()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let orphan = topic("orphan", missing.to_string()).await;
+    let err = sns
+        .publish()
+        .topic_arn(&orphan)
+        .message("m")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_sns::error::ProvideErrorMetadata::code(&err),
+        Some("KMSNotFound"),
+        "{err:?}"
+    );
+    let (status, created) =
+        rotatetoken_tests::http::aws_json(emulator.port, "kms", "TrentService.CreateKey", "{}");
+    assert_eq!(status, 200, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let key = created["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    let sealed = topic("sealed", key).await;
+    let publisher = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(&emulator.sdk_config().await)
+            .app_name(aws_config::AppName::new("rotatetoken-report").unwrap())
+            .build(),
+    );
+    publisher
+        .publish()
+        .topic_arn(&sealed)
+        .message("m")
+        .send()
+        .await
+        .unwrap();
+    let used: BTreeSet<String> = emulator
+        .calls()
+        .into_iter()
+        .filter(|(function, _, _)| function == "rotatetoken-report")
+        .map(|(_, _, action)| action)
+        .collect();
+    for action in ["kms:GenerateDataKey", "kms:Decrypt", "sns:Publish"] {
+        assert!(used.contains(action), "{action} not logged: {used:?}");
+    }
+}

@@ -242,7 +242,8 @@ def decide(statements: list, request: dict) -> str:
 
 def resource_policy(ev: Concrete, template: dict, kind: str) -> list:
     for res in template["Resources"].values():
-        if res["Type"] == kind and ev.condition(res["Condition"]) if "Condition" in res else res["Type"] == kind:
+        deployed = ev.condition(res["Condition"]) if "Condition" in res else True
+        if res["Type"] == kind and deployed:
             props = ev.value(res["Properties"])
             if kind == "AWS::Events::EventBusPolicy":
                 return as_list(props["Statement"])

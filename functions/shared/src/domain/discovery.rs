@@ -332,7 +332,7 @@ async fn judge<D: StackDirectory + Sync>(
         }
     };
     let refusal = not_refreshable_reason(snapshot)
-        .or_else(|| not_opted_in(snapshot, settings.require_opt_in));
+        .or_else(|| not_opted_in(snapshot, settings.require_opt_in, token));
     let before = match refusal {
         Some(reason) => Before::Skip(reason),
         // The refresh function judges every stack right before phase one. Discovery judges
@@ -384,30 +384,17 @@ fn unreachable_reason(nested: &StackSnapshot, root: Option<&StackSnapshot>, toke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{StackParameter, StackRef};
+    use crate::domain::model::StackRef;
     use crate::ports::NestedStack;
 
     /// One consumer whose stack policy cannot be read (throttled for good, say).
     struct PolicyUnreadable;
     impl StackDirectory for PolicyUnreadable {
         async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
-            Ok(vec![StackSnapshot {
-                stack: StackRef::from_stack_id(
-                    "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
-                )
-                .unwrap(),
-                status: "UPDATE_COMPLETE".into(),
-                status_reason: None,
-                parameters: vec![StackParameter {
-                    key: "RotateToken".into(),
-                    value: Some("true".into()),
-                }],
-                capabilities: vec![],
-                parent_id: None,
-                root_id: None,
-                tags: vec![],
-                rollback_monitoring_minutes: 0,
-            }])
+            Ok(vec![StackSnapshot::for_test(
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+                &[("RotateToken", "true")],
+            )])
         }
         async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
             Ok("Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  R: {Type: AWS::SSM::Parameter, Condition: On}\n".into())

@@ -177,6 +177,30 @@ pub struct StackSnapshot {
 /// (an SSM-typed parameter resolved again, say): tag value `true`, any case.
 pub const ALLOW_SIDE_CHANGES_TAG: &str = "rotatetoken:allow-side-changes";
 
+#[cfg(test)]
+impl StackSnapshot {
+    /// An updatable stack (UPDATE_COMPLETE) with these parameters, no tags: for unit tests.
+    pub fn for_test(stack_id: &str, parameters: &[(&str, &str)]) -> Self {
+        Self {
+            stack: StackRef::from_stack_id(stack_id).unwrap(),
+            status: "UPDATE_COMPLETE".into(),
+            status_reason: None,
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| StackParameter {
+                    key: (*k).into(),
+                    value: Some((*v).into()),
+                })
+                .collect(),
+            capabilities: vec![],
+            parent_id: None,
+            root_id: None,
+            tags: vec![],
+            rollback_monitoring_minutes: 0,
+        }
+    }
+}
+
 impl StackSnapshot {
     pub fn allows_side_changes(&self) -> bool {
         self.tags

@@ -247,7 +247,7 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
 ) -> Result<bool, AwsError> {
     // Before phase one only: a stack between phases is always brought back to `true`.
     let opt_in = match task.phase {
-        Phase::Disable => super::selection::not_opted_in(snapshot, require_opt_in),
+        Phase::Disable => super::selection::not_opted_in(snapshot, require_opt_in, &task.parameter),
         _ => None,
     };
     if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {

@@ -105,12 +105,15 @@ pub const OPT_IN_VALUE: &str = "true";
 
 /// Why a stack may not be updated when the deployment requires the opt-in tag, if so. The
 /// roles' IAM condition refuses the update anyway; this says so before anything is tried.
-pub fn not_opted_in(snapshot: &StackSnapshot, required: bool) -> Option<String> {
+/// Never for a stack whose token is `false` (left without its guarded resources): a skip
+/// would hide it, so its update is tried and a refusal reported failed, critical.
+pub fn not_opted_in(snapshot: &StackSnapshot, required: bool, token: &str) -> Option<String> {
     let tagged = snapshot
         .tags
         .iter()
         .any(|(k, v)| k == OPT_IN_TAG && v == OPT_IN_VALUE);
-    (required && !tagged).then(|| {
+    let at_false = snapshot.parameter(token).and_then(|p| p.value.as_deref()) == Some("false");
+    (required && !tagged && !at_false).then(|| {
         format!(
             "not opted in: this deployment refreshes only stacks tagged {OPT_IN_TAG}={OPT_IN_VALUE} \
              (RequireOptInTag), and its roles may not update others; tag the stack to include it"
@@ -208,7 +211,7 @@ pub fn parameters_mention_secret(snapshot: &StackSnapshot, secret: &SecretRef) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{StackParameter, StackRef};
+    use crate::domain::model::StackRef;
 
     fn secret() -> SecretRef {
         SecretRef::from_arn(
@@ -218,35 +221,30 @@ mod tests {
         .unwrap()
     }
 
-    /// An updatable stack with no parameters or tags.
-    fn plain_stack(stack_id: &str) -> StackSnapshot {
-        StackSnapshot {
-            stack: StackRef::from_stack_id(stack_id).unwrap(),
-            status: "UPDATE_COMPLETE".into(),
-            status_reason: None,
-            parameters: vec![],
-            capabilities: vec![],
-            parent_id: None,
-            root_id: None,
-            tags: vec![],
-            rollback_monitoring_minutes: 0,
-        }
-    }
-
     #[test]
     fn only_a_stack_tagged_to_opt_in_may_be_updated_when_the_deployment_requires_it() {
-        let mut snapshot = plain_stack("arn:aws:cloudformation:us-east-1:1:stack/a/b");
-        assert_eq!(not_opted_in(&snapshot, false), None);
-        assert!(not_opted_in(&snapshot, true)
+        let mut snapshot = StackSnapshot::for_test(
+            "arn:aws:cloudformation:us-east-1:1:stack/a/b",
+            &[("RotateToken", "true")],
+        );
+        assert_eq!(not_opted_in(&snapshot, false, "RotateToken"), None);
+        assert!(not_opted_in(&snapshot, true, "RotateToken")
             .unwrap()
             .contains("rotatetoken:opt-in=true"));
+        // A stack left at `false` is never skipped: its update is tried, and a refusal
+        // (the roles' IAM condition) is reported failed, critical.
+        let at_false = StackSnapshot::for_test(
+            "arn:aws:cloudformation:us-east-1:1:stack/a/b",
+            &[("RotateToken", "false")],
+        );
+        assert_eq!(not_opted_in(&at_false, true, "RotateToken"), None);
         snapshot.tags = vec![(OPT_IN_TAG.into(), "yes".into())];
         assert!(
-            not_opted_in(&snapshot, true).is_some(),
+            not_opted_in(&snapshot, true, "RotateToken").is_some(),
             "only the value true opts in"
         );
         snapshot.tags = vec![(OPT_IN_TAG.into(), OPT_IN_VALUE.into())];
-        assert_eq!(not_opted_in(&snapshot, true), None);
+        assert_eq!(not_opted_in(&snapshot, true, "RotateToken"), None);
     }
 
     #[test]
@@ -354,8 +352,9 @@ mod tests {
 
     #[test]
     fn stacks_owned_by_stacksets_and_service_catalog_are_not_updated_directly() {
-        let mut snap = plain_stack(
+        let mut snap = StackSnapshot::for_test(
             "arn:aws:cloudformation:us-east-1:111111111111:stack/StackSet-app-config-9f3b2c1d-aaaa-bbbb-cccc-0123456789ab/x",
+            &[],
         );
         let reason = not_refreshable_reason(&snap).unwrap();
         assert!(reason.contains("stack set `app-config`"), "{reason}");
@@ -374,18 +373,12 @@ mod tests {
     #[test]
     fn nested_and_broken_stacks_are_not_refreshable() {
         let mut snap = StackSnapshot {
-            stack: StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap(),
             status: "UPDATE_ROLLBACK_FAILED".into(),
             status_reason: Some("resource X failed".into()),
-            parameters: vec![StackParameter {
-                key: "RotateToken".into(),
-                value: Some("true".into()),
-            }],
-            capabilities: vec![],
-            parent_id: None,
-            root_id: None,
-            tags: vec![],
-            rollback_monitoring_minutes: 0,
+            ..StackSnapshot::for_test(
+                "arn:aws:cloudformation:us-east-1:1:stack/a/b",
+                &[("RotateToken", "true")],
+            )
         };
         assert!(not_refreshable_reason(&snap)
             .unwrap()
