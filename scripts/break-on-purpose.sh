@@ -123,7 +123,9 @@ mutate "a function's resource widened to *" template.yaml \
 mutate "the target role's external-ID condition dropped" target-role.yaml \
   $'            Condition:\n              StringEquals:\n                sts:ExternalId: !Ref ExternalId\n' '' boundary iam
 mutate "RequireOptInTag ignored: untagged stacks are selected and updated" functions/shared/src/domain/selection.rs \
-  '    (required && !tagged).then(|| {' '    (false && required && !tagged).then(|| {' opt_in discover
+  '    (required && !tagged && !at_false).then(|| {' '    (false && required && !tagged && !at_false).then(|| {' opt_in discover
+mutate "a stack left at false is skipped for want of the opt-in tag" functions/shared/src/domain/selection.rs \
+  '    (required && !tagged && !at_false).then(|| {' '    (required && !tagged).then(|| {' opted_in lib
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \
