@@ -598,9 +598,7 @@ async fn a_phase_one_that_would_change_more_than_the_guarded_resources_is_skippe
     assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
     let reason = out.reason.unwrap();
     assert!(
-        reason.contains(
-            "Server (AWS::SSM::Parameter): Modify, Replacement Conditional, caused by AmiId"
-        ),
+        reason.contains("Server (AWS::SSM::Parameter): Modify, Replacement False, caused by AmiId"),
         "{reason}"
     );
     assert_eq!(
@@ -1004,4 +1002,185 @@ async fn with_require_opt_in_an_untagged_stack_is_never_updated() {
         w.emulator.completed_token_updates("tagged"),
         vec!["false", "true"]
     );
+}
+
+/// A change set's resource changes as (logical id, action, replacement).
+async fn planned(
+    w: &World,
+    stack: &str,
+    version: &str,
+) -> Vec<(String, String, String, Vec<String>)> {
+    use aws_sdk_cloudformation::types::{ChangeSetType, Parameter};
+    let created = w
+        .cfn
+        .create_change_set()
+        .stack_name(stack)
+        .change_set_name("probe")
+        .change_set_type(ChangeSetType::Update)
+        .use_previous_template(true)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("RotateTokenVersion")
+                .parameter_value(version)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let described = w
+        .cfn
+        .describe_change_set()
+        .change_set_name(created.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    w.cfn
+        .delete_change_set()
+        .change_set_name(created.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    described
+        .changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|rc| {
+            let always = rc
+                .details()
+                .iter()
+                .filter_map(|d| d.target())
+                .filter(|t| t.requires_recreation().map(|r| r.as_str()) == Some("Always"))
+                .filter_map(|t| t.name().map(str::to_string))
+                .collect();
+            (
+                rc.logical_resource_id().unwrap_or_default().to_string(),
+                rc.action()
+                    .map(|a| a.as_str().to_string())
+                    .unwrap_or_default(),
+                rc.replacement()
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                always,
+            )
+        })
+        .collect()
+}
+
+/// Emulator #29 on its own: a version-pinned reference resolves to that version; a new
+/// version id is a change of the reader's properties, updated in place (same physical
+/// id, new value); a create-only property (an RDS master user name) means replacement,
+/// and the change set says so; a pinned version that does not exist fails the update.
+#[tokio::test]
+async fn the_emulator_updates_in_place_unless_a_create_only_property_changes() {
+    use aws_sdk_cloudformation::types::Parameter;
+    let w = world().await;
+    create_secret(&w.sm, "prod/db", "v1").await;
+    let first =
+        w.sm.describe_secret()
+            .secret_id("prod/db")
+            .send()
+            .await
+            .unwrap()
+            .version_ids_to_stages()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+    let template = in_place_consumer_template("prod/db");
+    create_stack(
+        &w.cfn,
+        "pinned",
+        &template,
+        &[("RotateTokenVersion", &first)],
+    )
+    .await;
+    let before = resources(&w.cfn, "pinned").await;
+    let second = put_secret(&w.sm, "prod/db", "v2").await;
+    assert_eq!(
+        ssm_value(&w.ssm, &before["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some("v1"),
+        "pinned to the first version, not the current one"
+    );
+
+    let plan = planned(&w, "pinned", &second).await;
+    assert_eq!(
+        plan,
+        vec![(
+            "DatabasePassword".to_string(),
+            "Modify".to_string(),
+            "False".to_string(),
+            vec![]
+        )]
+    );
+    w.cfn
+        .update_stack()
+        .stack_name("pinned")
+        .use_previous_template(true)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("RotateTokenVersion")
+                .parameter_value(&second)
+                .build(),
+        )
+        .parameters(
+            Parameter::builder()
+                .parameter_key("Environment")
+                .use_previous_value(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let after = resources(&w.cfn, "pinned").await;
+    assert_eq!(after, before, "updated in place: the same physical ids");
+    assert_eq!(
+        ssm_value(&w.ssm, &after["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some("v2")
+    );
+    let logged = w.emulator.updates().pop().unwrap();
+    assert_eq!(logged.result, "UPDATE_COMPLETE");
+    assert_eq!(logged.resources.modified, vec!["DatabasePassword"]);
+    assert!(logged.resources.replaced.is_empty() && logged.resources.deleted.is_empty());
+
+    create_secret(&w.sm, "prod/rds", r#"{"username":"admin","password":"p1"}"#).await;
+    create_stack(
+        &w.cfn,
+        "database",
+        &in_place_database_template("prod/rds"),
+        &[],
+    )
+    .await;
+    let next = put_secret(&w.sm, "prod/rds", r#"{"username":"admin","password":"p2"}"#).await;
+    let plan = planned(&w, "database", &next).await;
+    assert_eq!(
+        plan,
+        vec![(
+            "Database".to_string(),
+            "Modify".to_string(),
+            "True".to_string(),
+            vec!["MasterUsername".to_string()]
+        )]
+    );
+
+    w.cfn
+        .update_stack()
+        .stack_name("pinned")
+        .use_previous_template(true)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("RotateTokenVersion")
+                .parameter_value("no-such-version")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = stack_status_and_token(&w.cfn, "pinned").await;
+    assert_eq!(status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(resources(&w.cfn, "pinned").await, before);
 }

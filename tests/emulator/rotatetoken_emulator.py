@@ -120,6 +120,18 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       services and encrypted topics", SNS developer guide). Logged as implied calls (14);
       a key that does not exist or is disabled refuses the publish (KMSNotFound,
       KMSDisabled, as the Publish API reference lists). moto ignores the key.
+  29. An update changes a resource in place (same physical id) unless a create-only
+      property changed, by the type's registry schema (`createOnlyProperties`, AWS's
+      schemas as cfn-lint ships them): then it is replaced (new physical id, the old one
+      deleted). A custom-named resource that needs replacing is refused, as on AWS.
+      Properties are compared with dynamic references as written, so a reference that
+      pins another VersionId is a change, and parameters reached through Fn::Sub count.
+      Change sets say the same: Replacement True | Conditional | False with
+      Details[].Target.Name and RequiresRecreation Always | Conditionally | Never. The
+      update log says what each update did: "resources": {deleted, created, modified,
+      replaced} with physical ids. moto: SSM parameters are deleted and recreated under a
+      new name on every update, parameters in Fn::Sub change nothing, and change sets say
+      Replacement Conditional for everything.
 """
 
 from __future__ import annotations
@@ -276,13 +288,20 @@ def _patch_cloudformation() -> None:
                     stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
                     entry["result"] = stack.status
                     return
+                before = _physical_ids(stack)
+                # A nested stack's update runs inside its parent's, on the same thread.
+                outer, touched = getattr(TOUCHED, "log", None), []
+                TOUCHED.log = touched
                 try:
                     original_stack_update(stack, template, role_arn, parameters=resolved, tags=tags)
                     stack.stack_status_reason = None
                     _record_cleanup_failures(stack)
+                    entry["resources"] = _what_changed(before, _physical_ids(stack), touched)
                 except Exception as exc:  # an update moto cannot apply rolls back, as on AWS
                     stack.status = "UPDATE_ROLLBACK_COMPLETE"
                     stack.stack_status_reason = f"Update failed and rolled back: {exc}"
+                finally:
+                    TOUCHED.log = outer
                 entry["result"] = stack.status
 
         delay = float(CONTROL["update_delay_seconds"])
@@ -422,6 +441,16 @@ def _patch_cloudformation() -> None:
 
     def rm_update(self: Any, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
         original_rm_update(self, template, parameters)
+        # (29) moto decides what to modify from `Ref`s only: a parameter reached through
+        # Fn::Sub (a version-pinned dynamic reference) changed nothing. Every resource
+        # whose declared properties now differ is updated, in place or by replacement.
+        for logical, resource_json in list(self._resource_json_map.items()):
+            existing = self._parsed_resources.get(logical)
+            if existing is None or resource_json.get("Type") == NESTED_TYPE or not hasattr(existing, "rt_props"):
+                continue
+            if _declared_properties(resource_json, self) != existing.rt_props:
+                self._parsed_resources[logical] = parsing.parse_and_update_resource(
+                    logical, resource_json, self, account_id=self._account_id, region_name=self._region_name)
         for logical, resource_json in list(self._resource_json_map.items()):
             condition = resource_json.get("Condition")
             if not condition:
@@ -442,6 +471,7 @@ def _patch_cloudformation() -> None:
                 _ = self[logical]  # moto's lazy map creates the resource on first access
 
     parsing.ResourceMap.update = rm_update
+    _patch_in_place_updates()
 
     # (2) Dynamic references, resolved whenever moto builds a resource's properties.
     original_parse_resource = parsing.parse_resource
@@ -475,6 +505,142 @@ def _patch_cloudformation() -> None:
         return original_ssm_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     ssm_models.Parameter.create_from_cloudformation_json = classmethod(ssm_create)
+
+
+# --- CloudFormation: update in place, or replace -------------------------------------------
+
+# Every update of the emulator, to the resources it touched: (logical id, action) with the
+# action `Modify` (in place) or `Replace`, read by the update log (UPDATE_LOG "resources").
+TOUCHED = threading.local()
+
+
+def _declared_properties(resource_json: dict[str, Any], resources_map: Any) -> Any:
+    """A resource's properties as CloudFormation compares them on update: parameters and
+    intrinsic functions evaluated, dynamic references left as written. CloudFormation never
+    resolves a `{{resolve:...}}` to compare it ("Using dynamic references": "CloudFormation
+    doesn't detect ... when the value of the referenced secret changes"; a reference that
+    pins another VersionId is a changed property)."""
+    from moto.cloudformation import parsing
+
+    return parsing.clean_json(copy.deepcopy(resource_json.get("Properties") or {}), resources_map)
+
+
+_SCHEMA_CACHE: dict[tuple[str, str], list[list[str]]] = {}
+
+
+def create_only_paths(resource_type: str, region: str) -> list[list[str]]:
+    """The properties of a resource type whose change replaces the resource: its registry
+    schema's `createOnlyProperties` ("Resource type schema", CloudFormation CLI user guide:
+    "createOnlyProperties: a list of JSON pointers to properties that can only be specified
+    when the resource is created; changing them requires the resource to be replaced";
+    "Update behaviors of stack resources": Replacement). The schemas are AWS's own, as
+    shipped in cfn-lint (pinned in tests/requirements.txt). A type with no schema
+    (Custom::*, third-party) is updated in place."""
+    key = (resource_type, region)
+    if key not in _SCHEMA_CACHE:
+        import cfnlint
+
+        base = os.path.join(os.path.dirname(cfnlint.__file__), "data", "schemas")
+        providers_file = os.path.join(base, "providers", f"{region}.json")
+        if not os.path.exists(providers_file):
+            providers_file = os.path.join(base, "providers", "us-east-1.json")
+        with open(providers_file) as f:
+            digest = json.load(f).get(resource_type)
+        paths: list[list[str]] = []
+        if digest:
+            with open(os.path.join(base, "resources", f"{digest}.json")) as f:
+                schema = json.load(f)
+            for pointer in schema.get("createOnlyProperties", []):
+                parts = pointer.strip("/").split("/")
+                if parts and parts[0] == "properties" and len(parts) > 1:
+                    paths.append(parts[1:])
+        _SCHEMA_CACHE[key] = paths
+    return _SCHEMA_CACHE[key]
+
+
+def _at(props: Any, path: list[str]) -> Any:
+    for part in path:
+        if not isinstance(props, dict):
+            return None
+        props = props.get(part)
+    return props
+
+
+def replacing_properties(resource_type: str, region: str, old: Any, new: Any) -> list[str]:
+    """The create-only properties that differ between `old` and `new` (top-level names)."""
+    return sorted({path[0] for path in create_only_paths(resource_type, region) if _at(old, path) != _at(new, path)})
+
+
+def _patch_in_place_updates() -> None:
+    """(29) An update changes a resource in place unless a create-only property changed:
+    the resource keeps its physical id ("Update behaviors of stack resources": Update with
+    No interruption / Some interruption keep the physical ID; Replacement "generates a new
+    physical ID", creates the new resource first and deletes the old one during cleanup).
+    A resource with a custom name that needs replacing cannot be updated: AWS refuses with
+    "CloudFormation cannot update a stack when a custom-named resource requires replacing.
+    Rename <name> and update the stack again." moto updates SSM parameters by deleting them
+    and recreating them under a new generated name, and updates nothing whose parameter is
+    reached through Fn::Sub."""
+    from moto.cloudformation import parsing
+
+    original_create = parsing.parse_and_create_resource
+
+    def parse_and_create_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> Any:
+        declared = _declared_properties(resource_json, resources_map) if resource_json.get("Type") != NESTED_TYPE else None
+        resource = original_create(logical_id, resource_json, resources_map, account_id=account_id, region_name=region_name)
+        if resource is not None and declared is not None:
+            resource.rt_props = declared
+        return resource
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+
+    original_update = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> Any:
+        original = resources_map._parsed_resources.get(logical_id)
+        if resource_json.get("Type") == NESTED_TYPE or not hasattr(original, "rt_props"):
+            return original_update(logical_id, resource_json, resources_map, account_id=account_id, region_name=region_name)
+        declared = _declared_properties(resource_json, resources_map)
+        if declared == original.rt_props:
+            return original  # nothing changed: CloudFormation leaves the resource alone
+        touched = getattr(TOUCHED, "log", None)
+        resource_type = resource_json["Type"]
+        replacing = replacing_properties(resource_type, region_name, original.rt_props, declared)
+        if replacing:
+            name_property = parsing.resource_name_property_from_type(resource_type)
+            if name_property and name_property in declared and declared.get(name_property) == original.rt_props.get(name_property):
+                raise ValueError(
+                    "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+                    f"Rename {declared[name_property]} and update the stack again."
+                )
+            resource_class, cleaned, new_name = parsing.parse_resource_and_generate_name(logical_id, resource_json, resources_map)
+            replacement = resource_class.create_from_cloudformation_json(
+                new_name, cleaned, account_id, region_name,
+                LogicalId=logical_id, StackId=resources_map.stack_id, ResourceType=resource_type,
+            )
+            replacement.cf_resource_type = resource_type
+            replacement.logical_resource_id = logical_id
+            replacement.rt_props = declared
+            resources_map._delete_resource(original, resource_json)  # cleanup deletes the old one
+            if touched is not None:
+                touched.append((logical_id, "Replace"))
+            return replacement
+        resource_class, cleaned, _ = parsing.parse_resource_and_generate_name(logical_id, resource_json, resources_map)
+        if hasattr(resource_class.update_from_cloudformation_json, "__isabstractmethod__"):
+            raise NotImplementedError(f"the emulator cannot update {resource_type} {logical_id} in place")
+        physical = getattr(original, "physical_resource_id", None) or getattr(original, "name", None)
+        updated = resource_class.update_from_cloudformation_json(
+            original_resource=original, new_resource_name=physical, cloudformation_json=cleaned,
+            account_id=account_id, region_name=region_name,
+        )
+        updated.cf_resource_type = resource_type
+        updated.logical_resource_id = logical_id
+        updated.rt_props = declared
+        if touched is not None:
+            touched.append((logical_id, "Modify"))
+        return updated
+
+    parsing.parse_and_update_resource = parse_and_update_resource
 
 
 # --- CloudFormation: nested stacks ---------------------------------------------------------
@@ -802,15 +968,28 @@ def _patch_change_sets() -> None:
             elif wanted and not exists:
                 changes.append(_resource_change("Add", logical, res, None, None, [], []))
             elif exists:
-                causes = sorted(_parameters_used(res.get("Properties") or {}, conditions, {c for c in conditions if old_cond[c] != new_cond[c]}) & changed)
-                if causes:
+                changed_conditions = {c for c in conditions if old_cond[c] != new_cond[c]}
+                by_property = {
+                    name: sorted(_parameters_used(value, conditions, changed_conditions) & changed)
+                    for name, value in (res.get("Properties") or {}).items()
+                }
+                by_property = {name: causes for name, causes in by_property.items() if causes}
+                if by_property:
+                    # (29) Replacement from the type's create-only properties: Always when
+                    # the property itself is create-only, Conditionally when only a part of
+                    # it is; a nested stack is updated in place, never replaced.
+                    paths = [] if res.get("Type") == NESTED_TYPE else create_only_paths(res.get("Type", ""), stack.region_name)
+                    recreation = {
+                        name: "Always" if [name] in paths else "Conditionally" if any(p[0] == name for p in paths) else "Never"
+                        for name in by_property
+                    }
                     details = [
-                        {"Target": {"Attribute": "Properties", "RequiresRecreation": "Conditionally"},
+                        {"Target": {"Attribute": "Properties", "Name": name, "RequiresRecreation": recreation[name]},
                          "Evaluation": "Static", "ChangeSource": "ParameterReference", "CausingEntity": p}
-                        for p in causes
+                        for name, causes in sorted(by_property.items()) for p in causes
                     ]
-                    # A nested stack is updated in place, never replaced.
-                    replacement = "False" if res.get("Type") == NESTED_TYPE else "Conditional"
+                    replacement = ("True" if "Always" in recreation.values()
+                                   else "Conditional" if "Conditionally" in recreation.values() else "False")
                     changes.append(_resource_change("Modify", logical, res, physical, replacement, ["Properties"], details))
                 elif res.get("Type") == NESTED_TYPE:
                     # (22) A nested stack is always Modify: its template may have changed
@@ -870,6 +1049,32 @@ def _probe(stack: Any, template: dict[str, Any], params: dict[str, Any]) -> Any:
     )
     probe.load()
     return probe
+
+
+def _physical_ids(stack: Any) -> dict[str, str]:
+    """The stack's live resources: logical id -> physical id."""
+    out = {}
+    for logical, resource in stack.resource_map._parsed_resources.items():
+        if resource is None or isinstance(resource, str) or logical.startswith("AWS::"):
+            continue
+        if logical not in (stack.resource_map._resource_json_map or {}):
+            continue
+        out[logical] = str(getattr(resource, "physical_resource_id", None) or getattr(resource, "name", logical))
+    return out
+
+
+def _what_changed(before: dict[str, str], after: dict[str, str], touched: list) -> dict[str, list]:
+    """(29) The update log's account of one update: resources deleted, created, modified in
+    place and replaced, each as `{"logical", "physical"}` (replaced: the new physical id,
+    and `"was"` the old one)."""
+    modified = {logical for logical, action in touched if action == "Modify"}
+    return {
+        "deleted": [{"logical": k, "physical": before[k]} for k in sorted(set(before) - set(after))],
+        "created": [{"logical": k, "physical": after[k]} for k in sorted(set(after) - set(before))],
+        "modified": [{"logical": k, "physical": after[k]} for k in sorted(modified & set(after)) if before.get(k) == after[k]],
+        "replaced": [{"logical": k, "physical": after[k], "was": before[k]}
+                     for k in sorted(set(before) & set(after)) if before[k] != after[k]],
+    }
 
 
 def _resource_change(action: str, logical: str, res: dict, physical: Any, replacement: Any, scope: list, details: list) -> dict:

@@ -43,6 +43,58 @@ Resources:
     )
 }
 
+/// A consumer in in-place mode: its reader pins the secret version with
+/// `RotateTokenVersion` (empty: the current version, as when the stack was created), and
+/// has no `RotateToken` at all. Only the pinned reader is modified by a refresh.
+pub fn in_place_consumer_template(secret_ref: &str) -> String {
+    format!(
+        r#"AWSTemplateFormatVersion: "2010-09-09"
+Description: consumer of a secret, in-place mode (version pinned by a parameter)
+Parameters:
+  RotateTokenVersion:
+    Type: String
+    Default: ""
+  Environment:
+    Type: String
+    Default: prod
+Resources:
+  DatabasePassword:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !Sub "{{{{resolve:secretsmanager:{secret_ref}:SecretString:::${{RotateTokenVersion}}}}}}"
+  Settings:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !Sub "env=${{Environment}}"
+"#
+    )
+}
+
+/// A database whose master user name and password pin the secret version: the user name
+/// is create-only, so a new version would replace the database (and its data).
+pub fn in_place_database_template(secret_ref: &str) -> String {
+    format!(
+        r#"AWSTemplateFormatVersion: "2010-09-09"
+Description: a database reading its credentials from a secret, pinned by version
+Parameters:
+  RotateTokenVersion:
+    Type: String
+    Default: ""
+Resources:
+  Database:
+    Type: AWS::RDS::DBInstance
+    Properties:
+      Engine: postgres
+      DBInstanceClass: db.t3.micro
+      AllocatedStorage: "20"
+      MasterUsername: !Sub "{{{{resolve:secretsmanager:{secret_ref}:SecretString:username::${{RotateTokenVersion}}}}}}"
+      MasterUserPassword: !Sub "{{{{resolve:secretsmanager:{secret_ref}:SecretString:password::${{RotateTokenVersion}}}}}}"
+"#
+    )
+}
+
 /// The consumer, plus a bucket behind the same condition: the data-loss guard must refuse
 /// it (RotateToken=false would delete the bucket and its objects).
 pub fn consumer_with_guarded_bucket(secret_ref: &str) -> String {

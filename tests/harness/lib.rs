@@ -82,6 +82,19 @@ pub struct AcceptedUpdate {
     pub token: String,
     /// UPDATE_IN_PROGRESS, UPDATE_COMPLETE or UPDATE_ROLLBACK_COMPLETE.
     pub result: String,
+    /// Every parameter as the update resolved it.
+    pub parameters: std::collections::BTreeMap<String, String>,
+    /// What a completed update did to the stack's resources (emulator #29).
+    pub resources: ResourceActions,
+}
+
+/// The logical ids an update deleted, created, modified in place and replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceActions {
+    pub deleted: Vec<String>,
+    pub created: Vec<String>,
+    pub modified: Vec<String>,
+    pub replaced: Vec<String>,
 }
 
 /// The local AWS emulator, one per test.
@@ -172,6 +185,28 @@ impl Emulator {
                 stack: field(e, "stack"),
                 token: field(&e["parameters"], "RotateToken"),
                 result: field(e, "result"),
+                parameters: e["parameters"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                resources: {
+                    let ids = |action: &str| -> Vec<String> {
+                        e["resources"][action]
+                            .as_array()
+                            .map(|a| a.iter().map(|r| field(r, "logical")).collect())
+                            .unwrap_or_default()
+                    };
+                    ResourceActions {
+                        deleted: ids("deleted"),
+                        created: ids("created"),
+                        modified: ids("modified"),
+                        replaced: ids("replaced"),
+                    }
+                },
             })
             .collect()
     }
