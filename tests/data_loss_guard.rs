@@ -47,10 +47,13 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         targets: TargetSettings::default(),
         own_region: "us-east-1".into(),
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
     };
     let access = AssumedRoles::new(&cfg, TargetSettings::default());
+    let secrets = rotatetoken::aws::secretsmanager::SecretsManager::new(&cfg);
     let settings = DiscoverySettings {
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
         mode: SelectionMode::All,
         max_concurrency: 5,
         template_concurrency: 4,
@@ -58,13 +61,14 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         require_opt_in: false,
     };
     let discover = |dry_run: bool| {
-        let (access, scope, settings) = (&access, &scope, &settings);
+        let (access, secrets, scope, settings) = (&access, &secrets, &scope, &settings);
         let input = json!({"secret": {"arn": arn}, "dry_run": dry_run});
         async move {
             service::discover(
                 access,
                 &NoOrganization,
                 None::<&rotatetoken::aws::s3::S3RunStore>,
+                secrets,
                 scope,
                 settings,
                 input,
@@ -94,6 +98,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         let done = service::refresh(
             &access,
             &NoOrganization,
+            &secrets,
             &SystemClock,
             RefreshSettings {
                 poll_interval_ms: 100,

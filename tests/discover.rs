@@ -2,6 +2,7 @@
 //! pagination past 50 stacks, both selection modes, non-updatable stacks reported.
 
 use rotatetoken::aws::s3::S3RunStore;
+use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::model::DiscoveryOutput;
@@ -16,6 +17,7 @@ use serde_json::json;
 fn settings(mode: SelectionMode) -> DiscoverySettings {
     DiscoverySettings {
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
         mode,
         max_concurrency: 7,
         template_concurrency: 4,
@@ -35,16 +37,22 @@ fn own_region() -> Scope {
         targets: TargetSettings::default(),
         own_region: "us-east-1".into(),
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
     }
 }
 
-async fn discover(access: &AssumedRoles, mode: SelectionMode, secret_arn: &str) -> DiscoveryOutput {
+async fn discover(
+    config: &aws_config::SdkConfig,
+    mode: SelectionMode,
+    secret_arn: &str,
+) -> DiscoveryOutput {
     let input =
         json!({"secret": {"arn": secret_arn, "version_id": "v2"}, "cause": "PutSecretValue"});
     service::discover(
-        access,
+        &local(config),
         &NoOrganization,
         NO_STORE,
+        &SecretsManager::new(config),
         &own_region(),
         &settings(mode),
         input,
@@ -77,7 +85,7 @@ async fn every_page_is_read_and_only_stacks_with_the_parameter_are_selected() {
         create_stack(&cfn, &format!("plain-{i}"), &plain_template("prod/db"), &[]).await;
     }
 
-    let out = discover(&local(&config), SelectionMode::All, &arn).await;
+    let out = discover(&config, SelectionMode::All, &arn).await;
 
     assert_eq!(
         out.scanned, 65,
@@ -128,13 +136,12 @@ async fn referencing_mode_selects_only_stacks_that_mention_the_secret() {
     )
     .await;
 
-    let adapter = local(&config);
-    let referencing = discover(&adapter, SelectionMode::Referencing, &arn).await;
+    let referencing = discover(&config, SelectionMode::Referencing, &arn).await;
     assert_eq!(
         names(&referencing),
         vec!["by-arn", "by-name", "by-parameter"]
     );
-    let all = discover(&adapter, SelectionMode::All, &arn).await;
+    let all = discover(&config, SelectionMode::All, &arn).await;
     assert_eq!(all.selected.len(), 5);
 }
 
@@ -156,7 +163,7 @@ async fn stacks_that_cannot_be_updated_are_reported_with_the_reason() {
     emulator.force_status("failed-create", "ROLLBACK_COMPLETE", "");
     emulator.force_status("busy", "UPDATE_IN_PROGRESS", "User Initiated");
 
-    let out = discover(&local(&config), SelectionMode::All, &arn).await;
+    let out = discover(&config, SelectionMode::All, &arn).await;
 
     // A busy stack is selected: refresh waits for the running operation to end.
     let mut selected = names(&out);
@@ -190,7 +197,7 @@ async fn stacks_that_cannot_be_updated_are_reported_with_the_reason() {
 #[tokio::test]
 async fn malformed_input_names_the_field() {
     let emulator = Emulator::start();
-    let adapter = local(&emulator.sdk_config().await);
+    let config = emulator.sdk_config().await;
     for (input, field) in [
         (json!({}), "input.secret"),
         (json!({"secret": {}}), "input.secret.arn"),
@@ -202,9 +209,10 @@ async fn malformed_input_names_the_field() {
         (json!("text"), "input"),
     ] {
         let err = service::discover(
-            &adapter,
+            &local(&config),
             &NoOrganization,
             NO_STORE,
+            &SecretsManager::new(&config),
             &own_region(),
             &settings(SelectionMode::All),
             input.clone(),
@@ -234,9 +242,8 @@ async fn nested_stacks_select_their_root_and_unreachable_ones_are_reported() {
         .await
         .child;
 
-    let adapter = local(&config);
     for mode in [SelectionMode::Referencing, SelectionMode::All] {
-        let out = discover(&adapter, mode, &arn).await;
+        let out = discover(&config, mode, &arn).await;
         assert_eq!(names(&out), vec!["platform"], "{mode:?}");
         let skipped: Vec<(&str, &str)> = out
             .skipped
@@ -279,6 +286,7 @@ async fn a_dry_run_predicts_the_updates_cloudformation_would_refuse() {
         &local(&config),
         &NoOrganization,
         NO_STORE,
+        &SecretsManager::new(&config),
         &own_region(),
         &settings(SelectionMode::All),
         input,
@@ -336,6 +344,7 @@ async fn with_require_opt_in_untagged_consumers_are_reported_skipped() {
         &local(&config),
         &NoOrganization,
         NO_STORE,
+        &SecretsManager::new(&config),
         &own_region(),
         &DiscoverySettings {
             require_opt_in: true,

@@ -121,6 +121,14 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
     for name in ["orders-api", "payments-worker"] {
         create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
     }
+    // An in-place stack: its refresh reads which version is current (DescribeSecret).
+    create_stack(
+        &p.cfn,
+        "pinned-app",
+        &in_place_consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
     // A `sam deploy` stack: its update re-expands the transform (CreateChangeSet on it).
     deploy_with_change_set(
         &p.cfn,
@@ -143,7 +151,7 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    assert_eq!(done.summary["counts"]["refreshed"], 4, "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 5, "{:#}", done.summary);
     redeliver(&p, &name_only_event(&arn, &version)).await;
     // And a dry run, whose discovery reads the templates for the data-loss guard.
     p.start_execution(
@@ -201,6 +209,10 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
             );
             create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
             deploy_with_change_set(&cfn, "sam-app", &sam_consumer_template(&arn)).await;
+            if region == "us-east-1" {
+                let pinned = in_place_consumer_template(&arn);
+                create_stack(&cfn, "pinned-app", &pinned, &[]).await;
+            }
         }
     }
     let config = p.emulator.sdk_config_in(A, "us-east-1").await;
@@ -212,9 +224,10 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
         .await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    // 2 stacks × 2 regions in each of the 3 accounts, and the nested root in A.
+    // 2 stacks × 2 regions in each of the 3 accounts, the nested root in A, and an
+    // in-place stack in each account.
     assert_eq!(
-        done.summary["counts"]["refreshed"], 13,
+        done.summary["counts"]["refreshed"], 16,
         "{:#}",
         done.summary
     );

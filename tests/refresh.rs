@@ -2,6 +2,7 @@
 //! adapter: both phases, waiting on UPDATE_IN_PROGRESS, no-op updates, budget hand-back,
 //! stacks that cannot be updated, and a phase-two rollback.
 
+use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::model::{Outcome, Phase, RefreshTask, StackRef};
 use rotatetoken::domain::refresh::RefreshSettings;
@@ -24,6 +25,7 @@ struct World {
     sm: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
     access: AssumedRoles,
+    secrets: SecretsManager,
     scope: Scope,
 }
 
@@ -50,10 +52,12 @@ async fn world() -> World {
         sm: aws_sdk_secretsmanager::Client::new(&config),
         ssm: aws_sdk_ssm::Client::new(&config),
         access: AssumedRoles::new(&config, TargetSettings::default()),
+        secrets: SecretsManager::new(&config),
         scope: Scope {
             targets: TargetSettings::default(),
             own_region: "us-east-1".into(),
             parameter: "RotateToken".into(),
+            version_parameter: "RotateTokenVersion".into(),
         },
         emulator,
     }
@@ -74,6 +78,7 @@ async fn run_with(
     service::refresh(
         &w.access,
         &NoOrganization,
+        &w.secrets,
         &SystemClock,
         settings,
         &w.scope,
@@ -344,6 +349,7 @@ async fn malformed_step_input_is_refused_without_any_call() {
         let err = service::refresh(
             &w.access,
             &NoOrganization,
+            &w.secrets,
             &SystemClock,
             SETTINGS,
             &w.scope,

@@ -820,3 +820,175 @@ async fn a_lost_end_of_run_event_does_not_hold_the_secret_back() {
         Some("v3")
     );
 }
+
+/// The logical ids a plan step names (`LogicalId (Type)` entries), sorted.
+fn planned_ids(step: &Value, action: &str) -> Vec<String> {
+    let mut ids: Vec<String> = step[action]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e.as_str().unwrap().split(' ').next().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// Issue 10: an in-place stack (its reader pins the version with `RotateTokenVersion`) gets
+/// exactly one update, keeps its physical ids and holds the new value; a classic stack in
+/// the same run still goes false then true; a database whose in-place update would replace
+/// it is skipped with the resource named. The dry run's plan, from CloudFormation's change
+/// sets, is what the real run then does, by the emulator's update log and resource ids; no
+/// change set is left on any stack.
+#[tokio::test]
+async fn in_place_and_classic_stacks_are_refreshed_in_one_run_exactly_as_planned() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    p.emulator.control(json!({"update_delay_seconds": 0.3}));
+    let old = r#"{"username":"admin","password":"old-5c1d"}"#;
+    let new = r#"{"username":"admin","password":"new-9e7b"}"#;
+    let arn = create_secret(&p.sm, "prod/db-password", old).await;
+    let stacks = [
+        ("classic", consumer_template("prod/db-password")),
+        ("pinned", in_place_consumer_template("prod/db-password")),
+        ("database", in_place_database_template("prod/db-password")),
+    ];
+    let mut before = BTreeMap::new();
+    for (name, template) in &stacks {
+        create_stack(&p.cfn, name, template, &[]).await;
+        before.insert(*name, resources(&p.cfn, name).await);
+    }
+    let version = put_secret(&p.sm, "prod/db-password", new).await;
+
+    p.start_execution(
+        "plan-first",
+        &json!({"secret": {"arn": arn}, "dry_run": true}),
+    )
+    .await;
+    let plan = p.wait_for("plan-first", Duration::from_secs(60)).await;
+    assert_eq!(plan.status, "SUCCEEDED", "{:#}", plan.summary);
+    assert!(p.emulator.updates().is_empty(), "a dry run changes nothing");
+    let classic = row(&plan.summary, "classic").clone();
+    assert_eq!(classic["outcome"], "would_refresh", "{classic:#}");
+    assert_eq!(classic["mode"], "two_phase");
+    let pinned = row(&plan.summary, "pinned").clone();
+    assert_eq!(pinned["outcome"], "would_refresh", "{pinned:#}");
+    assert_eq!(pinned["mode"], "in_place");
+    assert_eq!(
+        pinned["plan"],
+        json!([{"sets": format!("RotateTokenVersion={version}"),
+                "modify": ["DatabasePassword (AWS::SSM::Parameter)"]}])
+    );
+    let database = row(&plan.summary, "database").clone();
+    assert_eq!(database["outcome"], "skipped", "{database:#}");
+    assert_eq!(database["mode"], "in_place");
+    let why = database["reason"].as_str().unwrap();
+    assert!(
+        why.contains("Database (AWS::RDS::DBInstance) would be replaced")
+            && why.contains("MasterUsername"),
+        "{why}"
+    );
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    let s = &done.summary;
+    assert_eq!(row(s, "classic")["outcome"], "refreshed", "{s:#}");
+    assert_eq!(row(s, "classic")["mode"], "two_phase");
+    assert_eq!(row(s, "pinned")["outcome"], "refreshed", "{s:#}");
+    assert_eq!(row(s, "pinned")["mode"], "in_place");
+    assert_eq!(row(s, "pinned")["version"], json!(version));
+    assert_eq!(row(s, "database")["outcome"], "skipped");
+
+    // The in-place stack: one update, its version parameter only, nothing deleted.
+    let updates = p.emulator.updates();
+    let of = |stack: &str| -> Vec<_> { updates.iter().filter(|u| u.stack == stack).collect() };
+    let pinned_updates = of("pinned");
+    assert_eq!(pinned_updates.len(), 1, "{pinned_updates:?}");
+    assert_eq!(pinned_updates[0].result, "UPDATE_COMPLETE");
+    assert_eq!(pinned_updates[0].parameters["RotateTokenVersion"], version);
+    assert_eq!(pinned_updates[0].parameters["Environment"], "prod");
+    let step = &pinned["plan"][0];
+    let did = &pinned_updates[0].resources;
+    assert_eq!(sorted(did.modified.clone()), planned_ids(step, "modify"));
+    assert!(did.deleted.is_empty() && did.created.is_empty() && did.replaced.is_empty());
+    let after = resources(&p.cfn, "pinned").await;
+    assert_eq!(after, before["pinned"], "the same physical ids");
+    assert_eq!(
+        ssm_value(&p.ssm, &after["DatabasePassword"])
+            .await
+            .as_deref(),
+        Some(new)
+    );
+
+    // The classic stack: false then true, each doing what the dry run said.
+    assert_eq!(
+        p.emulator.completed_token_updates("classic"),
+        vec!["false", "true"]
+    );
+    let classic_updates = of("classic");
+    assert_eq!(classic_updates.len(), 2);
+    assert_eq!(
+        classic["plan"].as_array().map(Vec::len),
+        Some(2),
+        "{classic:#}"
+    );
+    for (done, step) in classic_updates
+        .iter()
+        .zip(classic["plan"].as_array().unwrap())
+    {
+        assert_eq!(done.result, "UPDATE_COMPLETE");
+        assert_eq!(step["sets"], format!("RotateToken={}", done.token));
+        assert_eq!(
+            sorted(done.resources.deleted.clone()),
+            planned_ids(step, "delete")
+        );
+        assert_eq!(
+            sorted(done.resources.created.clone()),
+            planned_ids(step, "create")
+        );
+        assert_eq!(
+            sorted(done.resources.modified.clone()),
+            planned_ids(step, "modify")
+        );
+        assert_eq!(
+            sorted(done.resources.replaced.clone()),
+            planned_ids(step, "replace")
+        );
+    }
+    assert_eq!(
+        planned_ids(&classic["plan"][0], "delete"),
+        vec!["ApiKey", "DatabasePassword"]
+    );
+    assert_eq!(
+        ssm_value(
+            &p.ssm,
+            &resources(&p.cfn, "classic").await["DatabasePassword"]
+        )
+        .await
+        .as_deref(),
+        Some(new)
+    );
+
+    // The database: never updated. No change set left anywhere.
+    assert!(of("database").is_empty());
+    assert_eq!(resources(&p.cfn, "database").await, before["database"]);
+    for (name, _) in &stacks {
+        let left = p
+            .cfn
+            .list_change_sets()
+            .stack_name(*name)
+            .send()
+            .await
+            .unwrap();
+        assert!(left.summaries().is_empty(), "{name}: {left:?}");
+    }
+}

@@ -3,6 +3,7 @@
 //! the others complete, and a stack outside the targets never touched.
 
 use rotatetoken::aws::s3::S3RunStore;
+use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::model::{Outcome, RefreshTask};
@@ -34,6 +35,7 @@ fn targets(external_id: &str) -> TargetSettings {
 fn discovery_settings() -> DiscoverySettings {
     DiscoverySettings {
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
         mode: SelectionMode::Referencing,
         max_concurrency: 5,
         template_concurrency: 4,
@@ -76,10 +78,12 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         &access,
         &NoOrganization,
         None::<&S3RunStore>,
+        &SecretsManager::new(&central),
         &Scope {
             targets: settings.clone(),
             own_region: "us-east-1".into(),
             parameter: "RotateToken".into(),
+            version_parameter: "RotateTokenVersion".into(),
         },
         &discovery_settings(),
         request,
@@ -132,6 +136,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         targets: settings.clone(),
         own_region: "us-east-1".into(),
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
     };
     let refresh_settings = RefreshSettings {
         poll_interval_ms: 100,
@@ -144,6 +149,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         let done = service::refresh(
             &access,
             &NoOrganization,
+            &SecretsManager::new(&central),
             &SystemClock,
             refresh_settings,
             &scope,
@@ -227,6 +233,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
         targets: settings,
         own_region: "us-east-1".into(),
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
     };
     e.control(json!({"external_id": null}));
     let outsider_cfn =
@@ -250,6 +257,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
     let err = service::refresh(
         &access,
         &NoOrganization,
+        &SecretsManager::new(&central),
         &SystemClock,
         RefreshSettings {
             poll_interval_ms: 100,
@@ -280,10 +288,12 @@ async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
         &access,
         &NoOrganization,
         None::<&S3RunStore>,
+        &SecretsManager::new(&central),
         &Scope {
             targets: settings.clone(),
             own_region: "us-east-1".into(),
             parameter: "RotateToken".into(),
+            version_parameter: "RotateTokenVersion".into(),
         },
         &discovery_settings(),
         json!({"secret": {"arn": arn}}),
@@ -340,6 +350,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         },
         own_region: "us-east-1".into(),
         parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
     };
     let access = AssumedRoles::new(&central, scope.targets.clone());
     let directory = rotatetoken::aws::organizations::Organizations::new(&central);
@@ -347,6 +358,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         &access,
         &directory,
         None::<&S3RunStore>,
+        &SecretsManager::new(&central),
         &scope,
         &DiscoverySettings {
             mode: SelectionMode::All,
@@ -387,6 +399,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
     let done = service::refresh(
         &access,
         &directory,
+        &SecretsManager::new(&central),
         &SystemClock,
         settings,
         &scope,
@@ -416,6 +429,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
     let err = service::refresh(
         &access,
         &directory,
+        &SecretsManager::new(&central),
         &SystemClock,
         settings,
         &scope,
@@ -472,10 +486,12 @@ async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
         &AssumedRoles::new(&e.sdk_config().await, settings.clone()),
         &NoOrganization,
         None::<&S3RunStore>,
+        &SecretsManager::new(&e.sdk_config().await),
         &Scope {
             targets: settings,
             own_region: "us-east-1".into(),
             parameter: "RotateToken".into(),
+            version_parameter: "RotateTokenVersion".into(),
         },
         &discovery_settings(),
         json!({"secret": {"arn": arn}}),

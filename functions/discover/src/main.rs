@@ -1,10 +1,11 @@
-//! Discover: list every stack, select those with the token parameter (and, in
-//! `referencing` mode, a mention of the secret), in every target account and region, and
+//! Discover: list every stack, select those with the token or version parameter (and, in
+//! `referencing` mode or for in-place stacks, a mention of the secret), in every target account and region, and
 //! report the stacks that cannot be updated and the targets that could not be searched.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use rotatetoken::aws::{
-    load_config, organizations::Organizations, s3::S3RunStore, targets::AssumedRoles,
+    load_config, organizations::Organizations, s3::S3RunStore, secretsmanager::SecretsManager,
+    targets::AssumedRoles,
 };
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
@@ -19,10 +20,13 @@ async fn main() -> Result<(), Error> {
     let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();
     let org = Organizations::new(&aws);
     let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
+    let secrets = SecretsManager::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (access, org, store, scope, settings) =
-            (&access, &org, store.as_ref(), &scope, &settings);
-        async move { service::discover(access, org, store, scope, settings, event.payload).await }
+        let (access, org, store, secrets, scope, settings) =
+            (&access, &org, store.as_ref(), &secrets, &scope, &settings);
+        async move {
+            service::discover(access, org, store, secrets, scope, settings, event.payload).await
+        }
     }))
     .await
 }

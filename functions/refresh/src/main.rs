@@ -1,8 +1,12 @@
-//! Refresh: advance one stack through RotateToken=false then =true, polling it, until it is
-//! done or this invocation's budget runs out (then the state machine calls again).
+//! Refresh: advance one stack through RotateToken=false then =true (or its one in-place
+//! update), polling it, until it is done or this invocation's budget runs out (then the
+//! state machine calls again).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rotatetoken::aws::{load_config, organizations::Organizations, targets::AssumedRoles};
+use rotatetoken::aws::{
+    load_config, organizations::Organizations, secretsmanager::SecretsManager,
+    targets::AssumedRoles,
+};
 use rotatetoken::ports::{Clock, SystemClock};
 use rotatetoken::{config, service, telemetry};
 use serde_json::Value;
@@ -30,8 +34,9 @@ async fn main() -> Result<(), Error> {
     let aws = load_config("rotatetoken-refresh").await;
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);
+    let secrets = SecretsManager::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (access, org, scope) = (&access, &org, &scope);
+        let (access, org, secrets, scope) = (&access, &org, &secrets, &scope);
         async move {
             let now = SystemClock.now_ms();
             let until = budget_until(now, event.context.deadline, step_budget_ms);
@@ -39,6 +44,7 @@ async fn main() -> Result<(), Error> {
             service::refresh(
                 access,
                 org,
+                secrets,
                 &SystemClock,
                 settings,
                 scope,

@@ -10,8 +10,9 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 17] = [
+pub const TEMPLATE_VARIABLES: [&str; 18] = [
     "PARAMETER_NAME",
+    "VERSION_PARAMETER_NAME",
     "SELECTION_MODE",
     "MAX_CONCURRENCY",
     "POLL_INTERVAL_SECONDS",
@@ -69,9 +70,15 @@ pub fn token_parameter() -> String {
     var("PARAMETER_NAME").unwrap_or_else(|| "RotateToken".to_string())
 }
 
+/// The parameter that pins the secret version in in-place stacks.
+pub fn version_parameter() -> String {
+    var("VERSION_PARAMETER_NAME").unwrap_or_else(|| "RotateTokenVersion".to_string())
+}
+
 pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
     Ok(DiscoverySettings {
         parameter: token_parameter(),
+        version_parameter: version_parameter(),
         mode: var("SELECTION_MODE")
             .unwrap_or_else(|| "referencing".into())
             .parse()?,
@@ -151,6 +158,7 @@ pub fn scope() -> Result<crate::service::Scope, InputError> {
         targets: target_settings()?,
         own_region: own_region()?,
         parameter: token_parameter(),
+        version_parameter: version_parameter(),
     })
 }
 

@@ -159,9 +159,15 @@ pub trait ExecutionStarter {
     ) -> impl Future<Output = Result<Option<ExistingExecution>, AwsError>> + Send;
 }
 
-/// Secrets Manager metadata (never values): turns a secret name into its ARN.
+/// Secrets Manager metadata (never values): a secret name's ARN, its labelled versions.
 pub trait SecretDirectory {
     fn secret_arn(&self, secret_id: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// The versions that carry staging labels, with their labels (DescribeSecret), asked of
+    /// the secret's own region.
+    fn versions(
+        &self,
+        secret_arn: &str,
+    ) -> impl Future<Output = Result<crate::domain::in_place::SecretVersions, AwsError>> + Send;
 }
 
 /// Where a run keeps what is too large for the state machine's payloads.

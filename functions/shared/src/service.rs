@@ -7,6 +7,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
+use crate::domain::in_place::RefreshMode;
 use crate::domain::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, Outcome, RefreshTask, RunFiles, SecretRef,
     StackRef,
@@ -18,7 +19,9 @@ use crate::domain::report::{
 };
 use crate::domain::targets::{session_name, Target, TargetSettings};
 use crate::handler::FunctionError;
-use crate::ports::{AccountDirectory, AwsError, Clock, Notifier, RunStore, TargetAccess};
+use crate::ports::{
+    AccountDirectory, AwsError, Clock, Notifier, RunStore, SecretDirectory, TargetAccess,
+};
 use crate::telemetry;
 
 mod trigger_use_case;
@@ -26,10 +29,11 @@ pub use trigger_use_case::{trigger, Trigger, TriggerReport};
 
 /// The state machine wraps the execution input with the execution's name:
 /// `{"execution": "<name>", "request": <input>}`; a bare input (a local invoke) also works.
-pub async fn discover<A, O, S>(
+pub async fn discover<A, O, S, D>(
     access: &A,
     org: &O,
     store: Option<&S>,
+    secrets: &D,
     scope: &Scope,
     settings: &DiscoverySettings,
     input: Value,
@@ -38,6 +42,7 @@ where
     A: TargetAccess + Sync,
     O: AccountDirectory + Sync,
     S: RunStore + Sync,
+    D: SecretDirectory + Sync,
 {
     let (execution, request, what) = match input {
         Value::Object(mut map) if map.contains_key("request") => {
@@ -63,8 +68,12 @@ where
     let retried_before = crate::aws::retries::retried_calls();
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
+    // Read once per run: which version is current (in-place stacks' previews) and which
+    // versions still carry a label (pins that may break). Metadata only.
+    let versions = secrets.versions(&input.secret.arn).await;
+    let session = session_name(&execution);
     let mut out =
-        discovery::discover(access, &targets, input, settings, &session_name(&execution)).await;
+        discovery::discover(access, &targets, input, settings, &session, &versions).await;
     out.failed_targets.extend(unlisted);
     out.retried_calls = crate::aws::retries::retried_calls() - retried_before;
     for task in &mut out.selected {
@@ -118,6 +127,8 @@ pub struct Scope {
     pub own_region: String,
     /// The token parameter's name (deploy parameter `TokenParameterName`).
     pub parameter: String,
+    /// The version parameter's name (deploy parameter `VersionParameterName`).
+    pub version_parameter: String,
 }
 
 /// This run's targets: the named accounts plus the active accounts in the named OUs,
@@ -177,9 +188,13 @@ async fn target_of<O: AccountDirectory + Sync>(
     }
 }
 
-pub async fn refresh<A, O, C>(
+// The function's four ports, its settings and scope, the input and its time budget: one
+// call site (functions/refresh/src/main.rs) builds it; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub async fn refresh<A, O, S, C>(
     access: &A,
     org: &O,
+    secrets: &S,
     clock: &C,
     settings: RefreshSettings,
     scope: &Scope,
@@ -189,6 +204,7 @@ pub async fn refresh<A, O, C>(
 where
     A: TargetAccess + Sync,
     O: AccountDirectory + Sync,
+    S: SecretDirectory + Sync,
     C: Clock + Sync,
 {
     let task: RefreshTask = from_step_input("input", input)?;
@@ -204,12 +220,16 @@ where
     // Inputs are not authority: the parameter this function sets and the session it acts
     // under come from its own configuration. A task that says otherwise (someone who can
     // invoke the function or write the run files) is refused before any AWS call.
-    if task.parameter != scope.parameter {
+    let (configured, what) = match task.mode {
+        RefreshMode::TwoPhase => (&scope.parameter, "token"),
+        RefreshMode::InPlace => (&scope.version_parameter, "version"),
+    };
+    if task.parameter != *configured {
         return Err(InputError::new(
             "input.parameter",
             format!(
-                "`{}` is not this deployment's token parameter `{}`",
-                task.parameter, scope.parameter
+                "`{}` is not this deployment's {what} parameter `{configured}`",
+                task.parameter
             ),
         )
         .into());
@@ -238,7 +258,12 @@ where
         .open(&target, &session)
         .instrument(span.clone())
         .await?;
-    let mut out = refresh::advance(&stacks, clock, settings, task, budget_until_ms)
+    let reach = refresh::Reach {
+        updater: &stacks,
+        secrets,
+        clock,
+    };
+    let mut out = refresh::advance(reach, settings, task, budget_until_ms)
         .instrument(span.clone())
         .await
         .map_err(|i| match i.changed {
@@ -401,6 +426,17 @@ mod fuzz {
 
     /// Every AWS call fails: the fuzz is about the input, and nothing may be changed.
     struct Unreachable;
+    impl SecretDirectory for Unreachable {
+        async fn secret_arn(&self, _: &str) -> Result<String, AwsError> {
+            Err(unreachable_error())
+        }
+        async fn versions(
+            &self,
+            _: &str,
+        ) -> Result<crate::domain::in_place::SecretVersions, AwsError> {
+            Err(unreachable_error())
+        }
+    }
     impl StackDirectory for Unreachable {
         async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
             Err(unreachable_error())
@@ -518,6 +554,10 @@ mod fuzz {
             "retry_at_ms",
             "enable_failures",
             "session",
+            "mode",
+            "secret_arn",
+            "version",
+            "plan",
         ]);
         (fields, any_json()).prop_map(|(field, v)| {
             let mut task = json!({
@@ -535,6 +575,7 @@ mod fuzz {
             targets: TargetSettings::default(),
             own_region: "us-east-1".into(),
             parameter: "RotateToken".into(),
+            version_parameter: "RotateTokenVersion".into(),
         }
     }
 
@@ -545,7 +586,7 @@ mod fuzz {
         fn no_refresh_input_panics(input in prop_oneof![any_json(), near_valid_task()]) {
             let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false };
             let _ = futures::executor::block_on(refresh(
-                &Unreachable, &NoOrganization, &crate::ports::SystemClock, settings, &scope(), input, 0,
+                &Unreachable, &NoOrganization, &Unreachable, &crate::ports::SystemClock, settings, &scope(), input, 0,
             ));
         }
 
@@ -563,7 +604,7 @@ mod fuzz {
                 "parameter": parameter, "session": session, "execution": "run-1",
             });
             let refused = |input: Value| match futures::executor::block_on(refresh(
-                &Unreachable, &NoOrganization, &crate::ports::SystemClock, settings, &scope(), input, 0,
+                &Unreachable, &NoOrganization, &Unreachable, &crate::ports::SystemClock, settings, &scope(), input, 0,
             )) {
                 Err(FunctionError::Input(e)) => e.field,
                 other => format!("not refused by field: {other:?}"),
@@ -571,6 +612,13 @@ mod fuzz {
             prop_assume!(parameter != "RotateToken" && session != "rotatetoken-run-1");
             prop_assert_eq!(refused(task(&parameter, None)), "input.parameter");
             prop_assert_eq!(refused(task("RotateToken", Some(&session))), "input.session");
+            // An in-place task sets the version parameter, and only the configured one.
+            let mut in_place = task("RotateToken", Some("rotatetoken-run-1"));
+            in_place["mode"] = json!("in_place");
+            prop_assert_eq!(refused(in_place.clone()), "input.parameter");
+            in_place["parameter"] = json!("RotateTokenVersion");
+            let own = refused(in_place);
+            prop_assert!(own.starts_with("not refused by field"), "{}", own);
             // The pipeline's own task gets as far as AWS (which fails here).
             let own = refused(task("RotateToken", Some("rotatetoken-run-1")));
             prop_assert!(own.starts_with("not refused by field"), "{}", own);
@@ -580,6 +628,7 @@ mod fuzz {
         fn no_discover_input_panics(input in any_json()) {
             let settings = DiscoverySettings {
                 parameter: "RotateToken".into(),
+                version_parameter: "RotateTokenVersion".into(),
                 mode: crate::domain::selection::SelectionMode::All,
                 max_concurrency: 1,
                 template_concurrency: 1,
@@ -587,7 +636,7 @@ mod fuzz {
                 require_opt_in: false,
             };
             let _ = futures::executor::block_on(discover(
-                &Unreachable, &NoOrganization, Some(&NoStore), &scope(), &settings, input,
+                &Unreachable, &NoOrganization, Some(&NoStore), &Unreachable, &scope(), &settings, input,
             ));
         }
 

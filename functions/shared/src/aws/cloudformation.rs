@@ -44,6 +44,23 @@ fn parameters(plan: &UpdatePlan) -> Vec<Parameter> {
         .collect()
 }
 
+/// The properties a change names as requiring recreation (Always or Conditionally), once
+/// each, in order.
+fn recreated_properties(rc: &aws_sdk_cloudformation::types::ResourceChange) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for target in rc.details().iter().filter_map(|d| d.target()) {
+        let recreates = target
+            .requires_recreation()
+            .is_some_and(|r| r.as_str() != "Never");
+        if let Some(name) = target.name().filter(|_| recreates) {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
 fn capabilities(plan: &UpdatePlan) -> Vec<Capability> {
     plan.capabilities
         .iter()
@@ -278,6 +295,7 @@ impl CloudFormation {
                         .iter()
                         .filter_map(|d| d.causing_entity().map(str::to_string))
                         .collect(),
+                    recreates: recreated_properties(rc),
                 });
             }
             token = out.next_token().map(str::to_string);

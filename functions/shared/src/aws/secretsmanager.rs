@@ -1,21 +1,54 @@
-//! Secrets Manager adapter. Metadata only: `DescribeSecret` to turn a name into an ARN.
-//! The pipeline never calls `GetSecretValue` (and its IAM policy does not allow it).
+//! Secrets Manager adapter. Metadata only: `DescribeSecret` to turn a name into an ARN and
+//! to list the labelled versions. The pipeline never calls `GetSecretValue` (and its IAM
+//! policy does not allow it).
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::Client;
 
+use crate::domain::in_place::SecretVersions;
 use crate::ports::{AwsError, SecretDirectory};
 
 #[derive(Clone)]
 pub struct SecretsManager {
     client: Client,
+    config: aws_config::SdkConfig,
 }
 
 impl SecretsManager {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
             client: Client::new(config),
+            config: config.clone(),
         }
+    }
+
+    /// A secret is read in its own region (its ARN says which).
+    fn client_for(&self, secret_arn: &str) -> Client {
+        match secret_arn.split(':').nth(3).filter(|r| !r.is_empty()) {
+            Some(region) if Some(region) != self.config.region().map(|r| r.as_ref()) => {
+                Client::from_conf(
+                    aws_sdk_secretsmanager::config::Builder::from(&self.config)
+                        .region(aws_config::Region::new(region.to_string()))
+                        .build(),
+                )
+            }
+            _ => self.client.clone(),
+        }
+    }
+}
+
+fn describe_error(
+    e: &aws_sdk_secretsmanager::error::SdkError<
+        aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError,
+    >,
+) -> AwsError {
+    AwsError {
+        operation: "DescribeSecret",
+        code: e.code().map(str::to_string),
+        message: e
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()),
     }
 }
 
@@ -27,17 +60,27 @@ impl SecretDirectory for SecretsManager {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| AwsError {
-                operation: "DescribeSecret",
-                code: e.code().map(str::to_string),
-                message: e.message().map(str::to_string).unwrap_or_else(|| {
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()
-                }),
-            })?;
+            .map_err(|e| describe_error(&e))?;
         out.arn().map(str::to_string).ok_or_else(|| AwsError {
             operation: "DescribeSecret",
             code: None,
             message: format!("no ARN returned for `{secret_id}`"),
+        })
+    }
+
+    async fn versions(&self, secret_arn: &str) -> Result<SecretVersions, AwsError> {
+        let out = self
+            .client_for(secret_arn)
+            .describe_secret()
+            .secret_id(secret_arn)
+            .send()
+            .await
+            .map_err(|e| describe_error(&e))?;
+        Ok(SecretVersions {
+            stages: out
+                .version_ids_to_stages()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
         })
     }
 }

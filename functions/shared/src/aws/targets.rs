@@ -16,11 +16,15 @@ use super::cloudformation::CloudFormation;
 use crate::domain::targets::{Target, TargetSettings};
 use crate::ports::{AwsError, TargetAccess};
 
-/// Discovery only reads: its sessions in the target role carry this session policy, so
-/// whatever the role grants, the session may only read stacks (IAM User Guide, "Session
-/// policies": the session's permissions are the intersection of the role's and the
-/// policy's). Exactly the calls discovery makes: `tests/iam.rs` checks it.
-pub const READ_ONLY_SESSION_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DiscoverReadsOnly","Effect":"Allow","Action":["cloudformation:DescribeStacks","cloudformation:GetTemplate","cloudformation:GetStackPolicy","cloudformation:ListStackResources"],"Resource":"*"}]}"#;
+/// Discovery never changes a stack: its sessions in the target role carry this session
+/// policy, so whatever the role grants, the session may only read stacks and, for a dry
+/// run's exact plan, create, read and delete change sets (reading nested stacks'
+/// templates for them, as the role allows), never execute one (IAM User
+/// Guide, "Session policies": the session's permissions are the intersection of the
+/// role's and the policy's; CreateChangeSet API reference: "CloudFormation doesn't make
+/// changes until you execute the change set"). Exactly the calls discovery makes:
+/// `tests/iam.rs` checks it.
+pub const READ_ONLY_SESSION_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DiscoverReadsOnly","Effect":"Allow","Action":["cloudformation:DescribeStacks","cloudformation:GetTemplate","cloudformation:GetStackPolicy","cloudformation:ListStackResources"],"Resource":"*"},{"Sid":"DryRunsPreviewWithoutExecuting","Effect":"Allow","Action":["cloudformation:CreateChangeSet","cloudformation:DescribeChangeSet","cloudformation:DeleteChangeSet","s3:GetObject"],"Resource":"*"}]}"#;
 
 pub struct AssumedRoles {
     base: aws_config::SdkConfig,

@@ -6,20 +6,24 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{stream, StreamExt, TryStreamExt};
 
+use super::in_place::{self, RefreshMode, SecretVersions};
 use super::model::{
-    DiscoveryOutput, ExecutionInput, FailedTarget, RefreshTask, SecretRef, SkippedStack,
-    StackSnapshot,
+    DiscoveryOutput, ExecutionInput, FailedTarget, PlannedUpdate, RefreshTask, SecretRef,
+    SkippedStack, StackSnapshot,
 };
 use super::nested::{self, Member};
+use super::refresh;
 use super::selection::{
     mentions_secret, not_opted_in, not_refreshable_reason, parameters_mention_secret, SelectionMode,
 };
 use super::targets::Target;
-use crate::ports::{AwsError, StackDirectory, TargetAccess};
+use crate::ports::{AwsError, StackDirectory, StackUpdater, TargetAccess};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoverySettings {
     pub parameter: String,
+    /// The version parameter that chooses in-place mode (`RotateTokenVersion` by default).
+    pub version_parameter: String,
     pub mode: SelectionMode,
     pub max_concurrency: u32,
     /// GetTemplate calls in flight at once per target (selection and the data-loss guard).
@@ -32,7 +36,8 @@ pub struct DiscoverySettings {
 
 /// What the checks before phase one say about a stack, as discovery sees them.
 enum Before {
-    Go,
+    /// Go, with the plan when a dry run previewed it.
+    Go(Vec<PlannedUpdate>),
     Skip(String),
     /// Dry run: CloudFormation would refuse the `false` update.
     WouldFail(String),
@@ -45,19 +50,19 @@ enum Before {
 /// old value): a real run selects the stack, and the refresh function makes the same checks
 /// again before phase one, where a failing call is a failure; a dry run says the checks
 /// could not be made.
-async fn guard_verdict<D: StackDirectory + Sync>(
+async fn guard_verdict<D: StackDirectory + StackUpdater + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
     body: Option<String>,
     members: Option<Vec<Member>>,
     parameter: &str,
     dry_run: bool,
-) -> Result<(), Before> {
+) -> Result<Vec<PlannedUpdate>, Before> {
     let not_checked = |e: AwsError| match dry_run {
         true => Before::WouldFail(format!(
             "the checks before phase one could not be made: {e}"
         )),
-        false => Before::Go,
+        false => Before::Go(vec![]),
     };
     let body = match body {
         Some(body) => body,
@@ -83,16 +88,76 @@ async fn guard_verdict<D: StackDirectory + Sync>(
         return Err(Before::Skip(reason));
     }
     match super::stack_policy::reason(directory, &snapshot.stack, &body, parameter).await {
-        Ok(None) => Ok(()),
-        Ok(Some(reason)) => Err(Before::Skip(reason)),
-        Err(e) => Err(not_checked(e)),
+        Ok(None) => {}
+        Ok(Some(reason)) => return Err(Before::Skip(reason)),
+        Err(e) => return Err(not_checked(e)),
     }
+    if !dry_run {
+        return Ok(vec![]);
+    }
+    // What CloudFormation would do, exactly: phase one previewed in a change set (and its
+    // side changes judged as the refresh function judges them). Phase two cannot be
+    // previewed before phase one has run: it undoes phase one. A stack left at `false`
+    // needs only phase two, and that is previewed.
+    let at_false = snapshot
+        .parameter(parameter)
+        .and_then(|p| p.value.as_deref())
+        == Some("false");
+    let phase = if at_false { "true" } else { "false" };
+    let update = refresh::plan_update(snapshot, parameter, phase).map_err(Before::Skip)?;
+    let planned = directory.preview(&update).await.map_err(not_checked)?;
+    let first = PlannedUpdate::from_changes(format!("{parameter}={phase}"), &planned);
+    if at_false {
+        return Ok(vec![first]);
+    }
+    let guarded = nested::guarded(&body, parameter, &members);
+    let tokens = nested::token_names(parameter, &members);
+    if let Some(reason) = refresh::side_change_reason(&planned, &guarded, &tokens, snapshot) {
+        return Err(Before::Skip(reason));
+    }
+    let second = first.undone(format!("{parameter}=true"));
+    Ok(vec![first, second])
 }
 
-/// One top-level stack with the token parameter, judged.
+/// The checks before an in-place update, for a dry run: the secret's current version, and
+/// what the change set says the update would do.
+async fn in_place_verdict<D: StackUpdater + Sync>(
+    directory: &D,
+    snapshot: &StackSnapshot,
+    version_parameter: &str,
+    versions: &Result<SecretVersions, AwsError>,
+) -> Result<Vec<PlannedUpdate>, Before> {
+    let versions = versions.as_ref().map_err(|e| {
+        Before::WouldFail(format!(
+            "the secret's versions could not be read, so the version to pin is unknown: {e}"
+        ))
+    })?;
+    let current = versions.current().ok_or_else(|| {
+        Before::WouldFail("the secret has no version labelled AWSCURRENT".to_string())
+    })?;
+    let update =
+        refresh::plan_update(snapshot, version_parameter, current).map_err(Before::Skip)?;
+    let planned = directory.preview(&update).await.map_err(|e| {
+        Before::WouldFail(format!(
+            "the checks before the update could not be made: {e}"
+        ))
+    })?;
+    if let Some(reason) = in_place::refusal(&planned, snapshot.allows_data_loss()) {
+        return Err(Before::Skip(reason));
+    }
+    Ok(vec![PlannedUpdate::from_changes(
+        format!("{version_parameter}={current}"),
+        &planned,
+    )])
+}
+
+/// One top-level stack with the token or version parameter, judged.
 struct Judged {
     snapshot: StackSnapshot,
+    mode: RefreshMode,
     consumer: bool,
+    /// Dry run: what each update would do.
+    plan: Vec<PlannedUpdate>,
     /// Why it is skipped, if it is.
     reason: Option<String>,
     /// Dry run: why CloudFormation would refuse its update.
@@ -110,12 +175,15 @@ struct Findings {
     skipped: Vec<SkippedStack>,
 }
 
+/// `versions`: the secret's labelled versions, read once per run (in-place stacks are
+/// previewed and warned about with them).
 pub async fn discover<A: TargetAccess + Sync>(
     access: &A,
     targets: &[Target],
     input: ExecutionInput,
     settings: &DiscoverySettings,
     session: &str,
+    versions: &Result<SecretVersions, AwsError>,
 ) -> DiscoveryOutput {
     let secret = &input.secret;
     let dry_run = input.dry_run;
@@ -124,7 +192,14 @@ pub async fn discover<A: TargetAccess + Sync>(
             .map(|target| async move {
                 let found = async {
                     let stacks = access.open(&target, session).await?;
-                    search(&stacks, &target, secret, settings, session, dry_run).await
+                    let run = Run {
+                        secret,
+                        settings,
+                        session,
+                        dry_run,
+                        versions,
+                    };
+                    search(&stacks, &target, &run).await
                 }
                 .await;
                 (target, found)
@@ -173,14 +248,21 @@ pub async fn discover<A: TargetAccess + Sync>(
     out
 }
 
-async fn search<D: StackDirectory + Sync>(
+/// What every target of one run is searched with.
+struct Run<'a> {
+    secret: &'a SecretRef,
+    settings: &'a DiscoverySettings,
+    session: &'a str,
+    dry_run: bool,
+    versions: &'a Result<SecretVersions, AwsError>,
+}
+
+async fn search<D: StackDirectory + StackUpdater + Sync>(
     directory: &D,
     target: &Target,
-    secret: &SecretRef,
-    settings: &DiscoverySettings,
-    session: &str,
-    dry_run: bool,
+    run: &Run<'_>,
 ) -> Result<Findings, AwsError> {
+    let (secret, settings, session) = (run.secret, run.settings, run.session);
     let stacks = directory.list_stacks().await?;
     let scanned = stacks.len();
     let token = settings.parameter.as_str();
@@ -209,19 +291,25 @@ async fn search<D: StackDirectory + Sync>(
             .unwrap_or_default();
         nested_under.entry(root).or_default().push(s);
     }
-    let candidates: Vec<&StackSnapshot> = in_target
+    let version = settings.version_parameter.as_str();
+    let candidates: Vec<(&StackSnapshot, RefreshMode)> = in_target
         .iter()
-        .filter(|s| s.parent_id.is_none() && s.parameter(token).is_some())
+        .filter(|s| s.parent_id.is_none())
+        .filter_map(|s| Some((s, in_place::mode_of(s, token, version)?)))
         .collect();
     let judged: Vec<Judged> = stream::iter(candidates)
-        .map(|snapshot| {
+        .map(|(snapshot, mode)| {
+            let by_id = &by_id;
             let below = nested_under
                 .get(snapshot.stack.id.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            judge(
-                directory, snapshot, below, &by_id, secret, settings, dry_run,
-            )
+            async move {
+                match mode {
+                    RefreshMode::TwoPhase => judge(directory, snapshot, below, by_id, run).await,
+                    RefreshMode::InPlace => judge_in_place(directory, snapshot, run).await,
+                }
+            }
         })
         .buffered(settings.template_concurrency.max(1))
         .try_collect()
@@ -241,17 +329,39 @@ async fn search<D: StackDirectory + Sync>(
         match &j.reason {
             None => {
                 let snapshot = &j.snapshot;
-                let mut task = RefreshTask::new(snapshot.stack.clone(), token.to_string());
+                let parameter = match j.mode {
+                    RefreshMode::TwoPhase => token,
+                    RefreshMode::InPlace => version,
+                };
+                let mut task = RefreshTask::new(snapshot.stack.clone(), parameter.to_string());
                 task.session = Some(session.to_string());
-                task.other_parameters = snapshot.other_parameter_keys(token);
+                task.other_parameters = snapshot.other_parameter_keys(parameter);
                 task.reason = j.would_fail.clone();
+                task.mode = j.mode;
+                task.plan = j.plan.clone();
+                if j.mode == RefreshMode::InPlace {
+                    task.secret_arn = Some(secret.arn.clone());
+                }
                 found.selected.push(task)
             }
-            Some(reason) => found.skipped.push(SkippedStack {
-                stack: j.snapshot.stack.clone(),
-                status: j.snapshot.status.clone(),
-                reason: reason.clone(),
-            }),
+            Some(reason) => {
+                // A skipped in-place stack keeps its pin: said when that pin may break.
+                let warning = match (j.mode, run.versions) {
+                    (RefreshMode::InPlace, Ok(versions)) => {
+                        in_place::stale_pin_warning(&j.snapshot, version, versions)
+                    }
+                    _ => None,
+                };
+                found.skipped.push(SkippedStack {
+                    stack: j.snapshot.stack.clone(),
+                    status: j.snapshot.status.clone(),
+                    reason: match warning {
+                        Some(w) => format!("{reason}. {w}"),
+                        None => reason.clone(),
+                    },
+                    mode: j.mode,
+                })
+            }
         }
     }
     // Nested stacks with the token that no root's token reaches can never be refreshed:
@@ -274,6 +384,7 @@ async fn search<D: StackDirectory + Sync>(
                     stack: n.stack.clone(),
                     status: n.status.clone(),
                     reason: unreachable_reason(n, by_id.get(root_id).copied(), token),
+                    mode: RefreshMode::TwoPhase,
                 });
             }
         }
@@ -285,15 +396,14 @@ async fn search<D: StackDirectory + Sync>(
 
 /// Is this top-level stack a consumer of the secret, and may it be refreshed? Reads the
 /// templates of the nested stacks its token reaches when it has any.
-async fn judge<D: StackDirectory + Sync>(
+async fn judge<D: StackDirectory + StackUpdater + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
     below: &[&StackSnapshot],
     by_id: &HashMap<&str, &StackSnapshot>,
-    secret: &SecretRef,
-    settings: &DiscoverySettings,
-    dry_run: bool,
+    run: &Run<'_>,
 ) -> Result<Judged, AwsError> {
+    let (secret, settings, dry_run) = (run.secret, run.settings, run.dry_run);
     let token = settings.parameter.as_str();
     let walk = match settings.mode {
         SelectionMode::Referencing => !below.is_empty(),
@@ -339,25 +449,75 @@ async fn judge<D: StackDirectory + Sync>(
         // too when it already holds the template (referencing mode, nested stacks), and in
         // a dry run, which must report the same verdicts and runs no refresh.
         None if consumer && (body.is_some() || dry_run) => {
-            guard_verdict(directory, snapshot, body, members, token, dry_run)
-                .await
-                .err()
-                .unwrap_or(Before::Go)
+            match guard_verdict(directory, snapshot, body, members, token, dry_run).await {
+                Ok(plan) => Before::Go(plan),
+                Err(before) => before,
+            }
         }
-        None => Before::Go,
+        None => Before::Go(vec![]),
     };
-    let (reason, would_fail) = match before {
-        Before::Go => (None, None),
-        Before::Skip(reason) => (Some(reason), None),
-        Before::WouldFail(reason) => (None, Some(reason)),
-    };
-    Ok(Judged {
-        snapshot: snapshot.clone(),
+    Ok(judged(
+        snapshot,
+        RefreshMode::TwoPhase,
         consumer,
+        before,
+        reached,
+    ))
+}
+
+fn judged(
+    snapshot: &StackSnapshot,
+    mode: RefreshMode,
+    consumer: bool,
+    before: Before,
+    reached: Vec<String>,
+) -> Judged {
+    let (reason, would_fail, plan) = match before {
+        Before::Go(plan) => (None, None, plan),
+        Before::Skip(reason) => (Some(reason), None, vec![]),
+        Before::WouldFail(reason) => (None, Some(reason), vec![]),
+    };
+    Judged {
+        snapshot: snapshot.clone(),
+        mode,
+        consumer,
+        plan,
         reason,
         would_fail,
         reached,
-    })
+    }
+}
+
+/// An in-place stack. A version id belongs to one secret, so whatever the selection mode,
+/// only a stack whose template or parameters mention the changed secret is a consumer.
+async fn judge_in_place<D: StackDirectory + StackUpdater + Sync>(
+    directory: &D,
+    snapshot: &StackSnapshot,
+    run: &Run<'_>,
+) -> Result<Judged, AwsError> {
+    let version = run.settings.version_parameter.as_str();
+    let secret = &run.secret.as_seen_from(&snapshot.stack);
+    let consumer = parameters_mention_secret(snapshot, secret)
+        || mentions_secret(&directory.template_body(&snapshot.stack).await?, secret);
+    let refusal = not_refreshable_reason(snapshot)
+        .or_else(|| not_opted_in(snapshot, run.settings.require_opt_in, version));
+    let before = match refusal {
+        Some(reason) => Before::Skip(reason),
+        None if consumer && run.dry_run => {
+            match in_place_verdict(directory, snapshot, version, run.versions).await {
+                Ok(plan) => Before::Go(plan),
+                Err(before) => before,
+            }
+        }
+        None => Before::Go(vec![]),
+    };
+    Ok(judged(
+        snapshot,
+        RefreshMode::InPlace,
+        consumer,
+        before,
+        vec![],
+    ))
 }
 
 /// Why a nested stack with the token parameter cannot be refreshed: CloudFormation updates
@@ -411,6 +571,30 @@ mod tests {
         }
     }
 
+    impl StackUpdater for PolicyUnreadable {
+        async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+            unreachable!("discovery never describes one stack")
+        }
+        async fn update(
+            &self,
+            _: &refresh::UpdatePlan,
+        ) -> Result<crate::ports::UpdateStart, AwsError> {
+            unreachable!("discovery never updates")
+        }
+        async fn preview(
+            &self,
+            _: &refresh::UpdatePlan,
+        ) -> Result<Vec<crate::domain::model::PlannedChange>, AwsError> {
+            Ok(vec![])
+        }
+        async fn failed_deletions(
+            &self,
+            _: &StackRef,
+        ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
+            Ok(vec![])
+        }
+    }
+
     #[test]
     fn an_aws_error_during_the_checks_is_never_reported_as_a_skip() {
         let secret = SecretRef::from_arn(
@@ -425,6 +609,7 @@ mod tests {
         for mode in [SelectionMode::All, SelectionMode::Referencing] {
             let settings = DiscoverySettings {
                 parameter: "RotateToken".into(),
+                version_parameter: "RotateTokenVersion".into(),
                 mode,
                 max_concurrency: 1,
                 template_concurrency: 1,
@@ -437,15 +622,15 @@ mod tests {
                 ..secret.clone()
             };
             for dry_run in [false, true] {
-                let found = futures::executor::block_on(search(
-                    &PolicyUnreadable,
-                    &target,
+                let run = Run {
                     secret,
-                    &settings,
-                    "s",
+                    settings: &settings,
+                    session: "s",
                     dry_run,
-                ))
-                .unwrap();
+                    versions: &Ok(SecretVersions::default()),
+                };
+                let found =
+                    futures::executor::block_on(search(&PolicyUnreadable, &target, &run)).unwrap();
                 assert!(found.skipped.is_empty(), "{mode:?} {dry_run}: {found:?}");
                 assert_eq!(found.selected.len(), 1, "{mode:?} {dry_run}");
                 let reason = found.selected[0].reason.clone();

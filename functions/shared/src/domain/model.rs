@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::InputError;
+pub use super::in_place::RefreshMode;
 
 /// One CloudFormation stack, wherever it lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
@@ -241,6 +242,85 @@ pub struct PlannedChange {
     pub replacement: Option<String>,
     /// What causes it: the `CausingEntity` of each detail (a parameter name, a resource).
     pub causes: Vec<String>,
+    /// The properties whose change requires recreation (`Details[].Target.Name` with
+    /// `RequiresRecreation` Always or Conditionally).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recreates: Vec<String>,
+}
+
+/// What one update does (in a dry run: would do) to the stack's resources, as
+/// CloudFormation says in a change set with the same inputs. Each resource as
+/// `LogicalId (Type)`; a nested stack's as `path/LogicalId (Type)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedUpdate {
+    /// The parameter the update sets: `RotateToken=false`, `RotateTokenVersion=<id>`.
+    pub sets: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delete: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create: Vec<String>,
+    /// Updated in place: the resource keeps its physical id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modify: Vec<String>,
+    /// Replaced: a new resource (new physical id), the old one deleted. `Replacement:
+    /// Conditional` counts here too, marked `(may be replaced)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace: Vec<String>,
+}
+
+impl PlannedUpdate {
+    pub fn from_changes(sets: String, changes: &[PlannedChange]) -> Self {
+        let mut plan = PlannedUpdate {
+            sets,
+            ..Default::default()
+        };
+        for c in changes {
+            let named = format!("{} ({})", c.logical_id, c.resource_type);
+            match (c.action.as_str(), c.replacement.as_deref()) {
+                ("Remove", _) => plan.delete.push(named),
+                ("Add", _) => plan.create.push(named),
+                ("Modify", Some("True")) => plan.replace.push(named),
+                ("Modify", Some("Conditional")) => {
+                    plan.replace.push(format!("{named} (may be replaced)"))
+                }
+                ("Modify", _) => plan.modify.push(named),
+                // Import, Dynamic, SyncWithActual: said as they are.
+                (other, _) => plan.modify.push(format!("{named} ({other})")),
+            }
+        }
+        plan
+    }
+
+    /// Phase two of the pattern, which cannot be previewed before phase one has run: it
+    /// undoes phase one, recreating what phase one deletes (a new physical id each).
+    pub fn undone(&self, sets: String) -> Self {
+        PlannedUpdate {
+            sets,
+            delete: self.create.clone(),
+            create: self.delete.clone(),
+            modify: self.modify.clone(),
+            replace: self.replace.clone(),
+        }
+    }
+
+    /// One line for people: `RotateToken=false: delete A (T), B (T); modify C (T)`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("delete", &self.delete),
+            ("create", &self.create),
+            ("modify", &self.modify),
+            ("replace", &self.replace),
+        ]
+        .iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(verb, list)| format!("{verb} {}", list.join(", ")))
+        .collect();
+        if parts.is_empty() {
+            format!("{}: no resource changes", self.sets)
+        } else {
+            format!("{}: {}", self.sets, parts.join("; "))
+        }
+    }
 }
 
 /// The two phases of a refresh, then done.
@@ -351,6 +431,23 @@ pub struct RefreshTask {
     /// failed for good; the report turns it into the stack's final row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
+    /// Two-phase (the token, `parameter`) or in-place (`parameter` is then the version
+    /// parameter): chosen by discovery from the stack's parameters.
+    #[serde(default, skip_serializing_if = "RefreshMode::is_two_phase")]
+    pub mode: RefreshMode,
+    /// In-place mode: the secret whose current version the stack is pinned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_arn: Option<String>,
+    /// In-place mode: the version the update sets (the secret's `AWSCURRENT` when the
+    /// refresh function read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What each update does to the stack's resources, from CloudFormation's change set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlannedUpdate>,
+    /// Said in the row whatever the outcome (a version pin that may break later updates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A nested stack below a root: its logical-id path from the root and its stack id.
@@ -398,6 +495,11 @@ impl RefreshTask {
             orphaned: Vec::new(),
             nested: Vec::new(),
             error: None,
+            mode: RefreshMode::TwoPhase,
+            secret_arn: None,
+            version: None,
+            plan: Vec::new(),
+            warning: None,
         }
     }
 }
@@ -408,6 +510,8 @@ pub struct SkippedStack {
     pub stack: StackRef,
     pub status: String,
     pub reason: String,
+    #[serde(default, skip_serializing_if = "RefreshMode::is_two_phase")]
+    pub mode: RefreshMode,
 }
 
 /// A target account/region that could not be searched (AccessDenied on AssumeRole, region

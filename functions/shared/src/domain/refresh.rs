@@ -1,4 +1,6 @@
-//! The two-phase refresh of one stack: `RotateToken=false`, wait, `RotateToken=true`, wait.
+//! The refresh of one stack. Two-phase: `RotateToken=false`, wait, `RotateToken=true`,
+//! wait. In-place: one update setting the version parameter to the secret's current
+//! version ([`super::in_place`]), wait.
 //!
 //! The refresh function calls [`advance`] with the task it got from the state machine; it
 //! polls the stack itself for as long as its invocation budget allows and hands the task
@@ -6,12 +8,14 @@
 //! budget slice instead of three per poll. Every decision is re-derived from the stack's
 //! described state, so a retried invocation is harmless.
 
+use super::in_place::{self, RefreshMode};
 use super::model::{
-    Outcome, Phase, PlannedChange, ReachedStack, RefreshTask, StackRef, StackSnapshot,
+    Outcome, Phase, PlannedChange, PlannedUpdate, ReachedStack, RefreshTask, StackRef,
+    StackSnapshot,
 };
 use super::nested;
 use super::selection::{classify_status, StatusClass};
-use crate::ports::{AwsError, Clock, StackDirectory, StackUpdater, UpdateStart};
+use crate::ports::{AwsError, Clock, SecretDirectory, StackDirectory, StackUpdater, UpdateStart};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshSettings {
@@ -123,19 +127,27 @@ pub struct Interrupted {
     pub changed: bool,
 }
 
+/// What a refresh works through: the stack's CloudFormation, the secret's versions (in-place
+/// mode), the clock.
+pub struct Reach<'a, U, S, C> {
+    pub updater: &'a U,
+    pub secrets: &'a S,
+    pub clock: &'a C,
+}
+
 /// Works on one stack until it is finished or `budget_until_ms` is near.
-pub async fn advance<U, C>(
-    updater: &U,
-    clock: &C,
+pub async fn advance<U, S, C>(
+    reach: Reach<'_, U, S, C>,
     settings: RefreshSettings,
     mut task: RefreshTask,
     budget_until_ms: u64,
 ) -> Result<RefreshTask, Interrupted>
 where
     U: StackUpdater + StackDirectory + Sync,
+    S: SecretDirectory + Sync,
     C: Clock + Sync,
 {
-    match work(updater, clock, settings, &mut task, budget_until_ms).await {
+    match work(&reach, settings, &mut task, budget_until_ms).await {
         Ok(()) => Ok(task),
         Err(error) => Err(Interrupted {
             error,
@@ -144,17 +156,18 @@ where
     }
 }
 
-async fn work<U, C>(
-    updater: &U,
-    clock: &C,
+async fn work<U, S, C>(
+    reach: &Reach<'_, U, S, C>,
     settings: RefreshSettings,
     task: &mut RefreshTask,
     budget_until_ms: u64,
 ) -> Result<(), AwsError>
 where
     U: StackUpdater + StackDirectory + Sync,
+    S: SecretDirectory + Sync,
     C: Clock + Sync,
 {
+    let (updater, clock) = (reach.updater, reach.clock);
     task.invocations += 1;
     task.started_ms.get_or_insert(clock.now_ms());
     let deadline = *task
@@ -163,7 +176,8 @@ where
     while task.outcome == Outcome::Waiting {
         if clock.now_ms() >= deadline {
             let status = task.status.clone().unwrap_or_default();
-            let stranded = task.phase == Phase::Enable || task.update_started;
+            let stranded =
+                task.mode.is_two_phase() && (task.phase == Phase::Enable || task.update_started);
             let reason = format!(
                 "gave up after waiting {} s in phase {}; last status {status}{}",
                 settings.max_wait_ms / 1000,
@@ -191,7 +205,13 @@ where
         }
         task.other_parameters = snapshot.other_parameter_keys(&task.parameter);
         let class = classify_status(&snapshot.status);
-        let must_wait = if task.update_started {
+        let must_wait = if task.mode == RefreshMode::InPlace {
+            if task.update_started {
+                observe_in_place(task, &snapshot, class)
+            } else {
+                start_in_place(updater, reach.secrets, task, &snapshot, class, &settings).await?
+            }
+        } else if task.update_started {
             let phase_before = task.phase;
             let wait = observe_running_update(task, &snapshot, class, &settings, clock.now_ms());
             if phase_before == Phase::Disable && task.phase == Phase::Enable {
@@ -307,18 +327,13 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             let guarded = nested::guarded(&body, &task.parameter, &members);
             let tokens = nested::token_names(&task.parameter, &members);
             let planned = updater.preview(&preview_plan).await?;
-            let side = side_changes(&planned, &guarded, &tokens);
-            if !side.is_empty() && !snapshot.allows_side_changes() {
-                not_done(
-                    task,
-                    format!(
-                        "phase one would also change {}; tag the stack {}=true to refresh it anyway",
-                        side.join("; "),
-                        super::model::ALLOW_SIDE_CHANGES_TAG
-                    ),
-                );
+            if let Some(reason) = side_change_reason(&planned, &guarded, &tokens, snapshot) {
+                not_done(task, reason);
                 return Ok(false);
             }
+            let first = PlannedUpdate::from_changes(format!("{}=false", task.parameter), &planned);
+            let second = first.undone(format!("{}=true", task.parameter));
+            task.plan = vec![first, second];
         }
         task.nested = members
             .iter()
@@ -358,6 +373,155 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
                 critical,
             );
             Ok(false)
+        }
+    }
+}
+
+/// Why phase one must not run: it would change more than the guarded resources and the
+/// stack has not allowed side changes.
+pub fn side_change_reason(
+    planned: &[PlannedChange],
+    guarded: &[String],
+    tokens: &[String],
+    snapshot: &StackSnapshot,
+) -> Option<String> {
+    let side = side_changes(planned, guarded, tokens);
+    (!side.is_empty() && !snapshot.allows_side_changes()).then(|| {
+        format!(
+            "phase one would also change {}; tag the stack {}=true to refresh it anyway",
+            side.join("; "),
+            super::model::ALLOW_SIDE_CHANGES_TAG
+        )
+    })
+}
+
+/// Starts the in-place update, once its checks pass; returns whether to wait. The version
+/// set is the secret's `AWSCURRENT` read now from Secrets Manager, never a version the
+/// input names: a task cannot pin a stack to an older value.
+async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
+    updater: &U,
+    secrets: &S,
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    settings: &RefreshSettings,
+) -> Result<bool, AwsError> {
+    let opt_in = super::selection::not_opted_in(snapshot, settings.require_opt_in, &task.parameter);
+    if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {
+        not_done(task, reason);
+        return Ok(false);
+    }
+    match class {
+        StatusClass::InProgress => return Ok(true),
+        StatusClass::NeedsOperator => {
+            let reason = format!("stack is in {} and needs an operator", snapshot.status);
+            not_done(task, reason);
+            return Ok(false);
+        }
+        StatusClass::Updatable | StatusClass::RolledBack => {}
+    }
+    let Some(secret_arn) = task.secret_arn.clone() else {
+        fail(task, "in-place task names no secret".to_string(), false);
+        return Ok(false);
+    };
+    let versions = secrets.versions(&secret_arn).await?;
+    task.warning = in_place::stale_pin_warning(snapshot, &task.parameter, &versions);
+    let Some(current) = versions.current().map(str::to_string) else {
+        fail(
+            task,
+            "the secret has no version labelled AWSCURRENT".to_string(),
+            false,
+        );
+        return Ok(false);
+    };
+    let plan = match plan_update(snapshot, &task.parameter, &current) {
+        Ok(plan) => plan,
+        Err(why) => {
+            not_done(task, why);
+            return Ok(false);
+        }
+    };
+    task.version = Some(current.clone());
+    if in_place::pinned_version(snapshot, &task.parameter) == Some(current.as_str()) {
+        // Already pinned to the current version (a retried invocation, or a newer run).
+        task.warning = None;
+        complete_phase(task);
+        return Ok(false);
+    }
+    if !task.guard_passed {
+        let planned = updater.preview(&plan).await?;
+        if let Some(reason) = in_place::refusal(&planned, snapshot.allows_data_loss()) {
+            not_done(task, reason);
+            return Ok(false);
+        }
+        task.plan = vec![PlannedUpdate::from_changes(
+            format!("{}={current}", task.parameter),
+            &planned,
+        )];
+        task.guard_passed = true;
+    }
+    match updater.update(&plan).await? {
+        UpdateStart::Started => {
+            task.update_started = true;
+            Ok(true)
+        }
+        UpdateStart::NoChange => {
+            task.warning = None;
+            complete_phase(task);
+            Ok(false)
+        }
+        UpdateStart::Busy(_) => Ok(true),
+        UpdateStart::Refused(why) => {
+            fail(
+                task,
+                format!("CloudFormation refused the update: {why}"),
+                false,
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// The in-place update is running or has ended; returns whether to wait. A failed or
+/// rolled-back update leaves the stack as it was (its resources, the old version).
+fn observe_in_place(task: &mut RefreshTask, snapshot: &StackSnapshot, class: StatusClass) -> bool {
+    let status_detail = || {
+        format!(
+            "{}{}",
+            snapshot.status,
+            snapshot
+                .status_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        )
+    };
+    match class {
+        StatusClass::InProgress => true,
+        StatusClass::Updatable => {
+            let actual = in_place::pinned_version(snapshot, &task.parameter).unwrap_or_default();
+            if Some(actual) == task.version.as_deref() {
+                task.warning = None;
+                complete_phase(task);
+            } else {
+                let reason = format!(
+                    "after the update, {} is `{actual}`, not `{}`: another update changed it",
+                    task.parameter,
+                    task.version.as_deref().unwrap_or_default()
+                );
+                fail(task, reason, false);
+            }
+            false
+        }
+        StatusClass::RolledBack | StatusClass::NeedsOperator => {
+            let reason = format!(
+                "in-place update to {}={} ended in {}; the stack keeps its resources and its previous version",
+                task.parameter,
+                task.version.as_deref().unwrap_or_default(),
+                status_detail()
+            );
+            fail(task, reason, false);
+            false
         }
     }
 }
@@ -484,6 +648,11 @@ fn observe_running_update(
 fn complete_phase(task: &mut RefreshTask) {
     task.update_started = false;
     task.retry_at_ms = None;
+    if task.mode == RefreshMode::InPlace {
+        task.phase = Phase::Done;
+        task.outcome = Outcome::Refreshed;
+        return;
+    }
     match task.phase {
         Phase::Disable => task.phase = Phase::Enable,
         Phase::Enable | Phase::Done if !task.orphaned.is_empty() => {
@@ -520,6 +689,8 @@ fn not_done(task: &mut RefreshTask, reason: String) {
 }
 
 fn fail(task: &mut RefreshTask, reason: String, critical: bool) {
+    // In-place mode deletes nothing: a stack can never be left without its resources.
+    let critical = critical && task.mode == RefreshMode::TwoPhase;
     task.outcome = Outcome::Failed;
     task.critical = critical;
     task.reason = Some(if critical {
@@ -546,6 +717,7 @@ pub fn after_function_failure(mut task: RefreshTask, error: &str, cause: &str) -
     let before_any_change = ERRORS_BEFORE_ANY_CHANGE.contains(&error)
         && task.phase == Phase::Disable
         && !task.update_started;
+    let in_place = task.mode == RefreshMode::InPlace;
     let mut cause = cause.trim().to_string();
     if cause.len() > 600 {
         let mut end = 600;
@@ -557,6 +729,11 @@ pub fn after_function_failure(mut task: RefreshTask, error: &str, cause: &str) -
     }
     let reason = if before_any_change {
         format!("refresh function failed before changing the stack: {error}: {cause}")
+    } else if in_place {
+        format!(
+            "refresh function failed during the in-place update ({error}: {cause}); check the stack's {} and status",
+            task.parameter
+        )
     } else {
         format!(
             "refresh function failed in phase {} ({error}: {cause}); the stack may have been left at {}=false",
@@ -575,6 +752,25 @@ mod tests {
     use crate::ports::NestedStack;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
+
+    /// Two-phase refreshes never read the secret.
+    struct NoSecrets;
+    impl SecretDirectory for NoSecrets {
+        async fn secret_arn(&self, _: &str) -> Result<String, AwsError> {
+            unreachable!("a refresh never looks a secret up by name")
+        }
+        async fn versions(&self, _: &str) -> Result<in_place::SecretVersions, AwsError> {
+            unreachable!("a two-phase refresh never reads the secret's versions")
+        }
+    }
+
+    fn reach<'a, U>(updater: &'a U, clock: &'a FakeClock) -> Reach<'a, U, NoSecrets, FakeClock> {
+        Reach {
+            updater,
+            secrets: &NoSecrets,
+            clock,
+        }
+    }
 
     /// An in-memory CloudFormation stack whose updates take `update_polls` describes.
     struct FakeStack {
@@ -773,7 +969,7 @@ mod tests {
     fn run(stack: &FakeStack, task: RefreshTask, budget_ms: u64) -> RefreshTask {
         let clock = FakeClock(AtomicU64::new(1_000_000));
         let until = 1_000_000 + budget_ms;
-        futures::executor::block_on(advance(stack, &clock, SETTINGS, task, until)).unwrap()
+        futures::executor::block_on(advance(reach(stack, &clock), SETTINGS, task, until)).unwrap()
     }
 
     #[test]
@@ -858,9 +1054,13 @@ mod tests {
         stack.fail_value = Some(("true", "UPDATE_ROLLBACK_COMPLETE"));
         *stack.fails_left.lock().unwrap() = 1;
         let clock = FakeClock(AtomicU64::new(1_000_000));
-        let t =
-            futures::executor::block_on(advance(&stack, &clock, SETTINGS, task(&stack), 1_600_000))
-                .unwrap();
+        let t = futures::executor::block_on(advance(
+            reach(&stack, &clock),
+            SETTINGS,
+            task(&stack),
+            1_600_000,
+        ))
+        .unwrap();
         assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
         assert!(!t.critical);
         let reason = t.reason.unwrap();
@@ -1052,8 +1252,9 @@ mod tests {
         let flaky = Flaky(FakeStack::new("UPDATE_COMPLETE", "true"), Mutex::new(0));
         let clock = FakeClock(AtomicU64::new(1_000_000));
         let t = task(&flaky.0);
-        let err = futures::executor::block_on(advance(&flaky, &clock, SETTINGS, t, 2_000_000))
-            .unwrap_err();
+        let err =
+            futures::executor::block_on(advance(reach(&flaky, &clock), SETTINGS, t, 2_000_000))
+                .unwrap_err();
         assert!(err.changed, "phase one was started before the failed call");
     }
 
@@ -1075,6 +1276,7 @@ mod tests {
             logical_id: id.into(),
             resource_type: "AWS::EC2::Instance".into(),
             replacement: (action == "Modify").then(|| "Conditional".into()),
+            recreates: vec![],
             causes: causes.iter().map(|c| c.to_string()).collect(),
         }
     }

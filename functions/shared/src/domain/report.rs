@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    DiscoveryOutput, FailedTarget, Outcome, Phase, RefreshTask, SecretRef, StackRef,
+    DiscoveryOutput, FailedTarget, Outcome, Phase, PlannedUpdate, RefreshMode, RefreshTask,
+    SecretRef, StackRef,
 };
 use super::refresh;
 
@@ -157,6 +158,17 @@ pub struct StackRow {
     /// `2 × invocations + 1` state transitions (Refresh, StillUpdating?, ..., StackDone).
     #[serde(default, skip_serializing_if = "super::model::is_zero")]
     pub invocations: u32,
+    /// How the stack is (or would be) refreshed: `two_phase` or `in_place`.
+    #[serde(default)]
+    pub mode: RefreshMode,
+    /// In-place mode: the secret version the stack was pinned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What each update did (a dry run: would do) to the stack's resources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlannedUpdate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +274,10 @@ fn row(stack: &StackRef, outcome: Outcome) -> StackRow {
         reason: None,
         critical: false,
         invocations: 0,
+        mode: RefreshMode::TwoPhase,
+        version: None,
+        plan: vec![],
+        warning: None,
     }
 }
 
@@ -273,6 +289,7 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         .map(|s| StackRow {
             status: Some(s.status.clone()),
             reason: Some(s.reason.clone()),
+            mode: s.mode,
             ..row(&s.stack, Outcome::Skipped)
         })
         .collect();
@@ -286,12 +303,19 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
             // Discovery's dry run found that CloudFormation would refuse the update.
             (true, _) if selected.reason.is_some() => StackRow {
                 reason: selected.reason.clone(),
+                mode: selected.mode,
                 ..row(&selected.stack, Outcome::WouldFail)
             },
-            (true, _) => row(&selected.stack, Outcome::WouldRefresh),
+            (true, _) => StackRow {
+                mode: selected.mode,
+                plan: selected.plan.clone(),
+                ..row(&selected.stack, Outcome::WouldRefresh)
+            },
             (false, None) => StackRow {
                 reason: Some("no result was recorded for this stack; check it by hand".into()),
-                critical: true,
+                // An in-place update deletes nothing: never without its resources.
+                critical: selected.mode == RefreshMode::TwoPhase,
+                mode: selected.mode,
                 ..row(&selected.stack, Outcome::Failed)
             },
             (false, Some(r)) => result_row(r),
@@ -381,6 +405,10 @@ fn result_row(r: &RefreshTask) -> StackRow {
         reason: r.reason.clone(),
         critical: r.critical,
         invocations: r.invocations,
+        mode: r.mode,
+        version: r.version.clone(),
+        plan: r.plan.clone(),
+        warning: r.warning.clone(),
         ..row(&r.stack, r.outcome)
     }
 }
@@ -388,7 +416,7 @@ fn result_row(r: &RefreshTask) -> StackRow {
 /// A fixed-width table for people (the demo and logs); the JSON summary is the contract.
 pub fn render_table(summary: &Summary) -> String {
     let mut out = format!(
-        "secret {} (version {}){}\n{:<14} {:<12} {:<28} {:<14} {}\n",
+        "secret {} (version {}){}\n{:<14} {:<12} {:<28} {:<14} {:<9} {}\n",
         summary.secret.name,
         summary.secret.version_id.as_deref().unwrap_or("-"),
         if summary.dry_run { " DRY RUN" } else { "" },
@@ -396,6 +424,7 @@ pub fn render_table(summary: &Summary) -> String {
         "REGION",
         "STACK",
         "OUTCOME",
+        "MODE",
         "DETAIL"
     );
     for r in &summary.stacks {
@@ -408,20 +437,28 @@ pub fn render_table(summary: &Summary) -> String {
             r.phase.as_ref().map(|p| format!("phase={p}")),
             r.status.clone(),
             r.reason.clone(),
+            r.warning.clone(),
         ]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
+        let mode = match r.mode {
+            RefreshMode::TwoPhase => "two-phase",
+            RefreshMode::InPlace => "in-place",
+        };
         out.push_str(&format!(
-            "{:<14} {:<12} {:<28} {:<14} {}\n",
-            r.account, r.region, r.stack, outcome, detail
+            "{:<14} {:<12} {:<28} {:<14} {:<9} {}\n",
+            r.account, r.region, r.stack, outcome, mode, detail
         ));
+        for step in &r.plan {
+            out.push_str(&format!("{:<81}  {}\n", "", step.describe()));
+        }
     }
     for t in &summary.failed_targets {
         out.push_str(&format!(
-            "{:<14} {:<12} {:<28} {:<14} {}\n",
-            t.account, t.region, "(target)", "failed", t.reason
+            "{:<14} {:<12} {:<28} {:<14} {:<9} {}\n",
+            t.account, t.region, "(target)", "failed", "-", t.reason
         ));
     }
     let c = &summary.counts;
@@ -503,6 +540,7 @@ mod tests {
                 RefreshTask::new(stack("c"), "RotateToken"),
             ],
             skipped: vec![SkippedStack {
+                mode: RefreshMode::TwoPhase,
                 stack: stack("z"),
                 status: "UPDATE_ROLLBACK_FAILED".into(),
                 reason: "needs operator".into(),
