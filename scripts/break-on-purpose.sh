@@ -129,9 +129,21 @@ mutate "a stack left at false is skipped for want of the opt-in tag" functions/s
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \
-  $'                    aws:RequestedRegion: !If [HasTargetRegions, !Ref TargetRegions, [!Ref AWS::Region]]\n                    aws:ResourceTag/rotatetoken:opt-in' '                    aws:ResourceTag/rotatetoken:opt-in' boundary iam
+  $'                  - cloudformation:DeleteChangeSet\n                Resource: !Sub arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/*/*\n                Condition:\n                  StringEquals:\n                    aws:RequestedRegion: !If [HasTargetRegions, !Ref TargetRegions, [!Ref AWS::Region]]\n                    aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n            # UpdateStack re-expands' $'                  - cloudformation:DeleteChangeSet\n                Resource: !Sub arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/*/*\n                Condition:\n                  StringEquals:\n                    aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n            # UpdateStack re-expands' boundary iam
 mutate "the new-template alert also fires on CloudFormation's nested updates" target-role.yaml \
   $'            invokedBy: [{ exists: false }]\n' '' new_template iam
 mutate "the report function may not decrypt with the alerts key" template.yaml \
   $'                - kms:GenerateDataKey\n                - kms:Decrypt\n' $'                - kms:GenerateDataKey\n' in_its_own_account iam
+mutate "in-place: a database the update would replace is not refused" functions/shared/src/domain/in_place.rs \
+  '                    && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())' '                    && DATA_HOLDING_TYPES.is_empty()' in_place_and_classic state_machine
+mutate "in-place: the token wins over the version parameter" functions/shared/src/domain/in_place.rs \
+  $'    if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)\n    } else if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)' $'    if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)\n    } else if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)' in_place lib
+mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh.rs \
+  '    let Some(current) = versions.current().map(str::to_string) else {' '    let Some(current) = task.version.clone().or(versions.current().map(str::to_string)) else {' forged_version refresh
+mutate "a dry run's plan is not reported" functions/shared/src/domain/report.rs \
+  $'                plan: selected.plan.clone(),\n' '' in_place_and_classic state_machine
+mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken_emulator.py \
+  '        if replacing:' '        if True:' updates_in_place refresh
+mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken_emulator.py \
+  '            if _declared_properties(resource_json, self) != existing.rt_props:' '            if False:' updates_in_place refresh
 exit $survived
