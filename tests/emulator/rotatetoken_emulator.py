@@ -10,7 +10,13 @@ CloudFormation
   1. Conditions are re-evaluated on update: a resource whose Condition turns false is
      deleted, one whose Condition turns true is created (moto ignores Conditions on update).
   2. `{{resolve:secretsmanager:...}}` and `{{resolve:ssm:...}}` dynamic references are
-     resolved when a resource is created or updated (moto stores the literal text).
+     resolved when a resource is created or updated (moto stores the literal text), a
+     pinned `version-id` to that version's value and an empty one to AWSCURRENT; a
+     reference naming both a version-stage and a version-id is refused ("Get an AWS
+     Secrets Manager secret in an AWS CloudFormation resource", Secrets Manager user guide:
+     `secret-id:SecretString:json-key:version-stage:version-id`, "If you specify
+     version-id, then don't specify version-stage"); a version id the secret does not have
+     fails the update (ResourceNotFoundException), which rolls back.
   3. Updates are asynchronous: the stack shows UPDATE_IN_PROGRESS for `update_delay_seconds`
      (control endpoint), and UpdateStack on a stack in any *_IN_PROGRESS state is refused
      with AWS's ValidationError.
@@ -1317,6 +1323,8 @@ def _resolve_one(service: str, body: str, account: str, region: str) -> str:
         secret_id, rest = parts[0], parts[1:]
     rest += [""] * (4 - len(rest))
     _, json_key, stage, version = rest[:4]
+    if stage and version:
+        raise ValueError(f"dynamic reference to {secret_id} names both a version stage ({stage}) and a version id ({version}): specify one")
     backend = secretsmanager_backends[account][region]
     secret = backend.get_secret_value(secret_id=secret_id, version_id=version or None, version_stage=stage or None)
     text = secret.get("SecretString") if isinstance(secret, dict) else None
