@@ -78,6 +78,7 @@ async fn main() {
         "search-indexer",
         "billing",
         "uploads",
+        "profile-service",
     ];
     create_stack(
         &p.cfn,
@@ -119,6 +120,15 @@ async fn main() {
         &p.cfn,
         "uploads",
         &consumer_with_guarded_bucket("prod/db-password"),
+        &[],
+    )
+    .await;
+    // In-place mode: the reader pins the secret version with RotateTokenVersion; one update
+    // moves the pin, and the resource keeps its physical id.
+    create_stack(
+        &p.cfn,
+        "profile-service",
+        &in_place_consumer_template("prod/db-password"),
         &[],
     )
     .await;

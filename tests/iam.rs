@@ -232,6 +232,20 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         done.summary
     );
     redeliver(&p, &name_only_event(&arn, &version)).await;
+    // A dry run previews every stack through the target role's read-only session (change
+    // sets, never executed) and reads the secret's versions for the in-place stacks.
+    p.start_execution(
+        "iam-dry-run",
+        &json!({"secret": {"arn": arn}, "dry_run": true}),
+    )
+    .await;
+    let dry = p.wait_for("iam-dry-run", Duration::from_secs(120)).await;
+    assert_eq!(dry.status, "SUCCEEDED", "{:#}", dry.summary);
+    assert_eq!(
+        dry.summary["counts"]["would_refresh"], 16,
+        "{:#}",
+        dry.summary
+    );
 
     assert!(
         p.emulator

@@ -68,12 +68,8 @@ where
     let retried_before = crate::aws::retries::retried_calls();
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
-    // Read once per run: which version is current (in-place stacks' previews) and which
-    // versions still carry a label (pins that may break). Metadata only.
-    let versions = secrets.versions(&input.secret.arn).await;
     let session = session_name(&execution);
-    let mut out =
-        discovery::discover(access, &targets, input, settings, &session, &versions).await;
+    let mut out = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     out.failed_targets.extend(unlisted);
     out.retried_calls = crate::aws::retries::retried_calls() - retried_before;
     for task in &mut out.selected {

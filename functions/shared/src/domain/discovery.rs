@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{stream, StreamExt, TryStreamExt};
 
-use super::in_place::{self, RefreshMode, SecretVersions};
+use super::in_place::{self, RefreshMode, VersionsOnce};
 use super::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, PlannedUpdate, RefreshTask, SecretRef,
     SkippedStack, StackSnapshot,
@@ -17,7 +17,7 @@ use super::selection::{
     mentions_secret, not_opted_in, not_refreshable_reason, parameters_mention_secret, SelectionMode,
 };
 use super::targets::Target;
-use crate::ports::{AwsError, StackDirectory, StackUpdater, TargetAccess};
+use crate::ports::{AwsError, SecretDirectory, StackDirectory, StackUpdater, TargetAccess};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoverySettings {
@@ -121,13 +121,13 @@ async fn guard_verdict<D: StackDirectory + StackUpdater + Sync>(
 
 /// The checks before an in-place update, for a dry run: the secret's current version, and
 /// what the change set says the update would do.
-async fn in_place_verdict<D: StackUpdater + Sync>(
+async fn in_place_verdict<D: StackUpdater + Sync, S: SecretDirectory + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
     version_parameter: &str,
-    versions: &Result<SecretVersions, AwsError>,
+    versions: &VersionsOnce<'_, S>,
 ) -> Result<Vec<PlannedUpdate>, Before> {
-    let versions = versions.as_ref().map_err(|e| {
+    let versions = versions.get().await.as_ref().map_err(|e| {
         Before::WouldFail(format!(
             "the secret's versions could not be read, so the version to pin is unknown: {e}"
         ))
@@ -175,16 +175,17 @@ struct Findings {
     skipped: Vec<SkippedStack>,
 }
 
-/// `versions`: the secret's labelled versions, read once per run (in-place stacks are
-/// previewed and warned about with them).
-pub async fn discover<A: TargetAccess + Sync>(
+/// `secrets`: the secret's labelled versions are read from it at most once per run, when an
+/// in-place stack is previewed or warned about.
+pub async fn discover<A: TargetAccess + Sync, S: SecretDirectory + Sync>(
     access: &A,
     targets: &[Target],
     input: ExecutionInput,
     settings: &DiscoverySettings,
     session: &str,
-    versions: &Result<SecretVersions, AwsError>,
+    secrets: &S,
 ) -> DiscoveryOutput {
+    let versions = &VersionsOnce::new(secrets, &input.secret.arn);
     let secret = &input.secret;
     let dry_run = input.dry_run;
     let mut per_target: Vec<(Target, Result<Findings, AwsError>)> =
@@ -249,18 +250,18 @@ pub async fn discover<A: TargetAccess + Sync>(
 }
 
 /// What every target of one run is searched with.
-struct Run<'a> {
+struct Run<'a, S> {
     secret: &'a SecretRef,
     settings: &'a DiscoverySettings,
     session: &'a str,
     dry_run: bool,
-    versions: &'a Result<SecretVersions, AwsError>,
+    versions: &'a VersionsOnce<'a, S>,
 }
 
-async fn search<D: StackDirectory + StackUpdater + Sync>(
+async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sync>(
     directory: &D,
     target: &Target,
-    run: &Run<'_>,
+    run: &Run<'_, S>,
 ) -> Result<Findings, AwsError> {
     let (secret, settings, session) = (run.secret, run.settings, run.session);
     let stacks = directory.list_stacks().await?;
@@ -346,11 +347,12 @@ async fn search<D: StackDirectory + StackUpdater + Sync>(
             }
             Some(reason) => {
                 // A skipped in-place stack keeps its pin: said when that pin may break.
-                let warning = match (j.mode, run.versions) {
-                    (RefreshMode::InPlace, Ok(versions)) => {
-                        in_place::stale_pin_warning(&j.snapshot, version, versions)
-                    }
-                    _ => None,
+                let warning = match j.mode {
+                    RefreshMode::InPlace => match run.versions.get().await {
+                        Ok(versions) => in_place::stale_pin_warning(&j.snapshot, version, versions),
+                        Err(_) => None,
+                    },
+                    RefreshMode::TwoPhase => None,
                 };
                 found.skipped.push(SkippedStack {
                     stack: j.snapshot.stack.clone(),
@@ -396,12 +398,12 @@ async fn search<D: StackDirectory + StackUpdater + Sync>(
 
 /// Is this top-level stack a consumer of the secret, and may it be refreshed? Reads the
 /// templates of the nested stacks its token reaches when it has any.
-async fn judge<D: StackDirectory + StackUpdater + Sync>(
+async fn judge<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
     below: &[&StackSnapshot],
     by_id: &HashMap<&str, &StackSnapshot>,
-    run: &Run<'_>,
+    run: &Run<'_, S>,
 ) -> Result<Judged, AwsError> {
     let (secret, settings, dry_run) = (run.secret, run.settings, run.dry_run);
     let token = settings.parameter.as_str();
@@ -490,10 +492,10 @@ fn judged(
 
 /// An in-place stack. A version id belongs to one secret, so whatever the selection mode,
 /// only a stack whose template or parameters mention the changed secret is a consumer.
-async fn judge_in_place<D: StackDirectory + StackUpdater + Sync>(
+async fn judge_in_place<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sync>(
     directory: &D,
     snapshot: &StackSnapshot,
-    run: &Run<'_>,
+    run: &Run<'_, S>,
 ) -> Result<Judged, AwsError> {
     let version = run.settings.version_parameter.as_str();
     let secret = &run.secret.as_seen_from(&snapshot.stack);
@@ -571,6 +573,15 @@ mod tests {
         }
     }
 
+    impl SecretDirectory for PolicyUnreadable {
+        async fn secret_arn(&self, _: &str) -> Result<String, AwsError> {
+            unreachable!("discovery never looks a secret up by name")
+        }
+        async fn versions(&self, _: &str) -> Result<in_place::SecretVersions, AwsError> {
+            unreachable!("no in-place stack here: the versions are never read")
+        }
+    }
+
     impl StackUpdater for PolicyUnreadable {
         async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
             unreachable!("discovery never describes one stack")
@@ -627,7 +638,7 @@ mod tests {
                     settings: &settings,
                     session: "s",
                     dry_run,
-                    versions: &Ok(SecretVersions::default()),
+                    versions: &VersionsOnce::new(&PolicyUnreadable, "arn"),
                 };
                 let found =
                     futures::executor::block_on(search(&PolicyUnreadable, &target, &run)).unwrap();

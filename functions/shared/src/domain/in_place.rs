@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::guard::DATA_HOLDING_TYPES;
 use super::model::{PlannedChange, StackSnapshot};
+use crate::ports::{AwsError, SecretDirectory};
 
 /// How a stack is refreshed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -60,6 +61,31 @@ impl SecretVersions {
 
     pub fn is_labelled(&self, version: &str) -> bool {
         self.stages.get(version).is_some_and(|l| !l.is_empty())
+    }
+}
+
+/// The secret's versions, read from Secrets Manager at most once per run, and only when an
+/// in-place stack needs them: a run without one makes no Secrets Manager call (a secret in
+/// another account would answer AccessDenied, noise in that account's CloudTrail).
+pub struct VersionsOnce<'a, S> {
+    secrets: &'a S,
+    secret_arn: &'a str,
+    cell: tokio::sync::OnceCell<Result<SecretVersions, AwsError>>,
+}
+
+impl<'a, S: SecretDirectory + Sync> VersionsOnce<'a, S> {
+    pub fn new(secrets: &'a S, secret_arn: &'a str) -> Self {
+        Self {
+            secrets,
+            secret_arn,
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub async fn get(&self) -> &Result<SecretVersions, AwsError> {
+        self.cell
+            .get_or_init(|| self.secrets.versions(self.secret_arn))
+            .await
     }
 }
 

@@ -178,10 +178,13 @@ where
             let status = task.status.clone().unwrap_or_default();
             let stranded =
                 task.mode.is_two_phase() && (task.phase == Phase::Enable || task.update_started);
+            let step = match task.mode {
+                RefreshMode::TwoPhase => format!("phase {}", task.phase.token_value()),
+                RefreshMode::InPlace => "the in-place update".to_string(),
+            };
             let reason = format!(
-                "gave up after waiting {} s in phase {}; last status {status}{}",
+                "gave up after waiting {} s in {step}; last status {status}{}",
                 settings.max_wait_ms / 1000,
-                task.phase.token_value(),
                 if stranded {
                     "; the stack may be left without its guarded resources"
                 } else {

@@ -397,7 +397,8 @@ fn result_row(r: &RefreshTask) -> StackRow {
     let r = &settle(r);
     let failed = r.outcome == Outcome::Failed;
     StackRow {
-        phase: failed.then(|| match r.phase {
+        // The phase a two-phase failure happened in; an in-place refresh has one update.
+        phase: (failed && r.mode == RefreshMode::TwoPhase).then(|| match r.phase {
             Phase::Disable => "false".to_string(),
             Phase::Enable | Phase::Done => "true".to_string(),
         }),
