@@ -1937,7 +1937,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lambda-bridge", default=LAMBDA_BRIDGE, help="cargo lambda watch URL")
+    parser.add_argument("--instance", default="", help="answered in config: tells two emulators apart")
     args = parser.parse_args()
+    CONTROL["instance"] = args.instance
     LAMBDA_BRIDGE = args.lambda_bridge.rstrip("/")
     os.environ["MOTO_PORT"] = str(args.port)  # moto's Step Functions calls back into itself
     install()

@@ -117,38 +117,69 @@ impl Emulator {
     }
 
     fn start_inner(bridge: Option<String>) -> Self {
+        // A port handed out by free_port() may be taken by another test's emulator before
+        // ours binds it: each emulator answers with its own instance id, and a start that
+        // finds another one listening (ours then fails to bind) is retried on a new port.
+        for _ in 0..5 {
+            if let Some(emulator) = Self::try_start(bridge.as_deref()) {
+                return emulator;
+            }
+        }
+        panic!("no emulator could be started on a free port (5 attempts)");
+    }
+
+    fn try_start(bridge: Option<&str>) -> Option<Self> {
         // Never the bridge's port: two free_port() calls can hand out the same port while
         // neither is bound yet, and the emulator would then receive its own invocations.
         let port = loop {
             let p = free_port();
-            if !bridge
-                .as_deref()
-                .is_some_and(|b| b.ends_with(&format!(":{p}")))
-            {
+            if !bridge.is_some_and(|b| b.ends_with(&format!(":{p}"))) {
                 break p;
             }
         };
+        let instance = format!("{}-{port}-{:?}", std::process::id(), Instant::now());
         let log = log_file("emulator", port);
         let mut cmd = Command::new(venv_bin("python"));
         cmd.arg(repo_root().join("tests/emulator/rotatetoken_emulator.py"))
-            .args(["--port", &port.to_string()])
+            .args(["--port", &port.to_string(), "--instance", &instance])
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
             .stderr(Stdio::from(
                 std::fs::File::options().append(true).open(&log).unwrap(),
             ));
         if let Some(b) = bridge {
-            cmd.args(["--lambda-bridge", &b]);
+            cmd.args(["--lambda-bridge", b]);
         }
         let mut child = cmd
             .spawn()
             .expect("start the emulator (run `make deps` first)");
-        wait_for_port(port, &mut child, "emulator", &log);
-        Self {
-            child,
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            log,
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return None; // could not bind: the port was taken
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let (status, text) = http::post(port, "/moto-api/rotatetoken/config", "{}");
+                let answered: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if status == 200 && answered["instance"] == instance.as_str() {
+                    return Some(Self {
+                        child,
+                        port,
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                        log,
+                    });
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return None; // another test's emulator holds this port
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the emulator did not open port {port}: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// SDK configuration pointing at the emulator with dummy credentials.
@@ -373,8 +404,35 @@ pub struct Functions {
     pub log: PathBuf,
 }
 
+/// Builds the functions once per test process (a no-op when they are fresh): every
+/// instance `cargo lambda watch` starts then runs its binary directly (run-built.sh)
+/// instead of a `cargo run` of its own.
+fn build_functions_once() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(real_cargo())
+            .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of the functions failed");
+    });
+}
+
+/// The cargo that runs this test (cargo sets `CARGO` for its tests).
+fn real_cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
 impl Functions {
     pub fn start(port: u16, env: &FunctionEnv) -> Self {
+        build_functions_once();
         let log = log_file("functions", port);
         let mut cmd = Command::new(venv_bin("cargo-lambda"));
         cmd.args([
@@ -392,6 +450,9 @@ impl Functions {
             &port.to_string(),
         ])
         .current_dir(repo_root())
+        .env("CARGO", repo_root().join("tests/harness/run-built.sh"))
+        .env("RT_REAL_CARGO", real_cargo())
+        .env("RT_TARGET_DIR", target_dir())
         .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
         .stderr(Stdio::from(
             std::fs::File::options().append(true).open(&log).unwrap(),
