@@ -41,8 +41,8 @@ mutate "two-phase update skipped (start at phase true)" functions/shared/src/dom
   $'            phase: Phase::Enable,\n            update_started: false,' a_put_secret_value
 mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken_emulator.py \
   '    parsing.ResourceMap.update = rm_update' '    pass  # mutation' a_put_secret_value
-mutate "stacks without the parameter selected" functions/shared/src/domain/discovery.rs \
-  '.filter(|s| s.parent_id.is_none() && s.parameter(token).is_some())' '.filter(|s| s.parent_id.is_none())' a_put_secret_value
+mutate "stacks without the parameter selected" functions/shared/src/domain/in_place.rs \
+  $'    } else {\n        None\n    }' $'    } else {\n        Some(RefreshMode::TwoPhase)\n    }' a_put_secret_value
 mutate "a failed stack reported as refreshed" functions/shared/src/domain/report.rs \
   '        ..row(&r.stack, r.outcome)' '        ..row(&r.stack, Outcome::Refreshed)' a_failed_phase_two
 mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh.rs \
@@ -83,7 +83,7 @@ mutate "emulator ignores stack policies" tests/emulator/rotatetoken_emulator.py 
 mutate "StackSet instances updated directly" functions/shared/src/domain/selection.rs \
   'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-") {' 'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-").filter(|_| false) {' a_stackset_instance refresh
 mutate "phase one's other changes not previewed" functions/shared/src/domain/refresh.rs \
-  'let side = side_changes(&planned, &guarded, &tokens);' 'let side: Vec<String> = side_changes(&planned, &guarded, &tokens).into_iter().take(0).collect();' a_phase_one_that_would_change refresh
+  '    let side = side_changes(planned, guarded, tokens);' '    let side: Vec<String> = side_changes(planned, guarded, tokens).into_iter().take(0).collect();' a_phase_one_that_would_change refresh
 # Issue 8, point 5: nested stacks.
 mutate "nested stacks not judged before phase one" functions/shared/src/domain/nested.rs \
   '        let children = directory.nested_stacks(&stack).await?;' '        let children: Vec<crate::ports::NestedStack> = vec![];' a_data_holder_in_a_nested_stack refresh
@@ -99,7 +99,7 @@ mutate "nested change sets not read in the preview" functions/shared/src/aws/clo
   '            .include_nested_stacks(true)' '            .include_nested_stacks(false)' what_phase_one_would_change_inside refresh
 # Issue 9: a secret change touches only what it should.
 mutate "the refresh function takes the token parameter from its input" functions/shared/src/service.rs \
-  '    if task.parameter != scope.parameter {' '    if task.parameter != scope.parameter && false {' a_task_naming_another_parameter lib
+  '    if task.parameter != *configured {' '    if task.parameter != *configured && false {' a_task_naming_another_parameter lib
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger_use_case.rs \
@@ -111,7 +111,7 @@ mutate "emulator ignores session policies" tests/emulator/rotatetoken_emulator.p
 mutate "the target role may not read nested templates" target-role.yaml \
   $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:GetObject' $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:ListBucket' across_accounts iam
 mutate "an AWS error during discovery's checks reported as a skip" functions/shared/src/domain/discovery.rs \
-  '        Err(e) => Err(not_checked(e)),' '        Err(e) => Err(Before::Skip(e.to_string())),' an_aws_error_during_the_checks lib
+  '        Err(e) => return Err(not_checked(e)),' '        Err(e) => return Err(Before::Skip(e.to_string())),' an_aws_error_during_the_checks lib
 mutate "storms: a change while a run holds the secret starts another run" functions/shared/src/domain/run_lock.rs \
   '        HolderState::Running => true,' '        HolderState::Running => false,' waits_for_it trigger
 mutate "storms: a lock whose run ended is never taken over" functions/shared/src/domain/run_lock.rs \
