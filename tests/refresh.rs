@@ -99,25 +99,12 @@ async fn false_update_of_app(
         aws_sdk_cloudformation::operation::update_stack::UpdateStackError,
     >,
 > {
-    use aws_sdk_cloudformation::types::Parameter;
-    w.cfn
-        .update_stack()
-        .stack_name("app")
-        .use_previous_template(true)
-        .parameters(
-            Parameter::builder()
-                .parameter_key("RotateToken")
-                .parameter_value("false")
-                .build(),
-        )
-        .parameters(
-            Parameter::builder()
-                .parameter_key("Environment")
-                .use_previous_value(true)
-                .build(),
-        )
-        .send()
-        .await
+    update_with_previous_template(
+        &w.cfn,
+        "app",
+        &[("RotateToken", Some("false")), ("Environment", None)],
+    )
+    .await
 }
 
 fn task(stack_id: &str) -> RefreshTask {
@@ -1078,7 +1065,6 @@ async fn planned(
 /// and the change set says so; a pinned version that does not exist fails the update.
 #[tokio::test]
 async fn the_emulator_updates_in_place_unless_a_create_only_property_changes() {
-    use aws_sdk_cloudformation::types::Parameter;
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
     let first =
@@ -1121,25 +1107,13 @@ async fn the_emulator_updates_in_place_unless_a_create_only_property_changes() {
             vec![]
         )]
     );
-    w.cfn
-        .update_stack()
-        .stack_name("pinned")
-        .use_previous_template(true)
-        .parameters(
-            Parameter::builder()
-                .parameter_key("RotateTokenVersion")
-                .parameter_value(&second)
-                .build(),
-        )
-        .parameters(
-            Parameter::builder()
-                .parameter_key("Environment")
-                .use_previous_value(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    update_with_previous_template(
+        &w.cfn,
+        "pinned",
+        &[("RotateTokenVersion", Some(&second)), ("Environment", None)],
+    )
+    .await
+    .unwrap();
     let after = resources(&w.cfn, "pinned").await;
     assert_eq!(after, before, "updated in place: the same physical ids");
     assert_eq!(
@@ -1173,19 +1147,13 @@ async fn the_emulator_updates_in_place_unless_a_create_only_property_changes() {
         )]
     );
 
-    w.cfn
-        .update_stack()
-        .stack_name("pinned")
-        .use_previous_template(true)
-        .parameters(
-            Parameter::builder()
-                .parameter_key("RotateTokenVersion")
-                .parameter_value("no-such-version")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    update_with_previous_template(
+        &w.cfn,
+        "pinned",
+        &[("RotateTokenVersion", Some("no-such-version"))],
+    )
+    .await
+    .unwrap();
     let (status, _) = stack_status_and_token(&w.cfn, "pinned").await;
     assert_eq!(status, "UPDATE_ROLLBACK_COMPLETE");
     assert_eq!(resources(&w.cfn, "pinned").await, before);

@@ -282,6 +282,32 @@ pub async fn create_tagged_stack(
         .to_string()
 }
 
+/// A direct UpdateStack with the stack's previous template: each parameter set to a value,
+/// or kept (`None`: UsePreviousValue). What the emulator alone does with an update.
+pub async fn update_with_previous_template(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    params: &[(&str, Option<&str>)],
+) -> Result<
+    aws_sdk_cloudformation::operation::update_stack::UpdateStackOutput,
+    aws_sdk_cloudformation::error::SdkError<
+        aws_sdk_cloudformation::operation::update_stack::UpdateStackError,
+    >,
+> {
+    let mut req = cfn
+        .update_stack()
+        .stack_name(stack)
+        .use_previous_template(true);
+    for (key, value) in params {
+        let p = Parameter::builder().parameter_key(*key);
+        req = req.parameters(match value {
+            Some(v) => p.parameter_value(*v).build(),
+            None => p.use_previous_value(true).build(),
+        });
+    }
+    req.send().await
+}
+
 /// Logical id -> physical id of a stack's resources.
 pub async fn resources(
     cfn: &aws_sdk_cloudformation::Client,

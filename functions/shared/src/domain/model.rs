@@ -203,6 +203,14 @@ impl StackSnapshot {
 }
 
 impl StackSnapshot {
+    /// `: <StackStatusReason>`, or nothing when CloudFormation gave none.
+    pub fn reason_suffix(&self) -> String {
+        self.status_reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    }
+
     pub fn allows_side_changes(&self) -> bool {
         self.tags
             .iter()

@@ -283,11 +283,7 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             let reason = format!(
                 "stack is in {} and needs an operator{}",
                 snapshot.status,
-                snapshot
-                    .status_reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
+                snapshot.reason_suffix()
             );
             not_done(task, reason);
             return Ok(false);
@@ -488,17 +484,7 @@ async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
 /// The in-place update is running or has ended; returns whether to wait. A failed or
 /// rolled-back update leaves the stack as it was (its resources, the old version).
 fn observe_in_place(task: &mut RefreshTask, snapshot: &StackSnapshot, class: StatusClass) -> bool {
-    let status_detail = || {
-        format!(
-            "{}{}",
-            snapshot.status,
-            snapshot
-                .status_reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        )
-    };
+    let status_detail = || format!("{}{}", snapshot.status, snapshot.reason_suffix());
     match class {
         StatusClass::InProgress => true,
         StatusClass::Updatable => {
@@ -613,11 +599,7 @@ fn observe_running_update(
             let reason = format!(
                 "update to true ended in {}{} (attempt {} of {ENABLE_ATTEMPTS})",
                 snapshot.status,
-                snapshot
-                    .status_reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default(),
+                snapshot.reason_suffix(),
                 task.enable_failures
             );
             if task.enable_failures < ENABLE_ATTEMPTS {
@@ -636,11 +618,7 @@ fn observe_running_update(
                 "update to {} ended in {}{}",
                 task.phase.token_value(),
                 snapshot.status,
-                snapshot
-                    .status_reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
+                snapshot.reason_suffix()
             );
             fail(task, reason, critical);
             false

@@ -84,11 +84,7 @@ pub fn not_refreshable_reason(snapshot: &StackSnapshot) -> Option<String> {
         StatusClass::NeedsOperator => Some(format!(
             "stack is in {}, which CloudFormation cannot update without an operator{}",
             snapshot.status,
-            snapshot
-                .status_reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
+            snapshot.reason_suffix()
         )),
     }
 }
