@@ -260,6 +260,39 @@ where
     Ok(())
 }
 
+/// The checks before any update, in both modes: a stack another service owns, one not
+/// opted in (before phase one only: a stack between phases is always brought back to
+/// `true`), one busy with someone else's operation, one that needs an operator.
+/// `Some(wait)` when the update must not start now.
+fn held_back(
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    require_opt_in: bool,
+) -> Option<bool> {
+    let opt_in = match task.phase {
+        Phase::Disable => super::selection::not_opted_in(snapshot, require_opt_in, &task.parameter),
+        _ => None,
+    };
+    if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {
+        not_done(task, reason);
+        return Some(false);
+    }
+    match class {
+        StatusClass::InProgress => Some(true), // someone else's operation
+        StatusClass::NeedsOperator => {
+            let reason = format!(
+                "stack is in {} and needs an operator{}",
+                snapshot.status,
+                snapshot.reason_suffix()
+            );
+            not_done(task, reason);
+            Some(false)
+        }
+        StatusClass::Updatable | StatusClass::RolledBack => None,
+    }
+}
+
 /// Returns whether to wait before looking again.
 async fn start_phase<U: StackUpdater + StackDirectory>(
     updater: &U,
@@ -268,27 +301,8 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
     class: StatusClass,
     require_opt_in: bool,
 ) -> Result<bool, AwsError> {
-    // Before phase one only: a stack between phases is always brought back to `true`.
-    let opt_in = match task.phase {
-        Phase::Disable => super::selection::not_opted_in(snapshot, require_opt_in, &task.parameter),
-        _ => None,
-    };
-    if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {
-        not_done(task, reason);
-        return Ok(false);
-    }
-    match class {
-        StatusClass::InProgress => return Ok(true), // someone else's operation
-        StatusClass::NeedsOperator => {
-            let reason = format!(
-                "stack is in {} and needs an operator{}",
-                snapshot.status,
-                snapshot.reason_suffix()
-            );
-            not_done(task, reason);
-            return Ok(false);
-        }
-        StatusClass::Updatable | StatusClass::RolledBack => {}
+    if let Some(wait) = held_back(task, snapshot, class, require_opt_in) {
+        return Ok(wait);
     }
     // The data-loss guard, on the template as it is now, right before anything is deleted
     // (discovery may have run hours earlier). A stack already at `false` has nothing left
@@ -405,19 +419,8 @@ async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
     class: StatusClass,
     settings: &RefreshSettings,
 ) -> Result<bool, AwsError> {
-    let opt_in = super::selection::not_opted_in(snapshot, settings.require_opt_in, &task.parameter);
-    if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {
-        not_done(task, reason);
-        return Ok(false);
-    }
-    match class {
-        StatusClass::InProgress => return Ok(true),
-        StatusClass::NeedsOperator => {
-            let reason = format!("stack is in {} and needs an operator", snapshot.status);
-            not_done(task, reason);
-            return Ok(false);
-        }
-        StatusClass::Updatable | StatusClass::RolledBack => {}
+    if let Some(wait) = held_back(task, snapshot, class, settings.require_opt_in) {
+        return Ok(wait);
     }
     let Some(secret_arn) = task.secret_arn.clone() else {
         fail(task, "in-place task names no secret".to_string(), false);
