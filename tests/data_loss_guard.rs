@@ -96,6 +96,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
     assert_eq!(out.selected.len(), 3);
     for task in &out.selected {
         let done = service::refresh(
+            service::NO_STOPS,
             &access,
             &NoOrganization,
             &secrets,

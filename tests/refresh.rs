@@ -76,6 +76,7 @@ async fn run_with(
     let input = serde_json::to_value(&task).unwrap();
     let until = SystemClock.now_ms() + budget_ms;
     service::refresh(
+        service::NO_STOPS,
         &w.access,
         &NoOrganization,
         &w.secrets,
@@ -334,6 +335,7 @@ async fn malformed_step_input_is_refused_without_any_call() {
         ),
     ] {
         let err = service::refresh(
+            service::NO_STOPS,
             &w.access,
             &NoOrganization,
             &w.secrets,

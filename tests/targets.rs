@@ -147,6 +147,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
     for task in &out.selected {
         let until = SystemClock.now_ms() + 30_000;
         let done = service::refresh(
+            service::NO_STOPS,
             &access,
             &NoOrganization,
             &SecretsManager::new(&central),
@@ -255,6 +256,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
     );
 
     let err = service::refresh(
+        service::NO_STOPS,
         &access,
         &NoOrganization,
         &SecretsManager::new(&central),
@@ -397,6 +399,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
     };
     let until = SystemClock.now_ms() + 30_000;
     let done = service::refresh(
+        service::NO_STOPS,
         &access,
         &directory,
         &SecretsManager::new(&central),
@@ -427,6 +430,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         "RotateToken",
     );
     let err = service::refresh(
+        service::NO_STOPS,
         &access,
         &directory,
         &SecretsManager::new(&central),

@@ -73,6 +73,7 @@ impl World {
             locks: Some(&self.locks),
             clock: &SystemClock,
             scope: &scope,
+            reconcile: Default::default(),
         };
         service::trigger(&t, event).await
     }

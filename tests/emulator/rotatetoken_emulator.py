@@ -138,6 +138,16 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       replaced} with physical ids. moto: SSM parameters are deleted and recreated under a
       new name on every update, parameters in Fn::Sub change nothing, and change sets say
       Replacement Conditional for everything.
+  30. Resource times: ListStackResources' LastUpdatedTimestamp and DescribeStackResources'
+      Timestamp are "Time the status was updated" (StackResourceSummary, StackResource,
+      CloudFormation API reference): the time CloudFormation last created, updated or
+      replaced that resource; an update that leaves a resource alone leaves its time alone.
+      ResourceStatus is CREATE_COMPLETE or UPDATE_COMPLETE accordingly. moto: the stack's
+      creation time (ListStackResources, always CREATE_COMPLETE) or a fixed 2010 date.
+Secrets Manager
+  31. ListSecretVersionIds gives each version's own CreatedDate (SecretVersionsListEntry,
+      "The date and time this version of the secret was created", Secrets Manager API
+      reference), to the millisecond. moto: the time of the ListSecretVersionIds call.
 """
 
 from __future__ import annotations
@@ -478,6 +488,8 @@ def _patch_cloudformation() -> None:
 
     parsing.ResourceMap.update = rm_update
     _patch_in_place_updates()
+    _patch_resource_times()
+    _patch_secret_version_dates()
 
     # (2) Dynamic references, resolved whenever moto builds a resource's properties.
     original_parse_resource = parsing.parse_resource
@@ -596,6 +608,8 @@ def _patch_in_place_updates() -> None:
         resource = original_create(logical_id, resource_json, resources_map, account_id=account_id, region_name=region_name)
         if resource is not None and declared is not None:
             resource.rt_props = declared
+        if resource is not None:
+            _stamp(resource, "CREATE_COMPLETE")
         return resource
 
     parsing.parse_and_create_resource = parse_and_create_resource
@@ -627,6 +641,7 @@ def _patch_in_place_updates() -> None:
             replacement.cf_resource_type = resource_type
             replacement.logical_resource_id = logical_id
             replacement.rt_props = declared
+            _stamp(replacement, "CREATE_COMPLETE")
             resources_map._delete_resource(original, resource_json)  # cleanup deletes the old one
             if touched is not None:
                 touched.append((logical_id, "Replace"))
@@ -642,11 +657,95 @@ def _patch_in_place_updates() -> None:
         updated.cf_resource_type = resource_type
         updated.logical_resource_id = logical_id
         updated.rt_props = declared
+        _stamp(updated, "UPDATE_COMPLETE")
         if touched is not None:
             touched.append((logical_id, "Modify"))
         return updated
 
     parsing.parse_and_update_resource = parse_and_update_resource
+
+
+def _stamp(resource: Any, status: str) -> None:
+    """(30) When CloudFormation last acted on this resource, and how."""
+    from moto.core.utils import utcnow
+
+    try:
+        resource.rt_updated_at = utcnow()
+        resource.rt_status = status
+    except AttributeError:  # a model that refuses new attributes keeps moto's answer
+        pass
+
+
+def _patch_resource_times() -> None:
+    """(30) Per-resource times and statuses in ListStackResources and DescribeStackResources."""
+    from moto.cloudformation import responses
+    from moto.core.responses import ActionResult
+
+    dto_init = responses.StackResourceDTO.__init__
+
+    def init(self: Any, stack: Any, resource: Any) -> None:
+        dto_init(self, stack, resource)
+        at = getattr(resource, "rt_updated_at", None)
+        if at is not None:
+            self.timestamp = at
+            self.resource_status = getattr(resource, "rt_status", self.resource_status)
+
+    responses.StackResourceDTO.__init__ = init
+
+    def list_stack_resources(self: Any) -> Any:
+        stack, resources = self.cloudformation_backend.list_stack_resources(self._get_param("StackName"))
+        return ActionResult({
+            "StackResourceSummaries": [
+                {
+                    "ResourceStatus": getattr(r, "rt_status", "CREATE_COMPLETE"),
+                    "LogicalResourceId": getattr(r, "logical_resource_id", ""),
+                    "LastUpdatedTimestamp": getattr(r, "rt_updated_at", None) or stack.creation_time,
+                    "PhysicalResourceId": getattr(r, "physical_resource_id", ""),
+                    "ResourceType": getattr(r, "cf_resource_type", ""),
+                }
+                for r in resources
+            ]
+        })
+
+    responses.CloudFormationResponse.list_stack_resources = list_stack_resources
+
+
+def _patch_secret_version_dates() -> None:
+    """(31) Each secret version's own creation time, to the millisecond, in ListSecretVersionIds."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    created: dict[str, float] = {}  # version id -> epoch seconds
+
+    def stamping(name: str) -> None:
+        original = getattr(SecretsManagerBackend, name)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(self, *args, **kwargs)
+            now = time.time()
+            for secret in list(self.secrets.values()):
+                for version_id in getattr(secret, "versions", {}) or {}:
+                    created.setdefault(version_id, now)
+            return out
+
+        setattr(SecretsManagerBackend, name, wrapper)
+
+    for name in ("create_secret", "put_secret_value", "update_secret", "rotate_secret"):
+        stamping(name)
+
+    original_list = SecretsManagerBackend.list_secret_version_ids
+
+    def list_secret_version_ids(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> str:
+        answer = json.loads(original_list(self, secret_id, *args, **kwargs))
+        secret = self.secrets[secret_id]
+        for v in answer.get("Versions", []):
+            at = created.get(v["VersionId"])
+            if at is None:
+                at = secret.versions[v["VersionId"]].get("createdate", time.time())
+            v["CreatedDate"] = round(at, 3)
+            v.pop("LastAccessedDate", None)  # never accessed: the pipeline reads no value
+        return json.dumps(answer)
+
+    SecretsManagerBackend.list_secret_version_ids = list_secret_version_ids
 
 
 # --- CloudFormation: nested stacks ---------------------------------------------------------

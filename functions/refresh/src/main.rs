@@ -4,7 +4,7 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use rotatetoken::aws::{
-    load_config, organizations::Organizations, secretsmanager::SecretsManager,
+    load_config, organizations::Organizations, s3::S3RunStore, secretsmanager::SecretsManager,
     targets::AssumedRoles,
 };
 use rotatetoken::ports::{Clock, SystemClock};
@@ -35,13 +35,17 @@ async fn main() -> Result<(), Error> {
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);
     let secrets = SecretsManager::new(&aws);
+    // Where `rotate-token stop` leaves its marker (none in a local invoke).
+    let stops = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (access, org, secrets, scope) = (&access, &org, &secrets, &scope);
+        let stops = stops.as_ref();
         async move {
             let now = SystemClock.now_ms();
             let until = budget_until(now, event.context.deadline, step_budget_ms);
             tracing::debug!(budget_ms = until - now, "invocation budget");
             service::refresh(
+                stops,
                 access,
                 org,
                 secrets,

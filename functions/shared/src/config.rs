@@ -10,7 +10,7 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 18] = [
+pub const TEMPLATE_VARIABLES: [&str; 19] = [
     "PARAMETER_NAME",
     "VERSION_PARAMETER_NAME",
     "SELECTION_MODE",
@@ -28,6 +28,7 @@ pub const TEMPLATE_VARIABLES: [&str; 18] = [
     "STATE_MACHINE_ARN",
     "SECRET_NAME_PREFIXES",
     "REQUIRE_OPT_IN_TAG",
+    "RECONCILE_ACTION",
     "AWS_REGION",
 ];
 
@@ -64,6 +65,12 @@ pub fn secret_scope() -> Result<crate::domain::trigger::SecretScope, InputError>
         "SECRET_NAME_PREFIXES",
         &var("SECRET_NAME_PREFIXES").unwrap_or_default(),
     )
+}
+
+/// What the reconciliation schedule does with stale consumers (`ReconcileAction`):
+/// `alert` (default) or `refresh`.
+pub fn reconcile_action() -> Result<crate::domain::trigger::ReconcileAction, InputError> {
+    var("RECONCILE_ACTION").map_or(Ok(Default::default()), |v| v.trim().parse())
 }
 
 pub fn token_parameter() -> String {

@@ -50,6 +50,23 @@ pub trait StackDirectory {
         &self,
         stack: &StackRef,
     ) -> impl Future<Output = Result<Vec<NestedStack>, AwsError>> + Send;
+    /// Every resource the stack holds now, with when CloudFormation last acted on it
+    /// (ListStackResources): the freshness audit's evidence.
+    fn resources(
+        &self,
+        stack: &StackRef,
+    ) -> impl Future<Output = Result<Vec<StackResource>, AwsError>> + Send;
+}
+
+/// A resource as ListStackResources reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `CREATE_COMPLETE`, `UPDATE_COMPLETE`, `UPDATE_FAILED`...
+    pub status: String,
+    /// `LastUpdatedTimestamp` ("time the status was updated"), epoch milliseconds.
+    pub updated_ms: u64,
 }
 
 /// A nested stack as its parent lists it: the resource's logical id in the parent's
@@ -162,12 +179,21 @@ pub trait ExecutionStarter {
 /// Secrets Manager metadata (never values): a secret name's ARN, its labelled versions.
 pub trait SecretDirectory {
     fn secret_arn(&self, secret_id: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// Every secret of this account and region (ListSecrets, all pages): the ARNs.
+    fn secret_arns(&self) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
     /// The versions that carry staging labels, with their labels (DescribeSecret), asked of
     /// the secret's own region.
     fn versions(
         &self,
         secret_arn: &str,
     ) -> impl Future<Output = Result<crate::domain::in_place::SecretVersions, AwsError>> + Send;
+    /// When this version was created (ListSecretVersionIds `CreatedDate`, epoch ms);
+    /// `None` when the secret has no such version.
+    fn version_created(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<Option<u64>, AwsError>> + Send;
 }
 
 /// Where a run keeps what is too large for the state machine's payloads.
@@ -179,6 +205,8 @@ pub trait RunStore {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
+    /// Whether this object exists in the store's own bucket (GetObject; NoSuchKey: no).
+    fn exists(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
 /// A small document changed only by compare-and-swap (S3 conditional writes): the storm

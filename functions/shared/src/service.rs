@@ -9,8 +9,8 @@ use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
 use crate::domain::in_place::RefreshMode;
 use crate::domain::model::{
-    DiscoveryOutput, ExecutionInput, FailedTarget, Outcome, RefreshTask, RunFiles, SecretRef,
-    StackRef,
+    DiscoveryOutput, ExecutionInput, FailedTarget, Outcome, Phase, RefreshTask, RunFiles,
+    SecretRef, StackRef,
 };
 use crate::domain::notice;
 use crate::domain::refresh::{self, RefreshSettings};
@@ -24,7 +24,11 @@ use crate::ports::{
 };
 use crate::telemetry;
 
+mod audit_use_case;
 mod trigger_use_case;
+pub use audit_use_case::{
+    audit, current_version, AuditCounts, AuditReport, AuditRow, RECONCILE_CAUSE,
+};
 pub use trigger_use_case::{trigger, Trigger, TriggerReport};
 
 /// The state machine wraps the execution input with the execution's name:
@@ -69,8 +73,12 @@ where
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
     let session = session_name(&execution);
+    let reconcile = input.reconcile;
     let mut out = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     out.failed_targets.extend(unlisted);
+    if reconcile {
+        audit_use_case::keep_only_stale(access, secrets, &resolved, &scope.own_region, &session, &mut out).await?;
+    }
     out.retried_calls = crate::aws::retries::retried_calls() - retried_before;
     for task in &mut out.selected {
         task.execution = Some(execution.clone());
@@ -184,10 +192,17 @@ async fn target_of<O: AccountDirectory + Sync>(
     }
 }
 
-// The function's four ports, its settings and scope, the input and its time budget: one
+/// No run store (a local invoke): no operator stop can be requested.
+pub const NO_STOPS: Option<&crate::aws::s3::S3RunStore> = None;
+
+/// Why a stack is not refreshed after `rotate-token stop`.
+pub const STOPPED_BY_OPERATOR: &str = "stopped by operator";
+
+// The function's five ports, its settings and scope, the input and its time budget: one
 // call site (functions/refresh/src/main.rs) builds it; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
-pub async fn refresh<A, O, S, C>(
+pub async fn refresh<R, A, O, S, C>(
+    stops: Option<&R>,
     access: &A,
     org: &O,
     secrets: &S,
@@ -198,6 +213,7 @@ pub async fn refresh<A, O, S, C>(
     budget_until_ms: u64,
 ) -> Result<RefreshTask, FunctionError>
 where
+    R: RunStore + Sync,
     A: TargetAccess + Sync,
     O: AccountDirectory + Sync,
     S: SecretDirectory + Sync,
@@ -245,6 +261,21 @@ where
             ),
         )
         .into());
+    }
+    // A safe stop (`rotate-token stop`): a stack whose refresh has not begun is not begun;
+    // one between phases always finishes (it must never be left at `false`). The marker
+    // is read from this function's own bucket; naming another execution can only make a
+    // task do less.
+    let not_begun = !task.update_started && task.phase == Phase::Disable;
+    if let (true, Some(stops)) = (not_begun, stops) {
+        let marker = RunFiles::new(stops.bucket(), &execution).stop_key();
+        if stops.exists(&marker).await? {
+            let mut out = task;
+            out.outcome = Outcome::Skipped;
+            out.reason = Some(STOPPED_BY_OPERATOR.to_string());
+            info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
+            return Ok(out);
+        }
     }
     // Never act outside the deployment's targets, whatever the input says.
     let target = target_of(org, scope, &parsed).await?;
@@ -432,6 +463,12 @@ mod fuzz {
         ) -> Result<crate::domain::in_place::SecretVersions, AwsError> {
             Err(unreachable_error())
         }
+        async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
+            Err(unreachable_error())
+        }
+        async fn version_created(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
+            Err(unreachable_error())
+        }
     }
     impl StackDirectory for Unreachable {
         async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
@@ -447,6 +484,12 @@ mod fuzz {
             &self,
             _: &StackRef,
         ) -> Result<Vec<crate::ports::NestedStack>, AwsError> {
+            Err(unreachable_error())
+        }
+        async fn resources(
+            &self,
+            _: &StackRef,
+        ) -> Result<Vec<crate::ports::StackResource>, AwsError> {
             Err(unreachable_error())
         }
     }
@@ -486,6 +529,9 @@ mod fuzz {
             Err(unreachable_error())
         }
         async fn get(&self, _: &str, _: &str) -> Result<Vec<u8>, AwsError> {
+            Err(unreachable_error())
+        }
+        async fn exists(&self, _: &str) -> Result<bool, AwsError> {
             Err(unreachable_error())
         }
     }
@@ -582,6 +628,7 @@ mod fuzz {
         fn no_refresh_input_panics(input in prop_oneof![any_json(), near_valid_task()]) {
             let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false };
             let _ = futures::executor::block_on(refresh(
+                NO_STOPS,
                 &Unreachable, &NoOrganization, &Unreachable, &crate::ports::SystemClock, settings, &scope(), input, 0,
             ));
         }
@@ -600,6 +647,7 @@ mod fuzz {
                 "parameter": parameter, "session": session, "execution": "run-1",
             });
             let refused = |input: Value| match futures::executor::block_on(refresh(
+                NO_STOPS,
                 &Unreachable, &NoOrganization, &Unreachable, &crate::ports::SystemClock, settings, &scope(), input, 0,
             )) {
                 Err(FunctionError::Input(e)) => e.field,

@@ -27,6 +27,7 @@ async fn main() -> Result<(), Error> {
         locks: locks.as_ref(),
         clock: &SystemClock,
         scope: &scope,
+        reconcile: config::reconcile_action()?,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let trigger = &trigger;

@@ -10,7 +10,7 @@ use crate::domain::model::{PlannedChange, StackParameter, StackRef, StackSnapsho
 use crate::domain::nested::NESTED_STACK_TYPE;
 use crate::domain::refresh::{ParameterValue, UpdatePlan};
 use crate::ports::{
-    AwsError, FailedDeletion, NestedStack, StackDirectory, StackUpdater, UpdateStart,
+    AwsError, FailedDeletion, NestedStack, StackDirectory, StackResource, StackUpdater, UpdateStart,
 };
 
 #[derive(Clone)]
@@ -168,6 +168,35 @@ impl StackDirectory for CloudFormation {
                     logical_id: r.logical_resource_id()?.to_string(),
                     stack: child,
                 })
+            })
+            .collect())
+    }
+
+    async fn resources(&self, stack: &StackRef) -> Result<Vec<StackResource>, AwsError> {
+        let resources: Vec<_> = self
+            .client
+            .list_stack_resources()
+            .stack_name(&stack.id)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ListStackResources", &e))?;
+        Ok(resources
+            .iter()
+            .map(|r| StackResource {
+                logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: r.resource_type().unwrap_or_default().to_string(),
+                status: r
+                    .resource_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                updated_ms: r
+                    .last_updated_timestamp()
+                    .and_then(|d| d.to_millis().ok())
+                    .map(|ms| ms.max(0) as u64)
+                    .unwrap_or_default(),
             })
             .collect())
     }

@@ -66,6 +66,13 @@ impl RunStore for S3RunStore {
         })?;
         Ok(bytes.into_bytes().to_vec())
     }
+
+    async fn exists(&self, key: &str) -> Result<bool, AwsError> {
+        match LockStore::read(self, key).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The lock documents: S3 conditional writes ("Add preconditions to S3 operations with

@@ -83,4 +83,56 @@ impl SecretDirectory for SecretsManager {
                 .unwrap_or_default(),
         })
     }
+
+    async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
+        let pages: Vec<_> = self
+            .client
+            .list_secrets()
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsError {
+                operation: "ListSecrets",
+                code: e.code().map(str::to_string),
+                message: e.message().map(str::to_string).unwrap_or_else(|| {
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()
+                }),
+            })?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.secret_list())
+            .filter_map(|s| s.arn().map(str::to_string))
+            .collect())
+    }
+
+    async fn version_created(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+    ) -> Result<Option<u64>, AwsError> {
+        let pages: Vec<_> = self
+            .client_for(secret_arn)
+            .list_secret_version_ids()
+            .secret_id(secret_arn)
+            .include_deprecated(true)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsError {
+                operation: "ListSecretVersionIds",
+                code: e.code().map(str::to_string),
+                message: e.message().map(str::to_string).unwrap_or_else(|| {
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()
+                }),
+            })?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.versions())
+            .find(|v| v.version_id() == Some(version_id))
+            .and_then(|v| v.created_date())
+            .and_then(|d| d.to_millis().ok())
+            .map(|ms| ms.max(0) as u64))
+    }
 }

@@ -571,6 +571,12 @@ mod tests {
         async fn nested_stacks(&self, _: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
             Ok(vec![])
         }
+        async fn resources(
+            &self,
+            _: &StackRef,
+        ) -> Result<Vec<crate::ports::StackResource>, AwsError> {
+            Ok(vec![])
+        }
     }
 
     impl SecretDirectory for PolicyUnreadable {
@@ -579,6 +585,12 @@ mod tests {
         }
         async fn versions(&self, _: &str) -> Result<in_place::SecretVersions, AwsError> {
             unreachable!("no in-place stack here: the versions are never read")
+        }
+        async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
+            unreachable!("discovery never lists secrets")
+        }
+        async fn version_created(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
+            unreachable!("discovery alone never audits")
         }
     }
 

@@ -1,5 +1,6 @@
 //! Pure domain logic. Nothing here performs I/O except through the traits in [`crate::ports`].
 
+pub mod audit;
 pub mod discovery;
 pub mod error;
 pub mod guard;

@@ -141,7 +141,14 @@ pub struct ExecutionInput {
     /// Select and report exactly as a real run, change nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// The scheduled reconciliation: of the consumers, select only those not proven fresh
+    /// (the freshness audit). Only ever narrows what a run touches.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconcile: bool,
 }
+
+/// The cause the scheduled reconciliation writes (its alert names the stale consumers).
+pub const RECONCILE_CAUSE: &str = "reconcile";
 
 fn manual_cause() -> String {
     "manual".to_string()
@@ -594,6 +601,11 @@ impl RunFiles {
 
     pub fn summary_key(&self) -> String {
         format!("{}/summary.json", self.prefix)
+    }
+
+    /// Written by `rotate-token stop`: no stack of this run begins its refresh after it.
+    pub fn stop_key(&self) -> String {
+        format!("{}/stop.json", self.prefix)
     }
 }
 

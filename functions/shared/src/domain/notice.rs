@@ -14,9 +14,14 @@ pub struct Notice {
 /// Rows listed in one message; the rest are in the full summary in S3.
 const MAX_ROWS: usize = 50;
 
-/// The run summary, and the CRITICAL alert when a stack needs an operator now.
+/// The run summary, the CRITICAL alert when a stack needs an operator now, and the STALE
+/// alert when the scheduled reconciliation (alert only) found consumers holding an
+/// earlier value.
 pub fn notices(summary: &Summary) -> Vec<Notice> {
     let mut out = vec![run_summary(summary)];
+    if let Some(stale) = stale_alert(summary) {
+        out.push(stale);
+    }
     let critical: Vec<&StackRow> = summary.stacks.iter().filter(|r| r.critical).collect();
     if summary.counts.critical > 0 {
         let mut message = format!(
@@ -44,6 +49,41 @@ pub fn notices(summary: &Summary) -> Vec<Notice> {
         });
     }
     out
+}
+
+fn stale_alert(summary: &Summary) -> Option<Notice> {
+    let reconciling = summary.cause == super::model::RECONCILE_CAUSE && summary.dry_run;
+    let stale: Vec<&StackRow> = summary
+        .stacks
+        .iter()
+        .filter(|r| r.outcome == super::model::Outcome::WouldRefresh)
+        .collect();
+    if !reconciling || summary.counts.would_refresh == 0 {
+        return None;
+    }
+    let mut message = format!(
+        "The scheduled audit found {} consumer(s) of {} that do not hold its current value \
+         (an event may have been lost). Refresh them: rotate-token start --secret {}\n\n",
+        summary.counts.would_refresh, summary.secret.arn, summary.secret.arn
+    );
+    list_rows(
+        &mut message,
+        &stale,
+        summary.counts.would_refresh,
+        summary,
+        |r| {
+            r.warning
+                .clone()
+                .unwrap_or_else(|| "not proven fresh".into())
+        },
+    );
+    Some(Notice {
+        subject: clip(format!(
+            "STALE: {} stack(s) still hold an earlier secret value",
+            summary.counts.would_refresh
+        )),
+        message,
+    })
 }
 
 fn run_summary(summary: &Summary) -> Notice {

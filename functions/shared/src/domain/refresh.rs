@@ -746,6 +746,12 @@ mod tests {
         async fn versions(&self, _: &str) -> Result<in_place::SecretVersions, AwsError> {
             unreachable!("a two-phase refresh never reads the secret's versions")
         }
+        async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
+            unreachable!("a refresh never lists secrets")
+        }
+        async fn version_created(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
+            unreachable!("a refresh never audits")
+        }
     }
 
     fn reach<'a, U>(updater: &'a U, clock: &'a FakeClock) -> Reach<'a, U, NoSecrets, FakeClock> {
@@ -847,6 +853,12 @@ mod tests {
             Ok(self.policy.map(str::to_string))
         }
         async fn nested_stacks(&self, _: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
+            Ok(vec![])
+        }
+        async fn resources(
+            &self,
+            _: &StackRef,
+        ) -> Result<Vec<crate::ports::StackResource>, AwsError> {
             Ok(vec![])
         }
     }
@@ -1202,6 +1214,12 @@ mod tests {
             }
             async fn nested_stacks(&self, s: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
                 self.0.nested_stacks(s).await
+            }
+            async fn resources(
+                &self,
+                s: &StackRef,
+            ) -> Result<Vec<crate::ports::StackResource>, AwsError> {
+                self.0.resources(s).await
             }
         }
         impl StackUpdater for Flaky {

@@ -78,6 +78,8 @@ pub enum OnChange {
     Defer(RunLock),
     /// The holder is gone without releasing: replace the lock with this one and start.
     TakeOver(RunLock),
+    /// A reconciliation while a run holds the secret: nothing to do.
+    Busy,
 }
 
 /// `lock` as read (None: no lock) with what is known of its holder.
@@ -101,6 +103,12 @@ pub fn on_change(lock: Option<(&RunLock, HolderState)>, run: PendingRun, now_ms:
     };
     if !alive {
         return OnChange::TakeOver(claim(run));
+    }
+    // A reconciliation only audits what the running run may already be refreshing: it
+    // never waits behind it, nor replaces a change that waits (a dry run in its place
+    // would lose that change's refresh).
+    if run.input.reconcile {
+        return OnChange::Busy;
     }
     let changes = lock.pending.as_ref().map_or(0, |p| p.changes) + run.changes;
     OnChange::Defer(RunLock {
@@ -194,6 +202,7 @@ mod tests {
                 secret: SecretRef::from_arn(ARN, Some(version.into())).unwrap(),
                 cause: "PutSecretValue".into(),
                 dry_run: false,
+                reconcile: false,
             },
             changes: 1,
         }
@@ -236,6 +245,27 @@ mod tests {
         assert_eq!(pending.execution_name, "c");
         assert_eq!(pending.input.secret.version_id.as_deref(), Some("v3"));
         assert_eq!(pending.changes, 2);
+    }
+
+    #[test]
+    fn a_reconciliation_never_waits_behind_a_run_nor_replaces_a_waiting_change() {
+        let mut lock = held_by("a", 0);
+        lock.pending = Some(run("b", "v2"));
+        let mut audit = run("r", "");
+        audit.input.reconcile = true;
+        assert_eq!(
+            on_change(Some((&lock, HolderState::Running)), audit.clone(), 10),
+            OnChange::Busy
+        );
+        // A free secret, or a holder gone without releasing: the reconciliation runs.
+        assert!(matches!(
+            on_change(None, audit.clone(), 10),
+            OnChange::Claim(_)
+        ));
+        assert!(matches!(
+            on_change(Some((&lock, HolderState::Ended)), audit, 10),
+            OnChange::TakeOver(_)
+        ));
     }
 
     #[test]

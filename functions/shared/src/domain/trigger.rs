@@ -34,6 +34,70 @@ pub struct SecretChange {
 pub enum Decision {
     Act(SecretChange),
     Ignore(String),
+    /// The reconciliation schedule fired (an EventBridge scheduled rule's event, at
+    /// `time_ms`): audit every secret in scope.
+    Reconcile {
+        time_ms: u64,
+    },
+}
+
+/// What EventBridge sends for a schedule rule ("Creating a rule that runs on a schedule",
+/// EventBridge user guide): `source: aws.events`, `detail-type: Scheduled Event`.
+pub const SCHEDULE_SOURCE: &str = "aws.events";
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+
+/// What the scheduled reconciliation does with stale consumers (`ReconcileAction`, the
+/// trigger's own configuration, never its input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReconcileAction {
+    /// A dry run that lists the stale consumers and alerts (the default: it changes nothing).
+    #[default]
+    Alert,
+    /// A run that refreshes only the stale consumers.
+    Refresh,
+}
+
+impl std::str::FromStr for ReconcileAction {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, InputError> {
+        match s {
+            "alert" => Ok(Self::Alert),
+            "refresh" => Ok(Self::Refresh),
+            other => Err(InputError::new(
+                "RECONCILE_ACTION",
+                format!("`{other}` is not one of: alert, refresh"),
+            )),
+        }
+    }
+}
+
+/// The reconciliation run of one secret for one firing of the schedule: the same name for
+/// every delivery of that firing.
+pub fn reconcile_execution_name(secret_arn: &str, time_ms: u64) -> String {
+    named(
+        secret_arn,
+        &format!("reconcile\n{secret_arn}\n{}", time_ms / 1000),
+    )
+}
+
+/// A run started by hand (`rotate-token start`): the trigger's name for this version when
+/// that name is free, else one that cannot collide with any delivery of the change (a dry
+/// run's name never takes the change's own, which would make its event a duplicate).
+pub fn manual_execution_name(
+    secret_arn: &str,
+    version_id: &str,
+    dry_run: bool,
+    taken: bool,
+    time_ms: u64,
+) -> String {
+    match (dry_run, taken) {
+        (false, false) => execution_name(secret_arn, version_id),
+        (false, true) => rerun_execution_name(secret_arn, version_id, time_ms),
+        (true, _) => named(
+            secret_arn,
+            &format!("dry-run\n{secret_arn}\n{version_id}\n{time_ms}"),
+        ),
+    }
 }
 
 /// Interprets one EventBridge event. `Err` only for events that claim to be a relevant
@@ -44,6 +108,12 @@ pub fn interpret(event: &Value) -> Result<Decision, InputError> {
     }
     let source = required_str(event, &["source"])?;
     let detail_type = required_str(event, &["detail-type"])?;
+    if source == SCHEDULE_SOURCE && detail_type == SCHEDULE_DETAIL_TYPE {
+        return match event_time_ms(event)? {
+            Some(time_ms) => Ok(Decision::Reconcile { time_ms }),
+            None => Err(InputError::missing("time")),
+        };
+    }
     if source != SOURCE {
         return Ok(Decision::Ignore(format!(
             "source `{source}` is not {SOURCE}"
@@ -462,14 +532,52 @@ mod tests {
     fn act(d: Decision) -> SecretChange {
         match d {
             Decision::Act(c) => c,
-            Decision::Ignore(r) => panic!("expected to act, ignored: {r}"),
+            other => panic!("expected to act: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_scheduled_event_reconciles_at_its_own_time_and_names_each_firing_once() {
+        let e = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-11-21T10:00:00Z",
+            "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/r"],
+            "detail": {}});
+        assert_eq!(
+            interpret(&e).unwrap(),
+            Decision::Reconcile {
+                time_ms: 1_795_255_200_000
+            }
+        );
+        let mut no_time = e.clone();
+        no_time.as_object_mut().unwrap().remove("time");
+        assert_eq!(interpret(&no_time).unwrap_err().field, "time");
+        let once = reconcile_execution_name(ARN, 1_795_255_200_000);
+        assert_eq!(
+            once,
+            reconcile_execution_name(ARN, 1_795_255_200_400),
+            "same firing"
+        );
+        assert_ne!(
+            once,
+            reconcile_execution_name(ARN, 1_795_341_600_000),
+            "next day"
+        );
+        assert_ne!(once, execution_name(ARN, ""));
+    }
+
+    #[test]
+    fn a_manual_dry_run_never_takes_the_name_the_changes_event_will_use() {
+        let own = execution_name(ARN, "v1");
+        assert_eq!(manual_execution_name(ARN, "v1", false, false, 5), own);
+        assert_ne!(manual_execution_name(ARN, "v1", false, true, 5), own);
+        assert_ne!(manual_execution_name(ARN, "v1", true, false, 5), own);
+        assert!(manual_execution_name(ARN, "v1", true, false, 5).len() <= 80);
     }
 
     fn ignored(d: Decision) -> String {
         match d {
             Decision::Ignore(r) => r,
-            Decision::Act(c) => panic!("expected ignore, acted on {c:?}"),
+            other => panic!("expected ignore: {other:?}"),
         }
     }
 

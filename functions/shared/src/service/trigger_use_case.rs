@@ -7,9 +7,9 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::domain::error::InputError;
-use crate::domain::model::{ExecutionInput, SecretRef};
+use crate::domain::model::{ExecutionInput, SecretRef, RECONCILE_CAUSE};
 use crate::domain::run_lock::{self, HolderState, OnChange, OnRunEnded, PendingRun, RunLock};
-use crate::domain::trigger::{self, Decision};
+use crate::domain::trigger::{self, Decision, ReconcileAction};
 use crate::handler::FunctionError;
 use crate::ports::{AwsError, Clock, ExecutionStarter, LockStore, SecretDirectory, StartOutcome};
 use crate::telemetry;
@@ -52,6 +52,11 @@ pub enum TriggerReport {
     Ignored {
         reason: String,
     },
+    /// The reconciliation schedule fired: what happened for each secret in scope.
+    Reconciled {
+        secrets: usize,
+        runs: Vec<TriggerReport>,
+    },
 }
 
 /// The trigger's collaborators: Step Functions, Secrets Manager metadata, the lock store
@@ -62,6 +67,8 @@ pub struct Trigger<'a, S, D, L, C> {
     pub locks: Option<&'a L>,
     pub clock: &'a C,
     pub scope: &'a trigger::SecretScope,
+    /// What the reconciliation schedule does with stale consumers (`RECONCILE_ACTION`).
+    pub reconcile: ReconcileAction,
 }
 
 pub async fn trigger<S, D, L, C>(
@@ -85,6 +92,7 @@ where
     }
     let change = match trigger::interpret(event)? {
         Decision::Ignore(reason) => return Ok(ignored(reason)),
+        Decision::Reconcile { time_ms } => return reconcile(t, time_ms).await,
         Decision::Act(change) => change,
     };
     let arn = match change.arn {
@@ -119,12 +127,79 @@ where
             secret,
             cause: change.cause.clone(),
             dry_run: false,
+            reconcile: false,
         },
         changes: 1,
     };
     match t.locks {
         None => start(t.starter, &run).await,
         Some(locks) => start_or_defer(t.starter, locks, t.clock, run).await,
+    }
+}
+
+/// The schedule fired: one reconciliation run per secret in scope, each auditing that
+/// secret's consumers in discovery and refreshing (or, by default, only reporting and
+/// alerting about) those not proven fresh. It catches changes whose event was lost on the
+/// way (CloudTrail and EventBridge deliver best effort). A secret with a run under way is
+/// left to that run. Every secret is tried; the first failure is returned at the end (Lambda
+/// retries the event, and the runs already started are recognised by name).
+async fn reconcile<S, D, L, C>(
+    t: &Trigger<'_, S, D, L, C>,
+    time_ms: u64,
+) -> Result<TriggerReport, FunctionError>
+where
+    S: ExecutionStarter + Sync,
+    D: SecretDirectory + Sync,
+    L: LockStore + Sync,
+    C: Clock + Sync,
+{
+    let mut in_scope = Vec::new();
+    for arn in t.secrets.secret_arns().await? {
+        let secret = SecretRef::from_arn(&arn, None)?;
+        if t.scope.admits(&secret) {
+            in_scope.push(secret);
+        }
+    }
+    let mut runs = Vec::new();
+    let mut first_error = None;
+    for secret in in_scope.iter().cloned() {
+        let run = PendingRun {
+            execution_name: trigger::reconcile_execution_name(&secret.arn, time_ms),
+            input: ExecutionInput {
+                secret,
+                cause: RECONCILE_CAUSE.to_string(),
+                dry_run: t.reconcile == ReconcileAction::Alert,
+                reconcile: true,
+            },
+            changes: 1,
+        };
+        let started = match t.locks {
+            None => start(t.starter, &run).await,
+            Some(locks) => start_or_defer(t.starter, locks, t.clock, run).await,
+        };
+        match started {
+            Ok(report) => runs.push(report),
+            Err(e) => {
+                warn!(error = %e, "reconciliation could not start for a secret");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    info!(
+        decision = "reconciled",
+        secrets = in_scope.len(),
+        started = runs
+            .iter()
+            .filter(|r| matches!(r, TriggerReport::Started { .. }))
+            .count(),
+        "reconciliation schedule fired"
+    );
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(TriggerReport::Reconciled {
+            secrets: in_scope.len(),
+            runs,
+        }),
     }
 }
 
@@ -155,6 +230,11 @@ where
             .map(|(lock, _)| (lock, holder.unwrap_or(HolderState::Running)));
         let (claim, written) = match run_lock::on_change(seen, run.clone(), clock.now_ms()) {
             OnChange::AlreadyHolder => return Ok(duplicate(&arn, &version, run.execution_name)),
+            OnChange::Busy => {
+                return Ok(ignored(format!(
+                    "a run for {arn} is under way: the scheduled audit leaves it to that run"
+                )))
+            }
             OnChange::Claim(lock) => {
                 let body = to_body(&lock)?;
                 (lock, locks.create(&key, body).await?)

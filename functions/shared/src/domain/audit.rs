@@ -1,0 +1,352 @@
+//! The freshness audit: does each consumer hold the secret's current value? Told from
+//! metadata only, never a value: the time the current version was created (Secrets
+//! Manager) against the time CloudFormation last created or updated each resource that
+//! re-reads the secret, or, in in-place mode, the version the stack is pinned to.
+//!
+//! Two-phase stacks: the guarded resources (the token's Condition) are the ones a refresh
+//! recreates; one created or updated before the current version still holds an earlier
+//! value. A stack at `false`, or missing a guarded resource, holds none at all.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::in_place::{pinned_version, RefreshMode};
+use super::model::{StackRef, StackSnapshot};
+use super::nested;
+use super::targets::{Target, TargetSettings};
+use crate::ports::{AwsError, StackDirectory, StackResource, StackUpdater, TargetAccess};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    /// Every resource that reads the secret was created or updated after the current
+    /// version was created (in-place: pinned to the current version).
+    Fresh,
+    /// At least one still holds an earlier value.
+    Stale,
+    /// The resources that read the secret do not exist (the stack is at `false`, or one
+    /// is gone): the stack holds no value at all.
+    Missing,
+    /// Could not be told (an AWS call failed, nothing reads the secret by the token's
+    /// Condition): never taken for fresh.
+    Unknown,
+}
+
+impl Freshness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Missing => "missing",
+            Freshness::Unknown => "unknown",
+        }
+    }
+}
+
+/// The secret's current version: its id and when it was created (epoch ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentVersion {
+    pub id: String,
+    pub created_ms: u64,
+}
+
+/// One consumer, judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub freshness: Freshness,
+    /// Why, naming the resource and the times (or the pinned version).
+    pub detail: String,
+}
+
+impl Judgement {
+    fn new(freshness: Freshness, detail: impl Into<String>) -> Self {
+        Self {
+            freshness,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An in-place stack is fresh exactly when it is pinned to the current version (a rolled
+/// back update rolls the parameter back too).
+pub fn judge_in_place(
+    snapshot: &StackSnapshot,
+    version_parameter: &str,
+    current: &CurrentVersion,
+) -> Judgement {
+    match pinned_version(snapshot, version_parameter) {
+        Some(v) if v == current.id => Judgement::new(
+            Freshness::Fresh,
+            format!("{version_parameter} is the current version {v}"),
+        ),
+        Some(v) => Judgement::new(
+            Freshness::Stale,
+            format!(
+                "{version_parameter} pins version {v}, not the current version {}",
+                current.id
+            ),
+        ),
+        None => Judgement::new(
+            Freshness::Stale,
+            format!(
+                "{version_parameter} names no version; the current version is {}",
+                current.id
+            ),
+        ),
+    }
+}
+
+/// A two-phase stack from its token's value, its guarded resources (`path/LogicalId` for
+/// nested ones, as [`nested::guarded`] names them) and the resources found under those names.
+pub fn judge_two_phase(
+    token: &str,
+    token_value: Option<&str>,
+    guarded: &[String],
+    found: &HashMap<String, StackResource>,
+    current: &CurrentVersion,
+) -> Judgement {
+    if token_value == Some("false") {
+        return Judgement::new(
+            Freshness::Missing,
+            format!("{token} is false: the guarded resources do not exist"),
+        );
+    }
+    if guarded.is_empty() {
+        return Judgement::new(
+            Freshness::Unknown,
+            format!("no resource has a Condition on {token}: nothing re-reads the secret"),
+        );
+    }
+    let mut missing = Vec::new();
+    let mut stale = Vec::new();
+    for id in guarded {
+        match found.get(id) {
+            None => missing.push(id.clone()),
+            Some(r) if r.status.ends_with("FAILED") => {
+                stale.push(format!("{id} ({}) is {}", r.resource_type, r.status))
+            }
+            Some(r) if r.updated_ms < current.created_ms => stale.push(format!(
+                "{id} ({}) was last updated {} before the current version was created",
+                r.resource_type,
+                elapsed(current.created_ms - r.updated_ms)
+            )),
+            Some(_) => {}
+        }
+    }
+    if !missing.is_empty() {
+        return Judgement::new(
+            Freshness::Missing,
+            format!("guarded resources missing: {}", missing.join(", ")),
+        );
+    }
+    if !stale.is_empty() {
+        return Judgement::new(Freshness::Stale, stale.join("; "));
+    }
+    Judgement::new(
+        Freshness::Fresh,
+        format!(
+            "{} guarded resource(s) created or updated after version {} was created",
+            guarded.len(),
+            current.id
+        ),
+    )
+}
+
+fn elapsed(ms: u64) -> String {
+    match ms / 1000 {
+        s if s < 120 => format!("{}.{:03} s", s, ms % 1000),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+/// Reads what the judgement needs from CloudFormation: the stack, and for two-phase
+/// stacks its template, the nested stacks its token reaches and their resources.
+pub async fn judge<D: StackDirectory + StackUpdater + Sync>(
+    directory: &D,
+    stack: &StackRef,
+    mode: RefreshMode,
+    parameter: &str,
+    current: &CurrentVersion,
+) -> Result<Judgement, AwsError> {
+    let Some(snapshot) = directory.describe(stack).await? else {
+        return Ok(Judgement::new(
+            Freshness::Missing,
+            "the stack no longer exists",
+        ));
+    };
+    if mode == RefreshMode::InPlace {
+        return Ok(judge_in_place(&snapshot, parameter, current));
+    }
+    let body = directory.template_body(stack).await?;
+    let members = nested::reached(directory, stack, &body, parameter).await?;
+    let guarded = nested::guarded(&body, parameter, &members);
+    let mut found = HashMap::new();
+    let mut stacks: Vec<(String, &StackRef)> = vec![(String::new(), stack)];
+    stacks.extend(members.iter().map(|m| (format!("{}/", m.path), &m.stack)));
+    for (prefix, s) in stacks {
+        if !guarded.iter().any(|g| {
+            g.strip_prefix(&prefix)
+                .is_some_and(|rest| !rest.contains('/'))
+        }) {
+            continue;
+        }
+        for r in directory.resources(s).await? {
+            found.insert(format!("{prefix}{}", r.logical_id), r);
+        }
+    }
+    let value = snapshot
+        .parameter(parameter)
+        .and_then(|p| p.value.as_deref());
+    Ok(judge_two_phase(parameter, value, &guarded, &found, current))
+}
+
+/// Judges every consumer (stack, mode, the parameter its mode updates), in its target.
+/// A stack whose evidence cannot be read is `Unknown`, with the error.
+pub async fn judge_all<A: TargetAccess + Sync>(
+    access: &A,
+    targets: &TargetSettings,
+    own_region: &str,
+    session: &str,
+    consumers: &[(StackRef, RefreshMode, String)],
+    current: &CurrentVersion,
+) -> Vec<Judgement> {
+    let mut opened: HashMap<Target, Result<A::Stacks, AwsError>> = HashMap::new();
+    let mut out = Vec::with_capacity(consumers.len());
+    for (stack, mode, parameter) in consumers {
+        let target = match targets.target_of(stack, own_region) {
+            Ok(target) => target,
+            Err(e) => {
+                out.push(Judgement::new(Freshness::Unknown, e.to_string()));
+                continue;
+            }
+        };
+        if !opened.contains_key(&target) {
+            let directory = access.open(&target, session).await;
+            opened.insert(target.clone(), directory);
+        }
+        let judged = match &opened[&target] {
+            Ok(directory) => judge(directory, stack, *mode, parameter, current).await,
+            Err(e) => Err(e.clone()),
+        };
+        out.push(judged.unwrap_or_else(|e| {
+            Judgement::new(Freshness::Unknown, format!("could not be told: {e}"))
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current() -> CurrentVersion {
+        CurrentVersion {
+            id: "v2".into(),
+            created_ms: 10_000,
+        }
+    }
+
+    fn resource(id: &str, status: &str, updated_ms: u64) -> (String, StackResource) {
+        (
+            id.to_string(),
+            StackResource {
+                logical_id: id.rsplit('/').next().unwrap().to_string(),
+                resource_type: "AWS::SSM::Parameter".into(),
+                status: status.into(),
+                updated_ms,
+            },
+        )
+    }
+
+    #[test]
+    fn guarded_resources_recreated_after_the_version_are_fresh() {
+        let found = HashMap::from([
+            resource("Db", "CREATE_COMPLETE", 10_500),
+            resource("App/Cfg", "CREATE_COMPLETE", 11_000),
+        ]);
+        let j = judge_two_phase(
+            "RotateToken",
+            Some("true"),
+            &["Db".into(), "App/Cfg".into()],
+            &found,
+            &current(),
+        );
+        assert_eq!(j.freshness, Freshness::Fresh, "{}", j.detail);
+    }
+
+    #[test]
+    fn one_guarded_resource_older_than_the_version_makes_the_stack_stale_and_is_named() {
+        let found = HashMap::from([
+            resource("Db", "CREATE_COMPLETE", 10_500),
+            resource("App/Cfg", "UPDATE_COMPLETE", 9_000),
+        ]);
+        let j = judge_two_phase(
+            "RotateToken",
+            Some("true"),
+            &["Db".into(), "App/Cfg".into()],
+            &found,
+            &current(),
+        );
+        assert_eq!(j.freshness, Freshness::Stale);
+        assert!(
+            j.detail.contains("App/Cfg") && j.detail.contains("1.000 s before"),
+            "{}",
+            j.detail
+        );
+    }
+
+    #[test]
+    fn a_stack_at_false_or_without_a_guarded_resource_holds_nothing() {
+        let found = HashMap::from([resource("Db", "CREATE_COMPLETE", 10_500)]);
+        let at_false = judge_two_phase(
+            "RotateToken",
+            Some("false"),
+            &["Db".into()],
+            &found,
+            &current(),
+        );
+        assert_eq!(at_false.freshness, Freshness::Missing);
+        let gone = judge_two_phase(
+            "RotateToken",
+            Some("true"),
+            &["Db".into(), "Cache".into()],
+            &found,
+            &current(),
+        );
+        assert_eq!(gone.freshness, Freshness::Missing);
+        assert!(gone.detail.contains("Cache"), "{}", gone.detail);
+    }
+
+    #[test]
+    fn a_failed_resource_or_nothing_guarded_is_never_fresh() {
+        let found = HashMap::from([resource("Db", "UPDATE_FAILED", 10_500)]);
+        let failed = judge_two_phase(
+            "RotateToken",
+            Some("true"),
+            &["Db".into()],
+            &found,
+            &current(),
+        );
+        assert_eq!(failed.freshness, Freshness::Stale);
+        let nothing = judge_two_phase("RotateToken", Some("true"), &[], &found, &current());
+        assert_eq!(nothing.freshness, Freshness::Unknown);
+    }
+
+    #[test]
+    fn an_in_place_stack_is_fresh_only_when_pinned_to_the_current_version() {
+        let pinned = |v: &str| {
+            StackSnapshot::for_test(
+                "arn:aws:cloudformation:eu-west-1:111111111111:stack/app/1",
+                &[("RotateTokenVersion", v)],
+            )
+        };
+        let fresh = judge_in_place(&pinned("v2"), "RotateTokenVersion", &current());
+        assert_eq!(fresh.freshness, Freshness::Fresh);
+        let stale = judge_in_place(&pinned("v1"), "RotateTokenVersion", &current());
+        assert_eq!(stale.freshness, Freshness::Stale);
+        assert!(stale.detail.contains("v1") && stale.detail.contains("v2"));
+    }
+}
