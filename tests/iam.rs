@@ -114,6 +114,31 @@ async fn redeliver(p: &Pipeline, event: &Value) {
     );
 }
 
+/// The reconciliation schedule (the trigger lists the secrets, discovery audits the
+/// consumers through the same sessions): after a complete run every consumer is fresh.
+async fn reconcile_finds_every_consumer_fresh(p: &Pipeline, arn: &str, consumers: u64) {
+    let (answer, name) = p.fire_schedule("2026-11-23T06:00:00Z", arn).await;
+    assert_eq!(answer["decision"], "reconciled", "{answer}");
+    let run = p.wait_for(&name, Duration::from_secs(120)).await;
+    assert_eq!(run.status, "SUCCEEDED", "{:#}", run.summary);
+    assert_eq!(
+        run.summary["counts"]["would_refresh"], 0,
+        "{:#}",
+        run.summary
+    );
+    let fresh = run.summary["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("fresh:"))
+        })
+        .count() as u64;
+    assert_eq!(fresh, consumers, "{:#}", run.summary);
+}
+
 #[tokio::test]
 async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grants() {
     let p = Pipeline::start(|env| env.set("SELECTION_MODE", "all")).await;
@@ -161,6 +186,7 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
     .await;
     let dry = p.wait_for("iam-dry-run", Duration::from_secs(60)).await;
     assert_eq!(dry.status, "SUCCEEDED", "{:#}", dry.summary);
+    reconcile_finds_every_consumer_fresh(&p, &arn, 5).await;
 
     let problems = compare(
         &p.emulator,
@@ -246,6 +272,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         "{:#}",
         dry.summary
     );
+    reconcile_finds_every_consumer_fresh(&p, &arn, 16).await;
 
     assert!(
         p.emulator

@@ -44,6 +44,10 @@ NO_RESOURCE_ACTIONS = {
     "cloudformation:DescribeStacks",
     # Organizations' list calls used for OU targets.
     "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent",
+    # Listing the secrets to reconcile: ListSecrets has no resource type ("Actions,
+    # resources, and condition keys for AWS Secrets Manager", Service Authorization
+    # Reference: no resource-level permissions, Resource must be "*").
+    "secretsmanager:ListSecrets",
     # X-Ray tracing (SAM's Tracing: Active).
     "xray:PutTraceSegments", "xray:PutTelemetryRecords",
 }

@@ -286,6 +286,42 @@ impl Pipeline {
         assert_eq!(out.failed_entry_count(), 0);
     }
 
+    /// Fires the reconciliation schedule (ReconcileRule in template.yaml) at `time`: the
+    /// event EventBridge sends for a schedule rule ("Scheduled Event" from `aws.events`),
+    /// handed to the trigger as the rule's target does (Lambda Invoke). Returns the
+    /// trigger's answer and the execution name of `secret_arn`'s reconciliation run.
+    pub async fn fire_schedule(&self, time: &str, secret_arn: &str) -> (Value, String) {
+        let facts = template_facts();
+        let trigger = facts["functions"]["TriggerFunction"]["binary"]
+            .as_str()
+            .unwrap();
+        let event = serde_json::json!({
+            "version": "0", "id": "5b0ac1f8-0d4f-4c4e-9e8b-reconcile", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": ACCOUNT, "time": time, "region": REGION,
+            "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/rotatetoken-ReconcileRule-1")],
+            "detail": {}
+        });
+        let out = aws_sdk_lambda::Client::new(&self.config)
+            .invoke()
+            .function_name(trigger)
+            .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+            .send()
+            .await
+            .unwrap();
+        let answer: Value =
+            serde_json::from_slice(out.payload().map(|b| b.as_ref()).unwrap_or(b"null"))
+                .unwrap_or(Value::Null);
+        assert!(
+            out.function_error().is_none(),
+            "the trigger failed: {answer}"
+        );
+        let time_ms = rotatetoken::domain::trigger::event_time_ms(&event)
+            .unwrap()
+            .unwrap();
+        let name = rotatetoken::domain::trigger::reconcile_execution_name(secret_arn, time_ms);
+        (answer, name)
+    }
+
     pub async fn start_execution(&self, name: &str, input: &Value) -> String {
         self.sfn
             .start_execution()
