@@ -230,7 +230,11 @@ def statement_matches(st: dict, request: dict) -> bool:
             return False
     if not any(wildcard(a, request["action"], case=False) for a in as_list(st.get("Action", []))):
         return False
-    if not any(wildcard(str(r), request["resource"]) for r in as_list(st.get("Resource", "*"))):
+    # NotResource: every resource but those listed ("IAM JSON policy elements: NotResource").
+    if "NotResource" in st:
+        if any(wildcard(str(r), request["resource"]) for r in as_list(st["NotResource"])):
+            return False
+    elif not any(wildcard(str(r), request["resource"]) for r in as_list(st.get("Resource", "*"))):
         return False
     return condition_holds(st.get("Condition"), request.get("context", {}))
 
@@ -327,12 +331,22 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
     bucket = resource_policy(ev, template, "AWS::S3::BucketPolicy")
     run_file = ev.name_of("RunsBucket", "Arn") + "/runs/x/selected.json"
     tls = {"aws:SecureTransport": "true"}
-    for writer in ("TriggerFunctionRole", "DiscoverFunctionRole", "ReportFunctionRole", "RotationStateMachineRole"):
+    for writer in ("TriggerFunctionRole", "DiscoverFunctionRole", "RefreshFunctionRole", "ReportFunctionRole",
+                   "RotationStateMachineRole"):
         expect(f"the runs bucket, written by {writer}", bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}],
                {"principal": ev.name_of(writer), "action": "s3:PutObject", "resource": run_file,
                 "context": {**tls, "aws:PrincipalArn": ev.name_of(writer)}}, "allow")
     expect("the runs bucket, written by another principal of the account", bucket,
            {"principal": other, "action": "s3:PutObject", "resource": run_file,
+            "context": {**tls, "aws:PrincipalArn": other}}, "refuse")
+    # An operator's stop marker (rotate-token stop): allowed where their own policy allows it;
+    # it can only make a run do less. Nothing else of theirs.
+    stop_marker = ev.name_of("RunsBucket", "Arn") + "/runs/x/stop.json"
+    expect("the runs bucket, a stop marker written by an operator", bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "*"}],
+           {"principal": other, "action": "s3:PutObject", "resource": stop_marker,
+            "context": {**tls, "aws:PrincipalArn": other}}, "allow")
+    expect("the runs bucket, another file written by an operator", bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "*"}],
+           {"principal": other, "action": "s3:PutObject", "resource": ev.name_of("RunsBucket", "Arn") + "/runs/x/stop.json.selected.json",
             "context": {**tls, "aws:PrincipalArn": other}}, "refuse")
     if decide(bucket, {"principal": other, "action": "s3:PutObject", "resource": run_file,
                        "context": {**tls, "aws:PrincipalArn": other}}) != "deny":

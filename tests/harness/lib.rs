@@ -5,6 +5,7 @@
 //! Tools come from the project's virtualenv (`make deps`): `.venv/bin/python` and
 //! `.venv/bin/cargo-lambda`.
 
+pub mod cli;
 pub mod fixtures;
 pub mod http;
 pub mod pipeline;
@@ -407,7 +408,7 @@ pub struct Functions {
 /// Builds the functions once per test process (a no-op when they are fresh): every
 /// instance `cargo lambda watch` starts then runs its binary directly (run-built.sh)
 /// instead of a `cargo run` of its own.
-fn build_functions_once() {
+pub(crate) fn build_functions_once() {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let status = Command::new(real_cargo())
@@ -424,7 +425,7 @@ fn real_cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"))

@@ -14,6 +14,8 @@ use crate::{
 
 pub struct Pipeline {
     pub functions: Functions,
+    /// The functions' settings (also set on the registered Lambda functions, as SAM does).
+    pub function_env: FunctionEnv,
     pub emulator: Emulator,
     pub config: aws_config::SdkConfig,
     pub cfn: aws_sdk_cloudformation::Client,
@@ -71,9 +73,11 @@ impl Pipeline {
         for (name, value) in prepare(emulator.sdk_config().await).await {
             env = env.set(name, &value);
         }
-        let functions = Functions::start(port, &tune(env));
+        let function_env = tune(env);
+        let functions = Functions::start(port, &function_env);
         let config = emulator.sdk_config().await;
         let p = Self {
+            function_env,
             cfn: aws_sdk_cloudformation::Client::new(&config),
             sm: aws_sdk_secretsmanager::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
@@ -115,6 +119,11 @@ impl Pipeline {
                 .handler("bootstrap")
                 .role(&role)
                 .timeout(timeout)
+                .environment(
+                    aws_sdk_lambda::types::Environment::builder()
+                        .set_variables(Some(self.deployed_variables()))
+                        .build(),
+                )
                 .code(
                     aws_sdk_lambda::types::FunctionCode::builder()
                         .zip_file(aws_sdk_lambda::primitives::Blob::new(empty_zip()))
@@ -214,6 +223,19 @@ impl Pipeline {
                 .await
                 .unwrap();
         }
+    }
+
+    /// The settings SAM would put in a function's environment: the variables the code
+    /// reads (Lambda itself sets AWS_REGION; reserved, refused in Environment).
+    fn deployed_variables(&self) -> std::collections::HashMap<String, String> {
+        self.function_env
+            .vars
+            .iter()
+            .filter(|(k, _)| {
+                rotatetoken::config::TEMPLATE_VARIABLES.contains(&k.as_str()) && k != "AWS_REGION"
+            })
+            .cloned()
+            .collect()
     }
 
     /// Every (subject, message) published to the alerts topic so far.

@@ -35,17 +35,18 @@ async fn main() -> Result<(), Error> {
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);
     let secrets = SecretsManager::new(&aws);
-    // Where `rotate-token stop` leaves its marker (none in a local invoke).
-    let stops = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
+    // The run's files: `rotate-token stop`'s marker is read there, each stack's progress
+    // written there for `rotate-token watch` (none in a local invoke).
+    let files = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (access, org, secrets, scope) = (&access, &org, &secrets, &scope);
-        let stops = stops.as_ref();
+        let files = files.as_ref();
         async move {
             let now = SystemClock.now_ms();
             let until = budget_until(now, event.context.deadline, step_budget_ms);
             tracing::debug!(budget_ms = until - now, "invocation budget");
             service::refresh(
-                stops,
+                files,
                 access,
                 org,
                 secrets,

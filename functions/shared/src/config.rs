@@ -32,12 +32,28 @@ pub const TEMPLATE_VARIABLES: [&str; 19] = [
     "AWS_REGION",
 ];
 
+/// Variables that stand in for the process environment: the operator's command line reads
+/// the deployed discover function's environment into here, so that its plan and audit use
+/// exactly the deployment's settings, read by the same code.
+static DEPLOYED: std::sync::OnceLock<std::collections::BTreeMap<String, String>> =
+    std::sync::OnceLock::new();
+
+/// Reads every setting from `variables` instead of the environment, from now on. Set once,
+/// before any setting is read; `false` if it was already set.
+pub fn use_variables(variables: std::collections::BTreeMap<String, String>) -> bool {
+    DEPLOYED.set(variables).is_ok()
+}
+
 fn var(name: &str) -> Option<String> {
     debug_assert!(
         TEMPLATE_VARIABLES.contains(&name) || name == "AWS_DEFAULT_REGION",
         "{name} is read but not in TEMPLATE_VARIABLES"
     );
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    match DEPLOYED.get() {
+        Some(deployed) => deployed.get(name).cloned(),
+        None => std::env::var(name).ok(),
+    }
+    .filter(|v| !v.trim().is_empty())
 }
 
 fn parse<T: std::str::FromStr>(

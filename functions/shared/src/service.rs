@@ -10,7 +10,7 @@ use crate::domain::error::{from_step_input, InputError};
 use crate::domain::in_place::RefreshMode;
 use crate::domain::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, Outcome, Phase, RefreshTask, RunFiles,
-    SecretRef, StackRef,
+    SecretRef, StackProgress, StackRef,
 };
 use crate::domain::notice;
 use crate::domain::refresh::{self, RefreshSettings};
@@ -77,7 +77,9 @@ where
     let mut out = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     out.failed_targets.extend(unlisted);
     if reconcile {
-        audit_use_case::keep_only_stale(access, secrets, &resolved, &scope.own_region, &session, &mut out).await?;
+        // Boxed: nested in discovery's future, the audit's would exceed the compiler's
+        // type-depth limit in the discover binary.
+        Box::pin(audit_use_case::keep_only_stale(access, secrets, &resolved, &scope.own_region, &session, &mut out)).await?;
     }
     out.retried_calls = crate::aws::retries::retried_calls() - retried_before;
     for task in &mut out.selected {
@@ -192,7 +194,7 @@ async fn target_of<O: AccountDirectory + Sync>(
     }
 }
 
-/// No run store (a local invoke): no operator stop can be requested.
+/// No run files (a local invoke): no operator stop, no progress for watchers.
 pub const NO_STOPS: Option<&crate::aws::s3::S3RunStore> = None;
 
 /// Why a stack is not refreshed after `rotate-token stop`.
@@ -202,7 +204,7 @@ pub const STOPPED_BY_OPERATOR: &str = "stopped by operator";
 // call site (functions/refresh/src/main.rs) builds it; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub async fn refresh<R, A, O, S, C>(
-    stops: Option<&R>,
+    files: Option<&R>,
     access: &A,
     org: &O,
     secrets: &S,
@@ -267,13 +269,14 @@ where
     // is read from this function's own bucket; naming another execution can only make a
     // task do less.
     let not_begun = !task.update_started && task.phase == Phase::Disable;
-    if let (true, Some(stops)) = (not_begun, stops) {
-        let marker = RunFiles::new(stops.bucket(), &execution).stop_key();
-        if stops.exists(&marker).await? {
+    if let (true, Some(files)) = (not_begun, files) {
+        let marker = RunFiles::new(files.bucket(), &execution).stop_key();
+        if files.exists(&marker).await? {
             let mut out = task;
             out.outcome = Outcome::Skipped;
             out.reason = Some(STOPPED_BY_OPERATOR.to_string());
             info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
+            tell_progress(files, &execution, &out).await;
             return Ok(out);
         }
     }
@@ -298,6 +301,11 @@ where
             false => FunctionError::Aws(i.error),
         })?;
     out.retried_calls += crate::aws::retries::retried_calls() - retried_before;
+    if let Some(files) = files {
+        tell_progress(files, &execution, &out)
+            .instrument(span.clone())
+            .await;
+    }
     let _guard = span.enter();
     match out.outcome {
         Outcome::Waiting => {
@@ -329,6 +337,16 @@ where
         }
     }
     Ok(out)
+}
+
+/// Leaves the stack's progress for `rotate-token watch`. Best effort: a progress file that
+/// cannot be written costs the watcher a live line, never the stack its refresh.
+async fn tell_progress<R: RunStore + Sync>(files: &R, execution: &str, task: &RefreshTask) {
+    let key = RunFiles::new(files.bucket(), execution).progress_key(&task.stack.id);
+    let body = serde_json::to_vec(&StackProgress::of(task)).unwrap_or_default();
+    if let Err(e) = files.put(&key, body).await {
+        warn!(error = %e, "could not write the stack's progress for watchers");
+    }
 }
 
 pub async fn report<S: RunStore + Sync, N: Notifier + Sync>(

@@ -3,6 +3,7 @@
 //! and region explicitly, so results can always be grouped and acted on per target.
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use super::error::InputError;
 pub use super::in_place::RefreshMode;
@@ -606,6 +607,45 @@ impl RunFiles {
     /// Written by `rotate-token stop`: no stack of this run begins its refresh after it.
     pub fn stop_key(&self) -> String {
         format!("{}/stop.json", self.prefix)
+    }
+
+    /// Where the refresh function leaves each stack's progress (`rotate-token watch`).
+    pub fn progress_prefix(&self) -> String {
+        format!("{}/stacks/", self.prefix)
+    }
+
+    pub fn progress_key(&self, stack_id: &str) -> String {
+        let digest = sha2::Sha256::digest(stack_id.as_bytes());
+        let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("{}{hash}.json", self.progress_prefix())
+    }
+}
+
+/// One stack's progress in a run, as the refresh function last left it: what `rotate-token
+/// watch` shows while the run goes on (the summary comes from the Map's results).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackProgress {
+    pub stack: StackRef,
+    #[serde(default)]
+    pub mode: RefreshMode,
+    pub phase: Phase,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub critical: bool,
+}
+
+impl StackProgress {
+    pub fn of(task: &RefreshTask) -> Self {
+        Self {
+            stack: task.stack.clone(),
+            mode: task.mode,
+            phase: task.phase,
+            outcome: task.outcome,
+            reason: task.reason.clone(),
+            critical: task.critical,
+        }
     }
 }
 

@@ -470,6 +470,88 @@ pub fn render_table(summary: &Summary) -> String {
     out
 }
 
+/// The summary in Markdown, ready to paste into an incident channel: a headline, the
+/// counts, then the rows that need attention before the rest.
+pub fn render_markdown(summary: &Summary) -> String {
+    let c = &summary.counts;
+    let verdict = match (summary.dry_run, summary.run_failed) {
+        (true, _) => "dry run",
+        (false, true) => "**FAILED**",
+        (false, false) => "ok",
+    };
+    let mut out = format!(
+        "### RotateToken: `{}` (version `{}`, {}): {verdict}\n\n\
+         | selected | refreshed | would refresh | would fail | skipped | failed | critical | targets not searched |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|\n\
+         | {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
+        summary.secret.name,
+        summary.secret.version_id.as_deref().unwrap_or("-"),
+        summary.cause,
+        c.selected,
+        c.refreshed,
+        c.would_refresh,
+        c.would_fail,
+        c.skipped,
+        c.failed,
+        c.critical,
+        c.failed_targets,
+    );
+    if summary.stacks.is_empty() && summary.failed_targets.is_empty() {
+        out.push_str("No consuming stack was found.\n");
+        return out;
+    }
+    out.push_str(
+        "| account | region | stack | outcome | mode | detail |\n|---|---|---|---|---|---|\n",
+    );
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut rows: Vec<&StackRow> = summary.stacks.iter().collect();
+    rows.sort_by_key(|r| match r.outcome {
+        _ if r.critical => 0,
+        Outcome::Failed | Outcome::WouldFail => 1,
+        Outcome::Skipped => 2,
+        _ => 3,
+    });
+    for r in rows {
+        let outcome = serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let outcome = if r.critical {
+            format!("**CRITICAL {outcome}**")
+        } else {
+            outcome
+        };
+        let mode = match r.mode {
+            RefreshMode::TwoPhase => "two-phase",
+            RefreshMode::InPlace => "in-place",
+        };
+        let detail: Vec<String> = [r.reason.clone(), r.warning.clone()]
+            .into_iter()
+            .flatten()
+            .chain(r.plan.iter().map(PlannedUpdate::describe))
+            .collect();
+        out.push_str(&format!(
+            "| {} | {} | `{}` | {outcome} | {mode} | {} |\n",
+            r.account,
+            r.region,
+            r.stack,
+            cell(&detail.join("; "))
+        ));
+    }
+    for t in &summary.failed_targets {
+        out.push_str(&format!(
+            "| {} | {} | (target) | **not searched** | - | {} |\n",
+            t.account,
+            t.region,
+            cell(&t.reason)
+        ));
+    }
+    if let Some(full) = &summary.full_summary {
+        out.push_str(&format!("\nFull summary: `{full}`\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -589,6 +671,17 @@ mod tests {
         assert_eq!(s.stacks[1].phase.as_deref(), Some("true"));
         assert!(s.run_failed);
         assert!(render_table(&s).contains("CRITICAL"));
+        let md = render_markdown(&s);
+        assert!(md.contains("**FAILED**"), "{md}");
+        // The CRITICAL rows come first, each stack exactly once.
+        let table: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with("| 1") || l.starts_with("| 0") || l.starts_with("| 2"))
+            .collect();
+        assert!(table[0].contains("CRITICAL"), "{md}");
+        for name in ["`a`", "`b`", "`c`", "`z`"] {
+            assert_eq!(md.matches(name).count(), 1, "{name} in {md}");
+        }
     }
 
     #[test]

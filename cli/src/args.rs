@@ -1,0 +1,183 @@
+//! The command line, as the AWS CLI's users expect it: `--profile`, `--region`, `--output`,
+//! the standard credential chain and `AWS_ENDPOINT_URL`, one example per subcommand.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rotate-token",
+    version,
+    about = "Plan, start, watch, stop, report and audit RotateToken refreshes. Never reads a secret value.",
+    after_help = "Exit codes: 0 done, nothing needs attention; 1 error (AWS, not found, credentials); \
+2 bad arguments; 3 attention: a stack would fail or is stale, a target was not searched, or the run failed.\n\
+Credentials and region come from the standard chain (environment, --profile, SSO, instance role); \
+AWS_ENDPOINT_URL is honoured."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// A named profile from the shared AWS config and credentials files.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// The region of the RotateToken deployment (and of the pipeline's own account).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// The RotateToken deployment's stack name (`sam deploy --stack-name`).
+    #[arg(
+        long,
+        global = true,
+        env = "ROTATE_TOKEN_STACK",
+        default_value = "rotatetoken"
+    )]
+    pub stack: String,
+    /// The state machine to use instead of the deployment stack's StateMachineArn output.
+    #[arg(long, global = true, env = "ROTATE_TOKEN_STATE_MACHINE")]
+    pub state_machine: Option<String>,
+    /// The discover function whose settings plan and audit use instead of the deployment
+    /// stack's DiscoverFunction.
+    #[arg(long, global = true)]
+    pub discover_function: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What a refresh for this secret would do, stack by stack, changing nothing.
+    #[command(
+        after_help = "Example:\n  rotate-token plan --secret prod/db-password\n  \
+rotate-token plan --secret prod/db-password --target-accounts 111111111111,222222222222 --target-regions us-east-1,eu-west-1"
+    )]
+    Plan {
+        #[command(flatten)]
+        secret: SecretArg,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Start a run of the deployed state machine for the secret's current version.
+    #[command(
+        after_help = "Example:\n  rotate-token start --secret prod/db-password --dry-run\n  \
+rotate-token start --secret arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf"
+    )]
+    Start {
+        #[command(flatten)]
+        secret: SecretArg,
+        /// Select and report exactly as a real run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Follow a run: progress while it runs, then its summary (also for a finished run).
+    #[command(
+        after_help = "Example:\n  rotate-token watch rt-prod-db-password-1f2e3d4c5b6a7980a1b2c3d4"
+    )]
+    Watch {
+        /// The execution: its ARN, or its name in the deployment's state machine.
+        execution: String,
+        /// Seconds between looks.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+    },
+    /// Stop a run safely: no stack begins its refresh after this; stacks already between
+    /// phases finish; the rest are reported skipped "stopped by operator".
+    #[command(
+        after_help = "Example:\n  rotate-token stop rt-prod-db-password-1f2e3d4c5b6a7980a1b2c3d4 && rotate-token watch rt-prod-db-password-1f2e3d4c5b6a7980a1b2c3d4"
+    )]
+    Stop {
+        /// The execution: its ARN, or its name in the deployment's state machine.
+        execution: String,
+    },
+    /// A finished run's summary, ready for an incident channel.
+    #[command(
+        after_help = "Example:\n  rotate-token report rt-prod-db-password-1f2e3d4c5b6a7980a1b2c3d4 --format markdown"
+    )]
+    Report {
+        /// The execution: its ARN, or its name in the deployment's state machine.
+        execution: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+    },
+    /// Which consumers hold the secret's current value (fresh) and which an earlier one
+    /// (stale), from resource times and version metadata; exit code 3 when any is not fresh.
+    #[command(
+        after_help = "Example:\n  rotate-token audit --secret prod/db-password --output json"
+    )]
+    Audit {
+        #[command(flatten)]
+        secret: SecretArg,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArg {
+    /// The secret: its name or ARN.
+    #[arg(long)]
+    pub secret: String,
+}
+
+/// Overrides of the deployment's settings (or, with no deployment, the settings).
+#[derive(Debug, Args, Default)]
+pub struct ScopeArgs {
+    /// Target account ids, comma-separated (TargetAccountIds); none: this account with
+    /// your own credentials.
+    #[arg(long)]
+    pub target_accounts: Option<String>,
+    /// Target organisational unit ids, comma-separated (TargetOrganizationalUnitIds).
+    #[arg(long)]
+    pub target_organizational_units: Option<String>,
+    /// Target regions, comma-separated (TargetRegions); none: --region.
+    #[arg(long)]
+    pub target_regions: Option<String>,
+    /// The role assumed in each target account (TargetRoleName).
+    #[arg(long)]
+    pub target_role_name: Option<String>,
+    /// The external id the target role requires (TargetExternalId).
+    #[arg(long)]
+    pub target_external_id: Option<String>,
+    /// `referencing` or `all` (SelectionMode).
+    #[arg(long)]
+    pub selection_mode: Option<String>,
+    /// Plan with the defaults and these options only, without reading a deployment.
+    #[arg(long)]
+    pub standalone: bool,
+}
+
+impl ScopeArgs {
+    /// The settings these options give, by the variable names the functions read.
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        [
+            ("TARGET_ACCOUNTS", &self.target_accounts),
+            (
+                "TARGET_ORGANIZATIONAL_UNITS",
+                &self.target_organizational_units,
+            ),
+            ("TARGET_REGIONS", &self.target_regions),
+            ("TARGET_ROLE_NAME", &self.target_role_name),
+            ("TARGET_EXTERNAL_ID", &self.target_external_id),
+            ("SELECTION_MODE", &self.selection_mode),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+    }
+}

@@ -1,0 +1,40 @@
+//! `plan`: the pipeline's own dry run, in this process: the same discovery, selection,
+//! data-loss guard and change-set previews, per account and region. Changes nothing.
+
+use rotatetoken::aws::s3::S3RunStore;
+use rotatetoken::aws::targets::AssumedRoles;
+use rotatetoken::domain::report;
+use rotatetoken::service;
+use serde_json::json;
+
+use super::{organizations, pipeline_settings, print_json, secret, session_for, Attention};
+use crate::args::{Output, ScopeArgs};
+use crate::context::Context;
+use crate::error::CliError;
+
+pub async fn run(ctx: &Context, id: &str, scope_args: &ScopeArgs) -> Result<Attention, CliError> {
+    let (scope, settings) = pipeline_settings(ctx, scope_args).await?;
+    let (secrets, secret) = secret(ctx, id).await?;
+    // Discovery reads only (a read-only session in each target role), as the pipeline's.
+    let access = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
+    let input = json!({
+        "execution": session_for("plan"),
+        "request": {"secret": {"arn": secret.arn}, "cause": "plan", "dry_run": true},
+    });
+    let found = service::discover(
+        &access,
+        &organizations(ctx),
+        None::<&S3RunStore>,
+        &secrets,
+        &scope,
+        &settings,
+        input,
+    )
+    .await?;
+    let summary = report::summarise(found, None);
+    match ctx.global.output {
+        Output::Json => print_json(&summary)?,
+        Output::Table => print!("{}", report::render_table(&summary)),
+    }
+    Ok(summary.counts.would_fail > 0 || !summary.failed_targets.is_empty())
+}

@@ -1,0 +1,51 @@
+//! `rotate-token`: the operator's command line. It drives the deployed pipeline and reuses
+//! the library's discovery, selection, safety and report code; it never reads a secret.
+
+mod args;
+mod commands;
+mod context;
+mod error;
+mod execution;
+
+use std::process::ExitCode;
+
+use args::{Cli, Command};
+use clap::Parser;
+
+/// Exit codes scripts can rely on (also in `--help`).
+const ATTENTION: u8 = 3;
+const FAILED: u8 = 1;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = match context::Context::load(cli.global).await {
+        Ok(ctx) => ctx,
+        Err(e) => return failed(&e),
+    };
+    let outcome = match &cli.command {
+        Command::Plan { secret, scope } => commands::plan::run(&ctx, &secret.secret, scope).await,
+        Command::Start { secret, dry_run } => {
+            commands::start::run(&ctx, &secret.secret, *dry_run).await
+        }
+        Command::Watch {
+            execution,
+            interval,
+        } => commands::watch::run(&ctx, execution, *interval).await,
+        Command::Stop { execution } => commands::stop::run(&ctx, execution).await,
+        Command::Report { execution, format } => {
+            commands::report::run(&ctx, execution, *format).await
+        }
+        Command::Audit { secret, scope } => commands::audit::run(&ctx, &secret.secret, scope).await,
+    };
+    match outcome {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(ATTENTION),
+        Err(e) => failed(&e),
+    }
+}
+
+fn failed(e: &error::CliError) -> ExitCode {
+    eprintln!("rotate-token: {e}");
+    ExitCode::from(FAILED)
+}

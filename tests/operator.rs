@@ -1,0 +1,366 @@
+//! The operator's command line (`rotate-token`) against the whole pipeline on the local AWS:
+//! plan, start, watch, stop, report and audit, and the scheduled reconciliation that
+//! catches a change whose event was lost.
+
+use std::time::Duration;
+
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::Pipeline;
+use serde_json::{json, Value};
+
+fn row<'a>(summary: &'a Value, stack: &str) -> &'a Value {
+    summary["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stack"] == stack)
+        .unwrap_or_else(|| panic!("no row for {stack}: {summary:#}"))
+}
+
+/// Each consumer's freshness in an audit's JSON.
+fn freshness(audit: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = audit["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["stack"]["name"].as_str().unwrap().to_string(),
+                r["freshness"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_operator_plans_starts_watches_reports_and_audits_exactly_what_the_pipeline_does() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    p.emulator.control(json!({"update_delay_seconds": 0.3}));
+    create_secret(&p.sm, "prod/db-password", "v1").await;
+    create_stack(
+        &p.cfn,
+        "orders-api",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    let pinned = in_place_consumer_template("prod/db-password");
+    create_stack(&p.cfn, "pinned-app", &pinned, &[]).await;
+    // CloudFormation refuses its `false` (an output refers to a guarded resource).
+    let broken = consumer_with_dangling_output("prod/db-password");
+    create_stack(&p.cfn, "broken-app", &broken, &[]).await;
+    // The new value: its event never arrives (the operator acts by hand).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+
+    // plan: the pipeline's dry run, in the operator's process; exit 3 (one would fail).
+    let plan = p
+        .cli(&["plan", "--secret", "prod/db-password", "--output", "json"])
+        .await;
+    assert_eq!(plan.code, 3, "{plan:#?}");
+    let planned = plan.json();
+    assert_eq!(row(&planned, "orders-api")["outcome"], "would_refresh");
+    assert_eq!(row(&planned, "pinned-app")["mode"], "in_place");
+    assert_eq!(row(&planned, "broken-app")["outcome"], "would_fail");
+    assert!(p.emulator.updates().is_empty(), "plan changes nothing");
+
+    // audit before: every consumer still holds the earlier value; exit 3.
+    let before = p
+        .cli(&["audit", "--secret", "prod/db-password", "--output", "json"])
+        .await;
+    assert_eq!(before.code, 3, "{before:#?}");
+    assert_eq!(
+        freshness(&before.json()),
+        pairs(&[
+            ("broken-app", "stale"),
+            ("orders-api", "stale"),
+            ("pinned-app", "stale")
+        ])
+    );
+    assert_eq!(before.json()["current_version"]["id"], version);
+
+    // start + watch (piped: progress as plain lines on stderr, the summary on stdout).
+    let started = p
+        .cli(&["start", "--secret", "prod/db-password", "--output", "json"])
+        .await;
+    assert_eq!(started.code, 0, "{started:#?}");
+    let name = started.json()["name"].as_str().unwrap().to_string();
+    let secret_arn = planned["secret"]["arn"].as_str().unwrap();
+    assert_eq!(
+        name,
+        rotatetoken::domain::trigger::execution_name(secret_arn, &version),
+        "the trigger's name for this change"
+    );
+    let watched = p
+        .cli(&["watch", &name, "--output", "json", "--interval", "0.3"])
+        .await;
+    assert_eq!(watched.code, 3, "the run failed (broken-app): {watched:#?}");
+    assert!(
+        watched.stderr.contains("progress: ") && watched.stderr.contains("stacks done"),
+        "{}",
+        watched.stderr
+    );
+    assert!(
+        watched.stderr.contains("FAILED ") && watched.stderr.contains("broken-app"),
+        "a failure is said as it happens: {}",
+        watched.stderr
+    );
+    let finished = p.wait_for(&name, Duration::from_secs(60)).await;
+    let summary = watched.json();
+    assert_eq!(
+        summary["stacks"], finished.summary["stacks"],
+        "the execution's own summary"
+    );
+    assert_eq!(summary["counts"], finished.summary["counts"]);
+
+    // The plan was what the run did, stack for stack, update for update.
+    for stack in ["orders-api", "pinned-app", "broken-app"] {
+        let (planned_row, done_row) = (row(&planned, stack), row(&summary, stack));
+        let expected = match planned_row["outcome"].as_str().unwrap() {
+            "would_refresh" => "refreshed",
+            "would_fail" => "failed",
+            other => other,
+        };
+        assert_eq!(done_row["outcome"], expected, "{stack}: {summary:#}");
+        if expected == "refreshed" {
+            assert_eq!(planned_row["plan"], done_row["plan"], "{stack}");
+        }
+    }
+
+    // report: Markdown for the incident channel, exit 3 (the run failed).
+    let report = p.cli(&["report", &name, "--format", "markdown"]).await;
+    assert_eq!(report.code, 3, "{report:#?}");
+    assert!(report.stdout.contains("**FAILED**"), "{}", report.stdout);
+    for stack in ["orders-api", "pinned-app", "broken-app"] {
+        assert!(
+            report.stdout.contains(&format!("`{stack}`")),
+            "{}",
+            report.stdout
+        );
+    }
+
+    // audit after: fresh where the run refreshed, stale where it failed.
+    let after = p
+        .cli(&["audit", "--secret", "prod/db-password", "--output", "json"])
+        .await;
+    assert_eq!(after.code, 3, "{after:#?}");
+    assert_eq!(
+        freshness(&after.json()),
+        pairs(&[
+            ("broken-app", "stale"),
+            ("orders-api", "fresh"),
+            ("pinned-app", "fresh")
+        ])
+    );
+
+    // Errors name the problem and the fix.
+    let missing = p.cli(&["plan", "--secret", "prod/no-such-secret"]).await;
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("prod/no-such-secret") && missing.stderr.contains("fix:"),
+        "{missing:#?}"
+    );
+    let unknown = p.cli(&["watch", "rt-no-such-run"]).await;
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("was not found") && unknown.stderr.contains("fix:"),
+        "{unknown:#?}"
+    );
+    let no_machine = p
+        .cli(&[
+            "--state-machine",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:gone",
+            "start",
+            "--secret",
+            "prod/db-password",
+        ])
+        .await;
+    assert_eq!(no_machine.code, 1);
+    assert!(no_machine.stderr.contains("fix:"), "{no_machine:#?}");
+}
+
+#[tokio::test]
+async fn a_stop_lets_every_begun_stack_finish_at_true_and_reports_the_rest_stopped() {
+    // One stack at a time, each update held for a while: the stop lands mid-run.
+    let p = Pipeline::start(|env| env.set("MAX_CONCURRENCY", "1")).await;
+    p.emulator.control(json!({"update_delay_seconds": 1.0}));
+    create_secret(&p.sm, "prod/db-password", "v1").await;
+    let stacks = ["app-1", "app-2", "app-3", "app-4"];
+    for name in stacks {
+        create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
+    }
+    put_secret(&p.sm, "prod/db-password", "v2").await;
+    let started = p
+        .cli(&["start", "--secret", "prod/db-password", "--output", "json"])
+        .await;
+    assert_eq!(started.code, 0, "{started:#?}");
+    let name = started.json()["name"].as_str().unwrap().to_string();
+    // An operator follows it in a terminal while another stops it.
+    let watch_args = ["watch", &name, "--interval", "0.3"];
+    let watcher = p.cli_in_terminal(&watch_args);
+    let stopper = async {
+        let begun = std::time::Instant::now();
+        while p.emulator.updates().is_empty() {
+            assert!(begun.elapsed() < Duration::from_secs(60), "no stack began");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        p.cli(&["stop", &name]).await
+    };
+    let (watched, stopped) = tokio::join!(watcher, stopper);
+    assert_eq!(stopped.code, 0, "{stopped:#?}");
+    assert!(
+        watched.stdout.contains("stacks done"),
+        "a progress bar: {}",
+        watched.stdout
+    );
+    assert!(
+        watched.stdout.contains("[="),
+        "a progress bar: {}",
+        watched.stdout
+    );
+
+    let finished = p.wait_for(&name, Duration::from_secs(60)).await;
+    let s = &finished.summary;
+    let updated: std::collections::BTreeSet<String> =
+        p.emulator.updates().into_iter().map(|u| u.stack).collect();
+    let mut stopped_rows = 0;
+    for stack in stacks {
+        // Never left at false, whether it was refreshed or not.
+        let (status, token) = stack_status_and_token(&p.cfn, stack).await;
+        assert_eq!(token.as_deref(), Some("true"), "{stack} {status}");
+        let r = row(s, stack);
+        if updated.contains(stack) {
+            assert_eq!(r["outcome"], "refreshed", "{stack} had begun: {s:#}");
+        } else {
+            assert_eq!(r["outcome"], "skipped", "{s:#}");
+            assert_eq!(r["reason"], "stopped by operator", "{s:#}");
+            stopped_rows += 1;
+        }
+    }
+    assert!(
+        stopped_rows >= 1,
+        "the stop landed before the last stack began: {s:#}"
+    );
+    // A second stop: the run has ended.
+    let again = p.cli(&["stop", &name]).await;
+    assert_eq!(again.code, 1, "{again:#?}");
+}
+
+#[tokio::test]
+async fn the_scheduled_reconciliation_refreshes_only_the_consumer_whose_event_was_lost() {
+    let p = Pipeline::start(|env| env.set("RECONCILE_ACTION", "refresh")).await;
+    p.emulator.control(json!({"update_delay_seconds": 0.2}));
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    create_stack(
+        &p.cfn,
+        "stale-app",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The change's event is lost on the way: nothing runs.
+    put_secret(&p.sm, "prod/db-password", "v2").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A stack created after the change already holds the new value.
+    create_stack(
+        &p.cfn,
+        "fresh-app",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    let (answer, name) = p.fire_schedule("2026-11-23T06:00:00Z", &arn).await;
+    assert_eq!(answer["decision"], "reconciled", "{answer}");
+    let done = p.wait_for(&name, Duration::from_secs(60)).await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    let s = &done.summary;
+    assert_eq!(row(s, "stale-app")["outcome"], "refreshed", "{s:#}");
+    assert_eq!(row(s, "fresh-app")["outcome"], "skipped", "{s:#}");
+    assert!(row(s, "fresh-app")["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("fresh:"));
+    let touched: Vec<String> = p.emulator.updates().into_iter().map(|u| u.stack).collect();
+    assert!(touched.iter().all(|s| s == "stale-app"), "{touched:?}");
+    // Every consumer now holds the current value.
+    let audit = p
+        .cli(&["audit", "--secret", &arn, "--output", "json"])
+        .await;
+    assert_eq!(audit.code, 0, "{audit:#?}");
+    assert_eq!(
+        freshness(&audit.json()),
+        pairs(&[("fresh-app", "fresh"), ("stale-app", "fresh")])
+    );
+}
+
+#[tokio::test]
+async fn bad_arguments_and_missing_credentials_are_refused_with_their_exit_codes() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(rotatetoken_tests::cli::binary())
+            .args(args)
+            .env_clear()
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    rotatetoken_tests::cli::build_once();
+    for (args, names) in [
+        (vec![], "Usage"),
+        (vec!["plan"], "--secret"),
+        (vec!["report", "x", "--format", "pdf"], "pdf"),
+        (vec!["watch"], "<EXECUTION>"),
+        (vec!["start", "--secret", "s", "--output", "yaml"], "yaml"),
+    ] {
+        let (code, stderr) = run(&args, &[]);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+    }
+    // No region: said with the fix.
+    let (code, stderr) = run(&["report", "x"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("no region") && stderr.contains("--region"),
+        "{stderr}"
+    );
+    // No credentials anywhere: said with the AWS CLI's ways to give them.
+    let (code, stderr) = run(
+        &[
+            "--state-machine",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+            "report",
+            "x",
+        ],
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--profile"), "{stderr}");
+    // Every subcommand's help has an example.
+    for sub in ["plan", "start", "watch", "stop", "report", "audit"] {
+        let out = std::process::Command::new(rotatetoken_tests::cli::binary())
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Example:\n  rotate-token"), "{sub}: {help}");
+    }
+}
