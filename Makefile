@@ -12,7 +12,7 @@ NEXTEST_ARGS ?= --test-threads 2
 # The dependency licence/source check (deny.toml), installed from crates.io once per machine.
 CARGO_DENY_VERSION := 0.20.2
 
-.PHONY: cargo-deny help deps build check unit test demo bench bench-scale break-on-purpose fmt clean
+.PHONY: cargo-deny help deps build check unit test demo bench bench-scale break-on-purpose fmt clean install-cli
 
 help:
 	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda (PyPI), asl-validator (npm), cargo-deny (crates.io)"
@@ -20,7 +20,8 @@ help:
 	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, asl-validator, substitutions"
 	@echo "make unit   - domain unit tests"
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
-	@echo "make demo   - run the real state machine on a local emulator and print a before/after table"
+	@echo "make demo   - run the real state machine on a local emulator: plan, watch, report and audit with rotate-token"
+	@echo "make install-cli - install rotate-token, the operator's command line (cargo install --path cli)"
 	@echo "make bench  - handler cold start and memory, discovery CPU vs Python/boto3 (release build)"
 	@echo "make bench-scale - 10,000 stacks / 50 accounts: state payload and history sizes"
 	@echo "make break-on-purpose - apply deliberate bugs one at a time; the suites must catch each"
@@ -60,6 +61,9 @@ test: check build
 
 demo: build
 	cargo run --quiet --example demo
+
+install-cli:
+	cargo install --locked --path cli
 
 # Benchmarks (release build of the functions; figures land in bench/*.json, see bench/README.md).
 bench: deps

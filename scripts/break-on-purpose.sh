@@ -146,4 +146,24 @@ mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken
   '        if replacing:' '        if True:' updates_in_place refresh
 mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken_emulator.py \
   '            if _declared_properties(resource_json, self) != existing.rt_props:' '            if False:' updates_in_place refresh
+mutate "operator stop: the marker is ignored" functions/shared/src/service.rs \
+  '        if files.exists(&marker).await? {' '        if false && files.exists(&marker).await? {' a_stop operator
+mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service.rs \
+  '    let not_begun = !task.update_started && task.phase == Phase::Disable;' '    let not_begun = true;' a_stop operator
+mutate "audit: a guarded resource older than the version counts as fresh" functions/shared/src/domain/audit.rs \
+  '            Some(r) if r.updated_ms < current.created_ms => stale.push(format!(' '            Some(r) if r.updated_ms < current.created_ms && false => stale.push(format!(' audit lib
+mutate "reconciliation: fresh stacks are refreshed too" functions/shared/src/service/audit_use_case.rs \
+  '        if j.freshness == Freshness::Fresh {' '        if false {' the_scheduled_reconciliation operator
+mutate "reconciliation: the default alert-only action refreshes" functions/shared/src/service/trigger_use_case.rs \
+  '                dry_run: t.reconcile == ReconcileAction::Alert,' '                dry_run: false,' the_schedule_starts trigger
+mutate "reconciliation: it takes the place of a change waiting behind a run" functions/shared/src/domain/run_lock.rs \
+  '    if run.input.reconcile {' '    if false {' a_reconciliation_never lib
+mutate "reconciliation: no STALE alert" functions/shared/src/domain/notice.rs \
+  '    let reconciling = summary.cause == super::model::RECONCILE_CAUSE && summary.dry_run;' '    let reconciling = false;' stale_alert lib
+mutate "emulator: resource times are moto's (the stack's creation)" tests/emulator/rotatetoken_emulator.py \
+  '        resource.rt_updated_at = utcnow()' '        pass' the_operator operator
+mutate "emulator: a version's creation date is the time of the call (moto)" tests/emulator/rotatetoken_emulator.py \
+  '            v["CreatedDate"] = round(at, 3)' '            v["CreatedDate"] = round(time.time(), 3)' the_operator operator
+mutate "the runs bucket lets operators write any run file" template.yaml \
+  '            NotResource: !Sub ${RunsBucket.Arn}/runs/*/stop.json' '            NotResource: !Sub ${RunsBucket.Arn}/*' boundary iam
 exit $survived

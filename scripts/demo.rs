@@ -1,14 +1,15 @@
 //! `make demo`: the whole pipeline on a local AWS emulator.
 //!
 //! Starts the emulator and the real handlers, deploys the state machine and the EventBridge
-//! rules of template.yaml, creates a secret and a handful of stacks, puts a new secret value,
-//! delivers the CloudTrail event, waits for the real state machine, and prints a before/after
-//! table per stack. Secret values are shown only as short fingerprints.
+//! rules of template.yaml, creates a secret and a handful of stacks; then, with the
+//! operator's command line (`rotate-token`): plans the refresh, puts a new secret value and
+//! delivers the CloudTrail event, watches the real state machine run, prints a before/after
+//! table per stack, the run's report and a freshness audit. Secret values are shown only as
+//! short fingerprints.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rotatetoken::domain::report::{render_table, Summary};
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::Pipeline;
@@ -60,6 +61,19 @@ async fn snapshot(p: &Pipeline, stacks: &[&str]) -> BTreeMap<String, Row> {
         );
     }
     out
+}
+
+/// Runs `rotate-token <args>` in this terminal, as an operator would, and says its exit code.
+async fn operator(p: &Pipeline, args: &[&str]) {
+    println!("\n$ rotate-token {}", args.join(" "));
+    let status = p
+        .cli_command(args)
+        .stdout(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
+        .status()
+        .await
+        .expect("run rotate-token");
+    println!("(exit code {})", status.code().unwrap_or(-1));
 }
 
 #[tokio::main]
@@ -144,11 +158,18 @@ async fn main() {
 
     let before = snapshot(&p, &stacks).await;
     let version = put_secret(&p.sm, "prod/db-password", "correct-horse-2").await;
-    println!("PutSecretValue: new version {version}; delivering the CloudTrail event through EventBridge...");
+    println!("PutSecretValue: new version {version}.");
+    operator(&p, &["plan", "--secret", "prod/db-password"]).await;
+    println!("Delivering the CloudTrail event through EventBridge: the trigger starts the run.");
     let event = sample_event("put-secret-value.json", &arn, &version);
     p.deliver(&event).await;
 
     let name = execution_name(&arn, &version);
+    // The execution exists once the trigger has started it.
+    while p.executions().await.iter().all(|e| *e != name) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    operator(&p, &["watch", &name, "--interval", "0.5"]).await;
     let done = p.wait_for(&name, Duration::from_secs(180)).await;
     let after = snapshot(&p, &stacks).await;
 
@@ -175,8 +196,8 @@ async fn main() {
         );
     }
     println!("(VALUE columns are SHA-256 fingerprints of what the guarded resource holds; the pipeline never reads the secret.)\n");
-    let summary: Summary = serde_json::from_value(done.summary.clone()).expect("summary");
-    print!("{}", render_table(&summary));
+    operator(&p, &["report", &name, "--format", "markdown"]).await;
+    operator(&p, &["audit", "--secret", "prod/db-password"]).await;
     if done.status != "SUCCEEDED" {
         std::process::exit(1);
     }

@@ -433,3 +433,77 @@ async fn of_concurrent_claims_exactly_one_wins() {
     assert!(w.locks.remove(key, &fresh).await.unwrap());
     assert_eq!(w.locks.read(key).await.unwrap(), None);
 }
+
+/// The event EventBridge sends for a schedule rule (ReconcileRule in template.yaml).
+fn scheduled(time: &str) -> Value {
+    json!({
+        "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": time, "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/rotatetoken-ReconcileRule-1"],
+        "detail": {}
+    })
+}
+
+#[tokio::test]
+async fn the_schedule_starts_one_alert_only_reconciliation_per_secret_in_scope_and_leaves_a_busy_one_alone(
+) {
+    let w = world().await;
+    let prod = create_secret(&w.sm, "prod/db-password", "v1").await;
+    create_secret(&w.sm, "dev/api-key", "v1").await;
+    let busy = create_secret(&w.sm, "prod/busy", "v1").await;
+    // A run holds prod/busy (the stand-in machine waits 30 s).
+    let version = put_secret(&w.sm, "prod/busy", "v2").await;
+    let change = w
+        .on(
+            &w.starter,
+            &sample_event("put-secret-value.json", &busy, &version),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(change, TriggerReport::Started { .. }),
+        "{change:?}"
+    );
+
+    let scope = SecretScope::parse("SECRET_NAME_PREFIXES", "prod/").unwrap();
+    let fire = || async {
+        let t = Trigger {
+            starter: &w.starter,
+            secrets: &w.secrets,
+            locks: Some(&w.locks),
+            clock: &SystemClock,
+            scope: &scope,
+            reconcile: Default::default(),
+        };
+        service::trigger(&t, &scheduled("2026-11-23T06:00:00Z")).await
+    };
+    let TriggerReport::Reconciled { secrets, runs } = fire().await.unwrap() else {
+        panic!("not a reconciliation");
+    };
+    assert_eq!(secrets, 2, "prod/ only: {runs:?}");
+    let started: Vec<&TriggerReport> = runs
+        .iter()
+        .filter(|r| matches!(r, TriggerReport::Started { .. }))
+        .collect();
+    assert_eq!(started.len(), 1, "{runs:?}");
+    assert!(
+        runs.iter().any(
+            |r| matches!(r, TriggerReport::Ignored { reason } if reason.contains("under way"))
+        ),
+        "the busy secret is left to its run: {runs:?}"
+    );
+    let name = rotatetoken::domain::trigger::reconcile_execution_name(&prod, 1_795_413_600_000);
+    let executions = w.executions().await;
+    let (_, input) = executions
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("{name} not in {executions:?}"));
+    // The default action changes nothing: a dry run that audits (and alerts).
+    assert_eq!(input["dry_run"], true, "{input}");
+    assert_eq!(input["reconcile"], true, "{input}");
+    assert_eq!(input["cause"], "reconcile", "{input}");
+    assert_eq!(input["secret"]["arn"], prod.as_str());
+    // A redelivery of the same firing starts nothing more.
+    let again = fire().await.unwrap();
+    assert_eq!(w.executions().await.len(), executions.len(), "{again:?}");
+}

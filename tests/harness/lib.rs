@@ -100,10 +100,131 @@ pub struct ResourceActions {
 
 /// The local AWS emulator, one per test.
 pub struct Emulator {
-    child: Child,
+    process: EmulatorProcess,
     pub port: u16,
     pub endpoint: String,
     pub log: PathBuf,
+}
+
+/// Started by the fork server (the usual way, [`fork_emulator`]), or as a process of its
+/// own (`RT_EMULATOR_FORKS=0`).
+enum EmulatorProcess {
+    Forked(u32),
+    Own(Child),
+}
+
+impl EmulatorProcess {
+    fn exited(&mut self) -> bool {
+        match self {
+            // Reaped by the kernel (the fork server ignores SIGCHLD): gone means exited.
+            EmulatorProcess::Forked(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+            EmulatorProcess::Own(child) => matches!(child.try_wait(), Ok(Some(_))),
+        }
+    }
+
+    fn kill(&mut self) {
+        match self {
+            EmulatorProcess::Forked(pid) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            EmulatorProcess::Own(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The fork server's socket: one per checkout and version of the emulator's sources, so a
+/// changed emulator (break-on-purpose) never answers from the old code.
+fn fork_server_socket() -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(repo_root().to_string_lossy().as_bytes());
+    let dir = repo_root().join("tests/emulator");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "py"))
+        .collect();
+    sources.sort();
+    for source in sources {
+        hash.update(std::fs::read(&source).unwrap_or_default());
+    }
+    let digest: String = hash
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::env::temp_dir().join(format!("rotatetoken-emulator-{digest}.sock"))
+}
+
+/// Asks the fork server (started here when none answers) for an emulator: its pid.
+fn fork_emulator(port: u16, instance: &str, bridge: Option<&str>, log: &Path) -> u32 {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::CommandExt;
+    let socket = fork_server_socket();
+    let request = json!({"port": port, "instance": instance, "bridge": bridge.unwrap_or(""),
+                         "log": log.to_string_lossy()})
+    .to_string();
+    let start = Instant::now();
+    let mut spawned = false;
+    // One server for every test process: whoever finds none starts it, under a lock, and
+    // the others wait for it to listen.
+    let lock = std::fs::File::create(socket.with_extension("lock")).unwrap();
+    let mut locked = false;
+    loop {
+        if let Ok(mut stream) = UnixStream::connect(&socket) {
+            if locked {
+                let _ = lock.unlock();
+            }
+            stream.write_all(format!("{request}\n").as_bytes()).unwrap();
+            let mut answer = String::new();
+            BufReader::new(stream).read_line(&mut answer).unwrap();
+            let answer: Value = serde_json::from_str(&answer)
+                .unwrap_or_else(|e| panic!("fork server answered `{answer}`: {e}"));
+            return answer["pid"].as_u64().expect("a pid") as u32;
+        }
+        if !locked {
+            lock.lock().unwrap();
+            locked = true;
+            continue; // it may have been started while this waited for the lock
+        }
+        if !spawned {
+            // Its own process group: it outlives this test process and serves the next ones
+            // (never waited for here: init reaps it when it exits after its idle time).
+            let server_log = repo_root().join("target/test-logs/emulator-fork-server.log");
+            std::fs::create_dir_all(server_log.parent().unwrap()).unwrap();
+            #[allow(clippy::zombie_processes)]
+            Command::new(venv_bin("python"))
+                .arg(repo_root().join("tests/emulator/rotatetoken_emulator.py"))
+                .arg("--fork-server")
+                .arg(&socket)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(std::fs::File::create(&server_log).unwrap()))
+                .stderr(Stdio::from(
+                    std::fs::File::options()
+                        .append(true)
+                        .open(&server_log)
+                        .unwrap(),
+                ))
+                .process_group(0)
+                .spawn()
+                .expect("start the emulator's fork server (run `make deps` first)");
+            spawned = true;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the emulator's fork server did not listen on {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 impl Emulator {
@@ -140,22 +261,27 @@ impl Emulator {
         };
         let instance = format!("{}-{port}-{:?}", std::process::id(), Instant::now());
         let log = log_file("emulator", port);
-        let mut cmd = Command::new(venv_bin("python"));
-        cmd.arg(repo_root().join("tests/emulator/rotatetoken_emulator.py"))
-            .args(["--port", &port.to_string(), "--instance", &instance])
-            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(
-                std::fs::File::options().append(true).open(&log).unwrap(),
-            ));
-        if let Some(b) = bridge {
-            cmd.args(["--lambda-bridge", b]);
-        }
-        let mut child = cmd
-            .spawn()
-            .expect("start the emulator (run `make deps` first)");
+        let mut child = if std::env::var("RT_EMULATOR_FORKS").as_deref() == Ok("0") {
+            let mut cmd = Command::new(venv_bin("python"));
+            cmd.arg(repo_root().join("tests/emulator/rotatetoken_emulator.py"))
+                .args(["--port", &port.to_string(), "--instance", &instance])
+                .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+                .stderr(Stdio::from(
+                    std::fs::File::options().append(true).open(&log).unwrap(),
+                ));
+            if let Some(b) = bridge {
+                cmd.args(["--lambda-bridge", b]);
+            }
+            EmulatorProcess::Own(
+                cmd.spawn()
+                    .expect("start the emulator (run `make deps` first)"),
+            )
+        } else {
+            EmulatorProcess::Forked(fork_emulator(port, &instance, bridge, &log))
+        };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
-            if let Ok(Some(_)) = child.try_wait() {
+            if child.exited() {
                 return None; // could not bind: the port was taken
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -163,20 +289,18 @@ impl Emulator {
                 let answered: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 if status == 200 && answered["instance"] == instance.as_str() {
                     return Some(Self {
-                        child,
+                        process: child,
                         port,
                         endpoint: format!("http://127.0.0.1:{port}"),
                         log,
                     });
                 }
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill();
                 return None; // another test's emulator holds this port
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        child.kill();
         panic!(
             "the emulator did not open port {port}: {}",
             std::fs::read_to_string(&log).unwrap_or_default()
@@ -353,8 +477,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 

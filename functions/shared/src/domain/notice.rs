@@ -270,4 +270,39 @@ mod tests {
         assert_eq!(notices.len(), 1);
         assert!(notices[0].subject.starts_with("RotateToken dry run"));
     }
+
+    #[test]
+    fn an_alert_only_reconciliation_that_finds_stale_consumers_names_them_in_a_stale_alert() {
+        let (mut d, _) = discovery(2);
+        d.dry_run = true;
+        d.cause = crate::domain::model::RECONCILE_CAUSE.into();
+        for t in &mut d.selected {
+            t.warning = Some("stale: Db (AWS::SSM::Parameter) was last updated 3 days before the current version was created".into());
+        }
+        let would: Vec<RefreshTask> = d
+            .selected
+            .iter()
+            .cloned()
+            .map(|mut t| {
+                t.outcome = Outcome::WouldRefresh;
+                t
+            })
+            .collect();
+        let notices = notices(&summarise(d.clone(), Some(would.clone())));
+        let stale: Vec<&Notice> = notices
+            .iter()
+            .filter(|n| n.subject.starts_with("STALE"))
+            .collect();
+        assert_eq!(stale.len(), 1, "{notices:#?}");
+        assert!(
+            stale[0].message.contains("app-0") && stale[0].message.contains("3 days before"),
+            "{}",
+            stale[0].message
+        );
+        assert!(stale[0].message.contains("rotate-token start --secret"));
+        // The same dry run started by hand, or a reconciliation that refreshes: no STALE alert.
+        d.cause = "manual".into();
+        let by_hand = super::notices(&summarise(d, Some(would)));
+        assert!(by_hand.iter().all(|n| !n.subject.starts_with("STALE")));
+    }
 }

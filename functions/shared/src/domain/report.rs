@@ -301,14 +301,17 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         let result = results.iter().find(|r| r.stack.id == selected.stack.id);
         rows.push(match (d.dry_run, result) {
             // Discovery's dry run found that CloudFormation would refuse the update.
+            // Discovery's warning (a reconciliation's evidence of staleness) is said too.
             (true, _) if selected.reason.is_some() => StackRow {
                 reason: selected.reason.clone(),
                 mode: selected.mode,
+                warning: selected.warning.clone(),
                 ..row(&selected.stack, Outcome::WouldFail)
             },
             (true, _) => StackRow {
                 mode: selected.mode,
                 plan: selected.plan.clone(),
+                warning: selected.warning.clone(),
                 ..row(&selected.stack, Outcome::WouldRefresh)
             },
             (false, None) => StackRow {
