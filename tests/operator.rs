@@ -189,8 +189,14 @@ async fn the_operator_plans_starts_watches_reports_and_audits_exactly_what_the_p
 
 #[tokio::test]
 async fn a_stop_lets_every_begun_stack_finish_at_true_and_reports_the_rest_stopped() {
-    // One stack at a time, each update held for a while: the stop lands mid-run.
-    let p = Pipeline::start(|env| env.set("MAX_CONCURRENCY", "1")).await;
+    // One stack at a time, each update held for a while: the stop lands mid-run. A short
+    // step budget hands every stack back to the state machine between its invocations, so
+    // the stop is seen by a stack that is between its phases too.
+    let p = Pipeline::start(|env| {
+        env.set("MAX_CONCURRENCY", "1")
+            .set("STEP_BUDGET_SECONDS", "1")
+    })
+    .await;
     p.emulator.control(json!({"update_delay_seconds": 1.0}));
     create_secret(&p.sm, "prod/db-password", "v1").await;
     let stacks = ["app-1", "app-2", "app-3", "app-4"];
