@@ -4,6 +4,7 @@
 use rotatetoken::aws::s3::S3RunStore;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::report;
+use rotatetoken::ports::SecretDirectory;
 use rotatetoken::service;
 use serde_json::json;
 
@@ -17,9 +18,16 @@ pub async fn run(ctx: &Context, id: &str, scope_args: &ScopeArgs) -> Result<Atte
     let (secrets, secret) = secret(ctx, id).await?;
     // Discovery reads only (a read-only session in each target role), as the pipeline's.
     let access = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
+    // The version a run would carry (for the summary's headline; every update re-reads
+    // what is current anyway).
+    let current = secrets
+        .versions(&secret.arn)
+        .await?
+        .current()
+        .map(str::to_string);
     let input = json!({
         "execution": session_for("plan"),
-        "request": {"secret": {"arn": secret.arn}, "cause": "plan", "dry_run": true},
+        "request": {"secret": {"arn": secret.arn, "version_id": current}, "cause": "plan", "dry_run": true},
     });
     let found = service::discover(
         &access,
