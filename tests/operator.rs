@@ -5,17 +5,9 @@
 use std::time::Duration;
 
 use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::row;
 use rotatetoken_tests::pipeline::Pipeline;
 use serde_json::{json, Value};
-
-fn row<'a>(summary: &'a Value, stack: &str) -> &'a Value {
-    summary["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["stack"] == stack)
-        .unwrap_or_else(|| panic!("no row for {stack}: {summary:#}"))
-}
 
 /// Each consumer's freshness in an audit's JSON.
 fn freshness(audit: &Value) -> Vec<(String, String)> {

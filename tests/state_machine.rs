@@ -7,18 +7,9 @@ use std::time::Duration;
 
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
-use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::pipeline::{row, Pipeline};
 use rotatetoken_tests::wait_until;
 use serde_json::{json, Value};
-
-fn row<'a>(summary: &'a Value, stack: &str) -> &'a Value {
-    summary["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["stack"] == stack)
-        .unwrap_or_else(|| panic!("no row for {stack}: {summary:#}"))
-}
 
 struct Scenario {
     p: Pipeline,

@@ -35,6 +35,16 @@ pub struct Finished {
     pub raw_output: String,
 }
 
+/// A summary's row for one stack (panics, showing the summary, when there is none).
+pub fn row<'a>(summary: &'a Value, stack: &str) -> &'a Value {
+    summary["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stack"] == stack)
+        .unwrap_or_else(|| panic!("no row for {stack}: {summary:#}"))
+}
+
 /// The bucket for the run files (RunsBucket in template.yaml).
 pub const RUNS_BUCKET: &str = "rotatetoken-runs";
 /// The alerts topic (AlertsTopic in template.yaml), and the queue subscribed to it here

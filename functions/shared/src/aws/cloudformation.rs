@@ -147,17 +147,9 @@ impl StackDirectory for CloudFormation {
     }
 
     async fn nested_stacks(&self, stack: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
-        let resources: Vec<_> = self
-            .client
-            .list_stack_resources()
-            .stack_name(&stack.id)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListStackResources", &e))?;
-        Ok(resources
+        Ok(self
+            .list_stack_resources(stack)
+            .await?
             .iter()
             .filter(|r| r.resource_type() == Some(NESTED_STACK_TYPE))
             // A nested stack's physical id is its stack id (ARN); one still being created
@@ -173,17 +165,9 @@ impl StackDirectory for CloudFormation {
     }
 
     async fn resources(&self, stack: &StackRef) -> Result<Vec<StackResource>, AwsError> {
-        let resources: Vec<_> = self
-            .client
-            .list_stack_resources()
-            .stack_name(&stack.id)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListStackResources", &e))?;
-        Ok(resources
+        Ok(self
+            .list_stack_resources(stack)
+            .await?
             .iter()
             .map(|r| StackResource {
                 logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
@@ -203,6 +187,22 @@ impl StackDirectory for CloudFormation {
 }
 
 impl CloudFormation {
+    /// Every resource of the stack, all pages (ListStackResources).
+    async fn list_stack_resources(
+        &self,
+        stack: &StackRef,
+    ) -> Result<Vec<aws_sdk_cloudformation::types::StackResourceSummary>, AwsError> {
+        self.client
+            .list_stack_resources()
+            .stack_name(&stack.id)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ListStackResources", &e))
+    }
+
     async fn get_stack_policy(&self, stack: &StackRef) -> Result<Option<String>, AwsError> {
         let out = self
             .client

@@ -37,19 +37,27 @@ impl SecretsManager {
     }
 }
 
-fn describe_error(
-    e: &aws_sdk_secretsmanager::error::SdkError<
-        aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError,
-    >,
-) -> AwsError {
+/// An SDK error with the service's code and message (or the SDK's context without one).
+fn sm_error<E>(operation: &'static str, e: &aws_sdk_secretsmanager::error::SdkError<E>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     AwsError {
-        operation: "DescribeSecret",
+        operation,
         code: e.code().map(str::to_string),
         message: e
             .message()
             .map(str::to_string)
             .unwrap_or_else(|| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()),
     }
+}
+
+fn describe_error(
+    e: &aws_sdk_secretsmanager::error::SdkError<
+        aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError,
+    >,
+) -> AwsError {
+    sm_error("DescribeSecret", e)
 }
 
 impl SecretDirectory for SecretsManager {
@@ -92,13 +100,7 @@ impl SecretDirectory for SecretsManager {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| AwsError {
-                operation: "ListSecrets",
-                code: e.code().map(str::to_string),
-                message: e.message().map(str::to_string).unwrap_or_else(|| {
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()
-                }),
-            })?;
+            .map_err(|e| sm_error("ListSecrets", &e))?;
         Ok(pages
             .iter()
             .flat_map(|p| p.secret_list())
@@ -120,13 +122,7 @@ impl SecretDirectory for SecretsManager {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| AwsError {
-                operation: "ListSecretVersionIds",
-                code: e.code().map(str::to_string),
-                message: e.message().map(str::to_string).unwrap_or_else(|| {
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()
-                }),
-            })?;
+            .map_err(|e| sm_error("ListSecretVersionIds", &e))?;
         Ok(pages
             .iter()
             .flat_map(|p| p.versions())
