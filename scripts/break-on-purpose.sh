@@ -166,4 +166,8 @@ mutate "emulator: a version's creation date is the time of the call (moto)" test
   '            v["CreatedDate"] = round(at, 3)' '            v["CreatedDate"] = round(time.time(), 3)' the_operator operator
 mutate "the runs bucket lets operators write any run file" template.yaml \
   '            NotResource: !Sub ${RunsBucket.Arn}/runs/*/stop.json' '            NotResource: !Sub ${RunsBucket.Arn}/*' boundary iam
+mutate "the refresh role cannot tell a missing stop marker from a denied one (no ListBucket)" template.yaml \
+  $'            - Sid: TellAMissingStopMarkerFromADeniedOne\n              Effect: Allow\n              Action: s3:ListBucket\n' $'            - Sid: TellAMissingStopMarkerFromADeniedOne\n              Effect: Allow\n              Action: s3:ListAllMyBuckets\n' in_its_own_account iam
+mutate "the trigger cannot tell a missing lock from a denied one (no ListBucket)" template.yaml \
+  $'            - Sid: TellAMissingLockFromADeniedOne\n              Effect: Allow\n              Action: s3:ListBucket\n' $'            - Sid: TellAMissingLockFromADeniedOne\n              Effect: Allow\n              Action: s3:ListAllMyBuckets\n' in_its_own_account iam
 exit $survived

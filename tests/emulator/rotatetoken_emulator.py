@@ -57,7 +57,9 @@ Request log
       authorisations AWS checks without an API call of their own: expanding a Transform on
       CreateStack/UpdateStack is `cloudformation:CreateChangeSet` on the transform; an
       update of a stack with nested stacks (or a change set including them) reads their
-      templates, `s3:GetObject`.
+      templates, `s3:GetObject`; a GetObject of a key that does not exist, which AWS
+      answers with 404 only to a caller allowed `s3:ListBucket` on the bucket (403
+      AccessDenied otherwise: "GetObject", S3 API reference), is `s3:ListBucket` too.
 Strictness: where AWS refuses, the emulator refuses too (each with its source below)
   15. Step Functions, Distributed Map: failed/timed-out/aborted children count against
       ToleratedFailurePercentage/Count (default 0: one failed child fails the Map with
@@ -1885,6 +1887,21 @@ def _patch_request_log() -> None:
                             "action": action,
                         }
                     )
+            if app and action == "s3:GetObject":
+                # GetObject of a key that does not exist: AWS answers 404 NoSuchKey only to
+                # a caller with s3:ListBucket on the bucket, 403 AccessDenied to any other
+                # ("GetObject", Amazon S3 API reference, Permissions). The authorisation is
+                # logged as an implied call, so the policies must grant it.
+                who = {"function": app.group(1),
+                       "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
+                       "action": "s3:ListBucket"}
+                answer = start_response
+
+                def start_response(status: str, headers: Any, *rest: Any, answer: Any = answer) -> Any:
+                    if status.startswith("404"):
+                        with LOCK:
+                            CALL_LOG.append(who)
+                    return answer(status, headers, *rest)
             if limited and not _session_policy_allows(limited[0], action):
                 message = (f"User: {limited[1]} is not authorized to perform: {action} "
                            f"because no session policy allows the {action} action")
