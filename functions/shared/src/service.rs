@@ -137,6 +137,16 @@ pub struct Scope {
     pub version_parameter: String,
 }
 
+impl Scope {
+    /// The parameter a stack's refresh mode updates: the token, or the version parameter.
+    pub fn parameter_for(&self, mode: RefreshMode) -> &str {
+        match mode {
+            RefreshMode::TwoPhase => &self.parameter,
+            RefreshMode::InPlace => &self.version_parameter,
+        }
+    }
+}
+
 /// This run's targets: the named accounts plus the active accounts in the named OUs,
 /// listed now (accounts join and leave OUs between runs). An OU that cannot be listed is
 /// reported as a failed target, for every region; the rest proceed.
@@ -234,11 +244,12 @@ where
     // Inputs are not authority: the parameter this function sets and the session it acts
     // under come from its own configuration. A task that says otherwise (someone who can
     // invoke the function or write the run files) is refused before any AWS call.
-    let (configured, what) = match task.mode {
-        RefreshMode::TwoPhase => (&scope.parameter, "token"),
-        RefreshMode::InPlace => (&scope.version_parameter, "version"),
+    let configured = scope.parameter_for(task.mode);
+    let what = match task.mode {
+        RefreshMode::TwoPhase => "token",
+        RefreshMode::InPlace => "version",
     };
-    if task.parameter != *configured {
+    if task.parameter != configured {
         return Err(InputError::new(
             "input.parameter",
             format!(

@@ -81,19 +81,17 @@ pub async fn current_version<D: SecretDirectory + Sync>(
 /// Every consumer discovery finds (selected or skipped: a skipped stack may well be
 /// stale), with the parameter its mode updates.
 fn consumers(out: &DiscoveryOutput, scope: &Scope) -> Vec<(StackRef, RefreshMode, String)> {
-    let parameter = |mode: RefreshMode| match mode {
-        RefreshMode::TwoPhase => scope.parameter.clone(),
-        RefreshMode::InPlace => scope.version_parameter.clone(),
-    };
     let mut all: Vec<_> = out
         .selected
         .iter()
         .map(|t| (t.stack.clone(), t.mode, t.parameter.clone()))
-        .chain(
-            out.skipped
-                .iter()
-                .map(|s: &SkippedStack| (s.stack.clone(), s.mode, parameter(s.mode))),
-        )
+        .chain(out.skipped.iter().map(|s: &SkippedStack| {
+            (
+                s.stack.clone(),
+                s.mode,
+                scope.parameter_for(s.mode).to_string(),
+            )
+        }))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all

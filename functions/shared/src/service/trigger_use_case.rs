@@ -131,6 +131,20 @@ where
         },
         changes: 1,
     };
+    launch(t, run).await
+}
+
+/// Starts `run`, through storm control when there is a lock store.
+async fn launch<S, D, L, C>(
+    t: &Trigger<'_, S, D, L, C>,
+    run: PendingRun,
+) -> Result<TriggerReport, FunctionError>
+where
+    S: ExecutionStarter + Sync,
+    D: SecretDirectory + Sync,
+    L: LockStore + Sync,
+    C: Clock + Sync,
+{
     match t.locks {
         None => start(t.starter, &run).await,
         Some(locks) => start_or_defer(t.starter, locks, t.clock, run).await,
@@ -173,11 +187,7 @@ where
             },
             changes: 1,
         };
-        let started = match t.locks {
-            None => start(t.starter, &run).await,
-            Some(locks) => start_or_defer(t.starter, locks, t.clock, run).await,
-        };
-        match started {
+        match launch(t, run).await {
             Ok(report) => runs.push(report),
             Err(e) => {
                 warn!(error = %e, "reconciliation could not start for a secret");
