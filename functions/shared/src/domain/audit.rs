@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use futures::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::in_place::{pinned_version, RefreshMode};
@@ -213,30 +214,40 @@ pub async fn judge_all<A: TargetAccess + Sync>(
     consumers: &[(StackRef, RefreshMode, String)],
     current: &CurrentVersion,
 ) -> Vec<Judgement> {
+    // Each target opened once (one AssumeRole), then the stacks judged a few at a time:
+    // one after the other, a reconciliation of a thousand consumers (three calls or more
+    // each) would outlast the discover function's timeout.
     let mut opened: HashMap<Target, Result<A::Stacks, AwsError>> = HashMap::new();
-    let mut out = Vec::with_capacity(consumers.len());
-    for (stack, mode, parameter) in consumers {
-        let target = match targets.target_of(stack, own_region) {
-            Ok(target) => target,
-            Err(e) => {
-                out.push(Judgement::new(Freshness::Unknown, e.to_string()));
-                continue;
+    let mut placed = Vec::with_capacity(consumers.len());
+    for (stack, _, _) in consumers {
+        let target = targets.target_of(stack, own_region);
+        if let Ok(target) = &target {
+            if !opened.contains_key(target) {
+                let directory = access.open(target, session).await;
+                opened.insert(target.clone(), directory);
             }
-        };
-        if !opened.contains_key(&target) {
-            let directory = access.open(&target, session).await;
-            opened.insert(target.clone(), directory);
         }
-        let judged = match &opened[&target] {
-            Ok(directory) => judge(directory, stack, *mode, parameter, current).await,
-            Err(e) => Err(e.clone()),
-        };
-        out.push(judged.unwrap_or_else(|e| {
-            Judgement::new(Freshness::Unknown, format!("could not be told: {e}"))
-        }));
+        placed.push(target);
     }
-    out
+    let opened = &opened;
+    stream::iter(consumers.iter().zip(placed))
+        .map(|((stack, mode, parameter), target)| async move {
+            let judged = match target.map(|t| &opened[&t]) {
+                Err(e) => return Judgement::new(Freshness::Unknown, e.to_string()),
+                Ok(Ok(directory)) => judge(directory, stack, *mode, parameter, current).await,
+                Ok(Err(e)) => Err(e.clone()),
+            };
+            judged.unwrap_or_else(|e| {
+                Judgement::new(Freshness::Unknown, format!("could not be told: {e}"))
+            })
+        })
+        .buffered(JUDGED_AT_ONCE)
+        .collect()
+        .await
 }
+
+/// Stacks judged at once (as discovery reads templates, a few calls in flight per run).
+const JUDGED_AT_ONCE: usize = 8;
 
 #[cfg(test)]
 mod tests {
