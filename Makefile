@@ -22,8 +22,8 @@ help:
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
 	@echo "make demo   - run the real state machine on a local emulator: plan, watch, report and audit with rotate-token"
 	@echo "make install-cli - install rotate-token, the operator's command line (cargo install --path cli)"
-	@echo "make bench  - handler cold start and memory, discovery CPU vs Python/boto3 (release build)"
-	@echo "make bench-scale - 10,000 stacks / 50 accounts: state payload and history sizes"
+	@echo "make bench  - the benchmark table: arm64 artefacts, cold start and memory, refresh overhead, cost per stack, 1,000 stacks for real, discovery CPU vs Python/boto3 (~45 min)"
+	@echo "make bench-scale - 10,000 stacks / 50 accounts (dry run): state payload and history sizes"
 	@echo "make break-on-purpose - apply deliberate bugs one at a time; the suites must catch each"
 
 $(VENV)/.installed: tests/requirements.txt
@@ -65,17 +65,26 @@ demo: build
 install-cli:
 	cargo install --locked --path cli
 
-# Benchmarks (release build of the functions; figures land in bench/*.json, see bench/README.md).
+# Benchmarks: every figure in bench/*.json, then one table in bench/RESULTS.md and the
+# README (bench/table.py checks each target; about 45 minutes on 2 cores). Installs the
+# arm64 standard library for the artefact build (rustup) and zig (PyPI, tests/requirements.txt).
 bench: deps
+	rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	set -o pipefail; $(PY) bench/artefacts.py | tee bench/artefacts.json
 	cargo build --locked --release --workspace --bins
-	$(PY) bench/handler_startup.py --runs 30 | tee bench/handler_startup.json
-	$(PY) bench/discovery_cpu.py --stacks 1300 --runs 5 | tee bench/discovery_cpu.json
+	set -o pipefail; $(PY) bench/handler_startup.py --runs 30 | tee bench/handler_startup.json
+	set -o pipefail; $(PY) bench/discovery_cpu.py --stacks 1300 --runs 5 | tee bench/discovery_cpu-1300.json
+	set -o pipefail; $(PY) bench/discovery_cpu.py --stacks 10000 --runs 3 | tee bench/discovery_cpu-10000.json
+	cargo build --locked --examples
+	# Refresh overhead, cost and scale: updates held 20 s, 40 stacks at once, release functions.
+	set -o pipefail; RT_FUNCTIONS_PROFILE=release cargo run --locked --quiet --example scale -- 100 1 real 20 40 | tee bench/refresh-100.json
+	set -o pipefail; RT_FUNCTIONS_PROFILE=release cargo run --locked --quiet --example scale -- 1000 10 real 20 40 | tee bench/refresh-1000.json
+	$(PY) bench/table.py --readme README.md
 
-# Scale: 10,000 stacks in 50 accounts (dry run: discovery and summary at full size) and
-# 200 stacks in 50 accounts refreshed for real; payload and history figures in bench/.
+# Scale at the Step Functions limits: 10,000 stacks in 50 accounts (dry run: discovery and
+# summary at full size); payload and history figures in bench/.
 bench-scale: build
-	cargo run --quiet --example scale -- 10000 50 dry | tee bench/scale-10000-dry.json
-	cargo run --quiet --example scale -- 200 50 real | tee bench/scale-200-real.json
+	set -o pipefail; cargo run --quiet --example scale -- 10000 50 dry | tee bench/scale-10000-dry.json
 
 # Each deliberate bug must make a suite fail (about 20 minutes for all of them).
 break-on-purpose: build

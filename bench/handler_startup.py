@@ -6,6 +6,11 @@ process spawn to that first /next request, after the handler built its SDK clien
 RSS (VmHWM) is read from /proc while the handler waits on /next. Then one invocation is
 served, so the RSS after real work is measured too.
 
+"First response with AWS" (discover, refresh): the same cold start, then one invocation
+whose work calls AWS (the emulator over HTTP: discover lists the stacks, refresh describes
+its stack), timed from process spawn to the handler's response: the cold start a
+caller actually waits for, TLS trust store and first connection included.
+
 Usage: python bench/handler_startup.py [--runs 30] [--target-dir target/release]
 Figures are for this machine's CPU (x86_64); arm64 Lambda will differ.
 """
@@ -17,8 +22,12 @@ import os
 import socketserver
 import statistics
 import subprocess
+import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from local_aws import ROOT, start_emulator  # noqa: E402
 
 FUNCTIONS = {
     "rotatetoken-trigger": {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:rotatetoken"},
@@ -36,7 +45,7 @@ class Runtime(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 def serve(first_next: threading.Event, event_body: bytes | None, done: threading.Event):
-    state = {"served": False}
+    state = {"served": False, "response": None}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
@@ -58,11 +67,13 @@ def serve(first_next: threading.Event, event_body: bytes | None, done: threading
 
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(n)
+            body = self.rfile.read(n)
+            state["response"] = (self.path.rsplit("/", 1)[-1], body)
             self.send_response(202)
             self.end_headers()
             done.set()
 
+    Handler.state = state
     return Handler
 
 
@@ -74,9 +85,10 @@ def vmhwm_kib(pid: int) -> int:
     return 0
 
 
-def one_run(binary: str, env_extra: dict, event: bytes | None) -> tuple[float, int, int]:
+def one_run(binary: str, env_extra: dict, event: bytes | None) -> tuple[float, int, int, float | None]:
     first_next, done = threading.Event(), threading.Event()
-    server = Runtime(("127.0.0.1", 0), serve(first_next, event, done))
+    handler = serve(first_next, event, done)
+    server = Runtime(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {
         "PATH": os.environ["PATH"],
@@ -91,15 +103,65 @@ def one_run(binary: str, env_extra: dict, event: bytes | None) -> tuple[float, i
     first_next.wait(10)
     ready_ms = (time.perf_counter() - start) * 1000
     rss_ready = vmhwm_kib(proc.pid)
+    responded_ms = None
     if event is not None:
-        done.wait(10)
+        done.wait(30)
+        responded_ms = (time.perf_counter() - start) * 1000
         time.sleep(0.1)
     rss_after = vmhwm_kib(proc.pid)
+    response = handler.state["response"]
+    if event is not None and env_extra.get("AWS_ENDPOINT_URL") and (response is None or response[0] != "response"):
+        raise SystemExit(f"{binary}: the invocation did not succeed: {response}")
     proc.kill()
     proc.wait()
     done.set()
     server.shutdown()
-    return ready_ms, rss_ready, rss_after
+    return ready_ms, rss_ready, rss_after, responded_ms
+
+
+TEMPLATE_WITHOUT_TOKEN = "Resources:\n  Q: {Type: 'AWS::SQS::Queue'}\n"
+TEMPLATE = """Parameters:
+  RotateToken: {Type: String, Default: "true", AllowedValues: ["true", "false"]}
+Conditions:
+  RotateToken: !Equals [!Ref RotateToken, "true"]
+Resources:
+  Guarded: {Type: "AWS::CloudFormation::WaitConditionHandle", Condition: RotateToken}
+"""
+
+
+def aws_events(endpoint: str) -> dict[str, bytes]:
+    """Seeds the emulator (ten stacks, five consumers, and one stack the refresh finds
+    without its parameter, so it answers after describing it) and returns, per function,
+    an event whose work calls AWS."""
+    import boto3
+
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    for i in range(10):
+        cfn.create_stack(StackName=f"app-{i}", TemplateBody=TEMPLATE if i % 2 else TEMPLATE_WITHOUT_TOKEN)
+    stack_id = cfn.describe_stacks(StackName="app-0")["Stacks"][0]["StackId"]
+    refresh = {"stack": {"account": "123456789012", "region": "us-east-1", "name": "app-0", "id": stack_id},
+               "parameter": "RotateToken", "phase": "disable"}
+    return {
+        "rotatetoken-discover": open(os.path.join(ROOT, "events/discover.json"), "rb").read(),
+        "rotatetoken-refresh": json.dumps(refresh).encode(),
+    }
+
+
+def summarise(binary: str, runs: list, event: bytes | None) -> dict:
+    ready = sorted(r[0] for r in runs)
+    out = {
+        "ready_ms_median": round(statistics.median(ready), 2),
+        "ready_ms_p95": round(ready[int(len(ready) * 0.95) - 1], 2),
+        "peak_rss_mib_ready": round(max(r[1] for r in runs) / 1024, 1),
+        "peak_rss_mib_after_invoke": round(max(r[2] for r in runs) / 1024, 1) if event else None,
+        "binary_mib": round(os.path.getsize(binary) / 2**20, 1),
+    }
+    if event is not None:
+        responded = sorted(r[3] for r in runs)
+        out["first_response_ms_median"] = round(statistics.median(responded), 2)
+        out["first_response_ms_p95"] = round(responded[int(len(responded) * 0.95) - 1], 2)
+    return out
 
 
 def main() -> None:
@@ -108,22 +170,31 @@ def main() -> None:
     ap.add_argument("--target-dir", default="target/release")
     args = ap.parse_args()
     results = {}
-    # The SDK's TLS stack loads the system's root certificates at client creation. This
-    # Debian host keeps ~300 files in /etc/ssl/certs; provided.al2023 keeps only the bundle
-    # files there. "bundle_only" measures that case by pointing at the bundle alone.
-    variants = {"host": {}, "bundle_only": {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": "/nonexistent"}}
+    # "host": this machine as a function sees it (no SSL_CERT_* set): the functions trust
+    # the system's CA bundle file alone (functions/shared/src/aws/tls.rs).
+    # "sdk_default_loader": SSL_CERT_FILE and SSL_CERT_DIR set to this Debian host's
+    # bundle and directory, which the functions honour with the SDK's default loader: the
+    # bundle plus the ~300 files of /etc/ssl/certs, what every start cost before tls.rs.
+    variants = {
+        "host": {},
+        "sdk_default_loader": {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": "/etc/ssl/certs"},
+    }
     for (variant, venv), (name, env) in [(v, f) for v in variants.items() for f in FUNCTIONS.items()]:
         binary = os.path.join(args.target_dir, name)
         event = open(EVENT[name], "rb").read() if name in EVENT else None
         runs = [one_run(binary, {**env, **venv}, event) for _ in range(args.runs)]
-        ready = sorted(r[0] for r in runs)
-        results[f"{name} ({variant})"] = {
-            "ready_ms_median": round(statistics.median(ready), 2),
-            "ready_ms_p95": round(ready[int(len(ready) * 0.95) - 1], 2),
-            "peak_rss_mib_ready": round(max(r[1] for r in runs) / 1024, 1),
-            "peak_rss_mib_after_invoke": round(max(r[2] for r in runs) / 1024, 1) if event else None,
-            "binary_mib": round(os.path.getsize(binary) / 2**20, 1),
-        }
+        results[f"{name} ({variant})"] = summarise(binary, runs, event)
+    emulator, endpoint = start_emulator()
+    try:
+        for name, event in aws_events(endpoint).items():
+            binary = os.path.join(args.target_dir, name)
+            # No runs bucket: discover answers with its selection inline.
+            env = {k: v for k, v in FUNCTIONS[name].items() if k != "RUNS_BUCKET"}
+            env["AWS_ENDPOINT_URL"] = endpoint
+            runs = [one_run(binary, env, event) for _ in range(args.runs)]
+            results[f"{name} (first call to AWS)"] = summarise(binary, runs, event)
+    finally:
+        emulator.kill()
     print(json.dumps({"runs": args.runs, "results": results}, indent=2))
 
 

@@ -1,18 +1,31 @@
-//! Scale benchmark: many stacks across many accounts, through the real state machine
-//! definition on the emulator, measuring what Step Functions limits care about: the
-//! largest state input/output (256 KiB limit) and the history events of the parent
-//! execution (25,000 limit). Each stack is a Distributed Map child execution with its own
-//! history, so the parent's figures must not grow with the number of stacks.
+//! Scale, refresh overhead and cost per stack: many stacks across many accounts, through the
+//! real state machine definition and the real functions on the emulator.
 //!
-//! Usage: cargo run --release --example scale -- [stacks] [accounts] [dry|real]
-//!   make bench-scale  runs 10,000 stacks / 50 accounts as a dry run (discovery, selection,
-//!   summary at full size) and 200 stacks / 50 accounts for real (the refresh Map).
+//! - Step Functions limits: the largest state input/output (256 KiB) and the parent's
+//!   history events (25,000); each stack is a Distributed Map child with its own history.
+//! - Refresh overhead (real runs with `update_seconds` U > 0: the emulator holds each update
+//!   in progress for U): the delay between an update ending and the next phase's update
+//!   being accepted (emulator update log), and between the last update ending and the
+//!   refresh function seeing it finished (its progress file's `at_ms`); the run's wall time
+//!   against the ideal `ceil(N / concurrency) × 2 × U`.
+//! - Cost per stack: state transitions (parent history + the children's, emulator map-run
+//!   log), Lambda invocations and GB-seconds (emulator invocation log, each function at its
+//!   template MemorySize), priced at the list prices in [`PRICES`]; beside a naive
+//!   Wait-loop state machine polling every [`NAIVE_POLL_SECONDS`] through the SDK
+//!   integrations (computed for the same U, not run).
+//! - Peak RSS of every function instance (`/proc/<pid>/status` VmHWM) at the end.
+//!
+//! Usage: cargo run --release --example scale -- <stacks> <accounts> dry|real
+//!        [update_seconds] [concurrency]
+//! With `RT_FUNCTIONS_PROFILE=release` the functions run as release builds (`make bench`).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
+use rotatetoken::domain::model::{RunFiles, StackProgress};
 use rotatetoken_tests::fixtures::create_stack;
-use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::pipeline::{Pipeline, RUNS_BUCKET};
 use serde_json::{json, Value};
 
 const TEMPLATE: &str = r#"Parameters:
@@ -24,20 +37,105 @@ Resources:
   Always: {Type: "AWS::CloudFormation::WaitConditionHandle"}
 "#;
 
+/// Public list prices, us-east-1, as published on 2026-11-23 (aws.amazon.com/step-functions/pricing,
+/// aws.amazon.com/lambda/pricing): Standard workflows per state transition; Lambda per
+/// request and per GB-second on arm64 (the template's architecture).
+const PRICES: Prices = Prices {
+    date: "2026-11-23",
+    per_transition: 0.025 / 1_000.0,
+    per_request: 0.20 / 1_000_000.0,
+    per_gb_second_arm64: 0.000_013_333_4,
+};
+/// The naive design polls the stack every few seconds with a Wait state.
+const NAIVE_POLL_SECONDS: f64 = 5.0;
+/// The template's defaults, so the figures are those of a default deployment.
+const POLL_INTERVAL_SECONDS: &str = "15";
+const STEP_BUDGET_SECONDS: &str = "840";
+
+/// An update's accepted and ended times (epoch seconds).
+type Timing = (f64, Option<f64>);
+
+struct Prices {
+    date: &'static str,
+    per_transition: f64,
+    per_request: f64,
+    per_gb_second_arm64: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+/// Peak RSS (MiB) of every running instance of each function, by binary name.
+fn peak_rss_by_function() -> BTreeMap<String, f64> {
+    let mut peaks = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return peaks;
+    };
+    for entry in dir.flatten() {
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        let name = exe
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if !name.starts_with("rotatetoken-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let peak = peaks.entry(name).or_insert(0.0f64);
+        *peak = peak.max(round(kib / 1024.0, 1));
+    }
+    peaks
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let stacks: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let accounts: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
     let dry_run = args.get(3).map(|a| a != "real").unwrap_or(true);
+    let update_seconds: f64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(0.0);
+    let concurrency: usize = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(40);
     let account_ids: Vec<String> = (0..accounts)
         .map(|i| format!("{:012}", 100_000_000_000u64 + i as u64))
         .collect();
+    let timed = update_seconds > 0.0;
     let p = Pipeline::start(|env| {
-        env.set("TARGET_ACCOUNTS", &account_ids.join(","))
+        let env = env
+            .set("TARGET_ACCOUNTS", &account_ids.join(","))
             .set("TARGET_REGIONS", "us-east-1")
-            .set("MAX_CONCURRENCY", "40")
-            .set("POLL_INTERVAL_SECONDS", "0.2")
+            .set("MAX_CONCURRENCY", &concurrency.to_string())
+            .set("MAX_WAIT_SECONDS", "3600");
+        if timed {
+            env.set("POLL_INTERVAL_SECONDS", POLL_INTERVAL_SECONDS)
+                .set("STEP_BUDGET_SECONDS", STEP_BUDGET_SECONDS)
+        } else {
+            env.set("POLL_INTERVAL_SECONDS", "0.2")
+        }
     })
     .await;
 
@@ -57,12 +155,13 @@ async fn main() {
             create_stack(&cfn, &name, TEMPLATE, &[]).await;
         })
         .await;
+    let stacks = per_account * accounts;
     eprintln!(
-        "seeded {} stacks in {} accounts in {:.1}s",
-        per_account * accounts,
-        accounts,
+        "seeded {stacks} stacks in {accounts} accounts in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    p.emulator
+        .control(json!({"update_delay_seconds": update_seconds}));
 
     let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/db-AbCdEf";
     let name = format!("scale-{}", if dry_run { "dry" } else { "real" });
@@ -72,13 +171,14 @@ async fn main() {
         &json!({"secret": {"arn": secret, "version_id": "v2"}, "dry_run": dry_run}),
     )
     .await;
-    let done = p.wait_for(&name, Duration::from_secs(3600)).await;
+    let done = p.wait_for(&name, Duration::from_secs(4 * 3600)).await;
     let run_seconds = run.elapsed().as_secs_f64();
+    let peak_rss_mib = peak_rss_by_function();
 
     // Sizes straight from the history events (typed getters: Debug output redacts them).
     let mut max_input = (0usize, String::new());
     let mut max_output = (0usize, String::new());
-    let mut events = 0usize;
+    let (mut events, mut parent_transitions) = (0usize, 0usize);
     let mut token = None;
     loop {
         let out = p
@@ -92,6 +192,7 @@ async fn main() {
         for e in out.events() {
             events += 1;
             if let Some(d) = e.state_entered_event_details() {
+                parent_transitions += 1;
                 let n = d.input().map(str::len).unwrap_or(0);
                 if n > max_input.0 {
                     max_input = (n, d.name().to_string());
@@ -110,23 +211,169 @@ async fn main() {
         }
     }
     let counts = &done.summary["counts"];
-    let report = json!({
-        "stacks": per_account * accounts, "accounts": accounts, "dry_run": dry_run,
-        "status": done.status, "run_seconds": (run_seconds * 10.0).round() / 10.0,
+    let mut report = json!({
+        "stacks": stacks, "accounts": accounts, "dry_run": dry_run,
+        "functions_profile": rotatetoken_tests::functions_profile(),
+        "status": done.status, "run_seconds": round(run_seconds, 1),
         "counts": counts,
         "parent_history_events": events,
         "largest_state_input_bytes": max_input.0, "largest_state_input_state": max_input.1,
         "largest_state_output_bytes": max_output.0, "largest_state_output_state": max_output.1,
         "execution_output_bytes": done.raw_output.len(),
         "limits": {"payload_bytes": 262_144, "history_events": 25_000},
+        "peak_rss_mib": peak_rss_mib,
     });
+
+    if !dry_run {
+        let files = RunFiles::new(RUNS_BUCKET, &name);
+        let s3 = aws_sdk_s3::Client::new(&p.emulator.sdk_config().await);
+        let read = |key: String| {
+            let s3 = s3.clone();
+            async move {
+                let body = s3
+                    .get_object()
+                    .bucket(RUNS_BUCKET)
+                    .key(&key)
+                    .send()
+                    .await
+                    .ok()?
+                    .body
+                    .collect()
+                    .await
+                    .ok()?
+                    .into_bytes();
+                serde_json::from_slice::<Value>(&body).ok()
+            }
+        };
+        let summary = read(files.summary_key()).await.unwrap_or(Value::Null);
+        let rows = summary["stacks"].as_array().cloned().unwrap_or_default();
+        let invocations: Vec<u64> = rows
+            .iter()
+            .filter_map(|r| r["invocations"].as_u64())
+            .collect();
+
+        // The children's state transitions, measured, against the rows' own account.
+        let map_runs = p.emulator.map_runs();
+        let child_transitions: u64 = map_runs
+            .iter()
+            .map(|m| m["state_transitions"].as_u64().unwrap_or(0))
+            .sum();
+        let child_events: u64 = map_runs
+            .iter()
+            .map(|m| m["events"].as_u64().unwrap_or(0))
+            .sum();
+        let from_rows: u64 = invocations.iter().map(|i| 2 * i + 1).sum();
+
+        let calls = p.emulator.invocations();
+        let gb_seconds: f64 = calls
+            .iter()
+            .map(|c| {
+                c["seconds"].as_f64().unwrap_or(0.0) * c["memory_mb"].as_f64().unwrap_or(128.0)
+                    / 1024.0
+            })
+            .sum();
+        let n = stacks as f64;
+        let transitions_per_stack = (parent_transitions as f64 + child_transitions as f64) / n;
+        let invocations_per_stack = calls.len() as f64 / n;
+        let gb_seconds_per_stack = gb_seconds / n;
+        let cost_per_1000 = 1000.0
+            * (transitions_per_stack * PRICES.per_transition
+                + invocations_per_stack * PRICES.per_request
+                + gb_seconds_per_stack * PRICES.per_gb_second_arm64);
+        // The naive design: per phase one UpdateStack task, then Wait + DescribeStacks +
+        // Choice until the update is seen done, all through SDK integrations (no Lambda).
+        let naive_polls = (update_seconds / NAIVE_POLL_SECONDS).ceil().max(1.0);
+        let naive_transitions = 2.0 * (1.0 + 3.0 * naive_polls) + 1.0;
+        report["cost"] = json!({
+            "prices": {"date": PRICES.date, "usd_per_state_transition": PRICES.per_transition,
+                       "usd_per_lambda_request": PRICES.per_request,
+                       "usd_per_gb_second_arm64": PRICES.per_gb_second_arm64},
+            "state_transitions_per_stack": round(transitions_per_stack, 2),
+            "child_state_transitions_measured": child_transitions,
+            "child_state_transitions_from_rows": from_rows,
+            "lambda_invocations_per_stack": round(invocations_per_stack, 2),
+            "lambda_gb_seconds_per_stack": round(gb_seconds_per_stack, 3),
+            "usd_per_1000_stacks": round(cost_per_1000, 4),
+            "naive_wait_loop": {
+                "poll_seconds": NAIVE_POLL_SECONDS,
+                "state_transitions_per_stack": naive_transitions,
+                "usd_per_1000_stacks": round(1000.0 * naive_transitions * PRICES.per_transition, 4),
+                "note": "computed for the same update time: 2 × (UpdateStack + ceil(U / poll) × (Wait, DescribeStacks, Choice)) + 1",
+            },
+        });
+        report["child_history"] = json!({
+            "events_mean": round(child_events as f64 / n, 1),
+            "largest_invocations": invocations.iter().max().copied().unwrap_or(0),
+            "largest_state_transitions": 2 * invocations.iter().max().copied().unwrap_or(0) + 1,
+        });
+
+        if timed {
+            // Each stack's updates in order: the gap from one ending to the next accepted.
+            let mut by_stack: BTreeMap<(String, String), Vec<Timing>> = BTreeMap::new();
+            for u in p.emulator.updates() {
+                by_stack
+                    .entry((u.account, u.stack))
+                    .or_default()
+                    .push((u.accepted_at, u.ended_at));
+            }
+            let mut gaps = Vec::new();
+            let mut last_ended = BTreeMap::new();
+            for (key, updates) in &by_stack {
+                for pair in updates.windows(2) {
+                    if let Some(ended) = pair[0].1 {
+                        gaps.push(pair[1].0 - ended);
+                    }
+                }
+                if let Some(ended) = updates.last().and_then(|u| u.1) {
+                    last_ended.insert(key.clone(), ended);
+                }
+            }
+            // When the refresh function saw each stack finished: its last progress file.
+            let ids: Vec<(String, String, String)> = rows
+                .iter()
+                .filter_map(|r| {
+                    let id = r["stack_id"].as_str()?.to_string();
+                    let account = r["account"].as_str()?.to_string();
+                    let name = r["stack"].as_str()?.to_string();
+                    Some((account, name, id))
+                })
+                .collect();
+            let finish: Vec<f64> = stream::iter(ids)
+                .map(|(account, stack, id)| {
+                    let key = files.progress_key(&id);
+                    let ended = last_ended.get(&(account, stack)).copied();
+                    let read = &read;
+                    async move {
+                        let progress: StackProgress =
+                            serde_json::from_value(read(key).await?).ok()?;
+                        Some(progress.at_ms as f64 / 1000.0 - ended?)
+                    }
+                })
+                .buffer_unordered(16)
+                .filter_map(|d| async move { d })
+                .collect()
+                .await;
+            let waves = stacks.div_ceil(concurrency) as f64;
+            let ideal = waves * 2.0 * update_seconds;
+            report["overhead"] = json!({
+                "update_seconds": update_seconds,
+                "concurrency": concurrency,
+                "poll_interval_seconds": POLL_INTERVAL_SECONDS.parse::<f64>().unwrap(),
+                "ideal_seconds": ideal,
+                "overhead_percent": round(100.0 * (run_seconds - ideal) / ideal, 1),
+                "phase_gap_seconds": {"median": round(median(gaps.clone()), 2),
+                                      "p95": round(percentile(gaps.clone(), 0.95), 2), "count": gaps.len()},
+                "finish_seen_seconds": {"median": round(median(finish.clone()), 2),
+                                        "p95": round(percentile(finish.clone(), 0.95), 2), "count": finish.len()},
+            });
+        }
+    }
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
-    let expected = per_account * accounts;
     let seen =
         counts["would_refresh"].as_u64().unwrap_or(0) + counts["refreshed"].as_u64().unwrap_or(0);
-    if seen as usize != expected {
+    if seen as usize != stacks {
         eprintln!(
-            "expected {expected} stacks handled, got {seen}: {}",
+            "expected {stacks} stacks handled, got {seen}: {}",
             Value::to_string(&done.summary)
         );
         std::process::exit(1);

@@ -170,4 +170,8 @@ mutate "the refresh role cannot tell a missing stop marker from a denied one (no
   $'            - Sid: TellAMissingStopMarkerFromADeniedOne\n              Effect: Allow\n              Action: s3:ListBucket\n' $'            - Sid: TellAMissingStopMarkerFromADeniedOne\n              Effect: Allow\n              Action: s3:ListAllMyBuckets\n' in_its_own_account iam
 mutate "the trigger cannot tell a missing lock from a denied one (no ListBucket)" template.yaml \
   $'            - Sid: TellAMissingLockFromADeniedOne\n              Effect: Allow\n              Action: s3:ListBucket\n' $'            - Sid: TellAMissingLockFromADeniedOne\n              Effect: Allow\n              Action: s3:ListAllMyBuckets\n' in_its_own_account iam
+mutate "a finished update is noticed only at the next fixed poll interval" functions/shared/src/domain/refresh.rs \
+  '    (age_ms / 10).clamp(shortest, settings.poll_interval_ms)' '    { let _ = (age_ms, shortest); settings.poll_interval_ms }' noticed_within lib
+mutate "a CA bundle with a certificate the SDK cannot parse is trusted (the SDK would panic)" functions/shared/src/aws/tls.rs \
+  '    (!certificates.is_empty() && all_anchors)' '    (!certificates.is_empty() || all_anchors)' unparsable lib
 exit $survived

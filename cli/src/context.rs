@@ -20,7 +20,8 @@ pub struct Context {
 
 impl Context {
     pub async fn load(global: Global) -> Result<Self, CliError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(rotatetoken::aws::tls::https_client());
         if let Some(profile) = &global.profile {
             loader = loader.profile_name(profile);
         }

@@ -30,8 +30,12 @@ Control endpoints (test-only, under /moto-api/rotatetoken/):
                      (UPDATE_ROLLBACK_COMPLETE, resources as before), as a failed create does.
   POST stack-status  {"account", "region", "stack", "status", "reason"} forces a status such
                      as UPDATE_ROLLBACK_FAILED.
-  GET/POST updates   the log of accepted UpdateStack calls: stack, resolved parameters, result.
+  GET/POST updates   the log of accepted UpdateStack calls: stack, resolved parameters, result,
+                     accepted_at and ended_at (epoch seconds: `make bench`'s refresh overhead).
   GET/POST assumed-roles  the log of AssumeRole calls: role ARN, session name, external ID.
+  GET/POST invocations    the log of Lambda invocations: function, duration, memory size.
+  GET/POST map-runs  per Distributed Map run: children, and their events, state transitions
+                     (StateEntered) and Lambda invocations (`make bench`: cost per stack).
   config also takes  "deny_assume_role": ["<account id>"] and "external_id": "<expected>".
 Lambda
   8. Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers): the
@@ -181,6 +185,11 @@ CONTROL: dict[str, Any] = {
 # Every UpdateStack the emulator accepted, in order, with the parameters it resolved to and
 # how it ended: lets a test prove "false, then true" without trusting the product's report.
 UPDATE_LOG: list[dict[str, Any]] = []
+# Every Lambda invocation through the bridge: function, duration, memory size (the billed
+# GB-seconds of `make bench`'s cost per stack).
+INVOCATION_LOG: list[dict[str, Any]] = []
+# Per Distributed Map run: the child executions' state transitions and events (`make bench`).
+MAP_RUN_LOG: list[dict[str, Any]] = []
 LOCK = threading.RLock()
 LAMBDA_BRIDGE = os.environ.get("RT_LAMBDA_BRIDGE", "")
 
@@ -278,7 +287,8 @@ def _patch_cloudformation() -> None:
             stack.status = "UPDATE_IN_PROGRESS"
             stack.stack_status_reason = "User Initiated"
             entry = {"account": stack.account_id, "region": stack.region_name, "stack": stack.name,
-                     "parameters": dict(resolved), "result": "UPDATE_IN_PROGRESS"}
+                     "parameters": dict(resolved), "result": "UPDATE_IN_PROGRESS",
+                     "accepted_at": time.time()}
             UPDATE_LOG.append(entry)
             stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
 
@@ -322,11 +332,15 @@ def _patch_cloudformation() -> None:
                     TOUCHED.log = outer
                 entry["result"] = stack.status
 
+        def apply_and_time() -> None:
+            apply()
+            entry["ended_at"] = time.time()
+
         delay = float(CONTROL["update_delay_seconds"])
         if delay <= 0 or getattr(NESTED, "depth", 0) > 0:
-            apply()
+            apply_and_time()
         else:
-            timer = threading.Timer(delay, apply)
+            timer = threading.Timer(delay, apply_and_time)
             timer.daemon = True
             timer.start()
         return stack
@@ -1481,6 +1495,7 @@ def _patch_lambda() -> None:
         req = urllib.request.Request(url, data=(body or "{}").encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
         timeout = float(getattr(self, "timeout", 3) or 3)
+        started = time.time()
         try:
             with urllib.request.urlopen(req, timeout=timeout + 1) as resp:
                 payload = resp.read()
@@ -1493,6 +1508,10 @@ def _patch_lambda() -> None:
                 "errorMessage": f"Task timed out after {timeout:.2f} seconds ({err})",
             }).encode()
             response_headers["x-amz-function-error"] = "Unhandled"
+        with LOCK:
+            INVOCATION_LOG.append({"function": self.function_name, "started_at": started,
+                                   "seconds": time.time() - started,
+                                   "memory_mb": int(getattr(self, "memory_size", 128) or 128)})
         return payload
 
     lambda_models.LambdaFunction.invoke = invoke
@@ -1729,6 +1748,17 @@ def _patch_map_failures() -> None:
         for _ in range(max(1, min(workers, len(input_items) or 1))):
             self._launch_worker(env=env, eval_input=eval_input, job_pool=pool)
         pool.await_jobs()
+        # The children's events (moto keeps them in one throwaway EventManager per Map Run;
+        # on AWS each child execution has its own history): counted, for `make bench`.
+        children_types = [str(getattr(e.get("type"), "value", e.get("type"))) for e in env.event_manager._history_event_list]
+        with LOCK:
+            MAP_RUN_LOG.append({
+                "map_run_arn": eval_input.map_run_record.map_run_arn,
+                "children": len(input_items),
+                "events": len(children_types),
+                "state_transitions": sum(1 for t in children_types if t.endswith("StateEntered")),
+                "lambda_invocations": sum(1 for t in children_types if t in ("LambdaFunctionScheduled", "TaskScheduled")),
+            })
         if pool.get_worker_exception() is not None:
             raise pool.get_worker_exception()
         failed = [j for j in sorted(jobs, key=lambda j: j.job_index) if getattr(j, "rt_failure", None)]
@@ -1953,6 +1983,14 @@ def rotatetoken_updates(request: Any, full_url: str, headers: Any) -> Any:
     return 200, {"Content-Type": "application/json"}, json.dumps(UPDATE_LOG)
 
 
+def rotatetoken_invocations(request: Any, full_url: str, headers: Any) -> Any:
+    return 200, {"Content-Type": "application/json"}, json.dumps(INVOCATION_LOG)
+
+
+def rotatetoken_map_runs(request: Any, full_url: str, headers: Any) -> Any:
+    return 200, {"Content-Type": "application/json"}, json.dumps(MAP_RUN_LOG)
+
+
 def rotatetoken_assumed(request: Any, full_url: str, headers: Any) -> Any:
     return 200, {"Content-Type": "application/json"}, json.dumps(ASSUME_LOG)
 
@@ -1962,6 +2000,8 @@ def _register_control_endpoints() -> None:
 
     urls.url_paths["{0}/moto-api/rotatetoken/updates"] = rotatetoken_updates
     urls.url_paths["{0}/moto-api/rotatetoken/assumed-roles"] = rotatetoken_assumed
+    urls.url_paths["{0}/moto-api/rotatetoken/invocations"] = rotatetoken_invocations
+    urls.url_paths["{0}/moto-api/rotatetoken/map-runs"] = rotatetoken_map_runs
     urls.url_paths["{0}/moto-api/rotatetoken/config"] = rotatetoken_config
     urls.url_paths["{0}/moto-api/rotatetoken/calls"] = rotatetoken_calls
     urls.url_paths["{0}/moto-api/rotatetoken/stack-status"] = rotatetoken_stack_status

@@ -1,6 +1,6 @@
 """Prints, as JSON, the facts of template.yaml that the tests must use rather than copy:
 the EventBridge rule patterns, the state machine's DefinitionSubstitutions and
-DefinitionUri, and each function's binary, timeout and environment variable names.
+DefinitionUri, and each function's binary, timeout, memory size and environment variable names.
 
 Usage: python tests/emulator/template_facts.py template.yaml
 """
@@ -25,6 +25,7 @@ def facts(path: str) -> dict:
             out["functions"][logical] = {
                 "binary": binary,
                 "timeout": props.get("Timeout"),
+                "memory_mb": props.get("MemorySize") or template.get("Globals", {}).get("Function", {}).get("MemorySize", 128),
                 "environment": sorted(env),
             }
             on_failure = ((props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure") or {}

@@ -74,7 +74,7 @@ fn log_file(prefix: &str, port: u16) -> PathBuf {
 }
 
 /// One UpdateStack the emulator accepted (its own log, independent of the product's report).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AcceptedUpdate {
     pub account: String,
     pub region: String,
@@ -87,6 +87,10 @@ pub struct AcceptedUpdate {
     pub parameters: std::collections::BTreeMap<String, String>,
     /// What a completed update did to the stack's resources (emulator #29).
     pub resources: ResourceActions,
+    /// When the emulator accepted the update and when it ended (epoch seconds; `ended_at`
+    /// is `None` while it runs).
+    pub accepted_at: f64,
+    pub ended_at: Option<f64>,
 }
 
 /// The logical ids an update deleted, created, modified in place and replaced.
@@ -341,6 +345,8 @@ impl Emulator {
                 stack: field(e, "stack"),
                 token: field(&e["parameters"], "RotateToken"),
                 result: field(e, "result"),
+                accepted_at: e["accepted_at"].as_f64().unwrap_or_default(),
+                ended_at: e["ended_at"].as_f64(),
                 parameters: e["parameters"]
                     .as_object()
                     .map(|m| {
@@ -365,6 +371,21 @@ impl Emulator {
                 },
             })
             .collect()
+    }
+
+    /// The Lambda invocations the emulator bridged: function, started_at, seconds, memory_mb.
+    pub fn invocations(&self) -> Vec<Value> {
+        let (status, text) = http::post(self.port, "/moto-api/rotatetoken/invocations", "{}");
+        assert_eq!(status, 200, "invocations: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Per Distributed Map run: its children and their events, state transitions and Lambda
+    /// invocations.
+    pub fn map_runs(&self) -> Vec<Value> {
+        let (status, text) = http::post(self.port, "/moto-api/rotatetoken/map-runs", "{}");
+        assert_eq!(status, 200, "map runs: {text}");
+        serde_json::from_str(&text).unwrap()
     }
 
     /// The token values a stack's completed updates set, in order (any account/region).
@@ -488,6 +509,18 @@ pub struct FunctionEnv {
 }
 
 impl FunctionEnv {
+    /// Instances of each function `cargo lambda watch` may run at once: enough for every
+    /// stack the Map refreshes at once to have its own, as Lambda gives them.
+    pub fn lambda_concurrency(&self) -> usize {
+        let map = self
+            .vars
+            .iter()
+            .find(|(k, _)| k == "MAX_CONCURRENCY")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        map.max(8)
+    }
+
     pub fn for_emulator(emulator: &Emulator) -> Self {
         let vars = [
             ("AWS_ENDPOINT_URL", emulator.endpoint.as_str()),
@@ -531,11 +564,24 @@ pub struct Functions {
 /// Builds the functions once per test process (a no-op when they are fresh): every
 /// instance `cargo lambda watch` starts then runs its binary directly (run-built.sh)
 /// instead of a `cargo run` of its own.
+/// The functions' build profile: `debug`, or `release` when `RT_FUNCTIONS_PROFILE=release`
+/// (the benchmarks measure what is deployed).
+pub fn functions_profile() -> &'static str {
+    match std::env::var("RT_FUNCTIONS_PROFILE").as_deref() {
+        Ok("release") => "release",
+        _ => "debug",
+    }
+}
+
 pub(crate) fn build_functions_once() {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
+        let mut args = vec!["build", "--workspace", "--bins", "--locked", "--quiet"];
+        if functions_profile() == "release" {
+            args.push("--release");
+        }
         let status = Command::new(real_cargo())
-            .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
+            .args(&args)
             .current_dir(repo_root())
             .status()
             .expect("run cargo build");
@@ -565,7 +611,7 @@ impl Functions {
             "--ignore-changes",
             "--quiet",
             "--concurrency",
-            "8",
+            &env.lambda_concurrency().to_string(),
         ])
         .args([
             "--invoke-address",
@@ -577,6 +623,7 @@ impl Functions {
         .env("CARGO", repo_root().join("tests/harness/run-built.sh"))
         .env("RT_REAL_CARGO", real_cargo())
         .env("RT_TARGET_DIR", target_dir())
+        .env("RT_PROFILE_DIR", functions_profile())
         .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
         .stderr(Stdio::from(
             std::fs::File::options().append(true).open(&log).unwrap(),

@@ -122,6 +122,7 @@ impl Pipeline {
         for (logical, f) in facts["functions"].as_object().unwrap() {
             let binary = f["binary"].as_str().unwrap();
             let timeout = f["timeout"].as_i64().unwrap_or(60) as i32;
+            let memory_mb = f["memory_mb"].as_i64().unwrap_or(128) as i32;
             lambda
                 .create_function()
                 .function_name(binary)
@@ -129,6 +130,7 @@ impl Pipeline {
                 .handler("bootstrap")
                 .role(&role)
                 .timeout(timeout)
+                .memory_size(memory_mb)
                 .environment(
                     aws_sdk_lambda::types::Environment::builder()
                         .set_variables(Some(self.deployed_variables()))

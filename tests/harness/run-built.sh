@@ -13,7 +13,7 @@ if [ "$1" = run ]; then
     prev="$arg"
   done
   if [ -n "$bin" ]; then
-    exec "$RT_TARGET_DIR/debug/$bin"
+    exec "$RT_TARGET_DIR/${RT_PROFILE_DIR:-debug}/$bin"
   fi
 fi
 exec "$RT_REAL_CARGO" "$@"

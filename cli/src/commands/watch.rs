@@ -186,6 +186,7 @@ mod tests {
             outcome,
             reason: None,
             critical: false,
+            at_ms: 0,
         }
     }
 

@@ -287,7 +287,7 @@ where
             out.outcome = Outcome::Skipped;
             out.reason = Some(STOPPED_BY_OPERATOR.to_string());
             info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
-            tell_progress(files, &execution, &out).await;
+            tell_progress(files, &execution, &out, clock.now_ms()).await;
             return Ok(out);
         }
     }
@@ -313,7 +313,7 @@ where
         })?;
     out.retried_calls += crate::aws::retries::retried_calls() - retried_before;
     if let Some(files) = files {
-        tell_progress(files, &execution, &out)
+        tell_progress(files, &execution, &out, clock.now_ms())
             .instrument(span.clone())
             .await;
     }
@@ -352,9 +352,14 @@ where
 
 /// Leaves the stack's progress for `rotate-token watch`. Best effort: a progress file that
 /// cannot be written costs the watcher a live line, never the stack its refresh.
-async fn tell_progress<R: RunStore + Sync>(files: &R, execution: &str, task: &RefreshTask) {
+async fn tell_progress<R: RunStore + Sync>(
+    files: &R,
+    execution: &str,
+    task: &RefreshTask,
+    at_ms: u64,
+) {
     let key = RunFiles::new(files.bucket(), execution).progress_key(&task.stack.id);
-    let body = serde_json::to_vec(&StackProgress::of(task)).unwrap_or_default();
+    let body = serde_json::to_vec(&StackProgress::of(task, at_ms)).unwrap_or_default();
     if let Err(e) = files.put(&key, body).await {
         warn!(error = %e, "could not write the stack's progress for watchers");
     }

@@ -9,6 +9,7 @@ pub mod secretsmanager;
 pub mod sfn;
 pub mod sns;
 pub mod targets;
+pub mod tls;
 
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
@@ -26,6 +27,7 @@ use crate::ports::AwsError;
 /// id, so CloudTrail (and the test emulator) can tell which function made a call.
 pub async fn load_config(function: &'static str) -> aws_config::SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(tls::https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(8));
     let loader = match aws_config::AppName::new(function) {
         Ok(app) => loader.app_name(app),

@@ -419,6 +419,10 @@ pub struct RefreshTask {
     pub started_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_started_ms: Option<u64>,
+    /// When the update of ours that is running now began (epoch ms): how long to wait
+    /// before the next look is shaped to its age ([`super::refresh::next_look_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_since_ms: Option<u64>,
     /// AWS calls the SDK had to retry (throttling, transient errors) for this stack.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub retried_calls: u64,
@@ -504,6 +508,7 @@ impl RefreshTask {
             retry_at_ms: None,
             started_ms: None,
             enable_started_ms: None,
+            update_since_ms: None,
             retried_calls: 0,
             guard_passed: false,
             execution: None,
@@ -634,10 +639,14 @@ pub struct StackProgress {
     pub reason: Option<String>,
     #[serde(default)]
     pub critical: bool,
+    /// When the refresh function left it (epoch ms): how fresh a watcher's view is, and
+    /// when a finished stack was seen finished (`make bench`: refresh overhead).
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 impl StackProgress {
-    pub fn of(task: &RefreshTask) -> Self {
+    pub fn of(task: &RefreshTask, at_ms: u64) -> Self {
         Self {
             stack: task.stack.clone(),
             mode: task.mode,
@@ -645,6 +654,7 @@ impl StackProgress {
             outcome: task.outcome,
             reason: task.reason.clone(),
             critical: task.critical,
+            at_ms,
         }
     }
 }

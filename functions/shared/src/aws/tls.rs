@@ -1,0 +1,107 @@
+//! The HTTPS client every SDK client uses, and the root certificates it trusts.
+//!
+//! Why not the SDK's default: its trust store is rustls-native-certs' `load_native_certs`,
+//! which on Linux reads the system's CA bundle file *and* every file of the certificate
+//! directory (openssl-probe's candidates). On Debian and Ubuntu hosts `/etc/ssl/certs`
+//! holds ~150 hashed links to the very certificates the bundle holds, so every cold start
+//! opened ~300 files and parsed each root twice: about 3 ms of a 9 ms start
+//! (`bench/handler_startup.py`, "host" against "bundle_only"). The distributions generate
+//! the bundle from the same store as the directory (`update-ca-certificates`,
+//! `update-ca-trust`), so trusting the bundle alone trusts the same roots. Lambda's
+//! provided.al2023 has the bundle at `/etc/pki/tls/certs/ca-bundle.crt`.
+//!
+//! `AWS_CA_BUNDLE` (the AWS CLI's and SDKs' setting for a custom bundle, as behind a
+//! TLS-inspecting proxy) is trusted alone, as the AWS CLI trusts it. An explicit
+//! `SSL_CERT_FILE` or `SSL_CERT_DIR` is the operator's choice and is honoured as the
+//! default loader honours it. A bundle that is missing, empty or holds anything that
+//! cannot be a trust anchor falls back to the default loader (the SDK panics on a custom
+//! certificate it cannot parse; `load_native_certs` skips one).
+
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+/// The SDK's HTTPS client (rustls with aws-lc, as its default) over [`trust_store`].
+pub fn https_client() -> SharedHttpClient {
+    let context = TlsContext::builder()
+        .with_trust_store(trust_store())
+        .build()
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
+/// The system's CA bundle alone when it has a usable one; otherwise the default loader.
+pub fn trust_store() -> TrustStore {
+    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE") {
+        match std::fs::read(&bundle).ok().and_then(bundle_trust_store) {
+            Some(store) => return store,
+            None => tracing::warn!(
+                path = %bundle.to_string_lossy(),
+                "AWS_CA_BUNDLE is not a readable PEM bundle of CA certificates: ignored"
+            ),
+        }
+    }
+    let explicit = std::env::var_os(openssl_probe::ENV_CERT_FILE).is_some()
+        || std::env::var_os(openssl_probe::ENV_CERT_DIR).is_some();
+    if explicit {
+        return native_roots();
+    }
+    openssl_probe::probe()
+        .cert_file
+        .and_then(|bundle| std::fs::read(bundle).ok())
+        .and_then(bundle_trust_store)
+        .unwrap_or_else(native_roots)
+}
+
+fn native_roots() -> TrustStore {
+    TrustStore::empty().with_native_roots(true)
+}
+
+/// `Some` when `pem` holds at least one certificate and every one of them can be a trust
+/// anchor.
+fn bundle_trust_store(pem: Vec<u8>) -> Option<TrustStore> {
+    let certificates: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let all_anchors = certificates
+        .iter()
+        .all(|c| webpki::anchor_from_trusted_cert(c).is_ok());
+    (!certificates.is_empty() && all_anchors).then(|| {
+        TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(pem)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AMAZON_ROOT_CA_1: &[u8] = include_bytes!("testdata/amazon-root-ca-1.pem");
+
+    #[test]
+    fn a_bundle_of_valid_roots_is_trusted_alone() {
+        let bundle = [AMAZON_ROOT_CA_1, b"\n", AMAZON_ROOT_CA_1].concat();
+        let store = bundle_trust_store(bundle).expect("a bundle of two roots");
+        let debug = format!("{store:?}");
+        assert!(debug.contains("enable_native_roots: false"), "{debug}");
+    }
+
+    #[test]
+    fn a_bundle_with_one_unparsable_certificate_falls_back_to_the_default_loader() {
+        let broken = b"-----BEGIN CERTIFICATE-----\nTUlJREFU\n-----END CERTIFICATE-----\n";
+        assert!(bundle_trust_store([AMAZON_ROOT_CA_1, broken].concat()).is_none());
+        assert!(bundle_trust_store(b"not a certificate".to_vec()).is_none());
+        assert!(bundle_trust_store(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn the_https_client_builds_whatever_the_system_has() {
+        let _ = https_client();
+        assert!(format!("{:?}", trust_store()).contains("enable_native_roots"));
+    }
+}
