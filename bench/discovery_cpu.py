@@ -123,6 +123,8 @@ def main() -> None:
         env = {"PATH": os.environ["PATH"], "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
                "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
                "AWS_SECRET_ACCESS_KEY": "x", "AWS_LAMBDA_LOG_LEVEL": "WARN",
+               # The reference selects every updatable root stack with the parameter.
+               "SELECTION_MODE": "all",
                "AWS_LAMBDA_FUNCTION_NAME": "discover", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST"}
         proc = subprocess.Popen([os.path.join(args.target_dir, "rotatetoken-discover")], env=env,
                                 stdout=subprocess.DEVNULL, stderr=sys.stderr)

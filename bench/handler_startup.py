@@ -30,7 +30,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from local_aws import ROOT, start_emulator  # noqa: E402
 
 FUNCTIONS = {
-    "rotatetoken-trigger": {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:rotatetoken"},
+    "rotatetoken-trigger": {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:rotatetoken",
+                            "SECRET_NAME_PREFIXES": "prod/"},
     "rotatetoken-discover": {"RUNS_BUCKET": "rotatetoken-runs"},
     "rotatetoken-refresh": {},
     "rotatetoken-report": {"RUNS_BUCKET": "rotatetoken-runs"},
@@ -99,8 +100,10 @@ def one_run(binary: str, env_extra: dict, event: bytes | None) -> tuple[float, i
         **env_extra,
     }
     start = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_next.wait(10)
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if not first_next.wait(10):
+        proc.kill()
+        raise SystemExit(f"{binary} never asked for an invocation: {proc.communicate()[1].decode()[-500:]}")
     ready_ms = (time.perf_counter() - start) * 1000
     rss_ready = vmhwm_kib(proc.pid)
     responded_ms = None
@@ -173,8 +176,9 @@ def main() -> None:
     # "host": this machine as a function sees it (no SSL_CERT_* set): the functions trust
     # the system's CA bundle file alone (functions/shared/src/aws/tls.rs).
     # "sdk_default_loader": SSL_CERT_FILE and SSL_CERT_DIR set to this Debian host's
-    # bundle and directory, which the functions honour with the SDK's default loader: the
-    # bundle plus the ~300 files of /etc/ssl/certs, what every start cost before tls.rs.
+    # bundle and directory, which the functions honour with the SDK's own loader (the
+    # bundle plus the ~300 files of /etc/ssl/certs). Either way the roots are parsed at
+    # the first request, once, not for every SDK client at start-up (tls.rs).
     variants = {
         "host": {},
         "sdk_default_loader": {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": "/etc/ssl/certs"},

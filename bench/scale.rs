@@ -33,8 +33,13 @@ const TEMPLATE: &str = r#"Parameters:
 Conditions:
   RotateToken: !Equals [!Ref RotateToken, "true"]
 Resources:
-  Guarded: {Type: "AWS::CloudFormation::WaitConditionHandle", Condition: RotateToken}
-  Always: {Type: "AWS::CloudFormation::WaitConditionHandle"}
+  Guarded:
+    Type: AWS::SSM::Parameter
+    Condition: RotateToken
+    Properties: {Type: String, Value: guarded}
+  Always:
+    Type: AWS::SSM::Parameter
+    Properties: {Type: String, Value: stable}
 "#;
 
 /// Public list prices, us-east-1, as published on 2026-11-23 (aws.amazon.com/step-functions/pricing,
@@ -78,13 +83,22 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
 fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (x * f).round() / f
 }
 
-/// Peak RSS (MiB) of every running instance of each function, by binary name.
+/// Peak RSS (MiB) of every running instance of each function, by binary name: the
+/// processes running this pipeline's build (`target/<profile>/rotatetoken-*`).
 fn peak_rss_by_function() -> BTreeMap<String, f64> {
+    let built = rotatetoken_tests::target_dir().join(rotatetoken_tests::functions_profile());
     let mut peaks = BTreeMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return peaks;
@@ -97,7 +111,7 @@ fn peak_rss_by_function() -> BTreeMap<String, f64> {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        if !name.starts_with("rotatetoken-") {
+        if !name.starts_with("rotatetoken-") || exe.parent() != Some(built.as_path()) {
             continue;
         }
         let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
@@ -119,6 +133,8 @@ async fn main() {
     let accounts: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
     let dry_run = args.get(3).map(|a| a != "real").unwrap_or(true);
     let update_seconds: f64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(0.0);
+    // Update times spread ± a fifth of U, so looks and update ends fall at random phases.
+    let jitter_seconds = update_seconds / 5.0;
     let concurrency: usize = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(40);
     let account_ids: Vec<String> = (0..accounts)
         .map(|i| format!("{:012}", 100_000_000_000u64 + i as u64))
@@ -160,12 +176,30 @@ async fn main() {
         "seeded {stacks} stacks in {accounts} accounts in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    p.emulator
-        .control(json!({"update_delay_seconds": update_seconds}));
+    p.emulator.control(json!({
+        "update_delay_seconds": update_seconds,
+        "update_delay_jitter_seconds": jitter_seconds,
+    }));
 
     let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/db-AbCdEf";
     let name = format!("scale-{}", if dry_run { "dry" } else { "real" });
+    if timed {
+        // Warm-up: a dry run first, so the timed run does not include `cargo lambda
+        // watch` starting the discover and report instances for the first time (seconds
+        // each here; Lambda starts one in milliseconds, `make bench`'s cold start figures).
+        let warm = "warm-up";
+        p.start_execution(
+            warm,
+            &json!({"secret": {"arn": secret, "version_id": "v1"}, "dry_run": true}),
+        )
+        .await;
+        p.wait_for(warm, Duration::from_secs(3600)).await;
+    }
+    // Only the timed run's calls and invocations count, not the warm-up's.
+    let (calls_before, invocations_before) =
+        (p.emulator.calls().len(), p.emulator.invocations().len());
     let run = Instant::now();
+    let run_started_epoch = epoch_seconds();
     p.start_execution(
         &name,
         &json!({"secret": {"arn": secret, "version_id": "v2"}, "dry_run": dry_run}),
@@ -173,6 +207,7 @@ async fn main() {
     .await;
     let done = p.wait_for(&name, Duration::from_secs(4 * 3600)).await;
     let run_seconds = run.elapsed().as_secs_f64();
+    let run_ended_epoch = epoch_seconds();
     let peak_rss_mib = peak_rss_by_function();
 
     // Sizes straight from the history events (typed getters: Debug output redacts them).
@@ -264,7 +299,12 @@ async fn main() {
             .sum();
         let from_rows: u64 = invocations.iter().map(|i| 2 * i + 1).sum();
 
-        let calls = p.emulator.invocations();
+        let calls: Vec<Value> = p
+            .emulator
+            .invocations()
+            .into_iter()
+            .skip(invocations_before)
+            .collect();
         let gb_seconds: f64 = calls
             .iter()
             .map(|c| {
@@ -301,6 +341,18 @@ async fn main() {
                 "note": "computed for the same update time: 2 × (UpdateStack + ceil(U / poll) × (Wait, DescribeStacks, Choice)) + 1",
             },
         });
+        // AWS calls per stack by function and action (emulator request log): what a run
+        // costs CloudFormation's API quotas.
+        let mut call_counts: BTreeMap<String, f64> = BTreeMap::new();
+        for (function, _, action) in p.emulator.calls().into_iter().skip(calls_before) {
+            *call_counts
+                .entry(format!("{function} {action}"))
+                .or_default() += 1.0 / n;
+        }
+        report["aws_calls_per_stack"] = json!(call_counts
+            .into_iter()
+            .map(|(k, v)| (k, round(v, 2)))
+            .collect::<BTreeMap<_, _>>());
         report["child_history"] = json!({
             "events_mean": round(child_events as f64 / n, 1),
             "largest_invocations": invocations.iter().max().copied().unwrap_or(0),
@@ -318,6 +370,22 @@ async fn main() {
             }
             let mut gaps = Vec::new();
             let mut last_ended = BTreeMap::new();
+            let first_accepted = by_stack
+                .values()
+                .flatten()
+                .map(|u| u.0)
+                .fold(f64::MAX, f64::min);
+            let last_end = by_stack
+                .values()
+                .flatten()
+                .filter_map(|u| u.1)
+                .fold(0.0, f64::max);
+            let updates: usize = by_stack.values().map(Vec::len).sum();
+            let held: f64 = by_stack
+                .values()
+                .flatten()
+                .filter_map(|u| Some(u.1? - u.0))
+                .sum();
             for (key, updates) in &by_stack {
                 for pair in updates.windows(2) {
                     if let Some(ended) = pair[0].1 {
@@ -355,12 +423,38 @@ async fn main() {
                 .await;
             let waves = stacks.div_ceil(concurrency) as f64;
             let ideal = waves * 2.0 * update_seconds;
+            // The same ideal for the update times this run actually had (they vary by the
+            // jitter): the stacks, in the order they started, each given the first free
+            // one of `concurrency` slots for exactly its two updates' time.
+            let mut order: Vec<(f64, f64)> = by_stack
+                .values()
+                .map(|u| {
+                    let first = u.first().map(|t| t.0).unwrap_or_default();
+                    (first, u.iter().filter_map(|t| Some(t.1? - t.0)).sum())
+                })
+                .collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut slots = vec![0.0f64; concurrency];
+            for (_, held) in &order {
+                let free = slots
+                    .iter_mut()
+                    .min_by(|a, b| a.total_cmp(b))
+                    .expect("at least one slot");
+                *free += held;
+            }
+            let ideal_actual = slots.iter().copied().fold(0.0, f64::max);
             report["overhead"] = json!({
                 "update_seconds": update_seconds,
+                "update_jitter_seconds": jitter_seconds,
+                "mean_update_seconds": round(held / updates.max(1) as f64, 2),
+                "start_to_first_update_seconds": round(first_accepted - run_started_epoch, 1),
+                "last_update_to_end_seconds": round(run_ended_epoch - last_end, 1),
                 "concurrency": concurrency,
                 "poll_interval_seconds": POLL_INTERVAL_SECONDS.parse::<f64>().unwrap(),
                 "ideal_seconds": ideal,
                 "overhead_percent": round(100.0 * (run_seconds - ideal) / ideal, 1),
+                "ideal_for_these_updates_seconds": round(ideal_actual, 1),
+                "overhead_percent_for_these_updates": round(100.0 * (run_seconds - ideal_actual) / ideal_actual, 1),
                 "phase_gap_seconds": {"median": round(median(gaps.clone()), 2),
                                       "p95": round(percentile(gaps.clone(), 0.95), 2), "count": gaps.len()},
                 "finish_seen_seconds": {"median": round(median(finish.clone()), 2),
@@ -368,7 +462,18 @@ async fn main() {
             });
         }
     }
+    // The raw logs, for a closer look (not part of the table).
+    for log in ["calls", "updates", "invocations"] {
+        let (_, text) = rotatetoken_tests::http::post(
+            p.emulator.port,
+            &format!("/moto-api/rotatetoken/{log}"),
+            "{}",
+        );
+        let path = rotatetoken_tests::target_dir().join(format!("bench-{name}-{log}.json"));
+        let _ = std::fs::write(path, text);
+    }
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    drop(p); // stops the emulator and the functions before any exit
     let seen =
         counts["would_refresh"].as_u64().unwrap_or(0) + counts["refreshed"].as_u64().unwrap_or(0);
     if seen as usize != stacks {

@@ -26,6 +26,7 @@ CloudFormation
   7. StackStatusReason is reported.
 Control endpoints (test-only, under /moto-api/rotatetoken/):
   POST config        {"update_delay_seconds": 1.0, "fail_create": {"<stack name>": ["LogicalId"]}}
+                     "update_delay_jitter_seconds": J spreads each update's time uniformly ± J.
                      fail_create: an update that would create that resource rolls back
                      (UPDATE_ROLLBACK_COMPLETE, resources as before), as a failed create does.
   POST stack-status  {"account", "region", "stack", "status", "reason"} forces a status such
@@ -162,6 +163,7 @@ import argparse
 import copy
 import json
 import os
+import random
 import re
 import threading
 import time
@@ -174,6 +176,7 @@ from moto.core.config import default_user_config
 
 CONTROL: dict[str, Any] = {
     "update_delay_seconds": 0.0,
+    "update_delay_jitter_seconds": 0.0,
     "fail_create": {},
     "fail_delete": {},
     "deny_assume_role": [],
@@ -336,7 +339,9 @@ def _patch_cloudformation() -> None:
             apply()
             entry["ended_at"] = time.time()
 
-        delay = float(CONTROL["update_delay_seconds"])
+        # A jitter spreads update times as CloudFormation's own vary (uniform, ± the jitter).
+        jitter = float(CONTROL["update_delay_jitter_seconds"])
+        delay = max(0.0, float(CONTROL["update_delay_seconds"]) + (random.uniform(-jitter, jitter) if jitter else 0.0))
         if delay <= 0 or getattr(NESTED, "depth", 0) > 0:
             apply_and_time()
         else:
@@ -1375,6 +1380,7 @@ def _log_implied_call(response: Any, action: str) -> None:
                 "function": app.group(1),
                 "credentials": "assumed" if key.group(1).startswith("ASIA") else "own",
                 "action": action,
+                "at": time.time(),
             })
 
 
@@ -1915,6 +1921,7 @@ def _patch_request_log() -> None:
                             "function": app.group(1),
                             "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
                             "action": action,
+                            "at": time.time(),
                         }
                     )
             if app and action == "s3:GetObject":

@@ -18,20 +18,60 @@
 //! certificate it cannot parse; `load_native_certs` skips one).
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+use aws_smithy_types::config_bag::ConfigBag;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-/// The SDK's HTTPS client (rustls with aws-lc, as its default) over [`trust_store`].
+/// The SDK's HTTPS client (rustls with aws-lc, as its default) over [`trust_store`], its
+/// root store built once, at the first request.
 pub fn https_client() -> SharedHttpClient {
     let context = TlsContext::builder()
         .with_trust_store(trust_store())
         .build()
         .unwrap_or_default();
-    aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
         .tls_context(context)
-        .build_https()
+        .build_https();
+    SharedHttpClient::new(RootsAtFirstRequest(client))
+}
+
+/// The SDK's client, less its eager check. Its `validate_base_client_config` builds a
+/// throwaway connector, and so a whole root store, for every SDK client constructed (it
+/// wants certificate errors at start-up): a function building five clients parsed the
+/// ~140 roots five times before it was ready, and again for the connector it then uses.
+/// The connectors it caches (one per timeout setting) are built at the first request
+/// instead: the roots are parsed once, and `make bench` counts them in the first response.
+#[derive(Debug)]
+struct RootsAtFirstRequest(SharedHttpClient);
+
+impl HttpClient for RootsAtFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        _: &RuntimeComponentsBuilder,
+        _: &ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        Ok(())
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// The system's CA bundle alone when it has a usable one; otherwise the default loader.
