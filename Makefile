@@ -14,17 +14,28 @@ CARGO_DENY_VERSION := 0.20.2
 
 .PHONY: cargo-deny help deps build check unit test demo bench bench-scale break-on-purpose fmt clean install-cli
 
+# `make` alone prints this list.
 help:
-	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda (PyPI), asl-validator (npm), cargo-deny (crates.io)"
+	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda, checkov (PyPI), asl-validator (npm), cargo-deny (crates.io)"
 	@echo "make build  - build every function (debug)"
-	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, asl-validator, substitutions"
+	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, checkov, SAR metadata, asl-validator, substitutions"
 	@echo "make unit   - domain unit tests"
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
 	@echo "make demo   - run the real state machine on a local emulator: plan, watch, report and audit with rotate-token"
 	@echo "make install-cli - install rotate-token, the operator's command line (cargo install --path cli)"
 	@echo "make bench  - the benchmark table: arm64 artefacts, cold start and memory, refresh overhead, cost per stack, 1,000 stacks for real, discovery CPU vs Python/boto3 (~45 min)"
 	@echo "make bench-scale - 10,000 stacks / 50 accounts (dry run): state payload and history sizes"
-	@echo "make break-on-purpose - apply deliberate bugs one at a time; the suites must catch each"
+	@echo "make break-on-purpose - apply deliberate bugs one at a time; the suites must catch each (~25 min)"
+	@echo "make fmt    - format the Rust code"
+	@echo "make clean  - remove build output and the installed tools"
+
+# checkov (the IaC security scan) in a venv of its own: its dependencies would fight the
+# emulator's exact pins in tests/requirements.txt.
+IAC_VENV := .venv-iac
+$(IAC_VENV)/.installed: tests/iac-requirements.txt
+	python3 -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/iac-requirements.txt
+	touch $@
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -39,7 +50,7 @@ cargo-deny:
 	@cargo deny --version 2>/dev/null | grep -qx "cargo-deny $(CARGO_DENY_VERSION)" \
 	  || cargo install --locked cargo-deny@$(CARGO_DENY_VERSION)
 
-deps: $(VENV)/.installed node_modules/.installed cargo-deny
+deps: $(VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed cargo-deny
 
 build: deps
 	cargo build --locked --workspace --all-targets
@@ -51,6 +62,10 @@ check: deps
 	cargo deny --offline --locked check licenses bans sources
 	$(VENV)/bin/cfn-lint template.yaml target-role.yaml source-account-events.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
+	# The IaC security scan platform teams run: no findings, each suppression justified in place.
+	$(IAC_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f target-role.yaml -f source-account-events.yaml
+	# The Serverless Application Repository metadata, read by SAM CLI's own parser.
+	$(PY) tests/static/check_sar_metadata.py template.yaml
 	$(PY) tests/static/check_definitions.py template.yaml target/asl | xargs -n1 ./node_modules/.bin/asl-validator --json-path
 
 unit: deps
@@ -79,7 +94,7 @@ bench: deps
 	# Refresh overhead, cost and scale: updates held 20 s, 40 stacks at once, release functions.
 	set -o pipefail; RT_FUNCTIONS_PROFILE=release cargo run --locked --quiet --example scale -- 100 1 real 20 40 | tee bench/refresh-100.json
 	set -o pipefail; RT_FUNCTIONS_PROFILE=release cargo run --locked --quiet --example scale -- 1000 10 real 20 40 | tee bench/refresh-1000.json
-	$(PY) bench/table.py --readme README.md
+	$(PY) bench/table.py --into README.md docs/performance.md
 
 # Scale at the Step Functions limits: 10,000 stacks in 50 accounts (dry run: discovery and
 # summary at full size); payload and history figures in bench/.
@@ -95,4 +110,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) node_modules .aws-sam
+	rm -rf $(VENV) $(IAC_VENV) node_modules .aws-sam
