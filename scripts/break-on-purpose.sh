@@ -174,4 +174,6 @@ mutate "a finished update is noticed only at the next fixed poll interval" funct
   '    (age_ms / 10).clamp(shortest, settings.poll_interval_ms)' '    { let _ = (age_ms, shortest); settings.poll_interval_ms }' noticed_within lib
 mutate "a CA bundle with a certificate the SDK cannot parse is trusted (the SDK would panic)" functions/shared/src/aws/tls.rs \
   '    (!certificates.is_empty() && all_anchors)' '    (!certificates.is_empty() || all_anchors)' unparsable lib
+mutate "AWS_CA_BUNDLE (a corporate proxy's CA) is ignored" functions/shared/src/aws/tls.rs \
+  'std::env::var_os("AWS_CA_BUNDLE")' 'std::env::var_os("AWS_CA_BUNDLE_IGNORED")' aws_ca_bundle lib
 exit $survived

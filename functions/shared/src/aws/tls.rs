@@ -139,9 +139,28 @@ mod tests {
         assert!(bundle_trust_store(Vec::new()).is_none());
     }
 
+    // Each test runs in a process of its own (nextest), so setting the environment here
+    // touches no other test.
     #[test]
-    fn the_https_client_builds_whatever_the_system_has() {
-        let _ = https_client();
-        assert!(format!("{:?}", trust_store()).contains("enable_native_roots"));
+    fn aws_ca_bundle_is_trusted_alone_and_an_unreadable_one_is_ignored() {
+        let dir = std::env::temp_dir().join(format!("rotatetoken-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bundle = dir.join("corporate-ca.pem");
+        std::fs::write(&bundle, AMAZON_ROOT_CA_1).unwrap();
+        std::env::set_var("AWS_CA_BUNDLE", &bundle);
+        let store = format!("{:?}", trust_store());
+        assert!(store.contains("enable_native_roots: false"), "{store}");
+        assert!(store.contains("custom_certs: [CertificatePEM("), "{store}");
+
+        std::env::set_var("AWS_CA_BUNDLE", dir.join("missing.pem"));
+        std::env::set_var("SSL_CERT_DIR", &dir);
+        let store = format!("{:?}", trust_store());
+        assert!(
+            store.contains("enable_native_roots: true"),
+            "falls back: {store}"
+        );
+        assert!(store.contains("custom_certs: []"), "{store}");
+        let _ = https_client(); // and a client builds over it
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
