@@ -986,3 +986,65 @@ async fn in_place_and_classic_stacks_are_refreshed_in_one_run_exactly_as_planned
         assert!(left.summaries().is_empty(), "{name}: {left:?}");
     }
 }
+
+/// A consumer with `guarded` guarded parameters whose logical ids are long (CloudFormation
+/// allows 255 characters), so each row's plan, which names every resource both updates
+/// delete and create, is about 45 KB.
+fn wide_consumer_template(secret: &str, guarded: usize) -> String {
+    let mut t = String::from(
+        "Parameters:\n  RotateToken:\n    Type: String\n    Default: \"true\"\n    AllowedValues: [\"true\", \"false\"]\nConditions:\n  RotateToken: !Equals [!Ref RotateToken, \"true\"]\nResources:\n",
+    );
+    for i in 0..guarded {
+        t.push_str(&format!(
+            "  Guarded{}{i:03}:\n    Type: AWS::SSM::Parameter\n    Condition: RotateToken\n    Properties:\n      Type: String\n      Value: \"{{{{resolve:secretsmanager:{secret}:SecretString}}}}\"\n",
+            "X".repeat(190)
+        ));
+    }
+    t
+}
+
+#[tokio::test]
+async fn a_run_whose_rows_outgrow_the_payload_limit_still_ends_with_its_summary() {
+    let p = Pipeline::start(|env| env).await;
+    let arn = create_secret(&p.sm, "prod/wide", "v1").await;
+    let stacks: Vec<String> = (0..7).map(|i| format!("wide-{i}")).collect();
+    for name in &stacks {
+        create_stack(&p.cfn, name, &wide_consumer_template("prod/wide", 100), &[]).await;
+    }
+    // Seven rows of 45 KB: more than Step Functions' 256 KiB for Report's result, which
+    // it would refuse with States.DataLimitExceeded and fail the run without a summary.
+    let input = json!({"secret": {"arn": arn}, "dry_run": true});
+    p.start_execution("wide-dry-run", &input).await;
+    let done = p.wait_for("wide-dry-run", Duration::from_secs(120)).await;
+    let head: String = done.raw_output.chars().take(2_000).collect();
+    assert_eq!(done.status, "SUCCEEDED", "{head}");
+    assert!(done.raw_output.len() < 262_144);
+    let summary = &done.summary;
+    assert_eq!(summary["counts"]["would_refresh"], 7, "{head}");
+    let kept = summary["stacks"].as_array().unwrap().len();
+    let omitted = summary["rows_omitted"].as_u64().unwrap() as usize;
+    assert!(omitted > 0, "rows are left out of the output");
+    assert_eq!(kept + omitted, 7);
+
+    // Every row, with its whole plan, is in the full summary the output points to.
+    let url = summary["full_summary"].as_str().unwrap();
+    let (bucket, key) = url.trim_start_matches("s3://").split_once('/').unwrap();
+    let full = aws_sdk_s3::Client::new(&p.config)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let full: Value = serde_json::from_slice(&full).unwrap();
+    for name in &stacks {
+        let plan = &row(&full, name)["plan"];
+        assert_eq!(plan[0]["delete"].as_array().unwrap().len(), 100, "{name}");
+        assert_eq!(plan[1]["create"].as_array().unwrap().len(), 100, "{name}");
+    }
+}

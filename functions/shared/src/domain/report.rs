@@ -122,19 +122,57 @@ fn settle(task: &RefreshTask) -> RefreshTask {
 /// Rows kept in the execution output; the full summary is in the run's files.
 pub const MAX_ROWS_IN_OUTPUT: usize = 200;
 
+/// Bytes the compact summary may take (as JSON) in the execution output. Step Functions
+/// refuses a task result over 256 KiB (262,144 bytes of UTF-8) with
+/// States.DataLimitExceeded ("Step Functions service quotas": maximum input or output size
+/// for a task, state, or execution). Report's result is this summary plus its
+/// `failure_cause` (at most [`MAX_CAUSE_CHARS`] characters, so at most 128 KiB escaped)
+/// plus the Lambda response's metadata: 120 KiB leaves room for both.
+pub const MAX_OUTPUT_BYTES: usize = 120 * 1024;
+
+/// The summary's row order: account, region, stack name (then id: a name can be reused).
+fn by_place(a: &StackRow, b: &StackRow) -> std::cmp::Ordering {
+    (&a.account, &a.region, &a.stack, &a.stack_id).cmp(&(
+        &b.account,
+        &b.region,
+        &b.stack,
+        &b.stack_id,
+    ))
+}
+
+fn needs_attention(r: &StackRow) -> bool {
+    !matches!(r.outcome, Outcome::Refreshed | Outcome::WouldRefresh)
+}
+
+fn json_len(summary: &Summary) -> usize {
+    serde_json::to_vec(summary)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+}
+
 /// Keeps the summary small enough for the execution output: every row when there are at
-/// most [`MAX_ROWS_IN_OUTPUT`], otherwise the rows that need attention (not refreshed)
-/// first, up to that many.
+/// most [`MAX_ROWS_IN_OUTPUT`] and they fit in [`MAX_OUTPUT_BYTES`]; otherwise the rows
+/// that need attention (not refreshed) first, as many as fit. A row's plan lists every
+/// resource each update deletes and creates, so a few hundred rows of big stacks would
+/// otherwise fail the execution at Report. Left-out rows are counted in `rows_omitted`;
+/// `full_summary` says where they all are.
 pub fn compact(mut summary: Summary, full_summary: String) -> Summary {
     summary.full_summary = Some(full_summary);
-    if summary.stacks.len() > MAX_ROWS_IN_OUTPUT {
-        let total = summary.stacks.len();
-        summary
-            .stacks
-            .retain(|r| r.outcome != Outcome::Refreshed && r.outcome != Outcome::WouldRefresh);
+    let total = summary.stacks.len();
+    if total > MAX_ROWS_IN_OUTPUT {
+        summary.stacks.retain(needs_attention);
         summary.stacks.truncate(MAX_ROWS_IN_OUTPUT);
-        summary.rows_omitted = total - summary.stacks.len();
     }
+    if json_len(&summary) > MAX_OUTPUT_BYTES {
+        // Stable: within each group the rows keep their order.
+        summary.stacks.sort_by_key(|r| !needs_attention(r));
+        while json_len(&summary) > MAX_OUTPUT_BYTES && !summary.stacks.is_empty() {
+            let keep = summary.stacks.len() * 3 / 4;
+            summary.stacks.truncate(keep);
+        }
+        summary.stacks.sort_by(by_place);
+    }
+    summary.rows_omitted = total - summary.stacks.len();
     summary
 }
 
@@ -249,8 +287,7 @@ pub const MAX_CAUSE_CHARS: usize = 32_768;
 pub fn failure_cause(summary: &Summary) -> String {
     let mut s = summary.clone();
     s.failure_cause = None;
-    s.stacks
-        .sort_by_key(|r| matches!(r.outcome, Outcome::Refreshed | Outcome::WouldRefresh));
+    s.stacks.sort_by_key(|r| !needs_attention(r));
     loop {
         let text = serde_json::to_string(&s).unwrap_or_default();
         if text.chars().count() <= MAX_CAUSE_CHARS || s.stacks.is_empty() {
@@ -324,14 +361,7 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
             (false, Some(r)) => result_row(r),
         });
     }
-    rows.sort_by(|a, b| {
-        (&a.account, &a.region, &a.stack, &a.stack_id).cmp(&(
-            &b.account,
-            &b.region,
-            &b.stack,
-            &b.stack_id,
-        ))
-    });
+    rows.sort_by(by_place);
 
     let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
     let counts = Counts {
@@ -594,6 +624,97 @@ mod tests {
         let back: Summary = serde_json::from_str(&cause).unwrap();
         assert!(back.rows_omitted > 0);
         assert_eq!(back.stacks[0].stack, "s7", "the failed row is kept first");
+    }
+
+    /// A summary of `n` rows of stacks in two accounts, each row carrying a plan that
+    /// deletes and recreates `resources` resources; the rows in `failed` failed, with a
+    /// long reason.
+    fn big_summary(n: usize, resources: usize, failed: &[usize]) -> Summary {
+        let named = |i: usize| {
+            format!("GuardedResourceNumber{i:04} (AWS::SecretsManager::SecretTargetAttachment)")
+        };
+        let first = PlannedUpdate {
+            sets: "RotateToken=false".into(),
+            delete: (0..resources).map(named).collect(),
+            ..Default::default()
+        };
+        let second = first.undone("RotateToken=true".into());
+        let mut summary = summarise(discovery(false), Some(vec![]));
+        summary.stacks = (0..n)
+            .map(|i| {
+                let account = if i % 2 == 0 {
+                    "111111111111"
+                } else {
+                    "222222222222"
+                };
+                let stack = StackRef::from_stack_id(&format!(
+                    "arn:aws:cloudformation:eu-west-1:{account}:stack/consumer-{i:05}/{}",
+                    "7".repeat(36)
+                ))
+                .unwrap();
+                let outcome = if failed.contains(&i) {
+                    Outcome::Failed
+                } else {
+                    Outcome::Refreshed
+                };
+                StackRow {
+                    reason: failed.contains(&i).then(|| "é\"".repeat(300)),
+                    plan: vec![first.clone(), second.clone()],
+                    ..row(&stack, outcome)
+                }
+            })
+            .collect();
+        summary.stacks.sort_by(by_place);
+        summary
+    }
+
+    #[test]
+    fn a_small_run_keeps_every_row_in_the_execution_output() {
+        let summary = big_summary(20, 2, &[3]);
+        let out = compact(summary.clone(), "s3://b/summary.json".into());
+        assert_eq!(out.stacks, summary.stacks);
+        assert_eq!(out.rows_omitted, 0);
+        assert_eq!(out.full_summary.as_deref(), Some("s3://b/summary.json"));
+    }
+
+    #[test]
+    fn a_large_run_keeps_only_the_rows_that_need_attention_in_the_execution_output() {
+        let out = compact(big_summary(300, 0, &[5, 250, 17]), "s3://b/s.json".into());
+        let kept: Vec<&str> = out.stacks.iter().map(|r| r.stack.as_str()).collect();
+        // In the summary's own order: account, then region, then name.
+        assert_eq!(kept, ["consumer-00250", "consumer-00005", "consumer-00017"]);
+        assert_eq!(out.rows_omitted, 297);
+    }
+
+    #[test]
+    fn the_execution_output_fits_aws_payload_limit_whatever_the_rows_carry() {
+        // 150 stacks of 40 guarded resources: every row would fit the row count, not the
+        // bytes. 2,000 stacks of 400: the worst a run can be, with the failure cause too.
+        for (n, resources, failed) in [(150, 40, vec![]), (2_000, 400, (0..2_000).collect())] {
+            let summary = big_summary(n, resources, &failed);
+            let mut out = compact(summary.clone(), "s3://b/s.json".into());
+            out.run_failed = true;
+            out.failure_cause = Some(failure_cause(&out));
+            let bytes = serde_json::to_vec(&out).unwrap().len();
+            assert!(bytes < 262_144 - 4_096, "{n} rows: {bytes} bytes of output");
+            assert!(!out.stacks.is_empty(), "{n} rows: some rows are kept");
+            assert_eq!(out.rows_omitted, n - out.stacks.len());
+            let mut in_order = out.stacks.clone();
+            in_order.sort_by(by_place);
+            assert_eq!(
+                out.stacks, in_order,
+                "{n} rows: kept in the summary's order"
+            );
+        }
+        // The rows that need attention are kept before the refreshed ones.
+        let out = compact(big_summary(190, 40, &[150, 189]), "s3://b/s.json".into());
+        assert!(out.rows_omitted > 0);
+        let failed = out
+            .stacks
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .count();
+        assert_eq!(failed, 2, "both failed rows are kept");
     }
 
     use super::*;
