@@ -81,7 +81,7 @@ install-cli:
 	cargo install --locked --path cli
 
 # Benchmarks: every figure in bench/*.json, then one table in bench/RESULTS.md and the
-# README (bench/table.py checks each target; about 45 minutes on 2 cores). Installs the
+# README (bench/table.py checks each target; about an hour on 2 cores from a fresh clone). Installs the
 # arm64 standard library for the artefact build (rustup) and zig (PyPI, tests/requirements.txt).
 bench: deps
 	rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
