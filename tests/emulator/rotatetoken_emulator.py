@@ -151,6 +151,14 @@ Strictness: where AWS refuses, the emulator refuses too (each with its source be
       replaced that resource; an update that leaves a resource alone leaves its time alone.
       ResourceStatus is CREATE_COMPLETE or UPDATE_COMPLETE accordingly. moto: the stack's
       creation time (ListStackResources, always CREATE_COMPLETE) or a fixed 2010 date.
+Relied on as moto has it (no patch; listed because the product depends on it)
+  32. A task result over 256 KiB (262,144 bytes of UTF-8) fails the state with
+      States.DataLimitExceeded, "The state/task '...' returned a result with a size
+      exceeding the maximum number of bytes service limit." (moto's interpreter,
+      stepfunctions/parser/quotas.py; AWS: "Step Functions service quotas", and
+      StateEnteredEventDetails.input "Maximum length of 262144", Step Functions API
+      reference; the same message as AWS's, quoted in NASA-IMPACT/csdap-cumulus#296).
+      Report keeps its output under it (tests/state_machine.rs, the payload-limit test).
 Secrets Manager
   31. ListSecretVersionIds gives each version's own CreatedDate (SecretVersionsListEntry,
       "The date and time this version of the secret was created", Secrets Manager API

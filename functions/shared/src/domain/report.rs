@@ -125,7 +125,8 @@ pub const MAX_ROWS_IN_OUTPUT: usize = 200;
 /// Bytes the compact summary may take (as JSON) in the execution output. Step Functions
 /// refuses a task result over 256 KiB (262,144 bytes of UTF-8) with
 /// States.DataLimitExceeded ("Step Functions service quotas": maximum input or output size
-/// for a task, state, or execution). Report's result is this summary plus its
+/// for a task, state, or execution; the emulator refuses it too, its docstring's item 32).
+/// Report's result is this summary plus its
 /// `failure_cause` (at most [`MAX_CAUSE_CHARS`] characters, so at most 128 KiB escaped)
 /// plus the Lambda response's metadata: 120 KiB leaves room for both.
 pub const MAX_OUTPUT_BYTES: usize = 120 * 1024;
