@@ -91,19 +91,12 @@ async fn every_shipped_event_runs_through_cargo_lambda_invoke() {
     assert_eq!(discovered["dry_run"], true);
     // With RUNS_BUCKET set (as deployed), the list goes to S3 and the output points to it.
     assert_eq!(discovered["selected_count"], 1, "{discovered}");
-    let items = aws_sdk_s3::Client::new(&p.config)
-        .get_object()
-        .bucket(discovered["run"]["bucket"].as_str().unwrap())
-        .key(discovered["run"]["items_key"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let items: Value = serde_json::from_slice(&items).unwrap();
+    let items = p
+        .read_json(
+            discovered["run"]["bucket"].as_str().unwrap(),
+            discovered["run"]["items_key"].as_str().unwrap(),
+        )
+        .await;
     assert_eq!(items[0]["stack"]["name"], "orders-api", "{items}");
 
     let refreshed = invoke_file(&p, "rotatetoken-refresh", "refresh.json");

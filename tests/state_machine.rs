@@ -1029,19 +1029,7 @@ async fn a_run_whose_rows_outgrow_the_payload_limit_still_ends_with_its_summary(
     // Every row, with its whole plan, is in the full summary the output points to.
     let url = summary["full_summary"].as_str().unwrap();
     let (bucket, key) = url.trim_start_matches("s3://").split_once('/').unwrap();
-    let full = aws_sdk_s3::Client::new(&p.config)
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let full: Value = serde_json::from_slice(&full).unwrap();
+    let full = p.read_json(bucket, key).await;
     for name in &stacks {
         let plan = &row(&full, name)["plan"];
         assert_eq!(plan[0]["delete"].as_array().unwrap().len(), 100, "{name}");

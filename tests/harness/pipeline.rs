@@ -429,6 +429,23 @@ impl Pipeline {
         }
     }
 
+    /// A JSON object the pipeline wrote to S3 (a run file, the full summary).
+    pub async fn read_json(&self, bucket: &str, key: &str) -> Value {
+        let body = aws_sdk_s3::Client::new(&self.config)
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("s3://{bucket}/{key}: {e:?}"))
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("s3://{bucket}/{key}: {e}"))
+    }
+
     /// How many storm-control locks (`locks/` in the runs bucket) are held.
     pub async fn locks_held(&self) -> usize {
         aws_sdk_s3::Client::new(&self.config)
