@@ -177,7 +177,9 @@ mutate "a CA bundle with a certificate the SDK cannot parse is trusted (the SDK 
 mutate "AWS_CA_BUNDLE (a corporate proxy's CA) is ignored" functions/shared/src/aws/tls.rs \
   'std::env::var_os("AWS_CA_BUNDLE")' 'std::env::var_os("AWS_CA_BUNDLE_IGNORED")' aws_ca_bundle lib
 mutate "the execution output keeps every row of a small run whatever its size (DataLimitExceeded)" functions/shared/src/domain/report.rs \
-  '    if json_len(&summary) > MAX_OUTPUT_BYTES {' '    if false {' payload_limit lib
+  '    if too_many || json_len(&summary) > MAX_OUTPUT_BYTES {' '    if too_many {' payload_limit lib
 mutate "a large run's output keeps refreshed rows instead of the ones that need attention" functions/shared/src/domain/report.rs \
   '        summary.stacks.retain(needs_attention);' '        summary.stacks.retain(|r| !needs_attention(r));' need_attention lib
+mutate "a cut of the output or the failure cause leaves out critical rows first" functions/shared/src/domain/report.rs \
+  '    (!r.critical, !needs_attention(r))' '    (false, !needs_attention(r))' critical_rows_are_the_last lib
 exit $survived

@@ -145,6 +145,12 @@ fn needs_attention(r: &StackRow) -> bool {
     !matches!(r.outcome, Outcome::Refreshed | Outcome::WouldRefresh)
 }
 
+/// Which rows a cut keeps first: a stack left without its guarded resources (the CRITICAL
+/// alert lists the rows the output keeps), then any other that needs attention.
+fn cut_last(r: &StackRow) -> (bool, bool) {
+    (!r.critical, !needs_attention(r))
+}
+
 fn json_len(summary: &Summary) -> usize {
     serde_json::to_vec(summary)
         .map(|v| v.len())
@@ -153,20 +159,21 @@ fn json_len(summary: &Summary) -> usize {
 
 /// Keeps the summary small enough for the execution output: every row when there are at
 /// most [`MAX_ROWS_IN_OUTPUT`] and they fit in [`MAX_OUTPUT_BYTES`]; otherwise the rows
-/// that need attention (not refreshed) first, as many as fit. A row's plan lists every
+/// that need attention (not refreshed), critical ones first, as many as fit. A row's plan lists every
 /// resource each update deletes and creates, so a few hundred rows of big stacks would
 /// otherwise fail the execution at Report. Left-out rows are counted in `rows_omitted`;
 /// `full_summary` says where they all are.
 pub fn compact(mut summary: Summary, full_summary: String) -> Summary {
     summary.full_summary = Some(full_summary);
     let total = summary.stacks.len();
-    if total > MAX_ROWS_IN_OUTPUT {
+    let too_many = total > MAX_ROWS_IN_OUTPUT;
+    if too_many {
         summary.stacks.retain(needs_attention);
-        summary.stacks.truncate(MAX_ROWS_IN_OUTPUT);
     }
-    if json_len(&summary) > MAX_OUTPUT_BYTES {
+    if too_many || json_len(&summary) > MAX_OUTPUT_BYTES {
         // Stable: within each group the rows keep their order.
-        summary.stacks.sort_by_key(|r| !needs_attention(r));
+        summary.stacks.sort_by_key(cut_last);
+        summary.stacks.truncate(MAX_ROWS_IN_OUTPUT);
         while json_len(&summary) > MAX_OUTPUT_BYTES && !summary.stacks.is_empty() {
             let keep = summary.stacks.len() * 3 / 4;
             summary.stacks.truncate(keep);
@@ -283,12 +290,12 @@ pub struct Summary {
 pub const MAX_CAUSE_CHARS: usize = 32_768;
 
 /// The summary as the failed execution's cause: the whole JSON when it fits in
-/// [`MAX_CAUSE_CHARS`], otherwise with rows left out (the ones that need attention are
-/// kept first, as in [`compact`]) and counted in `rows_omitted`.
+/// [`MAX_CAUSE_CHARS`], otherwise with rows left out (critical ones, then the others that
+/// need attention, kept first, as in [`compact`]) and counted in `rows_omitted`.
 pub fn failure_cause(summary: &Summary) -> String {
     let mut s = summary.clone();
     s.failure_cause = None;
-    s.stacks.sort_by_key(|r| !needs_attention(r));
+    s.stacks.sort_by_key(cut_last);
     loop {
         let text = serde_json::to_string(&s).unwrap_or_default();
         if text.chars().count() <= MAX_CAUSE_CHARS || s.stacks.is_empty() {
@@ -685,6 +692,33 @@ mod tests {
         // In the summary's own order: account, then region, then name.
         assert_eq!(kept, ["consumer-00250", "consumer-00005", "consumer-00017"]);
         assert_eq!(out.rows_omitted, 297);
+    }
+
+    #[test]
+    fn critical_rows_are_the_last_a_cut_leaves_out() {
+        // 250 failed rows with long reasons: the output keeps what fits in its bytes, the
+        // failure cause fewer still. The three critical ones come last by place, where a
+        // cut in the summary's order would fall.
+        let mut summary = big_summary(300, 0, &(0..250).collect::<Vec<_>>());
+        for r in summary
+            .stacks
+            .iter_mut()
+            .rev()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .take(3)
+        {
+            r.critical = true;
+        }
+        let out = compact(summary, "s3://b/s.json".into());
+        assert!(out.stacks.len() < 250, "the output is cut");
+        assert_eq!(out.rows_omitted, 300 - out.stacks.len());
+        assert_eq!(out.stacks.iter().filter(|r| r.critical).count(), 3);
+        let cause: Summary = serde_json::from_str(&failure_cause(&out)).unwrap();
+        assert!(
+            cause.stacks.len() < out.stacks.len(),
+            "the cause is cut too"
+        );
+        assert_eq!(cause.stacks.iter().filter(|r| r.critical).count(), 3);
     }
 
     #[test]
