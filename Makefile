@@ -72,6 +72,8 @@ unit: deps
 	cargo nextest run --locked --workspace --lib --bins --no-tests=pass
 
 test: check build
+	# The emulator's own behaviours, through AWS's API (boto3): a 500 on a valid template fails.
+	$(PY) -m unittest discover -s tests/emulator -p 'test_*.py'
 	cargo nextest run --locked --workspace --all-targets --no-tests=fail $(NEXTEST_ARGS)
 
 demo: build

@@ -182,4 +182,9 @@ mutate "a large run's output keeps refreshed rows instead of the ones that need 
   '        summary.stacks.retain(needs_attention);' '        summary.stacks.retain(|r| !needs_attention(r));' need_attention lib
 mutate "a cut of the output or the failure cause leaves out critical rows first" functions/shared/src/domain/report.rs \
   '    (!r.critical, !needs_attention(r))' '    (false, !needs_attention(r))' critical_rows_are_the_last lib
+# Issue 22: real shapes.
+mutate "a put whose response leaves out the version is refused (the request's token ignored)" functions/shared/src/domain/trigger.rs \
+  '                    Some(token) => VersionClue::RequestToken(token.to_string()),
+                    None => VersionClue::Current,' '                    Some(_) => return Err(InputError::missing("detail.responseElements.versionId")),
+                    None => VersionClue::Current,' records_as_each_caller trigger
 exit $survived

@@ -125,7 +125,7 @@ async fn bad_input_is_named_and_the_functions_keep_serving() {
     for (function, data, field) in [
         (
             "rotatetoken-trigger",
-            r#"{"source":"aws.secretsmanager","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"secretsmanager.amazonaws.com","eventName":"PutSecretValue","requestParameters":{"secretId":"x"},"responseElements":{}}}"#,
+            r#"{"source":"aws.secretsmanager","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"secretsmanager.amazonaws.com","eventName":"PutSecretValue","requestParameters":{"secretId":"x"},"responseElements":{"versionId":7}}}"#,
             "detail.responseElements.versionId",
         ),
         ("rotatetoken-trigger", r#"[1,2,3]"#, "event"),

@@ -297,10 +297,7 @@ async fn bad_events_are_refused_by_field_and_start_nothing() {
     let w = world().await;
     let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
     let mut missing_version = sample_event("put-secret-value.json", &arn, "v2");
-    missing_version["detail"]["responseElements"]
-        .as_object_mut()
-        .unwrap()
-        .remove("versionId");
+    missing_version["detail"]["responseElements"]["versionId"] = json!(["v2"]);
     let mut bad_stages = sample_event("put-secret-value.json", &arn, "v2");
     bad_stages["detail"]["requestParameters"]["versionStages"] = json!("AWSCURRENT");
     let mut partial_arn = sample_event("put-secret-value.json", &arn, "v2");
@@ -506,4 +503,87 @@ async fn the_schedule_starts_one_alert_only_reconciliation_per_secret_in_scope_a
     // A redelivery of the same firing starts nothing more.
     let again = fire().await.unwrap();
     assert_eq!(w.executions().await.len(), executions.len(), "{again:?}");
+}
+
+/// CloudTrail records in the shapes each caller leaves (the console, the CLI, boto3 with a
+/// null response, the Java SDK through a VPC endpoint, another account, a rotation
+/// function, Terraform, a refused call, the native event): each either starts the run for
+/// exactly the version it made current, read from where AWS logs it (the response, or the
+/// request's `clientRequestToken`, or Secrets Manager's metadata), or is ignored. None is
+/// refused: a refused event lands in the failure queue and fires `LostTriggersAlarm`.
+#[tokio::test]
+async fn records_as_each_caller_leaves_them_start_the_run_for_the_version_they_made_current() {
+    let w = world().await;
+    let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
+    let dir = rotatetoken_tests::repo_root().join("tests/fixtures/cloudtrail");
+    let expected: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    assert!(expected.len() >= 12, "the suite of shapes shrank");
+    let scope = SecretScope::every();
+    // No lock store: each record is judged alone, never deferred behind another's run.
+    let t = Trigger {
+        starter: &w.starter,
+        secrets: &w.secrets,
+        locks: None::<&S3RunStore>,
+        clock: &SystemClock,
+        scope: &scope,
+        reconcile: Default::default(),
+    };
+    for (i, (file, expect)) in expected.iter().enumerate() {
+        let version = put_secret(&w.sm, "prod/db-password", &format!("v{}", i + 2)).await;
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let event: Value = serde_json::from_str(
+            &text
+                .replace(SAMPLE_SECRET_ARN, &arn)
+                .replace(SAMPLE_VERSION, &version),
+        )
+        .unwrap();
+        let before = w.executions().await.len();
+        let report = service::trigger(&t, &event)
+            .await
+            .unwrap_or_else(|e| panic!("{file} was refused: {e}"));
+        match (expect.as_str(), &report) {
+            (
+                "started",
+                TriggerReport::Started {
+                    secret_arn,
+                    version_id,
+                    ..
+                },
+            ) => {
+                assert_eq!((secret_arn, version_id), (&arn, &version), "{file}");
+                let started = w.executions().await;
+                assert_eq!(started.len(), before + 1, "{file}");
+                assert!(
+                    started
+                        .iter()
+                        .any(|(_, input)| input["secret"]["version_id"] == json!(version)),
+                    "{file}: {started:?}"
+                );
+            }
+            ("ignored", TriggerReport::Ignored { .. }) => {
+                assert_eq!(w.executions().await.len(), before, "{file}");
+            }
+            _ => panic!("{file}: expected {expect}, got {report:?}"),
+        }
+    }
+}
+
+/// A record that names no version at all is acted on for the version labelled AWSCURRENT
+/// (DescribeSecret, metadata only), never refused.
+#[tokio::test]
+async fn a_record_naming_no_version_acts_on_the_current_one() {
+    let w = world().await;
+    let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
+    let version = put_secret(&w.sm, "prod/db-password", "v2").await;
+    let mut e = sample_event("put-secret-value.json", &arn, &version);
+    e["detail"]["responseElements"] = Value::Null;
+    e["detail"]["requestParameters"]
+        .as_object_mut()
+        .unwrap()
+        .remove("clientRequestToken");
+    match w.on(&w.starter, &e).await.unwrap() {
+        TriggerReport::Started { version_id, .. } => assert_eq!(version_id, version),
+        other => panic!("{other:?}"),
+    }
 }

@@ -159,6 +159,22 @@ Relied on as moto has it (no patch; listed because the product depends on it)
       StateEnteredEventDetails.input "Maximum length of 262144", Step Functions API
       reference; the same message as AWS's, quoted in NASA-IMPACT/csdap-cumulus#296).
       Report keeps its output under it (tests/state_machine.rs, the payload-limit test).
+Stacks as real tools deploy them (real_shapes.py: each patch's docstring cites its source)
+  33. A change set's execution leaves the stack as a direct create/update does: template,
+      Outputs, and parameters as given (an SSM-typed parameter keeps its Parameter Store
+      name; UsePreviousValue looks it up again). moto: HTTP 500 on every `cdk deploy`
+      stack's next CreateChangeSet/UpdateStack (`BootstrapVersion`).
+  34. DescribeStacks Parameters: the value given, `ResolvedValue` for SSM-typed ones,
+      `****` for NoEcho, lists as comma-delimited text.
+  35. `AWS::CDK::Metadata` is a resource (moto: unmodelled, `Add` in every change set).
+  36. `Fn::GetAtt` Value and Type of an `AWS::SSM::Parameter` (moto: HTTP 500).
+  37. A Lambda function with inline `ZipFile` code is updated in place (moto: "Incorrect
+      padding", rollback).
+  38. A missing parameter: "Parameters: [X] must have values" (moto: "Missing parameter X").
+  39. A dynamic reference to a JSON key the secret lacks fails the resource with "Could not
+      find a value associated with JSONKey in SecretString" and the operation rolls back,
+      the resources as before (moto: HTTP 500 at create, a KeyError as an update's reason).
+      Tested on their own: tests/emulator/test_real_shapes.py (in make test).
 Secrets Manager
   31. ListSecretVersionIds gives each version's own CreatedDate (SecretVersionsListEntry,
       "The date and time this version of the secret was created", Secrets Manager API
@@ -173,6 +189,7 @@ import json
 import os
 import random
 import re
+import sys
 import threading
 import time
 import urllib.error
@@ -181,6 +198,8 @@ import uuid
 from typing import Any
 
 from moto.core.config import default_user_config
+
+import real_shapes
 
 CONTROL: dict[str, Any] = {
     "update_delay_seconds": 0.0,
@@ -202,6 +221,10 @@ INVOCATION_LOG: list[dict[str, Any]] = []
 # Per Distributed Map run: the child executions' state transitions and events (`make bench`).
 MAP_RUN_LOG: list[dict[str, Any]] = []
 LOCK = threading.RLock()
+# Checks an update runs before it applies anything: each answers the resources that would
+# fail, as (logical id, CREATE_FAILED | UPDATE_FAILED, reason); any makes the update roll
+# back with the resources as before (real_shapes, 39).
+UPDATE_CHECKS: list[Any] = []
 LAMBDA_BRIDGE = os.environ.get("RT_LAMBDA_BRIDGE", "")
 
 
@@ -325,6 +348,11 @@ def _patch_cloudformation() -> None:
                         f"The following resource(s) failed to create: [{', '.join(failing)}]. "
                     )
                     stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+                    entry["result"] = stack.status
+                    return
+                failing = [f for check in UPDATE_CHECKS for f in check(stack, template, resolved)]
+                if failing:
+                    real_shapes.roll_back(stack, failing, "UPDATE")
                     entry["result"] = stack.status
                     return
                 before = _physical_ids(stack)
@@ -1460,7 +1488,7 @@ def _resolve_one(service: str, body: str, account: str, region: str) -> str:
     if text is None:
         raise ValueError(f"secret {secret_id} has no SecretString")
     if json_key:
-        return str(json.loads(text)[json_key])
+        return real_shapes.check_json_key(text, json_key)
     return text
 
 
@@ -2100,6 +2128,8 @@ def install() -> None:
     _patch_throttling()
     _patch_request_log()
     _register_control_endpoints()
+    # CloudFormation as it treats the stacks real tools deploy (33-39), outermost.
+    real_shapes.install(sys.modules[__name__])
 
 
 def serve(host: str, port: int, instance: str, bridge: str) -> None:

@@ -23,11 +23,48 @@ pub struct SecretChange {
     pub arn: Option<String>,
     /// What the caller named the secret: a name or an ARN.
     pub secret_id: String,
-    pub version_id: String,
+    /// Where the version that became current is found: in the record, or (where the record
+    /// leaves it out) in Secrets Manager's metadata.
+    pub version: VersionClue,
     /// The API call or event that made the version current.
     pub cause: String,
     /// When it happened (the event's `time`, epoch milliseconds), if the event says.
     pub time_ms: Option<u64>,
+}
+
+/// What a record says about the version that became current. Each event the trigger reads
+/// is taken from where AWS documents or logs the field; where a record leaves it out, the
+/// trigger asks Secrets Manager (`DescribeSecret` / `ListSecretVersionIds`: metadata only,
+/// never a value) rather than refusing the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionClue {
+    /// The record names it: `responseElements.versionId` (PutSecretValue, UpdateSecret),
+    /// `requestParameters.moveToVersionId` (UpdateSecretVersionStage), `detail.versionId`
+    /// (Secret Label Updated).
+    Named(String),
+    /// A PutSecretValue whose response leaves the version out (`responseElements` holding
+    /// only `arn`, or `null`, as console and SDK records show): the request's
+    /// `clientRequestToken` "becomes the VersionId of the new version" (PutSecretValue, Secrets
+    /// Manager API reference); the SDKs, the CLI and the console always send one.
+    RequestToken(String),
+    /// An UpdateSecret whose response is `null`: the SDKs send a `clientRequestToken` with
+    /// every UpdateSecret, metadata-only ones too, so it stored a value exactly when a
+    /// version with that id exists (asked of Secrets Manager's labelled versions).
+    TokenIfStored(String),
+    /// The record names no version at all: the one labelled AWSCURRENT now (DescribeSecret).
+    /// A later version found there is no harm: CloudFormation resolves AWSCURRENT anyway,
+    /// and that version's own event is then a duplicate of this run.
+    Current,
+}
+
+impl VersionClue {
+    /// The version id when the record alone says it.
+    pub fn named(&self) -> Option<&str> {
+        match self {
+            Self::Named(v) | Self::RequestToken(v) => Some(v),
+            Self::TokenIfStored(_) | Self::Current => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +184,7 @@ fn interpret_cloudtrail(event: &Value) -> Result<Decision, InputError> {
             "{name} failed with errorCode {code}"
         )));
     }
-    let version_id = match name {
+    let version = match name {
         "PutSecretValue" => {
             if let Some(stages) = staged_labels(event)? {
                 if !stages.iter().any(|s| s == CURRENT) {
@@ -157,17 +194,34 @@ fn interpret_cloudtrail(event: &Value) -> Result<Decision, InputError> {
                     )));
                 }
             }
-            required_str(event, &["detail", "responseElements", "versionId"])?.to_string()
+            match optional_str(event, &["detail", "responseElements", "versionId"])? {
+                Some(v) => VersionClue::Named(v.to_string()),
+                None => match request_token(event)? {
+                    Some(token) => VersionClue::RequestToken(token.to_string()),
+                    None => VersionClue::Current,
+                },
+            }
         }
         "UpdateSecret" => {
-            // UpdateSecret returns a VersionId only when it stored a new value.
+            // UpdateSecret returns a VersionId only when it stored a new value; a record
+            // whose response is null says nothing either way.
             match optional_str(event, &["detail", "responseElements", "versionId"])? {
-                Some(v) => v.to_string(),
-                None => {
+                Some(v) => VersionClue::Named(v.to_string()),
+                None if has_response(event) => {
                     return Ok(Decision::Ignore(
                         "UpdateSecret changed metadata only (no new version)".to_string(),
                     ))
                 }
+                None => match (request_token(event)?, sent_a_value(event)) {
+                    (Some(token), true) => VersionClue::RequestToken(token.to_string()),
+                    (None, true) => VersionClue::Current,
+                    (Some(token), false) => VersionClue::TokenIfStored(token.to_string()),
+                    (None, false) => {
+                        return Ok(Decision::Ignore(
+                            "UpdateSecret's record names no new version (no versionId, no clientRequestToken, no value sent)".to_string(),
+                        ))
+                    }
+                },
             }
         }
         "UpdateSecretVersionStage" => {
@@ -178,7 +232,7 @@ fn interpret_cloudtrail(event: &Value) -> Result<Decision, InputError> {
                 )));
             }
             match optional_str(event, &["detail", "requestParameters", "moveToVersionId"])? {
-                Some(v) => v.to_string(),
+                Some(v) => VersionClue::Named(v.to_string()),
                 None => {
                     return Ok(Decision::Ignore(format!(
                         "UpdateSecretVersionStage removed {CURRENT} without moving it to a version"
@@ -202,7 +256,7 @@ fn interpret_cloudtrail(event: &Value) -> Result<Decision, InputError> {
     Ok(Decision::Act(SecretChange {
         arn: arn.map(str::to_string),
         secret_id: secret_id.to_string(),
-        version_id,
+        version,
         cause: name.to_string(),
         time_ms: time_or_none(event),
     }))
@@ -215,7 +269,10 @@ fn interpret_label_updated(event: &Value) -> Result<Decision, InputError> {
             "label `{label}` moved, not {CURRENT}"
         )));
     }
-    let version_id = required_str(event, &["detail", "versionId"])?;
+    let version = match optional_str(event, &["detail", "versionId"])? {
+        Some(v) => VersionClue::Named(v.to_string()),
+        None => VersionClue::Current,
+    };
     let arn = match event.get("resources") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => items
@@ -232,10 +289,37 @@ fn interpret_label_updated(event: &Value) -> Result<Decision, InputError> {
     Ok(Decision::Act(SecretChange {
         arn: arn.map(str::to_string),
         secret_id: secret_id.to_string(),
-        version_id: version_id.to_string(),
+        version,
         cause: LABEL_UPDATED_DETAIL_TYPE.to_string(),
         time_ms: time_or_none(event),
     }))
+}
+
+/// The request's `clientRequestToken`, the id a new version takes.
+fn request_token(event: &Value) -> Result<Option<&str>, InputError> {
+    optional_str(
+        event,
+        &["detail", "requestParameters", "clientRequestToken"],
+    )
+}
+
+/// Whether the record has a response at all (`responseElements` absent or `null`: no).
+fn has_response(event: &Value) -> bool {
+    !matches!(
+        event.pointer("/detail/responseElements"),
+        None | Some(Value::Null)
+    )
+}
+
+/// Whether the request carried a value. CloudTrail never logs it, but it keeps the key of
+/// a sensitive parameter (its value replaced, e.g. `HIDDEN_DUE_TO_SECURITY_REASONS`); only
+/// the key's presence is read here.
+fn sent_a_value(event: &Value) -> bool {
+    ["secretString", "secretBinary"].iter().any(|k| {
+        event
+            .pointer(&format!("/detail/requestParameters/{k}"))
+            .is_some()
+    })
 }
 
 fn error_code(event: &Value) -> Result<Option<String>, InputError> {
@@ -591,7 +675,7 @@ mod tests {
         let c = act(interpret(&e).unwrap());
         assert_eq!(c.arn.as_deref(), Some(ARN));
         assert_eq!(c.secret_id, "prod/db");
-        assert_eq!(c.version_id, "v2");
+        assert_eq!(c.version, VersionClue::Named("v2".into()));
         assert_eq!(c.cause, "PutSecretValue");
     }
 
@@ -645,7 +729,10 @@ mod tests {
             json!({"secretId": ARN}),
             json!({"arn": ARN, "name": "prod/db", "versionId": "v3"}),
         );
-        assert_eq!(act(interpret(&e).unwrap()).version_id, "v3");
+        assert_eq!(
+            act(interpret(&e).unwrap()).version,
+            VersionClue::Named("v3".into())
+        );
         let e = cloudtrail(
             "UpdateSecret",
             json!({"secretId": ARN, "description": "x"}),
@@ -662,7 +749,7 @@ mod tests {
             json!({"arn": ARN, "name": "prod/db"}),
         );
         let c = act(interpret(&e).unwrap());
-        assert_eq!(c.version_id, "v4");
+        assert_eq!(c.version, VersionClue::Named("v4".into()));
         assert_eq!(c.cause, "UpdateSecretVersionStage");
         let e = cloudtrail(
             "UpdateSecretVersionStage",
@@ -691,10 +778,76 @@ mod tests {
             "detail": {"name": "prod/db", "labelUpdated": "AWSCURRENT", "versionId": "v5"}
         });
         let c = act(interpret(&e).unwrap());
-        assert_eq!((c.arn.as_deref(), c.version_id.as_str()), (Some(ARN), "v5"));
+        assert_eq!(
+            (c.arn.as_deref(), c.version.named()),
+            (Some(ARN), Some("v5"))
+        );
         let mut e2 = e.clone();
         e2["detail"]["labelUpdated"] = json!("custom");
         assert!(ignored(interpret(&e2).unwrap()).contains("custom"));
+    }
+
+    #[test]
+    fn a_put_whose_response_leaves_out_the_version_takes_the_request_token() {
+        // Console and SDK records: responseElements with only the ARN, or null.
+        for response in [json!({"arn": ARN}), Value::Null] {
+            let e = cloudtrail(
+                "PutSecretValue",
+                json!({"secretId": ARN, "clientRequestToken": "tok-1"}),
+                response.clone(),
+            );
+            let c = act(interpret(&e).unwrap());
+            assert_eq!(
+                c.version,
+                VersionClue::RequestToken("tok-1".into()),
+                "{response}"
+            );
+            assert_eq!(c.arn.as_deref(), Some(ARN));
+        }
+        // No token either (a raw request would have to send one): Secrets Manager says.
+        let e = cloudtrail("PutSecretValue", json!({"secretId": ARN}), Value::Null);
+        assert_eq!(act(interpret(&e).unwrap()).version, VersionClue::Current);
+        // Staged AWSPENDING only: still ignored, whatever the response holds.
+        let e = cloudtrail(
+            "PutSecretValue",
+            json!({"secretId": ARN, "clientRequestToken": "t", "versionStages": ["AWSPENDING"]}),
+            Value::Null,
+        );
+        assert!(ignored(interpret(&e).unwrap()).contains("AWSPENDING"));
+    }
+
+    #[test]
+    fn an_update_secret_with_a_null_response_is_judged_by_what_it_sent() {
+        let with = |request: Value| interpret(&cloudtrail("UpdateSecret", request, Value::Null));
+        assert_eq!(
+            act(with(json!({"secretId": ARN, "clientRequestToken": "t", "secretString": "HIDDEN_DUE_TO_SECURITY_REASONS"})).unwrap()).version,
+            VersionClue::RequestToken("t".into())
+        );
+        assert_eq!(
+            act(
+                with(json!({"secretId": ARN, "clientRequestToken": "t", "description": "d"}))
+                    .unwrap()
+            )
+            .version,
+            VersionClue::TokenIfStored("t".into())
+        );
+        assert_eq!(
+            act(with(json!({"secretId": ARN, "secretBinary": "HIDDEN"})).unwrap()).version,
+            VersionClue::Current
+        );
+        assert!(
+            ignored(with(json!({"secretId": ARN, "description": "d"})).unwrap())
+                .contains("names no new version")
+        );
+    }
+
+    #[test]
+    fn a_native_label_event_without_a_version_asks_secrets_manager() {
+        let e = json!({
+            "detail-type": LABEL_UPDATED_DETAIL_TYPE, "source": SOURCE, "resources": [ARN],
+            "detail": {"name": "prod/db", "labelUpdated": "AWSCURRENT"}
+        });
+        assert_eq!(act(interpret(&e).unwrap()).version, VersionClue::Current);
     }
 
     #[test]
@@ -702,7 +855,7 @@ mod tests {
         let e = cloudtrail(
             "PutSecretValue",
             json!({"secretId": ARN}),
-            json!({"arn": ARN}),
+            json!({"arn": ARN, "versionId": 7}),
         );
         assert_eq!(
             interpret(&e).unwrap_err().field,

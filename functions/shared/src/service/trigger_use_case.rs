@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use crate::domain::error::InputError;
 use crate::domain::model::{ExecutionInput, SecretRef, RECONCILE_CAUSE};
 use crate::domain::run_lock::{self, HolderState, OnChange, OnRunEnded, PendingRun, RunLock};
-use crate::domain::trigger::{self, Decision, ReconcileAction};
+use crate::domain::trigger::{self, Decision, ReconcileAction, VersionClue};
 use crate::handler::FunctionError;
 use crate::ports::{AwsError, Clock, ExecutionStarter, LockStore, SecretDirectory, StartOutcome};
 use crate::telemetry;
@@ -95,30 +95,35 @@ where
         Decision::Reconcile { time_ms } => return reconcile(t, time_ms).await,
         Decision::Act(change) => change,
     };
-    let arn = match change.arn {
+    let arn = match change.arn.clone() {
         Some(arn) => arn,
         None => t.secrets.secret_arn(&change.secret_id).await?,
     };
-    let secret = SecretRef::from_arn(&arn, Some(change.version_id.clone()))?;
-    // Only the secrets this deployment refreshes for start anything.
-    if !t.scope.admits(&secret) {
+    // Only the secrets this deployment refreshes for start anything (decided before any
+    // further call: a secret outside the scope costs no Secrets Manager call).
+    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {
         return Ok(ignored(format!(
             "secret {arn} is outside this deployment's scope (SecretNamePrefixes: {})",
             t.scope.prefixes().join(",")
         )));
     }
+    let version_id = match version_of(t.secrets, &arn, &change).await? {
+        Ok(v) => v,
+        Err(reason) => return Ok(ignored(reason)),
+    };
+    let secret = SecretRef::from_arn(&arn, Some(version_id.clone()))?;
     // One name per change. Taken already: a redelivery of this change (the run started
     // after the event happened, or is still running) is a duplicate; a run that had ended
     // before this event happened means the version became current again (AWSCURRENT moved
     // back to it), which needs a run of its own.
-    let mut name = trigger::execution_name(&arn, &change.version_id);
+    let mut name = trigger::execution_name(&arn, &version_id);
     if let Some(earlier) = t.starter.existing(&name).await? {
         match change.time_ms {
             Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {
-                name = trigger::rerun_execution_name(&arn, &change.version_id, event_ms);
+                name = trigger::rerun_execution_name(&arn, &version_id, event_ms);
                 info!(execution_name = %name, "version current again after its run ended: a new run");
             }
-            _ => return Ok(duplicate(&arn, &change.version_id, name)),
+            _ => return Ok(duplicate(&arn, &version_id, name)),
         }
     }
     let run = PendingRun {
@@ -132,6 +137,43 @@ where
         changes: 1,
     };
     launch(t, run).await
+}
+
+/// The version a change made current: from the record where it says, else from Secrets
+/// Manager's metadata (never a value). `Ok(Err(reason))`: the change stored no value.
+async fn version_of<D: SecretDirectory + Sync>(
+    secrets: &D,
+    arn: &str,
+    change: &trigger::SecretChange,
+) -> Result<Result<String, String>, FunctionError> {
+    Ok(match &change.version {
+        VersionClue::Named(v) | VersionClue::RequestToken(v) => Ok(v.clone()),
+        // The labelled versions (DescribeSecret, which the trigger may already call): a
+        // value UpdateSecret stored is AWSCURRENT, or AWSPREVIOUS after one more change; a
+        // version superseded twice is unlabelled, and the later changes' own events carry
+        // their consumers to the newest value anyway.
+        VersionClue::TokenIfStored(token) => {
+            if secrets.versions(arn).await?.stages.contains_key(token) {
+                Ok(token.clone())
+            } else {
+                Err(format!(
+                    "{} changed metadata only: {arn} has no labelled version {token}",
+                    change.cause
+                ))
+            }
+        }
+        VersionClue::Current => {
+            let versions = secrets.versions(arn).await?;
+            let current = versions.current().ok_or_else(|| {
+                InputError::new(
+                    "detail",
+                    format!("names no version, and {arn} has no version labelled AWSCURRENT"),
+                )
+            })?;
+            info!(secret_arn = %arn, version_id = %current, cause = %change.cause, "the record names no version: the one labelled AWSCURRENT");
+            Ok(current.to_string())
+        }
+    })
 }
 
 /// Starts `run`, through storm control when there is a lock store.
