@@ -187,4 +187,8 @@ mutate "a put whose response leaves out the version is refused (the request's to
   '                    Some(token) => VersionClue::RequestToken(token.to_string()),
                     None => VersionClue::Current,' '                    Some(_) => return Err(InputError::missing("detail.responseElements.versionId")),
                     None => VersionClue::Current,' records_as_each_caller trigger
+mutate "a rolled-back update is reported without its resources' reasons (which keys of which secret)" functions/shared/src/domain/refresh.rs \
+  '        if task.update_started && class == StatusClass::RolledBack {' '        if task.update_started && class == StatusClass::RolledBack && false {' a_new_value_without_a_key real_shapes
+mutate "the emulator keeps a change-set stack's template as created ({}): cdk deploy stacks break" tests/emulator/real_shapes.py \
+  '        stack._parse_template()' '        pass' stacks_as_the_cdk real_shapes
 exit $survived

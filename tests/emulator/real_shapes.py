@@ -1,7 +1,7 @@
 """CloudFormation as it treats the stacks real tools deploy: `cdk deploy` (change sets, an
 SSM-typed `BootstrapVersion`, `AWS::CDK::Metadata`), `sam deploy`, the console, inline Lambda
 code, templates that read a JSON key of a secret. Installed by rotatetoken_emulator.install();
-numbered on in its list (33-39). Each patch names what AWS does, its source, and what moto
+numbered on in its list (33-40). Each patch names what AWS does, its source, and what moto
 did instead. Nothing here models the product: only CloudFormation.
 
 The functions take the emulator module (`emu`) rather than importing it: run as a script,
@@ -38,6 +38,7 @@ def install(emu: Any) -> None:
     _inline_lambda_code_updates()
     _missing_parameter_message()
     _resources_that_fail(emu)
+    _list_parameter_defaults()
 
 
 def _change_set_executions_keep_what_was_given(emu: Any) -> None:
@@ -348,3 +349,30 @@ def roll_back(stack: Any, failing: list[tuple[str, str, str]], operation: str) -
         stack.status = "UPDATE_ROLLBACK_COMPLETE"
     stack.stack_status_reason = summary
     stack._add_stack_event(stack.status)
+
+
+def _list_parameter_defaults() -> None:
+    """(40) A list-typed parameter (`CommaDelimitedList`, `List<Number>`, `List<...>`) is a
+    list whether its value was given or defaulted ("Parameters", CloudFormation User Guide:
+    CommaDelimitedList "an array of literal strings that are separated by commas"). moto
+    split only given values: a defaulted list stayed one string, so the next update, which
+    passes it back with UsePreviousValue (now given, so split), looked like a change to
+    every resource reading it (`Modify` in change sets, a side change)."""
+    from moto.cloudformation import parsing
+
+    original = parsing.ResourceMap.load_parameters
+
+    def load_parameters(self: Any) -> None:
+        original(self)
+        for key, spec in (self._template.get("Parameters") or {}).items():
+            kind = str((spec or {}).get("Type", ""))
+            value = self.resolved_parameters.get(key)
+            if not isinstance(value, str) or not (kind == "CommaDelimitedList" or kind.startswith("List<")):
+                continue
+            items: list[Any] = value.split(",")
+            if kind == "List<Number>":
+                items = [int(v) if v.strip().lstrip("-").isdigit() else float(v) for v in items]
+            self.resolved_parameters[key] = items
+            self._parsed_resources[key] = items
+
+    parsing.ResourceMap.load_parameters = load_parameters

@@ -174,6 +174,8 @@ Stacks as real tools deploy them (real_shapes.py: each patch's docstring cites i
   39. A dynamic reference to a JSON key the secret lacks fails the resource with "Could not
       find a value associated with JSONKey in SecretString" and the operation rolls back,
       the resources as before (moto: HTTP 500 at create, a KeyError as an update's reason).
+  40. A defaulted list-typed parameter is a list, as a given one is (moto: one string, so
+      every UsePreviousValue update looked like a change to what reads it).
       Tested on their own: tests/emulator/test_real_shapes.py (in make test).
 Secrets Manager
   31. ListSecretVersionIds gives each version's own CreatedDate (SecretVersionsListEntry,

@@ -184,6 +184,19 @@ class RealShapes(unittest.TestCase):
         p = self.params("s")
         self.assertEqual((p["Password"]["ParameterValue"], p["Subnets"]["ParameterValue"]), ("****", "a,b"))
 
+    # (40)
+
+    def test_keeping_a_defaulted_list_parameter_changes_nothing(self) -> None:
+        self.cfn.create_stack(StackName="e", TemplateBody=fixture("console-every-parameter-type.yaml"))
+        keep = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+                for p in self.settled("e")["Parameters"] if p["ParameterKey"] != "RotateToken"]
+        cs = self.change_set("e", "UPDATE", keep + [{"ParameterKey": "RotateToken", "ParameterValue": "false"}], name="keep")
+        actions = [(c["ResourceChange"]["LogicalResourceId"], c["ResourceChange"]["Action"]) for c in cs["Changes"]]
+        self.assertEqual(actions, [("Password", "Remove")])
+        settings = self.cfn.describe_stack_resource(StackName="e", LogicalResourceId="Settings")["StackResourceDetail"]["PhysicalResourceId"]
+        self.assertEqual(self.ssm.get_parameter(Name=settings)["Parameter"]["Value"],
+                         "replicas=3;zone=us-east-1a;ports=80,443;subnets=subnet-0a1b2c3d,subnet-4e5f6a7b;bootstrap=21")
+
     # (36)
 
     def test_getatt_value_and_type_of_an_ssm_parameter(self) -> None:

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::domain::model::{PlannedChange, StackRef, StackSnapshot};
+use crate::domain::model::{FailedResource, PlannedChange, StackRef, StackSnapshot};
 use crate::domain::refresh::UpdatePlan;
 use crate::domain::targets::Target;
 
@@ -127,20 +127,13 @@ pub trait StackUpdater {
         &self,
         plan: &UpdatePlan,
     ) -> impl Future<Output = Result<Vec<PlannedChange>, AwsError>> + Send;
-    /// Resources the stack's latest update failed to delete (`DELETE_FAILED` events since
-    /// that update began): they live on outside the stack.
-    fn failed_deletions(
+    /// Resources the stack's latest update failed (`*_FAILED` events since that update
+    /// began): a `DELETE_FAILED` one lives on outside the stack; a `CREATE_FAILED` or
+    /// `UPDATE_FAILED` one says why the update rolled back.
+    fn failed_resources(
         &self,
         stack: &StackRef,
-    ) -> impl Future<Output = Result<Vec<FailedDeletion>, AwsError>> + Send;
-}
-
-/// A resource CloudFormation could not delete during an update's cleanup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedDeletion {
-    pub logical_id: String,
-    pub physical_id: String,
-    pub reason: String,
+    ) -> impl Future<Output = Result<Vec<FailedResource>, AwsError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

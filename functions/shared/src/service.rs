@@ -534,10 +534,10 @@ mod fuzz {
         async fn update(&self, _: &UpdatePlan) -> Result<UpdateStart, AwsError> {
             Err(unreachable_error())
         }
-        async fn failed_deletions(
+        async fn failed_resources(
             &self,
             _: &StackRef,
-        ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
+        ) -> Result<Vec<crate::domain::model::FailedResource>, AwsError> {
             Err(unreachable_error())
         }
         async fn preview(

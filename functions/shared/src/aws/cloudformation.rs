@@ -6,11 +6,13 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, TemplateStage}
 use aws_sdk_cloudformation::Client;
 
 use super::aws_error;
-use crate::domain::model::{PlannedChange, StackParameter, StackRef, StackSnapshot};
+use crate::domain::model::{
+    FailedResource, PlannedChange, StackParameter, StackRef, StackSnapshot,
+};
 use crate::domain::nested::NESTED_STACK_TYPE;
 use crate::domain::refresh::{ParameterValue, UpdatePlan};
 use crate::ports::{
-    AwsError, FailedDeletion, NestedStack, StackDirectory, StackResource, StackUpdater, UpdateStart,
+    AwsError, NestedStack, StackDirectory, StackResource, StackUpdater, UpdateStart,
 };
 
 #[derive(Clone)]
@@ -385,7 +387,7 @@ impl StackUpdater for CloudFormation {
         }
     }
 
-    async fn failed_deletions(&self, stack: &StackRef) -> Result<Vec<FailedDeletion>, AwsError> {
+    async fn failed_resources(&self, stack: &StackRef) -> Result<Vec<FailedResource>, AwsError> {
         // Newest first, back to the stack's own UPDATE_IN_PROGRESS that began the update.
         let mut pages = self
             .client
@@ -403,10 +405,11 @@ impl StackUpdater for CloudFormation {
                 if is_stack && status == "UPDATE_IN_PROGRESS" {
                     return Ok(found);
                 }
-                if !is_stack && status == "DELETE_FAILED" {
-                    found.push(FailedDeletion {
+                if !is_stack && status.ends_with("_FAILED") {
+                    found.push(FailedResource {
                         logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
                         physical_id: e.physical_resource_id().unwrap_or_default().to_string(),
+                        status: status.to_string(),
                         reason: e.resource_status_reason().unwrap_or_default().to_string(),
                     });
                 }

@@ -340,9 +340,7 @@ async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sy
                 task.reason = j.would_fail.clone();
                 task.mode = j.mode;
                 task.plan = j.plan.clone();
-                if j.mode == RefreshMode::InPlace {
-                    task.secret_arn = Some(secret.arn.clone());
-                }
+                task.secret_arn = Some(secret.arn.clone());
                 found.selected.push(task)
             }
             Some(reason) => {
@@ -610,10 +608,10 @@ mod tests {
         ) -> Result<Vec<crate::domain::model::PlannedChange>, AwsError> {
             Ok(vec![])
         }
-        async fn failed_deletions(
+        async fn failed_resources(
             &self,
             _: &StackRef,
-        ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
+        ) -> Result<Vec<crate::domain::model::FailedResource>, AwsError> {
             Ok(vec![])
         }
     }

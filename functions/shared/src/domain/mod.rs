@@ -10,6 +10,7 @@ pub mod nested;
 pub mod notice;
 pub mod refresh;
 pub mod report;
+pub mod rollback;
 pub mod run_lock;
 pub mod selection;
 pub mod stack_policy;

@@ -186,6 +186,17 @@ pub struct StackSnapshot {
 /// (an SSM-typed parameter resolved again, say): tag value `true`, any case.
 pub const ALLOW_SIDE_CHANGES_TAG: &str = "rotatetoken:allow-side-changes";
 
+/// A resource CloudFormation could not create, update or delete in a stack's latest
+/// operation, with the reason of its `*_FAILED` event (DescribeStackEvents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedResource {
+    pub logical_id: String,
+    pub physical_id: String,
+    /// `CREATE_FAILED`, `UPDATE_FAILED` or `DELETE_FAILED`.
+    pub status: String,
+    pub reason: String,
+}
+
 #[cfg(test)]
 impl StackSnapshot {
     /// An updatable stack (UPDATE_COMPLETE) with these parameters, no tags: for unit tests.
@@ -455,7 +466,9 @@ pub struct RefreshTask {
     /// parameter): chosen by discovery from the stack's parameters.
     #[serde(default, skip_serializing_if = "RefreshMode::is_two_phase")]
     pub mode: RefreshMode,
-    /// In-place mode: the secret whose current version the stack is pinned to.
+    /// The secret of the run: in-place mode pins the stack to its current version; in any
+    /// mode, a rollback is explained with the JSON keys the stack reads of it. Never a
+    /// reason to skip or pass a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_arn: Option<String>,
     /// In-place mode: the version the update sets (the secret's `AWSCURRENT` when the

@@ -10,11 +10,11 @@
 
 use super::in_place::{self, RefreshMode};
 use super::model::{
-    Outcome, Phase, PlannedChange, PlannedUpdate, ReachedStack, RefreshTask, StackRef,
-    StackSnapshot,
+    FailedResource, Outcome, Phase, PlannedChange, PlannedUpdate, ReachedStack, RefreshTask,
+    SecretRef, StackRef, StackSnapshot,
 };
-use super::nested;
 use super::selection::{classify_status, StatusClass};
+use super::{nested, rollback};
 use crate::ports::{AwsError, Clock, SecretDirectory, StackDirectory, StackUpdater, UpdateStart};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +214,7 @@ where
             fail(task, reason, stranded);
             break;
         }
-        let Some(snapshot) = updater.describe(&task.stack).await? else {
+        let Some(mut snapshot) = updater.describe(&task.stack).await? else {
             let critical = task.phase == Phase::Enable;
             fail(task, "stack no longer exists".to_string(), critical);
             break;
@@ -228,6 +228,9 @@ where
         }
         task.other_parameters = snapshot.other_parameter_keys(&task.parameter);
         let class = classify_status(&snapshot.status);
+        if task.update_started && class == StatusClass::RolledBack {
+            explain_rollback(updater, task, &mut snapshot).await;
+        }
         let must_wait = if task.mode == RefreshMode::InPlace {
             if task.update_started {
                 observe_in_place(task, &snapshot, class)
@@ -241,7 +244,7 @@ where
                 // Our `false` is complete. A guarded resource CloudFormation failed to
                 // delete in cleanup still ends UPDATE_COMPLETE: only the resource's events
                 // say so. It lives on outside the stack holding the old value.
-                for f in updater.failed_deletions(&task.stack).await? {
+                for f in orphans(updater.failed_resources(&task.stack).await?) {
                     task.orphaned.push(format!(
                         "{} ({}): {}",
                         f.logical_id, f.physical_id, f.reason
@@ -253,7 +256,7 @@ where
                     let Ok(child) = StackRef::from_stack_id(&reached.stack_id) else {
                         continue;
                     };
-                    for f in updater.failed_deletions(&child).await? {
+                    for f in orphans(updater.failed_resources(&child).await?) {
                         task.orphaned.push(format!(
                             "{}/{} ({}): {}",
                             reached.path, f.logical_id, f.physical_id, f.reason
@@ -658,6 +661,55 @@ fn observe_running_update(
     }
 }
 
+/// Adds to the reason of a stack our update rolled back what each failed resource's event
+/// says (the stack's own reason names only the resources) and, when a secret value lacked a
+/// JSON key the stack reads, which keys of which secret its template reads. Best effort: an
+/// explanation that cannot be read never fails the refresh.
+async fn explain_rollback<U: StackUpdater + StackDirectory + Sync>(
+    updater: &U,
+    task: &RefreshTask,
+    snapshot: &mut StackSnapshot,
+) {
+    let failures = match updater.failed_resources(&task.stack).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read why the update rolled back");
+            return;
+        }
+    };
+    let secret = task
+        .secret_arn
+        .as_deref()
+        .and_then(|arn| SecretRef::from_arn(arn, None).ok());
+    let keys = match &secret {
+        Some(s)
+            if failures
+                .iter()
+                .any(|f| f.reason.contains(rollback::JSON_KEY_MISSING)) =>
+        {
+            match updater.template_body(&task.stack).await {
+                Ok(template) => rollback::json_keys_read(&template, &s.as_seen_from(&task.stack)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the template for the keys it reads");
+                    Vec::new()
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    if let Some(text) = rollback::explain(&failures, secret.as_ref(), &keys) {
+        snapshot.status_reason = Some(match snapshot.status_reason.take() {
+            Some(r) if !r.trim().is_empty() => format!("{} {text}", r.trim_end()),
+            _ => text,
+        });
+    }
+}
+
+/// The cleanup failures among an update's failed resources: each lives on outside the stack.
+fn orphans(failed: Vec<FailedResource>) -> impl Iterator<Item = FailedResource> {
+    failed.into_iter().filter(|f| f.status == "DELETE_FAILED")
+}
+
 fn complete_phase(task: &mut RefreshTask) {
     task.update_started = false;
     task.retry_at_ms = None;
@@ -914,15 +966,16 @@ mod tests {
             Ok(self.planned.clone())
         }
 
-        async fn failed_deletions(
+        async fn failed_resources(
             &self,
             _: &StackRef,
-        ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
+        ) -> Result<Vec<crate::domain::model::FailedResource>, AwsError> {
             Ok(self
                 .cleanup_failure
-                .map(|id| crate::ports::FailedDeletion {
+                .map(|id| crate::domain::model::FailedResource {
                     logical_id: id.to_string(),
                     physical_id: format!("{id}-physical"),
+                    status: "DELETE_FAILED".into(),
                     reason: "Access denied".into(),
                 })
                 .into_iter()
@@ -1321,11 +1374,11 @@ mod tests {
             async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
                 self.0.update(plan).await
             }
-            async fn failed_deletions(
+            async fn failed_resources(
                 &self,
                 s: &StackRef,
-            ) -> Result<Vec<crate::ports::FailedDeletion>, AwsError> {
-                self.0.failed_deletions(s).await
+            ) -> Result<Vec<crate::domain::model::FailedResource>, AwsError> {
+                self.0.failed_resources(s).await
             }
             async fn preview(&self, plan: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
                 self.0.preview(plan).await
