@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 # nextest: two test processes at once, each with its own emulator (2 cores).
 NEXTEST_ARGS ?= --test-threads 2
 
-.PHONY: cargo-fetch help deps build check unit test demo bench bench-scale break-on-purpose fmt clean install-cli
+.PHONY: cargo-fetch help deps build check unit test local-invoke local-aws demo bench bench-scale break-on-purpose fmt clean install-cli
 
 # `make` alone prints this list.
 help:
@@ -19,6 +19,8 @@ help:
 	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, checkov, SAR metadata, asl-validator, substitutions"
 	@echo "make unit   - domain unit tests"
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
+	@echo "make local-invoke - every function under sam local invoke (Docker) for every file in events/, then the state machine through sam local start-lambda"
+	@echo "make local-aws - the same local AWS left running, for sam local invoke by hand (prints the command)"
 	@echo "make demo   - run the real state machine on a local emulator: plan, watch, report and audit with rotate-token"
 	@echo "make install-cli - install rotate-token, the operator's command line (cargo install --path cli)"
 	@echo "make bench  - the benchmark table: arm64 artefacts, cold start and memory, refresh overhead, cost per stack, 1,000 stacks for real, discovery CPU vs Python/boto3 (~45 min)"
@@ -74,6 +76,15 @@ test: check build
 	# The emulator's own behaviours, through AWS's API (boto3): a 500 on a valid template fails.
 	$(PY) -m unittest discover -s tests/emulator -p 'test_*.py'
 	cargo nextest run --locked --workspace --all-targets --no-tests=fail $(NEXTEST_ARGS)
+
+# The functions as SAM runs them, in the Lambda container (scripts/local_invoke.py): a PASS
+# or FAIL line per event and for a state machine run; without Docker it says so and passes.
+local-invoke: deps
+	$(PY) scripts/local_invoke.py
+
+# The same local AWS, left running for `sam local invoke` by hand (prints the command).
+local-aws: deps
+	$(PY) scripts/local_invoke.py --serve
 
 demo: build
 	cargo run --quiet --example demo

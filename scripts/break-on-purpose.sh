@@ -36,6 +36,33 @@ PY
   git checkout -q -- "$file"
 }
 
+# Like mutate, for a deliberate bug `make local-invoke` must catch (the functions under
+# `sam local invoke`): run only where a Docker engine answers.
+mutate_local() { # name file old new
+  local name="$1" file="$2" old="$3" new="$4"
+  if ! docker info >/dev/null 2>&1; then
+    echo "not run:  $name (no Docker engine: make local-invoke cannot run here)"
+    return
+  fi
+  if ! git diff --quiet HEAD -- "$file"; then
+    echo "refusing: $file has uncommitted changes (commit or stash them first)" >&2
+    exit 2
+  fi
+  python3 - "$file" "$old" "$new" <<'PY' || { echo "BROKEN:   $name (its anchor is gone)"; survived=1; return; }
+import sys
+path, old, new = sys.argv[1:4]
+text = open(path).read()
+assert old in text, f"mutation anchor not found in {path}: {old!r}"
+open(path, "w").write(text.replace(old, new, 1))
+PY
+  if make --no-print-directory local-invoke >/dev/null 2>&1; then
+    echo "SURVIVED: $name"; survived=1
+  else
+    echo "caught:   $name"
+  fi
+  git checkout -q -- "$file"
+}
+
 mutate "two-phase update skipped (start at phase true)" functions/shared/src/domain/model.rs \
   $'            phase: Phase::Disable,\n            update_started: false,' \
   $'            phase: Phase::Enable,\n            update_started: false,' a_put_secret_value
@@ -191,4 +218,7 @@ mutate "a rolled-back update is reported without its resources' reasons (which k
   '        if task.update_started && class == StatusClass::RolledBack {' '        if task.update_started && class == StatusClass::RolledBack && false {' a_new_value_without_a_key real_shapes
 mutate "the emulator keeps a change-set stack's template as created ({}): cdk deploy stacks break" tests/emulator/real_shapes.py \
   '        stack._parse_template()' '        pass' stacks_as_the_cdk real_shapes
+# Issue 23: the functions as SAM runs them.
+mutate_local "under sam local invoke, an AWSPENDING-only put is taken for a current value" functions/shared/src/domain/trigger.rs \
+  '                if !stages.iter().any(|s| s == CURRENT) {' '                if false {'
 exit $survived

@@ -169,3 +169,45 @@ async fn bad_input_is_named_and_the_functions_keep_serving() {
         "no handler panicked"
     );
 }
+
+/// A required setting missing at start-up (`sam local invoke` without `--env-vars`): the
+/// function exits naming the setting in a sentence, never printing a Rust struct.
+#[test]
+fn a_missing_setting_at_start_up_is_named_in_a_sentence() {
+    let binary = rotatetoken_tests::target_dir()
+        .join(rotatetoken_tests::functions_profile())
+        .join("rotatetoken-trigger");
+    // Built by the other tests' harness, or here.
+    if !binary.exists() {
+        let built = Command::new("cargo")
+            .args([
+                "build",
+                "--locked",
+                "--quiet",
+                "--bin",
+                "rotatetoken-trigger",
+            ])
+            .current_dir(repo_root())
+            .status()
+            .unwrap();
+        assert!(built.success());
+    }
+    let out = Command::new(&binary)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:rotatetoken",
+        )
+        .env("SECRET_NAME_PREFIXES", "")
+        .env("AWS_ENDPOINT_URL", "")
+        .output()
+        .expect("run the trigger binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("invalid input: `SECRET_NAME_PREFIXES` names no secret"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("InputError {"), "a debug struct: {stderr}");
+}

@@ -39,8 +39,9 @@ Control endpoints (test-only, under /moto-api/rotatetoken/):
                      (StateEntered) and Lambda invocations (`make bench`: cost per stack).
   config also takes  "deny_assume_role": ["<account id>"] and "external_id": "<expected>".
 Lambda
-  8. Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers): the
-     function name is the binary name; handler errors become AWS's 200 +
+  8. Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers) or to
+     `sam local start-lambda` (make local-invoke, its X-Amz-Function-Error passed on): the
+     function name is the binary name (or the logical id); handler errors become AWS's 200 +
      `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the function's
      Timeout is enforced.
 EventBridge
@@ -1543,6 +1544,10 @@ def _patch_lambda() -> None:
         try:
             with urllib.request.urlopen(req, timeout=timeout + 1) as resp:
                 payload = resp.read()
+                # A Lambda Invoke API (`sam local start-lambda`) answers a handler error as
+                # AWS does: 200 with X-Amz-Function-Error.
+                if resp.headers.get("X-Amz-Function-Error"):
+                    response_headers["x-amz-function-error"] = resp.headers["X-Amz-Function-Error"]
         except urllib.error.HTTPError as err:  # cargo lambda watch: handler error -> HTTP 500
             payload = err.read() or b"{}"
             response_headers["x-amz-function-error"] = "Unhandled"

@@ -36,6 +36,15 @@ pub async fn load_config(function: &'static str) -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// Whether the environment points the SDK at an endpoint of its own (the local AWS): a
+/// non-empty `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_<SERVICE>`. An empty one, as SAM passes
+/// a declared variable that has no value, is unset: the SDK then calls AWS.
+pub fn custom_endpoint() -> bool {
+    std::env::vars().any(|(k, v)| {
+        (k == "AWS_ENDPOINT_URL" || k.starts_with("AWS_ENDPOINT_URL_")) && !v.trim().is_empty()
+    })
+}
+
 /// Turns an SDK error into an [`AwsError`] that keeps the service's code and message.
 pub(crate) fn aws_error<E>(
     operation: &'static str,

@@ -17,8 +17,13 @@ pub struct S3RunStore {
 
 impl S3RunStore {
     pub fn new(config: &aws_config::SdkConfig, bucket: String) -> Self {
+        // A local AWS is reached by address or host name (`http://172.17.0.1:5055` from a
+        // container): virtual-hosted addressing would put the bucket in that name.
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(super::custom_endpoint())
+            .build();
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(s3),
             bucket,
         }
     }

@@ -3,11 +3,20 @@ use thiserror::Error;
 /// Bad input: an event or a step input that cannot be acted on. It always names the field
 /// (as a JSON path, e.g. `detail.responseElements.versionId`) and says what is wrong with it.
 /// Returning it means nothing was changed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Clone, PartialEq, Eq, Error)]
 #[error("invalid input: `{field}` {problem}")]
 pub struct InputError {
     pub field: String,
     pub problem: String,
+}
+
+/// The sentence, also where Rust prints errors with `{:?}`: a `main` that returns one at
+/// start-up (a missing setting under `sam local invoke`) prints "Error: invalid input:
+/// `SECRET_NAME_PREFIXES` names no secret: ...", never a struct.
+impl std::fmt::Debug for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl InputError {
