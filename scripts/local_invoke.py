@@ -317,7 +317,15 @@ def check_state_machine(aws: dict[str, Any], execution_arn: str | None) -> None:
             f"{stack['StackStatus']} RotateToken={token}")
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C or a TERM: the emulator and start-lambda are stopped too (finally below). A
+    # background job may inherit SIGINT ignored: set it explicitly.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     if not docker_answers():
         say("SKIP make local-invoke: no Docker engine answers `docker info`. With Docker (Debian: "
             "apt-get install docker.io, then dockerd &), it runs every function under `sam local invoke`; "
