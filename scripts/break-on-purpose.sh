@@ -102,7 +102,7 @@ mutate "a version current again after its run ended starts nothing" functions/sh
 mutate "no on-failure destination for the trigger" template.yaml \
   '            Destination: !GetAtt TriggerFailuresQueue.Arn' '            Destination: !Ref AlertsTopic' a_trigger_that_fails_for_good contracts
 mutate "cleanup failures not looked for after phase one" functions/shared/src/domain/refresh.rs \
-  'for f in updater.failed_deletions(&task.stack).await? {' 'for f in updater.failed_deletions(&task.stack).await?.into_iter().take(0) {' refused_updates_and_cleanup state_machine
+  'for f in orphans(updater.failed_resources(&task.stack).await?) {' 'for f in orphans(updater.failed_resources(&task.stack).await?).take(0) {' refused_updates_and_cleanup state_machine
 mutate "stack policy not judged before phase one" functions/shared/src/domain/stack_policy.rs \
   'applies("Deny") || !applies("Allow")' 'false && applies("Deny")' a_stack_policy_protecting refresh
 mutate "emulator ignores stack policies" tests/emulator/rotatetoken_emulator.py \
@@ -130,7 +130,7 @@ mutate "the refresh function takes the token parameter from its input" functions
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger_use_case.rs \
-  '    if !t.scope.admits(&secret) {' '    if !t.scope.admits(&secret) && false {' out_of_scope state_machine
+  '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && false {' out_of_scope state_machine
 mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
   '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
 mutate "emulator ignores session policies" tests/emulator/rotatetoken_emulator.py \
