@@ -63,7 +63,7 @@ PY
   git checkout -q -- "$file"
 }
 
-mutate "two-phase update skipped (start at phase true)" functions/shared/src/domain/model.rs \
+mutate "two-phase update skipped (start at phase true)" functions/shared/src/domain/model/mod.rs \
   $'            phase: Phase::Disable,\n            update_started: false,' \
   $'            phase: Phase::Enable,\n            update_started: false,' a_put_secret_value
 mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken_emulator.py \
@@ -127,7 +127,7 @@ mutate "nested change sets not read in the preview" functions/shared/src/aws/clo
 # Issue 9: a secret change touches only what it should.
 mutate "the refresh function takes the token parameter from its input" functions/shared/src/service.rs \
   '    if task.parameter != configured {' '    if task.parameter != configured && false {' a_task_naming_another_parameter lib
-mutate "a bare name matches stacks in any account" functions/shared/src/domain/model.rs \
+mutate "a bare name matches stacks in any account" functions/shared/src/domain/model/mod.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger_use_case.rs \
   '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && false {' out_of_scope state_machine

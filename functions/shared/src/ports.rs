@@ -5,9 +5,9 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::domain::model::{FailedResource, PlannedChange, StackRef, StackSnapshot};
-use crate::domain::refresh::UpdatePlan;
-use crate::domain::targets::Target;
+use crate::domain::model::{
+    FailedResource, PlannedChange, SecretVersions, StackRef, StackSnapshot, Target, UpdatePlan,
+};
 
 /// An AWS call that failed after the SDK's own retries.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -179,7 +179,7 @@ pub trait SecretDirectory {
     fn versions(
         &self,
         secret_arn: &str,
-    ) -> impl Future<Output = Result<crate::domain::in_place::SecretVersions, AwsError>> + Send;
+    ) -> impl Future<Output = Result<SecretVersions, AwsError>> + Send;
     /// When this version was created (ListSecretVersionIds `CreatedDate`, epoch ms);
     /// `None` when the secret has no such version.
     fn version_created(

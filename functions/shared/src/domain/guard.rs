@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::model::StackSnapshot;
 
 /// The per-stack opt-in: this stack's guarded resources may be deleted and recreated empty.
-pub const ALLOW_DATA_LOSS_TAG: &str = "rotatetoken:allow-data-loss";
+pub use super::model::ALLOW_DATA_LOSS_TAG;
 
 /// Resource types whose deletion destroys data: the recreated resource starts empty.
 /// A `Snapshot` deletion policy does not help (the new resource is not restored from it).

@@ -5,30 +5,10 @@
 //! resource is replaced, which for a data-holding resource means a new, empty one. The
 //! change set says which; this module judges it. Pure: no I/O.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
 use super::guard::DATA_HOLDING_TYPES;
 use super::model::{PlannedChange, StackSnapshot};
+pub use super::model::{RefreshMode, SecretVersions};
 use crate::ports::{AwsError, SecretDirectory};
-
-/// How a stack is refreshed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RefreshMode {
-    /// `RotateToken` false then true: guarded resources deleted and recreated.
-    #[default]
-    TwoPhase,
-    /// One update of the version parameter: pinned resources updated in place.
-    InPlace,
-}
-
-impl RefreshMode {
-    pub fn is_two_phase(&self) -> bool {
-        *self == RefreshMode::TwoPhase
-    }
-}
 
 /// The mode a stack's parameters choose, if it is a candidate at all: the version
 /// parameter means in-place (with or without the token), the token alone two-phase.
@@ -39,28 +19,6 @@ pub fn mode_of(snapshot: &StackSnapshot, token: &str, version: &str) -> Option<R
         Some(RefreshMode::TwoPhase)
     } else {
         None
-    }
-}
-
-/// A secret's versions that carry staging labels (DescribeSecret `VersionIdsToStages`:
-/// metadata, never a value). A version without a label is deprecated: Secrets Manager
-/// may delete it (DescribeSecret API reference, `VersionIdsToStages`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretVersions {
-    pub stages: BTreeMap<String, Vec<String>>,
-}
-
-impl SecretVersions {
-    /// The version labelled `AWSCURRENT`.
-    pub fn current(&self) -> Option<&str> {
-        self.stages
-            .iter()
-            .find(|(_, labels)| labels.iter().any(|l| l == "AWSCURRENT"))
-            .map(|(id, _)| id.as_str())
-    }
-
-    pub fn is_labelled(&self, version: &str) -> bool {
-        self.stages.get(version).is_some_and(|l| !l.is_empty())
     }
 }
 

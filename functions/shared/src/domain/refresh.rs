@@ -13,6 +13,7 @@ use super::model::{
     FailedResource, Outcome, Phase, PlannedChange, PlannedUpdate, ReachedStack, RefreshTask,
     SecretRef, StackRef, StackSnapshot,
 };
+pub use super::model::{ParameterValue, UpdatePlan};
 use super::selection::{classify_status, StatusClass};
 use super::{nested, rollback};
 use crate::ports::{AwsError, Clock, SecretDirectory, StackDirectory, StackUpdater, UpdateStart};
@@ -26,20 +27,6 @@ pub struct RefreshSettings {
     pub max_wait_ms: u64,
     /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
     pub require_opt_in: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParameterValue {
-    UsePrevious,
-    Value(String),
-}
-
-/// One UpdateStack call: previous template, every parameter kept except the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePlan {
-    pub stack: StackRef,
-    pub parameters: Vec<(String, ParameterValue)>,
-    pub capabilities: Vec<String>,
 }
 
 /// The capabilities every refresh update acknowledges. The template is the stack's own,

@@ -2,29 +2,9 @@
 //! accounts configured, the pipeline works in its own account with its own credentials;
 //! otherwise it assumes the target role in every target, its own account included.
 
-use serde::{Deserialize, Serialize};
-
 use super::error::InputError;
 use super::model::StackRef;
-
-/// One account and region to work in. `account: None` is the pipeline's own account,
-/// reached with its own credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Target {
-    pub account: Option<String>,
-    pub region: String,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{}",
-            self.account.as_deref().unwrap_or("self"),
-            self.region
-        )
-    }
-}
+pub use super::model::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TargetSettings {

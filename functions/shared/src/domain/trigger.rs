@@ -5,10 +5,13 @@
 //! event. Secret values never appear in either, and nothing here would log them.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::error::{optional_str, required_str, InputError};
 use super::model::is_secret_arn;
+pub use super::run_names::{
+    execution_name, manual_execution_name, reconcile_execution_name, rerun_execution_name,
+};
+pub use super::secret_scope::SecretScope;
 
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 pub const LABEL_UPDATED_DETAIL_TYPE: &str = "Secret Label Updated";
@@ -105,35 +108,6 @@ impl std::str::FromStr for ReconcileAction {
                 format!("`{other}` is not one of: alert, refresh"),
             )),
         }
-    }
-}
-
-/// The reconciliation run of one secret for one firing of the schedule: the same name for
-/// every delivery of that firing.
-pub fn reconcile_execution_name(secret_arn: &str, time_ms: u64) -> String {
-    named(
-        secret_arn,
-        &format!("reconcile\n{secret_arn}\n{}", time_ms / 1000),
-    )
-}
-
-/// A run started by hand (`rotate-token start`): the trigger's name for this version when
-/// that name is free, else one that cannot collide with any delivery of the change (a dry
-/// run's name never takes the change's own, which would make its event a duplicate).
-pub fn manual_execution_name(
-    secret_arn: &str,
-    version_id: &str,
-    dry_run: bool,
-    taken: bool,
-    time_ms: u64,
-) -> String {
-    match (dry_run, taken) {
-        (false, false) => execution_name(secret_arn, version_id),
-        (false, true) => rerun_execution_name(secret_arn, version_id, time_ms),
-        (true, _) => named(
-            secret_arn,
-            &format!("dry-run\n{secret_arn}\n{version_id}\n{time_ms}"),
-        ),
     }
 }
 
@@ -368,192 +342,12 @@ pub fn event_time_ms(event: &Value) -> Result<Option<u64>, InputError> {
     let Some(text) = optional_str(event, &["time"])? else {
         return Ok(None);
     };
-    parse_utc_ms(text).map(Some).ok_or_else(|| {
+    super::utc::parse_ms(text).map(Some).ok_or_else(|| {
         InputError::new(
             "time",
             format!("`{text}` is not a UTC time like 2026-11-21T09:15:02Z"),
         )
     })
-}
-
-fn parse_utc_ms(t: &str) -> Option<u64> {
-    let b = t.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let rest = &t[19..];
-    let (frac, zone) = match rest.strip_prefix('.') {
-        Some(f) => f.split_at(f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len())),
-        None => ("", rest),
-    };
-    if zone != "Z"
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
-        || h > 23
-        || mi > 59
-        || s > 60
-    {
-        return None;
-    }
-    let ms = frac
-        .get(..frac.len().min(3))
-        .map(|f| format!("{f:0<3}"))
-        .and_then(|f| f.parse::<u64>().ok())
-        .unwrap_or(0);
-    // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
-    let (y, mo) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * mo + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms)
-}
-
-/// The name of a run for a version that became current again after an earlier run for it
-/// ended (`AWSCURRENT` moved back to it): Step Functions refuses a closed execution's name
-/// for 90 days whatever the input ("StartExecution": "ExecutionAlreadyExists ... for 90
-/// days"), so this change gets a name of its own, stable across redeliveries of its event.
-pub fn rerun_execution_name(secret_arn: &str, version_id: &str, time_ms: u64) -> String {
-    named(
-        secret_arn,
-        &format!("{secret_arn}\n{version_id}\n{}", time_ms / 1000),
-    )
-}
-
-/// A Step Functions execution name that is the same for every delivery of the same secret
-/// version, so at-least-once delivery cannot start two runs for one change. Names are at
-/// most 80 characters of `[A-Za-z0-9_-]`.
-pub fn execution_name(secret_arn: &str, version_id: &str) -> String {
-    named(secret_arn, &format!("{secret_arn}\n{version_id}"))
-}
-
-/// `rt-<readable secret name>-<hash of key>`, at most 80 characters of `[A-Za-z0-9_-]`.
-fn named(secret_arn: &str, key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    let name =
-        super::model::secret_name_from_arn(secret_arn).unwrap_or_else(|_| secret_arn.to_string());
-    let readable: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(80 - 1 - hash.len() - 3)
-        .collect();
-    format!("rt-{readable}-{hash}")
-}
-
-/// The secrets whose changes start a refresh (deploy parameter `SecretNamePrefixes`): name
-/// prefixes (`prod/`), ARN prefixes (`arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/`,
-/// which also fix the account and region), or `*` for every secret. Prefixes rather than a
-/// tag: every event names the secret, so the decision needs no call of its own (a tag would
-/// need DescribeSecret per event, and a resource policy for secrets in source accounts),
-/// and they match how Secrets Manager IAM policies are already scoped (`secret:prod/*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretScope {
-    prefixes: Vec<String>,
-}
-
-impl SecretScope {
-    /// Every secret: the classic, wide behaviour (`*`).
-    pub fn every() -> Self {
-        Self {
-            prefixes: vec!["*".into()],
-        }
-    }
-
-    /// A comma-separated list, as the template passes it. Empty is refused: a deployment
-    /// says which secrets it refreshes for.
-    pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
-        let prefixes: Vec<String> = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect();
-        if prefixes.is_empty() {
-            return Err(InputError::new(
-                field,
-                "names no secret: give name or ARN prefixes (prod/), or * for every secret",
-            ));
-        }
-        if let Some(bad) = prefixes
-            .iter()
-            .find(|p| p.starts_with("arn:") && !p.contains(":secretsmanager:"))
-        {
-            return Err(InputError::new(
-                field,
-                format!("`{bad}` is not a Secrets Manager ARN prefix"),
-            ));
-        }
-        Ok(Self { prefixes })
-    }
-
-    pub fn admits(&self, secret: &super::model::SecretRef) -> bool {
-        self.prefixes.iter().any(|p| {
-            p == "*"
-                || (p.starts_with("arn:") && secret.arn.starts_with(p.as_str()))
-                || (!p.starts_with("arn:") && secret.name.starts_with(p.as_str()))
-        })
-    }
-
-    pub fn prefixes(&self) -> &[String] {
-        &self.prefixes
-    }
-}
-
-#[cfg(test)]
-mod scope_tests {
-    use super::*;
-    use crate::domain::model::SecretRef;
-
-    fn secret(arn: &str) -> SecretRef {
-        SecretRef::from_arn(arn, None).unwrap()
-    }
-
-    #[test]
-    fn only_secrets_named_by_a_prefix_start_a_refresh() {
-        let prod = secret("arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf");
-        let sandbox = secret("arn:aws:secretsmanager:us-east-1:222222222222:secret:prod/db-XyZ123");
-        let other = secret("arn:aws:secretsmanager:us-east-1:111111111111:secret:dev/db-AbCdEf");
-        let by_name = SecretScope::parse("f", "prod/, shared/").unwrap();
-        assert!(by_name.admits(&prod) && by_name.admits(&sandbox));
-        assert!(!by_name.admits(&other));
-        let by_arn = SecretScope::parse(
-            "f",
-            "arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/",
-        )
-        .unwrap();
-        assert!(by_arn.admits(&prod));
-        assert!(!by_arn.admits(&sandbox), "another account's same name");
-        assert!(SecretScope::parse("f", "*").unwrap().admits(&other));
-    }
-
-    #[test]
-    fn a_scope_that_names_nothing_is_refused_by_field() {
-        for raw in ["", " , ", "arn:aws:s3:::bucket/"] {
-            let e = SecretScope::parse("SECRET_NAME_PREFIXES", raw).unwrap_err();
-            assert_eq!(e.field, "SECRET_NAME_PREFIXES", "{raw}");
-        }
-    }
 }
 
 #[cfg(test)]
@@ -596,23 +390,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_rerun_has_its_own_stable_name() {
-        let first = execution_name(ARN, "v1");
-        let rerun = rerun_execution_name(ARN, "v1", 1_795_252_502_000);
-        assert_ne!(first, rerun);
-        assert_eq!(
-            rerun,
-            rerun_execution_name(ARN, "v1", 1_795_252_502_999),
-            "same second"
-        );
-        assert_ne!(rerun, rerun_execution_name(ARN, "v1", 1_795_252_999_000));
-        assert!(
-            rerun.starts_with("rt-prod-db-") && rerun.len() <= 80,
-            "{rerun}"
-        );
-    }
-
     fn act(d: Decision) -> SecretChange {
         match d {
             Decision::Act(c) => c,
@@ -647,15 +424,6 @@ mod tests {
             "next day"
         );
         assert_ne!(once, execution_name(ARN, ""));
-    }
-
-    #[test]
-    fn a_manual_dry_run_never_takes_the_name_the_changes_event_will_use() {
-        let own = execution_name(ARN, "v1");
-        assert_eq!(manual_execution_name(ARN, "v1", false, false, 5), own);
-        assert_ne!(manual_execution_name(ARN, "v1", false, true, 5), own);
-        assert_ne!(manual_execution_name(ARN, "v1", true, false, 5), own);
-        assert!(manual_execution_name(ARN, "v1", true, false, 5).len() <= 80);
     }
 
     fn ignored(d: Decision) -> String {
@@ -877,22 +645,6 @@ mod tests {
         assert_eq!(interpret(&json!("hello")).unwrap_err().field, "event");
         let e = json!({"detail-type": CLOUDTRAIL_DETAIL_TYPE, "source": SOURCE});
         assert_eq!(interpret(&e).unwrap_err().field, "detail");
-    }
-
-    #[test]
-    fn execution_names_are_stable_and_valid() {
-        let a = execution_name(ARN, "v1");
-        assert_eq!(a, execution_name(ARN, "v1"));
-        assert_ne!(a, execution_name(ARN, "v2"));
-        assert!(a.len() <= 80);
-        assert!(a
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        let long = format!(
-            "arn:aws:secretsmanager:us-east-1:1:secret:{}-AbCdEf",
-            "x/".repeat(200)
-        );
-        assert!(execution_name(&long, "v").len() <= 80);
     }
 
     proptest::proptest! {

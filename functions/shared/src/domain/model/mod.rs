@@ -6,7 +6,13 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::error::InputError;
-pub use super::in_place::RefreshMode;
+mod plan;
+mod secret;
+mod target;
+
+pub use plan::{FailedResource, ParameterValue, RefreshMode, UpdatePlan};
+pub use secret::SecretVersions;
+pub use target::Target;
 
 /// One CloudFormation stack, wherever it lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
@@ -186,16 +192,9 @@ pub struct StackSnapshot {
 /// (an SSM-typed parameter resolved again, say): tag value `true`, any case.
 pub const ALLOW_SIDE_CHANGES_TAG: &str = "rotatetoken:allow-side-changes";
 
-/// A resource CloudFormation could not create, update or delete in a stack's latest
-/// operation, with the reason of its `*_FAILED` event (DescribeStackEvents).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedResource {
-    pub logical_id: String,
-    pub physical_id: String,
-    /// `CREATE_FAILED`, `UPDATE_FAILED` or `DELETE_FAILED`.
-    pub status: String,
-    pub reason: String,
-}
+/// The data-loss guard's per-stack opt-in (`domain::guard`): `true` lets phase one delete
+/// or replace a data-holding resource.
+pub const ALLOW_DATA_LOSS_TAG: &str = "rotatetoken:allow-data-loss";
 
 #[cfg(test)]
 impl StackSnapshot {
@@ -238,9 +237,9 @@ impl StackSnapshot {
 
     /// The data-loss guard's per-stack opt-in (tag value `true`, any case).
     pub fn allows_data_loss(&self) -> bool {
-        self.tags.iter().any(|(k, v)| {
-            k == crate::domain::guard::ALLOW_DATA_LOSS_TAG && v.eq_ignore_ascii_case("true")
-        })
+        self.tags
+            .iter()
+            .any(|(k, v)| k == ALLOW_DATA_LOSS_TAG && v.eq_ignore_ascii_case("true"))
     }
 
     /// Every parameter key but the token's: kept with `UsePreviousValue`.
@@ -673,54 +672,4 @@ impl StackProgress {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stack_ref_from_arn() {
-        let s = StackRef::from_stack_id(
-            "arn:aws:cloudformation:eu-west-1:111111111111:stack/my-app/5f8c-11ee",
-        )
-        .unwrap();
-        assert_eq!(s.account, "111111111111");
-        assert_eq!(s.region, "eu-west-1");
-        assert_eq!(s.name, "my-app");
-    }
-
-    #[test]
-    fn stack_ref_rejects_non_stack_arns() {
-        for bad in [
-            "my-app",
-            "arn:aws:s3:::bucket",
-            "arn:aws:cloudformation:eu-west-1:1:stackset/x:1",
-            "arn:aws:cloudformation::1:stack/x/y",
-        ] {
-            assert!(StackRef::from_stack_id(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn secret_name_is_the_arn_without_its_suffix() {
-        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbC123";
-        assert_eq!(secret_name_from_arn(arn).unwrap(), "prod/db-password");
-        let s = SecretRef::from_arn(arn, None).unwrap();
-        assert_eq!(s.account(), "123456789012");
-        assert_eq!(s.region(), "us-east-1");
-    }
-
-    #[test]
-    fn partial_secret_arns_are_refused() {
-        let err = secret_name_from_arn("arn:aws:secretsmanager:us-east-1:1:secret:db").unwrap_err();
-        assert_eq!(err.field, "secret.arn");
-        assert!(secret_name_from_arn("db-password").is_err());
-    }
-
-    #[test]
-    fn refresh_task_round_trips_with_defaults() {
-        let stack =
-            StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:1:stack/a/b").unwrap();
-        let json = serde_json::json!({"stack": stack, "parameter": "RotateToken"});
-        let task: RefreshTask = serde_json::from_value(json).unwrap();
-        assert_eq!(task, RefreshTask::new(stack, "RotateToken"));
-    }
-}
+mod tests;

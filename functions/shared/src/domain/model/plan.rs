@@ -1,0 +1,49 @@
+//! What an update of a stack is and how it ended: the refresh mode, one UpdateStack's
+//! parameters, and the resources CloudFormation failed. Crosses the ports: the adapters
+//! build and read these; behaviour modules import them from here.
+
+use serde::{Deserialize, Serialize};
+
+use super::StackRef;
+
+/// How a stack is refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshMode {
+    /// `RotateToken` false then true: guarded resources deleted and recreated.
+    #[default]
+    TwoPhase,
+    /// One update of the version parameter: pinned resources updated in place.
+    InPlace,
+}
+
+impl RefreshMode {
+    pub fn is_two_phase(&self) -> bool {
+        *self == RefreshMode::TwoPhase
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParameterValue {
+    UsePrevious,
+    Value(String),
+}
+
+/// One UpdateStack call: previous template, every parameter kept except the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePlan {
+    pub stack: StackRef,
+    pub parameters: Vec<(String, ParameterValue)>,
+    pub capabilities: Vec<String>,
+}
+
+/// A resource CloudFormation could not create, update or delete in a stack's latest
+/// operation, with the reason of its `*_FAILED` event (DescribeStackEvents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedResource {
+    pub logical_id: String,
+    pub physical_id: String,
+    /// `CREATE_FAILED`, `UPDATE_FAILED` or `DELETE_FAILED`.
+    pub status: String,
+    pub reason: String,
+}
