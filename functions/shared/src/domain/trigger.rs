@@ -60,16 +60,6 @@ pub enum VersionClue {
     Current,
 }
 
-impl VersionClue {
-    /// The version id when the record alone says it.
-    pub fn named(&self) -> Option<&str> {
-        match self {
-            Self::Named(v) | Self::RequestToken(v) => Some(v),
-            Self::TokenIfStored(_) | Self::Current => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Act(SecretChange),
@@ -547,8 +537,8 @@ mod tests {
         });
         let c = act(interpret(&e).unwrap());
         assert_eq!(
-            (c.arn.as_deref(), c.version.named()),
-            (Some(ARN), Some("v5"))
+            (c.arn.as_deref(), &c.version),
+            (Some(ARN), &VersionClue::Named("v5".into()))
         );
         let mut e2 = e.clone();
         e2["detail"]["labelUpdated"] = json!("custom");
