@@ -97,7 +97,7 @@ mutate "a function failure after a change not critical" functions/shared/src/dom
   'fail(&mut task, reason, !before_any_change);' 'fail(&mut task, reason, false);' a_child_that_ends_outside
 mutate "restore command resets the other parameters" functions/shared/src/domain/refresh.rs \
   'parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));' 'let _ = key;' a_failed_phase_two
-mutate "a version current again after its run ended starts nothing" functions/shared/src/service/trigger_use_case.rs \
+mutate "a version current again after its run ended starts nothing" functions/shared/src/service/trigger.rs \
   'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {' 'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms && false => {' a_version_current_again trigger
 mutate "no on-failure destination for the trigger" template.yaml \
   '            Destination: !GetAtt TriggerFailuresQueue.Arn' '            Destination: !Ref AlertsTopic' a_trigger_that_fails_for_good contracts
@@ -125,11 +125,11 @@ mutate "a dry run does not predict refused updates" functions/shared/src/domain/
 mutate "nested change sets not read in the preview" functions/shared/src/aws/cloudformation.rs \
   '            .include_nested_stacks(true)' '            .include_nested_stacks(false)' what_phase_one_would_change_inside refresh
 # Issue 9: a secret change touches only what it should.
-mutate "the refresh function takes the token parameter from its input" functions/shared/src/service.rs \
+mutate "the refresh function takes the token parameter from its input" functions/shared/src/service/refresh.rs \
   '    if task.parameter != configured {' '    if task.parameter != configured && false {' a_task_naming_another_parameter lib
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model/mod.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
-mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger_use_case.rs \
+mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger.rs \
   '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && false {' out_of_scope state_machine
 mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
   '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
@@ -173,15 +173,15 @@ mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken
   '        if replacing:' '        if True:' updates_in_place refresh
 mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken_emulator.py \
   '            if _declared_properties(resource_json, self) != existing.rt_props:' '            if False:' updates_in_place refresh
-mutate "operator stop: the marker is ignored" functions/shared/src/service.rs \
+mutate "operator stop: the marker is ignored" functions/shared/src/service/refresh.rs \
   '        if files.exists(&marker).await? {' '        if false && files.exists(&marker).await? {' a_stop operator
-mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service.rs \
+mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service/refresh.rs \
   '    let not_begun = !task.update_started && task.phase == Phase::Disable;' '    let not_begun = true;' a_stop operator
 mutate "audit: a guarded resource older than the version counts as fresh" functions/shared/src/domain/audit.rs \
   '            Some(r) if r.updated_ms < current.created_ms => stale.push(format!(' '            Some(r) if r.updated_ms < current.created_ms && false => stale.push(format!(' audit lib
-mutate "reconciliation: fresh stacks are refreshed too" functions/shared/src/service/audit_use_case.rs \
+mutate "reconciliation: fresh stacks are refreshed too" functions/shared/src/service/audit.rs \
   '        if j.freshness == Freshness::Fresh {' '        if false {' the_scheduled_reconciliation operator
-mutate "reconciliation: the default alert-only action refreshes" functions/shared/src/service/trigger_use_case.rs \
+mutate "reconciliation: the default alert-only action refreshes" functions/shared/src/service/trigger.rs \
   '                dry_run: t.reconcile == ReconcileAction::Alert,' '                dry_run: false,' the_schedule_starts trigger
 mutate "reconciliation: it takes the place of a change waiting behind a run" functions/shared/src/domain/run_lock.rs \
   '    if run.input.reconcile {' '    if false {' a_reconciliation_never lib

@@ -2,6 +2,7 @@
 //! is skipped as unsafe (in a dry run too), with the bucket named, and keeps its data; the
 //! same stack tagged with the opt-in is refreshed.
 
+use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::discovery::DiscoverySettings;
 use rotatetoken::domain::guard::ALLOW_DATA_LOSS_TAG;
@@ -69,6 +70,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
                 &NoOrganization,
                 None::<&rotatetoken::aws::s3::S3RunStore>,
                 secrets,
+                &SdkRetries,
                 scope,
                 settings,
                 input,
@@ -101,6 +103,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
             &NoOrganization,
             &secrets,
             &SystemClock,
+            &SdkRetries,
             RefreshSettings {
                 poll_interval_ms: 100,
                 max_wait_ms: 30_000,

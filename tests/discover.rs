@@ -1,6 +1,7 @@
 //! The discovery service against the emulator through the real CloudFormation adapter:
 //! pagination past 50 stacks, both selection modes, non-updatable stacks reported.
 
+use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::s3::S3RunStore;
 use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
@@ -53,6 +54,7 @@ async fn discover(
         &NoOrganization,
         NO_STORE,
         &SecretsManager::new(config),
+        &SdkRetries,
         &own_region(),
         &settings(mode),
         input,
@@ -213,6 +215,7 @@ async fn malformed_input_names_the_field() {
             &NoOrganization,
             NO_STORE,
             &SecretsManager::new(&config),
+            &SdkRetries,
             &own_region(),
             &settings(SelectionMode::All),
             input.clone(),
@@ -287,6 +290,7 @@ async fn a_dry_run_predicts_the_updates_cloudformation_would_refuse() {
         &NoOrganization,
         NO_STORE,
         &SecretsManager::new(&config),
+        &SdkRetries,
         &own_region(),
         &settings(SelectionMode::All),
         input,
@@ -345,6 +349,7 @@ async fn with_require_opt_in_untagged_consumers_are_reported_skipped() {
         &NoOrganization,
         NO_STORE,
         &SecretsManager::new(&config),
+        &SdkRetries,
         &own_region(),
         &DiscoverySettings {
             require_opt_in: true,

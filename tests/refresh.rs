@@ -2,6 +2,7 @@
 //! adapter: both phases, waiting on UPDATE_IN_PROGRESS, no-op updates, budget hand-back,
 //! stacks that cannot be updated, and a phase-two rollback.
 
+use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::model::{Outcome, Phase, RefreshTask, StackRef};
@@ -81,6 +82,7 @@ async fn run_with(
         &NoOrganization,
         &w.secrets,
         &SystemClock,
+        &SdkRetries,
         settings,
         &w.scope,
         input,
@@ -340,6 +342,7 @@ async fn malformed_step_input_is_refused_without_any_call() {
             &NoOrganization,
             &w.secrets,
             &SystemClock,
+            &SdkRetries,
             SETTINGS,
             &w.scope,
             input.clone(),
@@ -1284,6 +1287,7 @@ async fn a_stack_left_pinned_to_an_unlabelled_version_is_warned_about() {
         &NoOrganization,
         None::<&rotatetoken::aws::s3::S3RunStore>,
         &w.secrets,
+        &SdkRetries,
         &w.scope,
         &settings,
         json!({"secret": {"arn": arn}, "dry_run": true}),

@@ -2,6 +2,7 @@
 //! role (external ID, session named after the execution), a denied target reported while
 //! the others complete, and a stack outside the targets never touched.
 
+use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::s3::S3RunStore;
 use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
@@ -79,6 +80,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         &NoOrganization,
         None::<&S3RunStore>,
         &SecretsManager::new(&central),
+        &SdkRetries,
         &Scope {
             targets: settings.clone(),
             own_region: "us-east-1".into(),
@@ -152,6 +154,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
             &NoOrganization,
             &SecretsManager::new(&central),
             &SystemClock,
+            &SdkRetries,
             refresh_settings,
             &scope,
             serde_json::to_value(task).unwrap(),
@@ -261,6 +264,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
         &NoOrganization,
         &SecretsManager::new(&central),
         &SystemClock,
+        &SdkRetries,
         RefreshSettings {
             poll_interval_ms: 100,
             max_wait_ms: 5_000,
@@ -291,6 +295,7 @@ async fn a_wrong_external_id_fails_every_target_and_changes_nothing() {
         &NoOrganization,
         None::<&S3RunStore>,
         &SecretsManager::new(&central),
+        &SdkRetries,
         &Scope {
             targets: settings.clone(),
             own_region: "us-east-1".into(),
@@ -361,6 +366,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         &directory,
         None::<&S3RunStore>,
         &SecretsManager::new(&central),
+        &SdkRetries,
         &scope,
         &DiscoverySettings {
             mode: SelectionMode::All,
@@ -404,6 +410,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         &directory,
         &SecretsManager::new(&central),
         &SystemClock,
+        &SdkRetries,
         settings,
         &scope,
         serde_json::to_value(nested).unwrap(),
@@ -435,6 +442,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         &directory,
         &SecretsManager::new(&central),
         &SystemClock,
+        &SdkRetries,
         settings,
         &scope,
         serde_json::to_value(&forged).unwrap(),
@@ -491,6 +499,7 @@ async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
         &NoOrganization,
         None::<&S3RunStore>,
         &SecretsManager::new(&e.sdk_config().await),
+        &SdkRetries,
         &Scope {
             targets: settings,
             own_region: "us-east-1".into(),

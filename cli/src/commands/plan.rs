@@ -1,6 +1,7 @@
 //! `plan`: the pipeline's own dry run, in this process: the same discovery, selection,
 //! data-loss guard and change-set previews, per account and region. Changes nothing.
 
+use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::s3::S3RunStore;
 use rotatetoken::aws::targets::AssumedRoles;
 use rotatetoken::domain::report;
@@ -34,6 +35,7 @@ pub async fn run(ctx: &Context, id: &str, scope_args: &ScopeArgs) -> Result<Atte
         &organizations(ctx),
         None::<&S3RunStore>,
         &secrets,
+        &SdkRetries,
         &scope,
         &settings,
         input,

@@ -3,6 +3,7 @@
 //! report the stacks that cannot be updated and the targets that could not be searched.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::{
     load_config, organizations::Organizations, s3::S3RunStore, secretsmanager::SecretsManager,
     targets::AssumedRoles,
@@ -25,7 +26,17 @@ async fn main() -> Result<(), Error> {
         let (access, org, store, secrets, scope, settings) =
             (&access, &org, store.as_ref(), &secrets, &scope, &settings);
         async move {
-            service::discover(access, org, store, secrets, scope, settings, event.payload).await
+            service::discover(
+                access,
+                org,
+                store,
+                secrets,
+                &SdkRetries,
+                scope,
+                settings,
+                event.payload,
+            )
+            .await
         }
     }))
     .await

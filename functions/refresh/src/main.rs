@@ -3,6 +3,7 @@
 //! state machine calls again).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::{
     load_config, organizations::Organizations, s3::S3RunStore, secretsmanager::SecretsManager,
     targets::AssumedRoles,
@@ -51,6 +52,7 @@ async fn main() -> Result<(), Error> {
                 org,
                 secrets,
                 &SystemClock,
+                &SdkRetries,
                 settings,
                 scope,
                 event.payload,

@@ -17,4 +17,7 @@ pub mod ports;
 pub mod service;
 pub mod telemetry;
 
+#[cfg(test)]
+pub(crate) mod fakes;
+
 pub use domain::error::InputError;

@@ -189,6 +189,13 @@ pub trait SecretDirectory {
     ) -> impl Future<Output = Result<Option<u64>, AwsError>> + Send;
 }
 
+/// The AWS calls this process has retried so far (throttling, transient errors, after
+/// which the call succeeded or failed for good). A use case reports the difference across
+/// its invocation, so a run that healed such faults says so instead of hiding them.
+pub trait RetryTally {
+    fn retried_calls(&self) -> u64;
+}
+
 /// Where a run keeps what is too large for the state machine's payloads.
 pub trait RunStore {
     fn bucket(&self) -> &str;
@@ -200,6 +207,33 @@ pub trait RunStore {
     ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
     /// Whether this object exists in the store's own bucket (GetObject; NoSuchKey: no).
     fn exists(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// No run files (a local invoke without `RUNS_BUCKET`): the type of an absent store, whose
+/// calls all fail, since nothing may be read from or kept in a store that is not there.
+pub struct NoRunFiles;
+
+impl RunStore for NoRunFiles {
+    fn bucket(&self) -> &str {
+        ""
+    }
+    async fn put(&self, key: &str, _: Vec<u8>) -> Result<(), AwsError> {
+        Err(no_run_files("PutObject", key))
+    }
+    async fn get(&self, _: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+        Err(no_run_files("GetObject", key))
+    }
+    async fn exists(&self, key: &str) -> Result<bool, AwsError> {
+        Err(no_run_files("GetObject", key))
+    }
+}
+
+fn no_run_files(operation: &'static str, key: &str) -> AwsError {
+    AwsError {
+        operation,
+        code: None,
+        message: format!("{key}: no runs bucket configured (RUNS_BUCKET)"),
+    }
 }
 
 /// A small document changed only by compare-and-swap (S3 conditional writes): the storm

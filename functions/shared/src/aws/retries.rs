@@ -19,6 +19,16 @@ pub fn retried_calls() -> u64 {
     RETRIED.load(Ordering::Relaxed)
 }
 
+/// The tally of every client built with [`RetryCounter`] (the whole process).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SdkRetries;
+
+impl crate::ports::RetryTally for SdkRetries {
+    fn retried_calls(&self) -> u64 {
+        retried_calls()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct RetryCounter;
 

@@ -544,77 +544,7 @@ fn unreachable_reason(nested: &StackSnapshot, root: Option<&StackSnapshot>, toke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::StackRef;
-    use crate::ports::NestedStack;
-
-    /// One consumer whose stack policy cannot be read (throttled for good, say).
-    struct PolicyUnreadable;
-    impl StackDirectory for PolicyUnreadable {
-        async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
-            Ok(vec![StackSnapshot::for_test(
-                "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
-                &[("RotateToken", "true")],
-            )])
-        }
-        async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
-            Ok("Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  R: {Type: AWS::SSM::Parameter, Condition: On}\n".into())
-        }
-        async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
-            Err(AwsError {
-                operation: "GetStackPolicy",
-                code: Some("Throttling".into()),
-                message: "Rate exceeded".into(),
-            })
-        }
-        async fn nested_stacks(&self, _: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
-            Ok(vec![])
-        }
-        async fn resources(
-            &self,
-            _: &StackRef,
-        ) -> Result<Vec<crate::ports::StackResource>, AwsError> {
-            Ok(vec![])
-        }
-    }
-
-    impl SecretDirectory for PolicyUnreadable {
-        async fn secret_arn(&self, _: &str) -> Result<String, AwsError> {
-            unreachable!("discovery never looks a secret up by name")
-        }
-        async fn versions(&self, _: &str) -> Result<in_place::SecretVersions, AwsError> {
-            unreachable!("no in-place stack here: the versions are never read")
-        }
-        async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
-            unreachable!("discovery never lists secrets")
-        }
-        async fn version_created(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
-            unreachable!("discovery alone never audits")
-        }
-    }
-
-    impl StackUpdater for PolicyUnreadable {
-        async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
-            unreachable!("discovery never describes one stack")
-        }
-        async fn update(
-            &self,
-            _: &refresh::UpdatePlan,
-        ) -> Result<crate::ports::UpdateStart, AwsError> {
-            unreachable!("discovery never updates")
-        }
-        async fn preview(
-            &self,
-            _: &refresh::UpdatePlan,
-        ) -> Result<Vec<crate::domain::model::PlannedChange>, AwsError> {
-            Ok(vec![])
-        }
-        async fn failed_resources(
-            &self,
-            _: &StackRef,
-        ) -> Result<Vec<crate::domain::model::FailedResource>, AwsError> {
-            Ok(vec![])
-        }
-    }
+    use crate::fakes::{FakeStack, NoSecrets};
 
     #[test]
     fn an_aws_error_during_the_checks_is_never_reported_as_a_skip() {
@@ -627,6 +557,14 @@ mod tests {
             account: None,
             region: "us-east-1".into(),
         };
+        // One consumer whose stack policy cannot be read (throttled for good, say).
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+        stack.policy_unreadable = true;
+        stack.snapshot = std::sync::Mutex::new(StackSnapshot::for_test(
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+            &[("RotateToken", "true")],
+        ));
+        stack.template = "Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  R: {Type: AWS::SSM::Parameter, Condition: On}\n";
         for mode in [SelectionMode::All, SelectionMode::Referencing] {
             let settings = DiscoverySettings {
                 parameter: "RotateToken".into(),
@@ -648,10 +586,9 @@ mod tests {
                     settings: &settings,
                     session: "s",
                     dry_run,
-                    versions: &VersionsOnce::new(&PolicyUnreadable, "arn"),
+                    versions: &VersionsOnce::new(&NoSecrets, "arn"),
                 };
-                let found =
-                    futures::executor::block_on(search(&PolicyUnreadable, &target, &run)).unwrap();
+                let found = futures::executor::block_on(search(&stack, &target, &run)).unwrap();
                 assert!(found.skipped.is_empty(), "{mode:?} {dry_run}: {found:?}");
                 assert_eq!(found.selected.len(), 1, "{mode:?} {dry_run}");
                 let reason = found.selected[0].reason.clone();

@@ -1,0 +1,345 @@
+//! In-memory fakes of the ports, for the crate's unit tests: one home, so a port that grows
+//! a method grows it here once. (The integration tests in `tests/` use the real adapters
+//! against the emulator instead.)
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::domain::model::{
+    FailedResource, ParameterValue, PlannedChange, SecretVersions, StackParameter, StackRef,
+    StackSnapshot, Target, UpdatePlan,
+};
+use crate::domain::refresh::ACKNOWLEDGED_CAPABILITIES;
+use crate::ports::{
+    AwsError, Clock, NestedStack, Notifier, RetryTally, RunStore, SecretDirectory, StackDirectory,
+    StackResource, StackUpdater, TargetAccess, UpdateStart,
+};
+
+/// A throttled call, after the SDK's own retries.
+pub(crate) fn throttled(operation: &'static str) -> AwsError {
+    AwsError {
+        operation,
+        code: Some("Throttling".into()),
+        message: "Rate exceeded".into(),
+    }
+}
+
+/// For tests that never read a secret's metadata (two-phase refreshes, discovery of
+/// two-phase stacks).
+pub(crate) struct NoSecrets;
+impl SecretDirectory for NoSecrets {
+    async fn secret_arn(&self, _: &str) -> Result<String, AwsError> {
+        unreachable!("this test never looks a secret up by name")
+    }
+    async fn versions(&self, _: &str) -> Result<SecretVersions, AwsError> {
+        unreachable!("this test never reads the secret's versions")
+    }
+    async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
+        unreachable!("this test never lists secrets")
+    }
+    async fn version_created(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
+        unreachable!("this test never audits")
+    }
+}
+
+/// An in-memory CloudFormation stack whose updates take `update_polls` describes.
+pub(crate) struct FakeStack {
+    pub(crate) snapshot: Mutex<StackSnapshot>,
+    pub(crate) pending: Mutex<Option<(u32, String, &'static str)>>, // polls left, value, final status
+    pub(crate) update_polls: u32,
+    /// Final status for an update setting the token to this value.
+    pub(crate) fail_value: Option<(&'static str, &'static str)>,
+    /// How many more times `fail_value` applies.
+    pub(crate) fails_left: Mutex<u32>,
+    /// Another execution's update lands right after ours: the token it leaves.
+    pub(crate) overtaken_once: Mutex<Option<&'static str>>,
+    /// What GetTemplate returns.
+    pub(crate) template: &'static str,
+    pub(crate) updates: Mutex<Vec<String>>,
+    pub(crate) busy_refusals: Mutex<u32>,
+    /// CloudFormation refuses updates setting the token to this value, with this message.
+    pub(crate) refuse: Option<(&'static str, &'static str)>,
+    /// A guarded resource whose deletion fails in phase one's cleanup.
+    pub(crate) cleanup_failure: Option<&'static str>,
+    /// The stack policy.
+    pub(crate) policy: Option<&'static str>,
+    /// What a change set for phase one shows.
+    pub(crate) planned: Vec<PlannedChange>,
+    /// DescribeStacks fails (throttled past the SDK's retries) after this many calls.
+    pub(crate) describe_fails_after: Option<u32>,
+    pub(crate) describes: Mutex<u32>,
+    /// GetStackPolicy fails (throttled for good).
+    pub(crate) policy_unreadable: bool,
+}
+
+impl FakeStack {
+    pub(crate) fn new(status: &str, token: &str) -> Self {
+        Self {
+            snapshot: Mutex::new(StackSnapshot {
+                stack: StackRef::from_stack_id(
+                    "arn:aws:cloudformation:us-east-1:111111111111:stack/app/1",
+                )
+                .unwrap(),
+                status: status.into(),
+                status_reason: None,
+                parameters: vec![
+                    StackParameter {
+                        key: "Env".into(),
+                        value: Some("prod".into()),
+                    },
+                    StackParameter {
+                        key: "RotateToken".into(),
+                        value: Some(token.into()),
+                    },
+                ],
+                capabilities: vec!["CAPABILITY_IAM".into()],
+                parent_id: None,
+                root_id: None,
+                tags: vec![],
+                rollback_monitoring_minutes: 0,
+            }),
+            pending: Mutex::new(None),
+            update_polls: 2,
+            fail_value: None,
+            fails_left: Mutex::new(u32::MAX),
+            overtaken_once: Mutex::new(None),
+            template: SAFE_TEMPLATE,
+            updates: Mutex::new(vec![]),
+            busy_refusals: Mutex::new(0),
+            refuse: None,
+            cleanup_failure: None,
+            policy: None,
+            planned: vec![],
+            describe_fails_after: None,
+            describes: Mutex::new(0),
+            policy_unreadable: false,
+        }
+    }
+    pub(crate) fn token(&self) -> String {
+        self.snapshot
+            .lock()
+            .unwrap()
+            .parameter("RotateToken")
+            .unwrap()
+            .value
+            .clone()
+            .unwrap()
+    }
+}
+
+pub(crate) const SAFE_TEMPLATE: &str = "Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  Reader: {Type: AWS::SSM::Parameter, Condition: On}\n";
+pub(crate) const TABLE_TEMPLATE: &str = "Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\nResources:\n  Orders: {Type: AWS::DynamoDB::Table, Condition: On}\n";
+
+impl StackDirectory for FakeStack {
+    async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
+        Ok(vec![self.snapshot.lock().unwrap().clone()])
+    }
+    async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
+        Ok(self.template.to_string())
+    }
+    async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
+        if self.policy_unreadable {
+            return Err(throttled("GetStackPolicy"));
+        }
+        Ok(self.policy.map(str::to_string))
+    }
+    async fn nested_stacks(&self, _: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
+        Ok(vec![])
+    }
+    async fn resources(&self, _: &StackRef) -> Result<Vec<crate::ports::StackResource>, AwsError> {
+        Ok(vec![])
+    }
+}
+
+impl StackUpdater for FakeStack {
+    async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+        {
+            let mut calls = self.describes.lock().unwrap();
+            *calls += 1;
+            if self.describe_fails_after.is_some_and(|n| *calls > n) {
+                return Err(throttled("DescribeStacks"));
+            }
+        }
+        let mut pending = self.pending.lock().unwrap();
+        let mut snap = self.snapshot.lock().unwrap();
+        if let Some((left, value, final_status)) = pending.take() {
+            if left == 0 {
+                snap.status = final_status.into();
+                if final_status == "UPDATE_COMPLETE" {
+                    let other = self.overtaken_once.lock().unwrap().take();
+                    snap.parameters[1].value = Some(other.map(String::from).unwrap_or(value));
+                }
+            } else {
+                *pending = Some((left - 1, value, final_status));
+            }
+        }
+        Ok(Some(snap.clone()))
+    }
+
+    async fn preview(&self, _: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
+        Ok(self.planned.clone())
+    }
+
+    async fn failed_resources(
+        &self,
+        _: &StackRef,
+    ) -> Result<Vec<crate::domain::model::FailedResource>, AwsError> {
+        Ok(self
+            .cleanup_failure
+            .map(|id| crate::domain::model::FailedResource {
+                logical_id: id.to_string(),
+                physical_id: format!("{id}-physical"),
+                status: "DELETE_FAILED".into(),
+                reason: "Access denied".into(),
+            })
+            .into_iter()
+            .collect())
+    }
+
+    async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+        {
+            let mut busy = self.busy_refusals.lock().unwrap();
+            if *busy > 0 {
+                *busy -= 1;
+                return Ok(UpdateStart::Busy("in progress".into()));
+            }
+        }
+        assert_eq!(
+            plan.parameters[0],
+            ("Env".to_string(), ParameterValue::UsePrevious)
+        );
+        assert_eq!(
+            plan.capabilities, ACKNOWLEDGED_CAPABILITIES,
+            "every capability acknowledged, whatever DescribeStacks lists"
+        );
+        let ParameterValue::Value(v) = &plan.parameters[1].1 else {
+            panic!("token not set")
+        };
+        if let Some((value, why)) = self.refuse {
+            if value == v {
+                return Ok(UpdateStart::Refused(why.to_string()));
+            }
+        }
+        self.updates.lock().unwrap().push(v.clone());
+        if *v == self.token() {
+            return Ok(UpdateStart::NoChange);
+        }
+        let mut fails_left = self.fails_left.lock().unwrap();
+        let final_status = match self.fail_value {
+            Some((value, status)) if value == v && *fails_left > 0 => {
+                *fails_left -= 1;
+                status
+            }
+            _ => "UPDATE_COMPLETE",
+        };
+        self.snapshot.lock().unwrap().status = "UPDATE_IN_PROGRESS".into();
+        *self.pending.lock().unwrap() = Some((self.update_polls, v.clone(), final_status));
+        Ok(UpdateStart::Started)
+    }
+}
+
+/// Time that passes only when slept.
+pub(crate) struct FakeClock(pub(crate) AtomicU64);
+impl Clock for FakeClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+/// Every AWS call fails: the fuzz is about the input, and nothing may be changed.
+pub(crate) struct Unreachable;
+impl SecretDirectory for Unreachable {
+    async fn secret_arn(&self, _: &str) -> Result<String, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn versions(&self, _: &str) -> Result<SecretVersions, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn version_created(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
+        Err(unreachable_error())
+    }
+}
+impl StackDirectory for Unreachable {
+    async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn template_body(&self, _: &StackRef) -> Result<String, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn stack_policy(&self, _: &StackRef) -> Result<Option<String>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn nested_stacks(&self, _: &StackRef) -> Result<Vec<NestedStack>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn resources(&self, _: &StackRef) -> Result<Vec<StackResource>, AwsError> {
+        Err(unreachable_error())
+    }
+}
+impl StackUpdater for Unreachable {
+    async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn update(&self, _: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn failed_resources(&self, _: &StackRef) -> Result<Vec<FailedResource>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn preview(&self, _: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
+        Err(unreachable_error())
+    }
+}
+impl TargetAccess for Unreachable {
+    type Stacks = Unreachable;
+    async fn open(&self, _: &Target, _: &str) -> Result<Unreachable, AwsError> {
+        Ok(Unreachable)
+    }
+}
+impl RunStore for Unreachable {
+    fn bucket(&self) -> &str {
+        "b"
+    }
+    async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), AwsError> {
+        Err(unreachable_error())
+    }
+    async fn get(&self, _: &str, _: &str) -> Result<Vec<u8>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn exists(&self, _: &str) -> Result<bool, AwsError> {
+        Err(unreachable_error())
+    }
+}
+fn unreachable_error() -> AwsError {
+    AwsError {
+        operation: "Fuzz",
+        code: None,
+        message: "no AWS here".into(),
+    }
+}
+
+/// A topic whose every publish fails.
+pub(crate) struct BrokenTopic;
+impl Notifier for BrokenTopic {
+    async fn publish(&self, _: &str, _: &str) -> Result<(), AwsError> {
+        Err(AwsError {
+            operation: "Publish",
+            code: Some("NotFound".into()),
+            message: "Topic does not exist".into(),
+        })
+    }
+}
+
+/// No call was ever retried.
+pub(crate) struct NoRetries;
+impl RetryTally for NoRetries {
+    fn retried_calls(&self) -> u64 {
+        0
+    }
+}

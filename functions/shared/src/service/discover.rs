@@ -1,0 +1,112 @@
+//! Discover's use case: the stacks to refresh in every target, and the run files the
+//! Distributed Map reads them from.
+
+use serde_json::Value;
+use tracing::{info, warn, Instrument};
+
+use super::{audit, resolve_targets, Scope};
+use crate::domain::discovery::{self, DiscoverySettings};
+use crate::domain::error::{from_step_input, InputError};
+use crate::domain::model::{DiscoveryOutput, ExecutionInput, RunFiles, SecretRef};
+use crate::domain::targets::session_name;
+use crate::handler::FunctionError;
+use crate::ports::{AccountDirectory, RetryTally, RunStore, SecretDirectory, TargetAccess};
+
+/// The state machine wraps the execution input with the execution's name:
+/// `{"execution": "<name>", "request": <input>}`; a bare input (a local invoke) also works.
+// The function's five ports, its scope and settings, and the input: one call site per
+// caller (the main, the CLI's plan); a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub async fn discover<A, O, S, D, T>(
+    access: &A,
+    org: &O,
+    store: Option<&S>,
+    secrets: &D,
+    retries: &T,
+    scope: &Scope,
+    settings: &DiscoverySettings,
+    input: Value,
+) -> Result<DiscoveryOutput, FunctionError>
+where
+    A: TargetAccess + Sync,
+    O: AccountDirectory + Sync,
+    S: RunStore + Sync,
+    D: SecretDirectory + Sync,
+    T: RetryTally + Sync,
+{
+    let (execution, request, what) = match input {
+        Value::Object(mut map) if map.contains_key("request") => {
+            let execution = map
+                .get("execution")
+                .and_then(Value::as_str)
+                .unwrap_or("manual")
+                .to_string();
+            (
+                execution,
+                map.remove("request").unwrap_or_default(),
+                "input.request",
+            )
+        }
+        other => ("manual".to_string(), other, "input"),
+    };
+    let span = tracing::info_span!("discover", execution = %execution);
+    async move {
+    let mut input: ExecutionInput = from_step_input(what, request)?;
+    let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
+        .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
+    input.secret = parsed;
+    let retried_before = retries.retried_calls();
+    let (resolved, unlisted) = resolve_targets(org, scope).await;
+    let targets = resolved.targets(&scope.own_region);
+    let session = session_name(&execution);
+    let reconcile = input.reconcile;
+    let mut out = discovery::discover(access, &targets, input, settings, &session, secrets).await;
+    out.failed_targets.extend(unlisted);
+    if reconcile {
+        // Boxed: nested in discovery's future, the audit's would exceed the compiler's
+        // type-depth limit in the discover binary.
+        Box::pin(audit::keep_only_stale(access, secrets, &resolved, &scope.own_region, &session, &mut out)).await?;
+    }
+    out.retried_calls = retries.retried_calls() - retried_before;
+    for task in &mut out.selected {
+        task.execution = Some(execution.clone());
+    }
+    info!(
+        secret_arn = %out.secret.arn, execution = %execution, targets = out.targets, failed_targets = out.failed_targets.len(),
+        scanned = out.scanned, selected = out.selected.len(), skipped = out.skipped.len(), dry_run = out.dry_run,
+        mode = %out.mode, "discovery done"
+    );
+    for s in &out.skipped {
+        warn!(account = %s.stack.account, region = %s.stack.region, stack = %s.stack.name, status = %s.status, reason = %s.reason, "stack skipped");
+    }
+    for t in &out.failed_targets {
+        tracing::error!(account = %t.account, region = %t.region, reason = %t.reason, "target could not be searched");
+    }
+    match store {
+        None => Ok(out),
+        Some(store) => Ok(keep_lists_in_the_run_files(store, out, &execution).await?),
+    }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The state machine's path: the selected list goes to S3 for the Distributed Map's
+/// ItemReader and the full discovery for the report; the state carries only pointers and
+/// counts, whatever the number of stacks (the 256 KiB payload limit).
+async fn keep_lists_in_the_run_files<S: RunStore + Sync>(
+    store: &S,
+    mut out: DiscoveryOutput,
+    execution: &str,
+) -> Result<DiscoveryOutput, FunctionError> {
+    let run = RunFiles::new(store.bucket(), execution);
+    let items = serde_json::to_vec(&out.selected)
+        .map_err(|e| InputError::new("selected", e.to_string()))?;
+    store.put(&run.items_key, items).await?;
+    out.run = Some(run.clone());
+    let full = serde_json::to_vec(&out).map_err(|e| InputError::new("discovery", e.to_string()))?;
+    store.put(&run.discovery_key, full).await?;
+    out.selected.clear();
+    out.skipped.clear();
+    Ok(out)
+}

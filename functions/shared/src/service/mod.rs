@@ -1,0 +1,20 @@
+//! One use case per Lambda function: validate the input, call the domain through the
+//! ports, shape the output. The `main`s only build clients and call these; the emulator
+//! tests call them too, with the real adapters.
+
+mod audit;
+mod discover;
+mod refresh;
+mod report;
+mod scope;
+mod trigger;
+
+#[cfg(test)]
+mod fuzz;
+
+pub use audit::{audit, current_version, AuditCounts, AuditReport, AuditRow, RECONCILE_CAUSE};
+pub use discover::discover;
+pub use refresh::{refresh, NO_STOPS, STOPPED_BY_OPERATOR};
+pub use report::report;
+pub use scope::{resolve_targets, Scope};
+pub use trigger::{trigger, Trigger, TriggerReport};

@@ -1,0 +1,181 @@
+//! Refresh's use case: one stack's task, checked against the function's own scope, advanced
+//! through the domain's step machine until it is done or the invocation's budget runs out.
+
+use serde_json::Value;
+use tracing::{info, warn, Instrument};
+
+use super::scope::target_of;
+use super::Scope;
+use crate::domain::error::{from_step_input, InputError};
+use crate::domain::in_place::RefreshMode;
+use crate::domain::model::{Outcome, Phase, RefreshTask, RunFiles, StackProgress, StackRef};
+use crate::domain::refresh::{self, RefreshSettings};
+use crate::domain::targets::session_name;
+use crate::handler::FunctionError;
+use crate::ports::{
+    AccountDirectory, Clock, NoRunFiles, RetryTally, RunStore, SecretDirectory, TargetAccess,
+};
+use crate::telemetry;
+
+/// No run files (a local invoke): no operator stop, no progress for watchers.
+pub const NO_STOPS: Option<&NoRunFiles> = None;
+
+/// Why a stack is not refreshed after `rotate-token stop`.
+pub const STOPPED_BY_OPERATOR: &str = "stopped by operator";
+
+// The function's six ports, its settings and scope, the input and its time budget: one
+// call site (functions/refresh/src/main.rs) builds it; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub async fn refresh<R, A, O, S, C, T>(
+    files: Option<&R>,
+    access: &A,
+    org: &O,
+    secrets: &S,
+    clock: &C,
+    retries: &T,
+    settings: RefreshSettings,
+    scope: &Scope,
+    input: Value,
+    budget_until_ms: u64,
+) -> Result<RefreshTask, FunctionError>
+where
+    R: RunStore + Sync,
+    A: TargetAccess + Sync,
+    O: AccountDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+    T: RetryTally + Sync,
+{
+    let task: RefreshTask = from_step_input("input", input)?;
+    let parsed = StackRef::from_stack_id(&task.stack.id)
+        .map_err(|e| InputError::new("input.stack.id", e.problem))?;
+    if parsed.account != task.stack.account || parsed.region != task.stack.region {
+        return Err(InputError::new(
+            "input.stack",
+            "account and region do not match the stack id",
+        )
+        .into());
+    }
+    // Inputs are not authority: the parameter this function sets and the session it acts
+    // under come from its own configuration. A task that says otherwise (someone who can
+    // invoke the function or write the run files) is refused before any AWS call.
+    let configured = scope.parameter_for(task.mode);
+    let what = match task.mode {
+        RefreshMode::TwoPhase => "token",
+        RefreshMode::InPlace => "version",
+    };
+    if task.parameter != configured {
+        return Err(InputError::new(
+            "input.parameter",
+            format!(
+                "`{}` is not this deployment's {what} parameter `{configured}`",
+                task.parameter
+            ),
+        )
+        .into());
+    }
+    // Every line about this stack names the execution (its full name, written into the task
+    // by discover from `$$.Execution.Name`), the account, the region and the stack.
+    let execution = task
+        .execution
+        .clone()
+        .unwrap_or_else(|| "manual".to_string());
+    let session = session_name(&execution);
+    if let Some(given) = task.session.as_deref().filter(|g| *g != session) {
+        return Err(InputError::new(
+            "input.session",
+            format!(
+                "`{given}` is not the pipeline's session for execution `{execution}` (`{session}`)"
+            ),
+        )
+        .into());
+    }
+    // A safe stop (`rotate-token stop`): a stack whose refresh has not begun is not begun;
+    // one between phases always finishes (it must never be left at `false`). The marker
+    // is read from this function's own bucket; naming another execution can only make a
+    // task do less.
+    let not_begun = !task.update_started && task.phase == Phase::Disable;
+    if let (true, Some(files)) = (not_begun, files) {
+        let marker = RunFiles::new(files.bucket(), &execution).stop_key();
+        if files.exists(&marker).await? {
+            let mut out = task;
+            out.outcome = Outcome::Skipped;
+            out.reason = Some(STOPPED_BY_OPERATOR.to_string());
+            info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
+            tell_progress(files, &execution, &out, clock.now_ms()).await;
+            return Ok(out);
+        }
+    }
+    // Never act outside the deployment's targets, whatever the input says.
+    let target = target_of(org, scope, &parsed).await?;
+    let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
+    let retried_before = retries.retried_calls();
+    let stacks = access
+        .open(&target, &session)
+        .instrument(span.clone())
+        .await?;
+    let reach = refresh::Reach {
+        updater: &stacks,
+        secrets,
+        clock,
+    };
+    let mut out = refresh::advance(reach, settings, task, budget_until_ms)
+        .instrument(span.clone())
+        .await
+        .map_err(|i| match i.changed {
+            true => FunctionError::AwsAfterChange(i.error),
+            false => FunctionError::Aws(i.error),
+        })?;
+    out.retried_calls += retries.retried_calls() - retried_before;
+    if let Some(files) = files {
+        tell_progress(files, &execution, &out, clock.now_ms())
+            .instrument(span.clone())
+            .await;
+    }
+    let _guard = span.enter();
+    match out.outcome {
+        Outcome::Waiting => {
+            info!(phase = out.phase.token_value(), status = ?out.status, "still updating; handing back to the state machine")
+        }
+        Outcome::Refreshed => {
+            info!("stack refreshed");
+            if let (Some(start), Some(enable)) = (out.started_ms, out.enable_started_ms) {
+                let now = clock.now_ms();
+                telemetry::emit_metrics(&[
+                    (
+                        "PhaseOneSeconds",
+                        enable.saturating_sub(start) as f64 / 1000.0,
+                        "Seconds",
+                    ),
+                    (
+                        "PhaseTwoSeconds",
+                        now.saturating_sub(enable) as f64 / 1000.0,
+                        "Seconds",
+                    ),
+                ]);
+            }
+        }
+        Outcome::Failed if out.critical => {
+            tracing::error!(reason = ?out.reason, status = ?out.status, "CRITICAL: stack left without its guarded resources")
+        }
+        _ => {
+            warn!(outcome = ?out.outcome, reason = ?out.reason, status = ?out.status, "stack not refreshed")
+        }
+    }
+    Ok(out)
+}
+
+/// Leaves the stack's progress for `rotate-token watch`. Best effort: a progress file that
+/// cannot be written costs the watcher a live line, never the stack its refresh.
+async fn tell_progress<R: RunStore + Sync>(
+    files: &R,
+    execution: &str,
+    task: &RefreshTask,
+    at_ms: u64,
+) {
+    let key = RunFiles::new(files.bucket(), execution).progress_key(&task.stack.id);
+    let body = serde_json::to_vec(&StackProgress::of(task, at_ms)).unwrap_or_default();
+    if let Err(e) = files.put(&key, body).await {
+        warn!(error = %e, "could not write the stack's progress for watchers");
+    }
+}
