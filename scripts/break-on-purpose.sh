@@ -72,36 +72,36 @@ mutate "stacks without the parameter selected" functions/shared/src/domain/in_pl
   $'    } else {\n        None\n    }' $'    } else {\n        Some(RefreshMode::TwoPhase)\n    }' a_put_secret_value
 mutate "a failed stack reported as refreshed" functions/shared/src/domain/report.rs \
   '        ..row(&r.stack, r.outcome)' '        ..row(&r.stack, Outcome::Refreshed)' a_failed_phase_two
-mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh.rs \
+mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh/mod.rs \
   'if task.phase == Phase::Disable && !task.guard_passed && token_is_true {' \
   'if task.phase == Phase::Disable && !task.guard_passed && token_is_true && false {' a_guarded_bucket data_loss_guard
-mutate "phase two not retried" functions/shared/src/domain/refresh.rs \
+mutate "phase two not retried" functions/shared/src/domain/refresh/mod.rs \
   'pub const ENABLE_ATTEMPTS: u32 = 3;' 'pub const ENABLE_ATTEMPTS: u32 = 1;' a_failed_phase_two
 mutate "throttled calls not retried" functions/shared/src/aws/mod.rs \
   'RetryConfig::standard().with_max_attempts(8)' 'RetryConfig::disabled()' under_30_percent faults
 mutate "report's sns:Publish grant removed" template.yaml \
   '              Action: sns:Publish' '              Action: sns:ListTopics' in_its_own_account iam
 # Issue 8: behave as CloudFormation and Step Functions do.
-mutate "capabilities not acknowledged (a sam deploy stack is refused)" functions/shared/src/domain/refresh.rs \
+mutate "capabilities not acknowledged (a sam deploy stack is refused)" functions/shared/src/domain/planning.rs \
   '    let mut capabilities: Vec<String> = ACKNOWLEDGED_CAPABILITIES' '    let mut capabilities: Vec<String> = [""; 0]' a_sam_stack_is_refreshed refresh
 mutate "emulator accepts updates without the capabilities AWS requires" tests/emulator/rotatetoken_emulator.py \
   '    guarded("update_stack", via_change_set=False)' '    pass  # mutation' the_emulator_refuses_updates_without refresh
-mutate "a refused update reported as a skip" functions/shared/src/domain/refresh.rs \
+mutate "a refused update reported as a skip" functions/shared/src/domain/refresh/mod.rs \
   $'            fail(\n                task,\n                format!("CloudFormation refused the update: {why}"),\n                critical,\n            );' \
   'let _ = critical; not_done(task, format!("CloudFormation refused the update: {why}"));' an_update_cloudformation_refuses lib
-mutate "dangling reference not looked for before phase one" functions/shared/src/domain/refresh.rs \
+mutate "dangling reference not looked for before phase one" functions/shared/src/domain/refresh/mod.rs \
   'nested::refusal_reason(&body, &task.parameter, &members)' 'nested::refusal_reason("{}", &task.parameter, &[])' a_dangling_reference_is_found refresh
 mutate "the Map fails on one failed child (AWS default tolerance)" statemachine/rotatetoken.asl.json \
   $'      "ToleratedFailurePercentage": 100,\n' '' a_child_that_ends_outside
-mutate "a function failure after a change not critical" functions/shared/src/domain/refresh.rs \
+mutate "a function failure after a change not critical" functions/shared/src/domain/refresh/verdict.rs \
   'fail(&mut task, reason, !before_any_change);' 'fail(&mut task, reason, false);' a_child_that_ends_outside
-mutate "restore command resets the other parameters" functions/shared/src/domain/refresh.rs \
+mutate "restore command resets the other parameters" functions/shared/src/domain/refresh/verdict.rs \
   'parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));' 'let _ = key;' a_failed_phase_two
 mutate "a version current again after its run ended starts nothing" functions/shared/src/service/trigger.rs \
   'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {' 'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms && false => {' a_version_current_again trigger
 mutate "no on-failure destination for the trigger" template.yaml \
   '            Destination: !GetAtt TriggerFailuresQueue.Arn' '            Destination: !Ref AlertsTopic' a_trigger_that_fails_for_good contracts
-mutate "cleanup failures not looked for after phase one" functions/shared/src/domain/refresh.rs \
+mutate "cleanup failures not looked for after phase one" functions/shared/src/domain/refresh/mod.rs \
   'for f in orphans(updater.failed_resources(&task.stack).await?) {' 'for f in orphans(updater.failed_resources(&task.stack).await?).take(0) {' refused_updates_and_cleanup state_machine
 mutate "stack policy not judged before phase one" functions/shared/src/domain/stack_policy.rs \
   'applies("Deny") || !applies("Allow")' 'false && applies("Deny")' a_stack_policy_protecting refresh
@@ -109,7 +109,7 @@ mutate "emulator ignores stack policies" tests/emulator/rotatetoken_emulator.py 
   '                denied = _denied_by_stack_policy(stack, template, resolved)' '                denied = []' the_emulator_rolls_back_an_update refresh
 mutate "StackSet instances updated directly" functions/shared/src/domain/selection.rs \
   'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-") {' 'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-").filter(|_| false) {' a_stackset_instance refresh
-mutate "phase one's other changes not previewed" functions/shared/src/domain/refresh.rs \
+mutate "phase one's other changes not previewed" functions/shared/src/domain/planning.rs \
   '    let side = side_changes(planned, guarded, tokens);' '    let side: Vec<String> = side_changes(planned, guarded, tokens).into_iter().take(0).collect();' a_phase_one_that_would_change refresh
 # Issue 8, point 5: nested stacks.
 mutate "nested stacks not judged before phase one" functions/shared/src/domain/nested.rs \
@@ -118,7 +118,7 @@ mutate "unreachable nested stacks not reported" functions/shared/src/domain/disc
   '            if consumer {' '            if consumer && false {' nested_stacks_select_their_root discover
 mutate "emulator replaces nested stacks instead of updating them in place" tests/emulator/rotatetoken_emulator.py \
   '    cfn_models.Stack.update_from_cloudformation_json = classmethod(update)' '    pass  # mutation' a_nested_stack_is_refreshed refresh
-mutate "cleanup failures inside nested stacks not looked for" functions/shared/src/domain/refresh.rs \
+mutate "cleanup failures inside nested stacks not looked for" functions/shared/src/domain/refresh/mod.rs \
   '                for reached in task.nested.clone() {' '                for reached in task.nested.clone().into_iter().take(0) {' a_cleanup_failure_inside_a_nested refresh
 mutate "a dry run does not predict refused updates" functions/shared/src/domain/discovery.rs \
   '                task.reason = j.would_fail.clone();' '                task.reason = None;' a_dry_run_predicts discover
@@ -165,7 +165,7 @@ mutate "in-place: a database the update would replace is not refused" functions/
   '                    && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())' '                    && DATA_HOLDING_TYPES.is_empty()' in_place_and_classic state_machine
 mutate "in-place: the token wins over the version parameter" functions/shared/src/domain/in_place.rs \
   $'    if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)\n    } else if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)' $'    if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)\n    } else if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)' in_place lib
-mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh.rs \
+mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh/mod.rs \
   '    let Some(current) = versions.current().map(str::to_string) else {' '    let Some(current) = task.version.clone().or(versions.current().map(str::to_string)) else {' forged_version refresh
 mutate "a dry run's plan is not reported" functions/shared/src/domain/report.rs \
   $'                plan: selected.plan.clone(),\n' '' in_place_and_classic state_machine
@@ -197,7 +197,7 @@ mutate "the refresh role cannot tell a missing stop marker from a denied one (no
   $'            - Sid: TellAMissingStopMarkerFromADeniedOne\n              Effect: Allow\n              Action: s3:ListBucket\n' $'            - Sid: TellAMissingStopMarkerFromADeniedOne\n              Effect: Allow\n              Action: s3:ListAllMyBuckets\n' in_its_own_account iam
 mutate "the trigger cannot tell a missing lock from a denied one (no ListBucket)" template.yaml \
   $'            - Sid: TellAMissingLockFromADeniedOne\n              Effect: Allow\n              Action: s3:ListBucket\n' $'            - Sid: TellAMissingLockFromADeniedOne\n              Effect: Allow\n              Action: s3:ListAllMyBuckets\n' in_its_own_account iam
-mutate "a finished update is noticed only at the next fixed poll interval" functions/shared/src/domain/refresh.rs \
+mutate "a finished update is noticed only at the next fixed poll interval" functions/shared/src/domain/refresh/mod.rs \
   '    (age_ms / 10).clamp(shortest, settings.poll_interval_ms)' '    { let _ = (age_ms, shortest); settings.poll_interval_ms }' noticed_within lib
 mutate "a CA bundle with a certificate the SDK cannot parse is trusted (the SDK would panic)" functions/shared/src/aws/tls.rs \
   '    (!certificates.is_empty() && all_anchors)' '    (!certificates.is_empty() || all_anchors)' unparsable lib
@@ -214,7 +214,7 @@ mutate "a put whose response leaves out the version is refused (the request's to
   '                    Some(token) => VersionClue::RequestToken(token.to_string()),
                     None => VersionClue::Current,' '                    Some(_) => return Err(InputError::missing("detail.responseElements.versionId")),
                     None => VersionClue::Current,' records_as_each_caller trigger
-mutate "a rolled-back update is reported without its resources' reasons (which keys of which secret)" functions/shared/src/domain/refresh.rs \
+mutate "a rolled-back update is reported without its resources' reasons (which keys of which secret)" functions/shared/src/domain/refresh/mod.rs \
   '        if task.update_started && class == StatusClass::RolledBack {' '        if task.update_started && class == StatusClass::RolledBack && false {' a_new_value_without_a_key real_shapes
 mutate "the emulator keeps a change-set stack's template as created ({}): cdk deploy stacks break" tests/emulator/real_shapes.py \
   '        stack._parse_template()' '        pass' stacks_as_the_cdk real_shapes

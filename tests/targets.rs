@@ -558,7 +558,7 @@ async fn a_read_only_session_in_the_target_role_cannot_update_a_stack() {
     let listed = stacks.list_stacks().await.unwrap();
     assert_eq!(listed.len(), 1, "reading is allowed");
     let plan =
-        rotatetoken::domain::refresh::plan_update(&listed[0], "RotateToken", "false").unwrap();
+        rotatetoken::domain::planning::plan_update(&listed[0], "RotateToken", "false").unwrap();
     match stacks.update(&plan).await {
         Ok(UpdateStart::Refused(why)) => assert!(
             why.contains("no session policy allows the cloudformation:UpdateStack action"),

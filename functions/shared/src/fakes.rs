@@ -9,7 +9,7 @@ use crate::domain::model::{
     FailedResource, ParameterValue, PlannedChange, SecretVersions, StackParameter, StackRef,
     StackSnapshot, Target, UpdatePlan,
 };
-use crate::domain::refresh::ACKNOWLEDGED_CAPABILITIES;
+use crate::domain::planning::ACKNOWLEDGED_CAPABILITIES;
 use crate::ports::{
     AwsError, Clock, NestedStack, Notifier, RetryTally, RunStore, SecretDirectory, StackDirectory,
     StackResource, StackUpdater, TargetAccess, UpdateStart,

@@ -12,7 +12,7 @@ use super::model::{
     SkippedStack, StackSnapshot,
 };
 use super::nested::{self, Member};
-use super::refresh;
+use super::planning;
 use super::selection::{
     mentions_secret, not_opted_in, not_refreshable_reason, parameters_mention_secret, SelectionMode,
 };
@@ -104,7 +104,7 @@ async fn guard_verdict<D: StackDirectory + StackUpdater + Sync>(
         .and_then(|p| p.value.as_deref())
         == Some("false");
     let phase = if at_false { "true" } else { "false" };
-    let update = refresh::plan_update(snapshot, parameter, phase).map_err(Before::Skip)?;
+    let update = planning::plan_update(snapshot, parameter, phase).map_err(Before::Skip)?;
     let planned = directory.preview(&update).await.map_err(not_checked)?;
     let first = PlannedUpdate::from_changes(format!("{parameter}={phase}"), &planned);
     if at_false {
@@ -112,7 +112,7 @@ async fn guard_verdict<D: StackDirectory + StackUpdater + Sync>(
     }
     let guarded = nested::guarded(&body, parameter, &members);
     let tokens = nested::token_names(parameter, &members);
-    if let Some(reason) = refresh::side_change_reason(&planned, &guarded, &tokens, snapshot) {
+    if let Some(reason) = planning::side_change_reason(&planned, &guarded, &tokens, snapshot) {
         return Err(Before::Skip(reason));
     }
     let second = first.undone(format!("{parameter}=true"));
@@ -136,7 +136,7 @@ async fn in_place_verdict<D: StackUpdater + Sync, S: SecretDirectory + Sync>(
         Before::WouldFail("the secret has no version labelled AWSCURRENT".to_string())
     })?;
     let update =
-        refresh::plan_update(snapshot, version_parameter, current).map_err(Before::Skip)?;
+        planning::plan_update(snapshot, version_parameter, current).map_err(Before::Skip)?;
     let planned = directory.preview(&update).await.map_err(|e| {
         Before::WouldFail(format!(
             "the checks before the update could not be made: {e}"

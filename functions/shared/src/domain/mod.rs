@@ -8,6 +8,7 @@ pub mod in_place;
 pub mod model;
 pub mod nested;
 pub mod notice;
+pub mod planning;
 pub mod refresh;
 pub mod report;
 pub mod rollback;

@@ -1,0 +1,558 @@
+//! The refresh of one stack. Two-phase: `RotateToken=false`, wait, `RotateToken=true`,
+//! wait. In-place: one update setting the version parameter to the secret's current
+//! version ([`super::in_place`]), wait.
+//!
+//! The refresh function calls [`advance`] with the task it got from the state machine; it
+//! polls the stack itself for as long as its invocation budget allows and hands the task
+//! back `Waiting` when the budget runs out, so the state machine spends two transitions per
+//! budget slice instead of three per poll. Every decision is re-derived from the stack's
+//! described state, so a retried invocation is harmless.
+
+use super::in_place::{self, RefreshMode};
+use super::model::{
+    Outcome, Phase, PlannedUpdate, ReachedStack, RefreshTask, StackRef, StackSnapshot,
+};
+pub use super::model::{ParameterValue, UpdatePlan};
+use super::nested;
+use super::planning::{plan_update, side_change_reason};
+use super::selection::{classify_status, StatusClass};
+
+#[cfg(test)]
+mod tests;
+mod verdict;
+
+use crate::ports::{AwsError, Clock, SecretDirectory, StackDirectory, StackUpdater, UpdateStart};
+pub use verdict::{after_function_failure, restore_command, ERRORS_BEFORE_ANY_CHANGE};
+use verdict::{explain_rollback, fail, not_done, orphans};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSettings {
+    /// The longest time between two DescribeStacks calls while an update runs (shorter
+    /// while the update is young: [`next_look_ms`]).
+    pub poll_interval_ms: u64,
+    /// Longest a whole refresh (both phases) may wait before it is reported failed.
+    pub max_wait_ms: u64,
+    /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
+    pub require_opt_in: bool,
+}
+
+/// Phase-two updates tried before the stack is declared CRITICAL: a `true` update that
+/// rolls back (a throttled resource API, a transient dependency) often succeeds again.
+pub const ENABLE_ATTEMPTS: u32 = 3;
+
+/// Pause before phase-two attempt `n + 1` (after `n` failures): 2, 4, 8... poll intervals.
+fn enable_backoff_ms(settings: &RefreshSettings, failures: u32) -> u64 {
+    settings.poll_interval_ms.max(1_000) * (1u64 << failures.min(6))
+}
+
+/// The shortest wait between two looks at a running update of ours.
+pub const SHORTEST_LOOK_MS: u64 = 2_000;
+
+/// How long to wait before looking again at an update of ours that has run for `age_ms`:
+/// a tenth of its age, at least [`SHORTEST_LOOK_MS`], at most the poll interval.
+///
+/// Why not a fixed interval: the time between an update finishing and the refresh noticing
+/// it is pure overhead, up to a whole interval per phase. A fixed 15 s against updates of
+/// 20 s added ~7.5 s (~37%) per phase on average. Waiting a tenth of the age caps that at a
+/// tenth of the update's own time (a look at 0.9·U is followed by one before 1.0·U), so a
+/// refresh never takes more than ~10% longer than CloudFormation does, while a long update
+/// is looked at no more often than the poll interval allows (`make bench`: refresh
+/// overhead). CloudFormation publishes no completion signal a function could wait on
+/// without an event bus in every target account.
+pub fn next_look_ms(settings: &RefreshSettings, age_ms: u64) -> u64 {
+    let shortest = SHORTEST_LOOK_MS.min(settings.poll_interval_ms);
+    (age_ms / 10).clamp(shortest, settings.poll_interval_ms)
+}
+
+/// An AWS call failed (after the SDK's retries) while working on a stack. `changed` says
+/// whether an update of this refresh may already have started: the stack may then be at
+/// `false`, and the state machine's record of the failure must say CRITICAL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    pub error: AwsError,
+    pub changed: bool,
+}
+
+/// What a refresh works through: the stack's CloudFormation, the secret's versions (in-place
+/// mode), the clock.
+pub struct Reach<'a, U, S, C> {
+    pub updater: &'a U,
+    pub secrets: &'a S,
+    pub clock: &'a C,
+}
+
+/// Works on one stack until it is finished or `budget_until_ms` is near.
+pub async fn advance<U, S, C>(
+    reach: Reach<'_, U, S, C>,
+    settings: RefreshSettings,
+    mut task: RefreshTask,
+    budget_until_ms: u64,
+) -> Result<RefreshTask, Interrupted>
+where
+    U: StackUpdater + StackDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+{
+    match work(&reach, settings, &mut task, budget_until_ms).await {
+        Ok(()) => Ok(task),
+        Err(error) => Err(Interrupted {
+            error,
+            changed: task.phase != Phase::Disable || task.update_started,
+        }),
+    }
+}
+
+async fn work<U, S, C>(
+    reach: &Reach<'_, U, S, C>,
+    settings: RefreshSettings,
+    task: &mut RefreshTask,
+    budget_until_ms: u64,
+) -> Result<(), AwsError>
+where
+    U: StackUpdater + StackDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+{
+    let (updater, clock) = (reach.updater, reach.clock);
+    task.invocations += 1;
+    task.started_ms.get_or_insert(clock.now_ms());
+    let deadline = *task
+        .deadline_ms
+        .get_or_insert(clock.now_ms() + settings.max_wait_ms);
+    while task.outcome == Outcome::Waiting {
+        if clock.now_ms() >= deadline {
+            let status = task.status.clone().unwrap_or_default();
+            let stranded =
+                task.mode.is_two_phase() && (task.phase == Phase::Enable || task.update_started);
+            let step = match task.mode {
+                RefreshMode::TwoPhase => format!("phase {}", task.phase.token_value()),
+                RefreshMode::InPlace => "the in-place update".to_string(),
+            };
+            let reason = format!(
+                "gave up after waiting {} s in {step}; last status {status}{}",
+                settings.max_wait_ms / 1000,
+                if stranded {
+                    "; the stack may be left without its guarded resources"
+                } else {
+                    ""
+                }
+            );
+            fail(task, reason, stranded);
+            break;
+        }
+        let Some(mut snapshot) = updater.describe(&task.stack).await? else {
+            let critical = task.phase == Phase::Enable;
+            fail(task, "stack no longer exists".to_string(), critical);
+            break;
+        };
+        task.status = Some(snapshot.status.clone());
+        // Rollback triggers hold each of the two updates in progress for their monitoring
+        // time: that time is added to the wait budget (twice), not taken from it.
+        if let Some(started) = task.started_ms {
+            let monitoring = u64::from(snapshot.rollback_monitoring_minutes) * 60_000;
+            task.deadline_ms = Some(started + settings.max_wait_ms + 2 * monitoring);
+        }
+        task.other_parameters = snapshot.other_parameter_keys(&task.parameter);
+        let class = classify_status(&snapshot.status);
+        if task.update_started && class == StatusClass::RolledBack {
+            explain_rollback(updater, task, &mut snapshot).await;
+        }
+        let must_wait = if task.mode == RefreshMode::InPlace {
+            if task.update_started {
+                observe_in_place(task, &snapshot, class)
+            } else {
+                start_in_place(updater, reach.secrets, task, &snapshot, class, &settings).await?
+            }
+        } else if task.update_started {
+            let phase_before = task.phase;
+            let wait = observe_running_update(task, &snapshot, class, &settings, clock.now_ms());
+            if phase_before == Phase::Disable && task.phase == Phase::Enable {
+                // Our `false` is complete. A guarded resource CloudFormation failed to
+                // delete in cleanup still ends UPDATE_COMPLETE: only the resource's events
+                // say so. It lives on outside the stack holding the old value.
+                for f in orphans(updater.failed_resources(&task.stack).await?) {
+                    task.orphaned.push(format!(
+                        "{} ({}): {}",
+                        f.logical_id, f.physical_id, f.reason
+                    ));
+                }
+                // The same in the nested stacks the token updated in place: their
+                // resources' events are their own, not the root's.
+                for reached in task.nested.clone() {
+                    let Ok(child) = StackRef::from_stack_id(&reached.stack_id) else {
+                        continue;
+                    };
+                    for f in orphans(updater.failed_resources(&child).await?) {
+                        task.orphaned.push(format!(
+                            "{}/{} ({}): {}",
+                            reached.path, f.logical_id, f.physical_id, f.reason
+                        ));
+                    }
+                }
+            }
+            wait
+        } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
+            true // backing off before another phase-two attempt
+        } else {
+            start_phase(updater, task, &snapshot, class, settings.require_opt_in).await?
+        };
+        if task.phase == Phase::Enable && task.enable_started_ms.is_none() {
+            task.enable_started_ms = Some(clock.now_ms());
+        }
+        task.update_since_ms = match (task.update_started, task.update_since_ms) {
+            (true, since) => Some(since.unwrap_or(clock.now_ms())),
+            (false, _) => None,
+        };
+        if must_wait {
+            let pause = match task.update_since_ms {
+                Some(since) => next_look_ms(&settings, clock.now_ms().saturating_sub(since)),
+                // Backing off, or someone else's operation: nothing of ours to catch.
+                None => settings.poll_interval_ms,
+            };
+            if clock.now_ms() + pause >= budget_until_ms {
+                break; // hand back Waiting: the state machine calls again
+            }
+            clock.sleep_ms(pause).await;
+        }
+    }
+    Ok(())
+}
+
+/// The checks before any update, in both modes: a stack another service owns, one not
+/// opted in (before phase one only: a stack between phases is always brought back to
+/// `true`), one busy with someone else's operation, one that needs an operator.
+/// `Some(wait)` when the update must not start now.
+fn held_back(
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    require_opt_in: bool,
+) -> Option<bool> {
+    let opt_in = match task.phase {
+        Phase::Disable => super::selection::not_opted_in(snapshot, require_opt_in, &task.parameter),
+        _ => None,
+    };
+    if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {
+        not_done(task, reason);
+        return Some(false);
+    }
+    match class {
+        StatusClass::InProgress => Some(true), // someone else's operation
+        StatusClass::NeedsOperator => {
+            let reason = format!(
+                "stack is in {} and needs an operator{}",
+                snapshot.status,
+                snapshot.reason_suffix()
+            );
+            not_done(task, reason);
+            Some(false)
+        }
+        StatusClass::Updatable | StatusClass::RolledBack => None,
+    }
+}
+
+/// Returns whether to wait before looking again.
+async fn start_phase<U: StackUpdater + StackDirectory>(
+    updater: &U,
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    require_opt_in: bool,
+) -> Result<bool, AwsError> {
+    if let Some(wait) = held_back(task, snapshot, class, require_opt_in) {
+        return Ok(wait);
+    }
+    // The data-loss guard, on the template as it is now, right before anything is deleted
+    // (discovery may have run hours earlier). A stack already at `false` has nothing left
+    // to lose: bringing it back to `true` only restores it.
+    let token_is_true = snapshot
+        .parameter(&task.parameter)
+        .and_then(|p| p.value.as_deref())
+        == Some("true");
+    if task.phase == Phase::Disable && !task.guard_passed && token_is_true {
+        let body = updater.template_body(&task.stack).await?;
+        // Nested stacks the token reaches go false and true with this stack: judged too.
+        let members = nested::reached(updater, &task.stack, &body, &task.parameter).await?;
+        // An update CloudFormation would refuse is a failure (the stack cannot receive the
+        // new value until its template is mended), found before anything is changed.
+        if let Some(reason) = nested::refusal_reason(&body, &task.parameter, &members) {
+            fail(task, reason, false);
+            return Ok(false);
+        }
+        if let Some(reason) = nested::skip_reason(&body, &task.parameter, &members, snapshot) {
+            not_done(task, reason);
+            return Ok(false);
+        }
+        if let Some(reason) =
+            super::stack_policy::reason(updater, &task.stack, &body, &task.parameter).await?
+        {
+            not_done(task, reason);
+            return Ok(false);
+        }
+        // What else would phase one change? SSM-typed parameters are resolved again on
+        // every update, AWS::Include and nested templates are read again: CloudFormation
+        // says exactly, in a change set with the same inputs.
+        if let Ok(preview_plan) =
+            plan_update(snapshot, &task.parameter, Phase::Disable.token_value())
+        {
+            let guarded = nested::guarded(&body, &task.parameter, &members);
+            let tokens = nested::token_names(&task.parameter, &members);
+            let planned = updater.preview(&preview_plan).await?;
+            if let Some(reason) = side_change_reason(&planned, &guarded, &tokens, snapshot) {
+                not_done(task, reason);
+                return Ok(false);
+            }
+            let first = PlannedUpdate::from_changes(format!("{}=false", task.parameter), &planned);
+            let second = first.undone(format!("{}=true", task.parameter));
+            task.plan = vec![first, second];
+        }
+        task.nested = members
+            .iter()
+            .filter(|m| !m.deleted_whole)
+            .map(|m| ReachedStack {
+                path: m.path.clone(),
+                stack_id: m.stack.id.clone(),
+            })
+            .collect();
+        task.guard_passed = true;
+    }
+    let plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
+        Ok(plan) => plan,
+        Err(why) => {
+            not_done(task, why);
+            return Ok(false);
+        }
+    };
+    match updater.update(&plan).await? {
+        UpdateStart::Started => {
+            task.update_started = true;
+            Ok(true)
+        }
+        UpdateStart::NoChange => {
+            complete_phase(task);
+            Ok(false)
+        }
+        UpdateStart::Busy(_) => Ok(true),
+        // CloudFormation refused (access denied, a capability, template validation): a
+        // failure the operator must see and the run's alarm must count, never a skip.
+        // Nothing changed in phase one; in phase two the stack is left at `false`.
+        UpdateStart::Refused(why) => {
+            let critical = task.phase != Phase::Disable;
+            fail(
+                task,
+                format!("CloudFormation refused the update: {why}"),
+                critical,
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// Starts the in-place update, once its checks pass; returns whether to wait. The version
+/// set is the secret's `AWSCURRENT` read now from Secrets Manager, never a version the
+/// input names: a task cannot pin a stack to an older value.
+async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
+    updater: &U,
+    secrets: &S,
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    settings: &RefreshSettings,
+) -> Result<bool, AwsError> {
+    if let Some(wait) = held_back(task, snapshot, class, settings.require_opt_in) {
+        return Ok(wait);
+    }
+    let Some(secret_arn) = task.secret_arn.clone() else {
+        fail(task, "in-place task names no secret".to_string(), false);
+        return Ok(false);
+    };
+    let versions = secrets.versions(&secret_arn).await?;
+    task.warning = in_place::stale_pin_warning(snapshot, &task.parameter, &versions);
+    let Some(current) = versions.current().map(str::to_string) else {
+        fail(
+            task,
+            "the secret has no version labelled AWSCURRENT".to_string(),
+            false,
+        );
+        return Ok(false);
+    };
+    let plan = match plan_update(snapshot, &task.parameter, &current) {
+        Ok(plan) => plan,
+        Err(why) => {
+            not_done(task, why);
+            return Ok(false);
+        }
+    };
+    task.version = Some(current.clone());
+    if in_place::pinned_version(snapshot, &task.parameter) == Some(current.as_str()) {
+        // Already pinned to the current version (a retried invocation, or a newer run).
+        task.warning = None;
+        complete_phase(task);
+        return Ok(false);
+    }
+    if !task.guard_passed {
+        let planned = updater.preview(&plan).await?;
+        if let Some(reason) = in_place::refusal(&planned, snapshot.allows_data_loss()) {
+            not_done(task, reason);
+            return Ok(false);
+        }
+        task.plan = vec![PlannedUpdate::from_changes(
+            format!("{}={current}", task.parameter),
+            &planned,
+        )];
+        task.guard_passed = true;
+    }
+    match updater.update(&plan).await? {
+        UpdateStart::Started => {
+            task.update_started = true;
+            Ok(true)
+        }
+        UpdateStart::NoChange => {
+            task.warning = None;
+            complete_phase(task);
+            Ok(false)
+        }
+        UpdateStart::Busy(_) => Ok(true),
+        UpdateStart::Refused(why) => {
+            fail(
+                task,
+                format!("CloudFormation refused the update: {why}"),
+                false,
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// The in-place update is running or has ended; returns whether to wait. A failed or
+/// rolled-back update leaves the stack as it was (its resources, the old version).
+fn observe_in_place(task: &mut RefreshTask, snapshot: &StackSnapshot, class: StatusClass) -> bool {
+    let status_detail = || format!("{}{}", snapshot.status, snapshot.reason_suffix());
+    match class {
+        StatusClass::InProgress => true,
+        StatusClass::Updatable => {
+            let actual = in_place::pinned_version(snapshot, &task.parameter).unwrap_or_default();
+            if Some(actual) == task.version.as_deref() {
+                task.warning = None;
+                complete_phase(task);
+            } else {
+                let reason = format!(
+                    "after the update, {} is `{actual}`, not `{}`: another update changed it",
+                    task.parameter,
+                    task.version.as_deref().unwrap_or_default()
+                );
+                fail(task, reason, false);
+            }
+            false
+        }
+        StatusClass::RolledBack | StatusClass::NeedsOperator => {
+            let reason = format!(
+                "in-place update to {}={} ended in {}; the stack keeps its resources and its previous version",
+                task.parameter,
+                task.version.as_deref().unwrap_or_default(),
+                status_detail()
+            );
+            fail(task, reason, false);
+            false
+        }
+    }
+}
+
+/// Returns whether to wait before looking again.
+fn observe_running_update(
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    settings: &RefreshSettings,
+    now_ms: u64,
+) -> bool {
+    match class {
+        StatusClass::InProgress => true,
+        StatusClass::Updatable => {
+            let expected = task.phase.token_value();
+            let actual = snapshot
+                .parameter(&task.parameter)
+                .and_then(|p| p.value.clone())
+                .unwrap_or_default();
+            if actual == expected {
+                complete_phase(task);
+            } else if task.phase == Phase::Disable && actual == "true" {
+                // Another execution (a second secret changing) set `true` after our
+                // `false` finished: its recreation started after our secret changed, so the
+                // guarded resources have re-read it. Done, without deleting them again.
+                tracing::info!("another execution completed phase two after our phase one");
+                complete_phase(task);
+                complete_phase(task);
+            } else {
+                // Another execution's `false` followed our `true`: set `true` again (it
+                // waits while that execution's update runs, or finds nothing to change).
+                // Only phase two is ever re-run, so two executions converge on `true`.
+                tracing::info!(phase = expected, found = %actual, "another update changed the token after ours; running the phase again");
+                task.update_started = false;
+            }
+            false
+        }
+        StatusClass::RolledBack if task.phase == Phase::Enable => {
+            task.enable_failures += 1;
+            let reason = format!(
+                "update to true ended in {}{} (attempt {} of {ENABLE_ATTEMPTS})",
+                snapshot.status,
+                snapshot.reason_suffix(),
+                task.enable_failures
+            );
+            if task.enable_failures < ENABLE_ATTEMPTS {
+                tracing::warn!(%reason, "phase two rolled back; retrying with backoff");
+                task.update_started = false;
+                task.retry_at_ms = Some(now_ms + enable_backoff_ms(settings, task.enable_failures));
+                task.reason = Some(reason);
+                return true;
+            }
+            fail(task, reason, true);
+            false
+        }
+        StatusClass::RolledBack | StatusClass::NeedsOperator => {
+            let critical = task.phase == Phase::Enable || class == StatusClass::NeedsOperator;
+            let reason = format!(
+                "update to {} ended in {}{}",
+                task.phase.token_value(),
+                snapshot.status,
+                snapshot.reason_suffix()
+            );
+            fail(task, reason, critical);
+            false
+        }
+    }
+}
+
+fn complete_phase(task: &mut RefreshTask) {
+    task.update_started = false;
+    task.retry_at_ms = None;
+    if task.mode == RefreshMode::InPlace {
+        task.phase = Phase::Done;
+        task.outcome = Outcome::Refreshed;
+        return;
+    }
+    match task.phase {
+        Phase::Disable => task.phase = Phase::Enable,
+        Phase::Enable | Phase::Done if !task.orphaned.is_empty() => {
+            task.phase = Phase::Done;
+            let reason = format!(
+                "phase one could not delete {}; CloudFormation completed the update and left it outside the stack, still holding the old value: delete it by hand (the stack itself is back at true)",
+                task.orphaned.join("; ")
+            );
+            fail(task, reason, false);
+        }
+        Phase::Enable | Phase::Done => {
+            task.phase = Phase::Done;
+            task.outcome = Outcome::Refreshed;
+            // Phase-two attempts that rolled back before one succeeded: said, not hidden.
+            task.reason = (task.enable_failures > 0).then(|| {
+                format!(
+                    "refreshed after {} rolled-back phase-two attempt(s); last: {}",
+                    task.enable_failures,
+                    task.reason.take().unwrap_or_default()
+                )
+            });
+        }
+    }
+}

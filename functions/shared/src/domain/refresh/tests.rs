@@ -1,0 +1,437 @@
+//! The step machine, the plan and the verdict against an in-memory stack ([`crate::fakes`]).
+
+use super::*;
+use crate::domain::model::PlannedChange;
+use crate::domain::planning::{plan_update, side_changes};
+use crate::fakes::{FakeClock, FakeStack, NoSecrets, TABLE_TEMPLATE};
+use std::sync::atomic::AtomicU64;
+
+fn reach<'a, U>(updater: &'a U, clock: &'a FakeClock) -> Reach<'a, U, NoSecrets, FakeClock> {
+    Reach {
+        updater,
+        secrets: &NoSecrets,
+        clock,
+    }
+}
+
+const SETTINGS: RefreshSettings = RefreshSettings {
+    poll_interval_ms: 1_000,
+    max_wait_ms: 60_000,
+    require_opt_in: false,
+};
+
+fn task(stack: &FakeStack) -> RefreshTask {
+    RefreshTask::new(stack.snapshot.lock().unwrap().stack.clone(), "RotateToken")
+}
+
+fn run(stack: &FakeStack, task: RefreshTask, budget_ms: u64) -> RefreshTask {
+    let clock = FakeClock(AtomicU64::new(1_000_000));
+    let until = 1_000_000 + budget_ms;
+    futures::executor::block_on(advance(reach(stack, &clock), SETTINGS, task, until)).unwrap()
+}
+
+/// When a refresh that looks at `next_look_ms` intervals notices an update that took
+/// `update_ms`.
+fn noticed_after(settings: &RefreshSettings, update_ms: u64) -> u64 {
+    let mut age = 0;
+    while age < update_ms {
+        age += next_look_ms(settings, age);
+    }
+    age - update_ms
+}
+
+#[test]
+fn an_update_is_noticed_within_a_tenth_of_its_time_or_the_shortest_look() {
+    let settings = RefreshSettings {
+        poll_interval_ms: 15_000,
+        ..SETTINGS
+    };
+    for update_ms in (1_000..3_600_000).step_by(997) {
+        let late = noticed_after(&settings, update_ms);
+        let bound = (update_ms / 10).clamp(SHORTEST_LOOK_MS, settings.poll_interval_ms);
+        assert!(
+            late <= bound,
+            "an update of {update_ms} ms noticed {late} ms late"
+        );
+    }
+}
+
+#[test]
+fn looks_are_never_closer_than_the_shortest_nor_further_apart_than_the_poll_interval() {
+    let settings = RefreshSettings {
+        poll_interval_ms: 15_000,
+        ..SETTINGS
+    };
+    assert_eq!(next_look_ms(&settings, 0), SHORTEST_LOOK_MS);
+    assert_eq!(next_look_ms(&settings, 60_000), 6_000);
+    assert_eq!(next_look_ms(&settings, 3_600_000), 15_000);
+    // A poll interval below the shortest look is honoured (the emulator suites poll fast).
+    let fast = RefreshSettings {
+        poll_interval_ms: 200,
+        ..SETTINGS
+    };
+    assert_eq!(next_look_ms(&fast, 3_600_000), 200);
+    // Long updates: no more looks than the poll interval allows, plus the ramp.
+    let mut looks = 0;
+    let mut age = 0;
+    while age < 3_600_000 {
+        age += next_look_ms(&settings, age);
+        looks += 1;
+    }
+    assert!(looks < 3_600_000 / 15_000 + 40, "{looks} looks in an hour");
+}
+
+#[test]
+fn both_phases_run_in_order() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+    assert_eq!(stack.token(), "true");
+    assert!(!t.critical);
+}
+
+#[test]
+fn a_stack_found_at_false_ends_at_true() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "false");
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+    assert_eq!(stack.token(), "true");
+}
+
+#[test]
+fn a_short_budget_hands_back_waiting_and_resumes() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let t = run(&stack, task(&stack), 1_500);
+    assert_eq!(t.outcome, Outcome::Waiting);
+    assert!(t.update_started);
+    let mut t = t;
+    for _ in 0..10 {
+        if t.outcome != Outcome::Waiting {
+            break;
+        }
+        t = run(&stack, t, 1_500);
+    }
+    assert_eq!(t.outcome, Outcome::Refreshed);
+    assert!(t.invocations > 2);
+}
+
+#[test]
+fn a_busy_stack_is_waited_for() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    *stack.busy_refusals.lock().unwrap() = 2;
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed);
+}
+
+#[test]
+fn phase_one_rollback_fails_without_phase_two() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.fail_value = Some(("false", "UPDATE_ROLLBACK_COMPLETE"));
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Failed);
+    assert_eq!(t.phase, Phase::Disable);
+    assert!(!t.critical);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+}
+
+#[test]
+fn phase_two_failure_is_critical_with_a_restore_command() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.fail_value = Some(("true", "UPDATE_ROLLBACK_COMPLETE"));
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Failed);
+    assert_eq!(t.phase, Phase::Enable);
+    assert!(t.critical);
+    let reason = t.reason.unwrap();
+    assert!(
+        reason.contains("aws cloudformation update-stack"),
+        "{reason}"
+    );
+    assert!(reason.contains("attempt 3 of 3"), "{reason}");
+    assert_eq!(
+        *stack.updates.lock().unwrap(),
+        vec!["false", "true", "true", "true"],
+        "phase two retried, phase one not"
+    );
+}
+
+#[test]
+fn a_phase_two_rollback_is_retried_with_backoff_and_can_heal() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.fail_value = Some(("true", "UPDATE_ROLLBACK_COMPLETE"));
+    *stack.fails_left.lock().unwrap() = 1;
+    let clock = FakeClock(AtomicU64::new(1_000_000));
+    let t = futures::executor::block_on(advance(
+        reach(&stack, &clock),
+        SETTINGS,
+        task(&stack),
+        1_600_000,
+    ))
+    .unwrap();
+    assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+    assert!(!t.critical);
+    let reason = t.reason.unwrap();
+    assert!(
+        reason.starts_with("refreshed after 1 rolled-back phase-two attempt(s)"),
+        "the healed failure is reported: {reason}"
+    );
+    assert_eq!(
+        *stack.updates.lock().unwrap(),
+        vec!["false", "true", "true"]
+    );
+    // 2 polls per update, 3 updates, plus a backoff of at least 2 poll intervals.
+    assert!(clock.now_ms() - 1_000_000 >= 2 * SETTINGS.poll_interval_ms + 6_000);
+}
+
+#[test]
+fn another_executions_phase_two_after_our_phase_one_completes_the_refresh() {
+    // Our `false` completes, then another execution's `true` lands before we look.
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    *stack.overtaken_once.lock().unwrap() = Some("true");
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+    assert!(!t.critical);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+    assert_eq!(stack.token(), "true");
+}
+
+#[test]
+fn another_executions_phase_one_after_our_phase_two_is_followed_by_true_again() {
+    // Our `false` and `true` complete, but another execution's `false` lands in between.
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let mut t = run(&stack, task(&stack), 3_500); // our `false` is done, `true` started
+    assert_eq!(t.phase, Phase::Enable, "{t:?}");
+    *stack.overtaken_once.lock().unwrap() = Some("false");
+    t = run(&stack, t, 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+    assert_eq!(
+        *stack.updates.lock().unwrap(),
+        vec!["false", "true", "true"]
+    );
+    assert_eq!(stack.token(), "true");
+}
+
+#[test]
+fn an_unsafe_template_is_skipped_right_before_phase_one() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.template = TABLE_TEMPLATE;
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+    assert!(t.reason.unwrap().contains("Orders (AWS::DynamoDB::Table)"));
+    assert!(stack.updates.lock().unwrap().is_empty(), "nothing deleted");
+
+    // Opted in: refreshed.
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.template = TABLE_TEMPLATE;
+    stack.snapshot.lock().unwrap().tags =
+        vec![("rotatetoken:allow-data-loss".into(), "true".into())];
+    assert_eq!(
+        run(&stack, task(&stack), 600_000).outcome,
+        Outcome::Refreshed
+    );
+
+    // Already at `false` (a run died between phases): nothing left to lose, restored.
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "false");
+    stack.template = TABLE_TEMPLATE;
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+}
+
+#[test]
+fn operator_states_are_skipped_before_any_change() {
+    let stack = FakeStack::new("UPDATE_ROLLBACK_FAILED", "true");
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Skipped);
+    assert!(stack.updates.lock().unwrap().is_empty());
+}
+
+#[test]
+fn waiting_is_bounded() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.update_polls = u32::MAX;
+    let mut t = task(&stack);
+    t.deadline_ms = Some(1_000_000 + 5_000);
+    let t = run(&stack, t, 600_000);
+    assert_eq!(t.outcome, Outcome::Failed);
+    assert!(
+        t.critical,
+        "a false update still running may strand the stack"
+    );
+    assert!(t.reason.unwrap().contains("gave up"));
+}
+
+#[test]
+fn an_update_cloudformation_refuses_is_a_failure_not_a_skip() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.refuse = Some((
+        "false",
+        "InsufficientCapabilitiesException: Requires capabilities : [CAPABILITY_AUTO_EXPAND]",
+    ));
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Failed, "{t:?}");
+    assert!(!t.critical, "nothing was changed");
+    assert!(t.reason.unwrap().contains("CAPABILITY_AUTO_EXPAND"));
+
+    // Refused in phase two: the stack is at `false`, CRITICAL.
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "false");
+    stack.refuse = Some((
+        "true",
+        "AccessDenied: not authorized to perform: iam:PassRole",
+    ));
+    let mut t = task(&stack);
+    t.phase = Phase::Enable;
+    let t = run(&stack, t, 600_000);
+    assert_eq!(t.outcome, Outcome::Failed);
+    assert!(t.critical);
+}
+
+#[test]
+fn a_function_failure_is_critical_unless_nothing_was_changed() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let mut fresh = task(&stack);
+    fresh.other_parameters = vec!["Env".into()];
+    let t = after_function_failure(fresh.clone(), "RotateToken.InvalidInput", "bad");
+    assert_eq!((t.outcome, t.critical), (Outcome::Failed, false));
+    let t = after_function_failure(fresh.clone(), "RotateToken.AwsError", "AccessDenied");
+    assert_eq!((t.outcome, t.critical), (Outcome::Failed, false));
+    // The failed call may itself have started phase one.
+    for error in [
+        "RotateToken.AwsErrorAfterChange",
+        "Sandbox.Timedout",
+        "States.Timeout",
+    ] {
+        let t = after_function_failure(fresh.clone(), error, "");
+        assert!(t.critical, "{error}");
+        assert!(t.reason.unwrap().contains("UsePreviousValue=true"));
+    }
+    let mut started = fresh;
+    started.update_started = true;
+    assert!(after_function_failure(started, "RotateToken.AwsError", "").critical);
+}
+
+#[test]
+fn an_aws_failure_after_an_update_started_says_so() {
+    // DescribeStacks throttled for good after phase one began.
+    let mut flaky = FakeStack::new("UPDATE_COMPLETE", "true");
+    flaky.describe_fails_after = Some(1);
+    let clock = FakeClock(AtomicU64::new(1_000_000));
+    let t = task(&flaky);
+    let err = futures::executor::block_on(advance(reach(&flaky, &clock), SETTINGS, t, 2_000_000))
+        .unwrap_err();
+    assert!(err.changed, "phase one was started before the failed call");
+}
+
+#[test]
+fn a_stack_policy_protecting_a_guarded_resource_skips_the_stack_before_phase_one() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.policy = Some(
+        r#"{"Statement":[{"Effect":"Allow","Action":"Update:*","Principal":"*","Resource":"*"},{"Effect":"Deny","Action":"Update:Delete","Principal":"*","Resource":"LogicalResourceId/Reader"}]}"#,
+    );
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+    assert!(t.reason.unwrap().contains("Reader (AWS::SSM::Parameter)"));
+    assert!(stack.updates.lock().unwrap().is_empty());
+}
+
+fn change(action: &str, id: &str, causes: &[&str]) -> PlannedChange {
+    PlannedChange {
+        action: action.into(),
+        logical_id: id.into(),
+        resource_type: "AWS::EC2::Instance".into(),
+        replacement: (action == "Modify").then(|| "Conditional".into()),
+        recreates: vec![],
+        causes: causes.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+#[test]
+fn only_changes_beyond_the_tokens_own_are_side_changes() {
+    let guarded = vec!["Reader".to_string()];
+    let planned = vec![
+        change("Remove", "Reader", &[]),
+        change("Modify", "Switch", &["RotateToken"]),
+        change("Modify", "Server", &["AmiId"]),
+        change("Modify", "Mystery", &[]),
+        change("Remove", "Cache", &[]),
+    ];
+    let side = side_changes(&planned, &guarded, &["RotateToken".to_string()]);
+    assert_eq!(
+        side,
+        vec![
+            "Server (AWS::EC2::Instance): Modify, Replacement Conditional, caused by AmiId",
+            "Mystery (AWS::EC2::Instance): Modify, Replacement Conditional, cause not given",
+            "Cache (AWS::EC2::Instance): Remove",
+        ]
+    );
+}
+
+#[test]
+fn a_stack_whose_phase_one_would_change_more_is_skipped_unless_it_opts_in() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.planned = vec![
+        change("Remove", "Reader", &[]),
+        change("Modify", "Server", &["AmiId"]),
+    ];
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+    assert!(t
+        .reason
+        .unwrap()
+        .contains("Server (AWS::EC2::Instance): Modify"));
+    assert!(stack.updates.lock().unwrap().is_empty());
+    stack.snapshot.lock().unwrap().tags = vec![(
+        crate::domain::model::ALLOW_SIDE_CHANGES_TAG.into(),
+        "true".into(),
+    )];
+    assert_eq!(
+        run(&stack, task(&stack), 600_000).outcome,
+        Outcome::Refreshed
+    );
+}
+
+#[test]
+fn a_cleanup_failure_is_reported_failed_never_refreshed() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.cleanup_failure = Some("DatabasePassword");
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Failed, "{t:?}");
+    assert!(!t.critical, "phase two brought the stack back");
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+    let reason = t.reason.unwrap();
+    assert!(
+        reason.contains("DatabasePassword (DatabasePassword-physical)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn rollback_trigger_monitoring_time_is_added_to_the_wait_budget() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.snapshot.lock().unwrap().rollback_monitoring_minutes = 30;
+    let t = run(&stack, task(&stack), 1_500);
+    assert_eq!(
+        t.deadline_ms,
+        Some(t.started_ms.unwrap() + SETTINGS.max_wait_ms + 2 * 30 * 60_000)
+    );
+}
+
+#[test]
+fn plan_keeps_every_other_parameter() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let snap = stack.snapshot.lock().unwrap().clone();
+    let plan = plan_update(&snap, "RotateToken", "false").unwrap();
+    assert_eq!(
+        plan.parameters,
+        vec![
+            ("Env".to_string(), ParameterValue::UsePrevious),
+            (
+                "RotateToken".to_string(),
+                ParameterValue::Value("false".into())
+            ),
+        ]
+    );
+    assert!(plan_update(&snap, "Other", "false").is_err());
+}
