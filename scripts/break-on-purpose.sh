@@ -63,14 +63,14 @@ PY
   git checkout -q -- "$file"
 }
 
-mutate "two-phase update skipped (start at phase true)" functions/shared/src/domain/model/mod.rs \
+mutate "two-phase update skipped (start at phase true)" functions/shared/src/domain/model/step.rs \
   $'            phase: Phase::Disable,\n            update_started: false,' \
   $'            phase: Phase::Enable,\n            update_started: false,' a_put_secret_value
 mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken_emulator.py \
   '    parsing.ResourceMap.update = rm_update' '    pass  # mutation' a_put_secret_value
 mutate "stacks without the parameter selected" functions/shared/src/domain/in_place.rs \
   $'    } else {\n        None\n    }' $'    } else {\n        Some(RefreshMode::TwoPhase)\n    }' a_put_secret_value
-mutate "a failed stack reported as refreshed" functions/shared/src/domain/report.rs \
+mutate "a failed stack reported as refreshed" functions/shared/src/domain/report/mod.rs \
   '        ..row(&r.stack, r.outcome)' '        ..row(&r.stack, Outcome::Refreshed)' a_failed_phase_two
 mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh/mod.rs \
   'if task.phase == Phase::Disable && !task.guard_passed && token_is_true {' \
@@ -127,7 +127,7 @@ mutate "nested change sets not read in the preview" functions/shared/src/aws/clo
 # Issue 9: a secret change touches only what it should.
 mutate "the refresh function takes the token parameter from its input" functions/shared/src/service/refresh.rs \
   '    if task.parameter != configured {' '    if task.parameter != configured && false {' a_task_naming_another_parameter lib
-mutate "a bare name matches stacks in any account" functions/shared/src/domain/model/mod.rs \
+mutate "a bare name matches stacks in any account" functions/shared/src/domain/model/secret.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger.rs \
   '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && false {' out_of_scope state_machine
@@ -167,7 +167,7 @@ mutate "in-place: the token wins over the version parameter" functions/shared/sr
   $'    if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)\n    } else if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)' $'    if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)\n    } else if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)' in_place lib
 mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh/mod.rs \
   '    let Some(current) = versions.current().map(str::to_string) else {' '    let Some(current) = task.version.clone().or(versions.current().map(str::to_string)) else {' forged_version refresh
-mutate "a dry run's plan is not reported" functions/shared/src/domain/report.rs \
+mutate "a dry run's plan is not reported" functions/shared/src/domain/report/mod.rs \
   $'                plan: selected.plan.clone(),\n' '' in_place_and_classic state_machine
 mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken_emulator.py \
   '        if replacing:' '        if True:' updates_in_place refresh
@@ -203,11 +203,11 @@ mutate "a CA bundle with a certificate the SDK cannot parse is trusted (the SDK 
   '    (!certificates.is_empty() && all_anchors)' '    (!certificates.is_empty() || all_anchors)' unparsable lib
 mutate "AWS_CA_BUNDLE (a corporate proxy's CA) is ignored" functions/shared/src/aws/tls.rs \
   'std::env::var_os("AWS_CA_BUNDLE")' 'std::env::var_os("AWS_CA_BUNDLE_IGNORED")' aws_ca_bundle lib
-mutate "the execution output keeps every row of a small run whatever its size (DataLimitExceeded)" functions/shared/src/domain/report.rs \
+mutate "the execution output keeps every row of a small run whatever its size (DataLimitExceeded)" functions/shared/src/domain/report/mod.rs \
   '    if too_many || json_len(&summary) > MAX_OUTPUT_BYTES {' '    if too_many {' payload_limit lib
-mutate "a large run's output keeps refreshed rows instead of the ones that need attention" functions/shared/src/domain/report.rs \
+mutate "a large run's output keeps refreshed rows instead of the ones that need attention" functions/shared/src/domain/report/mod.rs \
   '        summary.stacks.retain(needs_attention);' '        summary.stacks.retain(|r| !needs_attention(r));' need_attention lib
-mutate "a cut of the output or the failure cause leaves out critical rows first" functions/shared/src/domain/report.rs \
+mutate "a cut of the output or the failure cause leaves out critical rows first" functions/shared/src/domain/report/mod.rs \
   '    (!r.critical, !needs_attention(r))' '    (false, !needs_attention(r))' critical_rows_are_the_last lib
 # Issue 22: real shapes.
 mutate "a put whose response leaves out the version is refused (the request's token ignored)" functions/shared/src/domain/trigger.rs \

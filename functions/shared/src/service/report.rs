@@ -5,11 +5,11 @@ use serde_json::Value;
 use tracing::{info, Instrument};
 
 use crate::domain::error::{from_step_input, InputError};
-use crate::domain::model::RefreshTask;
-use crate::domain::notice;
-use crate::domain::report::{
-    self, ChildExecution, MapResults, ReportInput, ResultManifest, S3Object, Summary,
+use crate::domain::model::{
+    ChildExecution, MapResults, RefreshTask, ReportInput, ResultManifest, S3Object, Summary,
 };
+use crate::domain::notice;
+use crate::domain::report;
 use crate::handler::FunctionError;
 use crate::ports::{Notifier, RunStore};
 use crate::telemetry;
@@ -117,7 +117,7 @@ async fn read_map_results<S: RunStore + Sync>(
         let body = store.get(&manifest.bucket, &file.key).await?;
         let children: Vec<ChildExecution> = serde_json::from_slice(&body)
             .map_err(|e| InputError::new(format!("results file {}", file.key), e.to_string()))?;
-        tasks.extend(children.into_iter().filter_map(ChildExecution::into_task));
+        tasks.extend(children.into_iter().filter_map(report::child_task));
     }
     Ok(tasks)
 }

@@ -1,6 +1,95 @@
-//! A secret's labelled versions, as Secrets Manager's metadata lists them.
+//! The secret a run is about, and its labelled versions as Secrets Manager's metadata
+//! lists them. Never a value.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::StackRef;
+use crate::domain::error::InputError;
+
+/// The secret whose new value must reach its consumers. Never holds the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    pub arn: String,
+    /// Derived from the ARN; an input may leave it out.
+    #[serde(default)]
+    pub name: String,
+    /// The version that became current; absent for a run started by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}
+
+impl SecretRef {
+    /// Secrets Manager ARNs end in `secret:<name>-<6 random characters>`; the name is what a
+    /// template's `{{resolve:secretsmanager:<name>...}}` usually mentions.
+    pub fn from_arn(arn: &str, version_id: Option<String>) -> Result<Self, InputError> {
+        Ok(Self {
+            arn: arn.to_string(),
+            name: secret_name_from_arn(arn)?,
+            version_id,
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or_default()
+    }
+
+    pub fn region(&self) -> &str {
+        self.arn.split(':').nth(3).unwrap_or_default()
+    }
+
+    /// The ARN without the random suffix (`...:secret:prod/db`): dynamic references and
+    /// SDK calls accept it.
+    pub fn partial_arn(&self) -> Option<String> {
+        let cut = self.arn.len().checked_sub(7)?;
+        (self.arn.is_char_boundary(cut) && self.arn[cut..].starts_with('-'))
+            .then(|| self.arn[..cut].to_string())
+    }
+
+    /// The secret as a stack may name it. A bare name resolves in the stack's own account
+    /// and region, so it means this secret only in the secret's own account and region:
+    /// elsewhere the same name is another secret (a sandbox's `prod/db` is not
+    /// production's), and only the ARN counts.
+    pub fn as_seen_from(&self, stack: &StackRef) -> SecretRef {
+        if stack.account == self.account() && stack.region == self.region() {
+            return self.clone();
+        }
+        SecretRef {
+            name: String::new(),
+            ..self.clone()
+        }
+    }
+}
+
+pub fn is_secret_arn(s: &str) -> bool {
+    s.starts_with("arn:") && s.split(':').nth(2) == Some("secretsmanager")
+}
+
+pub fn secret_name_from_arn(arn: &str) -> Result<String, InputError> {
+    let bad = |why: &str| InputError::new("secret.arn", format!("`{arn}` {why}"));
+    if !is_secret_arn(arn) {
+        return Err(bad("is not a Secrets Manager ARN"));
+    }
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    if parts.len() != 7 || parts[5] != "secret" {
+        return Err(bad("is not a Secrets Manager secret ARN"));
+    }
+    let full = parts[6];
+    // A complete ARN carries a 6-character random suffix after a hyphen.
+    match full.rsplit_once('-') {
+        Some((name, suffix))
+            if suffix.len() == 6
+                && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+                && !name.is_empty() =>
+        {
+            Ok(name.to_string())
+        }
+        _ => Err(bad(
+            "has no 6-character suffix (a partial ARN); use the complete ARN",
+        )),
+    }
+}
 
 /// A secret's versions that carry staging labels (DescribeSecret `VersionIdsToStages`:
 /// metadata, never a value). A version without a label is deprecated: Secrets Manager
