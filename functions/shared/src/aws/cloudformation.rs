@@ -7,10 +7,9 @@ use aws_sdk_cloudformation::Client;
 
 use super::aws_error;
 use crate::domain::model::{
-    FailedResource, PlannedChange, StackParameter, StackRef, StackSnapshot,
+    FailedResource, ParameterValue, PlannedChange, StackParameter, StackRef, StackSnapshot,
+    UpdatePlan, NESTED_STACK_TYPE,
 };
-use crate::domain::nested::NESTED_STACK_TYPE;
-use crate::domain::refresh::{ParameterValue, UpdatePlan};
 use crate::ports::{
     AwsError, NestedStack, StackDirectory, StackResource, StackUpdater, UpdateStart,
 };

@@ -5,7 +5,7 @@
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::Client;
 
-use crate::domain::in_place::SecretVersions;
+use crate::domain::model::SecretVersions;
 use crate::ports::{AwsError, SecretDirectory};
 
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use aws_sdk_cloudformation::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use super::cloudformation::CloudFormation;
-use crate::domain::targets::{Target, TargetSettings};
+use crate::domain::model::{Target, TargetSettings};
 use crate::ports::{AwsError, TargetAccess};
 
 /// Discovery never changes a stack: its sessions in the target role carry this session

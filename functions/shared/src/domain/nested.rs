@@ -17,7 +17,7 @@ use super::guard::{self, UnsafeResource, Verdict};
 use super::model::{StackRef, StackSnapshot};
 use crate::ports::{AwsError, StackDirectory};
 
-pub const NESTED_STACK_TYPE: &str = "AWS::CloudFormation::Stack";
+pub use super::model::NESTED_STACK_TYPE;
 
 /// CloudFormation's own limit on nesting is well below this; it bounds a malformed loop.
 const MAX_DEPTH: usize = 16;

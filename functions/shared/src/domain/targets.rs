@@ -4,18 +4,7 @@
 
 use super::error::InputError;
 use super::model::StackRef;
-pub use super::model::Target;
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TargetSettings {
-    pub accounts: Vec<String>,
-    /// Roots or OUs whose active accounts are targets too, listed at run time.
-    pub organizational_units: Vec<String>,
-    pub regions: Vec<String>,
-    /// The role assumed in each target account.
-    pub role_name: String,
-    pub external_id: Option<String>,
-}
+pub use super::model::{Target, TargetSettings};
 
 impl TargetSettings {
     /// No accounts and no OUs named: the pipeline works in its own account only.

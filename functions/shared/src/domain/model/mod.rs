@@ -20,7 +20,7 @@ pub use secret::{is_secret_arn, secret_name_from_arn, SecretRef, SecretVersions}
 pub use stack::*;
 pub use step::*;
 pub use summary::{Counts, StackRow, Summary, TargetCounts};
-pub use target::Target;
+pub use target::{Target, TargetSettings};
 
 #[cfg(test)]
 mod tests;

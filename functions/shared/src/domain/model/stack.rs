@@ -73,6 +73,9 @@ pub struct StackSnapshot {
     pub rollback_monitoring_minutes: u32,
 }
 
+/// The resource type of a nested stack (its physical id is the child's stack id).
+pub const NESTED_STACK_TYPE: &str = "AWS::CloudFormation::Stack";
+
 /// The per-stack opt-in for a phase one that changes more than the guarded resources
 /// (an SSM-typed parameter resolved again, say): tag value `true`, any case.
 pub const ALLOW_SIDE_CHANGES_TAG: &str = "rotatetoken:allow-side-changes";

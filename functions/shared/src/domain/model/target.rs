@@ -1,4 +1,5 @@
-//! One account and region the pipeline works in.
+//! One account and region the pipeline works in, and the deployment's targets as
+//! configured (their behaviour: `domain::targets`).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,4 +20,16 @@ impl std::fmt::Display for Target {
             self.region
         )
     }
+}
+
+/// The deployment's targets, from its configuration (never from an input).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetSettings {
+    pub accounts: Vec<String>,
+    /// Roots or OUs whose active accounts are targets too, listed at run time.
+    pub organizational_units: Vec<String>,
+    pub regions: Vec<String>,
+    /// The role assumed in each target account.
+    pub role_name: String,
+    pub external_id: Option<String>,
 }
