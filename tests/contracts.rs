@@ -186,3 +186,151 @@ fn a_trigger_that_fails_for_good_lands_in_a_queue_with_an_alarm() {
     });
     assert!(alarmed, "no alarm on {queue} tells the alerts topic");
 }
+
+/// Every JSONPath in a state of the definition (`$.…`, not the context `$$.…`): values of
+/// `….$` parameters, Choice variables and the state's path fields, with the state's name.
+fn json_paths(states: &Value, out: &mut Vec<(String, String, String)>) {
+    fn walk(state: &str, node: &Value, out: &mut Vec<(String, String, String)>) {
+        match node {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "States" {
+                        json_paths(v, out);
+                        continue;
+                    }
+                    let is_path = k.ends_with(".$")
+                        || matches!(
+                            k.as_str(),
+                            "Variable"
+                                | "InputPath"
+                                | "OutputPath"
+                                | "ResultPath"
+                                | "ItemsPath"
+                                | "MaxConcurrencyPath"
+                                | "CausePath"
+                                | "ErrorPath"
+                        );
+                    match v.as_str() {
+                        Some(p) if is_path && p.starts_with("$.") => {
+                            out.push((state.to_string(), k.clone(), p.to_string()))
+                        }
+                        _ => walk(state, v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(state, i, out)),
+            _ => {}
+        }
+    }
+    for (name, state) in states.as_object().unwrap() {
+        walk(name, state, out);
+    }
+}
+
+/// The value at a simple JSONPath (`$.a.b`), if the document has it.
+fn at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    path.trim_start_matches("$.")
+        .split('.')
+        .try_fold(doc, |v, key| v.get(key))
+}
+
+#[test]
+fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
+    use rotatetoken::domain::model::{
+        DiscoveryOutput, Outcome, RefreshTask, ReportInput, RunFiles, StackRef,
+    };
+    use rotatetoken::domain::report;
+
+    // What each function returns, serialized by its own Rust type (the fields the code
+    // writes, `skip_serializing_if` included), in the state that reads it.
+    let discovery: DiscoveryOutput = serde_json::from_value(serde_json::json!({
+        "secret": {"arn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf", "name": "prod/db"},
+        "cause": "PutSecretValue", "dry_run": false, "parameter": "RotateToken", "mode": "all",
+        "max_concurrency": 10, "scanned": 1, "not_consumers": 0, "selected": [], "skipped": []
+    }))
+    .unwrap();
+    let discovery = DiscoveryOutput {
+        run: Some(RunFiles::new("runs", "exec-1")),
+        ..discovery
+    };
+    let stack =
+        StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:111111111111:stack/app/1")
+            .unwrap();
+    let mut waiting = RefreshTask::new(stack, "RotateToken");
+    waiting.outcome = Outcome::Waiting;
+    let mut summary = report::summarise(discovery.clone(), Some(vec![]));
+    summary.run_failed = true; // the Fail state is reached only then
+    summary.failure_cause = Some(report::failure_cause(&summary));
+    let discover_out = serde_json::to_value(&discovery).unwrap();
+    let refresh_out = serde_json::to_value(&waiting).unwrap();
+    let report_out = serde_json::to_value(&summary).unwrap();
+    // The Lambda integration's own envelope (`$.Payload`) is AWS's, not ours.
+    let lambda_result = serde_json::json!({"Payload": {}, "StatusCode": 200});
+
+    let mut paths = Vec::new();
+    json_paths(&definition()["States"], &mut paths);
+    assert!(paths.len() >= 8, "the definition was read: {paths:?}");
+    let mut unchecked = Vec::new();
+    for (state, field, path) in &paths {
+        let document = match (state.as_str(), field.as_str()) {
+            (_, "OutputPath") => &lambda_result,
+            (
+                "DryRun?" | "RefreshStacks",
+                "Variable" | "Bucket.$" | "Key.$" | "MaxConcurrencyPath",
+            ) => &discover_out,
+            ("StillUpdating?", "Variable") => &refresh_out,
+            ("AnyFailed?" | "StacksFailed", "Variable" | "CausePath") => &report_out,
+            // Where a result is written: checked below against the type that reads it.
+            (_, "ResultPath") => continue,
+            _ => {
+                unchecked.push(format!("{state}.{field} = {path}"));
+                continue;
+            }
+        };
+        assert!(
+            at(document, path).is_some(),
+            "{state}.{field} reads {path}, which the Rust type does not write: {document}"
+        );
+    }
+    assert!(
+        unchecked.is_empty(),
+        "paths with no Rust type to check them against (add them here): {unchecked:?}"
+    );
+    // The values the Choices compare with are the ones the types write.
+    let still_updating = &definition()["States"]["RefreshStacks"]["ItemProcessor"]["States"]
+        ["StillUpdating?"]["Choices"][0];
+    assert_eq!(
+        at(&refresh_out, still_updating["Variable"].as_str().unwrap()),
+        Some(&still_updating["StringEquals"]),
+        "the loop's Choice compares with what the refresh writes for a waiting stack"
+    );
+    assert!(at(&discover_out, "$.dry_run").unwrap().is_boolean());
+    assert!(at(&report_out, "$.run_failed").unwrap().is_boolean());
+    assert!(at(&discover_out, "$.max_concurrency").unwrap().is_u64());
+
+    // Where a state writes a result, the type that reads it next takes it from there.
+    let results_at = paths
+        .iter()
+        .find(|(s, f, _)| s == "RefreshStacks" && f == "ResultPath")
+        .map(|(_, _, p)| p.trim_start_matches("$.").to_string())
+        .expect("the Map writes its results into the state");
+    let mut report_in = discover_out.clone();
+    report_in[&results_at] = serde_json::json!([refresh_out.clone()]);
+    let read: ReportInput = serde_json::from_value(report_in).unwrap();
+    assert!(
+        read.results.is_some(),
+        "Report reads the Map's results at {results_at}"
+    );
+    let error_at = paths
+        .iter()
+        .find(|(s, f, _)| s == "Refresh" && f == "ResultPath")
+        .map(|(_, _, p)| p.trim_start_matches("$.").to_string())
+        .expect("Refresh's Catch writes the error into the task");
+    let mut caught = refresh_out.clone();
+    caught[&error_at] = serde_json::json!({"Error": "RotateToken.AwsError", "Cause": "x"});
+    let task: RefreshTask = serde_json::from_value(caught).unwrap();
+    assert!(
+        task.error.is_some(),
+        "the task reads the caught error at {error_at}"
+    );
+}

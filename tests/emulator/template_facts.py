@@ -39,6 +39,9 @@ def facts(path: str) -> dict:
             out["state_machines"][logical] = {
                 "definition_uri": props.get("DefinitionUri"),
                 "substitutions": sorted((props.get("DefinitionSubstitutions") or {}).keys()),
+                # Each substitution's value as `${Ref:X}` / `${GetAtt:X.Arn}`: the harness
+                # fills in what it created for X, never a retyped name.
+                "substitution_values": _refs_named(props.get("DefinitionSubstitutions") or {}),
             }
         elif res["Type"] == "AWS::Events::Rule":
             # Rules outside the functions' SAM events (the forwarded-events bus): their

@@ -118,7 +118,8 @@ impl Pipeline {
             .unwrap()
             .arn()
             .to_string();
-        let mut substitutions = Vec::new();
+        // What the harness created, by the reference template.yaml makes to it.
+        let mut made: std::collections::BTreeMap<String, String> = Default::default();
         for (logical, f) in facts["functions"].as_object().unwrap() {
             let binary = f["binary"].as_str().unwrap();
             let timeout = f["timeout"].as_i64().unwrap_or(60) as i32;
@@ -144,7 +145,7 @@ impl Pipeline {
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("create function {binary}: {e:?}"));
-            substitutions.push((format!("{logical}Arn"), function_arn(binary)));
+            made.insert(format!("${{GetAtt:{logical}.Arn}}"), function_arn(binary));
         }
         aws_sdk_s3::Client::new(&self.config)
             .create_bucket()
@@ -152,7 +153,12 @@ impl Pipeline {
             .send()
             .await
             .unwrap();
-        substitutions.push(("RunsBucket".to_string(), RUNS_BUCKET.to_string()));
+        // The template's buckets are the one runs bucket the harness made.
+        for (logical, t) in facts["types"].as_object().unwrap() {
+            if t == "AWS::S3::Bucket" {
+                made.insert(format!("${{Ref:{logical}}}"), RUNS_BUCKET.to_string());
+            }
+        }
         // The topic is encrypted with a key of its own (AlertsKey in template.yaml).
         let (status, created) = crate::http::aws_json(
             self.emulator.port,
@@ -185,9 +191,25 @@ impl Pipeline {
             .send()
             .await
             .unwrap();
-        let subs: Vec<(&str, String)> = substitutions
+        // The state machine's DefinitionSubstitutions, names and references as template.yaml
+        // has them (tests/emulator/template_facts.py).
+        let machine = facts["state_machines"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .expect("template.yaml declares the state machine");
+        let subs: Vec<(&str, String)> = machine["substitution_values"]
+            .as_object()
+            .unwrap()
             .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
+            .map(|(name, reference)| {
+                let reference = reference.as_str().unwrap_or_default();
+                let value = made.get(reference).unwrap_or_else(|| {
+                    panic!("template.yaml substitutes {name} with {reference}, which the harness did not create")
+                });
+                (name.as_str(), value.clone())
+            })
             .collect();
         let definition = render_definition(&subs);
         let created = self
