@@ -154,7 +154,13 @@ fn fork_server_socket() -> PathBuf {
     sources.sort();
     for source in sources {
         // The path too: a module moved or renamed is another emulator.
-        hash.update(source.strip_prefix(&dir).unwrap().to_string_lossy().as_bytes());
+        hash.update(
+            source
+                .strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
         hash.update(std::fs::read(&source).unwrap_or_default());
     }
     let digest: String = hash
