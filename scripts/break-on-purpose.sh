@@ -66,7 +66,7 @@ PY
 mutate "two-phase update skipped (start at phase true)" functions/shared/src/domain/model/step.rs \
   $'            phase: Phase::Disable,\n            update_started: false,' \
   $'            phase: Phase::Enable,\n            update_started: false,' a_put_secret_value
-mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken_emulator.py \
+mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken/cloudformation/conditions.py \
   '    parsing.ResourceMap.update = rm_update' '    pass  # mutation' a_put_secret_value
 mutate "stacks without the parameter selected" functions/shared/src/domain/in_place.rs \
   $'    } else {\n        None\n    }' $'    } else {\n        Some(RefreshMode::TwoPhase)\n    }' a_put_secret_value
@@ -84,8 +84,8 @@ mutate "report's sns:Publish grant removed" template.yaml \
 # Issue 8: behave as CloudFormation and Step Functions do.
 mutate "capabilities not acknowledged (a sam deploy stack is refused)" functions/shared/src/domain/planning.rs \
   '    let mut capabilities: Vec<String> = ACKNOWLEDGED_CAPABILITIES' '    let mut capabilities: Vec<String> = [""; 0]' a_sam_stack_is_refreshed refresh
-mutate "emulator accepts updates without the capabilities AWS requires" tests/emulator/rotatetoken_emulator.py \
-  '    guarded("update_stack", via_change_set=False)' '    pass  # mutation' the_emulator_refuses_updates_without refresh
+mutate "emulator accepts updates without the capabilities AWS requires" tests/emulator/rotatetoken/cloudformation/policies.py \
+  '    guarded("update_stack", via_change_set=False)' '    pass  # mutation' the_emulator_refuses_updates_without emulator
 mutate "a refused update reported as a skip" functions/shared/src/domain/refresh/mod.rs \
   $'            fail(\n                task,\n                format!("CloudFormation refused the update: {why}"),\n                critical,\n            );' \
   'let _ = critical; not_done(task, format!("CloudFormation refused the update: {why}"));' an_update_cloudformation_refuses lib
@@ -105,8 +105,8 @@ mutate "cleanup failures not looked for after phase one" functions/shared/src/do
   'for f in orphans(updater.failed_resources(&task.stack).await?) {' 'for f in orphans(updater.failed_resources(&task.stack).await?).take(0) {' refused_updates_and_cleanup state_machine
 mutate "stack policy not judged before phase one" functions/shared/src/domain/stack_policy.rs \
   'applies("Deny") || !applies("Allow")' 'false && applies("Deny")' a_stack_policy_protecting refresh
-mutate "emulator ignores stack policies" tests/emulator/rotatetoken_emulator.py \
-  '                denied = _denied_by_stack_policy(stack, template, resolved)' '                denied = []' the_emulator_rolls_back_an_update refresh
+mutate "emulator ignores stack policies" tests/emulator/rotatetoken/cloudformation/updates.py \
+  '        denied = denied_by_stack_policy(stack, template, resolved)' '        denied = []' the_emulator_rolls_back_an_update emulator
 mutate "StackSet instances updated directly" functions/shared/src/domain/selection.rs \
   'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-") {' 'if let Some(rest) = snapshot.stack.name.strip_prefix("StackSet-").filter(|_| false) {' a_stackset_instance refresh
 mutate "phase one's other changes not previewed" functions/shared/src/domain/planning.rs \
@@ -116,7 +116,7 @@ mutate "nested stacks not judged before phase one" functions/shared/src/domain/n
   '        let children = directory.nested_stacks(&stack).await?;' '        let children: Vec<crate::ports::NestedStack> = vec![];' a_data_holder_in_a_nested_stack refresh
 mutate "unreachable nested stacks not reported" functions/shared/src/domain/discovery.rs \
   '            if consumer {' '            if consumer && false {' nested_stacks_select_their_root discover
-mutate "emulator replaces nested stacks instead of updating them in place" tests/emulator/rotatetoken_emulator.py \
+mutate "emulator replaces nested stacks instead of updating them in place" tests/emulator/rotatetoken/cloudformation/nested.py \
   '    cfn_models.Stack.update_from_cloudformation_json = classmethod(update)' '    pass  # mutation' a_nested_stack_is_refreshed refresh
 mutate "cleanup failures inside nested stacks not looked for" functions/shared/src/domain/refresh/mod.rs \
   '                for reached in task.nested.clone() {' '                for reached in task.nested.clone().into_iter().take(0) {' a_cleanup_failure_inside_a_nested refresh
@@ -133,7 +133,7 @@ mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/
   '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && false {' out_of_scope state_machine
 mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
   '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
-mutate "emulator ignores session policies" tests/emulator/rotatetoken_emulator.py \
+mutate "emulator ignores session policies" tests/emulator/rotatetoken/request_log.py \
   '            if limited and not _session_policy_allows(limited[0], action):' '            if False:' a_read_only_session targets
 mutate "the target role may not read nested templates" target-role.yaml \
   $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:GetObject' $'                - Sid: ReadNestedTemplates\n                  Effect: Allow\n                  Action: s3:ListBucket' across_accounts iam
@@ -169,10 +169,10 @@ mutate "in-place: the stack is pinned to the version the input names" functions/
   '    let Some(current) = versions.current().map(str::to_string) else {' '    let Some(current) = task.version.clone().or(versions.current().map(str::to_string)) else {' forged_version refresh
 mutate "a dry run's plan is not reported" functions/shared/src/domain/report/mod.rs \
   $'                plan: selected.plan.clone(),\n' '' in_place_and_classic state_machine
-mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken_emulator.py \
-  '        if replacing:' '        if True:' updates_in_place refresh
-mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken_emulator.py \
-  '            if _declared_properties(resource_json, self) != existing.rt_props:' '            if False:' updates_in_place refresh
+mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken/cloudformation/replacement.py \
+  '    if replacing:' '    if True:' updates_in_place emulator
+mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken/cloudformation/conditions.py \
+  '        if declared_properties(resource_json, self) != existing.rt_props:' '        if False:' updates_in_place emulator
 mutate "operator stop: the marker is ignored" functions/shared/src/service/refresh.rs \
   '        if files.exists(&marker).await? {' '        if false && files.exists(&marker).await? {' a_stop operator
 mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service/refresh.rs \
@@ -187,10 +187,12 @@ mutate "reconciliation: it takes the place of a change waiting behind a run" fun
   '    if run.input.reconcile {' '    if false {' a_reconciliation_never lib
 mutate "reconciliation: no STALE alert" functions/shared/src/domain/notice.rs \
   '    let reconciling = summary.cause == super::model::RECONCILE_CAUSE && summary.dry_run;' '    let reconciling = false;' stale_alert lib
-mutate "emulator: resource times are moto's (the stack's creation)" tests/emulator/rotatetoken_emulator.py \
+mutate "emulator: resource times are moto's (the stack's creation)" tests/emulator/rotatetoken/cloudformation/replacement.py \
   '        resource.rt_updated_at = utcnow()' '        pass' the_operator operator
-mutate "emulator: a version's creation date is the time of the call (moto)" tests/emulator/rotatetoken_emulator.py \
+mutate "emulator: a version's creation date is the time of the call (moto)" tests/emulator/rotatetoken/secretsmanager.py \
   '            v["CreatedDate"] = round(at, 3)' '            v["CreatedDate"] = round(time.time(), 3)' the_operator operator
+mutate "emulator: a misspelt control key is accepted and silently ignored" tests/emulator/rotatetoken/control.py \
+  '            return _refused(refusal)  # validated whole before anything is applied' '            pass' a_misspelt_control_key emulator
 mutate "the runs bucket lets operators write any run file" template.yaml \
   '            NotResource: !Sub ${RunsBucket.Arn}/runs/*/stop.json' '            NotResource: !Sub ${RunsBucket.Arn}/*' boundary iam
 mutate "the refresh role cannot tell a missing stop marker from a denied one (no ListBucket)" template.yaml \
@@ -216,8 +218,8 @@ mutate "a put whose response leaves out the version is refused (the request's to
                     None => VersionClue::Current,' records_as_each_caller trigger
 mutate "a rolled-back update is reported without its resources' reasons (which keys of which secret)" functions/shared/src/domain/refresh/mod.rs \
   '        if task.update_started && class == StatusClass::RolledBack {' '        if task.update_started && class == StatusClass::RolledBack && false {' a_new_value_without_a_key real_shapes
-mutate "the emulator keeps a change-set stack's template as created ({}): cdk deploy stacks break" tests/emulator/real_shapes.py \
-  '        stack._parse_template()' '        pass' stacks_as_the_cdk real_shapes
+mutate "the emulator keeps a change-set stack's template as created ({}): cdk deploy stacks break" tests/emulator/rotatetoken/cloudformation/real_shapes.py \
+  '    stack._parse_template()' '    pass' stacks_as_the_cdk real_shapes
 # Issue 23: the functions as SAM runs them.
 mutate_local "under sam local invoke, an AWSPENDING-only put is taken for a current value" functions/shared/src/domain/trigger.rs \
   '                if !stages.iter().any(|s| s == CURRENT) {' '                if false {'

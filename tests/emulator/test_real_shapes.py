@@ -1,6 +1,7 @@
-"""The emulator's own behaviours for the stacks real tools deploy (real_shapes.py, 33-39),
-checked through AWS's API with boto3, as a user's tool would call it. A 500 (botocore's
-unparsable response) fails a test: AWS accepts these templates, or fails them cleanly.
+"""The emulator's own behaviours for the stacks real tools deploy (patches 33-40,
+rotatetoken/cloudformation/real_shapes.py), checked through AWS's API with boto3, as a
+user's tool would call it. A 500 (botocore's unparsable response) fails a test: AWS
+accepts these templates, or fails them cleanly.
 
 Run: .venv/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
 """
@@ -9,63 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 import unittest
-import urllib.request
 
-import boto3
-from botocore.config import Config
+from rotatetoken.testing import Emulator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "stacks")
 BOOTSTRAP = "/cdk-bootstrap/hnb659fds/version"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Emulator:
-    """One emulator process for the suite; state reset between tests."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"emulator-selftest-{self.port}.log"), "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "rotatetoken_emulator.py"), "--port", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/moto-api/rotatetoken/config", timeout=1)
-                break
-            except Exception:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"the emulator did not start (log: {self.log.name})")
-                time.sleep(0.1)
-
-    def client(self, service: str) -> object:
-        return boto3.client(
-            service, endpoint_url=self.url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            # One attempt: a 500 must fail the test, not be retried into a pass.
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-        )
-
-    def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"))
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
 
 
 def fixture(name: str) -> str:

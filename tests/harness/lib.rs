@@ -1,4 +1,4 @@
-//! Test harness: starts the local AWS (moto plus `tests/emulator/rotatetoken_emulator.py`)
+//! Test harness: starts the local AWS (moto plus the package `tests/emulator/rotatetoken/`)
 //! and the real Rust handlers (`cargo lambda watch`), each on a free loopback port, owned by
 //! the test and killed when it is dropped. Suites in `tests/*.rs` use it.
 //!
@@ -142,20 +142,25 @@ impl EmulatorProcess {
     }
 }
 
-/// The fork server's socket: one per checkout and version of the emulator's sources, so a
-/// changed emulator (break-on-purpose) never answers from the old code.
+/// The fork server's socket: one per checkout and version of the emulator's sources (every
+/// `.py` under tests/emulator, the package's modules included), so a changed emulator
+/// (break-on-purpose) never answers from the old code.
 fn fork_server_socket() -> PathBuf {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(repo_root().to_string_lossy().as_bytes());
     let dir = repo_root().join("tests/emulator");
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "py"))
-        .collect();
+    let mut sources = python_sources(&dir);
     sources.sort();
     for source in sources {
+        // The path too: a module moved or renamed is another emulator.
+        hash.update(
+            source
+                .strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
         hash.update(std::fs::read(&source).unwrap_or_default());
     }
     let digest: String = hash
@@ -165,6 +170,22 @@ fn fork_server_socket() -> PathBuf {
         .map(|b| format!("{b:02x}"))
         .collect();
     std::env::temp_dir().join(format!("rotatetoken-emulator-{digest}.sock"))
+}
+
+/// Every `.py` file under `dir`, at any depth (`__pycache__` left out).
+fn python_sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "__pycache__") {
+                out.extend(python_sources(&path));
+            }
+        } else if path.extension().is_some_and(|x| x == "py") {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// Asks the fork server (started here when none answers) for an emulator: its pid.
@@ -323,12 +344,14 @@ impl Emulator {
             .await
     }
 
-    /// Sets emulator behaviour (see the control endpoints in rotatetoken_emulator.py).
+    /// Sets emulator behaviour (the control endpoints: tests/emulator/rotatetoken/control.py).
     /// Returns the whole configuration after the change (and counters such as `throttled`).
+    /// A key the emulator does not know is refused (HTTP 400): this panics with its message,
+    /// so a misspelt key fails the test that sent it.
     pub fn control(&self, body: Value) -> Value {
         let (status, text) =
             http::post(self.port, "/moto-api/rotatetoken/config", &body.to_string());
-        assert_eq!(status, 200, "control: {text}");
+        assert_eq!(status, 200, "control {body}: {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 

@@ -1,11 +1,8 @@
 """CloudFormation as it treats the stacks real tools deploy: `cdk deploy` (change sets, an
 SSM-typed `BootstrapVersion`, `AWS::CDK::Metadata`), `sam deploy`, the console, inline Lambda
-code, templates that read a JSON key of a secret. Installed by rotatetoken_emulator.install();
-numbered on in its list (33-40). Each patch names what AWS does, its source, and what moto
-did instead. Nothing here models the product: only CloudFormation.
-
-The functions take the emulator module (`emu`) rather than importing it: run as a script,
-that module is `__main__`, and importing it again would make a second copy of its state.
+code, templates that read a JSON key of a secret (33-40). Each patch names what AWS does, its
+source, and what moto did instead. Nothing here models the product: only CloudFormation.
+Tested on their own: tests/emulator/test_real_shapes.py (in make test).
 """
 
 from __future__ import annotations
@@ -14,34 +11,51 @@ import base64
 import json
 import re
 import uuid
+from types import SimpleNamespace
 from typing import Any
+
+from ..registry import patch
+from ..state import UPDATE_CHECKS
+from .common import NESTED_TYPE, probe, roll_back
+from .dynamic_refs import DYNAMIC_REF, ResourceFailed, resolve_one
 
 CDK_METADATA = "AWS::CDK::Metadata"
 SSM_TYPED = "AWS::SSM::Parameter::"
+_moto = SimpleNamespace()  # moto's own functions, as found at install
 
 
-class ResourceFailed(Exception):
-    """A resource CloudFormation could not create or update, with the reason it gives in
-    the resource's *_FAILED event. The stack operation fails and rolls back."""
+def execute_change_set(self: Any, change_set_name: str, stack_name: Any = None) -> None:
+    """(33) ExecuteChangeSet, leaving the stack as a direct create or update would."""
+    change_set = self.describe_change_set(change_set_name)
+    stack = self.stacks[change_set.stack_id]
+    failing = [] if change_set.change_set_type == "CREATE" else failing_resources(
+        stack, change_set.template_dict, dict(change_set.parameters or {}))
+    if failing:
+        roll_back(stack, failing, "UPDATE")
+        change_set.execution_status = "EXECUTE_FAILED"
+        return
+    try:
+        _moto.execute_change_set(self, change_set_name, stack_name)
+    except ResourceFailed as failed:
+        roll_back(stack, [(failed.logical_id or "?", "CREATE_FAILED", failed.reason)], change_set.change_set_type)
+        change_set.execution_status = "EXECUTE_FAILED"
+        return
+    stack.template = change_set.template
+    stack._parse_template()
+    stack.parameters = dict(change_set.parameters or {})
+    stack.output_map = stack._create_output_map()
 
-    def __init__(self, reason: str, logical_id: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.logical_id = logical_id
 
-
-def install(emu: Any) -> None:
-    _change_set_executions_keep_what_was_given(emu)
-    _describe_stacks_parameters()
-    _cdk_metadata()
-    _ssm_parameter_attributes()
-    _inline_lambda_code_updates()
-    _missing_parameter_message()
-    _resources_that_fail(emu)
-    _list_parameter_defaults()
-
-
-def _change_set_executions_keep_what_was_given(emu: Any) -> None:
+@patch(
+    33, service="CloudFormation",
+    behaviour="""A change set's execution leaves the stack as a direct create/update does: template,
+      Outputs, and parameters as given (an SSM-typed parameter keeps its Parameter Store
+      name; UsePreviousValue looks it up again). moto: HTTP 500 on every `cdk deploy`
+      stack's next CreateChangeSet/UpdateStack (`BootstrapVersion`).""",
+    source="""CloudFormation User Guide, "Specify existing resources at runtime with
+      CloudFormation-supplied parameter types".""",
+)
+def install_change_set_executions() -> None:
     """(33) A stack created or updated through a change set is left as a direct create or
     update leaves it: its template parsed, its parameters as given. For an SSM-typed
     parameter (`AWS::SSM::Parameter::Value<...>`) what is kept is the parameter's *name*:
@@ -56,32 +70,17 @@ def _change_set_executions_keep_what_was_given(emu: Any) -> None:
     so a later UsePreviousValue brought back the values from before the change set."""
     from moto.cloudformation import models as cfn_models
 
-    original_execute = cfn_models.CloudFormationBackend.execute_change_set
-
-    def execute_change_set(self: Any, change_set_name: str, stack_name: Any = None) -> None:
-        change_set = self.describe_change_set(change_set_name)
-        stack = self.stacks[change_set.stack_id]
-        failing = [] if change_set.change_set_type == "CREATE" else failing_resources(
-            emu, stack, change_set.template_dict, dict(change_set.parameters or {}))
-        if failing:
-            roll_back(stack, failing, "UPDATE")
-            change_set.execution_status = "EXECUTE_FAILED"
-            return
-        try:
-            original_execute(self, change_set_name, stack_name)
-        except ResourceFailed as failed:
-            roll_back(stack, [(failed.logical_id or "?", "CREATE_FAILED", failed.reason)], change_set.change_set_type)
-            change_set.execution_status = "EXECUTE_FAILED"
-            return
-        stack.template = change_set.template
-        stack._parse_template()
-        stack.parameters = dict(change_set.parameters or {})
-        stack.output_map = stack._create_output_map()
-
+    _moto.execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
     cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
 
 
-def _describe_stacks_parameters() -> None:
+@patch(
+    34, service="CloudFormation",
+    behaviour="""DescribeStacks Parameters: the value given, `ResolvedValue` for SSM-typed ones,
+      `****` for NoEcho, lists as comma-delimited text.""",
+    source="""CloudFormation API reference, `Parameter` data type.""",
+)
+def install_describe_stacks_parameters() -> None:
     """(34) DescribeStacks' `Parameters` as AWS shows them (`Parameter` data type,
     CloudFormation API reference): `ParameterValue` is the value given (or the default);
     for an SSM-typed parameter that is the Parameter Store name, and `ResolvedValue` "the
@@ -113,7 +112,12 @@ def _describe_stacks_parameters() -> None:
     cfn_models.Stack.parameter_list = property(parameter_list)
 
 
-def _cdk_metadata() -> None:
+@patch(
+    35, service="CloudFormation",
+    behaviour="""`AWS::CDK::Metadata` is a resource (moto: unmodelled, `Add` in every change set).""",
+    source="""AWS CDK Developer Guide, "Version reporting" (the `AWS::CDK::Metadata` resource).""",
+)
+def install_cdk_metadata() -> None:
     """(35) `AWS::CDK::Metadata` is a resource like any other: created with the stack,
     updated or deleted when its template changes, and absent from a change set that leaves
     it alone. The CDK adds one to every stack unless version reporting is off ("Version
@@ -169,7 +173,12 @@ def _cdk_metadata() -> None:
     assert parsing.get_model_map().get(CDK_METADATA) is CdkMetadata
 
 
-def _ssm_parameter_attributes() -> None:
+@patch(
+    36, service="CloudFormation",
+    behaviour="""`Fn::GetAtt` Value and Type of an `AWS::SSM::Parameter` (moto: HTTP 500).""",
+    source="""CloudFormation User Guide, AWS::SSM::Parameter, "Return values".""",
+)
+def install_ssm_parameter_attributes() -> None:
     """(36) `Fn::GetAtt` on an `AWS::SSM::Parameter`: `Type` and `Value` are its documented
     return values (AWS::SSM::Parameter, "Return values", CloudFormation User Guide).
     moto's Parameter had no `get_cfn_attribute`: HTTP 500 at CreateStack."""
@@ -190,7 +199,13 @@ def _ssm_parameter_attributes() -> None:
     ssm_models.Parameter.get_cfn_attribute = get_cfn_attribute
 
 
-def _inline_lambda_code_updates() -> None:
+@patch(
+    37, service="CloudFormation",
+    behaviour="""A Lambda function with inline `ZipFile` code is updated in place (moto: "Incorrect
+      padding", rollback).""",
+    source="""CloudFormation User Guide, AWS::Lambda::Function Code (ZipFile).""",
+)
+def install_inline_lambda_code_updates() -> None:
     """(37) An `AWS::Lambda::Function` whose code is inline (`Code.ZipFile`, "the source
     code of your Lambda function ... CloudFormation places it in a file named index",
     AWS::Lambda::Function Code, CloudFormation User Guide) is updated in place like any
@@ -211,7 +226,12 @@ def _inline_lambda_code_updates() -> None:
     cls.update_from_cloudformation_json = classmethod(update)
 
 
-def _missing_parameter_message() -> None:
+@patch(
+    38, service="CloudFormation",
+    behaviour="""A missing parameter: "Parameters: [X] must have values" (moto: "Missing parameter X").""",
+    source="""The AWS CLI's message for CreateStack and UpdateStack, e.g. aws/aws-cli#3283.""",
+)
+def install_missing_parameter_message() -> None:
     """(38) A parameter with no default and no value is refused with AWS's words:
     ValidationError "Parameters: [X] must have values" (as the AWS CLI prints it for
     CreateStack and UpdateStack, e.g. aws/aws-cli#3283). moto: "Missing parameter X"."""
@@ -225,10 +245,15 @@ def _missing_parameter_message() -> None:
 
 # --- (39) resources that fail --------------------------------------------------------------
 
-JSON_KEY_MISSING = "Could not find a value associated with JSONKey in SecretString"
-
-
-def _resources_that_fail(emu: Any) -> None:
+@patch(
+    39, service="CloudFormation",
+    behaviour="""A dynamic reference to a JSON key the secret lacks fails the resource with "Could not
+      find a value associated with JSONKey in SecretString" and the operation rolls back,
+      the resources as before (moto: HTTP 500 at create, a KeyError as an update's reason).""",
+    source="""The message users report, aws/aws-sam-cli#2153; CloudFormation names neither the key
+      nor the secret, aws-cloudformation/cloudformation-coverage-roadmap#1822.""",
+)
+def install_resources_that_fail() -> None:
     """(39) A dynamic reference to a JSON key the secret's value lacks fails that resource
     with "Could not find a value associated with JSONKey in SecretString" (the message
     users report, aws/aws-sam-cli#2153; CloudFormation names neither the key nor the secret,
@@ -263,22 +288,10 @@ def _resources_that_fail(emu: Any) -> None:
             roll_back(self, [(failed.logical_id or "?", "CREATE_FAILED", failed.reason)], "CREATE")
 
     cfn_models.Stack.create_resources = create_resources
-    emu.UPDATE_CHECKS.append(lambda stack, template, params: failing_resources(emu, stack, template, params))
+    UPDATE_CHECKS.append(failing_resources)
 
 
-def check_json_key(text: str, json_key: str) -> str:
-    """The value of `json_key` in a secret's JSON text, as CloudFormation reads it."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise ResourceFailed(JSON_KEY_MISSING)
-    if not isinstance(data, dict) or json_key not in data:
-        raise ResourceFailed(JSON_KEY_MISSING)
-    value = data[json_key]
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def failing_resources(emu: Any, stack: Any, template: Any, params: dict[str, Any]) -> list[tuple[str, str, str]]:
+def failing_resources(stack: Any, template: Any, params: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The resources an update would create or change whose dynamic references fail, as
     (logical id, CREATE_FAILED | UPDATE_FAILED, reason), found before anything is applied
     (CloudFormation resolves a reference only for a resource it creates or updates)."""
@@ -287,18 +300,18 @@ def failing_resources(emu: Any, stack: Any, template: Any, params: dict[str, Any
     resources = (template or {}).get("Resources") or {}
     if "{{resolve:" not in json.dumps(resources):
         return []
-    probe = emu._probe(stack, template, params)
-    new_values = probe.resolved_parameters
+    loaded = probe(stack, template, params)
+    new_values = loaded.resolved_parameters
     old_values = stack.resource_map.resolved_parameters
     changed = {k for k in new_values if str(new_values.get(k)) != str(old_values.get(k))}
     old_json = stack.resource_map._resource_json_map or {}
     existing = stack.resource_map._parsed_resources
     failing = []
     for logical, res in resources.items():
-        if not isinstance(res, dict) or res.get("Type") == emu.NESTED_TYPE:
+        if not isinstance(res, dict) or res.get("Type") == NESTED_TYPE:
             continue
         condition = res.get("Condition")
-        if condition and not probe.lazy_condition_map[condition]:
+        if condition and not loaded.lazy_condition_map[condition]:
             continue
         raw = json.dumps(res.get("Properties") or {})
         exists = logical in existing and existing[logical] is not None
@@ -306,9 +319,9 @@ def failing_resources(emu: Any, stack: Any, template: Any, params: dict[str, Any
             f'"Ref": "{p}"' in raw or "${" + p + "}" in raw for p in changed
         ):
             continue  # left alone: its references are not read again
-        for match in emu.DYNAMIC_REF.finditer(_substituted(raw, new_values)):
+        for match in DYNAMIC_REF.finditer(_substituted(raw, new_values)):
             try:
-                emu._resolve_one(match.group(1), match.group(2), stack.account_id, stack.region_name)
+                resolve_one(match.group(1), match.group(2), stack.account_id, stack.region_name)
             except ResourceFailed as failed:
                 failing.append((logical, "UPDATE_FAILED" if exists else "CREATE_FAILED", failed.reason))
                 break
@@ -322,36 +335,14 @@ def _substituted(text: str, values: dict[str, Any]) -> str:
     return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)
 
 
-def roll_back(stack: Any, failing: list[tuple[str, str, str]], operation: str) -> None:
-    """The stack's events and status for a failed `operation` (CREATE or UPDATE) that
-    CloudFormation rolled back: each failed resource's event with its reason, then the
-    stack's rollback, as DescribeStackEvents lists them."""
-    from moto.cloudformation import models as cfn_models
-
-    verb = "create" if all(status == "CREATE_FAILED" for _, status, _ in failing) else "update"
-    for logical, status, reason in failing:
-        resource_type = ((stack.template_dict or {}).get("Resources") or {}).get(logical, {}).get("Type", "")
-        stack.events.append(cfn_models.Event(
-            stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical,
-            physical_resource_id="", resource_type=resource_type,
-            resource_status=status, resource_status_reason=reason, resource_properties=None,
-        ))
-    summary = f"The following resource(s) failed to {verb}: [{', '.join(l for l, _, _ in failing)}]. "
-    if operation == "CREATE":
-        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=summary + "Rollback requested by user.")
-        try:
-            stack.resource_map.delete()
-        except Exception:
-            pass
-        stack.status = "ROLLBACK_COMPLETE"
-    else:
-        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=summary)
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
-    stack.stack_status_reason = summary
-    stack._add_stack_event(stack.status)
-
-
-def _list_parameter_defaults() -> None:
+@patch(
+    40, service="CloudFormation",
+    behaviour="""A defaulted list-typed parameter is a list, as a given one is (moto: one string, so
+      every UsePreviousValue update looked like a change to what reads it).""",
+    source="""CloudFormation User Guide, "Parameters": CommaDelimitedList "an array of literal
+      strings that are separated by commas".""",
+)
+def install_list_parameter_defaults() -> None:
     """(40) A list-typed parameter (`CommaDelimitedList`, `List<Number>`, `List<...>`) is a
     list whether its value was given or defaulted ("Parameters", CloudFormation User Guide:
     CommaDelimitedList "an array of literal strings that are separated by commas"). moto

@@ -1,0 +1,279 @@
+"""RotateToken's local AWS: moto server (pinned in tests/requirements.txt) plus the few
+behaviours of real AWS that plain moto lacks and this product depends on.
+
+Run:  python tests/emulator/rotatetoken_emulator.py --port 5055 [--lambda-bridge URL]
+      (or from tests/emulator: python -m rotatetoken --port 5055; --list-patches)
+
+Everything here reaches into moto internals, which is why moto is pinned exactly. Each
+patch is small and says what AWS does that moto does not (see ../shared/FIELD-NOTES.md);
+where AWS refuses, the emulator refuses too, each with its source.
+
+Modules (one per service or concern; no module imports one that imports it back):
+  state.py          shared state: CONTROL and its known keys, LOCK, the logs
+  registry.py       the patch registry (@patch) and this list (render)
+  install.py        install(): every patch, in one order, then the control endpoints
+  control.py        the control endpoints under /moto-api/rotatetoken/ (config, logs)
+  server.py         serve, fork_server, main (--list-patches)
+  cloudformation/   updates, conditions, dynamic_refs, replacement, change_sets, nested,
+                    transforms, policies, real_shapes (its __init__ says which holds what)
+  secretsmanager.py, lambda_bridge.py, events.py, sts.py, stepfunctions.py, sns.py, s3.py,
+  faults.py (throttling), request_log.py (the request log, session policies)
+  testing.py        an emulator process for the Python suites (tests/emulator/test_*.py)
+
+The patches, from the registry (`python -m rotatetoken --list-patches` prints this list;
+tests/emulator/test_registry.py checks that it is the registry's):
+
+  1. [CloudFormation] Conditions are re-evaluated on update: a resource whose Condition
+       turns false is deleted, one whose Condition turns true is created (moto ignores
+       Conditions on update).
+       Source: Measured against moto 5.2.5: "UpdateStack ignores Conditions: flipping
+               `RotateToken` to false deletes nothing" (../shared/FIELD-NOTES.md).
+  2. [CloudFormation] `{{resolve:secretsmanager:...}}` and `{{resolve:ssm:...}}` dynamic
+       references are resolved when a resource is created or updated (moto stores the
+       literal text), a pinned `version-id` to that version's value and an empty one to
+       AWSCURRENT; a reference naming both a version-stage and a version-id is refused ("Get
+       an AWS Secrets Manager secret in an AWS CloudFormation resource", Secrets Manager
+       user guide: `secret-id:SecretString:json-key:version-stage:version-id`, "If you
+       specify version-id, then don't specify version-stage"); a version id the secret does
+       not have fails the update (ResourceNotFoundException), which rolls back.
+       Source: Secrets Manager user guide, "Get an AWS Secrets Manager secret in an AWS
+               CloudFormation resource"; CloudFormation User Guide, "Using dynamic
+               references".
+  3. [CloudFormation] Updates are asynchronous: the stack shows UPDATE_IN_PROGRESS for
+       `update_delay_seconds` (control endpoint), and UpdateStack on a stack in any
+       *_IN_PROGRESS state is refused with AWS's ValidationError.
+       Source: Measured against moto 5.2.5: "Updates are synchronous: UPDATE_IN_PROGRESS is
+               never observable ... an update on a busy stack is never refused"
+               (../shared/FIELD-NOTES.md).
+  4. [CloudFormation] `UsePreviousValue` works for parameters that took their default at
+       create (moto: 500).
+       Source: Measured against moto 5.2.5: "`UsePreviousValue` for a parameter that was
+               defaulted at create: HTTP 500" (../shared/FIELD-NOTES.md).
+  5. [CloudFormation] Unknown parameters and values outside `AllowedValues` are rejected as
+       on AWS.
+       Source: Measured against moto 5.2.5: "Unknown parameters and values outside
+               `AllowedValues` are accepted silently" (../shared/FIELD-NOTES.md).
+               UpdateStack validates too (backend_update_stack).
+  6. [CloudFormation] `AWS::SSM::Parameter` without `Name` gets a generated name, as on AWS
+       (moto: 500).
+       Source: Measured against moto 5.2.5: "`AWS::SSM::Parameter` without `Name` ...: HTTP
+               500 and a stack stuck in `CREATE_IN_PROGRESS`" (../shared/FIELD-NOTES.md).
+  7. [CloudFormation] StackStatusReason is reported.
+       Source: DescribeStacks API reference (Stack, StackStatusReason); moto 5.2.5's Stack
+               has no such attribute.
+  8. [Lambda] Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers)
+       or to `sam local start-lambda` (make local-invoke, its X-Amz-Function-Error passed
+       on): the function name is the binary name (or the logical id); handler errors become
+       AWS's 200 + `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the
+       function's Timeout is enforced.
+       Source: Lambda Invoke API reference (X-Amz-Function-Error); measured: moto runs no
+               handler without Docker, cargo lambda watch answers a handler error as HTTP
+               500 (../shared/FIELD-NOTES.md).
+  9. [Step Functions] State machines are executed by moto's interpreter (config default
+       switched on), and an execution started without a name gets a UUID, as on AWS (moto:
+       "...:None").
+       Source: Measured against moto 5.2.5: "Unnamed executions were named `...:None`"
+               (../shared/FIELD-NOTES.md); AWS names them with a UUID.
+ 10. [EventBridge] Rules deliver matching events to Lambda targets, asynchronously (moto:
+       not implemented).
+       Source: Measured: moto 5.2.5 raises NotImplementedError for a Lambda target. `time`
+               as EventBridge delivers it: "Amazon EventBridge events" reference.
+ 11. [STS] AssumeRole is refused (AccessDenied) for listed accounts or a wrong external ID.
+       Source: The target role's trust policy as IAM evaluates it (target-role.yaml: the
+               account and the sts:ExternalId condition); measured: moto lets every
+               AssumeRole through.
+ 12. [Step Functions] A Distributed Map's ResultWriter writes SUCCEEDED_0.json and lists it
+       in the manifest (moto writes an empty manifest).
+       Source: Measured: moto 5.2.5 writes an empty manifest and drops the results; AWS
+               writes the result files its manifest lists (Step Functions developer guide,
+               ResultWriter).
+ 13. [Fault injection] config {"throttle": {"fraction": 0.3, "services": ["cloudformation",
+       "sts"]}}: that fraction of the product's calls (User-Agent app id `rotatetoken-*`) to
+       those services gets AWS's 400 Throttling; config's "throttled" counts them.
+       Source: A throttled call answers code `Throttling`, message "Rate exceeded" (aws-cli
+               #2948, ../shared/FIELD-NOTES.md).
+ 14. [Request log] GET/POST calls: every request of the product's functions (User-Agent app
+       id), with the function, the IAM action and own/assumed credentials (tests/iam.rs).
+       Also the authorisations AWS checks without an API call of their own: expanding a
+       Transform on CreateStack/UpdateStack is `cloudformation:CreateChangeSet` on the
+       transform; an update of a stack with nested stacks (or a change set including them)
+       reads their templates, `s3:GetObject`; a GetObject of a key that does not exist,
+       which AWS answers with 404 only to a caller allowed `s3:ListBucket` on the bucket
+       (403 AccessDenied otherwise: "GetObject", S3 API reference), is `s3:ListBucket` too.
+       Source: Amazon S3 API reference, "GetObject" (Permissions); CloudFormation User
+               Guide, "Controlling access with IAM" (transforms); nested templates read with
+               the caller's credentials (aws-solutions-library-samples/cloud-intelligence-
+               dashboards-data-collection#417).
+ 15. [Step Functions] Step Functions, Distributed Map: failed/timed-out/aborted children
+       count against ToleratedFailurePercentage/Count (default 0: one failed child fails the
+       Map with States.ExceedToleratedFailureThreshold); FAILED result files list them with
+       Input, Error, Cause. moto: a failed child is a `null` result and the Map succeeds.
+       moto's grammar only takes a decimal percentage; an integer (valid ASL) is read as the
+       same number. Fault: config {"abort_children": ["<stack>"]}.
+       Source: Step Functions developer guide, "Setting failure thresholds for Distributed
+               Map states".
+ 16. [CloudFormation] CloudFormation capabilities: CreateStack/UpdateStack/CreateChangeSet
+       refused with InsufficientCapabilitiesException "Requires capabilities : [...]"
+       without CAPABILITY_IAM / CAPABILITY_NAMED_IAM (IAM resources, named) or, for direct
+       create/update of a template with a Transform, CAPABILITY_AUTO_EXPAND. DescribeStacks
+       lists the capabilities given; a change set's without CAPABILITY_AUTO_EXPAND (as `sam
+       deploy` leaves stacks). moto: no check, no Capabilities.
+       Source: CloudFormation User Guide, "Acknowledging IAM resources in CloudFormation
+               templates"; CreateStack/UpdateStack API reference, "Capabilities".
+ 17. [CloudFormation] `Transform: AWS::Serverless-2016-10-31` expanded with the real SAM
+       translator on every create/update (UsePreviousTemplate re-expands the original);
+       GetTemplate honours TemplateStage (Original as submitted, Processed expanded). moto:
+       the transform is ignored and the stack has no resources.
+       Source: aws-sam-translator (the library SAM itself uses, pinned); GetTemplate API
+               reference (TemplateStage).
+ 18. [CloudFormation] A `false` update (any update) that leaves a resource or output
+       referring to a resource whose Condition became false is refused: ValidationError
+       "Template format error: Unresolved resource dependencies [X] in the Resources|Outputs
+       block of the template". moto: HTTP 500.
+       Source: The message as users report it: aws-solutions/media-insights-on-aws#145 (a
+               parameter turning a condition false), aws/serverless-application-model#832
+               (conditional SAM resources). Code: conditions.refuse_unresolved_dependencies.
+ 19. [CloudFormation] Cleanup failures: config {"fail_delete": {"<stack>": ["LogicalId"]}}
+       makes the deletion of that resource fail when an update removes it: the resource
+       lives on outside the stack (not deleted), a DELETE_FAILED resource event says why,
+       and the stack still ends UPDATE_COMPLETE, as on AWS.
+       Source: CloudFormation User Guide, "Update stacks": "if a resource can't be deleted
+               during cleanup, the stack update still completes".
+ 20. [CloudFormation] Stack policies are enforced: an update that deletes a resource the
+       stack policy does not allow Update:Delete on rolls back (UPDATE_ROLLBACK_COMPLETE,
+       "Action denied by stack policy"). moto stores the policy and ignores it.
+       Source: CloudFormation User Guide, "Prevent updates to stack resources". Code:
+               policies.denied_by_stack_policy.
+ 21. [CloudFormation] UPDATE change sets are computed as the update would run: parameters
+       resolved as an update resolves them (UsePreviousValue, defaults, SSM-typed parameters
+       looked up again), Conditions evaluated, Changes[].ResourceChange with Action
+       Add/Remove/Modify, Replacement, Scope and Details (ChangeSource ParameterReference,
+       CausingEntity). moto: a diff of template texts that ignores parameters and
+       conditions.
+       Source: DescribeChangeSet API reference (Changes[].ResourceChange); CloudFormation
+               User Guide, "SSM parameter types": "CloudFormation retrieves the value ...
+               each time you update the stack".
+ 22. [CloudFormation] Nested stacks (`AWS::CloudFormation::Stack`): the child is its own
+       stack, named `<parent>-<LogicalId>-<suffix>`, template from S3, DescribeStacks
+       ParentId/RootId, its stack id as physical id; the parent's update updates it in place
+       with the parameters now passed (a child rollback rolls the parent back); in change
+       sets a nested stack is always Modify (ChangeSource Automatic), and
+       IncludeNestedStacks makes a change set per child (ResourceChange.ChangeSetId),
+       deleted with the root's. moto: named after the logical id, no ParentId/RootId,
+       replaced on every change.
+       Source: CloudFormation User Guide, "Nested stacks" and "Change sets for nested
+               stacks"; resource reference "AWS::CloudFormation::Stack"; DescribeStacks API
+               reference (Stack); CreateChangeSet IncludeNestedStacks.
+ 23. [CloudFormation] `AWS::Include` (a top-level Transform or `Fn::Transform`) is processed
+       from S3 on every create, update (UsePreviousTemplate too) and change set, so a
+       changed snippet shows in a change set and is applied by the next update. moto: not
+       supported.
+       Source: CloudFormation User Guide, "AWS::Include transform".
+ 24. [IAM] Session policies are enforced: a session assumed with `Policy` may call only what
+       that policy allows (AccessDenied "... because no session policy allows the X action",
+       as IAM answers). moto ignores session policies.
+       Source: IAM User Guide, "Session policies" (effective permissions are the
+               intersection of the role's identity policy and the session policy).
+ 25. [S3] S3 conditional writes are atomic: PutObject with `If-None-Match: *` or `If-Match`,
+       and DeleteObject with `If-Match`, check and write as one step ("Add preconditions to
+       S3 operations with conditional requests" and "How to perform conditional deletes",
+       Amazon S3 user guide: of concurrent conditional writes to one key, one succeeds and
+       the others get 412 PreconditionFailed). moto checks, then writes, on a threaded
+       server: two racing creates could both succeed.
+       Source: Amazon S3 user guide, "Add preconditions to S3 operations with conditional
+               requests" and "How to perform conditional deletes".
+ 26. [Step Functions] Step Functions sends "Step Functions Execution Status Change" events
+       to the default event bus when an execution ends (SUCCEEDED, FAILED, TIMED_OUT,
+       ABORTED), with the detail AWS documents: executionArn, stateMachineArn, name, status,
+       startDate and stopDate (epoch ms), input and output as JSON text,
+       inputDetails/outputDetails ("AWS Step Functions events", EventBridge events
+       reference; delivery best effort). moto sends none. Fault: config
+       {"drop_status_events": true} loses them, as best effort delivery may.
+       Source: EventBridge events reference, "AWS Step Functions events".
+ 27. [EventBridge] EventBridge TestEventPattern answers {"Result": true|false} with the same
+       matcher the rules use, and refuses a malformed pattern with
+       InvalidEventPatternException ("TestEventPattern", EventBridge API reference). moto:
+       not implemented.
+       Source: EventBridge API reference, "TestEventPattern".
+ 28. [SNS] SNS Publish to a topic encrypted with a KMS key (KmsMasterKeyId) uses the key
+       with the publisher's credentials: the publisher needs kms:GenerateDataKey* and
+       kms:Decrypt on it ("Encryption at rest" and "Enable compatibility between event
+       sources from AWS services and encrypted topics", SNS developer guide). Logged as
+       implied calls (14); a key that does not exist or is disabled refuses the publish
+       (KMSNotFound, KMSDisabled, as the Publish API reference lists). moto ignores the key.
+       Source: SNS developer guide, "Encryption at rest" and "Enable compatibility between
+               event sources from AWS services and encrypted topics"; SNS API reference,
+               Publish (errors).
+ 29. [CloudFormation] An update changes a resource in place (same physical id) unless a
+       create-only property changed, by the type's registry schema (`createOnlyProperties`,
+       AWS's schemas as cfn-lint ships them): then it is replaced (new physical id, the old
+       one deleted). A custom-named resource that needs replacing is refused, as on AWS.
+       Properties are compared with dynamic references as written, so a reference that pins
+       another VersionId is a change, and parameters reached through Fn::Sub count. Change
+       sets say the same: Replacement True | Conditional | False with Details[].Target.Name
+       and RequiresRecreation Always | Conditionally | Never. The update log says what each
+       update did: "resources": {deleted, created, modified, replaced} with physical ids.
+       moto: SSM parameters are deleted and recreated under a new name on every update,
+       parameters in Fn::Sub change nothing, and change sets say Replacement Conditional for
+       everything.
+       Source: CloudFormation User Guide, "Update behaviors of stack resources" and "Using
+               dynamic references"; CloudFormation CLI user guide, "Resource type schema"
+               (createOnlyProperties).
+ 30. [CloudFormation] Resource times: ListStackResources' LastUpdatedTimestamp and
+       DescribeStackResources' Timestamp are "Time the status was updated"
+       (StackResourceSummary, StackResource, CloudFormation API reference): the time
+       CloudFormation last created, updated or replaced that resource; an update that leaves
+       a resource alone leaves its time alone. ResourceStatus is CREATE_COMPLETE or
+       UPDATE_COMPLETE accordingly. moto: the stack's creation time (ListStackResources,
+       always CREATE_COMPLETE) or a fixed 2010 date.
+       Source: CloudFormation API reference, StackResourceSummary and StackResource ("Time
+               the status was updated").
+ 31. [Secrets Manager] ListSecretVersionIds gives each version's own CreatedDate
+       (SecretVersionsListEntry, "The date and time this version of the secret was created",
+       Secrets Manager API reference), to the millisecond. moto: the time of the
+       ListSecretVersionIds call.
+       Source: Secrets Manager API reference, SecretVersionsListEntry.CreatedDate.
+ 32. [Step Functions, as moto has it] A task result over 256 KiB (262,144 bytes of UTF-8)
+       fails the state with States.DataLimitExceeded, "The state/task '...' returned a
+       result with a size exceeding the maximum number of bytes service limit." (moto's
+       interpreter, stepfunctions/parser/quotas.py; AWS: "Step Functions service quotas",
+       and StateEnteredEventDetails.input "Maximum length of 262144", Step Functions API
+       reference; the same message as AWS's, quoted in NASA-IMPACT/csdap-cumulus#296).
+       Report keeps its output under it (tests/state_machine.rs, the payload-limit test).
+       Source: Step Functions developer guide, "Step Functions service quotas"; Step
+               Functions API reference, StateEnteredEventDetails.input; NASA-IMPACT/csdap-
+               cumulus#296.
+ 33. [CloudFormation] A change set's execution leaves the stack as a direct create/update
+       does: template, Outputs, and parameters as given (an SSM-typed parameter keeps its
+       Parameter Store name; UsePreviousValue looks it up again). moto: HTTP 500 on every
+       `cdk deploy` stack's next CreateChangeSet/UpdateStack (`BootstrapVersion`).
+       Source: CloudFormation User Guide, "Specify existing resources at runtime with
+               CloudFormation-supplied parameter types".
+ 34. [CloudFormation] DescribeStacks Parameters: the value given, `ResolvedValue` for SSM-
+       typed ones, `****` for NoEcho, lists as comma-delimited text.
+       Source: CloudFormation API reference, `Parameter` data type.
+ 35. [CloudFormation] `AWS::CDK::Metadata` is a resource (moto: unmodelled, `Add` in every
+       change set).
+       Source: AWS CDK Developer Guide, "Version reporting" (the `AWS::CDK::Metadata`
+               resource).
+ 36. [CloudFormation] `Fn::GetAtt` Value and Type of an `AWS::SSM::Parameter` (moto: HTTP
+       500).
+       Source: CloudFormation User Guide, AWS::SSM::Parameter, "Return values".
+ 37. [CloudFormation] A Lambda function with inline `ZipFile` code is updated in place
+       (moto: "Incorrect padding", rollback).
+       Source: CloudFormation User Guide, AWS::Lambda::Function Code (ZipFile).
+ 38. [CloudFormation] A missing parameter: "Parameters: [X] must have values" (moto:
+       "Missing parameter X").
+       Source: The AWS CLI's message for CreateStack and UpdateStack, e.g. aws/aws-cli#3283.
+ 39. [CloudFormation] A dynamic reference to a JSON key the secret lacks fails the resource
+       with "Could not find a value associated with JSONKey in SecretString" and the
+       operation rolls back, the resources as before (moto: HTTP 500 at create, a KeyError
+       as an update's reason).
+       Source: The message users report, aws/aws-sam-cli#2153; CloudFormation names neither
+               the key nor the secret, aws-cloudformation/cloudformation-coverage-
+               roadmap#1822.
+ 40. [CloudFormation] A defaulted list-typed parameter is a list, as a given one is (moto:
+       one string, so every UsePreviousValue update looked like a change to what reads it).
+       Source: CloudFormation User Guide, "Parameters": CommaDelimitedList "an array of
+               literal strings that are separated by commas".
+"""

@@ -1,0 +1,181 @@
+"""(21) UPDATE change sets computed as the update would run: parameters resolved as an
+update resolves them, Conditions evaluated, AWS's ResourceChange shapes."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+from ..registry import patch
+from .common import NESTED_TYPE, condition_values, probe
+from .nested import nested_change_sets
+from .replacement import create_only_paths
+
+_moto = SimpleNamespace()  # moto's own functions, as found at install
+
+
+def create_change_set(self: Any) -> Any:
+    """CreateChangeSet: an UPDATE one resolves its parameters as UpdateStack does (and,
+    with IncludeNestedStacks, makes the nested stacks' change sets, 22)."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.core.responses import ActionResult
+
+    if self._get_param("ChangeSetType", "CREATE") != "UPDATE":
+        return _moto.create_change_set(self)
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    if str(stack.status).endswith("_IN_PROGRESS"):
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+    body = stack.template if self._get_bool_param("UsePreviousTemplate", False) else self._get_param("TemplateBody")
+    incoming = self._get_param("Parameters", [])
+    resolved = self.cloudformation_backend._resolve_update_parameters(instance=stack, incoming_params=incoming)
+    change_set_id, stack_id = self.cloudformation_backend.create_change_set(
+        stack_name=stack.name,
+        change_set_name=self._get_param("ChangeSetName"),
+        template=body,
+        parameters=resolved,
+        description=self._get_param("Description"),
+        change_set_type="UPDATE",
+        role_arn=self._get_param("RoleARN"),
+    )
+    if self._get_bool_param("IncludeNestedStacks", False):
+        nested_change_sets(self.cloudformation_backend, self.cloudformation_backend.change_sets[change_set_id], stack.account_id, stack.region_name)
+    return ActionResult({"Id": change_set_id, "StackId": stack_id})
+
+
+def diff(self: Any) -> list[Any]:
+    """A change set's Changes: what its update would Add, Remove and Modify."""
+    if self.change_set_type != "UPDATE":
+        return _moto.diff(self)
+    stack = self.stack
+    old_map = stack.resource_map
+    old = dict(getattr(old_map, "resolved_parameters", {}) or {})
+    loaded = probe(stack, self.template_dict, dict(self.parameters))
+    new = dict(loaded.resolved_parameters)
+    changed = {k for k in set(old) | set(new) if not k.startswith("AWS::") and str(old.get(k)) != str(new.get(k))}
+    conditions = self.template_dict.get("Conditions") or {}
+    new_cond = condition_values(loaded, conditions)
+    old_cond = condition_values(old_map, conditions)
+    changes = []
+    for logical, res in (self.template_dict.get("Resources") or {}).items():
+        if not isinstance(res, dict):
+            continue
+        cond = res.get("Condition")
+        wanted = new_cond.get(cond, True) if cond else True
+        existing = old_map._parsed_resources.get(logical)
+        exists = logical in old_map._parsed_resources
+        physical = getattr(existing, "physical_resource_id", None) if exists else None
+        if exists and not wanted:
+            changes.append(resource_change("Remove", logical, res, physical, None, [], []))
+        elif wanted and not exists:
+            changes.append(resource_change("Add", logical, res, None, None, [], []))
+        elif exists:
+            changed_conditions = {c for c in conditions if old_cond[c] != new_cond[c]}
+            modify = _modify(logical, res, physical, conditions, changed_conditions, changed, stack.region_name)
+            if modify is not None:
+                changes.append(modify)
+    self.rt_probe = (new, new_cond)
+    return changes
+
+
+def _modify(logical: str, res: dict, physical: Any, conditions: dict, changed_conditions: set, changed: set, region: str) -> dict | None:
+    """The Modify change of an existing resource, or None when the update leaves it alone."""
+    by_property = {
+        name: sorted(parameters_used(value, conditions, changed_conditions) & changed)
+        for name, value in (res.get("Properties") or {}).items()
+    }
+    by_property = {name: causes for name, causes in by_property.items() if causes}
+    if by_property:
+        # (29) Replacement from the type's create-only properties: Always when
+        # the property itself is create-only, Conditionally when only a part of
+        # it is; a nested stack is updated in place, never replaced.
+        paths = [] if res.get("Type") == NESTED_TYPE else create_only_paths(res.get("Type", ""), region)
+        recreation = {
+            name: "Always" if [name] in paths else "Conditionally" if any(p[0] == name for p in paths) else "Never"
+            for name in by_property
+        }
+        details = [
+            {"Target": {"Attribute": "Properties", "Name": name, "RequiresRecreation": recreation[name]},
+             "Evaluation": "Static", "ChangeSource": "ParameterReference", "CausingEntity": p}
+            for name, causes in sorted(by_property.items()) for p in causes
+        ]
+        replacement = ("True" if "Always" in recreation.values()
+                       else "Conditional" if "Conditionally" in recreation.values() else "False")
+        return resource_change("Modify", logical, res, physical, replacement, ["Properties"], details)
+    if res.get("Type") == NESTED_TYPE:
+        # (22) A nested stack is always Modify: its template may have changed
+        # behind the same TemplateURL (ResourceChangeDetail, ChangeSource
+        # "Automatic").
+        details = [{"Target": {"Attribute": "Properties", "RequiresRecreation": "Never"},
+                    "Evaluation": "Dynamic", "ChangeSource": "Automatic"}]
+        return resource_change("Modify", logical, res, physical, "False", ["Properties"], details)
+    return None
+
+
+def resource_change(action: str, logical: str, res: dict, physical: Any, replacement: Any, scope: list, details: list) -> dict:
+    rc: dict[str, Any] = {"Action": action, "LogicalResourceId": logical, "ResourceType": res.get("Type"), "Scope": scope, "Details": details}
+    if physical:
+        rc["PhysicalResourceId"] = physical
+    if replacement:
+        rc["Replacement"] = replacement
+    return rc  # moto's serializer wraps each as {"Type": "Resource", "ResourceChange": ...}
+
+
+def parameters_used(node: Any, conditions: dict, changed_conditions: set) -> set[str]:
+    """Parameters a resource's properties depend on: Ref, ${Sub}, and the parameters behind
+    an Fn::If whose condition changed."""
+    out: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "Ref" and isinstance(v, str):
+                out.add(v)
+            elif k == "Fn::Sub":
+                text = v if isinstance(v, str) else v[0]
+                out |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                if isinstance(v, list) and len(v) > 1:
+                    out |= parameters_used(v[1], conditions, changed_conditions)
+            elif k == "Fn::If" and isinstance(v, list) and v:
+                if v[0] in changed_conditions:
+                    out |= parameters_used(conditions.get(v[0]), conditions, changed_conditions)
+                out |= parameters_used(v[1:], conditions, changed_conditions)
+            elif k == "Condition" and isinstance(v, str):
+                out |= parameters_used(conditions.get(v), conditions, changed_conditions)
+            else:
+                out |= parameters_used(v, conditions, changed_conditions)
+    elif isinstance(node, list):
+        for item in node:
+            out |= parameters_used(item, conditions, changed_conditions)
+    return out
+
+
+@patch(
+    21, service="CloudFormation",
+    behaviour="""UPDATE change sets are computed as the update would run: parameters resolved as an
+      update resolves them (UsePreviousValue, defaults, SSM-typed parameters looked up
+      again), Conditions evaluated, Changes[].ResourceChange with Action Add/Remove/Modify,
+      Replacement, Scope and Details (ChangeSource ParameterReference, CausingEntity).
+      moto: a diff of template texts that ignores parameters and conditions.""",
+    source="""DescribeChangeSet API reference (Changes[].ResourceChange); CloudFormation User
+      Guide, "SSM parameter types": "CloudFormation retrieves the value ... each time you
+      update the stack".""",
+)
+def install_change_sets() -> None:
+    """(21) UPDATE change sets say what the update would do, with AWS's shapes
+    (DescribeChangeSet API reference: `Changes[].ResourceChange` with `Action` Add |
+    Modify | Remove, `Replacement` True | False | Conditional, `Scope`, and `Details[]` with
+    `ChangeSource` ParameterReference and `CausingEntity` the parameter). Parameters are
+    resolved as an update resolves them: UsePreviousValue, defaults, and SSM-typed
+    parameters (`AWS::SSM::Parameter::Value<...>`) looked up again in Parameter Store, as
+    CloudFormation does on every update ("SSM parameter types": "CloudFormation retrieves
+    the value ... each time you update the stack"). Conditions are evaluated with the new
+    values: a resource whose Condition turns false is Removed, one turning true is Added; a
+    resource whose properties refer to a parameter whose value changed (Ref, Sub, or an
+    Fn::If on a condition that changed) is Modified, Replacement Conditional. moto: a diff
+    of template texts that ignores parameters and conditions."""
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation import responses as cfn_responses
+
+    _moto.create_change_set = cfn_responses.CloudFormationResponse.create_change_set
+    cfn_responses.CloudFormationResponse.create_change_set = create_change_set
+    _moto.diff = cfn_models.ChangeSet.diff
+    cfn_models.ChangeSet.diff = diff

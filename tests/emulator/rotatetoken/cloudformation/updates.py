@@ -1,0 +1,301 @@
+"""UpdateStack as CloudFormation runs it: (3) asynchronous, refused while the stack is
+busy; (4) UsePreviousValue for defaulted parameters; (5) parameters validated; (6)
+generated names for SSM parameters; (7) StackStatusReason. The update runs the checks of
+(18), (20) and (39), and records (19)'s cleanup failures and (29)'s account of it."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from ..registry import patch
+from ..state import CONTROL, LOCK, NESTED, TOUCHED, UPDATE_CHECKS, UPDATE_LOG
+from .common import physical_ids, probe, roll_back
+from .conditions import record_cleanup_failures, refuse_unresolved_dependencies
+from .policies import denied_by_stack_policy
+
+_moto = SimpleNamespace()  # moto's own functions, as found at install
+
+
+def busy_error(stack: Any) -> Exception:
+    from moto.cloudformation.exceptions import ValidationError
+
+    return ValidationError(
+        stack.stack_id,
+        message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.",
+    )
+
+
+def validate_different_update(self: Any, incoming_params: Any, stack_body: Any, old_stack: Any) -> None:
+    """(3) Refuse updates of busy stacks before moto's "No updates" check, as AWS does."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    if str(old_stack.status).endswith("_IN_PROGRESS"):
+        raise busy_error(old_stack)
+    if str(old_stack.status) in ("UPDATE_ROLLBACK_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED", "ROLLBACK_COMPLETE"):
+        raise ValidationError(
+            old_stack.stack_id,
+            message=f"Stack:{old_stack.stack_id} is in {old_stack.status} state and can not be updated.",
+        )
+    _moto.validate_different_update(self, incoming_params, stack_body, old_stack)
+
+
+def backend_update_stack(self: Any, name: str, template: str, role_arn: Any, parameters: Any, tags: Any) -> Any:
+    """(3) UpdateStack accepted (checks that refuse it: busy, parameters, dangling
+    references) and answered at once; the update applies after `update_delay_seconds`
+    (± the jitter), or at once inside a parent's update (nested stacks, 22)."""
+    stack = self.get_stack(name)
+    with LOCK:
+        if str(stack.status).endswith("_IN_PROGRESS"):
+            raise busy_error(stack)
+        resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+        validate_parameters(template, resolved)
+        refuse_unresolved_dependencies(stack, template, resolved)
+        stack.status = "UPDATE_IN_PROGRESS"
+        stack.stack_status_reason = "User Initiated"
+        entry = {"account": stack.account_id, "region": stack.region_name, "stack": stack.name,
+                 "parameters": dict(resolved), "result": "UPDATE_IN_PROGRESS",
+                 "accepted_at": time.time()}
+        UPDATE_LOG.append(entry)
+        stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+
+    def apply_and_time() -> None:
+        apply_update(stack, template, role_arn, resolved, tags, entry)
+        entry["ended_at"] = time.time()
+
+    # A jitter spreads update times as CloudFormation's own vary (uniform, ± the jitter).
+    jitter = float(CONTROL["update_delay_jitter_seconds"])
+    delay = max(0.0, float(CONTROL["update_delay_seconds"]) + (random.uniform(-jitter, jitter) if jitter else 0.0))
+    if delay <= 0 or getattr(NESTED, "depth", 0) > 0:
+        apply_and_time()
+    else:
+        timer = threading.Timer(delay, apply_and_time)
+        timer.daemon = True
+        timer.start()
+    return stack
+
+
+def apply_update(stack: Any, template: str, role_arn: Any, resolved: dict[str, Any], tags: Any, entry: dict[str, Any]) -> None:
+    """An accepted update, applied: rolled back when the stack policy denies it (20), a
+    resource fails to create (fault: fail_create) or a check of UPDATE_CHECKS fails it
+    (39); otherwise moto's update, then the cleanup failures (19) and what changed (29)."""
+    with LOCK:
+        denied = denied_by_stack_policy(stack, template, resolved)
+        if denied:
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"
+            stack.stack_status_reason = (
+                f"Action denied by stack policy: Update:Delete is not allowed for resource(s) "
+                f"[{', '.join('LogicalResourceId/' + d for d in denied)}]"
+            )
+            stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+            entry["result"] = stack.status
+            return
+        failing = [
+            logical for logical in CONTROL["fail_create"].get(stack.name, [])
+            if would_create(stack, template, resolved, logical)
+        ]
+        if failing:
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"
+            stack.stack_status_reason = (
+                f"The following resource(s) failed to create: [{', '.join(failing)}]. "
+            )
+            stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+            entry["result"] = stack.status
+            return
+        failing = [f for check in UPDATE_CHECKS for f in check(stack, template, resolved)]
+        if failing:
+            roll_back(stack, failing, "UPDATE")
+            entry["result"] = stack.status
+            return
+        before = physical_ids(stack)
+        # A nested stack's update runs inside its parent's, on the same thread.
+        outer, touched = getattr(TOUCHED, "log", None), []
+        TOUCHED.log = touched
+        try:
+            _moto.stack_update(stack, template, role_arn, parameters=resolved, tags=tags)
+            stack.stack_status_reason = None
+            record_cleanup_failures(stack)
+            entry["resources"] = what_changed(before, physical_ids(stack), touched)
+        except Exception as exc:  # an update moto cannot apply rolls back, as on AWS
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"
+            stack.stack_status_reason = f"Update failed and rolled back: {exc}"
+        finally:
+            TOUCHED.log = outer
+        entry["result"] = stack.status
+
+
+def would_create(stack: Any, template: str, params: dict[str, Any], logical: str) -> bool:
+    """Would an update with `params` create `logical` (absent now, present after)?"""
+    rm = stack.resource_map
+    if logical in rm._parsed_resources:
+        return False
+    resource = (stack.template_dict.get("Resources") or {}).get(logical)
+    if resource is None:
+        return False
+    condition = resource.get("Condition")
+    if not condition:
+        return True
+    return bool(probe(stack, stack.template_dict, params).lazy_condition_map[condition])
+
+
+def what_changed(before: dict[str, str], after: dict[str, str], touched: list) -> dict[str, list]:
+    """(29) The update log's account of one update: resources deleted, created, modified in
+    place and replaced, each as `{"logical", "physical"}` (replaced: the new physical id,
+    and `"was"` the old one)."""
+    modified = {logical for logical, action in touched if action == "Modify"}
+    return {
+        "deleted": [{"logical": k, "physical": before[k]} for k in sorted(set(before) - set(after))],
+        "created": [{"logical": k, "physical": after[k]} for k in sorted(set(after) - set(before))],
+        "modified": [{"logical": k, "physical": after[k]} for k in sorted(modified & set(after)) if before.get(k) == after[k]],
+        "replaced": [{"logical": k, "physical": after[k], "was": before[k]}
+                     for k in sorted(set(before) & set(after)) if before[k] != after[k]],
+    }
+
+
+@patch(
+    3, service="CloudFormation",
+    behaviour="""Updates are asynchronous: the stack shows UPDATE_IN_PROGRESS for `update_delay_seconds`
+     (control endpoint), and UpdateStack on a stack in any *_IN_PROGRESS state is refused
+     with AWS's ValidationError.""",
+    source="""Measured against moto 5.2.5: "Updates are synchronous: UPDATE_IN_PROGRESS is never
+     observable ... an update on a busy stack is never refused" (../shared/FIELD-NOTES.md).""",
+)
+@patch(
+    18, service="CloudFormation",
+    behaviour="""A `false` update (any update) that leaves a resource or output referring to a
+      resource whose Condition became false is refused: ValidationError "Template format
+      error: Unresolved resource dependencies [X] in the Resources|Outputs block of the
+      template". moto: HTTP 500.""",
+    source="""The message as users report it: aws-solutions/media-insights-on-aws#145 (a parameter
+      turning a condition false), aws/serverless-application-model#832 (conditional SAM
+      resources). Code: conditions.refuse_unresolved_dependencies.""",
+)
+@patch(
+    20, service="CloudFormation",
+    behaviour="""Stack policies are enforced: an update that deletes a resource the stack policy
+      does not allow Update:Delete on rolls back (UPDATE_ROLLBACK_COMPLETE, "Action denied
+      by stack policy"). moto stores the policy and ignores it.""",
+    source="""CloudFormation User Guide, "Prevent updates to stack resources". Code:
+      policies.denied_by_stack_policy.""",
+)
+def install_async_updates() -> None:
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation import responses as cfn_responses
+
+    _moto.validate_different_update = cfn_responses.CloudFormationResponse._validate_different_update
+    cfn_responses.CloudFormationResponse._validate_different_update = validate_different_update
+    _moto.stack_update = cfn_models.Stack.update
+    cfn_models.CloudFormationBackend.update_stack = backend_update_stack
+
+
+def resolve_update_parameters(self: Any, instance: Any, incoming_params: list[dict[str, Any]]) -> dict[str, str]:
+    """(4) UsePreviousValue falls back to the value the parameter resolved to at create."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    resolved = getattr(getattr(instance, "resource_map", None), "resolved_parameters", {}) or {}
+    out: dict[str, str] = {}
+    for p in incoming_params:
+        key = p["ParameterKey"]
+        if "ParameterValue" in p:
+            out[key] = p["ParameterValue"]
+        elif p.get("UsePreviousValue", False):
+            declared = ((getattr(instance, "template_dict", None) or {}).get("Parameters") or {}).get(key) or {}
+            if key in instance.parameters and not str(declared.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+                out[key] = instance.parameters[key]
+            elif "Default" in declared and key not in instance.parameters:
+                # The previous value is what was given (here the default): for an
+                # SSM-typed parameter that is the parameter's name, resolved again.
+                out[key] = str(declared["Default"])
+            elif key in instance.parameters:
+                out[key] = instance.parameters[key]
+            elif key in resolved:
+                v = resolved[key]
+                out[key] = ",".join(map(str, v)) if isinstance(v, list) else str(v)
+            else:
+                raise ValidationError(message=f"Parameters: [{key}] do not exist in the template")
+    return out
+
+
+@patch(
+    4, service="CloudFormation",
+    behaviour="""`UsePreviousValue` works for parameters that took their default at create (moto: 500).""",
+    source="""Measured against moto 5.2.5: "`UsePreviousValue` for a parameter that was defaulted
+     at create: HTTP 500" (../shared/FIELD-NOTES.md).""",
+)
+def install_previous_values() -> None:
+    from moto.cloudformation import models as cfn_models
+
+    cfn_models.CloudFormationBackend._resolve_update_parameters = resolve_update_parameters
+
+
+def validate_parameters(template_body: Any, values: dict[str, Any]) -> None:
+    """(5) Parameter validation, at create and update."""
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation.exceptions import ValidationError
+
+    template = cfn_models.Stack.parse_template(template_body) if isinstance(template_body, str) else template_body
+    declared = (template or {}).get("Parameters", {}) or {}
+    unknown = [k for k in values if k not in declared]
+    if unknown:
+        raise ValidationError(message=f"Parameters: [{', '.join(unknown)}] do not exist in the template")
+    for key, spec in declared.items():
+        allowed = spec.get("AllowedValues")
+        if allowed is None:
+            continue
+        value = values.get(key, spec.get("Default"))
+        if value is not None and str(value) not in [str(a) for a in allowed]:
+            raise ValidationError(message=f"Parameter '{key}' must be one of AllowedValues")
+
+
+def create_stack(self: Any, name: str, template: str, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    validate_parameters(template, parameters)
+    return _moto.create_stack(self, name, template, parameters, *args, **kwargs)
+
+
+@patch(
+    5, service="CloudFormation",
+    behaviour="""Unknown parameters and values outside `AllowedValues` are rejected as on AWS.""",
+    source="""Measured against moto 5.2.5: "Unknown parameters and values outside `AllowedValues`
+     are accepted silently" (../shared/FIELD-NOTES.md). UpdateStack validates too
+     (backend_update_stack).""",
+)
+def install_parameter_validation() -> None:
+    from moto.cloudformation import models as cfn_models
+
+    _moto.create_stack = cfn_models.CloudFormationBackend.create_stack
+    cfn_models.CloudFormationBackend.create_stack = create_stack
+
+
+def ssm_create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+    props = cloudformation_json.setdefault("Properties", {})
+    props.setdefault("Name", resource_name)
+    return _moto.ssm_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+
+@patch(
+    6, service="CloudFormation",
+    behaviour="""`AWS::SSM::Parameter` without `Name` gets a generated name, as on AWS (moto: 500).""",
+    source="""Measured against moto 5.2.5: "`AWS::SSM::Parameter` without `Name` ...: HTTP 500 and a
+     stack stuck in `CREATE_IN_PROGRESS`" (../shared/FIELD-NOTES.md).""",
+)
+def install_ssm_parameter_names() -> None:
+    from moto.ssm import models as ssm_models
+
+    _moto.ssm_create = ssm_models.Parameter.create_from_cloudformation_json.__func__
+    ssm_models.Parameter.create_from_cloudformation_json = classmethod(ssm_create)
+
+
+@patch(
+    7, service="CloudFormation",
+    behaviour="""StackStatusReason is reported.""",
+    source="""DescribeStacks API reference (Stack, StackStatusReason); moto 5.2.5's Stack has no
+     such attribute.""",
+)
+def install_status_reason() -> None:
+    from moto.cloudformation import models as cfn_models
+
+    cfn_models.Stack.stack_status_reason = None
+

@@ -1,0 +1,101 @@
+"""Serving: one emulator on a port (serve), many by fork from one that has already
+imported moto and installed the patches (fork_server), and the command line (main)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from . import state
+from .install import install
+
+
+def serve(host: str, port: int, instance: str, bridge: str) -> None:
+    """One emulator on `port` (install() done): serves until killed."""
+    state.CONTROL["instance"] = instance
+    state.LAMBDA_BRIDGE = bridge.rstrip("/")
+    os.environ["MOTO_PORT"] = str(port)  # moto's Step Functions calls back into itself
+    from moto import server
+
+    server.main(["-H", host, "-p", str(port)])
+
+
+def fork_server(path: str, idle_seconds: float) -> None:
+    """Starts emulators by fork, each already past the imports and the patches (about 3 s
+    of CPU per start otherwise, most of a test suite's time; ../shared/FIELD-NOTES.md).
+
+    Listens on the unix socket `path`. A request is one JSON line {"port", "instance",
+    "bridge", "log", "host"}; the answer one JSON line {"pid"}. Each emulator is a forked
+    child in a session of its own (its caller kills it by pid), with stdout and stderr in
+    `log`. Children are reaped by the kernel. Exits after `idle_seconds` without a request.
+    The harness names the socket after a hash of tests/emulator's sources (this package's
+    included), so a changed emulator (say, by break-on-purpose) gets a server of its own."""
+    import signal
+    import socket
+
+    from moto import server  # noqa: F401  (imported once, here, for every child)
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener.bind(path)
+    listener.listen(64)
+    listener.settimeout(idle_seconds)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            break
+        conn.settimeout(10)
+        try:
+            request = json.loads(conn.makefile().readline())
+        except (OSError, ValueError):
+            conn.close()
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                listener.close()
+                conn.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                serve(request.get("host", "127.0.0.1"), int(request["port"]), request["instance"], request.get("bridge", ""))
+            finally:
+                os._exit(1)
+        try:
+            conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
+        finally:
+            conn.close()
+    # The socket file stays: a client that finds nobody listening starts a new server.
+
+
+def main(argv: list[str] | None = None) -> None:
+    from . import __doc__ as package_doc
+    from .registry import render
+
+    parser = argparse.ArgumentParser(description=(package_doc or "").splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--lambda-bridge", default=state.LAMBDA_BRIDGE, help="cargo lambda watch URL")
+    parser.add_argument("--instance", default="", help="answered in config: tells two emulators apart")
+    parser.add_argument("--fork-server", metavar="SOCKET", help="start emulators by fork on request (fork_server)")
+    parser.add_argument("--idle-seconds", type=float, default=300.0)
+    parser.add_argument("--list-patches", action="store_true", help="print the numbered patches (the registry) and exit")
+    args = parser.parse_args(argv)
+    if args.list_patches:
+        print(render(), end="")
+        return
+    install()
+    if args.fork_server:
+        fork_server(args.fork_server, args.idle_seconds)
+        return
+    if args.port is None:
+        parser.error("--port is required")
+    serve(args.host, args.port, args.instance, args.lambda_bridge)

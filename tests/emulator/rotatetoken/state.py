@@ -1,0 +1,79 @@
+"""The emulator's shared state: what the control endpoints set (CONTROL), the logs they
+answer, and the per-thread markers the patches leave for one another. Every other module
+imports this one; it imports none of them (no import circles)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+# Set by POST /moto-api/rotatetoken/config (control.py refuses any key not in
+# KNOWN_CONFIG_KEYS) and read by the patches; answered whole by that endpoint.
+CONTROL: dict[str, Any] = {
+    "update_delay_seconds": 0.0,
+    "update_delay_jitter_seconds": 0.0,
+    "fail_create": {},
+    "fail_delete": {},
+    "deny_assume_role": [],
+    "external_id": None,
+    "throttle": {},
+    "throttled": 0,
+    "drop_status_events": False,
+}
+# The keys a test may set, with what each does (its patch in parentheses). Every
+# `CONTROL.get("...")` / `CONTROL["..."]` in this package reads one of them
+# (test_control.py checks it), and so does every key the Rust suites, benchmarks and
+# scripts post. "instance" is answered too, but set only at start (--instance).
+KNOWN_CONFIG_KEYS: dict[str, str] = {
+    "update_delay_seconds": "seconds an accepted update stays UPDATE_IN_PROGRESS (3)",
+    "update_delay_jitter_seconds": "spreads each update's time uniformly by ± this many seconds (3)",
+    "fail_create": '{"<stack>": ["LogicalId"]}: an update that would create that resource rolls back (3)',
+    "fail_delete": '{"<stack>": ["LogicalId"]}: deleting that resource fails in cleanup (19)',
+    "deny_assume_role": '["<account id>"]: AssumeRole into those accounts is refused (11)',
+    "external_id": "the external ID AssumeRole must carry, or null (11)",
+    "throttle": '{"fraction": 0.3, "services": ["cloudformation", "sts"]}: injected Throttling (13)',
+    "throttled": "how many calls were throttled (13): a counter, reset by posting 0",
+    "drop_status_events": "true: Step Functions status change events are lost (26)",
+    "abort_children": '["<stack>"]: the Distributed Map child for that stack is aborted (15)',
+}
+LOCK = threading.RLock()
+
+# Every UpdateStack the emulator accepted, in order, with the parameters it resolved to and
+# how it ended: lets a test prove "false, then true" without trusting the product's report.
+UPDATE_LOG: list[dict[str, Any]] = []
+# Every Lambda invocation through the bridge: function, duration, memory size (the billed
+# GB-seconds of `make bench`'s cost per stack).
+INVOCATION_LOG: list[dict[str, Any]] = []
+# Per Distributed Map run: the child executions' state transitions and events (`make bench`).
+MAP_RUN_LOG: list[dict[str, Any]] = []
+# Every AssumeRole call: role ARN, session name, external ID, whether a session policy came.
+ASSUME_LOG: list[dict[str, Any]] = []
+# Every request of the product's functions (14): function, IAM action, own/assumed credentials.
+CALL_LOG: list[dict[str, str]] = []
+# Rule deliveries to Lambda targets (10): rule, function, event id.
+DELIVERIES: list[dict[str, Any]] = []
+
+# Checks an update runs before it applies anything: each answers the resources that would
+# fail, as (logical id, CREATE_FAILED | UPDATE_FAILED, reason); any makes the update roll
+# back with the resources as before (real_shapes, 39).
+UPDATE_CHECKS: list[Any] = []
+# Access key of an assumed-role session -> (its session policy, the session's ARN) (24).
+SESSION_POLICIES: dict[str, tuple[dict[str, Any], str]] = {}
+# Capabilities given to the last change set of (account, region, stack) (16).
+CHANGE_SET_CAPS: dict[tuple[str, str, str], list[str]] = {}
+# Child executions of a Distributed Map run that did not succeed, by map run ARN: what
+# the ResultWriter lists under FAILED (the child's input, error and cause), as AWS does (15).
+MAP_FAILURES: dict[str, list[dict[str, Any]]] = {}
+
+# The Lambda Invoke API the bridge calls (8): --lambda-bridge, set again by server.serve().
+LAMBDA_BRIDGE = os.environ.get("RT_LAMBDA_BRIDGE", "")
+
+# Every update of the emulator, to the resources it touched: (logical id, action) with the
+# action `Modify` (in place) or `Replace`, read by the update log (UPDATE_LOG "resources").
+TOUCHED = threading.local()
+# Set while a parent's update applies its nested stacks' updates: they run inside the
+# parent's update (the parent ends only when its children have), never on a timer of their own.
+NESTED = threading.local()
+# The account and region a template is being parsed for (transforms need them).
+PARSE_CONTEXT = threading.local()
