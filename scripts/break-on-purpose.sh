@@ -223,4 +223,10 @@ mutate "the emulator keeps a change-set stack's template as created ({}): cdk de
 # Issue 23: the functions as SAM runs them.
 mutate_local "under sam local invoke, an AWSPENDING-only put is taken for a current value" functions/shared/src/domain/trigger.rs \
   '                if !stages.iter().any(|s| s == CURRENT) {' '                if false {'
+# Issue 24: the house rules and the contracts are checked, not copied.
+mutate "the model imports a behaviour module (an import circle)" functions/shared/src/domain/model/step.rs \
+  'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef};' $'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef};\n#[allow(unused_imports)]\nuse crate::domain::refresh::RefreshSettings;' the_ module_graph
+mutate "the state machine reads a path no Rust type writes" statemachine/rotatetoken.asl.json \
+  '"Key.$": "$.run.items_key"' '"Key.$": "$.run.item_key"' every_path_the_state_machine_reads contracts
+
 exit $survived
