@@ -229,4 +229,6 @@ mutate "the model imports a behaviour module (an import circle)" functions/share
 mutate "the state machine reads a path no Rust type writes" statemachine/rotatetoken.asl.json \
   '"Key.$": "$.run.items_key"' '"Key.$": "$.run.item_key"' every_path_the_state_machine_reads contracts
 
+mutate "a function reads a variable the template does not set for it" functions/shared/src/config.rs \
+  $'pub fn report() -> ReportConfig {\n    ReportConfig {' $'pub fn report() -> ReportConfig {\n    let _ = reconcile_action();\n    ReportConfig {' each_function_is_set contracts
 exit $survived

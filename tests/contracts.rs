@@ -98,39 +98,99 @@ fn the_state_machine_names_exactly_the_errors_the_handlers_raise() {
 }
 
 #[test]
-fn the_template_sets_exactly_the_variables_the_code_reads() {
+fn each_function_is_set_exactly_the_variables_its_settings_read() {
+    use rotatetoken::config;
     let facts = template_facts();
-    let mut set: BTreeSet<String> = facts["global_environment"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-    for f in facts["functions"].as_object().unwrap().values() {
-        set.extend(
-            f["environment"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string()),
+    let strings = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let globals = strings(&facts["global_environment"]);
+    // A valid value for every variable any setting reads, so that each function's reader
+    // gets through all of its settings (what they are does not matter here, only which
+    // names are read).
+    let values: std::collections::BTreeMap<String, String> = [
+        ("PARAMETER_NAME", "RotateToken"),
+        ("VERSION_PARAMETER_NAME", "RotateTokenVersion"),
+        ("SELECTION_MODE", "all"),
+        ("MAX_CONCURRENCY", "10"),
+        ("POLL_INTERVAL_SECONDS", "15"),
+        ("MAX_WAIT_SECONDS", "3600"),
+        ("STEP_BUDGET_SECONDS", "600"),
+        ("TARGET_ACCOUNTS", "111111111111"),
+        ("TARGET_ORGANIZATIONAL_UNITS", ""),
+        ("TARGET_REGIONS", "us-east-1"),
+        ("TARGET_ROLE_NAME", "RotateTokenTarget"),
+        ("TARGET_EXTERNAL_ID", "x"),
+        ("RUNS_BUCKET", "runs"),
+        (
+            "ALERTS_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:111111111111:alerts",
+        ),
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:111111111111:stateMachine:rt",
+        ),
+        ("SECRET_NAME_PREFIXES", "prod/"),
+        ("REQUIRE_OPT_IN_TAG", "no"),
+        ("RECONCILE_ACTION", "alert"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert!(
+        config::use_variables(values),
+        "the first settings read here"
+    );
+    // Lambda sets these itself.
+    let lambda_sets = |n: &String| n != "AWS_REGION" && n != "AWS_DEFAULT_REGION";
+    let mut read_by_any = BTreeSet::new();
+    let functions = facts["functions"].as_object().unwrap();
+    assert_eq!(
+        functions.len(),
+        4,
+        "every function of the template is checked"
+    );
+    for (logical, f) in functions {
+        let binary = f["binary"].as_str().unwrap();
+        config::variables_read();
+        match binary {
+            "rotatetoken-discover" => drop(config::discover().unwrap()),
+            "rotatetoken-refresh" => drop(config::refresh().unwrap()),
+            "rotatetoken-report" => drop(config::report()),
+            "rotatetoken-trigger" => drop(config::trigger().unwrap()),
+            other => panic!("{logical}: no settings reader for {other}"),
+        }
+        let read: BTreeSet<String> = config::variables_read()
+            .into_iter()
+            .filter(lambda_sets)
+            .collect();
+        let own = strings(&f["environment"]);
+        let set: BTreeSet<String> = own.union(&globals).cloned().collect();
+        let not_set: Vec<_> = read.difference(&set).collect();
+        let not_read: Vec<_> = own.difference(&read).collect();
+        assert!(
+            not_set.is_empty(),
+            "{logical} reads {not_set:?}, which template.yaml does not set for it"
         );
+        assert!(
+            not_read.is_empty(),
+            "template.yaml sets {not_read:?} for {logical}, which never reads it"
+        );
+        read_by_any.extend(read);
     }
-    // Lambda sets AWS_REGION itself.
-    let read: BTreeSet<String> = TEMPLATE_VARIABLES
-        .iter()
-        .filter(|v| **v != "AWS_REGION")
-        .map(|v| v.to_string())
-        .collect();
-    let not_set: Vec<_> = read.difference(&set).collect();
-    let not_read: Vec<_> = set.difference(&read).collect();
+    let unread: Vec<_> = globals.difference(&read_by_any).collect();
     assert!(
-        not_set.is_empty(),
-        "read but never set by template.yaml: {not_set:?}"
+        unread.is_empty(),
+        "Globals set {unread:?}, which no function reads"
     );
-    assert!(
-        not_read.is_empty(),
-        "set by template.yaml but never read: {not_read:?}"
-    );
+    // And every name a reader may ask for is one of these (config::var's own check).
+    let known: BTreeSet<String> = TEMPLATE_VARIABLES.iter().map(|v| v.to_string()).collect();
+    assert!(read_by_any.is_subset(&known));
 }
 
 #[test]

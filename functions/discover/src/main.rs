@@ -14,13 +14,16 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let settings = config::discovery_settings()?;
-    let scope = config::scope()?;
+    let config::DiscoverConfig {
+        settings,
+        scope,
+        runs_bucket,
+    } = config::discover()?;
     let aws = load_config("rotatetoken-discover").await;
     // Discovery reads only, whatever the target role may do (a read-only session).
     let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();
     let org = Organizations::new(&aws);
-    let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
+    let store = runs_bucket.map(|bucket| S3RunStore::new(&aws, bucket));
     let secrets = SecretsManager::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (access, org, store, secrets, scope, settings) =

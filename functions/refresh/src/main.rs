@@ -29,16 +29,19 @@ fn budget_until(now: u64, lambda_deadline: u64, step_budget_ms: u64) -> u64 {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let settings = config::refresh_settings()?;
-    let step_budget_ms = config::step_budget_ms()?;
-    let scope = config::scope()?;
+    let config::RefreshConfig {
+        settings,
+        step_budget_ms,
+        scope,
+        runs_bucket,
+    } = config::refresh()?;
     let aws = load_config("rotatetoken-refresh").await;
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);
     let secrets = SecretsManager::new(&aws);
     // The run's files: `rotate-token stop`'s marker is read there, each stack's progress
     // written there for `rotate-token watch` (none in a local invoke).
-    let files = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
+    let files = runs_bucket.map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (access, org, secrets, scope) = (&access, &org, &secrets, &scope);
         let files = files.as_ref();

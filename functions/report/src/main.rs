@@ -12,9 +12,13 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let config::ReportConfig {
+        runs_bucket,
+        alerts_topic_arn,
+    } = config::report();
     let aws = load_config("rotatetoken-report").await;
-    let store = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
-    match config::alerts_topic_arn() {
+    let store = runs_bucket.map(|bucket| S3RunStore::new(&aws, bucket));
+    match alerts_topic_arn {
         Some(topic) => serve(store, SnsTopic::new(&aws, topic)).await,
         None => serve(store, NoNotifier).await,
     }

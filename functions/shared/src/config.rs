@@ -44,7 +44,20 @@ pub fn use_variables(variables: std::collections::BTreeMap<String, String>) -> b
     DEPLOYED.set(variables).is_ok()
 }
 
+/// The names every setting reader has asked for, in this process: what a function's
+/// settings read (tests/contracts.rs checks it against the template, function by function).
+static READ: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// The variables read since the last call (and forgets them).
+pub fn variables_read() -> std::collections::BTreeSet<String> {
+    std::mem::take(&mut *READ.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 fn var(name: &str) -> Option<String> {
+    READ.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_string());
     debug_assert!(
         TEMPLATE_VARIABLES.contains(&name) || name == "AWS_DEFAULT_REGION",
         "{name} is read but not in TEMPLATE_VARIABLES"
@@ -173,6 +186,68 @@ pub fn runs_bucket() -> Option<String> {
 /// The SNS topic for run summaries and CRITICAL alerts; none in a local invoke.
 pub fn alerts_topic_arn() -> Option<String> {
     var("ALERTS_TOPIC_ARN")
+}
+
+/// The discover function's settings, read once by its main.
+pub struct DiscoverConfig {
+    pub settings: DiscoverySettings,
+    pub scope: crate::service::Scope,
+    pub runs_bucket: Option<String>,
+}
+
+pub fn discover() -> Result<DiscoverConfig, InputError> {
+    Ok(DiscoverConfig {
+        settings: discovery_settings()?,
+        scope: scope()?,
+        runs_bucket: runs_bucket(),
+    })
+}
+
+/// The refresh function's settings, read once by its main.
+pub struct RefreshConfig {
+    pub settings: RefreshSettings,
+    pub step_budget_ms: u64,
+    pub scope: crate::service::Scope,
+    pub runs_bucket: Option<String>,
+}
+
+pub fn refresh() -> Result<RefreshConfig, InputError> {
+    Ok(RefreshConfig {
+        settings: refresh_settings()?,
+        step_budget_ms: step_budget_ms()?,
+        scope: scope()?,
+        runs_bucket: runs_bucket(),
+    })
+}
+
+/// The report function's settings, read once by its main.
+pub struct ReportConfig {
+    pub runs_bucket: Option<String>,
+    pub alerts_topic_arn: Option<String>,
+}
+
+pub fn report() -> ReportConfig {
+    ReportConfig {
+        runs_bucket: runs_bucket(),
+        alerts_topic_arn: alerts_topic_arn(),
+    }
+}
+
+/// The trigger function's settings, read once by its main.
+pub struct TriggerConfig {
+    pub state_machine_arn: String,
+    pub runs_bucket: Option<String>,
+    pub secret_scope: crate::domain::trigger::SecretScope,
+    pub reconcile_action: crate::domain::trigger::ReconcileAction,
+}
+
+pub fn trigger() -> Result<TriggerConfig, InputError> {
+    Ok(TriggerConfig {
+        state_machine_arn: state_machine_arn()?,
+        runs_bucket: runs_bucket(),
+        secret_scope: secret_scope()?,
+        reconcile_action: reconcile_action()?,
+    })
 }
 
 /// Where discover and refresh may act: the configured targets and this region.

@@ -16,18 +16,23 @@ use tracing::Instrument;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let config::TriggerConfig {
+        state_machine_arn,
+        runs_bucket,
+        secret_scope: scope,
+        reconcile_action,
+    } = config::trigger()?;
     let aws = load_config("rotatetoken-trigger").await;
-    let starter = StepFunctions::new(&aws, config::state_machine_arn()?);
+    let starter = StepFunctions::new(&aws, state_machine_arn);
     let secrets = SecretsManager::new(&aws);
-    let locks = config::runs_bucket().map(|bucket| S3RunStore::new(&aws, bucket));
-    let scope = config::secret_scope()?;
+    let locks = runs_bucket.map(|bucket| S3RunStore::new(&aws, bucket));
     let trigger = Trigger {
         starter: &starter,
         secrets: &secrets,
         locks: locks.as_ref(),
         clock: &SystemClock,
         scope: &scope,
-        reconcile: config::reconcile_action()?,
+        reconcile: reconcile_action,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let trigger = &trigger;
