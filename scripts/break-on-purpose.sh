@@ -231,4 +231,5 @@ mutate "the state machine reads a path no Rust type writes" statemachine/rotatet
 
 mutate "a function reads a variable the template does not set for it" functions/shared/src/config.rs \
   $'pub fn report() -> ReportConfig {\n    ReportConfig {' $'pub fn report() -> ReportConfig {\n    let _ = reconcile_action();\n    ReportConfig {' each_function_is_set contracts
+
 exit $survived
