@@ -73,8 +73,8 @@ mutate "stacks without the parameter selected" functions/shared/src/domain/in_pl
 mutate "a failed stack reported as refreshed" functions/shared/src/domain/report/mod.rs \
   '        ..row(&r.stack, r.outcome)' '        ..row(&r.stack, Outcome::Refreshed)' a_failed_phase_two
 mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh/mod.rs \
-  'if task.phase == Phase::Disable && !task.guard_passed && token_is_true {' \
-  'if task.phase == Phase::Disable && !task.guard_passed && token_is_true && false {' a_guarded_bucket data_loss_guard
+  'if task.phase == Phase::Disable && !task.guard_passed && token_not_false {' \
+  'if task.phase == Phase::Disable && !task.guard_passed && token_not_false && false {' a_guarded_bucket data_loss_guard
 mutate "phase two not retried" functions/shared/src/domain/refresh/mod.rs \
   'pub const ENABLE_ATTEMPTS: u32 = 3;' 'pub const ENABLE_ATTEMPTS: u32 = 1;' a_failed_phase_two
 mutate "throttled calls not retried" functions/shared/src/aws/mod.rs \
@@ -231,5 +231,16 @@ mutate "the state machine reads a path no Rust type writes" statemachine/rotatet
 
 mutate "a function reads a variable the template does not set for it" functions/shared/src/config.rs \
   $'pub fn report() -> ReportConfig {\n    ReportConfig {' $'pub fn report() -> ReportConfig {\n    let _ = reconcile_action();\n    ReportConfig {' each_function_is_set contracts
+# Issue 25: progress from AWS's own state, no authority in the payload.
+mutate "a retried invocation forgets the phase one it started (a stop then leaves the stack at false)" functions/shared/src/domain/refresh/operations.rs \
+  $'            task.update_started = true;\n        }\n    }\n    task.recalled = true;' $'        }\n    }\n    task.recalled = true;' a_retry_after refresh
+mutate "emulator: stack events carry no ClientRequestToken" tests/emulator/rotatetoken/cloudformation/request_tokens.py \
+  '    self.client_request_token = OPERATION_TOKENS.get(stack_id)' '    self.client_request_token = None' a_retry_after refresh
+mutate "a task can say the data-loss guard passed" functions/shared/src/domain/model/step.rs \
+  $'    #[serde(skip)]\n    pub guard_passed: bool,' $'    #[serde(default)]\n    pub guard_passed: bool,' a_task_saying_the_guard data_loss_guard
+mutate "the guard runs only when the token is exactly true" functions/shared/src/domain/refresh/mod.rs \
+  '        != Some("false");' '        == Some("true");' the_guard_runs_whenever lib
+mutate "a phase one that rolled back is refreshed when another update set true" functions/shared/src/domain/refresh/mod.rs \
+  '.filter(|status| status.contains("ROLLBACK"))' '.filter(|_| false)' a_phase_one_that_rolled_back lib
 
 exit $survived

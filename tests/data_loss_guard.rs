@@ -145,3 +145,53 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         b"customer data"
     );
 }
+
+/// Whoever can invoke the refresh function cannot switch the guard off: a task that says
+/// `guard_passed` is judged again, and the bucket keeps its data.
+#[tokio::test]
+async fn a_task_saying_the_guard_passed_is_judged_again() {
+    let e = Emulator::start();
+    let cfg = e.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&cfg);
+    let arn = create_secret(&aws_sdk_secretsmanager::Client::new(&cfg), "prod/db", "v1").await;
+    let id = create_stack(&cfn, "uploads", &consumer_with_guarded_bucket(&arn), &[]).await;
+    let bucket = resources(&cfn, "uploads").await["Uploads"].clone();
+    let task = rotatetoken::domain::model::RefreshTask::new(
+        rotatetoken::domain::model::StackRef::from_stack_id(&id).unwrap(),
+        "RotateToken",
+    );
+    let mut forged = serde_json::to_value(&task).unwrap();
+    forged["guard_passed"] = json!(true);
+    let scope = Scope {
+        targets: TargetSettings::default(),
+        own_region: "us-east-1".into(),
+        parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
+    };
+    let done = service::refresh(
+        service::NO_STOPS,
+        &AssumedRoles::new(&cfg, TargetSettings::default()),
+        &NoOrganization,
+        &rotatetoken::aws::secretsmanager::SecretsManager::new(&cfg),
+        &SystemClock,
+        &SdkRetries,
+        RefreshSettings {
+            poll_interval_ms: 100,
+            max_wait_ms: 30_000,
+            require_opt_in: false,
+        },
+        &scope,
+        forged,
+        SystemClock.now_ms() + 30_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.outcome, Outcome::Skipped, "{done:?}");
+    assert!(done.reason.unwrap().contains("Uploads (AWS::S3::Bucket)"));
+    assert!(e.completed_token_updates("uploads").is_empty());
+    assert_eq!(
+        resources(&cfn, "uploads").await["Uploads"],
+        bucket,
+        "the bucket kept"
+    );
+}

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::domain::model::{
-    FailedResource, ParameterValue, PlannedChange, SecretVersions, StackParameter, StackRef,
-    StackSnapshot, Target, UpdatePlan,
+    FailedResource, OperationSeen, ParameterValue, PlannedChange, SecretVersions, StackParameter,
+    StackRef, StackSnapshot, Target, UpdatePlan,
 };
 use crate::domain::planning::ACKNOWLEDGED_CAPABILITIES;
 use crate::ports::{
@@ -70,6 +70,9 @@ pub(crate) struct FakeStack {
     pub(crate) describes: Mutex<u32>,
     /// GetStackPolicy fails (throttled for good).
     pub(crate) policy_unreadable: bool,
+    /// The request tokens of the updates CloudFormation accepted, with the status their
+    /// events end in (`None`: the stack's status now).
+    pub(crate) operations: Mutex<Vec<(String, Option<&'static str>)>>,
 }
 
 impl FakeStack {
@@ -113,6 +116,7 @@ impl FakeStack {
             describe_fails_after: None,
             describes: Mutex::new(0),
             policy_unreadable: false,
+            operations: Mutex::new(vec![]),
         }
     }
     pub(crate) fn token(&self) -> String {
@@ -196,6 +200,24 @@ impl StackUpdater for FakeStack {
             .collect())
     }
 
+    async fn operation(
+        &self,
+        _: &StackRef,
+        token: &str,
+        _: u64,
+    ) -> Result<Option<OperationSeen>, AwsError> {
+        let status = self.snapshot.lock().unwrap().status.clone();
+        Ok(self
+            .operations
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, ended)| OperationSeen {
+                status: ended.map(str::to_string).unwrap_or_else(|| status.clone()),
+            }))
+    }
+
     async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
         {
             let mut busy = self.busy_refusals.lock().unwrap();
@@ -232,6 +254,13 @@ impl StackUpdater for FakeStack {
             }
             _ => "UPDATE_COMPLETE",
         };
+        if let Some(token) = &plan.request_token {
+            let mut ops = self.operations.lock().unwrap();
+            if ops.iter().any(|(t, _)| t == token) {
+                return Ok(UpdateStart::AlreadyOurs);
+            }
+            ops.push((token.clone(), None));
+        }
         self.snapshot.lock().unwrap().status = "UPDATE_IN_PROGRESS".into();
         *self.pending.lock().unwrap() = Some((self.update_polls, v.clone(), final_status));
         Ok(UpdateStart::Started)
@@ -284,6 +313,14 @@ impl StackDirectory for Unreachable {
 }
 impl StackUpdater for Unreachable {
     async fn describe(&self, _: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn operation(
+        &self,
+        _: &StackRef,
+        _: &str,
+        _: u64,
+    ) -> Result<Option<OperationSeen>, AwsError> {
         Err(unreachable_error())
     }
     async fn update(&self, _: &UpdatePlan) -> Result<UpdateStart, AwsError> {

@@ -6,7 +6,8 @@ use std::future::Future;
 use thiserror::Error;
 
 use crate::domain::model::{
-    FailedResource, PlannedChange, SecretVersions, StackRef, StackSnapshot, Target, UpdatePlan,
+    FailedResource, OperationSeen, PlannedChange, SecretVersions, StackRef, StackSnapshot, Target,
+    UpdatePlan,
 };
 
 /// An AWS call that failed after the SDK's own retries.
@@ -27,6 +28,9 @@ pub enum UpdateStart {
     NoChange,
     /// Another operation is running on the stack; try again when it ends.
     Busy(String),
+    /// CloudFormation already has an operation with this request token: ours, accepted
+    /// before (a retried call or invocation). Its progress is the stack's.
+    AlreadyOurs,
     /// Refused for good (validation error, missing capability, access denied...).
     Refused(String),
 }
@@ -134,6 +138,15 @@ pub trait StackUpdater {
         &self,
         stack: &StackRef,
     ) -> impl Future<Output = Result<Vec<FailedResource>, AwsError>> + Send;
+    /// The operation this token started on the stack, as its events show it; `None` when no
+    /// event carries the token (the update was never accepted). Reads back no further than
+    /// `since_ms` (epoch ms): our operations are this run's.
+    fn operation(
+        &self,
+        stack: &StackRef,
+        token: &str,
+        since_ms: u64,
+    ) -> impl Future<Output = Result<Option<OperationSeen>, AwsError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -276,4 +276,14 @@ tests/emulator/test_registry.py checks that it is the registry's):
        one string, so every UsePreviousValue update looked like a change to what reads it).
        Source: CloudFormation User Guide, "Parameters": CommaDelimitedList "an array of
                literal strings that are separated by commas".
+ 41. [CloudFormation] `ClientRequestToken` on CreateStack, UpdateStack and ExecuteChangeSet:
+       every event the operation causes (the stack's, and a resource's where one is
+       recorded) carries the token in DescribeStackEvents; a token used before on the stack
+       is refused (TokenAlreadyExistsException "A client request token already exists."), a
+       malformed one too (ValidationError, pattern `[a-zA-Z0-9][-a-zA-Z0-9]*`, 1 to 128
+       characters). moto takes the parameter nowhere and leaves every event's token empty.
+       Source: UpdateStack API reference, ClientRequestToken ("All events initiated by a
+               given stack operation are assigned the same client request token, which you
+               can use to track operations") and Errors (TokenAlreadyExists); StackEvent
+               data type, ClientRequestToken.
 """

@@ -17,6 +17,7 @@ from .cloudformation import (
     policies,
     real_shapes,
     replacement,
+    request_tokens,
     transforms,
     updates,
 )
@@ -59,6 +60,8 @@ ORDER = [
     real_shapes.install_missing_parameter_message,  # 38
     real_shapes.install_resources_that_fail,  # 39: wraps 29's resource creation
     real_shapes.install_list_parameter_defaults,  # 40
+    # Outermost: a request's token is taken before any other check can refuse it.
+    request_tokens.install_request_tokens,  # 41
 ]
 
 

@@ -7,8 +7,8 @@ use aws_sdk_cloudformation::Client;
 
 use super::aws_error;
 use crate::domain::model::{
-    FailedResource, ParameterValue, PlannedChange, StackParameter, StackRef, StackSnapshot,
-    UpdatePlan, NESTED_STACK_TYPE,
+    FailedResource, OperationSeen, ParameterValue, PlannedChange, StackParameter, StackRef,
+    StackSnapshot, UpdatePlan, NESTED_STACK_TYPE,
 };
 use crate::ports::{
     AwsError, NestedStack, StackDirectory, StackResource, StackUpdater, UpdateStart,
@@ -417,6 +417,46 @@ impl StackUpdater for CloudFormation {
         Ok(found)
     }
 
+    async fn operation(
+        &self,
+        stack: &StackRef,
+        token: &str,
+        since_ms: u64,
+    ) -> Result<Option<OperationSeen>, AwsError> {
+        // Newest first: the first stack-level event with our token is where the operation
+        // stands. Events older than the run (less a margin for clocks) cannot be ours.
+        let horizon = since_ms.saturating_sub(15 * 60 * 1000);
+        let mut pages = self
+            .client
+            .describe_stack_events()
+            .stack_name(&stack.id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeStackEvents", &e))?;
+            for e in page.stack_events() {
+                let at = e
+                    .timestamp()
+                    .map(|t| t.to_millis().unwrap_or_default())
+                    .unwrap_or_default();
+                if at > 0 && (at as u64) < horizon {
+                    return Ok(None);
+                }
+                let is_stack = e.resource_type() == Some(NESTED_STACK_TYPE)
+                    && e.physical_resource_id() == Some(stack.id.as_str());
+                if is_stack && e.client_request_token() == Some(token) {
+                    return Ok(Some(OperationSeen {
+                        status: e
+                            .resource_status()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
         let request = self
             .client
@@ -424,12 +464,17 @@ impl StackUpdater for CloudFormation {
             .stack_name(&plan.stack.id)
             .use_previous_template(true)
             .set_parameters(Some(parameters(plan)))
-            .set_capabilities(Some(capabilities(plan)));
+            .set_capabilities(Some(capabilities(plan)))
+            .set_client_request_token(plan.request_token.clone());
         match request.send().await {
             Ok(_) => Ok(UpdateStart::Started),
             Err(e) => {
                 let message = e.message().unwrap_or_default().to_string();
                 match e.code() {
+                    // Our token is already on the stack: the SDK retried a call that had
+                    // reached CloudFormation, or an earlier invocation sent it (UpdateStack
+                    // API reference, Errors: TokenAlreadyExists).
+                    Some("TokenAlreadyExistsException") => Ok(UpdateStart::AlreadyOurs),
                     Some("ValidationError")
                         if message.contains("No updates are to be performed") =>
                     {

@@ -56,6 +56,7 @@ pub fn plan_update(
         stack: snapshot.stack.clone(),
         parameters,
         capabilities,
+        request_token: None,
     })
 }
 

@@ -90,6 +90,25 @@ where
         )
         .into());
     }
+    // Never act outside the deployment's targets, whatever the input says.
+    let target = target_of(org, scope, &parsed).await?;
+    let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
+    let retried_before = retries.retried_calls();
+    let stacks = access
+        .open(&target, &session)
+        .instrument(span.clone())
+        .await?;
+    let mut task = task;
+    // How far our own updates got is read from the stack's events, not from the input: a
+    // retried invocation whose phase one was accepted must not be taken for one that has
+    // not begun (by the stop below, or by an error after this).
+    refresh::recall(&stacks, &mut task, clock.now_ms(), settings.max_wait_ms)
+        .instrument(span.clone())
+        .await
+        .map_err(|e| match task.mode.is_two_phase() {
+            true => FunctionError::AwsAfterChange(e),
+            false => FunctionError::Aws(e),
+        })?;
     // A safe stop (`rotate-token stop`): a stack whose refresh has not begun is not begun;
     // one between phases always finishes (it must never be left at `false`). The marker
     // is read from this function's own bucket; naming another execution can only make a
@@ -106,14 +125,7 @@ where
             return Ok(out);
         }
     }
-    // Never act outside the deployment's targets, whatever the input says.
-    let target = target_of(org, scope, &parsed).await?;
-    let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
-    let retried_before = retries.retried_calls();
-    let stacks = access
-        .open(&target, &session)
-        .instrument(span.clone())
-        .await?;
+
     let reach = refresh::Reach {
         updater: &stacks,
         secrets,

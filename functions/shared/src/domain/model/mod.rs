@@ -15,7 +15,7 @@ mod step;
 mod summary;
 mod target;
 
-pub use plan::{FailedResource, ParameterValue, RefreshMode, UpdatePlan};
+pub use plan::{FailedResource, OperationSeen, ParameterValue, RefreshMode, UpdatePlan};
 pub use secret::{is_secret_arn, secret_name_from_arn, SecretRef, SecretVersions};
 pub use stack::*;
 pub use step::*;

@@ -35,6 +35,17 @@ pub struct UpdatePlan {
     pub stack: StackRef,
     pub parameters: Vec<(String, ParameterValue)>,
     pub capabilities: Vec<String>,
+    /// The operation's `ClientRequestToken`: CloudFormation stamps it on every event the
+    /// update causes, so a retried invocation finds its own update in the stack's events.
+    pub request_token: Option<String>,
+}
+
+/// What the stack's events say about one operation of ours (found by its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationSeen {
+    /// The newest stack-level status among the operation's events (`UPDATE_IN_PROGRESS`,
+    /// `UPDATE_COMPLETE`, `UPDATE_ROLLBACK_COMPLETE`...).
+    pub status: String,
 }
 
 /// A resource CloudFormation could not create, update or delete in a stack's latest

@@ -117,9 +117,17 @@ pub struct RefreshTask {
     /// AWS calls the SDK had to retry (throttling, transient errors) for this stack.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub retried_calls: u64,
-    /// The data-loss guard has passed this stack (checked once, right before phase one).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// The data-loss guard has passed this stack in this invocation. Never read from nor
+    /// written to the payload: a task cannot say the guard passed (inputs are not authority).
+    #[serde(skip)]
     pub guard_passed: bool,
+    /// Whether this invocation has read from the stack's events how far our own updates
+    /// got ([`crate::domain::refresh::recall`]). Not in the payload.
+    #[serde(skip)]
+    pub recalled: bool,
+    /// Phase-two updates started so far (each has a token of its own).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub enable_runs: u32,
     /// The execution's full name (the STS session name is cut to 64 characters): written by
     /// discover, which gets it from the state machine (`$$.Execution.Name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,6 +212,8 @@ impl RefreshTask {
             update_since_ms: None,
             retried_calls: 0,
             guard_passed: false,
+            recalled: false,
+            enable_runs: 0,
             execution: None,
             other_parameters: Vec::new(),
             orphaned: Vec::new(),

@@ -17,11 +17,14 @@ use super::nested;
 use super::planning::{plan_update, side_change_reason};
 use super::selection::{classify_status, StatusClass};
 
+pub mod operations;
 #[cfg(test)]
 mod tests;
 mod verdict;
 
 use crate::ports::{AwsError, Clock, SecretDirectory, StackDirectory, StackUpdater, UpdateStart};
+pub use operations::recall;
+use operations::{in_place_token, phase_one_token, phase_two_token};
 pub use verdict::{after_function_failure, restore_command, ERRORS_BEFORE_ANY_CHANGE};
 use verdict::{explain_rollback, fail, not_done, orphans};
 
@@ -93,6 +96,20 @@ where
     S: SecretDirectory + Sync,
     C: Clock + Sync,
 {
+    if let Err(error) = recall(
+        reach.updater,
+        &mut task,
+        reach.clock.now_ms(),
+        settings.max_wait_ms,
+    )
+    .await
+    {
+        // Unknown whether our phase one began: said as a change may have been made.
+        return Err(Interrupted {
+            error,
+            changed: task.mode.is_two_phase(),
+        });
+    }
     match work(&reach, settings, &mut task, budget_until_ms).await {
         Ok(()) => Ok(task),
         Err(error) => Err(Interrupted {
@@ -157,7 +174,35 @@ where
         if task.update_started && class == StatusClass::RolledBack {
             explain_rollback(updater, task, &mut snapshot).await;
         }
-        let must_wait = if task.mode == RefreshMode::InPlace {
+        // `true` where our `false` should be: another execution's phase two after ours, or
+        // our `false` rolled back and someone else's update ran since. Only the stack's
+        // events say which (the token of our phase one).
+        let ours_rolled_back = if task.mode.is_two_phase()
+            && task.update_started
+            && task.phase == Phase::Disable
+            && class == StatusClass::Updatable
+            && snapshot
+                .parameter(&task.parameter)
+                .and_then(|p| p.value.as_deref())
+                == Some("true")
+        {
+            let since = operations::horizon_ms(clock.now_ms(), settings.max_wait_ms);
+            updater
+                .operation(&task.stack, &phase_one_token(task), since)
+                .await?
+                .map(|seen| seen.status)
+                .filter(|status| status.contains("ROLLBACK"))
+        } else {
+            None
+        };
+        let must_wait = if let Some(status) = ours_rolled_back {
+            let reason = format!(
+                "our update to {}=false ended in {status}; the stack is at true from another update since, its guarded resources as they were: not refreshed",
+                task.parameter
+            );
+            fail(task, reason, false);
+            false
+        } else if task.mode == RefreshMode::InPlace {
             if task.update_started {
                 observe_in_place(task, &snapshot, class)
             } else {
@@ -265,11 +310,13 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
     // The data-loss guard, on the template as it is now, right before anything is deleted
     // (discovery may have run hours earlier). A stack already at `false` has nothing left
     // to lose: bringing it back to `true` only restores it.
-    let token_is_true = snapshot
+    // Whenever the token is not `false`: a condition such as
+    // `!Not [!Equals [!Ref RotateToken, "false"]]` holds for "", "True" and "yes" as well.
+    let token_not_false = snapshot
         .parameter(&task.parameter)
         .and_then(|p| p.value.as_deref())
-        == Some("true");
-    if task.phase == Phase::Disable && !task.guard_passed && token_is_true {
+        != Some("false");
+    if task.phase == Phase::Disable && !task.guard_passed && token_not_false {
         let body = updater.template_body(&task.stack).await?;
         // Nested stacks the token reaches go false and true with this stack: judged too.
         let members = nested::reached(updater, &task.stack, &body, &task.parameter).await?;
@@ -316,15 +363,22 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             .collect();
         task.guard_passed = true;
     }
-    let plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
+    let mut plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
         Ok(plan) => plan,
         Err(why) => {
             not_done(task, why);
             return Ok(false);
         }
     };
+    plan.request_token = Some(match task.phase {
+        Phase::Disable => phase_one_token(task),
+        _ => {
+            task.enable_runs += 1;
+            phase_two_token(task, task.enable_runs)
+        }
+    });
     match updater.update(&plan).await? {
-        UpdateStart::Started => {
+        UpdateStart::Started | UpdateStart::AlreadyOurs => {
             task.update_started = true;
             Ok(true)
         }
@@ -376,13 +430,14 @@ async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
         );
         return Ok(false);
     };
-    let plan = match plan_update(snapshot, &task.parameter, &current) {
+    let mut plan = match plan_update(snapshot, &task.parameter, &current) {
         Ok(plan) => plan,
         Err(why) => {
             not_done(task, why);
             return Ok(false);
         }
     };
+    plan.request_token = Some(in_place_token(task, &current));
     task.version = Some(current.clone());
     if in_place::pinned_version(snapshot, &task.parameter) == Some(current.as_str()) {
         // Already pinned to the current version (a retried invocation, or a newer run).
@@ -403,7 +458,7 @@ async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
         task.guard_passed = true;
     }
     match updater.update(&plan).await? {
-        UpdateStart::Started => {
+        UpdateStart::Started | UpdateStart::AlreadyOurs => {
             task.update_started = true;
             Ok(true)
         }

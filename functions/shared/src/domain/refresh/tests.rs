@@ -25,6 +25,8 @@ fn task(stack: &FakeStack) -> RefreshTask {
 }
 
 fn run(stack: &FakeStack, task: RefreshTask, budget_ms: u64) -> RefreshTask {
+    // Through JSON, as the state machine hands it over: what the payload cannot carry is gone.
+    let task: RefreshTask = serde_json::from_value(serde_json::to_value(task).unwrap()).unwrap();
     let clock = FakeClock(AtomicU64::new(1_000_000));
     let until = 1_000_000 + budget_ms;
     futures::executor::block_on(advance(reach(stack, &clock), SETTINGS, task, until)).unwrap()
@@ -434,4 +436,86 @@ fn plan_keeps_every_other_parameter() {
         ]
     );
     assert!(plan_update(&snap, "Other", "false").is_err());
+}
+
+#[test]
+fn a_retry_with_the_original_input_continues_the_phase_one_it_had_started() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let original = task(&stack);
+    // The first invocation starts phase one, then dies (its output never reaches the state
+    // machine): the retry gets the original input, which says nothing has begun.
+    let first = run(&stack, original.clone(), 1_500);
+    assert!(first.update_started);
+    let mut t = run(&stack, original, 600_000);
+    for _ in 0..10 {
+        if t.outcome != Outcome::Waiting {
+            break;
+        }
+        t = run(&stack, t, 600_000);
+    }
+    assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+    assert_eq!(
+        *stack.updates.lock().unwrap(),
+        vec!["false", "true"],
+        "phase one not sent again: its token is on the stack"
+    );
+}
+
+#[test]
+fn an_error_on_a_retry_after_phase_one_began_is_an_error_after_a_change() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let original = task(&stack);
+    let first = run(&stack, original.clone(), 1_500);
+    assert!(first.update_started);
+    stack.describe_fails_after = Some(0);
+    let clock = FakeClock(AtomicU64::new(1_000_000));
+    let t: RefreshTask = serde_json::from_value(serde_json::to_value(original).unwrap()).unwrap();
+    let err = futures::executor::block_on(advance(reach(&stack, &clock), SETTINGS, t, 2_000_000))
+        .unwrap_err();
+    assert!(err.changed, "the stack may be at false: said so");
+}
+
+#[test]
+fn a_task_cannot_say_the_guard_passed() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.template = TABLE_TEMPLATE;
+    let mut forged = serde_json::to_value(task(&stack)).unwrap();
+    forged["guard_passed"] = serde_json::json!(true);
+    let forged: RefreshTask = serde_json::from_value(forged).unwrap();
+    let t = run(&stack, forged, 600_000);
+    assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+    assert!(stack.updates.lock().unwrap().is_empty(), "the table kept");
+}
+
+#[test]
+fn the_guard_runs_whenever_the_token_is_not_false() {
+    for token in ["", "True", "yes"] {
+        let mut stack = FakeStack::new("UPDATE_COMPLETE", token);
+        stack.template = TABLE_TEMPLATE;
+        let t = run(&stack, task(&stack), 600_000);
+        assert_eq!(t.outcome, Outcome::Skipped, "token {token:?}: {t:?}");
+        assert!(stack.updates.lock().unwrap().is_empty(), "token {token:?}");
+    }
+}
+
+#[test]
+fn a_phase_one_that_rolled_back_is_never_refreshed_though_the_stack_is_at_true() {
+    // Our `false` rolled back; someone's deploy has run since (the stack is UPDATE_COMPLETE
+    // at true); the retry gets the original input.
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let t = task(&stack);
+    let t = {
+        let mut t = t;
+        t.execution = Some("run-1".into());
+        t
+    };
+    stack.operations.lock().unwrap().push((
+        super::operations::phase_one_token(&t),
+        Some("UPDATE_ROLLBACK_COMPLETE"),
+    ));
+    let done = run(&stack, t, 600_000);
+    assert_eq!(done.outcome, Outcome::Failed, "{done:?}");
+    assert!(!done.critical, "the resources were never deleted");
+    assert!(done.reason.unwrap().contains("UPDATE_ROLLBACK_COMPLETE"));
+    assert!(stack.updates.lock().unwrap().is_empty());
 }

@@ -1,0 +1,114 @@
+//! Our own updates of a stack, found in its events by their request tokens, never taken from
+//! the payload. Each update carries a `ClientRequestToken` derived from the execution, the
+//! stack and the step, and CloudFormation stamps it on every event the update causes
+//! (UpdateStack API reference, `ClientRequestToken`). So an invocation retried with its
+//! original input (the Map's `Retry`, after a time-out or a crash) reads from the stack
+//! whether its phase one was accepted, instead of believing the input.
+
+use sha2::Digest;
+
+use super::super::model::{Phase, RefreshTask};
+use crate::ports::{AwsError, StackUpdater};
+
+/// Rollback triggers can hold each update in progress for up to 180 minutes, twice: no
+/// update of one refresh is older than its wait budget plus this.
+const LONGEST_MONITORING_MS: u64 = 2 * 180 * 60 * 1000;
+
+/// The request token of one step of this refresh: `RotateToken-<step>-<hash>`, where the
+/// hash (SHA-256, 24 hex digits) binds the execution and the stack. AWS's pattern is
+/// `[a-zA-Z0-9][-a-zA-Z0-9]*`, at most 128 characters.
+pub fn request_token(task: &RefreshTask, step: &str) -> String {
+    let execution = task.execution.as_deref().unwrap_or("manual");
+    let digest = sha2::Sha256::digest(format!("{execution}\n{}\n{step}", task.stack.id));
+    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let step: String = step
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(64)
+        .collect();
+    format!("RotateToken-{step}-{hash}")
+}
+
+/// Phase one's token: one per execution and stack (phase one is never re-run).
+pub fn phase_one_token(task: &RefreshTask) -> String {
+    request_token(task, "false")
+}
+
+/// The token of phase two's `run`-th update (a rolled-back one is tried again, and so is
+/// one another execution's `false` followed).
+pub fn phase_two_token(task: &RefreshTask, run: u32) -> String {
+    request_token(task, &format!("true-{run}"))
+}
+
+/// The in-place update's token, for the version it pins.
+pub fn in_place_token(task: &RefreshTask, version: &str) -> String {
+    let digest = sha2::Sha256::digest(version);
+    let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    request_token(task, &format!("version-{short}"))
+}
+
+/// How far back our updates can be, from `now_ms`.
+pub fn horizon_ms(now_ms: u64, max_wait_ms: u64) -> u64 {
+    now_ms.saturating_sub(max_wait_ms + LONGEST_MONITORING_MS)
+}
+
+/// Reads from the stack's events, once per invocation, whether our phase one was accepted:
+/// if it was, the stack is ours to bring back to `true`, whatever the input says (a stop
+/// does not skip it, an error after it is an error after a change, its rollback is ours).
+pub async fn recall<U: StackUpdater + Sync>(
+    updater: &U,
+    task: &mut RefreshTask,
+    now_ms: u64,
+    max_wait_ms: u64,
+) -> Result<(), AwsError> {
+    if task.recalled {
+        return Ok(());
+    }
+    if task.mode.is_two_phase() && task.phase == Phase::Disable && !task.update_started {
+        let token = phase_one_token(task);
+        let since = horizon_ms(now_ms, max_wait_ms);
+        if let Some(seen) = updater.operation(&task.stack, &token, since).await? {
+            tracing::warn!(status = %seen.status, "phase one was accepted by an earlier invocation; continuing it");
+            task.update_started = true;
+        }
+    }
+    task.recalled = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::StackRef;
+
+    fn task(execution: &str) -> RefreshTask {
+        let mut t = RefreshTask::new(
+            StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:111111111111:stack/app/1")
+                .unwrap(),
+            "RotateToken",
+        );
+        t.execution = Some(execution.into());
+        t
+    }
+
+    #[test]
+    fn tokens_are_aws_shaped_and_bound_to_the_execution_the_stack_and_the_step() {
+        let a = task("run-1");
+        let token = phase_one_token(&a);
+        assert!(token.len() <= 128);
+        assert!(token.chars().next().unwrap().is_ascii_alphanumeric());
+        assert!(
+            token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{token}"
+        );
+        assert_eq!(
+            token,
+            phase_one_token(&a),
+            "the same for a retried invocation"
+        );
+        assert_ne!(token, phase_one_token(&task("run-2")));
+        assert_ne!(token, phase_two_token(&a, 1));
+        assert_ne!(phase_two_token(&a, 1), phase_two_token(&a, 2));
+        assert_ne!(in_place_token(&a, "v1"), in_place_token(&a, "v2"));
+    }
+}
