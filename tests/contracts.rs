@@ -394,3 +394,42 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         "the task reads the caught error at {error_at}"
     );
 }
+
+#[test]
+fn every_way_a_run_can_end_without_a_report_raises_an_alarm() {
+    // A run that fails reaches the operators through its summary and FailedRunsAlarm; one
+    // aborted or timed out never reaches Report: only an alarm on the state machine's own
+    // metric says it ("Monitoring Step Functions metrics": ExecutionsFailed,
+    // ExecutionsAborted, ExecutionsTimedOut).
+    let facts = template_facts();
+    let machine = facts["state_machines"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let alarms = facts["alarms"].as_array().unwrap();
+    for metric in ["ExecutionsFailed", "ExecutionsAborted", "ExecutionsTimedOut"] {
+        let alarm = alarms.iter().find(|a| {
+            a["metric"] == metric && a["watches"].as_array().unwrap().contains(&Value::from(machine.as_str()))
+        });
+        let alarm = alarm.unwrap_or_else(|| panic!("no alarm on {metric} of {machine}"));
+        assert_eq!(alarm["actions"], serde_json::json!(["AlertsTopic"]), "{alarm}");
+    }
+}
+
+#[test]
+fn nothing_a_running_run_or_a_lock_needs_expires() {
+    // The lifecycle rules expire the runs' files only, never the secrets' locks (storm
+    // control), whatever the retention deploy parameter says.
+    let facts = template_facts();
+    let expiring = &facts["expiring_prefixes"]["RunsBucket"];
+    let prefixes: Vec<&str> = expiring.as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(!prefixes.is_empty(), "run files do expire");
+    let lock = rotatetoken::domain::run_lock::lock_key("arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf");
+    for prefix in &prefixes {
+        assert!(!prefix.is_empty(), "a rule without a prefix expires everything, locks included");
+        assert!(!lock.starts_with(prefix), "{lock} expires under {prefix}");
+    }
+}

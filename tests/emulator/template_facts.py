@@ -60,6 +60,11 @@ def facts(path: str) -> dict:
                 "watches": sorted({_logical(d.get("Value")) for d in props.get("Dimensions", []) if _logical(d.get("Value"))}),
                 "actions": sorted({_logical(a) for a in props.get("AlarmActions", []) if _logical(a)}),
             })
+        elif res["Type"] == "AWS::S3::Bucket":
+            rules = ((props.get("LifecycleConfiguration") or {}).get("Rules")) or []
+            out.setdefault("expiring_prefixes", {})[logical] = sorted(
+                (r.get("Prefix") or (r.get("Filter") or {}).get("Prefix") or "")
+                for r in rules if r.get("ExpirationInDays") is not None or r.get("ExpirationDate"))
         out.setdefault("types", {})[logical] = res["Type"]
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     out["global_environment"] = sorted(globals_env)

@@ -286,4 +286,14 @@ tests/emulator/test_registry.py checks that it is the registry's):
                given stack operation are assigned the same client request token, which you
                can use to track operations") and Errors (TokenAlreadyExists); StackEvent
                data type, ClientRequestToken.
+ 42. [Fault injection] config {"rate_limits": {"cloudformation": {"DescribeStacks": [5, 10],
+       "*": [10, 20]}}}: calls to an API beyond its rate are refused with AWS's 400
+       Throttling "Rate exceeded", counted per account, region and API and shared by every
+       caller (a token bucket: [calls a second, burst]); "*" is every other API of the
+       service. Off unless configured; "throttled" counts them.
+       Source: Service Quotas lists CloudFormation's API rates (UpdateStack, DescribeStacks,
+               CreateChangeSet, DescribeStackEvents...) as per account and region, not
+               adjustable; users measure DescribeStacks at about 5 calls a second (aws/aws-
+               sam-cli#2671) and see deploys fail on a throttled poll with ~400 stacks in
+               one account (aws/aws-cdk-cli#1777).
 """

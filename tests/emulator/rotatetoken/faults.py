@@ -1,7 +1,9 @@
-"""Fault injection: (13) AWS's Throttling error for a fraction of the product's calls."""
+"""Fault injection: (13) AWS's Throttling error for a fraction of the product's calls;
+(42) API rate limits per account, region and API, as token buckets."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -46,6 +48,66 @@ def install_throttling() -> None:
             with LOCK:
                 CONTROL["throttled"] = CONTROL.get("throttled", 0) + 1
             return 400, {"Content-Type": "text/xml"}, THROTTLE_XML.format(request_id=uuid.uuid4())
+        return original(self)
+
+    BaseResponse.call_action = call_action
+
+
+# (account, region, service, action) -> [tokens, last refill (monotonic seconds)]
+BUCKETS: dict[tuple[str, str, str, str], list[float]] = {}
+
+
+def over_rate(account: str, region: str, service: str, action: str, now: float) -> bool:
+    """Whether this call exceeds its API's rate: a token bucket of `burst` calls refilled at
+    `rate` a second, one per account, region and API (all callers share it)."""
+    limits = (CONTROL.get("rate_limits") or {}).get(service) or {}
+    limit = limits.get(action) or limits.get("*")
+    if not limit:
+        return False
+    rate, burst = float(limit[0]), float(limit[1])
+    with LOCK:
+        bucket = BUCKETS.setdefault((account, region, service, action), [burst, now])
+        bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if bucket[0] >= 1.0:
+            bucket[0] -= 1.0
+            return False
+        CONTROL["throttled"] = CONTROL.get("throttled", 0) + 1
+        return True
+
+
+@patch(
+    42, service="Fault injection",
+    behaviour="""config {"rate_limits": {"cloudformation": {"DescribeStacks": [5, 10], "*": [10,
+      20]}}}: calls to an API beyond its rate are refused with AWS's 400 Throttling "Rate
+      exceeded", counted per account, region and API and shared by every caller (a token
+      bucket: [calls a second, burst]); "*" is every other API of the service. Off unless
+      configured; "throttled" counts them.""",
+    source="""Service Quotas lists CloudFormation's API rates (UpdateStack, DescribeStacks,
+      CreateChangeSet, DescribeStackEvents...) as per account and region, not adjustable;
+      users measure DescribeStacks at about 5 calls a second (aws/aws-sam-cli#2671) and see
+      deploys fail on a throttled poll with ~400 stacks in one account
+      (aws/aws-cdk-cli#1777).""",
+)
+def install_rate_limits() -> None:
+    """42. Rate limits, as AWS applies them: before moto handles a call, its API's bucket
+    for the caller's account and region must hold a token."""
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        if CONTROL.get("rate_limits"):
+            try:
+                action = self._get_action()
+            except Exception:  # noqa: BLE001 - no action: not an API call to limit
+                action = ""
+            if action and over_rate(str(self.current_account), str(self.region),
+                                    str(getattr(self, "service_name", "")), action, time.monotonic()):
+                if self.headers.get("X-Amz-Target"):  # the JSON protocol's error shape
+                    body = '{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+                    return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
+                return 400, {"Content-Type": "text/xml"}, THROTTLE_XML.format(request_id=uuid.uuid4())
         return original(self)
 
     BaseResponse.call_action = call_action

@@ -50,6 +50,7 @@ ORDER = [
     stepfunctions.install_execution_status_events,  # 26
     sts.install_assume_role_refusals,  # 11
     faults.install_throttling,  # 13
+    faults.install_rate_limits,  # 42
     request_log.install_request_log,  # 14, 24
     # CloudFormation as it treats the stacks real tools deploy, outermost
     real_shapes.install_change_set_executions,  # 33: wraps 16's ExecuteChangeSet

@@ -19,6 +19,7 @@ CONTROL: dict[str, Any] = {
     "external_id": None,
     "throttle": {},
     "throttled": 0,
+    "rate_limits": {},
     "drop_status_events": False,
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
@@ -33,7 +34,8 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "deny_assume_role": '["<account id>"]: AssumeRole into those accounts is refused (11)',
     "external_id": "the external ID AssumeRole must carry, or null (11)",
     "throttle": '{"fraction": 0.3, "services": ["cloudformation", "sts"]}: injected Throttling (13)',
-    "throttled": "how many calls were throttled (13): a counter, reset by posting 0",
+    "throttled": "how many calls were throttled (13, 42): a counter, reset by posting 0",
+    "rate_limits": '{"cloudformation": {"DescribeStacks": [5, 10], "*": [10, 20]}}: per account, region and API, [calls a second, burst] (42)',
     "drop_status_events": "true: Step Functions status change events are lost (26)",
     "abort_children": '["<stack>"]: the Distributed Map child for that stack is aborted (15)',
 }

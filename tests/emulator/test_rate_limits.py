@@ -1,0 +1,80 @@
+"""Patch 42: API rate limits per account, region and API, through AWS's API (boto3).
+
+Run: .venv/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
+"""
+
+from __future__ import annotations
+
+import time
+import unittest
+
+import botocore.exceptions
+
+from rotatetoken.testing import Emulator
+
+CONFIG = "/moto-api/rotatetoken/config"
+
+
+class RateLimits(unittest.TestCase):
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
+
+    def tearDown(self) -> None:
+        self.emulator.post(CONFIG, {"rate_limits": {}, "throttled": 0})
+
+    def calls(self, call, n: int) -> list[str]:
+        """What each of n quick calls answered: "ok" or the error code."""
+        out = []
+        for _ in range(n):
+            try:
+                call()
+                out.append("ok")
+            except botocore.exceptions.ClientError as e:
+                out.append(e.response["Error"]["Code"])
+        return out
+
+    def test_calls_beyond_an_apis_rate_are_throttled_as_aws_throttles_them(self) -> None:
+        self.emulator.post(CONFIG, {"rate_limits": {"cloudformation": {"DescribeStacks": [2, 3]}}})
+        cfn = self.emulator.client("cloudformation")
+        answers = self.calls(lambda: cfn.describe_stacks(), 8)
+        self.assertEqual(answers[:3], ["ok"] * 3, "the burst")
+        self.assertIn("Throttling", answers[3:])
+        # Another API of the service has no limit here.
+        self.assertEqual(self.calls(lambda: cfn.list_stacks(), 5), ["ok"] * 5)
+        # The bucket refills at the rate.
+        time.sleep(1.0)
+        self.assertEqual(self.calls(lambda: cfn.describe_stacks(), 1), ["ok"])
+        _, config = self.emulator.post(CONFIG, {})
+        self.assertGreaterEqual(config["throttled"], 1)
+
+    def test_each_region_has_its_own_bucket_and_json_services_answer_in_json(self) -> None:
+        self.emulator.post(CONFIG, {"rate_limits": {
+            "cloudformation": {"*": [1, 1]}, "secretsmanager": {"ListSecrets": [1, 1]}}})
+        import boto3
+        from botocore.config import Config
+
+        def client(service: str, region: str):
+            return boto3.client(service, endpoint_url=self.emulator.url, region_name=region,
+                                aws_access_key_id="testing", aws_secret_access_key="testing",
+                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+
+        east, west = client("cloudformation", "us-east-1"), client("cloudformation", "eu-west-1")
+        self.assertEqual(self.calls(lambda: east.describe_stacks(), 2), ["ok", "Throttling"])
+        self.assertEqual(self.calls(lambda: west.describe_stacks(), 1), ["ok"], "another region")
+        sm = client("secretsmanager", "us-east-1")
+        self.assertEqual(self.calls(lambda: sm.list_secrets(), 2), ["ok", "ThrottlingException"])
+
+    def test_off_unless_configured(self) -> None:
+        cfn = self.emulator.client("cloudformation")
+        self.assertEqual(self.calls(lambda: cfn.describe_stacks(), 30), ["ok"] * 30)
+
+
+if __name__ == "__main__":
+    unittest.main()
