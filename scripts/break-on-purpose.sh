@@ -242,5 +242,7 @@ mutate "the guard runs only when the token is exactly true" functions/shared/src
   '        != Some("false");' '        == Some("true");' the_guard_runs_whenever lib
 mutate "a phase one that rolled back is refreshed when another update set true" functions/shared/src/domain/refresh/mod.rs \
   '.filter(|status| status.contains("ROLLBACK"))' '.filter(|_| false)' a_phase_one_that_rolled_back lib
+mutate "two-phase accepts the token replacing a data holder" functions/shared/src/domain/guard.rs \
+  $'    if allows_data_loss {\n        return None;\n    }\n    let replaced' $'    if true {\n        return None;\n    }\n    let replaced' a_data_holder_the_token_itself lib
 
 exit $survived

@@ -410,12 +410,24 @@ fn every_way_a_run_can_end_without_a_report_raises_an_alarm() {
         .unwrap()
         .clone();
     let alarms = facts["alarms"].as_array().unwrap();
-    for metric in ["ExecutionsFailed", "ExecutionsAborted", "ExecutionsTimedOut"] {
+    for metric in [
+        "ExecutionsFailed",
+        "ExecutionsAborted",
+        "ExecutionsTimedOut",
+    ] {
         let alarm = alarms.iter().find(|a| {
-            a["metric"] == metric && a["watches"].as_array().unwrap().contains(&Value::from(machine.as_str()))
+            a["metric"] == metric
+                && a["watches"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&Value::from(machine.as_str()))
         });
         let alarm = alarm.unwrap_or_else(|| panic!("no alarm on {metric} of {machine}"));
-        assert_eq!(alarm["actions"], serde_json::json!(["AlertsTopic"]), "{alarm}");
+        assert_eq!(
+            alarm["actions"],
+            serde_json::json!(["AlertsTopic"]),
+            "{alarm}"
+        );
     }
 }
 
@@ -425,11 +437,21 @@ fn nothing_a_running_run_or_a_lock_needs_expires() {
     // control), whatever the retention deploy parameter says.
     let facts = template_facts();
     let expiring = &facts["expiring_prefixes"]["RunsBucket"];
-    let prefixes: Vec<&str> = expiring.as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let prefixes: Vec<&str> = expiring
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
     assert!(!prefixes.is_empty(), "run files do expire");
-    let lock = rotatetoken::domain::run_lock::lock_key("arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf");
+    let lock = rotatetoken::domain::run_lock::lock_key(
+        "arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf",
+    );
     for prefix in &prefixes {
-        assert!(!prefix.is_empty(), "a rule without a prefix expires everything, locks included");
+        assert!(
+            !prefix.is_empty(),
+            "a rule without a prefix expires everything, locks included"
+        );
         assert!(!lock.starts_with(prefix), "{lock} expires under {prefix}");
     }
 }

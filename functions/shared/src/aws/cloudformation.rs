@@ -433,7 +433,18 @@ impl StackUpdater for CloudFormation {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeStackEvents", &e))?;
+            let page = match page {
+                Ok(page) => page,
+                // A stack that no longer exists has no operation of ours to continue (the
+                // refresh then finds it gone): AWS answers ValidationError "... does not exist".
+                Err(e)
+                    if e.code() == Some("ValidationError")
+                        && e.message().is_some_and(|m| m.contains("does not exist")) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => return Err(aws_error("DescribeStackEvents", &e)),
+            };
             for e in page.stack_events() {
                 let at = e
                     .timestamp()

@@ -112,6 +112,9 @@ async fn guard_verdict<D: StackDirectory + StackUpdater + Sync>(
     }
     let guarded = nested::guarded(&body, parameter, &members);
     let tokens = nested::token_names(parameter, &members);
+    if let Some(reason) = super::guard::replacement_reason(&planned, snapshot.allows_data_loss()) {
+        return Err(Before::Skip(reason));
+    }
     if let Some(reason) = planning::side_change_reason(&planned, &guarded, &tokens, snapshot) {
         return Err(Before::Skip(reason));
     }

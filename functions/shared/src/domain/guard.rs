@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::model::PlannedChange;
 use super::model::StackSnapshot;
 
 /// The per-stack opt-in: this stack's guarded resources may be deleted and recreated empty.
@@ -467,6 +468,41 @@ fn yaml_key(k: serde_yaml_ng::Value) -> String {
             .trim()
             .to_string(),
     }
+}
+
+/// Why phase one must not run although its guarded resources are safe: the change set
+/// shows the token itself replacing a data-holding resource (a property that reads the
+/// token and cannot change in place), and the replacement starts empty. The same rule as
+/// in-place mode's ([`super::in_place::refusal`]), with the same opt-in tag.
+pub fn replacement_reason(planned: &[PlannedChange], allows_data_loss: bool) -> Option<String> {
+    if allows_data_loss {
+        return None;
+    }
+    let replaced: Vec<String> = planned
+        .iter()
+        .filter(|c| {
+            c.action == "Modify"
+                && matches!(c.replacement.as_deref(), Some("True" | "Conditional"))
+                && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())
+        })
+        .map(|c| {
+            let may = if c.replacement.as_deref() == Some("True") {
+                "would"
+            } else {
+                "may"
+            };
+            format!(
+                "{} ({}) {may} be replaced by a new, empty one",
+                c.logical_id, c.resource_type
+            )
+        })
+        .collect();
+    (!replaced.is_empty()).then(|| {
+        format!(
+            "unsafe: phase one {}; make the data-holding resource independent of the token, or tag the stack {ALLOW_DATA_LOSS_TAG}=true to accept the loss",
+            replaced.join("; ")
+        )
+    })
 }
 
 #[cfg(test)]

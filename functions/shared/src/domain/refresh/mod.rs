@@ -345,6 +345,12 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             let guarded = nested::guarded(&body, &task.parameter, &members);
             let tokens = nested::token_names(&task.parameter, &members);
             let planned = updater.preview(&preview_plan).await?;
+            if let Some(reason) =
+                super::guard::replacement_reason(&planned, snapshot.allows_data_loss())
+            {
+                not_done(task, reason);
+                return Ok(false);
+            }
             if let Some(reason) = side_change_reason(&planned, &guarded, &tokens, snapshot) {
                 not_done(task, reason);
                 return Ok(false);

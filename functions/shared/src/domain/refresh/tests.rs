@@ -519,3 +519,34 @@ fn a_phase_one_that_rolled_back_is_never_refreshed_though_the_stack_is_at_true()
     assert!(done.reason.unwrap().contains("UPDATE_ROLLBACK_COMPLETE"));
     assert!(stack.updates.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_data_holder_the_token_itself_would_replace_is_refused_as_in_place_mode_refuses_it() {
+    let replaced_table = PlannedChange {
+        action: "Modify".into(),
+        logical_id: "Orders".into(),
+        resource_type: "AWS::DynamoDB::Table".into(),
+        replacement: Some("True".into()),
+        recreates: vec!["KeySchema".into()],
+        causes: vec!["RotateToken".into()],
+    };
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.planned = vec![replaced_table.clone()];
+    let t = run(&stack, task(&stack), 600_000);
+    assert_eq!(t.outcome, Outcome::Skipped, "{t:?}");
+    assert!(t
+        .reason
+        .unwrap()
+        .contains("Orders (AWS::DynamoDB::Table) would be replaced"));
+    assert!(stack.updates.lock().unwrap().is_empty(), "the table kept");
+
+    // Opted in: refreshed.
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.planned = vec![replaced_table];
+    stack.snapshot.lock().unwrap().tags =
+        vec![("rotatetoken:allow-data-loss".into(), "true".into())];
+    assert_eq!(
+        run(&stack, task(&stack), 600_000).outcome,
+        Outcome::Refreshed
+    );
+}
