@@ -244,5 +244,7 @@ mutate "a phase one that rolled back is refreshed when another update set true" 
   '.filter(|status| status.contains("ROLLBACK"))' '.filter(|_| false)' a_phase_one_that_rolled_back lib
 mutate "two-phase accepts the token replacing a data holder" functions/shared/src/domain/guard.rs \
   $'    if allows_data_loss {\n        return None;\n    }\n    let replaced' $'    if true {\n        return None;\n    }\n    let replaced' a_data_holder_the_token_itself lib
+mutate "the report writes the run files before it alerts (an S3 failure loses the CRITICAL alert)" functions/shared/src/service/report.rs \
+  '    for n in notice::notices(&summary) {' $'    if let (Some(run), Some(store)) = (&run, store) {\n        store.put(&run.summary_key(), vec![]).await?;\n    }\n    for n in notice::notices(&summary) {' the_critical_alert_goes_out lib
 
 exit $survived

@@ -380,3 +380,70 @@ impl RetryTally for NoRetries {
         0
     }
 }
+
+/// A run store in memory; `failing_puts` refuses every write (S3 down, a bucket policy).
+#[derive(Default)]
+pub(crate) struct MemoryStore {
+    objects: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    fail_puts: bool,
+}
+
+impl MemoryStore {
+    pub(crate) fn failing_puts() -> Self {
+        Self {
+            fail_puts: true,
+            ..Self::default()
+        }
+    }
+    pub(crate) fn insert(&self, key: &str, body: Vec<u8>) {
+        self.objects.lock().unwrap().insert(key.to_string(), body);
+    }
+}
+
+impl RunStore for MemoryStore {
+    fn bucket(&self) -> &str {
+        "runs"
+    }
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        if self.fail_puts {
+            return Err(AwsError {
+                operation: "PutObject",
+                code: Some("AccessDenied".into()),
+                message: "Access Denied".into(),
+            });
+        }
+        self.insert(key, body);
+        Ok(())
+    }
+    async fn get(&self, _: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .ok_or(AwsError {
+                operation: "GetObject",
+                code: Some("NoSuchKey".into()),
+                message: key.to_string(),
+            })
+    }
+    async fn exists(&self, key: &str) -> Result<bool, AwsError> {
+        Ok(self.objects.lock().unwrap().contains_key(key))
+    }
+}
+
+/// A topic that keeps what is published to it.
+#[derive(Default)]
+pub(crate) struct RecordingTopic {
+    pub(crate) published: Mutex<Vec<(String, String)>>,
+}
+
+impl Notifier for RecordingTopic {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), AwsError> {
+        self.published
+            .lock()
+            .unwrap()
+            .push((subject.to_string(), message.to_string()));
+        Ok(())
+    }
+}

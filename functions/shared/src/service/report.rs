@@ -59,26 +59,23 @@ async fn summarise_and_tell<S: RunStore + Sync, N: Notifier + Sync>(
             .into())
         }
     };
-    let mut summary = report::summarise(discovery, results);
-    if let (Some(run), Some(store)) = (&run, store) {
-        let full =
-            serde_json::to_vec(&summary).map_err(|e| InputError::new("summary", e.to_string()))?;
-        store.put(&run.summary_key(), full).await?;
-        summary = report::compact(
-            summary,
+    let full = report::summarise(discovery, results);
+    let mut summary = match &run {
+        Some(run) if store.is_some() => report::compact(
+            full.clone(),
             format!("s3://{}/{}", run.bucket, run.summary_key()),
-        );
-    }
-    // Tell the operators. A failed publish must not cost the run its summary: it is
-    // recorded in the summary (and logged) instead, so nothing is hidden.
+        ),
+        _ => full.clone(),
+    };
+    // Tell the operators first: a CRITICAL stack's alert and metric must not depend on the
+    // run files being writable (a failed write below fails the task, which Step Functions
+    // retries; an alert told twice beats one never told). A failed publish must not cost
+    // the run its summary either: it is recorded in the summary (and logged) instead.
     for n in notice::notices(&summary) {
         if let Err(e) = notifier.publish(&n.subject, &n.message).await {
             tracing::error!(error = %e, subject = %n.subject, "could not publish the notice");
             summary.notice_error.get_or_insert_with(|| e.to_string());
         }
-    }
-    if summary.run_failed {
-        summary.failure_cause = Some(report::failure_cause(&summary));
     }
     let c = &summary.counts;
     if !summary.dry_run {
@@ -91,6 +88,19 @@ async fn summarise_and_tell<S: RunStore + Sync, N: Notifier + Sync>(
             ("CallsRetried", c.retried_calls as f64, "Count"),
         ]);
     }
+    if let (Some(run), Some(store)) = (&run, store) {
+        let full = report::Summary {
+            notice_error: summary.notice_error.clone(),
+            ..full
+        };
+        let body =
+            serde_json::to_vec(&full).map_err(|e| InputError::new("summary", e.to_string()))?;
+        store.put(&run.summary_key(), body).await?;
+    }
+    if summary.run_failed {
+        summary.failure_cause = Some(report::failure_cause(&summary));
+    }
+    let c = &summary.counts;
     info!(
         secret_arn = %summary.secret.arn, dry_run = summary.dry_run, selected = c.selected, refreshed = c.refreshed,
         would_refresh = c.would_refresh, skipped = c.skipped, failed = c.failed, critical = c.critical, "run summary"
@@ -125,7 +135,7 @@ async fn read_map_results<S: RunStore + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::BrokenTopic;
+    use crate::fakes::{BrokenTopic, MemoryStore, RecordingTopic};
     use serde_json::json;
 
     #[test]
@@ -148,6 +158,44 @@ mod tests {
         assert!(
             error.contains("Publish") && error.contains("NotFound"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn the_critical_alert_goes_out_even_when_the_run_files_cannot_be_written() {
+        let store = MemoryStore::failing_puts();
+        let discovery = json!({
+            "secret": {"arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf", "name": "prod/db"},
+            "cause": "PutSecretValue", "dry_run": false, "parameter": "RotateToken", "mode": "all",
+            "max_concurrency": 5, "scanned": 1, "not_consumers": 0, "selected": [], "skipped": [],
+            "targets": 1, "failed_targets": [], "selected_count": 1,
+            "run": {"bucket": "runs", "prefix": "runs/exec-1", "items_key": "runs/exec-1/items.json", "discovery_key": "runs/exec-1/discovery.json"}
+        });
+        let stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1";
+        let mut full = discovery.clone();
+        full["selected"] = json!([{"stack": {"account": "123456789012", "region": "us-east-1", "name": "app", "id": stack}, "parameter": "RotateToken"}]);
+        store.insert(
+            "runs/exec-1/discovery.json",
+            serde_json::to_vec(&full).unwrap(),
+        );
+        let mut input = discovery;
+        input["results"] = json!([{
+            "stack": {"account": "123456789012", "region": "us-east-1", "name": "app", "id": stack},
+            "parameter": "RotateToken", "phase": "enable", "outcome": "failed", "critical": true,
+            "reason": "update to true ended in UPDATE_ROLLBACK_COMPLETE"
+        }]);
+        let topic = RecordingTopic::default();
+        let out = futures::executor::block_on(report(Some(&store), &topic, input));
+        assert!(
+            out.is_err(),
+            "the failed write fails the task (Step Functions retries it)"
+        );
+        let published = topic.published.lock().unwrap();
+        assert!(
+            published
+                .iter()
+                .any(|(subject, _)| subject.contains("CRITICAL")),
+            "the CRITICAL alert was published before the write: {published:?}"
         );
     }
 }

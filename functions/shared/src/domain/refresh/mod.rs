@@ -177,18 +177,21 @@ where
         // `true` where our `false` should be: another execution's phase two after ours, or
         // our `false` rolled back and someone else's update ran since. Only the stack's
         // events say which (the token of our phase one).
-        let ours_rolled_back = if task.mode.is_two_phase()
-            && task.update_started
-            && task.phase == Phase::Disable
-            && class == StatusClass::Updatable
-            && snapshot
-                .parameter(&task.parameter)
-                .and_then(|p| p.value.as_deref())
-                == Some("true")
-        {
+        let phase_one = phase_one_token(task);
+        let ours_rolled_back = if let (true, Some(token)) = (
+            task.mode.is_two_phase()
+                && task.update_started
+                && task.phase == Phase::Disable
+                && class == StatusClass::Updatable
+                && snapshot
+                    .parameter(&task.parameter)
+                    .and_then(|p| p.value.as_deref())
+                    == Some("true"),
+            phase_one,
+        ) {
             let since = operations::horizon_ms(clock.now_ms(), settings.max_wait_ms);
             updater
-                .operation(&task.stack, &phase_one_token(task), since)
+                .operation(&task.stack, &token, since)
                 .await?
                 .map(|seen| seen.status)
                 .filter(|status| status.contains("ROLLBACK"))
@@ -376,13 +379,13 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             return Ok(false);
         }
     };
-    plan.request_token = Some(match task.phase {
+    plan.request_token = match task.phase {
         Phase::Disable => phase_one_token(task),
         _ => {
             task.enable_runs += 1;
             phase_two_token(task, task.enable_runs)
         }
-    });
+    };
     match updater.update(&plan).await? {
         UpdateStart::Started | UpdateStart::AlreadyOurs => {
             task.update_started = true;
@@ -443,7 +446,7 @@ async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
             return Ok(false);
         }
     };
-    plan.request_token = Some(in_place_token(task, &current));
+    plan.request_token = in_place_token(task, &current);
     task.version = Some(current.clone());
     if in_place::pinned_version(snapshot, &task.parameter) == Some(current.as_str()) {
         // Already pinned to the current version (a retried invocation, or a newer run).

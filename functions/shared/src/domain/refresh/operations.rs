@@ -16,9 +16,11 @@ const LONGEST_MONITORING_MS: u64 = 2 * 180 * 60 * 1000;
 
 /// The request token of one step of this refresh: `RotateToken-<step>-<hash>`, where the
 /// hash (SHA-256, 24 hex digits) binds the execution and the stack. AWS's pattern is
-/// `[a-zA-Z0-9][-a-zA-Z0-9]*`, at most 128 characters.
-pub fn request_token(task: &RefreshTask, step: &str) -> String {
-    let execution = task.execution.as_deref().unwrap_or("manual");
+/// `[a-zA-Z0-9][-a-zA-Z0-9]*`, at most 128 characters. `None` for a task that names no
+/// execution (a hand-made invoke): two such runs could not be told apart, and a token
+/// shared with an earlier run would be taken for ours.
+pub fn request_token(task: &RefreshTask, step: &str) -> Option<String> {
+    let execution = task.execution.as_deref()?;
     let digest = sha2::Sha256::digest(format!("{execution}\n{}\n{step}", task.stack.id));
     let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     let step: String = step
@@ -26,22 +28,22 @@ pub fn request_token(task: &RefreshTask, step: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .take(64)
         .collect();
-    format!("RotateToken-{step}-{hash}")
+    Some(format!("RotateToken-{step}-{hash}"))
 }
 
 /// Phase one's token: one per execution and stack (phase one is never re-run).
-pub fn phase_one_token(task: &RefreshTask) -> String {
+pub fn phase_one_token(task: &RefreshTask) -> Option<String> {
     request_token(task, "false")
 }
 
 /// The token of phase two's `run`-th update (a rolled-back one is tried again, and so is
 /// one another execution's `false` followed).
-pub fn phase_two_token(task: &RefreshTask, run: u32) -> String {
+pub fn phase_two_token(task: &RefreshTask, run: u32) -> Option<String> {
     request_token(task, &format!("true-{run}"))
 }
 
 /// The in-place update's token, for the version it pins.
-pub fn in_place_token(task: &RefreshTask, version: &str) -> String {
+pub fn in_place_token(task: &RefreshTask, version: &str) -> Option<String> {
     let digest = sha2::Sha256::digest(version);
     let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     request_token(task, &format!("version-{short}"))
@@ -65,7 +67,10 @@ pub async fn recall<U: StackUpdater + Sync>(
         return Ok(());
     }
     if task.mode.is_two_phase() && task.phase == Phase::Disable && !task.update_started {
-        let token = phase_one_token(task);
+        let Some(token) = phase_one_token(task) else {
+            task.recalled = true;
+            return Ok(());
+        };
         let since = horizon_ms(now_ms, max_wait_ms);
         if let Some(seen) = updater.operation(&task.stack, &token, since).await? {
             tracing::warn!(status = %seen.status, "phase one was accepted by an earlier invocation; continuing it");
@@ -95,11 +100,12 @@ mod tests {
     fn tokens_are_aws_shaped_and_bound_to_the_execution_the_stack_and_the_step() {
         let a = task("run-1");
         let token = phase_one_token(&a);
-        assert!(token.len() <= 128);
-        assert!(token.chars().next().unwrap().is_ascii_alphanumeric());
+        let text = token.clone().unwrap();
+        assert!(text.len() <= 128);
+        assert!(text.chars().next().unwrap().is_ascii_alphanumeric());
         assert!(
-            token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
-            "{token}"
+            text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{text}"
         );
         assert_eq!(
             token,
@@ -110,5 +116,12 @@ mod tests {
         assert_ne!(token, phase_two_token(&a, 1));
         assert_ne!(phase_two_token(&a, 1), phase_two_token(&a, 2));
         assert_ne!(in_place_token(&a, "v1"), in_place_token(&a, "v2"));
+        let mut manual = a.clone();
+        manual.execution = None;
+        assert_eq!(
+            phase_one_token(&manual),
+            None,
+            "no execution, no token to tell runs apart"
+        );
     }
 }

@@ -21,7 +21,9 @@ const SETTINGS: RefreshSettings = RefreshSettings {
 };
 
 fn task(stack: &FakeStack) -> RefreshTask {
-    RefreshTask::new(stack.snapshot.lock().unwrap().stack.clone(), "RotateToken")
+    let mut t = RefreshTask::new(stack.snapshot.lock().unwrap().stack.clone(), "RotateToken");
+    t.execution = Some("run-1".into());
+    t
 }
 
 fn run(stack: &FakeStack, task: RefreshTask, budget_ms: u64) -> RefreshTask {
@@ -510,7 +512,7 @@ fn a_phase_one_that_rolled_back_is_never_refreshed_though_the_stack_is_at_true()
         t
     };
     stack.operations.lock().unwrap().push((
-        super::operations::phase_one_token(&t),
+        super::operations::phase_one_token(&t).unwrap(),
         Some("UPDATE_ROLLBACK_COMPLETE"),
     ));
     let done = run(&stack, t, 600_000);
