@@ -145,27 +145,11 @@ async fn the_emulator_refuses_updates_without_the_capabilities_aws_requires() {
     );
 }
 
-const PROTECT_PASSWORD: &str = r#"{"Statement":[
-  {"Effect":"Allow","Action":"Update:*","Principal":"*","Resource":"*"},
-  {"Effect":"Deny","Action":"Update:Delete","Principal":"*","Resource":"LogicalResourceId/DatabasePassword"}]}"#;
-
-async fn create_protected_stack(w: &World) -> String {
-    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
-    w.cfn
-        .set_stack_policy()
-        .stack_name("app")
-        .stack_policy_body(PROTECT_PASSWORD)
-        .send()
-        .await
-        .unwrap();
-    id
-}
-
 #[tokio::test]
 async fn the_emulator_rolls_back_an_update_its_stack_policy_denies() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
-    create_protected_stack(&w).await;
+    create_protected_stack(&w.cfn).await;
     let before = resources(&w.cfn, "app").await;
     false_update_of_app(&w).await.unwrap();
     let d = w

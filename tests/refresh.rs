@@ -378,27 +378,11 @@ async fn a_sam_stack_is_refreshed_by_the_refresh_function() {
     );
 }
 
-const PROTECT_PASSWORD: &str = r#"{"Statement":[
-  {"Effect":"Allow","Action":"Update:*","Principal":"*","Resource":"*"},
-  {"Effect":"Deny","Action":"Update:Delete","Principal":"*","Resource":"LogicalResourceId/DatabasePassword"}]}"#;
-
-async fn create_protected_stack(w: &World) -> String {
-    let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
-    w.cfn
-        .set_stack_policy()
-        .stack_name("app")
-        .stack_policy_body(PROTECT_PASSWORD)
-        .send()
-        .await
-        .unwrap();
-    id
-}
-
 #[tokio::test]
 async fn a_stack_policy_protecting_a_guarded_resource_is_found_before_phase_one() {
     let w = world().await;
     create_secret(&w.sm, "prod/db", "v1").await;
-    let id = create_protected_stack(&w).await;
+    let id = create_protected_stack(&w.cfn).await;
     let out = run(&w, task(&id), 30_000).await;
     assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
     let reason = out.reason.unwrap();

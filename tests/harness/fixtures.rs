@@ -519,3 +519,20 @@ impl Organization {
         id
     }
 }
+
+/// A stack policy that denies deleting the consumer's `DatabasePassword` (phase one's delete).
+pub const PROTECT_PASSWORD: &str = r#"{"Statement":[
+  {"Effect":"Allow","Action":"Update:*","Principal":"*","Resource":"*"},
+  {"Effect":"Deny","Action":"Update:Delete","Principal":"*","Resource":"LogicalResourceId/DatabasePassword"}]}"#;
+
+/// The consumer stack `app` (secret `prod/db`) with [`PROTECT_PASSWORD`] as its stack policy.
+pub async fn create_protected_stack(cfn: &aws_sdk_cloudformation::Client) -> String {
+    let id = create_stack(cfn, "app", &consumer_template("prod/db"), &[]).await;
+    cfn.set_stack_policy()
+        .stack_name("app")
+        .stack_policy_body(PROTECT_PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    id
+}
