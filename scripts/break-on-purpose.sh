@@ -119,7 +119,7 @@ mutate "unreachable nested stacks not reported" functions/shared/src/domain/disc
 mutate "emulator replaces nested stacks instead of updating them in place" tests/emulator/rotatetoken/cloudformation/nested.py \
   '    cfn_models.Stack.update_from_cloudformation_json = classmethod(update)' '    pass  # mutation' a_nested_stack_is_refreshed refresh
 mutate "cleanup failures inside nested stacks not looked for" functions/shared/src/domain/refresh/mod.rs \
-  '                for reached in task.nested.clone() {' '                for reached in task.nested.clone().into_iter().take(0) {' a_cleanup_failure_inside_a_nested refresh
+  '                    for reached in members.into_iter().filter(|m| !m.deleted_whole) {' '                    for reached in members.into_iter().filter(|m| !m.deleted_whole).take(0) {' a_cleanup_failure_inside_a_nested refresh
 mutate "a dry run does not predict refused updates" functions/shared/src/domain/discovery.rs \
   '                task.reason = j.would_fail.clone();' '                task.reason = None;' a_dry_run_predicts discover
 mutate "nested change sets not read in the preview" functions/shared/src/aws/cloudformation.rs \

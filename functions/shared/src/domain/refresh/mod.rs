@@ -9,9 +9,7 @@
 //! described state, so a retried invocation is harmless.
 
 use super::in_place::{self, RefreshMode};
-use super::model::{
-    Outcome, Phase, PlannedUpdate, ReachedStack, RefreshTask, StackRef, StackSnapshot,
-};
+use super::model::{Outcome, Phase, PlannedUpdate, ReachedStack, RefreshTask, StackSnapshot};
 pub use super::model::{ParameterValue, UpdatePlan};
 use super::nested;
 use super::planning::{plan_update, side_change_reason};
@@ -225,16 +223,21 @@ where
                     ));
                 }
                 // The same in the nested stacks the token updated in place: their
-                // resources' events are their own, not the root's.
-                for reached in task.nested.clone() {
-                    let Ok(child) = StackRef::from_stack_id(&reached.stack_id) else {
-                        continue;
-                    };
-                    for f in orphans(updater.failed_resources(&child).await?) {
-                        task.orphaned.push(format!(
-                            "{}/{} ({}): {}",
-                            reached.path, f.logical_id, f.physical_id, f.reason
-                        ));
+                // resources' events are their own, not the root's. Which stacks those are
+                // is read again from the root (its template and nested stacks now), not
+                // taken from the task: a task cannot choose whose events are read, nor
+                // leave a child out.
+                let body = updater.template_body(&task.stack).await?;
+                if body.contains(super::model::NESTED_STACK_TYPE) {
+                    let members =
+                        nested::reached(updater, &task.stack, &body, &task.parameter).await?;
+                    for reached in members.into_iter().filter(|m| !m.deleted_whole) {
+                        for f in orphans(updater.failed_resources(&reached.stack).await?) {
+                            task.orphaned.push(format!(
+                                "{}/{} ({}): {}",
+                                reached.path, f.logical_id, f.physical_id, f.reason
+                            ));
+                        }
                     }
                 }
             }

@@ -552,3 +552,23 @@ fn a_data_holder_the_token_itself_would_replace_is_refused_as_in_place_mode_refu
         Outcome::Refreshed
     );
 }
+
+#[test]
+fn a_task_cannot_choose_which_nested_stacks_are_looked_at_for_cleanup_failures() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.cleanup_failure = Some("Reader");
+    let mut forged = task(&stack);
+    forged.nested = vec![ReachedStack {
+        path: "Elsewhere".into(),
+        stack_id: "arn:aws:cloudformation:us-east-1:111111111111:stack/other/2".into(),
+    }];
+    let t = run(&stack, forged, 600_000);
+    assert_eq!(t.outcome, Outcome::Failed, "{t:?}");
+    assert_eq!(
+        t.orphaned.len(),
+        1,
+        "the root's own failure only: {:?}",
+        t.orphaned
+    );
+    assert!(!t.orphaned[0].starts_with("Elsewhere/"), "{:?}", t.orphaned);
+}
