@@ -246,5 +246,9 @@ mutate "two-phase accepts the token replacing a data holder" functions/shared/sr
   $'    if allows_data_loss {\n        return None;\n    }\n    let replaced' $'    if true {\n        return None;\n    }\n    let replaced' a_data_holder_the_token_itself lib
 mutate "the report writes the run files before it alerts (an S3 failure loses the CRITICAL alert)" functions/shared/src/service/report.rs \
   '    for n in notice::notices(&summary) {' $'    if let (Some(run), Some(store)) = (&run, store) {\n        store.put(&run.summary_key(), vec![]).await?;\n    }\n    for n in notice::notices(&summary) {' the_critical_alert_goes_out lib
+mutate "phase one carries no request token (a retried invocation redoes the refresh)" functions/shared/src/domain/refresh/mod.rs \
+  '        Phase::Disable => phase_one_token(task),' '        Phase::Disable => phase_one_token(task).filter(|_| false),' a_refresh_that_times_out state_machine
+mutate "emulator: an invocation told to time out after its run returns its result" tests/emulator/rotatetoken/lambda_bridge.py \
+  '        if pending > 0 and "x-amz-function-error" not in response_headers:' '        if False:' a_refresh_that_times_out state_machine
 
 exit $survived

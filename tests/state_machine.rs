@@ -1036,3 +1036,42 @@ async fn a_run_whose_rows_outgrow_the_payload_limit_still_ends_with_its_summary(
         assert_eq!(plan[1]["create"].as_array().unwrap().len(), 100, "{name}");
     }
 }
+
+/// A refresh invocation that changed its stack and then timed out (its result lost): Step
+/// Functions retries it with its original input, which says nothing has begun. The stack's
+/// events (our request tokens) say what was done: each stack is updated to `false` and to
+/// `true` once, and reported refreshed.
+#[tokio::test]
+async fn a_refresh_that_times_out_after_changing_its_stack_is_retried_without_redoing_it() {
+    let p = Pipeline::start(|env| env).await;
+    p.emulator.control(json!({"update_delay_seconds": 0.3}));
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    create_stack(
+        &p.cfn,
+        "orders-api",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    // The first refresh invocation runs to its end, then times out.
+    p.emulator
+        .control(json!({"time_out_after_run": {"rotatetoken-refresh": 1}}));
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(row(&done.summary, "orders-api")["outcome"], "refreshed");
+    assert_eq!(
+        p.emulator.completed_token_updates("orders-api"),
+        vec!["false", "true"],
+        "the retry continued what the lost invocation had done, without redoing it"
+    );
+    let config = p.emulator.control(json!({}));
+    assert_eq!(
+        config["time_out_after_run"]["rotatetoken-refresh"], 0,
+        "the invocation did time out: {config}"
+    );
+}

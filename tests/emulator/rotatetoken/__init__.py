@@ -296,4 +296,13 @@ tests/emulator/test_registry.py checks that it is the registry's):
                adjustable; users measure DescribeStacks at about 5 calls a second (aws/aws-
                sam-cli#2671) and see deploys fail on a throttled poll with ~400 stacks in
                one account (aws/aws-cdk-cli#1777).
+ 43. [Lambda] config {"time_out_after_run": {"<function>": N}}: the next N invocations of
+       that function run to their end (every AWS call they make happens) and then time out:
+       the caller gets Sandbox.Timedout instead of the result, so Step Functions retries the
+       state with its original input, which predates what the lost invocation changed.
+       Source: Lambda: a function that runs out of time is stopped, its invocation fails
+               with "Task timed out after N seconds" (Lambda developer guide, "Configure
+               Lambda function timeout"); Step Functions names it Sandbox.Timedout and a
+               Retry re-runs the state with the state's original input (Step Functions
+               developer guide, "Handling errors in Step Functions workflows").
 """

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import state
 from .registry import patch
-from .state import INVOCATION_LOG, LOCK
+from .state import CONTROL, INVOCATION_LOG, LOCK
 
 
 def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
@@ -40,6 +40,17 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
         }).encode()
         response_headers["x-amz-function-error"] = "Unhandled"
     with LOCK:
+        # (43) The handler ran to its end (its AWS calls happened), and the invocation
+        # still times out: the result is lost and Step Functions retries the state with
+        # its original input.
+        pending = CONTROL["time_out_after_run"].get(self.function_name, 0)
+        if pending > 0 and "x-amz-function-error" not in response_headers:
+            CONTROL["time_out_after_run"][self.function_name] = pending - 1
+            payload = json.dumps({
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+            }).encode()
+            response_headers["x-amz-function-error"] = "Unhandled"
         INVOCATION_LOG.append({"function": self.function_name, "started_at": started,
                                "seconds": time.time() - started,
                                "memory_mb": int(getattr(self, "memory_size", 128) or 128)})
@@ -56,6 +67,18 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
     source="""Lambda Invoke API reference (X-Amz-Function-Error); measured: moto runs no handler
      without Docker, cargo lambda watch answers a handler error as HTTP 500
      (../shared/FIELD-NOTES.md).""",
+)
+@patch(
+    43, service="Lambda",
+    behaviour="""config {"time_out_after_run": {"<function>": N}}: the next N invocations of that
+      function run to their end (every AWS call they make happens) and then time out: the
+      caller gets Sandbox.Timedout instead of the result, so Step Functions retries the
+      state with its original input, which predates what the lost invocation changed.""",
+    source="""Lambda: a function that runs out of time is stopped, its invocation fails with "Task
+      timed out after N seconds" (Lambda developer guide, "Configure Lambda function
+      timeout"); Step Functions names it Sandbox.Timedout and a Retry re-runs the state
+      with the state's original input (Step Functions developer guide, "Handling errors
+      in Step Functions workflows").""",
 )
 def install_lambda_bridge() -> None:
     from moto.awslambda import models as lambda_models

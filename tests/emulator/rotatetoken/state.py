@@ -20,6 +20,7 @@ CONTROL: dict[str, Any] = {
     "throttle": {},
     "throttled": 0,
     "rate_limits": {},
+    "time_out_after_run": {},
     "drop_status_events": False,
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
@@ -37,6 +38,7 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "throttled": "how many calls were throttled (13, 42): a counter, reset by posting 0",
     "rate_limits": '{"cloudformation": {"DescribeStacks": [5, 10], "*": [10, 20]}}: per account, region and API, [calls a second, burst] (42)',
     "drop_status_events": "true: Step Functions status change events are lost (26)",
+    "time_out_after_run": '{"<function>": N}: its next N invocations run, then time out, their result lost (43)',
     "abort_children": '["<stack>"]: the Distributed Map child for that stack is aborted (15)',
 }
 LOCK = threading.RLock()
