@@ -233,7 +233,7 @@ mutate "a function reads a variable the template does not set for it" functions/
   $'pub fn report() -> ReportConfig {\n    ReportConfig {' $'pub fn report() -> ReportConfig {\n    let _ = reconcile_action();\n    ReportConfig {' each_function_is_set contracts
 # Issue 25: progress from AWS's own state, no authority in the payload.
 mutate "a retried invocation forgets the phase one it started (a stop then leaves the stack at false)" functions/shared/src/domain/refresh/operations.rs \
-  $'            task.update_started = true;\n        }\n    }\n    task.recalled = true;' $'        }\n    }\n    task.recalled = true;' a_retry_after refresh
+  $'continuing it");\n            task.update_started = true;' $'continuing it");' a_retry_after refresh
 mutate "emulator: stack events carry no ClientRequestToken" tests/emulator/rotatetoken/cloudformation/request_tokens.py \
   '    self.client_request_token = OPERATION_TOKENS.get(stack_id)' '    self.client_request_token = None' a_retry_after refresh
 mutate "a task can say the data-loss guard passed" functions/shared/src/domain/model/step.rs \
@@ -250,5 +250,7 @@ mutate "phase one carries no request token (a retried invocation redoes the refr
   '        Phase::Disable => phase_one_token(task),' '        Phase::Disable => phase_one_token(task).filter(|_| false),' a_refresh_that_times_out state_machine
 mutate "emulator: an invocation told to time out after its run returns its result" tests/emulator/rotatetoken/lambda_bridge.py \
   '        if pending > 0 and "x-amz-function-error" not in response_headers:' '        if False:' a_refresh_that_times_out state_machine
+mutate "a task that names phase two skips phase one and its guard" functions/shared/src/domain/refresh/operations.rs \
+  '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable {' '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable && false {' a_task_cannot_skip_phase_one lib
 
 exit $survived

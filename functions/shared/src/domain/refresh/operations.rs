@@ -76,8 +76,61 @@ pub async fn recall<U: StackUpdater + Sync>(
             tracing::warn!(status = %seen.status, "phase one was accepted by an earlier invocation; continuing it");
             task.update_started = true;
         }
+    } else if task.mode.is_two_phase() && task.phase != Phase::Disable {
+        check_phase_one_done(updater, task, horizon_ms(now_ms, max_wait_ms)).await?;
     }
     task.recalled = true;
+    Ok(())
+}
+
+/// A task past phase one is believed only where the stack shows it: our `false` in its
+/// events (or a `true` of ours after it), or the stack at `false` (phase one had nothing to
+/// change). Otherwise the task is taken back to phase one, so the guard judges the stack
+/// before anything is deleted: a task cannot skip phase one's checks by naming a phase. Our
+/// `false` that rolled back is taken back to phase one too, as ours (it is reported failed).
+async fn check_phase_one_done<U: StackUpdater + Sync>(
+    updater: &U,
+    task: &mut RefreshTask,
+    since: u64,
+) -> Result<(), AwsError> {
+    let Some(one) = phase_one_token(task) else {
+        return Ok(()); // no execution: no token to check against
+    };
+    match updater.operation(&task.stack, &one, since).await? {
+        Some(seen) if seen.status.contains("ROLLBACK") => {
+            tracing::warn!(status = %seen.status, "the task is past phase one, but our phase one rolled back");
+            task.phase = Phase::Disable;
+            task.update_started = true;
+            return Ok(());
+        }
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    for run in [task.enable_runs, task.enable_runs + 1] {
+        let Some(token) = (run > 0).then(|| phase_two_token(task, run)).flatten() else {
+            continue;
+        };
+        if updater
+            .operation(&task.stack, &token, since)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    let at_false = updater.describe(&task.stack).await?.is_some_and(|s| {
+        s.parameter(&task.parameter)
+            .and_then(|p| p.value.as_deref())
+            == Some("false")
+    });
+    if !at_false {
+        tracing::warn!(
+            phase = task.phase.token_value(),
+            "the task is past phase one, which the stack does not show: back to phase one"
+        );
+        task.phase = Phase::Disable;
+        task.update_started = false;
+    }
     Ok(())
 }
 

@@ -572,3 +572,31 @@ fn a_task_cannot_choose_which_nested_stacks_are_looked_at_for_cleanup_failures()
     );
     assert!(!t.orphaned[0].starts_with("Elsewhere/"), "{:?}", t.orphaned);
 }
+
+#[test]
+fn a_task_cannot_skip_phase_one_and_its_guard_by_naming_phase_two() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.template = TABLE_TEMPLATE;
+    let mut forged = task(&stack);
+    forged.phase = Phase::Enable;
+    let t = run(&stack, forged, 600_000);
+    assert_eq!(
+        t.outcome,
+        Outcome::Skipped,
+        "judged by the guard, not reported refreshed: {t:?}"
+    );
+    assert!(stack.updates.lock().unwrap().is_empty());
+
+    // A real phase two, retried with its input, is believed: our `false` is in the events.
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let between = run(&stack, task(&stack), 1_500);
+    let mut t = run(&stack, between, 600_000);
+    for _ in 0..10 {
+        if t.outcome != Outcome::Waiting {
+            break;
+        }
+        t = run(&stack, t, 600_000);
+    }
+    assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+}
