@@ -41,22 +41,27 @@ class RateLimits(unittest.TestCase):
         return out
 
     def test_calls_beyond_an_apis_rate_are_throttled_as_aws_throttles_them(self) -> None:
-        self.emulator.post(CONFIG, {"rate_limits": {"cloudformation": {"DescribeStacks": [2, 3]}}})
+        # Rates slow enough that a slow machine's calls cannot outrun them (CI once took
+        # over a second between two calls and refilled a 1-a-second bucket).
+        self.emulator.post(CONFIG, {"rate_limits": {"cloudformation": {"DescribeStacks": [0.05, 3]}}})
         cfn = self.emulator.client("cloudformation")
         answers = self.calls(lambda: cfn.describe_stacks(), 8)
         self.assertEqual(answers[:3], ["ok"] * 3, "the burst")
         self.assertIn("Throttling", answers[3:])
         # Another API of the service has no limit here.
         self.assertEqual(self.calls(lambda: cfn.list_stacks(), 5), ["ok"] * 5)
-        # The bucket refills at the rate.
-        time.sleep(1.0)
-        self.assertEqual(self.calls(lambda: cfn.describe_stacks(), 1), ["ok"])
+        # A bucket refills at its rate: one token a quarter second, empty after one call.
+        self.emulator.post(CONFIG, {"rate_limits": {"cloudformation": {
+            "DescribeStacks": [0.05, 3], "ListStacks": [4, 1]}}})
+        self.calls(lambda: cfn.list_stacks(), 1)
+        time.sleep(0.5)
+        self.assertEqual(self.calls(lambda: cfn.list_stacks(), 1), ["ok"])
         _, config = self.emulator.post(CONFIG, {})
         self.assertGreaterEqual(config["throttled"], 1)
 
     def test_each_region_has_its_own_bucket_and_json_services_answer_in_json(self) -> None:
         self.emulator.post(CONFIG, {"rate_limits": {
-            "cloudformation": {"*": [1, 1]}, "secretsmanager": {"ListSecrets": [1, 1]}}})
+            "cloudformation": {"*": [0.01, 1]}, "secretsmanager": {"ListSecrets": [0.01, 1]}}})
         import boto3
         from botocore.config import Config
 

@@ -55,17 +55,23 @@ def install_throttling() -> None:
 
 # (account, region, service, action) -> [tokens, last refill (monotonic seconds)]
 BUCKETS: dict[tuple[str, str, str, str], list[float]] = {}
+# The configuration the buckets were filled for: a new one starts every bucket full.
+_BUCKETS_FOR: list[Any] = [None]
 
 
 def over_rate(account: str, region: str, service: str, action: str, now: float) -> bool:
     """Whether this call exceeds its API's rate: a token bucket of `burst` calls refilled at
     `rate` a second, one per account, region and API (all callers share it)."""
-    limits = (CONTROL.get("rate_limits") or {}).get(service) or {}
+    configured = CONTROL.get("rate_limits") or {}
+    limits = configured.get(service) or {}
     limit = limits.get(action) or limits.get("*")
     if not limit:
         return False
     rate, burst = float(limit[0]), float(limit[1])
     with LOCK:
+        if _BUCKETS_FOR[0] is not configured:
+            BUCKETS.clear()
+            _BUCKETS_FOR[0] = configured
         bucket = BUCKETS.setdefault((account, region, service, action), [burst, now])
         bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
         bucket[1] = now
