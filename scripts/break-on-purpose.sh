@@ -253,4 +253,15 @@ mutate "emulator: an invocation told to time out after its run returns its resul
 mutate "a task that names phase two skips phase one and its guard" functions/shared/src/domain/refresh/operations.rs \
   '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable {' '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable && false {' a_task_cannot_skip_phase_one lib
 
+mutate "a claim whose run never started is taken for a run under way (its retry starts nothing)" functions/shared/src/domain/run_lock.rs \
+  '    if holder != HolderState::NotStarted {' '    if true {' a_claim_whose_run_never faults
+mutate "a hand-over that died before starting the next run is not finished by its retry" functions/shared/src/service/trigger.rs \
+  '                if let Some(lock) = lock {' '                if let Some(lock) = lock.filter(|_| false) {' a_hand_over_that_died trigger
+mutate "a reconciliation taking over an ended holder drops the change that waited" functions/shared/src/domain/run_lock.rs \
+  '            Some(waiting) if run.input.reconcile => waiting.clone(),' '            Some(waiting) if run.input.reconcile && false => waiting.clone(),' a_reconciliation_taking_over lib
+mutate "emulator: a killed invocation's later calls still reach AWS" tests/emulator/rotatetoken/crashes.py \
+  '        if dead:' '        if False:' a_hand_over_that_died trigger
+mutate "a crashed refresh (Runtime.ExitError) is not retried" statemachine/rotatetoken.asl.json \
+  '"Runtime.ExitError",' '' the_state_machine_names_exactly contracts
+
 exit $survived

@@ -14,14 +14,17 @@ use serde_json::Value;
 /// ("Handling transient Lambda service exceptions": `Lambda.ServiceException`,
 /// `Lambda.AWSLambdaException`, `Lambda.SdkClientException`,
 /// `Lambda.ClientExecutionTimeoutException`), plus `Lambda.TooManyRequestsException`
-/// (throttled invoke) and `Sandbox.Timedout` (the function timed out).
-const LAMBDA_TRANSIENT: [&str; 6] = [
+/// (throttled invoke), `Sandbox.Timedout` (the function timed out) and `Runtime.ExitError`
+/// (its process was killed: out of memory, a crash; Lambda developer guide,
+/// "Troubleshoot invocation issues"), after which the task's input predates what it did.
+const LAMBDA_TRANSIENT: [&str; 7] = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.TooManyRequestsException",
     "Sandbox.Timedout",
+    "Runtime.ExitError",
 ];
 
 fn definition() -> Value {

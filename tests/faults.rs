@@ -165,3 +165,43 @@ async fn two_secrets_changing_together_leave_every_stack_at_true_with_both_value
         assert_eq!(u.result, "UPDATE_COMPLETE", "{u:?}");
     }
 }
+
+/// The trigger dies right after claiming the secret's lock, before `StartExecution` (a
+/// time-out, a crash: emulator patch 44), and Lambda retries the event (patch 45). The
+/// retry finds its own claim with no run behind it and starts the run, rather than taking
+/// the claim for a run under way and starting nothing.
+#[tokio::test]
+async fn a_claim_whose_run_never_started_is_started_by_the_retry() {
+    let p = Pipeline::start(|env| env).await;
+    let arn = create_secret(&p.sm, "prod/db-password", "old").await;
+    create_stack(
+        &p.cfn,
+        "service-0",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    p.emulator.control(json!({
+        "crash_after_call": {"rotatetoken-trigger": {"action": "s3:PutObject", "times": 1}},
+        "async_retry_delays_seconds": [1, 1],
+    }));
+    let version = put_secret(&p.sm, "prod/db-password", "new").await;
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+
+    let config = p.emulator.control(json!({}));
+    assert_eq!(
+        config["crash_after_call"]["rotatetoken-trigger"]["times"], 0,
+        "the trigger was killed after its claim: {config}"
+    );
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 1, "{:#}", done.summary);
+    assert_eq!(
+        p.emulator.completed_token_updates("service-0"),
+        vec!["false", "true"]
+    );
+}

@@ -66,11 +66,21 @@ impl World {
         starter: &StepFunctions,
         event: &Value,
     ) -> Result<TriggerReport, FunctionError> {
+        self.on_with(starter, &self.locks, event).await
+    }
+
+    /// The trigger with its own clients (another app id, another fault).
+    async fn on_with(
+        &self,
+        starter: &StepFunctions,
+        locks: &S3RunStore,
+        event: &Value,
+    ) -> Result<TriggerReport, FunctionError> {
         let scope = SecretScope::every();
         let t = Trigger {
             starter,
             secrets: &self.secrets,
-            locks: Some(&self.locks),
+            locks: Some(locks),
             clock: &SystemClock,
             scope: &scope,
             reconcile: Default::default(),
@@ -586,4 +596,81 @@ async fn a_record_naming_no_version_acts_on_the_current_one() {
         TriggerReport::Started { version_id, .. } => assert_eq!(version_id, version),
         other => panic!("{other:?}"),
     }
+}
+
+/// The trigger handing the lock to the run that waited dies after writing the lock and
+/// before `StartExecution` (a time-out, a crash: emulator patch 44 kills it right after
+/// the write). Lambda retries the same end-of-run event: the lock no longer names the
+/// ended run, yet the run it names never started, so the retry starts it.
+#[tokio::test]
+async fn a_hand_over_that_died_before_starting_the_next_run_is_finished_by_the_retry() {
+    let w = world().await;
+    let arn = create_secret(&w.sm, "prod/db-password", "v1").await;
+    let (mut names, mut versions) = (vec![], vec![]);
+    for value in ["v2", "v3"] {
+        let v = put_secret(&w.sm, "prod/db-password", value).await;
+        let e = sample_event("put-secret-value.json", &arn, &v);
+        versions.push(v);
+        match w.on(&w.starter, &e).await.unwrap() {
+            TriggerReport::Started { execution_name, .. } => names.push(execution_name),
+            TriggerReport::Deferred { pending, .. } => names.push(pending),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (first, waiting) = (&names[0], &names[1]);
+    let first_arn = format!(
+        "{}:{first}",
+        w.machine.replace(":stateMachine:", ":execution:")
+    );
+    w.sfn
+        .stop_execution()
+        .execution_arn(&first_arn)
+        .send()
+        .await
+        .unwrap();
+    let ended = json!({
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {
+            "name": first, "status": "ABORTED", "stateMachineArn": w.machine,
+            "input": json!({"secret": {"arn": arn}}).to_string(),
+        },
+    });
+    // The trigger as deployed calls AWS as `rotatetoken-trigger` (its app id), which is
+    // what the crash fault matches.
+    let config = w
+        ._emulator
+        .sdk_config()
+        .await
+        .to_builder()
+        .app_name(aws_config::AppName::new("rotatetoken-trigger").unwrap())
+        .build();
+    let (starter, locks) = (
+        StepFunctions::new(&config, w.machine.clone()),
+        S3RunStore::new(&config, LOCKS_BUCKET.into()),
+    );
+    w._emulator.control(json!({"crash_after_call": {
+        "rotatetoken-trigger": {"action": "s3:PutObject", "times": 1}}}));
+    let died = w.on_with(&starter, &locks, &ended).await;
+    assert!(died.is_err(), "killed after the lock write: {died:?}");
+    let held: Vec<String> = w.executions().await.into_iter().map(|(n, _)| n).collect();
+    assert!(!held.contains(waiting), "not started yet: {held:?}");
+
+    w._emulator.control(json!({"crash_after_call": {}}));
+    let retry = w.on_with(&starter, &locks, &ended).await.unwrap();
+    assert_eq!(
+        retry,
+        TriggerReport::RunEnded {
+            ended: first.clone(),
+            secret_arn: arn.clone(),
+            next: Some(waiting.clone()),
+        }
+    );
+    let runs: Vec<(String, Value)> = w.executions().await;
+    let started = runs.iter().find(|(n, _)| n == waiting).expect("started");
+    assert_eq!(
+        started.1["secret"]["version_id"],
+        json!(versions[1]),
+        "with the input the waiting change had: {runs:?}"
+    );
 }

@@ -17,7 +17,8 @@ Modules (one per service or concern; no module imports one that imports it back)
   cloudformation/   updates, conditions, dynamic_refs, replacement, change_sets, nested,
                     transforms, policies, real_shapes (its __init__ says which holds what)
   secretsmanager.py, lambda_bridge.py, events.py, sts.py, stepfunctions.py, sns.py, s3.py,
-  faults.py (throttling), request_log.py (the request log, session policies)
+  faults.py (throttling), request_log.py (the request log, session policies),
+  crashes.py (invocations killed after a call, asynchronous retries)
   testing.py        an emulator process for the Python suites (tests/emulator/test_*.py)
 
 The patches, from the registry (`python -m rotatetoken --list-patches` prints this list;
@@ -305,4 +306,23 @@ tests/emulator/test_registry.py checks that it is the registry's):
                Lambda function timeout"); Step Functions names it Sandbox.Timedout and a
                Retry re-runs the state with the state's original input (Step Functions
                developer guide, "Handling errors in Step Functions workflows").
+ 44. [Lambda] config {"crash_after_call": {"<function>": {"action": "s3:PutObject", "nth":
+       1, "times": 1}}}: the invocation of that function is killed right after its nth call
+       of that action (any action when "action" is absent) has taken effect; the calls it
+       would make after that never reach AWS (refused with a 400 no SDK retries, never
+       applied), and its caller gets Runtime.ExitError ("signal: killed") instead of its
+       result. "times" invocations are killed, then the fault is spent. Calls are counted
+       per function from the start of its invocation (one invocation of a function at a
+       time).
+       Source: Lambda developer guide, "Troubleshoot invocation issues": a runtime that
+               exits (out of memory, killed) fails the invocation with Runtime.ExitError
+               "Runtime exited with error: signal: killed" (also AWS re:Post knowledge
+               center, "lambda-runtime- error"); what the function changed before it died
+               stays changed.
+ 45. [Lambda] Asynchronous invocations (EventBridge rule targets, 10) that end in a function
+       error are invoked again with the same event, twice, after config
+       "async_retry_delays_seconds" (AWS: about one minute, then two; default [60, 120]).
+       Source: Lambda developer guide, "Asynchronous invocation" / "Error handling and
+               automatic retries in Lambda": on a function error Lambda retries twice,
+               waiting one minute before the first retry and two minutes before the second.
 """

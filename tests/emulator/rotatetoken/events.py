@@ -9,6 +9,10 @@ from typing import Any
 from .registry import patch
 from .state import DELIVERIES
 
+# How a rule's delivery invokes its Lambda target: once, unless patch 45 (crashes.py)
+# retries a function error as Lambda's asynchronous invocation does.
+ASYNC_INVOKE: list[Any] = [lambda fn, body: fn.invoke(body, {}, {})]
+
 
 @patch(
     10, service="EventBridge",
@@ -44,7 +48,7 @@ def install_lambda_targets() -> None:
             fn = lambda_backends[self.account_id][self.region_name].get_function(fn_name)
             body = json.dumps(original_event, default=str)
             DELIVERIES.append({"rule": self.name, "function": fn_name, "event_id": original_event.get("id")})
-            threading.Thread(target=fn.invoke, args=(body, {}, {}), daemon=True).start()
+            threading.Thread(target=ASYNC_INVOKE[0], args=(fn, body), daemon=True).start()
         if others:
             saved = self.targets
             self.targets = others

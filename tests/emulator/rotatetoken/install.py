@@ -8,7 +8,7 @@ every registered installer once.
 
 from __future__ import annotations
 
-from . import events, faults, lambda_bridge, request_log, s3, secretsmanager, sns, stepfunctions, sts
+from . import crashes, events, faults, lambda_bridge, request_log, s3, secretsmanager, sns, stepfunctions, sts
 from .cloudformation import (
     change_sets,
     conditions,
@@ -52,6 +52,8 @@ ORDER = [
     faults.install_throttling,  # 13
     faults.install_rate_limits,  # 42
     request_log.install_request_log,  # 14, 24
+    crashes.install_crashes,  # 44: outside the request log (a dead process's calls never happen)
+    crashes.install_async_retries,  # 45
     # CloudFormation as it treats the stacks real tools deploy, outermost
     real_shapes.install_change_set_executions,  # 33: wraps 16's ExecuteChangeSet
     real_shapes.install_describe_stacks_parameters,  # 34

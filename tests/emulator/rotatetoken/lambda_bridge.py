@@ -7,9 +7,10 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
-from . import state
+from . import crashes, state
 from .registry import patch
 from .state import CONTROL, INVOCATION_LOG, LOCK
 
@@ -23,6 +24,7 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
                                  headers={"Content-Type": "application/json"})
     timeout = float(getattr(self, "timeout", 3) or 3)
     started = time.time()
+    crashes.invocation_started(self.function_name)
     try:
         with urllib.request.urlopen(req, timeout=timeout + 1) as resp:
             payload = resp.read()
@@ -38,6 +40,10 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
             "errorType": "Sandbox.Timedout",
             "errorMessage": f"Task timed out after {timeout:.2f} seconds ({err})",
         }).encode()
+        response_headers["x-amz-function-error"] = "Unhandled"
+    if crashes.invocation_crashed(self.function_name):
+        # (44) Killed after a named call: whatever the handler answered never arrives.
+        payload = (crashes.CRASH_PAYLOAD % uuid.uuid4()).encode()
         response_headers["x-amz-function-error"] = "Unhandled"
     with LOCK:
         # (43) The handler ran to its end (its AWS calls happened), and the invocation

@@ -51,7 +51,7 @@ def _session_policy_allows(policy: dict[str, Any], action: str) -> bool:
     return any(st.get("Effect") == "Allow" and listed(st) for st in statements)
 
 
-def _action_of(environ: dict[str, Any], body: bytes, service: str) -> str:
+def action_of(environ: dict[str, Any], body: bytes, service: str) -> str:
     """The API action of a request, whatever the protocol: JSON (X-Amz-Target), query
     (Action=...), or REST (S3, by method and path)."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -121,7 +121,7 @@ def install_request_log() -> None:
             body = environ["wsgi.input"].read(size) if size else b""
             environ["wsgi.input"] = io.BytesIO(body)
             service = scope.group(2)
-            action = f"{service}:{_action_of(environ, body, service)}"
+            action = f"{service}:{action_of(environ, body, service)}"
             if app:
                 with LOCK:
                     CALL_LOG.append(

@@ -22,6 +22,8 @@ CONTROL: dict[str, Any] = {
     "rate_limits": {},
     "time_out_after_run": {},
     "drop_status_events": False,
+    "crash_after_call": {},
+    "async_retry_delays_seconds": [60, 120],
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
 # `CONTROL.get("...")` / `CONTROL["..."]` in this package reads one of them
@@ -40,6 +42,8 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "drop_status_events": "true: Step Functions status change events are lost (26)",
     "time_out_after_run": '{"<function>": N}: its next N invocations run, then time out, their result lost (43)',
     "abort_children": '["<stack>"]: the Distributed Map child for that stack is aborted (15)',
+    "crash_after_call": '{"<function>": {"action": "s3:PutObject", "nth": 1, "times": 1}}: its invocation is killed right after that call (44)',
+    "async_retry_delays_seconds": "[60, 120]: the waits before Lambda's two retries of a failed asynchronous invocation (45)",
 }
 LOCK = threading.RLock()
 
@@ -55,6 +59,9 @@ MAP_RUN_LOG: list[dict[str, Any]] = []
 ASSUME_LOG: list[dict[str, Any]] = []
 # Every request of the product's functions (14): function, IAM action, own/assumed credentials.
 CALL_LOG: list[dict[str, str]] = []
+# Per function, its invocation under way as the crash fault (44) counts it: calls made,
+# whether it was killed.
+CRASHES: dict[str, dict[str, Any]] = {}
 # Rule deliveries to Lambda targets (10): rule, function, event id.
 DELIVERIES: list[dict[str, Any]] = []
 

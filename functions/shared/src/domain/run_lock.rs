@@ -14,8 +14,16 @@
 //!
 //! So each consuming stack is refreshed at most twice for a burst of versions, and its last
 //! refresh starts after the last version arrived. A holder that ended without its event
-//! arriving (EventBridge delivers service events best effort), or a claim whose run never
-//! started, is taken over by the next change for the secret.
+//! arriving (EventBridge delivers service events best effort) is taken over by the next
+//! change for the secret.
+//!
+//! The lock names its holder's input too, so a holder that was claimed or handed the lock
+//! and then never started (the trigger timed out or crashed between writing the lock and
+//! `StartExecution`) is started by whoever reads the lock next: the retry of the same
+//! event, the next change, the next run's end, or the scheduled audit. Starting it twice is
+//! harmless: `StartExecution` with the name and input of a running execution returns that
+//! execution ("StartExecution", Step Functions API reference: idempotent for a running
+//! execution with the same name and input).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,8 +33,8 @@ use serde_json::Value;
 use super::error::{optional_str, required_str, InputError};
 use super::model::ExecutionInput;
 
-/// A claim whose run does not exist yet is left alone this long (the claiming trigger
-/// starts its run right after the claim, within its own timeout), then taken over.
+/// A claim written before locks named their holder's input (so nobody else can start it)
+/// whose run does not exist yet is left alone this long, then taken over.
 pub const UNSTARTED_CLAIM_GRACE_MS: u64 = 5 * 60 * 1000;
 
 /// Where a secret's lock lives in the runs bucket.
@@ -47,6 +55,10 @@ pub struct RunLock {
     /// The one run to start when the holder ends.
     #[serde(default)]
     pub pending: Option<PendingRun>,
+    /// The holder's input, so anyone who finds the holder never started can start it.
+    /// Absent in locks written by 0.1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_input: Option<ExecutionInput>,
 }
 
 /// A run waiting for the holder to end.
@@ -76,22 +88,53 @@ pub enum OnChange {
     AlreadyHolder,
     /// A run holds the secret: replace the lock with this one (the change is now pending).
     Defer(RunLock),
-    /// The holder is gone without releasing: replace the lock with this one and start.
-    TakeOver(RunLock),
+    /// The holder is gone without releasing: replace the lock with this one and start its
+    /// holder, this change or the real change that waited (a reconciliation never takes
+    /// a waiting change's place).
+    TakeOver(RunLock, PendingRun),
     /// A reconciliation while a run holds the secret: nothing to do.
     Busy,
 }
 
-/// `lock` as read (None: no lock) with what is known of its holder.
-pub fn on_change(lock: Option<(&RunLock, HolderState)>, run: PendingRun, now_ms: u64) -> OnChange {
-    let claim = |run: PendingRun| RunLock {
+/// The lock `run` holds from `now_ms`.
+fn held_by(run: &PendingRun, now_ms: u64) -> RunLock {
+    RunLock {
         secret_arn: run.input.secret.arn.clone(),
-        holder: run.execution_name,
+        holder: run.execution_name.clone(),
         since_ms: now_ms,
         pending: None,
+        holder_input: Some(run.input.clone()),
+    }
+}
+
+/// The holder's run, when it holds the lock but was never started and can be: its input is
+/// in the lock, or `arriving` is the holder's own change again (Lambda's retry of the
+/// event whose trigger wrote the claim and died before `StartExecution`). Start it, then
+/// treat the holder as running.
+pub fn holder_to_start(
+    lock: &RunLock,
+    holder: HolderState,
+    arriving: Option<&PendingRun>,
+) -> Option<PendingRun> {
+    if holder != HolderState::NotStarted {
+        return None;
+    }
+    let input = match arriving {
+        Some(run) if run.execution_name == lock.holder => run.input.clone(),
+        _ => lock.holder_input.clone()?,
     };
+    Some(PendingRun {
+        execution_name: lock.holder.clone(),
+        input,
+        changes: 1,
+    })
+}
+
+/// `lock` as read (None: no lock) with what is known of its holder (after
+/// [`holder_to_start`] has started a holder that can be started).
+pub fn on_change(lock: Option<(&RunLock, HolderState)>, run: PendingRun, now_ms: u64) -> OnChange {
     let Some((lock, holder)) = lock else {
-        return OnChange::Claim(claim(run));
+        return OnChange::Claim(held_by(&run, now_ms));
     };
     if lock.holder == run.execution_name {
         return OnChange::AlreadyHolder;
@@ -102,7 +145,13 @@ pub fn on_change(lock: Option<(&RunLock, HolderState)>, run: PendingRun, now_ms:
         HolderState::NotStarted => now_ms.saturating_sub(lock.since_ms) < UNSTARTED_CLAIM_GRACE_MS,
     };
     if !alive {
-        return OnChange::TakeOver(claim(run));
+        // The change that waited is a real one: a reconciliation (by default a dry run)
+        // in its place would lose its refresh.
+        let next = match &lock.pending {
+            Some(waiting) if run.input.reconcile => waiting.clone(),
+            _ => run,
+        };
+        return OnChange::TakeOver(held_by(&next, now_ms), next);
     }
     // A reconciliation only audits what the running run may already be refreshing: it
     // never waits behind it, nor replaces a change that waits (a dry run in its place
@@ -132,15 +181,7 @@ pub fn on_run_ended(lock: Option<&RunLock>, ended: &str, now_ms: u64) -> OnRunEn
     match lock {
         Some(lock) if lock.holder == ended => match &lock.pending {
             None => OnRunEnded::Release,
-            Some(next) => OnRunEnded::HandOver(
-                Box::new(RunLock {
-                    secret_arn: lock.secret_arn.clone(),
-                    holder: next.execution_name.clone(),
-                    since_ms: now_ms,
-                    pending: None,
-                }),
-                next.clone(),
-            ),
+            Some(next) => OnRunEnded::HandOver(Box::new(held_by(next, now_ms)), next.clone()),
         },
         _ => OnRunEnded::NotHolder,
     }
@@ -214,6 +255,7 @@ mod tests {
             holder: name.into(),
             since_ms,
             pending: None,
+            holder_input: Some(run(name, "v0").input),
         }
     }
 
@@ -264,7 +306,7 @@ mod tests {
         ));
         assert!(matches!(
             on_change(Some((&lock, HolderState::Ended)), audit, 10),
-            OnChange::TakeOver(_)
+            OnChange::TakeOver(..)
         ));
     }
 
@@ -283,12 +325,14 @@ mod tests {
             pending: Some(run("b", "v2")),
             ..held_by("a", 0)
         };
-        let OnChange::TakeOver(lock) =
+        let OnChange::TakeOver(lock, next) =
             on_change(Some((&lock, HolderState::Ended)), run("c", "v3"), 50)
         else {
             panic!("expected a take-over");
         };
         assert_eq!((lock.holder.as_str(), lock.since_ms), ("c", 50));
+        assert_eq!(next.execution_name, "c");
+        assert_eq!(lock.holder_input, Some(next.input));
         assert!(
             lock.pending.is_none(),
             "the new run carries the pending change"
@@ -296,8 +340,64 @@ mod tests {
     }
 
     #[test]
-    fn an_unstarted_claim_is_waited_for_then_taken_over() {
-        let lock = held_by("a", 1_000);
+    fn a_reconciliation_taking_over_an_ended_holder_starts_the_change_that_waited() {
+        let mut lock = held_by("a", 0);
+        lock.pending = Some(run("b", "v2"));
+        let mut audit = run("r", "");
+        audit.input.reconcile = true;
+        let OnChange::TakeOver(lock, next) =
+            on_change(Some((&lock, HolderState::Ended)), audit, 10)
+        else {
+            panic!("expected a take-over");
+        };
+        assert_eq!(next.execution_name, "b", "the real change, not the audit");
+        assert!(!next.input.reconcile);
+        assert_eq!(lock.holder, "b");
+        assert!(lock.pending.is_none());
+    }
+
+    #[test]
+    fn a_holder_never_started_is_started_by_whoever_reads_the_lock() {
+        let lock = held_by("a", 0);
+        // Anyone: the lock names the holder's input.
+        let started = holder_to_start(&lock, HolderState::NotStarted, None).unwrap();
+        assert_eq!(started.execution_name, "a");
+        assert_eq!(Some(started.input), lock.holder_input);
+        // The retry of the holder's own change, even with a lock from 0.1.0 (no input).
+        let old = RunLock {
+            holder_input: None,
+            ..lock.clone()
+        };
+        assert!(holder_to_start(&old, HolderState::NotStarted, None).is_none());
+        let retry = run("a", "v1");
+        assert_eq!(
+            holder_to_start(&old, HolderState::NotStarted, Some(&retry)),
+            Some(retry)
+        );
+        // A holder that runs or ran is left alone.
+        for state in [HolderState::Running, HolderState::Ended] {
+            assert!(holder_to_start(&lock, state, None).is_none());
+        }
+    }
+
+    #[test]
+    fn a_hand_over_names_the_next_holders_input() {
+        let waiting = RunLock {
+            pending: Some(run("b", "v2")),
+            ..held_by("a", 0)
+        };
+        let OnRunEnded::HandOver(lock, next) = on_run_ended(Some(&waiting), "a", 9) else {
+            panic!("expected a hand-over");
+        };
+        assert_eq!(lock.holder_input, Some(next.input));
+    }
+
+    #[test]
+    fn an_unstarted_claim_from_before_holder_inputs_is_waited_for_then_taken_over() {
+        let lock = RunLock {
+            holder_input: None,
+            ..held_by("a", 1_000)
+        };
         let soon = 1_000 + UNSTARTED_CLAIM_GRACE_MS - 1;
         assert!(matches!(
             on_change(Some((&lock, HolderState::NotStarted)), run("b", "v2"), soon),
@@ -309,7 +409,7 @@ mod tests {
                 run("b", "v2"),
                 soon + 1
             ),
-            OnChange::TakeOver(_)
+            OnChange::TakeOver(..)
         ));
     }
 

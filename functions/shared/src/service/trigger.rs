@@ -272,16 +272,22 @@ where
     for attempt in 0..LOCK_ATTEMPTS {
         contention_pause(attempt).await;
         let current = read_lock(locks, &key).await?;
-        let holder = match &current {
-            Some((lock, _)) if lock.holder != run.execution_name => {
-                Some(holder_state(starter, &lock.holder).await?)
+        let mut holder = HolderState::Running;
+        if let Some((lock, _)) = &current {
+            holder = holder_state(starter, &lock.holder).await?;
+            // A holder claimed or handed the lock and never started (its trigger died
+            // before StartExecution): started here, whoever we are.
+            if let Some(unstarted) = run_lock::holder_to_start(lock, holder, Some(&run)) {
+                warn!(secret_arn = %arn, holder = %unstarted.execution_name, "the run holding this secret was never started: starting it");
+                let report = start(starter, &unstarted).await?;
+                if unstarted.execution_name == run.execution_name {
+                    return Ok(report);
+                }
+                holder = HolderState::Running;
             }
-            _ => None,
-        };
-        let seen = current
-            .as_ref()
-            .map(|(lock, _)| (lock, holder.unwrap_or(HolderState::Running)));
-        let (claim, written) = match run_lock::on_change(seen, run.clone(), clock.now_ms()) {
+        }
+        let seen = current.as_ref().map(|(lock, _)| (lock, holder));
+        let (claim, written, next) = match run_lock::on_change(seen, run.clone(), clock.now_ms()) {
             OnChange::AlreadyHolder => return Ok(duplicate(&arn, &version, run.execution_name)),
             OnChange::Busy => {
                 return Ok(ignored(format!(
@@ -290,13 +296,15 @@ where
             }
             OnChange::Claim(lock) => {
                 let body = to_body(&lock)?;
-                (lock, locks.create(&key, body).await?)
+                let written = locks.create(&key, body).await?;
+                (lock, written, run.clone())
             }
-            OnChange::TakeOver(lock) => {
+            OnChange::TakeOver(lock, next) => {
                 let (old, tag) = current.as_ref().expect("a take-over replaces a lock");
-                warn!(secret_arn = %arn, holder = %old.holder, "the run holding this secret ended without releasing it: taken over");
+                warn!(secret_arn = %arn, holder = %old.holder, next = %next.execution_name, "the run holding this secret ended without releasing it: taken over");
                 let body = to_body(&lock)?;
-                (lock, locks.replace(&key, body, tag).await?)
+                let written = locks.replace(&key, body, tag).await?;
+                (lock, written, next)
             }
             OnChange::Defer(lock) => {
                 let (_, tag) = current.as_ref().expect("a deferral replaces a lock");
@@ -321,13 +329,15 @@ where
         if !written {
             continue;
         }
-        return match start(starter, &run).await {
-            Ok(report @ TriggerReport::Started { .. }) => Ok(report),
-            // Not started (already exists: a race with another start; or an error): the
-            // claim is let go so the next change is not held behind a run that is not there.
-            other => {
+        return match start(starter, &next).await {
+            // Already exists: whoever read the lock first started it (`holder_to_start`);
+            // the lock names a run that is there, so it stays.
+            Ok(report) => Ok(report),
+            // Not started: the claim is let go so the next change is not held behind a
+            // run that is not there (were it kept, the retry would start it anyway).
+            Err(e) => {
                 release_claim(locks, &key, &claim).await;
-                other
+                Err(e)
             }
         };
     }
@@ -353,10 +363,24 @@ where
         let lock = current.as_ref().map(|(lock, _)| lock);
         match run_lock::on_run_ended(lock, &ended.execution_name, clock.now_ms()) {
             OnRunEnded::NotHolder => {
+                // The retry of a hand-over that wrote the lock and died before starting
+                // the next run: that run holds the lock and is started here.
+                if let Some(lock) = lock {
+                    let state = holder_state(starter, &lock.holder).await?;
+                    if let Some(unstarted) = run_lock::holder_to_start(lock, state, None) {
+                        warn!(secret_arn = %ended.secret_arn, holder = %unstarted.execution_name, "the run holding this secret was never started: starting it");
+                        start(starter, &unstarted).await?;
+                        return Ok(TriggerReport::RunEnded {
+                            ended: ended.execution_name.clone(),
+                            secret_arn: ended.secret_arn.clone(),
+                            next: Some(unstarted.execution_name),
+                        });
+                    }
+                }
                 return Ok(ignored(format!(
                     "run {} ended; it does not hold the lock for {}",
                     ended.execution_name, ended.secret_arn
-                )))
+                )));
             }
             OnRunEnded::Release => {
                 let (_, tag) = current.as_ref().expect("a release deletes a lock");

@@ -1,0 +1,57 @@
+"""Patch 44: an invocation killed right after a named call, through AWS's API (boto3 as
+the function would call it: its User-Agent app id names it).
+
+Run: .venv/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
+"""
+
+from __future__ import annotations
+
+import unittest
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from rotatetoken.testing import Emulator
+
+CONFIG = "/moto-api/rotatetoken/config"
+
+
+class Crashes(unittest.TestCase):
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
+
+    def tearDown(self) -> None:
+        self.emulator.post(CONFIG, {"crash_after_call": {}})
+
+    def s3_of(self, function: str):
+        return boto3.client("s3", endpoint_url=self.emulator.url, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                                          user_agent_appid=function))
+
+    def test_the_named_call_takes_effect_and_nothing_after_it_does(self) -> None:
+        self.emulator.client("s3").create_bucket(Bucket="runs")
+        self.emulator.post(CONFIG, {"crash_after_call": {
+            "rotatetoken-trigger": {"action": "s3:PutObject", "nth": 2, "times": 1}}})
+        trigger = self.s3_of("rotatetoken-trigger")
+        trigger.put_object(Bucket="runs", Key="one", Body=b"1")
+        trigger.put_object(Bucket="runs", Key="two", Body=b"2")  # the 2nd: applied, then dead
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            trigger.put_object(Bucket="runs", Key="three", Body=b"3")
+        self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        keys = [o["Key"] for o in self.emulator.client("s3").list_objects_v2(Bucket="runs")["Contents"]]
+        self.assertEqual(keys, ["one", "two"], "the call after the crash never happened")
+        # Another function is alive.
+        self.s3_of("rotatetoken-report").put_object(Bucket="runs", Key="other", Body=b"x")
+
+
+if __name__ == "__main__":
+    unittest.main()
