@@ -263,5 +263,15 @@ mutate "emulator: a killed invocation's later calls still reach AWS" tests/emula
   '        if dead:' '        if False:' a_hand_over_that_died trigger
 mutate "a crashed refresh (Runtime.ExitError) is not retried" statemachine/rotatetoken.asl.json \
   '"Runtime.ExitError",' '' the_state_machine_names_exactly contracts
+mutate "a Map that fails for good is not caught (no fallback alert)" statemachine/rotatetoken.asl.json \
+  $'"Next": "Report",\n      "Catch": [\n        {\n          "ErrorEquals": [\n            "States.ALL"' $'"Next": "Report",\n      "Catch": [\n        {\n          "ErrorEquals": [\n            "States.Timeout"' a_map_that_cannot faults
+mutate "a Report that fails for good is not caught (no fallback alert)" statemachine/rotatetoken.asl.json \
+  $'"Next": "AnyFailed?",\n      "Catch": [\n        {\n          "ErrorEquals": [\n            "States.ALL"' $'"Next": "AnyFailed?",\n      "Catch": [\n        {\n          "ErrorEquals": [\n            "States.Timeout"' a_report_that_cannot faults
+mutate "the fallback alert reads a field no one writes" statemachine/rotatetoken.asl.json \
+  '$$.Execution.Name, $.secret.arn, $.dry_run' '$$.Execution.Name, $.secret.arn_, $.dry_run' every_path_the_state_machine contracts
+mutate "the fallback alert's subject is too long for SNS" statemachine/rotatetoken.asl.json \
+  '"Subject": "CRITICAL: a RotateToken run ended without its report"' '"Subject": "CRITICAL: a RotateToken run ended without its report, which can happen when the Map or Report failed"' a_map_or_report_that_fails contracts
+mutate "emulator: a denied S3 write is written" tests/emulator/rotatetoken/s3.py \
+  '        if any(fnmatch.fnmatchcase(key, p) for p in patterns):' '        if False:' a_map_that_cannot faults
 
 exit $survived

@@ -64,7 +64,11 @@ fn the_state_machine_names_exactly_the_errors_the_handlers_raise() {
     tasks(&definition()["States"], &mut all);
     assert!(all.len() >= 3, "{all:?}");
     let raised: BTreeSet<String> = FunctionError::ALL.iter().map(|s| s.to_string()).collect();
-    for (name, task) in &all {
+    let lambda_tasks = all
+        .iter()
+        .filter(|(_, t)| t["Resource"] == "arn:aws:states:::lambda:invoke");
+    assert!(lambda_tasks.clone().count() >= 3, "{all:?}");
+    for (name, task) in lambda_tasks {
         let mentioned: BTreeSet<String> = names(&task["Retry"])
             .union(&names(&task["Catch"]))
             .filter(|e| e.starts_with("RotateToken."))
@@ -277,6 +281,15 @@ fn json_paths(states: &Value, out: &mut Vec<(String, String, String)>) {
                         Some(p) if is_path && p.starts_with("$.") => {
                             out.push((state.to_string(), k.clone(), p.to_string()))
                         }
+                        // An intrinsic function's arguments (`States.Format('…', $.a.b)`).
+                        Some(p) if is_path && p.starts_with("States.") => {
+                            for arg in p.split(|c: char| c == ',' || c == ')' || c.is_whitespace())
+                            {
+                                if arg.starts_with("$.") {
+                                    out.push((state.to_string(), k.clone(), arg.to_string()));
+                                }
+                            }
+                        }
                         _ => walk(state, v, out),
                     }
                 }
@@ -329,6 +342,17 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
     let report_out = serde_json::to_value(&summary).unwrap();
     // The Lambda integration's own envelope (`$.Payload`) is AWS's, not ours.
     let lambda_result = serde_json::json!({"Payload": {}, "StatusCode": 200});
+    // What the fallback alert reads: the Map's (or Report's) input, with the error its
+    // Catch wrote where the Catch says (Step Functions' error output: Error and Cause).
+    let states = &definition()["States"];
+    let run_error_at = states["RefreshStacks"]["Catch"][0]["ResultPath"]
+        .as_str()
+        .expect("the Map catches its failure")
+        .trim_start_matches("$.")
+        .to_string();
+    let mut caught_run = discover_out.clone();
+    caught_run[&run_error_at] =
+        serde_json::json!({"Error": "States.ResultWriterFailed", "Cause": "AccessDenied"});
 
     let mut paths = Vec::new();
     json_paths(&definition()["States"], &mut paths);
@@ -343,6 +367,7 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
             ) => &discover_out,
             ("StillUpdating?", "Variable") => &refresh_out,
             ("AnyFailed?" | "StacksFailed", "Variable" | "CausePath") => &report_out,
+            ("AlertRunNotReported", "Message.$") | ("RunNotReported", "CausePath") => &caught_run,
             // Where a result is written: checked below against the type that reads it.
             (_, "ResultPath") => continue,
             _ => {
@@ -372,10 +397,9 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
     assert!(at(&discover_out, "$.max_concurrency").unwrap().is_u64());
 
     // Where a state writes a result, the type that reads it next takes it from there.
-    let results_at = paths
-        .iter()
-        .find(|(s, f, _)| s == "RefreshStacks" && f == "ResultPath")
-        .map(|(_, _, p)| p.trim_start_matches("$.").to_string())
+    let results_at = states["RefreshStacks"]["ResultPath"]
+        .as_str()
+        .map(|p| p.trim_start_matches("$.").to_string())
         .expect("the Map writes its results into the state");
     let mut report_in = discover_out.clone();
     report_in[&results_at] = serde_json::json!([refresh_out.clone()]);
@@ -384,10 +408,10 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         read.results.is_some(),
         "Report reads the Map's results at {results_at}"
     );
-    let error_at = paths
-        .iter()
-        .find(|(s, f, _)| s == "Refresh" && f == "ResultPath")
-        .map(|(_, _, p)| p.trim_start_matches("$.").to_string())
+    let error_at = states["RefreshStacks"]["ItemProcessor"]["States"]["Refresh"]["Catch"][0]
+        ["ResultPath"]
+        .as_str()
+        .map(|p| p.trim_start_matches("$.").to_string())
         .expect("Refresh's Catch writes the error into the task");
     let mut caught = refresh_out.clone();
     caught[&error_at] = serde_json::json!({"Error": "RotateToken.AwsError", "Cause": "x"});
@@ -456,5 +480,53 @@ fn nothing_a_running_run_or_a_lock_needs_expires() {
             "a rule without a prefix expires everything, locks included"
         );
         assert!(!lock.starts_with(prefix), "{lock} expires under {prefix}");
+    }
+}
+
+/// The CRITICAL alert survives any failure of the run: when the Map (its item reader, its
+/// children's results, its ResultWriter) or Report fails for good, no summary and no
+/// per-stack alert will come, so each catches every error into a state that publishes to
+/// the alerts topic by Step Functions' own SNS integration (no function of ours), with a
+/// subject SNS accepts (at most 100 characters, "Publish", SNS API reference), and then
+/// fails the execution.
+#[test]
+fn a_map_or_report_that_fails_for_good_still_alerts_and_fails_the_run() {
+    let d = definition();
+    let states = &d["States"];
+    let facts = template_facts();
+    let machine = facts["state_machines"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    for name in ["RefreshStacks", "Report"] {
+        let catch = &states[name]["Catch"];
+        assert!(
+            names(catch).contains("States.ALL"),
+            "{name} must catch every error: {catch}"
+        );
+        let alert_name = catch[0]["Next"].as_str().unwrap();
+        let alert = &states[alert_name];
+        assert_eq!(alert["Resource"], "arn:aws:states:::sns:publish", "{alert}");
+        let topic = alert["Parameters"]["TopicArn"].as_str().unwrap();
+        let placeholder = topic
+            .strip_prefix("${")
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{alert_name} publishes to {topic}, not a substitution"));
+        assert_eq!(
+            machine["substitution_values"][placeholder], "${Ref:AlertsTopic}",
+            "{alert_name} publishes to the alerts topic"
+        );
+        let subject = alert["Parameters"]["Subject"].as_str().unwrap();
+        assert!(
+            subject.starts_with("CRITICAL") && subject.len() <= 100 && subject.is_ascii(),
+            "{subject}"
+        );
+        let fail = &states[alert["Next"].as_str().unwrap()];
+        assert_eq!(
+            fail["Type"], "Fail",
+            "after the alert the run fails: {fail}"
+        );
     }
 }

@@ -205,3 +205,114 @@ async fn a_claim_whose_run_never_started_is_started_by_the_retry() {
         vec!["false", "true"]
     );
 }
+
+/// The error a finished execution failed with (its Fail state's or the state's error).
+async fn failed_with(p: &Pipeline, execution_arn: &str) -> String {
+    let d = p
+        .sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .unwrap();
+    d.error().unwrap_or_default().to_string()
+}
+
+/// The Distributed Map cannot write its results (S3 refuses the ResultWriter: a tightened
+/// bucket policy, a disabled key): the Map fails and Report never runs, so no summary and
+/// no per-stack alert can come. Step Functions itself sends a CRITICAL alert naming the
+/// run, the error and where its files are, and the execution fails.
+#[tokio::test]
+async fn a_map_that_cannot_write_its_results_still_raises_a_critical_alert() {
+    let p = Pipeline::start(|env| env).await;
+    let arn = create_secret(&p.sm, "prod/db-password", "old").await;
+    create_stack(
+        &p.cfn,
+        "service-0",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    p.emulator
+        .control(json!({"deny_s3_writes": ["map-results/*"]}));
+    let version = put_secret(&p.sm, "prod/db-password", "new").await;
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let name = execution_name(&arn, &version);
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
+
+    assert_eq!(done.status, "FAILED", "{}", done.raw_output);
+    assert_eq!(
+        failed_with(&p, &done.arn).await,
+        "RotateToken.RunNotReported"
+    );
+    let alerts = p.alerts().await;
+    let fallback = alerts
+        .iter()
+        .find(|(subject, _)| {
+            subject.starts_with("CRITICAL") && subject.contains("without its report")
+        })
+        .unwrap_or_else(|| panic!("no fallback alert: {alerts:#?}"));
+    let message = &fallback.1;
+    for needed in [
+        name.as_str(),
+        arn.as_str(),
+        "map-results/",
+        "rotate-token audit",
+    ] {
+        assert!(message.contains(needed), "{needed} missing: {message}");
+    }
+    assert!(
+        message.contains("States.ResultWriterFailed") || message.contains("AccessDenied"),
+        "{message}"
+    );
+}
+
+/// Report cannot write the run's summary (S3 refuses it) while a stack is CRITICAL (its
+/// phase two rolled back: left at false). Report alerts before it writes, so the stack's
+/// CRITICAL alert with its restore command goes out; its retries fail the same way, and
+/// the fallback alert says the run ended without its report.
+#[tokio::test]
+async fn a_report_that_cannot_write_its_summary_still_alerts_for_its_critical_stack() {
+    let p = Pipeline::start(|env| env).await;
+    let arn = create_secret(&p.sm, "prod/db-password", "old").await;
+    create_stack(
+        &p.cfn,
+        "service-0",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    p.emulator.control(json!({
+        "fail_create": {"service-0": ["DatabasePassword"]},
+        "deny_s3_writes": ["runs/*/summary.json"],
+    }));
+    let version = put_secret(&p.sm, "prod/db-password", "new").await;
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let name = execution_name(&arn, &version);
+    let done = p.wait_for(&name, Duration::from_secs(240)).await;
+
+    assert_eq!(done.status, "FAILED", "{}", done.raw_output);
+    assert_eq!(
+        failed_with(&p, &done.arn).await,
+        "RotateToken.RunNotReported"
+    );
+    let alerts = p.alerts().await;
+    assert!(
+        alerts
+            .iter()
+            .any(|(subject, m)| subject.starts_with("CRITICAL")
+                && m.contains("service-0")
+                && m.contains("aws cloudformation update-stack")),
+        "the stack's own CRITICAL alert, with its restore command: {alerts:#?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|(subject, m)| subject.contains("without its report") && m.contains(&name)),
+        "{alerts:#?}"
+    );
+}

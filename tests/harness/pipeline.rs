@@ -178,6 +178,12 @@ impl Pipeline {
             .await
             .unwrap();
         assert_eq!(topic.topic_arn(), Some(alerts_topic_arn().as_str()));
+        // The template's topic is this one.
+        for (logical, t) in facts["types"].as_object().unwrap() {
+            if t == "AWS::SNS::Topic" {
+                made.insert(format!("${{Ref:{logical}}}"), alerts_topic_arn());
+            }
+        }
         let sqs = aws_sdk_sqs::Client::new(&self.config);
         sqs.create_queue()
             .queue_name(ALERTS_QUEUE)

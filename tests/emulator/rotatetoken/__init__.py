@@ -325,4 +325,13 @@ tests/emulator/test_registry.py checks that it is the registry's):
        Source: Lambda developer guide, "Asynchronous invocation" / "Error handling and
                automatic retries in Lambda": on a function error Lambda retries twice,
                waiting one minute before the first retry and two minutes before the second.
+ 46. [S3] config {"deny_s3_writes": ["map-results/*", "runs/*/summary.json"]}: a PutObject
+       whose key matches one of these patterns (fnmatch) is refused with S3's 403
+       AccessDenied, whoever writes it (a function, or Step Functions' ResultWriter), and
+       nothing is written.
+       Source: Amazon S3 API reference, "Error responses": AccessDenied, HTTP 403, the
+               answer to a write a bucket policy, an SCP or a KMS key policy does not allow
+               (a tightened policy, a disabled key); Step Functions developer guide,
+               "Handling errors": States.ResultWriterFailed when a Distributed Map cannot
+               write its results.
 """

@@ -47,6 +47,7 @@ ORDER = [
     events.install_test_event_pattern,  # 27
     sns.install_encrypted_publish,  # 28
     s3.install_conditional_writes,  # 25
+    s3.install_denied_writes,  # 46
     stepfunctions.install_execution_status_events,  # 26
     sts.install_assume_role_refusals,  # 11
     faults.install_throttling,  # 13

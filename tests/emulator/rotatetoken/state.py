@@ -24,6 +24,7 @@ CONTROL: dict[str, Any] = {
     "drop_status_events": False,
     "crash_after_call": {},
     "async_retry_delays_seconds": [60, 120],
+    "deny_s3_writes": [],
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
 # `CONTROL.get("...")` / `CONTROL["..."]` in this package reads one of them
@@ -43,6 +44,7 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "time_out_after_run": '{"<function>": N}: its next N invocations run, then time out, their result lost (43)',
     "abort_children": '["<stack>"]: the Distributed Map child for that stack is aborted (15)',
     "crash_after_call": '{"<function>": {"action": "s3:PutObject", "nth": 1, "times": 1}}: its invocation is killed right after that call (44)',
+    "deny_s3_writes": '["map-results/*"]: PutObject of a matching key is refused with 403 AccessDenied (46)',
     "async_retry_delays_seconds": "[60, 120]: the waits before Lambda's two retries of a failed asynchronous invocation (45)",
 }
 LOCK = threading.RLock()

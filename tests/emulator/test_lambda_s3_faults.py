@@ -1,5 +1,6 @@
-"""Patch 44: an invocation killed right after a named call, through AWS's API (boto3 as
-the function would call it: its User-Agent app id names it).
+"""Patches 44 and 46 through AWS's API: an invocation killed right after a named call
+(boto3 calling as the function would: its User-Agent app id names it), and S3 writes
+refused.
 
 Run: .venv/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
 """
@@ -55,3 +56,32 @@ class Crashes(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DeniedWrites(unittest.TestCase):
+    """Patch 46: PutObject refused with S3's 403 AccessDenied for the configured keys."""
+
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
+
+    def test_a_denied_write_is_refused_as_s3_refuses_it_and_writes_nothing(self) -> None:
+        s3 = self.emulator.client("s3")
+        s3.create_bucket(Bucket="runs")
+        self.emulator.post(CONFIG, {"deny_s3_writes": ["map-results/*"]})
+        try:
+            with self.assertRaises(botocore.exceptions.ClientError) as refused:
+                s3.put_object(Bucket="runs", Key="map-results/run/manifest.json", Body=b"{}")
+            self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+            self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+            s3.put_object(Bucket="runs", Key="runs/x/items.json", Body=b"[]")
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
+            self.assertEqual(keys, ["runs/x/items.json"])
+        finally:
+            self.emulator.post(CONFIG, {"deny_s3_writes": []})
