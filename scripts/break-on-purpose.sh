@@ -270,7 +270,7 @@ mutate "a Report that fails for good is not caught (no fallback alert)" statemac
 mutate "the fallback alert reads a field no one writes" statemachine/rotatetoken.asl.json \
   '$$.Execution.Name, $.secret.arn, $.dry_run' '$$.Execution.Name, $.secret.arn_, $.dry_run' every_path_the_state_machine contracts
 mutate "the fallback alert's subject is too long for SNS" statemachine/rotatetoken.asl.json \
-  '"Subject": "CRITICAL: a RotateToken run ended without its report"' '"Subject": "CRITICAL: a RotateToken run ended without its report, which can happen when the Map or Report failed"' a_map_or_report_that_fails contracts
+  '"Subject": "CRITICAL: a RotateToken run ended without its report"' '"Subject": "CRITICAL: a RotateToken run ended without its report, which can happen when the Map or the Report failed for good"' a_map_or_report_that_fails contracts
 mutate "emulator: a denied S3 write is written" tests/emulator/rotatetoken/s3.py \
   '        if any(fnmatch.fnmatchcase(key, p) for p in patterns):' '        if False:' a_map_that_cannot faults
 
