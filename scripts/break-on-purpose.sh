@@ -273,5 +273,9 @@ mutate "the fallback alert's subject is too long for SNS" statemachine/rotatetok
   '"Subject": "CRITICAL: a RotateToken run ended without its report"' '"Subject": "CRITICAL: a RotateToken run ended without its report, which can happen when the Map or the Report failed for good"' a_map_or_report_that_fails contracts
 mutate "emulator: a denied S3 write is written" tests/emulator/rotatetoken/s3.py \
   '        if any(fnmatch.fnmatchcase(key, p) for p in patterns):' '        if False:' a_map_that_cannot faults
+mutate "an aborted run is not told to the operators" functions/shared/src/domain/run_lock.rs \
+  '        !self.dry_run && matches!(self.status.as_str(), "ABORTED" | "TIMED_OUT")' '        !self.dry_run && matches!(self.status.as_str(), "TIMED_OUT")' an_aborted_run faults
+mutate "an aborted dry run raises a CRITICAL alert" functions/shared/src/domain/run_lock.rs \
+  '        !self.dry_run && matches!' '        matches!' a_run_cut_short lib
 
 exit $survived

@@ -316,3 +316,91 @@ async fn a_report_that_cannot_write_its_summary_still_alerts_for_its_critical_st
         "{alerts:#?}"
     );
 }
+
+/// An operator (or a deploy tool) aborts a run while the stacks' phase ones are under way:
+/// Step Functions stops the execution and its Map's child executions (an invocation under
+/// way runs to its end; no new one starts), no Report runs, and the stacks are left at
+/// false. The run's end is told to the operators by the pipeline itself, naming the run,
+/// the secret and where its files are.
+#[tokio::test]
+async fn an_aborted_run_is_told_to_the_operators_and_its_children_stop() {
+    // Each refresh invocation gives up waiting after a second, so a stack's refresh is
+    // many invocations: the ones after the abort must never start.
+    let p = Pipeline::start(|env| {
+        env.set("POLL_INTERVAL_SECONDS", "0.5")
+            .set("STEP_BUDGET_SECONDS", "1")
+    })
+    .await;
+    let arn = create_secret(&p.sm, "prod/db-password", "old").await;
+    for name in ["service-0", "service-1"] {
+        create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
+    }
+    p.emulator.control(json!({"update_delay_seconds": 4.0}));
+    let version = put_secret(&p.sm, "prod/db-password", "new").await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let name = execution_name(&arn, &version);
+    let mut begun = vec![];
+    for _ in 0..300 {
+        begun = p.emulator.updates();
+        if begun.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(begun.len(), 2, "both phase ones begin");
+    assert!(begun.iter().all(|u| u.token == "false"), "{begun:?}");
+    let execution_arn = format!(
+        "{}:{name}",
+        rotatetoken_tests::state_machine_arn().replace(":stateMachine:", ":execution:")
+    );
+    p.sfn
+        .stop_execution()
+        .execution_arn(&execution_arn)
+        .send()
+        .await
+        .unwrap();
+    let aborted_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let done = p.wait_for(&name, Duration::from_secs(30)).await;
+    assert_eq!(done.status, "ABORTED");
+
+    let mut alert = None;
+    for _ in 0..150 {
+        alert = p
+            .alerts()
+            .await
+            .into_iter()
+            .find(|(subject, m)| subject.starts_with("CRITICAL") && m.contains(&name));
+        if alert.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let alert = alert.expect("a CRITICAL alert names the aborted run");
+    for needed in ["ABORTED", arn.as_str(), "rotate-token audit", "runs/"] {
+        assert!(alert.1.contains(needed), "{needed} missing: {}", alert.1);
+    }
+    // The children were stopped with their parent: the invocations under way end, no new
+    // one starts, so no phase two begins and the stacks stay at false (what the alert says).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let late: Vec<Value> = p
+        .emulator
+        .invocations()
+        .into_iter()
+        .filter(|i| {
+            i["function"] == "rotatetoken-refresh"
+                && i["started_at"].as_f64().unwrap_or(0.0) > aborted_at + 0.5
+        })
+        .collect();
+    assert!(late.is_empty(), "refresh invoked after the abort: {late:?}");
+    let tokens: Vec<String> = p
+        .emulator
+        .updates()
+        .iter()
+        .map(|u| format!("{} {}", u.stack, u.token))
+        .collect();
+    assert_eq!(tokens.len(), 2, "no phase two after the abort: {tokens:?}");
+}

@@ -139,6 +139,28 @@ async fn reconcile_finds_every_consumer_fresh(p: &Pipeline, arn: &str, consumers
     assert_eq!(fresh, consumers, "{:#}", run.summary);
 }
 
+/// A run aborted before its report: the trigger tells the alerts topic when its end
+/// arrives (sns:Publish through the topic's key).
+async fn an_aborted_run_is_told(p: &Pipeline, arn: &str) {
+    let aborted = p
+        .start_execution("iam-aborted", &json!({"secret": {"arn": arn}}))
+        .await;
+    p.sfn
+        .stop_execution()
+        .execution_arn(&aborted)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..150 {
+        let alerts = p.alerts().await;
+        if alerts.iter().any(|(_, m)| m.contains("iam-aborted")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the aborted run was never told");
+}
+
 #[tokio::test]
 async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grants() {
     let p = Pipeline::start(|env| env.set("SELECTION_MODE", "all")).await;
@@ -187,6 +209,7 @@ async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grant
     let dry = p.wait_for("iam-dry-run", Duration::from_secs(60)).await;
     assert_eq!(dry.status, "SUCCEEDED", "{:#}", dry.summary);
     reconcile_finds_every_consumer_fresh(&p, &arn, 5).await;
+    an_aborted_run_is_told(&p, &arn).await;
 
     let problems = compare(
         &p.emulator,
@@ -273,6 +296,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         dry.summary
     );
     reconcile_finds_every_consumer_fresh(&p, &arn, 16).await;
+    an_aborted_run_is_told(&p, &arn).await;
 
     assert!(
         p.emulator

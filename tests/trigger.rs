@@ -82,6 +82,8 @@ impl World {
             secrets: &self.secrets,
             locks: Some(locks),
             clock: &SystemClock,
+            notifier: &rotatetoken::ports::NoNotifier,
+            runs_bucket: Some(LOCKS_BUCKET),
             scope: &scope,
             reconcile: Default::default(),
         };
@@ -479,6 +481,8 @@ async fn the_schedule_starts_one_alert_only_reconciliation_per_secret_in_scope_a
             secrets: &w.secrets,
             locks: Some(&w.locks),
             clock: &SystemClock,
+            notifier: &rotatetoken::ports::NoNotifier,
+            runs_bucket: Some(LOCKS_BUCKET),
             scope: &scope,
             reconcile: Default::default(),
         };
@@ -535,7 +539,9 @@ async fn records_as_each_caller_leaves_them_start_the_run_for_the_version_they_m
         starter: &w.starter,
         secrets: &w.secrets,
         locks: None::<&S3RunStore>,
+        runs_bucket: None,
         clock: &SystemClock,
+        notifier: &rotatetoken::ports::NoNotifier,
         scope: &scope,
         reconcile: Default::default(),
     };

@@ -239,12 +239,15 @@ pub struct TriggerConfig {
     pub runs_bucket: Option<String>,
     pub secret_scope: crate::domain::trigger::SecretScope,
     pub reconcile_action: crate::domain::trigger::ReconcileAction,
+    /// Where a run that ended before its report is told (None: a local invoke).
+    pub alerts_topic_arn: Option<String>,
 }
 
 pub fn trigger() -> Result<TriggerConfig, InputError> {
     Ok(TriggerConfig {
         state_machine_arn: state_machine_arn()?,
         runs_bucket: runs_bucket(),
+        alerts_topic_arn: alerts_topic_arn(),
         secret_scope: secret_scope()?,
         reconcile_action: reconcile_action()?,
     })

@@ -293,6 +293,16 @@ impl Notifier for NoNotifier {
     }
 }
 
+/// An alert topic that may not be configured (a local invoke): `None` publishes nothing.
+impl<T: Notifier + Sync> Notifier for Option<T> {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), AwsError> {
+        match self {
+            Some(topic) => topic.publish(subject, message).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// Time, so the waiting logic can be tested without waiting.
 pub trait Clock {
     fn now_ms(&self) -> u64;

@@ -5,7 +5,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use rotatetoken::aws::{
-    load_config, s3::S3RunStore, secretsmanager::SecretsManager, sfn::StepFunctions,
+    load_config, s3::S3RunStore, secretsmanager::SecretsManager, sfn::StepFunctions, sns::SnsTopic,
 };
 use rotatetoken::ports::SystemClock;
 use rotatetoken::service::Trigger;
@@ -21,16 +21,22 @@ async fn main() -> Result<(), Error> {
         runs_bucket,
         secret_scope: scope,
         reconcile_action,
+        alerts_topic_arn,
     } = config::trigger()?;
     let aws = load_config("rotatetoken-trigger").await;
     let starter = StepFunctions::new(&aws, state_machine_arn);
     let secrets = SecretsManager::new(&aws);
-    let locks = runs_bucket.map(|bucket| S3RunStore::new(&aws, bucket));
+    let locks = runs_bucket
+        .clone()
+        .map(|bucket| S3RunStore::new(&aws, bucket));
+    let notifier = alerts_topic_arn.map(|topic| SnsTopic::new(&aws, topic));
     let trigger = Trigger {
         starter: &starter,
         secrets: &secrets,
         locks: locks.as_ref(),
+        runs_bucket: runs_bucket.as_deref(),
         clock: &SystemClock,
+        notifier: &notifier,
         scope: &scope,
         reconcile: reconcile_action,
     };

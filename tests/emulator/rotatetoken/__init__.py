@@ -334,4 +334,11 @@ tests/emulator/test_registry.py checks that it is the registry's):
                (a tightened policy, a disabled key); Step Functions developer guide,
                "Handling errors": States.ResultWriterFailed when a Distributed Map cannot
                write its results.
+ 47. [Step Functions, as moto has it] StopExecution of a parent stops its Distributed Map's
+       child executions (moto's interpreter stops every frame of the stopped execution): an
+       invocation under way runs to its end, and no state of a child starts after the stop.
+       Source: Step Functions API reference, "MapRunExecutionCounts": aborted children are
+               those "stopped by the user or by Step Functions"; developer guide, "Redriving
+               Map Runs": a stopped parent's Map Run cancels its in-progress Standard child
+               executions.
 """

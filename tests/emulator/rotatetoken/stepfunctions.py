@@ -215,6 +215,17 @@ def install_map_failures() -> None:
     dic.DistributedIterationComponent._map_run = map_run
 
 
+relied_on(
+    47, service="Step Functions",
+    behaviour="""StopExecution of a parent stops its Distributed Map's child executions (moto's
+      interpreter stops every frame of the stopped execution): an invocation under way runs
+      to its end, and no state of a child starts after the stop.""",
+    source="""Step Functions API reference, "MapRunExecutionCounts": aborted children are those
+      "stopped by the user or by Step Functions"; developer guide, "Redriving Map Runs": a
+      stopped parent's Map Run cancels its in-progress Standard child executions.""",
+)
+
+
 @patch(
     26, service="Step Functions",
     behaviour="""Step Functions sends "Step Functions Execution Status Change" events to the default

@@ -179,6 +179,36 @@ fn more(message: &mut String, total: usize, listed: usize, summary: &Summary) {
     }
 }
 
+/// The alert for a run that ended before its report (aborted or timed out): which run,
+/// which secret, where its files are and what to do. `None` for any other end (a run that
+/// reached Report told its own story).
+pub fn run_cut_short(run: &super::run_lock::EndedRun, runs_bucket: Option<&str>) -> Option<Notice> {
+    if !run.cut_short() {
+        return None;
+    }
+    let files = match runs_bucket {
+        Some(bucket) => format!(
+            "Its files: s3://{bucket}/runs/{}/ (the stacks it selected, each stack's progress) and its Map results under s3://{bucket}/map-results/.",
+            run.execution_name
+        ),
+        None => "It kept no run files (no runs bucket).".to_string(),
+    };
+    Some(Notice {
+        subject: clip(format!(
+            "CRITICAL: a RotateToken run ended {} before its report",
+            run.status
+        )),
+        message: format!(
+            "RotateToken run {} for secret {} ended {} before its report, and its refreshes were stopped with it.\n\n\
+             Stacks it was refreshing may be left with their token at false, without the resources that read the secret; \
+             no summary and no per-stack alert will come for this run.\n\n{files}\n\n\
+             Next: `rotate-token audit --secret {}` lists the consumers that are not fresh; \
+             `rotate-token start --secret {}` runs the refresh again (a stack left at false is brought back by it).",
+            run.execution_name, run.secret_arn, run.status, run.secret_arn, run.secret_arn
+        ),
+    })
+}
+
 /// SNS subjects: ASCII, no line breaks, at most 100 characters.
 fn clip(subject: String) -> String {
     let mut s: String = subject
@@ -304,5 +334,41 @@ mod tests {
         d.cause = "manual".into();
         let by_hand = super::notices(&summarise(d, Some(would)));
         assert!(by_hand.iter().all(|n| !n.subject.starts_with("STALE")));
+    }
+
+    #[test]
+    fn a_run_cut_short_is_told_with_its_files_and_next_steps_and_no_other_end_is() {
+        use crate::domain::run_lock::EndedRun;
+        let run = |status: &str| EndedRun {
+            execution_name: "rt-abc".into(),
+            secret_arn: "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf".into(),
+            status: status.into(),
+            dry_run: false,
+        };
+        for status in ["ABORTED", "TIMED_OUT"] {
+            let n = run_cut_short(&run(status), Some("runs")).unwrap();
+            assert!(n.subject.starts_with("CRITICAL") && n.subject.contains(status));
+            assert!(n.subject.len() <= 100 && n.subject.is_ascii());
+            for needed in [
+                "rt-abc",
+                "secret:db-AbCdEf",
+                "s3://runs/runs/rt-abc/",
+                "rotate-token audit",
+            ] {
+                assert!(n.message.contains(needed), "{needed}: {}", n.message);
+            }
+        }
+        for status in ["SUCCEEDED", "FAILED"] {
+            assert_eq!(run_cut_short(&run(status), Some("runs")), None);
+        }
+        let dry = EndedRun {
+            dry_run: true,
+            ..run("ABORTED")
+        };
+        assert_eq!(
+            run_cut_short(&dry, Some("runs")),
+            None,
+            "a dry run changed nothing"
+        );
     }
 }

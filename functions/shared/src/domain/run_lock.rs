@@ -198,6 +198,19 @@ pub const ENDED_STATUSES: [&str; 4] = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABOR
 pub struct EndedRun {
     pub execution_name: String,
     pub secret_arn: String,
+    /// How it ended: one of [`ENDED_STATUSES`].
+    pub status: String,
+    /// A dry run (it changed nothing, whatever its end).
+    pub dry_run: bool,
+}
+
+impl EndedRun {
+    /// Ended before its report could tell anything: aborted (by an operator, a deploy of
+    /// the pipeline, a parent) or timed out. Its Map's children were stopped with it, so a
+    /// stack between its phases stays at false, and no summary or per-stack alert comes.
+    pub fn cut_short(&self) -> bool {
+        !self.dry_run && matches!(self.status.as_str(), "ABORTED" | "TIMED_OUT")
+    }
 }
 
 /// `Some` for the end of a run of `state_machine_arn`; `None` for any other event (a
@@ -226,6 +239,8 @@ pub fn ended_run(event: &Value, state_machine_arn: &str) -> Result<Option<EndedR
     Ok(Some(EndedRun {
         execution_name,
         secret_arn: input.secret.arn,
+        status: status.to_string(),
+        dry_run: input.dry_run,
     }))
 }
 
@@ -454,7 +469,9 @@ mod tests {
                 ended_run(&event(status, sm), sm).unwrap(),
                 Some(EndedRun {
                     execution_name: "a".into(),
-                    secret_arn: ARN.into()
+                    secret_arn: ARN.into(),
+                    status: status.into(),
+                    dry_run: false,
                 })
             );
         }

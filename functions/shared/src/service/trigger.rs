@@ -8,10 +8,13 @@ use tracing::{info, warn};
 
 use crate::domain::error::InputError;
 use crate::domain::model::{ExecutionInput, SecretRef, RECONCILE_CAUSE};
+use crate::domain::notice;
 use crate::domain::run_lock::{self, HolderState, OnChange, OnRunEnded, PendingRun, RunLock};
 use crate::domain::trigger::{self, Decision, ReconcileAction, VersionClue};
 use crate::handler::FunctionError;
-use crate::ports::{AwsError, Clock, ExecutionStarter, LockStore, SecretDirectory, StartOutcome};
+use crate::ports::{
+    AwsError, Clock, ExecutionStarter, LockStore, Notifier, SecretDirectory, StartOutcome,
+};
 use crate::telemetry;
 
 /// Compare-and-swap attempts before giving up (Lambda then retries the whole event).
@@ -60,19 +63,23 @@ pub enum TriggerReport {
 }
 
 /// The trigger's collaborators: Step Functions, Secrets Manager metadata, the lock store
-/// (None when `RUNS_BUCKET` is not set, a local invoke: no storm control) and a clock.
-pub struct Trigger<'a, S, D, L, C> {
+/// (None when `RUNS_BUCKET` is not set, a local invoke: no storm control), a clock, and the
+/// alerts topic (a run that ended before its report is told there).
+pub struct Trigger<'a, S, D, L, C, N> {
     pub starter: &'a S,
     pub secrets: &'a D,
     pub locks: Option<&'a L>,
+    /// The runs bucket the locks and run files are in (named in alerts).
+    pub runs_bucket: Option<&'a str>,
     pub clock: &'a C,
+    pub notifier: &'a N,
     pub scope: &'a trigger::SecretScope,
     /// What the reconciliation schedule does with stale consumers (`RECONCILE_ACTION`).
     pub reconcile: ReconcileAction,
 }
 
-pub async fn trigger<S, D, L, C>(
-    t: &Trigger<'_, S, D, L, C>,
+pub async fn trigger<S, D, L, C, N>(
+    t: &Trigger<'_, S, D, L, C, N>,
     event: &Value,
 ) -> Result<TriggerReport, FunctionError>
 where
@@ -80,8 +87,15 @@ where
     D: SecretDirectory + Sync,
     L: LockStore + Sync,
     C: Clock + Sync,
+    N: Notifier + Sync,
 {
     if let Some(ended) = run_lock::ended_run(event, t.starter.state_machine_arn())? {
+        // Told first: whatever happens to the lock below, the operators hear of a run
+        // that stopped before its report (a retry of this event may tell them twice).
+        if let Some(n) = notice::run_cut_short(&ended, t.runs_bucket) {
+            warn!(execution_name = %ended.execution_name, status = %ended.status, secret_arn = %ended.secret_arn, "a run ended before its report: alerting");
+            t.notifier.publish(&n.subject, &n.message).await?;
+        }
         return match t.locks {
             Some(locks) => run_ended(t.starter, locks, t.clock, &ended).await,
             None => Ok(ignored(format!(
@@ -177,8 +191,8 @@ async fn version_of<D: SecretDirectory + Sync>(
 }
 
 /// Starts `run`, through storm control when there is a lock store.
-async fn launch<S, D, L, C>(
-    t: &Trigger<'_, S, D, L, C>,
+async fn launch<S, D, L, C, N>(
+    t: &Trigger<'_, S, D, L, C, N>,
     run: PendingRun,
 ) -> Result<TriggerReport, FunctionError>
 where
@@ -199,8 +213,8 @@ where
 /// way (CloudTrail and EventBridge deliver best effort). A secret with a run under way is
 /// left to that run. Every secret is tried; the first failure is returned at the end (Lambda
 /// retries the event, and the runs already started are recognised by name).
-async fn reconcile<S, D, L, C>(
-    t: &Trigger<'_, S, D, L, C>,
+async fn reconcile<S, D, L, C, N>(
+    t: &Trigger<'_, S, D, L, C, N>,
     time_ms: u64,
 ) -> Result<TriggerReport, FunctionError>
 where
