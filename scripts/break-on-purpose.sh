@@ -277,5 +277,9 @@ mutate "an aborted run is not told to the operators" functions/shared/src/domain
   '        !self.dry_run && matches!(self.status.as_str(), "ABORTED" | "TIMED_OUT")' '        !self.dry_run && matches!(self.status.as_str(), "TIMED_OUT")' an_aborted_run faults
 mutate "an aborted dry run raises a CRITICAL alert" functions/shared/src/domain/run_lock.rs \
   '        !self.dry_run && matches!' '        matches!' a_run_cut_short lib
+mutate "the refresh function acts for a stack no run selected" functions/shared/src/service/refresh.rs \
+  '    if let Some(files) = files {
+        selected_by_its_run(files, &task).await?;' '    if let Some(files) = files.filter(|_| false) {
+        selected_by_its_run(files, &task).await?;' every_shipped_event local_invoke
 
 exit $survived

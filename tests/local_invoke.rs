@@ -59,6 +59,42 @@ async fn every_shipped_event_runs_through_cargo_lambda_invoke() {
     )
     .await;
 
+    // The refresh function, deployed (run files kept), acts only for a stack a run selected:
+    // the sample task names no run, and a task naming one that did not select its stack
+    // (here a real consumer) is refused too, changing nothing.
+    let (ok, text) = cargo_lambda_invoke(
+        p.functions.port,
+        "rotatetoken-refresh",
+        ("--data-file", "events/refresh.json"),
+    );
+    assert!(!ok && text.contains("`input.execution`"), "{text}");
+    let orders = p
+        .cfn
+        .describe_stacks()
+        .stack_name("orders-api")
+        .send()
+        .await
+        .unwrap();
+    let id = orders.stacks()[0].stack_id().unwrap();
+    let forged = serde_json::json!({
+        "stack": {"account": "123456789012", "region": "us-east-1", "name": "orders-api", "id": id},
+        "parameter": "RotateToken", "phase": "disable", "execution": "someone-elses-run",
+    });
+    let (ok, text) = cargo_lambda_invoke(
+        p.functions.port,
+        "rotatetoken-refresh",
+        ("--data-ascii", &forged.to_string()),
+    );
+    assert!(!ok, "a forged task was acted on: {text}");
+    assert!(
+        text.contains("RotateToken.InvalidInput") && text.contains("not selected by run"),
+        "{text}"
+    );
+    assert!(
+        p.emulator.updates().is_empty(),
+        "the forged task changed nothing"
+    );
+
     let started = invoke_file(&p, "rotatetoken-trigger", "put-secret-value.json");
     assert_eq!(started["decision"], "started", "{started}");
     assert_eq!(
@@ -98,16 +134,6 @@ async fn every_shipped_event_runs_through_cargo_lambda_invoke() {
         )
         .await;
     assert_eq!(items[0]["stack"]["name"], "orders-api", "{items}");
-
-    let refreshed = invoke_file(&p, "rotatetoken-refresh", "refresh.json");
-    assert_eq!(
-        refreshed["outcome"], "failed",
-        "the sample stack does not exist here: {refreshed}"
-    );
-    assert!(refreshed["reason"]
-        .as_str()
-        .unwrap()
-        .contains("no longer exists"));
 
     let summary = invoke_file(&p, "rotatetoken-report", "report.json");
     assert_eq!(summary["counts"]["refreshed"], 1, "{summary}");

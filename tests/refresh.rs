@@ -944,6 +944,15 @@ async fn a_retry_after_phase_one_finishes_the_stack_even_after_a_stop() {
     let mut original = task(&id);
     original.execution = Some("run-1".into());
     let input = serde_json::to_value(&original).unwrap();
+    // The run selected the stack, as discover records it.
+    let run = RunFiles::new("runs", "run-1");
+    files
+        .put(
+            &run.selected_key(&id),
+            serde_json::to_vec(&original).unwrap(),
+        )
+        .await
+        .unwrap();
     let invoke = |input: serde_json::Value| {
         let (w, files) = (&w, &files);
         async move {

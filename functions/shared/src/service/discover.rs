@@ -1,6 +1,7 @@
 //! Discover's use case: the stacks to refresh in every target, and the run files the
 //! Distributed Map reads them from.
 
+use futures::StreamExt;
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
@@ -91,6 +92,10 @@ where
     .await
 }
 
+/// Selection files written at once (S3 takes 3,500 writes a second per prefix: "Best
+/// practices design patterns: optimizing Amazon S3 performance").
+const SELECTION_WRITES: usize = 32;
+
 /// The state machine's path: the selected list goes to S3 for the Distributed Map's
 /// ItemReader and the full discovery for the report; the state carries only pointers and
 /// counts, whatever the number of stacks (the 256 KiB payload limit).
@@ -103,6 +108,20 @@ async fn keep_lists_in_the_run_files<S: RunStore + Sync>(
     let items = serde_json::to_vec(&out.selected)
         .map_err(|e| InputError::new("selected", e.to_string()))?;
     store.put(&run.items_key, items).await?;
+    // Each stack a real run selected, bound to the run: what the refresh function checks a
+    // task against (a dry run never reaches it). Written before the Map can start.
+    if !out.dry_run {
+        let marks = out.selected.iter().map(|task| {
+            let key = run.selected_key(&task.stack.id);
+            let body = serde_json::to_vec(task).unwrap_or_default();
+            async move { store.put(&key, body).await }
+        });
+        let written: Vec<Result<(), _>> = futures::stream::iter(marks)
+            .buffer_unordered(SELECTION_WRITES)
+            .collect()
+            .await;
+        written.into_iter().collect::<Result<Vec<()>, _>>()?;
+    }
     out.run = Some(run.clone());
     let full = serde_json::to_vec(&out).map_err(|e| InputError::new("discovery", e.to_string()))?;
     store.put(&run.discovery_key, full).await?;

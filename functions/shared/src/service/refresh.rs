@@ -90,6 +90,12 @@ where
         )
         .into());
     }
+    // Deployed (run files kept), the function acts only for a stack a run selected: the
+    // selection file discover wrote for it in that run, which only the pipeline's roles
+    // can write. A task from anyone else who can invoke the function changes nothing.
+    if let Some(files) = files {
+        selected_by_its_run(files, &task).await?;
+    }
     // Never act outside the deployment's targets, whatever the input says.
     let target = target_of(org, scope, &parsed).await?;
     let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
@@ -175,6 +181,43 @@ where
         }
     }
     Ok(out)
+}
+
+/// The task's run selected its stack (with this parameter and mode), as the selection file
+/// discover wrote says; else the task is refused, naming the field.
+async fn selected_by_its_run<R: RunStore + Sync>(
+    files: &R,
+    task: &RefreshTask,
+) -> Result<(), FunctionError> {
+    let Some(execution) = task.execution.as_deref() else {
+        return Err(InputError::new(
+            "input.execution",
+            "is missing: a deployed refresh acts only for a run that selected the stack",
+        )
+        .into());
+    };
+    let key = RunFiles::new(files.bucket(), execution).selected_key(&task.stack.id);
+    let not_selected = || {
+        InputError::new(
+            "input.stack",
+            format!(
+                "`{}` was not selected by run `{execution}` (no selection file {key})",
+                task.stack.id
+            ),
+        )
+    };
+    if !files.exists(&key).await? {
+        return Err(not_selected().into());
+    }
+    let body = files.get(files.bucket(), &key).await?;
+    let selected: RefreshTask = serde_json::from_slice(&body).map_err(|_| not_selected())?;
+    if selected.stack.id != task.stack.id
+        || selected.parameter != task.parameter
+        || selected.mode != task.mode
+    {
+        return Err(not_selected().into());
+    }
+    Ok(())
 }
 
 /// Leaves the stack's progress for `rotate-token watch`. Best effort: a progress file that

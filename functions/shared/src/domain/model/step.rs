@@ -323,10 +323,21 @@ impl RunFiles {
     }
 
     pub fn progress_key(&self, stack_id: &str) -> String {
-        let digest = sha2::Sha256::digest(stack_id.as_bytes());
-        let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        format!("{}{hash}.json", self.progress_prefix())
+        format!("{}{}.json", self.progress_prefix(), stack_key(stack_id))
     }
+
+    /// Written by discover for each stack a real run selected: the refresh function acts
+    /// only for a stack its run selected (a task is not authority; this file is, and only
+    /// the pipeline's roles may write run files).
+    pub fn selected_key(&self, stack_id: &str) -> String {
+        format!("{}/selected/{}.json", self.prefix, stack_key(stack_id))
+    }
+}
+
+/// A stack's name in run file keys: its id hashed (ids hold `:` and `/`).
+fn stack_key(stack_id: &str) -> String {
+    let digest = sha2::Sha256::digest(stack_id.as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// One stack's progress in a run, as the refresh function last left it: what `rotate-token
