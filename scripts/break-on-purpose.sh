@@ -281,5 +281,9 @@ mutate "the refresh function acts for a stack no run selected" functions/shared/
   '    if let Some(files) = files {
         selected_by_its_run(files, &task).await?;' '    if let Some(files) = files.filter(|_| false) {
         selected_by_its_run(files, &task).await?;' every_shipped_event local_invoke
+mutate "a resource shown only at false is taken for a guarded one" functions/shared/src/domain/conditions.rs \
+  '    holds_with(template, condition, parameter, "true") != Some(false)
+        &&' '    true
+        &&' what_false_deletes lib
 
 exit $survived

@@ -145,20 +145,33 @@ async fn an_aborted_run_is_told(p: &Pipeline, arn: &str) {
     let aborted = p
         .start_execution("iam-aborted", &json!({"secret": {"arn": arn}}))
         .await;
+    // Stopped once it is under way (its first state entered), as an operator would.
+    for _ in 0..150 {
+        if p.history(&aborted).await.len() > 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     p.sfn
         .stop_execution()
         .execution_arn(&aborted)
         .send()
         .await
         .unwrap();
-    for _ in 0..150 {
+    for _ in 0..300 {
         let alerts = p.alerts().await;
         if alerts.iter().any(|(_, m)| m.contains("iam-aborted")) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("the aborted run was never told");
+    let logs = p.functions.logs();
+    let tail: String = logs
+        .lines()
+        .filter(|l| l.contains("iam-aborted") || l.contains("ERROR") || l.contains("error"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    panic!("the aborted run was never told; logs:\n{tail}");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! Tools come from the project's virtualenv (`make deps`): `.venv/bin/python` and
 //! `.venv/bin/cargo-lambda`.
 
+pub mod campaign;
 pub mod cli;
 pub mod fixtures;
 pub mod http;

@@ -35,6 +35,14 @@ pub struct Finished {
     pub raw_output: String,
 }
 
+/// A summary's row for one stack, or null.
+pub fn row_of(summary: &Value, stack: &str) -> Value {
+    summary["stacks"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["stack"] == stack).cloned())
+        .unwrap_or(Value::Null)
+}
+
 /// A summary's row for one stack (panics, showing the summary, when there is none).
 pub fn row<'a>(summary: &'a Value, stack: &str) -> &'a Value {
     summary["stacks"]

@@ -110,7 +110,7 @@ async fn guard_verdict<D: StackDirectory + StackUpdater + Sync>(
     if at_false {
         return Ok(vec![first]);
     }
-    let guarded = nested::guarded(&body, parameter, &members);
+    let guarded = nested::token_conditioned(&body, parameter, &members);
     let tokens = nested::token_names(parameter, &members);
     if let Some(reason) = super::guard::replacement_reason(&planned, snapshot.allows_data_loss()) {
         return Err(Before::Skip(reason));

@@ -234,10 +234,28 @@ fn fixed_name(resource_type: &str, resource: &Value) -> bool {
 }
 
 /// The resources phase one deletes: (logical id, type) of every resource whose Condition
-/// depends on the token parameter.
+/// depends on the token parameter, except one that, by the token alone, exists only at
+/// `false` (phase one creates it; at `true` it is rightly absent).
 pub fn guarded_resources(
     template_body: &str,
     parameter: &str,
+) -> Result<Vec<(String, String)>, String> {
+    on_token_conditions(template_body, parameter, true)
+}
+
+/// Every resource whose Condition depends on the token parameter, whichever way: what the
+/// token itself adds or removes (the pattern's own effect, never a side change).
+pub fn token_conditioned_resources(
+    template_body: &str,
+    parameter: &str,
+) -> Result<Vec<(String, String)>, String> {
+    on_token_conditions(template_body, parameter, false)
+}
+
+fn on_token_conditions(
+    template_body: &str,
+    parameter: &str,
+    deleted_by_false_only: bool,
 ) -> Result<Vec<(String, String)>, String> {
     let template = parse_template(template_body)?;
     let token_conditions = conditions_on(&template, parameter);
@@ -247,9 +265,11 @@ pub fn guarded_resources(
         .into_iter()
         .flatten()
         .filter(|(_, r)| {
-            r.get("Condition")
-                .and_then(Value::as_str)
-                .is_some_and(|c| token_conditions.contains(c))
+            r.get("Condition").and_then(Value::as_str).is_some_and(|c| {
+                token_conditions.contains(c)
+                    && (!deleted_by_false_only
+                        || super::conditions::deleted_by_false(&template, c, parameter))
+            })
         })
         .map(|(id, r)| {
             let t = r

@@ -279,7 +279,30 @@ pub fn refusal_reason(root_body: &str, parameter: &str, members: &[Member]) -> O
 /// Every resource `false` deletes, named as the change-set preview names them: the root's
 /// guarded resources by logical id, a child's by `path/logical id`.
 pub fn guarded(root_body: &str, parameter: &str, members: &[Member]) -> Vec<String> {
-    let mut out: Vec<String> = guard::guarded_resources(root_body, parameter)
+    across_the_tree(root_body, parameter, members, guard::guarded_resources)
+}
+
+/// Every resource the token adds or removes, whichever way (a resource shown only while
+/// the token is `false` too), named as [`guarded`] names them: the pattern's own effect,
+/// which the data-loss guard does not count as a side change.
+pub fn token_conditioned(root_body: &str, parameter: &str, members: &[Member]) -> Vec<String> {
+    across_the_tree(
+        root_body,
+        parameter,
+        members,
+        guard::token_conditioned_resources,
+    )
+}
+
+type Selector = fn(&str, &str) -> Result<Vec<(String, String)>, String>;
+
+fn across_the_tree(
+    root_body: &str,
+    parameter: &str,
+    members: &[Member],
+    select: Selector,
+) -> Vec<String> {
+    let mut out: Vec<String> = select(root_body, parameter)
         .unwrap_or_default()
         .into_iter()
         .map(|(id, _)| id)
@@ -290,7 +313,7 @@ pub fn guarded(root_body: &str, parameter: &str, members: &[Member]) -> Vec<Stri
         } else {
             m.tokens
                 .iter()
-                .flat_map(|t| guard::guarded_resources(&m.body, t).unwrap_or_default())
+                .flat_map(|t| select(&m.body, t).unwrap_or_default())
                 .map(|(id, _)| id)
                 .collect()
         };

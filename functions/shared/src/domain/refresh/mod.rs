@@ -348,7 +348,7 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
         if let Ok(preview_plan) =
             plan_update(snapshot, &task.parameter, Phase::Disable.token_value())
         {
-            let guarded = nested::guarded(&body, &task.parameter, &members);
+            let guarded = nested::token_conditioned(&body, &task.parameter, &members);
             let tokens = nested::token_names(&task.parameter, &members);
             let planned = updater.preview(&preview_plan).await?;
             if let Some(reason) =

@@ -1,0 +1,40 @@
+//! A slice of the seeded fault campaign (`make faults`: 50 seeds of 200 stacks): three
+//! seeds of a 40-stack fleet in 4 account-regions, which between them draw every fault
+//! kind (tests/harness/campaign.rs says what each does and which invariants are checked).
+
+use rotatetoken_tests::campaign::{run_seed, table, SeedReport};
+
+const STACKS: usize = 40;
+
+async fn seed(n: u64) -> SeedReport {
+    let r = run_seed(n, STACKS).await;
+    eprintln!("{}", table(std::slice::from_ref(&r), STACKS));
+    assert!(
+        r.violations.is_empty(),
+        "seed {n} (replay: make faults SEEDS={n}): {:#?}",
+        r.violations
+    );
+    r
+}
+
+#[tokio::test]
+async fn seed_1_aborted_stopped_and_deleted_mid_run_keeps_every_invariant() {
+    let r = seed(1).await;
+    assert!(r.injected.contains_key("burst"), "{:?}", r.injected);
+}
+
+#[tokio::test]
+async fn seed_2_throttled_crashed_and_failing_keeps_every_invariant() {
+    let r = seed(2).await;
+    assert!(
+        r.injected.contains_key("phase_two_fails"),
+        "{:?}",
+        r.injected
+    );
+}
+
+#[tokio::test]
+async fn seed_4_lost_results_and_a_stop_keep_every_invariant() {
+    let r = seed(4).await;
+    assert!(r.injected.contains_key("lost_result"), "{:?}", r.injected);
+}

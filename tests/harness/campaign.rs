@@ -1,0 +1,645 @@
+//! The seeded fault campaign (issue 25; `make faults`, and a slice in `make test`): a fleet
+//! in 4 account-regions is refreshed through the real state machine and functions on the
+//! emulator while faults drawn from a seed are injected, and after the runs the invariants
+//! an operator relies on are checked against AWS's own state (the emulator's stacks and
+//! its log of every update), not against the product's word alone:
+//!
+//! 1. every stack a run selected is in that run's summary exactly once;
+//! 2. no failure is reported as a success: a `refreshed` row's stack did go to `false` and
+//!    back to `true`;
+//! 3. no stack is left at `false` unless it has a CRITICAL row, a CRITICAL alert naming it,
+//!    or its run ended without a report and that end was told (the trigger's alert, or
+//!    the state machine's fallback alert; `AbortedRunsAlarm`, `TimedOutRunsAlarm` and
+//!    `FailedRunsAlarm` on AWS);
+//! 4. after one clean follow-up run, the scheduled audit finds every consumer fresh.
+//!
+//! A seed's draws are SplitMix64, the same on every machine: a violation's seed replays it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use rotatetoken::domain::model::RunFiles;
+use rotatetoken::domain::trigger::execution_name;
+use serde_json::{json, Value};
+
+use crate::fixtures::{consumer_template, create_secret, create_stack, put_secret, sample_event};
+use crate::pipeline::{Pipeline, RUNS_BUCKET};
+
+pub const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
+pub const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+/// The fault kinds a seed draws from, each drawn with [`CHANCE`] percent.
+pub const KINDS: [&str; 10] = [
+    "throttling",
+    "lost_result",
+    "discover_crash",
+    "phase_one_rolls_back",
+    "phase_two_fails",
+    "stack_deleted",
+    "stop",
+    "abort",
+    "lost_end_event",
+    "burst",
+];
+const CHANCE: u64 = 55;
+
+/// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators").
+pub struct Draws(u64);
+
+impl Draws {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// What one seed did and found.
+#[derive(Debug, Default)]
+pub struct SeedReport {
+    pub seed: u64,
+    pub stacks: usize,
+    /// Faults injected, by kind (calls throttled, invocations lost, stacks failed...).
+    pub injected: BTreeMap<&'static str, u64>,
+    pub runs: usize,
+    pub violations: Vec<String>,
+    pub seconds: f64,
+}
+
+/// One consumer of the fleet.
+#[derive(Debug, Clone)]
+struct Consumer {
+    account: &'static str,
+    region: &'static str,
+    name: String,
+    /// Has a resource that exists only while its token is `false` (phase one creates it).
+    standby: bool,
+}
+
+/// A consumer whose phase one also creates a resource (a maintenance page shown while
+/// the secret's readers are away): what lets phase one itself roll back.
+fn standby_template(arn: &str) -> String {
+    consumer_template(arn)
+        .replace(
+            "Resources:\n",
+            "  Standby: !Not [!Equals [!Ref RotateToken, \"true\"]]\nResources:\n  MaintenancePage:\n    Type: AWS::SSM::Parameter\n    Condition: Standby\n    Properties:\n      Type: String\n      Value: maintenance\n",
+        )
+}
+
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// Runs one seed on a fresh pipeline: `stacks` consumers over [`ACCOUNTS`] × [`REGIONS`].
+pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
+    let started = Instant::now();
+    let mut draws = Draws::new(seed);
+    let mut report = SeedReport {
+        seed,
+        stacks,
+        ..Default::default()
+    };
+    let p = Pipeline::start(|env| {
+        env.set("TARGET_ACCOUNTS", &ACCOUNTS.join(","))
+            .set("TARGET_REGIONS", &REGIONS.join(","))
+            .set("MAX_CONCURRENCY", "10")
+            .set("POLL_INTERVAL_SECONDS", "0.5")
+            .set("STEP_BUDGET_SECONDS", "3")
+    })
+    .await;
+    let arn = create_secret(&p.sm, "prod/db-password", "v0").await;
+    let mut fleet = Vec::new();
+    for i in 0..stacks {
+        let (account, region) = (ACCOUNTS[i % 2], REGIONS[(i / 2) % 2]);
+        fleet.push(Consumer {
+            account,
+            region,
+            name: format!("svc-{i:03}"),
+            standby: i % 5 == 4,
+        });
+    }
+    let mut clients = BTreeMap::new();
+    for account in ACCOUNTS {
+        for region in REGIONS {
+            let config = p.emulator.sdk_config_in(account, region).await;
+            clients.insert(
+                (account, region),
+                aws_sdk_cloudformation::Client::new(&config),
+            );
+        }
+    }
+    for c in &fleet {
+        let template = match c.standby {
+            true => standby_template(&arn),
+            false => consumer_template(&arn),
+        };
+        create_stack(&clients[&(c.account, c.region)], &c.name, &template, &[]).await;
+    }
+
+    // The faults of this seed, drawn in one order.
+    let drawn: BTreeSet<&'static str> = KINDS
+        .iter()
+        .copied()
+        .filter(|_| draws.chance(CHANCE))
+        .collect();
+    let pick = |draws: &mut Draws, standby: bool, taken: &BTreeSet<String>| -> Option<String> {
+        let candidates: Vec<&Consumer> = fleet
+            .iter()
+            .filter(|c| c.standby == standby && !taken.contains(&c.name))
+            .collect();
+        (!candidates.is_empty()).then(|| {
+            candidates[draws.below(candidates.len() as u64) as usize]
+                .name
+                .clone()
+        })
+    };
+    let mut taken = BTreeSet::new();
+    let mut control = json!({"update_delay_seconds": 0.3, "update_delay_jitter_seconds": 0.2});
+    if drawn.contains("throttling") {
+        control["rate_limits"] = json!({"cloudformation": {
+            "UpdateStack": [1 + draws.below(3), 2],
+            "DescribeStacks": [3 + draws.below(6), 6],
+            "DescribeStackEvents": [3 + draws.below(6), 6],
+        }});
+    }
+    let lost = 1 + draws.below(3);
+    if drawn.contains("lost_result") {
+        control["time_out_after_run"] = json!({"rotatetoken-refresh": lost});
+    }
+    if drawn.contains("discover_crash") {
+        control["crash_after_call"] =
+            json!({"rotatetoken-discover": {"nth": 1 + draws.below(8), "times": 1}});
+    }
+    let mut fail_create = serde_json::Map::new();
+    if drawn.contains("phase_one_rolls_back") {
+        for _ in 0..1 + draws.below(2) {
+            if let Some(name) = pick(&mut draws, true, &taken) {
+                fail_create.insert(name.clone(), json!(["MaintenancePage"]));
+                taken.insert(name);
+            }
+        }
+    }
+    if drawn.contains("phase_two_fails") {
+        for _ in 0..1 + draws.below(2) {
+            if let Some(name) = pick(&mut draws, false, &taken) {
+                fail_create.insert(name.clone(), json!(["DatabasePassword"]));
+                taken.insert(name);
+            }
+        }
+    }
+    if !fail_create.is_empty() {
+        report.injected.insert(
+            "phase_one_rolls_back",
+            fail_create
+                .values()
+                .filter(|v| v[0] == "MaintenancePage")
+                .count() as u64,
+        );
+        report.injected.insert(
+            "phase_two_fails",
+            fail_create
+                .values()
+                .filter(|v| v[0] == "DatabasePassword")
+                .count() as u64,
+        );
+        control["fail_create"] = Value::Object(fail_create);
+    }
+    if drawn.contains("lost_end_event") {
+        control["drop_status_events"] = json!(true);
+        report.injected.insert("lost_end_event", 1);
+    }
+    let deleted = match drawn.contains("stack_deleted") {
+        true => pick(&mut draws, false, &taken),
+        false => None,
+    };
+    let delete_after_ms = draws.below(4_000);
+    let stop_after_ms = 1_000 + draws.below(5_000);
+    let abort_after_ms = 1_000 + draws.below(8_000);
+    let burst = match drawn.contains("burst") {
+        true => 2 + draws.below(4),
+        false => 0,
+    };
+    eprintln!("seed {seed}: drawn {drawn:?}; emulator {control}");
+    p.emulator.control(control);
+
+    // The change, and the burst after it.
+    let first_version = put_secret(&p.sm, "prod/db-password", &format!("v1-{seed}")).await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &first_version))
+        .await;
+    for i in 0..burst {
+        let v = put_secret(&p.sm, "prod/db-password", &format!("v1-{seed}-{i}")).await;
+        p.deliver(&sample_event("put-secret-value.json", &arn, &v))
+            .await;
+    }
+    if burst > 0 {
+        report.injected.insert("burst", burst);
+    }
+    let first = execution_name(&arn, &first_version);
+    let first_arn = format!(
+        "{}:{first}",
+        crate::state_machine_arn().replace(":stateMachine:", ":execution:")
+    );
+    // The run begins when the trigger has started it (EventBridge delivers asynchronously).
+    for _ in 0..600 {
+        if p.sfn
+            .describe_execution()
+            .execution_arn(&first_arn)
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The faults that strike a run under way.
+    let run_began = Instant::now();
+    let mut to_do: Vec<(u64, &'static str)> = Vec::new();
+    if deleted.is_some() {
+        to_do.push((delete_after_ms, "stack_deleted"));
+    }
+    if drawn.contains("stop") {
+        to_do.push((stop_after_ms, "stop"));
+    }
+    if drawn.contains("abort") {
+        to_do.push((abort_after_ms, "abort"));
+    }
+    to_do.sort();
+    for (after_ms, kind) in to_do {
+        let wait = Duration::from_millis(after_ms).saturating_sub(run_began.elapsed());
+        tokio::time::sleep(wait).await;
+        match kind {
+            "stack_deleted" => {
+                let name = deleted.clone().unwrap();
+                let c = fleet.iter().find(|c| c.name == name).unwrap();
+                let _ = clients[&(c.account, c.region)]
+                    .delete_stack()
+                    .stack_name(&name)
+                    .send()
+                    .await;
+                report.injected.insert("stack_deleted", 1);
+            }
+            "stop" => {
+                let run = RunFiles::new(RUNS_BUCKET, &first);
+                let put = aws_sdk_s3::Client::new(&p.config)
+                    .put_object()
+                    .bucket(RUNS_BUCKET)
+                    .key(run.stop_key())
+                    .body(json!({"requested_ms": 0}).to_string().into_bytes().into())
+                    .send()
+                    .await;
+                if put.is_ok() {
+                    report.injected.insert("stop", 1);
+                }
+            }
+            _ => {
+                if p.sfn
+                    .stop_execution()
+                    .execution_arn(&first_arn)
+                    .send()
+                    .await
+                    .is_ok()
+                {
+                    report.injected.insert("abort", 1);
+                }
+            }
+        }
+    }
+    quiesce(&p, Duration::from_secs(900)).await;
+
+    // What was injected, as the emulator counted it.
+    let config = p.emulator.control(json!({}));
+    eprintln!("seed {seed}: after the runs, emulator {config}");
+    let throttled = config["throttled"].as_u64().unwrap_or(0);
+    if throttled > 0 {
+        report.injected.insert("throttling", throttled);
+    }
+    let lost_left = config["time_out_after_run"]["rotatetoken-refresh"]
+        .as_u64()
+        .unwrap_or(0);
+    if drawn.contains("lost_result") && lost > lost_left {
+        report.injected.insert("lost_result", lost - lost_left);
+    }
+    if config["crash_after_call"]["rotatetoken-discover"]["times"] == 0 {
+        report.injected.insert("discover_crash", 1);
+    }
+
+    check_runs(&p, &fleet, &clients, deleted.as_deref(), &mut report).await;
+
+    // One clean follow-up run, then the scheduled audit.
+    p.emulator.control(json!({
+        "rate_limits": {}, "time_out_after_run": {}, "crash_after_call": {},
+        "fail_create": {}, "drop_status_events": false,
+    }));
+    let last_version = put_secret(&p.sm, "prod/db-password", &format!("v2-{seed}")).await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &last_version))
+        .await;
+    let follow = p
+        .wait_for(
+            &execution_name(&arn, &last_version),
+            Duration::from_secs(600),
+        )
+        .await;
+    quiesce(&p, Duration::from_secs(300)).await;
+    for _ in 0..100 {
+        if p.locks_held().await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let existing = fleet
+        .iter()
+        .filter(|c| Some(&c.name) != deleted.as_ref())
+        .count() as u64;
+    if follow.status != "SUCCEEDED" {
+        report.violations.push(format!(
+            "the clean follow-up run ended {}: {}",
+            follow.status,
+            cut(&follow.raw_output)
+        ));
+    }
+    let (answer, name) = p.fire_schedule(&rfc3339_now(), &arn).await;
+    if answer["decision"] != "reconciled" {
+        report
+            .violations
+            .push(format!("the scheduled audit did not run: {answer}"));
+    } else {
+        let audit = p.wait_for(&name, Duration::from_secs(300)).await;
+        let counts = &audit.summary["counts"];
+        let fresh = audit.summary["stacks"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter(|r| {
+                        r["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.starts_with("fresh:"))
+                    })
+                    .count() as u64
+            })
+            .unwrap_or(0);
+        if audit.status != "SUCCEEDED" || counts["would_refresh"] != 0 || fresh != existing {
+            let stale: Vec<String> = audit.summary["stacks"]
+                .as_array()
+                .map(|rows| {
+                    rows.iter()
+                        .filter(|r| {
+                            !r["reason"]
+                                .as_str()
+                                .is_some_and(|r| r.starts_with("fresh:"))
+                        })
+                        .take(3)
+                        .map(|r| {
+                            let name = r["stack"].as_str().unwrap_or_default();
+                            let before = crate::pipeline::row_of(&follow.summary, name);
+                            format!("{name}: {} (the clean run: {before})", r["reason"])
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            report.violations.push(format!(
+                "after a clean run the audit finds {fresh} of {existing} consumers fresh ({}; counts {counts}); e.g. {stale:?}",
+                audit.status
+            ));
+        }
+    }
+    report.runs = p.executions().await.len();
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// Waits until no execution of the state machine has run for three seconds.
+async fn quiesce(p: &Pipeline, timeout: Duration) {
+    let start = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
+    while start.elapsed() < timeout {
+        let running = p
+            .sfn
+            .list_executions()
+            .state_machine_arn(crate::state_machine_arn())
+            .status_filter(ExecutionStatus::Running)
+            .send()
+            .await
+            .map(|o| o.executions().len())
+            .unwrap_or(1);
+        match (running, quiet_since) {
+            (0, Some(t)) if t.elapsed() > Duration::from_secs(3) => return,
+            (0, None) => quiet_since = Some(Instant::now()),
+            (0, _) => {}
+            _ => quiet_since = None,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Invariants 1 to 3 over every run of the seed so far.
+async fn check_runs(
+    p: &Pipeline,
+    fleet: &[Consumer],
+    clients: &BTreeMap<(&'static str, &'static str), aws_sdk_cloudformation::Client>,
+    deleted: Option<&str>,
+    report: &mut SeedReport,
+) {
+    let s3 = aws_sdk_s3::Client::new(&p.config);
+    let updates = p.emulator.updates();
+    let alerts = p.alerts().await;
+    let mut critical_rows: BTreeSet<String> = BTreeSet::new();
+    // Runs that ended without a report, told (or alarmed) as such.
+    let mut unreported = Vec::new();
+    for name in p.executions().await {
+        let arn = format!(
+            "{}:{name}",
+            crate::state_machine_arn().replace(":stateMachine:", ":execution:")
+        );
+        let d = p
+            .sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        let status = d.status().as_str().to_string();
+        let key = RunFiles::new(RUNS_BUCKET, &name).summary_key();
+        let summary: Option<Value> =
+            match s3.get_object().bucket(RUNS_BUCKET).key(&key).send().await {
+                Ok(o) => o
+                    .body
+                    .collect()
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b.into_bytes()).ok()),
+                Err(_) => None,
+            };
+        let Some(summary) = summary else {
+            let told = alerts
+                .iter()
+                .any(|(subject, m)| subject.starts_with("CRITICAL") && m.contains(&name));
+            match status.as_str() {
+                // Its end event may have been lost: AWS's alarm on the state machine's
+                // own metric still tells (template.yaml; tests/contracts.rs).
+                "ABORTED" | "TIMED_OUT" => unreported.push(name.clone()),
+                "FAILED" if told => unreported.push(name.clone()),
+                "FAILED" => report.violations.push(format!(
+                    "run {name} FAILED ({}) with neither a summary nor a CRITICAL alert",
+                    d.error().unwrap_or_default()
+                )),
+                _ => report
+                    .violations
+                    .push(format!("run {name} {status} without a summary")),
+            }
+            continue;
+        };
+        let rows = summary["stacks"].as_array().cloned().unwrap_or_default();
+        for r in &rows {
+            let stack = r["stack"].as_str().unwrap_or_default().to_string();
+            if r["critical"] == true {
+                critical_rows.insert(stack.clone());
+            }
+            if r["outcome"] == "refreshed" && r["mode"] != "in_place" {
+                let tokens: Vec<&str> = updates
+                    .iter()
+                    .filter(|u| u.stack == stack && u.result == "UPDATE_COMPLETE")
+                    .map(|u| u.token.as_str())
+                    .collect();
+                if !tokens.windows(2).any(|w| w == ["false", "true"]) {
+                    report.violations.push(format!(
+                        "run {name}: {stack} reported refreshed, but its updates were {tokens:?}"
+                    ));
+                }
+            }
+        }
+        // Every stack the run selected (the Map's item list), exactly once.
+        let items_key = RunFiles::new(RUNS_BUCKET, &name).items_key;
+        let items: Vec<Value> = match s3
+            .get_object()
+            .bucket(RUNS_BUCKET)
+            .key(&items_key)
+            .send()
+            .await
+        {
+            Ok(o) => o
+                .body
+                .collect()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b.into_bytes()).ok())
+                .unwrap_or_default(),
+            Err(_) => vec![],
+        };
+        for item in &items {
+            let id = item["stack"]["id"].as_str().unwrap_or_default();
+            let n = rows.iter().filter(|r| r["stack_id"] == id).count();
+            if n != 1 {
+                report
+                    .violations
+                    .push(format!("run {name}: selected stack {id} has {n} rows"));
+            }
+        }
+    }
+    // No stack silently at false.
+    for c in fleet {
+        if Some(c.name.as_str()) == deleted {
+            continue;
+        }
+        let Ok(d) = clients[&(c.account, c.region)]
+            .describe_stacks()
+            .stack_name(&c.name)
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let token = d.stacks()[0]
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some("RotateToken"))
+            .and_then(|p| p.parameter_value())
+            .unwrap_or_default()
+            .to_string();
+        if token != "false" {
+            continue;
+        }
+        let alerted = alerts
+            .iter()
+            .any(|(subject, m)| subject.starts_with("CRITICAL") && m.contains(&c.name));
+        if !(critical_rows.contains(&c.name) || alerted || !unreported.is_empty()) {
+            report.violations.push(format!(
+                "{} ({} {}) is at false with no CRITICAL row or alert",
+                c.name, c.account, c.region
+            ));
+        }
+    }
+}
+
+fn rfc3339_now() -> String {
+    let secs = epoch_seconds() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+fn cut(text: &str) -> String {
+    text.chars().take(300).collect()
+}
+
+/// The campaign's table (Markdown): seeds, faults by kind, violations, replays.
+pub fn table(reports: &[SeedReport], stacks: usize) -> String {
+    let mut by_kind: BTreeMap<&str, (u64, u64)> = KINDS.iter().map(|k| (*k, (0, 0))).collect();
+    for r in reports {
+        for (kind, n) in r.injected.iter().filter(|(_, n)| **n > 0) {
+            let e = by_kind.entry(kind).or_default();
+            e.0 += n;
+            e.1 += 1;
+        }
+    }
+    let violations: usize = reports.iter().map(|r| r.violations.len()).sum();
+    let mut out = format!(
+        "{} seeds of {stacks} stacks in {} account-regions: {violations} invariant violation(s)\n\n| fault | injected | in seeds |\n|---|---:|---:|\n",
+        reports.len(),
+        ACCOUNTS.len() * REGIONS.len()
+    );
+    for (kind, (n, seeds)) in by_kind {
+        out.push_str(&format!("| {kind} | {n} | {seeds} |\n"));
+    }
+    let failing: Vec<&SeedReport> = reports
+        .iter()
+        .filter(|r| !r.violations.is_empty())
+        .collect();
+    if !failing.is_empty() {
+        out.push_str("\n| seed (replay: `make faults SEEDS=<seed>`) | violations |\n|---|---|\n");
+        for r in failing {
+            out.push_str(&format!("| {} | {} |\n", r.seed, r.violations.join("; ")));
+        }
+    }
+    out
+}
