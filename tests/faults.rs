@@ -367,18 +367,11 @@ async fn an_aborted_run_is_told_to_the_operators_and_its_children_stop() {
     let done = p.wait_for(&name, Duration::from_secs(30)).await;
     assert_eq!(done.status, "ABORTED");
 
-    let mut alert = None;
-    for _ in 0..150 {
-        alert = p
-            .alerts()
-            .await
-            .into_iter()
-            .find(|(subject, m)| subject.starts_with("CRITICAL") && m.contains(&name));
-        if alert.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let alert = p
+        .wait_for_alert(Duration::from_secs(30), |subject, m| {
+            subject.starts_with("CRITICAL") && m.contains(&name)
+        })
+        .await;
     let alert = alert.expect("a CRITICAL alert names the aborted run");
     for needed in ["ABORTED", arn.as_str(), "rotate-token audit", "runs/"] {
         assert!(alert.1.contains(needed), "{needed} missing: {}", alert.1);

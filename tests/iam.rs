@@ -158,12 +158,11 @@ async fn an_aborted_run_is_told(p: &Pipeline, arn: &str) {
         .send()
         .await
         .unwrap();
-    for _ in 0..300 {
-        let alerts = p.alerts().await;
-        if alerts.iter().any(|(_, m)| m.contains("iam-aborted")) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let told = p
+        .wait_for_alert(Duration::from_secs(60), |_, m| m.contains("iam-aborted"))
+        .await;
+    if told.is_some() {
+        return;
     }
     let logs = p.functions.logs();
     let tail: String = logs

@@ -18,7 +18,9 @@ from rotatetoken.testing import Emulator
 CONFIG = "/moto-api/rotatetoken/config"
 
 
-class Crashes(unittest.TestCase):
+class Faults(unittest.TestCase):
+    """Patch 44 (a killed invocation) and 46 (S3 writes refused)."""
+
     emulator: Emulator
 
     @classmethod
@@ -30,7 +32,8 @@ class Crashes(unittest.TestCase):
         cls.emulator.stop()
 
     def tearDown(self) -> None:
-        self.emulator.post(CONFIG, {"crash_after_call": {}})
+        self.emulator.post(CONFIG, {"crash_after_call": {}, "deny_s3_writes": []})
+        self.emulator.reset()
 
     def s3_of(self, function: str):
         return boto3.client("s3", endpoint_url=self.emulator.url, region_name="us-east-1",
@@ -54,34 +57,18 @@ class Crashes(unittest.TestCase):
         self.s3_of("rotatetoken-report").put_object(Bucket="runs", Key="other", Body=b"x")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
-class DeniedWrites(unittest.TestCase):
-    """Patch 46: PutObject refused with S3's 403 AccessDenied for the configured keys."""
-
-    emulator: Emulator
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.emulator = Emulator()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.emulator.stop()
-
     def test_a_denied_write_is_refused_as_s3_refuses_it_and_writes_nothing(self) -> None:
         s3 = self.emulator.client("s3")
         s3.create_bucket(Bucket="runs")
         self.emulator.post(CONFIG, {"deny_s3_writes": ["map-results/*"]})
-        try:
-            with self.assertRaises(botocore.exceptions.ClientError) as refused:
-                s3.put_object(Bucket="runs", Key="map-results/run/manifest.json", Body=b"{}")
-            self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
-            self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
-            s3.put_object(Bucket="runs", Key="runs/x/items.json", Body=b"[]")
-            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
-            self.assertEqual(keys, ["runs/x/items.json"])
-        finally:
-            self.emulator.post(CONFIG, {"deny_s3_writes": []})
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            s3.put_object(Bucket="runs", Key="map-results/run/manifest.json", Body=b"{}")
+        self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+        self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+        s3.put_object(Bucket="runs", Key="runs/x/items.json", Body=b"[]")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
+        self.assertEqual(keys, ["runs/x/items.json"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -286,6 +286,23 @@ impl Pipeline {
             .collect()
     }
 
+    /// The first alert (subject, message) that `matches`, waiting up to `timeout` for it
+    /// (alerts told by an asynchronous invocation arrive a little after what caused them).
+    pub async fn wait_for_alert(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&str, &str) -> bool,
+    ) -> Option<(String, String)> {
+        let start = Instant::now();
+        loop {
+            let found = self.alerts().await.into_iter().find(|(s, m)| matches(s, m));
+            if found.is_some() || start.elapsed() > timeout {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Every (subject, message) published to the alerts topic so far.
     pub async fn alerts(&self) -> Vec<(String, String)> {
         let sqs = aws_sdk_sqs::Client::new(&self.config);

@@ -206,10 +206,10 @@ async fn selected_by_its_run<R: RunStore + Sync>(
             ),
         )
     };
-    if !files.exists(&key).await? {
-        return Err(not_selected().into());
-    }
-    let body = files.get(files.bucket(), &key).await?;
+    let body = match files.get(files.bucket(), &key).await {
+        Err(e) if e.code.as_deref() == Some("NoSuchKey") => return Err(not_selected().into()),
+        other => other?,
+    };
     let selected: RefreshTask = serde_json::from_slice(&body).map_err(|_| not_selected())?;
     if selected.stack.id != task.stack.id
         || selected.parameter != task.parameter

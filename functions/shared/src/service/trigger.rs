@@ -91,18 +91,23 @@ where
 {
     if let Some(ended) = run_lock::ended_run(event, t.starter.state_machine_arn())? {
         // Told first: whatever happens to the lock below, the operators hear of a run
-        // that stopped before its report (a retry of this event may tell them twice).
+        // that stopped before its report. A failed publish does not hold the secret's lock
+        // back either: the lock is handled, then the error fails the invocation, so Lambda
+        // retries the event (the lock part is then a no-op; the alert may be told twice).
+        let mut told = Ok(());
         if let Some(n) = notice::run_cut_short(&ended, t.runs_bucket) {
             warn!(execution_name = %ended.execution_name, status = %ended.status, secret_arn = %ended.secret_arn, "a run ended before its report: alerting");
-            t.notifier.publish(&n.subject, &n.message).await?;
+            told = t.notifier.publish(&n.subject, &n.message).await;
         }
-        return match t.locks {
+        let handled = match t.locks {
             Some(locks) => run_ended(t.starter, locks, t.clock, &ended).await,
             None => Ok(ignored(format!(
                 "run {} ended; no storm control without RUNS_BUCKET",
                 ended.execution_name
             ))),
         };
+        told?;
+        return handled;
     }
     let change = match trigger::interpret(event)? {
         Decision::Ignore(reason) => return Ok(ignored(reason)),
