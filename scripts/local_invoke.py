@@ -215,9 +215,25 @@ def seed(aws: dict[str, Any], template_facts: dict) -> None:
         aws["lambda"].create_function(FunctionName=logical, Runtime="provided.al2023", Handler="bootstrap", Role=role,
                                       Timeout=300, Code={"ZipFile": _empty_zip()})
     (sm,) = template_facts["state_machines"].values()
-    text = open(os.path.join(ROOT, sm["definition_uri"])).read()
-    values = {name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name[:-len('Arn')]}" for name in sm["substitutions"] if name.endswith("FunctionArn")}
-    values["RunsBucket"] = RUNS_BUCKET
+    with open(os.path.join(ROOT, sm["definition_uri"])) as f:
+        text = f.read()
+    # Each substitution from what the template says it is (`${Ref:X}`, `${GetAtt:X.Arn}`),
+    # filled with what was created above for X: a substitution added to the template that
+    # this script does not create fails here by name, not as a KeyError.
+    types = template_facts["types"]
+    created = {f"${{GetAtt:{logical}.Arn}}": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}"
+               for logical in template_facts["functions"]}
+    for logical, kind in types.items():
+        if kind == "AWS::S3::Bucket":
+            created[f"${{Ref:{logical}}}"] = RUNS_BUCKET
+        elif kind == "AWS::SNS::Topic":
+            created[f"${{Ref:{logical}}}"] = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}"
+    values = {}
+    for name, source in sm["substitution_values"].items():
+        if source not in created:
+            raise SystemExit(f"template.yaml: the state machine's substitution {name} is {source}, "
+                             "which scripts/local_invoke.py does not create: add it to seed()")
+        values[name] = created[source]
     definition = re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: values[m.group(1)], text)
     aws["stepfunctions"].create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role)
 
