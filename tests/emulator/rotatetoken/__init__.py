@@ -341,4 +341,14 @@ tests/emulator/test_registry.py checks that it is the registry's):
                those "stopped by the user or by Step Functions"; developer guide, "Redriving
                Map Runs": a stopped parent's Map Run cancels its in-progress Standard child
                executions.
+ 48. [Step Functions] A stopped execution ends ABORTED whatever it was doing: a task whose
+       invocation was under way when StopExecution came, and then failed, does not turn the
+       execution FAILED (moto's interpreter, stopped mid-task, let that task's error
+       overwrite the stop: its Retry is pruned, the error goes uncaught and `set_error`
+       replaces the stopped state).
+       Source: Step Functions API reference, StopExecution ("Stops an execution") and
+               DescribeExecution (status ABORTED; ExecutionAbortedEventDetails). Found by
+               the fault campaign, seed 8 (docs/fault-campaign.md): discover killed, the run
+               stopped during the dead invocation, and moto ended it FAILED with the task's
+               Runtime.ExitError.
 """

@@ -43,6 +43,7 @@ ORDER = [
     lambda_bridge.install_lambda_bridge,  # 8
     stepfunctions.install_interpreter,  # 9, 12
     stepfunctions.install_map_failures,  # 15
+    stepfunctions.install_stop_wins,  # 48
     events.install_lambda_targets,  # 10
     events.install_test_event_pattern,  # 27
     sns.install_encrypted_publish,  # 28

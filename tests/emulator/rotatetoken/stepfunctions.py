@@ -1,6 +1,6 @@
 """Step Functions: (9) moto's interpreter switched on, executions named; (12) a Distributed
 Map's ResultWriter; (15) failed children against the tolerated failure threshold; (26)
-execution status events; (32) the payload limit, as moto has it."""
+execution status events; (48) a stop wins over a later task error; (32) the payload limit, as moto has it."""
 
 from __future__ import annotations
 
@@ -213,6 +213,34 @@ def install_map_failures() -> None:
         env.stack.append(outputs)
 
     dic.DistributedIterationComponent._map_run = map_run
+
+
+@patch(
+    48, service="Step Functions",
+    behaviour="""A stopped execution ends ABORTED whatever it was doing: a task whose invocation was
+      under way when StopExecution came, and then failed, does not turn the execution FAILED
+      (moto's interpreter, stopped mid-task, let that task's error overwrite the stop: its
+      Retry is pruned, the error goes uncaught and `set_error` replaces the stopped state).""",
+    source="""Step Functions API reference, StopExecution ("Stops an execution") and
+      DescribeExecution (status ABORTED; ExecutionAbortedEventDetails). Found by the fault
+      campaign, seed 8 (docs/fault-campaign.md): discover killed, the run stopped during the
+      dead invocation, and moto ended it FAILED with the task's Runtime.ExitError.""",
+)
+def install_stop_wins() -> None:
+    """(48) Once stopped, an execution's end is ABORTED: a later error or time-out does not
+    replace the stop."""
+    from moto.stepfunctions.parser.asl.eval import environment as env_mod
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    for name in ("set_error", "set_timed_out"):
+        original = getattr(env_mod.Environment, name)
+
+        def guarded(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> None:
+            if isinstance(self.program_state(), ProgramStopped):
+                return
+            _original(self, *args, **kwargs)
+
+        setattr(env_mod.Environment, name, guarded)
 
 
 relied_on(

@@ -25,12 +25,13 @@ def _free_port() -> int:
 class Emulator:
     """One emulator process for the suite; state reset between tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, lambda_bridge: str | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"emulator-selftest-{self.port}.log"), "w")
         self.proc = subprocess.Popen(
-            [sys.executable, LAUNCHER, "--port", str(self.port)],
+            [sys.executable, LAUNCHER, "--port", str(self.port)]
+            + (["--lambda-bridge", lambda_bridge] if lambda_bridge else []),
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
