@@ -115,9 +115,10 @@ bench-scale: build
 
 # The seeded fault campaign: 50 seeds of 200 stacks in 4 account-regions, faults drawn
 # from each seed, invariants checked after each; the table goes to docs/fault-campaign.md.
-# Replay seeds: make faults SEEDS=7,19. (Hours on 2 cores; make test runs 3 seeds of 40.)
+# Replay seeds: make faults SEEDS=7,19 (printed, docs/ untouched). JOBS=2 runs two seeds at
+# a time, each on its own emulator (a seed mostly waits). make test runs 3 seeds of 40.
 faults: build
-	SEEDS=$(SEEDS) cargo run --locked --quiet --example faults -- 50 200
+	SEEDS=$(SEEDS) JOBS=$(JOBS) cargo run --locked --quiet --example faults -- 50 200
 
 # Each deliberate bug must make a suite fail (about 20 minutes for all of them).
 break-on-purpose: build
