@@ -23,7 +23,10 @@ use rotatetoken::domain::model::RunFiles;
 use rotatetoken::domain::trigger::execution_name;
 use serde_json::{json, Value};
 
-use crate::fixtures::{consumer_template, create_secret, create_stack, put_secret, sample_event};
+use crate::fixtures::{
+    consumer_template, create_secret, create_stack, put_secret, sample_event,
+    standby_consumer_template,
+};
 use crate::pipeline::{Pipeline, RUNS_BUCKET};
 
 pub const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
@@ -88,16 +91,6 @@ struct Consumer {
     standby: bool,
 }
 
-/// A consumer whose phase one also creates a resource (a maintenance page shown while
-/// the secret's readers are away): what lets phase one itself roll back.
-fn standby_template(arn: &str) -> String {
-    consumer_template(arn)
-        .replace(
-            "Resources:\n",
-            "  Standby: !Not [!Equals [!Ref RotateToken, \"true\"]]\nResources:\n  MaintenancePage:\n    Type: AWS::SSM::Parameter\n    Condition: Standby\n    Properties:\n      Type: String\n      Value: maintenance\n",
-        )
-}
-
 fn epoch_seconds() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -145,7 +138,7 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
     }
     for c in &fleet {
         let template = match c.standby {
-            true => standby_template(&arn),
+            true => standby_consumer_template(&arn),
             false => consumer_template(&arn),
         };
         create_stack(&clients[&(c.account, c.region)], &c.name, &template, &[]).await;

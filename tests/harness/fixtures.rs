@@ -104,6 +104,16 @@ pub fn consumer_with_guarded_bucket(secret_ref: &str) -> String {
     )
 }
 
+/// A consumer whose phase one also creates a resource (a maintenance page shown while
+/// the secret's readers are away): what lets phase one itself roll back.
+pub fn standby_consumer_template(arn: &str) -> String {
+    consumer_template(arn)
+        .replace(
+            "Resources:\n",
+            "  Standby: !Not [!Equals [!Ref RotateToken, \"true\"]]\nResources:\n  MaintenancePage:\n    Type: AWS::SSM::Parameter\n    Condition: Standby\n    Properties:\n      Type: String\n      Value: maintenance\n",
+        )
+}
+
 /// A consumer as `sam deploy` leaves it: `Transform: AWS::Serverless-2016-10-31`, a guarded
 /// `AWS::Serverless::Function` whose environment reads the secret (SAM adds its IAM role),
 /// and a plain guarded SSM parameter.
