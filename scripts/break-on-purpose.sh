@@ -234,6 +234,8 @@ mutate "a function reads a variable the template does not set for it" functions/
 # Issue 25: progress from AWS's own state, no authority in the payload.
 mutate "a retried invocation forgets the phase one it started (a stop then leaves the stack at false)" functions/shared/src/domain/refresh/operations.rs \
   $'continuing it");\n            task.update_started = true;' $'continuing it");' a_retry_after refresh
+mutate "a retried invocation forgets the phase one it started (through the state machine)" functions/shared/src/domain/refresh/operations.rs \
+  $'continuing it");\n            task.update_started = true;' $'continuing it");' a_stop_during from_aws_state
 mutate "emulator: stack events carry no ClientRequestToken" tests/emulator/rotatetoken/cloudformation/request_tokens.py \
   '    self.client_request_token = OPERATION_TOKENS.get(stack_id)' '    self.client_request_token = None' a_retry_after refresh
 mutate "a task can say the data-loss guard passed" functions/shared/src/domain/model/step.rs \

@@ -1,13 +1,15 @@
 //! End to end through the state machine: what a run decides is read from the stack, not
 //! from what a task or a template's usual shape suggests. A phase one that rolled back is
 //! never `refreshed`, even after someone's deploy put the token back to `true`; and the
-//! data-loss guard runs whatever the token holds, as long as it is not `"false"`.
+//! data-loss guard runs whatever the token holds, as long as it is not `"false"`; and a
+//! retried task that says nothing began is not believed over the stack's events.
 
 use std::time::Duration;
 
+use rotatetoken::domain::model::RunFiles;
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
-use rotatetoken_tests::pipeline::{row, Pipeline};
+use rotatetoken_tests::pipeline::{row, Pipeline, RUNS_BUCKET};
 use rotatetoken_tests::wait_until;
 use serde_json::json;
 
@@ -127,5 +129,66 @@ async fn a_not_false_condition_with_any_token_but_false_is_guarded() {
         resources(&p.cfn, "uploads").await["Uploads"],
         bucket,
         "the bucket kept"
+    );
+}
+
+/// The Map's Retry reruns a refresh task with its original input, which says nothing has
+/// begun. Here the first invocation sent phase one and its answer was lost (it timed out
+/// after its calls); an operator's stop was written meanwhile. The retry reads the stack's
+/// events under our request token: phase one is ours, so the stop cannot skip the stack at
+/// `false`. It is brought back to `true` and reported refreshed; phase one is not sent
+/// again.
+#[tokio::test]
+async fn a_stop_during_a_lost_phase_one_never_leaves_the_stack_at_false() {
+    // Each update outlasts the first invocation's budget: it hands back `waiting`, lost.
+    let p = Pipeline::start(|env| {
+        env.set("POLL_INTERVAL_SECONDS", "0.5")
+            .set("STEP_BUDGET_SECONDS", "1")
+    })
+    .await;
+    p.emulator.control(json!({"update_delay_seconds": 2.5}));
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    create_stack(
+        &p.cfn,
+        "orders-api",
+        &consumer_template("prod/db-password"),
+        &[],
+    )
+    .await;
+    p.emulator
+        .control(json!({"time_out_after_run": {"rotatetoken-refresh": 1}}));
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let name = execution_name(&arn, &version);
+
+    let phase_one = wait_until(Duration::from_secs(90), || {
+        p.emulator
+            .updates()
+            .into_iter()
+            .find(|u| u.stack == "orders-api" && u.token == "false")
+    });
+    assert!(phase_one.is_some(), "phase one was sent");
+    aws_sdk_s3::Client::new(&p.config)
+        .put_object()
+        .bucket(RUNS_BUCKET)
+        .key(RunFiles::new(RUNS_BUCKET, &name).stop_key())
+        .body(json!({"requested_ms": 0}).to_string().into_bytes().into())
+        .send()
+        .await
+        .expect("the operator's stop is written");
+
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
+    let config = p.emulator.control(json!({}));
+    assert_eq!(
+        config["time_out_after_run"]["rotatetoken-refresh"], 0,
+        "the first invocation's answer was lost: {config}"
+    );
+    let r = row(&done.summary, "orders-api");
+    assert_eq!(r["outcome"], "refreshed", "{:#}", done.summary);
+    assert_eq!(
+        p.emulator.completed_token_updates("orders-api"),
+        vec!["false", "true"],
+        "phase one not sent again; the stack back at true"
     );
 }
