@@ -80,14 +80,36 @@ class StackStatusEvents(unittest.TestCase):
         self.update(cfn, "rt-one")
         events = self.received(url)
         statuses = [e["detail"]["status-details"]["status"] for e in events]
-        self.assertEqual(statuses[0], "UPDATE_IN_PROGRESS", statuses)
-        self.assertEqual(statuses[-1], "UPDATE_COMPLETE", statuses)
+        self.assertEqual(statuses, ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"], "each status once, in order")
         stack_id = cfn.describe_stacks(StackName="app")["Stacks"][0]["StackId"]
         for e in events:
             self.assertEqual((e["source"], e["detail-type"]), ("aws.cloudformation", "CloudFormation Stack Status Change"))
             self.assertEqual((e["account"], e["region"], e["resources"]), (PIPELINE, "us-east-1", [stack_id]))
             self.assertEqual(e["detail"]["stack-id"], stack_id)
             self.assertEqual(e["detail"]["client-request-token"], "rt-one")
+
+    def test_a_rolled_back_update_and_a_forced_status_end_with_their_event(self) -> None:
+        cfn = self.client("cloudformation")
+        cfn.create_stack(StackName="app", TemplateBody=TEMPLATE.replace(
+            '"Resources": {', '"Conditions": {"B": {"Fn::Equals": [{"Ref": "Env"}, "b"]}}, "Resources": {'
+            '"Extra": {"Type": "AWS::SSM::Parameter", "Condition": "B", "Properties": {"Type": "String", "Value": "x"}}, '))
+        url = self.queue_for_status_events()
+        self.emulator.post(CONFIG, {"fail_create": {"app": ["Extra"]}})
+        cfn.update_stack(StackName="app", UsePreviousTemplate=True, ClientRequestToken="rt-fails",
+                         Parameters=[{"ParameterKey": "Env", "ParameterValue": "b"}])
+        events = self.received(url)
+        statuses = [e["detail"]["status-details"]["status"] for e in events]
+        self.assertEqual(statuses[0], "UPDATE_IN_PROGRESS", statuses)
+        self.assertEqual(statuses[-1], "UPDATE_ROLLBACK_COMPLETE", statuses)
+        self.assertEqual({e["detail"]["client-request-token"] for e in events}, {"rt-fails"})
+        self.assertEqual(cfn.describe_stacks(StackName="app")["Stacks"][0]["StackStatus"], "UPDATE_ROLLBACK_COMPLETE")
+        self.emulator.post(CONFIG, {"fail_create": {}})
+
+        status, _ = self.emulator.post("/moto-api/rotatetoken/stack-status",
+                                       {"stack": "app", "status": "UPDATE_ROLLBACK_FAILED", "reason": "forced"})
+        self.assertEqual(status, 200)
+        forced = self.received(url)
+        self.assertEqual([e["detail"]["status-details"]["status"] for e in forced], ["UPDATE_ROLLBACK_FAILED"])
 
     def test_lost_and_doubled_events_are_counted(self) -> None:
         cfn = self.client("cloudformation")
@@ -130,6 +152,16 @@ class StackStatusEvents(unittest.TestCase):
         events = self.received(url)
         self.assertTrue(events)
         stack_id = cfn.describe_stacks(StackName="app")["Stacks"][0]["StackId"]
+        # A bus that received an event from another bus sends it to no third bus.
+        third = self.client("events", "333333333333")
+        self.client("events").put_rule(Name="onward", EventPattern=STATUS_PATTERN)
+        self.client("events").put_targets(Rule="onward", Targets=[{
+            "Id": "third", "Arn": "arn:aws:events:us-east-1:333333333333:event-bus/default"}])
+        third.put_permission(Action="events:PutEvents", Principal=PIPELINE, StatementId="pipeline")
+        third_url = self.queue_for_status_events("333333333333")
+        self.update(cfn, "rt-not-onward")
+        self.assertTrue(self.received(url))
+        self.assertEqual(self.received(third_url, "333333333333", wait=1.0), [])
         for e in events:
             self.assertEqual(e["account"], TARGET, "the source account is kept")
             self.assertEqual(e["detail"]["stack-id"], stack_id)

@@ -351,15 +351,16 @@ tests/emulator/test_registry.py checks that it is the registry's):
                the fault campaign, seed 8 (docs/fault-campaign.md): discover killed, the run
                stopped during the dead invocation, and moto ended it FAILED with the task's
                Runtime.ExitError.
- 49. [CloudFormation] Every stack status change (a stack-level event: CREATE_IN_PROGRESS to
-       UPDATE_COMPLETE, the rollbacks, the deletes) is sent to the default event bus of the
-       stack's account and region as "CloudFormation Stack Status Change" (source
-       aws.cloudformation; detail stack-id, status-details.status and status-reason, client-
-       request-token: the operation's, patch 41), nested stacks included. moto sends none.
-       Delivery faults, as durable but unordered delivery allows, config
-       {"stack_status_event_faults": {"lose": 0.01, "duplicate": 0.05, "delay_seconds": [0,
-       3], "seed": 7}}: each event lost, doubled, or delayed (independently, so events
-       arrive out of order); counts in "stack_status_events".
+ 49. [CloudFormation] Every stack status change (CREATE_IN_PROGRESS to UPDATE_COMPLETE, the
+       rollbacks, the deletes, a status forced by the control endpoint), once, after the
+       stack shows it, is sent to the default event bus of the stack's account and region as
+       "CloudFormation Stack Status Change" (source aws.cloudformation; detail stack-id,
+       status-details.status and status-reason, client-request-token: the operation's, patch
+       41), nested stacks included. moto sends none. Delivery faults, as durable but
+       unordered delivery allows, config {"stack_status_event_faults": {"lose": 0.01,
+       "duplicate": 0.05, "delay_seconds": [0, 3], "seed": 7}}: each event lost, doubled, or
+       delayed (independently, so events arrive out of order); counts in
+       "stack_status_events".
        Source: CloudFormation user guide, "Stack Status Change event detail" and "Monitoring
                CloudFormation ... events with EventBridge" ("sent to the EventBridge default
                event bus"; "guaranteed to be delivered, but possibly out of order");

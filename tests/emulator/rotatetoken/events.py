@@ -3,6 +3,7 @@ bus in another account or region as a target: its policy checked, the event kept
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from typing import Any
@@ -45,6 +46,8 @@ def install_lambda_targets() -> None:
                 original_event["time"], tz=datetime.timezone.utc
             ).strftime("%Y-%m-%dT%H:%M:%SZ")
             as_delivered.pop("ingestion-time", None)
+        if FORWARDED in as_delivered:
+            as_delivered = {k: v for k, v in as_delivered.items() if k != FORWARDED}
         lambda_targets = [t for t in self.targets if ":lambda:" in t["Arn"]]
         others = [t for t in self.targets if t not in lambda_targets]
         for target in lambda_targets:
@@ -54,12 +57,11 @@ def install_lambda_targets() -> None:
             DELIVERIES.append({"rule": self.name, "function": fn_name, "event_id": as_delivered.get("id")})
             threading.Thread(target=ASYNC_INVOKE[0], args=(fn, body), daemon=True).start()
         if others:
-            saved = self.targets
-            self.targets = others
-            try:
-                original(self, original_event, transform_input)
-            finally:
-                self.targets = saved
+            # A copy of the rule with the other targets: deliveries run on several threads
+            # (delayed events), and the rule itself is never changed.
+            narrowed = copy.copy(self)
+            narrowed.targets = others
+            original(narrowed, original_event, transform_input)
 
     events_models.Rule.send_to_targets = send_to_targets
 
@@ -82,6 +84,10 @@ def install_test_event_pattern() -> None:
         return json.dumps({"Result": pattern.matches_event(event)}), self.response_headers
 
     events_responses.EventsHandler.test_event_pattern = test_event_pattern
+
+
+# Marks an event a bus received from another bus (never delivered to a target).
+FORWARDED = "rotatetoken-forwarded"
 
 
 def deliver(account: str, region: str, envelope: dict[str, Any], bus: str = "default") -> None:
@@ -114,7 +120,11 @@ def _allows(policy: str | None, sender: str) -> bool:
     does not allow (stricter than AWS, never looser)."""
     if not policy:
         return False
-    for st in json.loads(policy).get("Statement", []):
+    statements = json.loads(policy).get("Statement", [])
+    denied = any(st.get("Effect") == "Deny" for st in statements)
+    if denied:  # an explicit deny wins; which ones apply is not judged (stricter than AWS)
+        return False
+    for st in statements:
         actions = st.get("Action")
         actions = actions if isinstance(actions, list) else [actions]
         if st.get("Effect") != "Allow" or not {"events:PutEvents", "events:*"} & set(actions):
@@ -167,6 +177,7 @@ def install_bus_targets() -> None:
         if input_template is None and not input_paths_map:
             whole = json.loads(json.dumps(event, default=str))
             whole.pop("ingestion-time", None)
+            whole.pop(FORWARDED, None)
             return whole
         return original_parse(input_template, input_paths_map, event)
 
@@ -180,7 +191,11 @@ def install_bus_targets() -> None:
             arn = parse_arn(target["Arn"]) if target["Arn"].startswith("arn:") else None
             is_bus = arn is not None and arn.service == "events" and arn.resource_type == "event-bus"
             (buses if is_bus else others).append((target, arn))
-        if buses and self.event_pattern.matches_event(original_event):
+        # "EventBridge can't route events received from a sender event bus to a third event
+        # bus" (user guide, "Sending and receiving events between AWS accounts"): an event
+        # that arrived from another bus goes to no bus target.
+        forwarded = bool(original_event.get(FORWARDED))
+        if buses and not forwarded and self.event_pattern.matches_event(original_event):
             for target, arn in buses:
                 if arn.account != self.account_id:
                     from moto.events.models import events_backends
@@ -194,15 +209,12 @@ def install_bus_targets() -> None:
                         with LOCK:
                             CONTROL["bus_deliveries_refused"] = CONTROL.get("bus_deliveries_refused", 0) + 1
                         continue
-                deliver(arn.account, arn.region, dict(original_event), arn.resource_id)
+                deliver(arn.account, arn.region, dict(original_event, **{FORWARDED: True}), arn.resource_id)
         if not buses:
             return inner(self, original_event, transform_input)
         if others:
-            saved = self.targets
-            self.targets = [t for t, _ in others]
-            try:
-                inner(self, original_event, transform_input)
-            finally:
-                self.targets = saved
+            narrowed = copy.copy(self)
+            narrowed.targets = [t for t, _ in others]
+            inner(narrowed, original_event, transform_input)
 
     events_models.Rule.send_to_targets = send_to_targets

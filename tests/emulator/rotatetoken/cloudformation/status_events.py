@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -14,16 +15,23 @@ from ..events import deliver
 from ..registry import patch
 from ..state import CONTROL, LOCK
 
+# The statuses a stack can show (DescribeStacks StackStatus, API reference); moto's own
+# CREATE_PENDING is none of them and is not sent.
+STATUSES = frozenset(f"{op}_{end}" for op in ("CREATE", "DELETE", "UPDATE", "ROLLBACK", "UPDATE_ROLLBACK", "IMPORT",
+                                              "IMPORT_ROLLBACK")
+                     for end in ("IN_PROGRESS", "COMPLETE", "FAILED")) | {
+    "REVIEW_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"}
+
 _RANDOM = random.Random()
 _SEEDED: list[Any] = [None]
 
 
-def _draw() -> random.Random:
-    """The fault draws: reproducible when the configuration names a seed."""
-    seed = (CONTROL.get("stack_status_event_faults") or {}).get("seed")
-    if seed is not None and _SEEDED[0] != seed:
-        _RANDOM.seed(seed)
-        _SEEDED[0] = seed
+def _draw(faults: dict[str, Any]) -> random.Random:
+    """The fault draws: with a seed, reproducible from the configuration that named it (each
+    configuration posted starts the sequence again)."""
+    if faults.get("seed") is not None and _SEEDED[0] is not faults:
+        _RANDOM.seed(faults["seed"])
+        _SEEDED[0] = faults
     return _RANDOM
 
 
@@ -47,12 +55,14 @@ def _emit(stack: Any, status: str, reason: str | None, token: str | None) -> Non
         },
     }
     with LOCK:
-        draws = _draw()
+        draws = _draw(faults)
         lost = draws.random() < float(faults.get("lose", 0.0))
         copies = 1 if lost else 1 + (draws.random() < float(faults.get("duplicate", 0.0)))
         low, high = (list(faults.get("delay_seconds") or [0, 0]) + [0, 0])[:2]
         delays = [draws.uniform(float(low), float(high)) for _ in range(copies)]
-        counts = CONTROL["stack_status_events"]
+        counts = CONTROL.get("stack_status_events")
+        if not isinstance(counts, dict):
+            counts = CONTROL["stack_status_events"] = {}
         counts["emitted"] = counts.get("emitted", 0) + 1
         if lost:
             counts["lost"] = counts.get("lost", 0) + 1
@@ -69,8 +79,9 @@ def _emit(stack: Any, status: str, reason: str | None, token: str | None) -> Non
 
 @patch(
     49, service="CloudFormation",
-    behaviour="""Every stack status change (a stack-level event: CREATE_IN_PROGRESS to
-      UPDATE_COMPLETE, the rollbacks, the deletes) is sent to the default event bus of the
+    behaviour="""Every stack status change (CREATE_IN_PROGRESS to UPDATE_COMPLETE, the rollbacks,
+      the deletes, a status forced by the control endpoint), once, after the stack shows it,
+      is sent to the default event bus of the
       stack's account and region as "CloudFormation Stack Status Change" (source
       aws.cloudformation; detail stack-id, status-details.status and status-reason,
       client-request-token: the operation's, patch 41), nested stacks included. moto sends
@@ -86,17 +97,32 @@ def _emit(stack: Any, status: str, reason: str | None, token: str | None) -> Non
       forwarding target mis-set, a bus policy changed).""",
 )
 def install_stack_status_events() -> None:
+    """(49) Emitted where the status changes (a property on moto's Stack), so every change is
+    sent once, after the stack shows it: moto and this emulator set a status in many places,
+    not all of them next to a stack event."""
     from moto.cloudformation import models as cfn_models
 
-    original = cfn_models.Stack._add_stack_event
+    from .request_tokens import OPERATION_TOKENS
 
-    def add_stack_event(self: Any, resource_status: str, resource_status_reason: str | None = None,
-                        resource_properties: str | None = None) -> None:
-        original(self, resource_status, resource_status_reason, resource_properties)
-        token = getattr(self.events[-1], "client_request_token", None) if self.events else None
-        _emit(self, resource_status, resource_status_reason, token)
+    def get_status(self: Any) -> Any:
+        return self.__dict__.get("_rt_status")
 
-    cfn_models.Stack._add_stack_event = add_stack_event
+    def set_status(self: Any, value: Any) -> None:
+        before = self.__dict__.get("_rt_status")
+        self.__dict__["_rt_status"] = value
+        if value == before or value not in STATUSES:
+            return
+        try:
+            last = next((e for e in reversed(getattr(self, "events", []) or [])
+                         if getattr(e, "resource_type", "") == "AWS::CloudFormation::Stack"), None)
+            reason = getattr(last, "resource_status_reason", None) if last is not None \
+                and getattr(last, "resource_status", None) == value else None
+            token = OPERATION_TOKENS.get(self.stack_id) or getattr(last, "client_request_token", None)
+            _emit(self, value, reason, token)
+        except Exception:  # the bus's fault is never the API call's
+            traceback.print_exc()
+
+    cfn_models.Stack.status = property(get_status, set_status)
 
 
 # The account limits DescribeAccountLimits answers: AWS's defaults ("CloudFormation quotas",
