@@ -351,4 +351,42 @@ tests/emulator/test_registry.py checks that it is the registry's):
                the fault campaign, seed 8 (docs/fault-campaign.md): discover killed, the run
                stopped during the dead invocation, and moto ended it FAILED with the task's
                Runtime.ExitError.
+ 49. [CloudFormation] Every stack status change (CREATE_IN_PROGRESS to UPDATE_COMPLETE, the
+       rollbacks, the deletes, a status forced by the control endpoint), once, after the
+       stack shows it, is sent to the default event bus of the stack's account and region as
+       "CloudFormation Stack Status Change" (source aws.cloudformation; detail stack-id,
+       status-details.status and status-reason, client-request-token: the operation's, patch
+       41), nested stacks included. moto sends none. Delivery faults, as durable but
+       unordered delivery allows, config {"stack_status_event_faults": {"lose": 0.01,
+       "duplicate": 0.05, "delay_seconds": [0, 3], "seed": 7}}: each event lost, doubled, or
+       delayed (independently, so events arrive out of order); counts in
+       "stack_status_events".
+       Source: CloudFormation user guide, "Stack Status Change event detail" and "Monitoring
+               CloudFormation ... events with EventBridge" ("sent to the EventBridge default
+               event bus"; "guaranteed to be delivered, but possibly out of order");
+               EventBridge events reference, "AWS CloudFormation events" (Delivery type:
+               Durable). Loss is beyond what AWS documents for durable delivery: the product
+               must survive it (a rule disabled, a forwarding target mis-set, a bus policy
+               changed).
+ 50. [CloudFormation] DescribeAccountLimits answers StackLimit, StackOutputsLimit and
+       ConcurrentResourcesLimit (AWS's defaults, or config {"account_limits":
+       {"ConcurrentResourcesLimit": 300}}). moto: not implemented.
+       Source: CloudFormation API reference, DescribeAccountLimits and AccountLimit
+               ("ConcurrentResourcesLimit: the number of resources in concurrent stack
+               operations"); user guide, "CloudFormation quotas" (defaults 2,000 stacks,
+               2,500 resources).
+ 51. [EventBridge] A target with no input transformer receives the event whole (moto's
+       default template drops `account`). A rule whose target is an event bus in another
+       account or region delivers the event whole (its id, source account, region, time and
+       resources kept; moto re-puts it as a new event of the receiving account), and only if
+       the receiving bus's resource policy allows events:PutEvents from the sending account:
+       otherwise the event is lost, as on AWS (counted in "bus_deliveries_refused"). A bus
+       in the sender's own account needs no policy.
+       Source: EventBridge user guide, "Permissions for event buses" ("The default event bus
+               in your AWS account only allows events from one account. You can grant
+               additional permissions ... by attaching a resource-based policy") and
+               "Example policy: Send events to the default bus in a different account";
+               "Sending and receiving events between AWS accounts in EventBridge";
+               EventBridge events reference, "Amazon EventBridge events" (the envelope:
+               version, id, detail-type, source, account, time, region, resources, detail).
 """

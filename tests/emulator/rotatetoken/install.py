@@ -18,6 +18,7 @@ from .cloudformation import (
     real_shapes,
     replacement,
     request_tokens,
+    status_events,
     transforms,
     updates,
 )
@@ -39,6 +40,8 @@ ORDER = [
     nested.install_nested_stacks,  # 22
     transforms.install_transforms,  # 17, 23
     policies.install_capabilities,  # 16: wraps 21's CreateChangeSet
+    status_events.install_stack_status_events,  # 49: reads the token 41 stamps on each event
+    status_events.install_account_limits,  # 50
     # Other services
     lambda_bridge.install_lambda_bridge,  # 8
     stepfunctions.install_interpreter,  # 9, 12
@@ -46,6 +49,7 @@ ORDER = [
     stepfunctions.install_stop_wins,  # 48
     events.install_lambda_targets,  # 10
     events.install_test_event_pattern,  # 27
+    events.install_bus_targets,  # 51: wraps 10's delivery
     sns.install_encrypted_publish,  # 28
     s3.install_conditional_writes,  # 25
     s3.install_denied_writes,  # 46

@@ -25,6 +25,10 @@ CONTROL: dict[str, Any] = {
     "crash_after_call": {},
     "async_retry_delays_seconds": [60, 120],
     "deny_s3_writes": [],
+    "stack_status_event_faults": {},
+    "stack_status_events": {},
+    "account_limits": {},
+    "bus_deliveries_refused": 0,
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
 # `CONTROL.get("...")` / `CONTROL["..."]` in this package reads one of them
@@ -46,6 +50,10 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "crash_after_call": '{"<function>": {"action": "s3:PutObject", "nth": 1, "times": 1}}: its invocation is killed right after that call (44)',
     "deny_s3_writes": '["map-results/*"]: PutObject of a matching key is refused with 403 AccessDenied (46)',
     "async_retry_delays_seconds": "[60, 120]: the waits before Lambda's two retries of a failed asynchronous invocation (45)",
+    "stack_status_event_faults": '{"lose": 0.01, "duplicate": 0.05, "delay_seconds": [0, 3], "seed": 7}: CloudFormation status change events lost, doubled, delayed (49)',
+    "stack_status_events": '{"emitted": n, "lost": n, "duplicated": n}: counters of the status change events (49); post {} to reset',
+    "bus_deliveries_refused": "events a rule sent to another account's bus that its policy refused (51): a counter",
+    "account_limits": '{"ConcurrentResourcesLimit": 300}: what DescribeAccountLimits answers instead of AWS\'s defaults (50)',
 }
 LOCK = threading.RLock()
 

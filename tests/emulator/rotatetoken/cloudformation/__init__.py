@@ -10,4 +10,5 @@ nested.py        nested stacks and their change sets (22)
 transforms.py    the SAM transform and AWS::Include; GetTemplate stages (17, 23)
 policies.py      capabilities and stack policies (16, 20)
 real_shapes.py   the stacks real tools deploy: cdk, sam, the console (33-40)
+status_events.py status change events to EventBridge; DescribeAccountLimits (49, 50)
 """
