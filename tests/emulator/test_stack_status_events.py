@@ -61,12 +61,18 @@ class StackStatusEvents(unittest.TestCase):
         return url
 
     def received(self, url: str, account: str = PIPELINE, wait: float = 3.0) -> list[dict]:
-        sqs, out, deadline = self.client("sqs", account), [], time.time() + wait
-        while time.time() < deadline:
+        """What reached the queue: polled until `wait` has passed, or until one second after
+        the last message with nothing more (delayed copies arrive within the configured
+        delay, under a second here)."""
+        sqs, out, start = self.client("sqs", account), [], time.time()
+        last = start
+        while time.time() - start < wait and not (out and time.time() - last > 1.0):
             got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             out += [json.loads(m["Body"]) for m in got]
-            if not got:
-                time.sleep(0.2)
+            if got:
+                last = time.time()
+            else:
+                time.sleep(0.1)
         return out
 
     def update(self, cfn, token: str) -> None:
