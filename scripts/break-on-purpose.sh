@@ -142,7 +142,7 @@ mutate "an AWS error during discovery's checks reported as a skip" functions/sha
 mutate "storms: a change while a run holds the secret starts another run" functions/shared/src/domain/run_lock.rs \
   '        HolderState::Running => true,' '        HolderState::Running => false,' waits_for_it trigger
 mutate "storms: a lock whose run ended is never taken over" functions/shared/src/domain/run_lock.rs \
-  '        HolderState::Ended => false,' '        HolderState::Ended => true,' lost_end state_machine
+  '        HolderState::Ended => false,' '        HolderState::Ended => true,' lost_end runs
 mutate "storms: the end of a run does not start the run that waited" functions/shared/src/domain/run_lock.rs \
   '        Some(lock) if lock.holder == ended => match &lock.pending {' '        Some(lock) if lock.holder == ended && false => match &lock.pending {' the_end_of_a_run trigger
 mutate "a function's resource widened to *" template.yaml \
@@ -162,13 +162,13 @@ mutate "the new-template alert also fires on CloudFormation's nested updates" ta
 mutate "the report function may not decrypt with the alerts key" template.yaml \
   $'                - kms:GenerateDataKey\n                - kms:Decrypt\n' $'                - kms:GenerateDataKey\n' in_its_own_account iam
 mutate "in-place: a database the update would replace is not refused" functions/shared/src/domain/in_place.rs \
-  '                    && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())' '                    && DATA_HOLDING_TYPES.is_empty()' in_place_and_classic state_machine
+  '                    && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())' '                    && DATA_HOLDING_TYPES.is_empty()' in_place_and_classic runs
 mutate "in-place: the token wins over the version parameter" functions/shared/src/domain/in_place.rs \
   $'    if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)\n    } else if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)' $'    if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)\n    } else if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)' in_place lib
 mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh/mod.rs \
   '    let Some(current) = versions.current().map(str::to_string) else {' '    let Some(current) = task.version.clone().or(versions.current().map(str::to_string)) else {' forged_version refresh
 mutate "a dry run's plan is not reported" functions/shared/src/domain/report/mod.rs \
-  $'                plan: selected.plan.clone(),\n' '' in_place_and_classic state_machine
+  $'                plan: selected.plan.clone(),\n' '' in_place_and_classic runs
 mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken/cloudformation/replacement.py \
   '    if replacing:' '    if True:' updates_in_place emulator
 mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken/cloudformation/conditions.py \
@@ -253,9 +253,9 @@ mutate "two-phase accepts the token replacing a data holder" functions/shared/sr
 mutate "the report writes the run files before it alerts (an S3 failure loses the CRITICAL alert)" functions/shared/src/service/report.rs \
   '    for n in notice::notices(&summary) {' $'    if let (Some(run), Some(store)) = (&run, store) {\n        store.put(&run.summary_key(), vec![]).await?;\n    }\n    for n in notice::notices(&summary) {' the_critical_alert_goes_out lib
 mutate "phase one carries no request token (a retried invocation redoes the refresh)" functions/shared/src/domain/refresh/mod.rs \
-  '        Phase::Disable => phase_one_token(task),' '        Phase::Disable => phase_one_token(task).filter(|_| false),' a_refresh_that_times_out state_machine
+  '        Phase::Disable => phase_one_token(task),' '        Phase::Disable => phase_one_token(task).filter(|_| false),' a_refresh_that_times_out runs
 mutate "emulator: an invocation told to time out after its run returns its result" tests/emulator/rotatetoken/lambda_bridge.py \
-  '        if pending > 0 and "x-amz-function-error" not in response_headers:' '        if False:' a_refresh_that_times_out state_machine
+  '        if pending > 0 and "x-amz-function-error" not in response_headers:' '        if False:' a_refresh_that_times_out runs
 mutate "a task that names phase two skips phase one and its guard" functions/shared/src/domain/refresh/operations.rs \
   '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable {' '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable && false {' a_task_cannot_skip_phase_one lib
 
