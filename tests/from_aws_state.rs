@@ -6,10 +6,8 @@
 
 use std::time::Duration;
 
-use rotatetoken::domain::model::RunFiles;
-use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
-use rotatetoken_tests::pipeline::{row, Pipeline, RUNS_BUCKET};
+use rotatetoken_tests::pipeline::{row, Pipeline};
 use rotatetoken_tests::wait_until;
 use serde_json::json;
 
@@ -37,9 +35,7 @@ async fn a_phase_one_that_rolled_back_before_someones_deploy_is_failed_never_ref
     .await;
     p.emulator
         .control(json!({"fail_create": {"orders-api": ["MaintenancePage"]}}));
-    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
-    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
-        .await;
+    let name = p.change_secret("prod/db-password", &arn, "v2").await;
 
     let rolled_back = wait_until(Duration::from_secs(90), || {
         p.emulator.updates().into_iter().find(|u| {
@@ -60,9 +56,7 @@ async fn a_phase_one_that_rolled_back_before_someones_deploy_is_failed_never_ref
     .await
     .expect("the team's deploy is accepted after the rollback");
 
-    let done = p
-        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
-        .await;
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
     let r = row(&done.summary, "orders-api");
     assert_eq!(r["outcome"], "failed", "{:#}", done.summary);
     let reason = r["reason"].as_str().unwrap_or_default();
@@ -109,12 +103,8 @@ async fn a_not_false_condition_with_any_token_but_false_is_guarded() {
     create_stack(&p.cfn, "uploads", &template, &[("RotateToken", "enabled")]).await;
     let bucket = resources(&p.cfn, "uploads").await["Uploads"].clone();
 
-    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
-    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
-        .await;
-    let done = p
-        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
-        .await;
+    let name = p.change_secret("prod/db-password", &arn, "v2").await;
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
     let r = row(&done.summary, "uploads");
     assert_eq!(r["outcome"], "skipped", "{:#}", done.summary);
     assert!(
@@ -157,10 +147,7 @@ async fn a_stop_during_a_lost_phase_one_never_leaves_the_stack_at_false() {
     .await;
     p.emulator
         .control(json!({"time_out_after_run": {"rotatetoken-refresh": 1}}));
-    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
-    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
-        .await;
-    let name = execution_name(&arn, &version);
+    let name = p.change_secret("prod/db-password", &arn, "v2").await;
 
     let phase_one = wait_until(Duration::from_secs(90), || {
         p.emulator
@@ -169,14 +156,10 @@ async fn a_stop_during_a_lost_phase_one_never_leaves_the_stack_at_false() {
             .find(|u| u.stack == "orders-api" && u.token == "false")
     });
     assert!(phase_one.is_some(), "phase one was sent");
-    aws_sdk_s3::Client::new(&p.config)
-        .put_object()
-        .bucket(RUNS_BUCKET)
-        .key(RunFiles::new(RUNS_BUCKET, &name).stop_key())
-        .body(json!({"requested_ms": 0}).to_string().into_bytes().into())
-        .send()
-        .await
-        .expect("the operator's stop is written");
+    assert!(
+        p.request_stop(&name).await,
+        "the operator's stop is written"
+    );
 
     let done = p.wait_for(&name, Duration::from_secs(120)).await;
     let config = p.emulator.control(json!({}));

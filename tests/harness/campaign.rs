@@ -288,15 +288,7 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
                 report.injected.insert("stack_deleted", 1);
             }
             "stop" => {
-                let run = RunFiles::new(RUNS_BUCKET, &first);
-                let put = aws_sdk_s3::Client::new(&p.config)
-                    .put_object()
-                    .bucket(RUNS_BUCKET)
-                    .key(run.stop_key())
-                    .body(json!({"requested_ms": 0}).to_string().into_bytes().into())
-                    .send()
-                    .await;
-                if put.is_ok() {
+                if p.request_stop(&first).await {
                     report.injected.insert("stop", 1);
                 }
             }

@@ -343,6 +343,37 @@ impl Pipeline {
         }
     }
 
+    /// Writes the operator's stop marker for a run, as `rotate-token stop` does.
+    pub async fn request_stop(&self, execution_name: &str) -> bool {
+        let key = rotatetoken::domain::model::RunFiles::new(RUNS_BUCKET, execution_name).stop_key();
+        aws_sdk_s3::Client::new(&self.config)
+            .put_object()
+            .bucket(RUNS_BUCKET)
+            .key(key)
+            .body(
+                serde_json::json!({"requested_ms": 0})
+                    .to_string()
+                    .into_bytes()
+                    .into(),
+            )
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// A new value for the secret, and its CloudTrail event delivered: the name of the
+    /// execution the trigger starts for it.
+    pub async fn change_secret(&self, name: &str, arn: &str, value: &str) -> String {
+        let version = crate::fixtures::put_secret(&self.sm, name, value).await;
+        self.deliver(&crate::fixtures::sample_event(
+            "put-secret-value.json",
+            arn,
+            &version,
+        ))
+        .await;
+        rotatetoken::domain::trigger::execution_name(arn, &version)
+    }
+
     /// Delivers an event the way EventBridge would receive it from CloudTrail.
     pub async fn deliver(&self, event: &Value) {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
