@@ -161,7 +161,15 @@ async fn a_short_budget_hands_back_waiting_and_the_next_call_finishes() {
     assert_eq!(first.outcome, Outcome::Waiting);
     assert_eq!(first.phase, Phase::Disable);
     assert!(first.update_started);
-    assert_eq!(first.status.as_deref(), Some("UPDATE_IN_PROGRESS"));
+    // The last status it saw: before its update (a slow first call used the whole budget
+    // on the update itself) or the update under way; never the update's end.
+    assert!(
+        matches!(
+            first.status.as_deref(),
+            Some("CREATE_COMPLETE" | "UPDATE_IN_PROGRESS")
+        ),
+        "{first:?}"
+    );
 
     let mut t = first;
     for _ in 0..20 {

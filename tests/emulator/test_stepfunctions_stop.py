@@ -1,5 +1,7 @@
-"""Patch 48 through AWS's API: an execution stopped while its task's invocation is under way
-ends ABORTED, even when that invocation then fails and the state has a Retry.
+"""Patches 48 and 52 through AWS's API: an execution stopped while its task's invocation is
+under way ends ABORTED, even when that invocation then fails and the state has a Retry; one
+stopped during a Retry's wait ends then; `retry_interval_scale` shortens the waits, never
+the attempts.
 
 The Lambda bridge is a stand-in HTTP server here: it answers each invocation after a pause,
 as a crashed function (Runtime.ExitError), the way the fault campaign's seed 8 saw it.
@@ -22,11 +24,12 @@ PAUSE = 1.5  # seconds each invocation takes before it fails
 
 class CrashingFunction(BaseHTTPRequestHandler):
     calls = 0
+    pause = PAUSE
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         type(self).calls += 1
-        time.sleep(PAUSE)
+        time.sleep(self.pause)
         body = json.dumps({"errorType": "Runtime.ExitError",
                            "errorMessage": "RequestId: x Error: Runtime exited with error: signal: killed"}).encode()
         self.send_response(500)
@@ -39,15 +42,46 @@ class CrashingFunction(BaseHTTPRequestHandler):
         pass
 
 
-DEFINITION = {
-    "StartAt": "Work",
-    "States": {"Work": {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": "crashing", "Payload.$": "$"},
-        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 1}],
-        "End": True,
-    }},
-}
+class FailingAtOnce(CrashingFunction):
+    calls = 0
+    pause = 0.0
+
+
+def definition(interval: int, attempts: int) -> dict:
+    return {
+        "StartAt": "Work",
+        "States": {"Work": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "crashing", "Payload.$": "$"},
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": interval, "MaxAttempts": attempts,
+                       "BackoffRate": 1}],
+            "End": True,
+        }},
+    }
+
+
+DEFINITION = definition(1, 3)
+
+
+def machine_over(emulator: Emulator, definition: dict) -> tuple:
+    """The Step Functions client, and a state machine calling the function `crashing`."""
+    iam, lam, sfn = (emulator.client(s) for s in ("iam", "lambda", "stepfunctions"))
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "states.amazonaws.com"}}]}))["Role"]["Arn"]
+    lam.create_function(FunctionName="crashing", Runtime="provided.al2023", Handler="bootstrap", Role=role,
+                        Timeout=30, Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    return sfn, sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+
+
+def ended(sfn: object, execution: str, within: float) -> tuple[str, float]:
+    """The execution's status once it is no longer RUNNING (or at the deadline), and when."""
+    start = time.time()
+    while True:
+        status = sfn.describe_execution(executionArn=execution)["status"]  # type: ignore[attr-defined]
+        if status != "RUNNING" or time.time() - start > within:
+            return status, time.time() - start
+        time.sleep(0.05)
 
 
 class StopWins(unittest.TestCase):
@@ -56,25 +90,14 @@ class StopWins(unittest.TestCase):
         threading.Thread(target=bridge.serve_forever, daemon=True).start()
         emulator = Emulator(lambda_bridge=f"http://127.0.0.1:{bridge.server_address[1]}")
         try:
-            iam, lam, sfn = (emulator.client(s) for s in ("iam", "lambda", "stepfunctions"))
-            role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({
-                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                        "Principal": {"Service": "states.amazonaws.com"}}]}))["Role"]["Arn"]
-            lam.create_function(FunctionName="crashing", Runtime="provided.al2023", Handler="bootstrap", Role=role,
-                                Timeout=30, Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
-            machine = sfn.create_state_machine(name="m", definition=json.dumps(DEFINITION), roleArn=role)["stateMachineArn"]
+            sfn, machine = machine_over(emulator, DEFINITION)
             execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
             deadline = time.time() + 10
             while CrashingFunction.calls == 0 and time.time() < deadline:
                 time.sleep(0.05)
             self.assertEqual(CrashingFunction.calls, 1, "the first invocation began")
             sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped mid-invocation")
-            deadline = time.time() + PAUSE + 10
-            while True:
-                status = sfn.describe_execution(executionArn=execution)["status"]
-                if status != "RUNNING" or time.time() > deadline:
-                    break
-                time.sleep(0.1)
+            ended(sfn, execution, within=PAUSE + 10)
             time.sleep(PAUSE + 1.5)  # room for a retry that must not come
             self.assertEqual(sfn.describe_execution(executionArn=execution)["status"], "ABORTED")
             self.assertEqual(CrashingFunction.calls, 1, "a stopped execution retries nothing")
@@ -82,6 +105,43 @@ class StopWins(unittest.TestCase):
             emulator.stop()
             bridge.shutdown()
             bridge.server_close()
+
+
+class RetryWaits(unittest.TestCase):
+    def setUp(self) -> None:
+        FailingAtOnce.calls = 0
+        self.bridge = ThreadingHTTPServer(("127.0.0.1", 0), FailingAtOnce)
+        threading.Thread(target=self.bridge.serve_forever, daemon=True).start()
+        self.emulator = Emulator(lambda_bridge=f"http://127.0.0.1:{self.bridge.server_address[1]}")
+
+    def tearDown(self) -> None:
+        self.emulator.stop()
+        self.bridge.shutdown()
+        self.bridge.server_close()
+
+    def test_a_run_stopped_during_a_retry_wait_ends_aborted_at_once(self) -> None:
+        sfn, machine = machine_over(self.emulator, definition(60, 2))
+        execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        deadline = time.time() + 10
+        while FailingAtOnce.calls == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the first attempt failed: the 60-second wait is under way
+        sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped during a retry wait")
+        status, took = ended(sfn, execution, within=10)
+        self.assertEqual(status, "ABORTED")
+        self.assertLess(took, 5, "the stop ends the wait, not the wait's end")
+        time.sleep(1)
+        self.assertEqual(FailingAtOnce.calls, 1, "a stopped execution retries nothing")
+
+    def test_a_scaled_retry_interval_shortens_the_waits_and_keeps_every_attempt(self) -> None:
+        status, _ = self.emulator.post("/moto-api/rotatetoken/config", {"retry_interval_scale": 0.05})
+        self.assertEqual(status, 200)
+        sfn, machine = machine_over(self.emulator, definition(20, 2))
+        execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        status, took = ended(sfn, execution, within=30)
+        self.assertEqual(status, "FAILED")
+        self.assertEqual(FailingAtOnce.calls, 3, "the first attempt and both retries")
+        self.assertLess(took, 10, "two 20-second waits at 0.05 take about 2 seconds, not 40")
 
 
 if __name__ == "__main__":

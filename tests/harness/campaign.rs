@@ -222,7 +222,13 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
     };
     let delete_after_ms = draws.below(4_000);
     let stop_after_ms = 1_000 + draws.below(5_000);
-    let abort_after_ms = 1_000 + draws.below(8_000);
+    // An abort drawn with a stop strikes while the stopped run winds down (within a second
+    // of the stop): drawn later, the stop had often ended the run first and the abort
+    // never landed (docs/fault-campaign.md, the first campaign).
+    let abort_after_ms = match drawn.contains("stop") {
+        true => stop_after_ms + 1 + draws.below(8_000) % 1_000,
+        false => 1_000 + draws.below(8_000),
+    };
     let burst = match drawn.contains("burst") {
         true => 2 + draws.below(4),
         false => 0,
@@ -287,20 +293,30 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
                     .await;
                 report.injected.insert("stack_deleted", 1);
             }
+            // Both strike a run still running (the first, else a later run of the burst);
+            // one that finds every run ended is not counted as injected.
             "stop" => {
-                if p.request_stop(&first).await {
-                    report.injected.insert("stop", 1);
+                if let Some(run) = running(&p, &first).await {
+                    if p.request_stop(&run).await {
+                        report.injected.insert("stop", 1);
+                    }
                 }
             }
             _ => {
-                if p.sfn
-                    .stop_execution()
-                    .execution_arn(&first_arn)
-                    .send()
-                    .await
-                    .is_ok()
-                {
-                    report.injected.insert("abort", 1);
+                if let Some(run) = running(&p, &first).await {
+                    let arn = format!(
+                        "{}:{run}",
+                        crate::state_machine_arn().replace(":stateMachine:", ":execution:")
+                    );
+                    if p.sfn
+                        .stop_execution()
+                        .execution_arn(&arn)
+                        .send()
+                        .await
+                        .is_ok()
+                    {
+                        report.injected.insert("abort", 1);
+                    }
                 }
             }
         }
@@ -415,6 +431,24 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
     report.runs = p.executions().await.len();
     report.seconds = started.elapsed().as_secs_f64();
     report
+}
+
+/// The run to strike: `first` if it is still running, else the earliest run still running.
+async fn running(p: &Pipeline, first: &str) -> Option<String> {
+    let out = p
+        .sfn
+        .list_executions()
+        .state_machine_arn(crate::state_machine_arn())
+        .status_filter(ExecutionStatus::Running)
+        .send()
+        .await
+        .ok()?;
+    let mut runs: Vec<_> = out.executions().to_vec();
+    runs.sort_by_key(|e| e.start_date().secs());
+    runs.iter()
+        .find(|e| e.name() == first)
+        .or(runs.first())
+        .map(|e| e.name().to_string())
 }
 
 /// Waits until no execution of the state machine has run for three seconds.

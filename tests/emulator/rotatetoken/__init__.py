@@ -389,4 +389,16 @@ tests/emulator/test_registry.py checks that it is the registry's):
                "Sending and receiving events between AWS accounts in EventBridge";
                EventBridge events reference, "Amazon EventBridge events" (the envelope:
                version, id, detail-type, source, account, time, region, resources, detail).
+ 52. [Step Functions] A Retry's wait (IntervalSeconds × BackoffRate^n, capped by
+       MaxDelaySeconds, FULL jitter drawn from it: moto computes it) ends at once when the
+       execution is stopped, as an execution stopped during a retry's wait is ABORTED then,
+       not after the wait (moto sleeps the whole interval, deaf to the stop). Time
+       compression, for suites only: config {"retry_interval_scale": 0.1} makes every such
+       wait a tenth as long; the default 1 is AWS's time. It changes how long, never whether
+       or how often, a task is retried.
+       Source: Step Functions developer guide, "Handling errors in Step Functions
+               workflows", Retrying after an error (IntervalSeconds, BackoffRate,
+               MaxDelaySeconds, JitterStrategy); API reference, StopExecution ("Stops an
+               execution"; the execution's status becomes ABORTED). moto 5.2.5,
+               retrier_decl.py: `time.sleep(interval_seconds)`.
 """

@@ -29,6 +29,7 @@ CONTROL: dict[str, Any] = {
     "stack_status_events": {},
     "account_limits": {},
     "bus_deliveries_refused": 0,
+    "retry_interval_scale": 1.0,
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
 # `CONTROL.get("...")` / `CONTROL["..."]` in this package reads one of them
@@ -53,6 +54,7 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "stack_status_event_faults": '{"lose": 0.01, "duplicate": 0.05, "delay_seconds": [0, 3], "seed": 7}: CloudFormation status change events lost, doubled, delayed (49)',
     "stack_status_events": '{"emitted": n, "lost": n, "duplicated": n}: counters of the status change events (49); post {} to reset',
     "bus_deliveries_refused": "events a rule sent to another account's bus that its policy refused (51): a counter",
+    "retry_interval_scale": "1: Step Functions Retry waits take AWS's time; 0.1 compresses them tenfold, for suites (52)",
     "account_limits": '{"ConcurrentResourcesLimit": 300}: what DescribeAccountLimits answers instead of AWS\'s defaults (50)',
 }
 LOCK = threading.RLock()

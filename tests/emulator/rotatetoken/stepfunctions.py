@@ -1,11 +1,13 @@
 """Step Functions: (9) moto's interpreter switched on, executions named; (12) a Distributed
 Map's ResultWriter; (15) failed children against the tolerated failure threshold; (26)
-execution status events; (48) a stop wins over a later task error; (32) the payload limit, as moto has it."""
+execution status events; (48) a stop wins over a later task error; (52) a retry's wait ends at
+a stop, and may be compressed in time; (32) the payload limit, as moto has it."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Any
 
@@ -241,6 +243,50 @@ def install_stop_wins() -> None:
             _original(self, *args, **kwargs)
 
         setattr(env_mod.Environment, name, guarded)
+
+
+@patch(
+    52, service="Step Functions",
+    behaviour="""A Retry's wait (IntervalSeconds × BackoffRate^n, capped by MaxDelaySeconds, FULL
+      jitter drawn from it: moto computes it) ends at once when the execution is stopped, as an
+      execution stopped during a retry's wait is ABORTED then, not after the wait (moto sleeps
+      the whole interval, deaf to the stop). Time compression, for suites only: config
+      {"retry_interval_scale": 0.1} makes every such wait a tenth as long; the default 1 is
+      AWS's time. It changes how long, never whether or how often, a task is retried.""",
+    source="""Step Functions developer guide, "Handling errors in Step Functions workflows",
+      Retrying after an error (IntervalSeconds, BackoffRate, MaxDelaySeconds, JitterStrategy);
+      API reference, StopExecution ("Stops an execution"; the execution's status becomes
+      ABORTED). moto 5.2.5, retrier_decl.py: `time.sleep(interval_seconds)`.""",
+)
+def install_retry_wait() -> None:
+    """(52) A retry's wait: interrupted by a stop, scaled by `retry_interval_scale`."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.common.retry.retrier_outcome import RetrierOutcome
+    from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsOutcome
+
+    def _eval_body(self: Any, env: Any) -> None:
+        # moto's own steps (retrier_decl.py), but for the wait at the end.
+        self.error_equals.eval(env)
+        if not env.stack.pop():
+            env.stack.append(RetrierOutcome.Skipped)
+            return
+        self.max_attempts.eval(env=env)
+        if env.stack.pop() == MaxAttemptsOutcome.EXHAUSTED:
+            env.stack.append(RetrierOutcome.Failed)
+            return
+        self.interval_seconds.eval(env=env)
+        self.backoff_rate.eval(env=env)
+        self.max_delay_seconds.eval(env=env)
+        self.jitter_strategy.eval(env=env)
+        interval: float = env.stack.pop()
+        deadline = time.monotonic() + max(0.0, interval * float(CONTROL.get("retry_interval_scale", 1.0)))
+        # The event is set (and cleared) when the execution's state changes, a stop among
+        # them; moto's Wait state waits on it the same way.
+        while env.is_running() and (left := deadline - time.monotonic()) > 0:
+            env.program_state_event.wait(left)
+        env.stack.append(RetrierOutcome.Executed)
+
+    retrier_decl.RetrierDecl._eval_body = _eval_body
 
 
 relied_on(
