@@ -13,24 +13,14 @@ import re
 import unittest
 
 from rotatetoken.state import CONTROL, KNOWN_CONFIG_KEYS
-from rotatetoken.testing import Emulator
+from rotatetoken.testing import EmulatorTestCase
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CONFIG = "/moto-api/rotatetoken/config"
 
 
-class Config(unittest.TestCase):
-    emulator: Emulator
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.emulator = Emulator()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.emulator.stop()
-
+class Config(EmulatorTestCase):
     def config(self) -> dict:
         status, config = self.emulator.post(CONFIG, {})
         self.assertEqual(status, 200)

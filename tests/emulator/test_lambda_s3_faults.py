@@ -13,23 +13,13 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from rotatetoken.testing import Emulator
+from rotatetoken.testing import EmulatorTestCase
 
 CONFIG = "/moto-api/rotatetoken/config"
 
 
-class Faults(unittest.TestCase):
+class Faults(EmulatorTestCase):
     """Patch 44 (a killed invocation) and 46 (S3 writes refused)."""
-
-    emulator: Emulator
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.emulator = Emulator()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.emulator.stop()
 
     def tearDown(self) -> None:
         self.emulator.post(CONFIG, {"crash_after_call": {}, "deny_s3_writes": []})

@@ -10,22 +10,12 @@ import unittest
 
 import botocore.exceptions
 
-from rotatetoken.testing import Emulator
+from rotatetoken.testing import EmulatorTestCase
 
 CONFIG = "/moto-api/rotatetoken/config"
 
 
-class RateLimits(unittest.TestCase):
-    emulator: Emulator
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.emulator = Emulator()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.emulator.stop()
-
+class RateLimits(EmulatorTestCase):
     def tearDown(self) -> None:
         self.emulator.post(CONFIG, {"rate_limits": {}, "throttled": 0})
 

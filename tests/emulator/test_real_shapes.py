@@ -13,7 +13,7 @@ import os
 import time
 import unittest
 
-from rotatetoken.testing import Emulator
+from rotatetoken.testing import EmulatorTestCase
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "stacks")
@@ -25,17 +25,7 @@ def fixture(name: str) -> str:
         return f.read()
 
 
-class RealShapes(unittest.TestCase):
-    emulator: Emulator
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.emulator = Emulator()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.emulator.stop()
-
+class RealShapes(EmulatorTestCase):
     def setUp(self) -> None:
         self.emulator.reset()
         self.cfn = self.emulator.client("cloudformation")

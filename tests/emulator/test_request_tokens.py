@@ -10,7 +10,7 @@ import unittest
 
 import botocore.exceptions
 
-from rotatetoken.testing import Emulator
+from rotatetoken.testing import EmulatorTestCase
 
 TEMPLATE = """
 Parameters:
@@ -22,17 +22,7 @@ Resources:
 """
 
 
-class RequestTokens(unittest.TestCase):
-    emulator: Emulator
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.emulator = Emulator()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.emulator.stop()
-
+class RequestTokens(EmulatorTestCase):
     def setUp(self) -> None:
         self.emulator.reset()
         self.cfn = self.emulator.client("cloudformation")

@@ -14,7 +14,7 @@ import unittest
 import boto3
 from botocore.config import Config
 
-from rotatetoken.testing import Emulator
+from rotatetoken.testing import EmulatorTestCase
 
 CONFIG = "/moto-api/rotatetoken/config"
 PIPELINE, TARGET = "123456789012", "222222222222"
@@ -25,17 +25,7 @@ TEMPLATE = json.dumps({
 STATUS_PATTERN = json.dumps({"source": ["aws.cloudformation"], "detail-type": ["CloudFormation Stack Status Change"]})
 
 
-class StackStatusEvents(unittest.TestCase):
-    emulator: Emulator
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.emulator = Emulator()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.emulator.stop()
-
+class StackStatusEvents(EmulatorTestCase):
     def tearDown(self) -> None:
         self.emulator.post(CONFIG, {"stack_status_event_faults": {}, "stack_status_events": {},
                                     "account_limits": {}, "bus_deliveries_refused": 0})

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import unittest
 import urllib.error
 import urllib.request
 from typing import Any
@@ -73,3 +74,18 @@ class Emulator:
         self.proc.kill()
         self.proc.wait()
         self.log.close()
+
+
+class EmulatorTestCase(unittest.TestCase):
+    """A test class sharing one emulator (`cls.emulator`) among its tests: started before
+    the first, stopped after the last; each test resets what it changed."""
+
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
