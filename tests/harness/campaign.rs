@@ -417,7 +417,12 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
                         .map(|r| {
                             let name = r["stack"].as_str().unwrap_or_default();
                             let before = crate::pipeline::row_of(&follow.summary, name);
-                            format!("{name}: {} (the clean run: {before})", r["reason"])
+                            // A stack kept selected says why in its warning.
+                            let why = match r["warning"].as_str() {
+                                Some(w) => w.to_string(),
+                                None => r["reason"].to_string(),
+                            };
+                            format!("{name}: {why} (the clean run: {before})")
                         })
                         .collect()
                 })
