@@ -427,8 +427,25 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
                         .collect()
                 })
                 .unwrap_or_default();
+            let mut histories = Vec::new();
+            for name in audit.summary["stacks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    !r["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("fresh:"))
+                })
+                .filter_map(|r| r["stack"].as_str())
+                .take(3)
+            {
+                if let Some(c) = fleet.iter().find(|c| c.name == name) {
+                    histories.push(history(&p, &clients[&(c.account, c.region)], name).await);
+                }
+            }
             report.violations.push(format!(
-                "after a clean run the audit finds {fresh} of {existing} consumers fresh ({}; counts {counts}); e.g. {stale:?}",
+                "after a clean run the audit finds {fresh} of {existing} consumers fresh ({}; counts {counts}); e.g. {stale:?}; what changed them: {histories:?}",
                 audit.status
             ));
         }
@@ -436,6 +453,43 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
     report.runs = p.executions().await.len();
     report.seconds = started.elapsed().as_secs_f64();
     report
+}
+
+/// A stack's operations, oldest first, each named by the run and step whose request token
+/// it carries (the refresh function's tokens: a digest of execution, stack id and step), so
+/// a violation says which run's update left the stack where it is.
+async fn history(p: &Pipeline, cfn: &aws_sdk_cloudformation::Client, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let runs = p.executions().await;
+    let Ok(out) = cfn.describe_stack_events().stack_name(name).send().await else {
+        return format!("{name}: no events");
+    };
+    let mut seen = Vec::new();
+    for e in out.stack_events().iter().rev() {
+        if e.logical_resource_id() != Some(name) {
+            continue;
+        }
+        let token = e.client_request_token().unwrap_or_default();
+        let stack_id = e.stack_id().unwrap_or_default();
+        let by = runs
+            .iter()
+            .flat_map(|run| {
+                ["false", "true-0", "true-1", "true-2", "true-3"].map(|step| (run, step))
+            })
+            .find(|(run, step)| {
+                let digest = Sha256::digest(format!("{run}\n{stack_id}\n{step}"));
+                let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+                token.ends_with(&hash)
+            })
+            .map(|(run, step)| format!("{}/{step}", &run[run.len().saturating_sub(12)..]))
+            .unwrap_or_else(|| format!("token {token:?}"));
+        let at = e.timestamp().map(|t| t.secs() % 10_000).unwrap_or_default();
+        seen.push(format!(
+            "{}@{at} by {by}",
+            e.resource_status().map(|s| s.as_str()).unwrap_or_default()
+        ));
+    }
+    format!("{name}: {}", seen.join(", "))
 }
 
 /// The run to strike: `first` if it is still running, else the earliest run still running.
