@@ -401,4 +401,15 @@ tests/emulator/test_registry.py checks that it is the registry's):
                MaxDelaySeconds, JitterStrategy); API reference, StopExecution ("Stops an
                execution"; the execution's status becomes ABORTED). moto 5.2.5,
                retrier_decl.py: `time.sleep(interval_seconds)`.
+ 53. [CloudFormation] A read (Describe*, List*, Get*) answers the stacks as one moment left
+       them, never half of an update: an update applies under the emulator's lock, and a
+       read builds and serializes its answer under the same lock. moto's Stack.update sets
+       UPDATE_COMPLETE before it replaces the stack's parameters, so a DescribeStacks
+       between the two showed an update finished with the parameters from before it: a
+       `false` update reading as `true`. Found by the fault campaign (docs/fault-
+       campaign.md): under load, a refresh polled in that gap, took its own `false` for
+       another run's `true` and reported the stack refreshed while it stayed at `false`.
+       Source: CloudFormation API reference, DescribeStacks and the Stack data type:
+               StackStatus UPDATE_COMPLETE with Parameters as the update left them. moto
+               5.2.5, cloudformation/models.py Stack.update (status set before parameters).
 """

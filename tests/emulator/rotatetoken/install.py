@@ -27,6 +27,7 @@ from .control import register_control_endpoints
 ORDER = [
     # CloudFormation's own behaviours
     updates.install_async_updates,  # 3, 18, 20
+    updates.install_consistent_reads,  # 53
     updates.install_previous_values,  # 4
     updates.install_parameter_validation,  # 5
     conditions.install_conditions_on_update,  # 1, 19

@@ -1,7 +1,7 @@
 """UpdateStack as CloudFormation runs it: (3) asynchronous, refused while the stack is
 busy; (4) UsePreviousValue for defaulted parameters; (5) parameters validated; (6)
 generated names for SSM parameters; (7) StackStatusReason. The update runs the checks of
-(18), (20) and (39), and records (19)'s cleanup failures and (29)'s account of it."""
+(18), (20) and (39), and records (19)'s cleanup failures and (29)'s account of it; (53) reads never see half an update."""
 
 from __future__ import annotations
 
@@ -299,3 +299,32 @@ def install_status_reason() -> None:
 
     cfn_models.Stack.stack_status_reason = None
 
+
+
+@patch(
+    53, service="CloudFormation",
+    behaviour="""A read (Describe*, List*, Get*) answers the stacks as one moment left them, never half
+      of an update: an update applies under the emulator's lock, and a read builds and
+      serializes its answer under the same lock. moto's Stack.update sets UPDATE_COMPLETE
+      before it replaces the stack's parameters, so a DescribeStacks between the two showed
+      an update finished with the parameters from before it: a `false` update reading as
+      `true`. Found by the fault campaign (docs/fault-campaign.md): under load, a refresh
+      polled in that gap, took its own `false` for another run's `true` and reported the
+      stack refreshed while it stayed at `false`.""",
+    source="""CloudFormation API reference, DescribeStacks and the Stack data type: StackStatus
+      UPDATE_COMPLETE with Parameters as the update left them. moto 5.2.5,
+      cloudformation/models.py Stack.update (status set before parameters).""",
+)
+def install_consistent_reads() -> None:
+    """(53) CloudFormation's read actions answered under LOCK, which every update holds."""
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import BaseResponse
+
+    def call_action(self: Any) -> Any:
+        # BaseResponse's, looked up at each call: the throttling patches (13, 42) replace it.
+        if str(self._get_action()).startswith(("Describe", "List", "Get")):
+            with LOCK:
+                return BaseResponse.call_action(self)
+        return BaseResponse.call_action(self)
+
+    CloudFormationResponse.call_action = call_action
