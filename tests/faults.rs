@@ -350,10 +350,7 @@ async fn an_aborted_run_is_told_to_the_operators_and_its_children_stop() {
     }
     assert_eq!(begun.len(), 2, "both phase ones begin");
     assert!(begun.iter().all(|u| u.token == "false"), "{begun:?}");
-    let execution_arn = format!(
-        "{}:{name}",
-        rotatetoken_tests::state_machine_arn().replace(":stateMachine:", ":execution:")
-    );
+    let execution_arn = rotatetoken_tests::execution_arn(&name);
     p.sfn
         .stop_execution()
         .execution_arn(&execution_arn)

@@ -469,12 +469,8 @@ async fn a_refresh_that_times_out_after_changing_its_stack_is_retried_without_re
     // The first refresh invocation runs to its end, then times out.
     p.emulator
         .control(json!({"time_out_after_run": {"rotatetoken-refresh": 1}}));
-    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
-    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
-        .await;
-    let done = p
-        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
-        .await;
+    let name = p.change_secret("prod/db-password", &arn, "v2").await;
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
     assert_eq!(row(&done.summary, "orders-api")["outcome"], "refreshed");
     assert_eq!(

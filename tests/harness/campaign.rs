@@ -249,10 +249,7 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
         report.injected.insert("burst", burst);
     }
     let first = execution_name(&arn, &first_version);
-    let first_arn = format!(
-        "{}:{first}",
-        crate::state_machine_arn().replace(":stateMachine:", ":execution:")
-    );
+    let first_arn = crate::execution_arn(&first);
     // The run begins when the trigger has started it (EventBridge delivers asynchronously).
     for _ in 0..600 {
         if p.sfn
@@ -304,10 +301,7 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
             }
             _ => {
                 if let Some(run) = running(&p, &first).await {
-                    let arn = format!(
-                        "{}:{run}",
-                        crate::state_machine_arn().replace(":stateMachine:", ":execution:")
-                    );
+                    let arn = crate::execution_arn(&run);
                     if p.sfn
                         .stop_execution()
                         .execution_arn(&arn)
@@ -456,10 +450,11 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
 }
 
 /// A stack's operations, oldest first, each named by the run and step whose request token
-/// it carries (the refresh function's tokens: a digest of execution, stack id and step), so
+/// it carries (the refresh function's own `request_token` for each run and step), so
 /// a violation says which run's update left the stack where it is.
 async fn history(p: &Pipeline, cfn: &aws_sdk_cloudformation::Client, name: &str) -> String {
-    use sha2::{Digest, Sha256};
+    use rotatetoken::domain::model::{RefreshTask, StackRef};
+    use rotatetoken::domain::refresh::operations::request_token;
     let runs = p.executions().await;
     let Ok(out) = cfn.describe_stack_events().stack_name(name).send().await else {
         return format!("{name}: no events");
@@ -477,9 +472,15 @@ async fn history(p: &Pipeline, cfn: &aws_sdk_cloudformation::Client, name: &str)
                 ["false", "true-0", "true-1", "true-2", "true-3"].map(|step| (run, step))
             })
             .find(|(run, step)| {
-                let digest = Sha256::digest(format!("{run}\n{stack_id}\n{step}"));
-                let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-                token.ends_with(&hash)
+                let stack = StackRef {
+                    account: String::new(),
+                    region: String::new(),
+                    name: name.to_string(),
+                    id: stack_id.to_string(),
+                };
+                let mut task = RefreshTask::new(stack, "RotateToken");
+                task.execution = Some(run.to_string());
+                request_token(&task, step).as_deref() == Some(token)
             })
             .map(|(run, step)| format!("{}/{step}", &run[run.len().saturating_sub(12)..]))
             .unwrap_or_else(|| format!("token {token:?}"));
@@ -494,6 +495,16 @@ async fn history(p: &Pipeline, cfn: &aws_sdk_cloudformation::Client, name: &str)
 
 /// The run to strike: `first` if it is still running, else the earliest run still running.
 async fn running(p: &Pipeline, first: &str) -> Option<String> {
+    let mut runs = running_executions(p).await?;
+    runs.sort_by_key(|e| e.start_date().secs());
+    runs.iter()
+        .find(|e| e.name() == first)
+        .or(runs.first())
+        .map(|e| e.name().to_string())
+}
+
+/// The state machine's executions still running (`None` when the listing failed).
+async fn running_executions(p: &Pipeline) -> Option<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
     let out = p
         .sfn
         .list_executions()
@@ -502,12 +513,7 @@ async fn running(p: &Pipeline, first: &str) -> Option<String> {
         .send()
         .await
         .ok()?;
-    let mut runs: Vec<_> = out.executions().to_vec();
-    runs.sort_by_key(|e| e.start_date().secs());
-    runs.iter()
-        .find(|e| e.name() == first)
-        .or(runs.first())
-        .map(|e| e.name().to_string())
+    Some(out.executions().to_vec())
 }
 
 /// Waits until no execution of the state machine has run for three seconds.
@@ -515,15 +521,8 @@ async fn quiesce(p: &Pipeline, timeout: Duration) {
     let start = Instant::now();
     let mut quiet_since: Option<Instant> = None;
     while start.elapsed() < timeout {
-        let running = p
-            .sfn
-            .list_executions()
-            .state_machine_arn(crate::state_machine_arn())
-            .status_filter(ExecutionStatus::Running)
-            .send()
-            .await
-            .map(|o| o.executions().len())
-            .unwrap_or(1);
+        // A listing that fails counts as a run still running.
+        let running = running_executions(p).await.map_or(1, |runs| runs.len());
         match (running, quiet_since) {
             (0, Some(t)) if t.elapsed() > Duration::from_secs(3) => return,
             (0, None) => quiet_since = Some(Instant::now()),
@@ -550,10 +549,7 @@ async fn check_runs(
     // Runs that ended without a report, told (or alarmed) as such.
     let mut unreported = Vec::new();
     for name in p.executions().await {
-        let arn = format!(
-            "{}:{name}",
-            crate::state_machine_arn().replace(":stateMachine:", ":execution:")
-        );
+        let arn = crate::execution_arn(&name);
         let d = p
             .sfn
             .describe_execution()

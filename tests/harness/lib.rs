@@ -40,6 +40,11 @@ pub fn state_machine_arn() -> String {
     format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}")
 }
 
+/// The ARN of the state machine's execution named `name`.
+pub fn execution_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{name}")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -462,8 +462,7 @@ impl Pipeline {
 
     /// Waits for the execution with this name to exist and finish.
     pub async fn wait_for(&self, name: &str, timeout: Duration) -> Finished {
-        let arn =
-            format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{name}");
+        let arn = crate::execution_arn(name);
         let start = Instant::now();
         loop {
             if let Ok(d) = self
