@@ -292,4 +292,12 @@ mutate "a resource shown only at false is taken for a guarded one" functions/sha
         && holds_with(template, condition, parameter, "false") != Some(true)' '    let _ = (template, condition, parameter);
     true' what_false_deletes lib
 
+mutate "how our update ended read from the stack's status now, not its own events" functions/shared/src/domain/refresh/mod.rs \
+  '    let Some(token) = token else {
+        return Ok(OurUpdate::Untracked);' '    let Some(token) = token.filter(|_| false) else {
+        return Ok(OurUpdate::Untracked);' a_second_runs_failed_phase_two lib
+mutate "emulator: a rolled-back update's end missing from its events" tests/emulator/rotatetoken/cloudformation/common.py \
+  '    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+' '' a_phase_two_rollback_is_reported_critical refresh
+
 exit $survived

@@ -60,6 +60,30 @@ class RequestTokens(EmulatorTestCase):
         newest = self.cfn.describe_stack_events(StackName="app")["StackEvents"][0]
         self.assertIsNone(newest.get("ClientRequestToken"), newest)
 
+    def test_an_update_that_rolled_back_ends_so_in_its_own_events_after_others_ran(self) -> None:
+        # A failed update's last stack event is UPDATE_ROLLBACK_COMPLETE with its token, as
+        # on AWS: a caller reads how its own update ended once other operations have run.
+        self.cfn.create_stack(StackName="app", TemplateBody=TEMPLATE)
+        self.settle("app")
+        self.update("app", "false", "rt-false-1")
+        self.settle("app")
+        self.emulator.post("/moto-api/rotatetoken/config", {"fail_create": {"app": ["Reader"]}})
+        self.update("app", "true", "rt-true-1")
+        self.assertEqual(self.settle("app"), "UPDATE_ROLLBACK_COMPLETE")
+        self.emulator.post("/moto-api/rotatetoken/config", {"fail_create": {}})
+        self.update("app", "true", "rt-true-2")
+        self.assertEqual(self.settle("app"), "UPDATE_COMPLETE")
+
+        def stack_statuses(token: str) -> list[str]:
+            return [e["ResourceStatus"] for e in self.events_of("app", token)
+                    if e["ResourceType"] == "AWS::CloudFormation::Stack"]
+
+        failed = stack_statuses("rt-true-1")
+        self.assertEqual(failed[0], "UPDATE_ROLLBACK_COMPLETE", failed)
+        self.assertIn("UPDATE_ROLLBACK_IN_PROGRESS", failed)
+        self.assertEqual(stack_statuses("rt-false-1")[0], "UPDATE_COMPLETE")
+        self.assertEqual(stack_statuses("rt-true-2")[0], "UPDATE_COMPLETE")
+
     def test_a_token_used_before_on_the_stack_is_refused(self) -> None:
         self.cfn.create_stack(StackName="app", TemplateBody=TEMPLATE)
         self.settle("app")

@@ -546,6 +546,8 @@ async fn check_runs(
     let updates = p.emulator.updates();
     let alerts = p.alerts().await;
     let mut critical_rows: BTreeSet<String> = BTreeSet::new();
+    // What each run said of each stack, for a violation to print.
+    let mut said: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Runs that ended without a report, told (or alarmed) as such.
     let mut unreported = Vec::new();
     for name in p.executions().await {
@@ -597,6 +599,13 @@ async fn check_runs(
             if r["critical"] == true {
                 critical_rows.insert(stack.clone());
             }
+            said.entry(stack.clone()).or_default().push(format!(
+                "{}: {} {} ({})",
+                &name[name.len().saturating_sub(12)..],
+                r["outcome"].as_str().unwrap_or_default(),
+                r["status"].as_str().unwrap_or_default(),
+                cut(r["reason"].as_str().unwrap_or_default())
+            ));
             if r["outcome"] == "refreshed" && r["mode"] != "in_place" {
                 let tokens: Vec<&str> = updates
                     .iter()
@@ -665,9 +674,14 @@ async fn check_runs(
             .iter()
             .any(|(subject, m)| subject.starts_with("CRITICAL") && m.contains(&c.name));
         if !(critical_rows.contains(&c.name) || alerted || !unreported.is_empty()) {
+            let cfn = &clients[&(c.account, c.region)];
             report.violations.push(format!(
-                "{} ({} {}) is at false with no CRITICAL row or alert",
-                c.name, c.account, c.region
+                "{} ({} {}) is at false with no CRITICAL row or alert; the runs said {:?}; {}",
+                c.name,
+                c.account,
+                c.region,
+                said.get(&c.name).cloned().unwrap_or_default(),
+                history(p, cfn, &c.name).await
             ));
         }
     }

@@ -169,6 +169,10 @@ impl StackUpdater for FakeStack {
         if let Some((left, value, final_status)) = pending.take() {
             if left == 0 {
                 snap.status = final_status.into();
+                // The update's own events end as the stack did.
+                if let Some(op) = self.operations.lock().unwrap().last_mut() {
+                    op.1.get_or_insert(final_status);
+                }
                 if final_status == "UPDATE_COMPLETE" {
                     let other = self.overtaken_once.lock().unwrap().take();
                     snap.parameters[1].value = Some(other.map(String::from).unwrap_or(value));

@@ -70,6 +70,19 @@ def references(v: Any, conditions: dict[str, bool]) -> set[str]:
     return out
 
 
+def update_rolled_back(stack: Any, reason: str) -> None:
+    """The stack's end of an update CloudFormation rolled back, in its events as on AWS:
+    UPDATE_ROLLBACK_IN_PROGRESS with the reason, the cleanup, UPDATE_ROLLBACK_COMPLETE. Each
+    event carries the operation's ClientRequestToken (41), so a caller reads how its own
+    update ended even after another operation has run (UpdateStack API reference,
+    ClientRequestToken; "Monitor stack progress", CloudFormation User Guide)."""
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    stack.stack_status_reason = reason
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+
+
 def roll_back(stack: Any, failing: list[tuple[str, str, str]], operation: str) -> None:
     """The stack's events and status for a failed `operation` (CREATE or UPDATE) that
     CloudFormation rolled back: each failed resource's event with its reason, then the

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..registry import patch
 from ..state import CONTROL, LOCK, NESTED, TOUCHED, UPDATE_CHECKS, UPDATE_LOG
-from .common import physical_ids, probe, roll_back
+from .common import physical_ids, probe, roll_back, update_rolled_back
 from .conditions import record_cleanup_failures, refuse_unresolved_dependencies
 from .policies import denied_by_stack_policy
 
@@ -85,12 +85,10 @@ def apply_update(stack: Any, template: str, role_arn: Any, resolved: dict[str, A
     with LOCK:
         denied = denied_by_stack_policy(stack, template, resolved)
         if denied:
-            stack.status = "UPDATE_ROLLBACK_COMPLETE"
-            stack.stack_status_reason = (
+            update_rolled_back(stack, (
                 f"Action denied by stack policy: Update:Delete is not allowed for resource(s) "
                 f"[{', '.join('LogicalResourceId/' + d for d in denied)}]"
-            )
-            stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+            ))
             entry["result"] = stack.status
             return
         failing = [
@@ -98,11 +96,7 @@ def apply_update(stack: Any, template: str, role_arn: Any, resolved: dict[str, A
             if would_create(stack, template, resolved, logical)
         ]
         if failing:
-            stack.status = "UPDATE_ROLLBACK_COMPLETE"
-            stack.stack_status_reason = (
-                f"The following resource(s) failed to create: [{', '.join(failing)}]. "
-            )
-            stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE", resource_status_reason=stack.stack_status_reason)
+            update_rolled_back(stack, f"The following resource(s) failed to create: [{', '.join(failing)}]. ")
             entry["result"] = stack.status
             return
         failing = [f for check in UPDATE_CHECKS for f in check(stack, template, resolved)]
@@ -120,8 +114,7 @@ def apply_update(stack: Any, template: str, role_arn: Any, resolved: dict[str, A
             record_cleanup_failures(stack)
             entry["resources"] = what_changed(before, physical_ids(stack), touched)
         except Exception as exc:  # an update moto cannot apply rolls back, as on AWS
-            stack.status = "UPDATE_ROLLBACK_COMPLETE"
-            stack.stack_status_reason = f"Update failed and rolled back: {exc}"
+            update_rolled_back(stack, f"Update failed and rolled back: {exc}")
         finally:
             TOUCHED.log = outer
         entry["result"] = stack.status

@@ -172,38 +172,25 @@ where
         if task.update_started && class == StatusClass::RolledBack {
             explain_rollback(updater, task, &mut snapshot).await;
         }
-        // `true` where our `false` should be: another execution's phase two after ours, or
-        // our `false` rolled back and someone else's update ran since. Only the stack's
-        // events say which (the token of our phase one).
-        let phase_one = phase_one_token(task);
-        let ours_rolled_back = if let (true, Some(token)) = (
-            task.mode.is_two_phase()
-                && task.update_started
-                && task.phase == Phase::Disable
-                && class == StatusClass::Updatable
-                && snapshot
-                    .parameter(&task.parameter)
-                    .and_then(|p| p.value.as_deref())
-                    == Some("true"),
-            phase_one,
-        ) {
-            let since = operations::horizon_ms(clock.now_ms(), settings.max_wait_ms);
-            updater
-                .operation(&task.stack, &token, since)
-                .await?
-                .map(|seen| seen.status)
-                .filter(|status| status.contains("ROLLBACK"))
+        // How our own update ended is read from the stack's events (its request token), not
+        // from the stack's status now: another operation may have run since ours ended (a
+        // second run's `true` that rolled back leaves UPDATE_ROLLBACK_COMPLETE at `false`
+        // after our `false` completed; our `false` that rolled back may be followed by
+        // someone's deploy at `true`).
+        let ours = if task.mode.is_two_phase()
+            && task.update_started
+            && class != StatusClass::InProgress
+        {
+            our_update(
+                updater,
+                task,
+                operations::horizon_ms(clock.now_ms(), settings.max_wait_ms),
+            )
+            .await?
         } else {
-            None
+            OurUpdate::Untracked
         };
-        let must_wait = if let Some(status) = ours_rolled_back {
-            let reason = format!(
-                "our update to {}=false ended in {status}; the stack is at true from another update since, its guarded resources as they were: not refreshed",
-                task.parameter
-            );
-            fail(task, reason, false);
-            false
-        } else if task.mode == RefreshMode::InPlace {
+        let must_wait = if task.mode == RefreshMode::InPlace {
             if task.update_started {
                 observe_in_place(task, &snapshot, class)
             } else {
@@ -211,7 +198,8 @@ where
             }
         } else if task.update_started {
             let phase_before = task.phase;
-            let wait = observe_running_update(task, &snapshot, class, &settings, clock.now_ms());
+            let wait =
+                observe_running_update(task, &snapshot, class, ours, &settings, clock.now_ms());
             if phase_before == Phase::Disable && task.phase == Phase::Enable {
                 // Our `false` is complete. A guarded resource CloudFormation failed to
                 // delete in cleanup still ends UPDATE_COMPLETE: only the resource's events
@@ -525,14 +513,78 @@ fn observe_in_place(task: &mut RefreshTask, snapshot: &StackSnapshot, class: Sta
     }
 }
 
-/// Returns whether to wait before looking again.
+/// How our update of the current phase stands in the stack's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OurUpdate {
+    /// No request token (a hand-made invoke names no execution): only the stack's status.
+    Untracked,
+    /// No event carries our token: CloudFormation never began it.
+    NotBegun,
+    Running,
+    Completed,
+    /// Rolled back (`UPDATE_ROLLBACK_COMPLETE`) or stuck (`UPDATE_ROLLBACK_FAILED`), with
+    /// the status its last event shows.
+    Ended(String),
+}
+
+async fn our_update<U: StackUpdater + Sync>(
+    updater: &U,
+    task: &RefreshTask,
+    since_ms: u64,
+) -> Result<OurUpdate, AwsError> {
+    let token = match task.phase {
+        Phase::Disable => phase_one_token(task),
+        _ => phase_two_token(task, task.enable_runs),
+    };
+    let Some(token) = token else {
+        return Ok(OurUpdate::Untracked);
+    };
+    Ok(
+        match updater.operation(&task.stack, &token, since_ms).await? {
+            None => OurUpdate::NotBegun,
+            Some(seen) if seen.status.ends_with("_IN_PROGRESS") => OurUpdate::Running,
+            Some(seen) if classify_status(&seen.status) == StatusClass::Updatable => {
+                OurUpdate::Completed
+            }
+            Some(seen) => OurUpdate::Ended(seen.status),
+        },
+    )
+}
+
+/// Returns whether to wait before looking again. Where our update's own events say how it
+/// ended (`ours`), that decides; the stack's status now is only the fallback for a task
+/// with no request token.
 fn observe_running_update(
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
     class: StatusClass,
+    ours: OurUpdate,
     settings: &RefreshSettings,
     now_ms: u64,
 ) -> bool {
+    let (class, ended_in) = match ours {
+        OurUpdate::Untracked => (class, snapshot.status.clone()),
+        // The stack is not busy, yet our update is: its events are behind. Look again.
+        OurUpdate::Running => return true,
+        OurUpdate::NotBegun => {
+            // Believed started (a task's word, or an update CloudFormation then lost):
+            // started now, after the phase's checks.
+            tracing::warn!(
+                phase = task.phase.token_value(),
+                "no event of the stack carries our update's token: starting it"
+            );
+            task.update_started = false;
+            return false;
+        }
+        OurUpdate::Completed => (StatusClass::Updatable, "UPDATE_COMPLETE".to_string()),
+        OurUpdate::Ended(status) => (classify_status(&status), status),
+    };
+    // The stack's reason, when its status is still our update's end.
+    let reason_suffix = if snapshot.status == ended_in {
+        snapshot.reason_suffix()
+    } else {
+        String::new()
+    };
     match class {
         StatusClass::InProgress => true,
         StatusClass::Updatable => {
@@ -544,11 +596,17 @@ fn observe_running_update(
             if actual == expected {
                 complete_phase(task);
             } else if task.phase == Phase::Disable && actual == "true" {
-                // Another execution (a second secret changing) set `true` after our
-                // `false` finished: its recreation started after our secret changed, so the
-                // guarded resources have re-read it. Done, without deleting them again.
+                // Our `false` completed (its events say so) and the stack is at `true`: an
+                // update after ours set it and completed (a rolled-back one would have left
+                // `false`), so the guarded resources were recreated after our secret
+                // changed and have re-read it. Done, without deleting them again.
                 tracing::info!("another execution completed phase two after our phase one");
                 complete_phase(task);
+                complete_phase(task);
+            } else if task.phase == Phase::Disable {
+                // Our `false` completed; another update changed the token since (a second
+                // run's `true` that rolled back, a deploy): phase two brings it to `true`.
+                tracing::info!(found = %actual, "phase one completed; the token changed since");
                 complete_phase(task);
             } else {
                 // Another execution's `false` followed our `true`: set `true` again (it
@@ -562,9 +620,7 @@ fn observe_running_update(
         StatusClass::RolledBack if task.phase == Phase::Enable => {
             task.enable_failures += 1;
             let reason = format!(
-                "update to true ended in {}{} (attempt {} of {ENABLE_ATTEMPTS})",
-                snapshot.status,
-                snapshot.reason_suffix(),
+                "update to true ended in {ended_in}{reason_suffix} (attempt {} of {ENABLE_ATTEMPTS})",
                 task.enable_failures
             );
             if task.enable_failures < ENABLE_ATTEMPTS {
@@ -579,12 +635,16 @@ fn observe_running_update(
         }
         StatusClass::RolledBack | StatusClass::NeedsOperator => {
             let critical = task.phase == Phase::Enable || class == StatusClass::NeedsOperator;
-            let reason = format!(
-                "update to {} ended in {}{}",
+            let mut reason = format!(
+                "update to {} ended in {ended_in}{reason_suffix}",
                 task.phase.token_value(),
-                snapshot.status,
-                snapshot.reason_suffix()
             );
+            if task.phase == Phase::Disable && snapshot.status != ended_in {
+                reason = format!(
+                    "our update to {}=false ended in {ended_in}; the stack is {} from another update since, its guarded resources as they were: not refreshed",
+                    task.parameter, snapshot.status
+                );
+            }
             fail(task, reason, critical);
             false
         }

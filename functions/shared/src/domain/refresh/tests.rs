@@ -202,6 +202,35 @@ fn another_executions_phase_two_after_our_phase_one_completes_the_refresh() {
 }
 
 #[test]
+fn a_second_runs_failed_phase_two_after_our_phase_one_is_ours_to_bring_back_to_true() {
+    // Our `false` completed; before we looked, another run's `true` rolled back: the stack
+    // is UPDATE_ROLLBACK_COMPLETE at `false`. That rollback is not ours: our phase one is
+    // done and our phase two runs (here it succeeds), never a non-critical "failure".
+    let stack = FakeStack::new("UPDATE_ROLLBACK_COMPLETE", "false");
+    let mut t = task(&stack);
+    t.update_started = true;
+    stack.operations.lock().unwrap().push((
+        super::operations::phase_one_token(&t).unwrap(),
+        Some("UPDATE_COMPLETE"),
+    ));
+    let t = run(&stack, t, 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["true"]);
+    assert_eq!(stack.token(), "true");
+}
+
+#[test]
+fn an_update_a_task_says_began_but_the_stack_never_saw_is_started_after_its_checks() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.template = TABLE_TEMPLATE;
+    let mut t = task(&stack);
+    t.update_started = true;
+    let t = run(&stack, t, 600_000);
+    assert_eq!(t.outcome, Outcome::Skipped, "the guard judged it: {t:?}");
+    assert!(stack.updates.lock().unwrap().is_empty(), "the table kept");
+}
+
+#[test]
 fn another_executions_phase_one_after_our_phase_two_is_followed_by_true_again() {
     // Our `false` and `true` complete, but another execution's `false` lands in between.
     let stack = FakeStack::new("UPDATE_COMPLETE", "true");
