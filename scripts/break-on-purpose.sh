@@ -298,6 +298,6 @@ mutate "how our update ended read from the stack's status now, not its own event
         return Ok(OurUpdate::Untracked);' a_second_runs_failed_phase_two lib
 mutate "emulator: a rolled-back update's end missing from its events" tests/emulator/rotatetoken/cloudformation/common.py \
   '    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
-' '' a_phase_two_rollback_is_reported_critical refresh
+' '' a_failed_phase_two_fails state_machine
 
 exit $survived
