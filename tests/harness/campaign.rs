@@ -293,14 +293,14 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
             // Both strike a run still running (the first, else a later run of the burst);
             // one that finds every run ended is not counted as injected.
             "stop" => {
-                if let Some(run) = running(&p, &first).await {
+                if let Some(run) = running_soon(&p, &first).await {
                     if p.request_stop(&run).await {
                         report.injected.insert("stop", 1);
                     }
                 }
             }
             _ => {
-                if let Some(run) = running(&p, &first).await {
+                if let Some(run) = running_soon(&p, &first).await {
                     let arn = crate::execution_arn(&run);
                     if p.sfn
                         .stop_execution()
@@ -494,6 +494,24 @@ async fn history(p: &Pipeline, cfn: &aws_sdk_cloudformation::Client, name: &str)
 }
 
 /// The run to strike: `first` if it is still running, else the earliest run still running.
+/// The run to strike: one running now, or the next to run within 150 s. When the first run
+/// of a burst has ended early, the next starts only when EventBridge retries its delivery
+/// (60 s, then 120 s: the emulator's `async_retry_delays_seconds`); a stop or an abort
+/// drawn then strikes that run rather than none (the campaign of 2026-12-04 lost three
+/// aborts and two stops that way, each in a seed with a burst).
+async fn running_soon(p: &Pipeline, first: &str) -> Option<String> {
+    let until = Instant::now() + Duration::from_secs(150);
+    loop {
+        if let Some(run) = running(p, first).await {
+            return Some(run);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn running(p: &Pipeline, first: &str) -> Option<String> {
     let mut runs = running_executions(p).await?;
     runs.sort_by_key(|e| e.start_date().secs());
