@@ -243,11 +243,11 @@ mutate "a task can say the data-loss guard passed" functions/shared/src/domain/m
 mutate "the guard runs only when the token is exactly true" functions/shared/src/domain/refresh/mod.rs \
   '        != Some("false");' '        == Some("true");' the_guard_runs_whenever lib
 mutate "a phase one that rolled back is refreshed when another update set true" functions/shared/src/domain/refresh/mod.rs \
-  '.filter(|status| status.contains("ROLLBACK"))' '.filter(|_| false)' a_phase_one_that_rolled_back lib
+  '        OurUpdate::Ended(status) => (classify_status(&status), status),' '        OurUpdate::Ended(_) => (class, snapshot.status.clone()),' a_phase_one_that_rolled_back lib
 mutate "the guard runs only when the token is exactly true (through the state machine)" functions/shared/src/domain/refresh/mod.rs \
   '        != Some("false");' '        == Some("true");' a_not_false_condition from_aws_state
 mutate "a phase one that rolled back before someone's deploy is refreshed (through the state machine)" functions/shared/src/domain/refresh/mod.rs \
-  '.filter(|status| status.contains("ROLLBACK"))' '.filter(|_| false)' a_phase_one_that_rolled_back_before from_aws_state
+  '        OurUpdate::Ended(status) => (classify_status(&status), status),' '        OurUpdate::Ended(_) => (class, snapshot.status.clone()),' a_phase_one_that_rolled_back_before from_aws_state
 mutate "two-phase accepts the token replacing a data holder" functions/shared/src/domain/guard.rs \
   $'    if allows_data_loss {\n        return None;\n    }\n    let replaced' $'    if true {\n        return None;\n    }\n    let replaced' a_data_holder_the_token_itself lib
 mutate "the report writes the run files before it alerts (an S3 failure loses the CRITICAL alert)" functions/shared/src/service/report.rs \

@@ -20,7 +20,9 @@ async fn seed(n: u64) -> SeedReport {
 #[tokio::test]
 async fn seed_1_aborted_stopped_and_deleted_mid_run_keeps_every_invariant() {
     let r = seed(1).await;
-    assert!(r.injected.contains_key("burst"), "{:?}", r.injected);
+    for kind in ["abort", "stop", "stack_deleted", "burst"] {
+        assert!(r.injected.contains_key(kind), "{kind}: {:?}", r.injected);
+    }
 }
 
 #[tokio::test]

@@ -236,21 +236,17 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
     eprintln!("seed {seed}: drawn {drawn:?}; emulator {control}");
     p.emulator.control(control);
 
-    // The change, and the burst after it.
+    // The change; the run it starts; then, while that run is under way, the burst and the
+    // faults that strike it, side by side: their delays count from the run's start (a burst
+    // delivered first had outlasted a short run, and the stop and abort found none: the
+    // campaign of 2026-12-04, seed 1).
     let first_version = put_secret(&p.sm, "prod/db-password", &format!("v1-{seed}")).await;
     p.deliver(&sample_event("put-secret-value.json", &arn, &first_version))
         .await;
-    for i in 0..burst {
-        let v = put_secret(&p.sm, "prod/db-password", &format!("v1-{seed}-{i}")).await;
-        p.deliver(&sample_event("put-secret-value.json", &arn, &v))
-            .await;
-    }
-    if burst > 0 {
-        report.injected.insert("burst", burst);
-    }
     let first = execution_name(&arn, &first_version);
     let first_arn = crate::execution_arn(&first);
     // The run begins when the trigger has started it (EventBridge delivers asynchronously).
+    let delivered = Instant::now();
     for _ in 0..600 {
         if p.sfn
             .describe_execution()
@@ -263,8 +259,18 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The faults that strike a run under way.
     let run_began = Instant::now();
+    eprintln!(
+        "seed {seed}: the first run began {} ms after its change was delivered",
+        run_began.duration_since(delivered).as_millis()
+    );
+    let the_burst = async {
+        for i in 0..burst {
+            let v = put_secret(&p.sm, "prod/db-password", &format!("v1-{seed}-{i}")).await;
+            p.deliver(&sample_event("put-secret-value.json", &arn, &v))
+                .await;
+        }
+    };
     let mut to_do: Vec<(u64, &'static str)> = Vec::new();
     if deleted.is_some() {
         to_do.push((delete_after_ms, "stack_deleted"));
@@ -276,44 +282,66 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
         to_do.push((abort_after_ms, "abort"));
     }
     to_do.sort();
-    for (after_ms, kind) in to_do {
-        let wait = Duration::from_millis(after_ms).saturating_sub(run_began.elapsed());
-        tokio::time::sleep(wait).await;
-        match kind {
-            "stack_deleted" => {
-                let name = deleted.clone().unwrap();
-                let c = fleet.iter().find(|c| c.name == name).unwrap();
-                let _ = clients[&(c.account, c.region)]
-                    .delete_stack()
-                    .stack_name(&name)
-                    .send()
-                    .await;
-                report.injected.insert("stack_deleted", 1);
-            }
-            // Both strike a run still running (the first, else a later run of the burst);
-            // one that finds every run ended is not counted as injected.
-            "stop" => {
-                if let Some(run) = running_soon(&p, &first).await {
-                    if p.request_stop(&run).await {
-                        report.injected.insert("stop", 1);
+    let mut struck: Vec<&'static str> = Vec::new();
+    let the_strikes = async {
+        for (after_ms, kind) in to_do {
+            let wait = Duration::from_millis(after_ms).saturating_sub(run_began.elapsed());
+            tokio::time::sleep(wait).await;
+            match kind {
+                "stack_deleted" => {
+                    let name = deleted.clone().unwrap();
+                    let c = fleet.iter().find(|c| c.name == name).unwrap();
+                    let _ = clients[&(c.account, c.region)]
+                        .delete_stack()
+                        .stack_name(&name)
+                        .send()
+                        .await;
+                    struck.push("stack_deleted");
+                }
+                // Both strike a run still running (the first, else a later run of the burst);
+                // one that finds every run ended is not counted as injected.
+                "stop" => {
+                    if let Some(run) = running_soon(&p, &first).await {
+                        if p.request_stop(&run).await {
+                            struck.push("stop");
+                        }
+                    } else {
+                        eprintln!(
+                            "seed {seed}: the stop, {} ms into the first run, found no run running: {}",
+                            after_ms,
+                            runs_so_far(&p).await
+                        );
                     }
                 }
-            }
-            _ => {
-                if let Some(run) = running_soon(&p, &first).await {
-                    let arn = crate::execution_arn(&run);
-                    if p.sfn
-                        .stop_execution()
-                        .execution_arn(&arn)
-                        .send()
-                        .await
-                        .is_ok()
-                    {
-                        report.injected.insert("abort", 1);
+                _ => {
+                    if let Some(run) = running_soon(&p, &first).await {
+                        let arn = crate::execution_arn(&run);
+                        if p.sfn
+                            .stop_execution()
+                            .execution_arn(&arn)
+                            .send()
+                            .await
+                            .is_ok()
+                        {
+                            struck.push("abort");
+                        }
+                    } else {
+                        eprintln!(
+                            "seed {seed}: the abort, {} ms into the first run, found no run running: {}",
+                            after_ms,
+                            runs_so_far(&p).await
+                        );
                     }
                 }
             }
         }
+    };
+    tokio::join!(the_burst, the_strikes);
+    for kind in struck {
+        report.injected.insert(kind, 1);
+    }
+    if burst > 0 {
+        report.injected.insert("burst", burst);
     }
     quiesce(&p, Duration::from_secs(900)).await;
 
@@ -493,12 +521,12 @@ async fn history(p: &Pipeline, cfn: &aws_sdk_cloudformation::Client, name: &str)
     format!("{name}: {}", seen.join(", "))
 }
 
-/// The run to strike: `first` if it is still running, else the earliest run still running.
-/// The run to strike: one running now, or the next to run within 150 s. When the first run
-/// of a burst has ended early, the next starts only when EventBridge retries its delivery
-/// (60 s, then 120 s: the emulator's `async_retry_delays_seconds`); a stop or an abort
-/// drawn then strikes that run rather than none (the campaign of 2026-12-04 lost three
-/// aborts and two stops that way, each in a seed with a burst).
+/// The run to strike: one running now (`first` if it still runs, else the earliest), or the
+/// next to run within 150 s. When the first run of a burst has ended early, the next starts
+/// only when EventBridge retries its delivery (60 s, then 120 s: the emulator's
+/// `async_retry_delays_seconds`); a stop or an abort drawn then strikes that run rather than
+/// none (the campaign of 2026-12-04 lost three aborts and two stops that way, each in a seed
+/// with a burst).
 async fn running_soon(p: &Pipeline, first: &str) -> Option<String> {
     let until = Instant::now() + Duration::from_secs(150);
     loop {
@@ -519,6 +547,40 @@ async fn running(p: &Pipeline, first: &str) -> Option<String> {
         .find(|e| e.name() == first)
         .or(runs.first())
         .map(|e| e.name().to_string())
+}
+
+/// Every run so far, how it ended and, for a failed one, its error and cause (said when a
+/// stop or an abort finds nothing to strike, so a short count can be explained).
+async fn runs_so_far(p: &Pipeline) -> String {
+    let mut said = Vec::new();
+    for name in p.executions().await {
+        let out = p
+            .sfn
+            .describe_execution()
+            .execution_arn(crate::execution_arn(&name))
+            .send()
+            .await;
+        said.push(match out {
+            Ok(e) => {
+                let took = e
+                    .stop_date()
+                    .map(|end| end.secs() - e.start_date().secs())
+                    .unwrap_or(-1);
+                format!(
+                    "{name} {} after {took} s {} {}",
+                    e.status().as_str(),
+                    e.error().unwrap_or_default(),
+                    e.cause()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(400)
+                        .collect::<String>()
+                )
+            }
+            Err(e) => format!("{name}: {e}"),
+        });
+    }
+    said.join("; ")
 }
 
 /// The state machine's executions still running (`None` when the listing failed).
