@@ -81,6 +81,15 @@ class RequestTokens(EmulatorTestCase):
         failed = stack_statuses("rt-true-1")
         self.assertEqual(failed[0], "UPDATE_ROLLBACK_COMPLETE", failed)
         self.assertIn("UPDATE_ROLLBACK_IN_PROGRESS", failed)
+        # The resource that failed has its own event, with its reason, older than the
+        # stack's rollback (newest first), as DescribeStackEvents lists them on AWS.
+        own = self.events_of("app", "rt-true-1")
+        kinds = [(e["LogicalResourceId"], e["ResourceStatus"]) for e in own]
+        self.assertIn(("Reader", "CREATE_FAILED"), kinds)
+        self.assertLess(kinds.index(("app", "UPDATE_ROLLBACK_IN_PROGRESS")), kinds.index(("Reader", "CREATE_FAILED")), kinds)
+        reader = next(e for e in own if e["LogicalResourceId"] == "Reader")
+        self.assertTrue(reader.get("ResourceStatusReason"), reader)
+        self.assertEqual(reader["ResourceType"], "AWS::SSM::Parameter", reader)
         self.assertEqual(stack_statuses("rt-false-1")[0], "UPDATE_COMPLETE")
         self.assertEqual(stack_statuses("rt-true-2")[0], "UPDATE_COMPLETE")
 

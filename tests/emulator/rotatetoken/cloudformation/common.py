@@ -98,15 +98,14 @@ def roll_back(stack: Any, failing: list[tuple[str, str, str]], operation: str) -
             resource_status=status, resource_status_reason=reason, resource_properties=None,
         ))
     summary = f"The following resource(s) failed to {verb}: [{', '.join(l for l, _, _ in failing)}]. "
-    if operation == "CREATE":
-        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=summary + "Rollback requested by user.")
-        try:
-            stack.resource_map.delete()
-        except Exception:
-            pass
-        stack.status = "ROLLBACK_COMPLETE"
-    else:
-        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=summary)
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    if operation != "CREATE":
+        update_rolled_back(stack, summary)
+        return
+    stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=summary + "Rollback requested by user.")
+    try:
+        stack.resource_map.delete()
+    except Exception:
+        pass
+    stack.status = "ROLLBACK_COMPLETE"
     stack.stack_status_reason = summary
     stack._add_stack_event(stack.status)

@@ -96,7 +96,14 @@ def apply_update(stack: Any, template: str, role_arn: Any, resolved: dict[str, A
             if would_create(stack, template, resolved, logical)
         ]
         if failing:
-            update_rolled_back(stack, f"The following resource(s) failed to create: [{', '.join(failing)}]. ")
+            # Each failed resource has its own CREATE_FAILED event, with its reason, before
+            # the stack's rollback (DescribeStackEvents on AWS; the product reads them to say
+            # why its update rolled back). The reason is the fault's, in AWS's shape.
+            roll_back(stack, [(
+                logical, "CREATE_FAILED",
+                'Resource handler returned message: "Creation failed by the emulator\'s fail_create '
+                'fault" (HandlerErrorCode: GeneralServiceException)',
+            ) for logical in failing], "UPDATE")
             entry["result"] = stack.status
             return
         failing = [f for check in UPDATE_CHECKS for f in check(stack, template, resolved)]
