@@ -1,4 +1,4 @@
-//! `make faults`: the seeded fault campaign (tests/harness/campaign.rs). Prints the table;
+//! `make faults`: the seeded fault campaign (tests/harness/campaign/). Prints the table;
 //! the whole campaign (no SEEDS) also writes it to docs/fault-campaign.md. Exits 1 on any
 //! invariant violation.
 //!
@@ -67,7 +67,7 @@ async fn main() {
             .unwrap_or_default();
         let minutes = started.elapsed().as_secs_f64() / 60.0;
         let doc = format!(
-            "# Fault campaign\n\nMeasured {date} with `JOBS={jobs} make faults` on this project's build machine (2 cores): {minutes:.0} minutes in all, {jobs} seed(s) at a time (a seed's seconds below are its own wall time; Step Functions' retry waits at a tenth of AWS's, emulator patch 52). tests/harness/campaign.rs holds the faults, how each is injected, and the invariants.\n\n{t}"
+            "# Fault campaign\n\nMeasured {date} with `JOBS={jobs} make faults` on this project's build machine (2 cores): {minutes:.0} minutes in all, {jobs} seed(s) at a time (a seed's seconds below are its own wall time; Step Functions' retry waits at a tenth of AWS's, emulator patch 52). tests/harness/campaign/ holds the faults, how each is injected, and the invariants.\n\n{t}"
         );
         let _ = std::fs::write(
             rotatetoken_tests::repo_root().join("docs/fault-campaign.md"),

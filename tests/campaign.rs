@@ -1,6 +1,6 @@
 //! A slice of the seeded fault campaign (`make faults`: 50 seeds of 200 stacks): three
 //! seeds of a 40-stack fleet in 4 account-regions, which between them draw every fault
-//! kind (tests/harness/campaign.rs says what each does and which invariants are checked).
+//! kind (tests/harness/campaign/ says what each does and which invariants are checked).
 
 use rotatetoken_tests::campaign::{run_seed, table, SeedReport};
 

@@ -24,7 +24,7 @@ impl CliRun {
 
 /// Builds the binary (with the functions), once per test process.
 pub fn build_once() {
-    crate::build_functions_once();
+    crate::functions::build_functions_once();
 }
 
 pub fn binary() -> std::path::PathBuf {
@@ -35,7 +35,7 @@ impl Pipeline {
     /// `rotate-token <args>` with the deployment's state machine and discover function
     /// named (the harness deploys no stack of template.yaml to find them from).
     pub fn cli_command(&self, args: &[&str]) -> tokio::process::Command {
-        crate::build_functions_once();
+        crate::functions::build_functions_once();
         let discover = template_facts()["functions"]["DiscoverFunction"]["binary"]
             .as_str()
             .unwrap()

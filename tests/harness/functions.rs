@@ -1,0 +1,175 @@
+//! The real handlers a test owns: `cargo lambda watch` on a free loopback port, with the
+//! settings the SAM template gives each function.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::{
+    http, log_file, repo_root, state_machine_arn, venv_bin, wait_for_port, Emulator, REGION,
+};
+
+/// Settings the functions get, as the SAM template would set them.
+#[derive(Debug, Clone)]
+pub struct FunctionEnv {
+    pub vars: Vec<(String, String)>,
+}
+
+impl FunctionEnv {
+    /// Instances of each function `cargo lambda watch` may run at once: enough for every
+    /// stack the Map refreshes at once to have its own, as Lambda gives them.
+    pub fn lambda_concurrency(&self) -> usize {
+        let map = self
+            .vars
+            .iter()
+            .find(|(k, _)| k == "MAX_CONCURRENCY")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        map.max(8)
+    }
+
+    pub fn for_emulator(emulator: &Emulator) -> Self {
+        let vars = [
+            ("AWS_ENDPOINT_URL", emulator.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+            ("STATE_MACHINE_ARN", &state_machine_arn()),
+            ("PARAMETER_NAME", "RotateToken"),
+            ("SECRET_NAME_PREFIXES", "*"),
+            ("SELECTION_MODE", "all"),
+            ("MAX_CONCURRENCY", "4"),
+            ("POLL_INTERVAL_SECONDS", "0.2"),
+            ("MAX_WAIT_SECONDS", "120"),
+            ("STEP_BUDGET_SECONDS", "20"),
+        ];
+        Self {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// The real handlers, served by `cargo lambda watch` (the Docker-free path of the README).
+pub struct Functions {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+/// Builds the functions once per test process (a no-op when they are fresh): every
+/// instance `cargo lambda watch` starts then runs its binary directly (run-built.sh)
+/// instead of a `cargo run` of its own.
+/// The functions' build profile: `debug`, or `release` when `RT_FUNCTIONS_PROFILE=release`
+/// (the benchmarks measure what is deployed).
+pub fn functions_profile() -> &'static str {
+    match std::env::var("RT_FUNCTIONS_PROFILE").as_deref() {
+        Ok("release") => "release",
+        _ => "debug",
+    }
+}
+
+pub(crate) fn build_functions_once() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let mut args = vec!["build", "--workspace", "--bins", "--locked", "--quiet"];
+        if functions_profile() == "release" {
+            args.push("--release");
+        }
+        let status = Command::new(real_cargo())
+            .args(&args)
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of the functions failed");
+    });
+}
+
+/// The cargo that runs this test (cargo sets `CARGO` for its tests).
+fn real_cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+impl Functions {
+    pub fn start(port: u16, env: &FunctionEnv) -> Self {
+        build_functions_once();
+        let log = log_file("functions", port);
+        let mut cmd = Command::new(venv_bin("cargo-lambda"));
+        cmd.args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--quiet",
+            "--concurrency",
+            &env.lambda_concurrency().to_string(),
+        ])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .current_dir(repo_root())
+        .env("CARGO", repo_root().join("tests/harness/run-built.sh"))
+        .env("RT_REAL_CARGO", real_cargo())
+        .env("RT_TARGET_DIR", target_dir())
+        .env("RT_PROFILE_DIR", functions_profile())
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::options().append(true).open(&log).unwrap(),
+        ));
+        // An env file, not --env-var: cargo lambda splits --env-var values at commas.
+        let env_file = log.with_extension("env");
+        let lines: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
+        cmd.arg("--env-file").arg(&env_file);
+        let mut child = cmd
+            .spawn()
+            .expect("start cargo lambda watch (run `make deps` first)");
+        wait_for_port(port, &mut child, "cargo lambda watch", &log);
+        Self { child, port, log }
+    }
+
+    /// Invokes a function through cargo lambda watch's Invoke API; `Err` carries the
+    /// function's `{errorType, errorMessage}`.
+    pub fn invoke(&self, function: &str, payload: &Value) -> Result<Value, Value> {
+        let path = format!("/2015-03-31/functions/{function}/invocations");
+        let (status, body) = http::post(self.port, &path, &payload.to_string());
+        let value: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(value)
+        }
+    }
+
+    /// Everything the functions logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Functions {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
