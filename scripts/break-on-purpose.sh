@@ -63,9 +63,13 @@ PY
   git checkout -q -- "$file"
 }
 
-mutate "two-phase update skipped (start at phase true)" functions/shared/src/domain/model/step.rs \
-  $'            phase: Phase::Disable,\n            update_started: false,' \
-  $'            phase: Phase::Enable,\n            update_started: false,' a_put_secret_value
+# A task created at phase two is now taken back to phase one by the refresh (the stack shows
+# no phase one of ours: operations.rs), so skipping phase one is injected where the update
+# is sent, and the defence has its own deliberate bug.
+mutate "two-phase update skipped (phase one sends true)" functions/shared/src/domain/model/step.rs \
+  '            Phase::Disable => "false",' '            Phase::Disable => "true",' a_put_secret_value
+mutate "a task naming phase two is believed without the stack's word (phase one and its guard skipped)" functions/shared/src/domain/refresh/operations.rs \
+  '    if !at_false {' '    if false && !at_false {' a_task_cannot_skip_phase_one lib
 mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken/cloudformation/conditions.py \
   '    parsing.ResourceMap.update = rm_update' '    pass  # mutation' a_put_secret_value
 mutate "stacks without the parameter selected" functions/shared/src/domain/in_place.rs \
