@@ -56,6 +56,7 @@ pub(super) async fn history(
     }
     format!("{name}: {}", seen.join(", "))
 }
+
 /// Invariants 1 to 3 over every run of the seed so far.
 pub(super) async fn check_runs(
     p: &Pipeline,
@@ -84,16 +85,7 @@ pub(super) async fn check_runs(
             .unwrap();
         let status = d.status().as_str().to_string();
         let key = RunFiles::new(RUNS_BUCKET, &name).summary_key();
-        let summary: Option<Value> =
-            match s3.get_object().bucket(RUNS_BUCKET).key(&key).send().await {
-                Ok(o) => o
-                    .body
-                    .collect()
-                    .await
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b.into_bytes()).ok()),
-                Err(_) => None,
-            };
+        let summary = run_file(&s3, &key).await;
         let Some(summary) = summary else {
             let told = alerts
                 .iter()
@@ -144,22 +136,10 @@ pub(super) async fn check_runs(
         }
         // Every stack the run selected (the Map's item list), exactly once.
         let items_key = RunFiles::new(RUNS_BUCKET, &name).items_key;
-        let items: Vec<Value> = match s3
-            .get_object()
-            .bucket(RUNS_BUCKET)
-            .key(&items_key)
-            .send()
+        let items: Vec<Value> = run_file(&s3, &items_key)
             .await
-        {
-            Ok(o) => o
-                .body
-                .collect()
-                .await
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b.into_bytes()).ok())
-                .unwrap_or_default(),
-            Err(_) => vec![],
-        };
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
         for item in &items {
             let id = item["stack"]["id"].as_str().unwrap_or_default();
             let n = rows.iter().filter(|r| r["stack_id"] == id).count();
@@ -208,4 +188,17 @@ pub(super) async fn check_runs(
             ));
         }
     }
+}
+
+/// A run file as JSON, `None` when it is missing or unreadable (a run that wrote none).
+async fn run_file(s3: &aws_sdk_s3::Client, key: &str) -> Option<Value> {
+    let object = s3
+        .get_object()
+        .bucket(RUNS_BUCKET)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    let bytes = object.body.collect().await.ok()?.into_bytes();
+    serde_json::from_slice(&bytes).ok()
 }

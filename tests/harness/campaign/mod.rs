@@ -304,37 +304,26 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
                 }
                 // Both strike a run still running (the first, else a later run of the burst);
                 // one that finds every run ended is not counted as injected.
-                "stop" => {
-                    if let Some(run) = running_soon(&p, &first).await {
-                        if p.request_stop(&run).await {
-                            struck.push("stop");
-                        }
-                    } else {
+                _ => {
+                    let Some(run) = running_soon(&p, &first).await else {
                         eprintln!(
-                            "seed {seed}: the stop, {} ms into the first run, found no run running: {}",
-                            after_ms,
+                            "seed {seed}: the {kind}, {after_ms} ms into the first run, found no run running: {}",
                             runs_so_far(&p).await
                         );
-                    }
-                }
-                _ => {
-                    if let Some(run) = running_soon(&p, &first).await {
-                        let arn = crate::execution_arn(&run);
-                        if p.sfn
+                        continue;
+                    };
+                    let landed = match kind {
+                        "stop" => p.request_stop(&run).await,
+                        _ => p
+                            .sfn
                             .stop_execution()
-                            .execution_arn(&arn)
+                            .execution_arn(crate::execution_arn(&run))
                             .send()
                             .await
-                            .is_ok()
-                        {
-                            struck.push("abort");
-                        }
-                    } else {
-                        eprintln!(
-                            "seed {seed}: the abort, {} ms into the first run, found no run running: {}",
-                            after_ms,
-                            runs_so_far(&p).await
-                        );
+                            .is_ok(),
+                    };
+                    if landed {
+                        struck.push(kind);
                     }
                 }
             }

@@ -8,11 +8,9 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use crate::pipeline::Pipeline;
 
 /// The run to strike: one running now (`first` if it still runs, else the earliest), or the
-/// next to run within 150 s. When the first run of a burst has ended early, the next starts
-/// only when EventBridge retries its delivery (60 s, then 120 s: the emulator's
-/// `async_retry_delays_seconds`); a stop or an abort drawn then strikes that run rather than
-/// none (the campaign of 2026-12-04 lost three aborts and two stops that way, each in a seed
-/// with a burst).
+/// next to run within 150 s: when the first run has ended before its strike, a later run of
+/// the burst may still start (after the first's end, or when EventBridge retries a delivery,
+/// 60 s then 120 s: the emulator's `async_retry_delays_seconds`), and is struck instead.
 pub(super) async fn running_soon(p: &Pipeline, first: &str) -> Option<String> {
     let until = Instant::now() + Duration::from_secs(150);
     loop {
