@@ -64,9 +64,11 @@ fn the_state_machine_names_exactly_the_errors_the_handlers_raise() {
     tasks(&definition()["States"], &mut all);
     assert!(all.len() >= 3, "{all:?}");
     let raised: BTreeSet<String> = FunctionError::ALL.iter().map(|s| s.to_string()).collect();
-    let lambda_tasks = all
-        .iter()
-        .filter(|(_, t)| t["Resource"] == "arn:aws:states:::lambda:invoke");
+    let lambda_tasks = all.iter().filter(|(_, t)| {
+        t["Resource"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("arn:aws:states:::lambda:invoke"))
+    });
     assert!(lambda_tasks.clone().count() >= 3, "{all:?}");
     for (name, task) in lambda_tasks {
         let mentioned: BTreeSet<String> = names(&task["Retry"])
@@ -104,6 +106,48 @@ fn the_state_machine_names_exactly_the_errors_the_handlers_raise() {
     );
 }
 
+/// The end statuses the waiter wakes on are the ones the pipeline's rule and the target
+/// accounts' forwarding rule let through: one missing would leave its waits to time out,
+/// one too many would invoke the waiter for nothing.
+#[test]
+fn the_rules_that_wake_waiting_steps_pass_exactly_the_end_statuses() {
+    use rotatetoken::domain::waiting::END_STATUSES;
+    let ends: BTreeSet<String> = END_STATUSES.iter().map(|s| s.to_string()).collect();
+    let statuses = |pattern: &Value| -> BTreeSet<String> {
+        assert_eq!(pattern["source"], serde_json::json!(["aws.cloudformation"]));
+        assert_eq!(
+            pattern["detail-type"],
+            serde_json::json!([rotatetoken::domain::waiting::STATUS_CHANGE])
+        );
+        pattern["detail"]["status-details"]["status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let facts = template_facts();
+    let pipeline = facts["rule_patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "StackOperationEnded")
+        .expect("template.yaml routes stack ends to the waiter");
+    assert_eq!(pipeline["function"], "WaiterFunction");
+    assert_eq!(statuses(&pipeline["pattern"]), ends, "template.yaml");
+    let targets = rotatetoken_tests::template_facts_of("target-role.yaml");
+    let forward = targets["other_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "ForwardStackOperationEnds")
+        .expect("target-role.yaml forwards stack ends");
+    assert_eq!(statuses(&forward["pattern"]), ends, "target-role.yaml");
+    for status in &ends {
+        assert!(rotatetoken::domain::waiting::is_end(status), "{status}");
+    }
+}
+
 #[test]
 fn each_function_is_set_exactly_the_variables_its_settings_read() {
     use rotatetoken::config;
@@ -127,6 +171,7 @@ fn each_function_is_set_exactly_the_variables_its_settings_read() {
         ("POLL_INTERVAL_SECONDS", "15"),
         ("MAX_WAIT_SECONDS", "3600"),
         ("STEP_BUDGET_SECONDS", "600"),
+        ("WAIT_FOR_STATUS_EVENTS", "true"),
         ("TARGET_ACCOUNTS", "111111111111"),
         ("TARGET_ORGANIZATIONAL_UNITS", ""),
         ("TARGET_REGIONS", "us-east-1"),
@@ -159,7 +204,7 @@ fn each_function_is_set_exactly_the_variables_its_settings_read() {
     let functions = facts["functions"].as_object().unwrap();
     assert_eq!(
         functions.len(),
-        4,
+        5,
         "every function of the template is checked"
     );
     for (logical, f) in functions {
@@ -170,6 +215,7 @@ fn each_function_is_set_exactly_the_variables_its_settings_read() {
             "rotatetoken-refresh" => drop(config::refresh().unwrap()),
             "rotatetoken-report" => drop(config::report()),
             "rotatetoken-trigger" => drop(config::trigger().unwrap()),
+            "rotatetoken-waiter" => drop(config::waiter().unwrap()),
             other => panic!("{logical}: no settings reader for {other}"),
         }
         let read: BTreeSet<String> = config::variables_read()
@@ -225,7 +271,14 @@ fn a_trigger_that_fails_for_good_lands_in_a_queue_with_an_alarm() {
         .as_str()
         .expect("the trigger has an on-failure destination");
     assert_eq!(facts["types"][queue], "AWS::SQS::Queue");
-    for rule in facts["rule_patterns"].as_array().unwrap() {
+    // The trigger's rules. The waiter's is not one: a wake it misses costs its step one
+    // time-out (PollIntervalSeconds), then a look; nothing is lost, nothing to replay.
+    for rule in facts["rule_patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["function"] == "TriggerFunction")
+    {
         assert_eq!(
             rule["dead_letter"], queue,
             "rule {} has no dead-letter queue",
@@ -276,6 +329,8 @@ fn json_paths(states: &Value, out: &mut Vec<(String, String, String)>) {
                                 | "MaxConcurrencyPath"
                                 | "CausePath"
                                 | "ErrorPath"
+                                | "TimeoutSecondsPath"
+                                | "SecondsPath"
                         );
                     match v.as_str() {
                         Some(p) if is_path && p.starts_with("$.") => {
@@ -334,6 +389,12 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
             .unwrap();
     let mut waiting = RefreshTask::new(stack, "RotateToken");
     waiting.outcome = Outcome::Waiting;
+    waiting.wait = Some(rotatetoken::domain::waiting::wait_for(
+        Some("RotateToken-false-abc".into()),
+        None,
+        1_000,
+        60_000,
+    ));
     let mut summary = report::summarise(discovery.clone(), Some(vec![]));
     summary.run_failed = true; // the Fail state is reached only then
     summary.failure_cause = Some(report::failure_cause(&summary));
@@ -365,7 +426,9 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
                 "DryRun?" | "RefreshStacks",
                 "Variable" | "Bucket.$" | "Key.$" | "MaxConcurrencyPath",
             ) => &discover_out,
-            ("StillUpdating?", "Variable") => &refresh_out,
+            ("StillUpdating?", "Variable")
+            | ("WaitForStack", "TimeoutSecondsPath" | "task.$")
+            | ("Pause", "SecondsPath") => &refresh_out,
             ("AnyFailed?" | "StacksFailed", "Variable" | "CausePath") => &report_out,
             ("AlertRunNotReported", "Message.$") | ("RunNotReported", "CausePath") => &caught_run,
             // Where a result is written: checked below against the type that reads it.
@@ -385,13 +448,34 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         "paths with no Rust type to check them against (add them here): {unchecked:?}"
     );
     // The values the Choices compare with are the ones the types write.
-    let still_updating = &definition()["States"]["RefreshStacks"]["ItemProcessor"]["States"]
-        ["StillUpdating?"]["Choices"][0];
+    // The loop's Choices compare with what the refresh writes for a waiting stack: its
+    // outcome, and the kind of its wait (`stack` here, as serde names WaitKind::Stack).
+    let choices = &definition()["States"]["RefreshStacks"]["ItemProcessor"]["States"]
+        ["StillUpdating?"]["Choices"];
+    let mut compared = 0;
+    for choice in choices.as_array().unwrap() {
+        let rules = choice["And"]
+            .as_array()
+            .cloned()
+            .unwrap_or(vec![choice.clone()]);
+        for rule in rules.iter().filter(|r| r.get("StringEquals").is_some()) {
+            let written = at(&refresh_out, rule["Variable"].as_str().unwrap());
+            let wanted = &rule["StringEquals"];
+            let pause = serde_json::json!("pause");
+            assert!(
+                written == Some(wanted) || wanted == &pause,
+                "StillUpdating? compares {} with {wanted}, the refresh writes {written:?}",
+                rule["Variable"]
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 3, "{choices}");
     assert_eq!(
-        at(&refresh_out, still_updating["Variable"].as_str().unwrap()),
-        Some(&still_updating["StringEquals"]),
-        "the loop's Choice compares with what the refresh writes for a waiting stack"
+        serde_json::to_value(rotatetoken::domain::model::WaitKind::Pause).unwrap(),
+        "pause"
     );
+    assert!(at(&refresh_out, "$.wait.seconds").unwrap().is_u64());
     assert!(at(&discover_out, "$.dry_run").unwrap().is_boolean());
     assert!(at(&report_out, "$.run_failed").unwrap().is_boolean());
     assert!(at(&discover_out, "$.max_concurrency").unwrap().is_u64());

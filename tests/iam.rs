@@ -398,9 +398,13 @@ async fn the_new_template_alert_fires_only_when_the_role_brings_its_own_template
         .find(|r| r["name"] == "NewTemplateRule")
         .expect("target-role.yaml has NewTemplateRule");
     let role = "arn:aws:iam::111111111111:role/RotateTokenTarget";
+    // The role's ARN as the template builds it from its name (deployed in account 111111111111).
+    let by_name =
+        json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RoleName}"});
     let pattern = rule["pattern"]
         .to_string()
-        .replace("${GetAtt:TargetRole.Arn}", role);
+        .replace(&by_name.to_string(), &json!(role).to_string());
+    assert!(!pattern.contains("Fn::Sub"), "{pattern}");
     let call = |name: &str, issuer: &str, request: Value, invoked_by: Option<&str>| {
         let mut identity = json!({
             "type": "AssumedRole",

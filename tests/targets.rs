@@ -144,6 +144,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         poll_interval_ms: 100,
         max_wait_ms: 30_000,
         require_opt_in: false,
+        wait_for_events: false,
     };
     let mut results = vec![];
     for task in &out.selected {
@@ -269,6 +270,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
             poll_interval_ms: 100,
             max_wait_ms: 5_000,
             require_opt_in: false,
+            wait_for_events: false,
         },
         &scope,
         serde_json::to_value(&forged).unwrap(),
@@ -402,6 +404,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         poll_interval_ms: 100,
         max_wait_ms: 30_000,
         require_opt_in: false,
+        wait_for_events: false,
     };
     let until = SystemClock.now_ms() + 30_000;
     let done = service::refresh(

@@ -75,6 +75,21 @@ def actions_of(statements: Any) -> set[str]:
     return out
 
 
+def pipeline_roles(role_template: dict) -> list[dict]:
+    """The roles of target-role.yaml that the pipeline assumes: not those a service assumes
+    (the stack-ends forwarding role is EventBridge's, ForwardStackOperationEnds)."""
+    out = []
+    for res in role_template["Resources"].values():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        trust = res["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        trust = trust if isinstance(trust, list) else [trust]
+        if any("Service" in (st.get("Principal") or {}) for st in trust):
+            continue
+        out.append(res)
+    return out
+
+
 def grants(template_path: str, role_path: str, params: dict[str, Any]) -> dict:
     template, errors = decode(template_path)
     if errors:
@@ -96,8 +111,8 @@ def grants(template_path: str, role_path: str, params: dict[str, Any]) -> dict:
         raise SystemExit(f"{role_path}: {errors}")
     rev = Evaluator(role, params)
     role_actions: set[str] = set()
-    for res in role["Resources"].values():
-        if res["Type"] == "AWS::IAM::Role":
+    for res in pipeline_roles(role):
+        if True:
             for policy in rev.value(res["Properties"].get("Policies", [])):
                 role_actions |= actions_of(policy["PolicyDocument"]["Statement"])
     return {"functions": functions, "target_role": sorted(role_actions)}

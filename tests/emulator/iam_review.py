@@ -26,7 +26,7 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-from iam_policies import NO_VALUE, Evaluator
+from iam_policies import NO_VALUE, Evaluator, pipeline_roles
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -48,6 +48,10 @@ NO_RESOURCE_ACTIONS = {
     # resources, and condition keys for AWS Secrets Manager", Service Authorization
     # Reference: no resource-level permissions, Resource must be "*").
     "secretsmanager:ListSecrets",
+    # Waking a step: task tokens of service-integration tasks cannot be scoped by IAM
+    # (SendTaskSuccess's only resource type is an activity; Service Authorization Reference,
+    # "Actions, resources, and condition keys for AWS Step Functions").
+    "states:SendTaskSuccess",
     # X-Ray tracing (SAM's Tracing: Active).
     "xray:PutTraceSegments", "xray:PutTelemetryRecords",
 }
@@ -248,10 +252,10 @@ def decide(statements: list, request: dict) -> str:
     return "implicit deny"
 
 
-def resource_policy(ev: Concrete, template: dict, kind: str) -> list:
-    for res in template["Resources"].values():
+def resource_policy(ev: Concrete, template: dict, kind: str, logical: str | None = None) -> list:
+    for name, res in template["Resources"].items():
         deployed = ev.condition(res["Condition"]) if "Condition" in res else True
-        if res["Type"] == kind and deployed:
+        if res["Type"] == kind and deployed and logical in (None, name):
             props = ev.value(res["Properties"])
             if kind == "AWS::Events::EventBusPolicy":
                 return as_list(props["Statement"])
@@ -275,9 +279,7 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
     external_id = params.get("TargetExternalId") or params.get("ExternalId")
 
     # Target role trust policy (target-role.yaml): the pipeline's roles, with the external ID.
-    for res in role["Resources"].values():
-        if res["Type"] != "AWS::IAM::Role":
-            continue
+    for res in pipeline_roles(role):
         trust = as_list(rev.value(res["Properties"]["AssumeRolePolicyDocument"])["Statement"])
         pipeline = as_list(rev.params.get("PipelineRoleArns"))[0]
         base = {"action": "sts:AssumeRole", "resource": "*"}
@@ -382,7 +384,7 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
                             "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{source}:alarm:x"}}, outcome)
 
     # The forwarded-events bus: listed accounts, Secrets Manager events only.
-    bus = resource_policy(ev, template, "AWS::Events::EventBusPolicy")
+    bus = resource_policy(ev, template, "AWS::Events::EventBusPolicy", "ForwardedEventsBusPolicy")
     sources = [s for s in as_list(ev.params.get("SourceAccountIds", [])) if s]
     if sources:
         bus_arn = ev.name_of("ForwardedEventsBus", "Arn")
@@ -398,6 +400,26 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
         expect("the forwarded bus, another detail-type", bus,
                {**base, "principal": f"arn:aws:iam::{sources[0]}:root",
                 "context": {**ok, "events:detail-type": "EC2 Instance State-change Notification"}}, "refuse")
+
+    # The default bus, to the target accounts: their stacks' ends only (the waits of a run).
+    ends = resource_policy(ev, template, "AWS::Events::EventBusPolicy", "StackEndsFromTargetAccounts")
+    if targets:
+        default_bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+        ok = {"events:source": ["aws.cloudformation"], "events:detail-type": "CloudFormation Stack Status Change"}
+        base = {"action": "events:PutEvents", "resource": default_bus}
+        expect("the default bus, a stack's end from a target account", ends,
+               {**base, "principal": f"arn:aws:iam::{targets[0]}:root", "context": ok}, "allow")
+        expect("the default bus, from an account that is no target", ends,
+               {**base, "principal": "arn:aws:iam::999999999999:root", "context": ok}, "refuse")
+        expect("the default bus, a target's Secrets Manager event", ends,
+               {**base, "principal": f"arn:aws:iam::{targets[0]}:root",
+                "context": {"events:source": ["aws.secretsmanager"], "events:detail-type": "AWS API Call via CloudTrail"}},
+               "refuse")
+        expect("the default bus, another CloudFormation detail-type", ends,
+               {**base, "principal": f"arn:aws:iam::{targets[0]}:root",
+                "context": {**ok, "events:detail-type": "CloudFormation Resource Status Change"}}, "refuse")
+    elif ends:
+        problems.append("the default bus admits other accounts though there are no target accounts")
     return problems
 
 

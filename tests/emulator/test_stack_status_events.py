@@ -163,6 +163,32 @@ class StackStatusEvents(EmulatorTestCase):
             self.assertEqual(e["detail"]["stack-id"], stack_id)
             self.assertEqual(e["detail"]["client-request-token"], "rt-forwarded")
 
+    def test_a_bus_policy_judges_the_events_source_and_detail_type(self) -> None:
+        """Patch 51: a policy admitting only CloudFormation's status changes (events:source,
+        events:detail-type) lets them through, and nothing else from the same account."""
+        url = self.queue_for_status_events(PIPELINE)
+        target_events = self.client("events", TARGET)
+        target_events.put_rule(Name="forward", EventPattern=STATUS_PATTERN)
+        target_events.put_targets(Rule="forward", Targets=[{
+            "Id": "pipeline", "Arn": f"arn:aws:events:us-east-1:{PIPELINE}:event-bus/default"}])
+        cfn = self.client("cloudformation", TARGET)
+        cfn.create_stack(StackName="app", TemplateBody=TEMPLATE)
+
+        def policy(source: str) -> str:
+            return json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "ends", "Effect": "Allow", "Principal": {"AWS": TARGET}, "Action": "events:PutEvents",
+                "Resource": f"arn:aws:events:us-east-1:{PIPELINE}:event-bus/default",
+                "Condition": {"ForAllValues:StringEquals": {"events:source": source},
+                              "StringEquals": {"events:detail-type": "CloudFormation Stack Status Change"}}}]})
+
+        self.client("events").put_permission(Policy=policy("aws.secretsmanager"))
+        self.update(cfn, "rt-other-source")
+        self.assertEqual(self.received(url, wait=1.5), [], "a policy for another source admits nothing here")
+        self.client("events").put_permission(Policy=policy("aws.cloudformation"))
+        self.update(cfn, "rt-admitted")
+        tokens = {e["detail"]["client-request-token"] for e in self.received(url)}
+        self.assertEqual(tokens, {"rt-admitted"})
+
     def test_describe_account_limits_answers_aws_defaults_or_the_configured_ones(self) -> None:
         cfn = self.client("cloudformation")
         limits = {x["Name"]: x["Value"] for x in cfn.describe_account_limits()["AccountLimits"]}

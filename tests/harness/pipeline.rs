@@ -94,7 +94,9 @@ impl Pipeline {
         emulator.control(serde_json::json!({"retry_interval_scale": RETRY_INTERVAL_SCALE}));
         let mut env = FunctionEnv::for_emulator(&emulator)
             .set("RUNS_BUCKET", RUNS_BUCKET)
-            .set("ALERTS_TOPIC_ARN", &alerts_topic_arn());
+            .set("ALERTS_TOPIC_ARN", &alerts_topic_arn())
+            // As template.yaml sets it: waits are the state machine's (WaitForStack).
+            .set("WAIT_FOR_STATUS_EVENTS", "true");
         for (name, value) in prepare(emulator.sdk_config().await).await {
             env = env.set(name, &value);
         }
@@ -278,6 +280,59 @@ impl Pipeline {
                 .await
                 .unwrap();
         }
+    }
+
+    /// What deploying target-role.yaml with `PipelineEventBusArn` does in `account` and
+    /// `region`: its rule forwarding every stack operation's end to the pipeline's default
+    /// bus (the pattern read from target-role.yaml), and the pipeline's bus policy
+    /// admitting the account (template.yaml, StackEndsFromTargetAccounts).
+    pub async fn forward_stack_ends_from(&self, account: &str, region: &str) {
+        let facts = crate::template_facts_of("target-role.yaml");
+        let rule = facts["other_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "ForwardStackOperationEnds")
+            .expect("target-role.yaml declares ForwardStackOperationEnds");
+        let pattern = rule["pattern"].to_string();
+        assert!(!pattern.contains("${"), "unresolved reference in {pattern}");
+        let bus = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default");
+        if account != ACCOUNT {
+            let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Sid": format!("stack-ends-{account}"), "Effect": "Allow",
+                "Principal": {"AWS": account}, "Action": "events:PutEvents", "Resource": bus,
+                "Condition": {"ForAllValues:StringEquals": {"events:source": "aws.cloudformation"},
+                              "StringEquals": {"events:detail-type": "CloudFormation Stack Status Change"}}}]});
+            self.events
+                .put_permission()
+                .policy(policy.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+        let there =
+            aws_sdk_eventbridge::Client::new(&self.emulator.sdk_config_in(account, region).await);
+        there
+            .put_rule()
+            .name("ForwardStackOperationEnds")
+            .event_pattern(pattern)
+            .send()
+            .await
+            .unwrap();
+        there
+            .put_targets()
+            .rule("ForwardStackOperationEnds")
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("rotatetoken-pipeline")
+                    .arn(bus)
+                    .role_arn(format!("arn:aws:iam::{account}:role/stack-ends-forwarding"))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
     }
 
     /// The settings SAM would put in a function's environment: the variables the code

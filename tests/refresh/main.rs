@@ -23,6 +23,7 @@ const SETTINGS: RefreshSettings = RefreshSettings {
     poll_interval_ms: 100,
     max_wait_ms: 30_000,
     require_opt_in: false,
+    wait_for_events: false,
 };
 
 struct World {

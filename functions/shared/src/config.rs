@@ -10,7 +10,7 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 19] = [
+pub const TEMPLATE_VARIABLES: [&str; 20] = [
     "PARAMETER_NAME",
     "VERSION_PARAMETER_NAME",
     "SELECTION_MODE",
@@ -18,6 +18,7 @@ pub const TEMPLATE_VARIABLES: [&str; 19] = [
     "POLL_INTERVAL_SECONDS",
     "MAX_WAIT_SECONDS",
     "STEP_BUDGET_SECONDS",
+    "WAIT_FOR_STATUS_EVENTS",
     "TARGET_ACCOUNTS",
     "TARGET_ORGANIZATIONAL_UNITS",
     "TARGET_REGIONS",
@@ -142,6 +143,19 @@ fn require_opt_in() -> Result<bool, InputError> {
     }
 }
 
+/// `WAIT_FOR_STATUS_EVENTS` (`true`/`false`, absent: false): hand a waiting task back to
+/// the state machine at once, to wait on the stack's status change event.
+fn wait_for_events() -> Result<bool, InputError> {
+    match var("WAIT_FOR_STATUS_EVENTS").as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(InputError::new(
+            "WAIT_FOR_STATUS_EVENTS",
+            format!("`{other}` is not one of: true, false"),
+        )),
+    }
+}
+
 pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
     Ok(RefreshSettings {
         poll_interval_ms: seconds_to_ms(
@@ -151,6 +165,7 @@ pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
         )?,
         max_wait_ms: seconds_to_ms("MAX_WAIT_SECONDS", 3600.0, "a positive number of seconds")?,
         require_opt_in: require_opt_in()?,
+        wait_for_events: wait_for_events()?,
     })
 }
 
@@ -217,6 +232,16 @@ pub fn refresh() -> Result<RefreshConfig, InputError> {
         step_budget_ms: step_budget_ms()?,
         scope: scope()?,
         runs_bucket: runs_bucket(),
+    })
+}
+
+/// The waiter's one setting: the runs bucket, where the waits are kept.
+pub fn waiter() -> Result<String, InputError> {
+    runs_bucket().ok_or_else(|| {
+        InputError::new(
+            "RUNS_BUCKET",
+            "is missing: the waiter keeps the waiting steps in the runs bucket",
+        )
     })
 }
 

@@ -222,6 +222,36 @@ pub trait RunStore {
     fn exists(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
+/// Where the waiter keeps each waiting step's task token, and the ends it has seen, under
+/// the stack's key in the runs bucket ([`crate::domain::waiting`]).
+pub trait WaitBoard {
+    fn keep(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The object, or None when there is none.
+    fn find(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
+    /// The keys under a prefix.
+    fn keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    fn forget(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// How Step Functions took a task token back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callback {
+    /// The waiting task succeeded with it.
+    Delivered,
+    /// The task no longer waits (it timed out, its execution ended, or the token was
+    /// already used): nothing to wake.
+    Gone,
+}
+
+/// Step Functions' callback API: a waiting task's token sent back.
+pub trait TaskCallbacks {
+    fn succeed(
+        &self,
+        task_token: &str,
+        output: &str,
+    ) -> impl Future<Output = Result<Callback, AwsError>> + Send;
+}
+
 /// No run files (a local invoke without `RUNS_BUCKET`): the type of an absent store, whose
 /// calls all fail, since nothing may be read from or kept in a store that is not there.
 pub struct NoRunFiles;

@@ -114,16 +114,35 @@ def deliver(account: str, region: str, envelope: dict[str, Any], bus: str = "def
             traceback.print_exc()
 
 
-def _allows(policy: str | None, sender: str) -> bool:
-    """Whether a receiving bus's resource policy lets account `sender` put events on it.
-    Conditions other than aws:PrincipalAccount are not judged, and a statement carrying one
-    does not allow (stricter than AWS, never looser)."""
+def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None) -> bool:
+    """Whether a receiving bus's resource policy lets account `sender` put `event` on it.
+    Judged conditions: aws:PrincipalAccount, and the event's own keys events:source
+    (multi-valued: ForAllValues:StringEquals) and events:detail-type (StringEquals), as
+    the EventBridge user guide's "Example policy: Send events to a custom bus in a different
+    account" uses them. A statement with any other condition does not allow (stricter than
+    AWS, never looser)."""
     if not policy:
         return False
     statements = json.loads(policy).get("Statement", [])
     denied = any(st.get("Effect") == "Deny" for st in statements)
     if denied:  # an explicit deny wins; which ones apply is not judged (stricter than AWS)
         return False
+    event = event or {}
+    values = {"aws:PrincipalAccount": [sender], "events:source": [event.get("source")],
+              "events:detail-type": [event.get("detail-type")]}
+
+    def holds(condition: dict[str, Any]) -> bool:
+        for operator, keys in condition.items():
+            if operator not in ("StringEquals", "ForAllValues:StringEquals", "ForAnyValue:StringEquals"):
+                return False
+            for key, wanted in keys.items():
+                if key not in values:
+                    return False
+                wanted = set(wanted if isinstance(wanted, list) else [wanted])
+                if not set(values[key]) <= wanted:
+                    return False
+        return True
+
     for st in statements:
         actions = st.get("Action")
         actions = actions if isinstance(actions, list) else [actions]
@@ -133,16 +152,9 @@ def _allows(policy: str | None, sender: str) -> bool:
         aws = principal.get("AWS") if isinstance(principal, dict) else principal
         aws = aws if isinstance(aws, list) else [aws]
         names = {sender, f"arn:aws:iam::{sender}:root"}
-        condition = st.get("Condition") or {}
-        if condition:
-            accounts = (condition.get("StringEquals") or {}).get("aws:PrincipalAccount")
-            if set(condition) != {"StringEquals"} or set(condition["StringEquals"]) != {"aws:PrincipalAccount"}:
-                continue
-            accounts = accounts if isinstance(accounts, list) else [accounts]
-            if "*" in aws and sender in accounts:
-                return True
+        if not ("*" in aws or names & set(aws)):
             continue
-        if "*" in aws or names & set(aws):
+        if holds(st.get("Condition") or {}):
             return True
     return False
 
@@ -205,7 +217,7 @@ def install_bus_targets() -> None:
                         bus = receiver.describe_event_bus(arn.resource_id)
                     except Exception:
                         bus = None
-                    if bus is None or not _allows(bus.policy, self.account_id):
+                    if bus is None or not _allows(bus.policy, self.account_id, original_event):
                         with LOCK:
                             CONTROL["bus_deliveries_refused"] = CONTROL.get("bus_deliveries_refused", 0) + 1
                         continue

@@ -2,7 +2,7 @@
 //! (DescribeStacks for one stack, UpdateStack).
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, TemplateStage};
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackEvent, TemplateStage};
 use aws_sdk_cloudformation::Client;
 
 use super::aws_error;
@@ -17,7 +17,16 @@ use crate::ports::{
 #[derive(Clone)]
 pub struct CloudFormation {
     client: Client,
+    /// The first page of a stack's events, kept from the first read after the stack was
+    /// last described or updated by this process: one look at a stack asks its events
+    /// several questions (how did our update end? which resources failed in it? did our
+    /// phase one happen?), each answered from one DescribeStackEvents. Events are only
+    /// ever added; a page read after the last DescribeStacks is as new as the snapshot
+    /// every decision is made from, and the next look reads them again.
+    first_events: std::sync::Arc<std::sync::Mutex<EventPages>>,
 }
+
+type EventPages = std::collections::HashMap<String, (Vec<StackEvent>, Option<String>)>;
 
 impl CloudFormation {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
@@ -26,8 +35,57 @@ impl CloudFormation {
             .build();
         Self {
             client: Client::from_conf(config),
+            first_events: Default::default(),
         }
     }
+
+    /// One page of the stack's events, newest first, and the token of the next one; the
+    /// first page from what this look already read, if it did.
+    async fn event_page(
+        &self,
+        stack_id: &str,
+        page_token: Option<String>,
+    ) -> Result<(Vec<StackEvent>, Option<String>), AwsError> {
+        let first = page_token.is_none();
+        if first {
+            if let Some(page) = self.cached_events(stack_id) {
+                return Ok(page);
+            }
+        }
+        let out = self
+            .client
+            .describe_stack_events()
+            .stack_name(stack_id)
+            .set_next_token(page_token)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeStackEvents", &e))?;
+        let page = (
+            out.stack_events().to_vec(),
+            out.next_token().map(str::to_string),
+        );
+        if first {
+            if let Ok(mut kept) = self.first_events.lock() {
+                kept.insert(stack_id.to_string(), page.clone());
+            }
+        }
+        Ok(page)
+    }
+
+    fn cached_events(&self, stack_id: &str) -> Option<(Vec<StackEvent>, Option<String>)> {
+        self.first_events.lock().ok()?.get(stack_id).cloned()
+    }
+
+    /// The stack was described or changed: its events are read anew.
+    fn forget_events(&self, stack_id: &str) {
+        if let Ok(mut kept) = self.first_events.lock() {
+            kept.remove(stack_id);
+        }
+    }
+}
+
+fn does_not_exist(e: &AwsError) -> bool {
+    e.code.as_deref() == Some("ValidationError") && e.message.contains("does not exist")
 }
 
 /// The plan's parameters as CloudFormation takes them: the token's value, every other
@@ -362,6 +420,7 @@ impl StackUpdater for CloudFormation {
     }
 
     async fn describe(&self, stack: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
+        self.forget_events(&stack.id);
         match self
             .client
             .describe_stacks()
@@ -388,16 +447,11 @@ impl StackUpdater for CloudFormation {
 
     async fn failed_resources(&self, stack: &StackRef) -> Result<Vec<FailedResource>, AwsError> {
         // Newest first, back to the stack's own UPDATE_IN_PROGRESS that began the update.
-        let mut pages = self
-            .client
-            .describe_stack_events()
-            .stack_name(&stack.id)
-            .into_paginator()
-            .send();
         let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeStackEvents", &e))?;
-            for e in page.stack_events() {
+        let mut page_token = None;
+        loop {
+            let (events, next) = self.event_page(&stack.id, page_token).await?;
+            for e in &events {
                 let status = e.resource_status().map(|s| s.as_str()).unwrap_or_default();
                 let is_stack = e.resource_type() == Some(NESTED_STACK_TYPE)
                     && e.physical_resource_id() == Some(stack.id.as_str());
@@ -413,8 +467,11 @@ impl StackUpdater for CloudFormation {
                     });
                 }
             }
+            match next {
+                Some(next) => page_token = Some(next),
+                None => return Ok(found),
+            }
         }
-        Ok(found)
     }
 
     async fn operation(
@@ -426,26 +483,16 @@ impl StackUpdater for CloudFormation {
         // Newest first: the first stack-level event with our token is where the operation
         // stands. Events older than the run (less a margin for clocks) cannot be ours.
         let horizon = since_ms.saturating_sub(15 * 60 * 1000);
-        let mut pages = self
-            .client
-            .describe_stack_events()
-            .stack_name(&stack.id)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = match page {
+        let mut page_token = None;
+        loop {
+            let (events, next) = match self.event_page(&stack.id, page_token).await {
                 Ok(page) => page,
                 // A stack that no longer exists has no operation of ours to continue (the
                 // refresh then finds it gone): AWS answers ValidationError "... does not exist".
-                Err(e)
-                    if e.code() == Some("ValidationError")
-                        && e.message().is_some_and(|m| m.contains("does not exist")) =>
-                {
-                    return Ok(None)
-                }
-                Err(e) => return Err(aws_error("DescribeStackEvents", &e)),
+                Err(e) if does_not_exist(&e) => return Ok(None),
+                Err(e) => return Err(e),
             };
-            for e in page.stack_events() {
+            for e in &events {
                 let at = e
                     .timestamp()
                     .map(|t| t.to_millis().unwrap_or_default())
@@ -464,11 +511,15 @@ impl StackUpdater for CloudFormation {
                     }));
                 }
             }
+            match next {
+                Some(next) => page_token = Some(next),
+                None => return Ok(None),
+            }
         }
-        Ok(None)
     }
 
     async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {
+        self.forget_events(&plan.stack.id);
         let request = self
             .client
             .update_stack()

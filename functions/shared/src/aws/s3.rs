@@ -7,7 +7,7 @@ use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-use crate::ports::{AwsError, LockStore, RunStore};
+use crate::ports::{AwsError, LockStore, RunStore, WaitBoard};
 
 #[derive(Clone)]
 pub struct S3RunStore {
@@ -127,6 +127,49 @@ impl LockStore for S3RunStore {
             .send()
             .await;
         condition_held("DeleteObject", key, sent)
+    }
+}
+
+/// The waiter's board: plain objects under `waits/` (a registration is written once and
+/// deleted once; an end record is overwritten by the next end).
+impl WaitBoard for S3RunStore {
+    async fn keep(&self, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        RunStore::put(self, key, body).await
+    }
+
+    async fn find(&self, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        Ok(LockStore::read(self, key).await?.map(|(body, _)| body))
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut out = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("ListObjectsV2", prefix, &e))?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn forget(&self, key: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| err("DeleteObject", key, &e))?;
+        Ok(())
     }
 }
 

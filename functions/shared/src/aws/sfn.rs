@@ -1,10 +1,13 @@
-//! Step Functions adapter: the trigger starts one named execution per secret version.
+//! Step Functions adapter: the trigger starts one named execution per secret version; the
+//! waiter sends waiting tasks' tokens back.
 
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::Client;
 
 use super::aws_error;
-use crate::ports::{AwsError, ExecutionStarter, ExistingExecution, StartOutcome};
+use crate::ports::{
+    AwsError, Callback, ExecutionStarter, ExistingExecution, StartOutcome, TaskCallbacks,
+};
 
 #[derive(Clone)]
 pub struct StepFunctions {
@@ -64,6 +67,46 @@ impl ExecutionStarter for StepFunctions {
             })),
             Err(e) if e.code() == Some("ExecutionDoesNotExist") => Ok(None),
             Err(e) => Err(aws_error("DescribeExecution", &e)),
+        }
+    }
+}
+
+/// Step Functions' callback API, for the waiter.
+#[derive(Clone)]
+pub struct TaskTokens {
+    client: Client,
+}
+
+impl TaskTokens {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: Client::new(config),
+        }
+    }
+}
+
+impl TaskCallbacks for TaskTokens {
+    async fn succeed(&self, task_token: &str, output: &str) -> Result<Callback, AwsError> {
+        match self
+            .client
+            .send_task_success()
+            .task_token(task_token)
+            .output(output)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Callback::Delivered),
+            // SendTaskSuccess (API reference): TaskTimedOut for a task that timed out or
+            // whose token was already used; TaskDoesNotExist; InvalidToken.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
+                ) =>
+            {
+                Ok(Callback::Gone)
+            }
+            Err(e) => Err(aws_error("SendTaskSuccess", &e)),
         }
     }
 }

@@ -21,3 +21,4 @@ pub mod stack_policy;
 pub mod targets;
 pub mod trigger;
 pub mod utc;
+pub mod waiting;

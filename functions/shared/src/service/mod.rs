@@ -8,6 +8,7 @@ mod refresh;
 mod report;
 mod scope;
 mod trigger;
+mod wait;
 
 #[cfg(test)]
 mod fuzz;
@@ -18,3 +19,4 @@ pub use refresh::{refresh, NO_STOPS, STOPPED_BY_OPERATOR};
 pub use report::report;
 pub use scope::{resolve_targets, Scope};
 pub use trigger::{trigger, Trigger, TriggerReport};
+pub use wait::{wait, WaitReport};

@@ -5,7 +5,7 @@
 //! One home per crossing type: [`stack`] (stack references, snapshots, planned changes and
 //! the tags the product reads), [`plan`] (update plans, parameter values, refresh modes,
 //! failed resources), [`secret`], [`target`], [`step`] (every payload the state machine
-//! carries, the Map's results included) and [`summary`] (the report's output). Behaviour
+//! carries, the Map's results included), [`wait`] (event-driven waiting) and [`summary`] (the report's output). Behaviour
 //! modules import these; these import no behaviour.
 
 mod plan;
@@ -14,6 +14,7 @@ mod stack;
 mod step;
 mod summary;
 mod target;
+mod wait;
 
 pub use plan::{FailedResource, OperationSeen, ParameterValue, RefreshMode, UpdatePlan};
 pub use secret::{is_secret_arn, secret_name_from_arn, SecretRef, SecretVersions};
@@ -21,6 +22,7 @@ pub use stack::*;
 pub use step::*;
 pub use summary::{Counts, StackRow, Summary, TargetCounts};
 pub use target::{Target, TargetSettings};
+pub use wait::{StackEnd, StackWait, WaitKind, WaitRegistration};
 
 #[cfg(test)]
 mod tests;

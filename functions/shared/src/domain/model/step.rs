@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef};
+use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackWait};
 
 /// The state machine's input, written by the trigger (or by an operator for a manual run).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +169,11 @@ pub struct RefreshTask {
     /// Said in the row whatever the outcome (a version pin that may break later updates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// Handed back `waiting` with events on: how the state machine waits before the next
+    /// look. Written by each invocation, never read by the refresh (inputs are not
+    /// authority: it only chooses when the refresh looks again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<StackWait>,
 }
 
 /// A nested stack below a root: its logical-id path from the root and its stack id.
@@ -224,6 +229,7 @@ impl RefreshTask {
             version: None,
             plan: Vec::new(),
             warning: None,
+            wait: None,
         }
     }
 }

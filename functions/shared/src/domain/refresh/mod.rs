@@ -22,9 +22,9 @@ mod verdict;
 
 use crate::ports::{AwsError, Clock, SecretDirectory, StackDirectory, StackUpdater, UpdateStart};
 pub use operations::recall;
-use operations::{in_place_token, phase_one_token, phase_two_token};
+use operations::{in_place_token, phase_one_token, phase_two_token, running_token};
 pub use verdict::{after_function_failure, restore_command, ERRORS_BEFORE_ANY_CHANGE};
-use verdict::{explain_rollback, fail, not_done, orphans};
+use verdict::{explain_rollback, fail, held_back, not_done, orphans};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshSettings {
@@ -35,6 +35,14 @@ pub struct RefreshSettings {
     pub max_wait_ms: u64,
     /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
     pub require_opt_in: bool,
+    /// Hand the task back as soon as the stack must be waited for, with a [`StackWait`]
+    /// the state machine waits on (the stack's end event, or `poll_interval_ms` when the
+    /// event is lost: [`super::waiting`]), instead of polling inside the invocation. On
+    /// in the deployed pipeline (`WAIT_FOR_STATUS_EVENTS`); off where no state machine
+    /// calls again (a test driving the function in process).
+    ///
+    /// [`StackWait`]: super::model::StackWait
+    pub wait_for_events: bool,
 }
 
 /// Phase-two updates tried before the stack is declared CRITICAL: a `true` update that
@@ -130,6 +138,7 @@ where
 {
     let (updater, clock) = (reach.updater, reach.clock);
     task.invocations += 1;
+    task.wait = None; // each invocation says anew how to wait, if it must
     task.started_ms.get_or_insert(clock.now_ms());
     let deadline = *task
         .deadline_ms
@@ -242,6 +251,16 @@ where
             (true, since) => Some(since.unwrap_or(clock.now_ms())),
             (false, _) => None,
         };
+        if must_wait && settings.wait_for_events {
+            // Hand back now: no Lambda is held while CloudFormation works.
+            task.wait = Some(super::waiting::wait_for(
+                running_token(task),
+                task.retry_at_ms,
+                clock.now_ms(),
+                settings.poll_interval_ms,
+            ));
+            break;
+        }
         if must_wait {
             let pause = match task.update_since_ms {
                 Some(since) => next_look_ms(&settings, clock.now_ms().saturating_sub(since)),
@@ -255,39 +274,6 @@ where
         }
     }
     Ok(())
-}
-
-/// The checks before any update, in both modes: a stack another service owns, one not
-/// opted in (before phase one only: a stack between phases is always brought back to
-/// `true`), one busy with someone else's operation, one that needs an operator.
-/// `Some(wait)` when the update must not start now.
-fn held_back(
-    task: &mut RefreshTask,
-    snapshot: &StackSnapshot,
-    class: StatusClass,
-    require_opt_in: bool,
-) -> Option<bool> {
-    let opt_in = match task.phase {
-        Phase::Disable => super::selection::not_opted_in(snapshot, require_opt_in, &task.parameter),
-        _ => None,
-    };
-    if let Some(reason) = super::selection::managed_elsewhere(snapshot).or(opt_in) {
-        not_done(task, reason);
-        return Some(false);
-    }
-    match class {
-        StatusClass::InProgress => Some(true), // someone else's operation
-        StatusClass::NeedsOperator => {
-            let reason = format!(
-                "stack is in {} and needs an operator{}",
-                snapshot.status,
-                snapshot.reason_suffix()
-            );
-            not_done(task, reason);
-            Some(false)
-        }
-        StatusClass::Updatable | StatusClass::RolledBack => None,
-    }
 }
 
 /// Returns whether to wait before looking again.

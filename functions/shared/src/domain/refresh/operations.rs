@@ -49,6 +49,20 @@ pub fn in_place_token(task: &RefreshTask, version: &str) -> Option<String> {
     request_token(task, &format!("version-{short}"))
 }
 
+/// The request token of our update that runs now, if one does: only its end wakes the step.
+pub(super) fn running_token(task: &RefreshTask) -> Option<String> {
+    if !task.update_started {
+        return None;
+    }
+    match (task.mode, task.phase) {
+        (super::super::in_place::RefreshMode::InPlace, _) => {
+            in_place_token(task, task.version.as_deref()?)
+        }
+        (_, Phase::Disable) => phase_one_token(task),
+        _ => phase_two_token(task, task.enable_runs),
+    }
+}
+
 /// How far back our updates can be, from `now_ms`.
 pub fn horizon_ms(now_ms: u64, max_wait_ms: u64) -> u64 {
     now_ms.saturating_sub(max_wait_ms + LONGEST_MONITORING_MS)

@@ -18,6 +18,7 @@ const SETTINGS: RefreshSettings = RefreshSettings {
     poll_interval_ms: 1_000,
     max_wait_ms: 60_000,
     require_opt_in: false,
+    wait_for_events: false,
 };
 
 fn task(stack: &FakeStack) -> RefreshTask {

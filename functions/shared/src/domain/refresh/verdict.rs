@@ -7,6 +7,7 @@ use super::super::in_place::RefreshMode;
 use super::super::model::{FailedResource, Phase, RefreshTask, SecretRef, StackRef, StackSnapshot};
 use super::super::planning::ACKNOWLEDGED_CAPABILITIES;
 use super::super::rollback;
+use super::super::selection::{managed_elsewhere, not_opted_in, StatusClass};
 use crate::domain::model::Outcome;
 use crate::ports::{StackDirectory, StackUpdater};
 
@@ -140,4 +141,37 @@ pub fn after_function_failure(mut task: RefreshTask, error: &str, cause: &str) -
     };
     fail(&mut task, reason, !before_any_change);
     task
+}
+
+/// The checks before any update, in both modes: a stack another service owns, one not
+/// opted in (before phase one only: a stack between phases is always brought back to
+/// `true`), one busy with someone else's operation, one that needs an operator.
+/// `Some(wait)` when the update must not start now.
+pub(super) fn held_back(
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    require_opt_in: bool,
+) -> Option<bool> {
+    let opt_in = match task.phase {
+        Phase::Disable => not_opted_in(snapshot, require_opt_in, &task.parameter),
+        _ => None,
+    };
+    if let Some(reason) = managed_elsewhere(snapshot).or(opt_in) {
+        not_done(task, reason);
+        return Some(false);
+    }
+    match class {
+        StatusClass::InProgress => Some(true), // someone else's operation
+        StatusClass::NeedsOperator => {
+            let reason = format!(
+                "stack is in {} and needs an operator{}",
+                snapshot.status,
+                snapshot.reason_suffix()
+            );
+            not_done(task, reason);
+            Some(false)
+        }
+        StatusClass::Updatable | StatusClass::RolledBack => None,
+    }
 }

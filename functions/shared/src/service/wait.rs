@@ -1,0 +1,191 @@
+//! The waiter's use case: keep a waiting step's task token under its stack's key, and send
+//! it back when the stack's end event arrives ([`crate::domain::waiting`]).
+//!
+//! Two orders make the two paths meet whatever their timing (S3 reads are strongly
+//! consistent after writes): a registration is written *before* the stack's recorded ends
+//! are read, and an end is recorded *before* the registrations are listed. An end that
+//! arrives while a step registers is seen by one of the two, or by both (then the second
+//! `SendTaskSuccess` finds the token used: [`Callback::Gone`]).
+//!
+//! Never logged: the task token (it completes the step) nor anything of the stack but its
+//! id, status and request token.
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::domain::error::{from_step_input, required_str, InputError};
+use crate::domain::model::{RefreshTask, StackEnd, WaitKind, WaitRegistration};
+use crate::domain::waiting::{
+    end_key, is_registration_key, last_end_key, registration_key, stack_end, stack_prefix, wakes,
+};
+use crate::handler::FunctionError;
+use crate::ports::{Callback, TaskCallbacks, WaitBoard};
+
+/// What one invocation did, returned (and logged) for the operator and the tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WaitReport {
+    /// A step's token was kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub registered: bool,
+    /// Steps woken by this invocation (a registration that found its end already
+    /// recorded wakes itself: 1).
+    pub woken: u32,
+    /// Why nothing was done, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+/// The waiter: a step registering (`{"task_token", "task"}`, from the state machine) or a
+/// CloudFormation status change event (from EventBridge).
+pub async fn wait<B, T>(board: &B, tokens: &T, input: Value) -> Result<WaitReport, FunctionError>
+where
+    B: WaitBoard + Sync,
+    T: TaskCallbacks + Sync,
+{
+    if input.get("task_token").is_some() {
+        register(board, tokens, input).await
+    } else if input.get("detail-type").is_some() {
+        wake(board, tokens, &input).await
+    } else {
+        Err(InputError::new(
+            "input",
+            "is neither a step to register (`task_token`, `task`) nor a CloudFormation stack status change event (`detail-type`)",
+        )
+        .into())
+    }
+}
+
+async fn register<B, T>(board: &B, tokens: &T, input: Value) -> Result<WaitReport, FunctionError>
+where
+    B: WaitBoard + Sync,
+    T: TaskCallbacks + Sync,
+{
+    let task_token = required_str(&input, &["task_token"])?.to_string();
+    let task: RefreshTask = from_step_input(
+        "input.task",
+        input.get("task").cloned().unwrap_or(Value::Null),
+    )?;
+    let wait = match task.wait {
+        Some(w) if w.kind == WaitKind::Stack => w,
+        _ => {
+            return Err(InputError::new(
+                "input.task.wait",
+                "must be a wait for the stack (kind `stack`): only a step handed back to wait for its stack is registered",
+            )
+            .into())
+        }
+    };
+    let registration = WaitRegistration {
+        stack_id: task.stack.id.clone(),
+        task_token,
+        request_token: wait.request_token,
+        seen_ms: wait.seen_ms,
+        execution: task.execution,
+    };
+    let key = registration_key(&registration.stack_id, &registration.task_token);
+    board.keep(&key, to_json(&registration)).await?;
+    // Then the ends already recorded: one that came before this registration was written.
+    let recorded = match registration.request_token.as_deref() {
+        Some(ours) => end_key(&registration.stack_id, ours),
+        None => last_end_key(&registration.stack_id),
+    };
+    let mut report = WaitReport {
+        registered: true,
+        ..WaitReport::default()
+    };
+    if let Some(end) = read_end(board, &recorded).await? {
+        if wakes(&registration, &end) {
+            info!(stack = %registration.stack_id, status = %end.status, "the stack's end came before its wait: waking now");
+            report.woken += send(board, tokens, &key, &registration).await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn wake<B, T>(board: &B, tokens: &T, event: &Value) -> Result<WaitReport, FunctionError>
+where
+    B: WaitBoard + Sync,
+    T: TaskCallbacks + Sync,
+{
+    let Some(end) = stack_end(event)? else {
+        return Ok(WaitReport {
+            ignored: Some("an operation in progress, not its end".to_string()),
+            ..WaitReport::default()
+        });
+    };
+    // Recorded first, for a step registering at this moment (the module's comment).
+    if let Some(token) = end.request_token.as_deref() {
+        board
+            .keep(&end_key(&end.stack_id, token), to_json(&end))
+            .await?;
+    }
+    let last = last_end_key(&end.stack_id);
+    // Delivery is out of order: a late event never replaces a later end.
+    let newer = read_end(board, &last)
+        .await?
+        .is_none_or(|kept| kept.time_ms <= end.time_ms);
+    if newer {
+        board.keep(&last, to_json(&end)).await?;
+    }
+    let mut report = WaitReport::default();
+    for key in board.keys(&stack_prefix(&end.stack_id)).await? {
+        if !is_registration_key(&key) {
+            continue;
+        }
+        let Some(body) = board.find(&key).await? else {
+            continue; // woken meanwhile by another event or by its own registration
+        };
+        let Ok(registration) = serde_json::from_slice::<WaitRegistration>(&body) else {
+            warn!(key = %key, "not a wait registration: removed");
+            board.forget(&key).await?;
+            continue;
+        };
+        if wakes(&registration, &end) {
+            report.woken += send(board, tokens, &key, &registration).await?;
+        }
+    }
+    info!(stack = %end.stack_id, status = %end.status, request_token = ?end.request_token, woken = report.woken, "stack operation ended");
+    Ok(report)
+}
+
+/// Sends the step its token back and removes the registration; 1 when the step was woken,
+/// 0 when it no longer waited.
+async fn send<B, T>(
+    board: &B,
+    tokens: &T,
+    key: &str,
+    registration: &WaitRegistration,
+) -> Result<u32, FunctionError>
+where
+    B: WaitBoard + Sync,
+    T: TaskCallbacks + Sync,
+{
+    let sent = tokens.succeed(&registration.task_token, "{}").await?;
+    board.forget(key).await?;
+    let execution = registration.execution.as_deref().unwrap_or("-");
+    Ok(match sent {
+        Callback::Delivered => {
+            info!(execution, stack = %registration.stack_id, "step woken");
+            1
+        }
+        Callback::Gone => {
+            info!(execution, stack = %registration.stack_id, "the step no longer waited (timed out, or woken before)");
+            0
+        }
+    })
+}
+
+async fn read_end<B: WaitBoard + Sync>(
+    board: &B,
+    key: &str,
+) -> Result<Option<StackEnd>, FunctionError> {
+    Ok(board
+        .find(key)
+        .await?
+        .and_then(|body| serde_json::from_slice(&body).ok()))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}

@@ -1,0 +1,201 @@
+//! End to end (the real ASL on moto's Step Functions interpreter, the real handlers, the
+//! extended emulator): waiting for CloudFormation without holding a Lambda. Each update's
+//! end reaches the waiter as CloudFormation's status change event (emulator patch 49,
+//! forwarded from other accounts by target-role.yaml's rule, patch 51), and the step
+//! waiting for it looks again; a lost, doubled or late event costs at most one time-out.
+
+use std::time::{Duration, Instant};
+
+use rotatetoken::domain::trigger::execution_name;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::{row, Pipeline};
+use serde_json::json;
+
+const STACKS: [&str; 3] = ["api", "worker", "billing"];
+/// CloudFormation's time per update here: long enough that a refresh holding a Lambda
+/// while it works would show in the Lambda time.
+const UPDATE_SECONDS: f64 = 2.0;
+
+/// A pipeline whose waits time out only after `look_after` seconds (PollIntervalSeconds).
+async fn pipeline(look_after: &str) -> Pipeline {
+    Pipeline::start(|env| {
+        env.set("POLL_INTERVAL_SECONDS", look_after)
+            .set("MAX_WAIT_SECONDS", "600")
+    })
+    .await
+}
+
+/// Runs a change of the secret to its end; the summary and the run's wall time.
+async fn run(p: &Pipeline, arn: &str) -> (rotatetoken_tests::pipeline::Finished, Duration) {
+    let version = put_secret(&p.sm, "prod/db", "v2").await;
+    let started = Instant::now();
+    p.deliver(&sample_event("put-secret-value.json", arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(arn, &version), Duration::from_secs(300))
+        .await;
+    (done, started.elapsed())
+}
+
+/// CloudFormation read calls (Describe*, Get*, List*) the refresh function made: how many,
+/// and how many of each.
+fn refresh_reads(p: &Pipeline) -> (usize, std::collections::BTreeMap<String, usize>) {
+    let mut by_action = std::collections::BTreeMap::new();
+    for (f, _, a) in p.emulator.calls() {
+        let read = a.strip_prefix("cloudformation:").is_some_and(|a| {
+            a.starts_with("Describe") || a.starts_with("Get") || a.starts_with("List")
+        });
+        if f == "rotatetoken-refresh" && read {
+            *by_action.entry(a).or_insert(0) += 1;
+        }
+    }
+    (by_action.values().sum(), by_action)
+}
+
+/// Seconds the refresh function's invocations took, in all.
+fn refresh_lambda_seconds(p: &Pipeline) -> f64 {
+    p.emulator
+        .invocations()
+        .iter()
+        .filter(|i| i["function"] == "rotatetoken-refresh")
+        .map(|i| i["seconds"].as_f64().unwrap_or(0.0))
+        .sum()
+}
+
+#[tokio::test]
+async fn each_update_is_waited_for_by_its_end_event_without_holding_a_lambda() {
+    // A lost event would cost 120 s: a run that ends well before that was woken by events.
+    let p = pipeline("120").await;
+    p.emulator
+        .control(json!({"update_delay_seconds": UPDATE_SECONDS}));
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    for name in STACKS {
+        create_stack(&p.cfn, name, &consumer_template(&arn), &[]).await;
+    }
+    let (done, took) = run(&p, &arn).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    for stack in STACKS {
+        assert_eq!(row(&done.summary, stack)["outcome"], "refreshed");
+        assert_eq!(
+            p.emulator.completed_token_updates(stack),
+            vec!["false", "true"]
+        );
+    }
+    assert!(
+        took < Duration::from_secs(90),
+        "woken by the updates' end events, not by the 120 s time-out: {took:?}"
+    );
+    // CloudFormation worked 2 updates × 3 stacks × 2 s = 12 stack-seconds; the refresh
+    // function only looked and acted (a polling refresh would hold a Lambda throughout).
+    let lambda = refresh_lambda_seconds(&p);
+    assert!(
+        lambda < 0.5 * 2.0 * STACKS.len() as f64 * UPDATE_SECONDS,
+        "refresh held a Lambda while CloudFormation worked: {lambda:.1} s"
+    );
+    // The target: at most 6 CloudFormation reads per stack per phase.
+    let (reads, by_action) = refresh_reads(&p);
+    assert!(
+        reads <= 6 * 2 * STACKS.len(),
+        "{reads} CloudFormation reads for {} stack-phases: {by_action:?}",
+        2 * STACKS.len()
+    );
+    let log = p.functions.logs();
+    assert!(
+        log.matches("step woken").count() >= 2 * STACKS.len(),
+        "every update's end woke its step"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_end_event_costs_one_time_out_and_then_one_look() {
+    let p = pipeline("3").await;
+    p.emulator.control(json!({"update_delay_seconds": 0.5,
+        "stack_status_event_faults": {"lose": 1.0}}));
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    create_stack(&p.cfn, "api", &consumer_template(&arn), &[]).await;
+    let (done, took) = run(&p, &arn).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(row(&done.summary, "api")["outcome"], "refreshed");
+    assert_eq!(
+        p.emulator.completed_token_updates("api"),
+        vec!["false", "true"]
+    );
+    // Every event lost: each of the two waits ended by its 3 s time-out, then one look.
+    assert!(took >= Duration::from_secs(6), "two waits of 3 s: {took:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "bounded by the time-outs: {took:?}"
+    );
+    assert_eq!(p.functions.logs().matches("step woken").count(), 0);
+}
+
+#[tokio::test]
+async fn doubled_late_and_reordered_end_events_change_nothing() {
+    let p = pipeline("120").await;
+    p.emulator.control(json!({"update_delay_seconds": 0.5,
+        "stack_status_event_faults": {"duplicate": 1.0, "delay_seconds": [0, 2], "seed": 3}}));
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    for name in STACKS {
+        create_stack(&p.cfn, name, &consumer_template(&arn), &[]).await;
+    }
+    let (done, took) = run(&p, &arn).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    for stack in STACKS {
+        assert_eq!(row(&done.summary, stack)["outcome"], "refreshed");
+        assert_eq!(
+            p.emulator.completed_token_updates(stack),
+            vec!["false", "true"],
+            "{stack}: each phase once, whatever the events said"
+        );
+        assert_eq!(
+            stack_status_and_token(&p.cfn, stack).await,
+            ("UPDATE_COMPLETE".to_string(), Some("true".to_string()))
+        );
+    }
+    assert!(took < Duration::from_secs(90), "{took:?}");
+    // A late copy of phase one's end, arriving while phase two waits, carries phase
+    // one's token: it wakes nothing.
+    let (reads, by_action) = refresh_reads(&p);
+    assert!(
+        reads <= 6 * 2 * STACKS.len(),
+        "{reads} reads: {by_action:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stack_in_another_account_and_region_is_finished_by_its_forwarded_end() {
+    const TARGET: &str = "222222222222";
+    let p = Pipeline::start(|env| {
+        env.set("POLL_INTERVAL_SECONDS", "120")
+            .set("MAX_WAIT_SECONDS", "600")
+            .set("TARGET_ACCOUNTS", TARGET)
+            .set("TARGET_REGIONS", "us-east-1,eu-west-1")
+    })
+    .await;
+    p.emulator.control(json!({"update_delay_seconds": 0.5}));
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    for region in ["us-east-1", "eu-west-1"] {
+        let cfn =
+            aws_sdk_cloudformation::Client::new(&p.emulator.sdk_config_in(TARGET, region).await);
+        create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
+        p.forward_stack_ends_from(TARGET, region).await;
+    }
+    let (done, took) = run(&p, &arn).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 2, "{:#}", done.summary);
+    for region in ["us-east-1", "eu-west-1"] {
+        assert_eq!(
+            p.emulator.completed_token_updates_in(TARGET, region, "app"),
+            vec!["false", "true"]
+        );
+    }
+    assert!(
+        took < Duration::from_secs(90),
+        "woken by the forwarded ends, not by the 120 s time-out: {took:?}"
+    );
+    assert!(p.functions.logs().matches("step woken").count() >= 4);
+}
