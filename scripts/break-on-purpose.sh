@@ -304,4 +304,20 @@ mutate "emulator: a rolled-back update's end missing from its events" tests/emul
   '    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
 ' '' a_failed_phase_two_fails state_machine
 
+# Waiting on CloudFormation's events (issue 26): what wakes a step, and what it costs.
+mutate "a wait for our update is woken by any end of the stack" functions/shared/src/domain/waiting.rs \
+  '        Some(ours) => end.request_token.as_deref() == Some(ours),' '        Some(_) => true,' our_update_is_woken lib
+mutate "the waiter wakes no step when its stack's operation ends" functions/shared/src/service/wait.rs \
+  $'        if wakes(&registration, &end) {\n            report.woken += send' $'        if false && wakes(&registration, &end) {\n            report.woken += send' each_update_is_waited_for waiting
+mutate "an end that came before its wait is never seen (the step waits out its time-out)" functions/shared/src/service/wait.rs \
+  '    if let Some(end) = read_end(board, &recorded).await? {' '    if let Some(end) = read_end(board, &recorded).await?.filter(|_| false) {' an_end_that_came_before lib
+mutate "a late end replaces the later one the waiter kept" functions/shared/src/service/wait.rs \
+  '.is_none_or(|kept| kept.time_ms <= end.time_ms);' '.is_none_or(|_| true);' a_late_end_never lib
+mutate "the refresh holds its Lambda while CloudFormation works" functions/shared/src/domain/refresh/mod.rs \
+  '        if must_wait && settings.wait_for_events {' '        if must_wait && settings.wait_for_events && false {' each_update_is_waited_for waiting
+mutate "target accounts do not forward UPDATE_COMPLETE" target-role.yaml \
+  'ROLLBACK_COMPLETE, ROLLBACK_FAILED, UPDATE_COMPLETE, UPDATE_FAILED' 'ROLLBACK_COMPLETE, ROLLBACK_FAILED, UPDATE_FAILED' the_rules_that_wake contracts
+mutate "emulator: a bus policy with conditions admits nothing (AWS admits what they allow)" tests/emulator/rotatetoken/events.py \
+  '        if holds(st.get("Condition") or {}):' '        if not st.get("Condition") and holds({}):' a_stack_in_another_account waiting
+
 exit $survived

@@ -189,3 +189,190 @@ async fn read_end<B: WaitBoard + Sync>(
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::domain::model::{StackRef, StackWait};
+    use crate::ports::AwsError;
+
+    const STACK: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/app/1";
+    const OURS: &str = "RotateToken-false-abc";
+
+    #[derive(Default)]
+    struct Board(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    impl WaitBoard for Board {
+        async fn keep(&self, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+            self.0.lock().unwrap().insert(key.to_string(), body);
+            Ok(())
+        }
+        async fn find(&self, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        async fn keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+            let kept = self.0.lock().unwrap();
+            Ok(kept
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect())
+        }
+        async fn forget(&self, key: &str) -> Result<(), AwsError> {
+            self.0.lock().unwrap().remove(key);
+            Ok(())
+        }
+    }
+
+    /// Step Functions' side: each token completes once; later sends find it gone.
+    #[derive(Default)]
+    struct Tokens(Mutex<Vec<String>>);
+
+    impl TaskCallbacks for Tokens {
+        async fn succeed(&self, task_token: &str, _: &str) -> Result<Callback, AwsError> {
+            let mut sent = self.0.lock().unwrap();
+            if sent.iter().any(|t| t == task_token) {
+                return Ok(Callback::Gone);
+            }
+            sent.push(task_token.to_string());
+            Ok(Callback::Delivered)
+        }
+    }
+
+    fn step(task_token: &str, request_token: Option<&str>, seen_ms: u64) -> Value {
+        let mut task = RefreshTask::new(StackRef::from_stack_id(STACK).unwrap(), "RotateToken");
+        task.wait = Some(StackWait {
+            kind: WaitKind::Stack,
+            seconds: 60,
+            request_token: request_token.map(str::to_string),
+            seen_ms,
+        });
+        json!({"task_token": task_token, "task": task})
+    }
+
+    fn end(status: &str, token: &str, time: &str) -> Value {
+        json!({"detail-type": "CloudFormation Stack Status Change", "source": "aws.cloudformation",
+               "time": time, "detail": {"stack-id": STACK, "status-details": {"status": status},
+                                        "client-request-token": token}})
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        futures::executor::block_on(f)
+    }
+
+    #[test]
+    fn an_end_wakes_the_step_waiting_for_it_and_only_once() {
+        let (board, tokens) = (Board::default(), Tokens::default());
+        let r = run(wait(&board, &tokens, step("t1", Some(OURS), 0))).unwrap();
+        assert_eq!((r.registered, r.woken), (true, 0));
+        let progress = run(wait(
+            &board,
+            &tokens,
+            end("UPDATE_IN_PROGRESS", OURS, "2026-12-04T08:00:00Z"),
+        ))
+        .unwrap();
+        assert_eq!(progress.woken, 0, "an operation in progress ends nothing");
+        let woken = run(wait(
+            &board,
+            &tokens,
+            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
+        ))
+        .unwrap();
+        assert_eq!(woken.woken, 1);
+        assert_eq!(*tokens.0.lock().unwrap(), vec!["t1".to_string()]);
+        let again = run(wait(
+            &board,
+            &tokens,
+            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
+        ))
+        .unwrap();
+        assert_eq!(again.woken, 0, "a duplicate finds nothing waiting");
+    }
+
+    #[test]
+    fn an_end_that_came_before_its_wait_wakes_the_step_as_it_registers() {
+        let (board, tokens) = (Board::default(), Tokens::default());
+        run(wait(
+            &board,
+            &tokens,
+            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
+        ))
+        .unwrap();
+        let r = run(wait(&board, &tokens, step("t1", Some(OURS), 0))).unwrap();
+        assert_eq!((r.registered, r.woken), (true, 1));
+        let left: Vec<String> = board.0.lock().unwrap().keys().cloned().collect();
+        assert!(
+            left.iter()
+                .all(|k| !crate::domain::waiting::is_registration_key(k)),
+            "the woken registration is removed: {left:?}"
+        );
+    }
+
+    #[test]
+    fn another_operations_end_wakes_only_a_wait_for_someone_elses_operation() {
+        let (board, tokens) = (Board::default(), Tokens::default());
+        let seen = crate::domain::utc::parse_ms("2026-12-04T08:00:00Z").unwrap();
+        run(wait(&board, &tokens, step("ours", Some(OURS), seen))).unwrap();
+        run(wait(&board, &tokens, step("theirs", None, seen))).unwrap();
+        let r = run(wait(
+            &board,
+            &tokens,
+            end(
+                "UPDATE_COMPLETE",
+                "Console-Update-1",
+                "2026-12-04T08:00:09Z",
+            ),
+        ))
+        .unwrap();
+        assert_eq!(r.woken, 1);
+        assert_eq!(*tokens.0.lock().unwrap(), vec!["theirs".to_string()]);
+    }
+
+    #[test]
+    fn a_late_end_never_replaces_a_later_one_and_wakes_no_newer_wait() {
+        let (board, tokens) = (Board::default(), Tokens::default());
+        run(wait(
+            &board,
+            &tokens,
+            end("UPDATE_COMPLETE", "Console-2", "2026-12-04T08:10:00Z"),
+        ))
+        .unwrap();
+        run(wait(
+            &board,
+            &tokens,
+            end("UPDATE_COMPLETE", "Console-1", "2026-12-04T08:00:00Z"),
+        ))
+        .unwrap();
+        let seen = crate::domain::utc::parse_ms("2026-12-04T08:20:00Z").unwrap();
+        let r = run(wait(&board, &tokens, step("t", None, seen))).unwrap();
+        assert_eq!(
+            r.woken, 0,
+            "both ends are older than the operation it waits for"
+        );
+        let last: StackEnd =
+            serde_json::from_slice(board.0.lock().unwrap().get(&last_end_key(STACK)).unwrap())
+                .unwrap();
+        assert_eq!(last.request_token.as_deref(), Some("Console-2"));
+    }
+
+    #[test]
+    fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
+        let (board, tokens) = (Board::default(), Tokens::default());
+        let err = run(wait(&board, &tokens, json!({"hello": 1}))).unwrap_err();
+        assert!(err.to_string().contains("input"), "{err}");
+        let mut no_wait = step("t", None, 0);
+        no_wait["task"]["wait"] = Value::Null;
+        let err = run(wait(&board, &tokens, no_wait)).unwrap_err();
+        assert!(err.to_string().contains("input.task.wait"), "{err}");
+        let mut bad_time = end("UPDATE_COMPLETE", OURS, "yesterday");
+        bad_time["time"] = json!("yesterday");
+        let err = run(wait(&board, &tokens, bad_time)).unwrap_err();
+        assert!(err.to_string().contains("time"), "{err}");
+        assert!(board.0.lock().unwrap().is_empty());
+    }
+}
