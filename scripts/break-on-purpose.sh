@@ -320,4 +320,16 @@ mutate "target accounts do not forward UPDATE_COMPLETE" target-role.yaml \
 mutate "emulator: a bus policy with conditions admits nothing (AWS admits what they allow)" tests/emulator/rotatetoken/events.py \
   '        if holds(st.get("Condition") or {}):' '        if not st.get("Condition") and holds({}):' a_stack_in_another_account waiting
 
+# Lanes: concurrency per account and region (issue 26).
+mutate "a full lane admits one more stack" functions/shared/src/domain/lanes.rs \
+  '    if lane.holders.len() >= lane.places as usize {' '    if lane.holders.len() > lane.places as usize {' each_account_region_has lanes
+mutate "a throttled lane keeps all its places" functions/shared/src/service/refresh.rs \
+  '        if retried_here > 0 {' '        if retried_here > 0 && false {' each_account_region_has lanes
+mutate "a place freed is handed on to no waiting stack (they wait out their time-out)" functions/shared/src/service/wait.rs \
+  '    for (_, key, registration) in waiting.into_iter().take(free as usize) {' '    for (_, key, registration) in waiting.into_iter().take(0) {' each_account_region_has lanes
+mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
+  '        if out.outcome != Outcome::Waiting {
+            lane::leave' '        if out.outcome == Outcome::Skipped {
+            lane::leave' each_account_region_has lanes
+
 exit $survived

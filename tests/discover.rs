@@ -96,7 +96,9 @@ async fn every_page_is_read_and_only_stacks_with_the_parameter_are_selected() {
     assert_eq!(out.selected.len(), 57);
     assert!(names(&out).iter().all(|n| n.starts_with("consumer-")));
     assert_eq!(out.not_consumers, 8);
-    assert_eq!(out.max_concurrency, 7);
+    // One account-region, MaxConcurrency 7: the lane's places, and as many stacks waiting
+    // for a place (domain::lanes::map_concurrency).
+    assert_eq!(out.max_concurrency, 14);
     assert_eq!(out.secret.name, "prod/db");
     let first = &out.selected[0];
     assert_eq!(

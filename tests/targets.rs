@@ -145,6 +145,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         max_wait_ms: 30_000,
         require_opt_in: false,
         wait_for_events: false,
+        lane_places: 0,
     };
     let mut results = vec![];
     for task in &out.selected {
@@ -271,6 +272,7 @@ async fn a_stack_outside_the_targets_is_never_touched() {
             max_wait_ms: 5_000,
             require_opt_in: false,
             wait_for_events: false,
+            lane_places: 0,
         },
         &scope,
         serde_json::to_value(&forged).unwrap(),
@@ -405,6 +407,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         max_wait_ms: 30_000,
         require_opt_in: false,
         wait_for_events: false,
+        lane_places: 0,
     };
     let until = SystemClock.now_ms() + 30_000;
     let done = service::refresh(

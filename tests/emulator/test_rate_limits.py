@@ -66,6 +66,20 @@ class RateLimits(EmulatorTestCase):
         sm = client("secretsmanager", "us-east-1")
         self.assertEqual(self.calls(lambda: sm.list_secrets(), 2), ["ok", "ThrottlingException"])
 
+    def test_a_limit_can_hold_one_region_only(self) -> None:
+        self.emulator.post(CONFIG, {"rate_limits": {"cloudformation@eu-west-1": {"*": [0.01, 1]}}})
+        import boto3
+        from botocore.config import Config
+
+        def client(region: str):
+            return boto3.client("cloudformation", endpoint_url=self.emulator.url, region_name=region,
+                                aws_access_key_id="testing", aws_secret_access_key="testing",
+                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+
+        west, east = client("eu-west-1"), client("us-east-1")
+        self.assertEqual(self.calls(lambda: west.describe_stacks(), 2), ["ok", "Throttling"])
+        self.assertEqual(self.calls(lambda: east.describe_stacks(), 5), ["ok"] * 5, "another region: no limit")
+
     def test_off_unless_configured(self) -> None:
         cfn = self.emulator.client("cloudformation")
         self.assertEqual(self.calls(lambda: cfn.describe_stacks(), 30), ["ok"] * 30)

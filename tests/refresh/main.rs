@@ -24,6 +24,7 @@ const SETTINGS: RefreshSettings = RefreshSettings {
     max_wait_ms: 30_000,
     require_opt_in: false,
     wait_for_events: false,
+    lane_places: 0,
 };
 
 struct World {

@@ -119,16 +119,21 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
         mode: var("SELECTION_MODE")
             .unwrap_or_else(|| "referencing".into())
             .parse()?,
-        max_concurrency: parse(
-            "MAX_CONCURRENCY",
-            10,
-            |v: &u32| (1..=40).contains(v),
-            "an integer from 1 to 40",
-        )?,
+        max_concurrency: max_concurrency()?,
         template_concurrency: 8,
         target_concurrency: 8,
         require_opt_in: require_opt_in()?,
     })
+}
+
+/// `MaxConcurrency`: a run's stacks in flight at once in each account and region.
+fn max_concurrency() -> Result<u32, InputError> {
+    parse(
+        "MAX_CONCURRENCY",
+        10,
+        |v: &u32| (1..=40).contains(v),
+        "an integer from 1 to 40",
+    )
 }
 
 /// `RequireOptInTag` (`yes`/`no`, absent: no): only stacks tagged rotatetoken:opt-in=true.
@@ -166,6 +171,7 @@ pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
         max_wait_ms: seconds_to_ms("MAX_WAIT_SECONDS", 3600.0, "a positive number of seconds")?,
         require_opt_in: require_opt_in()?,
         wait_for_events: wait_for_events()?,
+        lane_places: max_concurrency()?,
     })
 }
 
@@ -235,14 +241,16 @@ pub fn refresh() -> Result<RefreshConfig, InputError> {
     })
 }
 
-/// The waiter's one setting: the runs bucket, where the waits are kept.
-pub fn waiter() -> Result<String, InputError> {
-    runs_bucket().ok_or_else(|| {
+/// The waiter's settings: the runs bucket, where the waits and the lanes are kept, and a
+/// lane's places (`MaxConcurrency`).
+pub fn waiter() -> Result<(String, u32), InputError> {
+    let bucket = runs_bucket().ok_or_else(|| {
         InputError::new(
             "RUNS_BUCKET",
             "is missing: the waiter keeps the waiting steps in the runs bucket",
         )
-    })
+    })?;
+    Ok((bucket, max_concurrency()?))
 }
 
 /// The report function's settings, read once by its main.

@@ -271,6 +271,21 @@ impl RunStore for NoRunFiles {
     }
 }
 
+impl LockStore for NoRunFiles {
+    async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+        Err(no_run_files("GetObject", key))
+    }
+    async fn create(&self, key: &str, _: Vec<u8>) -> Result<bool, AwsError> {
+        Err(no_run_files("PutObject", key))
+    }
+    async fn replace(&self, key: &str, _: Vec<u8>, _: &str) -> Result<bool, AwsError> {
+        Err(no_run_files("PutObject", key))
+    }
+    async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
+        Err(no_run_files("DeleteObject", key))
+    }
+}
+
 fn no_run_files(operation: &'static str, key: &str) -> AwsError {
     AwsError {
         operation,

@@ -63,7 +63,11 @@ def over_rate(account: str, region: str, service: str, action: str, now: float) 
     """Whether this call exceeds its API's rate: a token bucket of `burst` calls refilled at
     `rate` a second, one per account, region and API (all callers share it)."""
     configured = CONTROL.get("rate_limits") or {}
-    limits = configured.get(service) or {}
+    # A service's limits in one account-region or region ("cloudformation@222222222222/
+    # eu-west-1", "cloudformation@eu-west-1"), else everywhere: the quota another caller
+    # (the customer's deploys there) already uses up.
+    limits = (configured.get(f"{service}@{account}/{region}") or configured.get(f"{service}@{region}")
+              or configured.get(service) or {})
     limit = limits.get(action) or limits.get("*")
     if not limit:
         return False
@@ -87,8 +91,10 @@ def over_rate(account: str, region: str, service: str, action: str, now: float) 
     behaviour="""config {"rate_limits": {"cloudformation": {"DescribeStacks": [5, 10], "*": [10,
       20]}}}: calls to an API beyond its rate are refused with AWS's 400 Throttling "Rate
       exceeded", counted per account, region and API and shared by every caller (a token
-      bucket: [calls a second, burst]); "*" is every other API of the service. Off unless
-      configured; "throttled" counts them.""",
+      bucket: [calls a second, burst]); "*" is every other API of the service. Limits for
+      one account-region or region only: "cloudformation@<account>/<region>",
+      "cloudformation@<region>" (the most specific applies). Off unless configured;
+      "throttled" counts them.""",
     source="""Service Quotas lists CloudFormation's API rates (UpdateStack, DescribeStacks,
       CreateChangeSet, DescribeStackEvents...) as per account and region, not adjustable;
       users measure DescribeStacks at about 5 calls a second (aws/aws-sam-cli#2671) and see

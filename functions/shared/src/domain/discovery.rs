@@ -247,6 +247,12 @@ pub async fn discover<A: TargetAccess + Sync, S: SecretDirectory + Sync>(
         }
     }
     out.selected.sort_by(|a, b| a.stack.cmp(&b.stack));
+    // Every account-region's lane starts at once (the Map starts its items in order), and
+    // the Map keeps as many children as the lanes have places, twice over: a stack waiting
+    // for a place holds no Lambda, and a slow lane's waiting stacks must not take every
+    // child from the others (super::lanes).
+    out.selected = super::lanes::interleave(std::mem::take(&mut out.selected));
+    out.max_concurrency = super::lanes::map_concurrency(&out.selected, settings.max_concurrency);
     out.selected_count = out.selected.len();
     out.skipped_count = out.skipped.len();
     out

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod error;
 pub mod guard;
 pub mod in_place;
+pub mod lanes;
 pub mod model;
 pub mod nested;
 pub mod notice;

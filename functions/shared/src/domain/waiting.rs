@@ -168,6 +168,17 @@ pub fn wait_for(
     }
 }
 
+/// The wait of a stack whose lane is full: woken when a stack of its lane ends and hands
+/// its place on, or after `longest_ms` (a hand-over lost), to ask again.
+pub fn wait_for_place(now_ms: u64, longest_ms: u64) -> StackWait {
+    StackWait {
+        kind: WaitKind::Place,
+        seconds: longest_ms.div_ceil(1000).max(1),
+        request_token: None,
+        seen_ms: now_ms,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

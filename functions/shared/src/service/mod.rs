@@ -4,6 +4,7 @@
 
 mod audit;
 mod discover;
+mod lane;
 mod refresh;
 mod report;
 mod scope;

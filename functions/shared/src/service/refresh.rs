@@ -4,6 +4,7 @@
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
+use super::lane;
 use super::scope::target_of;
 use super::Scope;
 use crate::domain::error::{from_step_input, InputError};
@@ -13,7 +14,8 @@ use crate::domain::refresh::{self, RefreshSettings};
 use crate::domain::targets::session_name;
 use crate::handler::FunctionError;
 use crate::ports::{
-    AccountDirectory, Clock, NoRunFiles, RetryTally, RunStore, SecretDirectory, TargetAccess,
+    AccountDirectory, Clock, LockStore, NoRunFiles, RetryTally, RunStore, SecretDirectory,
+    TargetAccess,
 };
 use crate::telemetry;
 
@@ -39,7 +41,7 @@ pub async fn refresh<R, A, O, S, C, T>(
     budget_until_ms: u64,
 ) -> Result<RefreshTask, FunctionError>
 where
-    R: RunStore + Sync,
+    R: RunStore + LockStore + Sync,
     A: TargetAccess + Sync,
     O: AccountDirectory + Sync,
     S: SecretDirectory + Sync,
@@ -126,9 +128,42 @@ where
             let mut out = task;
             out.outcome = Outcome::Skipped;
             out.reason = Some(STOPPED_BY_OPERATOR.to_string());
+            out.retried_calls += retries.retried_calls() - retried_before;
             info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
             tell_progress(files, &execution, &out, clock.now_ms()).await;
             return Ok(out);
+        }
+    }
+    // A place in the account-region's lane before anything of this stack's refresh begins
+    // (its first check reads CloudFormation too); a stack already begun never waits for
+    // one. Kept in the runs bucket: without run files there are no lanes.
+    let lanes = files.filter(|_| settings.lane_places > 0);
+    if let Some(files) = lanes {
+        if not_begun {
+            let admitted = lane::enter(
+                files,
+                &parsed,
+                &execution,
+                clock.now_ms(),
+                settings.lane_places,
+            )
+            .instrument(span.clone())
+            .await?;
+            if !admitted {
+                let mut out = task;
+                // The looks before (our phase one recalled from the stack's events) may
+                // have been retried: counted, as every other look's.
+                out.retried_calls += retries.retried_calls() - retried_before;
+                out.wait = Some(crate::domain::waiting::wait_for_place(
+                    clock.now_ms(),
+                    settings.poll_interval_ms,
+                ));
+                return Ok(out);
+            }
+        } else {
+            lane::renew(files, &parsed, clock.now_ms())
+                .instrument(span.clone())
+                .await;
         }
     }
 
@@ -144,7 +179,20 @@ where
             true => FunctionError::AwsAfterChange(i.error),
             false => FunctionError::Aws(i.error),
         })?;
-    out.retried_calls += retries.retried_calls() - retried_before;
+    let retried_here = retries.retried_calls() - retried_before;
+    out.retried_calls += retried_here;
+    if let Some(files) = lanes {
+        // CloudFormation throttled this look (or failed it transiently): fewer places in
+        // this account-region until it is calm. A stack that ended gives its place back.
+        if retried_here > 0 {
+            lane::throttled(files, &parsed, clock.now_ms(), settings.lane_places)
+                .instrument(span.clone())
+                .await;
+        }
+        if out.outcome != Outcome::Waiting {
+            lane::leave(files, &parsed).instrument(span.clone()).await;
+        }
+    }
     if let Some(files) = files {
         tell_progress(files, &execution, &out, clock.now_ms())
             .instrument(span.clone())

@@ -15,12 +15,13 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::domain::error::{from_step_input, required_str, InputError};
-use crate::domain::model::{RefreshTask, StackEnd, WaitKind, WaitRegistration};
+use crate::domain::lanes::{self, lane_key, place_registration_key, waiting_prefix};
+use crate::domain::model::{Lane, RefreshTask, StackEnd, StackRef, WaitKind, WaitRegistration};
 use crate::domain::waiting::{
     end_key, is_registration_key, last_end_key, registration_key, stack_end, stack_prefix, wakes,
 };
 use crate::handler::FunctionError;
-use crate::ports::{Callback, TaskCallbacks, WaitBoard};
+use crate::ports::{Callback, LockStore, TaskCallbacks, WaitBoard};
 
 /// What one invocation did, returned (and logged) for the operator and the tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -36,29 +37,45 @@ pub struct WaitReport {
     pub ignored: Option<String>,
 }
 
-/// The waiter: a step registering (`{"task_token", "task"}`, from the state machine) or a
-/// CloudFormation status change event (from EventBridge).
-pub async fn wait<B, T>(board: &B, tokens: &T, input: Value) -> Result<WaitReport, FunctionError>
+/// The waiter: a step registering (`{"task_token", "task"}`, from the state machine), a
+/// CloudFormation status change event (from EventBridge), or a stack whose refresh ended
+/// (`{"place_freed": <its task>}`, the state machine's `FreePlace`). `budget`: a lane's
+/// places (`MaxConcurrency`).
+pub async fn wait<B, T>(
+    board: &B,
+    tokens: &T,
+    budget: u32,
+    now_ms: u64,
+    input: Value,
+) -> Result<WaitReport, FunctionError>
 where
-    B: WaitBoard + Sync,
+    B: WaitBoard + LockStore + Sync,
     T: TaskCallbacks + Sync,
 {
     if input.get("task_token").is_some() {
-        register(board, tokens, input).await
+        register(board, tokens, budget, now_ms, input).await
+    } else if let Some(ended) = input.get("place_freed") {
+        hand_on(board, tokens, budget, now_ms, ended).await
     } else if input.get("detail-type").is_some() {
         wake(board, tokens, &input).await
     } else {
         Err(InputError::new(
             "input",
-            "is neither a step to register (`task_token`, `task`) nor a CloudFormation stack status change event (`detail-type`)",
+            "is neither a step to register (`task_token`, `task`), a CloudFormation stack status change event (`detail-type`), nor a stack whose place is freed (`place_freed`)",
         )
         .into())
     }
 }
 
-async fn register<B, T>(board: &B, tokens: &T, input: Value) -> Result<WaitReport, FunctionError>
+async fn register<B, T>(
+    board: &B,
+    tokens: &T,
+    budget: u32,
+    now_ms: u64,
+    input: Value,
+) -> Result<WaitReport, FunctionError>
 where
-    B: WaitBoard + Sync,
+    B: WaitBoard + LockStore + Sync,
     T: TaskCallbacks + Sync,
 {
     let task_token = required_str(&input, &["task_token"])?.to_string();
@@ -67,15 +84,28 @@ where
         input.get("task").cloned().unwrap_or(Value::Null),
     )?;
     let wait = match task.wait {
-        Some(w) if w.kind == WaitKind::Stack => w,
+        Some(w) if matches!(w.kind, WaitKind::Stack | WaitKind::Place) => w,
         _ => {
             return Err(InputError::new(
                 "input.task.wait",
-                "must be a wait for the stack (kind `stack`): only a step handed back to wait for its stack is registered",
+                "must be a wait for the stack or for a place in its lane (kind `stack` or `place`): only a step handed back to wait is registered",
             )
             .into())
         }
     };
+    if wait.kind == WaitKind::Place {
+        return register_for_place(
+            board,
+            tokens,
+            budget,
+            now_ms,
+            &task.stack,
+            task_token,
+            wait.seen_ms,
+            task.execution,
+        )
+        .await;
+    }
     let registration = WaitRegistration {
         stack_id: task.stack.id.clone(),
         task_token,
@@ -103,9 +133,99 @@ where
     Ok(report)
 }
 
+/// A step whose lane was full: kept under the lane; then, as an end is recorded before the
+/// registrations are listed, the lane is read after the registration is written, and a
+/// place freed meanwhile wakes it now.
+#[allow(clippy::too_many_arguments)]
+async fn register_for_place<B, T>(
+    board: &B,
+    tokens: &T,
+    budget: u32,
+    now_ms: u64,
+    stack: &StackRef,
+    task_token: String,
+    seen_ms: u64,
+    execution: Option<String>,
+) -> Result<WaitReport, FunctionError>
+where
+    B: WaitBoard + LockStore + Sync,
+    T: TaskCallbacks + Sync,
+{
+    let registration = WaitRegistration {
+        stack_id: stack.id.clone(),
+        task_token,
+        request_token: None,
+        seen_ms,
+        execution,
+    };
+    let key = place_registration_key(&stack.account, &stack.region, &registration.task_token);
+    board.keep(&key, to_json(&registration)).await?;
+    let mut report = WaitReport {
+        registered: true,
+        ..WaitReport::default()
+    };
+    if free_places(board, stack, budget, now_ms).await? > 0 {
+        report.woken += send(board, tokens, &key, &registration).await?;
+    }
+    Ok(report)
+}
+
+/// A stack's refresh ended (its place given back by the refresh): the steps waiting longest
+/// for a place in its lane are woken, as many as there are places free.
+async fn hand_on<B, T>(
+    board: &B,
+    tokens: &T,
+    budget: u32,
+    now_ms: u64,
+    ended: &Value,
+) -> Result<WaitReport, FunctionError>
+where
+    B: WaitBoard + LockStore + Sync,
+    T: TaskCallbacks + Sync,
+{
+    let id = required_str(ended, &["stack", "id"])
+        .map_err(|e| InputError::new(format!("place_freed.{}", e.field), e.problem))?;
+    let stack = StackRef::from_stack_id(id)
+        .map_err(|e| InputError::new("place_freed.stack.id", e.problem))?;
+    let free = free_places(board, &stack, budget, now_ms).await?;
+    let mut waiting = vec![];
+    for key in board
+        .keys(&waiting_prefix(&stack.account, &stack.region))
+        .await?
+    {
+        if let Some(body) = board.find(&key).await? {
+            match serde_json::from_slice::<WaitRegistration>(&body) {
+                Ok(r) => waiting.push((r.seen_ms, key, r)),
+                Err(_) => board.forget(&key).await?,
+            }
+        }
+    }
+    waiting.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let mut report = WaitReport::default();
+    for (_, key, registration) in waiting.into_iter().take(free as usize) {
+        report.woken += send(board, tokens, &key, &registration).await?;
+    }
+    info!(account = %stack.account, region = %stack.region, free, woken = report.woken, "a place in the lane was handed on");
+    Ok(report)
+}
+
+async fn free_places<B: LockStore + Sync>(
+    board: &B,
+    stack: &StackRef,
+    budget: u32,
+    now_ms: u64,
+) -> Result<u32, FunctionError> {
+    let lane: Lane = board
+        .read(&lane_key(stack))
+        .await?
+        .and_then(|(body, _)| serde_json::from_slice(&body).ok())
+        .unwrap_or_default();
+    Ok(lanes::free_places(&lane, now_ms, budget))
+}
+
 async fn wake<B, T>(board: &B, tokens: &T, event: &Value) -> Result<WaitReport, FunctionError>
 where
-    B: WaitBoard + Sync,
+    B: WaitBoard + LockStore + Sync,
     T: TaskCallbacks + Sync,
 {
     let Some(end) = stack_end(event)? else {
@@ -158,7 +278,7 @@ async fn send<B, T>(
     registration: &WaitRegistration,
 ) -> Result<u32, FunctionError>
 where
-    B: WaitBoard + Sync,
+    B: WaitBoard + LockStore + Sync,
     T: TaskCallbacks + Sync,
 {
     let sent = tokens.succeed(&registration.task_token, "{}").await?;
@@ -206,6 +326,28 @@ mod tests {
 
     #[derive(Default)]
     struct Board(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    impl LockStore for Board {
+        async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .get(key)
+                .map(|b| (b.clone(), "tag".to_string())))
+        }
+        async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
+            self.0.lock().unwrap().insert(key.to_string(), body);
+            Ok(true)
+        }
+        async fn replace(&self, key: &str, body: Vec<u8>, _: &str) -> Result<bool, AwsError> {
+            self.0.lock().unwrap().insert(key.to_string(), body);
+            Ok(true)
+        }
+        async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
+            Ok(self.0.lock().unwrap().remove(key).is_some())
+        }
+    }
 
     impl WaitBoard for Board {
         async fn keep(&self, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
@@ -268,11 +410,13 @@ mod tests {
     #[test]
     fn an_end_wakes_the_step_waiting_for_it_and_only_once() {
         let (board, tokens) = (Board::default(), Tokens::default());
-        let r = run(wait(&board, &tokens, step("t1", Some(OURS), 0))).unwrap();
+        let r = run(wait(&board, &tokens, 2, 0, step("t1", Some(OURS), 0))).unwrap();
         assert_eq!((r.registered, r.woken), (true, 0));
         let progress = run(wait(
             &board,
             &tokens,
+            2,
+            0,
             end("UPDATE_IN_PROGRESS", OURS, "2026-12-04T08:00:00Z"),
         ))
         .unwrap();
@@ -280,6 +424,8 @@ mod tests {
         let woken = run(wait(
             &board,
             &tokens,
+            2,
+            0,
             end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
         ))
         .unwrap();
@@ -288,6 +434,8 @@ mod tests {
         let again = run(wait(
             &board,
             &tokens,
+            2,
+            0,
             end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
         ))
         .unwrap();
@@ -300,10 +448,12 @@ mod tests {
         run(wait(
             &board,
             &tokens,
+            2,
+            0,
             end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
         ))
         .unwrap();
-        let r = run(wait(&board, &tokens, step("t1", Some(OURS), 0))).unwrap();
+        let r = run(wait(&board, &tokens, 2, 0, step("t1", Some(OURS), 0))).unwrap();
         assert_eq!((r.registered, r.woken), (true, 1));
         let left: Vec<String> = board.0.lock().unwrap().keys().cloned().collect();
         assert!(
@@ -317,11 +467,13 @@ mod tests {
     fn another_operations_end_wakes_only_a_wait_for_someone_elses_operation() {
         let (board, tokens) = (Board::default(), Tokens::default());
         let seen = crate::domain::utc::parse_ms("2026-12-04T08:00:00Z").unwrap();
-        run(wait(&board, &tokens, step("ours", Some(OURS), seen))).unwrap();
-        run(wait(&board, &tokens, step("theirs", None, seen))).unwrap();
+        run(wait(&board, &tokens, 2, 0, step("ours", Some(OURS), seen))).unwrap();
+        run(wait(&board, &tokens, 2, 0, step("theirs", None, seen))).unwrap();
         let r = run(wait(
             &board,
             &tokens,
+            2,
+            0,
             end(
                 "UPDATE_COMPLETE",
                 "Console-Update-1",
@@ -339,17 +491,21 @@ mod tests {
         run(wait(
             &board,
             &tokens,
+            2,
+            0,
             end("UPDATE_COMPLETE", "Console-2", "2026-12-04T08:10:00Z"),
         ))
         .unwrap();
         run(wait(
             &board,
             &tokens,
+            2,
+            0,
             end("UPDATE_COMPLETE", "Console-1", "2026-12-04T08:00:00Z"),
         ))
         .unwrap();
         let seen = crate::domain::utc::parse_ms("2026-12-04T08:20:00Z").unwrap();
-        let r = run(wait(&board, &tokens, step("t", None, seen))).unwrap();
+        let r = run(wait(&board, &tokens, 2, 0, step("t", None, seen))).unwrap();
         assert_eq!(
             r.woken, 0,
             "both ends are older than the operation it waits for"
@@ -363,15 +519,15 @@ mod tests {
     #[test]
     fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
         let (board, tokens) = (Board::default(), Tokens::default());
-        let err = run(wait(&board, &tokens, json!({"hello": 1}))).unwrap_err();
+        let err = run(wait(&board, &tokens, 2, 0, json!({"hello": 1}))).unwrap_err();
         assert!(err.to_string().contains("input"), "{err}");
         let mut no_wait = step("t", None, 0);
         no_wait["task"]["wait"] = Value::Null;
-        let err = run(wait(&board, &tokens, no_wait)).unwrap_err();
+        let err = run(wait(&board, &tokens, 2, 0, no_wait)).unwrap_err();
         assert!(err.to_string().contains("input.task.wait"), "{err}");
         let mut bad_time = end("UPDATE_COMPLETE", OURS, "yesterday");
         bad_time["time"] = json!("yesterday");
-        let err = run(wait(&board, &tokens, bad_time)).unwrap_err();
+        let err = run(wait(&board, &tokens, 2, 0, bad_time)).unwrap_err();
         assert!(err.to_string().contains("time"), "{err}");
         assert!(board.0.lock().unwrap().is_empty());
     }

@@ -8,6 +8,7 @@
 //! carries, the Map's results included), [`wait`] (event-driven waiting) and [`summary`] (the report's output). Behaviour
 //! modules import these; these import no behaviour.
 
+mod lane;
 mod plan;
 mod secret;
 mod stack;
@@ -16,6 +17,7 @@ mod summary;
 mod target;
 mod wait;
 
+pub use lane::{Lane, LaneHolder};
 pub use plan::{FailedResource, OperationSeen, ParameterValue, RefreshMode, UpdatePlan};
 pub use secret::{is_secret_arn, secret_name_from_arn, SecretRef, SecretVersions};
 pub use stack::*;

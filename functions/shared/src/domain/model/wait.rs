@@ -14,6 +14,10 @@ pub enum WaitKind {
     /// A pause chosen by the refresh (backing off before another phase-two attempt):
     /// a Wait state, no event.
     Pause,
+    /// The stack's account-region lane is full ([`crate::domain::lanes`]): the step's
+    /// token is kept under the lane, and a stack of the lane that ends hands its place on
+    /// (the state machine's `FreePlace`), or `seconds` pass, whichever comes first.
+    Place,
 }
 
 /// Written by the refresh into a task it hands back `waiting`; read by the state machine

@@ -43,6 +43,9 @@ pub struct RefreshSettings {
     ///
     /// [`StackWait`]: super::model::StackWait
     pub wait_for_events: bool,
+    /// Stacks of a run in flight at once in one account and region (`MaxConcurrency`;
+    /// [`super::lanes`]). 0: no lanes (no run files: a local invoke, an in-process test).
+    pub lane_places: u32,
 }
 
 /// Phase-two updates tried before the stack is declared CRITICAL: a `true` update that

@@ -19,6 +19,7 @@ const SETTINGS: RefreshSettings = RefreshSettings {
     max_wait_ms: 60_000,
     require_opt_in: false,
     wait_for_events: false,
+    lane_places: 0,
 };
 
 fn task(stack: &FakeStack) -> RefreshTask {

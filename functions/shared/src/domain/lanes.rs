@@ -1,0 +1,270 @@
+//! Concurrency where CloudFormation's limits are: per account and region. CloudFormation's
+//! API rates are per account and region (Service Quotas: UpdateStack, DescribeStacks,
+//! DescribeStackEvents... not adjustable) and shared with the customer's own deploys;
+//! so is "resources in concurrent stack operations" (`ConcurrentResourcesLimit`). A run
+//! therefore has a lane in each account-region: at most `places` of its stacks in flight
+//! there, from before phase one's first check to the end of their last update. Lanes are
+//! independent: a throttled account-region halves its own places (and grows them back by
+//! one a minute while calm, as StackSets' concurrency mode backs off and recovers) and
+//! slows no other. A stack between its phases never waits for a place: it is a holder
+//! until it ends, and a lane only ever admits, never evicts a live holder.
+
+use super::model::{Lane, LaneHolder, RefreshTask, StackRef};
+
+/// A holder not seen for this long is gone (its step ended without a last look: aborted,
+/// timed out, failed for good). Every look renews it, and a waiting step is looked at
+/// least every `PollIntervalSeconds` (at most 300 s).
+pub const LEASE_MS: u64 = 15 * 60_000;
+/// A holder is renewed at most this often: each renewal is a conditional write that every
+/// other stack of the lane contends with.
+pub const RENEW_EVERY_MS: u64 = 2 * 60_000;
+/// Calm for this long, a lane grows by one place.
+pub const GROW_EVERY_MS: u64 = 60_000;
+/// A lane is halved at most this often: the looks of one throttled burst are one signal.
+pub const HALVE_EVERY_MS: u64 = 30_000;
+
+/// Where an account-region's lane is kept in the runs bucket. One per account-region for
+/// every run: the budget is the pipeline's, whichever secret changed.
+pub fn lane_key(stack: &StackRef) -> String {
+    format!("lanes/{}/{}.json", stack.account, stack.region)
+}
+
+/// Whether a stack got a place (or holds one already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Admitted,
+    Full,
+}
+
+/// The places the lane has now, for a budget of `budget` (a new lane, or a budget lowered
+/// by a redeploy, starts at the budget); grown by one when calm for [`GROW_EVERY_MS`].
+fn settle(lane: &mut Lane, now_ms: u64, budget: u32) {
+    let budget = budget.max(1);
+    if lane.places == 0 || lane.places > budget {
+        lane.places = budget;
+        lane.changed_ms = now_ms;
+    } else if lane.places < budget && now_ms.saturating_sub(lane.changed_ms) >= GROW_EVERY_MS {
+        lane.places += 1;
+        lane.changed_ms = now_ms;
+    }
+    lane.holders
+        .retain(|_, h| now_ms.saturating_sub(h.renewed_ms) < LEASE_MS);
+}
+
+/// A stack asks for a place before anything of its refresh begins.
+pub fn enter(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64, budget: u32) -> Entry {
+    settle(lane, now_ms, budget);
+    if let Some(holder) = lane.holders.get_mut(stack_id) {
+        if now_ms.saturating_sub(holder.renewed_ms) >= RENEW_EVERY_MS {
+            holder.renewed_ms = now_ms;
+        }
+        return Entry::Admitted;
+    }
+    if lane.holders.len() >= lane.places as usize {
+        return Entry::Full;
+    }
+    lane.holders.insert(
+        stack_id.to_string(),
+        LaneHolder {
+            execution: execution.to_string(),
+            renewed_ms: now_ms,
+        },
+    );
+    Entry::Admitted
+}
+
+/// Places free now (after expired holders and a calm lane's growth), for the waiter to
+/// hand on to as many waiting stacks.
+pub fn free_places(lane: &Lane, now_ms: u64, budget: u32) -> u32 {
+    let mut lane = lane.clone();
+    settle(&mut lane, now_ms, budget);
+    (lane.places as usize).saturating_sub(lane.holders.len()) as u32
+}
+
+/// Where the steps waiting for a place in the stack's lane are kept (the waiter's board).
+pub fn waiting_prefix(account: &str, region: &str) -> String {
+    format!("waits/lanes/{account}/{region}/")
+}
+
+/// One step waiting for a place in its lane.
+pub fn place_registration_key(account: &str, region: &str, task_token: &str) -> String {
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(task_token)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}{hash}.json", waiting_prefix(account, region))
+}
+
+/// A holder's later look: renewed when due. A stack that is not (or no longer) a holder
+/// goes on all the same: it is past the point where a place is asked for.
+pub fn renew(lane: &mut Lane, stack_id: &str, now_ms: u64) {
+    if let Some(holder) = lane.holders.get_mut(stack_id) {
+        if now_ms.saturating_sub(holder.renewed_ms) >= RENEW_EVERY_MS {
+            holder.renewed_ms = now_ms;
+        }
+    }
+}
+
+/// The stack's refresh ended: its place is free.
+pub fn leave(lane: &mut Lane, stack_id: &str) {
+    lane.holders.remove(stack_id);
+}
+
+/// A look in this lane was throttled: the lane's places are halved (at least one; at most
+/// once per [`HALVE_EVERY_MS`]). Holders keep their places; new stacks wait.
+pub fn throttled(lane: &mut Lane, now_ms: u64, budget: u32) {
+    settle(lane, now_ms, budget);
+    if now_ms.saturating_sub(lane.changed_ms) >= HALVE_EVERY_MS || lane.places == budget.max(1) {
+        lane.places = (lane.places / 2).max(1);
+        lane.changed_ms = now_ms;
+    }
+}
+
+/// The run's stacks in an order that starts every lane at once: one of each
+/// account-region in turn (the Distributed Map starts its items in order), each lane's
+/// own order kept.
+pub fn interleave(selected: Vec<RefreshTask>) -> Vec<RefreshTask> {
+    let mut lanes: Vec<(String, std::collections::VecDeque<RefreshTask>)> = Vec::new();
+    for task in selected {
+        let key = format!("{}/{}", task.stack.account, task.stack.region);
+        match lanes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, queue)) => queue.push_back(task),
+            None => lanes.push((key, [task].into())),
+        }
+    }
+    let mut out = Vec::new();
+    while lanes.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, queue) in lanes.iter_mut() {
+            if let Some(task) = queue.pop_front() {
+                out.push(task);
+            }
+        }
+    }
+    out
+}
+
+/// The Distributed Map's concurrency for a run: every lane's places, twice over (the lanes
+/// themselves hold each account-region to its budget; the other half are stacks waiting
+/// for a place, which hold no Lambda, so that a slow lane's waiting stacks leave children
+/// to the others), at most [`MAP_CONCURRENCY_CAP`].
+pub fn map_concurrency(selected: &[RefreshTask], budget: u32) -> u32 {
+    let mut lanes: Vec<(&str, &str)> = selected
+        .iter()
+        .map(|t| (t.stack.account.as_str(), t.stack.region.as_str()))
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    (lanes.len().max(1) as u32 * budget.max(1) * 2).min(MAP_CONCURRENCY_CAP)
+}
+
+/// Child executions a run keeps at once. A waiting child holds no Lambda (it waits on a
+/// task token or a Wait state), so this bounds Step Functions' work, not the account's
+/// Lambda concurrency. AWS allows up to 10,000 for a Distributed Map.
+pub const MAP_CONCURRENCY_CAP: u32 = 1_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: u64 = 60_000;
+
+    fn stack(n: u32) -> String {
+        format!("arn:aws:cloudformation:us-east-1:111111111111:stack/s{n}/1")
+    }
+
+    #[test]
+    fn a_lane_admits_its_budget_and_then_waits_until_a_place_is_given_back() {
+        let mut lane = Lane::default();
+        for n in 0..3 {
+            assert_eq!(enter(&mut lane, &stack(n), "run", 0, 3), Entry::Admitted);
+        }
+        assert_eq!(enter(&mut lane, &stack(3), "run", 1_000, 3), Entry::Full);
+        assert_eq!(
+            enter(&mut lane, &stack(1), "run", 1_000, 3),
+            Entry::Admitted,
+            "a holder keeps its place"
+        );
+        leave(&mut lane, &stack(0));
+        assert_eq!(
+            enter(&mut lane, &stack(3), "run", 2_000, 3),
+            Entry::Admitted
+        );
+    }
+
+    #[test]
+    fn a_holder_not_seen_for_its_lease_is_gone_and_a_renewed_one_stays() {
+        let mut lane = Lane::default();
+        enter(&mut lane, &stack(0), "run", 0, 2);
+        enter(&mut lane, &stack(1), "run", 0, 2);
+        renew(&mut lane, &stack(1), LEASE_MS - MIN);
+        assert_eq!(
+            enter(&mut lane, &stack(2), "run", LEASE_MS, 2),
+            Entry::Admitted,
+            "s0's lease ran out"
+        );
+        assert!(lane.holders.contains_key(&stack(1)), "renewed");
+        assert!(!lane.holders.contains_key(&stack(0)));
+    }
+
+    #[test]
+    fn a_throttled_lane_halves_once_per_burst_and_grows_back_one_place_a_minute() {
+        let mut lane = Lane::default();
+        enter(&mut lane, &stack(0), "run", 0, 8);
+        throttled(&mut lane, 1_000, 8);
+        assert_eq!(lane.places, 4);
+        throttled(&mut lane, 2_000, 8);
+        assert_eq!(lane.places, 4, "the same burst");
+        throttled(&mut lane, 1_000 + HALVE_EVERY_MS, 8);
+        assert_eq!(lane.places, 2);
+        for n in 1..=3 {
+            enter(&mut lane, &stack(n), "run", 1_000 + HALVE_EVERY_MS + 1, 8);
+        }
+        assert_eq!(
+            lane.holders.len(),
+            2,
+            "holders keep their places; only two now"
+        );
+        let calm = 1_000 + HALVE_EVERY_MS + GROW_EVERY_MS;
+        assert_eq!(enter(&mut lane, &stack(5), "run", calm, 8), Entry::Admitted);
+        assert_eq!(lane.places, 3);
+        let mut at = calm;
+        for _ in 0..10 {
+            at += GROW_EVERY_MS;
+            enter(&mut lane, &stack(0), "run", at, 8);
+        }
+        assert_eq!(lane.places, 8, "never beyond the budget");
+    }
+
+    #[test]
+    fn the_map_starts_every_lane_at_once_and_keeps_each_lanes_order() {
+        let task = |account: &str, region: &str, name: &str| {
+            RefreshTask::new(
+                StackRef::from_stack_id(&format!(
+                    "arn:aws:cloudformation:{region}:{account}:stack/{name}/1"
+                ))
+                .unwrap(),
+                "RotateToken",
+            )
+        };
+        let selected = vec![
+            task("111111111111", "us-east-1", "a1"),
+            task("111111111111", "us-east-1", "a2"),
+            task("111111111111", "us-east-1", "a3"),
+            task("222222222222", "us-east-1", "b1"),
+            task("111111111111", "eu-west-1", "c1"),
+        ];
+        assert_eq!(map_concurrency(&selected, 10), 60);
+        let names: Vec<String> = interleave(selected)
+            .into_iter()
+            .map(|t| t.stack.name)
+            .collect();
+        assert_eq!(names, ["a1", "b1", "c1", "a2", "a3"]);
+        assert_eq!(map_concurrency(&[], 10), 20);
+        let many: Vec<RefreshTask> = (0..300)
+            .map(|n| task(&format!("{:012}", n), "us-east-1", "x"))
+            .collect();
+        assert_eq!(map_concurrency(&many, 10), MAP_CONCURRENCY_CAP);
+    }
+}

@@ -1,0 +1,32 @@
+//! An account-region's lane: the stacks a run may have in flight there at once, kept in
+//! the runs bucket (`lanes/<account>/<region>.json`) and changed only by S3 conditional
+//! writes. Behaviour is in [`crate::domain::lanes`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Who holds a place in the lane, and how many places it has now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lane {
+    /// The places now: the budget (`MaxConcurrency`), halved by each throttled look and
+    /// grown back by one a minute while none is (additive increase, multiplicative
+    /// decrease, as StackSets' concurrency mode backs off). 0: the budget (a new lane).
+    #[serde(default)]
+    pub places: u32,
+    /// Stack id -> its holder.
+    #[serde(default)]
+    pub holders: BTreeMap<String, LaneHolder>,
+    /// When the lane was last throttled or last grew (epoch ms).
+    #[serde(default)]
+    pub changed_ms: u64,
+}
+
+/// A stack holding a place: from before phase one's first check to its last update's end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneHolder {
+    pub execution: String,
+    /// Renewed by each look at the stack; a holder not renewed for the lease is gone (its
+    /// step ended without a last look: aborted, timed out, failed for good).
+    pub renewed_ms: u64,
+}

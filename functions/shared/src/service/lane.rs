@@ -1,0 +1,99 @@
+//! The refresh's place in its account-region's lane ([`crate::domain::lanes`]): the lane
+//! document in the runs bucket, read and changed only by S3 conditional writes (a write
+//! that finds the document changed reads it again and decides again).
+
+use tracing::{info, warn};
+
+use crate::domain::lanes::{self, lane_key, Entry};
+use crate::domain::model::{Lane, StackRef};
+use crate::ports::{AwsError, LockStore};
+
+/// Conditional writes tried before giving up: a lane's contenders are its stacks' looks.
+const ATTEMPTS: u32 = 20;
+
+/// Reads the lane, applies `change`, writes it back if it changed; returns what `change`
+/// returned.
+async fn change<L, T>(
+    store: &L,
+    stack: &StackRef,
+    mut change: impl FnMut(&mut Lane) -> T,
+) -> Result<T, AwsError>
+where
+    L: LockStore + Sync,
+{
+    let key = lane_key(stack);
+    for _ in 0..ATTEMPTS {
+        let read = store.read(&key).await?;
+        let mut lane: Lane = read
+            .as_ref()
+            .and_then(|(body, _)| serde_json::from_slice(body).ok())
+            .unwrap_or_default();
+        let before = lane.clone();
+        let out = change(&mut lane);
+        if lane == before {
+            return Ok(out);
+        }
+        let body = serde_json::to_vec(&lane).unwrap_or_default();
+        let written = match &read {
+            Some((_, tag)) => store.replace(&key, body, tag).await?,
+            None => store.create(&key, body).await?,
+        };
+        if written {
+            return Ok(out);
+        }
+    }
+    Err(AwsError {
+        operation: "PutObject",
+        code: Some("ConditionalRequestConflict".into()),
+        message: format!("{key}: changed by others {ATTEMPTS} times in a row"),
+    })
+}
+
+/// A place for a stack whose refresh has not begun: `true` when it has one (now or before).
+pub async fn enter<L: LockStore + Sync>(
+    store: &L,
+    stack: &StackRef,
+    execution: &str,
+    now_ms: u64,
+    budget: u32,
+) -> Result<bool, AwsError> {
+    let entry = change(store, stack, |lane| {
+        lanes::enter(lane, &stack.id, execution, now_ms, budget)
+    })
+    .await?;
+    if entry == Entry::Full {
+        info!(account = %stack.account, region = %stack.region, "the account-region's lane is full: waiting for a place");
+    }
+    Ok(entry == Entry::Admitted)
+}
+
+/// A later look at a stack that holds a place: renewed when due. Best effort: a lease that
+/// could not be renewed costs at most one stack too many in the lane, later.
+pub async fn renew<L: LockStore + Sync>(store: &L, stack: &StackRef, now_ms: u64) {
+    if let Err(e) = change(store, stack, |lane| lanes::renew(lane, &stack.id, now_ms)).await {
+        warn!(error = %e, "could not renew the stack's place in its lane");
+    }
+}
+
+/// The stack's refresh ended: its place is free for the next. Best effort: a place not
+/// given back is freed by its lease.
+pub async fn leave<L: LockStore + Sync>(store: &L, stack: &StackRef) {
+    if let Err(e) = change(store, stack, |lane| lanes::leave(lane, &stack.id)).await {
+        warn!(error = %e, "could not give back the stack's place in its lane");
+    }
+}
+
+/// CloudFormation throttled a look in this lane: fewer places until it is calm again.
+pub async fn throttled<L: LockStore + Sync>(store: &L, stack: &StackRef, now_ms: u64, budget: u32) {
+    match change(store, stack, |lane| {
+        lanes::throttled(lane, now_ms, budget);
+        lane.places
+    })
+    .await
+    {
+        Ok(places) => {
+            info!(account = %stack.account, region = %stack.region, places, "CloudFormation throttled this account-region: its lane narrowed")
+        }
+        Err(e) => warn!(error = %e, "could not narrow the throttled lane"),
+    }
+}

@@ -1,0 +1,143 @@
+//! End to end: concurrency where CloudFormation's limits are, per account and region.
+//! Each account-region's lane holds at most `MaxConcurrency` of a run's stacks at once; a
+//! stack that finds its lane full waits on a task token (no Lambda, no polling) until a
+//! place is freed; a throttled account-region narrows its own lane and slows no other.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rotatetoken::domain::trigger::execution_name;
+use rotatetoken_tests::fixtures::*;
+use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::{AcceptedUpdate, ACCOUNT};
+use serde_json::json;
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+const PER_REGION: usize = 6;
+const PLACES: usize = 2;
+
+/// Per region: the most stacks that were between their first update's start and their
+/// last update's end at once, and when the region's last update ended.
+fn in_flight(updates: &[AcceptedUpdate]) -> BTreeMap<String, (usize, f64)> {
+    let mut spans: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for u in updates {
+        let end = u.ended_at.unwrap_or(f64::MAX);
+        let span = spans
+            .entry((u.region.clone(), u.stack.clone()))
+            .or_insert((u.accepted_at, end));
+        span.0 = span.0.min(u.accepted_at);
+        span.1 = if span.1 == f64::MAX {
+            end
+        } else {
+            span.1.max(end)
+        };
+    }
+    let mut out = BTreeMap::new();
+    for region in REGIONS {
+        let mine: Vec<(f64, f64)> = spans
+            .iter()
+            .filter(|((r, _), _)| r == region)
+            .map(|(_, s)| *s)
+            .collect();
+        let most = mine
+            .iter()
+            .map(|(start, _)| mine.iter().filter(|(s, e)| s <= start && start < e).count())
+            .max()
+            .unwrap_or(0);
+        let last = mine.iter().map(|(_, e)| *e).fold(0.0, f64::max);
+        out.insert(region.to_string(), (most, last));
+    }
+    out
+}
+
+#[tokio::test]
+async fn each_account_region_has_its_own_places_and_a_throttled_one_slows_only_itself() {
+    let p = Pipeline::start(|env| {
+        env.set("TARGET_REGIONS", &REGIONS.join(","))
+            .set("MAX_CONCURRENCY", &PLACES.to_string())
+            // A wait that ends by its time-out costs a minute: a lane that works hands its
+            // places on within seconds.
+            .set("POLL_INTERVAL_SECONDS", "60")
+            .set("MAX_WAIT_SECONDS", "900")
+    })
+    .await;
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    // The pipeline's own account in its other region forwards its stacks' ends
+    // (target-role.yaml with RoleRegion=none).
+    p.forward_stack_ends_from(ACCOUNT, "eu-west-1").await;
+    for region in REGIONS {
+        let cfn =
+            aws_sdk_cloudformation::Client::new(&p.emulator.sdk_config_in(ACCOUNT, region).await);
+        for n in 0..PER_REGION {
+            create_stack(&cfn, &format!("app-{n}"), &consumer_template(&arn), &[]).await;
+        }
+    }
+    // eu-west-1's CloudFormation answers a call a second (a customer's deploys use the
+    // rest of its quota); us-east-1's is free.
+    p.emulator.control(json!({"update_delay_seconds": 1.0,
+        "rate_limits": {"cloudformation@eu-west-1": {"*": [1.0, 3]}}}));
+    let version = put_secret(&p.sm, "prod/db", "v2").await;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(240))
+        .await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(
+        done.summary["counts"]["refreshed"],
+        json!(REGIONS.len() * PER_REGION),
+        "{:#}",
+        done.summary
+    );
+    for region in REGIONS {
+        for n in 0..PER_REGION {
+            assert_eq!(
+                p.emulator
+                    .completed_token_updates_in(ACCOUNT, region, &format!("app-{n}")),
+                vec!["false", "true"]
+            );
+        }
+    }
+    let lanes = in_flight(&p.emulator.updates());
+    for (region, (most, _)) in &lanes {
+        assert!(
+            *most <= PLACES,
+            "{region}: {most} stacks in flight at once, its lane has {PLACES} places"
+        );
+        assert!(*most >= 1, "{region}");
+    }
+    let (east, west) = (lanes["us-east-1"].1, lanes["eu-west-1"].1);
+    eprintln!(
+        "lanes: {lanes:?}; us-east-1 ended after {:.0} s, eu-west-1 after {:.0} s",
+        east - started,
+        west - started
+    );
+    assert!(
+        east < west,
+        "the throttled region ends last: us-east-1 {:.0} s, eu-west-1 {:.0} s",
+        east - started,
+        west - started
+    );
+    // Three waves of two 1 s updates each, and the looks between, each wave started by the
+    // one before handing its places on: the free region is not held back by the
+    // throttled one (nor by a time-out, a minute).
+    assert!(
+        east - started < 60.0,
+        "us-east-1 took {:.0} s: slowed by eu-west-1's throttling",
+        east - started
+    );
+    let log = p.functions.logs();
+    assert!(
+        log.contains("its lane narrowed"),
+        "the throttled lane narrowed"
+    );
+    assert!(
+        log.contains("waiting for a place"),
+        "stacks waited for a place in their lane"
+    );
+}
