@@ -291,7 +291,9 @@ tests/emulator/test_registry.py checks that it is the registry's):
        "*": [10, 20]}}}: calls to an API beyond its rate are refused with AWS's 400
        Throttling "Rate exceeded", counted per account, region and API and shared by every
        caller (a token bucket: [calls a second, burst]); "*" is every other API of the
-       service. Off unless configured; "throttled" counts them.
+       service. Limits for one account-region or region only:
+       "cloudformation@<account>/<region>", "cloudformation@<region>" (the most specific
+       applies). Off unless configured; "throttled" counts them.
        Source: Service Quotas lists CloudFormation's API rates (UpdateStack, DescribeStacks,
                CreateChangeSet, DescribeStackEvents...) as per account and region, not
                adjustable; users measure DescribeStacks at about 5 calls a second (aws/aws-
@@ -379,16 +381,20 @@ tests/emulator/test_registry.py checks that it is the registry's):
        default template drops `account`). A rule whose target is an event bus in another
        account or region delivers the event whole (its id, source account, region, time and
        resources kept; moto re-puts it as a new event of the receiving account), and only if
-       the receiving bus's resource policy allows events:PutEvents from the sending account:
-       otherwise the event is lost, as on AWS (counted in "bus_deliveries_refused"). A bus
-       in the sender's own account needs no policy.
+       the receiving bus's resource policy allows events:PutEvents from the sending account
+       for this event (its conditions on aws:PrincipalAccount, events:source and
+       events:detail-type judged; any other condition refuses): otherwise the event is lost,
+       as on AWS (counted in "bus_deliveries_refused"). A bus in the sender's own account
+       needs no policy.
        Source: EventBridge user guide, "Permissions for event buses" ("The default event bus
                in your AWS account only allows events from one account. You can grant
                additional permissions ... by attaching a resource-based policy") and
-               "Example policy: Send events to the default bus in a different account";
-               "Sending and receiving events between AWS accounts in EventBridge";
-               EventBridge events reference, "Amazon EventBridge events" (the envelope:
-               version, id, detail-type, source, account, time, region, resources, detail).
+               "Example policy: Send events to the default bus in a different account" and
+               "Example policy: Send events to a custom bus in a different account"
+               (events:source, events:detail-type); "Sending and receiving events between
+               AWS accounts in EventBridge"; EventBridge events reference, "Amazon
+               EventBridge events" (the envelope: version, id, detail-type, source, account,
+               time, region, resources, detail).
  52. [Step Functions] A Retry's wait (IntervalSeconds × BackoffRate^n, capped by
        MaxDelaySeconds, FULL jitter drawn from it: moto computes it) ends at once when the
        execution is stopped, as an execution stopped during a retry's wait is ABORTED then,

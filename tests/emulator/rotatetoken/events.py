@@ -166,14 +166,16 @@ def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None
       event bus in another account or region delivers the
       event whole (its id, source account, region, time and resources kept; moto re-puts it as
       a new event of the receiving account), and only if the receiving bus's resource policy
-      allows events:PutEvents from the sending account: otherwise the event is lost, as on
-      AWS (counted in "bus_deliveries_refused"). A bus in the sender's own account needs no
-      policy.""",
+      allows events:PutEvents from the sending account for this event (its conditions on
+      aws:PrincipalAccount, events:source and events:detail-type judged; any other condition
+      refuses): otherwise the event is lost, as on AWS (counted in "bus_deliveries_refused").
+      A bus in the sender's own account needs no policy.""",
     source="""EventBridge user guide, "Permissions for event buses" ("The default event bus in
       your AWS account only allows events from one account. You can grant additional
       permissions ... by attaching a resource-based policy") and "Example policy: Send events
-      to the default bus in a different account"; "Sending and receiving events between AWS
-      accounts in EventBridge"; EventBridge events reference, "Amazon EventBridge events" (the
+      to the default bus in a different account" and "Example policy: Send events to a custom
+      bus in a different account" (events:source, events:detail-type); "Sending and receiving
+      events between AWS accounts in EventBridge"; EventBridge events reference, "Amazon EventBridge events" (the
       envelope: version, id, detail-type, source, account, time, region, resources, detail).""",
 )
 def install_bus_targets() -> None:
