@@ -13,18 +13,21 @@ use serde_json::json;
 
 /// Our `false` rolled back (phase one could not create the stack's maintenance page), and
 /// the team's own deploy ran right after it, with previous values: the stack is
-/// `UPDATE_COMPLETE` at `true`. The refresh function, polling, sees `true`: only the
+/// `UPDATE_COMPLETE` at `true`. The refresh function, looking again, sees `true`: only the
 /// stack's events under our request token say phase one rolled back. Reported failed,
 /// never refreshed, and nothing is updated again by the run.
 #[tokio::test]
 async fn a_phase_one_that_rolled_back_before_someones_deploy_is_failed_never_refreshed() {
-    // Polls 4 s apart: the rollback and the team's deploy both end between two polls.
+    // Looks 4 s apart, and the rollback's end event is lost (the step waits out its
+    // time-out): the rollback and the team's deploy both end between two looks. (With the
+    // event delivered, the refresh would look at once and see the rollback itself.)
     let p = Pipeline::start(|env| {
         env.set("POLL_INTERVAL_SECONDS", "4")
             .set("STEP_BUDGET_SECONDS", "12")
     })
     .await;
-    p.emulator.control(json!({"update_delay_seconds": 0.3}));
+    p.emulator.control(json!({"update_delay_seconds": 0.3,
+        "stack_status_event_faults": {"lose": 1.0}}));
     let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
     create_stack(
         &p.cfn,
