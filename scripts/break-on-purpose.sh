@@ -310,9 +310,11 @@ mutate "a wait for our update is woken by any end of the stack" functions/shared
 mutate "the waiter wakes no step when its stack's operation ends" functions/shared/src/service/wait.rs \
   $'        if wakes(&registration, &end) {\n            report.woken += send' $'        if false && wakes(&registration, &end) {\n            report.woken += send' each_update_is_waited_for waiting
 mutate "an end that came before its wait is never seen (the step waits out its time-out)" functions/shared/src/service/wait.rs \
-  '    if let Some(end) = read_end(board, &recorded).await? {' '    if let Some(end) = read_end(board, &recorded).await?.filter(|_| false) {' an_end_that_came_before lib
+  $'                report.woken += send(board, tokens, &key, &registration).await?;\n                return Ok(report);' $'                return Ok(report);' an_end_that_came_before lib
+mutate "a wait on our update is woken by our update's old end (a loop while someone's operation runs)" functions/shared/src/service/wait.rs \
+  '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {' '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= 0 => {' a_wait_on_our_update_that_ended lib
 mutate "a late end replaces the later one the waiter kept" functions/shared/src/service/wait.rs \
-  '.is_none_or(|kept| kept.time_ms <= end.time_ms);' '.is_none_or(|_| true);' a_late_end_never lib
+  '                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' '                if false && kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' a_late_end_never lib
 mutate "the refresh holds its Lambda while CloudFormation works" functions/shared/src/domain/refresh/mod.rs \
   '        if must_wait && settings.wait_for_events {' '        if must_wait && settings.wait_for_events && false {' each_update_is_waited_for waiting
 mutate "target accounts do not forward UPDATE_COMPLETE" target-role.yaml \
@@ -326,7 +328,9 @@ mutate "a full lane admits one more stack" functions/shared/src/domain/lanes.rs 
 mutate "a throttled lane keeps all its places" functions/shared/src/service/refresh.rs \
   '        if retried_here > 0 {' '        if retried_here > 0 && false {' each_account_region_has lanes
 mutate "a place freed is handed on to no waiting stack (they wait out their time-out)" functions/shared/src/service/wait.rs \
-  '    for (_, key, registration) in waiting.into_iter().take(free as usize) {' '    for (_, key, registration) in waiting.into_iter().take(0) {' each_account_region_has lanes
+  '        if report.woken >= free {' '        if true || report.woken >= free {' each_account_region_has lanes
+mutate "a freed place is spent on a step that no longer waits" functions/shared/src/service/wait.rs \
+  $'        report.woken += send(board, tokens, &key, &registration).await?;\n    }\n    info!(account' $'        report.woken += send(board, tokens, &key, &registration).await?.max(1);\n    }\n    info!(account' a_freed_place_goes lib
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
             lane::leave' '        if out.outcome == Outcome::Skipped {

@@ -51,10 +51,17 @@ fn settle(lane: &mut Lane, now_ms: u64, budget: u32) {
         .retain(|_, h| now_ms.saturating_sub(h.renewed_ms) < LEASE_MS);
 }
 
+/// A holder is one run's refresh of one stack: two runs refreshing the same stack (two
+/// secrets) hold a place each, and each gives back its own.
+fn holder_key(stack_id: &str, execution: &str) -> String {
+    format!("{execution} {stack_id}")
+}
+
 /// A stack asks for a place before anything of its refresh begins.
 pub fn enter(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64, budget: u32) -> Entry {
     settle(lane, now_ms, budget);
-    if let Some(holder) = lane.holders.get_mut(stack_id) {
+    let key = holder_key(stack_id, execution);
+    if let Some(holder) = lane.holders.get_mut(&key) {
         if now_ms.saturating_sub(holder.renewed_ms) >= RENEW_EVERY_MS {
             holder.renewed_ms = now_ms;
         }
@@ -64,7 +71,7 @@ pub fn enter(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64, budg
         return Entry::Full;
     }
     lane.holders.insert(
-        stack_id.to_string(),
+        key,
         LaneHolder {
             execution: execution.to_string(),
             renewed_ms: now_ms,
@@ -97,19 +104,26 @@ pub fn place_registration_key(account: &str, region: &str, task_token: &str) -> 
     format!("{}{hash}.json", waiting_prefix(account, region))
 }
 
-/// A holder's later look: renewed when due. A stack that is not (or no longer) a holder
-/// goes on all the same: it is past the point where a place is asked for.
-pub fn renew(lane: &mut Lane, stack_id: &str, now_ms: u64) {
-    if let Some(holder) = lane.holders.get_mut(stack_id) {
-        if now_ms.saturating_sub(holder.renewed_ms) >= RENEW_EVERY_MS {
-            holder.renewed_ms = now_ms;
-        }
+/// A later look at a stack whose refresh has begun: its place renewed when due, or taken
+/// back if its lease ran out meanwhile (a long pause before another phase-two attempt): a
+/// begun stack is in flight whatever the lane holds, and is counted as such, even beyond
+/// the lane's places (it never waits for one).
+pub fn renew(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64) {
+    let holder = lane
+        .holders
+        .entry(holder_key(stack_id, execution))
+        .or_insert_with(|| LaneHolder {
+            execution: execution.to_string(),
+            renewed_ms: 0,
+        });
+    if now_ms.saturating_sub(holder.renewed_ms) >= RENEW_EVERY_MS {
+        holder.renewed_ms = now_ms;
     }
 }
 
-/// The stack's refresh ended: its place is free.
-pub fn leave(lane: &mut Lane, stack_id: &str) {
-    lane.holders.remove(stack_id);
+/// The stack's refresh in this run ended: its place is free.
+pub fn leave(lane: &mut Lane, stack_id: &str, execution: &str) {
+    lane.holders.remove(&holder_key(stack_id, execution));
 }
 
 /// A look in this lane was throttled: the lane's places are halved (at least one; at most
@@ -186,7 +200,13 @@ mod tests {
             Entry::Admitted,
             "a holder keeps its place"
         );
-        leave(&mut lane, &stack(0));
+        leave(&mut lane, &stack(0), "another run");
+        assert_eq!(
+            enter(&mut lane, &stack(3), "run", 1_500, 3),
+            Entry::Full,
+            "another run's refresh is another holder"
+        );
+        leave(&mut lane, &stack(0), "run");
         assert_eq!(
             enter(&mut lane, &stack(3), "run", 2_000, 3),
             Entry::Admitted
@@ -198,14 +218,25 @@ mod tests {
         let mut lane = Lane::default();
         enter(&mut lane, &stack(0), "run", 0, 2);
         enter(&mut lane, &stack(1), "run", 0, 2);
-        renew(&mut lane, &stack(1), LEASE_MS - MIN);
+        renew(&mut lane, &stack(1), "run", LEASE_MS - MIN);
         assert_eq!(
             enter(&mut lane, &stack(2), "run", LEASE_MS, 2),
             Entry::Admitted,
             "s0's lease ran out"
         );
-        assert!(lane.holders.contains_key(&stack(1)), "renewed");
-        assert!(!lane.holders.contains_key(&stack(0)));
+        assert!(
+            lane.holders.contains_key(&holder_key(&stack(1), "run")),
+            "renewed"
+        );
+        assert!(!lane.holders.contains_key(&holder_key(&stack(0), "run")));
+        // s0's refresh had begun (a long pause between its attempts): its next look takes
+        // its place back, beyond the lane's places; it never waits for one.
+        renew(&mut lane, &stack(0), "run", LEASE_MS + MIN);
+        assert_eq!(lane.holders.len(), 3);
+        assert_eq!(
+            enter(&mut lane, &stack(4), "run", LEASE_MS + MIN, 2),
+            Entry::Full
+        );
     }
 
     #[test]

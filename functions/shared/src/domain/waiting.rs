@@ -89,7 +89,7 @@ fn short_hash(s: &str) -> String {
 /// An untokened wait treats an end at most this much older than its `seen_ms` as possibly
 /// the one waited for: CloudFormation stamps events to the second, and the two clocks are
 /// not the same. At worst one look too many; never a missed end.
-const CLOCK_SLACK_MS: u64 = 2_000;
+pub const CLOCK_SLACK_MS: u64 = 2_000;
 
 /// Whether this end wakes this registration: the same stack; an end status; our update's
 /// own token when we wait for ours, else any operation that ended after the stack was

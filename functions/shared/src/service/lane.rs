@@ -22,7 +22,16 @@ where
     L: LockStore + Sync,
 {
     let key = lane_key(stack);
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            // The lane's other stacks wrote first: back off a little, spread by stack, so
+            // that a wave of them does not collide again at once.
+            let spread = stack.id.bytes().fold(attempt, |h, b| {
+                h.wrapping_mul(31).wrapping_add(u32::from(b))
+            });
+            let ms = 20 * u64::from(attempt) + u64::from(spread % 50);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let read = store.read(&key).await?;
         let mut lane: Lane = read
             .as_ref()
@@ -69,16 +78,24 @@ pub async fn enter<L: LockStore + Sync>(
 
 /// A later look at a stack that holds a place: renewed when due. Best effort: a lease that
 /// could not be renewed costs at most one stack too many in the lane, later.
-pub async fn renew<L: LockStore + Sync>(store: &L, stack: &StackRef, now_ms: u64) {
-    if let Err(e) = change(store, stack, |lane| lanes::renew(lane, &stack.id, now_ms)).await {
+pub async fn renew<L: LockStore + Sync>(store: &L, stack: &StackRef, execution: &str, now_ms: u64) {
+    if let Err(e) = change(store, stack, |lane| {
+        lanes::renew(lane, &stack.id, execution, now_ms)
+    })
+    .await
+    {
         warn!(error = %e, "could not renew the stack's place in its lane");
     }
 }
 
 /// The stack's refresh ended: its place is free for the next. Best effort: a place not
 /// given back is freed by its lease.
-pub async fn leave<L: LockStore + Sync>(store: &L, stack: &StackRef) {
-    if let Err(e) = change(store, stack, |lane| lanes::leave(lane, &stack.id)).await {
+pub async fn leave<L: LockStore + Sync>(store: &L, stack: &StackRef, execution: &str) {
+    if let Err(e) = change(store, stack, |lane| {
+        lanes::leave(lane, &stack.id, execution)
+    })
+    .await
+    {
         warn!(error = %e, "could not give back the stack's place in its lane");
     }
 }

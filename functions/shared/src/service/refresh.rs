@@ -129,6 +129,11 @@ where
             out.outcome = Outcome::Skipped;
             out.reason = Some(STOPPED_BY_OPERATOR.to_string());
             out.retried_calls += retries.retried_calls() - retried_before;
+            if settings.lane_places > 0 {
+                // It may hold a place already (admitted, then waiting on someone else's
+                // operation): given back, as any ended stack's.
+                lane::leave(files, &parsed, &execution).await;
+            }
             info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
             tell_progress(files, &execution, &out, clock.now_ms()).await;
             return Ok(out);
@@ -150,18 +155,33 @@ where
             .instrument(span.clone())
             .await?;
             if !admitted {
+                let now = clock.now_ms();
                 let mut out = task;
                 // The looks before (our phase one recalled from the stack's events) may
                 // have been retried: counted, as every other look's.
                 out.retried_calls += retries.retried_calls() - retried_before;
-                out.wait = Some(crate::domain::waiting::wait_for_place(
-                    clock.now_ms(),
-                    settings.poll_interval_ms,
-                ));
+                // Waiting for a place counts against the refresh's whole wait budget, and
+                // the stacks waiting longest are handed a place first (by when they began
+                // to wait, kept across their looks as the deadline's start).
+                let deadline = *out.deadline_ms.get_or_insert(now + settings.max_wait_ms);
+                if now >= deadline {
+                    out.outcome = Outcome::Failed;
+                    out.reason = Some(format!(
+                        "gave up after waiting {} s for a place in its account-region's lane (MaxConcurrency {}); nothing was changed",
+                        settings.max_wait_ms / 1000,
+                        settings.lane_places
+                    ));
+                } else {
+                    out.wait = Some(crate::domain::waiting::wait_for_place(
+                        deadline.saturating_sub(settings.max_wait_ms),
+                        settings.poll_interval_ms,
+                    ));
+                }
+                tell_progress(files, &execution, &out, now).await;
                 return Ok(out);
             }
         } else {
-            lane::renew(files, &parsed, clock.now_ms())
+            lane::renew(files, &parsed, &execution, clock.now_ms())
                 .instrument(span.clone())
                 .await;
         }
@@ -190,7 +210,9 @@ where
                 .await;
         }
         if out.outcome != Outcome::Waiting {
-            lane::leave(files, &parsed).instrument(span.clone()).await;
+            lane::leave(files, &parsed, &execution)
+                .instrument(span.clone())
+                .await;
         }
     }
     if let Some(files) = files {

@@ -19,6 +19,7 @@ use crate::domain::lanes::{self, lane_key, place_registration_key, waiting_prefi
 use crate::domain::model::{Lane, RefreshTask, StackEnd, StackRef, WaitKind, WaitRegistration};
 use crate::domain::waiting::{
     end_key, is_registration_key, last_end_key, registration_key, stack_end, stack_prefix, wakes,
+    CLOCK_SLACK_MS,
 };
 use crate::handler::FunctionError;
 use crate::ports::{Callback, LockStore, TaskCallbacks, WaitBoard};
@@ -106,7 +107,7 @@ where
         )
         .await;
     }
-    let registration = WaitRegistration {
+    let mut registration = WaitRegistration {
         stack_id: task.stack.id.clone(),
         task_token,
         request_token: wait.request_token,
@@ -115,16 +116,29 @@ where
     };
     let key = registration_key(&registration.stack_id, &registration.task_token);
     board.keep(&key, to_json(&registration)).await?;
-    // Then the ends already recorded: one that came before this registration was written.
-    let recorded = match registration.request_token.as_deref() {
-        Some(ours) => end_key(&registration.stack_id, ours),
-        None => last_end_key(&registration.stack_id),
-    };
     let mut report = WaitReport {
         registered: true,
         ..WaitReport::default()
     };
-    if let Some(end) = read_end(board, &recorded).await? {
+    // Then the ends already recorded: one that came before this registration was written.
+    if let Some(ours) = registration.request_token.clone() {
+        match read_end(board, &end_key(&registration.stack_id, &ours)).await? {
+            Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {
+                info!(stack = %registration.stack_id, status = %end.status, "our update's end came before its wait: waking now");
+                report.woken += send(board, tokens, &key, &registration).await?;
+                return Ok(report);
+            }
+            // Our update had ended before the stack was seen busy: what runs now is
+            // someone else's operation, whose end (any token) is the one to wake on. Not
+            // woken by ours, which would only find the stack busy again, and again.
+            Some(_) => {
+                registration.request_token = None;
+                board.keep(&key, to_json(&registration)).await?;
+            }
+            None => return Ok(report),
+        }
+    }
+    if let Some(end) = read_end(board, &last_end_key(&registration.stack_id)).await? {
         if wakes(&registration, &end) {
             info!(stack = %registration.stack_id, status = %end.status, "the stack's end came before its wait: waking now");
             report.woken += send(board, tokens, &key, &registration).await?;
@@ -201,8 +215,13 @@ where
         }
     }
     waiting.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    // A registration whose step already timed out (it asked again under a new token)
+    // finds its token gone: removed, and the next is tried, until `free` are woken.
     let mut report = WaitReport::default();
-    for (_, key, registration) in waiting.into_iter().take(free as usize) {
+    for (_, key, registration) in waiting {
+        if report.woken >= free {
+            break;
+        }
         report.woken += send(board, tokens, &key, &registration).await?;
     }
     info!(account = %stack.account, region = %stack.region, free, woken = report.woken, "a place in the lane was handed on");
@@ -240,13 +259,23 @@ where
             .keep(&end_key(&end.stack_id, token), to_json(&end))
             .await?;
     }
+    // Delivery is out of order: a late event never replaces a later end (a conditional
+    // write: two ends delivered at once cannot leave the older one kept).
     let last = last_end_key(&end.stack_id);
-    // Delivery is out of order: a late event never replaces a later end.
-    let newer = read_end(board, &last)
-        .await?
-        .is_none_or(|kept| kept.time_ms <= end.time_ms);
-    if newer {
-        board.keep(&last, to_json(&end)).await?;
+    for _ in 0..5 {
+        let written = match board.read(&last).await? {
+            Some((body, tag)) => {
+                let kept: Option<StackEnd> = serde_json::from_slice(&body).ok();
+                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {
+                    break;
+                }
+                board.replace(&last, to_json(&end), &tag).await?
+            }
+            None => board.create(&last, to_json(&end)).await?,
+        };
+        if written {
+            break;
+        }
     }
     let mut report = WaitReport::default();
     for key in board.keys(&stack_prefix(&end.stack_id)).await? {
@@ -514,6 +543,87 @@ mod tests {
             serde_json::from_slice(board.0.lock().unwrap().get(&last_end_key(STACK)).unwrap())
                 .unwrap();
         assert_eq!(last.request_token.as_deref(), Some("Console-2"));
+    }
+
+    #[test]
+    fn a_wait_on_our_update_that_ended_before_the_stack_was_seen_busy_waits_for_the_next_end() {
+        let (board, tokens) = (Board::default(), Tokens::default());
+        run(wait(
+            &board,
+            &tokens,
+            2,
+            0,
+            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:00Z"),
+        ))
+        .unwrap();
+        // Someone's deploy began after our update ended; the refresh saw the stack busy.
+        let seen = crate::domain::utc::parse_ms("2026-12-04T08:05:00Z").unwrap();
+        let r = run(wait(&board, &tokens, 2, 0, step("t", Some(OURS), seen))).unwrap();
+        assert_eq!(
+            r.woken, 0,
+            "not woken by our old end (it would find the stack busy again)"
+        );
+        let r = run(wait(
+            &board,
+            &tokens,
+            2,
+            0,
+            end("UPDATE_COMPLETE", "Console-1", "2026-12-04T08:06:00Z"),
+        ))
+        .unwrap();
+        assert_eq!(r.woken, 1, "the deploy's end wakes it");
+    }
+
+    #[test]
+    fn a_freed_place_goes_to_the_longest_waiting_step_that_still_waits() {
+        let (board, tokens) = (Board::default(), Tokens::default());
+        let place = |token: &str, since: u64| {
+            let mut s = step(token, None, since);
+            s["task"]["wait"]["kind"] = json!("place");
+            s
+        };
+        // Lane full (2 places, 2 holders): registered, not woken.
+        let lane = Lane {
+            places: 2,
+            holders: [("a", 0), ("b", 0)]
+                .into_iter()
+                .map(|(k, at)| {
+                    (
+                        k.to_string(),
+                        crate::domain::model::LaneHolder {
+                            execution: "run".into(),
+                            renewed_ms: at,
+                        },
+                    )
+                })
+                .collect(),
+            changed_ms: 0,
+        };
+        let key = crate::domain::lanes::lane_key(&StackRef::from_stack_id(STACK).unwrap());
+        board
+            .0
+            .lock()
+            .unwrap()
+            .insert(key.clone(), serde_json::to_vec(&lane).unwrap());
+        for (token, since) in [("timed-out", 1), ("first", 2), ("second", 3)] {
+            let r = run(wait(&board, &tokens, 2, 10, place(token, since))).unwrap();
+            assert_eq!((r.registered, r.woken), (true, 0), "{token}");
+        }
+        tokens.0.lock().unwrap().push("timed-out".into()); // its step timed out and asked again
+        let mut freed = lane.clone();
+        freed.holders.remove("a");
+        board
+            .0
+            .lock()
+            .unwrap()
+            .insert(key, serde_json::to_vec(&freed).unwrap());
+        let task = step("x", None, 0)["task"].clone();
+        let r = run(wait(&board, &tokens, 2, 10, json!({"place_freed": task}))).unwrap();
+        assert_eq!(r.woken, 1);
+        assert_eq!(
+            tokens.0.lock().unwrap().last().map(String::as_str),
+            Some("first")
+        );
     }
 
     #[test]
