@@ -23,34 +23,18 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
+
+#[path = "common.rs"]
+mod common;
+use common::{
+    epoch_seconds, keep_raw_logs, median, peak_rss_by_function, percentile, round,
+    CONSUMER_TEMPLATE, PRICES,
+};
 use rotatetoken::domain::model::{RunFiles, StackProgress};
 use rotatetoken_tests::fixtures::create_stack;
 use rotatetoken_tests::pipeline::{Pipeline, RUNS_BUCKET};
 use serde_json::{json, Value};
 
-const TEMPLATE: &str = r#"Parameters:
-  RotateToken: {Type: String, Default: "true", AllowedValues: ["true", "false"]}
-Conditions:
-  RotateToken: !Equals [!Ref RotateToken, "true"]
-Resources:
-  Guarded:
-    Type: AWS::SSM::Parameter
-    Condition: RotateToken
-    Properties: {Type: String, Value: guarded}
-  Always:
-    Type: AWS::SSM::Parameter
-    Properties: {Type: String, Value: stable}
-"#;
-
-/// Public list prices, us-east-1, as published on 2026-11-23 (aws.amazon.com/step-functions/pricing,
-/// aws.amazon.com/lambda/pricing): Standard workflows per state transition; Lambda per
-/// request and per GB-second on arm64 (the template's architecture).
-const PRICES: Prices = Prices {
-    date: "2026-11-23",
-    per_transition: 0.025 / 1_000.0,
-    per_request: 0.20 / 1_000_000.0,
-    per_gb_second_arm64: 0.000_013_333_4,
-};
 /// The naive design polls the stack every few seconds with a Wait state.
 const NAIVE_POLL_SECONDS: f64 = 5.0;
 /// The template's defaults, so the figures are those of a default deployment.
@@ -59,72 +43,6 @@ const STEP_BUDGET_SECONDS: &str = "840";
 
 /// An update's accepted and ended times (epoch seconds).
 type Timing = (f64, Option<f64>);
-
-struct Prices {
-    date: &'static str,
-    per_transition: f64,
-    per_request: f64,
-    per_gb_second_arm64: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
-}
-
-fn epoch_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
-}
-
-fn round(x: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (x * f).round() / f
-}
-
-/// Peak RSS (MiB) of every running instance of each function, by binary name: the
-/// processes running this pipeline's build (`target/<profile>/rotatetoken-*`).
-fn peak_rss_by_function() -> BTreeMap<String, f64> {
-    let built = rotatetoken_tests::target_dir().join(rotatetoken_tests::functions_profile());
-    let mut peaks = BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return peaks;
-    };
-    for entry in dir.flatten() {
-        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
-            continue;
-        };
-        let name = exe
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        if !name.starts_with("rotatetoken-") || exe.parent() != Some(built.as_path()) {
-            continue;
-        }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        let peak = peaks.entry(name).or_insert(0.0f64);
-        *peak = peak.max(round(kib / 1024.0, 1));
-    }
-    peaks
-}
 
 #[tokio::main]
 async fn main() {
@@ -168,7 +86,7 @@ async fn main() {
     }
     stream::iter(work)
         .for_each_concurrent(16, |(cfn, name)| async move {
-            create_stack(&cfn, &name, TEMPLATE, &[]).await;
+            create_stack(&cfn, &name, CONSUMER_TEMPLATE, &[]).await;
         })
         .await;
     let stacks = per_account * accounts;
@@ -462,16 +380,7 @@ async fn main() {
             });
         }
     }
-    // The raw logs, for a closer look (not part of the table).
-    for log in ["calls", "updates", "invocations"] {
-        let (_, text) = rotatetoken_tests::http::post(
-            p.emulator.port,
-            &format!("/moto-api/rotatetoken/{log}"),
-            "{}",
-        );
-        let path = rotatetoken_tests::target_dir().join(format!("bench-{name}-{log}.json"));
-        let _ = std::fs::write(path, text);
-    }
+    keep_raw_logs(p.emulator.port, &name);
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     drop(p); // stops the emulator and the functions before any exit
     let seen =

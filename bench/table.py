@@ -126,6 +126,15 @@ def render(t: Table) -> str:
     return head + "\n".join(t.rows) + "\n"
 
 
+def write_between(path: str, begin: str, end: str, text: str) -> None:
+    """Replaces what stands between the markers `begin` and `end` of the file with `text`."""
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    page = open(path).read()
+    if not pattern.search(page):
+        raise SystemExit(f"{path}: no {begin} ... {end} markers")
+    open(path, "w").write(pattern.sub(lambda _: f"{begin}\n{text}{end}", page))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--into", nargs="*", default=[])
@@ -134,12 +143,8 @@ def main() -> None:
     text = render(t)
     with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
         f.write("# Benchmark results\n\n" + text)
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     for path in args.into:
-        page = open(path).read()
-        if not pattern.search(page):
-            raise SystemExit(f"{path}: no {BEGIN} ... {END} markers")
-        open(path, "w").write(pattern.sub(lambda _: f"{BEGIN}\n{text}{END}", page))
+        write_between(path, BEGIN, END, text)
     print(text)
     if t.missed:
         print("Missed:\n- " + "\n- ".join(t.missed))

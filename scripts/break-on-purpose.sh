@@ -336,4 +336,10 @@ mutate "a stack that ended keeps its place (its lane shrinks for good)" function
             lane::leave' '        if out.outcome == Outcome::Skipped {
             lane::leave' each_account_region_has lanes
 
+# The start of a run, staggered per account-region (issue 26).
+mutate "every lane's stacks start at once (no stagger)" functions/shared/src/domain/lanes.rs \
+  '        task.start_after_seconds = *k / STARTS_PER_SECOND.max(1);' '        task.start_after_seconds = 0;' the_stacks_started_at_once lib
+mutate "the state machine starts each stack without its stagger" statemachine/rotatetoken.asl.json \
+  '"StartAt": "Stagger",' '"StartAt": "Refresh",' each_stack_begins_with_its_stagger contracts
+
 exit $survived

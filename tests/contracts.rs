@@ -400,6 +400,13 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
     summary.failure_cause = Some(report::failure_cause(&summary));
     let discover_out = serde_json::to_value(&discovery).unwrap();
     let refresh_out = serde_json::to_value(&waiting).unwrap();
+    // Each Map item as discovery writes it: a new task.
+    let item_out = serde_json::to_value(RefreshTask::new(
+        StackRef::from_stack_id("arn:aws:cloudformation:us-east-1:111111111111:stack/app/1")
+            .unwrap(),
+        "RotateToken",
+    ))
+    .unwrap();
     let report_out = serde_json::to_value(&summary).unwrap();
     // The Lambda integration's own envelope (`$.Payload`) is AWS's, not ours.
     let lambda_result = serde_json::json!({"Payload": {}, "StatusCode": 200});
@@ -429,6 +436,7 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
             ("StillUpdating?", "Variable")
             | ("WaitForStack", "TimeoutSecondsPath" | "task.$")
             | ("Pause", "SecondsPath") => &refresh_out,
+            ("Stagger", "SecondsPath") => &item_out,
             ("AnyFailed?" | "StacksFailed", "Variable" | "CausePath") => &report_out,
             ("AlertRunNotReported", "Message.$") | ("RunNotReported", "CausePath") => &caught_run,
             // Where a result is written: checked below against the type that reads it.
@@ -476,6 +484,7 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         "pause"
     );
     assert!(at(&refresh_out, "$.wait.seconds").unwrap().is_u64());
+    assert!(at(&item_out, "$.start_after_seconds").unwrap().is_u64());
     assert!(at(&discover_out, "$.dry_run").unwrap().is_boolean());
     assert!(at(&report_out, "$.run_failed").unwrap().is_boolean());
     assert!(at(&discover_out, "$.max_concurrency").unwrap().is_u64());
@@ -611,6 +620,33 @@ fn a_map_or_report_that_fails_for_good_still_alerts_and_fails_the_run() {
         assert_eq!(
             fail["Type"], "Fail",
             "after the alert the run fails: {fail}"
+        );
+    }
+}
+
+#[test]
+fn each_stack_begins_with_its_stagger_and_no_later_step_waits_on_it_again() {
+    let child = &definition()["States"]["RefreshStacks"]["ItemProcessor"];
+    assert_eq!(child["StartAt"], "Stagger", "{child}");
+    let stagger = &child["States"]["Stagger"];
+    assert_eq!(stagger["Type"], "Wait");
+    assert_eq!(stagger["SecondsPath"], "$.start_after_seconds");
+    assert_eq!(stagger["Next"], "Refresh");
+    // Entered once: a wake, a retry or a pause goes back to Refresh, never to the stagger.
+    for (name, state) in child["States"].as_object().unwrap() {
+        let mut next: Vec<&Value> = vec![&state["Next"], &state["Default"]];
+        for list in ["Catch", "Choices"] {
+            next.extend(
+                state[list]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| &c["Next"]),
+            );
+        }
+        assert!(
+            next.iter().all(|n| *n != "Stagger"),
+            "{name} leads back to Stagger"
         );
     }
 }

@@ -15,7 +15,8 @@ from rotatetoken.cloudformation.nested import nested_value
 from rotatetoken.cloudformation.policies import InsufficientCapabilities, check_capabilities, required_capabilities
 from rotatetoken.cloudformation.replacement import replacing_properties
 from rotatetoken.cloudformation.transforms import template_transforms
-from rotatetoken.cloudformation.updates import what_changed
+from rotatetoken.cloudformation.updates import update_delay, what_changed
+from rotatetoken.state import CONTROL
 
 
 class References(unittest.TestCase):
@@ -82,3 +83,22 @@ class Updates(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UpdateTimes(unittest.TestCase):
+    def tearDown(self) -> None:
+        CONTROL.pop("update_delay_distribution", None)
+
+    def test_each_stack_has_its_own_long_tailed_time_the_same_for_both_phases(self) -> None:
+        CONTROL["update_delay_distribution"] = {"median": 45, "sigma": 0.6, "min": 20, "max": 240,
+                                                "scale": 0.5, "seed": 3}
+        ids = [f"arn:aws:cloudformation:us-east-1:1:stack/s{i}/x" for i in range(2000)]
+        times = sorted(update_delay(i) for i in ids)
+        self.assertEqual([update_delay(i) for i in ids[:5]], [update_delay(i) for i in ids[:5]])
+        self.assertGreaterEqual(times[0], 10.0)
+        self.assertLessEqual(times[-1], 120.0)
+        self.assertAlmostEqual(times[len(times) // 2], 22.5, delta=2.0)
+        self.assertGreater(times[int(len(times) * 0.99)], 2.5 * times[len(times) // 2])
+
+    def test_without_a_distribution_the_fixed_delay_applies(self) -> None:
+        self.assertEqual(update_delay("any"), float(CONTROL["update_delay_seconds"]))

@@ -17,16 +17,36 @@ pub struct FunctionEnv {
 }
 
 impl FunctionEnv {
-    /// Instances of each function `cargo lambda watch` may run at once: enough for every
-    /// stack the Map refreshes at once to have its own, as Lambda gives them.
+    /// Instances of each function `cargo lambda watch` may run at once. Lambda gives one to
+    /// every invocation the product has in flight: with `RT_LAMBDA_CONCURRENCY=aws` (the
+    /// fleet benchmark) so does the bridge (each Map child can invoke at once; a run keeps
+    /// `account-regions × MAX_CONCURRENCY × 2` children, `domain::lanes::map_concurrency`),
+    /// else fewer would queue in the bridge and the queue would count as Lambda time. The
+    /// suites keep MAX_CONCURRENCY instances (at least 8): on 2 cores, dozens of instances
+    /// per suite starve the timing of the others.
     pub fn lambda_concurrency(&self) -> usize {
-        let map = self
-            .vars
-            .iter()
-            .find(|(k, _)| k == "MAX_CONCURRENCY")
-            .and_then(|(_, v)| v.parse().ok())
+        let var = |name: &str| {
+            self.vars
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let budget: usize = var("MAX_CONCURRENCY")
+            .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        map.max(8)
+        if std::env::var("RT_LAMBDA_CONCURRENCY").as_deref() != Ok("aws") {
+            return budget.max(8);
+        }
+        let count = |name: &str| {
+            var(name)
+                .map(|v| v.split(',').filter(|s| !s.trim().is_empty()).count())
+                .unwrap_or(1)
+                .max(1)
+        };
+        let lanes = count("TARGET_ACCOUNTS") * count("TARGET_REGIONS");
+        (lanes * budget * 2)
+            .min(rotatetoken::domain::lanes::MAP_CONCURRENCY_CAP as usize)
+            .max(8)
     }
 
     pub fn for_emulator(emulator: &Emulator) -> Self {

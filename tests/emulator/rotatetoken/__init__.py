@@ -41,8 +41,10 @@ tests/emulator/test_registry.py checks that it is the registry's):
                CloudFormation resource"; CloudFormation User Guide, "Using dynamic
                references".
   3. [CloudFormation] Updates are asynchronous: the stack shows UPDATE_IN_PROGRESS for
-       `update_delay_seconds` (control endpoint), and UpdateStack on a stack in any
-       *_IN_PROGRESS state is refused with AWS's ValidationError.
+       `update_delay_seconds` (control endpoint; or each stack its own time from
+       `update_delay_distribution`, a clamped log-normal, for fleet benchmarks), and
+       UpdateStack on a stack in any *_IN_PROGRESS state is refused with AWS's
+       ValidationError.
        Source: Measured against moto 5.2.5: "Updates are synchronous: UPDATE_IN_PROGRESS is
                never observable ... an update on a busy stack is never refused"
                (../shared/FIELD-NOTES.md).

@@ -38,6 +38,7 @@ CONTROL: dict[str, Any] = {
 KNOWN_CONFIG_KEYS: dict[str, str] = {
     "update_delay_seconds": "seconds an accepted update stays UPDATE_IN_PROGRESS (3)",
     "update_delay_jitter_seconds": "spreads each update's time uniformly by ± this many seconds (3)",
+    "update_delay_distribution": '{"median": 45, "sigma": 0.6, "min": 20, "max": 240, "scale": 0.5, "seed": 1}: each stack\'s updates take their own time, a clamped log-normal draw, time-scaled (3)',
     "fail_create": '{"<stack>": ["LogicalId"]}: an update that would create that resource rolls back (3)',
     "fail_delete": '{"<stack>": ["LogicalId"]}: deleting that resource fails in cleanup (19)',
     "deny_assume_role": '["<account id>"]: AssumeRole into those accounts is refused (11)',

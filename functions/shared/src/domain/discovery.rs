@@ -253,6 +253,7 @@ pub async fn discover<A: TargetAccess + Sync, S: SecretDirectory + Sync>(
     // child from the others (super::lanes).
     out.selected = super::lanes::interleave(std::mem::take(&mut out.selected));
     out.max_concurrency = super::lanes::map_concurrency(&out.selected, settings.max_concurrency);
+    super::lanes::stagger(&mut out.selected, out.max_concurrency);
     out.selected_count = out.selected.len();
     out.skipped_count = out.skipped.len();
     out

@@ -159,6 +159,33 @@ pub fn interleave(selected: Vec<RefreshTask>) -> Vec<RefreshTask> {
     out
 }
 
+/// Stacks an account-region's lane starts a second when a run begins. A stack's start (its
+/// first look, the checks and phase one's update) costs about ten CloudFormation calls over
+/// seven APIs (`make bench-fleet`), so one a second asks each API for one or two calls a
+/// second: under half of the 5 a second users measure for DescribeStacks
+/// (aws/aws-sam-cli#2671), the rest left to the customer's own deploys. It also spreads the
+/// run's first Lambda invocations: every lane's children starting at once would take
+/// hundreds of the account's concurrent executions for a moment.
+pub const STARTS_PER_SECOND: u32 = 1;
+
+/// Staggers the stacks the Distributed Map starts at once (the first `map_concurrency` of
+/// the interleaved list): the k-th of each lane waits k / [`STARTS_PER_SECOND`] seconds.
+/// The others start later, each as an earlier child ends, already spread; they wait nothing.
+pub fn stagger(selected: &mut [RefreshTask], map_concurrency: u32) {
+    let mut seen: std::collections::HashMap<(String, String), u32> = Default::default();
+    for (i, task) in selected.iter_mut().enumerate() {
+        if i >= map_concurrency as usize {
+            task.start_after_seconds = 0;
+            continue;
+        }
+        let k = seen
+            .entry((task.stack.account.clone(), task.stack.region.clone()))
+            .or_insert(0);
+        task.start_after_seconds = *k / STARTS_PER_SECOND.max(1);
+        *k += 1;
+    }
+}
+
 /// The Distributed Map's concurrency for a run: every lane's places, twice over (the lanes
 /// themselves hold each account-region to its budget; the other half are stacks waiting
 /// for a place, which hold no Lambda, so that a slow lane's waiting stacks leave children
@@ -297,5 +324,35 @@ mod tests {
             .map(|n| task(&format!("{:012}", n), "us-east-1", "x"))
             .collect();
         assert_eq!(map_concurrency(&many, 10), MAP_CONCURRENCY_CAP);
+    }
+
+    #[test]
+    fn the_stacks_started_at_once_begin_a_few_a_second_in_each_lane_and_later_ones_at_once() {
+        let task = |account: &str, n: u32| {
+            RefreshTask::new(
+                StackRef::from_stack_id(&format!(
+                    "arn:aws:cloudformation:us-east-1:{account}:stack/s{n}/1"
+                ))
+                .unwrap(),
+                "RotateToken",
+            )
+        };
+        let mut selected = interleave(
+            (0..4)
+                .flat_map(|n| [task("111111111111", n), task("222222222222", n)])
+                .collect(),
+        );
+        stagger(&mut selected, 6);
+        let waits: Vec<(String, u32)> = selected
+            .iter()
+            .map(|t| (t.stack.account.clone(), t.start_after_seconds))
+            .collect();
+        let per = STARTS_PER_SECOND;
+        assert_eq!(
+            waits.iter().map(|w| w.1).collect::<Vec<_>>(),
+            vec![0, 0, 1 / per, 1 / per, 2 / per, 2 / per, 0, 0],
+            "{waits:?}"
+        );
+        assert_ne!(waits[0].0, waits[1].0, "each lane has its own count");
     }
 }

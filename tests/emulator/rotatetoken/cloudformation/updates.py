@@ -5,6 +5,7 @@ generated names for SSM parameters; (7) StackStatusReason. The update runs the c
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -66,9 +67,7 @@ def backend_update_stack(self: Any, name: str, template: str, role_arn: Any, par
         apply_update(stack, template, role_arn, resolved, tags, entry)
         entry["ended_at"] = time.time()
 
-    # A jitter spreads update times as CloudFormation's own vary (uniform, ± the jitter).
-    jitter = float(CONTROL["update_delay_jitter_seconds"])
-    delay = max(0.0, float(CONTROL["update_delay_seconds"]) + (random.uniform(-jitter, jitter) if jitter else 0.0))
+    delay = update_delay(stack.stack_id)
     if delay <= 0 or getattr(NESTED, "depth", 0) > 0:
         apply_and_time()
     else:
@@ -76,6 +75,24 @@ def backend_update_stack(self: Any, name: str, template: str, role_arn: Any, par
         timer.daemon = True
         timer.start()
     return stack
+
+
+def update_delay(stack_id: str) -> float:
+    """How long an accepted update stays UPDATE_IN_PROGRESS. With `update_delay_distribution`
+    each stack has its own time, drawn once from a clamped log-normal (a fleet's updates
+    differ by stack: what they create and delete; the same stack's take about as long each
+    time), time-scaled by its `scale`; else `update_delay_seconds` ± a uniform jitter."""
+    spread = CONTROL.get("update_delay_distribution") or {}
+    if spread:
+        # The draw is seeded by the stack, so both phases of a stack, and a rerun of the
+        # same fleet, take the same time.
+        draw = random.Random(f"{spread.get('seed', 0)}/{stack_id}")
+        median = float(spread["median"])
+        seconds = median * math.exp(float(spread.get("sigma", 0.6)) * draw.gauss(0.0, 1.0))
+        seconds = min(float(spread.get("max", seconds)), max(float(spread.get("min", 0.0)), seconds))
+        return seconds * float(spread.get("scale", 1.0))
+    jitter = float(CONTROL["update_delay_jitter_seconds"])
+    return max(0.0, float(CONTROL["update_delay_seconds"]) + (random.uniform(-jitter, jitter) if jitter else 0.0))
 
 
 def apply_update(stack: Any, template: str, role_arn: Any, resolved: dict[str, Any], tags: Any, entry: dict[str, Any]) -> None:
@@ -158,8 +175,9 @@ def what_changed(before: dict[str, str], after: dict[str, str], touched: list) -
 @patch(
     3, service="CloudFormation",
     behaviour="""Updates are asynchronous: the stack shows UPDATE_IN_PROGRESS for `update_delay_seconds`
-     (control endpoint), and UpdateStack on a stack in any *_IN_PROGRESS state is refused
-     with AWS's ValidationError.""",
+     (control endpoint; or each stack its own time from `update_delay_distribution`, a
+     clamped log-normal, for fleet benchmarks), and UpdateStack on a stack in any
+     *_IN_PROGRESS state is refused with AWS's ValidationError.""",
     source="""Measured against moto 5.2.5: "Updates are synchronous: UPDATE_IN_PROGRESS is never
      observable ... an update on a busy stack is never refused" (../shared/FIELD-NOTES.md).""",
 )

@@ -174,6 +174,12 @@ pub struct RefreshTask {
     /// authority: it only chooses when the refresh looks again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<StackWait>,
+    /// Seconds the stack's Map child waits before its first look (the state machine's
+    /// Stagger state): written by discovery so that each account-region starts its stacks
+    /// a few a second ([`crate::domain::lanes::stagger`]). Always written (the Wait state
+    /// reads it); never read by the refresh: it only delays.
+    #[serde(default)]
+    pub start_after_seconds: u32,
 }
 
 /// A nested stack below a root: its logical-id path from the root and its stack id.
@@ -230,6 +236,7 @@ impl RefreshTask {
             plan: Vec::new(),
             warning: None,
             wait: None,
+            start_after_seconds: 0,
         }
     }
 }

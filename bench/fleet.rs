@@ -1,0 +1,435 @@
+//! The incident benchmark (`make bench-fleet`): a fleet of consuming stacks spread over
+//! many accounts and regions, refreshed through the real state machine and functions on a
+//! local AWS that has CloudFormation's limits, once per design on the same fleet:
+//!
+//! - `events` (the default deployment): each account-region's lane holds `MaxConcurrency`
+//!   stacks; an updating stack's step waits on a task token, ended by the stack's own
+//!   CloudFormation status change event (forwarded from its account-region) or, if that
+//!   event is lost, by one look after `PollIntervalSeconds`.
+//! - `polling` (how a refresh waited before): lanes of 10 (its default then), each step
+//!   holding its Lambda and looking at the stack every few seconds until CloudFormation is
+//!   done; the stagger at the start is the same.
+//!
+//! The fleet (the incident): `stacks` stacks in `accounts` accounts × 2 regions,
+//! each stack's updates taking their own time drawn from a clamped log-normal (median
+//! 45 s, σ 0.6, 20 s to 4 min: a long tail), time-scaled by `scale`; CloudFormation's API
+//! rates on, per account, region and API (every API 5 calls a second, burst 10: at or
+//! below the DescribeStacks rate users measure, aws/aws-sam-cli#2671), divided by
+//! `scale`; 1% of the status change events lost; and a customer's deploy tooling in the
+//! first account-region calling DescribeStacks once a second (once every `scale` s)
+//! throughout, without retries, counting how often CloudFormation throttles it.
+//!
+//! Figures per design: the time until every stack is fresh (its last update ended) against
+//! the physical limit (the slowest stack's own two updates, or the time the fleet's
+//! CloudFormation calls need at the API rates alone, whichever is larger); CloudFormation
+//! calls per stack by API and read calls per stack and phase; throttled calls; the peak
+//! of concurrent Lambda invocations; GB-seconds, state transitions and cost per 1,000
+//! stacks; the customer probe's throttle rate. Times are reported as measured and in AWS
+//! time (divided by `scale`); with `scale` 1 they are the same.
+//!
+//! The local Lambda runs as many instances of a function as invocations are in flight, as
+//! Lambda does (`RT_LAMBDA_CONCURRENCY=aws`); invocations take longer here than on AWS (the
+//! emulator answers each AWS call in milliseconds to tens of them, on 2 shared cores), so
+//! the Lambda figures are upper bounds.
+//!
+//! Usage: cargo run --release --example fleet -- [stacks] [accounts] [scale] [designs]
+//!        (defaults 1300 10 1 events,polling)
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use futures::{stream, StreamExt};
+use rotatetoken_tests::fixtures::create_stack;
+use rotatetoken_tests::pipeline::Pipeline;
+use serde_json::{json, Value};
+
+#[path = "common.rs"]
+mod common;
+use common::{epoch_seconds, keep_raw_logs, percentile, round, CONSUMER_TEMPLATE, PRICES};
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+/// CloudFormation's API rate for every API, per account and region: [calls a second, burst].
+const API_RATE: (f64, f64) = (5.0, 10.0);
+/// The customer's deploy tooling polls DescribeStacks this often (calls a second).
+const PROBE_RATE: f64 = 1.0;
+/// Update times (seconds, before scaling): the long tail.
+const UPDATE_TIMES: (f64, f64, f64, f64) = (45.0, 0.6, 20.0, 240.0);
+/// Status change events lost on their way (the rest arrive, possibly late).
+const EVENTS_LOST: f64 = 0.01;
+/// The template's defaults (template.yaml), so the figures are a default deployment's.
+const MAX_CONCURRENCY: &str = "10";
+const POLL_INTERVAL_SECONDS: f64 = 60.0;
+/// The polling design's look interval, step budget and stacks per account-region (its
+/// template defaults then).
+const POLLING_INTERVAL_SECONDS: f64 = 15.0;
+const POLLING_MAX_CONCURRENCY: &str = "10";
+const STEP_BUDGET_SECONDS: f64 = 840.0;
+
+struct Fleet {
+    stacks_per_lane: usize,
+    accounts: Vec<String>,
+    scale: f64,
+}
+
+impl Fleet {
+    fn lanes(&self) -> usize {
+        self.accounts.len() * REGIONS.len()
+    }
+    fn stacks(&self) -> usize {
+        self.stacks_per_lane * self.lanes()
+    }
+}
+
+/// The customer's steady DescribeStacks calls in one account-region: (calls, throttled).
+fn probe(
+    cfn: aws_sdk_cloudformation::Client,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> (tokio::task::JoinHandle<()>, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let (calls, throttled) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (c, t) = (calls.clone(), throttled.clone());
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        while !stop.load(Ordering::Relaxed) {
+            tick.tick().await;
+            let answer = cfn.describe_stacks().stack_name("app-0000").send().await;
+            c.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = answer {
+                if e.code() == Some("Throttling") {
+                    t.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    (task, calls, throttled)
+}
+
+/// The most invocations that ran at once, from their start times and durations.
+fn peak_concurrency(invocations: &[Value]) -> usize {
+    let mut edges: Vec<(f64, i32)> = Vec::new();
+    for i in invocations {
+        let start = i["started_at"].as_f64().unwrap_or_default();
+        edges.push((start, 1));
+        edges.push((start + i["seconds"].as_f64().unwrap_or_default(), -1));
+    }
+    // An end before a start at the same instant: back-to-back calls do not overlap.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        peak = peak.max(now);
+    }
+    peak as usize
+}
+
+async fn run(design: &str, fleet: &Fleet) -> Value {
+    let events = design == "events";
+    let scale = fleet.scale;
+    let secs = |s: f64| format!("{}", (s * scale).max(1.0).round());
+    let p = Pipeline::start(|env| {
+        let env = env
+            .set("TARGET_ACCOUNTS", &fleet.accounts.join(","))
+            .set("TARGET_REGIONS", &REGIONS.join(","))
+            .set(
+                "MAX_CONCURRENCY",
+                if events {
+                    MAX_CONCURRENCY
+                } else {
+                    POLLING_MAX_CONCURRENCY
+                },
+            )
+            .set("MAX_WAIT_SECONDS", "3600")
+            .set("STEP_BUDGET_SECONDS", &secs(STEP_BUDGET_SECONDS))
+            .set(
+                "WAIT_FOR_STATUS_EVENTS",
+                if events { "true" } else { "false" },
+            );
+        if events {
+            env.set("POLL_INTERVAL_SECONDS", &secs(POLL_INTERVAL_SECONDS))
+        } else {
+            env.set("POLL_INTERVAL_SECONDS", &secs(POLLING_INTERVAL_SECONDS))
+        }
+    })
+    .await;
+    let seeding = Instant::now();
+    let mut work = Vec::new();
+    let mut probe_client = None;
+    for account in &fleet.accounts {
+        for region in REGIONS {
+            let cfn = aws_sdk_cloudformation::Client::new(
+                &p.emulator.sdk_config_in(account, region).await,
+            );
+            if probe_client.is_none() {
+                let config = p.emulator.sdk_config_in(account, region).await;
+                let config = aws_sdk_cloudformation::config::Builder::from(&config)
+                    .retry_config(aws_config::retry::RetryConfig::disabled())
+                    .build();
+                probe_client = Some(aws_sdk_cloudformation::Client::from_conf(config));
+            }
+            for i in 0..fleet.stacks_per_lane {
+                work.push((cfn.clone(), format!("app-{i:04}")));
+            }
+        }
+    }
+    stream::iter(work)
+        .for_each_concurrent(16, |(cfn, name)| async move {
+            create_stack(&cfn, &name, CONSUMER_TEMPLATE, &[]).await;
+        })
+        .await;
+    // The fleet exists before the pipeline is deployed: target-role.yaml's forwarding rule
+    // in each account-region (the StackSet) comes after the stacks' creation, whose ends
+    // would otherwise all wake the waiter at once.
+    for account in &fleet.accounts {
+        for region in REGIONS {
+            p.forward_stack_ends_from(account, region).await;
+        }
+    }
+    eprintln!(
+        "{design}: seeded {} stacks in {} account-regions in {:.1}s",
+        fleet.stacks(),
+        fleet.lanes(),
+        seeding.elapsed().as_secs_f64()
+    );
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/db-AbCdEf";
+    // Warm-up: a dry run, so the timed run does not include `cargo lambda watch` starting
+    // each function for the first time (seconds here; milliseconds on Lambda).
+    p.start_execution(
+        "warm-up",
+        &json!({"secret": {"arn": secret, "version_id": "v1"}, "dry_run": true}),
+    )
+    .await;
+    p.wait_for("warm-up", Duration::from_secs(3600)).await;
+
+    let (rate, burst) = (API_RATE.0 / scale, API_RATE.1);
+    let (median, sigma, min, max) = UPDATE_TIMES;
+    p.emulator.control(json!({
+        "update_delay_distribution": {"median": median, "sigma": sigma, "min": min, "max": max,
+                                      "scale": scale, "seed": 1},
+        "stack_status_event_faults": {"lose": EVENTS_LOST, "seed": 7},
+        "stack_status_events": {},
+        "rate_limits": {"cloudformation": {"*": [rate, burst]}},
+        "throttled": 0,
+    }));
+    let (calls_before, invocations_before) =
+        (p.emulator.calls().len(), p.emulator.invocations().len());
+    let map_runs_before = p.emulator.map_runs().len();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (probe_task, probe_calls, probe_throttled) = probe(
+        probe_client.expect("at least one account-region"),
+        Duration::from_secs_f64(scale / PROBE_RATE),
+        stop.clone(),
+    );
+
+    let name = format!("fleet-{design}");
+    let started = epoch_seconds();
+    let clock = Instant::now();
+    p.start_execution(
+        &name,
+        &json!({"secret": {"arn": secret, "version_id": "v2"}, "dry_run": false}),
+    )
+    .await;
+    let done = p.wait_for(&name, Duration::from_secs(6 * 3600)).await;
+    let run_seconds = clock.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = probe_task.await;
+    let control = p.emulator.control(json!({}));
+
+    // Each stack's updates: the slowest stack's own two, and when the last one ended.
+    let mut by_stack: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    let mut last_end = started;
+    let mut unfinished = 0;
+    for u in p.emulator.updates() {
+        match u.ended_at {
+            Some(end) => {
+                *by_stack.entry((u.account, u.region, u.stack)).or_default() += end - u.accepted_at;
+                last_end = last_end.max(end);
+            }
+            None => unfinished += 1,
+        }
+    }
+    let slowest_stack = by_stack.values().copied().fold(0.0, f64::max);
+    let fresh_seconds = last_end - started;
+
+    let n = fleet.stacks() as f64;
+    let is_read = |api: &str| {
+        api.starts_with("Describe") || api.starts_with("Get") || api.starts_with("List")
+    };
+    let mut cfn_calls: BTreeMap<String, f64> = BTreeMap::new();
+    let mut refresh_reads = 0.0;
+    for (function, _, action) in p.emulator.calls().into_iter().skip(calls_before) {
+        if let Some(api) = action.strip_prefix("cloudformation:") {
+            *cfn_calls.entry(api.to_string()).or_default() += 1.0;
+            if function == "rotatetoken-refresh" && is_read(api) {
+                refresh_reads += 1.0;
+            }
+        }
+    }
+    // The calls the fleet needs, spread over its lanes, at the API rates alone.
+    let rate_floor = cfn_calls
+        .values()
+        .map(|calls| calls / fleet.lanes() as f64 / rate)
+        .fold(0.0, f64::max);
+    let physical_limit = slowest_stack.max(rate_floor);
+    let reads: f64 = cfn_calls
+        .iter()
+        .filter(|(api, _)| is_read(api))
+        .map(|(_, c)| c)
+        .sum();
+
+    let invocations: Vec<Value> = p
+        .emulator
+        .invocations()
+        .into_iter()
+        .skip(invocations_before)
+        .collect();
+    let gb_seconds: f64 = invocations
+        .iter()
+        .map(|c| {
+            c["seconds"].as_f64().unwrap_or(0.0) * c["memory_mb"].as_f64().unwrap_or(128.0) / 1024.0
+        })
+        .sum();
+    let mut by_function: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for c in &invocations {
+        let entry = by_function
+            .entry(c["function"].as_str().unwrap_or_default().to_string())
+            .or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(c["seconds"].as_f64().unwrap_or_default());
+    }
+    let child_transitions: u64 = p
+        .emulator
+        .map_runs()
+        .iter()
+        .skip(map_runs_before)
+        .map(|m| m["state_transitions"].as_u64().unwrap_or(0))
+        .sum();
+    let parent_transitions = p
+        .history(&done.arn)
+        .await
+        .iter()
+        .filter(|e| e.contains("state_entered_event_details: Some"))
+        .count();
+    let transitions_per_stack = (parent_transitions as f64 + child_transitions as f64) / n;
+    let cost_per_1000 = 1000.0
+        * (transitions_per_stack * PRICES.per_transition
+            + invocations.len() as f64 / n * PRICES.per_request
+            + gb_seconds / n * PRICES.per_gb_second_arm64);
+    let (probed, probe_throttles) = (
+        probe_calls.load(Ordering::Relaxed),
+        probe_throttled.load(Ordering::Relaxed),
+    );
+    let throttled = control["throttled"].as_u64().unwrap_or(0);
+    let durations: Vec<f64> = by_stack.values().copied().collect();
+    let report = json!({
+        "design": design,
+        "max_concurrency_per_account_region": if events { MAX_CONCURRENCY } else { POLLING_MAX_CONCURRENCY }
+            .parse::<u32>().unwrap_or(0),
+        "status": done.status,
+        "counts": done.summary["counts"],
+        "updates_unfinished": unfinished,
+        "fresh_seconds": round(fresh_seconds, 1),
+        "fresh_aws_seconds": round(fresh_seconds / scale, 1),
+        "run_seconds": round(run_seconds, 1),
+        "physical_limit_seconds": round(physical_limit, 1),
+        "slowest_stack_two_updates_seconds": round(slowest_stack, 1),
+        "rate_floor_seconds": round(rate_floor, 1),
+        "fresh_over_physical_limit": round(fresh_seconds / physical_limit.max(1e-9), 2),
+        "stack_two_updates_seconds": {"p50": round(percentile(durations.clone(), 0.5), 1),
+                                      "p99": round(percentile(durations, 0.99), 1)},
+        "cloudformation_calls_per_stack": cfn_calls.iter()
+            .map(|(k, v)| (k.clone(), round(v / n, 2))).collect::<BTreeMap<_, _>>(),
+        // Every read of the run (discovery's change-set preview included) over the two
+        // phases; and the refresh's own.
+        "read_calls_per_stack_per_phase": round(reads / n / 2.0, 2),
+        "refresh_read_calls_per_stack_per_phase": round(refresh_reads / n / 2.0, 2),
+        "throttled_calls_of_the_pipeline": throttled.saturating_sub(probe_throttles),
+        "peak_concurrent_lambda_invocations": peak_concurrency(&invocations),
+        "lambda": {
+            "invocations_per_stack": round(invocations.len() as f64 / n, 2),
+            "gb_seconds_per_stack": round(gb_seconds / n, 3),
+            "by_function": by_function.iter().map(|(f, (count, longest))|
+                (f.clone(), json!({"invocations": count, "longest_seconds": round(*longest, 1)})))
+                .collect::<BTreeMap<_, _>>(),
+        },
+        "state_transitions_per_stack": round(transitions_per_stack, 2),
+        "usd_per_1000_stacks": round(cost_per_1000, 4),
+        "customer_probe": {"calls": probed, "throttled": probe_throttles,
+            "throttled_percent": round(100.0 * probe_throttles as f64 / probed.max(1) as f64, 2)},
+        "status_events": control["stack_status_events"],
+    });
+    keep_raw_logs(p.emulator.port, &format!("fleet-{design}"));
+    drop(p);
+    report
+}
+
+fn main() {
+    // Lambda runs every invocation in flight at once: so must the local bridge, or its queue
+    // would count as Lambda time (tests/harness/functions.rs). Set before any thread starts.
+    if std::env::var_os("RT_LAMBDA_CONCURRENCY").is_none() {
+        std::env::set_var("RT_LAMBDA_CONCURRENCY", "aws");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(bench());
+}
+
+async fn bench() {
+    let args: Vec<String> = std::env::args().collect();
+    let stacks: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1300);
+    let accounts: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let scale: f64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1.0);
+    let designs: Vec<String> = args
+        .get(4)
+        .map(String::as_str)
+        .unwrap_or("events,polling")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    if !(scale > 0.0 && scale <= 1.0) || accounts == 0 || stacks < accounts * REGIONS.len() {
+        eprintln!("usage: fleet [stacks ≥ 2 × accounts] [accounts ≥ 1] [scale in (0, 1]] [events,polling]");
+        std::process::exit(2);
+    }
+    let fleet = Fleet {
+        stacks_per_lane: stacks / (accounts * REGIONS.len()),
+        accounts: (0..accounts)
+            .map(|i| format!("{:012}", 100_000_000_000u64 + i as u64))
+            .collect(),
+        scale,
+    };
+    let mut results = Vec::new();
+    for design in &designs {
+        if design != "events" && design != "polling" {
+            eprintln!("unknown design {design:?}: events or polling");
+            std::process::exit(2);
+        }
+        let report = run(design, &fleet).await;
+        eprintln!("{design}: {report}");
+        results.push(report);
+    }
+    let (median, sigma, min, max) = UPDATE_TIMES;
+    let out = json!({
+        "stacks": fleet.stacks(), "accounts": accounts, "regions": REGIONS,
+        "functions_profile": rotatetoken_tests::functions_profile(),
+        "time_scale": scale,
+        "update_seconds": {"distribution": "log-normal, clamped", "median": median, "sigma": sigma,
+                           "min": min, "max": max},
+        "api_rate_per_account_region": {"calls_per_second": API_RATE.0, "burst": API_RATE.1},
+        "status_events_lost": EVENTS_LOST,
+        "customer_probe_calls_per_second": PROBE_RATE,
+        "designs": results,
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+    let ok = out["designs"].as_array().into_iter().flatten().all(|d| {
+        d["status"] == "SUCCEEDED"
+            && d["counts"]["refreshed"].as_u64() == Some(fleet.stacks() as u64)
+    });
+    if !ok {
+        eprintln!("not every stack was refreshed in every design");
+        std::process::exit(1);
+    }
+}
