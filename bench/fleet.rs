@@ -6,9 +6,9 @@
 //!   stacks; an updating stack's step waits on a task token, ended by the stack's own
 //!   CloudFormation status change event (forwarded from its account-region) or, if that
 //!   event is lost, by one look after `PollIntervalSeconds`.
-//! - `polling` (how a refresh waited before): lanes of 10 (its default then), each step
-//!   holding its Lambda and looking at the stack every few seconds until CloudFormation is
-//!   done; the stagger at the start is the same.
+//! - `polling` (how a refresh waited before): the same lanes, each step holding its Lambda
+//!   and looking at the stack every few seconds until CloudFormation is done; the stagger at
+//!   the start is the same.
 //!
 //! The fleet (the incident): `stacks` stacks in `accounts` accounts × 2 regions,
 //! each stack's updates taking their own time drawn from a clamped log-normal (median
@@ -62,10 +62,8 @@ const EVENTS_LOST: f64 = 0.01;
 /// The template's defaults (template.yaml), so the figures are a default deployment's.
 const MAX_CONCURRENCY: &str = "10";
 const POLL_INTERVAL_SECONDS: f64 = 60.0;
-/// The polling design's look interval, step budget and stacks per account-region (its
-/// template defaults then).
+/// The polling design's look interval and step budget (its template defaults then).
 const POLLING_INTERVAL_SECONDS: f64 = 15.0;
-const POLLING_MAX_CONCURRENCY: &str = "10";
 const STEP_BUDGET_SECONDS: f64 = 840.0;
 
 struct Fleet {
@@ -133,14 +131,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         let env = env
             .set("TARGET_ACCOUNTS", &fleet.accounts.join(","))
             .set("TARGET_REGIONS", &REGIONS.join(","))
-            .set(
-                "MAX_CONCURRENCY",
-                if events {
-                    MAX_CONCURRENCY
-                } else {
-                    POLLING_MAX_CONCURRENCY
-                },
-            )
+            .set("MAX_CONCURRENCY", MAX_CONCURRENCY)
             .set("MAX_WAIT_SECONDS", "3600")
             .set("STEP_BUDGET_SECONDS", &secs(STEP_BUDGET_SECONDS))
             .set(
@@ -159,11 +150,9 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let mut probe_client = None;
     for account in &fleet.accounts {
         for region in REGIONS {
-            let cfn = aws_sdk_cloudformation::Client::new(
-                &p.emulator.sdk_config_in(account, region).await,
-            );
+            let config = p.emulator.sdk_config_in(account, region).await;
+            let cfn = aws_sdk_cloudformation::Client::new(&config);
             if probe_client.is_none() {
-                let config = p.emulator.sdk_config_in(account, region).await;
                 let config = aws_sdk_cloudformation::config::Builder::from(&config)
                     .retry_config(aws_config::retry::RetryConfig::disabled())
                     .build();
@@ -325,8 +314,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let durations: Vec<f64> = by_stack.values().copied().collect();
     let report = json!({
         "design": design,
-        "max_concurrency_per_account_region": if events { MAX_CONCURRENCY } else { POLLING_MAX_CONCURRENCY }
-            .parse::<u32>().unwrap_or(0),
+        "max_concurrency_per_account_region": MAX_CONCURRENCY.parse::<u32>().unwrap_or(0),
         "status": done.status,
         "counts": done.summary["counts"],
         "updates_unfinished": unfinished,

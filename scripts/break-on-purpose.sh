@@ -338,7 +338,9 @@ mutate "a stack that ended keeps its place (its lane shrinks for good)" function
 
 # The start of a run, staggered per account-region (issue 26).
 mutate "every lane's stacks start at once (no stagger)" functions/shared/src/domain/lanes.rs \
-  '        task.start_after_seconds = *k / STARTS_PER_SECOND.max(1);' '        task.start_after_seconds = 0;' the_stacks_started_at_once lib
+  '        task.start_after_seconds = *k / STARTS_PER_SECOND;' '        task.start_after_seconds = 0;' the_stacks_started_at_once lib
+mutate "a reconciling run keeps the stagger planned before the audit dropped the fresh stacks" functions/shared/src/service/discover.rs \
+  '        lanes::schedule(&mut out, settings.max_concurrency);' '        let _ = lanes::schedule;' the_scheduled_reconciliation_refreshes operator
 mutate "the state machine starts each stack without its stagger" statemachine/rotatetoken.asl.json \
   '"StartAt": "Stagger",' '"StartAt": "Refresh",' each_stack_begins_with_its_stagger contracts
 

@@ -289,6 +289,16 @@ async fn the_scheduled_reconciliation_refreshes_only_the_consumer_whose_event_wa
         .starts_with("fresh:"));
     let touched: Vec<String> = p.emulator.updates().into_iter().map(|u| u.stack).collect();
     assert!(touched.iter().all(|s| s == "stale-app"), "{touched:?}");
+    // The run's start is planned for the stacks it kept: the stale one, first of its lane,
+    // waits nothing (planned with fresh-app still first, it would have waited a second).
+    let items = p
+        .read_json(
+            rotatetoken_tests::pipeline::RUNS_BUCKET,
+            &format!("runs/{name}/selected.json"),
+        )
+        .await;
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+    assert_eq!(items[0]["start_after_seconds"], 0, "{items}");
     // Every consumer now holds the current value.
     let audit = p
         .cli(&["audit", "--secret", &arn, "--output", "json"])

@@ -44,9 +44,7 @@ impl FunctionEnv {
                 .max(1)
         };
         let lanes = count("TARGET_ACCOUNTS") * count("TARGET_REGIONS");
-        (lanes * budget * 2)
-            .min(rotatetoken::domain::lanes::MAP_CONCURRENCY_CAP as usize)
-            .max(8)
+        (rotatetoken::domain::lanes::map_concurrency_for(lanes, budget as u32) as usize).max(8)
     }
 
     pub fn for_emulator(emulator: &Emulator) -> Self {

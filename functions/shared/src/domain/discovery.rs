@@ -251,9 +251,7 @@ pub async fn discover<A: TargetAccess + Sync, S: SecretDirectory + Sync>(
     // the Map keeps as many children as the lanes have places, twice over: a stack waiting
     // for a place holds no Lambda, and a slow lane's waiting stacks must not take every
     // child from the others (super::lanes).
-    out.selected = super::lanes::interleave(std::mem::take(&mut out.selected));
-    out.max_concurrency = super::lanes::map_concurrency(&out.selected, settings.max_concurrency);
-    super::lanes::stagger(&mut out.selected, out.max_concurrency);
+    super::lanes::schedule(&mut out, settings.max_concurrency);
     out.selected_count = out.selected.len();
     out.skipped_count = out.skipped.len();
     out

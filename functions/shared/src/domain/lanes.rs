@@ -9,7 +9,7 @@
 //! slows no other. A stack between its phases never waits for a place: it is a holder
 //! until it ends, and a lane only ever admits, never evicts a live holder.
 
-use super::model::{Lane, LaneHolder, RefreshTask, StackRef};
+use super::model::{DiscoveryOutput, Lane, LaneHolder, RefreshTask, StackRef};
 
 /// A holder not seen for this long is gone (its step ended without a last look: aborted,
 /// timed out, failed for good). Every look renews it, and a waiting step is looked at
@@ -161,12 +161,21 @@ pub fn interleave(selected: Vec<RefreshTask>) -> Vec<RefreshTask> {
 
 /// Stacks an account-region's lane starts a second when a run begins. A stack's start (its
 /// first look, the checks and phase one's update) costs about ten CloudFormation calls over
-/// seven APIs (`make bench-fleet`), so one a second asks each API for one or two calls a
-/// second: under half of the 5 a second users measure for DescribeStacks
+/// eight APIs (the 80-stack trial of `make bench-fleet`, 2026-12-04), so one a second asks
+/// each API for one or two calls a second: under half of the 5 a second users measure for DescribeStacks
 /// (aws/aws-sam-cli#2671), the rest left to the customer's own deploys. It also spreads the
 /// run's first Lambda invocations: every lane's children starting at once would take
 /// hundreds of the account's concurrent executions for a moment.
 pub const STARTS_PER_SECOND: u32 = 1;
+
+/// The run's stacks in the order, with the Map concurrency and the stagger, that start
+/// every lane at once and a few stacks a second in each: planned from the stacks the run
+/// will refresh, so again whenever that list changes (the audit keeps only stale stacks).
+pub fn schedule(out: &mut DiscoveryOutput, budget: u32) {
+    out.selected = interleave(std::mem::take(&mut out.selected));
+    out.max_concurrency = map_concurrency(&out.selected, budget);
+    stagger(&mut out.selected, out.max_concurrency);
+}
 
 /// Staggers the stacks the Distributed Map starts at once (the first `map_concurrency` of
 /// the interleaved list): the k-th of each lane waits k / [`STARTS_PER_SECOND`] seconds.
@@ -181,7 +190,7 @@ pub fn stagger(selected: &mut [RefreshTask], map_concurrency: u32) {
         let k = seen
             .entry((task.stack.account.clone(), task.stack.region.clone()))
             .or_insert(0);
-        task.start_after_seconds = *k / STARTS_PER_SECOND.max(1);
+        task.start_after_seconds = *k / STARTS_PER_SECOND;
         *k += 1;
     }
 }
@@ -197,7 +206,12 @@ pub fn map_concurrency(selected: &[RefreshTask], budget: u32) -> u32 {
         .collect();
     lanes.sort_unstable();
     lanes.dedup();
-    (lanes.len().max(1) as u32 * budget.max(1) * 2).min(MAP_CONCURRENCY_CAP)
+    map_concurrency_for(lanes.len(), budget)
+}
+
+/// [`map_concurrency`] for a number of account-regions.
+pub fn map_concurrency_for(lanes: usize, budget: u32) -> u32 {
+    (lanes.max(1) as u32 * budget.max(1) * 2).min(MAP_CONCURRENCY_CAP)
 }
 
 /// Child executions a run keeps at once. A waiting child holds no Lambda (it waits on a

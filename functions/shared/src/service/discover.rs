@@ -8,6 +8,7 @@ use tracing::{info, warn, Instrument};
 use super::{audit, resolve_targets, Scope};
 use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
+use crate::domain::lanes;
 use crate::domain::model::{DiscoveryOutput, ExecutionInput, RunFiles, SecretRef};
 use crate::domain::targets::session_name;
 use crate::handler::FunctionError;
@@ -67,6 +68,9 @@ where
         // Boxed: nested in discovery's future, the audit's would exceed the compiler's
         // type-depth limit in the discover binary.
         Box::pin(audit::keep_only_stale(access, secrets, &resolved, &scope.own_region, &session, &mut out)).await?;
+        // Only the stale stacks are left: their lanes' order, the Map's concurrency and the
+        // stagger are planned again for them.
+        lanes::schedule(&mut out, settings.max_concurrency);
     }
     out.retried_calls = retries.retried_calls() - retried_before;
     for task in &mut out.selected {

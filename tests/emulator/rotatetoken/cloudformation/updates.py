@@ -87,7 +87,8 @@ def update_delay(stack_id: str) -> float:
         # The draw is seeded by the stack, so both phases of a stack, and a rerun of the
         # same fleet, take the same time.
         draw = random.Random(f"{spread.get('seed', 0)}/{stack_id}")
-        median = float(spread["median"])
+        # A key left out takes its default, never a 500 on an UpdateStack AWS accepts.
+        median = float(spread.get("median", CONTROL["update_delay_seconds"]))
         seconds = median * math.exp(float(spread.get("sigma", 0.6)) * draw.gauss(0.0, 1.0))
         seconds = min(float(spread.get("max", seconds)), max(float(spread.get("min", 0.0)), seconds))
         return seconds * float(spread.get("scale", 1.0))
