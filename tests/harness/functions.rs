@@ -1,7 +1,7 @@
 //! The real handlers a test owns: `cargo lambda watch` on a free loopback port, with the
 //! settings the SAM template gives each function.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
@@ -130,6 +130,13 @@ impl Functions {
     pub fn start(port: u16, env: &FunctionEnv) -> Self {
         build_functions_once();
         let log = log_file("functions", port);
+        // An env file, not --env-var: cargo lambda splits --env-var values at commas.
+        let env_file = log.with_extension("env");
+        let lines: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
+        if std::env::var("RT_LAMBDA_HOST").as_deref() == Ok("runtime-api") {
+            return Self::start_runtime_api_host(port, env, log, &env_file);
+        }
         let mut cmd = Command::new(venv_bin("cargo-lambda"));
         cmd.args([
             "lambda",
@@ -154,10 +161,6 @@ impl Functions {
         .stderr(Stdio::from(
             std::fs::File::options().append(true).open(&log).unwrap(),
         ));
-        // An env file, not --env-var: cargo lambda splits --env-var values at commas.
-        let env_file = log.with_extension("env");
-        let lines: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
         cmd.arg("--env-file").arg(&env_file);
         let mut child = cmd
             .spawn()
@@ -166,7 +169,35 @@ impl Functions {
         Self { child, port, log }
     }
 
-    /// Invokes a function through cargo lambda watch's Invoke API; `Err` carries the
+    /// `RT_LAMBDA_HOST=runtime-api` (the fleet benchmark): tests/emulator/lambda_host.py,
+    /// a Lambda service of our own that runs each binary behind the Runtime API, one
+    /// process per concurrent invocation, as many as `lambda_concurrency` per function.
+    /// `cargo lambda watch` stalled under a few hundred concurrent invocations
+    /// (docs/performance.md); the suites keep it, the README's Docker-free path.
+    fn start_runtime_api_host(port: u16, env: &FunctionEnv, log: PathBuf, env_file: &Path) -> Self {
+        let bin_dir = target_dir().join(functions_profile());
+        let mut child = Command::new(venv_bin("python"))
+            .arg(repo_root().join("tests/emulator/lambda_host.py"))
+            .args(["--port", &port.to_string(), "--max-instances"])
+            .arg(env.lambda_concurrency().to_string())
+            .arg("--bin-dir")
+            .arg(&bin_dir)
+            .arg("--env-file")
+            .arg(env_file)
+            .arg("--log")
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from({
+                std::fs::File::create(&log).unwrap();
+                std::fs::File::options().append(true).open(&log).unwrap()
+            }))
+            .spawn()
+            .expect("start tests/emulator/lambda_host.py (run `make deps` first)");
+        wait_for_port(port, &mut child, "lambda_host.py", &log);
+        Self { child, port, log }
+    }
+
+    /// Invokes a function through the host's Invoke API; `Err` carries the
     /// function's `{errorType, errorMessage}`.
     pub fn invoke(&self, function: &str, payload: &Value) -> Result<Value, Value> {
         let path = format!("/2015-03-31/functions/{function}/invocations");

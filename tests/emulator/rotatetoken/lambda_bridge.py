@@ -20,9 +20,12 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
     if not state.LAMBDA_BRIDGE:
         raise RuntimeError("no --lambda-bridge configured: cannot run real handlers")
     url = f"{state.LAMBDA_BRIDGE}/2015-03-31/functions/{self.function_name}/invocations"
-    req = urllib.request.Request(url, data=(body or "{}").encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
     timeout = float(getattr(self, "timeout", 3) or 3)
+    # The function's timeout, for the deadline a host that runs the Runtime API gives the
+    # handler (tests/emulator/lambda_host.py; cargo lambda watch ignores it).
+    req = urllib.request.Request(url, data=(body or "{}").encode(), method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          "X-Rt-Timeout-Seconds": str(timeout)})
     started = time.time()
     crashes.invocation_started(self.function_name)
     try:
