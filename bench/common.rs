@@ -20,19 +20,39 @@ Resources:
 "#;
 
 /// Public list prices, us-east-1, as published on 2026-11-23 (aws.amazon.com/step-functions/pricing,
-/// aws.amazon.com/lambda/pricing): Standard workflows per state transition; Lambda per
-/// request and per GB-second on arm64 (the template's architecture).
+/// aws.amazon.com/lambda/pricing, aws.amazon.com/s3/pricing): Standard workflows per state
+/// transition; Lambda per request and per GB-second on arm64 (the template's
+/// architecture); S3 Standard requests (PUT, COPY, POST, LIST per 1,000; GET and the
+/// other reads per 1,000; DELETE free).
 pub const PRICES: Prices = Prices {
     date: "2026-11-23",
     per_transition: 0.025 / 1_000.0,
     per_request: 0.20 / 1_000_000.0,
     per_gb_second_arm64: 0.000_013_333_4,
+    per_s3_write_or_list: 0.005 / 1_000.0,
+    per_s3_read: 0.0004 / 1_000.0,
 };
 pub struct Prices {
     pub date: &'static str,
     pub per_transition: f64,
     pub per_request: f64,
     pub per_gb_second_arm64: f64,
+    pub per_s3_write_or_list: f64,
+    pub per_s3_read: f64,
+}
+
+impl Prices {
+    /// What one S3 API call (its IAM action, `s3:PutObject`) costs.
+    pub fn s3_call(&self, action: &str) -> f64 {
+        match action.strip_prefix("s3:") {
+            Some(a) if a.starts_with("Delete") => 0.0,
+            Some(a) if a.starts_with("Put") || a.starts_with("List") || a.starts_with("Copy") => {
+                self.per_s3_write_or_list
+            }
+            Some(_) => self.per_s3_read,
+            None => 0.0,
+        }
+    }
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {

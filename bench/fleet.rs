@@ -38,7 +38,7 @@
 //!        (defaults 1300 10 1 events,polling)
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,23 +88,34 @@ fn probe(
     cfn: aws_sdk_cloudformation::Client,
     every: Duration,
     stop: Arc<AtomicBool>,
-) -> (tokio::task::JoinHandle<()>, Arc<AtomicU64>, Arc<AtomicU64>) {
-    let (calls, throttled) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let (c, t) = (calls.clone(), throttled.clone());
-    let task = tokio::spawn(async move {
+) -> tokio::task::JoinHandle<Probe> {
+    tokio::spawn(async move {
+        let mut out = Probe::default();
         let mut tick = tokio::time::interval(every);
+        // A customer's deploy tool that was kept waiting polls on, it does not catch up
+        // on the polls it missed (tokio's default would send them back to back).
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !stop.load(Ordering::Relaxed) {
             tick.tick().await;
+            let sent = Instant::now();
             let answer = cfn.describe_stacks().stack_name("app-0000").send().await;
-            c.fetch_add(1, Ordering::Relaxed);
+            out.latencies.push(sent.elapsed().as_secs_f64());
             if let Err(e) = answer {
                 if e.code() == Some("Throttling") {
-                    t.fetch_add(1, Ordering::Relaxed);
+                    out.throttled += 1;
                 }
             }
         }
-    });
-    (task, calls, throttled)
+        out
+    })
+}
+
+/// What the customer's probe saw: each call's latency (the local AWS's load, too), and
+/// how many were throttled.
+#[derive(Default)]
+struct Probe {
+    latencies: Vec<f64>,
+    throttled: u64,
 }
 
 /// The most invocations that ran at once, from their start times and durations.
@@ -208,7 +219,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         (p.emulator.calls().len(), p.emulator.invocations().len());
     let map_runs_before = p.emulator.map_runs().len();
     let stop = Arc::new(AtomicBool::new(false));
-    let (probe_task, probe_calls, probe_throttled) = probe(
+    let probe_task = probe(
         probe_client.expect("at least one account-region"),
         Duration::from_secs_f64(scale / PROBE_RATE),
         stop.clone(),
@@ -225,7 +236,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let done = p.wait_for(&name, Duration::from_secs(6 * 3600)).await;
     let run_seconds = clock.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let _ = probe_task.await;
+    let probe = probe_task.await.unwrap_or_default();
     let control = p.emulator.control(json!({}));
 
     // Each stack's updates: the slowest stack's own two, and when the last one ended.
@@ -250,7 +261,9 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     };
     let mut cfn_calls: BTreeMap<String, f64> = BTreeMap::new();
     let mut refresh_reads = 0.0;
+    let mut s3_usd = 0.0;
     for (function, _, action) in p.emulator.calls().into_iter().skip(calls_before) {
+        s3_usd += PRICES.s3_call(&action);
         if let Some(api) = action.strip_prefix("cloudformation:") {
             *cfn_calls.entry(api.to_string()).or_default() += 1.0;
             if function == "rotatetoken-refresh" && is_read(api) {
@@ -307,11 +320,9 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let cost_per_1000 = 1000.0
         * (transitions_per_stack * PRICES.per_transition
             + invocations.len() as f64 / n * PRICES.per_request
-            + gb_seconds / n * PRICES.per_gb_second_arm64);
-    let (probed, probe_throttles) = (
-        probe_calls.load(Ordering::Relaxed),
-        probe_throttled.load(Ordering::Relaxed),
-    );
+            + gb_seconds / n * PRICES.per_gb_second_arm64
+            + s3_usd / n);
+    let (probed, probe_throttles) = (probe.latencies.len() as u64, probe.throttled);
     let throttled = control["throttled"].as_u64().unwrap_or(0);
     let durations: Vec<f64> = by_stack.values().copied().collect();
     let report = json!({
@@ -346,8 +357,14 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         },
         "state_transitions_per_stack": round(transitions_per_stack, 2),
         "usd_per_1000_stacks": round(cost_per_1000, 4),
+        // Of which the runs bucket's requests (waits, places, run files). Not priced: the
+        // forwarded status events (EventBridge, $1 per million cross-account: at most 4
+        // per stack, under $0.004 per 1,000 stacks).
+        "s3_usd_per_1000_stacks": round(1000.0 * s3_usd / n, 4),
         "customer_probe": {"calls": probed, "throttled": probe_throttles,
-            "throttled_percent": round(100.0 * probe_throttles as f64 / probed.max(1) as f64, 2)},
+            "throttled_percent": round(100.0 * probe_throttles as f64 / probed.max(1) as f64, 2),
+            "latency_seconds": {"p50": round(percentile(probe.latencies.clone(), 0.5), 3),
+                                "p99": round(percentile(probe.latencies, 0.99), 3)}},
         "status_events": control["stack_status_events"],
     });
     keep_raw_logs(p.emulator.port, &format!("fleet-{design}"));

@@ -61,7 +61,9 @@ def rows(figures: dict) -> tuple[list[str], list[str]]:
     row("Lambda per stack", [f"{d['lambda']['invocations_per_stack']} invocations, {d['lambda']['gb_seconds_per_stack']} GB-s"
                              for d in designs])
     row("state transitions per stack", [str(d["state_transitions_per_stack"]) for d in designs])
-    row("cost per 1,000 stacks", [f"${d['usd_per_1000_stacks']}" for d in designs],
+    row("cost per 1,000 stacks (of which S3 requests)",
+        [f"${d['usd_per_1000_stacks']}" + (f" (${d['s3_usd_per_1000_stacks']})" if "s3_usd_per_1000_stacks" in d else "")
+         for d in designs],
         f"≤ today's (${baseline_cost})", [d["usd_per_1000_stacks"] <= baseline_cost for d in designs])
     row("status change events emitted / lost",
         [f"{d['status_events'].get('emitted', 0)} / {d['status_events'].get('lost', 0)}" for d in designs])
