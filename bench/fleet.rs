@@ -61,9 +61,19 @@ const PROBE_RATE: f64 = 1.0;
 const UPDATE_TIMES: (f64, f64, f64, f64) = (45.0, 0.6, 20.0, 240.0);
 /// Status change events lost on their way (the rest arrive, possibly late).
 const EVENTS_LOST: f64 = 0.01;
-/// The template's defaults (template.yaml), so the figures are a default deployment's.
-const MAX_CONCURRENCY: &str = "10";
-const POLL_INTERVAL_SECONDS: f64 = 60.0;
+/// A deploy parameter's default in template.yaml, so the figures are a default
+/// deployment's; `RT_FLEET_<NAME>` (say `RT_FLEET_MaxConcurrency=40`) tries another value.
+fn template_default(name: &str) -> String {
+    if let Ok(v) = std::env::var(format!("RT_FLEET_{name}")) {
+        return v;
+    }
+    let facts = rotatetoken_tests::template_facts();
+    match &facts["parameter_defaults"][name] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("template.yaml: parameter {name} has no usable default ({other})"),
+    }
+}
 /// The polling design's look interval and step budget (its template defaults then).
 const POLLING_INTERVAL_SECONDS: f64 = 15.0;
 const STEP_BUDGET_SECONDS: f64 = 840.0;
@@ -72,6 +82,10 @@ struct Fleet {
     stacks_per_lane: usize,
     accounts: Vec<String>,
     scale: f64,
+    /// The deploy's MaxConcurrency (stacks in flight per account-region) and
+    /// PollIntervalSeconds (the events design's longest wait without an event).
+    max_concurrency: String,
+    poll_interval_seconds: f64,
 }
 
 impl Fleet {
@@ -144,7 +158,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         let env = env
             .set("TARGET_ACCOUNTS", &fleet.accounts.join(","))
             .set("TARGET_REGIONS", &REGIONS.join(","))
-            .set("MAX_CONCURRENCY", MAX_CONCURRENCY)
+            .set("MAX_CONCURRENCY", &fleet.max_concurrency)
             .set("MAX_WAIT_SECONDS", "3600")
             .set("STEP_BUDGET_SECONDS", &secs(STEP_BUDGET_SECONDS))
             .set(
@@ -152,7 +166,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
                 if events { "true" } else { "false" },
             );
         if events {
-            env.set("POLL_INTERVAL_SECONDS", &secs(POLL_INTERVAL_SECONDS))
+            env.set("POLL_INTERVAL_SECONDS", &secs(fleet.poll_interval_seconds))
         } else {
             env.set("POLL_INTERVAL_SECONDS", &secs(POLLING_INTERVAL_SECONDS))
         }
@@ -327,7 +341,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let durations: Vec<f64> = by_stack.values().copied().collect();
     let report = json!({
         "design": design,
-        "max_concurrency_per_account_region": MAX_CONCURRENCY.parse::<u32>().unwrap_or(0),
+        "max_concurrency_per_account_region": fleet.max_concurrency.parse::<u32>().unwrap_or(0),
         "status": done.status,
         "counts": done.summary["counts"],
         "updates_unfinished": unfinished,
@@ -410,6 +424,10 @@ async fn bench() {
             .map(|i| format!("{:012}", 100_000_000_000u64 + i as u64))
             .collect(),
         scale,
+        max_concurrency: template_default("MaxConcurrency"),
+        poll_interval_seconds: template_default("PollIntervalSeconds")
+            .parse()
+            .expect("PollIntervalSeconds is a number"),
     };
     let mut results = Vec::new();
     for design in &designs {

@@ -326,7 +326,15 @@ mutate "emulator: a bus policy with conditions admits nothing (AWS admits what t
 mutate "a full lane admits one more stack" functions/shared/src/domain/lanes.rs \
   '    if lane.holders.len() >= lane.places as usize {' '    if lane.holders.len() > lane.places as usize {' each_account_region_has lanes
 mutate "a throttled lane keeps all its places" functions/shared/src/service/refresh.rs \
-  '        if retried_here > 0 {' '        if retried_here > 0 && false {' each_account_region_has lanes
+  '        if retries.throttled_calls() > throttled_before {' '        if retries.throttled_calls() > throttled_before && false {' each_account_region_has lanes
+mutate "CloudFormation's throttling is not recognised (a throttled lane keeps all its places)" functions/shared/src/aws/retries.rs \
+  '    status == 400
+        && (' '    status == 401
+        && (' each_account_region_has lanes
+mutate "any 400 counts as throttling (a refused update narrows its lane)" functions/shared/src/aws/retries.rs \
+  '    status == 400
+        && (' '    status == 400
+        || (' only_a_400_named_throttling lib
 mutate "a place freed is handed on to no waiting stack (they wait out their time-out)" functions/shared/src/service/wait.rs \
   '        if report.woken >= free {' '        if true || report.woken >= free {' each_account_region_has lanes
 mutate "a freed place is spent on a step that no longer waits" functions/shared/src/service/wait.rs \

@@ -1,6 +1,6 @@
 """Prints, as JSON, the facts of template.yaml that the tests must use rather than copy:
 the EventBridge rule patterns, the state machine's DefinitionSubstitutions and
-DefinitionUri, and each function's binary, timeout, memory size and environment variable names.
+DefinitionUri, the deploy parameters' defaults, and each function's binary, timeout, memory size and environment variable names.
 
 Usage: python tests/emulator/template_facts.py template.yaml
 """
@@ -16,7 +16,8 @@ def facts(path: str) -> dict:
     if errors:
         raise SystemExit(f"{path}: {errors}")
     resources = template["Resources"]
-    out: dict = {"rule_patterns": [], "functions": {}, "state_machines": {}}
+    out: dict = {"rule_patterns": [], "functions": {}, "state_machines": {},
+                 "parameter_defaults": {name: p.get("Default") for name, p in (template.get("Parameters") or {}).items()}}
     for logical, res in resources.items():
         props = res.get("Properties", {})
         if res["Type"] == "AWS::Serverless::Function":

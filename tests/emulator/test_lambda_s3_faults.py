@@ -62,3 +62,21 @@ class Faults(EmulatorTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ListingWhileDeleting(unittest.TestCase):
+    """Patch 54, on moto's key store itself: a listing under way when a key is deleted."""
+
+    def test_a_key_deleted_during_a_listing_is_no_error(self) -> None:
+        from moto.s3.utils import _VersionedKeyStore
+
+        from rotatetoken.s3 import install_consistent_listing
+
+        install_consistent_listing()
+        store = _VersionedKeyStore()
+        store["a"], store["b"], store["c"] = "A", "B", "C"
+        listing = iter(store.items())
+        self.assertEqual(next(listing), ("a", "A"))
+        dict.pop(store, "b")  # another request deletes `b` while the listing is built
+        self.assertEqual(list(listing), [("b", "B"), ("c", "C")])
+        self.assertEqual(list(store.values()), ["A", "C"])

@@ -383,6 +383,9 @@ impl RetryTally for NoRetries {
     fn retried_calls(&self) -> u64 {
         0
     }
+    fn throttled_calls(&self) -> u64 {
+        0
+    }
 }
 
 /// A run store in memory; `failing_puts` refuses every write (S3 down, a bucket policy).

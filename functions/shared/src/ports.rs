@@ -207,6 +207,9 @@ pub trait SecretDirectory {
 /// its invocation, so a run that healed such faults says so instead of hiding them.
 pub trait RetryTally {
     fn retried_calls(&self) -> u64;
+    /// Of the attempts, those a target account-region's CloudFormation refused as
+    /// throttled: what narrows that account-region's lane.
+    fn throttled_calls(&self) -> u64;
 }
 
 /// Where a run keeps what is too large for the state machine's payloads.

@@ -417,7 +417,21 @@ tests/emulator/test_registry.py checks that it is the registry's):
        `false` update reading as `true`. Found by the fault campaign (docs/fault-
        campaign.md): under load, a refresh polled in that gap, took its own `false` for
        another run's `true` and reported the stack refreshed while it stayed at `false`.
+       CreateStack runs under the same lock: moto walks the region's stacks unlocked to
+       refuse a duplicate name, and stacks created at once answered HTTP 500 ("OrderedDict
+       mutated during iteration", 1,300-stack fleet benchmark), which AWS never does to a
+       valid CreateStack.
        Source: CloudFormation API reference, DescribeStacks and the Stack data type:
                StackStatus UPDATE_COMPLETE with Parameters as the update left them. moto
-               5.2.5, cloudformation/models.py Stack.update (status set before parameters).
+               5.2.5, cloudformation/models.py Stack.update (status set before parameters)
+               and CloudFormationBackend.create_stack (iterates self.stacks).
+ 54. [S3] A listing (ListObjectsV2, ListObjects) answers while other requests write and
+       delete keys of the bucket: moto's key store copies the bucket's keys, then reads each
+       one again by name, and a key deleted in between made the listing answer HTTP 500
+       (KeyError; 20 of them in a 1,300-stack fleet benchmark, where waits and lane places
+       come and go). The listing now reads the copy it made: a key deleted meanwhile is
+       listed or not, never an error.
+       Source: Amazon S3 user guide, "Amazon S3 data consistency model": strong read-after-
+               write consistency for LIST, with no error for concurrent writes; moto 5.2.5,
+               s3/utils.py _VersionedKeyStore._iteritems.
 """

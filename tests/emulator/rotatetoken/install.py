@@ -55,6 +55,7 @@ ORDER = [
     sns.install_encrypted_publish,  # 28
     s3.install_conditional_writes,  # 25
     s3.install_denied_writes,  # 46
+    s3.install_consistent_listing,  # 54
     stepfunctions.install_execution_status_events,  # 26
     sts.install_assume_role_refusals,  # 11
     faults.install_throttling,  # 13

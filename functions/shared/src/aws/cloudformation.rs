@@ -32,6 +32,7 @@ impl CloudFormation {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         let config = aws_sdk_cloudformation::config::Builder::from(config)
             .interceptor(super::retries::RetryCounter)
+            .interceptor(super::retries::ThrottleCounter)
             .build();
         Self {
             client: Client::from_conf(config),
