@@ -56,6 +56,9 @@ def rows(figures: dict) -> tuple[list[str], list[str]]:
     row("customer's DescribeStacks throttled",
         [f"{d['customer_probe']['throttled_percent']}% of {d['customer_probe']['calls']}" for d in designs], "< 1%",
         [d["customer_probe"]["throttled_percent"] < 1 for d in designs])
+    row("customer's DescribeStacks latency p50 / p99 (the local AWS's load)",
+        [f"{d['customer_probe']['latency_seconds']['p50']} s / {d['customer_probe']['latency_seconds']['p99']} s"
+         if "latency_seconds" in d["customer_probe"] else "?" for d in designs])
     row("peak concurrent Lambda invocations", [str(d["peak_concurrent_lambda_invocations"]) for d in designs], "< 50",
         [d["peak_concurrent_lambda_invocations"] < 50 for d in designs])
     row("Lambda per stack", [f"{d['lambda']['invocations_per_stack']} invocations, {d['lambda']['gb_seconds_per_stack']} GB-s"
