@@ -19,8 +19,9 @@ its function instances sat idle while ~540 invocations waited on it for minutes
   .../invocation/<id>/response`, `POST .../invocation/<id>/error`, `POST
   .../runtime/init/error` (AWS Lambda developer guide, "Using the Lambda runtime API for
   custom runtimes").
-- An invocation whose caller gave up (the bridge enforces the timeout) still runs to its end
-  in its environment; its late answer is dropped.
+- An invocation still running at its deadline is answered `Sandbox.Timedout` and its
+  environment is stopped, as Lambda stops a function at its time-out ("Configure Lambda
+  function timeout"); the next invocation gets a new one.
 
 Run: python tests/emulator/lambda_host.py --port P --bin-dir target/debug \
         --env-file F [--max-instances N] [--log FILE]
@@ -152,9 +153,19 @@ class Function:
                 spare = self.idle + len(self.booting)
                 if self.queue.qsize() > spare and len(self.instances) < self.host.max_instances:
                     self.start_instance()
-        # The caller (the emulator's bridge) enforces the timeout; this only bounds a leak.
-        inv.done.wait(timeout + 60)
+        if not inv.done.wait(max(0.0, inv.deadline_ms / 1000 - time.time())):
+            self.stop_serving(inv)
         return inv
+
+    def stop_serving(self, inv: Invocation) -> None:
+        """The environment running `inv` past its deadline is stopped (its answer would
+        come too late); the reaper then finds it exited and counts it spare no more."""
+        with self.lock:
+            self.in_flight.pop(inv.id, None)
+            number = next((n for n, held in self.serving.items() if held is inv), None)
+            if number is not None:
+                del self.serving[number]
+                self.instances[number].kill()
 
     def start_instance(self) -> None:
         env = dict(self.host.env)
@@ -200,13 +211,16 @@ class Quiet(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the caller gave up first (the bridge's own time-out): nothing to answer
 
 
 class Host:

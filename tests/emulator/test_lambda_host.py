@@ -55,7 +55,7 @@ class LambdaHost(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.dir = tempfile.TemporaryDirectory()
-        for name in ("echo", "solo"):
+        for name in ("echo", "solo", "slow"):
             binary = os.path.join(cls.dir.name, name)
             with open(binary, "w", encoding="utf-8") as handle:
                 handle.write(RUNTIME % sys.executable)
@@ -116,6 +116,15 @@ class LambdaHost(unittest.TestCase):
         status, body = self.invoke({"exit": True})
         self.assertEqual((status, body["errorType"]), (500, "Runtime.ExitError"))
         self.assertEqual(self.invoke({})[0], 200)
+
+    def test_an_invocation_past_its_time_out_is_stopped_with_its_environment(self) -> None:
+        status, body = self.invoke({"sleep": 30}, function="slow", timeout=1)
+        self.assertEqual((status, body["errorType"]), (500, "Sandbox.Timedout"))
+        status, body = self.invoke({}, function="slow")
+        self.assertEqual((status, body["env"]), (200, "1"))
+        time.sleep(1)  # the reaper looks every 0.5 s
+        with open(os.path.join(self.dir.name, "log"), encoding="utf-8", errors="replace") as log:
+            self.assertIn("slow: environment 0 exited (-9)", log.read(), "the timed-out environment ran on")
 
     def test_an_unknown_function_is_not_found(self) -> None:
         status, body = self.invoke({}, function="nope")
