@@ -34,6 +34,62 @@ def cache_moto_modules() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+def cache_interpreter_parsers() -> None:
+    """Speed only, no AWS behaviour (so not a numbered patch): moto's Step Functions
+    interpreter builds a new JSONPath parser (its LALR tables included) for every path it
+    evaluates (`json_path.extract_json`), and a new boto3 client, with its service model,
+    for every Lambda task it runs (`boto_client_for`): together a third of the emulator's
+    CPU in a 1,300-stack incident run (py-spy --gil, 2026-12-04), which made the local AWS,
+    not the pipeline, the run's bottleneck. A parsed path is immutable and a botocore client
+    is safe to share between threads ("Low-level clients are thread safe", boto3 user guide,
+    Multithreading), so each is built once per distinct path, or region and service. The
+    client is moto's own (`boto_client_for`: same credentials, endpoint, time-outs, no
+    retries), with a connection pool sized for the hundreds of tasks in flight."""
+    import functools
+    import sys
+
+    import boto3
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import resource_eval_s3  # noqa: F401
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils  # noqa: F401
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_factory  # noqa: F401
+    from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+
+    original = boto_client.boto_client_for
+
+    @functools.lru_cache(maxsize=256)
+    def client(region: str, service: str, endpoint: str | None) -> object:
+        kwargs = {} if endpoint is None else {"endpoint_url": endpoint}
+        return boto3.client(
+            aws_access_key_id="ak",
+            region_name=region,
+            service_name=service,
+            aws_secret_access_key="sk",
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=boto_client.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=boto_client.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                max_pool_connections=512,
+            ),
+            **kwargs,
+        )
+
+    def boto_client_for(region: str, service: str, state_credentials: object = None) -> object:
+        # moto's own ignores `state_credentials` too (FIELD-NOTES: Task Credentials are ignored).
+        # The endpoint is read on each call, as moto does (the port is set when serving).
+        endpoint = None if boto_client.botocore_stubber.enabled else f"http://localhost:{boto_client.moto_server_port()}"
+        return client(region, service, endpoint)
+
+    boto_client.boto_client_for = boto_client_for
+    # The interpreter's modules imported the function by name: rebind it in each.
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for
+
+
 def fork_server(path: str, idle_seconds: float) -> None:
     """Starts emulators by fork, each already past the imports and the patches (about 3 s
     of CPU per start otherwise, most of a test suite's time; ../shared/FIELD-NOTES.md).
@@ -106,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         print(render(), end="")
         return
     install()
+    cache_interpreter_parsers()  # before any fork: each child inherits it, its caches empty
     if args.fork_server:
         fork_server(args.fork_server, args.idle_seconds)
         return
