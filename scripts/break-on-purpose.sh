@@ -352,4 +352,12 @@ mutate "a reconciling run keeps the stagger planned before the audit dropped the
 mutate "the state machine starts each stack without its stagger" statemachine/rotatetoken.asl.json \
   '"StartAt": "Stagger",' '"StartAt": "Refresh",' each_stack_begins_with_its_stagger contracts
 
+# Reads per look (issue 26: at most 6 CloudFormation reads per stack per phase).
+mutate "every look describes the stack again (the snapshot phase two could reuse is dropped)" functions/shared/src/domain/refresh/mod.rs \
+  '            seen = Some(snapshot);' '            let _ = snapshot;' each_update_is_waited_for_by_its_end_event waiting
+mutate "events read before the describe are read again whatever they say" functions/shared/src/aws/cloudformation.rs \
+  '                if !kept.before_describe || still_true(&kept.events) {' '                if !kept.before_describe {' each_update_is_waited_for_by_its_end_event waiting
+mutate "events read before the describe answer for an update still cleaning up" functions/shared/src/aws/cloudformation.rs \
+  '        .is_some_and(|s| !s.as_str().ends_with("_IN_PROGRESS"))' '        .is_some_and(|s| !s.as_str().ends_with("UPDATE_IN_PROGRESS"))' a_page_read_before_the_describe lib
+
 exit $survived

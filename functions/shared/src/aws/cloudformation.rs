@@ -18,15 +18,26 @@ use crate::ports::{
 pub struct CloudFormation {
     client: Client,
     /// The first page of a stack's events, kept from the first read after the stack was
-    /// last described or updated by this process: one look at a stack asks its events
-    /// several questions (how did our update end? which resources failed in it? did our
-    /// phase one happen?), each answered from one DescribeStackEvents. Events are only
-    /// ever added; a page read after the last DescribeStacks is as new as the snapshot
-    /// every decision is made from, and the next look reads them again.
+    /// last updated by this process: one look at a stack asks its events several questions
+    /// (did our phase one happen? how did our update end? which resources failed in it?),
+    /// each answered from one DescribeStackEvents. Events are only ever added. A page read
+    /// after the last DescribeStacks is as new as the snapshot every decision is made from;
+    /// one read before it answers only what cannot have changed since: an operation of ours
+    /// that had already ended (its last stack event is final), and the resources that failed
+    /// in an update that had ended. Anything else is read again.
     first_events: std::sync::Arc<std::sync::Mutex<EventPages>>,
 }
 
-type EventPages = std::collections::HashMap<String, (Vec<StackEvent>, Option<String>)>;
+/// A kept first page: its events, the next page's token, and whether the stack has been
+/// described since it was read.
+#[derive(Clone)]
+struct KeptPage {
+    events: Vec<StackEvent>,
+    next: Option<String>,
+    before_describe: bool,
+}
+
+type EventPages = std::collections::HashMap<String, KeptPage>;
 
 impl CloudFormation {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
@@ -41,16 +52,20 @@ impl CloudFormation {
     }
 
     /// One page of the stack's events, newest first, and the token of the next one; the
-    /// first page from what this look already read, if it did.
+    /// first page from what this look already read, if it did and if `still_true` holds of
+    /// it where it was read before the stack was last described.
     async fn event_page(
         &self,
         stack_id: &str,
         page_token: Option<String>,
+        still_true: &(dyn Fn(&[StackEvent]) -> bool + Sync),
     ) -> Result<(Vec<StackEvent>, Option<String>), AwsError> {
         let first = page_token.is_none();
         if first {
-            if let Some(page) = self.cached_events(stack_id) {
-                return Ok(page);
+            if let Some(kept) = self.cached_events(stack_id) {
+                if !kept.before_describe || still_true(&kept.events) {
+                    return Ok((kept.events, kept.next));
+                }
             }
         }
         let out = self
@@ -67,22 +82,67 @@ impl CloudFormation {
         );
         if first {
             if let Ok(mut kept) = self.first_events.lock() {
-                kept.insert(stack_id.to_string(), page.clone());
+                kept.insert(
+                    stack_id.to_string(),
+                    KeptPage {
+                        events: page.0.clone(),
+                        next: page.1.clone(),
+                        before_describe: false,
+                    },
+                );
             }
         }
         Ok(page)
     }
 
-    fn cached_events(&self, stack_id: &str) -> Option<(Vec<StackEvent>, Option<String>)> {
+    fn cached_events(&self, stack_id: &str) -> Option<KeptPage> {
         self.first_events.lock().ok()?.get(stack_id).cloned()
     }
 
-    /// The stack was described or changed: its events are read anew.
+    /// The stack was updated: its events are read anew.
     fn forget_events(&self, stack_id: &str) {
         if let Ok(mut kept) = self.first_events.lock() {
             kept.remove(stack_id);
         }
     }
+
+    /// The stack was described: its kept events are older than the snapshot now.
+    fn age_events(&self, stack_id: &str) {
+        if let Ok(mut kept) = self.first_events.lock() {
+            if let Some(page) = kept.get_mut(stack_id) {
+                page.before_describe = true;
+            }
+        }
+    }
+}
+
+/// The stack's own event (not a resource's).
+fn is_stack_event(e: &StackEvent, stack_id: &str) -> bool {
+    e.resource_type() == Some(NESTED_STACK_TYPE) && e.physical_resource_id() == Some(stack_id)
+}
+
+/// A status no later event of the same operation follows: the operation had ended.
+fn is_final(e: &StackEvent) -> bool {
+    e.resource_status()
+        .is_some_and(|s| !s.as_str().ends_with("_IN_PROGRESS"))
+}
+
+/// Whether our operation `token` had ended when `events` (newest first) were read: its
+/// newest stack event is final.
+fn had_ended(events: &[StackEvent], stack_id: &str, token: &str) -> bool {
+    events
+        .iter()
+        .find(|e| is_stack_event(e, stack_id) && e.client_request_token() == Some(token))
+        .is_some_and(is_final)
+}
+
+/// Whether the stack was at rest when `events` (newest first) were read: its newest stack
+/// event is final, so every event of the operation it last ended was written.
+fn was_at_rest(events: &[StackEvent], stack_id: &str) -> bool {
+    events
+        .iter()
+        .find(|e| is_stack_event(e, stack_id))
+        .is_some_and(is_final)
 }
 
 fn does_not_exist(e: &AwsError) -> bool {
@@ -421,7 +481,7 @@ impl StackUpdater for CloudFormation {
     }
 
     async fn describe(&self, stack: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
-        self.forget_events(&stack.id);
+        self.age_events(&stack.id);
         match self
             .client
             .describe_stacks()
@@ -448,14 +508,16 @@ impl StackUpdater for CloudFormation {
 
     async fn failed_resources(&self, stack: &StackRef) -> Result<Vec<FailedResource>, AwsError> {
         // Newest first, back to the stack's own UPDATE_IN_PROGRESS that began the update.
+        // A page read before the stack was described answers if the stack was at rest then:
+        // every event of the update it last ended was already written.
+        let at_rest = |events: &[StackEvent]| was_at_rest(events, &stack.id);
         let mut found = Vec::new();
         let mut page_token = None;
         loop {
-            let (events, next) = self.event_page(&stack.id, page_token).await?;
+            let (events, next) = self.event_page(&stack.id, page_token, &at_rest).await?;
             for e in &events {
                 let status = e.resource_status().map(|s| s.as_str()).unwrap_or_default();
-                let is_stack = e.resource_type() == Some(NESTED_STACK_TYPE)
-                    && e.physical_resource_id() == Some(stack.id.as_str());
+                let is_stack = is_stack_event(e, &stack.id);
                 if is_stack && status == "UPDATE_IN_PROGRESS" {
                     return Ok(found);
                 }
@@ -484,9 +546,12 @@ impl StackUpdater for CloudFormation {
         // Newest first: the first stack-level event with our token is where the operation
         // stands. Events older than the run (less a margin for clocks) cannot be ours.
         let horizon = since_ms.saturating_sub(15 * 60 * 1000);
+        // A page read before the stack was described answers if our operation had ended
+        // in it: its last stack event is final.
+        let ended = |events: &[StackEvent]| had_ended(events, &stack.id, token);
         let mut page_token = None;
         loop {
-            let (events, next) = match self.event_page(&stack.id, page_token).await {
+            let (events, next) = match self.event_page(&stack.id, page_token, &ended).await {
                 Ok(page) => page,
                 // A stack that no longer exists has no operation of ours to continue (the
                 // refresh then finds it gone): AWS answers ValidationError "... does not exist".
@@ -501,9 +566,7 @@ impl StackUpdater for CloudFormation {
                 if at > 0 && (at as u64) < horizon {
                     return Ok(None);
                 }
-                let is_stack = e.resource_type() == Some(NESTED_STACK_TYPE)
-                    && e.physical_resource_id() == Some(stack.id.as_str());
-                if is_stack && e.client_request_token() == Some(token) {
+                if is_stack_event(e, &stack.id) && e.client_request_token() == Some(token) {
                     return Ok(Some(OperationSeen {
                         status: e
                             .resource_status()
@@ -563,5 +626,75 @@ impl StackUpdater for CloudFormation {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::types::ResourceStatus;
+
+    const STACK: &str = "arn:aws:cloudformation:eu-west-1:111111111111:stack/api/1";
+
+    fn stack_event(status: &str, token: &str) -> StackEvent {
+        StackEvent::builder()
+            .resource_type(NESTED_STACK_TYPE)
+            .physical_resource_id(STACK)
+            .resource_status(ResourceStatus::from(status))
+            .client_request_token(token)
+            .build()
+    }
+
+    fn resource_event(status: &str, token: &str) -> StackEvent {
+        StackEvent::builder()
+            .resource_type("AWS::SSM::Parameter")
+            .physical_resource_id("param")
+            .resource_status(ResourceStatus::from(status))
+            .client_request_token(token)
+            .build()
+    }
+
+    #[test]
+    fn a_page_read_before_the_describe_answers_for_our_update_only_once_it_had_ended() {
+        let ended = [
+            stack_event("UPDATE_COMPLETE", "ours"),
+            stack_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "ours"),
+            resource_event("DELETE_COMPLETE", "ours"),
+            stack_event("UPDATE_IN_PROGRESS", "ours"),
+        ];
+        assert!(had_ended(&ended, STACK, "ours"));
+        assert!(had_ended(
+            &[stack_event("UPDATE_ROLLBACK_COMPLETE", "ours")],
+            STACK,
+            "ours"
+        ));
+        // Still cleaning up, still running, or not seen at all: read again.
+        assert!(!had_ended(&ended[1..], STACK, "ours"));
+        assert!(!had_ended(&ended[3..], STACK, "ours"));
+        assert!(!had_ended(&ended, STACK, "another"));
+        // A resource's final event is not the operation's end.
+        assert!(!had_ended(&ended[2..], STACK, "ours"));
+        // Another stack's events (a nested stack's, in the root's) are not this one's.
+        assert!(!had_ended(
+            &ended,
+            "arn:aws:cloudformation:eu-west-1:111111111111:stack/other/2",
+            "ours"
+        ));
+    }
+
+    #[test]
+    fn a_page_read_before_the_describe_lists_failed_resources_only_of_a_stack_at_rest() {
+        let at_rest = [
+            stack_event("UPDATE_COMPLETE", "ours"),
+            resource_event("DELETE_FAILED", "ours"),
+            stack_event("UPDATE_IN_PROGRESS", "ours"),
+        ];
+        assert!(was_at_rest(&at_rest, STACK));
+        assert!(!was_at_rest(&at_rest[1..], STACK));
+        assert!(!was_at_rest(
+            &[stack_event("UPDATE_IN_PROGRESS", "someone's")],
+            STACK
+        ));
+        assert!(!was_at_rest(&[], STACK));
     }
 }

@@ -146,6 +146,11 @@ where
     let deadline = *task
         .deadline_ms
         .get_or_insert(clock.now_ms() + settings.max_wait_ms);
+    // The stack as this invocation's last look saw it, when that look changed nothing and
+    // the next one follows at once (our `false` found complete, phase two next): described
+    // again, it would only say the same a few ms later. UpdateStack itself still refuses a
+    // stack that someone else began to update meanwhile.
+    let mut seen: Option<StackSnapshot> = None;
     while task.outcome == Outcome::Waiting {
         if clock.now_ms() >= deadline {
             let status = task.status.clone().unwrap_or_default();
@@ -167,7 +172,11 @@ where
             fail(task, reason, stranded);
             break;
         }
-        let Some(mut snapshot) = updater.describe(&task.stack).await? else {
+        let described = match seen.take() {
+            Some(snapshot) => Some(snapshot),
+            None => updater.describe(&task.stack).await?,
+        };
+        let Some(mut snapshot) = described else {
             let critical = task.phase == Phase::Enable;
             fail(task, "stack no longer exists".to_string(), critical);
             break;
@@ -274,6 +283,8 @@ where
                 break; // hand back Waiting: the state machine calls again
             }
             clock.sleep_ms(pause).await;
+        } else {
+            seen = Some(snapshot);
         }
     }
     Ok(())
