@@ -9,7 +9,7 @@
 //! slows no other. A stack between its phases never waits for a place: it is a holder
 //! until it ends, and a lane only ever admits, never evicts a live holder.
 
-use super::model::{DiscoveryOutput, Lane, LaneHolder, RefreshTask, StackRef};
+use super::model::{DiscoveryOutput, Lane, LaneHolder, RefreshTask, StackRef, StackWait};
 
 /// A holder not seen for this long is gone (its step ended without a last look: aborted,
 /// timed out, failed for good). Every look renews it, and a waiting step is looked at
@@ -18,6 +18,25 @@ pub const LEASE_MS: u64 = 15 * 60_000;
 /// A holder is renewed at most this often: each renewal is a conditional write that every
 /// other stack of the lane contends with.
 pub const RENEW_EVERY_MS: u64 = 2 * 60_000;
+/// How long a stack waits for a place before it asks again by itself. Every stack of the
+/// lane that ends hands its place on at once (the state machine's `FreePlace`, waking the
+/// stacks waiting longest, `service::wait`), so this bounds only a hand-over that was lost
+/// (a `FreePlace` that failed for good, a holder whose lease ran out, a place grown back
+/// while no stack ended). Asking again every `PollIntervalSeconds` instead cost the
+/// 1,300-stack benchmark about one fruitless look per stack (three state transitions, a
+/// DescribeStackEvents and S3 requests each). Five minutes, the longest
+/// `PollIntervalSeconds`; never past the step's wait budget.
+pub const PLACE_WAIT_MS: u64 = 5 * 60_000;
+/// The wait of a stack its full lane did not admit: asked again at a hand-over, or after
+/// [`PLACE_WAIT_MS`], or at its wait budget's `deadline_ms` (which it began `max_wait_ms`
+/// before), whichever comes first.
+pub fn wait_for_place(now_ms: u64, deadline_ms: u64, max_wait_ms: u64) -> StackWait {
+    super::waiting::wait_for_place(
+        deadline_ms.saturating_sub(max_wait_ms),
+        PLACE_WAIT_MS.min(deadline_ms.saturating_sub(now_ms)),
+    )
+}
+
 /// Calm for this long, a lane grows by one place.
 pub const GROW_EVERY_MS: u64 = 60_000;
 /// A lane is halved at most this often: the looks of one throttled burst are one signal.
@@ -227,6 +246,20 @@ mod tests {
 
     fn stack(n: u32) -> String {
         format!("arn:aws:cloudformation:us-east-1:111111111111:stack/s{n}/1")
+    }
+
+    #[test]
+    fn a_stack_waits_for_a_hand_over_five_minutes_at_most_and_never_past_its_budget() {
+        let hour = 60 * MIN;
+        // Began to wait 10 minutes ago, an hour's budget: asks again in 5 minutes at the
+        // latest, whatever PollIntervalSeconds is (a hand-over wakes it before).
+        let wait = wait_for_place(100 * MIN, 90 * MIN + hour, hour);
+        assert_eq!(wait.kind, super::super::model::WaitKind::Place);
+        assert_eq!(wait.seconds, 300);
+        assert_eq!(wait.seen_ms, 90 * MIN);
+        // Two minutes of budget left: asks again then, to give up if still not admitted.
+        assert_eq!(wait_for_place(100 * MIN, 102 * MIN, hour).seconds, 120);
+        assert_eq!(wait_for_place(100 * MIN, 100 * MIN, hour).seconds, 1);
     }
 
     #[test]

@@ -172,9 +172,10 @@ where
                         settings.lane_places
                     ));
                 } else {
-                    out.wait = Some(crate::domain::waiting::wait_for_place(
-                        deadline.saturating_sub(settings.max_wait_ms),
-                        settings.poll_interval_ms,
+                    out.wait = Some(crate::domain::lanes::wait_for_place(
+                        now,
+                        deadline,
+                        settings.max_wait_ms,
                     ));
                 }
                 tell_progress(files, &execution, &out, now).await;
