@@ -276,8 +276,13 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let mut cfn_calls: BTreeMap<String, f64> = BTreeMap::new();
     let mut refresh_reads = 0.0;
     let mut s3_usd = 0.0;
+    // S3 requests by function and API: what the runs bucket's share of the cost is made of.
+    let mut s3_calls: BTreeMap<String, f64> = BTreeMap::new();
     for (function, _, action) in p.emulator.calls().into_iter().skip(calls_before) {
         s3_usd += PRICES.s3_call(&action);
+        if action.starts_with("s3:") {
+            *s3_calls.entry(format!("{function} {action}")).or_default() += 1.0;
+        }
         if let Some(api) = action.strip_prefix("cloudformation:") {
             *cfn_calls.entry(api.to_string()).or_default() += 1.0;
             if function == "rotatetoken-refresh" && is_read(api) {
@@ -354,6 +359,8 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         "fresh_over_physical_limit": round(fresh_seconds / physical_limit.max(1e-9), 2),
         "stack_two_updates_seconds": {"p50": round(percentile(durations.clone(), 0.5), 1),
                                       "p99": round(percentile(durations, 0.99), 1)},
+        "s3_calls_per_stack": s3_calls.iter()
+            .map(|(k, v)| (k.clone(), round(v / n, 2))).collect::<BTreeMap<_, _>>(),
         "cloudformation_calls_per_stack": cfn_calls.iter()
             .map(|(k, v)| (k.clone(), round(v / n, 2))).collect::<BTreeMap<_, _>>(),
         // Every read of the run (discovery's change-set preview included) over the two

@@ -361,5 +361,11 @@ mutate "events read before the describe answer for an update still cleaning up" 
   '        .is_some_and(|s| !s.as_str().ends_with("_IN_PROGRESS"))' '        .is_some_and(|s| !s.as_str().ends_with("UPDATE_IN_PROGRESS"))' a_page_read_before_the_describe lib
 mutate "a stack waiting for a place asks again every minute (fruitless looks)" functions/shared/src/domain/lanes.rs \
   '        PLACE_WAIT_MS.min(deadline_ms.saturating_sub(now_ms)),' '        60_000u64.min(deadline_ms.saturating_sub(now_ms)),' a_stack_waits_for_a_hand_over lib
+mutate "the bus admits no account of the target OUs (their stacks' ends are refused)" template.yaml \
+  '                - "*/${Paths}/*"
+                - Paths: !Join ["/*,*/", !Ref TargetOrganizationalUnitIds]
+          ForAllValues:StringEquals:' '                - "${Paths}/*"
+                - Paths: !Join ["/*,*/", !Ref TargetOrganizationalUnitIds]
+          ForAllValues:StringEquals:' a_stack_in_an_account_of_a_target_ou waiting
 
 exit $survived

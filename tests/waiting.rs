@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::{row, Pipeline};
+use rotatetoken_tests::REGION;
 use serde_json::json;
 
 const STACKS: [&str; 3] = ["api", "worker", "billing"];
@@ -213,4 +214,76 @@ async fn a_stack_in_another_account_and_region_is_finished_by_its_forwarded_end(
         "woken by the forwarded ends, not by the 120 s time-out: {took:?}"
     );
     assert!(p.functions.logs().matches("step woken").count() >= 4);
+}
+
+#[tokio::test]
+async fn a_stack_in_an_account_of_a_target_ou_is_finished_by_its_forwarded_end() {
+    // Targets named by OU only: the bus admits their accounts by their place in the
+    // organisation (template.yaml, StackEndsFromTargetOUs), not by a list of ids.
+    let prepare = |config: aws_config::SdkConfig| async move {
+        let org = Organization::create(&config).await;
+        let workloads = org.ou(&org.root, "workloads").await;
+        let prod = org.ou(&workloads, "prod").await;
+        org.account("prod-app", Some(&prod)).await;
+        org.account("sandbox", None).await; // at the root: not a target
+        vec![("TARGET_ORGANIZATIONAL_UNITS", workloads)]
+    };
+    let p = Pipeline::start_prepared(prepare, |env| {
+        env.set("POLL_INTERVAL_SECONDS", "120")
+            .set("MAX_WAIT_SECONDS", "600")
+    })
+    .await;
+    let accounts = aws_sdk_organizations::Client::new(&p.config)
+        .list_accounts()
+        .send()
+        .await
+        .unwrap();
+    let id_of = |name: &str| {
+        accounts
+            .accounts()
+            .iter()
+            .find(|a| a.name() == Some(name))
+            .and_then(|a| a.id())
+            .unwrap()
+            .to_string()
+    };
+    let (member, outsider) = (id_of("prod-app"), id_of("sandbox"));
+    p.emulator.control(json!({"update_delay_seconds": 0.5}));
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    let cfn = aws_sdk_cloudformation::Client::new(&p.emulator.sdk_config_in(&member, REGION).await);
+    create_stack(&cfn, "app", &consumer_template(&arn), &[]).await;
+    p.forward_stack_ends_from(&member, REGION).await;
+    let (done, took) = run(&p, &arn).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(done.summary["counts"]["refreshed"], 1, "{:#}", done.summary);
+    assert_eq!(
+        p.emulator
+            .completed_token_updates_in(&member, REGION, "app"),
+        vec!["false", "true"]
+    );
+    assert!(
+        took < Duration::from_secs(90),
+        "woken by the forwarded ends, not by the 120 s time-out: {took:?}"
+    );
+    assert!(p.functions.logs().matches("step woken").count() >= 2);
+    // The bus admits the OU's accounts only: an account at the root forwards in vain.
+    let refused_so_far = || p.emulator.control(json!({}))["bus_deliveries_refused"].as_u64();
+    let before = refused_so_far().expect("the emulator counts refused deliveries");
+    p.forward_stack_ends_from(&outsider, REGION).await;
+    let there =
+        aws_sdk_cloudformation::Client::new(&p.emulator.sdk_config_in(&outsider, REGION).await);
+    create_stack(&there, "other", &consumer_template(&arn), &[]).await;
+    let refused = async {
+        loop {
+            let now = refused_so_far().unwrap_or(0);
+            if now > before {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), refused)
+        .await
+        .expect("the outsider's forwarded end was refused by the bus policy");
 }

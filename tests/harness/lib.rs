@@ -113,6 +113,16 @@ pub fn template_facts_of(template: &str) -> Value {
     python_json("template_facts.py", &[template], &[])
 }
 
+/// The resource policy template.yaml puts on the pipeline's default event bus for these
+/// deploy parameters (tests/emulator/bus_policy.py).
+pub fn bus_policy(parameters: &Value) -> Value {
+    python_json(
+        "bus_policy.py",
+        &["template.yaml"],
+        &[&parameters.to_string()],
+    )
+}
+
 /// The IAM actions template.yaml grants each function, and target-role.yaml grants the
 /// target role, for these deploy parameters (tests/emulator/iam_policies.py).
 pub fn iam_grants(parameters: &Value) -> Value {

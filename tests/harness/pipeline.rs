@@ -284,8 +284,10 @@ impl Pipeline {
 
     /// What deploying target-role.yaml with `PipelineEventBusArn` does in `account` and
     /// `region`: its rule forwarding every stack operation's end to the pipeline's default
-    /// bus (the pattern read from target-role.yaml), and the pipeline's bus policy
-    /// admitting the account (template.yaml, StackEndsFromTargetAccounts).
+    /// bus (the pattern read from target-role.yaml); and the pipeline's bus policy as
+    /// template.yaml gives it for this pipeline's targets (StackEndsFromTargetAccounts,
+    /// StackEndsFromTargetOUs: tests/emulator/bus_policy.py), which the emulator judges
+    /// (patch 51): an account the deploy does not admit has its forwarded ends refused.
     pub async fn forward_stack_ends_from(&self, account: &str, region: &str) {
         let facts = crate::template_facts_of("target-role.yaml");
         let rule = facts["other_rules"]
@@ -297,12 +299,20 @@ impl Pipeline {
         let pattern = rule["pattern"].to_string();
         assert!(!pattern.contains("${"), "unresolved reference in {pattern}");
         let bus = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default");
-        if account != ACCOUNT {
-            let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
-                "Sid": format!("stack-ends-{account}"), "Effect": "Allow",
-                "Principal": {"AWS": account}, "Action": "events:PutEvents", "Resource": bus,
-                "Condition": {"ForAllValues:StringEquals": {"events:source": "aws.cloudformation"},
-                              "StringEquals": {"events:detail-type": "CloudFormation Stack Status Change"}}}]});
+        let var = |name: &str| {
+            self.function_env
+                .vars
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let parameters = serde_json::json!({
+            "TargetAccountIds": var("TARGET_ACCOUNTS"),
+            "TargetOrganizationalUnitIds": var("TARGET_ORGANIZATIONAL_UNITS"),
+        });
+        let policy = crate::bus_policy(&parameters);
+        if !policy["Statement"].as_array().unwrap().is_empty() {
             self.events
                 .put_permission()
                 .policy(policy.to_string())

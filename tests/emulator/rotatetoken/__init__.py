@@ -384,19 +384,21 @@ tests/emulator/test_registry.py checks that it is the registry's):
        account or region delivers the event whole (its id, source account, region, time and
        resources kept; moto re-puts it as a new event of the receiving account), and only if
        the receiving bus's resource policy allows events:PutEvents from the sending account
-       for this event (its conditions on aws:PrincipalAccount, events:source and
-       events:detail-type judged; any other condition refuses): otherwise the event is lost,
-       as on AWS (counted in "bus_deliveries_refused"). A bus in the sender's own account
-       needs no policy.
+       for this event (its conditions on aws:PrincipalAccount, aws:PrincipalOrgPaths,
+       events:source and events:detail-type judged; any other condition refuses): otherwise
+       the event is lost, as on AWS (counted in "bus_deliveries_refused"). A bus in the
+       sender's own account needs no policy.
        Source: EventBridge user guide, "Permissions for event buses" ("The default event bus
                in your AWS account only allows events from one account. You can grant
                additional permissions ... by attaching a resource-based policy") and
                "Example policy: Send events to the default bus in a different account" and
                "Example policy: Send events to a custom bus in a different account"
-               (events:source, events:detail-type); "Sending and receiving events between
-               AWS accounts in EventBridge"; EventBridge events reference, "Amazon
-               EventBridge events" (the envelope: version, id, detail-type, source, account,
-               time, region, resources, detail).
+               (events:source, events:detail-type); PutPermission API reference (an
+               organisation admitted with Principal "*" and a condition); IAM user guide,
+               "AWS global condition context keys" (aws:PrincipalOrgPaths); "Sending and
+               receiving events between AWS accounts in EventBridge"; EventBridge events
+               reference, "Amazon EventBridge events" (the envelope: version, id, detail-
+               type, source, account, time, region, resources, detail).
  52. [Step Functions] A Retry's wait (IntervalSeconds × BackoffRate^n, capped by
        MaxDelaySeconds, FULL jitter drawn from it: moto computes it) ends at once when the
        execution is stopped, as an execution stopped during a retry's wait is ABORTED then,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 from typing import Any
 
@@ -114,13 +115,44 @@ def deliver(account: str, region: str, envelope: dict[str, Any], bus: str = "def
             traceback.print_exc()
 
 
+def _org_path(account: str) -> str | None:
+    """The account's path in its AWS Organizations organisation, as the global condition key
+    aws:PrincipalOrgPaths gives it: `o-.../r-.../ou-.../.../` (IAM user guide, "AWS global
+    condition context keys", aws:PrincipalOrgPaths); None outside any organisation."""
+    from moto.organizations.models import organizations_backends
+
+    found = organizations_backends.master_accounts.get(account)
+    if found is None:
+        return None
+    backend = organizations_backends[found[0]][found[1]]
+    if backend.org is None:
+        return None
+    parents = {ou.id: ou.parent_id for ou in backend.ou}
+    parent = next((a.parent_id for a in backend.accounts if a.id == account), None)
+    chain: list[str] = []
+    while parent is not None and parent not in chain:
+        chain.insert(0, parent)
+        parent = parents.get(parent)
+    return f"{backend.org.id}/" + "".join(f"{p}/" for p in chain)
+
+
+def _like(value: str, pattern: str) -> bool:
+    """IAM's StringLike: `*` any run of characters, `?` any one; nothing else special."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+
+
 def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None) -> bool:
     """Whether a receiving bus's resource policy lets account `sender` put `event` on it.
-    Judged conditions: aws:PrincipalAccount, and the event's own keys events:source
-    (multi-valued: ForAllValues:StringEquals) and events:detail-type (StringEquals), as
-    the EventBridge user guide's "Example policy: Send events to a custom bus in a different
-    account" uses them. A statement with any other condition does not allow (stricter than
-    AWS, never looser)."""
+    Judged conditions: aws:PrincipalAccount and aws:PrincipalOrgPaths (the sender's place in
+    its organisation, for a Principal "*" statement that admits an organisation's units, as
+    the EventBridge user guide's PutPermission reference admits an organisation with
+    Principal "*" and a condition), and the event's own keys events:source (multi-valued:
+    ForAllValues:StringEquals) and events:detail-type (StringEquals), as the EventBridge user
+    guide's "Example policy: Send events to a custom bus in a different account" uses them;
+    operators StringEquals (plain, ForAllValues:, ForAnyValue:) and StringLike (plain,
+    ForAnyValue:). A statement with any other condition does not allow (stricter than AWS,
+    never looser)."""
     if not policy:
         return False
     statements = json.loads(policy).get("Statement", [])
@@ -128,18 +160,25 @@ def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None
     if denied:  # an explicit deny wins; which ones apply is not judged (stricter than AWS)
         return False
     event = event or {}
+    path = _org_path(sender)
     values = {"aws:PrincipalAccount": [sender], "events:source": [event.get("source")],
-              "events:detail-type": [event.get("detail-type")]}
+              "events:detail-type": [event.get("detail-type")],
+              "aws:PrincipalOrgPaths": [path] if path else []}
 
     def holds(condition: dict[str, Any]) -> bool:
         for operator, keys in condition.items():
-            if operator not in ("StringEquals", "ForAllValues:StringEquals", "ForAnyValue:StringEquals"):
+            if operator not in ("StringEquals", "ForAllValues:StringEquals", "ForAnyValue:StringEquals",
+                                "StringLike", "ForAnyValue:StringLike"):
                 return False
             for key, wanted in keys.items():
                 if key not in values:
                     return False
                 wanted = set(wanted if isinstance(wanted, list) else [wanted])
-                if not set(values[key]) <= wanted:
+                if operator.endswith("StringLike"):
+                    # A key with no value (a sender in no organisation) matches nothing.
+                    if not any(_like(str(v), w) for v in values[key] for w in wanted):
+                        return False
+                elif not values[key] or not set(values[key]) <= wanted:
                     return False
         return True
 
@@ -167,14 +206,17 @@ def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None
       event whole (its id, source account, region, time and resources kept; moto re-puts it as
       a new event of the receiving account), and only if the receiving bus's resource policy
       allows events:PutEvents from the sending account for this event (its conditions on
-      aws:PrincipalAccount, events:source and events:detail-type judged; any other condition
-      refuses): otherwise the event is lost, as on AWS (counted in "bus_deliveries_refused").
+      aws:PrincipalAccount, aws:PrincipalOrgPaths, events:source and events:detail-type
+      judged; any other condition refuses): otherwise the event is lost, as on AWS (counted in
+      "bus_deliveries_refused").
       A bus in the sender's own account needs no policy.""",
     source="""EventBridge user guide, "Permissions for event buses" ("The default event bus in
       your AWS account only allows events from one account. You can grant additional
       permissions ... by attaching a resource-based policy") and "Example policy: Send events
       to the default bus in a different account" and "Example policy: Send events to a custom
-      bus in a different account" (events:source, events:detail-type); "Sending and receiving
+      bus in a different account" (events:source, events:detail-type); PutPermission API
+      reference (an organisation admitted with Principal "*" and a condition); IAM user
+      guide, "AWS global condition context keys" (aws:PrincipalOrgPaths); "Sending and receiving
       events between AWS accounts in EventBridge"; EventBridge events reference, "Amazon EventBridge events" (the
       envelope: version, id, detail-type, source, account, time, region, resources, detail).""",
 )
