@@ -359,8 +359,8 @@ mutate "events read before the describe are read again whatever they say" functi
   '                if !kept.before_describe || still_true(&kept.events) {' '                if !kept.before_describe {' each_update_is_waited_for_by_its_end_event waiting
 mutate "events read before the describe answer for an update still cleaning up" functions/shared/src/aws/cloudformation.rs \
   '        .is_some_and(|s| !s.as_str().ends_with("_IN_PROGRESS"))' '        .is_some_and(|s| !s.as_str().ends_with("UPDATE_IN_PROGRESS"))' a_page_read_before_the_describe lib
-mutate "a stack waiting for a place asks again every minute (fruitless looks)" functions/shared/src/domain/lanes.rs \
-  '        PLACE_WAIT_MS.min(deadline_ms.saturating_sub(now_ms)),' '        60_000u64.min(deadline_ms.saturating_sub(now_ms)),' a_stack_waits_for_a_hand_over lib
+mutate "a stack waiting for a place asks again every minute (fruitless looks)" functions/shared/src/domain/waiting.rs \
+  '    let longest_ms = PLACE_WAIT_MS.min(' '    let longest_ms = 60_000u64.min(' a_stack_waits_for_a_hand_over lib
 mutate "the bus admits no account of the target OUs (their stacks' ends are refused)" template.yaml \
   '                - "*/${Paths}/*"
                 - Paths: !Join ["/*,*/", !Ref TargetOrganizationalUnitIds]

@@ -251,17 +251,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
             .set("SELECTION_MODE", "referencing")
     })
     .await;
-    let ou_account = aws_sdk_organizations::Client::new(&p.config)
-        .list_accounts()
-        .send()
-        .await
-        .unwrap()
-        .accounts()
-        .iter()
-        .find(|a| a.name() == Some("workload-b"))
-        .and_then(|a| a.id())
-        .unwrap()
-        .to_string();
+    let ou_account = Organization::account_named(&p.config, "workload-b").await;
     let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
     for account in [A, OWN, ou_account.as_str()] {
         for region in ["us-east-1", "eu-west-1"] {

@@ -235,21 +235,8 @@ async fn a_stack_in_an_account_of_a_target_ou_is_finished_by_its_forwarded_end()
             .set("MAX_WAIT_SECONDS", "600")
     })
     .await;
-    let accounts = aws_sdk_organizations::Client::new(&p.config)
-        .list_accounts()
-        .send()
-        .await
-        .unwrap();
-    let id_of = |name: &str| {
-        accounts
-            .accounts()
-            .iter()
-            .find(|a| a.name() == Some(name))
-            .and_then(|a| a.id())
-            .unwrap()
-            .to_string()
-    };
-    let (member, outsider) = (id_of("prod-app"), id_of("sandbox"));
+    let member = Organization::account_named(&p.config, "prod-app").await;
+    let outsider = Organization::account_named(&p.config, "sandbox").await;
     p.emulator.control(json!({"update_delay_seconds": 0.5}));
     let arn = create_secret(&p.sm, "prod/db", "v1").await;
     let cfn = aws_sdk_cloudformation::Client::new(&p.emulator.sdk_config_in(&member, REGION).await);

@@ -1,6 +1,7 @@
 """Patch 51's bus policy judgement (events._allows): an account admitted by name; accounts
 admitted by their place in the organisation (Principal "*", aws:PrincipalOrgPaths), as
-template.yaml's StackEndsFromTargetOUs admits the target OUs; anyone else refused.
+template.yaml's StackEndsFromTargetOUs admits the target OUs, and only through a rule
+target that names a role; anyone else refused.
 
 Run: .venv/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'
 """
@@ -55,14 +56,16 @@ class BusPolicy(unittest.TestCase):
 
     def test_a_unit_admits_the_accounts_beneath_it_and_no_other(self) -> None:
         admits_workloads = policy(for_units(f"*/{self.workloads}/*"))
-        self.assertTrue(_allows(admits_workloads, self.in_prod, EVENT))
-        self.assertFalse(_allows(admits_workloads, self.at_root, EVENT))
-        self.assertFalse(_allows(admits_workloads, "999999999999", EVENT), "outside the organisation")
-        self.assertFalse(_allows(admits_workloads, self.in_prod, dict(EVENT, source="attacker.app")))
+        self.assertTrue(_allows(admits_workloads, self.in_prod, EVENT, through_role=True))
+        self.assertFalse(_allows(admits_workloads, self.at_root, EVENT, through_role=True))
+        self.assertFalse(_allows(admits_workloads, "999999999999", EVENT, through_role=True), "outside the organisation")
+        self.assertFalse(_allows(admits_workloads, self.in_prod, dict(EVENT, source="attacker.app"), through_role=True))
+        # An organisation's grant needs the sender's rule target to name a role.
+        self.assertFalse(_allows(admits_workloads, self.in_prod, EVENT, through_role=False))
         # The root admits every account of the organisation, and only of it.
         admits_root = policy(for_units(f"*/{self.root}/*"))
-        self.assertTrue(_allows(admits_root, self.at_root, EVENT))
-        self.assertFalse(_allows(admits_root, "999999999999", EVENT))
+        self.assertTrue(_allows(admits_root, self.at_root, EVENT, through_role=True))
+        self.assertFalse(_allows(admits_root, "999999999999", EVENT, through_role=True))
 
     def test_an_account_named_is_admitted_without_an_organisation(self) -> None:
         named = policy({"Effect": "Allow", "Principal": {"AWS": "999999999999"}, "Action": "events:PutEvents",

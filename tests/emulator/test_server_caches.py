@@ -17,8 +17,18 @@ from rotatetoken.server import cache_interpreter_parsers
 class InterpreterCaches(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        os.environ.setdefault("MOTO_PORT", "5999")
+        # The port moto's own clients are built for (set by server.serve when serving); put
+        # back afterwards, so the other suites of this process see their own environment.
+        cls.port_before = os.environ.get("MOTO_PORT")
+        os.environ["MOTO_PORT"] = "5999"
         cache_interpreter_parsers()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        if cls.port_before is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = cls.port_before
 
     def test_every_interpreter_module_gets_one_client_per_region_and_service(self) -> None:
         import sys

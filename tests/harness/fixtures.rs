@@ -501,6 +501,23 @@ impl Organization {
             .to_string()
     }
 
+    /// The id of the organisation's account named `name` (made by [`Organization::account`]
+    /// in a setup whose ids the test did not keep), read with the management account's
+    /// `config`.
+    pub async fn account_named(config: &aws_config::SdkConfig, name: &str) -> String {
+        aws_sdk_organizations::Client::new(config)
+            .list_accounts()
+            .send()
+            .await
+            .unwrap()
+            .accounts()
+            .iter()
+            .find(|a| a.name() == Some(name))
+            .and_then(|a| a.id())
+            .unwrap_or_else(|| panic!("no account named {name} in the organisation"))
+            .to_string()
+    }
+
     /// A new member account, moved under `parent` when given (else left at the root).
     pub async fn account(&self, name: &str, parent: Option<&str>) -> String {
         let id = self

@@ -299,17 +299,11 @@ impl Pipeline {
         let pattern = rule["pattern"].to_string();
         assert!(!pattern.contains("${"), "unresolved reference in {pattern}");
         let bus = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default");
-        let var = |name: &str| {
-            self.function_env
-                .vars
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let deployed = self.deployed_variables();
         let parameters = serde_json::json!({
-            "TargetAccountIds": var("TARGET_ACCOUNTS"),
-            "TargetOrganizationalUnitIds": var("TARGET_ORGANIZATIONAL_UNITS"),
+            "TargetAccountIds": deployed.get("TARGET_ACCOUNTS").cloned().unwrap_or_default(),
+            "TargetOrganizationalUnitIds":
+                deployed.get("TARGET_ORGANIZATIONAL_UNITS").cloned().unwrap_or_default(),
         });
         let policy = crate::bus_policy(&parameters);
         if !policy["Statement"].as_array().unwrap().is_empty() {

@@ -385,9 +385,10 @@ tests/emulator/test_registry.py checks that it is the registry's):
        resources kept; moto re-puts it as a new event of the receiving account), and only if
        the receiving bus's resource policy allows events:PutEvents from the sending account
        for this event (its conditions on aws:PrincipalAccount, aws:PrincipalOrgPaths,
-       events:source and events:detail-type judged; any other condition refuses): otherwise
-       the event is lost, as on AWS (counted in "bus_deliveries_refused"). A bus in the
-       sender's own account needs no policy.
+       events:source and events:detail-type judged; any other condition refuses; an
+       organisation's Principal "*" grant only for a target with a RoleArn): otherwise the
+       event is lost, as on AWS (counted in "bus_deliveries_refused"). A bus in the sender's
+       own account needs no policy.
        Source: EventBridge user guide, "Permissions for event buses" ("The default event bus
                in your AWS account only allows events from one account. You can grant
                additional permissions ... by attaching a resource-based policy") and

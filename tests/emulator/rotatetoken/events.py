@@ -142,7 +142,7 @@ def _like(value: str, pattern: str) -> bool:
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
-def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None) -> bool:
+def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None, *, through_role: bool = False) -> bool:
     """Whether a receiving bus's resource policy lets account `sender` put `event` on it.
     Judged conditions: aws:PrincipalAccount and aws:PrincipalOrgPaths (the sender's place in
     its organisation, for a Principal "*" statement that admits an organisation's units, as
@@ -152,7 +152,10 @@ def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None
     guide's "Example policy: Send events to a custom bus in a different account" uses them;
     operators StringEquals (plain, ForAllValues:, ForAnyValue:) and StringLike (plain,
     ForAnyValue:). A statement with any other condition does not allow (stricter than AWS,
-    never looser)."""
+    never looser). A Principal "*" statement (an organisation's grant) admits only a rule
+    target that names a role (`through_role`): "If you grant permissions using an
+    organization, then accounts in that organization must specify a RoleArn ... when they
+    use PutTarget" (PutPermission API reference)."""
     if not policy:
         return False
     statements = json.loads(policy).get("Statement", [])
@@ -191,7 +194,7 @@ def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None
         aws = principal.get("AWS") if isinstance(principal, dict) else principal
         aws = aws if isinstance(aws, list) else [aws]
         names = {sender, f"arn:aws:iam::{sender}:root"}
-        if not ("*" in aws or names & set(aws)):
+        if not (names & set(aws) or ("*" in aws and through_role)):
             continue
         if holds(st.get("Condition") or {}):
             return True
@@ -207,7 +210,8 @@ def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None
       a new event of the receiving account), and only if the receiving bus's resource policy
       allows events:PutEvents from the sending account for this event (its conditions on
       aws:PrincipalAccount, aws:PrincipalOrgPaths, events:source and events:detail-type
-      judged; any other condition refuses): otherwise the event is lost, as on AWS (counted in
+      judged; any other condition refuses; an organisation's Principal "*" grant only for a
+      target with a RoleArn): otherwise the event is lost, as on AWS (counted in
       "bus_deliveries_refused").
       A bus in the sender's own account needs no policy.""",
     source="""EventBridge user guide, "Permissions for event buses" ("The default event bus in
@@ -261,7 +265,8 @@ def install_bus_targets() -> None:
                         bus = receiver.describe_event_bus(arn.resource_id)
                     except Exception:
                         bus = None
-                    if bus is None or not _allows(bus.policy, self.account_id, original_event):
+                    if bus is None or not _allows(bus.policy, self.account_id, original_event,
+                                                  through_role=bool(target.get("RoleArn"))):
                         with LOCK:
                             CONTROL["bus_deliveries_refused"] = CONTROL.get("bus_deliveries_refused", 0) + 1
                         continue

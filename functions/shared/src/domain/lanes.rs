@@ -9,7 +9,7 @@
 //! slows no other. A stack between its phases never waits for a place: it is a holder
 //! until it ends, and a lane only ever admits, never evicts a live holder.
 
-use super::model::{DiscoveryOutput, Lane, LaneHolder, RefreshTask, StackRef, StackWait};
+use super::model::{DiscoveryOutput, Lane, LaneHolder, RefreshTask, StackRef};
 
 /// A holder not seen for this long is gone (its step ended without a last look: aborted,
 /// timed out, failed for good). Every look renews it, and a waiting step is looked at
@@ -27,16 +27,6 @@ pub const RENEW_EVERY_MS: u64 = 2 * 60_000;
 /// DescribeStackEvents and S3 requests each). Five minutes, the longest
 /// `PollIntervalSeconds`; never past the step's wait budget.
 pub const PLACE_WAIT_MS: u64 = 5 * 60_000;
-/// The wait of a stack its full lane did not admit: asked again at a hand-over, or after
-/// [`PLACE_WAIT_MS`], or at its wait budget's `deadline_ms` (which it began `max_wait_ms`
-/// before), whichever comes first.
-pub fn wait_for_place(now_ms: u64, deadline_ms: u64, max_wait_ms: u64) -> StackWait {
-    super::waiting::wait_for_place(
-        deadline_ms.saturating_sub(max_wait_ms),
-        PLACE_WAIT_MS.min(deadline_ms.saturating_sub(now_ms)),
-    )
-}
-
 /// Calm for this long, a lane grows by one place.
 pub const GROW_EVERY_MS: u64 = 60_000;
 /// A lane is halved at most this often: the looks of one throttled burst are one signal.
@@ -253,6 +243,7 @@ mod tests {
         let hour = 60 * MIN;
         // Began to wait 10 minutes ago, an hour's budget: asks again in 5 minutes at the
         // latest, whatever PollIntervalSeconds is (a hand-over wakes it before).
+        use super::super::waiting::wait_for_place;
         let wait = wait_for_place(100 * MIN, 90 * MIN + hour, hour);
         assert_eq!(wait.kind, super::super::model::WaitKind::Place);
         assert_eq!(wait.seconds, 300);

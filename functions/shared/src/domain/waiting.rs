@@ -14,6 +14,7 @@
 use sha2::Digest;
 
 use super::error::{required_str, InputError};
+use super::lanes::PLACE_WAIT_MS;
 use super::model::{StackEnd, StackWait, WaitKind, WaitRegistration};
 use super::utc;
 
@@ -168,14 +169,17 @@ pub fn wait_for(
     }
 }
 
-/// The wait of a stack whose lane is full: woken when a stack of its lane ends and hands
-/// its place on, or after `longest_ms` (a hand-over lost), to ask again.
-pub fn wait_for_place(now_ms: u64, longest_ms: u64) -> StackWait {
+/// The wait of a stack its full lane did not admit: woken when a stack of its lane ends and
+/// hands its place on, else it asks again after [`PLACE_WAIT_MS`] (a hand-over lost) or at
+/// its wait budget's `deadline_ms` (which it began `max_wait_ms` before), whichever comes
+/// first.
+pub fn wait_for_place(now_ms: u64, deadline_ms: u64, max_wait_ms: u64) -> StackWait {
+    let longest_ms = PLACE_WAIT_MS.min(deadline_ms.saturating_sub(now_ms));
     StackWait {
         kind: WaitKind::Place,
         seconds: longest_ms.div_ceil(1000).max(1),
         request_token: None,
-        seen_ms: now_ms,
+        seen_ms: deadline_ms.saturating_sub(max_wait_ms),
     }
 }
 

@@ -172,7 +172,7 @@ where
                         settings.lane_places
                     ));
                 } else {
-                    out.wait = Some(crate::domain::lanes::wait_for_place(
+                    out.wait = Some(crate::domain::waiting::wait_for_place(
                         now,
                         deadline,
                         settings.max_wait_ms,
