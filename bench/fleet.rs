@@ -230,7 +230,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         "throttled": 0,
     }));
     let (calls_before, invocations_before) =
-        (p.emulator.calls().len(), p.emulator.invocations().len());
+        (p.emulator.requests().len(), p.emulator.invocations().len());
     let map_runs_before = p.emulator.map_runs().len();
     let stop = Arc::new(AtomicBool::new(false));
     let probe_task = probe(
@@ -278,7 +278,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let mut s3_usd = 0.0;
     // S3 requests by function and API: what the runs bucket's share of the cost is made of.
     let mut s3_calls: BTreeMap<String, f64> = BTreeMap::new();
-    for (function, _, action) in p.emulator.calls().into_iter().skip(calls_before) {
+    for (function, _, action) in p.emulator.requests().into_iter().skip(calls_before) {
         s3_usd += PRICES.s3_call(&action);
         if action.starts_with("s3:") {
             *s3_calls.entry(format!("{function} {action}")).or_default() += 1.0;

@@ -1,4 +1,4 @@
-"""Turns bench/fleet-1300.json (`make bench-fleet`) into a Markdown table, one column per
+"""Turns bench/fleet-<stacks>.json (`make bench-fleet`) into a Markdown table, one column per
 design, between the bench-fleet markers of each file given (the README and
 docs/performance.md). Each acceptance target of the incident benchmark is checked: the
 table says "met" or by how much it was missed, and the exit status is 1 when any is missed.
@@ -59,8 +59,13 @@ def rows(figures: dict) -> tuple[list[str], list[str]]:
     row("customer's DescribeStacks latency p50 / p99 (the local AWS's load)",
         [f"{d['customer_probe']['latency_seconds']['p50']} s / {d['customer_probe']['latency_seconds']['p99']} s"
          if "latency_seconds" in d["customer_probe"] else "?" for d in designs])
-    row("peak concurrent Lambda invocations", [str(d["peak_concurrent_lambda_invocations"]) for d in designs], "< 50",
-        [d["peak_concurrent_lambda_invocations"] < 50 for d in designs])
+    # The issue's target is 50 for 1,300 stacks; a smaller fleet of the same shape per
+    # account-region (FLEET="260 2") has proportionally fewer lanes starting at once, and
+    # the peak comes from them (each begins one stack a second): the target pro rata.
+    peak_target = 50 if figures["stacks"] >= 1300 else max(1, round(50 * figures["stacks"] / 1300))
+    peak_label = "< 50" if peak_target == 50 else f"< {peak_target} (50 for 1,300 stacks, pro rata)"
+    row("peak concurrent Lambda invocations", [str(d["peak_concurrent_lambda_invocations"]) for d in designs], peak_label,
+        [d["peak_concurrent_lambda_invocations"] < peak_target for d in designs])
     row("Lambda per stack", [f"{d['lambda']['invocations_per_stack']} invocations, {d['lambda']['gb_seconds_per_stack']} GB-s"
                              for d in designs])
     row("state transitions per stack", [str(d["state_transitions_per_stack"]) for d in designs])

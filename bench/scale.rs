@@ -115,7 +115,7 @@ async fn main() {
     }
     // Only the timed run's calls and invocations count, not the warm-up's.
     let (calls_before, invocations_before) =
-        (p.emulator.calls().len(), p.emulator.invocations().len());
+        (p.emulator.requests().len(), p.emulator.invocations().len());
     let run = Instant::now();
     let run_started_epoch = epoch_seconds();
     p.start_execution(
@@ -262,7 +262,7 @@ async fn main() {
         // AWS calls per stack by function and action (emulator request log): what a run
         // costs CloudFormation's API quotas.
         let mut call_counts: BTreeMap<String, f64> = BTreeMap::new();
-        for (function, _, action) in p.emulator.calls().into_iter().skip(calls_before) {
+        for (function, _, action) in p.emulator.requests().into_iter().skip(calls_before) {
             *call_counts
                 .entry(format!("{function} {action}"))
                 .or_default() += 1.0 / n;

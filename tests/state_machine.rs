@@ -128,8 +128,9 @@ async fn a_put_secret_value_refreshes_exactly_the_consumers() {
         );
     }
 
-    // At most 12 state transitions per stack refreshed: each stack is a Distributed Map
-    // child execution of Refresh, StillUpdating? (per invocation) and StackDone.
+    // A bounded number of state transitions per stack refreshed: each stack is a
+    // Distributed Map child execution of Refresh, StillUpdating? (per invocation) and
+    // FreePlace, its last state.
     for stack in CONSUMERS {
         let invocations = row(s, stack)["invocations"].as_u64().unwrap();
         assert!(

@@ -371,13 +371,26 @@ impl Emulator {
             .collect()
     }
 
-    /// Every AWS call the product's functions made: (function, `own`/`assumed`
-    /// credentials, IAM action such as `cloudformation:UpdateStack`).
+    /// Every AWS call the product's functions made, with the authorisations AWS checks
+    /// without a request of their own (implied: a GetObject of a missing key is also
+    /// `s3:ListBucket`): (function, `own`/`assumed` credentials, IAM action such as
+    /// `cloudformation:UpdateStack`). What the policies must grant (tests/iam.rs).
     pub fn calls(&self) -> Vec<(String, String, String)> {
+        self.logged(true)
+    }
+
+    /// The requests the product's functions sent, one per request as AWS bills and
+    /// rate-limits them (no implied authorisations): what the benchmarks count.
+    pub fn requests(&self) -> Vec<(String, String, String)> {
+        self.logged(false)
+    }
+
+    fn logged(&self, with_implied: bool) -> Vec<(String, String, String)> {
         let (status, text) = http::post(self.port, "/moto-api/rotatetoken/calls", "{}");
         assert_eq!(status, 200, "calls: {text}");
         let log: Vec<Value> = serde_json::from_str(&text).unwrap();
         log.iter()
+            .filter(|c| with_implied || c["implied"] != Value::Bool(true))
             .map(|c| {
                 let f = |k: &str| c[k].as_str().unwrap_or_default().to_string();
                 (f("function"), f("credentials"), f("action"))

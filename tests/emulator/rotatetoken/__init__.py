@@ -103,6 +103,8 @@ tests/emulator/test_registry.py checks that it is the registry's):
        reads their templates, `s3:GetObject`; a GetObject of a key that does not exist,
        which AWS answers with 404 only to a caller allowed `s3:ListBucket` on the bucket
        (403 AccessDenied otherwise: "GetObject", S3 API reference), is `s3:ListBucket` too.
+       Those authorisations are logged `implied`: no request of their own, so none that AWS
+       bills or that a benchmark counts.
        Source: Amazon S3 API reference, "GetObject" (Permissions); CloudFormation User
                Guide, "Controlling access with IAM" (transforms); nested templates read with
                the caller's credentials (aws-solutions-library-samples/cloud-intelligence-

@@ -28,6 +28,9 @@ def log_implied_call(response: Any, action: str) -> None:
                 "credentials": "assumed" if key.group(1).startswith("ASIA") else "own",
                 "action": action,
                 "at": time.time(),
+                # Not a request: AWS bills, rate-limits and counts none (the benchmarks
+                # count requests; tests/iam.rs checks every authorisation).
+                "implied": True,
             })
 
 
@@ -85,7 +88,9 @@ def action_of(environ: dict[str, Any], body: bytes, service: str) -> str:
       update of a stack with nested stacks (or a change set including them) reads their
       templates, `s3:GetObject`; a GetObject of a key that does not exist, which AWS
       answers with 404 only to a caller allowed `s3:ListBucket` on the bucket (403
-      AccessDenied otherwise: "GetObject", S3 API reference), is `s3:ListBucket` too.""",
+      AccessDenied otherwise: "GetObject", S3 API reference), is `s3:ListBucket` too.
+      Those authorisations are logged `implied`: no request of their own, so none that
+      AWS bills or that a benchmark counts.""",
     source="""Amazon S3 API reference, "GetObject" (Permissions); CloudFormation User Guide,
       "Controlling access with IAM" (transforms); nested templates read with the caller's
       credentials (aws-solutions-library-samples/cloud-intelligence-dashboards-data-collection#417).""",
@@ -139,7 +144,10 @@ def install_request_log() -> None:
                 # logged as an implied call, so the policies must grant it.
                 who = {"function": app.group(1),
                        "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
-                       "action": "s3:ListBucket"}
+                       "action": "s3:ListBucket", "at": time.time(),
+                       # Billed as the GetObject it is (Amazon S3 pricing: one GET request),
+                       # not as a LIST: an authorisation, not a request.
+                       "implied": True}
                 answer = start_response
 
                 def start_response(status: str, headers: Any, *rest: Any, answer: Any = answer) -> Any:

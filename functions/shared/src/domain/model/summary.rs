@@ -22,7 +22,8 @@ pub struct StackRow {
     #[serde(default)]
     pub critical: bool,
     /// Refresh function invocations for this stack: its child execution took
-    /// `2 × invocations + 1` state transitions (Refresh, StillUpdating?, ..., StackDone).
+    /// about `3 × invocations` state transitions (Refresh, StillUpdating?, WaitForStack, ...,
+    /// FreePlace).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub invocations: u32,
     /// How the stack is (or would be) refreshed: `two_phase` or `in_place`.
