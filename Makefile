@@ -143,7 +143,7 @@ bench-fleet: deps
 	cargo build --locked --release --workspace --bins
 	cargo build --locked --examples
 	set -o pipefail; RT_FUNCTIONS_PROFILE=release cargo run --locked --quiet --example fleet -- $(FLEET) 1 | tee bench/fleet-$(firstword $(FLEET)).json
-	$(PY) bench/fleet_table.py --into README.md docs/performance.md bench/fleet-$(firstword $(FLEET)).json
+	$(PY) bench/fleet_table.py bench/fleet-$(firstword $(FLEET)).json --into README.md docs/performance.md
 
 # The seeded fault campaign: 50 seeds of 200 stacks in 4 account-regions, faults drawn
 # from each seed, invariants checked after each; the table goes to docs/fault-campaign.md.
