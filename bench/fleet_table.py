@@ -3,7 +3,7 @@ design, between the bench-fleet markers of each file given (the README and
 docs/performance.md). Each acceptance target of the incident benchmark is checked: the
 table says "met" or by how much it was missed, and the exit status is 1 when any is missed.
 
-Usage: python bench/fleet_table.py [--into README.md docs/performance.md] [figures.json]
+Usage: python bench/fleet_table.py bench/fleet-260.json [--into README.md docs/performance.md]
 """
 
 import argparse
@@ -99,7 +99,7 @@ def render(figures: dict) -> tuple[str, list[str]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--into", nargs="*", default=[])
-    ap.add_argument("figures", nargs="?", default=os.path.join(HERE, "fleet-1300.json"))
+    ap.add_argument("figures", help="the benchmark's figures (bench/fleet-<stacks>.json)")
     args = ap.parse_args()
     with open(args.figures) as f:
         figures = json.load(f)

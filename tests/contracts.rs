@@ -650,3 +650,22 @@ fn each_stack_begins_with_its_stagger_and_no_later_step_waits_on_it_again() {
         );
     }
 }
+
+#[test]
+fn max_concurrency_deploys_with_the_default_and_range_the_functions_accept() {
+    use rotatetoken::config::{DEFAULT_MAX_CONCURRENCY, MAX_MAX_CONCURRENCY};
+    let facts = template_facts();
+    let default = &facts["parameter_defaults"]["MaxConcurrency"];
+    assert_eq!(
+        default
+            .as_u64()
+            .or_else(|| default.as_str().and_then(|s| s.parse().ok())),
+        Some(u64::from(DEFAULT_MAX_CONCURRENCY)),
+        "template.yaml's MaxConcurrency default"
+    );
+    assert_eq!(
+        facts["parameter_ranges"]["MaxConcurrency"],
+        serde_json::json!([1, MAX_MAX_CONCURRENCY]),
+        "template.yaml's MaxConcurrency MinValue and MaxValue"
+    );
+}

@@ -17,7 +17,9 @@ def facts(path: str) -> dict:
         raise SystemExit(f"{path}: {errors}")
     resources = template["Resources"]
     out: dict = {"rule_patterns": [], "functions": {}, "state_machines": {},
-                 "parameter_defaults": {name: p.get("Default") for name, p in (template.get("Parameters") or {}).items()}}
+                 "parameter_defaults": {name: p.get("Default") for name, p in (template.get("Parameters") or {}).items()},
+                 "parameter_ranges": {name: [p.get("MinValue"), p.get("MaxValue")]
+                                      for name, p in (template.get("Parameters") or {}).items() if "MaxValue" in p}}
     for logical, res in resources.items():
         props = res.get("Properties", {})
         if res["Type"] == "AWS::Serverless::Function":

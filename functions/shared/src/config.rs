@@ -131,7 +131,7 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
 /// events, a stack costs about 16 calls over its two updates (6 reads per phase), so 40 in
 /// flight with minute-long updates make one or two calls a second per API, under half of
 /// the ~5 a second users measure for DescribeStacks (aws/aws-sam-cli#2671); the lane halves
-/// itself on `Throttling`. Measured: 65 stacks per account-region fresh in 1.00× their
+/// itself on `Throttling`. Measured: 65 stacks per account-region fresh in 1.09× their
 /// slowest stack's own time at 40, 2.08× at 10 (docs/performance.md).
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 40;
 /// Above this a lane's file (one holder per stack in flight, rewritten by conditional
@@ -143,7 +143,7 @@ fn max_concurrency() -> Result<u32, InputError> {
         "MAX_CONCURRENCY",
         DEFAULT_MAX_CONCURRENCY,
         |v: &u32| (1..=MAX_MAX_CONCURRENCY).contains(v),
-        "an integer from 1 to 200",
+        &format!("an integer from 1 to {MAX_MAX_CONCURRENCY}"),
     )
 }
 

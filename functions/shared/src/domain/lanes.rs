@@ -225,8 +225,10 @@ pub fn map_concurrency_for(lanes: usize, budget: u32) -> u32 {
 
 /// Child executions a run keeps at once. A waiting child holds no Lambda (it waits on a
 /// task token or a Wait state), so this bounds Step Functions' work, not the account's
-/// Lambda concurrency. AWS allows up to 10,000 for a Distributed Map.
-pub const MAP_CONCURRENCY_CAP: u32 = 1_000;
+/// Lambda concurrency. AWS's own bound for a Distributed Map ("Distributed Map state",
+/// MaxConcurrency up to 10,000): below it, every lane can fill its places however many
+/// account-regions a run has (at 1,000, 25 lanes of 40 places already could not).
+pub const MAP_CONCURRENCY_CAP: u32 = 10_000;
 
 #[cfg(test)]
 mod tests {
@@ -358,7 +360,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["a1", "b1", "c1", "a2", "a3"]);
         assert_eq!(map_concurrency(&[], 10), 20);
-        let many: Vec<RefreshTask> = (0..300)
+        let many: Vec<RefreshTask> = (0..600)
             .map(|n| task(&format!("{:012}", n), "us-east-1", "x"))
             .collect();
         assert_eq!(map_concurrency(&many, 10), MAP_CONCURRENCY_CAP);
