@@ -27,6 +27,7 @@ from typing import Any
 from cfnlint.decode import decode
 
 from iam_policies import NO_VALUE, Evaluator, pipeline_roles
+from rotatetoken.wildcards import wildcard
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -176,11 +177,6 @@ def resource_problems(statements_by_role: dict[str, list]) -> list[str]:
 
 
 # --- 2. conditions ---------------------------------------------------------------------------
-
-def wildcard(pattern: str, value: str, case: bool = True) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
-
 
 def condition_holds(conditions: dict, ctx: dict[str, Any]) -> bool:
     for op, pairs in (conditions or {}).items():

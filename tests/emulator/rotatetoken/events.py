@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import threading
 from typing import Any
 
 from .registry import patch
 from .state import CONTROL, DELIVERIES, LOCK
+from .wildcards import wildcard
 
 # How a rule's delivery invokes its Lambda target: once, unless patch 45 (crashes.py)
 # retries a function error as Lambda's asynchronous invocation does.
@@ -136,12 +136,6 @@ def _org_path(account: str) -> str | None:
     return f"{backend.org.id}/" + "".join(f"{p}/" for p in chain)
 
 
-def _like(value: str, pattern: str) -> bool:
-    """IAM's StringLike: `*` any run of characters, `?` any one; nothing else special."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
-
-
 def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None, *, through_role: bool = False) -> bool:
     """Whether a receiving bus's resource policy lets account `sender` put `event` on it.
     Judged conditions: aws:PrincipalAccount and aws:PrincipalOrgPaths (the sender's place in
@@ -179,7 +173,7 @@ def _allows(policy: str | None, sender: str, event: dict[str, Any] | None = None
                 wanted = set(wanted if isinstance(wanted, list) else [wanted])
                 if operator.endswith("StringLike"):
                     # A key with no value (a sender in no organisation) matches nothing.
-                    if not any(_like(str(v), w) for v in values[key] for w in wanted):
+                    if not any(wildcard(w, str(v)) for v in values[key] for w in wanted):
                         return False
                 elif not values[key] or not set(values[key]) <= wanted:
                     return False

@@ -229,6 +229,10 @@ pub fn map_concurrency_for(lanes: usize, budget: u32) -> u32 {
 /// MaxConcurrency up to 10,000): below it, every lane can fill its places however many
 /// account-regions a run has (at 1,000, 25 lanes of 40 places already could not).
 pub const MAP_CONCURRENCY_CAP: u32 = 10_000;
+const _: () = assert!(
+    MAP_CONCURRENCY_CAP <= 10_000,
+    "a Distributed Map runs at most 10,000 children"
+);
 
 #[cfg(test)]
 mod tests {

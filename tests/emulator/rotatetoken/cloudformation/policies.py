@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from ..registry import patch
 from ..request_log import log_implied_call
 from ..state import CHANGE_SET_CAPS, LOCK, PARSE_CONTEXT
+from ..wildcards import wildcard
 from .common import NESTED_TYPE, condition_values, probe
 from .transforms import SAM_TRANSFORM, parse_as_submitted, parse_template, template_transforms
 
@@ -183,7 +183,7 @@ def _listed(stmt: dict, key: str, not_key: str, item: str) -> bool:
     for k, negate in ((key, False), (not_key, True)):
         if k in stmt:
             pats = stmt[k] if isinstance(stmt[k], list) else [stmt[k]]
-            hit = any(fnmatch.fnmatchcase(item, p) for p in pats)
+            hit = any(wildcard(p, item) for p in pats)
             return hit != negate
     return False
 
@@ -196,7 +196,7 @@ def _condition_ok(stmt: dict, rtype: str) -> bool:
         want = want if isinstance(want, list) else [want]
         if op == "StringEquals" and rtype not in want:
             return False
-        if op == "StringLike" and not any(fnmatch.fnmatchcase(rtype, w) for w in want):
+        if op == "StringLike" and not any(wildcard(w, rtype) for w in want):
             return False
     return True
 
