@@ -6,9 +6,10 @@
 //!   stacks; an updating stack's step waits on a task token, ended by the stack's own
 //!   CloudFormation status change event (forwarded from its account-region) or, if that
 //!   event is lost, by one look after `PollIntervalSeconds`.
-//! - `polling` (how a refresh waited before): the same lanes, each step holding its Lambda
-//!   and looking at the stack every few seconds until CloudFormation is done; the stagger at
-//!   the start is the same.
+//! - `polling` (how a refresh waited before the issue, today's design in its terms): each
+//!   step holding its Lambda and looking at the stack every few seconds until CloudFormation
+//!   is done, deployed as it was then (10 stacks in flight per account-region, a look every
+//!   15 s); the stagger at the start is the same.
 //!
 //! The fleet (the issue's incident): `stacks` stacks in `accounts` accounts × 2 regions,
 //! each stack's updates taking their own time drawn from a clamped log-normal (median
@@ -25,7 +26,21 @@
 //! calls per stack by API and read calls per stack and phase; throttled calls; the peak
 //! of concurrent Lambda invocations; GB-seconds, state transitions and cost per 1,000
 //! stacks; the customer probe's throttle rate. Times are reported as measured and in AWS
-//! time (divided by `scale`); with `scale` 1 they are the same.
+//! time (divided by `scale`); with `scale` 1 they are the same. Step Functions' Retry waits
+//! take the run's time too (emulator patch 52, `scale` × AWS's).
+//!
+//! A `scale` above 1 slows the whole of AWS down by that factor (update times, API rates,
+//! the probe, the deploy's waits), for a fleet whose calls one local AWS process on this
+//! machine cannot answer in AWS's time (1,300 stacks at 40 places: `FLEET="1300 10 3"`).
+//! Only the events design is slowed: it holds no Lambda while CloudFormation works, so its
+//! invocations are its own work, measured as they ran, and its concurrency is counted with
+//! each invocation placed at its start in AWS time. The polling design holds a Lambda
+//! through its waits (a slowed run would stretch them); at its 10 places it fits the local
+//! AWS in AWS's time, where it runs. The state machine's Wait states are slowed by the
+//! local AWS (emulator patch 55: the start's stagger, `domain::lanes::STARTS_PER_SECOND`);
+//! what stays in the functions' own time comes `scale` times sooner in AWS time: a place's
+//! ask-again time (5 min), the lanes' lease, growth and halving, so they can only add calls
+//! and throttles (and a phase-two backoff `Pause`, slowed twice, never happens here).
 //!
 //! The local Lambda runs as many instances of a function as invocations are in flight, as
 //! Lambda does (`RT_LAMBDA_CONCURRENCY=aws`), each binary behind the Runtime API of our own
@@ -74,7 +89,8 @@ fn template_default(name: &str) -> String {
         other => panic!("template.yaml: parameter {name} has no usable default ({other})"),
     }
 }
-/// The polling design's look interval and step budget (its template defaults then).
+/// The polling design's places, look interval and step budget (its template defaults then).
+const POLLING_MAX_CONCURRENCY: u32 = 10;
 const POLLING_INTERVAL_SECONDS: f64 = 15.0;
 const STEP_BUDGET_SECONDS: f64 = 840.0;
 
@@ -132,11 +148,13 @@ struct Probe {
     throttled: u64,
 }
 
-/// The most invocations that ran at once, from their start times and durations.
-fn peak_concurrency(invocations: &[Value]) -> usize {
+/// The most invocations that ran at once, from their start times and durations, with
+/// each start placed at `start / start_scale` (AWS time, for a design whose invocations
+/// are its own work; 1 leaves the run's time).
+fn peak_concurrency(invocations: &[Value], start_scale: f64) -> usize {
     let mut edges: Vec<(f64, i32)> = Vec::new();
     for i in invocations {
-        let start = i["started_at"].as_f64().unwrap_or_default();
+        let start = i["started_at"].as_f64().unwrap_or_default() / start_scale;
         edges.push((start, 1));
         edges.push((start + i["seconds"].as_f64().unwrap_or_default(), -1));
     }
@@ -152,13 +170,18 @@ fn peak_concurrency(invocations: &[Value]) -> usize {
 
 async fn run(design: &str, fleet: &Fleet) -> Value {
     let events = design == "events";
-    let scale = fleet.scale;
+    // The time scale and places this design runs with (the module's doc).
+    let (scale, max_concurrency) = if events {
+        (fleet.scale, fleet.max_concurrency.clone())
+    } else {
+        (fleet.scale.min(1.0), POLLING_MAX_CONCURRENCY.to_string())
+    };
     let secs = |s: f64| format!("{}", (s * scale).max(1.0).round());
     let p = Pipeline::start(|env| {
         let env = env
             .set("TARGET_ACCOUNTS", &fleet.accounts.join(","))
             .set("TARGET_REGIONS", &REGIONS.join(","))
-            .set("MAX_CONCURRENCY", &fleet.max_concurrency)
+            .set("MAX_CONCURRENCY", &max_concurrency)
             .set("MAX_WAIT_SECONDS", "3600")
             .set("STEP_BUDGET_SECONDS", &secs(STEP_BUDGET_SECONDS))
             .set(
@@ -227,6 +250,9 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         "stack_status_event_faults": {"lose": EVENTS_LOST, "seed": 7},
         "stack_status_events": {},
         "rate_limits": {"cloudformation": {"*": [rate, burst]}},
+        // The suites' tenfold-faster Retry waits (harness) would hide the backoff's cost.
+        "retry_interval_scale": scale,
+        "wait_state_scale": scale,
         "throttled": 0,
     }));
     let (calls_before, invocations_before) =
@@ -346,7 +372,8 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     let durations: Vec<f64> = by_stack.values().copied().collect();
     let report = json!({
         "design": design,
-        "max_concurrency_per_account_region": fleet.max_concurrency.parse::<u32>().unwrap_or(0),
+        "max_concurrency_per_account_region": max_concurrency.parse::<u32>().unwrap_or(0),
+        "time_scale": scale,
         "status": done.status,
         "counts": done.summary["counts"],
         "updates_unfinished": unfinished,
@@ -368,7 +395,8 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         "read_calls_per_stack_per_phase": round(reads / n / 2.0, 2),
         "refresh_read_calls_per_stack_per_phase": round(refresh_reads / n / 2.0, 2),
         "throttled_calls_of_the_pipeline": throttled.saturating_sub(probe_throttles),
-        "peak_concurrent_lambda_invocations": peak_concurrency(&invocations),
+        "peak_concurrent_lambda_invocations":
+            peak_concurrency(&invocations, if events { scale } else { 1.0 }),
         "lambda": {
             "invocations_per_stack": round(invocations.len() as f64 / n, 2),
             "gb_seconds_per_stack": round(gb_seconds / n, 3),
@@ -421,8 +449,8 @@ async fn bench() {
         .split(',')
         .map(str::to_string)
         .collect();
-    if !(scale > 0.0 && scale <= 1.0) || accounts == 0 || stacks < accounts * REGIONS.len() {
-        eprintln!("usage: fleet [stacks ≥ 2 × accounts] [accounts ≥ 1] [scale in (0, 1]] [events,polling]");
+    if !(scale > 0.0 && scale <= 10.0) || accounts == 0 || stacks < accounts * REGIONS.len() {
+        eprintln!("usage: fleet [stacks ≥ 2 × accounts] [accounts ≥ 1] [scale in (0, 10]] [events,polling]");
         std::process::exit(2);
     }
     let fleet = Fleet {

@@ -141,3 +141,90 @@ async fn each_account_region_has_its_own_places_and_a_throttled_one_slows_only_i
         "stacks waited for a place in their lane"
     );
 }
+
+/// CloudFormation's other per-account-region limit: "resources in concurrent stack
+/// operations" (`ConcurrentResourcesLimit`, DescribeAccountLimits). Each stack's refresh
+/// deletes and recreates two guarded resources; with the limit at 8, a lane's begun stacks
+/// may change 4 at once (half: the rest is the customer's), so two stacks at a time,
+/// however many places `MaxConcurrency` gives.
+#[tokio::test]
+async fn begun_stacks_change_at_most_half_the_account_regions_concurrent_resources() {
+    const STACKS: usize = 6;
+    let p = Pipeline::start(|env| {
+        env.set("MAX_CONCURRENCY", "10")
+            .set("POLL_INTERVAL_SECONDS", "60")
+            .set("MAX_WAIT_SECONDS", "900")
+    })
+    .await;
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    for n in 0..STACKS {
+        create_stack(&p.cfn, &format!("app-{n}"), &consumer_template(&arn), &[]).await;
+    }
+    p.emulator.control(json!({"update_delay_seconds": 1.0,
+        "account_limits": {"ConcurrentResourcesLimit": 8}}));
+    let version = put_secret(&p.sm, "prod/db", "v2").await;
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(240))
+        .await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(
+        done.summary["counts"]["refreshed"],
+        json!(STACKS),
+        "{:#}",
+        done.summary
+    );
+
+    // Each stack from its first update's start to its last update's end, with the most
+    // resources one of its updates changed (the emulator's account of each update).
+    let mut spans: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
+    for u in p.emulator.updates() {
+        let r = &u.resources;
+        let changed = r.deleted.len() + r.created.len() + r.modified.len() + r.replaced.len();
+        let span = spans
+            .entry(u.stack.clone())
+            .or_insert((u.accepted_at, 0.0, 0));
+        span.0 = span.0.min(u.accepted_at);
+        span.1 = span.1.max(u.ended_at.expect("every update ended"));
+        span.2 = span.2.max(changed);
+    }
+    assert_eq!(spans.len(), STACKS);
+    assert!(
+        spans.values().all(|s| s.2 == 2),
+        "two guarded resources each: {spans:?}"
+    );
+    let most = spans
+        .values()
+        .map(|(at, _, _)| {
+            spans
+                .values()
+                .filter(|(s, e, _)| s <= at && at < e)
+                .map(|(_, _, n)| n)
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most <= 4,
+        "{most} resources in concurrent operations at once, half the limit is 4: {spans:?}"
+    );
+    assert!(most >= 2, "{spans:?}");
+    // The limit is read once for the lane, not per stack.
+    let reads = p
+        .emulator
+        .requests()
+        .iter()
+        .filter(|(_, _, action)| action == "cloudformation:DescribeAccountLimits")
+        .count();
+    assert!(
+        (1..STACKS).contains(&reads),
+        "DescribeAccountLimits read {reads} times for {STACKS} stacks: once for the lane (two stacks may find it due at once)"
+    );
+    assert!(
+        p.functions
+            .logs()
+            .contains("change too many resources at once"),
+        "stacks waited for the lane's resources"
+    );
+}

@@ -385,7 +385,7 @@ fn the_model_imports_no_behaviour_and_the_ports_and_adapters_only_the_model() {
     }
     assert!(
         edges.keys().any(|f| f.starts_with("domain/model/"))
-            && edges["aws/cloudformation.rs"].contains("ports.rs"),
+            && edges["aws/cloudformation/mod.rs"].contains("ports.rs"),
         "the rule was applied to the model and the adapters"
     );
     assert!(wrong.is_empty(), "{wrong:#?}");

@@ -43,6 +43,9 @@ NO_RESOURCE_ACTIONS = {
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     # Listing every stack: DescribeStacks without a stack name is authorised on `*`.
     "cloudformation:DescribeStacks",
+    # The account's CloudFormation limits (ConcurrentResourcesLimit): DescribeAccountLimits
+    # has no resource type.
+    "cloudformation:DescribeAccountLimits",
     # Organizations' list calls used for OU targets.
     "organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent",
     # Listing the secrets to reconcile: ListSecrets has no resource type ("Actions,

@@ -47,6 +47,20 @@ class FailingAtOnce(CrashingFunction):
     pause = 0.0
 
 
+class DroppedByTheHost(BaseHTTPRequestHandler):
+    """A Lambda host whose environment dies mid-invocation: the connection closes unanswered."""
+    calls = 0
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).calls += 1
+        self.close_connection = True
+        self.connection.shutdown(2)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def definition(interval: int, attempts: int) -> dict:
     return {
         "StartAt": "Work",
@@ -142,6 +156,52 @@ class RetryWaits(unittest.TestCase):
         self.assertEqual(status, "FAILED")
         self.assertEqual(FailingAtOnce.calls, 3, "the first attempt and both retries")
         self.assertLess(took, 10, "two 20-second waits at 0.05 take about 2 seconds, not 40")
+
+
+class WaitStateScale(unittest.TestCase):
+    def test_a_scaled_wait_state_takes_that_many_times_its_seconds_and_a_stop_still_ends_it(self) -> None:
+        emulator = Emulator()
+        try:
+            status, _ = emulator.post("/moto-api/rotatetoken/config", {"wait_state_scale": 3})
+            self.assertEqual(status, 200)
+            iam, sfn = emulator.client("iam"), emulator.client("stepfunctions")
+            role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+            waiting = {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}}
+            machine = sfn.create_state_machine(name="w", definition=json.dumps(waiting), roleArn=role)["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine, input='{"s": 1}')["executionArn"]
+            status, took = ended(sfn, execution, within=20)
+            self.assertEqual(status, "SUCCEEDED")
+            self.assertGreater(took, 2.5, "one second, three times over")
+            execution = sfn.start_execution(stateMachineArn=machine, input='{"s": 60}')["executionArn"]
+            time.sleep(0.5)
+            sfn.stop_execution(executionArn=execution)
+            status, took = ended(sfn, execution, within=10)
+            self.assertEqual(status, "ABORTED")
+            self.assertLess(took, 5)
+        finally:
+            emulator.stop()
+
+
+class DroppedInvocations(unittest.TestCase):
+    def test_an_invocation_the_host_drops_is_a_runtime_exit_error_that_a_retry_names(self) -> None:
+        bridge = ThreadingHTTPServer(("127.0.0.1", 0), DroppedByTheHost)
+        threading.Thread(target=bridge.serve_forever, daemon=True).start()
+        emulator = Emulator(lambda_bridge=f"http://127.0.0.1:{bridge.server_address[1]}")
+        try:
+            only_exit_errors = definition(1, 1)
+            only_exit_errors["States"]["Work"]["Retry"][0]["ErrorEquals"] = ["Runtime.ExitError"]
+            sfn, machine = machine_over(emulator, only_exit_errors)
+            execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+            status, _ = ended(sfn, execution, within=20)
+            self.assertEqual(status, "FAILED")
+            self.assertEqual(DroppedByTheHost.calls, 2, "retried once, as Runtime.ExitError")
+            failed = [e for e in sfn.get_execution_history(executionArn=execution)["events"]
+                      if e["type"] == "ExecutionFailed"]
+            self.assertEqual(failed[0]["executionFailedEventDetails"]["error"], "Runtime.ExitError")
+        finally:
+            emulator.stop()
+            bridge.shutdown()
+            bridge.server_close()
 
 
 if __name__ == "__main__":

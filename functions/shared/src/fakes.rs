@@ -204,6 +204,10 @@ impl StackUpdater for FakeStack {
             .collect())
     }
 
+    async fn concurrent_resources_limit(&self) -> Result<Option<u32>, AwsError> {
+        Ok(Some(2_500))
+    }
+
     async fn operation(
         &self,
         _: &StackRef,
@@ -325,6 +329,9 @@ impl StackUpdater for Unreachable {
         _: &str,
         _: u64,
     ) -> Result<Option<OperationSeen>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn concurrent_resources_limit(&self) -> Result<Option<u32>, AwsError> {
         Err(unreachable_error())
     }
     async fn update(&self, _: &UpdatePlan) -> Result<UpdateStart, AwsError> {

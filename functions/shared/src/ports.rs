@@ -147,6 +147,11 @@ pub trait StackUpdater {
         token: &str,
         since_ms: u64,
     ) -> impl Future<Output = Result<Option<OperationSeen>, AwsError>> + Send;
+    /// The account-region's `ConcurrentResourcesLimit` (DescribeAccountLimits); `None`
+    /// when CloudFormation does not say.
+    fn concurrent_resources_limit(
+        &self,
+    ) -> impl Future<Output = Result<Option<u32>, AwsError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +326,28 @@ pub trait LockStore {
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Deletes it only if it is still at `tag`.
     fn remove(&self, key: &str, tag: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// The account-region's share of CloudFormation's "resources in concurrent stack
+/// operations" (`ConcurrentResourcesLimit`), claimed by a refresh right before its first
+/// update ([`crate::domain::lanes::claim`]; the runs bucket's lane, `service::lane`).
+pub trait ResourceBudget {
+    /// `true`: the stack may begin an update changing `resources` resources now; `false`:
+    /// the lane's begun stacks change too many at present (wait for a place).
+    fn claim(
+        &self,
+        stack: &StackRef,
+        resources: u32,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// No lanes (no run files: a local invoke, an in-process test): every claim granted.
+pub struct Unbudgeted;
+
+impl ResourceBudget for Unbudgeted {
+    async fn claim(&self, _stack: &StackRef, _resources: u32) -> Result<bool, AwsError> {
+        Ok(true)
+    }
 }
 
 /// Where operators are told about runs (SNS).

@@ -68,10 +68,13 @@ tests/emulator/test_registry.py checks that it is the registry's):
        or to `sam local start-lambda` (make local-invoke, its X-Amz-Function-Error passed
        on): the function name is the binary name (or the logical id); handler errors become
        AWS's 200 + `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the
-       function's Timeout is enforced.
+       function's Timeout is enforced (Sandbox.Timedout); an invocation the host drops mid-
+       way (its environment gone) is Runtime.ExitError, never an error moto's interpreter
+       would make States.Runtime.
        Source: Lambda Invoke API reference (X-Amz-Function-Error); measured: moto runs no
                handler without Docker, cargo lambda watch answers a handler error as HTTP
-               500 (../shared/FIELD-NOTES.md).
+               500 (../shared/FIELD-NOTES.md). Runtime.ExitError: Lambda developer guide,
+               "Troubleshoot invocation issues" (the runtime exited before answering).
   9. [Step Functions] State machines are executed by moto's interpreter (config default
        switched on), and an execution started without a name gets a UUID, as on AWS (moto:
        "...:None").
@@ -439,4 +442,13 @@ tests/emulator/test_registry.py checks that it is the registry's):
        Source: Amazon S3 user guide, "Amazon S3 data consistency model": strong read-after-
                write consistency for LIST, with no error for concurrent writes; moto 5.2.5,
                s3/utils.py _VersionedKeyStore._iteritems.
+ 55. [Step Functions] Time dilation, for benchmarks only: config {"wait_state_scale": 3}
+       makes every Wait state (Seconds, SecondsPath) wait three times as long, so that a
+       benchmark slowing the whole of AWS by a factor (update times, API rates, its deploy's
+       own waits) slows the state machine's fixed waits too (a run's start, staggered by a
+       Wait state of the product). The default 1 is AWS's time. A stop still ends the wait
+       at once.
+       Source: Step Functions developer guide, "Wait workflow state" (Seconds, SecondsPath:
+               the state waits that many seconds). moto 5.2.5, wait_function.py:
+               `_wait_interval`.
 """

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -44,6 +45,16 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
             "errorMessage": f"Task timed out after {timeout:.2f} seconds ({err})",
         }).encode()
         response_headers["x-amz-function-error"] = "Unhandled"
+    except (OSError, http.client.HTTPException) as err:
+        # The host dropped the invocation mid-way (connection reset, closed without an
+        # answer): its execution environment died, which Lambda answers as Runtime.ExitError
+        # (a function error the caller may retry), never as an error of the caller's own
+        # (moto's interpreter would make it States.Runtime, which no Retry of ours names).
+        payload = json.dumps({
+            "errorType": "Runtime.ExitError",
+            "errorMessage": f"RequestId: {uuid.uuid4()} Error: Runtime exited without answering ({err})",
+        }).encode()
+        response_headers["x-amz-function-error"] = "Unhandled"
     if crashes.invocation_crashed(self.function_name):
         # (44) Killed after a named call: whatever the handler answered never arrives.
         payload = (crashes.CRASH_PAYLOAD % uuid.uuid4()).encode()
@@ -72,10 +83,13 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
      `sam local start-lambda` (make local-invoke, its X-Amz-Function-Error passed on): the
      function name is the binary name (or the logical id); handler errors become AWS's 200 +
      `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the function's
-     Timeout is enforced.""",
+     Timeout is enforced (Sandbox.Timedout); an invocation the host drops mid-way (its
+     environment gone) is Runtime.ExitError, never an error moto's interpreter would make
+     States.Runtime.""",
     source="""Lambda Invoke API reference (X-Amz-Function-Error); measured: moto runs no handler
      without Docker, cargo lambda watch answers a handler error as HTTP 500
-     (../shared/FIELD-NOTES.md).""",
+     (../shared/FIELD-NOTES.md). Runtime.ExitError: Lambda developer guide, "Troubleshoot
+     invocation issues" (the runtime exited before answering).""",
 )
 @patch(
     43, service="Lambda",

@@ -289,6 +289,31 @@ def install_retry_wait() -> None:
     retrier_decl.RetrierDecl._eval_body = _eval_body
 
 
+@patch(
+    55, service="Step Functions",
+    behaviour="""Time dilation, for benchmarks only: config {"wait_state_scale": 3} makes every Wait
+      state (Seconds, SecondsPath) wait three times as long, so that a benchmark slowing
+      the whole of AWS by a factor (update times, API rates, its deploy's own waits) slows
+      the state machine's fixed waits too (a run's start, staggered by a Wait state of the
+      product). The default 1 is AWS's time. A stop still ends the wait at once.""",
+    source="""Step Functions developer guide, "Wait workflow state" (Seconds, SecondsPath: the
+      state waits that many seconds). moto 5.2.5, wait_function.py: `_wait_interval`.""",
+)
+def install_wait_state_scale() -> None:
+    """(55) A Wait state's seconds, times `wait_state_scale`."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    def _eval_body(self: Any, env: Any) -> None:
+        seconds = self._get_wait_seconds(env=env) * float(CONTROL.get("wait_state_scale", 1.0))
+        deadline = time.monotonic() + max(0.0, seconds)
+        # As moto's own wait (and patch 52's): the event is set when the execution's state
+        # changes, a stop among them.
+        while env.is_running() and (left := deadline - time.monotonic()) > 0:
+            env.program_state_event.wait(left)
+
+    wait_function.WaitFunction._eval_body = _eval_body
+
+
 relied_on(
     47, service="Step Functions",
     behaviour="""StopExecution of a parent stops its Distributed Map's child executions (moto's

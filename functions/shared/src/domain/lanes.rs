@@ -7,7 +7,10 @@
 //! independent: a throttled account-region halves its own places (and grows them back by
 //! one a minute while calm, as StackSets' concurrency mode backs off and recovers) and
 //! slows no other. A stack between its phases never waits for a place: it is a holder
-//! until it ends, and a lane only ever admits, never evicts a live holder.
+//! until it ends, and a lane only ever admits, never evicts a live holder. Right before
+//! its first update a holder also claims the resources that update changes, and begins
+//! only while the lane's begun stacks change at most [`RESOURCE_SHARE_PERCENT`] of the
+//! account-region's `ConcurrentResourcesLimit` ([`claim`]).
 
 use super::model::{DiscoveryOutput, Lane, LaneHolder, RefreshTask, StackRef};
 
@@ -31,6 +34,17 @@ pub const PLACE_WAIT_MS: u64 = 5 * 60_000;
 pub const GROW_EVERY_MS: u64 = 60_000;
 /// A lane is halved at most this often: the looks of one throttled burst are one signal.
 pub const HALVE_EVERY_MS: u64 = 30_000;
+
+/// The share of an account-region's "resources in concurrent stack operations" a lane's
+/// begun stacks may change at once (`ConcurrentResourcesLimit`: 2,500 by default, "CloudFormation
+/// quotas"; DescribeAccountLimits says the account's own): the other half stays the
+/// customer's, whose deploys in an incident must not fail on a quota we filled. With the
+/// default limit and 40 places it binds only for stacks whose updates change more than
+/// about 30 resources each.
+pub const RESOURCE_SHARE_PERCENT: u32 = 50;
+/// A lane reads `ConcurrentResourcesLimit` again after this long (a raised quota counts
+/// within the hour; one DescribeAccountLimits per account-region and hour, not per stack).
+pub const LIMIT_READ_EVERY_MS: u64 = 60 * 60_000;
 
 /// Where an account-region's lane is kept in the runs bucket. One per account-region for
 /// every run: the budget is the pipeline's, whichever secret changed.
@@ -84,6 +98,8 @@ pub fn enter(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64, budg
         LaneHolder {
             execution: execution.to_string(),
             renewed_ms: now_ms,
+            resources: 0,
+            wants: 0,
         },
     );
     Entry::Admitted
@@ -116,14 +132,16 @@ pub fn place_registration_key(account: &str, region: &str, task_token: &str) -> 
 /// A later look at a stack whose refresh has begun: its place renewed when due, or taken
 /// back if its lease ran out meanwhile (a long pause before another phase-two attempt): a
 /// begun stack is in flight whatever the lane holds, and is counted as such, even beyond
-/// the lane's places (it never waits for one).
-pub fn renew(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64) {
+/// the lane's places (it never waits for one), with the `resources` its updates change.
+pub fn renew(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64, resources: u32) {
     let holder = lane
         .holders
         .entry(holder_key(stack_id, execution))
         .or_insert_with(|| LaneHolder {
             execution: execution.to_string(),
             renewed_ms: 0,
+            resources,
+            wants: 0,
         });
     if now_ms.saturating_sub(holder.renewed_ms) >= RENEW_EVERY_MS {
         holder.renewed_ms = now_ms;
@@ -134,6 +152,117 @@ pub fn renew(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64) {
 pub fn leave(lane: &mut Lane, stack_id: &str, execution: &str) {
     lane.holders.remove(&holder_key(stack_id, execution));
 }
+
+/// Whether a stack may begin its first update now, changing `resources` resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Granted,
+    /// The lane's begun stacks change too many resources now: wait for a place to be
+    /// handed on (as for a full lane).
+    Full,
+    /// `ConcurrentResourcesLimit` must be read first ([`set_resource_limit`]).
+    LimitDue,
+}
+
+/// The stack's first update would change `resources` resources: granted while the lane's
+/// other begun stacks and it change at most [`RESOURCE_SHARE_PERCENT`] of the
+/// account-region's `ConcurrentResourcesLimit`, or when no other has begun (a stack larger
+/// than the share alone still gets its refresh, one at a time). The claim is kept by its
+/// holder until it leaves (phase two changes the same resources back), or its lease ends.
+/// Refused, the holder keeps its place, claims nothing (what an earlier look claimed is
+/// given back: it has not begun) and records what it wants, so that the waiter wakes it
+/// when that fits ([`may_begin`]), not whenever a place is free.
+pub fn claim(
+    lane: &mut Lane,
+    stack_id: &str,
+    execution: &str,
+    resources: u32,
+    now_ms: u64,
+) -> Claim {
+    if lane.limit_read_ms == 0 || now_ms.saturating_sub(lane.limit_read_ms) >= LIMIT_READ_EVERY_MS {
+        return Claim::LimitDue;
+    }
+    lane.holders
+        .retain(|_, h| now_ms.saturating_sub(h.renewed_ms) < LEASE_MS);
+    let key = holder_key(stack_id, execution);
+    let fits = fits(lane, &key, resources);
+    let holder = lane.holders.entry(key).or_insert_with(|| LaneHolder {
+        execution: execution.to_string(),
+        renewed_ms: now_ms,
+        resources: 0,
+        wants: 0,
+    });
+    if fits {
+        holder.resources = resources;
+        holder.wants = 0;
+        Claim::Granted
+    } else {
+        holder.resources = 0;
+        holder.wants = resources;
+        Claim::Full
+    }
+}
+
+/// Whether `resources` more fit beside what the lane's holders other than `key` change.
+fn fits(lane: &Lane, key: &str, resources: u32) -> bool {
+    let others: u32 = lane
+        .holders
+        .iter()
+        .filter(|(k, _)| k.as_str() != key)
+        .map(|(_, h)| h.resources)
+        .fold(0, u32::saturating_add);
+    lane.resource_limit == 0
+        || others == 0
+        || others.saturating_add(resources) <= resource_share(lane.resource_limit)
+}
+
+/// For the waiter: a step waiting in the lane that is a holder refused its resources
+/// (`Some`: whether what it wants fits now, beside `woken` more already handed on this
+/// time), or `None`: a step waiting for a place.
+pub fn may_begin(
+    lane: &Lane,
+    stack_id: &str,
+    execution: &str,
+    now_ms: u64,
+    woken: u32,
+) -> Option<bool> {
+    let key = holder_key(stack_id, execution);
+    let holder = lane
+        .holders
+        .get(&key)
+        .filter(|h| h.wants > 0 && now_ms.saturating_sub(h.renewed_ms) < LEASE_MS)?;
+    Some(fits(lane, &key, holder.wants.saturating_add(woken)))
+}
+
+/// What a holder refused its resources wants (0 for any other).
+pub fn wanted(lane: &Lane, stack_id: &str, execution: &str) -> u32 {
+    lane.holders
+        .get(&holder_key(stack_id, execution))
+        .map_or(0, |h| h.wants)
+}
+
+/// The resources a lane's begun stacks may change at once, of `limit`.
+pub fn resource_share(limit: u32) -> u32 {
+    (u64::from(limit) * u64::from(RESOURCE_SHARE_PERCENT) / 100) as u32
+}
+
+/// `ConcurrentResourcesLimit` as just read (`None`: CloudFormation did not say; the lane
+/// then holds by places only, until the next reading is due).
+pub fn set_resource_limit(lane: &mut Lane, limit: Option<u32>, now_ms: u64) {
+    lane.resource_limit = limit.unwrap_or(0);
+    lane.limit_read_ms = now_ms.max(1);
+}
+
+/// The reading failed (throttled, refused, unanswered): the limit read before stays, and
+/// it is read again after [`LIMIT_RETRY_MS`], not in an hour.
+pub fn limit_unread(lane: &mut Lane, now_ms: u64) {
+    lane.limit_read_ms = (now_ms + LIMIT_RETRY_MS)
+        .saturating_sub(LIMIT_READ_EVERY_MS)
+        .max(1);
+}
+
+/// A failed reading of the limit is tried again after this long.
+pub const LIMIT_RETRY_MS: u64 = 5 * 60_000;
 
 /// A look in this lane was throttled: the lane's places are halved (at least one; at most
 /// once per [`HALVE_EVERY_MS`]). Holders keep their places; new stacks wait.
@@ -244,6 +373,147 @@ mod tests {
         format!("arn:aws:cloudformation:us-east-1:111111111111:stack/s{n}/1")
     }
 
+    /// A lane with the account-region's limit read at `now`.
+    fn lane_with_limit(limit: Option<u32>, now: u64) -> Lane {
+        let mut lane = Lane::default();
+        set_resource_limit(&mut lane, limit, now);
+        lane
+    }
+
+    #[test]
+    fn begun_stacks_change_at_most_half_the_account_regions_concurrent_resources() {
+        let now = 10 * MIN;
+        let mut lane = lane_with_limit(Some(100), now);
+        assert_eq!(resource_share(100), 50);
+        assert_eq!(claim(&mut lane, &stack(1), "run", 30, now), Claim::Granted);
+        assert_eq!(
+            claim(&mut lane, &stack(2), "run", 30, now),
+            Claim::Full,
+            "60 > 50"
+        );
+        assert_eq!(
+            claim(&mut lane, &stack(2), "run", 20, now),
+            Claim::Granted,
+            "50"
+        );
+        // A holder's own claim is not counted against it (a later look claims again).
+        assert_eq!(claim(&mut lane, &stack(1), "run", 30, now), Claim::Granted);
+        assert_eq!(claim(&mut lane, &stack(3), "run", 1, now), Claim::Full);
+        leave(&mut lane, &stack(1), "run");
+        assert_eq!(claim(&mut lane, &stack(3), "run", 30, now), Claim::Granted);
+    }
+
+    #[test]
+    fn a_refused_holder_gives_back_what_it_claimed_and_is_woken_when_what_it_wants_fits() {
+        let now = 10 * MIN;
+        let mut lane = lane_with_limit(Some(100), now);
+        enter(&mut lane, &stack(1), "run", now, 10);
+        enter(&mut lane, &stack(2), "run", now, 10);
+        enter(&mut lane, &stack(3), "run", now, 10);
+        assert_eq!(claim(&mut lane, &stack(1), "run", 30, now), Claim::Granted);
+        // s2 claimed on an earlier look (then CloudFormation said busy), now refused: what
+        // it claimed is given back, it has not begun.
+        assert_eq!(claim(&mut lane, &stack(2), "run", 10, now), Claim::Granted);
+        assert_eq!(claim(&mut lane, &stack(3), "run", 5, now), Claim::Granted);
+        assert_eq!(claim(&mut lane, &stack(2), "run", 20, now), Claim::Full);
+        assert_eq!(wanted(&lane, &stack(2), "run"), 20);
+        assert_eq!(lane.holders[&holder_key(&stack(2), "run")].resources, 0);
+        // A waiting holder is woken only when what it wants fits; a stack that is no
+        // holder waits for a place, not for resources.
+        assert_eq!(
+            may_begin(&lane, &stack(2), "run", now, 0),
+            Some(false),
+            "35 + 20 > 50"
+        );
+        assert_eq!(may_begin(&lane, &stack(4), "run", now, 0), None);
+        leave(&mut lane, &stack(1), "run");
+        assert_eq!(
+            may_begin(&lane, &stack(2), "run", now, 0),
+            Some(true),
+            "5 + 20"
+        );
+        assert_eq!(
+            may_begin(&lane, &stack(2), "run", now, 30),
+            Some(false),
+            "30 handed on already"
+        );
+        assert_eq!(claim(&mut lane, &stack(2), "run", 20, now), Claim::Granted);
+        assert_eq!(wanted(&lane, &stack(2), "run"), 0);
+    }
+
+    #[test]
+    fn a_failed_reading_keeps_the_limit_read_before_and_is_tried_again_soon() {
+        let mut lane = lane_with_limit(Some(100), MIN);
+        limit_unread(&mut lane, 61 * MIN);
+        assert_eq!(lane.resource_limit, 100);
+        assert_eq!(
+            claim(&mut lane, &stack(1), "run", 1, 61 * MIN),
+            Claim::Granted
+        );
+        assert_eq!(
+            claim(&mut lane, &stack(1), "run", 1, 61 * MIN + LIMIT_RETRY_MS),
+            Claim::LimitDue
+        );
+    }
+
+    #[test]
+    fn a_stack_larger_than_the_share_is_refreshed_alone() {
+        let now = 10 * MIN;
+        let mut lane = lane_with_limit(Some(100), now);
+        assert_eq!(claim(&mut lane, &stack(1), "run", 80, now), Claim::Granted);
+        assert_eq!(claim(&mut lane, &stack(2), "run", 1, now), Claim::Full);
+    }
+
+    #[test]
+    fn the_limit_is_read_before_the_first_claim_and_again_each_hour() {
+        let mut lane = Lane::default();
+        assert_eq!(
+            claim(&mut lane, &stack(1), "run", 1, 10 * MIN),
+            Claim::LimitDue
+        );
+        assert!(
+            lane.holders.is_empty(),
+            "nothing claimed before the reading"
+        );
+        set_resource_limit(&mut lane, Some(2_500), 10 * MIN);
+        assert_eq!(
+            claim(&mut lane, &stack(1), "run", 1, 69 * MIN),
+            Claim::Granted
+        );
+        assert_eq!(
+            claim(&mut lane, &stack(2), "run", 1, 70 * MIN),
+            Claim::LimitDue
+        );
+    }
+
+    #[test]
+    fn a_limit_cloudformation_did_not_say_leaves_the_places_alone_to_bound_the_lane() {
+        let now = 10 * MIN;
+        let mut lane = lane_with_limit(None, now);
+        assert_eq!(
+            claim(&mut lane, &stack(1), "run", 5_000, now),
+            Claim::Granted
+        );
+        assert_eq!(
+            claim(&mut lane, &stack(2), "run", 5_000, now),
+            Claim::Granted
+        );
+    }
+
+    #[test]
+    fn a_vanished_holders_resources_are_freed_with_its_lease() {
+        let mut lane = lane_with_limit(Some(100), 0);
+        assert_eq!(claim(&mut lane, &stack(1), "run", 50, 1), Claim::Granted);
+        assert_eq!(
+            claim(&mut lane, &stack(2), "run", 50, LEASE_MS / 2),
+            Claim::Full
+        );
+        assert_eq!(
+            claim(&mut lane, &stack(2), "run", 50, LEASE_MS + 2),
+            Claim::Granted
+        );
+    }
+
     #[test]
     fn a_stack_waits_for_a_hand_over_five_minutes_at_most_and_never_past_its_budget() {
         let hour = 60 * MIN;
@@ -289,7 +559,7 @@ mod tests {
         let mut lane = Lane::default();
         enter(&mut lane, &stack(0), "run", 0, 2);
         enter(&mut lane, &stack(1), "run", 0, 2);
-        renew(&mut lane, &stack(1), "run", LEASE_MS - MIN);
+        renew(&mut lane, &stack(1), "run", LEASE_MS - MIN, 1);
         assert_eq!(
             enter(&mut lane, &stack(2), "run", LEASE_MS, 2),
             Entry::Admitted,
@@ -302,7 +572,7 @@ mod tests {
         assert!(!lane.holders.contains_key(&holder_key(&stack(0), "run")));
         // s0's refresh had begun (a long pause between its attempts): its next look takes
         // its place back, beyond the lane's places; it never waits for one.
-        renew(&mut lane, &stack(0), "run", LEASE_MS + MIN);
+        renew(&mut lane, &stack(0), "run", LEASE_MS + MIN, 1);
         assert_eq!(lane.holders.len(), 3);
         assert_eq!(
             enter(&mut lane, &stack(4), "run", LEASE_MS + MIN, 2),

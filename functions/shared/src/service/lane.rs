@@ -4,9 +4,9 @@
 
 use tracing::{info, warn};
 
-use crate::domain::lanes::{self, lane_key, Entry};
+use crate::domain::lanes::{self, lane_key, Claim, Entry};
 use crate::domain::model::{Lane, StackRef};
-use crate::ports::{AwsError, LockStore};
+use crate::ports::{AwsError, Clock, LockStore, ResourceBudget, StackUpdater};
 
 /// Conditional writes tried before giving up: a lane's contenders are its stacks' looks.
 const ATTEMPTS: u32 = 20;
@@ -77,10 +77,17 @@ pub async fn enter<L: LockStore + Sync>(
 }
 
 /// A later look at a stack that holds a place: renewed when due. Best effort: a lease that
-/// could not be renewed costs at most one stack too many in the lane, later.
-pub async fn renew<L: LockStore + Sync>(store: &L, stack: &StackRef, execution: &str, now_ms: u64) {
+/// could not be renewed costs at most one stack too many in the lane, later. `resources`:
+/// what its updates change, counted again if its lease had run out.
+pub async fn renew<L: LockStore + Sync>(
+    store: &L,
+    stack: &StackRef,
+    execution: &str,
+    now_ms: u64,
+    resources: u32,
+) {
     if let Err(e) = change(store, stack, |lane| {
-        lanes::renew(lane, &stack.id, execution, now_ms)
+        lanes::renew(lane, &stack.id, execution, now_ms, resources)
     })
     .await
     {
@@ -112,5 +119,55 @@ pub async fn throttled<L: LockStore + Sync>(store: &L, stack: &StackRef, now_ms:
             info!(account = %stack.account, region = %stack.region, places, "CloudFormation throttled this account-region: its lane narrowed")
         }
         Err(e) => warn!(error = %e, "could not narrow the throttled lane"),
+    }
+}
+
+/// The lane's share of its account-region's concurrent resources, as a refresh claims it
+/// right before its first update: the lane in the runs bucket, and the target's
+/// `ConcurrentResourcesLimit` read from CloudFormation when the lane's reading is due
+/// (once an hour per account-region). Without lanes (no run files) every claim is granted.
+pub struct LaneBudget<'a, L, U, C> {
+    pub lanes: Option<&'a L>,
+    pub updater: &'a U,
+    pub clock: &'a C,
+    pub execution: &'a str,
+}
+
+impl<L, U, C> ResourceBudget for LaneBudget<'_, L, U, C>
+where
+    L: LockStore + Sync,
+    U: StackUpdater + Sync,
+    C: Clock + Sync,
+{
+    async fn claim(&self, stack: &StackRef, resources: u32) -> Result<bool, AwsError> {
+        let Some(store) = self.lanes else {
+            return Ok(true);
+        };
+        let now_ms = self.clock.now_ms();
+        let execution = self.execution;
+        let mut claim = change(store, stack, |lane| {
+            lanes::claim(lane, &stack.id, execution, resources, now_ms)
+        })
+        .await?;
+        if claim == Claim::LimitDue {
+            // A target role deployed before this read was granted (the StackSet not yet
+            // updated) is refused: the lane then holds by its places alone, said once an hour.
+            let limit = self.updater.concurrent_resources_limit().await;
+            if let Err(e) = &limit {
+                warn!(error = %e, "could not read the account-region's ConcurrentResourcesLimit: the lane keeps the limit it read before (none: places only) and reads it again in five minutes");
+            }
+            claim = change(store, stack, |lane| {
+                match &limit {
+                    Ok(limit) => lanes::set_resource_limit(lane, *limit, now_ms),
+                    Err(_) => lanes::limit_unread(lane, now_ms),
+                }
+                lanes::claim(lane, &stack.id, execution, resources, now_ms)
+            })
+            .await?;
+        }
+        if claim != Claim::Granted {
+            info!(account = %stack.account, region = %stack.region, resources, "the account-region's begun stacks change too many resources at once: waiting for a place");
+        }
+        Ok(claim == Claim::Granted)
     }
 }

@@ -182,16 +182,26 @@ where
                 return Ok(out);
             }
         } else {
-            lane::renew(files, &parsed, &execution, clock.now_ms())
+            // What its updates change, from the plan its guard made: only counted again
+            // if its lease ran out between two looks (a long phase-two backoff).
+            let resources = task.plan.iter().map(|u| u.resources()).max().unwrap_or(1);
+            lane::renew(files, &parsed, &execution, clock.now_ms(), resources.max(1))
                 .instrument(span.clone())
                 .await;
         }
     }
 
+    let budget = lane::LaneBudget {
+        lanes,
+        updater: &stacks,
+        clock,
+        execution: &execution,
+    };
     let reach = refresh::Reach {
         updater: &stacks,
         secrets,
         clock,
+        budget: &budget,
     };
     let mut out = refresh::advance(reach, settings, task, budget_until_ms)
         .instrument(span.clone())

@@ -178,10 +178,24 @@ where
         registered: true,
         ..WaitReport::default()
     };
-    if free_places(board, stack, budget, now_ms).await? > 0 {
+    let lane = read_lane(board, stack).await?;
+    // A holder refused its resources waits for them, not for a place (it has one).
+    let wake = match resources_waiter(&lane, &registration, now_ms, 0) {
+        Some(fits) => fits,
+        None => lanes::free_places(&lane, now_ms, budget) > 0,
+    };
+    if wake {
         report.woken += send(board, tokens, &key, &registration).await?;
     }
     Ok(report)
+}
+
+/// For a registration of a holder refused its resources: whether what it wants fits now,
+/// beside `woken` more resources handed on already ([`lanes::may_begin`]); `None` for a
+/// step waiting for a place.
+fn resources_waiter(lane: &Lane, r: &WaitRegistration, now_ms: u64, woken: u32) -> Option<bool> {
+    let execution = r.execution.as_deref()?;
+    lanes::may_begin(lane, &r.stack_id, execution, now_ms, woken)
 }
 
 /// A stack's refresh ended (its place given back by the refresh): the steps waiting longest
@@ -201,7 +215,8 @@ where
         .map_err(|e| InputError::new(format!("place_freed.{}", e.field), e.problem))?;
     let stack = StackRef::from_stack_id(id)
         .map_err(|e| InputError::new("place_freed.stack.id", e.problem))?;
-    let free = free_places(board, &stack, budget, now_ms).await?;
+    let lane = read_lane(board, &stack).await?;
+    let free = lanes::free_places(&lane, now_ms, budget);
     let mut waiting = vec![];
     for key in board
         .keys(&waiting_prefix(&stack.account, &stack.region))
@@ -217,29 +232,45 @@ where
     waiting.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     // A registration whose step already timed out (it asked again under a new token)
     // finds its token gone: removed, and the next is tried, until `free` are woken.
+    // Holders refused their resources are woken as what they want fits (an ended stack
+    // gave its resources back), beside the places handed on to stacks waiting for one.
     let mut report = WaitReport::default();
+    let (mut places_woken, mut resources_woken) = (0, 0);
     for (_, key, registration) in waiting {
-        if report.woken >= free {
-            break;
+        match resources_waiter(&lane, &registration, now_ms, resources_woken) {
+            Some(false) => continue,
+            Some(true) => {
+                let woken = send(board, tokens, &key, &registration).await?;
+                if woken > 0 {
+                    resources_woken += lanes::wanted(
+                        &lane,
+                        &registration.stack_id,
+                        registration.execution.as_deref().unwrap_or_default(),
+                    );
+                }
+                report.woken += woken;
+            }
+            None if places_woken >= free => continue,
+            None => {
+                let woken = send(board, tokens, &key, &registration).await?;
+                places_woken += woken;
+                report.woken += woken;
+            }
         }
-        report.woken += send(board, tokens, &key, &registration).await?;
     }
     info!(account = %stack.account, region = %stack.region, free, woken = report.woken, "a place in the lane was handed on");
     Ok(report)
 }
 
-async fn free_places<B: LockStore + Sync>(
+async fn read_lane<B: LockStore + Sync>(
     board: &B,
     stack: &StackRef,
-    budget: u32,
-    now_ms: u64,
-) -> Result<u32, FunctionError> {
-    let lane: Lane = board
+) -> Result<Lane, FunctionError> {
+    Ok(board
         .read(&lane_key(stack))
         .await?
         .and_then(|(body, _)| serde_json::from_slice(&body).ok())
-        .unwrap_or_default();
-    Ok(lanes::free_places(&lane, now_ms, budget))
+        .unwrap_or_default())
 }
 
 async fn wake<B, T>(board: &B, tokens: &T, event: &Value) -> Result<WaitReport, FunctionError>
@@ -593,11 +624,14 @@ mod tests {
                         crate::domain::model::LaneHolder {
                             execution: "run".into(),
                             renewed_ms: at,
+                            resources: 0,
+                            wants: 0,
                         },
                     )
                 })
                 .collect(),
             changed_ms: 0,
+            ..Default::default()
         };
         let key = crate::domain::lanes::lane_key(&StackRef::from_stack_id(STACK).unwrap());
         board

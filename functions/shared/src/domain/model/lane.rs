@@ -20,6 +20,14 @@ pub struct Lane {
     /// When the lane was last throttled or last grew (epoch ms).
     #[serde(default)]
     pub changed_ms: u64,
+    /// The account-region's "resources in concurrent stack operations"
+    /// (`ConcurrentResourcesLimit`, DescribeAccountLimits) as last read; 0: unknown (not
+    /// read, or refused), and only the places bound the lane.
+    #[serde(default)]
+    pub resource_limit: u32,
+    /// When `resource_limit` was read (epoch ms); 0: never.
+    #[serde(default)]
+    pub limit_read_ms: u64,
 }
 
 /// A stack holding a place: from before phase one's first check to its last update's end.
@@ -29,4 +37,13 @@ pub struct LaneHolder {
     /// Renewed by each look at the stack; a holder not renewed for the lease is gone (its
     /// step ended without a last look: aborted, timed out, failed for good).
     pub renewed_ms: u64,
+    /// The resources its updates change (claimed right before its first update, from the
+    /// refresh's own change set): counted against the account-region's share of
+    /// `ConcurrentResourcesLimit` until it ends. 0: not begun.
+    #[serde(default)]
+    pub resources: u32,
+    /// What its claim asked for when it was refused (waiting for the lane's begun stacks
+    /// to change fewer); 0: not waiting for resources.
+    #[serde(default)]
+    pub wants: u32,
 }

@@ -217,6 +217,12 @@ impl PlannedUpdate {
         }
     }
 
+    /// The resources the update changes: what it puts in CloudFormation's "resources in
+    /// concurrent stack operations".
+    pub fn resources(&self) -> u32 {
+        (self.delete.len() + self.create.len() + self.modify.len() + self.replace.len()) as u32
+    }
+
     /// One line for people: `RotateToken=false: delete A (T), B (T); modify C (T)`.
     pub fn describe(&self) -> String {
         let parts: Vec<String> = [

@@ -15,12 +15,17 @@ use super::nested;
 use super::planning::{plan_update, side_change_reason};
 use super::selection::{classify_status, StatusClass};
 
+mod in_place_start;
 pub mod operations;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_budget;
 mod verdict;
 
-use crate::ports::{AwsError, Clock, SecretDirectory, StackDirectory, StackUpdater, UpdateStart};
+use crate::ports::{
+    AwsError, Clock, ResourceBudget, SecretDirectory, StackDirectory, StackUpdater, UpdateStart,
+};
 pub use operations::recall;
 use operations::{in_place_token, phase_one_token, phase_two_token, running_token};
 pub use verdict::{after_function_failure, restore_command, ERRORS_BEFORE_ANY_CHANGE};
@@ -86,16 +91,50 @@ pub struct Interrupted {
 }
 
 /// What a refresh works through: the stack's CloudFormation, the secret's versions (in-place
-/// mode), the clock.
-pub struct Reach<'a, U, S, C> {
+/// mode), the clock, and its lane's share of the account-region's concurrent resources.
+pub struct Reach<'a, U, S, C, B> {
     pub updater: &'a U,
     pub secrets: &'a S,
     pub clock: &'a C,
+    pub budget: &'a B,
+}
+
+/// Right before a refresh's first update: the resources that update changes, claimed in
+/// the stack's lane ([`super::lanes::claim`]), counted from the change set the guard just
+/// read from CloudFormation (never from the task: a stack whose guard did not run here
+/// claims one). `false`: not now; the task is handed back to wait for a place, nothing
+/// changed.
+async fn claimed<B: ResourceBudget, C: Clock>(
+    budget: &B,
+    clock: &C,
+    settings: &RefreshSettings,
+    task: &mut RefreshTask,
+) -> Result<bool, AwsError> {
+    let resources = match task.guard_passed {
+        true => task
+            .plan
+            .iter()
+            .map(PlannedUpdate::resources)
+            .max()
+            .unwrap_or(0),
+        false => 0,
+    };
+    if budget.claim(&task.stack, resources.max(1)).await? {
+        return Ok(true);
+    }
+    let now = clock.now_ms();
+    let deadline = task.deadline_ms.unwrap_or(now + settings.max_wait_ms);
+    task.wait = Some(super::waiting::wait_for_place(
+        now,
+        deadline,
+        settings.max_wait_ms,
+    ));
+    Ok(false)
 }
 
 /// Works on one stack until it is finished or `budget_until_ms` is near.
-pub async fn advance<U, S, C>(
-    reach: Reach<'_, U, S, C>,
+pub async fn advance<U, S, C, B>(
+    reach: Reach<'_, U, S, C, B>,
     settings: RefreshSettings,
     mut task: RefreshTask,
     budget_until_ms: u64,
@@ -104,6 +143,7 @@ where
     U: StackUpdater + StackDirectory + Sync,
     S: SecretDirectory + Sync,
     C: Clock + Sync,
+    B: ResourceBudget + Sync,
 {
     if let Err(error) = recall(
         reach.updater,
@@ -128,8 +168,8 @@ where
     }
 }
 
-async fn work<U, S, C>(
-    reach: &Reach<'_, U, S, C>,
+async fn work<U, S, C, B>(
+    reach: &Reach<'_, U, S, C, B>,
     settings: RefreshSettings,
     task: &mut RefreshTask,
     budget_until_ms: u64,
@@ -138,6 +178,7 @@ where
     U: StackUpdater + StackDirectory + Sync,
     S: SecretDirectory + Sync,
     C: Clock + Sync,
+    B: ResourceBudget + Sync,
 {
     let (updater, clock) = (reach.updater, reach.clock);
     task.invocations += 1;
@@ -215,7 +256,7 @@ where
             if task.update_started {
                 observe_in_place(task, &snapshot, class)
             } else {
-                start_in_place(updater, reach.secrets, task, &snapshot, class, &settings).await?
+                in_place_start::start_in_place(reach, task, &snapshot, class, &settings).await?
             }
         } else if task.update_started {
             let phase_before = task.phase;
@@ -254,7 +295,7 @@ where
         } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
             true // backing off before another phase-two attempt
         } else {
-            start_phase(updater, task, &snapshot, class, settings.require_opt_in).await?
+            start_phase(reach, &settings, task, &snapshot, class).await?
         };
         if task.phase == Phase::Enable && task.enable_started_ms.is_none() {
             task.enable_started_ms = Some(clock.now_ms());
@@ -263,6 +304,9 @@ where
             (true, since) => Some(since.unwrap_or(clock.now_ms())),
             (false, _) => None,
         };
+        if task.wait.is_some() {
+            break; // no share of the lane's resources yet: waits for a place
+        }
         if must_wait && settings.wait_for_events {
             // Hand back now: no Lambda is held while CloudFormation works.
             task.wait = Some(super::waiting::wait_for(
@@ -291,14 +335,21 @@ where
 }
 
 /// Returns whether to wait before looking again.
-async fn start_phase<U: StackUpdater + StackDirectory>(
-    updater: &U,
+async fn start_phase<U, S, C, B>(
+    reach: &Reach<'_, U, S, C, B>,
+    settings: &RefreshSettings,
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
     class: StatusClass,
-    require_opt_in: bool,
-) -> Result<bool, AwsError> {
-    if let Some(wait) = held_back(task, snapshot, class, require_opt_in) {
+) -> Result<bool, AwsError>
+where
+    U: StackUpdater + StackDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+    B: ResourceBudget + Sync,
+{
+    let updater = reach.updater;
+    if let Some(wait) = held_back(task, snapshot, class, settings.require_opt_in) {
         return Ok(wait);
     }
     // The data-loss guard, on the template as it is now, right before anything is deleted
@@ -370,6 +421,14 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
             return Ok(false);
         }
     };
+    // A stack already at `false` (left there by an earlier run) is restored at once: its
+    // phase one changes nothing, and its guarded resources are missing meanwhile.
+    if task.phase == Phase::Disable
+        && token_not_false
+        && !claimed(reach.budget, reach.clock, settings, task).await?
+    {
+        return Ok(true);
+    }
     plan.request_token = match task.phase {
         Phase::Disable => phase_one_token(task),
         _ => {
@@ -396,83 +455,6 @@ async fn start_phase<U: StackUpdater + StackDirectory>(
                 task,
                 format!("CloudFormation refused the update: {why}"),
                 critical,
-            );
-            Ok(false)
-        }
-    }
-}
-
-/// Starts the in-place update, once its checks pass; returns whether to wait. The version
-/// set is the secret's `AWSCURRENT` read now from Secrets Manager, never a version the
-/// input names: a task cannot pin a stack to an older value.
-async fn start_in_place<U: StackUpdater + StackDirectory, S: SecretDirectory>(
-    updater: &U,
-    secrets: &S,
-    task: &mut RefreshTask,
-    snapshot: &StackSnapshot,
-    class: StatusClass,
-    settings: &RefreshSettings,
-) -> Result<bool, AwsError> {
-    if let Some(wait) = held_back(task, snapshot, class, settings.require_opt_in) {
-        return Ok(wait);
-    }
-    let Some(secret_arn) = task.secret_arn.clone() else {
-        fail(task, "in-place task names no secret".to_string(), false);
-        return Ok(false);
-    };
-    let versions = secrets.versions(&secret_arn).await?;
-    task.warning = in_place::stale_pin_warning(snapshot, &task.parameter, &versions);
-    let Some(current) = versions.current().map(str::to_string) else {
-        fail(
-            task,
-            "the secret has no version labelled AWSCURRENT".to_string(),
-            false,
-        );
-        return Ok(false);
-    };
-    let mut plan = match plan_update(snapshot, &task.parameter, &current) {
-        Ok(plan) => plan,
-        Err(why) => {
-            not_done(task, why);
-            return Ok(false);
-        }
-    };
-    plan.request_token = in_place_token(task, &current);
-    task.version = Some(current.clone());
-    if in_place::pinned_version(snapshot, &task.parameter) == Some(current.as_str()) {
-        // Already pinned to the current version (a retried invocation, or a newer run).
-        task.warning = None;
-        complete_phase(task);
-        return Ok(false);
-    }
-    if !task.guard_passed {
-        let planned = updater.preview(&plan).await?;
-        if let Some(reason) = in_place::refusal(&planned, snapshot.allows_data_loss()) {
-            not_done(task, reason);
-            return Ok(false);
-        }
-        task.plan = vec![PlannedUpdate::from_changes(
-            format!("{}={current}", task.parameter),
-            &planned,
-        )];
-        task.guard_passed = true;
-    }
-    match updater.update(&plan).await? {
-        UpdateStart::Started | UpdateStart::AlreadyOurs => {
-            task.update_started = true;
-            Ok(true)
-        }
-        UpdateStart::NoChange => {
-            task.warning = None;
-            complete_phase(task);
-            Ok(false)
-        }
-        UpdateStart::Busy(_) => Ok(true),
-        UpdateStart::Refused(why) => {
-            fail(
-                task,
-                format!("CloudFormation refused the update: {why}"),
-                false,
             );
             Ok(false)
         }

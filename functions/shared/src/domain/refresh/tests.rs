@@ -4,13 +4,18 @@ use super::*;
 use crate::domain::model::PlannedChange;
 use crate::domain::planning::{plan_update, side_changes};
 use crate::fakes::{FakeClock, FakeStack, NoSecrets, TABLE_TEMPLATE};
+use crate::ports::Unbudgeted;
 use std::sync::atomic::AtomicU64;
 
-fn reach<'a, U>(updater: &'a U, clock: &'a FakeClock) -> Reach<'a, U, NoSecrets, FakeClock> {
+fn reach<'a, U>(
+    updater: &'a U,
+    clock: &'a FakeClock,
+) -> Reach<'a, U, NoSecrets, FakeClock, Unbudgeted> {
     Reach {
         updater,
         secrets: &NoSecrets,
         clock,
+        budget: &Unbudgeted,
     }
 }
 
