@@ -19,7 +19,7 @@ fn reach<'a, U>(
     }
 }
 
-const SETTINGS: RefreshSettings = RefreshSettings {
+pub(super) const SETTINGS: RefreshSettings = RefreshSettings {
     poll_interval_ms: 1_000,
     max_wait_ms: 60_000,
     require_opt_in: false,
@@ -27,7 +27,7 @@ const SETTINGS: RefreshSettings = RefreshSettings {
     lane_places: 0,
 };
 
-fn task(stack: &FakeStack) -> RefreshTask {
+pub(super) fn task(stack: &FakeStack) -> RefreshTask {
     let mut t = RefreshTask::new(stack.snapshot.lock().unwrap().stack.clone(), "RotateToken");
     t.execution = Some("run-1".into());
     t

@@ -6,18 +6,21 @@ use crate::domain::model::PlannedChange;
 use crate::fakes::{FakeClock, FakeStack, NoSecrets};
 use std::sync::atomic::AtomicU64;
 
-const SETTINGS: RefreshSettings = RefreshSettings {
-    poll_interval_ms: 1_000,
-    max_wait_ms: 60_000,
-    require_opt_in: false,
-    wait_for_events: false,
-    lane_places: 0,
-};
+use super::tests::{task, SETTINGS};
 
-fn task(stack: &FakeStack) -> RefreshTask {
-    let mut t = RefreshTask::new(stack.snapshot.lock().unwrap().stack.clone(), "RotateToken");
-    t.execution = Some("run-1".into());
-    t
+/// One refresh of `stack` against `budget`, from a fresh task.
+fn advance_with<B: crate::ports::ResourceBudget + Sync>(
+    stack: &FakeStack,
+    budget: &B,
+) -> RefreshTask {
+    let clock = FakeClock(AtomicU64::new(1_000_000));
+    let reach = Reach {
+        updater: stack,
+        secrets: &NoSecrets,
+        clock: &clock,
+        budget,
+    };
+    futures::executor::block_on(advance(reach, SETTINGS, task(stack), 1_600_000)).unwrap()
 }
 
 fn change(action: &str, logical_id: &str) -> PlannedChange {
@@ -49,15 +52,8 @@ impl crate::ports::ResourceBudget for NoShare {
 fn a_stack_whose_lane_has_no_resources_to_spare_waits_for_a_place_with_nothing_changed() {
     let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
     stack.planned = vec![change("Remove", "Reader")];
-    let clock = FakeClock(AtomicU64::new(1_000_000));
     let budget = NoShare(Default::default());
-    let reach = Reach {
-        updater: &stack,
-        secrets: &NoSecrets,
-        clock: &clock,
-        budget: &budget,
-    };
-    let t = futures::executor::block_on(advance(reach, SETTINGS, task(&stack), 1_600_000)).unwrap();
+    let t = advance_with(&stack, &budget);
     assert_eq!(t.outcome, Outcome::Waiting, "{t:?}");
     assert!(!t.update_started);
     assert_eq!(
@@ -92,15 +88,8 @@ impl crate::ports::ResourceBudget for OneShare {
 #[test]
 fn a_stack_that_began_is_never_held_back_by_its_lanes_resources() {
     let stack = FakeStack::new("UPDATE_COMPLETE", "true");
-    let clock = FakeClock(AtomicU64::new(1_000_000));
     let budget = OneShare(Default::default());
-    let reach = Reach {
-        updater: &stack,
-        secrets: &NoSecrets,
-        clock: &clock,
-        budget: &budget,
-    };
-    let t = futures::executor::block_on(advance(reach, SETTINGS, task(&stack), 1_600_000)).unwrap();
+    let t = advance_with(&stack, &budget);
     assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
     assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
     assert_eq!(
@@ -111,14 +100,7 @@ fn a_stack_that_began_is_never_held_back_by_its_lanes_resources() {
     // A stack found at `false` is restored without a claim: it has nothing to begin.
     let at_false = FakeStack::new("UPDATE_COMPLETE", "false");
     let refused = NoShare(Default::default());
-    let reach = Reach {
-        updater: &at_false,
-        secrets: &NoSecrets,
-        clock: &clock,
-        budget: &refused,
-    };
-    let t =
-        futures::executor::block_on(advance(reach, SETTINGS, task(&at_false), 1_600_000)).unwrap();
+    let t = advance_with(&at_false, &refused);
     assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
     assert_eq!(at_false.token(), "true");
     assert!(
