@@ -76,6 +76,11 @@ const PROBE_RATE: f64 = 1.0;
 const UPDATE_TIMES: (f64, f64, f64, f64) = (45.0, 0.6, 20.0, 240.0);
 /// Status change events lost on their way (the rest arrive, possibly late).
 const EVENTS_LOST: f64 = 0.01;
+/// Seconds CloudFormation takes to create the guard's change set (emulator patch 56): an
+/// assumption, AWS publishes no figure; field reports say seconds, at times a minute
+/// (cloudtools/stacker#389, acquia/moonshot#213). Not time-scaled: the refresh waits for it
+/// inside its invocation, whose measured duration is counted as AWS time (module doc).
+const CHANGE_SET_SECONDS: f64 = 3.0;
 /// A deploy parameter's default in template.yaml, so the figures are a default
 /// deployment's; `RT_FLEET_<NAME>` (say `RT_FLEET_MaxConcurrency=40`) tries another value.
 fn template_default(name: &str) -> String {
@@ -253,6 +258,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         // The suites' tenfold-faster Retry waits (harness) would hide the backoff's cost.
         "retry_interval_scale": scale,
         "wait_state_scale": scale,
+        "change_set_seconds": CHANGE_SET_SECONDS,
         "throttled": 0,
     }));
     let (calls_before, invocations_before) =

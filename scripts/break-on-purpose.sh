@@ -356,6 +356,10 @@ mutate "a stack begins its first update without claiming its resources" function
   '    if budget.claim(&task.stack, resources.max(1)).await? {' '    if true || budget.claim(&task.stack, resources.max(1)).await? {' begun_stacks_change_at_most lanes
 mutate "emulator: an invocation the Lambda host drops is an error no Retry names (States.Runtime)" tests/emulator/rotatetoken/lambda_bridge.py \
   '    except (OSError, http.client.HTTPException) as err:' '    except ArithmeticError as err:' test_an_invocation_the_host_drops emulator:test_stepfunctions_stop
+mutate "a change set being created is looked at every half second" functions/shared/src/aws/cloudformation/change_sets.rs \
+  '                    let next = std::time::Duration::from_secs(2);' '                    let next = std::time::Duration::from_millis(500);' a_change_set_that_takes_seconds waiting
+mutate "emulator: a change set is complete as soon as it is created" tests/emulator/rotatetoken/cloudformation/change_sets.py \
+  '    ready_at = time.time() + delay' '    ready_at = time.time()' test_a_change_set_is_in_progress emulator:test_change_set_creation
 
 # The start of a run, staggered per account-region (issue 26).
 mutate "every lane's stacks start at once (no stagger)" functions/shared/src/domain/lanes.rs \

@@ -156,6 +156,40 @@ async fn a_lost_end_event_costs_one_time_out_and_then_one_look() {
 }
 
 #[tokio::test]
+async fn a_change_set_that_takes_seconds_to_create_is_looked_at_twice_at_most() {
+    // CloudFormation takes seconds to create the guard's change set (emulator patch 56);
+    // each look at it is a DescribeChangeSet on the account-region's shared rate. Looked at
+    // every half second, a 2.5 s change set cost five or six.
+    let p = pipeline("120").await;
+    p.emulator
+        .control(json!({"update_delay_seconds": 0.5, "change_set_seconds": 2.5}));
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    for name in STACKS {
+        create_stack(&p.cfn, name, &consumer_template(&arn), &[]).await;
+    }
+    let (done, _) = run(&p, &arn).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    for stack in STACKS {
+        assert_eq!(row(&done.summary, stack)["outcome"], "refreshed");
+        assert_eq!(
+            p.emulator.completed_token_updates(stack),
+            vec!["false", "true"]
+        );
+    }
+    let (_, by_action) = refresh_reads(&p);
+    let looks = by_action
+        .get("cloudformation:DescribeChangeSet")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        (STACKS.len()..=2 * STACKS.len()).contains(&looks),
+        "{looks} DescribeChangeSet for {} change sets: {by_action:?}",
+        STACKS.len()
+    );
+}
+
+#[tokio::test]
 async fn doubled_late_and_reordered_end_events_change_nothing() {
     let p = pipeline("120").await;
     p.emulator.control(json!({"update_delay_seconds": 0.5,

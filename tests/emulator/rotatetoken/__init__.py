@@ -451,4 +451,17 @@ tests/emulator/test_registry.py checks that it is the registry's):
        Source: Step Functions developer guide, "Wait workflow state" (Seconds, SecondsPath:
                the state waits that many seconds). moto 5.2.5, wait_function.py:
                `_wait_interval`.
+ 56. [CloudFormation] An UPDATE change set takes time to create: CREATE_IN_PROGRESS
+       (ExecutionStatus UNAVAILABLE, no Changes) for config `change_set_seconds`, its nested
+       stacks' change sets with it, then CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's
+       "didn't contain changes" reason when the update would change nothing. DeleteChangeSet
+       and ExecuteChangeSet of one still being created: InvalidChangeSetStatus. moto: every
+       change set CREATE_COMPLETE at once, an empty one too.
+       Source: DescribeChangeSet API reference (Status CREATE_PENDING | CREATE_IN_PROGRESS |
+               CREATE_COMPLETE | FAILED; ExecutionStatus UNAVAILABLE while CloudFormation
+               creates it); DeleteChangeSet and ExecuteChangeSet API references
+               (InvalidChangeSetStatus). Field reports: change sets taking "up to a minute
+               to stabilize" (cloudtools/stacker#389), not created within 30 s
+               (acquia/moonshot#213), about 20 minutes with many nested stacks (aws/aws-sam-
+               cli#4681); the SAM CLI polls a change set every 5 s.
 """

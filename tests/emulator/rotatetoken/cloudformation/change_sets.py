@@ -4,10 +4,12 @@ update resolves them, Conditions evaluated, AWS's ResourceChange shapes."""
 from __future__ import annotations
 
 import re
+import time
 from types import SimpleNamespace
 from typing import Any
 
 from ..registry import patch
+from ..state import CONTROL
 from .common import NESTED_TYPE, condition_values, probe
 from .nested import nested_change_sets
 from .replacement import create_only_paths
@@ -29,6 +31,7 @@ def create_change_set(self: Any) -> Any:
     body = stack.template if self._get_bool_param("UsePreviousTemplate", False) else self._get_param("TemplateBody")
     incoming = self._get_param("Parameters", [])
     resolved = self.cloudformation_backend._resolve_update_parameters(instance=stack, incoming_params=incoming)
+    before = set(self.cloudformation_backend.change_sets)
     change_set_id, stack_id = self.cloudformation_backend.create_change_set(
         stack_name=stack.name,
         change_set_name=self._get_param("ChangeSetName"),
@@ -40,6 +43,7 @@ def create_change_set(self: Any) -> Any:
     )
     if self._get_bool_param("IncludeNestedStacks", False):
         nested_change_sets(self.cloudformation_backend, self.cloudformation_backend.change_sets[change_set_id], stack.account_id, stack.region_name)
+    being_created(self.cloudformation_backend, [cs for cs in self.cloudformation_backend.change_sets.values() if cs.change_set_id not in before])
     return ActionResult({"Id": change_set_id, "StackId": stack_id})
 
 
@@ -179,3 +183,101 @@ def install_change_sets() -> None:
     cfn_responses.CloudFormationResponse.create_change_set = create_change_set
     _moto.diff = cfn_models.ChangeSet.diff
     cfn_models.ChangeSet.diff = diff
+
+
+# AWS's StatusReason for a change set whose inputs would change nothing (the FAILED status the
+# product reads as "no changes").
+NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
+
+
+def being_created(backend: Any, created: list[Any]) -> None:
+    """(56) The UPDATE change sets one CreateChangeSet made (the root's and its nested
+    stacks') stay CREATE_IN_PROGRESS, without Changes, for `change_set_seconds`; then each
+    is CREATE_COMPLETE (ExecutionStatus AVAILABLE), or FAILED with AWS's reason when it has
+    no changes. All end at once: the root is not complete before its nested change sets."""
+    delay = float(CONTROL.get("change_set_seconds", 0.0))
+    ready_at = time.time() + delay
+    for cs in created:
+        if cs.change_set_type != "UPDATE":
+            continue
+        if cs.changes:
+            cs.rt_final = ("CREATE_COMPLETE", "AVAILABLE", None)
+        else:
+            cs.rt_final = ("FAILED", "UNAVAILABLE", NO_CHANGES)
+        cs.rt_changes = cs.changes
+        cs.rt_ready_at = ready_at
+        cs.status, cs.execution_status, cs.status_reason = "CREATE_IN_PROGRESS", "UNAVAILABLE", None
+        cs.changes = []
+        settle(cs)
+
+
+def settle(cs: Any) -> bool:
+    """A change set whose creation time has passed takes its final status; `True` while it
+    is still being created."""
+    ready_at = getattr(cs, "rt_ready_at", None)
+    if ready_at is None:
+        return False
+    if time.time() < ready_at:
+        return True
+    cs.status, cs.execution_status, cs.status_reason = cs.rt_final
+    cs.changes = cs.rt_changes
+    cs.rt_ready_at = None
+    return False
+
+
+def _find(backend: Any, name: str) -> Any:
+    if name in backend.change_sets:
+        return backend.change_sets[name]
+    return next((cs for cs in backend.change_sets.values() if cs.change_set_name == name), None)
+
+
+def _refuse_while_created(action: str, original: Any) -> Any:
+    def checked(self: Any, change_set_name: str, *args: Any, **kwargs: Any) -> Any:
+        cs = _find(self, change_set_name)
+        if cs is not None and settle(cs):
+            raise _moto.InvalidChangeSetStatus(
+                "The specified change set can't be used to update the stack. For example, the "
+                "change set status might be CREATE_IN_PROGRESS, or the stack status might be "
+                "UPDATE_IN_PROGRESS."
+            )
+        return original(self, change_set_name, *args, **kwargs)
+
+    checked.__name__ = action
+    return checked
+
+
+@patch(
+    56, service="CloudFormation",
+    behaviour="""An UPDATE change set takes time to create: CREATE_IN_PROGRESS (ExecutionStatus
+      UNAVAILABLE, no Changes) for config `change_set_seconds`, its nested stacks' change sets
+      with it, then CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's "didn't contain
+      changes" reason when the update would change nothing. DeleteChangeSet and
+      ExecuteChangeSet of one still being created: InvalidChangeSetStatus. moto: every
+      change set CREATE_COMPLETE at once, an empty one too.""",
+    source="""DescribeChangeSet API reference (Status CREATE_PENDING | CREATE_IN_PROGRESS |
+      CREATE_COMPLETE | FAILED; ExecutionStatus UNAVAILABLE while CloudFormation creates it);
+      DeleteChangeSet and ExecuteChangeSet API references (InvalidChangeSetStatus). Field
+      reports: change sets taking "up to a minute to stabilize" (cloudtools/stacker#389),
+      not created within 30 s (acquia/moonshot#213), about 20 minutes with many nested stacks
+      (aws/aws-sam-cli#4681); the SAM CLI polls a change set every 5 s.""",
+)
+def install_change_set_creation_time() -> None:
+    """(56) Change sets are created over time, as on AWS (the patch's behaviour)."""
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    class InvalidChangeSetStatus(CloudFormationError):
+        code = "InvalidChangeSetStatus"
+
+    _moto.InvalidChangeSetStatus = InvalidChangeSetStatus
+    backend = cfn_models.CloudFormationBackend
+    describe = backend.describe_change_set
+
+    def describe_change_set(self: Any, change_set_name: str) -> Any:
+        cs = describe(self, change_set_name)
+        settle(cs)
+        return cs
+
+    backend.describe_change_set = describe_change_set
+    backend.delete_change_set = _refuse_while_created("delete_change_set", backend.delete_change_set)
+    backend.execute_change_set = _refuse_while_created("execute_change_set", backend.execute_change_set)

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The longest a preview waits for CloudFormation to create its change set.
+const CHANGE_SET_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl CloudFormation {
     /// Creates the change set and reads it; the caller deletes it whatever happens. With
     /// `IncludeNestedStacks`, CloudFormation makes a change set for every nested stack the
@@ -51,7 +54,21 @@ impl CloudFormation {
         pending: &mut Vec<(String, String)>,
     ) -> Result<(), AwsError> {
         let mut token: Option<String> = None;
-        for attempt in 0..120 {
+        let mut waited = std::time::Duration::ZERO;
+        let mut first = true;
+        loop {
+            // CloudFormation takes seconds to create a change set (DescribeChangeSet:
+            // CREATE_PENDING, CREATE_IN_PROGRESS; field reports from a few seconds to a
+            // minute, cloudtools/stacker#389, acquia/moonshot#213), and every look is a
+            // DescribeChangeSet call on the account-region's shared rate: the first after a
+            // second, then every two (the SAM CLI waits 5 s between its looks), at most
+            // about a minute in all. A nested stack's, created with the root's, is ready
+            // when the root's is: looked at once.
+            if std::mem::take(&mut first) && prefix.is_empty() {
+                let second = std::time::Duration::from_secs(1);
+                tokio::time::sleep(second).await;
+                waited += second;
+            }
             let out = self
                 .client
                 .describe_change_set()
@@ -62,8 +79,10 @@ impl CloudFormation {
                 .map_err(|e| aws_error("DescribeChangeSet", &e))?;
             let status = out.status().map(|s| s.as_str()).unwrap_or_default();
             match status {
-                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if attempt < 119 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if waited < CHANGE_SET_PATIENCE => {
+                    let next = std::time::Duration::from_secs(2);
+                    tokio::time::sleep(next).await;
+                    waited += next;
                     continue;
                 }
                 "CREATE_COMPLETE" => {}
@@ -117,6 +136,5 @@ impl CloudFormation {
                 return Ok(());
             }
         }
-        Ok(())
     }
 }
