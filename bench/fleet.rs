@@ -489,6 +489,7 @@ async fn bench() {
                            "min": min, "max": max},
         "api_rate_per_account_region": {"calls_per_second": API_RATE.0, "burst": API_RATE.1},
         "status_events_lost": EVENTS_LOST,
+        "change_set_seconds": CHANGE_SET_SECONDS,
         "customer_probe_calls_per_second": PROBE_RATE,
         "designs": results,
     });

@@ -91,7 +91,8 @@ def render(figures: dict) -> tuple[str, list[str]]:
         f"each stack's updates {u['min']:g} s to {u['max']:g} s (log-normal, median {u['median']:g} s), "
         f"each design's time scale in the table; every CloudFormation API at {rate['calls_per_second']:g} calls a second "
         f"(burst {rate['burst']:g}) per account-region; {figures['status_events_lost'] * 100:g}% of status change events lost; "
-        f"a customer's DescribeStacks {figures['customer_probe_calls_per_second']:g} a second throughout; "
+        + (f"each change set created in {figures['change_set_seconds']:g} s (an assumption); " if "change_set_seconds" in figures else "")
+        + f"a customer's DescribeStacks {figures['customer_probe_calls_per_second']:g} a second throughout; "
         f"functions: {figures['functions_profile']} builds. Lambda times are local (upper bounds).\n\n"
         "| figure | " + " | ".join(d["design"] for d in figures["designs"]) + " | target |\n"
         "| --- | " + " | ".join("---" for _ in figures["designs"]) + " | --- |\n"

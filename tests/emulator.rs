@@ -203,13 +203,7 @@ async fn the_emulator_previews_nested_stacks_in_nested_change_sets() {
         .send()
         .await
         .unwrap();
-    let root = w
-        .cfn
-        .describe_change_set()
-        .change_set_name(created.id().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let root = change_set_created(&w.cfn, created.id().unwrap()).await;
     let nested = root.changes()[0].resource_change().unwrap();
     assert_eq!(nested.resource_type(), Some("AWS::CloudFormation::Stack"));
     assert_eq!(nested.action().map(|a| a.as_str()), Some("Modify"));
@@ -271,13 +265,7 @@ async fn planned(
         .send()
         .await
         .unwrap();
-    let described = w
-        .cfn
-        .describe_change_set()
-        .change_set_name(created.id().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let described = change_set_created(&w.cfn, created.id().unwrap()).await;
     w.cfn
         .delete_change_set()
         .change_set_name(created.id().unwrap())

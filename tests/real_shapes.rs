@@ -65,6 +65,7 @@ async fn cdk_deploy(cfn: &aws_sdk_cloudformation::Client, stack: &str, template:
         .send()
         .await
         .unwrap_or_else(|e| panic!("cdk deploy {stack}: {e:?}"));
+    change_set_created(cfn, out.id().unwrap()).await;
     cfn.execute_change_set()
         .change_set_name(out.id().unwrap())
         .send()

@@ -177,6 +177,15 @@ async fn a_change_set_that_takes_seconds_to_create_is_looked_at_twice_at_most() 
             vec!["false", "true"]
         );
     }
+    // The guard read the change set once it was created, not its empty first answer:
+    // phase one's plan names the guarded resources it deletes.
+    for stack in STACKS {
+        let deletes = &row(&done.summary, stack)["plan"][0]["delete"];
+        assert!(
+            deletes.as_array().is_some_and(|d| !d.is_empty()),
+            "{stack}: phase one's plan deletes nothing: {deletes}"
+        );
+    }
     let (_, by_action) = refresh_reads(&p);
     let looks = by_action
         .get("cloudformation:DescribeChangeSet")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import unittest
 
+from rotatetoken.state import CONTROL
 from rotatetoken.testing import EmulatorTestCase
 
 TEMPLATE = """
@@ -40,7 +41,7 @@ class ChangeSetCreationTime(EmulatorTestCase):
             time.sleep(0.05)
 
     def tearDown(self) -> None:
-        self.emulator.post("/moto-api/rotatetoken/config", {"change_set_seconds": 0.0})
+        self.emulator.post("/moto-api/rotatetoken/config", {"change_set_seconds": CONTROL["change_set_seconds"]})
 
     def preview(self, token: str) -> str:
         return self.cfn.create_change_set(
@@ -71,10 +72,15 @@ class ChangeSetCreationTime(EmulatorTestCase):
         time.sleep(1.1)
         self.cfn.delete_change_set(ChangeSetName=cs)
 
-    def test_a_change_set_that_changes_nothing_fails_with_aws_reason(self) -> None:
+    def test_a_change_set_that_changes_nothing_fails_only_once_it_is_created(self) -> None:
+        self.emulator.post("/moto-api/rotatetoken/config", {"change_set_seconds": 1.0})
         cs = self.preview("true")
+        self.assertEqual(self.cfn.describe_change_set(ChangeSetName=cs)["Status"], "CREATE_IN_PROGRESS")
+        listed = self.cfn.list_change_sets(StackName="app")["Summaries"]
+        self.assertEqual([s["Status"] for s in listed], ["CREATE_IN_PROGRESS"])
+        time.sleep(1.1)
         out = self.cfn.describe_change_set(ChangeSetName=cs)
-        self.assertEqual(out["Status"], "FAILED")
+        self.assertEqual((out["Status"], out["ExecutionStatus"]), ("FAILED", "UNAVAILABLE"))
         self.assertIn("didn't contain changes", out["StatusReason"])
         self.cfn.delete_change_set(ChangeSetName=cs)
 

@@ -52,7 +52,13 @@ class RealShapes(EmulatorTestCase):
         else:
             args["TemplateBody"] = body
         out = self.cfn.create_change_set(**args)
-        return self.cfn.describe_change_set(ChangeSetName=out["Id"])
+        # Created over seconds (patch 56), as on AWS: looked at until it is, as cdk waits.
+        for _ in range(300):
+            cs = self.cfn.describe_change_set(ChangeSetName=out["Id"])
+            if cs["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+                return cs
+            time.sleep(0.05)
+        self.fail(f"change set {out['Id']} still being created")
 
     def cdk_deploy(self, stack: str, body: str) -> None:
         """`cdk deploy` (its default change-set method): a change set, executed; on a

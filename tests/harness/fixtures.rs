@@ -149,6 +149,28 @@ Resources:
     )
 }
 
+/// A change set once CloudFormation has created it (emulator patch 56: seconds on AWS),
+/// looked at every 200 ms, as deploy tools wait for theirs before reading or executing it.
+pub async fn change_set_created(
+    cfn: &aws_sdk_cloudformation::Client,
+    id: &str,
+) -> aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput {
+    for _ in 0..300 {
+        let out = cfn
+            .describe_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe change set {id}: {e:?}"));
+        let status = out.status().map(|s| s.as_str()).unwrap_or_default();
+        if !matches!(status, "CREATE_PENDING" | "CREATE_IN_PROGRESS") {
+            return out;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("change set {id} still being created after 60 s")
+}
+
 /// Deploys a stack the way `sam deploy` does: a CREATE change set with `CAPABILITY_IAM`
 /// only, then executed. DescribeStacks then lists no `CAPABILITY_AUTO_EXPAND`.
 pub async fn deploy_with_change_set(

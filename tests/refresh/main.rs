@@ -476,7 +476,8 @@ async fn a_phase_one_that_would_change_more_than_the_guarded_resources_is_skippe
     );
 
     // The emulator's change set, as AWS shapes it.
-    w.cfn
+    let created = w
+        .cfn
         .create_change_set()
         .stack_name("app")
         .change_set_name("probe")
@@ -503,14 +504,7 @@ async fn a_phase_one_that_would_change_more_than_the_guarded_resources_is_skippe
         .send()
         .await
         .unwrap();
-    let cs = w
-        .cfn
-        .describe_change_set()
-        .stack_name("app")
-        .change_set_name("probe")
-        .send()
-        .await
-        .unwrap();
+    let cs = change_set_created(&w.cfn, created.id().unwrap()).await;
     let mut seen: Vec<(String, String)> = cs
         .changes()
         .iter()

@@ -454,9 +454,11 @@ tests/emulator/test_registry.py checks that it is the registry's):
  56. [CloudFormation] An UPDATE change set takes time to create: CREATE_IN_PROGRESS
        (ExecutionStatus UNAVAILABLE, no Changes) for config `change_set_seconds`, its nested
        stacks' change sets with it, then CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's
-       "didn't contain changes" reason when the update would change nothing. DeleteChangeSet
-       and ExecuteChangeSet of one still being created: InvalidChangeSetStatus. moto: every
-       change set CREATE_COMPLETE at once, an empty one too.
+       "didn't contain changes" for a root change set with the stack's template whose
+       resolved parameters change nothing. DescribeChangeSet and ListChangeSets say so;
+       DeleteChangeSet and ExecuteChangeSet of one still being created:
+       InvalidChangeSetStatus. moto: every change set ends the moment it is created, FAILED
+       only when the parameters are given exactly as the stack has them.
        Source: DescribeChangeSet API reference (Status CREATE_PENDING | CREATE_IN_PROGRESS |
                CREATE_COMPLETE | FAILED; ExecutionStatus UNAVAILABLE while CloudFormation
                creates it); DeleteChangeSet and ExecuteChangeSet API references

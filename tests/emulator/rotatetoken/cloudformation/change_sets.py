@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..registry import patch
-from ..state import CONTROL
+from ..state import CONTROL, LOCK
 from .common import NESTED_TYPE, condition_values, probe
 from .nested import nested_change_sets
 from .replacement import create_only_paths
@@ -31,7 +31,6 @@ def create_change_set(self: Any) -> Any:
     body = stack.template if self._get_bool_param("UsePreviousTemplate", False) else self._get_param("TemplateBody")
     incoming = self._get_param("Parameters", [])
     resolved = self.cloudformation_backend._resolve_update_parameters(instance=stack, incoming_params=incoming)
-    before = set(self.cloudformation_backend.change_sets)
     change_set_id, stack_id = self.cloudformation_backend.create_change_set(
         stack_name=stack.name,
         change_set_name=self._get_param("ChangeSetName"),
@@ -43,7 +42,7 @@ def create_change_set(self: Any) -> Any:
     )
     if self._get_bool_param("IncludeNestedStacks", False):
         nested_change_sets(self.cloudformation_backend, self.cloudformation_backend.change_sets[change_set_id], stack.account_id, stack.region_name)
-    being_created(self.cloudformation_backend, [cs for cs in self.cloudformation_backend.change_sets.values() if cs.change_set_id not in before])
+    being_created(self.cloudformation_backend, change_set_id)
     return ActionResult({"Id": change_set_id, "StackId": stack_id})
 
 
@@ -190,45 +189,57 @@ def install_change_sets() -> None:
 NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
 
 
-def being_created(backend: Any, created: list[Any]) -> None:
-    """(56) The UPDATE change sets one CreateChangeSet made (the root's and its nested
-    stacks') stay CREATE_IN_PROGRESS, without Changes, for `change_set_seconds`; then each
-    is CREATE_COMPLETE (ExecutionStatus AVAILABLE), or FAILED with AWS's reason when it has
-    no changes. All end at once: the root is not complete before its nested change sets."""
+def being_created(backend: Any, change_set_id: str) -> None:
+    """(56) The UPDATE change sets one CreateChangeSet made (the root's and, through patch
+    22's `rt_nested`, its nested stacks') stay CREATE_IN_PROGRESS, without Changes, for
+    `change_set_seconds`; then each ends CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's
+    "didn't contain changes" when nothing would change (below). All end at once: the root is not complete before its nested change sets.
+    Named by id, never by looking for new ones: CreateChangeSet calls run concurrently."""
     delay = float(CONTROL.get("change_set_seconds", 0.0))
     ready_at = time.time() + delay
-    for cs in created:
-        if cs.change_set_type != "UPDATE":
-            continue
-        if cs.changes:
-            cs.rt_final = ("CREATE_COMPLETE", "AVAILABLE", None)
-        else:
-            cs.rt_final = ("FAILED", "UNAVAILABLE", NO_CHANGES)
-        cs.rt_changes = cs.changes
-        cs.rt_ready_at = ready_at
-        cs.status, cs.execution_status, cs.status_reason = "CREATE_IN_PROGRESS", "UNAVAILABLE", None
-        cs.changes = []
-        settle(cs)
+    pending = [change_set_id]
+    with LOCK:
+        while pending:
+            cs = backend.change_sets.get(pending.pop())
+            if cs is None or cs.change_set_type != "UPDATE" or hasattr(cs, "rt_final"):
+                continue
+            pending.extend(getattr(cs, "rt_nested", []))
+            cs.rt_final = (cs.status, cs.execution_status, cs.status_reason)
+            # moto's own "no changes" compares parameters as given, not as an update
+            # resolves them: a root change set with the stack's template whose resolved
+            # parameters and conditions change nothing (patch 21's diff) is AWS's FAILED.
+            # A nested one with nothing to change is CREATE_COMPLETE (its root fails only
+            # when all do), and a new template may change what the diff does not see.
+            root = getattr(cs, "parent_change_set_id", None) is None
+            if root and not cs.changes and cs.template == cs.stack.template:
+                cs.rt_final = ("FAILED", "UNAVAILABLE", NO_CHANGES)
+            cs.rt_changes = cs.changes
+            cs.rt_ready_at = ready_at
+            cs.status, cs.execution_status, cs.status_reason = "CREATE_IN_PROGRESS", "UNAVAILABLE", None
+            cs.changes = []
+            settle(cs)
 
 
 def settle(cs: Any) -> bool:
     """A change set whose creation time has passed takes its final status; `True` while it
     is still being created."""
-    ready_at = getattr(cs, "rt_ready_at", None)
-    if ready_at is None:
+    with LOCK:
+        ready_at = getattr(cs, "rt_ready_at", None)
+        if ready_at is None:
+            return False
+        if time.time() < ready_at:
+            return True
+        cs.status, cs.execution_status, cs.status_reason = cs.rt_final
+        cs.changes = cs.rt_changes
+        cs.rt_ready_at = None
         return False
-    if time.time() < ready_at:
-        return True
-    cs.status, cs.execution_status, cs.status_reason = cs.rt_final
-    cs.changes = cs.rt_changes
-    cs.rt_ready_at = None
-    return False
 
 
 def _find(backend: Any, name: str) -> Any:
     if name in backend.change_sets:
         return backend.change_sets[name]
-    return next((cs for cs in backend.change_sets.values() if cs.change_set_name == name), None)
+    # A copy first: other requests add and remove change sets meanwhile.
+    return next((cs for cs in list(backend.change_sets.values()) if cs.change_set_name == name), None)
 
 
 def _refuse_while_created(action: str, original: Any) -> Any:
@@ -251,9 +262,11 @@ def _refuse_while_created(action: str, original: Any) -> Any:
     behaviour="""An UPDATE change set takes time to create: CREATE_IN_PROGRESS (ExecutionStatus
       UNAVAILABLE, no Changes) for config `change_set_seconds`, its nested stacks' change sets
       with it, then CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's "didn't contain
-      changes" reason when the update would change nothing. DeleteChangeSet and
-      ExecuteChangeSet of one still being created: InvalidChangeSetStatus. moto: every
-      change set CREATE_COMPLETE at once, an empty one too.""",
+      changes" for a root change set with the stack's template whose resolved parameters
+      change nothing. DescribeChangeSet and ListChangeSets say so;
+      DeleteChangeSet and ExecuteChangeSet of one still being created:
+      InvalidChangeSetStatus. moto: every change set ends the moment it is created, FAILED
+      only when the parameters are given exactly as the stack has them.""",
     source="""DescribeChangeSet API reference (Status CREATE_PENDING | CREATE_IN_PROGRESS |
       CREATE_COMPLETE | FAILED; ExecutionStatus UNAVAILABLE while CloudFormation creates it);
       DeleteChangeSet and ExecuteChangeSet API references (InvalidChangeSetStatus). Field
@@ -279,5 +292,14 @@ def install_change_set_creation_time() -> None:
         return cs
 
     backend.describe_change_set = describe_change_set
+    listed = backend.list_change_sets
+
+    def list_change_sets(self: Any) -> Any:
+        change_sets = list(listed(self))
+        for cs in change_sets:
+            settle(cs)
+        return change_sets
+
+    backend.list_change_sets = list_change_sets
     backend.delete_change_set = _refuse_while_created("delete_change_set", backend.delete_change_set)
     backend.execute_change_set = _refuse_while_created("execute_change_set", backend.execute_change_set)

@@ -54,7 +54,7 @@ impl CloudFormation {
         pending: &mut Vec<(String, String)>,
     ) -> Result<(), AwsError> {
         let mut token: Option<String> = None;
-        let mut waited = std::time::Duration::ZERO;
+        let started = tokio::time::Instant::now();
         let mut first = true;
         loop {
             // CloudFormation takes seconds to create a change set (DescribeChangeSet:
@@ -65,9 +65,7 @@ impl CloudFormation {
             // about a minute in all. A nested stack's, created with the root's, is ready
             // when the root's is: looked at once.
             if std::mem::take(&mut first) && prefix.is_empty() {
-                let second = std::time::Duration::from_secs(1);
-                tokio::time::sleep(second).await;
-                waited += second;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
             let out = self
                 .client
@@ -79,10 +77,11 @@ impl CloudFormation {
                 .map_err(|e| aws_error("DescribeChangeSet", &e))?;
             let status = out.status().map(|s| s.as_str()).unwrap_or_default();
             match status {
-                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if waited < CHANGE_SET_PATIENCE => {
+                "CREATE_PENDING" | "CREATE_IN_PROGRESS"
+                    if started.elapsed() < CHANGE_SET_PATIENCE =>
+                {
                     let next = std::time::Duration::from_secs(2);
                     tokio::time::sleep(next).await;
-                    waited += next;
                     continue;
                 }
                 "CREATE_COMPLETE" => {}
@@ -134,6 +133,36 @@ impl CloudFormation {
             token = out.next_token().map(str::to_string);
             if token.is_none() {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Deletes the preview's change set. CloudFormation refuses to delete one it is still
+    /// creating (DeleteChangeSet: InvalidChangeSetStatus), as after a look at it failed
+    /// early: asked again every 2 s until it is created, at most for the preview's patience.
+    pub(super) async fn delete_change_set(
+        &self,
+        stack_id: &str,
+        name: &str,
+    ) -> Result<(), AwsError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            match self
+                .client
+                .delete_change_set()
+                .stack_name(stack_id)
+                .change_set_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.code() == Some("InvalidChangeSetStatus")
+                        && started.elapsed() < CHANGE_SET_PATIENCE =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(aws_error("DeleteChangeSet", &e)),
             }
         }
     }

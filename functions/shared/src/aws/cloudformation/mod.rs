@@ -349,17 +349,11 @@ impl StackUpdater for CloudFormation {
         let name = format!("rotatetoken-preview-{nanos}");
         let result = self.read_change_set(plan, &name).await;
         // Never leave a change set behind, whatever happened above.
-        if let Err(e) = self
-            .client
-            .delete_change_set()
-            .stack_name(&plan.stack.id)
-            .change_set_name(&name)
-            .send()
-            .await
-        {
+        if let Err(e) = self.delete_change_set(&plan.stack.id, &name).await {
             if result.is_ok() {
-                return Err(aws_error("DeleteChangeSet", &e));
+                return Err(e);
             }
+            tracing::warn!(stack = %plan.stack.id, change_set = %name, error = %e, "the preview's change set could not be deleted");
         }
         result
     }
