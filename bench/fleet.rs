@@ -32,8 +32,9 @@
 //! A `scale` above 1 slows the whole of AWS down by that factor (update times, API rates,
 //! the probe, the deploy's waits), for a fleet whose calls one local AWS process on this
 //! machine cannot answer in AWS's time (1,300 stacks at 40 places: `FLEET="1300 10 3"`).
-//! Only the events design is slowed: it holds no Lambda while CloudFormation works, so its
-//! invocations are its own work, measured as they ran, and its concurrency is counted with
+//! Only the events design is slowed: it holds no Lambda while CloudFormation updates a
+//! stack (only while it creates the guard's change set, `CHANGE_SET_SECONDS`, not slowed),
+//! so its invocations are its own work, measured as they ran, and its concurrency is counted with
 //! each invocation placed at its start in AWS time. The polling design holds a Lambda
 //! through its waits (a slowed run would stretch them); at its 10 places it fits the local
 //! AWS in AWS's time, where it runs. The state machine's Wait states are slowed by the

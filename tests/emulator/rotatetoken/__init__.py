@@ -454,8 +454,8 @@ tests/emulator/test_registry.py checks that it is the registry's):
  56. [CloudFormation] An UPDATE change set takes time to create: CREATE_IN_PROGRESS
        (ExecutionStatus UNAVAILABLE, no Changes) for config `change_set_seconds`, its nested
        stacks' change sets with it, then CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's
-       "didn't contain changes" for a root change set with the stack's template whose
-       resolved parameters change nothing. DescribeChangeSet and ListChangeSets say so;
+       "didn't contain changes" for a root change set with the stack's template whose update
+       (patch 21's diff) changes nothing. DescribeChangeSet and ListChangeSets say so;
        DeleteChangeSet and ExecuteChangeSet of one still being created:
        InvalidChangeSetStatus. moto: every change set ends the moment it is created, FAILED
        only when the parameters are given exactly as the stack has them.

@@ -31,8 +31,9 @@ CONTROL: dict[str, Any] = {
     "bus_deliveries_refused": 0,
     "retry_interval_scale": 1.0,
     "wait_state_scale": 1.0,
-    # AWS takes seconds; half a second keeps the suites quick while every preview meets a
-    # change set still being created (the refresh looks after 1 s), as on AWS.
+    # AWS takes seconds; half a second keeps the suites quick while whoever reads or
+    # executes a change set at once meets one still being created, as on AWS (the
+    # refresh's first look, after 1 s, finds it created: tests/waiting.rs sets 2.5 s).
     "change_set_seconds": 0.5,
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
@@ -61,7 +62,7 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "bus_deliveries_refused": "events a rule sent to another account's bus that its policy refused (51): a counter",
     "retry_interval_scale": "1: Step Functions Retry waits take AWS's time; 0.1 compresses them tenfold, for suites (52)",
     "wait_state_scale": "1: Wait states take AWS's time; 3 makes each three times as long, for a benchmark slowing all of AWS (55)",
-    "change_set_seconds": "seconds an UPDATE change set (with its nested ones) stays CREATE_IN_PROGRESS before it ends as moto made it, CREATE_COMPLETE or FAILED (56)",
+    "change_set_seconds": "seconds an UPDATE change set (with its nested ones) stays CREATE_IN_PROGRESS before it is CREATE_COMPLETE, or FAILED when it changes nothing (56)",
     "account_limits": '{"ConcurrentResourcesLimit": 300}: what DescribeAccountLimits answers instead of AWS\'s defaults (50)',
 }
 LOCK = threading.RLock()

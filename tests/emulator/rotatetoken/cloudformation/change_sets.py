@@ -204,20 +204,31 @@ def being_created(backend: Any, change_set_id: str) -> None:
             if cs is None or cs.change_set_type != "UPDATE" or hasattr(cs, "rt_final"):
                 continue
             pending.extend(getattr(cs, "rt_nested", []))
-            cs.rt_final = (cs.status, cs.execution_status, cs.status_reason)
-            # moto's own "no changes" compares parameters as given, not as an update
-            # resolves them: a root change set with the stack's template whose resolved
-            # parameters and conditions change nothing (patch 21's diff) is AWS's FAILED.
-            # A nested one with nothing to change is CREATE_COMPLETE (its root fails only
-            # when all do), and a new template may change what the diff does not see.
+            # From patch 21's diff, not moto's status (moto fails a change set whose
+            # parameters are given as the stack has them, even when an SSM-typed value or a
+            # nested stack changes): a root change set with the stack's template whose
+            # diff is empty is AWS's FAILED; a nested one with nothing to change is
+            # CREATE_COMPLETE (its root fails only when all do), and a new template may
+            # change what the diff does not see.
             root = getattr(cs, "parent_change_set_id", None) is None
-            if root and not cs.changes and cs.template == cs.stack.template:
+            if root and not cs.changes and _same_template(cs):
                 cs.rt_final = ("FAILED", "UNAVAILABLE", NO_CHANGES)
+            else:
+                cs.rt_final = ("CREATE_COMPLETE", "AVAILABLE", None)
             cs.rt_changes = cs.changes
             cs.rt_ready_at = ready_at
             cs.status, cs.execution_status, cs.status_reason = "CREATE_IN_PROGRESS", "UNAVAILABLE", None
             cs.changes = []
             settle(cs)
+
+
+def _same_template(cs: Any) -> bool:
+    """The change set's template is the stack's (parsed, so JSON and YAML of one template
+    are one; as text when either does not parse)."""
+    try:
+        return bool(cs.stack.has_template(cs.template))
+    except Exception:
+        return cs.template == cs.stack.template
 
 
 def settle(cs: Any) -> bool:
@@ -251,7 +262,8 @@ def _refuse_while_created(action: str, original: Any) -> Any:
                 "change set status might be CREATE_IN_PROGRESS, or the stack status might be "
                 "UPDATE_IN_PROGRESS."
             )
-        return original(self, change_set_name, *args, **kwargs)
+        # By id when found: moto's lookup by name walks the change sets unlocked.
+        return original(self, cs.change_set_id if cs is not None else change_set_name, *args, **kwargs)
 
     checked.__name__ = action
     return checked
@@ -262,8 +274,8 @@ def _refuse_while_created(action: str, original: Any) -> Any:
     behaviour="""An UPDATE change set takes time to create: CREATE_IN_PROGRESS (ExecutionStatus
       UNAVAILABLE, no Changes) for config `change_set_seconds`, its nested stacks' change sets
       with it, then CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's "didn't contain
-      changes" for a root change set with the stack's template whose resolved parameters
-      change nothing. DescribeChangeSet and ListChangeSets say so;
+      changes" for a root change set with the stack's template whose update (patch 21's
+      diff) changes nothing. DescribeChangeSet and ListChangeSets say so;
       DeleteChangeSet and ExecuteChangeSet of one still being created:
       InvalidChangeSetStatus. moto: every change set ends the moment it is created, FAILED
       only when the parameters are given exactly as the stack has them.""",

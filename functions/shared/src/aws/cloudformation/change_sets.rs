@@ -5,6 +5,8 @@ use super::*;
 
 /// The longest a preview waits for CloudFormation to create its change set.
 const CHANGE_SET_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest a preview waits to delete a change set CloudFormation is still creating.
+const DELETE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl CloudFormation {
     /// Creates the change set and reads it; the caller deletes it whatever happens. With
@@ -139,7 +141,9 @@ impl CloudFormation {
 
     /// Deletes the preview's change set. CloudFormation refuses to delete one it is still
     /// creating (DeleteChangeSet: InvalidChangeSetStatus), as after a look at it failed
-    /// early: asked again every 2 s until it is created, at most for the preview's patience.
+    /// early: asked again every 2 s for at most [`DELETE_PATIENCE`] (after the preview's own
+    /// patience ran out the change set is likely still being created: a warning, not a
+    /// Lambda held another minute).
     pub(super) async fn delete_change_set(
         &self,
         stack_id: &str,
@@ -158,7 +162,7 @@ impl CloudFormation {
                 Ok(_) => return Ok(()),
                 Err(e)
                     if e.code() == Some("InvalidChangeSetStatus")
-                        && started.elapsed() < CHANGE_SET_PATIENCE =>
+                        && started.elapsed() < DELETE_PATIENCE =>
                 {
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 }
