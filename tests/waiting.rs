@@ -40,6 +40,25 @@ async fn run(p: &Pipeline, arn: &str) -> (rotatetoken_tests::pipeline::Finished,
     (done, started.elapsed())
 }
 
+/// The three consumers of `prod/db`, created, then a run for its new value: each refreshed,
+/// `false` then `true`.
+async fn refresh_every_stack(p: &Pipeline) -> (rotatetoken_tests::pipeline::Finished, Duration) {
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    for name in STACKS {
+        create_stack(&p.cfn, name, &consumer_template(&arn), &[]).await;
+    }
+    let (done, took) = run(p, &arn).await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    for stack in STACKS {
+        assert_eq!(row(&done.summary, stack)["outcome"], "refreshed");
+        assert_eq!(
+            p.emulator.completed_token_updates(stack),
+            vec!["false", "true"]
+        );
+    }
+    (done, took)
+}
+
 /// CloudFormation read calls (Describe*, Get*, List*) the refresh function made about the
 /// stacks: how many, and how many of each (beside them, the lane's reading of the
 /// account-region's ConcurrentResourcesLimit, once an hour: not a stack's read).
@@ -77,20 +96,7 @@ async fn each_update_is_waited_for_by_its_end_event_without_holding_a_lambda() {
     let p = pipeline("120").await;
     p.emulator
         .control(json!({"update_delay_seconds": UPDATE_SECONDS}));
-    let arn = create_secret(&p.sm, "prod/db", "v1").await;
-    for name in STACKS {
-        create_stack(&p.cfn, name, &consumer_template(&arn), &[]).await;
-    }
-    let (done, took) = run(&p, &arn).await;
-
-    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    for stack in STACKS {
-        assert_eq!(row(&done.summary, stack)["outcome"], "refreshed");
-        assert_eq!(
-            p.emulator.completed_token_updates(stack),
-            vec!["false", "true"]
-        );
-    }
+    let (_, took) = refresh_every_stack(&p).await;
     assert!(
         took < Duration::from_secs(90),
         "woken by the updates' end events, not by the 120 s time-out: {took:?}"
@@ -163,20 +169,7 @@ async fn a_change_set_that_takes_seconds_to_create_is_looked_at_twice_at_most() 
     let p = pipeline("120").await;
     p.emulator
         .control(json!({"update_delay_seconds": 0.5, "change_set_seconds": 2.5}));
-    let arn = create_secret(&p.sm, "prod/db", "v1").await;
-    for name in STACKS {
-        create_stack(&p.cfn, name, &consumer_template(&arn), &[]).await;
-    }
-    let (done, _) = run(&p, &arn).await;
-
-    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    for stack in STACKS {
-        assert_eq!(row(&done.summary, stack)["outcome"], "refreshed");
-        assert_eq!(
-            p.emulator.completed_token_updates(stack),
-            vec!["false", "true"]
-        );
-    }
+    let (done, _) = refresh_every_stack(&p).await;
     // The guard read the change set once it was created, not its empty first answer:
     // phase one's plan names the guarded resources it deletes.
     for stack in STACKS {
