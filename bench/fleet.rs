@@ -37,10 +37,11 @@
 //! so its invocations are its own work, measured as they ran, and its concurrency is counted with
 //! each invocation placed at its start in AWS time. The polling design holds a Lambda
 //! through its waits (a slowed run would stretch them); at its 10 places it fits the local
-//! AWS in AWS's time, where it runs. The state machine's Wait states are slowed by the
-//! local AWS (emulator patch 55: the start's stagger, `domain::lanes::STARTS_PER_SECOND`);
-//! what stays in the functions' own time comes `scale` times sooner in AWS time: a place's
-//! ask-again time (5 min), the lanes' lease, growth and halving, so they can only add calls
+//! AWS in AWS's time, where it runs. The state machine's Wait states and task time-outs
+//! are slowed by the local AWS (emulator patch 55: the start's stagger,
+//! `domain::lanes::STARTS_PER_SECOND`; a place's ask-again time, 5 min; a lost event's
+//! wait, `PollIntervalSeconds`); what stays in the functions' own time comes `scale` times
+//! sooner in AWS time: the lanes' lease, growth and halving, so they can only add calls
 //! and throttles (and a phase-two backoff `Pause`, slowed twice, never happens here).
 //!
 //! The local Lambda runs as many instances of a function as invocations are in flight, as
@@ -156,22 +157,34 @@ struct Probe {
 
 /// The most invocations that ran at once, from their start times and durations, with
 /// each start placed at `start / start_scale` (AWS time, for a design whose invocations
-/// are its own work; 1 leaves the run's time).
-fn peak_concurrency(invocations: &[Value], start_scale: f64) -> usize {
-    let mut edges: Vec<(f64, i32)> = Vec::new();
+/// are its own work; 1 leaves the run's time), and how many of each function ran then.
+fn peak_concurrency(invocations: &[Value], start_scale: f64) -> (usize, BTreeMap<String, i32>) {
+    let mut edges: Vec<(f64, i32, &str)> = Vec::new();
     for i in invocations {
         let start = i["started_at"].as_f64().unwrap_or_default() / start_scale;
-        edges.push((start, 1));
-        edges.push((start + i["seconds"].as_f64().unwrap_or_default(), -1));
+        let function = i["function"].as_str().unwrap_or_default();
+        edges.push((start, 1, function));
+        edges.push((
+            start + i["seconds"].as_f64().unwrap_or_default(),
+            -1,
+            function,
+        ));
     }
     // An end before a start at the same instant: back-to-back calls do not overlap.
     edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let (mut now, mut peak) = (0i32, 0i32);
-    for (_, d) in edges {
+    let mut running: BTreeMap<String, i32> = BTreeMap::new();
+    let mut at_peak = BTreeMap::new();
+    for (_, d, function) in edges {
         now += d;
-        peak = peak.max(now);
+        *running.entry(function.to_string()).or_default() += d;
+        if now > peak {
+            peak = now;
+            at_peak = running.clone();
+        }
     }
-    peak as usize
+    at_peak.retain(|_, n| *n > 0);
+    (peak as usize, at_peak)
 }
 
 async fn run(design: &str, fleet: &Fleet) -> Value {
@@ -355,13 +368,26 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         entry.0 += 1;
         entry.1 = entry.1.max(c["seconds"].as_f64().unwrap_or_default());
     }
-    let child_transitions: u64 = p
+    let map_runs: Vec<Value> = p
         .emulator
         .map_runs()
-        .iter()
+        .into_iter()
         .skip(map_runs_before)
+        .collect();
+    let child_transitions: u64 = map_runs
+        .iter()
         .map(|m| m["state_transitions"].as_u64().unwrap_or(0))
         .sum();
+    // Where the transitions go: each state's entries per stack.
+    let mut entered: BTreeMap<String, f64> = BTreeMap::new();
+    for m in &map_runs {
+        for (state, count) in m["states_entered"].as_object().into_iter().flatten() {
+            *entered.entry(state.clone()).or_default() += count.as_f64().unwrap_or_default() / n;
+        }
+    }
+    let entered: BTreeMap<String, f64> =
+        entered.into_iter().map(|(k, v)| (k, round(v, 2))).collect();
+    let (peak, at_peak) = peak_concurrency(&invocations, if events { scale } else { 1.0 });
     let parent_transitions = p
         .history(&done.arn)
         .await
@@ -402,8 +428,8 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         "read_calls_per_stack_per_phase": round(reads / n / 2.0, 2),
         "refresh_read_calls_per_stack_per_phase": round(refresh_reads / n / 2.0, 2),
         "throttled_calls_of_the_pipeline": throttled.saturating_sub(probe_throttles),
-        "peak_concurrent_lambda_invocations":
-            peak_concurrency(&invocations, if events { scale } else { 1.0 }),
+        "peak_concurrent_lambda_invocations": peak,
+        "peak_concurrent_lambda_invocations_by_function": at_peak,
         "lambda": {
             "invocations_per_stack": round(invocations.len() as f64 / n, 2),
             "gb_seconds_per_stack": round(gb_seconds / n, 3),
@@ -412,6 +438,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
                 .collect::<BTreeMap<_, _>>(),
         },
         "state_transitions_per_stack": round(transitions_per_stack, 2),
+        "child_states_entered_per_stack": entered,
         "usd_per_1000_stacks": round(cost_per_1000, 4),
         // Of which the runs bucket's requests (waits, places, run files). Not priced: the
         // forwarded status events (EventBridge, $1 per million cross-account: at most 4

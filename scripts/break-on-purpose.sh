@@ -386,5 +386,7 @@ mutate "the bus admits no account of the target OUs (their stacks' ends are refu
           ForAllValues:StringEquals:' a_stack_in_an_account_of_a_target_ou waiting
 mutate "the emulator bills an implied authorisation as a request (a missing key's ListBucket)" tests/emulator/rotatetoken/request_log.py \
   $'                       # not as a LIST: an authorisation, not a request.\n                       "implied": True}' '                       }' a_missing_key_is_one_request emulator:test_request_log
+mutate "a freed place is handed on without taking it for the woken step (over-waking)" functions/shared/src/service/wait/mod.rs \
+  $'    if !super::lane::hand_to(board, &stack, execution, now_ms, budget).await? {\n        return Ok(None);\n    }' '    let _ = budget;' stacks_ending_together_hand_on lib
 
 exit $survived

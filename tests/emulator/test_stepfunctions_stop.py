@@ -182,6 +182,32 @@ class WaitStateScale(unittest.TestCase):
             emulator.stop()
 
 
+class TaskTimeoutScale(unittest.TestCase):
+    def test_a_scaled_task_time_out_comes_that_many_times_later(self) -> None:
+        emulator = Emulator()
+        try:
+            status, _ = emulator.post("/moto-api/rotatetoken/config", {"wait_state_scale": 3})
+            self.assertEqual(status, 200)
+            iam, sfn = emulator.client("iam"), emulator.client("stepfunctions")
+            role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+            # A callback task whose token nobody sends back: it ends only by its time-out.
+            queue = emulator.client("sqs").create_queue(QueueName="nobody")["QueueUrl"]
+            waiting = {"StartAt": "T", "States": {"T": {
+                "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "TimeoutSecondsPath": "$.s", "End": True}}}
+            machine = sfn.create_state_machine(name="t", definition=json.dumps(waiting), roleArn=role)["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine, input='{"s": 1}')["executionArn"]
+            status, took = ended(sfn, execution, within=20)
+            self.assertEqual(status, "FAILED")
+            failed = [e for e in sfn.get_execution_history(executionArn=execution)["events"]
+                      if e["type"] == "ExecutionFailed"]
+            self.assertEqual(failed[0]["executionFailedEventDetails"]["error"], "States.Timeout")
+            self.assertGreater(took, 2.5, "one second, three times over")
+        finally:
+            emulator.stop()
+
+
 class DroppedInvocations(unittest.TestCase):
     def test_an_invocation_the_host_drops_is_a_runtime_exit_error_that_a_retry_names(self) -> None:
         bridge = ThreadingHTTPServer(("127.0.0.1", 0), DroppedByTheHost)

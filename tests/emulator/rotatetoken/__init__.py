@@ -443,14 +443,17 @@ tests/emulator/test_registry.py checks that it is the registry's):
                write consistency for LIST, with no error for concurrent writes; moto 5.2.5,
                s3/utils.py _VersionedKeyStore._iteritems.
  55. [Step Functions] Time dilation, for benchmarks only: config {"wait_state_scale": 3}
-       makes every Wait state (Seconds, SecondsPath) wait three times as long, so that a
-       benchmark slowing the whole of AWS by a factor (update times, API rates, its deploy's
-       own waits) slows the state machine's fixed waits too (a run's start, staggered by a
-       Wait state of the product). The default 1 is AWS's time. A stop still ends the wait
-       at once.
+       makes every Wait state (Seconds, SecondsPath) wait three times as long, and every
+       task's time-out (TimeoutSeconds, TimeoutSecondsPath) come three times later, so that
+       a benchmark slowing the whole of AWS by a factor (update times, API rates, its
+       deploy's own waits) slows the state machine's fixed waits too (a run's start,
+       staggered by a Wait state of the product; a callback task's time-out, which bounds
+       what a lost event costs). The default 1 is AWS's time. A stop still ends the wait at
+       once.
        Source: Step Functions developer guide, "Wait workflow state" (Seconds, SecondsPath:
-               the state waits that many seconds). moto 5.2.5, wait_function.py:
-               `_wait_interval`.
+               the state waits that many seconds), "Task workflow state" (TimeoutSeconds,
+               TimeoutSecondsPath: the task fails with States.Timeout when it runs longer).
+               moto 5.2.5, wait_function.py: `_wait_interval`; timeouts/timeout.py.
  56. [CloudFormation] An UPDATE change set takes time to create: CREATE_IN_PROGRESS
        (ExecutionStatus UNAVAILABLE, no Changes) for config `change_set_seconds`, its nested
        stacks' change sets with it, then CREATE_COMPLETE / AVAILABLE, or FAILED with AWS's

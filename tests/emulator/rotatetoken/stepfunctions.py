@@ -6,6 +6,7 @@ a stop, and may be compressed in time; (32) the payload limit, as moto has it.""
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -174,12 +175,19 @@ def install_map_failures() -> None:
         # The children's events (moto keeps them in one throwaway EventManager per Map Run;
         # on AWS each child execution has its own history): counted, for `make bench`.
         children_types = [str(getattr(e.get("type"), "value", e.get("type"))) for e in env.event_manager._history_event_list]
+        # Which states the children entered, by name: where a design's transitions go.
+        entered: dict[str, int] = {}
+        for e in env.event_manager._history_event_list:
+            name = (e.get("stateEnteredEventDetails") or {}).get("name")
+            if name:
+                entered[name] = entered.get(name, 0) + 1
         with LOCK:
             MAP_RUN_LOG.append({
                 "map_run_arn": eval_input.map_run_record.map_run_arn,
                 "children": len(input_items),
                 "events": len(children_types),
                 "state_transitions": sum(1 for t in children_types if t.endswith("StateEntered")),
+                "states_entered": entered,
                 "lambda_invocations": sum(1 for t in children_types if t in ("LambdaFunctionScheduled", "TaskScheduled")),
             })
         if pool.get_worker_exception() is not None:
@@ -292,16 +300,33 @@ def install_retry_wait() -> None:
 @patch(
     55, service="Step Functions",
     behaviour="""Time dilation, for benchmarks only: config {"wait_state_scale": 3} makes every Wait
-      state (Seconds, SecondsPath) wait three times as long, so that a benchmark slowing
-      the whole of AWS by a factor (update times, API rates, its deploy's own waits) slows
-      the state machine's fixed waits too (a run's start, staggered by a Wait state of the
-      product). The default 1 is AWS's time. A stop still ends the wait at once.""",
+      state (Seconds, SecondsPath) wait three times as long, and every task's time-out
+      (TimeoutSeconds, TimeoutSecondsPath) come three times later, so that a benchmark
+      slowing the whole of AWS by a factor (update times, API rates, its deploy's own
+      waits) slows the state machine's fixed waits too (a run's start, staggered by a Wait
+      state of the product; a callback task's time-out, which bounds what a lost event
+      costs). The default 1 is AWS's time. A stop still ends the wait at once.""",
     source="""Step Functions developer guide, "Wait workflow state" (Seconds, SecondsPath: the
-      state waits that many seconds). moto 5.2.5, wait_function.py: `_wait_interval`.""",
+      state waits that many seconds), "Task workflow state" (TimeoutSeconds,
+      TimeoutSecondsPath: the task fails with States.Timeout when it runs longer). moto
+      5.2.5, wait_function.py: `_wait_interval`; timeouts/timeout.py.""",
 )
 def install_wait_state_scale() -> None:
-    """(55) A Wait state's seconds, times `wait_state_scale`."""
+    """(55) A Wait state's seconds, and a task's time-out, times `wait_state_scale`. Both
+    are the state machine's own times: a benchmark that slows AWS and leaves a task's
+    time-out as it was would have a lost event's wait, or a place's ask-again time, end
+    `wait_state_scale` times sooner against the updates it waits for than on AWS."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeouts
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    def timeout_body(self: Any, env: Any) -> None:
+        seconds = self._eval_seconds(env=env)
+        scale = float(CONTROL.get("wait_state_scale", 1.0))
+        if scale != 1.0 and seconds != timeouts.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS:
+            seconds = int(math.ceil(seconds * scale))
+        env.stack.append(seconds)
+
+    timeouts.Timeout._eval_body = timeout_body
 
     def _eval_body(self: Any, env: Any) -> None:
         seconds = self._get_wait_seconds(env=env) * float(CONTROL.get("wait_state_scale", 1.0))

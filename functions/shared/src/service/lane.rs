@@ -76,6 +76,24 @@ pub async fn enter<L: LockStore + Sync>(
     Ok(entry == Entry::Admitted)
 }
 
+/// The waiter hands a freed place to a step waiting for one: taken for it in the lane
+/// before its token is sent (as its own look would take it), so that hand-overs of
+/// stacks ending at once never wake more steps than there are places. `false`: the lane
+/// is full again (another hand-over, or a stack's own look, took the place first).
+pub(crate) async fn hand_to<L: LockStore + Sync>(
+    store: &L,
+    stack: &StackRef,
+    execution: &str,
+    now_ms: u64,
+    budget: u32,
+) -> Result<bool, AwsError> {
+    let entry = change(store, stack, |lane| {
+        lanes::enter(lane, &stack.id, execution, now_ms, budget)
+    })
+    .await?;
+    Ok(entry == Entry::Admitted)
+}
+
 /// A later look at a stack that holds a place: renewed when due. Best effort: a lease that
 /// could not be renewed costs at most one stack too many in the lane, later. `resources`:
 /// what its updates change, counted again if its lease had run out.

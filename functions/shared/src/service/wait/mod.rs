@@ -180,14 +180,56 @@ where
     };
     let lane = read_lane(board, stack).await?;
     // A holder refused its resources waits for them, not for a place (it has one).
-    let wake = match resources_waiter(&lane, &registration, now_ms, 0) {
-        Some(fits) => fits,
-        None => lanes::free_places(&lane, now_ms, budget) > 0,
-    };
-    if wake {
-        report.woken += send(board, tokens, &key, &registration).await?;
+    match resources_waiter(&lane, &registration, now_ms, 0) {
+        Some(true) => report.woken += send(board, tokens, &key, &registration).await?,
+        Some(false) => {}
+        None if lanes::free_places(&lane, now_ms, budget) > 0 => {
+            let handed = hand_place(board, tokens, budget, now_ms, &key, &registration).await?;
+            report.woken += handed.unwrap_or(0);
+        }
+        None => {}
     }
     Ok(report)
+}
+
+/// Hands a free place in its lane to a step waiting for one: the place is taken for the
+/// step's stack (a conditional write of the lane, as the stack's own look would make)
+/// *before* its token is sent, so that the hand-overs of stacks ending at once never wake
+/// more steps than there are places. Reading the free places once and waking as many woke
+/// each place's next steps two or three times over when stacks ended together (the
+/// 260-stack `make bench-fleet`: 2.7 wakes per stack waiting for a place), and each wake
+/// too many cost a look that found the lane full again: three state transitions, a
+/// DescribeStackEvents, S3 requests. The woken step's look finds the place its own
+/// (`lanes::enter` admits a holder). A step that no longer waited gives the place back.
+/// `Some(woken)`, or `None` when the lane was full again (another hand-over, or a
+/// stack's own look, took the place first).
+async fn hand_place<B, T>(
+    board: &B,
+    tokens: &T,
+    budget: u32,
+    now_ms: u64,
+    key: &str,
+    registration: &WaitRegistration,
+) -> Result<Option<u32>, FunctionError>
+where
+    B: WaitBoard + LockStore + Sync,
+    T: TaskCallbacks + Sync,
+{
+    let (Some(execution), Ok(stack)) = (
+        registration.execution.as_deref(),
+        StackRef::from_stack_id(&registration.stack_id),
+    ) else {
+        // Without its run the place cannot be held for it: woken, its look asks itself.
+        return Ok(Some(send(board, tokens, key, registration).await?));
+    };
+    if !super::lane::hand_to(board, &stack, execution, now_ms, budget).await? {
+        return Ok(None);
+    }
+    let woken = send(board, tokens, key, registration).await?;
+    if woken == 0 {
+        super::lane::leave(board, &stack, execution).await;
+    }
+    Ok(Some(woken))
 }
 
 /// For a registration of a holder refused its resources: whether what it wants fits now,
@@ -199,7 +241,8 @@ fn resources_waiter(lane: &Lane, r: &WaitRegistration, now_ms: u64, woken: u32) 
 }
 
 /// A stack's refresh ended (its place given back by the refresh): the steps waiting longest
-/// for a place in its lane are woken, as many as there are places free.
+/// for a place in its lane are woken, as many as there are places free, each place taken
+/// for its step before the step is woken ([`hand_place`]).
 async fn hand_on<B, T>(
     board: &B,
     tokens: &T,
@@ -236,6 +279,7 @@ where
     // gave its resources back), beside the places handed on to stacks waiting for one.
     let mut report = WaitReport::default();
     let (mut places_woken, mut resources_woken) = (0, 0);
+    let mut lane_full = false;
     for (_, key, registration) in waiting {
         match resources_waiter(&lane, &registration, now_ms, resources_woken) {
             Some(false) => continue,
@@ -250,12 +294,14 @@ where
                 }
                 report.woken += woken;
             }
-            None if places_woken >= free => continue,
-            None => {
-                let woken = send(board, tokens, &key, &registration).await?;
-                places_woken += woken;
-                report.woken += woken;
-            }
+            None if lane_full || places_woken >= free => continue,
+            None => match hand_place(board, tokens, budget, now_ms, &key, &registration).await? {
+                Some(woken) => {
+                    places_woken += woken;
+                    report.woken += woken;
+                }
+                None => lane_full = true,
+            },
         }
     }
     info!(account = %stack.account, region = %stack.region, free, woken = report.woken, "a place in the lane was handed on");
@@ -371,308 +417,4 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use serde_json::{json, Value};
-
-    use super::*;
-    use crate::domain::model::{StackRef, StackWait};
-    use crate::ports::AwsError;
-
-    const STACK: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/app/1";
-    const OURS: &str = "RotateToken-false-abc";
-
-    #[derive(Default)]
-    struct Board(Mutex<BTreeMap<String, Vec<u8>>>);
-
-    impl LockStore for Board {
-        async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
-            Ok(self
-                .0
-                .lock()
-                .unwrap()
-                .get(key)
-                .map(|b| (b.clone(), "tag".to_string())))
-        }
-        async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
-            self.0.lock().unwrap().insert(key.to_string(), body);
-            Ok(true)
-        }
-        async fn replace(&self, key: &str, body: Vec<u8>, _: &str) -> Result<bool, AwsError> {
-            self.0.lock().unwrap().insert(key.to_string(), body);
-            Ok(true)
-        }
-        async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
-            Ok(self.0.lock().unwrap().remove(key).is_some())
-        }
-    }
-
-    impl WaitBoard for Board {
-        async fn keep(&self, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
-            self.0.lock().unwrap().insert(key.to_string(), body);
-            Ok(())
-        }
-        async fn find(&self, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
-            Ok(self.0.lock().unwrap().get(key).cloned())
-        }
-        async fn keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
-            let kept = self.0.lock().unwrap();
-            Ok(kept
-                .keys()
-                .filter(|k| k.starts_with(prefix))
-                .cloned()
-                .collect())
-        }
-        async fn forget(&self, key: &str) -> Result<(), AwsError> {
-            self.0.lock().unwrap().remove(key);
-            Ok(())
-        }
-    }
-
-    /// Step Functions' side: each token completes once; later sends find it gone.
-    #[derive(Default)]
-    struct Tokens(Mutex<Vec<String>>);
-
-    impl TaskCallbacks for Tokens {
-        async fn succeed(&self, task_token: &str, _: &str) -> Result<Callback, AwsError> {
-            let mut sent = self.0.lock().unwrap();
-            if sent.iter().any(|t| t == task_token) {
-                return Ok(Callback::Gone);
-            }
-            sent.push(task_token.to_string());
-            Ok(Callback::Delivered)
-        }
-    }
-
-    fn step(task_token: &str, request_token: Option<&str>, seen_ms: u64) -> Value {
-        let mut task = RefreshTask::new(StackRef::from_stack_id(STACK).unwrap(), "RotateToken");
-        task.wait = Some(StackWait {
-            kind: WaitKind::Stack,
-            seconds: 60,
-            request_token: request_token.map(str::to_string),
-            seen_ms,
-        });
-        json!({"task_token": task_token, "task": task})
-    }
-
-    fn end(status: &str, token: &str, time: &str) -> Value {
-        json!({"detail-type": "CloudFormation Stack Status Change", "source": "aws.cloudformation",
-               "time": time, "detail": {"stack-id": STACK, "status-details": {"status": status},
-                                        "client-request-token": token}})
-    }
-
-    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
-        futures::executor::block_on(f)
-    }
-
-    #[test]
-    fn an_end_wakes_the_step_waiting_for_it_and_only_once() {
-        let (board, tokens) = (Board::default(), Tokens::default());
-        let r = run(wait(&board, &tokens, 2, 0, step("t1", Some(OURS), 0))).unwrap();
-        assert_eq!((r.registered, r.woken), (true, 0));
-        let progress = run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_IN_PROGRESS", OURS, "2026-12-04T08:00:00Z"),
-        ))
-        .unwrap();
-        assert_eq!(progress.woken, 0, "an operation in progress ends nothing");
-        let woken = run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
-        ))
-        .unwrap();
-        assert_eq!(woken.woken, 1);
-        assert_eq!(*tokens.0.lock().unwrap(), vec!["t1".to_string()]);
-        let again = run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
-        ))
-        .unwrap();
-        assert_eq!(again.woken, 0, "a duplicate finds nothing waiting");
-    }
-
-    #[test]
-    fn an_end_that_came_before_its_wait_wakes_the_step_as_it_registers() {
-        let (board, tokens) = (Board::default(), Tokens::default());
-        run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
-        ))
-        .unwrap();
-        let r = run(wait(&board, &tokens, 2, 0, step("t1", Some(OURS), 0))).unwrap();
-        assert_eq!((r.registered, r.woken), (true, 1));
-        let left: Vec<String> = board.0.lock().unwrap().keys().cloned().collect();
-        assert!(
-            left.iter()
-                .all(|k| !crate::domain::waiting::is_registration_key(k)),
-            "the woken registration is removed: {left:?}"
-        );
-    }
-
-    #[test]
-    fn another_operations_end_wakes_only_a_wait_for_someone_elses_operation() {
-        let (board, tokens) = (Board::default(), Tokens::default());
-        let seen = crate::domain::utc::parse_ms("2026-12-04T08:00:00Z").unwrap();
-        run(wait(&board, &tokens, 2, 0, step("ours", Some(OURS), seen))).unwrap();
-        run(wait(&board, &tokens, 2, 0, step("theirs", None, seen))).unwrap();
-        let r = run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end(
-                "UPDATE_COMPLETE",
-                "Console-Update-1",
-                "2026-12-04T08:00:09Z",
-            ),
-        ))
-        .unwrap();
-        assert_eq!(r.woken, 1);
-        assert_eq!(*tokens.0.lock().unwrap(), vec!["theirs".to_string()]);
-    }
-
-    #[test]
-    fn a_late_end_never_replaces_a_later_one_and_wakes_no_newer_wait() {
-        let (board, tokens) = (Board::default(), Tokens::default());
-        run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_COMPLETE", "Console-2", "2026-12-04T08:10:00Z"),
-        ))
-        .unwrap();
-        run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_COMPLETE", "Console-1", "2026-12-04T08:00:00Z"),
-        ))
-        .unwrap();
-        let seen = crate::domain::utc::parse_ms("2026-12-04T08:20:00Z").unwrap();
-        let r = run(wait(&board, &tokens, 2, 0, step("t", None, seen))).unwrap();
-        assert_eq!(
-            r.woken, 0,
-            "both ends are older than the operation it waits for"
-        );
-        let last: StackEnd =
-            serde_json::from_slice(board.0.lock().unwrap().get(&last_end_key(STACK)).unwrap())
-                .unwrap();
-        assert_eq!(last.request_token.as_deref(), Some("Console-2"));
-    }
-
-    #[test]
-    fn a_wait_on_our_update_that_ended_before_the_stack_was_seen_busy_waits_for_the_next_end() {
-        let (board, tokens) = (Board::default(), Tokens::default());
-        run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:00Z"),
-        ))
-        .unwrap();
-        // Someone's deploy began after our update ended; the refresh saw the stack busy.
-        let seen = crate::domain::utc::parse_ms("2026-12-04T08:05:00Z").unwrap();
-        let r = run(wait(&board, &tokens, 2, 0, step("t", Some(OURS), seen))).unwrap();
-        assert_eq!(
-            r.woken, 0,
-            "not woken by our old end (it would find the stack busy again)"
-        );
-        let r = run(wait(
-            &board,
-            &tokens,
-            2,
-            0,
-            end("UPDATE_COMPLETE", "Console-1", "2026-12-04T08:06:00Z"),
-        ))
-        .unwrap();
-        assert_eq!(r.woken, 1, "the deploy's end wakes it");
-    }
-
-    #[test]
-    fn a_freed_place_goes_to_the_longest_waiting_step_that_still_waits() {
-        let (board, tokens) = (Board::default(), Tokens::default());
-        let place = |token: &str, since: u64| {
-            let mut s = step(token, None, since);
-            s["task"]["wait"]["kind"] = json!("place");
-            s
-        };
-        // Lane full (2 places, 2 holders): registered, not woken.
-        let lane = Lane {
-            places: 2,
-            holders: [("a", 0), ("b", 0)]
-                .into_iter()
-                .map(|(k, at)| {
-                    (
-                        k.to_string(),
-                        crate::domain::model::LaneHolder {
-                            execution: "run".into(),
-                            renewed_ms: at,
-                            resources: 0,
-                            wants: 0,
-                        },
-                    )
-                })
-                .collect(),
-            changed_ms: 0,
-            ..Default::default()
-        };
-        let key = crate::domain::lanes::lane_key(&StackRef::from_stack_id(STACK).unwrap());
-        board
-            .0
-            .lock()
-            .unwrap()
-            .insert(key.clone(), serde_json::to_vec(&lane).unwrap());
-        for (token, since) in [("timed-out", 1), ("first", 2), ("second", 3)] {
-            let r = run(wait(&board, &tokens, 2, 10, place(token, since))).unwrap();
-            assert_eq!((r.registered, r.woken), (true, 0), "{token}");
-        }
-        tokens.0.lock().unwrap().push("timed-out".into()); // its step timed out and asked again
-        let mut freed = lane.clone();
-        freed.holders.remove("a");
-        board
-            .0
-            .lock()
-            .unwrap()
-            .insert(key, serde_json::to_vec(&freed).unwrap());
-        let task = step("x", None, 0)["task"].clone();
-        let r = run(wait(&board, &tokens, 2, 10, json!({"place_freed": task}))).unwrap();
-        assert_eq!(r.woken, 1);
-        assert_eq!(
-            tokens.0.lock().unwrap().last().map(String::as_str),
-            Some("first")
-        );
-    }
-
-    #[test]
-    fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
-        let (board, tokens) = (Board::default(), Tokens::default());
-        let err = run(wait(&board, &tokens, 2, 0, json!({"hello": 1}))).unwrap_err();
-        assert!(err.to_string().contains("input"), "{err}");
-        let mut no_wait = step("t", None, 0);
-        no_wait["task"]["wait"] = Value::Null;
-        let err = run(wait(&board, &tokens, 2, 0, no_wait)).unwrap_err();
-        assert!(err.to_string().contains("input.task.wait"), "{err}");
-        let mut bad_time = end("UPDATE_COMPLETE", OURS, "yesterday");
-        bad_time["time"] = json!("yesterday");
-        let err = run(wait(&board, &tokens, 2, 0, bad_time)).unwrap_err();
-        assert!(err.to_string().contains("time"), "{err}");
-        assert!(board.0.lock().unwrap().is_empty());
-    }
-}
+mod tests;
