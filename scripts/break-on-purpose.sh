@@ -388,5 +388,7 @@ mutate "the emulator bills an implied authorisation as a request (a missing key'
   $'                       # not as a LIST: an authorisation, not a request.\n                       "implied": True}' '                       }' a_missing_key_is_one_request emulator:test_request_log
 mutate "a freed place is handed on without taking it for the woken step (over-waking)" functions/shared/src/service/wait/mod.rs \
   $'    if !super::lane::hand_to(board, &stack, execution, now_ms, budget).await? {\n        return Ok(None);\n    }' '    let _ = budget;' stacks_ending_together_hand_on lib
+mutate "a longer PollIntervalSeconds lengthens the phase-two backoff (a stack at false longer)" functions/shared/src/domain/refresh/mod.rs \
+  '    settings.poll_interval_ms.clamp(1_000, BACKOFF_UNIT_MS) * (1u64 << failures.min(6))' '    settings.poll_interval_ms.max(1_000).max(BACKOFF_UNIT_MS / 60) * (1u64 << failures.min(6))' a_longer_lost_event_bound lib
 
 exit $survived

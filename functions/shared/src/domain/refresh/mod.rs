@@ -57,10 +57,15 @@ pub struct RefreshSettings {
 /// rolls back (a throttled resource API, a transient dependency) often succeeds again.
 pub const ENABLE_ATTEMPTS: u32 = 3;
 
-/// Pause before phase-two attempt `n + 1` (after `n` failures): 2, 4, 8... poll intervals.
+/// Pause before phase-two attempt `n + 1` (after `n` failures): 2, 4, 8... poll intervals,
+/// counted in intervals of at most a minute: a longer `PollIntervalSeconds` bounds what a
+/// lost event costs, and must not keep a stack at `false` longer between its attempts.
 fn enable_backoff_ms(settings: &RefreshSettings, failures: u32) -> u64 {
-    settings.poll_interval_ms.max(1_000) * (1u64 << failures.min(6))
+    settings.poll_interval_ms.clamp(1_000, BACKOFF_UNIT_MS) * (1u64 << failures.min(6))
 }
+
+/// The longest unit of the phase-two backoff ([`enable_backoff_ms`]).
+const BACKOFF_UNIT_MS: u64 = 60_000;
 
 /// The shortest wait between two looks at a running update of ours.
 pub const SHORTEST_LOOK_MS: u64 = 2_000;

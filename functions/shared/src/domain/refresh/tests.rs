@@ -68,6 +68,22 @@ fn an_update_is_noticed_within_a_tenth_of_its_time_or_the_shortest_look() {
 }
 
 #[test]
+fn a_longer_lost_event_bound_does_not_keep_a_stack_at_false_longer_between_attempts() {
+    let at = |poll_interval_ms| RefreshSettings {
+        poll_interval_ms,
+        ..SETTINGS
+    };
+    // The default (120 s) and the longest (300 s) back off as 60 s did: 2 and 4 minutes.
+    for poll in [60_000, 120_000, 300_000] {
+        assert_eq!(enable_backoff_ms(&at(poll), 1), 120_000, "{poll}");
+        assert_eq!(enable_backoff_ms(&at(poll), 2), 240_000, "{poll}");
+    }
+    // Shorter intervals still count as themselves (the suites poll fast).
+    assert_eq!(enable_backoff_ms(&at(1_000), 1), 2_000);
+    assert_eq!(enable_backoff_ms(&at(200), 1), 2_000);
+}
+
+#[test]
 fn looks_are_never_closer_than_the_shortest_nor_further_apart_than_the_poll_interval() {
     let settings = RefreshSettings {
         poll_interval_ms: 15_000,
