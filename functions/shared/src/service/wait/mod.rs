@@ -195,12 +195,13 @@ where
 /// Hands a free place in its lane to a step waiting for one: the place is taken for the
 /// step's stack (a conditional write of the lane, as the stack's own look would make)
 /// *before* its token is sent, so that the hand-overs of stacks ending at once never wake
-/// more steps than there are places. Reading the free places once and waking as many woke
-/// each place's next steps two or three times over when stacks ended together (the
-/// 260-stack `make bench-fleet`: 2.7 wakes per stack waiting for a place), and each wake
-/// too many cost a look that found the lane full again: three state transitions, a
-/// DescribeStackEvents, S3 requests. The woken step's look finds the place its own
-/// (`lanes::enter` admits a holder). A step that no longer waited gives the place back.
+/// more steps than there are places: two hand-overs that read the lane before either woken
+/// step has looked would each see the same places free, and each wake too many costs a
+/// look that finds the lane full again (three state transitions, a DescribeStackEvents,
+/// S3 requests). (`make bench-fleet`'s ends come spread out: each of its hand-overs found
+/// one place free and woke one step, so this guards a race it did not show.) The woken
+/// step's look finds the place its own (`lanes::enter` admits a holder). A step that no
+/// longer waited gives the place back.
 /// `Some(woken)`, or `None` when the lane was full again (another hand-over, or a
 /// stack's own look, took the place first).
 async fn hand_place<B, T>(
