@@ -69,9 +69,15 @@ def rows(figures: dict) -> tuple[list[str], list[str]]:
     peak_label = "< 50" if peak_target == 50 else f"< {peak_target} (50 for 1,300 stacks, pro rata)"
     row("peak concurrent Lambda invocations", [str(d["peak_concurrent_lambda_invocations"]) for d in designs], peak_label,
         [d["peak_concurrent_lambda_invocations"] < peak_target for d in designs])
+    row("invocations in flight at the peak, by function",
+        [", ".join(f"{k.removeprefix('rotatetoken-')} {v}" for k, v in
+                   d.get("peak_concurrent_lambda_invocations_by_function", {}).items()) or "?" for d in designs])
     row("Lambda per stack", [f"{d['lambda']['invocations_per_stack']} invocations, {d['lambda']['gb_seconds_per_stack']} GB-s"
                              for d in designs])
     row("state transitions per stack", [str(d["state_transitions_per_stack"]) for d in designs])
+    row("states entered per stack (its child execution)",
+        [", ".join(f"{k} {v:g}" for k, v in d.get("child_states_entered_per_stack", {}).items()) or "?"
+         for d in designs])
     row("cost per 1,000 stacks (of which S3 requests)",
         [f"${d['usd_per_1000_stacks']}" + (f" (${d['s3_usd_per_1000_stacks']})" if "s3_usd_per_1000_stacks" in d else "")
          for d in designs],

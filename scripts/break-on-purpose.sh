@@ -387,8 +387,16 @@ mutate "the bus admits no account of the target OUs (their stacks' ends are refu
 mutate "the emulator bills an implied authorisation as a request (a missing key's ListBucket)" tests/emulator/rotatetoken/request_log.py \
   $'                       # not as a LIST: an authorisation, not a request.\n                       "implied": True}' '                       }' a_missing_key_is_one_request emulator:test_request_log
 mutate "a freed place is handed on without taking it for the woken step (over-waking)" functions/shared/src/service/wait/mod.rs \
-  $'    if !super::lane::hand_to(board, &stack, execution, now_ms, budget).await? {\n        return Ok(None);\n    }' '    let _ = budget;' stacks_ending_together_hand_on lib
+  $'    let handed = super::lane::hand_to(board, &stack, execution, now_ms, budget).await?;\n    if handed == HandOver::Full {\n        return Ok(None);\n    }' $'    let _ = (budget, now_ms);\n    let handed = HandOver::Held;' stacks_ending_together_hand_on lib
+mutate "a hand-over whose step no longer waited gives back a place its stack already held" functions/shared/src/service/wait/mod.rs \
+  '    if woken == 0 && handed == HandOver::Taken {' '    if woken == 0 {' a_stale_registration_of_a_stack lib
+mutate "a hand-over whose step no longer waited keeps the place taken for it (idle until its lease ends)" functions/shared/src/service/wait/mod.rs \
+  '    if woken == 0 && handed == HandOver::Taken {' '    if woken == 0 && handed == HandOver::Full {' a_place_taken_for_a_step_gone lib
 mutate "a longer PollIntervalSeconds lengthens the phase-two backoff (a stack at false longer)" functions/shared/src/domain/refresh/mod.rs \
   '    settings.poll_interval_ms.clamp(1_000, BACKOFF_UNIT_MS) * (1u64 << failures.min(6))' '    settings.poll_interval_ms.max(1_000).max(BACKOFF_UNIT_MS / 60) * (1u64 << failures.min(6))' a_longer_lost_event_bound lib
+mutate "the emulator accepts a late SendTaskSuccess for a callback task that timed out" tests/emulator/rotatetoken/stepfunctions.py \
+  '                endpoint.report(CallbackConsumerTimeout())' '                pass' closes_its_token emulator:test_stepfunctions_stop
+mutate "the runs bucket's policy leaves the waiter out of its writers (every wait refused on AWS)" template.yaml \
+  $'                  - !GetAtt WaiterFunctionRole.Arn\n' '' each_role_is_limited_in_resources iam
 
 exit $survived

@@ -337,6 +337,29 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
         expect(f"the runs bucket, written by {writer}", bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}],
                {"principal": ev.name_of(writer), "action": "s3:PutObject", "resource": run_file,
                 "context": {**tls, "aws:PrincipalArn": ev.name_of(writer)}}, "allow")
+    # Every object request a role's own policy grants in the runs bucket, the bucket's
+    # policy must allow too: its deny names the pipeline's writers, and a role left out of
+    # it is refused on AWS whatever its own policy says (the local AWS enforces neither, so
+    # only this review can see it).
+    bucket_arn = ev.name_of("RunsBucket", "Arn")
+    for logical, statements in by_role.items():
+        if logical.startswith("target-role.yaml"):
+            continue
+        role_arn = ev.name_of(f"{logical}Role")
+        for st in statements:
+            if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                continue
+            for action in as_list(st.get("Action", [])):
+                if action not in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+                    continue
+                for resource in as_list(st.get("Resource", [])):
+                    if not (isinstance(resource, str) and resource.startswith(bucket_arn + "/")):
+                        continue
+                    expect(f"the runs bucket, {action} of {resource[len(bucket_arn) + 1:]} by {logical} "
+                           "(its own policy grants it)",
+                           bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}],
+                           {"principal": role_arn, "action": action, "resource": resource.replace("*", "x"),
+                            "context": {**tls, "aws:PrincipalArn": role_arn}}, "allow")
     expect("the runs bucket, written by another principal of the account", bucket,
            {"principal": other, "action": "s3:PutObject", "resource": run_file,
             "context": {**tls, "aws:PrincipalArn": other}}, "refuse")

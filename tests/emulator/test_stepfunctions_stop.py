@@ -183,27 +183,38 @@ class WaitStateScale(unittest.TestCase):
 
 
 class TaskTimeoutScale(unittest.TestCase):
-    def test_a_scaled_task_time_out_comes_that_many_times_later(self) -> None:
+    def test_a_scaled_task_time_out_comes_that_many_times_later_and_closes_its_token(self) -> None:
         emulator = Emulator()
         try:
             status, _ = emulator.post("/moto-api/rotatetoken/config", {"wait_state_scale": 3})
             self.assertEqual(status, 200)
             iam, sfn = emulator.client("iam"), emulator.client("stepfunctions")
             role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-            # A callback task whose token nobody sends back: it ends only by its time-out.
+            # A callback task whose token nobody sends back: it ends only by its time-out,
+            # caught, and the execution goes on (a Wait) as the product's steps do.
             queue = emulator.client("sqs").create_queue(QueueName="nobody")["QueueUrl"]
-            waiting = {"StartAt": "T", "States": {"T": {
-                "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
-                "TimeoutSecondsPath": "$.s", "End": True}}}
+            waiting = {"StartAt": "T", "States": {
+                "T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                      "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+                      "TimeoutSecondsPath": "$.s", "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "After"}],
+                      "End": True},
+                "After": {"Type": "Wait", "Seconds": 20, "End": True}}}
             machine = sfn.create_state_machine(name="t", definition=json.dumps(waiting), roleArn=role)["stateMachineArn"]
+            start = time.time()
             execution = sfn.start_execution(stateMachineArn=machine, input='{"s": 1}')["executionArn"]
-            status, took = ended(sfn, execution, within=20)
-            self.assertEqual(status, "FAILED")
-            failed = [e for e in sfn.get_execution_history(executionArn=execution)["events"]
-                      if e["type"] == "ExecutionFailed"]
-            self.assertEqual(failed[0]["executionFailedEventDetails"]["error"], "States.Timeout")
-            self.assertGreater(took, 2.5, "one second, three times over")
+            timed_out = None
+            while timed_out is None and time.time() - start < 20:
+                events = sfn.get_execution_history(executionArn=execution)["events"]
+                timed_out = next((e for e in events if e["type"] == "TaskTimedOut"), None)
+                time.sleep(0.05)
+            self.assertIsNotNone(timed_out, "the task times out")
+            self.assertGreater(time.time() - start, 2.5, "one second, three times over")
+            # Its token is closed while the execution goes on: a late SendTaskSuccess is
+            # told so, as AWS tells it (moto answered 200).
+            body = json.loads(emulator.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+            with self.assertRaises(sfn.exceptions.TaskTimedOut):
+                sfn.send_task_success(taskToken=body["token"], output="{}")
+            sfn.stop_execution(executionArn=execution)
         finally:
             emulator.stop()
 

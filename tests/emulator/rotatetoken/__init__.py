@@ -469,4 +469,12 @@ tests/emulator/test_registry.py checks that it is the registry's):
                to stabilize" (cloudtools/stacker#389), not created within 30 s
                (acquia/moonshot#213), about 20 minutes with many nested stacks (aws/aws-sam-
                cli#4681); the SAM CLI polls a change set every 5 s.
+ 57. [Step Functions] SendTaskSuccess/SendTaskFailure for the token of a callback task that
+       timed out answer `TaskTimedOut` ("The task token has either expired or the task
+       associated with the token has already been closed"), HTTP 400. moto answered HTTP 200
+       and dropped the outcome, so a waiter that woke a step gone meanwhile was told it woke
+       it.
+       Source: Step Functions API reference, SendTaskSuccess and SendTaskFailure, Errors:
+               TaskTimedOut. moto 5.2.5: execute_state.py `_evaluate_with_timeout` never
+               reports the time-out to the task's callback endpoint (callback.py `report`).
 """

@@ -50,6 +50,7 @@ ORDER = [
     stepfunctions.install_stop_wins,  # 48
     stepfunctions.install_retry_wait,  # 52
     stepfunctions.install_wait_state_scale,  # 55
+    stepfunctions.install_callback_time_outs,  # 57
     events.install_lambda_targets,  # 10
     events.install_test_event_pattern,  # 27
     events.install_bus_targets,  # 51: wraps 10's delivery

@@ -61,7 +61,7 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "stack_status_events": '{"emitted": n, "lost": n, "duplicated": n}: counters of the status change events (49); post {} to reset',
     "bus_deliveries_refused": "events a rule sent to another account's bus that its policy refused (51): a counter",
     "retry_interval_scale": "1: Step Functions Retry waits take AWS's time; 0.1 compresses them tenfold, for suites (52)",
-    "wait_state_scale": "1: Wait states take AWS's time; 3 makes each three times as long, for a benchmark slowing all of AWS (55)",
+    "wait_state_scale": "1: Wait states and task time-outs take AWS's time; 3 makes each three times as long, for a benchmark slowing all of AWS (55)",
     "change_set_seconds": "seconds an UPDATE change set (with its nested ones) stays CREATE_IN_PROGRESS before it is CREATE_COMPLETE, or FAILED when it changes nothing (56)",
     "account_limits": '{"ConcurrentResourcesLimit": 300}: what DescribeAccountLimits answers instead of AWS\'s defaults (50)',
 }

@@ -339,6 +339,74 @@ def install_wait_state_scale() -> None:
     wait_function.WaitFunction._eval_body = _eval_body
 
 
+@patch(
+    57, service="Step Functions",
+    behaviour="""SendTaskSuccess/SendTaskFailure for the token of a callback task that timed out
+      answer `TaskTimedOut` ("The task token has either expired or the task associated
+      with the token has already been closed"), HTTP 400. moto answered HTTP 200 and
+      dropped the outcome, so a waiter that woke a step gone meanwhile was told it woke
+      it.""",
+    source="""Step Functions API reference, SendTaskSuccess and SendTaskFailure, Errors:
+      TaskTimedOut. moto 5.2.5: execute_state.py `_evaluate_with_timeout` never reports
+      the time-out to the task's callback endpoint (callback.py `report`).""",
+)
+def install_callback_time_outs() -> None:
+    """(57) A callback task's time-out closes its token: the endpoint is told
+    (`CallbackConsumerTimeout`), and moto's own SendTaskSuccess/SendTaskFailure then
+    raise `TaskTimedOut`. (moto keeps one token across a state's retries, where AWS gives
+    each attempt its own; the product retries no callback task after its time-out.)"""
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackTimeoutError,
+    )
+
+    original = ExecutionState._evaluate_with_timeout
+
+    def _evaluate_with_timeout(self: Any, env: Any) -> None:
+        try:
+            original(self, env)
+        except (EvalTimeoutError, CallbackTimeoutError):
+            task = env.states.context_object.context_object_data.get("Task") or {}
+            token = task.get("Token")
+            endpoint = env.callback_pool_manager.get(token) if token else None
+            if endpoint is not None and endpoint.get_outcome() is None:
+                endpoint.report(CallbackConsumerTimeout())
+            raise
+
+    ExecutionState._evaluate_with_timeout = _evaluate_with_timeout
+
+    # moto's own answer to a closed token tests the wrapper exception for the time-out
+    # (always false: TaskDoesNotExist) and raises it without the message its AWSError
+    # requires (HTTP 500). The closed token is answered here, before moto looks.
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import models as sfn_models
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+        def __init__(self, message: str = "The task token has either expired or the task "
+                     "associated with the token has already been closed.") -> None:
+            super().__init__(message)
+
+    backend = sfn_models.StepFunctionsParserBackend
+
+    def refusing_closed(original: Any) -> Any:
+        def answer(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+            for execution in self._get_executions():
+                env = getattr(getattr(execution, "exec_worker", None), "env", None)
+                endpoint = env.callback_pool_manager.get(task_token) if env is not None else None
+                if endpoint is not None and isinstance(endpoint.consumer_error, CallbackConsumerTimeout):
+                    raise TaskTimedOut()
+            return original(self, task_token, *args, **kwargs)
+        return answer
+
+    for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+        setattr(backend, name, refusing_closed(getattr(backend, name)))
+
+
 relied_on(
     47, service="Step Functions",
     behaviour="""StopExecution of a parent stops its Distributed Map's child executions (moto's

@@ -105,6 +105,11 @@ pub fn enter(lane: &mut Lane, stack_id: &str, execution: &str, now_ms: u64, budg
     Entry::Admitted
 }
 
+/// Whether this run's refresh of the stack holds a place in the lane.
+pub fn holds(lane: &Lane, stack_id: &str, execution: &str) -> bool {
+    lane.holders.contains_key(&holder_key(stack_id, execution))
+}
+
 /// Places free now (after expired holders and a calm lane's growth), for the waiter to
 /// hand on to as many waiting stacks.
 pub fn free_places(lane: &Lane, now_ms: u64, budget: u32) -> u32 {

@@ -76,22 +76,37 @@ pub async fn enter<L: LockStore + Sync>(
     Ok(entry == Entry::Admitted)
 }
 
+/// What a hand-over found in the lane for the step it wakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandOver {
+    /// A free place, now taken for the step's stack.
+    Taken,
+    /// The stack holds a place already (its own look got one).
+    Held,
+    /// No place free (another hand-over, or a stack's own look, took it first).
+    Full,
+}
+
 /// The waiter hands a freed place to a step waiting for one: taken for it in the lane
 /// before its token is sent (as its own look would take it), so that hand-overs of
-/// stacks ending at once never wake more steps than there are places. `false`: the lane
-/// is full again (another hand-over, or a stack's own look, took the place first).
+/// stacks ending at once never wake more steps than there are places.
 pub(crate) async fn hand_to<L: LockStore + Sync>(
     store: &L,
     stack: &StackRef,
     execution: &str,
     now_ms: u64,
     budget: u32,
-) -> Result<bool, AwsError> {
-    let entry = change(store, stack, |lane| {
-        lanes::enter(lane, &stack.id, execution, now_ms, budget)
+) -> Result<HandOver, AwsError> {
+    change(store, stack, |lane| {
+        if lanes::holds(lane, &stack.id, execution) {
+            return HandOver::Held;
+        }
+        match lanes::enter(lane, &stack.id, execution, now_ms, budget) {
+            Entry::Admitted => HandOver::Taken,
+            Entry::Full => HandOver::Full,
+        }
     })
-    .await?;
-    Ok(entry == Entry::Admitted)
+    .await
 }
 
 /// A later look at a stack that holds a place: renewed when due. Best effort: a lease that

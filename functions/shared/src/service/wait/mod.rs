@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use super::lane::HandOver;
 use crate::domain::error::{from_step_input, required_str, InputError};
 use crate::domain::lanes::{self, lane_key, place_registration_key, waiting_prefix};
 use crate::domain::model::{Lane, RefreshTask, StackEnd, StackRef, WaitKind, WaitRegistration};
@@ -201,7 +202,11 @@ where
 /// S3 requests). (`make bench-fleet`'s ends come spread out: each of its hand-overs found
 /// one place free and woke one step, so this guards a race it did not show.) The woken
 /// step's look finds the place its own (`lanes::enter` admits a holder). A step that no
-/// longer waited gives the place back.
+/// longer waited gives back the place taken for it here (its stack may have got in by
+/// itself and ended, or its run may have ended: a place kept would be idle until the
+/// holder's lease ran out), never one its stack already held (a stack that got in by
+/// itself and left a stale registration behind). Its own look taking the place between
+/// the two writes costs at most one stack too many in the lane, which a look renews.
 /// `Some(woken)`, or `None` when the lane was full again (another hand-over, or a
 /// stack's own look, took the place first).
 async fn hand_place<B, T>(
@@ -223,11 +228,12 @@ where
         // Without its run the place cannot be held for it: woken, its look asks itself.
         return Ok(Some(send(board, tokens, key, registration).await?));
     };
-    if !super::lane::hand_to(board, &stack, execution, now_ms, budget).await? {
+    let handed = super::lane::hand_to(board, &stack, execution, now_ms, budget).await?;
+    if handed == HandOver::Full {
         return Ok(None);
     }
     let woken = send(board, tokens, key, registration).await?;
-    if woken == 0 {
+    if woken == 0 && handed == HandOver::Taken {
         super::lane::leave(board, &stack, execution).await;
     }
     Ok(Some(woken))
@@ -275,7 +281,8 @@ where
     }
     waiting.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     // A registration whose step already timed out (it asked again under a new token)
-    // finds its token gone: removed, and the next is tried, until `free` are woken.
+    // finds its token gone: removed, any place taken for it given back, and the next is
+    // tried, until `free` are woken.
     // Holders refused their resources are woken as what they want fits (an ended stack
     // gave its resources back), beside the places handed on to stacks waiting for one.
     let mut report = WaitReport::default();

@@ -95,6 +95,74 @@ fn run<T>(f: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(f)
 }
 
+/// Stack `n` of the lane the tests' steps wait in (STACK's account-region).
+fn app(n: u32) -> String {
+    format!("arn:aws:cloudformation:us-east-1:222222222222:stack/app{n}/{n}")
+}
+
+/// Stack `n`'s step of run `run`, waiting for a place since `n` ms.
+fn waiting_for_place(n: u32, token: &str) -> Value {
+    let mut task = RefreshTask::new(StackRef::from_stack_id(&app(n)).unwrap(), "RotateToken");
+    task.execution = Some("run".into());
+    task.wait = Some(StackWait {
+        kind: WaitKind::Place,
+        seconds: 300,
+        request_token: None,
+        seen_ms: u64::from(n),
+    });
+    json!({"task_token": token, "task": task})
+}
+
+fn holder() -> crate::domain::model::LaneHolder {
+    crate::domain::model::LaneHolder {
+        execution: "run".into(),
+        renewed_ms: 0,
+        resources: 0,
+        wants: 0,
+    }
+}
+
+/// A lane of `places` held by `holders` (holder keys).
+fn lane_of(places: u32, holders: &[&str]) -> Lane {
+    Lane {
+        places,
+        holders: holders.iter().map(|h| (h.to_string(), holder())).collect(),
+        ..Default::default()
+    }
+}
+
+fn put_lane(board: &Board, lane: &Lane) {
+    let key = crate::domain::lanes::lane_key(&StackRef::from_stack_id(STACK).unwrap());
+    board
+        .0
+        .lock()
+        .unwrap()
+        .insert(key, serde_json::to_vec(lane).unwrap());
+}
+
+/// The lane's holders now, sorted.
+fn held(board: &Board) -> Vec<String> {
+    let key = crate::domain::lanes::lane_key(&StackRef::from_stack_id(STACK).unwrap());
+    let (body, _) = run(board.read(&key)).unwrap().unwrap();
+    let lane: Lane = serde_json::from_slice(&body).unwrap();
+    let mut held: Vec<String> = lane.holders.into_keys().collect();
+    held.sort();
+    held
+}
+
+/// A stack of the lane ended: its place is handed on.
+fn place_freed(board: &Board, tokens: &Tokens, budget: u32) -> WaitReport {
+    let ended = step("x", None, 0)["task"].clone();
+    run(wait(
+        board,
+        tokens,
+        budget,
+        10,
+        json!({"place_freed": ended}),
+    ))
+    .unwrap()
+}
+
 #[test]
 fn an_end_wakes_the_step_waiting_for_it_and_only_once() {
     let (board, tokens) = (Board::default(), Tokens::default());
@@ -290,59 +358,24 @@ fn a_freed_place_goes_to_the_longest_waiting_step_that_still_waits() {
 #[test]
 fn stacks_ending_together_hand_on_only_the_places_there_are() {
     let (board, tokens) = (Board::default(), Tokens::default());
-    let stack = |n: u32| format!("arn:aws:cloudformation:us-east-1:222222222222:stack/app{n}/{n}");
-    let waiting = |n: u32| {
-        let mut task = RefreshTask::new(StackRef::from_stack_id(&stack(n)).unwrap(), "RotateToken");
-        task.execution = Some("run".into());
-        task.wait = Some(StackWait {
-            kind: WaitKind::Place,
-            seconds: 300,
-            request_token: None,
-            seen_ms: u64::from(n),
-        });
-        json!({"task_token": format!("w{n}"), "task": task})
-    };
-    let holder = |at: u64| crate::domain::model::LaneHolder {
-        execution: "run".into(),
-        renewed_ms: at,
-        resources: 0,
-        wants: 0,
-    };
-    let key = crate::domain::lanes::lane_key(&StackRef::from_stack_id(STACK).unwrap());
-    let put_lane = |lane: &Lane| {
-        board
-            .0
-            .lock()
-            .unwrap()
-            .insert(key.clone(), serde_json::to_vec(lane).unwrap())
-    };
     // Two places, both held by stacks a and b: three steps wait for a place.
-    let mut lane = Lane {
-        places: 2,
-        holders: [("a".to_string(), holder(0)), ("b".to_string(), holder(0))].into(),
-        ..Default::default()
-    };
-    put_lane(&lane);
+    put_lane(&board, &lane_of(2, &["a", "b"]));
     for n in 1..=3 {
-        let r = run(wait(&board, &tokens, 2, 10, waiting(n))).unwrap();
+        let r = run(wait(
+            &board,
+            &tokens,
+            2,
+            10,
+            waiting_for_place(n, &format!("w{n}")),
+        ))
+        .unwrap();
         assert_eq!((r.registered, r.woken), (true, 0), "w{n}");
     }
     // a and b end together: both give their places back before either hand-over runs.
-    lane.holders.clear();
-    put_lane(&lane);
-    let ended = step("x", None, 0)["task"].clone();
-    let first = run(wait(
-        &board,
-        &tokens,
-        2,
-        10,
-        json!({"place_freed": ended.clone()}),
-    ))
-    .unwrap();
-    let second = run(wait(&board, &tokens, 2, 10, json!({"place_freed": ended}))).unwrap();
+    put_lane(&board, &lane_of(2, &[]));
+    let woken = place_freed(&board, &tokens, 2).woken + place_freed(&board, &tokens, 2).woken;
     assert_eq!(
-        first.woken + second.woken,
-        2,
+        woken, 2,
         "two places free, two steps woken, however many hand-overs"
     );
     assert_eq!(
@@ -350,15 +383,55 @@ fn stacks_ending_together_hand_on_only_the_places_there_are() {
         ["w1", "w2"],
         "the longest waiting"
     );
-    let (body, _) = run(board.read(&key)).unwrap().unwrap();
-    let lane: Lane = serde_json::from_slice(&body).unwrap();
-    let mut held: Vec<&String> = lane.holders.keys().collect();
-    held.sort();
     assert_eq!(
-        held,
-        [&format!("run {}", stack(1)), &format!("run {}", stack(2))],
+        held(&board),
+        [format!("run {}", app(1)), format!("run {}", app(2))],
         "their places are theirs before they look"
     );
+}
+
+#[test]
+fn a_stale_registration_of_a_stack_that_got_in_by_itself_leaves_its_place_alone() {
+    let (board, tokens) = (Board::default(), Tokens::default());
+    put_lane(&board, &lane_of(2, &["a", "b"]));
+    for (n, token) in [(1, "stale-1"), (2, "w2")] {
+        let r = run(wait(&board, &tokens, 2, 10, waiting_for_place(n, token))).unwrap();
+        assert_eq!((r.registered, r.woken), (true, 0), "{token}");
+    }
+    // Stack 1's step timed out and its own look got a (grown) place: it runs, holding it;
+    // its old registration is still on the board. Then b ends.
+    tokens.0.lock().unwrap().push("stale-1".into());
+    let one = format!("run {}", app(1));
+    put_lane(&board, &lane_of(3, &["a", &one]));
+    assert_eq!(
+        place_freed(&board, &tokens, 3).woken,
+        1,
+        "the step still waiting is woken"
+    );
+    assert_eq!(
+        held(&board),
+        ["a".to_string(), one, format!("run {}", app(2))],
+        "the running stack keeps its place"
+    );
+}
+
+#[test]
+fn a_place_taken_for_a_step_gone_is_given_back_and_goes_to_the_next() {
+    let (board, tokens) = (Board::default(), Tokens::default());
+    put_lane(&board, &lane_of(2, &["a", "b"]));
+    for (n, token) in [(1, "gone-1"), (2, "w2")] {
+        let r = run(wait(&board, &tokens, 2, 10, waiting_for_place(n, token))).unwrap();
+        assert_eq!((r.registered, r.woken), (true, 0), "{token}");
+    }
+    // Stack 1's step no longer waits (its run was stopped); then b ends.
+    tokens.0.lock().unwrap().push("gone-1".into());
+    put_lane(&board, &lane_of(2, &["a"]));
+    assert_eq!(
+        place_freed(&board, &tokens, 2).woken,
+        1,
+        "the place goes on to the step still waiting"
+    );
+    assert_eq!(held(&board), ["a".to_string(), format!("run {}", app(2))]);
 }
 
 #[test]
