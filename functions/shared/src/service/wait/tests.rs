@@ -150,6 +150,21 @@ fn held(board: &Board) -> Vec<String> {
     held
 }
 
+/// Steps of stacks `n` registering to wait for a place, in a lane found full: none woken.
+fn register_waiting(board: &Board, tokens: &Tokens, budget: u32, steps: &[(u32, &str)]) {
+    for (n, token) in steps {
+        let r = run(wait(
+            board,
+            tokens,
+            budget,
+            10,
+            waiting_for_place(*n, token),
+        ))
+        .unwrap();
+        assert_eq!((r.registered, r.woken), (true, 0), "{token}");
+    }
+}
+
 /// A stack of the lane ended: its place is handed on.
 fn place_freed(board: &Board, tokens: &Tokens, budget: u32) -> WaitReport {
     let ended = step("x", None, 0)["task"].clone();
@@ -360,17 +375,7 @@ fn stacks_ending_together_hand_on_only_the_places_there_are() {
     let (board, tokens) = (Board::default(), Tokens::default());
     // Two places, both held by stacks a and b: three steps wait for a place.
     put_lane(&board, &lane_of(2, &["a", "b"]));
-    for n in 1..=3 {
-        let r = run(wait(
-            &board,
-            &tokens,
-            2,
-            10,
-            waiting_for_place(n, &format!("w{n}")),
-        ))
-        .unwrap();
-        assert_eq!((r.registered, r.woken), (true, 0), "w{n}");
-    }
+    register_waiting(&board, &tokens, 2, &[(1, "w1"), (2, "w2"), (3, "w3")]);
     // a and b end together: both give their places back before either hand-over runs.
     put_lane(&board, &lane_of(2, &[]));
     let woken = place_freed(&board, &tokens, 2).woken + place_freed(&board, &tokens, 2).woken;
@@ -394,10 +399,7 @@ fn stacks_ending_together_hand_on_only_the_places_there_are() {
 fn a_stale_registration_of_a_stack_that_got_in_by_itself_leaves_its_place_alone() {
     let (board, tokens) = (Board::default(), Tokens::default());
     put_lane(&board, &lane_of(2, &["a", "b"]));
-    for (n, token) in [(1, "stale-1"), (2, "w2")] {
-        let r = run(wait(&board, &tokens, 2, 10, waiting_for_place(n, token))).unwrap();
-        assert_eq!((r.registered, r.woken), (true, 0), "{token}");
-    }
+    register_waiting(&board, &tokens, 2, &[(1, "stale-1"), (2, "w2")]);
     // Stack 1's step timed out and its own look got a (grown) place: it runs, holding it;
     // its old registration is still on the board. Then b ends.
     tokens.0.lock().unwrap().push("stale-1".into());
@@ -419,10 +421,7 @@ fn a_stale_registration_of_a_stack_that_got_in_by_itself_leaves_its_place_alone(
 fn a_place_taken_for_a_step_gone_is_given_back_and_goes_to_the_next() {
     let (board, tokens) = (Board::default(), Tokens::default());
     put_lane(&board, &lane_of(2, &["a", "b"]));
-    for (n, token) in [(1, "gone-1"), (2, "w2")] {
-        let r = run(wait(&board, &tokens, 2, 10, waiting_for_place(n, token))).unwrap();
-        assert_eq!((r.registered, r.woken), (true, 0), "{token}");
-    }
+    register_waiting(&board, &tokens, 2, &[(1, "gone-1"), (2, "w2")]);
     // Stack 1's step no longer waits (its run was stopped); then b ends.
     tokens.0.lock().unwrap().push("gone-1".into());
     put_lane(&board, &lane_of(2, &["a"]));
