@@ -188,8 +188,6 @@ class TaskTimeoutScale(unittest.TestCase):
         try:
             status, _ = emulator.post("/moto-api/rotatetoken/config", {"wait_state_scale": 3})
             self.assertEqual(status, 200)
-            iam, sfn = emulator.client("iam"), emulator.client("stepfunctions")
-            role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
             # A callback task whose token nobody sends back: it ends only by its time-out,
             # caught, and the execution goes on (a Wait) as the product's steps do.
             queue = emulator.client("sqs").create_queue(QueueName="nobody")["QueueUrl"]
@@ -199,7 +197,7 @@ class TaskTimeoutScale(unittest.TestCase):
                       "TimeoutSecondsPath": "$.s", "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "After"}],
                       "End": True},
                 "After": {"Type": "Wait", "Seconds": 20, "End": True}}}
-            machine = sfn.create_state_machine(name="t", definition=json.dumps(waiting), roleArn=role)["stateMachineArn"]
+            sfn, machine = machine_over(emulator, waiting)
             start = time.time()
             execution = sfn.start_execution(stateMachineArn=machine, input='{"s": 1}')["executionArn"]
             timed_out = None
