@@ -163,6 +163,20 @@ mutate "RequireOptInTag ignored: untagged stacks are selected and updated" funct
   '    (required && !tagged && !at_false).then(|| {' '    (false && required && !tagged && !at_false).then(|| {' opt_in discover
 mutate "a stack left at false is skipped for want of the opt-in tag" functions/shared/src/domain/selection.rs \
   '    (required && !tagged && !at_false).then(|| {' '    (required && !tagged).then(|| {' opted_in lib
+mutate "a stack without a service role is updated with the pipeline's power" functions/shared/src/domain/service_role.rs \
+  '    (!has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' '    (false && !has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' without_a_service_role lib
+mutate "a task claiming phase two skips the service-role check" functions/shared/src/domain/refresh/verdict.rs \
+  '    if let Some(reason) = borrows_pipeline_power(snapshot, &settings.without_service_role) {' '    if let Some(reason) = borrows_pipeline_power(snapshot, &settings.without_service_role)
+        .filter(|_| task.phase == Phase::Disable)
+    {' claims_phase_two lib
+mutate "a stack's service role is not read from DescribeStacks" functions/shared/src/aws/cloudformation/mod.rs \
+  '        service_role: stack.role_arn().map(str::to_string),' '        service_role: None,' without_a_service_role operator
+mutate "a dry run plans a refused stack as would_refresh" functions/shared/src/domain/discovery.rs \
+  $'        (None, Some(reason)) if consumer && dry_run => Before::WouldFail(reason),\n' '' without_a_service_role operator
+mutate "emulator: an update without RoleARN drops the stack's service role" tests/emulator/rotatetoken/cloudformation/real_shapes.py \
+  'original(self, template, role_arn or getattr(self, "role_arn", None), *args, **kwargs)' 'original(self, template, role_arn, *args, **kwargs)' keeps_the_stacks_service_role emulator:test_real_shapes
+mutate "the target role may use the guarded-resource policy outside CloudFormation" target-role.yaml \
+  $'              - Sid: OtherServicesOnlyThroughCloudFormation\n                Effect: Deny\n' $'              - Sid: OtherServicesOnlyThroughCloudFormation\n                Effect: Allow\n' boundary iam
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \

@@ -259,6 +259,8 @@ def env_vars(endpoint: str, template_facts: dict) -> str:
         "SELECTION_MODE": "referencing",
         "POLL_INTERVAL_SECONDS": "1",
         "STEP_BUDGET_SECONDS": "20",
+        # The seeded stacks have no service role (as `sam deploy` makes them).
+        "STACKS_WITHOUT_SERVICE_ROLE": "*",
     }
     files = {"Parameters": {"AWS_ENDPOINT_URL": endpoint}}
     for logical, f in template_facts["functions"].items():

@@ -188,6 +188,7 @@ fn each_function_is_set_exactly_the_variables_its_settings_read() {
         ),
         ("SECRET_NAME_PREFIXES", "prod/"),
         ("REQUIRE_OPT_IN_TAG", "no"),
+        ("STACKS_WITHOUT_SERVICE_ROLE", ""),
         ("RECONCILE_ACTION", "alert"),
         ("AWS_REGION", "us-east-1"),
     ]

@@ -60,6 +60,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         template_concurrency: 4,
         target_concurrency: 1,
         require_opt_in: false,
+        without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
     };
     let discover = |dry_run: bool| {
         let (access, secrets, scope, settings) = (&access, &secrets, &scope, &settings);
@@ -108,6 +109,8 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
                 poll_interval_ms: 100,
                 max_wait_ms: 30_000,
                 require_opt_in: false,
+                without_service_role:
+                    rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
                 wait_for_events: false,
                 lane_places: 0,
             },
@@ -181,6 +184,8 @@ async fn a_task_saying_the_guard_passed_is_judged_again() {
             poll_interval_ms: 100,
             max_wait_ms: 30_000,
             require_opt_in: false,
+            without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(
+            ),
             wait_for_events: false,
             lane_places: 0,
         },

@@ -24,6 +24,7 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
         template_concurrency: 4,
         target_concurrency: 4,
         require_opt_in: false,
+        without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
     }
 }
 
@@ -355,6 +356,8 @@ async fn with_require_opt_in_untagged_consumers_are_reported_skipped() {
         &own_region(),
         &DiscoverySettings {
             require_opt_in: true,
+            without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(
+            ),
             ..settings(SelectionMode::Referencing)
         },
         input,

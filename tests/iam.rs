@@ -360,6 +360,13 @@ fn each_role_is_limited_in_resources_and_every_boundary_condition_refuses_what_i
         with(
             json!({"TargetAccountIds": "111111111111", "TargetRegions": "eu-west-1", "RequireOptInTag": "yes"}),
         ),
+        // The guarded-resource policy and nested templates: beyond CloudFormation's own
+        // calls, the target role acts only through CloudFormation (aws:CalledVia).
+        with(json!({
+            "TargetAccountIds": "111111111111",
+            "GuardedResourcePolicyArn": "arn:aws:iam::111111111111:policy/guarded",
+            "NestedTemplateObjectArns": "arn:aws:s3:::my-templates/*"
+        })),
     ] {
         let problems = iam_review(&parameters);
         assert!(

@@ -1,6 +1,6 @@
 //! The operator's command line (`rotate-token`) against the whole pipeline on the local AWS:
-//! plan, start, watch, stop, report and audit, and the scheduled reconciliation that
-//! catches a change whose event was lost.
+//! plan, start, watch, stop, report and audit, the scheduled reconciliation that catches a
+//! change whose event was lost, and the stacks it refuses to update with its own power.
 
 use std::time::Duration;
 
@@ -371,4 +371,94 @@ async fn bad_arguments_and_missing_credentials_are_refused_with_their_exit_codes
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains("Example:\n  rotate-token"), "{sub}: {help}");
     }
+}
+
+/// A stack's author must not borrow the pipeline's permissions: CloudFormation builds the
+/// resources of a stack without a service role with the caller's (the pipeline's) power.
+/// Such a consumer is refused (failed, never updated, the run fails) unless an
+/// administrator listed it (`StacksWithoutServiceRole`); a stack with a service role keeps
+/// it through both updates; the dry run says so first, and the scheduled reconciliation in
+/// `refresh` mode refuses it again.
+#[tokio::test]
+async fn a_stack_without_a_service_role_is_refused_unless_an_administrator_listed_it() {
+    const ROLE: &str = "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role";
+    let p = Pipeline::start(|env| {
+        env.set(
+            "STACKS_WITHOUT_SERVICE_ROLE",
+            "arn:aws:cloudformation:*:*:stack/listed-app/*",
+        )
+        .set("RECONCILE_ACTION", "refresh")
+    })
+    .await;
+    p.emulator.control(json!({"update_delay_seconds": 0.2}));
+    let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
+    let template = consumer_template("prod/db-password");
+    create_stack(&p.cfn, "borrowing-app", &template, &[]).await;
+    create_stack(&p.cfn, "listed-app", &template, &[]).await;
+    create_stack_with_role(&p.cfn, "role-app", &template, ROLE).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let version = put_secret(&p.sm, "prod/db-password", "v2").await;
+
+    let plan = p
+        .cli(&["plan", "--secret", "prod/db-password", "--output", "json"])
+        .await;
+    let planned = plan.json();
+    assert_eq!(
+        row(&planned, "borrowing-app")["outcome"],
+        "would_fail",
+        "{planned:#}"
+    );
+    assert_eq!(row(&planned, "listed-app")["outcome"], "would_refresh");
+    assert_eq!(row(&planned, "role-app")["outcome"], "would_refresh");
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let name = rotatetoken::domain::trigger::execution_name(&arn, &version);
+    let done = p.wait_for(&name, Duration::from_secs(120)).await;
+    assert_eq!(done.status, "FAILED", "a refused consumer needs attention");
+    let s = &done.summary;
+    let refused = row(s, "borrowing-app");
+    assert_eq!(refused["outcome"], "failed", "{s:#}");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no service role"),
+        "{refused}"
+    );
+    assert_eq!(refused["critical"], false, "its resources are untouched");
+    assert!(p
+        .emulator
+        .completed_token_updates("borrowing-app")
+        .is_empty());
+    for stack in ["listed-app", "role-app"] {
+        assert_eq!(row(s, stack)["outcome"], "refreshed", "{s:#}");
+        assert_eq!(
+            p.emulator.completed_token_updates(stack),
+            vec!["false", "true"]
+        );
+    }
+    let role_app = p
+        .cfn
+        .describe_stacks()
+        .stack_name("role-app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        role_app.stacks()[0].role_arn(),
+        Some(ROLE),
+        "kept through both updates"
+    );
+
+    // The scheduled reconciliation finds it stale, and refuses it again.
+    let (answer, name) = p.fire_schedule("2026-11-23T06:00:00Z", &arn).await;
+    assert_eq!(answer["decision"], "reconciled", "{answer}");
+    let again = p.wait_for(&name, Duration::from_secs(60)).await;
+    assert_eq!(again.status, "FAILED", "{:#}", again.summary);
+    assert_eq!(row(&again.summary, "borrowing-app")["outcome"], "failed");
+    assert!(p
+        .emulator
+        .completed_token_updates("borrowing-app")
+        .is_empty());
 }

@@ -42,6 +42,7 @@ fn discovery_settings() -> DiscoverySettings {
         template_concurrency: 4,
         target_concurrency: 4,
         require_opt_in: false,
+        without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
     }
 }
 
@@ -144,6 +145,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         poll_interval_ms: 100,
         max_wait_ms: 30_000,
         require_opt_in: false,
+        without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         wait_for_events: false,
         lane_places: 0,
     };
@@ -157,7 +159,7 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
             &SecretsManager::new(&central),
             &SystemClock,
             &SdkRetries,
-            refresh_settings,
+            refresh_settings.clone(),
             &scope,
             serde_json::to_value(task).unwrap(),
             until,
@@ -271,6 +273,8 @@ async fn a_stack_outside_the_targets_is_never_touched() {
             poll_interval_ms: 100,
             max_wait_ms: 5_000,
             require_opt_in: false,
+            without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(
+            ),
             wait_for_events: false,
             lane_places: 0,
         },
@@ -406,6 +410,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         poll_interval_ms: 100,
         max_wait_ms: 30_000,
         require_opt_in: false,
+        without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         wait_for_events: false,
         lane_places: 0,
     };
@@ -417,7 +422,7 @@ async fn organisational_units_are_resolved_to_their_active_accounts_at_run_time(
         &SecretsManager::new(&central),
         &SystemClock,
         &SdkRetries,
-        settings,
+        settings.clone(),
         &scope,
         serde_json::to_value(nested).unwrap(),
         until,

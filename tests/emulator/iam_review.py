@@ -190,8 +190,11 @@ def condition_holds(conditions: dict, ctx: dict[str, Any]) -> bool:
             if op == "Bool":
                 actual = [a.lower() for a in actual]
             if op.startswith("ForAllValues:"):
+                # Every value of the request's key (none: holds) satisfies the operator; a
+                # negated one means "equal to none of the listed".
                 base = op.split(":", 1)[1]
-                if not all(any(_compare(base, e, a) for e in expected) for a in actual):
+                positive = base.replace("Not", "")
+                if not all(any(_compare(positive, e, a) for e in expected) != ("Not" in base) for a in actual):
                     return False
                 continue
             negated = "Not" in op
@@ -231,7 +234,11 @@ def statement_matches(st: dict, request: dict) -> bool:
         account = who.split(":")[4] if who.startswith("arn:") else who
         if not any(p in ("*", who, account, f"arn:aws:iam::{account}:root") for p in allowed):
             return False
-    if not any(wildcard(a, request["action"], case=False) for a in as_list(st.get("Action", []))):
+    # NotAction: every action but those listed ("IAM JSON policy elements: NotAction").
+    if "NotAction" in st:
+        if any(wildcard(a, request["action"], case=False) for a in as_list(st["NotAction"])):
+            return False
+    elif not any(wildcard(a, request["action"], case=False) for a in as_list(st.get("Action", []))):
         return False
     # NotResource: every resource but those listed ("IAM JSON policy elements: NotResource").
     if "NotResource" in st:
@@ -327,6 +334,30 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
         if limited_regions:
             expect(f"{who}: {action} in a region outside TargetRegions", updater,
                    request("ap-south-2", tagged), "refuse")
+
+    # The target role's power beyond CloudFormation (GuardedResourcePolicyArn, modelled as
+    # an Allow of everything) acts only through CloudFormation (aws:CalledVia): a direct
+    # call is refused, the same call inside a stack operation allowed, and the role's own
+    # CloudFormation calls stay allowed.
+    if has_targets:
+        guarded = updater + [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+        via = {"aws:CalledVia": ["cloudformation.amazonaws.com"]}
+        for action, resource in (("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x"),
+                                 ("s3:GetObject", "arn:aws:s3:::customer-data/x"),
+                                 ("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x")):
+            base = {"principal": pipeline_role, "action": action, "resource": resource}
+            expect(f"{who} with the guarded-resource policy: {action} called directly", guarded,
+                   {**base, "context": {}}, "refuse")
+            expect(f"{who} with the guarded-resource policy: {action} inside a stack operation", guarded,
+                   {**base, "context": via}, "allow")
+        expect(f"{who}: its own UpdateStack, called directly", guarded,
+               {"principal": pipeline_role, "action": "cloudformation:UpdateStack",
+                "resource": f"arn:aws:cloudformation:{(limited_regions or [REGION])[0]}:{ACCOUNT}:stack/app/1",
+                "context": {"aws:RequestedRegion": (limited_regions or [REGION])[0], **tagged}}, "allow")
+        for template_object in [t for t in as_list(rev.params.get("NestedTemplateObjectArns", [])) if t]:
+            expect(f"{who}: a nested template read ({template_object})", guarded,
+                   {"principal": pipeline_role, "action": "s3:GetObject",
+                    "resource": template_object.replace("*", "x"), "context": {}}, "allow")
 
     # The runs bucket: private to the pipeline's writers, TLS only.
     bucket = resource_policy(ev, template, "AWS::S3::BucketPolicy")

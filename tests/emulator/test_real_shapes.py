@@ -132,6 +132,23 @@ class RealShapes(EmulatorTestCase):
         p = self.params("s")
         self.assertEqual((p["Password"]["ParameterValue"], p["Subnets"]["ParameterValue"]), ("****", "a,b"))
 
+    # (58)
+
+    def test_an_update_without_a_role_keeps_the_stacks_service_role(self) -> None:
+        role = "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1"
+        body = json.dumps({
+            "Parameters": {"RotateToken": {"Type": "String", "Default": "true"}},
+            "Resources": {"P": {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "v"}}},
+        })
+        self.cfn.create_stack(StackName="r", TemplateBody=body, RoleARN=role)
+        self.assertEqual(self.settled("r").get("RoleARN"), role)
+        self.cfn.update_stack(StackName="r", UsePreviousTemplate=True,
+                              Parameters=[{"ParameterKey": "RotateToken", "ParameterValue": "false"}])
+        self.assertEqual(self.settled("r").get("RoleARN"), role, "UpdateStack without RoleARN")
+        cs = self.change_set("r", "UPDATE", [{"ParameterKey": "RotateToken", "ParameterValue": "true"}], name="back")
+        self.cfn.execute_change_set(ChangeSetName=cs["ChangeSetId"])
+        self.assertEqual(self.settled("r").get("RoleARN"), role, "a change set without RoleARN")
+
     # (40)
 
     def test_keeping_a_defaulted_list_parameter_changes_nothing(self) -> None:

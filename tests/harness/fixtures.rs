@@ -314,6 +314,27 @@ pub async fn create_tagged_stack(
         .to_string()
 }
 
+/// [`create_stack`] with a service role (`RoleARN`), as `cdk deploy` makes its stacks (the
+/// bootstrap's cfn-exec role): CloudFormation acts with it, not with the caller's power.
+pub async fn create_stack_with_role(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+    template: &str,
+    role_arn: &str,
+) -> String {
+    cfn.create_stack()
+        .stack_name(name)
+        .template_body(template)
+        .capabilities(Capability::CapabilityIam)
+        .role_arn(role_arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e:?}"))
+        .stack_id()
+        .unwrap()
+        .to_string()
+}
+
 /// A direct UpdateStack with the stack's previous template: each parameter set to a value,
 /// or kept (`None`: UsePreviousValue). What the emulator alone does with an update.
 pub async fn update_with_previous_template(

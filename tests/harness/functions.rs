@@ -64,6 +64,9 @@ impl FunctionEnv {
             ("POLL_INTERVAL_SECONDS", "0.2"),
             ("MAX_WAIT_SECONDS", "120"),
             ("STEP_BUDGET_SECONDS", "20"),
+            // The fixtures' stacks have no service role (as `sam deploy` makes them): allowed
+            // here; tests/service_roles.rs runs the default, which refuses them.
+            ("STACKS_WITHOUT_SERVICE_ROLE", "*"),
         ];
         Self {
             vars: vars

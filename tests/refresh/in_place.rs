@@ -119,6 +119,7 @@ async fn a_stack_left_pinned_to_an_unlabelled_version_is_warned_about() {
         template_concurrency: 1,
         target_concurrency: 1,
         require_opt_in: false,
+        without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
     };
     let found = service::discover(
         &w.access,

@@ -23,6 +23,7 @@ const SETTINGS: RefreshSettings = RefreshSettings {
     poll_interval_ms: 100,
     max_wait_ms: 30_000,
     require_opt_in: false,
+    without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
     wait_for_events: false,
     lane_places: 0,
 };
@@ -612,9 +613,10 @@ async fn with_require_opt_in_an_untagged_stack_is_never_updated() {
     .await;
     let opt_in = RefreshSettings {
         require_opt_in: true,
+        without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         ..SETTINGS
     };
-    let out = run_with(&w, task(&untagged), 30_000, opt_in).await;
+    let out = run_with(&w, task(&untagged), 30_000, opt_in.clone()).await;
     assert_eq!(out.outcome, Outcome::Skipped, "{out:?}");
     let reason = out.reason.clone().unwrap_or_default();
     assert!(reason.contains("rotatetoken:opt-in=true"), "{reason}");

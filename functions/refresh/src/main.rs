@@ -45,6 +45,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (access, org, secrets, scope) = (&access, &org, &secrets, &scope);
         let files = files.as_ref();
+        let settings = settings.clone();
         async move {
             let now = SystemClock.now_ms();
             let until = budget_until(now, event.context.deadline, step_budget_ms);

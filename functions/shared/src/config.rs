@@ -4,13 +4,14 @@
 use crate::domain::discovery::DiscoverySettings;
 use crate::domain::error::InputError;
 use crate::domain::refresh::RefreshSettings;
+use crate::domain::service_role::StacksWithoutServiceRole;
 use crate::domain::targets::{
     parse_accounts, parse_organizational_units, parse_regions, TargetSettings,
 };
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 20] = [
+pub const TEMPLATE_VARIABLES: [&str; 21] = [
     "PARAMETER_NAME",
     "VERSION_PARAMETER_NAME",
     "SELECTION_MODE",
@@ -29,6 +30,7 @@ pub const TEMPLATE_VARIABLES: [&str; 20] = [
     "STATE_MACHINE_ARN",
     "SECRET_NAME_PREFIXES",
     "REQUIRE_OPT_IN_TAG",
+    "STACKS_WITHOUT_SERVICE_ROLE",
     "RECONCILE_ACTION",
     "AWS_REGION",
 ];
@@ -123,7 +125,16 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
         template_concurrency: 8,
         target_concurrency: 8,
         require_opt_in: require_opt_in()?,
+        without_service_role: without_service_role()?,
     })
+}
+
+/// `StacksWithoutServiceRole` (stack ARN patterns, comma-separated; absent or empty: none):
+/// the stacks an administrator allows the pipeline to update without a service role
+/// (`domain::service_role`).
+fn without_service_role() -> Result<StacksWithoutServiceRole, InputError> {
+    StacksWithoutServiceRole::parse(&var("STACKS_WITHOUT_SERVICE_ROLE").unwrap_or_default())
+        .map_err(|e| InputError::new("STACKS_WITHOUT_SERVICE_ROLE", e))
 }
 
 /// `MaxConcurrency`: a run's stacks in flight at once in each account and region. The
@@ -181,6 +192,7 @@ pub fn refresh_settings() -> Result<RefreshSettings, InputError> {
         )?,
         max_wait_ms: seconds_to_ms("MAX_WAIT_SECONDS", 3600.0, "a positive number of seconds")?,
         require_opt_in: require_opt_in()?,
+        without_service_role: without_service_role()?,
         wait_for_events: wait_for_events()?,
         lane_places: max_concurrency()?,
     })

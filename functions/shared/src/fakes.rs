@@ -98,6 +98,9 @@ impl FakeStack {
                 capabilities: vec!["CAPABILITY_IAM".into()],
                 parent_id: None,
                 root_id: None,
+                // A stack deployed with a service role, as `cdk deploy` does (its
+                // cfn-exec role): the pipeline may update it by default.
+                service_role: Some("arn:aws:iam::111111111111:role/app-deployer".into()),
                 tags: vec![],
                 rollback_monitoring_minutes: 0,
             }),

@@ -74,6 +74,7 @@ ORDER = [
     real_shapes.install_missing_parameter_message,  # 38
     real_shapes.install_resources_that_fail,  # 39: wraps 29's resource creation
     real_shapes.install_list_parameter_defaults,  # 40
+    real_shapes.install_service_role_kept,  # 58: wraps 3's update
     change_sets.install_change_set_creation_time,  # 56: wraps 22's delete, 16's and 33's execute
     # Outermost: a request's token is taken before any other check can refuse it.
     request_tokens.install_request_tokens,  # 41

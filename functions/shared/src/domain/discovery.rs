@@ -16,6 +16,7 @@ use super::planning;
 use super::selection::{
     mentions_secret, not_opted_in, not_refreshable_reason, parameters_mention_secret, SelectionMode,
 };
+use super::service_role::{borrows_pipeline_power, StacksWithoutServiceRole};
 use super::targets::Target;
 use crate::ports::{AwsError, SecretDirectory, StackDirectory, StackUpdater, TargetAccess};
 
@@ -32,6 +33,8 @@ pub struct DiscoverySettings {
     pub target_concurrency: usize,
     /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
     pub require_opt_in: bool,
+    /// Stacks the pipeline may update without a service role (`StacksWithoutServiceRole`).
+    pub without_service_role: StacksWithoutServiceRole,
 }
 
 /// What the checks before phase one say about a stack, as discovery sees them.
@@ -451,18 +454,21 @@ async fn judge<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Syn
     };
     let refusal = not_refreshable_reason(snapshot)
         .or_else(|| not_opted_in(snapshot, settings.require_opt_in, token));
-    let before = match refusal {
-        Some(reason) => Before::Skip(reason),
+    let borrowed = borrows_pipeline_power(snapshot, &settings.without_service_role);
+    let before = match (refusal, borrowed) {
+        (Some(reason), _) => Before::Skip(reason),
+        // The refresh function refuses it (failed): a dry run says so.
+        (None, Some(reason)) if consumer && dry_run => Before::WouldFail(reason),
         // The refresh function judges every stack right before phase one. Discovery judges
         // too when it already holds the template (referencing mode, nested stacks), and in
         // a dry run, which must report the same verdicts and runs no refresh.
-        None if consumer && (body.is_some() || dry_run) => {
+        (None, _) if consumer && (body.is_some() || dry_run) => {
             match guard_verdict(directory, snapshot, body, members, token, dry_run).await {
                 Ok(plan) => Before::Go(plan),
                 Err(before) => before,
             }
         }
-        None => Before::Go(vec![]),
+        (None, _) => Before::Go(vec![]),
     };
     Ok(judged(
         snapshot,
@@ -509,15 +515,17 @@ async fn judge_in_place<D: StackDirectory + StackUpdater + Sync, S: SecretDirect
         || mentions_secret(&directory.template_body(&snapshot.stack).await?, secret);
     let refusal = not_refreshable_reason(snapshot)
         .or_else(|| not_opted_in(snapshot, run.settings.require_opt_in, version));
-    let before = match refusal {
-        Some(reason) => Before::Skip(reason),
-        None if consumer && run.dry_run => {
+    let borrowed = borrows_pipeline_power(snapshot, &run.settings.without_service_role);
+    let before = match (refusal, borrowed) {
+        (Some(reason), _) => Before::Skip(reason),
+        (None, Some(reason)) if consumer && run.dry_run => Before::WouldFail(reason),
+        (None, _) if consumer && run.dry_run => {
             match in_place_verdict(directory, snapshot, version, run.versions).await {
                 Ok(plan) => Before::Go(plan),
                 Err(before) => before,
             }
         }
-        None => Before::Go(vec![]),
+        (None, _) => Before::Go(vec![]),
     };
     Ok(judged(
         snapshot,
@@ -582,6 +590,8 @@ mod tests {
                 template_concurrency: 1,
                 target_concurrency: 1,
                 require_opt_in: false,
+                // A stack without a service role: allowed, the checks are what is tested.
+                without_service_role: StacksWithoutServiceRole::any(),
             };
             let secret = &SecretRef {
                 // The name matches nothing in the template: referencing mode reads it.

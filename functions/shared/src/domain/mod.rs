@@ -18,6 +18,7 @@ pub mod run_lock;
 pub mod run_names;
 pub mod secret_scope;
 pub mod selection;
+pub mod service_role;
 pub mod stack_policy;
 pub mod targets;
 pub mod trigger;

@@ -120,8 +120,8 @@ fn condition_holds(condition: Option<&Value>, resource_type: &str) -> bool {
     })
 }
 
-/// `*` any run of characters, `?` one character.
-fn glob(pattern: &str, text: &str) -> bool {
+/// `*` any run of characters, `?` one character (IAM's `StringLike`).
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {

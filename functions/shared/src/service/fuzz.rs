@@ -96,7 +96,7 @@ proptest! {
 
     #[test]
     fn no_refresh_input_panics(input in prop_oneof![any_json(), near_valid_task()]) {
-        let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false, wait_for_events: false, lane_places: 0 };
+        let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false, wait_for_events: false, lane_places: 0, without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none() };
         let _ = futures::executor::block_on(refresh(
             NO_STOPS,
             &Unreachable, &NoOrganization, &Unreachable, &crate::ports::SystemClock, &NoRetries, settings, &scope(), input, 0,
@@ -110,7 +110,7 @@ proptest! {
     fn a_task_naming_another_parameter_or_session_is_refused_before_any_call(
         parameter in "[A-Za-z]{1,12}", session in "[a-z-]{1,20}",
     ) {
-        let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false, wait_for_events: false, lane_places: 0 };
+        let settings = RefreshSettings { poll_interval_ms: 1, max_wait_ms: 10, require_opt_in: false, wait_for_events: false, lane_places: 0, without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none() };
         let task = |parameter: &str, session: Option<&str>| json!({
             "stack": {"account": "123456789012", "region": "us-east-1", "name": "app",
                       "id": "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1"},
@@ -118,7 +118,7 @@ proptest! {
         });
         let refused = |input: Value| match futures::executor::block_on(refresh(
             NO_STOPS,
-            &Unreachable, &NoOrganization, &Unreachable, &crate::ports::SystemClock, &NoRetries, settings, &scope(), input, 0,
+            &Unreachable, &NoOrganization, &Unreachable, &crate::ports::SystemClock, &NoRetries, settings.clone(), &scope(), input, 0,
         )) {
             Err(FunctionError::Input(e)) => e.field,
             other => format!("not refused by field: {other:?}"),
@@ -148,6 +148,7 @@ proptest! {
             template_concurrency: 1,
             target_concurrency: 1,
             require_opt_in: false,
+            without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
         };
         let _ = futures::executor::block_on(discover(
             &Unreachable, &NoOrganization, Some(&Unreachable), &Unreachable, &NoRetries, &scope(), &settings, input,

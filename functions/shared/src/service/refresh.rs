@@ -203,7 +203,7 @@ where
         clock,
         budget: &budget,
     };
-    let mut out = refresh::advance(reach, settings, task, budget_until_ms)
+    let mut out = refresh::advance(reach, settings.clone(), task, budget_until_ms)
         .instrument(span.clone())
         .await
         .map_err(|i| match i.changed {

@@ -367,3 +367,33 @@ def install_list_parameter_defaults() -> None:
             self._parsed_resources[key] = items
 
     parsing.ResourceMap.load_parameters = load_parameters
+
+
+@patch(
+    58, service="CloudFormation",
+    behaviour="""An update (UpdateStack, an executed change set) that names no `RoleARN` keeps the
+      stack's service role (moto dropped it: DescribeStacks showed no RoleARN after any
+      update without one).""",
+    source="""CloudFormation API reference, UpdateStack and CreateChangeSet, `RoleARN`: "If you
+      don't specify a value, CloudFormation uses the role that was previously associated
+      with the stack." """,
+)
+def install_service_role_kept() -> None:
+    """(58) A stack keeps its service role through updates that name none (UpdateStack,
+    `RoleARN`: "If you don't specify a value, CloudFormation uses the role that was
+    previously associated with the stack"; the same for a change set). moto set the role
+    to whatever the update named, so every update without one removed it, and a refresh
+    would have judged a stack that has a service role as one without. Wraps moto's update
+    both where patch 3 calls it and where moto's own paths do."""
+    from moto.cloudformation import models as cfn_models
+
+    from . import updates
+
+    def keeping(original: Any) -> Any:
+        def update(self: Any, template: str, role_arn: Any = None, *args: Any, **kwargs: Any) -> None:
+            original(self, template, role_arn or getattr(self, "role_arn", None), *args, **kwargs)
+
+        return update
+
+    updates._moto.stack_update = keeping(updates._moto.stack_update)
+    cfn_models.Stack.update = keeping(cfn_models.Stack.update)

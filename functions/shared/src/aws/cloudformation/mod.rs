@@ -231,6 +231,7 @@ fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
             .and_then(|r| r.monitoring_time_in_minutes())
             .unwrap_or(0)
             .clamp(0, 180) as u32,
+        service_role: stack.role_arn().map(str::to_string),
     })
 }
 

@@ -71,6 +71,9 @@ pub struct StackSnapshot {
     /// Rollback triggers' monitoring time (`RollbackConfiguration.MonitoringTimeInMinutes`):
     /// CloudFormation keeps every update in progress that much longer, 0 to 180 minutes.
     pub rollback_monitoring_minutes: u32,
+    /// The stack's service role (`RoleARN`): CloudFormation acts with it, not with the
+    /// caller's credentials (`domain::service_role`).
+    pub service_role: Option<String>,
 }
 
 /// The resource type of a nested stack (its physical id is the child's stack id).
@@ -104,6 +107,7 @@ impl StackSnapshot {
             root_id: None,
             tags: vec![],
             rollback_monitoring_minutes: 0,
+            service_role: None,
         }
     }
 }

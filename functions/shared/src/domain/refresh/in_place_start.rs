@@ -20,7 +20,7 @@ where
     B: ResourceBudget + Sync,
 {
     let (updater, secrets) = (reach.updater, reach.secrets);
-    if let Some(wait) = held_back(task, snapshot, class, settings.require_opt_in) {
+    if let Some(wait) = held_back(task, snapshot, class, settings) {
         return Ok(wait);
     }
     let Some(secret_arn) = task.secret_arn.clone() else {

@@ -14,6 +14,7 @@ pub use super::model::{ParameterValue, UpdatePlan};
 use super::nested;
 use super::planning::{plan_update, side_change_reason};
 use super::selection::{classify_status, StatusClass};
+pub use super::service_role::StacksWithoutServiceRole;
 
 mod in_place_start;
 pub mod operations;
@@ -21,6 +22,8 @@ pub mod operations;
 mod tests;
 #[cfg(test)]
 mod tests_budget;
+#[cfg(test)]
+mod tests_service_role;
 mod verdict;
 
 use crate::ports::{
@@ -31,7 +34,7 @@ use operations::{in_place_token, phase_one_token, phase_two_token, running_token
 pub use verdict::{after_function_failure, restore_command, ERRORS_BEFORE_ANY_CHANGE};
 use verdict::{explain_rollback, fail, held_back, not_done, orphans};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshSettings {
     /// The longest time between two DescribeStacks calls while an update runs (shorter
     /// while the update is young: [`next_look_ms`]).
@@ -40,6 +43,8 @@ pub struct RefreshSettings {
     pub max_wait_ms: u64,
     /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
     pub require_opt_in: bool,
+    /// Stacks the pipeline may update without a service role (`StacksWithoutServiceRole`).
+    pub without_service_role: StacksWithoutServiceRole,
     /// Hand the task back as soon as the stack must be waited for, with a [`StackWait`]
     /// the state machine waits on (the stack's end event, or `poll_interval_ms` when the
     /// event is lost: [`super::waiting`]), instead of polling inside the invocation. On
@@ -354,7 +359,7 @@ where
     B: ResourceBudget + Sync,
 {
     let updater = reach.updater;
-    if let Some(wait) = held_back(task, snapshot, class, settings.require_opt_in) {
+    if let Some(wait) = held_back(task, snapshot, class, settings) {
         return Ok(wait);
     }
     // The data-loss guard, on the template as it is now, right before anything is deleted

@@ -23,6 +23,7 @@ pub(super) const SETTINGS: RefreshSettings = RefreshSettings {
     poll_interval_ms: 1_000,
     max_wait_ms: 60_000,
     require_opt_in: false,
+    without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
     wait_for_events: false,
     lane_places: 0,
 };

@@ -8,6 +8,8 @@ use super::super::model::{FailedResource, Phase, RefreshTask, SecretRef, StackRe
 use super::super::planning::ACKNOWLEDGED_CAPABILITIES;
 use super::super::rollback;
 use super::super::selection::{managed_elsewhere, not_opted_in, StatusClass};
+use super::super::service_role::borrows_pipeline_power;
+use super::RefreshSettings;
 use crate::domain::model::Outcome;
 use crate::ports::{StackDirectory, StackUpdater};
 
@@ -143,18 +145,32 @@ pub fn after_function_failure(mut task: RefreshTask, error: &str, cause: &str) -
     task
 }
 
-/// The checks before any update, in both modes: a stack another service owns, one not
-/// opted in (before phase one only: a stack between phases is always brought back to
-/// `true`), one busy with someone else's operation, one that needs an operator.
-/// `Some(wait)` when the update must not start now.
+/// The checks before any update, in both modes: a stack without a service role that no
+/// administrator listed (before every update: the task's phase is an input, and a stack
+/// refused between phases is reported critical, never left at `false` in silence), a
+/// stack another service owns, one not opted in (before phase one only: a stack between
+/// phases is always brought back to `true`), one busy with someone else's operation, one
+/// that needs an operator. `Some(wait)` when the update must not start now.
 pub(super) fn held_back(
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
     class: StatusClass,
-    require_opt_in: bool,
+    settings: &RefreshSettings,
 ) -> Option<bool> {
+    if let Some(reason) = borrows_pipeline_power(snapshot, &settings.without_service_role) {
+        // Failed, not skipped: a consumer of the secret keeps the old value until someone
+        // acts. Critical where the stack is at `false` (left without its resources), or
+        // after our own phase one.
+        let at_false = snapshot
+            .parameter(&task.parameter)
+            .and_then(|p| p.value.as_deref())
+            == Some("false");
+        let critical = task.phase != Phase::Disable || at_false;
+        fail(task, reason, critical);
+        return Some(false);
+    }
     let opt_in = match task.phase {
-        Phase::Disable => not_opted_in(snapshot, require_opt_in, &task.parameter),
+        Phase::Disable => not_opted_in(snapshot, settings.require_opt_in, &task.parameter),
         _ => None,
     };
     if let Some(reason) = managed_elsewhere(snapshot).or(opt_in) {
