@@ -176,7 +176,13 @@ mutate "a dry run plans a refused stack as would_refresh" functions/shared/src/d
 mutate "emulator: an update without RoleARN drops the stack's service role" tests/emulator/rotatetoken/cloudformation/real_shapes.py \
   'original(self, template, role_arn or getattr(self, "role_arn", None), *args, **kwargs)' 'original(self, template, role_arn, *args, **kwargs)' keeps_the_stacks_service_role emulator:test_real_shapes
 mutate "the target role may use the guarded-resource policy outside CloudFormation" target-role.yaml \
-  $'              - Sid: OtherServicesOnlyThroughCloudFormation\n                Effect: Deny\n' $'              - Sid: OtherServicesOnlyThroughCloudFormation\n                Effect: Allow\n' boundary iam
+  $'              - Sid: OtherCallsOnlyThroughCloudFormation\n                Effect: Deny\n' $'              - Sid: OtherCallsOnlyThroughCloudFormation\n                Effect: Allow\n' boundary iam
+mutate "the target role may use the guarded-resource policy for any CloudFormation call" target-role.yaml \
+  $'                NotAction:\n                  - cloudformation:DescribeStacks\n' $'                NotAction:\n                  - cloudformation:*\n' boundary iam
+mutate "without targets the refresh role's CalledVia Deny also denies its own run files" template.yaml \
+  $'                  - s3:PutObject\n                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' $'                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' boundary iam
+mutate "an in-place stack without a service role is updated" functions/shared/src/domain/refresh/in_place_start.rs \
+  '    if let Some(wait) = held_back(task, snapshot, class, settings) {' '    if let Some(wait) = held_back(task, snapshot, class, &RefreshSettings { without_service_role: StacksWithoutServiceRole::any(), ..settings.clone() }) {' in_place_stack_without lib
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \

@@ -335,7 +335,10 @@ async fn an_aborted_run_is_told_to_the_operators_and_its_children_stop() {
     for name in ["service-0", "service-1"] {
         create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
     }
-    p.emulator.control(json!({"update_delay_seconds": 4.0}));
+    // Long enough that the second stack's phase one (a second behind the first, more on a
+    // loaded machine: `make test` once saw the first's phase two come first at 4 s) begins
+    // while the first's still runs.
+    p.emulator.control(json!({"update_delay_seconds": 8.0}));
     let version = put_secret(&p.sm, "prod/db-password", "new").await;
     p.deliver(&sample_event("put-secret-value.json", &arn, &version))
         .await;

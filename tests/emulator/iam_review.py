@@ -335,29 +335,33 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
             expect(f"{who}: {action} in a region outside TargetRegions", updater,
                    request("ap-south-2", tagged), "refuse")
 
-    # The target role's power beyond CloudFormation (GuardedResourcePolicyArn, modelled as
-    # an Allow of everything) acts only through CloudFormation (aws:CalledVia): a direct
-    # call is refused, the same call inside a stack operation allowed, and the role's own
-    # CloudFormation calls stay allowed.
-    if has_targets:
+    # The guarded-resource policy (GuardedResourcePolicyArn, modelled as an Allow of
+    # everything) acts only through CloudFormation (aws:CalledVia), in the role that updates
+    # the stacks (the target role; the refresh role without targets): a direct call is
+    # refused, the same call inside a stack operation allowed. And the Deny spares every
+    # call the role makes itself: each action its own policy allows (and Lambda's logs),
+    # called directly, is still allowed.
+    guards_here = not has_targets and ev.params.get("GuardedResourcePolicyArn") not in (None, "")
+    if has_targets or guards_here:
         guarded = updater + [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
         via = {"aws:CalledVia": ["cloudformation.amazonaws.com"]}
         for action, resource in (("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x"),
-                                 ("s3:GetObject", "arn:aws:s3:::customer-data/x"),
-                                 ("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x")):
+                                 ("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x"),
+                                 ("cloudformation:CreateStack", f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/x/1"),
+                                 ("cloudformation:ExecuteChangeSet", f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/x/1")):
             base = {"principal": pipeline_role, "action": action, "resource": resource}
             expect(f"{who} with the guarded-resource policy: {action} called directly", guarded,
                    {**base, "context": {}}, "refuse")
             expect(f"{who} with the guarded-resource policy: {action} inside a stack operation", guarded,
                    {**base, "context": via}, "allow")
-        expect(f"{who}: its own UpdateStack, called directly", guarded,
-               {"principal": pipeline_role, "action": "cloudformation:UpdateStack",
-                "resource": f"arn:aws:cloudformation:{(limited_regions or [REGION])[0]}:{ACCOUNT}:stack/app/1",
-                "context": {"aws:RequestedRegion": (limited_regions or [REGION])[0], **tagged}}, "allow")
-        for template_object in [t for t in as_list(rev.params.get("NestedTemplateObjectArns", [])) if t]:
-            expect(f"{who}: a nested template read ({template_object})", guarded,
-                   {"principal": pipeline_role, "action": "s3:GetObject",
-                    "resource": template_object.replace("*", "x"), "context": {}}, "allow")
+        denies = [st for st in updater if isinstance(st, dict) and st.get("Effect") == "Deny"]
+        own = {a for st in updater if isinstance(st, dict) and st.get("Effect") == "Allow"
+               for a in as_list(st.get("Action", []))}
+        if guards_here:
+            own |= {"logs:CreateLogStream", "logs:PutLogEvents"}
+        for action in sorted(own):
+            if decide(denies, {"principal": pipeline_role, "action": action, "resource": "*", "context": {}}) == "deny":
+                problems.append(f"{who}: its own call {action} is denied by its CalledVia Deny")
 
     # The runs bucket: private to the pipeline's writers, TLS only.
     bucket = resource_policy(ev, template, "AWS::S3::BucketPolicy")

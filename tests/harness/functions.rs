@@ -65,7 +65,7 @@ impl FunctionEnv {
             ("MAX_WAIT_SECONDS", "120"),
             ("STEP_BUDGET_SECONDS", "20"),
             // The fixtures' stacks have no service role (as `sam deploy` makes them): allowed
-            // here; tests/service_roles.rs runs the default, which refuses them.
+            // here; tests/operator.rs runs the refusal (a_stack_without_a_service_role_...).
             ("STACKS_WITHOUT_SERVICE_ROLE", "*"),
         ];
         Self {

@@ -477,9 +477,10 @@ tests/emulator/test_registry.py checks that it is the registry's):
        Source: Step Functions API reference, SendTaskSuccess and SendTaskFailure, Errors:
                TaskTimedOut. moto 5.2.5: execute_state.py `_evaluate_with_timeout` never
                reports the time-out to the task's callback endpoint (callback.py `report`).
- 58. [CloudFormation] An update (UpdateStack, an executed change set) that names no
-       `RoleARN` keeps the stack's service role (moto dropped it: DescribeStacks showed no
-       RoleARN after any update without one).
+ 58. [CloudFormation] UpdateStack without `RoleARN` keeps the stack's service role (moto
+       dropped it: DescribeStacks showed no RoleARN after any update without one). An
+       executed change set keeps it too (moto's change sets never touch it), even one naming
+       another role.
        Source: CloudFormation API reference, UpdateStack and CreateChangeSet, `RoleARN`: "If
                you don't specify a value, CloudFormation uses the role that was previously
                associated with the stack."

@@ -457,8 +457,10 @@ async fn judge<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Syn
     let borrowed = borrows_pipeline_power(snapshot, &settings.without_service_role);
     let before = match (refusal, borrowed) {
         (Some(reason), _) => Before::Skip(reason),
-        // The refresh function refuses it (failed): a dry run says so.
+        // The refresh function refuses it (failed): a dry run says so, and a real run hands
+        // it to the refresh unjudged, so that both report the same verdict.
         (None, Some(reason)) if consumer && dry_run => Before::WouldFail(reason),
+        (None, Some(_)) if consumer => Before::Go(vec![]),
         // The refresh function judges every stack right before phase one. Discovery judges
         // too when it already holds the template (referencing mode, nested stacks), and in
         // a dry run, which must report the same verdicts and runs no refresh.

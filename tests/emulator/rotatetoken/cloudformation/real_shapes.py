@@ -371,9 +371,9 @@ def install_list_parameter_defaults() -> None:
 
 @patch(
     58, service="CloudFormation",
-    behaviour="""An update (UpdateStack, an executed change set) that names no `RoleARN` keeps the
-      stack's service role (moto dropped it: DescribeStacks showed no RoleARN after any
-      update without one).""",
+    behaviour="""UpdateStack without `RoleARN` keeps the stack's service role (moto dropped it:
+      DescribeStacks showed no RoleARN after any update without one). An executed change
+      set keeps it too (moto's change sets never touch it), even one naming another role.""",
     source="""CloudFormation API reference, UpdateStack and CreateChangeSet, `RoleARN`: "If you
       don't specify a value, CloudFormation uses the role that was previously associated
       with the stack." """,
@@ -384,9 +384,7 @@ def install_service_role_kept() -> None:
     previously associated with the stack"; the same for a change set). moto set the role
     to whatever the update named, so every update without one removed it, and a refresh
     would have judged a stack that has a service role as one without. Wraps moto's update
-    both where patch 3 calls it and where moto's own paths do."""
-    from moto.cloudformation import models as cfn_models
-
+    where patch 3 calls it (moto's ExecuteChangeSet applies the change set without it)."""
     from . import updates
 
     def keeping(original: Any) -> Any:
@@ -396,4 +394,3 @@ def install_service_role_kept() -> None:
         return update
 
     updates._moto.stack_update = keeping(updates._moto.stack_update)
-    cfn_models.Stack.update = keeping(cfn_models.Stack.update)

@@ -73,3 +73,27 @@ fn a_listed_stack_without_a_service_role_is_refreshed() {
     assert_eq!(t.outcome, Outcome::Refreshed, "{:?}", t.reason);
     assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
 }
+
+#[test]
+fn an_in_place_stack_without_a_service_role_is_failed_before_its_update() {
+    let stack = without_role("true");
+    let mut t = task(&stack);
+    t.mode = crate::domain::in_place::RefreshMode::InPlace;
+    let t = refresh(&stack, t, SETTINGS);
+    assert_eq!(t.outcome, Outcome::Failed, "{:?}", t.reason);
+    assert!(t.reason.as_deref().unwrap().contains("no service role"));
+    assert!(!t.critical, "in place deletes nothing");
+    assert!(stack.updates.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_stack_refused_between_phases_is_critical_only_while_at_false() {
+    for (token, critical) in [("false", true), ("true", false)] {
+        let stack = without_role(token);
+        let mut between = task(&stack);
+        between.phase = Phase::Enable;
+        let t = refresh(&stack, between, SETTINGS);
+        assert_eq!(t.outcome, Outcome::Failed);
+        assert_eq!(t.critical, critical, "at {token}: {:?}", t.reason);
+    }
+}

@@ -159,14 +159,13 @@ pub(super) fn held_back(
 ) -> Option<bool> {
     if let Some(reason) = borrows_pipeline_power(snapshot, &settings.without_service_role) {
         // Failed, not skipped: a consumer of the secret keeps the old value until someone
-        // acts. Critical where the stack is at `false` (left without its resources), or
-        // after our own phase one.
+        // acts. Critical where the stack is at `false` (left without its resources: found
+        // so, or refused between phases), read from the stack, not from the task's phase.
         let at_false = snapshot
             .parameter(&task.parameter)
             .and_then(|p| p.value.as_deref())
             == Some("false");
-        let critical = task.phase != Phase::Disable || at_false;
-        fail(task, reason, critical);
+        fail(task, reason, at_false);
         return Some(false);
     }
     let opt_in = match task.phase {
