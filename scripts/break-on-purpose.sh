@@ -166,8 +166,8 @@ mutate "a stack left at false is skipped for want of the opt-in tag" functions/s
 mutate "a stack without a service role is updated with the pipeline's power" functions/shared/src/domain/service_role.rs \
   '    (!has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' '    (false && !has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' without_a_service_role lib
 mutate "a task claiming phase two skips the service-role check" functions/shared/src/domain/refresh/verdict.rs \
-  '    if let Some(reason) = borrows_pipeline_power(snapshot, &settings.without_service_role) {' '    if let Some(reason) = borrows_pipeline_power(snapshot, &settings.without_service_role)
-        .filter(|_| task.phase == Phase::Disable)
+  '    if let Some(reason) = borrows_pipeline_power(snapshot, without_service_role) {' '    if let Some(reason) =
+        borrows_pipeline_power(snapshot, without_service_role).filter(|_| task.phase == Phase::Disable)
     {' claims_phase_two lib
 mutate "a stack's service role is not read from DescribeStacks" functions/shared/src/aws/cloudformation/mod.rs \
   '        service_role: stack.role_arn().map(str::to_string),' '        service_role: None,' without_a_service_role operator
@@ -182,7 +182,7 @@ mutate "the target role may use the guarded-resource policy for any CloudFormati
 mutate "without targets the refresh role's CalledVia Deny also denies its own run files" template.yaml \
   $'                  - s3:PutObject\n                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' $'                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' boundary iam
 mutate "an in-place stack without a service role is updated" functions/shared/src/domain/refresh/in_place_start.rs \
-  '    if let Some(wait) = held_back(task, snapshot, class, settings) {' '    if let Some(wait) = held_back(task, snapshot, class, &RefreshSettings { without_service_role: StacksWithoutServiceRole::any(), ..settings.clone() }) {' in_place_stack_without lib
+  '        &settings.without_service_role,' '        &StacksWithoutServiceRole::any(),' in_place_stack_without lib
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \

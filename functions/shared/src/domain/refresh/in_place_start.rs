@@ -20,7 +20,13 @@ where
     B: ResourceBudget + Sync,
 {
     let (updater, secrets) = (reach.updater, reach.secrets);
-    if let Some(wait) = held_back(task, snapshot, class, settings) {
+    if let Some(wait) = held_back(
+        task,
+        snapshot,
+        class,
+        settings.require_opt_in,
+        &settings.without_service_role,
+    ) {
         return Ok(wait);
     }
     let Some(secret_arn) = task.secret_arn.clone() else {

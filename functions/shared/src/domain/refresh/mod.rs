@@ -359,7 +359,13 @@ where
     B: ResourceBudget + Sync,
 {
     let updater = reach.updater;
-    if let Some(wait) = held_back(task, snapshot, class, settings) {
+    if let Some(wait) = held_back(
+        task,
+        snapshot,
+        class,
+        settings.require_opt_in,
+        &settings.without_service_role,
+    ) {
         return Ok(wait);
     }
     // The data-loss guard, on the template as it is now, right before anything is deleted

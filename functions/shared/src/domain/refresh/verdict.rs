@@ -8,8 +8,7 @@ use super::super::model::{FailedResource, Phase, RefreshTask, SecretRef, StackRe
 use super::super::planning::ACKNOWLEDGED_CAPABILITIES;
 use super::super::rollback;
 use super::super::selection::{managed_elsewhere, not_opted_in, StatusClass};
-use super::super::service_role::borrows_pipeline_power;
-use super::RefreshSettings;
+use super::super::service_role::{borrows_pipeline_power, StacksWithoutServiceRole};
 use crate::domain::model::Outcome;
 use crate::ports::{StackDirectory, StackUpdater};
 
@@ -155,9 +154,10 @@ pub(super) fn held_back(
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
     class: StatusClass,
-    settings: &RefreshSettings,
+    require_opt_in: bool,
+    without_service_role: &StacksWithoutServiceRole,
 ) -> Option<bool> {
-    if let Some(reason) = borrows_pipeline_power(snapshot, &settings.without_service_role) {
+    if let Some(reason) = borrows_pipeline_power(snapshot, without_service_role) {
         // Failed, not skipped: a consumer of the secret keeps the old value until someone
         // acts. Critical where the stack is at `false` (left without its resources: found
         // so, or refused between phases), read from the stack, not from the task's phase.
@@ -169,7 +169,7 @@ pub(super) fn held_back(
         return Some(false);
     }
     let opt_in = match task.phase {
-        Phase::Disable => not_opted_in(snapshot, settings.require_opt_in, &task.parameter),
+        Phase::Disable => not_opted_in(snapshot, require_opt_in, &task.parameter),
         _ => None,
     };
     if let Some(reason) = managed_elsewhere(snapshot).or(opt_in) {
