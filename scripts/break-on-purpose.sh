@@ -183,6 +183,16 @@ mutate "without targets the refresh role's CalledVia Deny also denies its own ru
   $'                  - s3:PutObject\n                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' $'                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' boundary iam
 mutate "an in-place stack without a service role is updated" functions/shared/src/domain/refresh/in_place_start.rs \
   '        &settings.without_service_role,' '        &StacksWithoutServiceRole::any(),' in_place_stack_without lib
+mutate "discovery assumes the updater role" functions/shared/src/aws/targets.rs \
+  '        self.role_name = self.settings.reader_role_name();' '' read_only_session targets
+mutate "the updater role trusts discovery's principals" target-role.yaml \
+  '              AWS: !Ref UpdaterRoleArns' '              AWS: !Ref ReaderRoleArns' boundary iam
+mutate "the reader role may update stacks" target-role.yaml \
+  $'                Action:\n                  - cloudformation:CreateChangeSet\n                  - cloudformation:DescribeChangeSet\n                  - cloudformation:DeleteChangeSet\n                Resource: !Sub arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/*/*\n                Condition: !If\n                  - LimitsUpdates\n                  - StringEquals:\n                      aws:RequestedRegion: !If [HasRegions, !Ref TargetRegions, !Ref AWS::NoValue]\n                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n                  - !Ref AWS::NoValue\n              # A preview' $'                Action:\n                  - cloudformation:CreateChangeSet\n                  - cloudformation:DescribeChangeSet\n                  - cloudformation:DeleteChangeSet\n                  - cloudformation:UpdateStack\n                Resource: !Sub arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/*/*\n                Condition: !If\n                  - LimitsUpdates\n                  - StringEquals:\n                      aws:RequestedRegion: !If [HasRegions, !Ref TargetRegions, !Ref AWS::NoValue]\n                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n                  - !Ref AWS::NoValue\n              # A preview' boundary iam
+mutate "the discover role may assume the updater role" template.yaml \
+  '                Resource: !Sub arn:${AWS::Partition}:iam::*:role/${TargetRoleName}Reader' '                Resource: !Sub arn:${AWS::Partition}:iam::*:role/${TargetRoleName}*' boundary iam
+mutate "emulator: the request log names every assumed session the updater's" tests/emulator/rotatetoken/sts.py \
+  'ASSUMED_ROLES[role.access_key_id] = role_arn.rsplit("/", 1)[-1]' 'ASSUMED_ROLES[role.access_key_id] = "RotateTokenTarget"' across_accounts iam
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \

@@ -25,10 +25,12 @@ fn set(v: &Value) -> BTreeSet<String> {
 fn compare(emulator: &Emulator, parameters: Value) -> Vec<String> {
     let grants = iam_grants(&parameters);
     let mut own: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut assumed: BTreeSet<String> = BTreeSet::new();
+    // Each target role's sessions' calls, by role name.
+    let mut assumed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (function, credentials, action) in emulator.calls() {
-        if credentials == "assumed" {
-            assumed.insert(action);
+        if let Some(role) = credentials.strip_prefix("assumed") {
+            let role = role.trim_start_matches(':').to_string();
+            assumed.entry(role).or_default().insert(action);
         } else {
             own.entry(function).or_default().insert(action);
         }
@@ -50,16 +52,28 @@ fn compare(emulator: &Emulator, parameters: Value) -> Vec<String> {
             &set(granted),
         );
     }
-    // The target role is deployed only where there are targets: then it must be exact too.
+    // The target roles are deployed only where there are targets: then each must be exact
+    // too, against its own sessions' calls (the updater's: refresh; the reader's:
+    // discovery, which IAM keeps from every update).
     if !assumed.is_empty() {
-        let role = set(&grants["target_role"]);
-        mismatches(
-            &mut problems,
-            "the target role",
-            "target-role.yaml",
-            &assumed,
-            &role,
-        );
+        let roles = grants["target_roles"].as_object().unwrap();
+        for role in assumed.keys() {
+            if !roles.contains_key(role) {
+                problems.push(format!(
+                    "a session of {role}, which target-role.yaml does not define"
+                ));
+            }
+        }
+        for (role, granted) in roles {
+            let called = assumed.remove(role).unwrap_or_default();
+            mismatches(
+                &mut problems,
+                &format!("the target role {role}"),
+                "target-role.yaml",
+                &called,
+                &set(granted),
+            );
+        }
     }
     problems
 }
@@ -304,7 +318,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         p.emulator
             .calls()
             .iter()
-            .any(|(_, creds, _)| creds == "assumed"),
+            .any(|(_, creds, _)| creds.starts_with("assumed")),
         "the target role was used, so it is compared too"
     );
     // Discovery's sessions in the target role are read-only (a session policy the emulator
@@ -314,6 +328,18 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
         restricted > 0 && full > 0,
         "{restricted} with a session policy, {full} without"
     );
+    // And by IAM: discovery's sessions are the reader role's, which grants no update and
+    // trusts only the discover role (iam_review); the updater role is refresh's alone.
+    for (function, credentials, action) in p.emulator.calls() {
+        if let Some(role) = credentials.strip_prefix("assumed:") {
+            let reader = role == "RotateTokenTargetReader";
+            assert_eq!(
+                reader,
+                function == "rotatetoken-discover",
+                "{function} called {action} as {role}"
+            );
+        }
+    }
     let problems = compare(
         &p.emulator,
         json!({

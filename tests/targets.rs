@@ -184,11 +184,12 @@ async fn stacks_in_every_target_are_refreshed_through_assumed_roles() {
         "nothing else was touched"
     );
 
-    // The roles assumed: the target role, the external ID, the execution's session name.
+    // The roles assumed (the updater; discovery's reader where discovery reads through
+    // it): the external ID, the execution's session name.
     let assumed: Vec<_> = e
         .assumed_roles()
         .into_iter()
-        .filter(|(role, _, _)| role.ends_with(":role/RotateTokenTarget"))
+        .filter(|(role, _, _)| role.contains(":role/RotateTokenTarget"))
         .collect();
     assert!(!assumed.is_empty());
     assert!(assumed.iter().all(
@@ -544,8 +545,9 @@ async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
     );
 }
 
-/// A read-only session (discovery's) may not update a stack, whatever the target role
-/// grants: the emulator enforces session policies as IAM does.
+/// A read-only session (discovery's) is the reader role's (target-role.yaml: it grants no
+/// update, and trusts only the discover role), and may not update a stack besides: the
+/// emulator enforces session policies as IAM does.
 #[tokio::test]
 async fn a_read_only_session_in_the_target_role_cannot_update_a_stack() {
     use rotatetoken::ports::{StackDirectory, StackUpdater, TargetAccess, UpdateStart};
@@ -578,4 +580,15 @@ async fn a_read_only_session_in_the_target_role_cannot_update_a_stack() {
         other => panic!("a read-only session updated a stack: {other:?}"),
     }
     assert!(e.updates().is_empty());
+    let roles: Vec<String> = e
+        .assumed_roles()
+        .into_iter()
+        .map(|(r, _, _)| r)
+        .filter(|r| r.contains("RotateTokenTarget"))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![format!("arn:aws:iam::{A}:role/RotateTokenTargetReader")],
+        "the reader role, never the updater"
+    );
 }

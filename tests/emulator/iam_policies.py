@@ -4,10 +4,11 @@ conditions are evaluated and `Fn::If` branches chosen as CloudFormation would.
 
 Usage: python tests/emulator/iam_policies.py template.yaml target-role.yaml '{"SelectionMode": "all"}'
 Output: {"functions": {"rotatetoken-refresh": ["cloudformation:DescribeStacks", ...]},
-         "target_role": [...]}
+         "target_roles": {"RotateTokenTarget": [...], "RotateTokenTargetReader": [...]}}
 """
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -60,8 +61,11 @@ class Evaluator:
                 sep, items = arg
                 items = self.value(items)
                 return sep.join(str(i) for i in (items if isinstance(items, list) else [items]))
+            if key == "Fn::Sub" and isinstance(arg, str):
+                # Parameters only (a role's name); anything else stays a placeholder.
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.params.get(m.group(1), f"<{m.group(1)}>")), arg)
             if key.startswith("Fn::"):
-                return f"<{key}>"  # Sub, GetAtt, Split...: resources, not actions
+                return f"<{key}>"  # GetAtt, Split...: resources, not actions
         return {k: v for k, v in ((k, self.value(v)) for k, v in node.items()) if v is not NO_VALUE}
 
 
@@ -110,12 +114,14 @@ def grants(template_path: str, role_path: str, params: dict[str, Any]) -> dict:
     if errors:
         raise SystemExit(f"{role_path}: {errors}")
     rev = Evaluator(role, params)
-    role_actions: set[str] = set()
+    # Each role the pipeline assumes, by name (the request log names a session's role).
+    target_roles: dict[str, list[str]] = {}
     for res in pipeline_roles(role):
-        if True:
-            for policy in rev.value(res["Properties"].get("Policies", [])):
-                role_actions |= actions_of(policy["PolicyDocument"]["Statement"])
-    return {"functions": functions, "target_role": sorted(role_actions)}
+        role_actions: set[str] = set()
+        for policy in rev.value(res["Properties"].get("Policies", [])):
+            role_actions |= actions_of(policy["PolicyDocument"]["Statement"])
+        target_roles[str(rev.value(res["Properties"]["RoleName"]))] = sorted(role_actions)
+    return {"functions": functions, "target_roles": target_roles}
 
 
 if __name__ == "__main__":

@@ -284,32 +284,47 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
     other = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
     external_id = params.get("TargetExternalId") or params.get("ExternalId")
 
-    # Target role trust policy (target-role.yaml): the pipeline's roles, with the external ID.
-    for res in pipeline_roles(role):
+    # The target roles' trust policies (target-role.yaml), with the external ID: the updater
+    # role trusts the refresh role and never the discover role; the reader role the discover
+    # role (and listed operators) and never the refresh role.
+    discover_role, refresh_role = ev.name_of("DiscoverFunctionRole"), ev.name_of("RefreshFunctionRole")
+    for logical, res in role["Resources"].items():
+        if res not in pipeline_roles(role):
+            continue
         trust = as_list(rev.value(res["Properties"]["AssumeRolePolicyDocument"])["Statement"])
-        pipeline = as_list(rev.params.get("PipelineRoleArns"))[0]
+        trusted, never = (discover_role, refresh_role) if logical == "ReaderRole" else (refresh_role, discover_role)
         base = {"action": "sts:AssumeRole", "resource": "*"}
-        expect("the target role, assumed by the pipeline with its external ID", trust,
-               {**base, "principal": pipeline, "context": {"sts:ExternalId": external_id}}, "allow")
-        expect("the target role, assumed without the external ID", trust,
-               {**base, "principal": pipeline, "context": {}}, "refuse")
-        expect("the target role, assumed with another external ID", trust,
-               {**base, "principal": pipeline, "context": {"sts:ExternalId": "guess"}}, "refuse")
-        expect("the target role, assumed by another role", trust,
+        expect(f"{logical}, assumed by {trusted} with its external ID", trust,
+               {**base, "principal": trusted, "context": {"sts:ExternalId": external_id}}, "allow")
+        expect(f"{logical}, assumed by {never} with the external ID", trust,
+               {**base, "principal": never, "context": {"sts:ExternalId": external_id}}, "refuse")
+        expect(f"{logical}, assumed without the external ID", trust,
+               {**base, "principal": trusted, "context": {}}, "refuse")
+        expect(f"{logical}, assumed with another external ID", trust,
+               {**base, "principal": trusted, "context": {"sts:ExternalId": "guess"}}, "refuse")
+        expect(f"{logical}, assumed by another role", trust,
                {**base, "principal": other, "context": {"sts:ExternalId": external_id}}, "refuse")
 
     # The functions that assume the target role: only in the target accounts.
     targets = [a for a in as_list(ev.params.get("TargetAccountIds", [])) if a]
     role_name = ev.params.get("TargetRoleName", "RotateTokenTarget")
     by_role = role_statements(template, ev, role, rev)
-    for function in ("DiscoverFunction", "RefreshFunction"):
+    # Discovery assumes only the reader role (IAM, not its code, keeps it from updates),
+    # refresh only the updater role.
+    reader_name = f"{role_name}Reader"
+    for function, own_role, other_role in (("DiscoverFunction", reader_name, role_name),
+                                           ("RefreshFunction", role_name, reader_name)):
         if not targets or ev.params.get("TargetOrganizationalUnitIds") not in (None, "", [""]):
             break  # with OUs, any account under them: checked by the OU path condition
         for account, outcome in ((targets[0], "allow"), ("999999999999", "refuse")):
-            expect(f"{function} assuming the target role in {account}", by_role[function],
+            expect(f"{function} assuming {own_role} in {account}", by_role[function],
                    {"principal": ev.name_of(f"{function}Role"), "action": "sts:AssumeRole",
-                    "resource": f"arn:aws:iam::{account}:role/{role_name}",
+                    "resource": f"arn:aws:iam::{account}:role/{own_role}",
                     "context": {"aws:ResourceAccount": account}}, outcome)
+        expect(f"{function} assuming {other_role} in {targets[0]}", by_role[function],
+               {"principal": ev.name_of(f"{function}Role"), "action": "sts:AssumeRole",
+                "resource": f"arn:aws:iam::{targets[0]}:role/{other_role}",
+                "context": {"aws:ResourceAccount": targets[0]}}, "refuse")
 
     # Stack updates: only in TargetRegions (this account's stacks: this region when none are
     # given) and, with RequireOptInTag, only stacks tagged rotatetoken:opt-in=true.
@@ -317,8 +332,17 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
     listed = [r for r in as_list(ev.params.get("TargetRegions", [])) if r]
     opt_in = ev.params.get("RequireOptInTag") == "yes"
     if has_targets:
-        updater = next(v for k, v in by_role.items() if k.startswith("target-role.yaml"))
+        updater = by_role["target-role.yaml TargetRole"]
         who, limited_regions = "the target role", listed
+        # The reader role may update nothing, even without discovery's session policy.
+        reader = by_role["target-role.yaml ReaderRole"]
+        for action in ("cloudformation:UpdateStack", "cloudformation:ExecuteChangeSet",
+                       "cloudformation:DeleteStack", "cloudformation:CreateStack"):
+            expect(f"the reader role: {action}", reader,
+                   {"principal": discover_role, "action": action,
+                    "resource": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/app/1",
+                    "context": {"aws:RequestedRegion": REGION, "aws:ResourceTag/rotatetoken:opt-in": "true"}},
+                   "refuse")
     else:
         updater, who, limited_regions = by_role["RefreshFunction"], "the refresh role", listed or [REGION]
     tagged = {"aws:ResourceTag/rotatetoken:opt-in": "true"}
@@ -488,8 +512,10 @@ def review(template_path: str, role_path: str, params: dict[str, Any]) -> list[s
     if errors:
         raise SystemExit(f"{role_path}: {errors}")
     ev, rev = Concrete(template, params), Concrete(role, params)
-    if not rev.params.get("PipelineRoleArns") or rev.params.get("PipelineRoleArns") == [""]:
-        rev.params["PipelineRoleArns"] = [ev.name_of("RefreshFunctionRole")]
+    # As deployed: the pipeline's UpdaterRoleArns and ReaderRoleArns outputs.
+    for param, logical in (("UpdaterRoleArns", "RefreshFunctionRole"), ("ReaderRoleArns", "DiscoverFunctionRole")):
+        if not rev.params.get(param) or rev.params.get(param) == [""]:
+            rev.params[param] = [ev.name_of(logical)]
     if "ExternalId" in rev.params and not rev.params["ExternalId"]:
         rev.params["ExternalId"] = params.get("TargetExternalId", "")
     return resource_problems(role_statements(template, ev, role, rev)) + \

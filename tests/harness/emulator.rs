@@ -393,7 +393,12 @@ impl Emulator {
             .filter(|c| with_implied || c["implied"] != Value::Bool(true))
             .map(|c| {
                 let f = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-                (f("function"), f("credentials"), f("action"))
+                // An assumed role's session: `assumed:<role name>`.
+                let credentials = match (f("credentials").as_str(), f("role")) {
+                    ("assumed", role) if !role.is_empty() => format!("assumed:{role}"),
+                    (other, _) => other.to_string(),
+                };
+                (f("function"), credentials, f("action"))
             })
             .collect()
     }

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from .registry import patch
-from .state import CALL_LOG, LOCK, SESSION_POLICIES
+from .state import ASSUMED_ROLES, CALL_LOG, LOCK, SESSION_POLICIES
 
 
 def log_implied_call(response: Any, action: str) -> None:
@@ -26,6 +26,7 @@ def log_implied_call(response: Any, action: str) -> None:
             CALL_LOG.append({
                 "function": app.group(1),
                 "credentials": "assumed" if key.group(1).startswith("ASIA") else "own",
+                "role": ASSUMED_ROLES.get(key.group(1), ""),
                 "action": action,
                 "at": time.time(),
                 # Not a request: AWS bills, rate-limits and counts none (the benchmarks
@@ -133,6 +134,9 @@ def install_request_log() -> None:
                         {
                             "function": app.group(1),
                             "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
+                            # Which role an assumed session is of (tests/iam.rs: each
+                            # target role's grants against its own sessions' calls).
+                            "role": ASSUMED_ROLES.get(scope.group(1), ""),
                             "action": action,
                             "at": time.time(),
                         }
@@ -144,6 +148,7 @@ def install_request_log() -> None:
                 # logged as an implied call, so the policies must grant it.
                 who = {"function": app.group(1),
                        "credentials": "assumed" if scope.group(1).startswith("ASIA") else "own",
+                       "role": ASSUMED_ROLES.get(scope.group(1), ""),
                        "action": "s3:ListBucket", "at": time.time(),
                        # Billed as the GetObject it is (Amazon S3 pricing: one GET request),
                        # not as a LIST: an authorisation, not a request.

@@ -91,6 +91,8 @@ DELIVERIES: list[dict[str, Any]] = []
 UPDATE_CHECKS: list[Any] = []
 # Access key of an assumed-role session -> (its session policy, the session's ARN) (24).
 SESSION_POLICIES: dict[str, tuple[dict[str, Any], str]] = {}
+# Access key of an assumed-role session -> the role's name, for the request log (14).
+ASSUMED_ROLES: dict[str, str] = {}
 # Capabilities given to the last change set of (account, region, stack) (16).
 CHANGE_SET_CAPS: dict[tuple[str, str, str], list[str]] = {}
 # Child executions of a Distributed Map run that did not succeed, by map run ARN: what

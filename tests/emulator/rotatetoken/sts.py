@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .registry import patch
-from .state import ASSUME_LOG, CONTROL, LOCK, SESSION_POLICIES
+from .state import ASSUME_LOG, ASSUMED_ROLES, CONTROL, LOCK, SESSION_POLICIES
 
 
 @patch(
@@ -36,6 +36,8 @@ def install_assume_role_refusals() -> None:
                 f"User: arn:aws:sts::123456789012:assumed-role/rotatetoken is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
             )
         role = original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+        with LOCK:
+            ASSUMED_ROLES[role.access_key_id] = role_arn.rsplit("/", 1)[-1]
         if policy:
             with LOCK:
                 SESSION_POLICIES[role.access_key_id] = (json.loads(policy), f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{role_session_name}")

@@ -16,8 +16,9 @@ use super::cloudformation::CloudFormation;
 use crate::domain::model::{Target, TargetSettings};
 use crate::ports::{AwsError, TargetAccess};
 
-/// Discovery never changes a stack: its sessions in the target role carry this session
-/// policy, so whatever the role grants, the session may only read stacks and, for a dry
+/// Discovery never changes a stack: IAM keeps its role, the target's reader, from every
+/// update (target-role.yaml, `ReaderRole`), and its sessions carry this session policy
+/// besides, so whatever the role grants, the session may only read stacks and, for a dry
 /// run's exact plan, create, read and delete change sets (reading nested stacks'
 /// templates for them, as the role allows), never execute one (IAM User
 /// Guide, "Session policies": the session's permissions are the intersection of the
@@ -30,6 +31,8 @@ pub struct AssumedRoles {
     base: aws_config::SdkConfig,
     sts: aws_sdk_sts::Client,
     settings: TargetSettings,
+    /// The role assumed in each target: the updater, or the reader ([`Self::read_only`]).
+    role_name: String,
     session_policy: Option<String>,
     cache: Mutex<HashMap<(String, String), Credentials>>,
 }
@@ -43,14 +46,18 @@ impl AssumedRoles {
                     .interceptor(super::retries::RetryCounter)
                     .build(),
             ),
+            role_name: settings.role_name.clone(),
             settings,
             session_policy: None,
             cache: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Sessions in the target role are limited to [`READ_ONLY_SESSION_POLICY`].
+    /// Sessions in the target's reader role, which IAM refuses every update
+    /// (target-role.yaml, `ReaderRole`, trusted only by the discover role and the operators
+    /// listed), and limited besides to [`READ_ONLY_SESSION_POLICY`].
     pub fn read_only(mut self) -> Self {
+        self.role_name = self.settings.reader_role_name();
         self.session_policy = Some(READ_ONLY_SESSION_POLICY.to_string());
         self
     }
@@ -83,7 +90,7 @@ impl AssumedRoles {
         let role_arn = format!(
             "arn:{}:iam::{account}:role/{}",
             Self::partition(region),
-            self.settings.role_name
+            self.role_name
         );
         let out = self
             .sts

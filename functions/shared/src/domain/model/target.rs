@@ -29,7 +29,20 @@ pub struct TargetSettings {
     /// Roots or OUs whose active accounts are targets too, listed at run time.
     pub organizational_units: Vec<String>,
     pub regions: Vec<String>,
-    /// The role assumed in each target account.
+    /// The role assumed in each target account to update stacks (its reader:
+    /// [`TargetSettings::reader_role_name`]).
     pub role_name: String,
     pub external_id: Option<String>,
+}
+
+/// The reader role's name is the target role's with this suffix (target-role.yaml,
+/// `ReaderRole`): the role discovery assumes, which cannot update a stack.
+pub const READER_ROLE_SUFFIX: &str = "Reader";
+
+impl TargetSettings {
+    /// The role discovery (and an operator's plan or audit) assumes in each target: it lists,
+    /// reads and previews, and IAM refuses it every update (target-role.yaml).
+    pub fn reader_role_name(&self) -> String {
+        format!("{}{READER_ROLE_SUFFIX}", self.role_name)
+    }
 }
