@@ -193,6 +193,14 @@ mutate "the discover role may assume the updater role" template.yaml \
   '                Resource: !Sub arn:${AWS::Partition}:iam::*:role/${TargetRoleName}Reader' '                Resource: !Sub arn:${AWS::Partition}:iam::*:role/${TargetRoleName}*' boundary iam
 mutate "emulator: the request log names every assumed session the updater's" tests/emulator/rotatetoken/sts.py \
   'ASSUMED_ROLES[role.access_key_id] = role_arn.rsplit("/", 1)[-1]' 'ASSUMED_ROLES[role.access_key_id] = "RotateTokenTarget"' across_accounts iam
+mutate "a stack kept back by a stop is reported skipped" functions/shared/src/service/refresh.rs \
+  '            out.outcome = Outcome::Stopped;' '            out.outcome = Outcome::Skipped;' a_stop_lets operator
+mutate "a stopped run ends as a success" functions/shared/src/domain/report/mod.rs \
+  '        run_failed: counts.failed > 0 || counts.failed_targets > 0 || counts.stopped > 0,' '        run_failed: counts.failed > 0 || counts.failed_targets > 0,' a_stop_lets operator
+mutate "any principal of the account may write a stop marker" template.yaml \
+  $'          - Sid: OnlyOperatorsStopRuns\n            Effect: Deny\n' $'          - Sid: OnlyOperatorsStopRuns\n            Effect: Allow\n' boundary iam
+mutate "any principal of the account may delete locks and run files" template.yaml \
+  $'          - Sid: OnlyThePipelineDeletes\n            Effect: Deny\n' $'          - Sid: OnlyThePipelineDeletes\n            Effect: Allow\n' boundary iam
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \

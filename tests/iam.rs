@@ -393,6 +393,8 @@ fn each_role_is_limited_in_resources_and_every_boundary_condition_refuses_what_i
             "GuardedResourcePolicyArn": "arn:aws:iam::111111111111:policy/guarded",
             "NestedTemplateObjectArns": "arn:aws:s3:::my-templates/*"
         })),
+        // Operators who may stop a run: theirs alone is the stop marker.
+        with(json!({"OperatorRoleArns": "arn:aws:iam::123456789012:role/oncall-*"})),
         // Without targets the refresh role holds it, under the same Deny.
         with(json!({
             "GuardedResourcePolicyArn": "arn:aws:iam::123456789012:policy/guarded",

@@ -238,7 +238,7 @@ async fn a_stop_lets_every_begun_stack_finish_at_true_and_reports_the_rest_stopp
         if updated.contains(stack) {
             assert_eq!(r["outcome"], "refreshed", "{stack} had begun: {s:#}");
         } else {
-            assert_eq!(r["outcome"], "skipped", "{s:#}");
+            assert_eq!(r["outcome"], "stopped", "{s:#}");
             assert_eq!(r["reason"], "stopped by operator", "{s:#}");
             stopped_rows += 1;
         }
@@ -247,6 +247,10 @@ async fn a_stop_lets_every_begun_stack_finish_at_true_and_reports_the_rest_stopp
         stopped_rows >= 1,
         "the stop landed before the last stack began: {s:#}"
     );
+    // Consumers left on the old value: a run that needs attention, never a quiet success
+    // (the run fails, so the pipeline's failure alarm fires).
+    assert_eq!(s["counts"]["stopped"], stopped_rows, "{s:#}");
+    assert_eq!(finished.status, "FAILED", "{s:#}");
     // A second stop: the run has ended.
     let again = p.cli(&["stop", &name]).await;
     assert_eq!(again.code, 1, "{again:#?}");

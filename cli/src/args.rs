@@ -97,7 +97,7 @@ rotate-token start --secret arn:aws:secretsmanager:us-east-1:123456789012:secret
         interval: f64,
     },
     /// Stop a run safely: no stack begins its refresh after this; stacks already between
-    /// phases finish; the rest are reported skipped "stopped by operator".
+    /// phases finish; the rest are reported `stopped` ("stopped by operator"), and the run fails.
     #[command(
         after_help = "Example:\n  rotate-token stop rt-prod-db-password-1f2e3d4c5b6a7980a1b2c3d4 && rotate-token watch rt-prod-db-password-1f2e3d4c5b6a7980a1b2c3d4"
     )]

@@ -422,15 +422,29 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
     expect("the runs bucket, written by another principal of the account", bucket,
            {"principal": other, "action": "s3:PutObject", "resource": run_file,
             "context": {**tls, "aws:PrincipalArn": other}}, "refuse")
-    # An operator's stop marker (rotate-token stop): allowed where their own policy allows it;
-    # it can only make a run do less. Nothing else of theirs.
+    # An operator's stop marker (rotate-token stop): only the roles OperatorRoleArns names
+    # (none: no one) may write it, whatever their own policy allows; it leaves consumers on
+    # the old value. Nothing else of theirs.
     stop_marker = ev.name_of("RunsBucket", "Arn") + "/runs/x/stop.json"
-    expect("the runs bucket, a stop marker written by an operator", bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "*"}],
-           {"principal": other, "action": "s3:PutObject", "resource": stop_marker,
-            "context": {**tls, "aws:PrincipalArn": other}}, "allow")
-    expect("the runs bucket, another file written by an operator", bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "*"}],
-           {"principal": other, "action": "s3:PutObject", "resource": ev.name_of("RunsBucket", "Arn") + "/runs/x/stop.json.selected.json",
-            "context": {**tls, "aws:PrincipalArn": other}}, "refuse")
+    everything = bucket + [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]
+    operators = [o for o in as_list(ev.params.get("OperatorRoleArns", [])) if o]
+    for who_stops in operators[:1]:
+        operator = who_stops.replace("*", "x")
+        expect("the runs bucket, a stop marker written by a listed operator", everything,
+               {"principal": operator, "action": "s3:PutObject", "resource": stop_marker,
+                "context": {**tls, "aws:PrincipalArn": operator}}, "allow")
+        expect("the runs bucket, another file written by a listed operator", everything,
+               {"principal": operator, "action": "s3:PutObject", "resource": run_file,
+                "context": {**tls, "aws:PrincipalArn": operator}}, "refuse")
+    for writer in (other, pipeline_role):
+        expect(f"the runs bucket, a stop marker written by {writer} (not a listed operator)", everything,
+               {"principal": writer, "action": "s3:PutObject", "resource": stop_marker,
+                "context": {**tls, "aws:PrincipalArn": writer}}, "refuse")
+    # Deletes: the pipeline's alone (a deleted lock or lane would let a second run in).
+    for key in ("locks/x.json", "lanes/x.json", "runs/x/selected.json", "runs/x/stop.json"):
+        expect(f"the runs bucket, {key} deleted by another principal", everything,
+               {"principal": other, "action": "s3:DeleteObject", "resource": f"{bucket_arn}/{key}",
+                "context": {**tls, "aws:PrincipalArn": other}}, "refuse")
     if decide(bucket, {"principal": other, "action": "s3:PutObject", "resource": run_file,
                        "context": {**tls, "aws:PrincipalArn": other}}) != "deny":
         problems.append("the runs bucket: another principal's PutObject is not explicitly denied "

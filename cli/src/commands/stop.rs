@@ -1,7 +1,9 @@
-//! `stop`: a safe stop. A marker in the run's files makes the refresh function skip every
-//! stack whose refresh has not begun ("stopped by operator"); a stack between phases
-//! always finishes phase two, so none is left at `false`. The run then ends as usual,
-//! with its summary. (StopExecution would abort children mid-refresh.)
+//! `stop`: a safe stop. A marker in the run's files keeps every stack whose refresh has not
+//! begun from beginning (row `stopped`, "stopped by operator"); a stack between phases
+//! always finishes phase two, so none is left at `false`. The run then ends with its
+//! summary, failed: the stopped stacks keep the old value. (StopExecution would abort
+//! children mid-refresh.) Only the roles the deployment names in `OperatorRoleArns` may
+//! write the marker (the runs bucket's policy).
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +48,15 @@ pub async fn run(ctx: &Context, name_or_arn: &str) -> Result<Attention, CliError
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     let body = serde_json::to_vec(&json!({"requested_ms": at_ms})).unwrap_or_default();
-    execution.put(&run.bucket, &key, body).await?;
+    execution
+        .put(&run.bucket, &key, body)
+        .await
+        .map_err(|e| match e {
+            CliError::Aws(m) if m.contains("AccessDenied") => CliError::Aws(format!(
+                "{m}: only the roles the deployment lists in OperatorRoleArns may stop a run"
+            )),
+            other => other,
+        })?;
     match ctx.global.output {
         Output::Json => print_json(&json!({"execution_arn": execution.arn, "stop_marker": format!("s3://{}/{key}", run.bucket)}))?,
         Output::Table => println!(

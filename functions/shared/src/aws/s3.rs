@@ -72,10 +72,22 @@ impl RunStore for S3RunStore {
         Ok(bytes.into_bytes().to_vec())
     }
 
+    /// HeadObject: a marker is judged by its presence and never downloaded (an object of any
+    /// size, written by whoever may, would otherwise be read into memory). A missing key
+    /// answers 404 `NotFound` to a caller allowed `s3:ListBucket` on the bucket, 403 to any
+    /// other ("HeadObject", Amazon S3 API reference), so a denied read is never "absent".
     async fn exists(&self, key: &str) -> Result<bool, AwsError> {
-        match LockStore::read(self, key).await {
-            Ok(found) => Ok(found.is_some()),
-            Err(e) => Err(e),
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(err("HeadObject", key, &e)),
         }
     }
 }

@@ -126,7 +126,7 @@ where
         let marker = RunFiles::new(files.bucket(), &execution).stop_key();
         if files.exists(&marker).await? {
             let mut out = task;
-            out.outcome = Outcome::Skipped;
+            out.outcome = Outcome::Stopped;
             out.reason = Some(STOPPED_BY_OPERATOR.to_string());
             out.retried_calls += retries.retried_calls() - retried_before;
             if settings.lane_places > 0 {

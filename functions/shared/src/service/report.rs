@@ -84,6 +84,7 @@ async fn summarise_and_tell<S: RunStore + Sync, N: Notifier + Sync>(
             ("StacksSkipped", c.skipped as f64, "Count"),
             ("StacksFailed", c.failed as f64, "Count"),
             ("StacksCritical", c.critical as f64, "Count"),
+            ("StacksStopped", c.stopped as f64, "Count"),
             ("TargetsFailed", c.failed_targets as f64, "Count"),
             ("CallsRetried", c.retried_calls as f64, "Count"),
         ]);
@@ -103,7 +104,8 @@ async fn summarise_and_tell<S: RunStore + Sync, N: Notifier + Sync>(
     let c = &summary.counts;
     info!(
         secret_arn = %summary.secret.arn, dry_run = summary.dry_run, selected = c.selected, refreshed = c.refreshed,
-        would_refresh = c.would_refresh, skipped = c.skipped, failed = c.failed, critical = c.critical, "run summary"
+        would_refresh = c.would_refresh, skipped = c.skipped, failed = c.failed, critical = c.critical,
+        stopped = c.stopped, "run summary"
     );
     Ok(summary)
 }

@@ -61,6 +61,9 @@ pub enum Outcome {
     Refreshed,
     Skipped,
     Failed,
+    /// Not begun because an operator stopped the run (`rotate-token stop`): the stack keeps
+    /// the old value, so the run needs attention (it fails, and the failure alarm fires).
+    Stopped,
     /// Dry run: this stack would have been refreshed.
     WouldRefresh,
     /// Dry run: CloudFormation would refuse this stack's update (the reason says why); a

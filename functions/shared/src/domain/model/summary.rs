@@ -51,6 +51,9 @@ pub struct Counts {
     pub skipped: usize,
     pub failed: usize,
     pub critical: usize,
+    /// Stacks an operator's stop kept from beginning: they keep the old value.
+    #[serde(default)]
+    pub stopped: usize,
     /// Targets (account, region) that could not be searched.
     #[serde(default)]
     pub failed_targets: usize,
@@ -71,6 +74,8 @@ pub struct TargetCounts {
     pub skipped: usize,
     pub failed: usize,
     pub critical: usize,
+    #[serde(default)]
+    pub stopped: usize,
     /// Why the target could not be searched, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

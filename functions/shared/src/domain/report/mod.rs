@@ -214,11 +214,13 @@ pub fn summarise(d: DiscoveryOutput, results: Option<Vec<RefreshTask>>) -> Summa
         skipped: count(Outcome::Skipped),
         failed: count(Outcome::Failed),
         critical: rows.iter().filter(|r| r.critical).count(),
+        stopped: count(Outcome::Stopped),
         failed_targets: d.failed_targets.len(),
         retried_calls: d.retried_calls + results.iter().map(|r| r.retried_calls).sum::<u64>(),
     };
     Summary {
-        run_failed: counts.failed > 0 || counts.failed_targets > 0,
+        // A stop leaves consumers on the old value: never a quiet success.
+        run_failed: counts.failed > 0 || counts.failed_targets > 0 || counts.stopped > 0,
         secret: d.secret,
         cause: d.cause,
         dry_run: d.dry_run,
@@ -250,6 +252,7 @@ fn group_by_target(rows: &[StackRow], failed: &[FailedTarget]) -> Vec<TargetCoun
             Outcome::WouldRefresh => g.would_refresh += 1,
             Outcome::WouldFail => g.would_fail += 1,
             Outcome::Skipped => g.skipped += 1,
+            Outcome::Stopped => g.stopped += 1,
             Outcome::Failed | Outcome::Waiting => g.failed += 1,
         }
         g.critical += usize::from(r.critical);

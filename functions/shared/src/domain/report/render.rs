@@ -95,7 +95,7 @@ pub fn render_markdown(summary: &Summary) -> String {
     let mut rows: Vec<&StackRow> = summary.stacks.iter().collect();
     rows.sort_by_key(|r| match r.outcome {
         _ if r.critical => 0,
-        Outcome::Failed | Outcome::WouldFail => 1,
+        Outcome::Failed | Outcome::WouldFail | Outcome::Stopped => 1,
         Outcome::Skipped => 2,
         _ => 3,
     });

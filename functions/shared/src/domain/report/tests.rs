@@ -226,6 +226,7 @@ fn every_stack_is_accounted_for_once() {
             skipped: 1,
             failed: 2,
             critical: 2,
+            stopped: 0,
             failed_targets: 0,
             retried_calls: 0,
         }
