@@ -78,13 +78,20 @@ async fn a_cross_account_run_refreshes_every_target_and_names_the_denied_one() {
         p.emulator.updated_accounts(),
         vec![A.to_string(), B.to_string()]
     );
-    let sessions: Vec<String> = p
+    // The updater (refresh) and its reader (discovery): both named after the run.
+    let assumed: Vec<(String, String, String)> = p
         .emulator
         .assumed_roles()
         .into_iter()
-        .filter(|(r, _, _)| r.ends_with("role/RotateTokenTarget"))
-        .map(|(_, s, _)| s)
+        .filter(|(r, _, _)| r.contains("role/RotateTokenTarget"))
         .collect();
+    for role in ["role/RotateTokenTarget", "role/RotateTokenTargetReader"] {
+        assert!(
+            assumed.iter().any(|(r, _, _)| r.ends_with(role)),
+            "{role}: {assumed:?}"
+        );
+    }
+    let sessions: Vec<String> = assumed.into_iter().map(|(_, s, _)| s).collect();
     assert!(
         sessions.iter().all(|s| *s
             == format!("rotatetoken-{name}")

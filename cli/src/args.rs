@@ -148,7 +148,8 @@ pub struct ScopeArgs {
     /// Target regions, comma-separated (TargetRegions); none: --region.
     #[arg(long)]
     pub target_regions: Option<String>,
-    /// The role assumed in each target account (TargetRoleName).
+    /// The target role's name in each account (TargetRoleName); plan and audit assume its
+    /// reader, this name + `Reader`.
     #[arg(long)]
     pub target_role_name: Option<String>,
     /// The external id the target role requires (TargetExternalId).

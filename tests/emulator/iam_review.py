@@ -126,6 +126,9 @@ class Concrete(Evaluator):
                     return ",".join(v) if isinstance(v, list) else str(v)
 
                 return re.sub(r"\$\{([^}!]+)\}", fill, text)
+            if key == "Fn::Split":
+                sep, text = arg[0], self.value(arg[1])
+                return str(text).split(sep) if isinstance(text, str) and not text.startswith("<") else f"<{key}>"
         return super().value(node)
 
 
@@ -189,6 +192,13 @@ def condition_holds(conditions: dict, ctx: dict[str, Any]) -> bool:
             actual = [str(a) for a in as_list(ctx.get(key, []))]
             if op == "Bool":
                 actual = [a.lower() for a in actual]
+            if op.startswith("ForAnyValue:"):
+                # Some value of the request's key (none: fails) satisfies the operator.
+                base = op.split(":", 1)[1]
+                positive = base.replace("Not", "")
+                if not any(any(_compare(positive, e, a) for e in expected) != ("Not" in base) for a in actual):
+                    return False
+                continue
             if op.startswith("ForAllValues:"):
                 # Every value of the request's key (none: holds) satisfies the operator; a
                 # negated one means "equal to none of the listed".
@@ -325,6 +335,19 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
                {"principal": ev.name_of(f"{function}Role"), "action": "sts:AssumeRole",
                 "resource": f"arn:aws:iam::{targets[0]}:role/{other_role}",
                 "context": {"aws:ResourceAccount": targets[0]}}, "refuse")
+    # With OUs: an account under one of them (aws:ResourceOrgPaths), its own role only.
+    ous = [o for o in as_list(ev.params.get("TargetOrganizationalUnitIds", [])) if o]
+    for function, own_role, other_role in (("DiscoverFunction", reader_name, role_name),
+                                           ("RefreshFunction", role_name, reader_name)):
+        for ou in ous[:1]:
+            inside = {"aws:ResourceOrgPaths": [f"o-a1b2c3d4e5/r-ab12/{ou}/"]}
+            outside = {"aws:ResourceOrgPaths": ["o-a1b2c3d4e5/r-ab12/ou-zz99-99999999/"]}
+            for name, context, outcome in ((own_role, inside, "allow"), (other_role, inside, "refuse"),
+                                           (own_role, outside, "refuse")):
+                expect(f"{function} assuming {name} in an account at {context['aws:ResourceOrgPaths'][0]}",
+                       by_role[function],
+                       {"principal": ev.name_of(f"{function}Role"), "action": "sts:AssumeRole",
+                        "resource": f"arn:aws:iam::444444444444:role/{name}", "context": context}, outcome)
 
     # Stack updates: only in TargetRegions (this account's stacks: this region when none are
     # given) and, with RequireOptInTag, only stacks tagged rotatetoken:opt-in=true.
@@ -526,10 +549,11 @@ def review(template_path: str, role_path: str, params: dict[str, Any]) -> list[s
     if errors:
         raise SystemExit(f"{role_path}: {errors}")
     ev, rev = Concrete(template, params), Concrete(role, params)
-    # As deployed: the pipeline's UpdaterRoleArns and ReaderRoleArns outputs.
-    for param, logical in (("UpdaterRoleArns", "RefreshFunctionRole"), ("ReaderRoleArns", "DiscoverFunctionRole")):
+    # As deployed: the pipeline's UpdaterRoleArns and ReaderRoleArns outputs, read from
+    # template.yaml's Outputs (swapping them there would be a finding, not a pass).
+    for param in ("UpdaterRoleArns", "ReaderRoleArns"):
         if not rev.params.get(param) or rev.params.get(param) == [""]:
-            rev.params[param] = [ev.name_of(logical)]
+            rev.params[param] = as_list(ev.value(template["Outputs"][param]["Value"]))
     if "ExternalId" in rev.params and not rev.params["ExternalId"]:
         rev.params["ExternalId"] = params.get("TargetExternalId", "")
     return resource_problems(role_statements(template, ev, role, rev)) + \

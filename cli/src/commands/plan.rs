@@ -17,7 +17,8 @@ use crate::error::CliError;
 pub async fn run(ctx: &Context, id: &str, scope_args: &ScopeArgs) -> Result<Attention, CliError> {
     let (scope, settings) = pipeline_settings(ctx, scope_args).await?;
     let (secrets, secret) = secret(ctx, id).await?;
-    // Discovery reads only (a read-only session in each target role), as the pipeline's.
+    // Discovery reads only (each target's reader role, and a read-only session in it), as
+    // the pipeline's.
     let access = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
     // The version a run would carry (for the summary's headline; every update re-reads
     // what is current anyway).

@@ -20,7 +20,8 @@ async fn main() -> Result<(), Error> {
         runs_bucket,
     } = config::discover()?;
     let aws = load_config("rotatetoken-discover").await;
-    // Discovery reads only, whatever the target role may do (a read-only session).
+    // Discovery reads only: each target's reader role, which IAM keeps from every update,
+    // and a read-only session in it besides.
     let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();
     let org = Organizations::new(&aws);
     let store = runs_bucket.map(|bucket| S3RunStore::new(&aws, bucket));
