@@ -203,6 +203,12 @@ mutate "any principal of the account may write a stop marker" template.yaml \
   $'          - Sid: OnlyOperatorsStopRuns\n            Effect: Deny\n' $'          - Sid: OnlyOperatorsStopRuns\n            Effect: Allow\n' boundary iam
 mutate "any principal of the account may delete locks and run files" template.yaml \
   $'          - Sid: OnlyThePipelineDeletes\n            Effect: Deny\n' $'          - Sid: OnlyThePipelineDeletes\n            Effect: Allow\n' boundary iam
+mutate "an ARN built with Fn::Sub is not resolved" functions/shared/src/domain/built_refs.rs \
+  '                ("Fn::Sub", Value::String(text)) => substitute(text, &[], snapshot),' '                ("Fn::Sub", Value::String(text)) => text.clone(),' a_name_selects targets
+mutate "a built reference that cannot be resolved is taken for no reference" functions/shared/src/domain/built_refs.rs \
+  '                if text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' '                if false && text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' a_name_selects targets
+mutate "discovery drops a consumer it cannot judge" functions/shared/src/domain/discovery.rs \
+  $'                        not_judged = Some(why);\n                        true\n' $'                        not_judged = Some(why);\n                        false\n' a_name_selects targets
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
   $'                      aws:ResourceTag/rotatetoken:opt-in: !If [RequiresOptIn, "true", !Ref AWS::NoValue]\n' '' boundary iam
 mutate "the refresh role may update stacks in any region" template.yaml \

@@ -500,6 +500,35 @@ async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
         let cfn = aws_sdk_cloudformation::Client::new(&e.sdk_config_in(account, region).await);
         create_stack(&cfn, stack, &consumer_template(reference), &[]).await;
     }
+    // A cross-account consumer that builds the ARN from its own parameter (Fn::Sub): the
+    // text never shows it whole; resolved as CloudFormation would, it is the secret's.
+    let in_b_cfn = aws_sdk_cloudformation::Client::new(&in_b);
+    create_stack(
+        &in_b_cfn,
+        "by-sub",
+        BUILT_ARN_CONSUMER,
+        &[("SecretsAccount", A)],
+    )
+    .await;
+    create_stack(
+        &in_b_cfn,
+        "by-sub-elsewhere",
+        BUILT_ARN_CONSUMER,
+        &[("SecretsAccount", B)],
+    )
+    .await;
+    // Built from a NoEcho parameter (DescribeStacks shows `****`): said, never dropped.
+    let hidden = BUILT_ARN_CONSUMER.replace(
+        "SecretsAccount: {Type: String}",
+        "SecretsAccount: {Type: String, NoEcho: true}",
+    );
+    create_stack(
+        &in_b_cfn,
+        "by-hidden-sub",
+        &hidden,
+        &[("SecretsAccount", A)],
+    )
+    .await;
     let settings = TargetSettings {
         accounts: vec![A.into(), B.into()],
         regions: REGIONS.iter().map(|r| r.to_string()).collect(),
@@ -541,9 +570,36 @@ async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
             (A.into(), "us-east-1".into(), "by-name".into()),
             (B.into(), "eu-west-1".into(), "by-partial-arn".into()),
             (B.into(), "us-east-1".into(), "by-arn".into()),
+            (B.into(), "us-east-1".into(), "by-sub".into()),
         ]
     );
+    let hidden = out
+        .skipped
+        .iter()
+        .find(|s| s.stack.name == "by-hidden-sub")
+        .expect("a row for the consumer that cannot be judged");
+    assert!(
+        hidden.reason.starts_with("not judged:"),
+        "{}",
+        hidden.reason
+    );
 }
+
+/// A consumer whose template builds the secret's ARN with `Fn::Sub` from its parameter.
+const BUILT_ARN_CONSUMER: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  RotateToken: {Type: String, Default: "true", AllowedValues: ["true", "false"]}
+  SecretsAccount: {Type: String}
+Conditions:
+  RotateToken: !Equals [!Ref RotateToken, "true"]
+Resources:
+  DatabasePassword:
+    Type: AWS::SSM::Parameter
+    Condition: RotateToken
+    Properties:
+      Type: String
+      Value: !Sub "{{resolve:secretsmanager:arn:${AWS::Partition}:secretsmanager:us-east-1:${SecretsAccount}:secret:prod/db:SecretString}}"
+"#;
 
 /// A read-only session (discovery's) is the reader role's (target-role.yaml: it grants no
 /// update, and trusts only the discover role), and may not update a stack besides: the

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{stream, StreamExt, TryStreamExt};
 
+use super::built_refs::{built_reference, Built};
 use super::in_place::{self, RefreshMode, VersionsOnce};
 use super::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, PlannedUpdate, RefreshTask, SecretRef,
@@ -434,6 +435,8 @@ async fn judge<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Syn
         .collect();
     // Nested stacks live in their root's account and region: one view of the secret.
     let secret = &secret.as_seen_from(&snapshot.stack);
+    // A reference the template builds (Fn::Sub, Fn::Join) that cannot be resolved here.
+    let mut not_judged = None;
     let consumer = match settings.mode {
         SelectionMode::All => true,
         SelectionMode::Referencing => {
@@ -450,9 +453,18 @@ async fn judge<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Syn
                     }
                     body.as_deref().is_some_and(|b| mentions_secret(b, secret))
                 }
+                || match body.as_deref().map(|b| built(b, snapshot, secret)) {
+                    Some(Built::Mentions) => true,
+                    Some(Built::CannotJudge(why)) => {
+                        not_judged = Some(why);
+                        true
+                    }
+                    _ => false,
+                }
         }
     };
-    let refusal = not_refreshable_reason(snapshot)
+    let refusal = not_judged
+        .or_else(|| not_refreshable_reason(snapshot))
         .or_else(|| not_opted_in(snapshot, settings.require_opt_in, token));
     let borrowed = borrows_pipeline_power(snapshot, &settings.without_service_role);
     let before = match (refusal, borrowed) {
@@ -504,6 +516,15 @@ fn judged(
     }
 }
 
+/// What the references `body` builds (Fn::Sub, Fn::Join) say about the secret; a template
+/// that does not parse builds none that could be judged here (its text was searched).
+fn built(body: &str, snapshot: &StackSnapshot, secret: &SecretRef) -> Built {
+    match super::guard::parse_template(body) {
+        Ok(template) => built_reference(&template, snapshot, secret),
+        Err(_) => Built::Nothing,
+    }
+}
+
 /// An in-place stack. A version id belongs to one secret, so whatever the selection mode,
 /// only a stack whose template or parameters mention the changed secret is a consumer.
 async fn judge_in_place<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sync>(
@@ -513,9 +534,20 @@ async fn judge_in_place<D: StackDirectory + StackUpdater + Sync, S: SecretDirect
 ) -> Result<Judged, AwsError> {
     let version = run.settings.version_parameter.as_str();
     let secret = &run.secret.as_seen_from(&snapshot.stack);
+    let body = directory.template_body(&snapshot.stack).await?;
+    let mut not_judged = None;
     let consumer = parameters_mention_secret(snapshot, secret)
-        || mentions_secret(&directory.template_body(&snapshot.stack).await?, secret);
-    let refusal = not_refreshable_reason(snapshot)
+        || mentions_secret(&body, secret)
+        || match built(&body, snapshot, secret) {
+            Built::Mentions => true,
+            Built::CannotJudge(why) => {
+                not_judged = Some(why);
+                true
+            }
+            Built::Nothing => false,
+        };
+    let refusal = not_judged
+        .or_else(|| not_refreshable_reason(snapshot))
         .or_else(|| not_opted_in(snapshot, run.settings.require_opt_in, version));
     let borrowed = borrows_pipeline_power(snapshot, &run.settings.without_service_role);
     let before = match (refusal, borrowed) {

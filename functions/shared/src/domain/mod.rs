@@ -1,6 +1,7 @@
 //! Pure domain logic. Nothing here performs I/O except through the traits in [`crate::ports`].
 
 pub mod audit;
+pub mod built_refs;
 pub mod conditions;
 pub mod discovery;
 pub mod error;
