@@ -73,7 +73,7 @@ async fn a_put_secret_value_refreshes_exactly_the_consumers() {
     let s = &done.summary;
     assert_eq!(
         s["counts"],
-        json!({"scanned": 6, "selected": 3, "refreshed": 3, "would_refresh": 0, "would_fail": 0, "skipped": 1, "failed": 0, "critical": 0, "failed_targets": 0, "retried_calls": 0}),
+        json!({"scanned": 6, "selected": 3, "refreshed": 3, "would_refresh": 0, "would_fail": 0, "skipped": 1, "failed": 0, "critical": 0, "stopped": 0, "failed_targets": 0, "retried_calls": 0}),
         "{s:#}"
     );
     assert_eq!(s["secret"]["version_id"], json!(version));
