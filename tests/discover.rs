@@ -25,6 +25,7 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
         target_concurrency: 4,
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
+        secret_scope: None,
     }
 }
 

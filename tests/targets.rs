@@ -43,6 +43,7 @@ fn discovery_settings() -> DiscoverySettings {
         target_concurrency: 4,
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
+        secret_scope: None,
     }
 }
 

@@ -90,6 +90,9 @@ class Concrete(Evaluator):
             return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" if attribute == "Arn" else name
         if kind == "AWS::KMS::Key":
             return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}"
+        sam_rule = not kind and logical.startswith("TriggerFunction") and not logical.endswith("Role")
+        if kind == "AWS::Events::Rule" or sam_rule:  # SAM names an event's rule <Function><Event>
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}" if attribute == "Arn" else name
         if kind == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
         if logical.endswith("Role"):  # SAM's implicit <Function>Role
@@ -477,6 +480,21 @@ def condition_problems(template: dict, ev: Concrete, role: dict, rev: Concrete, 
         if decide(bucket, {**request, "principal": pipeline_role,
                            "context": {"aws:SecureTransport": "false", "aws:PrincipalArn": pipeline_role}}) != "deny":
             problems.append(f"the runs bucket: {request['action']} without TLS is not denied")
+
+    # The trigger's failure queue: undeliverable events from this stack's rules only, not
+    # from another stack's whose name begins with this one's.
+    queue = resource_policy(ev, template, "AWS::SQS::QueuePolicy")
+    queue_arn = ev.name_of("TriggerFailuresQueue", "Arn")
+    own_rules = ["TriggerFunctionSecretValueChanged", "TriggerFunctionRunEnded"]
+    if ev.params.get("SourceAccountIds") not in (None, "", [""]):
+        own_rules.append("ForwardedSecretEventsRule")
+    for rule in own_rules:
+        expect(f"the failure queue, from this stack's rule {rule}", queue,
+               {"principal": "events.amazonaws.com", "action": "sqs:SendMessage", "resource": queue_arn,
+                "context": {"aws:SourceArn": ev.name_of(rule, "Arn")}}, "allow")
+    expect("the failure queue, from another stack's rule named like this one's", queue,
+           {"principal": "events.amazonaws.com", "action": "sqs:SendMessage", "resource": queue_arn,
+            "context": {"aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{STACK}-other-Rule"}}, "refuse")
 
     # The alerts topic: CloudWatch alarms of this account, TLS only.
     topic = resource_policy(ev, template, "AWS::SNS::TopicPolicy")

@@ -126,6 +126,7 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
         target_concurrency: 8,
         require_opt_in: require_opt_in()?,
         without_service_role: without_service_role()?,
+        secret_scope: Some(secret_scope()?),
     })
 }
 
@@ -343,6 +344,12 @@ mod tests {
         std::env::set_var("SELECTION_MODE", "some");
         assert_eq!(discovery_settings().unwrap_err().field, "SELECTION_MODE");
         std::env::set_var("SELECTION_MODE", "referencing");
+        // Discovery holds a run to the deployment's secrets: required.
+        assert_eq!(
+            discovery_settings().unwrap_err().field,
+            "SECRET_NAME_PREFIXES"
+        );
+        std::env::set_var("SECRET_NAME_PREFIXES", "prod/");
         assert_eq!(discovery_settings().unwrap().max_concurrency, 12);
         std::env::set_var("POLL_INTERVAL_SECONDS", "-1");
         assert_eq!(

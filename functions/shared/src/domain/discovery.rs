@@ -36,6 +36,9 @@ pub struct DiscoverySettings {
     pub require_opt_in: bool,
     /// Stacks the pipeline may update without a service role (`StacksWithoutServiceRole`).
     pub without_service_role: StacksWithoutServiceRole,
+    /// The deployment's secrets (`SecretNamePrefixes`): a run's input naming another is
+    /// refused, however it was started. `None` where no deployment says (a test).
+    pub secret_scope: Option<super::secret_scope::SecretScope>,
 }
 
 /// What the checks before phase one say about a stack, as discovery sees them.
@@ -626,6 +629,7 @@ mod tests {
                 require_opt_in: false,
                 // A stack without a service role: allowed, the checks are what is tested.
                 without_service_role: StacksWithoutServiceRole::any(),
+                secret_scope: None,
             };
             let secret = &SecretRef {
                 // The name matches nothing in the template: referencing mode reads it.

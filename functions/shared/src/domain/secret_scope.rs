@@ -48,6 +48,11 @@ impl SecretScope {
         Ok(Self { prefixes })
     }
 
+    /// The prefixes, as the deploy parameter lists them.
+    pub fn describe(&self) -> String {
+        self.prefixes.join(",")
+    }
+
     pub fn admits(&self, secret: &super::model::SecretRef) -> bool {
         self.prefixes.iter().any(|p| {
             p == "*"

@@ -148,8 +148,10 @@ pub fn parse_regions(field: &str, raw: &str) -> Result<Vec<String>, InputError> 
     Ok(out)
 }
 
-/// An STS session name (2–64 of `[\w+=,.@-]`) that identifies the execution in the target
-/// account's CloudTrail.
+/// An STS session name (2–64 of `[\w+=,.@-]`: AssumeRole API reference, `RoleSessionName`)
+/// that identifies the execution in the target account's CloudTrail. A long execution name
+/// keeps its beginning and its end (an execution name ends in the change's hash), joined
+/// by `.`: cut at 64, two runs of one long-named secret would look alike.
 pub fn session_name(execution: &str) -> String {
     let cleaned: String = execution
         .chars()
@@ -161,9 +163,16 @@ pub fn session_name(execution: &str) -> String {
             }
         })
         .collect();
-    let mut name = format!("rotatetoken-{cleaned}");
-    name.truncate(64);
-    name
+    const PREFIX: &str = "rotatetoken-";
+    const TAIL: usize = 28;
+    let room = 64 - PREFIX.len();
+    if cleaned.len() <= room {
+        return format!("{PREFIX}{cleaned}");
+    }
+    // ASCII only (mapped above): byte and char positions agree.
+    let head = &cleaned[..room - TAIL - 1];
+    let tail = &cleaned[cleaned.len() - TAIL..];
+    format!("{PREFIX}{head}.{tail}")
 }
 
 #[cfg(test)]
@@ -287,5 +296,25 @@ mod tests {
     fn session_names_are_valid() {
         let n = session_name(&"x:y/z".repeat(40));
         assert!(n.len() <= 64 && n.starts_with("rotatetoken-x-y-z"));
+    }
+
+    #[test]
+    fn two_runs_of_a_long_named_secret_have_different_session_names() {
+        let run = |hash: &str| {
+            format!(
+                "rt-{}-{hash}",
+                "payments/production/database-master".repeat(2)
+            )
+        };
+        let a = session_name(&run("1f2e3d4c5b6a7980a1b2c3d4"));
+        let b = session_name(&run("99aa88bb77cc66dd55ee44ff"));
+        assert_ne!(a, b, "the hash survives the cut");
+        assert_eq!(a.len(), 64);
+        assert!(
+            a.starts_with("rotatetoken-rt-payments-production")
+                && a.ends_with("1f2e3d4c5b6a7980a1b2c3d4"),
+            "{a}"
+        );
+        assert_eq!(session_name("rt-short-abc"), "rotatetoken-rt-short-abc");
     }
 }

@@ -56,6 +56,20 @@ where
     let mut input: ExecutionInput = from_step_input(what, request)?;
     let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
         .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
+    // The trigger starts runs only for the deployment's secrets; a run started by hand (or
+    // by anyone who may start executions) is held to the same scope here.
+    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {
+        return Err(InputError::new(
+            format!("{what}.secret.arn"),
+            format!(
+                "`{}` is not one of this deployment's secrets (SecretNamePrefixes: {}): \
+                 nothing was searched",
+                parsed.arn,
+                scope.describe()
+            ),
+        )
+        .into());
+    }
     input.secret = parsed;
     let retried_before = retries.retried_calls();
     let (resolved, unlisted) = resolve_targets(org, scope).await;

@@ -149,10 +149,41 @@ proptest! {
             target_concurrency: 1,
             require_opt_in: false,
             without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
+            secret_scope: None,
         };
         let _ = futures::executor::block_on(discover(
             &Unreachable, &NoOrganization, Some(&Unreachable), &Unreachable, &NoRetries, &scope(), &settings, input,
         ));
+    }
+
+    #[test]
+    fn a_run_for_a_secret_outside_the_deployments_scope_is_refused_before_any_call(
+        name in "(other|staging)/[a-z]{1,8}",
+    ) {
+        let settings = DiscoverySettings {
+            parameter: "RotateToken".into(),
+            version_parameter: "RotateTokenVersion".into(),
+            mode: crate::domain::selection::SelectionMode::All,
+            max_concurrency: 1,
+            template_concurrency: 1,
+            target_concurrency: 1,
+            require_opt_in: false,
+            without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
+            secret_scope: Some(crate::domain::secret_scope::SecretScope::parse("SECRET_NAME_PREFIXES", "prod/").unwrap()),
+        };
+        let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf");
+        // Unreachable AWS: a refusal before any call, or the test sees AWS's error instead.
+        let err = futures::executor::block_on(discover(
+            &Unreachable, &NoOrganization, Some(&Unreachable), &Unreachable, &NoRetries, &scope(), &settings,
+            json!({"secret": {"arn": arn}}),
+        )).unwrap_err();
+        match err {
+            FunctionError::Input(e) => {
+                prop_assert_eq!(e.field.as_str(), "input.secret.arn");
+                prop_assert!(e.problem.contains("not one of this deployment's secrets"), "{}", e.problem);
+            }
+            other => prop_assert!(false, "not refused by field: {other}"),
+        }
     }
 
     #[test]
