@@ -14,6 +14,9 @@ use serde_json::Value;
 use super::model::{secret_name_from_arn, SecretRef, StackSnapshot};
 use super::selection::mentions_secret;
 
+/// How a row that could not be judged begins.
+pub const NOT_JUDGED: &str = "not judged:";
+
 /// A part of a built string that cannot be resolved here.
 const UNKNOWN: char = '\u{1}';
 
@@ -32,27 +35,37 @@ pub enum Built {
 /// `secret` as the stack sees it ([`SecretRef::as_seen_from`]).
 pub fn built_reference(template: &Value, snapshot: &StackSnapshot, secret: &SecretRef) -> Built {
     let mut verdict = Built::Nothing;
-    walk(template, snapshot, secret, &mut verdict);
+    walk(template, template, snapshot, secret, &mut verdict);
     verdict
 }
 
-fn walk(node: &Value, snapshot: &StackSnapshot, secret: &SecretRef, verdict: &mut Built) {
+fn walk(
+    node: &Value,
+    template: &Value,
+    snapshot: &StackSnapshot,
+    secret: &SecretRef,
+    verdict: &mut Built,
+) {
     if *verdict == Built::Mentions {
         return;
     }
     match node {
         Value::Object(map) => {
             if map.len() == 1 && (map.contains_key("Fn::Sub") || map.contains_key("Fn::Join")) {
-                let text = resolve(node, snapshot);
-                let known: String = text.chars().filter(|c| *c != UNKNOWN).collect();
-                if !text.contains(UNKNOWN) && mentions_secret(&known, secret) {
+                let text = resolve(node, &Stack { snapshot, template });
+                // A piece between unresolved parts that names the secret is enough.
+                if text
+                    .split(UNKNOWN)
+                    .any(|piece| mentions_secret(piece, secret))
+                {
                     *verdict = Built::Mentions;
                     return;
                 }
+                let known: String = text.chars().filter(|c| *c != UNKNOWN).collect();
                 if text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {
                     let function = map.keys().next().cloned().unwrap_or_default();
                     *verdict = Built::CannotJudge(format!(
-                        "not judged: its template builds a Secrets Manager reference with {function} \
+                        "{NOT_JUDGED} its template builds a Secrets Manager reference with {function} \
                          (`{}`) from a value discovery cannot resolve (a resource's attribute, an \
                          import, a NoEcho parameter); check by hand whether it reads {}",
                         known.chars().take(160).collect::<String>(),
@@ -61,32 +74,52 @@ fn walk(node: &Value, snapshot: &StackSnapshot, secret: &SecretRef, verdict: &mu
                 }
             }
             for v in map.values() {
-                walk(v, snapshot, secret, verdict);
+                walk(v, template, snapshot, secret, verdict);
             }
         }
         Value::Array(items) => items
             .iter()
-            .for_each(|v| walk(v, snapshot, secret, verdict)),
+            .for_each(|v| walk(v, template, snapshot, secret, verdict)),
         _ => {}
     }
 }
 
-/// A Secrets Manager reference whose unresolved part could hold the secret's name or ARN:
-/// it names the service, and it either names the secret or leaves the secret's part open.
+/// A Secrets Manager ARN whose region or account cannot be resolved here while its name is
+/// the secret's (`arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`): it may
+/// be this secret, in an account or region chosen at deploy time. A reference to a secret
+/// of the template's own (`{{resolve:secretsmanager:${DBSecret}...}}`, the CDK's for every
+/// database) or to another name is not: an unresolved name slot is the stack's own
+/// resource, which was not this secret's consumer before it built the reference either.
 fn may_be_the_secret(text: &str, secret: &SecretRef) -> bool {
-    if !text.contains("secretsmanager") {
+    let name = secret_name_from_arn(&secret.arn).unwrap_or_default();
+    if name.is_empty() {
         return false;
     }
-    let name = secret_name_from_arn(&secret.arn).unwrap_or_default();
-    let after_secret = text.rsplit_once("secret:").map(|(_, rest)| rest);
-    (!name.is_empty() && text.contains(&name))
-        || after_secret.is_none_or(|rest| rest.starts_with(UNKNOWN) || rest.is_empty())
-        || text.starts_with(UNKNOWN)
+    text.match_indices("secretsmanager:").any(|(at, found)| {
+        let slots: Vec<&str> = text[at + found.len()..].splitn(4, ':').collect();
+        let [region, account, kind, rest] = slots.as_slice() else {
+            return false;
+        };
+        let open = region.contains(UNKNOWN) || account.contains(UNKNOWN);
+        // Followed by its ARN's `-xxxxxx`, a `:`, the reference's end or nothing; never by
+        // more of a longer name.
+        let named = rest.strip_prefix(name.as_str()).is_some_and(|after| {
+            !after.starts_with(|c: char| c.is_ascii_alphanumeric() || "/_+=.@".contains(c))
+        });
+        *kind == "secret" && open && named
+    })
+}
+
+/// The stack a reference is resolved for: its parameters (DescribeStacks) and its template
+/// (the parameters' types).
+struct Stack<'a> {
+    snapshot: &'a StackSnapshot,
+    template: &'a Value,
 }
 
 /// The string CloudFormation would make of `node` for this stack, with [`UNKNOWN`] where a
 /// part cannot be resolved here.
-fn resolve(node: &Value, snapshot: &StackSnapshot) -> String {
+fn resolve(node: &Value, snapshot: &Stack<'_>) -> String {
     match node {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -122,7 +155,7 @@ fn resolve(node: &Value, snapshot: &StackSnapshot) -> String {
 
 /// `Fn::Sub`'s `${Name}`: its own variables, then pseudo parameters and parameters;
 /// `${!Literal}` is the text `${Literal}`; `${Resource.Attribute}` cannot be resolved here.
-fn substitute(text: &str, vars: &[(String, String)], snapshot: &StackSnapshot) -> String {
+fn substitute(text: &str, vars: &[(String, String)], snapshot: &Stack<'_>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -146,8 +179,10 @@ fn substitute(text: &str, vars: &[(String, String)], snapshot: &StackSnapshot) -
 }
 
 /// A pseudo parameter or one of the stack's parameters (as DescribeStacks shows it; a
-/// `NoEcho` one shows `****`, unknown here); anything else is a resource.
-fn reference(name: &str, snapshot: &StackSnapshot) -> String {
+/// `NoEcho` one shows `****`, and an SSM-typed one its Parameter Store name, not the value
+/// the template reads: both unknown here); anything else is a resource.
+fn reference(name: &str, on: &Stack<'_>) -> String {
+    let snapshot = on.snapshot;
     let stack = &snapshot.stack;
     let pseudo = match name {
         "AWS::Region" => Some(stack.region.clone()),
@@ -160,6 +195,13 @@ fn reference(name: &str, snapshot: &StackSnapshot) -> String {
     };
     if let Some(v) = pseudo {
         return v;
+    }
+    let declared = &on.template["Parameters"][name]["Type"];
+    if declared
+        .as_str()
+        .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::"))
+    {
+        return UNKNOWN.to_string();
     }
     match snapshot.parameter(name).and_then(|p| p.value.as_deref()) {
         Some(v) if v != "****" => v.to_string(),
@@ -255,6 +297,44 @@ Resources:
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_stacks_own_secret_built_in_is_not_taken_for_one_it_cannot_judge() {
+        // The CDK's reference to a database's generated secret, and UserData naming the
+        // service next to a resource: neither is this secret's, nor "not judged".
+        let json = r#"{"Resources": {"DbSecret": {"Type": "AWS::SecretsManager::Secret"},
+          "Db": {"Type": "AWS::RDS::DBInstance", "Properties": {"MasterUserPassword": {"Fn::Join": ["",
+            ["{{resolve:secretsmanager:", {"Ref": "DbSecret"}, ":SecretString:password::}}"]]}}},
+          "Host": {"Type": "AWS::EC2::Instance", "Properties": {"UserData": {"Fn::Sub":
+            "aws secretsmanager get-secret-value --secret-id ${DbSecret} --region ${AWS::Region} # ${Db.Endpoint.Address}"}}}}}"#;
+        assert_eq!(judge(json, &stack("222222222222", &[])), Built::Nothing);
+    }
+
+    #[test]
+    fn a_piece_that_names_the_secret_is_enough_beside_a_resource() {
+        let yaml = format!(
+            "Resources:\n  H:\n    Type: AWS::EC2::Instance\n    Properties:\n      UserData: !Sub \"fetch {ARN} for ${{Other.Arn}}\"\n"
+        );
+        assert_eq!(judge(&yaml, &stack("222222222222", &[])), Built::Mentions);
+    }
+
+    #[test]
+    fn an_ssm_typed_parameter_is_not_its_parameter_store_name() {
+        // DescribeStacks shows the Parameter Store name, not the account id it resolves to.
+        let yaml = r#"
+Parameters: {SecretsAccount: {Type: "AWS::SSM::Parameter::Value<String>"}}
+Resources:
+  P:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Value: !Sub "{{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:${SecretsAccount}:secret:prod/db}}"
+"#;
+        let snapshot = stack(
+            "222222222222",
+            &[("SecretsAccount", "/org/secrets-account")],
+        );
+        assert!(matches!(judge(yaml, &snapshot), Built::CannotJudge(_)));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{stream, StreamExt, TryStreamExt};
 
-use super::built_refs::{built_reference, Built};
+use super::built_refs::{built_reference, Built, NOT_JUDGED};
 use super::in_place::{self, RefreshMode, VersionsOnce};
 use super::model::{
     DiscoveryOutput, ExecutionInput, FailedTarget, PlannedUpdate, RefreshTask, SecretRef,
@@ -359,8 +359,10 @@ async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sy
                 found.selected.push(task)
             }
             Some(reason) => {
-                // A skipped in-place stack keeps its pin: said when that pin may break.
+                // A skipped in-place stack keeps its pin: said when that pin may break (not
+                // for one not judged: its pin may be another secret's).
                 let warning = match j.mode {
+                    _ if reason.starts_with(NOT_JUDGED) => None,
                     RefreshMode::InPlace => match run.versions.get().await {
                         Ok(versions) => in_place::stale_pin_warning(&j.snapshot, version, versions),
                         Err(_) => None,
@@ -446,9 +448,10 @@ async fn judge<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Syn
             parameters_mention_secret(snapshot, secret)
                 || members.iter().flatten().any(|m| {
                     mentions_secret(&m.body, secret)
-                        || by_id
-                            .get(m.stack.id.as_str())
-                            .is_some_and(|n| parameters_mention_secret(n, secret))
+                        || by_id.get(m.stack.id.as_str()).is_some_and(|n| {
+                            parameters_mention_secret(n, secret)
+                                || built(&m.body, n, secret) == Built::Mentions
+                        })
                 })
                 || {
                     if body.is_none() {
@@ -522,6 +525,10 @@ fn judged(
 /// What the references `body` builds (Fn::Sub, Fn::Join) say about the secret; a template
 /// that does not parse builds none that could be judged here (its text was searched).
 fn built(body: &str, snapshot: &StackSnapshot, secret: &SecretRef) -> Built {
+    // Parsed only where it can build one (most templates cannot: no parse for them).
+    if !body.contains("secretsmanager") || !(body.contains("Sub") || body.contains("Join")) {
+        return Built::Nothing;
+    }
     match super::guard::parse_template(body) {
         Ok(template) => built_reference(&template, snapshot, secret),
         Err(_) => Built::Nothing,
@@ -537,18 +544,19 @@ async fn judge_in_place<D: StackDirectory + StackUpdater + Sync, S: SecretDirect
 ) -> Result<Judged, AwsError> {
     let version = run.settings.version_parameter.as_str();
     let secret = &run.secret.as_seen_from(&snapshot.stack);
-    let body = directory.template_body(&snapshot.stack).await?;
     let mut not_judged = None;
-    let consumer = parameters_mention_secret(snapshot, secret)
-        || mentions_secret(&body, secret)
-        || match built(&body, snapshot, secret) {
-            Built::Mentions => true,
-            Built::CannotJudge(why) => {
-                not_judged = Some(why);
-                true
+    let consumer = parameters_mention_secret(snapshot, secret) || {
+        let body = directory.template_body(&snapshot.stack).await?;
+        mentions_secret(&body, secret)
+            || match built(&body, snapshot, secret) {
+                Built::Mentions => true,
+                Built::CannotJudge(why) => {
+                    not_judged = Some(why);
+                    true
+                }
+                Built::Nothing => false,
             }
-            Built::Nothing => false,
-        };
+    };
     let refusal = not_judged
         .or_else(|| not_refreshable_reason(snapshot))
         .or_else(|| not_opted_in(snapshot, run.settings.require_opt_in, version));

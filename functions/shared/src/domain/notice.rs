@@ -95,7 +95,7 @@ fn run_summary(summary: &Summary) -> Notice {
     };
     let mut message = format!(
         "RotateToken run for {} (version {}, {}): {verdict}\n\
-         selected {}, refreshed {}, would refresh {}, would fail {}, skipped {}, failed {}, critical {}, targets not searched {}, AWS calls retried {}\n",
+         selected {}, refreshed {}, would refresh {}, would fail {}, skipped {}, failed {}, critical {}, stopped {}, targets not searched {}, AWS calls retried {}\n",
         summary.secret.arn,
         summary.secret.version_id.as_deref().unwrap_or("-"),
         summary.cause,
@@ -106,6 +106,7 @@ fn run_summary(summary: &Summary) -> Notice {
         c.skipped,
         c.failed,
         c.critical,
+        c.stopped,
         c.failed_targets,
         c.retried_calls,
     );
@@ -128,7 +129,7 @@ fn run_summary(summary: &Summary) -> Notice {
     list_rows(
         &mut message,
         &attention,
-        c.skipped + c.failed + c.would_fail,
+        c.skipped + c.failed + c.would_fail + c.stopped,
         summary,
         |r| {
             let reason = r.reason.as_deref().map(|x| format!(" — {x}"));
@@ -137,10 +138,15 @@ fn run_summary(summary: &Summary) -> Notice {
     );
     Notice {
         subject: clip(format!(
-            "RotateToken {verdict}: {} refreshed, {} skipped, {} failed",
+            "RotateToken {verdict}: {} refreshed, {} skipped, {} failed{}",
             c.refreshed + c.would_refresh,
             c.skipped,
-            c.failed + c.would_fail
+            c.failed + c.would_fail,
+            if c.stopped > 0 {
+                format!(", {} stopped", c.stopped)
+            } else {
+                String::new()
+            }
         )),
         message,
     }

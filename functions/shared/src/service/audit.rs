@@ -126,6 +126,14 @@ where
     let mut found = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     found.failed_targets.extend(unlisted);
     let consumers = consumers(&found, scope);
+    // A stack discovery could not judge (a reference built from what it cannot resolve) is
+    // not known to read this secret: its freshness is unknown, and says why.
+    let not_judged: std::collections::BTreeMap<String, String> = found
+        .skipped
+        .iter()
+        .filter(|s| s.reason.starts_with(crate::domain::built_refs::NOT_JUDGED))
+        .map(|s| (s.stack.id.clone(), s.reason.clone()))
+        .collect();
     let judged = audit::judge_all(
         access,
         &resolved,
@@ -138,11 +146,19 @@ where
     let stacks: Vec<AuditRow> = consumers
         .into_iter()
         .zip(judged)
-        .map(|((stack, mode, _), j)| AuditRow {
-            stack,
-            mode,
-            freshness: j.freshness,
-            detail: j.detail,
+        .map(|((stack, mode, _), j)| match not_judged.get(&stack.id) {
+            Some(why) => AuditRow {
+                stack,
+                mode,
+                freshness: Freshness::Unknown,
+                detail: why.clone(),
+            },
+            None => AuditRow {
+                stack,
+                mode,
+                freshness: j.freshness,
+                detail: j.detail,
+            },
         })
         .collect();
     let count = |f: Freshness| stacks.iter().filter(|r| r.freshness == f).count();

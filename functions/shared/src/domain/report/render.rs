@@ -52,8 +52,8 @@ pub fn render_table(summary: &Summary) -> String {
     }
     let c = &summary.counts;
     out.push_str(&format!(
-        "scanned {} selected {} refreshed {} would_refresh {} would_fail {} skipped {} failed {} critical {}\n",
-        c.scanned, c.selected, c.refreshed, c.would_refresh, c.would_fail, c.skipped, c.failed, c.critical
+        "scanned {} selected {} refreshed {} would_refresh {} would_fail {} skipped {} failed {} critical {} stopped {}\n",
+        c.scanned, c.selected, c.refreshed, c.would_refresh, c.would_fail, c.skipped, c.failed, c.critical, c.stopped
     ));
     out
 }
@@ -69,9 +69,9 @@ pub fn render_markdown(summary: &Summary) -> String {
     };
     let mut out = format!(
         "### RotateToken: `{}` (version `{}`, {}): {verdict}\n\n\
-         | selected | refreshed | would refresh | would fail | skipped | failed | critical | targets not searched |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|\n\
-         | {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
+         | selected | refreshed | would refresh | would fail | skipped | failed | critical | stopped | targets not searched |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+         | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
         summary.secret.name,
         summary.secret.version_id.as_deref().unwrap_or("-"),
         summary.cause,
@@ -82,6 +82,7 @@ pub fn render_markdown(summary: &Summary) -> String {
         c.skipped,
         c.failed,
         c.critical,
+        c.stopped,
         c.failed_targets,
     );
     if summary.stacks.is_empty() && summary.failed_targets.is_empty() {

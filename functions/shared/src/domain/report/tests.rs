@@ -306,3 +306,36 @@ fn dry_run_reports_would_refresh() {
     assert!(!s.run_failed);
     assert_eq!(s.counts.failed, 0);
 }
+
+#[test]
+fn a_stopped_run_fails_and_says_how_many_it_stopped() {
+    let d = discovery(false);
+    let tasks: Vec<RefreshTask> = d
+        .selected
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut t = t.clone();
+            t.outcome = if i == 0 {
+                Outcome::Refreshed
+            } else {
+                Outcome::Stopped
+            };
+            t.phase = Phase::Done;
+            t
+        })
+        .collect();
+    let s = summarise(d, Some(tasks));
+    assert_eq!((s.counts.stopped, s.counts.failed), (2, 0));
+    assert!(
+        s.run_failed,
+        "consumers kept on the old value need attention"
+    );
+    let by_target: usize = s.by_target.iter().map(|t| t.stopped).sum();
+    assert_eq!(by_target, 2);
+    let markdown = super::render_markdown(&s);
+    assert!(
+        markdown.contains("| stopped |") && markdown.contains("**FAILED**"),
+        "{markdown}"
+    );
+}
