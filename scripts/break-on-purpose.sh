@@ -210,9 +210,9 @@ mutate "a built reference that cannot be resolved is taken for no reference" fun
 mutate "discovery drops a consumer it cannot judge" functions/shared/src/domain/discovery.rs \
   $'                        not_judged = Some(why);\n                        true\n' $'                        not_judged = Some(why);\n                        false\n' a_name_selects targets
 mutate "a hand-started run for a secret outside SecretNamePrefixes is searched" functions/shared/src/service/discover.rs \
-  '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {' '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| false && !s.admits(&parsed)) {' outside_the_deployments_scope lib
+  '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {' '    if let Some(scope) = settings.secret_scope.as_ref().filter(|_| parsed.arn.is_empty()) {' outside_the_deployments_scope lib
 mutate "a long execution name loses its hash in the STS session name" functions/shared/src/domain/targets.rs \
-  '    format!("{PREFIX}{head}.{tail}")' '    format!("{PREFIX}{}", &cleaned[..room])' long_named_secret lib
+  '    let tail = &cleaned[cleaned.len() - TAIL..];' '    let tail = &cleaned[room - TAIL..room];' long_named_secret lib
 mutate "the failure queue takes undeliverable events from other stacks' rules" template.yaml \
   $'              ArnEquals:\n                aws:SourceArn:\n                  - !GetAtt TriggerFunctionSecretValueChanged.Arn\n' $'              ArnLike:\n                aws:SourceArn:\n                  - !Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-*\n                  - !GetAtt TriggerFunctionSecretValueChanged.Arn\n' boundary iam
 mutate "the target role's opt-in tag condition dropped" target-role.yaml \
