@@ -28,6 +28,13 @@ PY
   fi
   local target=(--test "$binary")
   [ "$binary" = lib ] && target=(--workspace --lib)
+  # A deliberate bug must build: one the compiler (or clippy's -D warnings) refuses would
+  # be "caught" by a build failure, proving nothing about the tests.
+  if [[ "$binary" != emulator:* ]] && ! cargo nextest run "${target[@]}" --no-run >/dev/null 2>&1; then
+    echo "BROKEN:   $name (does not build: make it compile, e.g. std::hint::black_box(false) for a constant)"; survived=1
+    git checkout -q -- "$file"
+    return
+  fi
   if [[ "$binary" == emulator:* ]]; then
     # The local AWS's own suite (tests/emulator): `emulator:<module>`, the filter a test name.
     (cd tests/emulator && ../../.venv/bin/python -m unittest -k "$filter" "${binary#emulator:}") >/dev/null 2>&1
@@ -75,7 +82,7 @@ PY
 mutate "two-phase update skipped (phase one sends true)" functions/shared/src/domain/model/step.rs \
   '            Phase::Disable => "false",' '            Phase::Disable => "true",' a_put_secret_value
 mutate "a task naming phase two is believed without the stack's word (phase one and its guard skipped)" functions/shared/src/domain/refresh/operations.rs \
-  '    if !at_false {' '    if false && !at_false {' a_task_cannot_skip_phase_one lib
+  '    if !at_false {' '    if std::hint::black_box(false) && !at_false {' a_task_cannot_skip_phase_one lib
 mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken/cloudformation/conditions.py \
   '    parsing.ResourceMap.update = rm_update' '    pass  # mutation' a_put_secret_value
 mutate "stacks without the parameter selected" functions/shared/src/domain/in_place.rs \
@@ -108,13 +115,13 @@ mutate "a function failure after a change not critical" functions/shared/src/dom
 mutate "restore command resets the other parameters" functions/shared/src/domain/refresh/verdict.rs \
   'parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));' 'let _ = key;' a_failed_phase_two
 mutate "a version current again after its run ended starts nothing" functions/shared/src/service/trigger.rs \
-  'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {' 'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms && false => {' a_version_current_again trigger
+  'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {' 'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms && std::hint::black_box(false) => {' a_version_current_again trigger
 mutate "no on-failure destination for the trigger" template.yaml \
   '            Destination: !GetAtt TriggerFailuresQueue.Arn' '            Destination: !Ref AlertsTopic' a_trigger_that_fails_for_good contracts
 mutate "cleanup failures not looked for after phase one" functions/shared/src/domain/refresh/mod.rs \
   'for f in orphans(updater.failed_resources(&task.stack).await?) {' 'for f in orphans(updater.failed_resources(&task.stack).await?).take(0) {' refused_updates_and_cleanup state_machine
 mutate "stack policy not judged before phase one" functions/shared/src/domain/stack_policy.rs \
-  'applies("Deny") || !applies("Allow")' 'false && applies("Deny")' a_stack_policy_protecting refresh
+  'applies("Deny") || !applies("Allow")' 'std::hint::black_box(false) && applies("Deny")' a_stack_policy_protecting refresh
 mutate "emulator ignores stack policies" tests/emulator/rotatetoken/cloudformation/updates.py \
   '        denied = denied_by_stack_policy(stack, template, resolved)' '        denied = []' the_emulator_rolls_back_an_update emulator
 mutate "StackSet instances updated directly" functions/shared/src/domain/selection.rs \
@@ -125,7 +132,7 @@ mutate "phase one's other changes not previewed" functions/shared/src/domain/pla
 mutate "nested stacks not judged before phase one" functions/shared/src/domain/nested.rs \
   '        let children = directory.nested_stacks(&stack).await?;' '        let children: Vec<crate::ports::NestedStack> = vec![];' a_data_holder_in_a_nested_stack refresh
 mutate "unreachable nested stacks not reported" functions/shared/src/domain/discovery.rs \
-  '            if consumer {' '            if consumer && false {' nested_stacks_select_their_root discover
+  '            if consumer {' '            if consumer && std::hint::black_box(false) {' nested_stacks_select_their_root discover
 mutate "emulator replaces nested stacks instead of updating them in place" tests/emulator/rotatetoken/cloudformation/nested.py \
   '    cfn_models.Stack.update_from_cloudformation_json = classmethod(update)' '    pass  # mutation' a_nested_stack_is_refreshed refresh
 mutate "cleanup failures inside nested stacks not looked for" functions/shared/src/domain/refresh/mod.rs \
@@ -136,11 +143,11 @@ mutate "nested change sets not read in the preview" functions/shared/src/aws/clo
   '            .include_nested_stacks(true)' '            .include_nested_stacks(false)' what_phase_one_would_change_inside refresh
 # Issue 9: a secret change touches only what it should.
 mutate "the refresh function takes the token parameter from its input" functions/shared/src/service/refresh.rs \
-  '    if task.parameter != configured {' '    if task.parameter != configured && false {' a_task_naming_another_parameter lib
+  '    if task.parameter != configured {' '    if task.parameter != configured && std::hint::black_box(false) {' a_task_naming_another_parameter lib
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model/secret.rs \
   '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger.rs \
-  '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && false {' out_of_scope state_machine
+  '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && std::hint::black_box(false) {' out_of_scope state_machine
 mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
   '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
 mutate "emulator ignores session policies" tests/emulator/rotatetoken/request_log.py \
@@ -154,17 +161,17 @@ mutate "storms: a change while a run holds the secret starts another run" functi
 mutate "storms: a lock whose run ended is never taken over" functions/shared/src/domain/run_lock.rs \
   '        HolderState::Ended => false,' '        HolderState::Ended => true,' lost_end runs
 mutate "storms: the end of a run does not start the run that waited" functions/shared/src/domain/run_lock.rs \
-  '        Some(lock) if lock.holder == ended => match &lock.pending {' '        Some(lock) if lock.holder == ended && false => match &lock.pending {' the_end_of_a_run trigger
+  '        Some(lock) if lock.holder == ended => match &lock.pending {' '        Some(lock) if lock.holder == ended && std::hint::black_box(false) => match &lock.pending {' the_end_of_a_run trigger
 mutate "a function's resource widened to *" template.yaml \
   '              Resource: !Sub ${RunsBucket.Arn}/locks/*' '              Resource: "*"' boundary iam
 mutate "the target role's external-ID condition dropped" target-role.yaml \
   $'            Condition:\n              StringEquals:\n                sts:ExternalId: !Ref ExternalId\n' '' boundary iam
 mutate "RequireOptInTag ignored: untagged stacks are selected and updated" functions/shared/src/domain/selection.rs \
-  '    (required && !tagged && !at_false).then(|| {' '    (false && required && !tagged && !at_false).then(|| {' opt_in discover
+  '    (required && !tagged && !at_false).then(|| {' '    (std::hint::black_box(false) && required && !tagged && !at_false).then(|| {' opt_in discover
 mutate "a stack left at false is skipped for want of the opt-in tag" functions/shared/src/domain/selection.rs \
   '    (required && !tagged && !at_false).then(|| {' '    (required && !tagged).then(|| {' opted_in lib
 mutate "a stack without a service role is updated with the pipeline's power" functions/shared/src/domain/service_role.rs \
-  '    (!has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' '    (false && !has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' without_a_service_role lib
+  '    (!has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' '    (std::hint::black_box(false) && !has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' without_a_service_role lib
 mutate "a task claiming phase two skips the service-role check" functions/shared/src/domain/refresh/verdict.rs \
   '    if let Some(reason) = borrows_pipeline_power(snapshot, without_service_role) {' '    if let Some(reason) =
         borrows_pipeline_power(snapshot, without_service_role).filter(|_| task.phase == Phase::Disable)
@@ -206,7 +213,7 @@ mutate "any principal of the account may delete locks and run files" template.ya
 mutate "an ARN built with Fn::Sub is not resolved" functions/shared/src/domain/built_refs.rs \
   '                ("Fn::Sub", Value::String(text)) => substitute(text, &[], snapshot),' '                ("Fn::Sub", Value::String(text)) => text.clone(),' a_name_selects targets
 mutate "a built reference that cannot be resolved is taken for no reference" functions/shared/src/domain/built_refs.rs \
-  '                if text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' '                if false && text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' a_name_selects targets
+  '                if text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' '                if std::hint::black_box(false) && text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' a_name_selects targets
 mutate "discovery drops a consumer it cannot judge" functions/shared/src/domain/discovery.rs \
   $'                        not_judged = Some(why);\n                        true\n' $'                        not_judged = Some(why);\n                        false\n' a_name_selects targets
 mutate "a hand-started run for a secret outside SecretNamePrefixes is searched" functions/shared/src/service/discover.rs \
@@ -236,11 +243,11 @@ mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken
 mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken/cloudformation/conditions.py \
   '        if declared_properties(resource_json, self) != existing.rt_props:' '        if False:' updates_in_place emulator
 mutate "operator stop: the marker is ignored" functions/shared/src/service/refresh.rs \
-  '        if files.exists(&marker).await? {' '        if false && files.exists(&marker).await? {' a_stop operator
+  '        if files.exists(&marker).await? {' '        if std::hint::black_box(false) && files.exists(&marker).await? {' a_stop operator
 mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service/refresh.rs \
   '    let not_begun = !task.update_started && task.phase == Phase::Disable;' '    let not_begun = true;' a_stop operator
 mutate "audit: a guarded resource older than the version counts as fresh" functions/shared/src/domain/audit.rs \
-  '            Some(r) if r.updated_ms < current.created_ms => stale.push(format!(' '            Some(r) if r.updated_ms < current.created_ms && false => stale.push(format!(' audit lib
+  '            Some(r) if r.updated_ms < current.created_ms => stale.push(format!(' '            Some(r) if r.updated_ms < current.created_ms && std::hint::black_box(false) => stale.push(format!(' audit lib
 mutate "reconciliation: fresh stacks are refreshed too" functions/shared/src/service/audit.rs \
   '        if j.freshness == Freshness::Fresh {' '        if false {' the_scheduled_reconciliation operator
 mutate "reconciliation: the default alert-only action refreshes" functions/shared/src/service/trigger.rs \
@@ -279,7 +286,7 @@ mutate "a put whose response leaves out the version is refused (the request's to
                     None => VersionClue::Current,' '                    Some(_) => return Err(InputError::missing("detail.responseElements.versionId")),
                     None => VersionClue::Current,' records_as_each_caller trigger
 mutate "a rolled-back update is reported without its resources' reasons (which keys of which secret)" functions/shared/src/domain/refresh/mod.rs \
-  '        if task.update_started && class == StatusClass::RolledBack {' '        if task.update_started && class == StatusClass::RolledBack && false {' a_new_value_without_a_key real_shapes
+  '        if task.update_started && class == StatusClass::RolledBack {' '        if task.update_started && class == StatusClass::RolledBack && std::hint::black_box(false) {' a_new_value_without_a_key real_shapes
 mutate "the emulator keeps a change-set stack's template as created ({}): cdk deploy stacks break" tests/emulator/rotatetoken/cloudformation/real_shapes.py \
   '    stack._parse_template()' '    pass' stacks_as_the_cdk real_shapes
 # Issue 23: the functions as SAM runs them.
@@ -319,14 +326,14 @@ mutate "phase one carries no request token (a retried invocation redoes the refr
 mutate "emulator: an invocation told to time out after its run returns its result" tests/emulator/rotatetoken/lambda_bridge.py \
   '        if pending > 0 and "x-amz-function-error" not in response_headers:' '        if False:' a_refresh_that_times_out runs
 mutate "a task that names phase two skips phase one and its guard" functions/shared/src/domain/refresh/operations.rs \
-  '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable {' '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable && false {' a_task_cannot_skip_phase_one lib
+  '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable {' '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable && std::hint::black_box(false) {' a_task_cannot_skip_phase_one lib
 
 mutate "a claim whose run never started is taken for a run under way (its retry starts nothing)" functions/shared/src/domain/run_lock.rs \
   '    if holder != HolderState::NotStarted {' '    if true {' a_claim_whose_run_never faults
 mutate "a hand-over that died before starting the next run is not finished by its retry" functions/shared/src/service/trigger.rs \
   '                if let Some(lock) = lock {' '                if let Some(lock) = lock.filter(|_| false) {' a_hand_over_that_died trigger
 mutate "a reconciliation taking over an ended holder drops the change that waited" functions/shared/src/domain/run_lock.rs \
-  '            Some(waiting) if run.input.reconcile => waiting.clone(),' '            Some(waiting) if run.input.reconcile && false => waiting.clone(),' a_reconciliation_taking_over lib
+  '            Some(waiting) if run.input.reconcile => waiting.clone(),' '            Some(waiting) if run.input.reconcile && std::hint::black_box(false) => waiting.clone(),' a_reconciliation_taking_over lib
 mutate "emulator: a killed invocation's later calls still reach AWS" tests/emulator/rotatetoken/crashes.py \
   '        if dead:' '        if False:' a_hand_over_that_died trigger
 mutate "a crashed refresh (Runtime.ExitError) is not retried" statemachine/rotatetoken.asl.json \
@@ -365,16 +372,16 @@ mutate "emulator: a rolled-back update's end missing from its events" tests/emul
 # Waiting on CloudFormation's events (issue 26): what wakes a step, and what it costs.
 mutate "a wait for our update is woken by any end of the stack" functions/shared/src/domain/waiting.rs \
   '        Some(ours) => end.request_token.as_deref() == Some(ours),' '        Some(_) => true,' our_update_is_woken lib
-mutate "the waiter wakes no step when its stack's operation ends" functions/shared/src/service/wait.rs \
-  $'        if wakes(&registration, &end) {\n            report.woken += send' $'        if false && wakes(&registration, &end) {\n            report.woken += send' each_update_is_waited_for waiting
-mutate "an end that came before its wait is never seen (the step waits out its time-out)" functions/shared/src/service/wait.rs \
+mutate "the waiter wakes no step when its stack's operation ends" functions/shared/src/service/wait/mod.rs \
+  $'        if wakes(&registration, &end) {\n            report.woken += send' $'        if std::hint::black_box(false) && wakes(&registration, &end) {\n            report.woken += send' each_update_is_waited_for waiting
+mutate "an end that came before its wait is never seen (the step waits out its time-out)" functions/shared/src/service/wait/mod.rs \
   $'                report.woken += send(board, tokens, &key, &registration).await?;\n                return Ok(report);' $'                return Ok(report);' an_end_that_came_before lib
-mutate "a wait on our update is woken by our update's old end (a loop while someone's operation runs)" functions/shared/src/service/wait.rs \
+mutate "a wait on our update is woken by our update's old end (a loop while someone's operation runs)" functions/shared/src/service/wait/mod.rs \
   '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {' '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= 0 => {' a_wait_on_our_update_that_ended lib
-mutate "a late end replaces the later one the waiter kept" functions/shared/src/service/wait.rs \
-  '                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' '                if false && kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' a_late_end_never lib
+mutate "a late end replaces the later one the waiter kept" functions/shared/src/service/wait/mod.rs \
+  '                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' '                if std::hint::black_box(false) && kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' a_late_end_never lib
 mutate "the refresh holds its Lambda while CloudFormation works" functions/shared/src/domain/refresh/mod.rs \
-  '        if must_wait && settings.wait_for_events {' '        if must_wait && settings.wait_for_events && false {' each_update_is_waited_for waiting
+  '        if must_wait && settings.wait_for_events {' '        if must_wait && settings.wait_for_events && std::hint::black_box(false) {' each_update_is_waited_for waiting
 mutate "target accounts do not forward UPDATE_COMPLETE" target-role.yaml \
   'ROLLBACK_COMPLETE, ROLLBACK_FAILED, UPDATE_COMPLETE, UPDATE_FAILED' 'ROLLBACK_COMPLETE, ROLLBACK_FAILED, UPDATE_FAILED' the_rules_that_wake contracts
 mutate "emulator: a bus policy with conditions admits nothing (AWS admits what they allow)" tests/emulator/rotatetoken/events.py \
@@ -384,7 +391,7 @@ mutate "emulator: a bus policy with conditions admits nothing (AWS admits what t
 mutate "a full lane admits one more stack" functions/shared/src/domain/lanes.rs \
   '    if lane.holders.len() >= lane.places as usize {' '    if lane.holders.len() > lane.places as usize {' each_account_region_has lanes
 mutate "a throttled lane keeps all its places" functions/shared/src/service/refresh.rs \
-  '        if retries.throttled_calls() > throttled_before {' '        if retries.throttled_calls() > throttled_before && false {' each_account_region_has lanes
+  '        if retries.throttled_calls() > throttled_before {' '        if retries.throttled_calls() > throttled_before && std::hint::black_box(false) {' each_account_region_has lanes
 mutate "CloudFormation's throttling is not recognised (a throttled lane keeps all its places)" functions/shared/src/aws/retries.rs \
   '    status == 400
         && (' '    status == 401
@@ -393,9 +400,9 @@ mutate "any 400 counts as throttling (a refused update narrows its lane)" functi
   '    status == 400
         && (' '    status == 400
         || (' only_a_400_named_throttling lib
-mutate "a place freed is handed on to no waiting stack (they wait out their time-out)" functions/shared/src/service/wait.rs \
+mutate "a place freed is handed on to no waiting stack (they wait out their time-out)" functions/shared/src/service/wait/mod.rs \
   '        if report.woken >= free {' '        if true || report.woken >= free {' each_account_region_has lanes
-mutate "a freed place is spent on a step that no longer waits" functions/shared/src/service/wait.rs \
+mutate "a freed place is spent on a step that no longer waits" functions/shared/src/service/wait/mod.rs \
   $'        report.woken += send(board, tokens, &key, &registration).await?;\n    }\n    info!(account' $'        report.woken += send(board, tokens, &key, &registration).await?.max(1);\n    }\n    info!(account' a_freed_place_goes lib
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
