@@ -377,7 +377,7 @@ mutate "the waiter wakes no step when its stack's operation ends" functions/shar
 mutate "an end that came before its wait is never seen (the step waits out its time-out)" functions/shared/src/service/wait/mod.rs \
   $'                report.woken += send(board, tokens, &key, &registration).await?;\n                return Ok(report);' $'                return Ok(report);' an_end_that_came_before lib
 mutate "a wait on our update is woken by our update's old end (a loop while someone's operation runs)" functions/shared/src/service/wait/mod.rs \
-  '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {' '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= 0 => {' a_wait_on_our_update_that_ended lib
+  '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {' '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= std::hint::black_box(0) => {' a_wait_on_our_update_that_ended lib
 mutate "a late end replaces the later one the waiter kept" functions/shared/src/service/wait/mod.rs \
   '                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' '                if std::hint::black_box(false) && kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' a_late_end_never lib
 mutate "the refresh holds its Lambda while CloudFormation works" functions/shared/src/domain/refresh/mod.rs \
@@ -401,9 +401,9 @@ mutate "any 400 counts as throttling (a refused update narrows its lane)" functi
         && (' '    status == 400
         || (' only_a_400_named_throttling lib
 mutate "a place freed is handed on to no waiting stack (they wait out their time-out)" functions/shared/src/service/wait/mod.rs \
-  '        if report.woken >= free {' '        if true || report.woken >= free {' each_account_region_has lanes
+  '            None if lane_full || places_woken >= free => continue,' '            None if std::hint::black_box(true) || lane_full || places_woken >= free => continue,' each_account_region_has lanes
 mutate "a freed place is spent on a step that no longer waits" functions/shared/src/service/wait/mod.rs \
-  $'        report.woken += send(board, tokens, &key, &registration).await?;\n    }\n    info!(account' $'        report.woken += send(board, tokens, &key, &registration).await?.max(1);\n    }\n    info!(account' a_freed_place_goes lib
+  '                    places_woken += woken;' '                    places_woken += woken.max(1);' a_freed_place_goes lib
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
             lane::leave' '        if out.outcome == Outcome::Skipped {
@@ -446,7 +446,7 @@ mutate "the bus admits no account of the target OUs (their stacks' ends are refu
 mutate "the emulator bills an implied authorisation as a request (a missing key's ListBucket)" tests/emulator/rotatetoken/request_log.py \
   $'                       # not as a LIST: an authorisation, not a request.\n                       "implied": True}' '                       }' a_missing_key_is_one_request emulator:test_request_log
 mutate "a freed place is handed on without taking it for the woken step (over-waking)" functions/shared/src/service/wait/mod.rs \
-  $'    let handed = super::lane::hand_to(board, &stack, execution, now_ms, budget).await?;\n    if handed == HandOver::Full {\n        return Ok(None);\n    }' $'    let _ = (budget, now_ms);\n    let handed = HandOver::Held;' stacks_ending_together_hand_on lib
+  '    let handed = super::lane::hand_to(board, &stack, execution, now_ms, budget).await?;' '    let handed = if std::hint::black_box(false) { super::lane::hand_to(board, &stack, execution, now_ms, budget).await? } else { HandOver::Held };' stacks_ending_together_hand_on lib
 mutate "a hand-over whose step no longer waited gives back a place its stack already held" functions/shared/src/service/wait/mod.rs \
   '    if woken == 0 && handed == HandOver::Taken {' '    if woken == 0 {' a_stale_registration_of_a_stack lib
 mutate "a hand-over whose step no longer waited keeps the place taken for it (idle until its lease ends)" functions/shared/src/service/wait/mod.rs \
