@@ -234,7 +234,7 @@ mutate "in-place: a database the update would replace is not refused" functions/
   '                    && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())' '                    && DATA_HOLDING_TYPES.is_empty()' in_place_and_classic runs
 mutate "in-place: the token wins over the version parameter" functions/shared/src/domain/in_place.rs \
   $'    if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)\n    } else if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)' $'    if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)\n    } else if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)' in_place lib
-mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh/mod.rs \
+mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh/in_place_start.rs \
   '    let Some(current) = versions.current().map(str::to_string) else {' '    let Some(current) = task.version.clone().or(versions.current().map(str::to_string)) else {' forged_version refresh
 mutate "a dry run's plan is not reported" functions/shared/src/domain/report/mod.rs \
   $'                plan: selected.plan.clone(),\n' '' in_place_and_classic runs
@@ -294,7 +294,7 @@ mutate_local "under sam local invoke, an AWSPENDING-only put is taken for a curr
   '                if !stages.iter().any(|s| s == CURRENT) {' '                if false {'
 # Issue 24: the house rules and the contracts are checked, not copied.
 mutate "the model imports a behaviour module (an import circle)" functions/shared/src/domain/model/step.rs \
-  'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef};' $'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef};\n#[allow(unused_imports)]\nuse crate::domain::refresh::RefreshSettings;' the_ module_graph
+  'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackWait};' $'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackWait};\n#[allow(unused_imports)]\nuse crate::domain::refresh::RefreshSettings;' the_ module_graph
 mutate "the state machine reads a path no Rust type writes" statemachine/rotatetoken.asl.json \
   '"Key.$": "$.run.items_key"' '"Key.$": "$.run.item_key"' every_path_the_state_machine_reads contracts
 
