@@ -86,12 +86,12 @@ mutate "a task naming phase two is believed without the stack's word (phase one 
 mutate "guarded resources not recreated (emulator ignores Conditions)" tests/emulator/rotatetoken/cloudformation/conditions.py \
   '    parsing.ResourceMap.update = rm_update' '    pass  # mutation' a_put_secret_value
 mutate "stacks without the parameter selected" functions/shared/src/domain/in_place.rs \
-  $'    } else {\n        None\n    }' $'    } else {\n        Some(RefreshMode::TwoPhase)\n    }' a_put_secret_value
+  $'    } else {\n        None\n    }' $'    } else {\n        Some(std::hint::black_box(RefreshMode::TwoPhase))\n    }' a_put_secret_value
 mutate "a failed stack reported as refreshed" functions/shared/src/domain/report/mod.rs \
   '        ..row(&r.stack, r.outcome)' '        ..row(&r.stack, Outcome::Refreshed)' a_failed_phase_two
 mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh/mod.rs \
   'if task.phase == Phase::Disable && !task.guard_passed && token_not_false {' \
-  'if task.phase == Phase::Disable && !task.guard_passed && token_not_false && false {' a_guarded_bucket data_loss_guard
+  'if task.phase == Phase::Disable && !task.guard_passed && token_not_false && std::hint::black_box(false) {' a_guarded_bucket data_loss_guard
 mutate "phase two not retried" functions/shared/src/domain/refresh/mod.rs \
   'pub const ENABLE_ATTEMPTS: u32 = 3;' 'pub const ENABLE_ATTEMPTS: u32 = 1;' a_failed_phase_two
 mutate "throttled calls not retried" functions/shared/src/aws/mod.rs \
@@ -113,7 +113,7 @@ mutate "the Map fails on one failed child (AWS default tolerance)" statemachine/
 mutate "a function failure after a change not critical" functions/shared/src/domain/refresh/verdict.rs \
   'fail(&mut task, reason, !before_any_change);' 'fail(&mut task, reason, false);' a_child_that_ends_outside
 mutate "restore command resets the other parameters" functions/shared/src/domain/refresh/verdict.rs \
-  'parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));' 'let _ = key;' a_failed_phase_two
+  'parameters.push_str(&format!(" ParameterKey={key},UsePreviousValue=true"));' 'let _ = key; parameters.push_str(std::hint::black_box(""));' a_failed_phase_two
 mutate "a version current again after its run ended starts nothing" functions/shared/src/service/trigger.rs \
   'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms => {' 'Some(event_ms) if !earlier.running && earlier.started_ms < event_ms && std::hint::black_box(false) => {' a_version_current_again trigger
 mutate "no on-failure destination for the trigger" template.yaml \
@@ -130,7 +130,7 @@ mutate "phase one's other changes not previewed" functions/shared/src/domain/pla
   '    let side = side_changes(planned, guarded, tokens);' '    let side: Vec<String> = side_changes(planned, guarded, tokens).into_iter().take(0).collect();' a_phase_one_that_would_change refresh
 # Issue 8, point 5: nested stacks.
 mutate "nested stacks not judged before phase one" functions/shared/src/domain/nested.rs \
-  '        let children = directory.nested_stacks(&stack).await?;' '        let children: Vec<crate::ports::NestedStack> = vec![];' a_data_holder_in_a_nested_stack refresh
+  '        let children = directory.nested_stacks(&stack).await?;' '        let children: Vec<crate::ports::NestedStack> = { let _ = &stack; Vec::new() };' a_data_holder_in_a_nested_stack refresh
 mutate "unreachable nested stacks not reported" functions/shared/src/domain/discovery.rs \
   '            if consumer {' '            if consumer && std::hint::black_box(false) {' nested_stacks_select_their_root discover
 mutate "emulator replaces nested stacks instead of updating them in place" tests/emulator/rotatetoken/cloudformation/nested.py \
@@ -138,14 +138,14 @@ mutate "emulator replaces nested stacks instead of updating them in place" tests
 mutate "cleanup failures inside nested stacks not looked for" functions/shared/src/domain/refresh/mod.rs \
   '                    for reached in members.into_iter().filter(|m| !m.deleted_whole) {' '                    for reached in members.into_iter().filter(|m| !m.deleted_whole).take(0) {' a_cleanup_failure_inside_a_nested refresh
 mutate "a dry run does not predict refused updates" functions/shared/src/domain/discovery.rs \
-  '                task.reason = j.would_fail.clone();' '                task.reason = None;' a_dry_run_predicts discover
+  '                task.reason = j.would_fail.clone();' '                task.reason = j.would_fail.clone().filter(|_| std::hint::black_box(false));' a_dry_run_predicts discover
 mutate "nested change sets not read in the preview" functions/shared/src/aws/cloudformation/change_sets.rs \
   '            .include_nested_stacks(true)' '            .include_nested_stacks(false)' what_phase_one_would_change_inside refresh
 # Issue 9: a secret change touches only what it should.
 mutate "the refresh function takes the token parameter from its input" functions/shared/src/service/refresh.rs \
   '    if task.parameter != configured {' '    if task.parameter != configured && std::hint::black_box(false) {' a_task_naming_another_parameter lib
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model/secret.rs \
-  '        if stack.account == self.account() && stack.region == self.region() {' '        if true {' a_name_selects_stacks targets
+  '        if stack.account == self.account() && stack.region == self.region() {' '        if std::hint::black_box(true) || (stack.account == self.account() && stack.region == self.region()) {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger.rs \
   '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && std::hint::black_box(false) {' out_of_scope state_machine
 mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
@@ -169,7 +169,7 @@ mutate "the target role's external-ID condition dropped" target-role.yaml \
 mutate "RequireOptInTag ignored: untagged stacks are selected and updated" functions/shared/src/domain/selection.rs \
   '    (required && !tagged && !at_false).then(|| {' '    (std::hint::black_box(false) && required && !tagged && !at_false).then(|| {' opt_in discover
 mutate "a stack left at false is skipped for want of the opt-in tag" functions/shared/src/domain/selection.rs \
-  '    (required && !tagged && !at_false).then(|| {' '    (required && !tagged).then(|| {' opted_in lib
+  '    (required && !tagged && !at_false).then(|| {' $'    let _ = at_false;\n    (required && !tagged).then(|| {' opted_in lib
 mutate "a stack without a service role is updated with the pipeline's power" functions/shared/src/domain/service_role.rs \
   '    (!has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' '    (std::hint::black_box(false) && !has_role && !allowed.allows(&snapshot.stack.id)).then(|| {' without_a_service_role lib
 mutate "a task claiming phase two skips the service-role check" functions/shared/src/domain/refresh/verdict.rs \
@@ -231,7 +231,7 @@ mutate "the new-template alert also fires on CloudFormation's nested updates" ta
 mutate "the report function may not decrypt with the alerts key" template.yaml \
   $'                - kms:GenerateDataKey\n                - kms:Decrypt\n' $'                - kms:GenerateDataKey\n' in_its_own_account iam
 mutate "in-place: a database the update would replace is not refused" functions/shared/src/domain/in_place.rs \
-  '                    && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())' '                    && DATA_HOLDING_TYPES.is_empty()' in_place_and_classic runs
+  '                    && DATA_HOLDING_TYPES.contains(&c.resource_type.as_str())' '                    && std::hint::black_box(DATA_HOLDING_TYPES).is_empty()' in_place_and_classic runs
 mutate "in-place: the token wins over the version parameter" functions/shared/src/domain/in_place.rs \
   $'    if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)\n    } else if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)' $'    if snapshot.parameter(token).is_some() {\n        Some(RefreshMode::TwoPhase)\n    } else if snapshot.parameter(version).is_some() {\n        Some(RefreshMode::InPlace)' in_place lib
 mutate "in-place: the stack is pinned to the version the input names" functions/shared/src/domain/refresh/in_place_start.rs \
@@ -245,7 +245,7 @@ mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emu
 mutate "operator stop: the marker is ignored" functions/shared/src/service/refresh.rs \
   '        if files.exists(&marker).await? {' '        if std::hint::black_box(false) && files.exists(&marker).await? {' a_stop operator
 mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service/refresh.rs \
-  '    let not_begun = !task.update_started && task.phase == Phase::Disable;' '    let not_begun = true;' a_stop operator
+  '    let not_begun = !task.update_started && task.phase == Phase::Disable;' '    let not_begun = std::hint::black_box(true) || (!task.update_started && task.phase == Phase::Disable);' a_stop operator
 mutate "audit: a guarded resource older than the version counts as fresh" functions/shared/src/domain/audit.rs \
   '            Some(r) if r.updated_ms < current.created_ms => stale.push(format!(' '            Some(r) if r.updated_ms < current.created_ms && std::hint::black_box(false) => stale.push(format!(' audit lib
 mutate "reconciliation: fresh stacks are refreshed too" functions/shared/src/service/audit.rs \
@@ -318,7 +318,7 @@ mutate "the guard runs only when the token is exactly true (through the state ma
 mutate "a phase one that rolled back before someone's deploy is refreshed (through the state machine)" functions/shared/src/domain/refresh/mod.rs \
   '        OurUpdate::Ended(status) => (classify_status(&status), status),' '        OurUpdate::Ended(_) => (class, snapshot.status.clone()),' a_phase_one_that_rolled_back_before from_aws_state
 mutate "two-phase accepts the token replacing a data holder" functions/shared/src/domain/guard.rs \
-  $'    if allows_data_loss {\n        return None;\n    }\n    let replaced' $'    if true {\n        return None;\n    }\n    let replaced' a_data_holder_the_token_itself lib
+  $'    if allows_data_loss {\n        return None;\n    }\n    let replaced' $'    if allows_data_loss || std::hint::black_box(true) {\n        return None;\n    }\n    let replaced' a_data_holder_the_token_itself lib
 mutate "the report writes the run files before it alerts (an S3 failure loses the CRITICAL alert)" functions/shared/src/service/report.rs \
   '    for n in notice::notices(&summary) {' $'    if let (Some(run), Some(store)) = (&run, store) {\n        store.put(&run.summary_key(), vec![]).await?;\n    }\n    for n in notice::notices(&summary) {' the_critical_alert_goes_out lib
 mutate "phase one carries no request token (a retried invocation redoes the refresh)" functions/shared/src/domain/refresh/mod.rs \
@@ -329,7 +329,7 @@ mutate "a task that names phase two skips phase one and its guard" functions/sha
   '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable {' '    } else if task.mode.is_two_phase() && task.phase != Phase::Disable && std::hint::black_box(false) {' a_task_cannot_skip_phase_one lib
 
 mutate "a claim whose run never started is taken for a run under way (its retry starts nothing)" functions/shared/src/domain/run_lock.rs \
-  '    if holder != HolderState::NotStarted {' '    if true {' a_claim_whose_run_never faults
+  '    if holder != HolderState::NotStarted {' '    if holder != HolderState::NotStarted || std::hint::black_box(true) {' a_claim_whose_run_never faults
 mutate "a hand-over that died before starting the next run is not finished by its retry" functions/shared/src/service/trigger.rs \
   '                if let Some(lock) = lock {' '                if let Some(lock) = lock.filter(|_| false) {' a_hand_over_that_died trigger
 mutate "a reconciliation taking over an ended holder drops the change that waited" functions/shared/src/domain/run_lock.rs \
@@ -412,7 +412,7 @@ mutate "a stack that ended keeps its place (its lane shrinks for good)" function
 mutate "a lane's begun stacks may change all of the account-region's concurrent resources" functions/shared/src/domain/lanes.rs \
   '    (u64::from(limit) * u64::from(RESOURCE_SHARE_PERCENT) / 100) as u32' '    limit' begun_stacks_change_at_most lanes
 mutate "a stack begins its first update without claiming its resources" functions/shared/src/domain/refresh/mod.rs \
-  '    if budget.claim(&task.stack, resources.max(1)).await? {' '    if true || budget.claim(&task.stack, resources.max(1)).await? {' begun_stacks_change_at_most lanes
+  '    if budget.claim(&task.stack, resources.max(1)).await? {' '    if std::hint::black_box(true) || budget.claim(&task.stack, resources.max(1)).await? {' begun_stacks_change_at_most lanes
 mutate "emulator: an invocation the Lambda host drops is an error no Retry names (States.Runtime)" tests/emulator/rotatetoken/lambda_bridge.py \
   '    except (OSError, http.client.HTTPException) as err:' '    except ArithmeticError as err:' test_an_invocation_the_host_drops emulator:test_stepfunctions_stop
 mutate "a change set being created is looked at every half second" functions/shared/src/aws/cloudformation/change_sets.rs \
@@ -432,11 +432,11 @@ mutate "the state machine starts each stack without its stagger" statemachine/ro
 mutate "every look describes the stack again (the snapshot phase two could reuse is dropped)" functions/shared/src/domain/refresh/mod.rs \
   '            seen = Some(snapshot);' '            let _ = snapshot;' each_update_is_waited_for_by_its_end_event waiting
 mutate "events read before the describe are read again whatever they say" functions/shared/src/aws/cloudformation/mod.rs \
-  '                if !kept.before_describe || still_true(&kept.events) {' '                if !kept.before_describe {' each_update_is_waited_for_by_its_end_event waiting
+  '                if !kept.before_describe || still_true(&kept.events) {' '                if !kept.before_describe || (std::hint::black_box(false) && still_true(&kept.events)) {' each_update_is_waited_for_by_its_end_event waiting
 mutate "events read before the describe answer for an update still cleaning up" functions/shared/src/aws/cloudformation/mod.rs \
   '        .is_some_and(|s| !s.as_str().ends_with("_IN_PROGRESS"))' '        .is_some_and(|s| !s.as_str().ends_with("UPDATE_IN_PROGRESS"))' a_page_read_before_the_describe lib
 mutate "a stack waiting for a place asks again every minute (fruitless looks)" functions/shared/src/domain/waiting.rs \
-  '    let longest_ms = PLACE_WAIT_MS.min(' '    let longest_ms = 60_000u64.min(' a_stack_waits_for_a_hand_over lib
+  '    let longest_ms = PLACE_WAIT_MS.min(' '    let longest_ms = (PLACE_WAIT_MS / 5).min(' a_stack_waits_for_a_hand_over lib
 mutate "the bus admits no account of the target OUs (their stacks' ends are refused)" template.yaml \
   '                - "*/${Paths}/*"
                 - Paths: !Join ["/*,*/", !Ref TargetOrganizationalUnitIds]
