@@ -195,19 +195,14 @@ def condition_holds(conditions: dict, ctx: dict[str, Any]) -> bool:
             actual = [str(a) for a in as_list(ctx.get(key, []))]
             if op == "Bool":
                 actual = [a.lower() for a in actual]
-            if op.startswith("ForAnyValue:"):
-                # Some value of the request's key (none: fails) satisfies the operator.
-                base = op.split(":", 1)[1]
+            if op.startswith(("ForAnyValue:", "ForAllValues:")):
+                # Some (ForAnyValue; none: fails) or every (ForAllValues; none: holds) value
+                # of the request's key satisfies the operator; a negated one means "equal
+                # to none of the listed".
+                quantifier, base = op.split(":", 1)
                 positive = base.replace("Not", "")
-                if not any(any(_compare(positive, e, a) for e in expected) != ("Not" in base) for a in actual):
-                    return False
-                continue
-            if op.startswith("ForAllValues:"):
-                # Every value of the request's key (none: holds) satisfies the operator; a
-                # negated one means "equal to none of the listed".
-                base = op.split(":", 1)[1]
-                positive = base.replace("Not", "")
-                if not all(any(_compare(positive, e, a) for e in expected) != ("Not" in base) for a in actual):
+                each = (any(_compare(positive, e, a) for e in expected) != ("Not" in base) for a in actual)
+                if not (any(each) if quantifier == "ForAnyValue" else all(each)):
                     return False
                 continue
             negated = "Not" in op

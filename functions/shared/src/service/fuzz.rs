@@ -13,6 +13,21 @@ use crate::fakes::{NoRetries, Unreachable};
 use crate::handler::FunctionError;
 use crate::ports::{NoNotifier, NoOrganization};
 
+/// A deployment's discovery settings, every secret in scope.
+fn discovery_settings() -> DiscoverySettings {
+    DiscoverySettings {
+        parameter: "RotateToken".into(),
+        version_parameter: "RotateTokenVersion".into(),
+        mode: crate::domain::selection::SelectionMode::All,
+        max_concurrency: 1,
+        template_concurrency: 1,
+        target_concurrency: 1,
+        require_opt_in: false,
+        without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
+        secret_scope: None,
+    }
+}
+
 fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -140,17 +155,7 @@ proptest! {
 
     #[test]
     fn no_discover_input_panics(input in any_json()) {
-        let settings = DiscoverySettings {
-            parameter: "RotateToken".into(),
-            version_parameter: "RotateTokenVersion".into(),
-            mode: crate::domain::selection::SelectionMode::All,
-            max_concurrency: 1,
-            template_concurrency: 1,
-            target_concurrency: 1,
-            require_opt_in: false,
-            without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
-            secret_scope: None,
-        };
+        let settings = discovery_settings();
         let _ = futures::executor::block_on(discover(
             &Unreachable, &NoOrganization, Some(&Unreachable), &Unreachable, &NoRetries, &scope(), &settings, input,
         ));
@@ -161,15 +166,8 @@ proptest! {
         name in "(other|staging)/[a-z]{1,8}",
     ) {
         let settings = DiscoverySettings {
-            parameter: "RotateToken".into(),
-            version_parameter: "RotateTokenVersion".into(),
-            mode: crate::domain::selection::SelectionMode::All,
-            max_concurrency: 1,
-            template_concurrency: 1,
-            target_concurrency: 1,
-            require_opt_in: false,
-            without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
             secret_scope: Some(crate::domain::secret_scope::SecretScope::parse("SECRET_NAME_PREFIXES", "prod/").unwrap()),
+            ..discovery_settings()
         };
         let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf");
         // Unreachable AWS: a refusal before any call, or the test sees AWS's error instead.
