@@ -216,6 +216,12 @@ mutate "a built reference that cannot be resolved is taken for no reference" fun
   '                if text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' '                if std::hint::black_box(false) && text.contains(UNKNOWN) && may_be_the_secret(&text, secret) {' a_name_selects targets
 mutate "discovery drops a consumer it cannot judge" functions/shared/src/domain/discovery.rs \
   $'                        not_judged = Some(why);\n                        true\n' $'                        not_judged = Some(why);\n                        false\n' a_name_selects targets
+mutate "a replica's ARN is not the secret's" functions/shared/src/domain/model/secret.rs \
+  '        arns.extend(self.replica_regions.iter().filter(|r| !r.is_empty()).map(|r| {' '        arns.extend(self.replica_regions.iter().filter(|r| r.is_empty()).map(|r| {' replica runs
+mutate "the secret's name means nothing in a replica's region" functions/shared/src/domain/model/secret.rs \
+  '        let here = stack.region == self.region() || self.replica_regions.contains(&stack.region);' '        let here = stack.region == self.region();' a_replicas_arn lib
+mutate "a secret whose replicas cannot be read is searched as if it had none, silently" functions/shared/src/service/scope.rs \
+  '        Err(e) => Some(FailedTarget {' '        Err(e) => std::hint::black_box(false).then(|| FailedTarget {' a_name_selects targets
 mutate "a hand-started run for a secret outside SecretNamePrefixes is searched" functions/shared/src/service/discover.rs \
   '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {' '    if let Some(scope) = settings.secret_scope.as_ref().filter(|_| parsed.arn.is_empty()) {' outside_the_deployments_scope lib
 mutate "a long execution name loses its hash in the STS session name" functions/shared/src/domain/targets.rs \

@@ -107,6 +107,87 @@ async fn a_cross_account_run_refreshes_every_target_and_names_the_denied_one() {
         || e.contains("SessionToken")));
 }
 
+/// A secret replicated to another region ("Replicate an AWS Secrets Manager secret to other
+/// AWS Regions"): the replica keeps its name, its ARN differs only in the region, and it
+/// holds the same value. Its consumers, by name in the replica's region or by the
+/// replica's ARN, are refreshed with the primary's and re-read the new value there.
+#[tokio::test]
+async fn the_consumers_of_a_secrets_replica_are_refreshed_with_its_own() {
+    let p = Pipeline::start(|env| {
+        env.set("SELECTION_MODE", "referencing")
+            .set("TARGET_REGIONS", "us-east-1,eu-west-1")
+    })
+    .await;
+    let arn =
+        p.sm.create_secret()
+            .name("prod/db")
+            .secret_string("v1")
+            .add_replica_regions(
+                aws_sdk_secretsmanager::types::ReplicaRegionType::builder()
+                    .region("eu-west-1")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string();
+    let replica_arn = arn.replacen(":us-east-1:", ":eu-west-1:", 1);
+    let eu = p
+        .config
+        .to_builder()
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    let eu_cfn = aws_sdk_cloudformation::Client::new(&eu);
+    create_stack(&p.cfn, "home", &consumer_template("prod/db"), &[]).await;
+    create_stack(
+        &eu_cfn,
+        "replica-by-name",
+        &consumer_template("prod/db"),
+        &[],
+    )
+    .await;
+    create_stack(
+        &eu_cfn,
+        "replica-by-arn",
+        &consumer_template(&replica_arn),
+        &[],
+    )
+    .await;
+    let version = put_secret(&p.sm, "prod/db", "v2").await;
+
+    p.deliver(&sample_event("put-secret-value.json", &arn, &version))
+        .await;
+    let done = p
+        .wait_for(&execution_name(&arn, &version), Duration::from_secs(120))
+        .await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    let s = &done.summary;
+    assert_eq!(s["counts"]["refreshed"], 3, "{s:#}");
+    assert_eq!(s["counts"]["failed_targets"], 0, "{s:#}");
+    assert_eq!(
+        s["secret"]["replica_regions"],
+        json!(["eu-west-1"]),
+        "the run names the replica regions it searched"
+    );
+    let eu_ssm = aws_sdk_ssm::Client::new(&eu);
+    for (cfn, ssm, stack) in [
+        (&p.cfn, &p.ssm, "home"),
+        (&eu_cfn, &eu_ssm, "replica-by-name"),
+        (&eu_cfn, &eu_ssm, "replica-by-arn"),
+    ] {
+        assert_eq!(row(s, stack)["outcome"], "refreshed", "{stack}: {s:#}");
+        let res = resources(cfn, stack).await;
+        assert_eq!(
+            ssm_value(ssm, &res["DatabasePassword"]).await.as_deref(),
+            Some("v2"),
+            "{stack} reads the new value"
+        );
+    }
+}
+
 /// A rotation loop or a script putting values: twenty versions of one secret within a
 /// minute start one run, and one more after it for everything that arrived meanwhile; the
 /// triggers race for the secret's lock through the real rule, and each run's end arrives as

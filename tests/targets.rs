@@ -584,6 +584,20 @@ async fn a_name_selects_stacks_only_in_the_secrets_own_account_and_region() {
         "{}",
         hidden.reason
     );
+    // The secret is another account's: the pipeline cannot describe it (on AWS, without a
+    // resource policy that lets it), so whether it has replicas is unknown. The run says
+    // whose consumers it could not look for, and fails for it: never silence.
+    let unread: Vec<_> = out
+        .failed_targets
+        .iter()
+        .map(|t| (t.account.as_str(), t.region.as_str()))
+        .collect();
+    assert_eq!(unread, vec![(A, "us-east-1")], "{:?}", out.failed_targets);
+    assert!(
+        out.failed_targets[0].reason.contains("replicas"),
+        "{}",
+        out.failed_targets[0].reason
+    );
 }
 
 /// A consumer whose template builds the secret's ARN with `Fn::Sub` from its parameter.

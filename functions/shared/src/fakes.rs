@@ -34,6 +34,9 @@ impl SecretDirectory for NoSecrets {
     async fn versions(&self, _: &str) -> Result<SecretVersions, AwsError> {
         unreachable!("this test never reads the secret's versions")
     }
+    async fn replica_regions(&self, _: &str) -> Result<Vec<String>, AwsError> {
+        Ok(Vec::new())
+    }
     async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
         unreachable!("this test never lists secrets")
     }
@@ -296,6 +299,9 @@ impl SecretDirectory for Unreachable {
         Err(unreachable_error())
     }
     async fn versions(&self, _: &str) -> Result<SecretVersions, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn replica_regions(&self, _: &str) -> Result<Vec<String>, AwsError> {
         Err(unreachable_error())
     }
     async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {

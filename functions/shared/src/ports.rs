@@ -198,6 +198,12 @@ pub trait SecretDirectory {
         &self,
         secret_arn: &str,
     ) -> impl Future<Output = Result<SecretVersions, AwsError>> + Send;
+    /// The regions the secret is replicated to (DescribeSecret `ReplicationStatus`), asked
+    /// of the secret's own region.
+    fn replica_regions(
+        &self,
+        secret_arn: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
     /// When this version was created (ListSecretVersionIds `CreatedDate`, epoch ms);
     /// `None` when the secret has no such version.
     fn version_created(

@@ -1,5 +1,5 @@
-//! Secrets Manager adapter. Metadata only: `DescribeSecret` to turn a name into an ARN and
-//! to list the labelled versions. The pipeline never calls `GetSecretValue` (and its IAM
+//! Secrets Manager adapter. Metadata only: `DescribeSecret` to turn a name into an ARN, to
+//! list the labelled versions and the replica regions. The pipeline never calls `GetSecretValue` (and its IAM
 //! policy does not allow it).
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
@@ -90,6 +90,21 @@ impl SecretDirectory for SecretsManager {
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
         })
+    }
+
+    async fn replica_regions(&self, secret_arn: &str) -> Result<Vec<String>, AwsError> {
+        let out = self
+            .client_for(secret_arn)
+            .describe_secret()
+            .secret_id(secret_arn)
+            .send()
+            .await
+            .map_err(|e| describe_error(&e))?;
+        Ok(out
+            .replication_status()
+            .iter()
+            .filter_map(|r| r.region().map(str::to_string))
+            .collect())
     }
 
     async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {

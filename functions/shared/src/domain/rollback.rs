@@ -17,15 +17,13 @@ pub const JSON_KEY_MISSING: &str = "Could not find a value associated with JSONK
 /// then simply not listed.
 pub fn json_keys_read(template: &str, secret: &SecretRef) -> Vec<String> {
     const OPEN: &str = "{{resolve:secretsmanager:";
-    let ids: Vec<String> = [
-        Some(secret.arn.clone()),
-        secret.partial_arn(),
-        Some(secret.name.clone()),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|id| !id.is_empty())
-    .collect();
+    let ids: Vec<String> = secret
+        .arns()
+        .into_iter()
+        .chain(secret.partial_arns())
+        .chain([secret.name.clone()])
+        .filter(|id| !id.is_empty())
+        .collect();
     let mut keys: Vec<String> = Vec::new();
     let mut rest = template;
     while let Some(at) = rest.find(OPEN) {

@@ -154,16 +154,14 @@ fn is_name_char(c: char) -> bool {
 /// allow), anywhere; and the name (as used by `{{resolve:secretsmanager:NAME...}}` or a
 /// parameter value) when it is not part of a longer secret name. A secret seen from
 /// another account or region has no name to match (see [`SecretRef::as_seen_from`]).
+/// A replica's ARN (the same ARN in a replica region) is the secret's too.
 pub fn mentions_secret(text: &str, secret: &SecretRef) -> bool {
-    if text.contains(&secret.arn) {
-        return true;
-    }
-    if let Some(partial) = secret.partial_arn() {
-        if mentions_whole(text, &partial) {
-            return true;
-        }
-    }
-    mentions_whole(text, &secret.name)
+    secret.arns().iter().any(|arn| text.contains(arn.as_str()))
+        || secret
+            .partial_arns()
+            .iter()
+            .any(|partial| mentions_whole(text, partial))
+        || mentions_whole(text, &secret.name)
 }
 
 /// `needle` occurs in `text` not as part of a longer secret name.
@@ -295,6 +293,44 @@ mod tests {
     }
 
     #[test]
+    fn a_replicas_arn_and_in_its_region_its_name_mean_this_secret() {
+        let s = SecretRef {
+            replica_regions: vec!["eu-west-1".into()],
+            ..secret()
+        };
+        let stack = |account: &str, region: &str| {
+            StackRef::from_stack_id(&format!(
+                "arn:aws:cloudformation:{region}:{account}:stack/app/1"
+            ))
+            .unwrap()
+        };
+        let replica = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf";
+        let by_name = "{{resolve:secretsmanager:prod/db:SecretString:pw}}";
+        // In the replica's region, in the secret's account: the name is the replica.
+        let home = s.as_seen_from(&stack("123456789012", "eu-west-1"));
+        assert!(mentions_secret(by_name, &home));
+        // From another account: only the ARN, the replica's as the primary's.
+        let away = s.as_seen_from(&stack("222222222222", "eu-west-1"));
+        assert!(!mentions_secret(by_name, &away));
+        assert!(mentions_secret(replica, &away));
+        assert!(mentions_secret(
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db:SecretString",
+            &away
+        ));
+        // A region with no replica: its prod/db is another secret, its ARN another ARN.
+        let elsewhere = s.as_seen_from(&stack("123456789012", "ap-south-1"));
+        assert!(!mentions_secret(by_name, &elsewhere));
+        assert!(!mentions_secret(
+            "arn:aws:secretsmanager:ap-south-1:123456789012:secret:prod/db-AbCdEf",
+            &elsewhere
+        ));
+        // Without replicas, the replica region's name and ARN are not the secret's.
+        let unreplicated = secret().as_seen_from(&stack("123456789012", "eu-west-1"));
+        assert!(!mentions_secret(by_name, &unreplicated));
+        assert!(!mentions_secret(replica, &unreplicated));
+    }
+
+    #[test]
     fn a_name_means_this_secret_only_in_its_own_account_and_region() {
         let s = secret();
         let stack = |account: &str, region: &str| {
@@ -388,7 +424,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn mentions_never_panics(text in "\\PC{0,64}", name in "[a-z/é]{0,6}") {
-            let s = SecretRef { arn: "arn:aws:secretsmanager:r:1:secret:x-AbCdEf".into(), name, version_id: None };
+            let s = SecretRef { arn: "arn:aws:secretsmanager:r:1:secret:x-AbCdEf".into(), name, version_id: None, replica_regions: vec!["r2".into()] };
             let _ = mentions_secret(&text, &s);
         }
     }

@@ -17,7 +17,7 @@ use crate::domain::targets::session_name;
 use crate::handler::FunctionError;
 use crate::ports::{AccountDirectory, AwsError, SecretDirectory, TargetAccess};
 
-use super::{resolve_targets, Scope};
+use super::{resolve_targets, with_replicas, Scope};
 
 /// One consumer in the audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,8 @@ where
     D: SecretDirectory + Sync,
 {
     let current = current_version(secrets, &secret.arn).await?;
+    let mut secret = secret;
+    let replicas_unread = with_replicas(secrets, &mut secret).await;
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
     let session = session_name(execution);
@@ -125,6 +127,7 @@ where
     };
     let mut found = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     found.failed_targets.extend(unlisted);
+    found.failed_targets.extend(replicas_unread);
     let consumers = consumers(&found, scope);
     // A stack discovery could not judge (a reference built from what it cannot resolve) is
     // not known to read this secret: its freshness is unknown, and says why.

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
-use super::{audit, resolve_targets, Scope};
+use super::{audit, resolve_targets, with_replicas, Scope};
 use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
 use crate::domain::lanes;
@@ -72,12 +72,14 @@ where
     }
     input.secret = parsed;
     let retried_before = retries.retried_calls();
+    let replicas_unread = with_replicas(secrets, &mut input.secret).await;
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
     let session = session_name(&execution);
     let reconcile = input.reconcile;
     let mut out = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     out.failed_targets.extend(unlisted);
+    out.failed_targets.extend(replicas_unread);
     if reconcile {
         // Boxed: nested in discovery's future, the audit's would exceed the compiler's
         // type-depth limit in the discover binary.

@@ -18,6 +18,6 @@ pub use audit::{audit, current_version, AuditCounts, AuditReport, AuditRow, RECO
 pub use discover::discover;
 pub use refresh::{refresh, NO_STOPS, STOPPED_BY_OPERATOR};
 pub use report::report;
-pub use scope::{resolve_targets, Scope};
+pub use scope::{resolve_targets, with_replicas, Scope};
 pub use trigger::{trigger, Trigger, TriggerReport};
 pub use wait::{wait, WaitReport};

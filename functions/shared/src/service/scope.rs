@@ -4,10 +4,10 @@
 use tracing::info;
 
 use crate::domain::in_place::RefreshMode;
-use crate::domain::model::{FailedTarget, StackRef};
+use crate::domain::model::{FailedTarget, SecretRef, StackRef};
 use crate::domain::targets::{Target, TargetSettings};
 use crate::handler::FunctionError;
-use crate::ports::{AccountDirectory, AwsError};
+use crate::ports::{AccountDirectory, AwsError, SecretDirectory};
 
 /// Where and on what the functions may act, from their own configuration (never from
 /// their input): the configured targets, the region they run in, the token parameter.
@@ -54,6 +54,39 @@ pub async fn resolve_targets<O: AccountDirectory + Sync>(
         }
     }
     (scope.targets.with_accounts(found), failed)
+}
+
+/// The regions Secrets Manager replicates `secret` to, read into it (DescribeSecret in the
+/// secret's own region), so that the consumers of its replicas are searched for too. When
+/// they cannot be read (no permission, as for a secret of another account without a
+/// resource policy that lets this role describe it), the run still searches for the
+/// secret's own consumers and says, as a failed target, that its replicas' were not:
+/// never a silent non-consumer.
+pub async fn with_replicas<D: SecretDirectory + Sync>(
+    secrets: &D,
+    secret: &mut SecretRef,
+) -> Option<FailedTarget> {
+    match secrets.replica_regions(&secret.arn).await {
+        Ok(mut regions) => {
+            regions.retain(|r| r != secret.region());
+            regions.sort();
+            regions.dedup();
+            if !regions.is_empty() {
+                info!(secret_arn = %secret.arn, replica_regions = ?regions, "the secret is replicated: its replicas' consumers are searched for too");
+            }
+            secret.replica_regions = regions;
+            None
+        }
+        Err(e) => Some(FailedTarget {
+            account: secret.account().to_string(),
+            region: secret.region().to_string(),
+            reason: format!(
+                "the regions {} is replicated to could not be read ({e}): consumers of its \
+                 replicas (their ARN, or its name in a replica's region) were not searched for",
+                secret.arn
+            ),
+        }),
+    }
 }
 
 /// The target a stack belongs to, or why the pipeline must not touch it. An account not

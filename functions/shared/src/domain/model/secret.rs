@@ -18,6 +18,13 @@ pub struct SecretRef {
     /// The version that became current; absent for a run started by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// The regions Secrets Manager replicates the secret to (DescribeSecret
+    /// `ReplicationStatus`), as discovery read them. A replica keeps the primary's name and
+    /// its ARN differs only in the region ("Replicate an AWS Secrets Manager secret to other
+    /// AWS Regions", Secrets Manager user guide), and it holds the same value: a stack
+    /// reading the replica consumes this secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_regions: Vec<String>,
 }
 
 impl SecretRef {
@@ -28,6 +35,7 @@ impl SecretRef {
             arn: arn.to_string(),
             name: secret_name_from_arn(arn)?,
             version_id,
+            replica_regions: Vec::new(),
         })
     }
 
@@ -42,17 +50,34 @@ impl SecretRef {
     /// The ARN without the random suffix (`...:secret:prod/db`): dynamic references and
     /// SDK calls accept it.
     pub fn partial_arn(&self) -> Option<String> {
-        let cut = self.arn.len().checked_sub(7)?;
-        (self.arn.is_char_boundary(cut) && self.arn[cut..].starts_with('-'))
-            .then(|| self.arn[..cut].to_string())
+        partial(&self.arn)
+    }
+
+    /// The secret's ARN and its replicas' (the same ARN in each replica region).
+    pub fn arns(&self) -> Vec<String> {
+        let region = format!(":{}:", self.region());
+        let mut arns = vec![self.arn.clone()];
+        arns.extend(
+            self.replica_regions
+                .iter()
+                .filter(|r| !r.is_empty())
+                .map(|r| self.arn.replacen(&region, &format!(":{r}:"), 1)),
+        );
+        arns
+    }
+
+    /// The ARNs without their random suffix, as [`Self::arns`] lists them.
+    pub fn partial_arns(&self) -> Vec<String> {
+        self.arns().iter().filter_map(|a| partial(a)).collect()
     }
 
     /// The secret as a stack may name it. A bare name resolves in the stack's own account
-    /// and region, so it means this secret only in the secret's own account and region:
-    /// elsewhere the same name is another secret (a sandbox's `prod/db` is not
-    /// production's), and only the ARN counts.
+    /// and region, so it means this secret only in the secret's own account and in its
+    /// region or a replica's: elsewhere the same name is another secret (a sandbox's
+    /// `prod/db` is not production's), and only an ARN counts.
     pub fn as_seen_from(&self, stack: &StackRef) -> SecretRef {
-        if stack.account == self.account() && stack.region == self.region() {
+        let here = stack.region == self.region() || self.replica_regions.contains(&stack.region);
+        if stack.account == self.account() && here {
             return self.clone();
         }
         SecretRef {
@@ -60,6 +85,11 @@ impl SecretRef {
             ..self.clone()
         }
     }
+}
+
+fn partial(arn: &str) -> Option<String> {
+    let cut = arn.len().checked_sub(7)?;
+    (arn.is_char_boundary(cut) && arn[cut..].starts_with('-')).then(|| arn[..cut].to_string())
 }
 
 pub fn is_secret_arn(s: &str) -> bool {
