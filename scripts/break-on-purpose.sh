@@ -217,7 +217,7 @@ mutate "a built reference that cannot be resolved is taken for no reference" fun
 mutate "discovery drops a consumer it cannot judge" functions/shared/src/domain/discovery.rs \
   $'                        not_judged = Some(why);\n                        true\n' $'                        not_judged = Some(why);\n                        false\n' a_name_selects targets
 mutate "a replica's ARN is not the secret's" functions/shared/src/domain/model/secret.rs \
-  '        arns.extend(self.replica_regions.iter().filter(|r| !r.is_empty()).map(|r| {' '        arns.extend(self.replica_regions.iter().filter(|r| r.is_empty()).map(|r| {' replica runs
+  '                .filter(|r| !r.is_empty())' '                .filter(|r| r.is_empty())' replica runs
 mutate "the secret's name means nothing in a replica's region" functions/shared/src/domain/model/secret.rs \
   '        let here = stack.region == self.region() || self.replica_regions.contains(&stack.region);' '        let here = stack.region == self.region();' a_replicas_arn lib
 mutate "a secret whose replicas cannot be read is searched as if it had none, silently" functions/shared/src/service/scope.rs \
