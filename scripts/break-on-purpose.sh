@@ -220,8 +220,10 @@ mutate "a replica's ARN is not the secret's" functions/shared/src/domain/model/s
   '                .filter(|r| !r.is_empty())' '                .filter(|r| r.is_empty())' replica runs
 mutate "the secret's name means nothing in a replica's region" functions/shared/src/domain/model/secret.rs \
   '        let here = stack.region == self.region() || self.replica_regions.contains(&stack.region);' '        let here = stack.region == self.region();' a_replicas_arn lib
-mutate "a secret whose replicas cannot be read is searched as if it had none, silently" functions/shared/src/service/scope.rs \
-  '        Err(e) => Some(FailedTarget {' '        Err(e) => std::hint::black_box(false).then(|| FailedTarget {' a_name_selects targets
+mutate "a secret whose replicas cannot be read is searched as if it had none, silently" functions/shared/src/service/discover.rs \
+  '    out.failed_targets.extend(replicas_unread);' '    drop(replicas_unread);' a_name_selects targets
+mutate "a source account's secret is admitted by a name prefix" functions/shared/src/domain/secret_scope.rs \
+  '                || (by_name && !p.starts_with("arn:")' '                || (!p.starts_with("arn:")' source_account lib
 mutate "a hand-started run for a secret outside SecretNamePrefixes is searched" functions/shared/src/service/discover.rs \
   '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {' '    if let Some(scope) = settings.secret_scope.as_ref().filter(|_| parsed.arn.is_empty()) {' outside_the_deployments_scope lib
 mutate "a long execution name loses its hash in the STS session name" functions/shared/src/domain/targets.rs \

@@ -187,6 +187,7 @@ fn each_function_is_set_exactly_the_variables_its_settings_read() {
             "arn:aws:states:us-east-1:111111111111:stateMachine:rt",
         ),
         ("SECRET_NAME_PREFIXES", "prod/"),
+        ("SOURCE_ACCOUNTS", ""),
         ("REQUIRE_OPT_IN_TAG", "no"),
         ("STACKS_WITHOUT_SERVICE_ROLE", ""),
         ("RECONCILE_ACTION", "alert"),

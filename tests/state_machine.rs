@@ -533,7 +533,12 @@ async fn a_dry_run_selects_and_reports_but_changes_nothing() {
 
 #[tokio::test]
 async fn events_that_change_no_current_value_or_are_out_of_scope_start_nothing() {
-    let p = Pipeline::start(|env| env.set("SECRET_NAME_PREFIXES", "prod/,shared/")).await;
+    const SOURCE: &str = "333333333333";
+    let p = Pipeline::start(|env| {
+        env.set("SECRET_NAME_PREFIXES", "prod/,shared/")
+            .set("SOURCE_ACCOUNTS", SOURCE)
+    })
+    .await;
     let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
     for file in [
         "put-secret-value-pending.json",
@@ -547,17 +552,25 @@ async fn events_that_change_no_current_value_or_are_out_of_scope_start_nothing()
     let version = put_secret(&p.sm, "sandbox/db-password", "s2").await;
     p.deliver(&sample_event("put-secret-value.json", &sandbox, &version))
         .await;
+    // A source account's secret named like this deployment's: its name is its own choice,
+    // so only an ARN prefix naming the account would admit it (issue 27).
+    let source_sm =
+        aws_sdk_secretsmanager::Client::new(&p.emulator.sdk_config_in(SOURCE, "us-east-1").await);
+    let lookalike = create_secret(&source_sm, "prod/db-password", "x1").await;
+    let version = put_secret(&source_sm, "prod/db-password", "x2").await;
+    p.deliver(&sample_event("put-secret-value.json", &lookalike, &version))
+        .await;
     let ignored = wait_until(Duration::from_secs(30), || {
         (p.functions
             .logs()
             .matches("\"decision\":\"ignored\"")
             .count()
-            >= 4)
+            >= 5)
             .then_some(())
     });
     assert!(
         ignored.is_some(),
-        "four ignore decisions logged:\n{}",
+        "five ignore decisions logged:\n{}",
         p.functions.logs()
     );
     assert!(p.executions().await.is_empty());
@@ -566,7 +579,8 @@ async fn events_that_change_no_current_value_or_are_out_of_scope_start_nothing()
         "AWSPENDING",
         "AccessDenied",
         "metadata only",
-        "is outside this deployment's scope (SecretNamePrefixes: prod/,shared/)",
+        "is outside this deployment's scope (SecretNamePrefixes: prod/,shared/",
+        "a name prefix admits no secret of the source accounts 333333333333",
     ] {
         assert!(logs.contains(reason), "reason {reason} logged");
     }

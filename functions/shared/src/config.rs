@@ -11,7 +11,7 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 21] = [
+pub const TEMPLATE_VARIABLES: [&str; 22] = [
     "PARAMETER_NAME",
     "VERSION_PARAMETER_NAME",
     "SELECTION_MODE",
@@ -29,6 +29,7 @@ pub const TEMPLATE_VARIABLES: [&str; 21] = [
     "ALERTS_TOPIC_ARN",
     "STATE_MACHINE_ARN",
     "SECRET_NAME_PREFIXES",
+    "SOURCE_ACCOUNTS",
     "REQUIRE_OPT_IN_TAG",
     "STACKS_WITHOUT_SERVICE_ROLE",
     "RECONCILE_ACTION",
@@ -93,10 +94,16 @@ fn seconds_to_ms(name: &str, default: f64, expect: &str) -> Result<u64, InputErr
 
 /// The secrets whose changes start a refresh. Required: a deployment says which.
 pub fn secret_scope() -> Result<crate::domain::trigger::SecretScope, InputError> {
-    crate::domain::trigger::SecretScope::parse(
+    Ok(crate::domain::trigger::SecretScope::parse(
         "SECRET_NAME_PREFIXES",
         &var("SECRET_NAME_PREFIXES").unwrap_or_default(),
-    )
+    )?
+    .with_source_accounts(
+        var("SOURCE_ACCOUNTS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_string),
+    ))
 }
 
 /// What the reconciliation schedule does with stale consumers (`ReconcileAction`):

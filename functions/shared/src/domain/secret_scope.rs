@@ -8,9 +8,15 @@ use super::error::InputError;
 /// tag: every event names the secret, so the decision needs no call of its own (a tag would
 /// need DescribeSecret per event, and a resource policy for secrets in source accounts),
 /// and they match how Secrets Manager IAM policies are already scoped (`secret:prod/*`).
+///
+/// A name prefix admits no secret of a source account (`SourceAccountIds`): names are
+/// chosen by each account, so `prod/` would let a source account start runs (in `all`
+/// mode, fleet-wide ones) by creating a secret named `prod/anything`. A source account's
+/// secrets are admitted by an ARN prefix, which names the account, or by `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretScope {
     prefixes: Vec<String>,
+    source_accounts: Vec<String>,
 }
 
 impl SecretScope {
@@ -18,6 +24,7 @@ impl SecretScope {
     pub fn every() -> Self {
         Self {
             prefixes: vec!["*".into()],
+            source_accounts: Vec::new(),
         }
     }
 
@@ -45,19 +52,45 @@ impl SecretScope {
                 format!("`{bad}` is not a Secrets Manager ARN prefix"),
             ));
         }
-        Ok(Self { prefixes })
+        Ok(Self {
+            prefixes,
+            source_accounts: Vec::new(),
+        })
     }
 
-    /// The prefixes, as the deploy parameter lists them.
+    /// The accounts whose events are forwarded here (`SourceAccountIds`): their secrets are
+    /// admitted only by an ARN prefix or `*`.
+    pub fn with_source_accounts(mut self, accounts: impl IntoIterator<Item = String>) -> Self {
+        self.source_accounts = accounts
+            .into_iter()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        self
+    }
+
+    /// The prefixes, as the deploy parameter lists them, and the source accounts' rule.
     pub fn describe(&self) -> String {
-        self.prefixes.join(",")
+        let prefixes = self.prefixes.join(",");
+        if self.source_accounts.is_empty() {
+            return prefixes;
+        }
+        format!(
+            "{prefixes}; a name prefix admits no secret of the source accounts {}, whose \
+             secrets need an ARN prefix",
+            self.source_accounts.join(",")
+        )
     }
 
     pub fn admits(&self, secret: &super::model::SecretRef) -> bool {
+        let by_name = !self
+            .source_accounts
+            .iter()
+            .any(|a| a.as_str() == secret.account());
         self.prefixes.iter().any(|p| {
             p == "*"
                 || (p.starts_with("arn:") && secret.arn.starts_with(p.as_str()))
-                || (!p.starts_with("arn:") && secret.name.starts_with(p.as_str()))
+                || (by_name && !p.starts_with("arn:") && secret.name.starts_with(p.as_str()))
         })
     }
 
@@ -91,6 +124,32 @@ mod scope_tests {
         assert!(by_arn.admits(&prod));
         assert!(!by_arn.admits(&sandbox), "another account's same name");
         assert!(SecretScope::parse("f", "*").unwrap().admits(&other));
+    }
+
+    #[test]
+    fn a_source_accounts_secret_is_admitted_by_an_arn_prefix_never_by_its_name() {
+        let own = secret("arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf");
+        let source = secret("arn:aws:secretsmanager:us-east-1:333333333333:secret:prod/db-XyZ123");
+        let by_name = SecretScope::parse("f", "prod/")
+            .unwrap()
+            .with_source_accounts(["333333333333".to_string()]);
+        assert!(by_name.admits(&own));
+        assert!(
+            !by_name.admits(&source),
+            "a source account names its secrets as it likes"
+        );
+        assert!(by_name.describe().contains("333333333333"));
+        let by_arn = SecretScope::parse(
+            "f",
+            "prod/,arn:aws:secretsmanager:us-east-1:333333333333:secret:prod/",
+        )
+        .unwrap()
+        .with_source_accounts(["333333333333".to_string()]);
+        assert!(by_arn.admits(&source) && by_arn.admits(&own));
+        let every = SecretScope::parse("f", "*")
+            .unwrap()
+            .with_source_accounts(["333333333333".to_string()]);
+        assert!(every.admits(&source), "`*` is every secret, by choice");
     }
 
     #[test]

@@ -123,7 +123,7 @@ where
     if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {
         return Ok(ignored(format!(
             "secret {arn} is outside this deployment's scope (SecretNamePrefixes: {})",
-            t.scope.prefixes().join(",")
+            t.scope.describe()
         )));
     }
     let version_id = match version_of(t.secrets, &arn, &change).await? {
