@@ -110,7 +110,8 @@ async fn a_cross_account_run_refreshes_every_target_and_names_the_denied_one() {
 /// A secret replicated to another region ("Replicate an AWS Secrets Manager secret to other
 /// AWS Regions"): the replica keeps its name, its ARN differs only in the region, and it
 /// holds the same value. Its consumers, by name in the replica's region or by the
-/// replica's ARN, are refreshed with the primary's and re-read the new value there.
+/// replica's ARN (written out, or built with `Fn::Sub`), are refreshed with the primary's
+/// and re-read the new value there.
 #[tokio::test]
 async fn the_consumers_of_a_secrets_replica_are_refreshed_with_its_own() {
     let p = Pipeline::start(|env| {
@@ -155,6 +156,16 @@ async fn the_consumers_of_a_secrets_replica_are_refreshed_with_its_own() {
         &[],
     )
     .await;
+    // The ARN built with Fn::Sub from pseudo parameters: in eu-west-1 it is the replica's.
+    let built = consumer_template(
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:prod/db",
+    )
+    .replace(
+        "Value: \"{{resolve:secretsmanager:arn:",
+        "Value: !Sub \"{{resolve:secretsmanager:arn:",
+    );
+    create_stack(&p.cfn, "built-by-sub", &built, &[]).await;
+    create_stack(&eu_cfn, "replica-built-by-sub", &built, &[]).await;
     let version = put_secret(&p.sm, "prod/db", "v2").await;
 
     p.deliver(&sample_event("put-secret-value.json", &arn, &version))
@@ -165,7 +176,7 @@ async fn the_consumers_of_a_secrets_replica_are_refreshed_with_its_own() {
 
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
     let s = &done.summary;
-    assert_eq!(s["counts"]["refreshed"], 3, "{s:#}");
+    assert_eq!(s["counts"]["refreshed"], 5, "{s:#}");
     assert_eq!(s["counts"]["failed_targets"], 0, "{s:#}");
     assert_eq!(
         s["secret"]["replica_regions"],
@@ -177,6 +188,8 @@ async fn the_consumers_of_a_secrets_replica_are_refreshed_with_its_own() {
         (&p.cfn, &p.ssm, "home"),
         (&eu_cfn, &eu_ssm, "replica-by-name"),
         (&eu_cfn, &eu_ssm, "replica-by-arn"),
+        (&p.cfn, &p.ssm, "built-by-sub"),
+        (&eu_cfn, &eu_ssm, "replica-built-by-sub"),
     ] {
         assert_eq!(row(s, stack)["outcome"], "refreshed", "{stack}: {s:#}");
         let res = resources(cfn, stack).await;

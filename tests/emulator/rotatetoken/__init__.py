@@ -484,4 +484,16 @@ tests/emulator/test_registry.py checks that it is the registry's):
        Source: CloudFormation API reference, UpdateStack and CreateChangeSet, `RoleARN`: "If
                you don't specify a value, CloudFormation uses the role that was previously
                associated with the stack."
+ 59. [Secrets Manager] A partial ARN (the ARN without its 6-character suffix) finds a
+       replica secret as it finds a primary, in the replica's region: `DescribeSecret`,
+       `GetSecretValue` and a `{{resolve:secretsmanager:<partial ARN>}}` dynamic reference,
+       such as one a template builds with `Fn::Sub` from `${AWS::Region}`. moto stores a
+       replica under its full ARN and looks a partial ARN up by name only:
+       ResourceNotFoundException.
+       Source: Secrets Manager user guide, "Replicate an AWS Secrets Manager secret to other
+               AWS Regions" (a replica keeps the primary's name; its ARN differs only in the
+               Region); Secrets Manager API reference, DescribeSecret/GetSecretValue
+               `SecretId` ("You can specify a partial ARN too... A partial ARN match can
+               work as long as it uniquely matches only one secret"); CloudFormation User
+               Guide, "Using dynamic references".
 """

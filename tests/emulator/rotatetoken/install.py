@@ -34,6 +34,7 @@ ORDER = [
     replacement.install_in_place_updates,  # 29
     replacement.install_resource_times,  # 30
     secretsmanager.install_secret_version_dates,  # 31
+    secretsmanager.install_partial_arns_of_replicas,  # 59
     dynamic_refs.install_dynamic_references,  # 2
     updates.install_status_reason,  # 7
     updates.install_ssm_parameter_names,  # 6

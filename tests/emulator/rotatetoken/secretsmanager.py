@@ -1,4 +1,4 @@
-"""(31) Secrets Manager: each secret version's own creation date."""
+"""(31) Secrets Manager: each secret version's own creation date; (59) a replica's partial ARN."""
 
 from __future__ import annotations
 
@@ -52,3 +52,54 @@ def install_secret_version_dates() -> None:
         return json.dumps(answer)
 
     SecretsManagerBackend.list_secret_version_ids = list_secret_version_ids
+
+
+@patch(
+    59, service="Secrets Manager",
+    behaviour="""A partial ARN (the ARN without its 6-character suffix) finds a replica secret as
+      it finds a primary, in the replica's region: `DescribeSecret`, `GetSecretValue` and a
+      `{{resolve:secretsmanager:<partial ARN>}}` dynamic reference, such as one a template
+      builds with `Fn::Sub` from `${AWS::Region}`. moto stores a replica under its full ARN
+      and looks a partial ARN up by name only: ResourceNotFoundException.""",
+    source="""Secrets Manager user guide, "Replicate an AWS Secrets Manager secret to other AWS
+      Regions" (a replica keeps the primary's name; its ARN differs only in the Region);
+      Secrets Manager API reference, DescribeSecret/GetSecretValue `SecretId` ("You can
+      specify a partial ARN too... A partial ARN match can work as long as it uniquely
+      matches only one secret"); CloudFormation User Guide, "Using dynamic references".""",
+)
+def install_partial_arns_of_replicas() -> None:
+    """(59) A replica secret is found by its partial ARN."""
+    from moto.secretsmanager.models import SecretsStore
+
+    def replica_by_partial_arn(store: Any, key: str) -> Any:
+        if not key.startswith("arn:") or ":secret:" not in key:
+            return None
+        for secret in dict.values(store):
+            arn = getattr(secret, "arn", "")
+            if len(arn) == len(key) + 7 and arn.startswith(key) and arn[len(key)] == "-":
+                return secret
+        return None
+
+    original_getitem = SecretsStore.__getitem__
+    original_contains = SecretsStore.__contains__
+    original_get = SecretsStore.get
+
+    def getitem(self: Any, key: str) -> Any:
+        try:
+            return original_getitem(self, key)
+        except KeyError:
+            found = replica_by_partial_arn(self, key)
+            if found is None:
+                raise
+            return found
+
+    def contains(self: Any, key: str) -> bool:
+        return original_contains(self, key) or replica_by_partial_arn(self, key) is not None
+
+    def get(self: Any, key: str) -> Any:
+        found = original_get(self, key)
+        return found if found is not None else replica_by_partial_arn(self, key)
+
+    SecretsStore.__getitem__ = getitem  # type: ignore[method-assign]
+    SecretsStore.__contains__ = contains  # type: ignore[method-assign]
+    SecretsStore.get = get  # type: ignore[method-assign]
