@@ -223,7 +223,15 @@ mutate "the secret's name means nothing in a replica's region" functions/shared/
 mutate "a secret whose replicas cannot be read is searched as if it had none, silently" functions/shared/src/service/discover.rs \
   '    out.failed_targets.extend(replicas_unread);' '    drop(replicas_unread);' a_name_selects targets
 mutate "a source account's secret is admitted by a name prefix" functions/shared/src/domain/secret_scope.rs \
-  '                || (by_name && !p.starts_with("arn:")' '                || (!p.starts_with("arn:")' source_account lib
+  '                || (by_name && !p.starts_with("arn:")' '                || ((std::hint::black_box(true) || by_name) && !p.starts_with("arn:")' source_account lib
+mutate "a failed replica's region is taken for the secret's" functions/shared/src/domain/model/secret.rs \
+  '            if r.in_sync() {' '            if std::hint::black_box(true) {' only_replicas_in_sync lib
+mutate "the audit ignores --since" functions/shared/src/domain/audit.rs \
+  '        Some(since) if current.created_ms < since && j.freshness == Freshness::Fresh => {' '        Some(since) if std::hint::black_box(false) && current.created_ms < since && j.freshness == Freshness::Fresh => {' since_a_moment lib
+mutate "a secret not rotated since the moment needs no attention" functions/shared/src/service/audit.rs \
+  '            && !self.not_rotated_since' '            && std::hint::black_box(true)' an_incident_audit operator
+mutate "an incident audit includes secrets outside the pattern" cli/src/commands/audit.rs \
+  '                .filter(|s| matches_any(patterns, &s.name) && scoped(s))' '                .filter(|s| scoped(s))' an_incident_audit operator
 mutate "a hand-started run for a secret outside SecretNamePrefixes is searched" functions/shared/src/service/discover.rs \
   '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {' '    if let Some(scope) = settings.secret_scope.as_ref().filter(|_| parsed.arn.is_empty()) {' outside_the_deployments_scope lib
 mutate "a long execution name loses its hash in the STS session name" functions/shared/src/domain/targets.rs \

@@ -314,6 +314,135 @@ async fn the_scheduled_reconciliation_refreshes_only_the_consumer_whose_event_wa
     );
 }
 
+/// An incident: "which consumers still hold a value from before we contained the leak?"
+/// across every secret matching a pattern. Before the rotation every consumer (and each
+/// secret itself) holds a value from before `--since`: exit 3, in JSON and in Markdown for
+/// the incident channel; after each secret's run, all fresh: exit 0. Secrets outside the
+/// pattern are not audited; bad arguments are named.
+#[tokio::test]
+async fn an_incident_audit_since_a_moment_covers_every_matching_secret_and_their_consumers() {
+    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    p.emulator.control(json!({"update_delay_seconds": 0.2}));
+    let mut arns = vec![];
+    for (name, stack) in [("prod/a", "app-a"), ("prod/b", "app-b"), ("dev/c", "app-c")] {
+        arns.push(create_secret(&p.sm, name, "v1").await);
+        create_stack(&p.cfn, stack, &consumer_template(name), &[]).await;
+    }
+    // A secret nothing consumes still holds its exposed value until it is rotated.
+    create_secret(&p.sm, "prod/unused", "v1").await;
+    // The leak is contained at the next whole second: every value so far is older.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let since_ms = (now_ms / 1000 + 1) * 1000;
+    tokio::time::sleep(Duration::from_millis(since_ms - now_ms + 50)).await;
+    let since = rotatetoken::domain::utc::format_ms(since_ms);
+    let audit = |format: &'static str| {
+        let since = since.clone();
+        let p = &p;
+        async move {
+            p.cli(&[
+                "audit",
+                "--secrets",
+                "prod/*",
+                "--since",
+                &since,
+                "--format",
+                format,
+            ])
+            .await
+        }
+    };
+
+    let before = audit("json").await;
+    assert_eq!(before.code, 3, "{before:#?}");
+    let b = before.json();
+    assert_eq!(b["since"], since.as_str());
+    assert_eq!(b["not_rotated_since"], 3, "{b:#}");
+    assert_eq!(b["counts"]["consumers"], 2, "dev/c is not audited: {b:#}");
+    assert_eq!(b["counts"]["stale"], 2, "{b:#}");
+    for row in b["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["stacks"].as_array().unwrap())
+    {
+        assert!(
+            row["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not been rotated since"),
+            "{row:#}"
+        );
+    }
+    let channel = audit("markdown").await;
+    assert_eq!(channel.code, 3);
+    assert!(
+        channel
+            .stdout
+            .contains(&format!("### RotateToken audit since {since}"))
+            && channel.stdout.contains("| app-a | **stale** |")
+            && channel.stdout.contains("**not rotated**"),
+        "{}",
+        channel.stdout
+    );
+
+    // The rotation: each secret's run refreshes its consumers.
+    for (name, arn) in [("prod/a", &arns[0]), ("prod/b", &arns[1])] {
+        let version = put_secret(&p.sm, name, "v2").await;
+        p.deliver(&sample_event("put-secret-value.json", arn, &version))
+            .await;
+        let done = p
+            .wait_for(
+                &rotatetoken::domain::trigger::execution_name(arn, &version),
+                Duration::from_secs(60),
+            )
+            .await;
+        assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    }
+    let after = audit("json").await;
+    assert_eq!(after.code, 3, "prod/unused is not rotated yet: {after:#?}");
+    let a = after.json();
+    assert_eq!(a["not_rotated_since"], 1, "{a:#}");
+    assert_eq!(
+        (
+            a["counts"]["consumers"].as_u64(),
+            a["counts"]["fresh"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{a:#}"
+    );
+    put_secret(&p.sm, "prod/unused", "v2").await;
+    let after = audit("json").await;
+    assert_eq!(after.code, 0, "{after:#?}");
+    assert_eq!(after.json()["not_rotated_since"], 0);
+    let channel = audit("markdown").await;
+    assert_eq!(channel.code, 0);
+    assert!(
+        channel
+            .stdout
+            .contains("Every consumer holds a fresh value."),
+        "{}",
+        channel.stdout
+    );
+
+    // Bad arguments, named: a moment not in UTC, one secret and a pattern at once, a
+    // pattern no secret matches.
+    let bad = p
+        .cli(&["audit", "--secrets", "prod/*", "--since", "yesterday"])
+        .await;
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    assert!(bad.stderr.contains("--since"), "{}", bad.stderr);
+    let both = p
+        .cli(&["audit", "--secret", "prod/a", "--secrets", "prod/*"])
+        .await;
+    assert_eq!(both.code, 2, "{both:#?}");
+    let none = p.cli(&["audit", "--secrets", "nothing/*"]).await;
+    assert_eq!(none.code, 1, "{none:#?}");
+    assert!(none.stderr.contains("no secret"), "{}", none.stderr);
+}
+
 #[tokio::test]
 async fn bad_arguments_and_missing_credentials_are_refused_with_their_exit_codes() {
     let run = |args: &[&str], env: &[(&str, &str)]| {

@@ -580,7 +580,7 @@ async fn events_that_change_no_current_value_or_are_out_of_scope_start_nothing()
         "AccessDenied",
         "metadata only",
         "is outside this deployment's scope (SecretNamePrefixes: prod/,shared/",
-        "a name prefix admits no secret of the source accounts 333333333333",
+        "a name prefix admits no secret of the source account 333333333333",
     ] {
         assert!(logs.contains(reason), "reason {reason} logged");
     }

@@ -116,16 +116,42 @@ rotate-token start --secret arn:aws:secretsmanager:us-east-1:123456789012:secret
         format: ReportFormat,
     },
     /// Which consumers hold the secret's current value (fresh) and which an earlier one
-    /// (stale), from resource times and version metadata; exit code 3 when any is not fresh.
+    /// (stale), from resource times and version metadata; with --since, which still hold a
+    /// value created before that moment (an incident's containment). Exit code 3 when any is
+    /// not fresh, a target was not searched, or a secret was not rotated since.
     #[command(
-        after_help = "Example:\n  rotate-token audit --secret prod/db-password --output json"
+        after_help = "Example:\n  rotate-token audit --secret prod/db-password --output json\n  \
+rotate-token audit --secrets 'prod/*' --since 2026-01-04T10:00Z --format markdown"
     )]
     Audit {
-        #[command(flatten)]
-        secret: SecretArg,
+        /// The secret: its name or ARN.
+        #[arg(long, required_unless_present = "secrets", conflicts_with = "secrets")]
+        secret: Option<String>,
+        /// Every secret of this account and region whose name matches one of these
+        /// patterns (comma-separated; `*` matches any characters), within the deployment's
+        /// SecretNamePrefixes.
+        #[arg(long)]
+        secrets: Option<String>,
+        /// A moment, in UTC (`2026-01-04T10:00Z`): a consumer is fresh only if it holds a
+        /// value created after it.
+        #[arg(long, value_parser = since_ms)]
+        since: Option<u64>,
+        /// `markdown` for an incident channel, or `json`; without it, --output.
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
         #[command(flatten)]
         scope: ScopeArgs,
     },
+}
+
+/// `--since`: a moment in UTC, to the minute or the second.
+fn since_ms(raw: &str) -> Result<u64, String> {
+    rotatetoken::domain::utc::parse_instant(raw).ok_or_else(|| {
+        format!(
+            "`{raw}` is not a moment in UTC: give YYYY-MM-DDThh:mmZ (e.g. 2026-01-04T10:00Z) \
+             or YYYY-MM-DDThh:mm:ssZ"
+        )
+    })
 }
 
 #[derive(Debug, Args)]

@@ -36,7 +36,21 @@ async fn main() -> ExitCode {
         Command::Report { execution, format } => {
             commands::report::run(&ctx, execution, *format).await
         }
-        Command::Audit { secret, scope } => commands::audit::run(&ctx, &secret.secret, scope).await,
+        Command::Audit {
+            secret,
+            secrets,
+            since,
+            format,
+            scope,
+        } => {
+            let which = match (secret, secrets) {
+                (Some(one), _) => commands::audit::Which::One(one),
+                (None, patterns) => {
+                    commands::audit::Which::Matching(patterns.as_deref().unwrap_or_default())
+                }
+            };
+            commands::audit::run(&ctx, which, *since, *format, scope).await
+        }
     };
     match outcome {
         Ok(false) => ExitCode::SUCCESS,

@@ -1,38 +1,172 @@
-//! `audit`: for every consumer, fresh or stale, from resource times and version metadata.
+//! `audit`: for every consumer, fresh or stale, from resource times and version metadata;
+//! for one secret, or for every secret matching patterns (an incident: "which consumers
+//! still hold a value from before we contained the leak?", with `--since`).
 
+use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
-use rotatetoken::service::{self, AuditReport};
+use rotatetoken::domain::model::SecretRef;
+use rotatetoken::ports::SecretDirectory;
+use rotatetoken::service::{self, AuditCounts, AuditReport};
+use serde::Serialize;
 
 use super::{organizations, pipeline_settings, print_json, secret, session_for, Attention};
-use crate::args::{Output, ScopeArgs};
+use crate::args::{Output, ReportFormat, ScopeArgs};
 use crate::context::Context;
 use crate::error::CliError;
 
-pub async fn run(ctx: &Context, id: &str, scope_args: &ScopeArgs) -> Result<Attention, CliError> {
+/// Which secrets to audit.
+pub enum Which<'a> {
+    /// By name or ARN.
+    One(&'a str),
+    /// Every secret of the account and region whose name matches one of these
+    /// comma-separated patterns, within the deployment's scope.
+    Matching(&'a str),
+}
+
+/// Several secrets' audits, with their totals (`--secrets`).
+#[derive(Debug, Serialize)]
+struct Audits<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<&'a str>,
+    /// Secrets not rotated since `since`.
+    not_rotated_since: usize,
+    counts: AuditCounts,
+    secrets: &'a [AuditReport],
+}
+
+pub async fn run(
+    ctx: &Context,
+    which: Which<'_>,
+    since_ms: Option<u64>,
+    format: Option<ReportFormat>,
+    scope_args: &ScopeArgs,
+) -> Result<Attention, CliError> {
     let (scope, settings) = pipeline_settings(ctx, scope_args).await?;
-    let (secrets, secret) = secret(ctx, id).await?;
+    let (secrets, chosen, several) = match which {
+        Which::One(id) => {
+            let (secrets, one) = secret(ctx, id).await?;
+            (secrets, vec![one], false)
+        }
+        Which::Matching(patterns) => {
+            let secrets = SecretsManager::new(&ctx.aws);
+            let scoped =
+                |s: &SecretRef| settings.secret_scope.as_ref().is_none_or(|sc| sc.admits(s));
+            let mut chosen: Vec<SecretRef> = secrets
+                .secret_arns()
+                .await?
+                .iter()
+                .filter_map(|arn| SecretRef::from_arn(arn, None).ok())
+                .filter(|s| matches_any(patterns, &s.name) && scoped(s))
+                .collect();
+            chosen.sort_by(|a, b| a.name.cmp(&b.name));
+            if chosen.is_empty() {
+                return Err(CliError::not_found(
+                    format!(
+                        "no secret in {} matches `{patterns}` within the deployment's SecretNamePrefixes",
+                        ctx.region
+                    ),
+                    "check the pattern (`*` matches any characters) and --region",
+                ));
+            }
+            (secrets, chosen, true)
+        }
+    };
     let access = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
-    let report = service::audit(
-        &access,
-        &organizations(ctx),
-        &secrets,
-        &scope,
-        &settings,
-        secret,
-        &session_for("audit"),
-    )
-    .await?;
-    match ctx.global.output {
-        Output::Json => print_json(&report)?,
-        Output::Table => print!("{}", table(&report)),
+    let session = session_for("audit");
+    let mut reports = Vec::with_capacity(chosen.len());
+    for secret in chosen {
+        reports.push(
+            service::audit(
+                &access,
+                &organizations(ctx),
+                &secrets,
+                &scope,
+                &settings,
+                secret,
+                since_ms,
+                &session,
+            )
+            .await?,
+        );
     }
-    Ok(!report.all_fresh())
+    let attention = reports.iter().any(|r| !r.all_fresh());
+    let since = reports.first().and_then(|r| r.since.clone());
+    let audits = Audits {
+        since: since.as_deref(),
+        not_rotated_since: reports.iter().filter(|r| r.not_rotated_since).count(),
+        counts: total(&reports),
+        secrets: &reports,
+    };
+    match (format, ctx.global.output) {
+        (Some(ReportFormat::Markdown), _) => print!("{}", markdown(&audits)),
+        (Some(ReportFormat::Json), _) | (None, Output::Json) if several => print_json(&audits)?,
+        (Some(ReportFormat::Json), _) | (None, Output::Json) => print_json(&reports[0])?,
+        (None, Output::Table) => {
+            for r in &reports {
+                print!("{}", table(r));
+            }
+            if several {
+                print!("{}", totals_line(&audits));
+            }
+        }
+    }
+    Ok(attention)
+}
+
+/// Does `name` match one of the comma-separated `patterns` (`*`: any characters)?
+fn matches_any(patterns: &str, name: &str) -> bool {
+    patterns
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .any(|p| glob(p, name))
+}
+
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+fn total(reports: &[AuditReport]) -> AuditCounts {
+    let mut t = AuditCounts::default();
+    for r in reports {
+        let c = &r.counts;
+        t.consumers += c.consumers;
+        t.fresh += c.fresh;
+        t.stale += c.stale;
+        t.missing += c.missing;
+        t.unknown += c.unknown;
+        t.failed_targets += c.failed_targets;
+    }
+    t
 }
 
 fn table(r: &AuditReport) -> String {
     let mut out = format!(
-        "secret {} current version {}\n{:<14} {:<12} {:<28} {:<9} {:<8} {}\n",
-        r.secret_arn, r.current_version.id, "ACCOUNT", "REGION", "STACK", "MODE", "STATE", "DETAIL"
+        "secret {} current version {}{}\n{:<14} {:<12} {:<28} {:<9} {:<8} {}\n",
+        r.secret_arn,
+        r.current_version.id,
+        rotated(r),
+        "ACCOUNT",
+        "REGION",
+        "STACK",
+        "MODE",
+        "STATE",
+        "DETAIL"
     );
     for row in &r.stacks {
         let mode = if row.mode.is_two_phase() {
@@ -62,4 +196,112 @@ fn table(r: &AuditReport) -> String {
         c.consumers, c.fresh, c.stale, c.missing, c.unknown, c.failed_targets
     ));
     out
+}
+
+/// What the secret itself holds against `--since`.
+fn rotated(r: &AuditReport) -> String {
+    match (&r.since, r.not_rotated_since) {
+        (Some(since), true) => format!(" (NOT rotated since {since})"),
+        (Some(since), false) => format!(" (rotated since {since})"),
+        (None, _) => String::new(),
+    }
+}
+
+fn totals_line(a: &Audits) -> String {
+    let c = &a.counts;
+    format!(
+        "{} secrets ({} not rotated since): consumers {} fresh {} stale {} missing {} unknown {} targets not searched {}\n",
+        a.secrets.len(),
+        a.not_rotated_since,
+        c.consumers,
+        c.fresh,
+        c.stale,
+        c.missing,
+        c.unknown,
+        c.failed_targets
+    )
+}
+
+/// For an incident channel: the totals, then a row for each consumer not proven fresh and
+/// each secret not rotated since (fresh ones are counted, not listed).
+fn markdown(a: &Audits) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let c = &a.counts;
+    let mut out = format!(
+        "### RotateToken audit{}\n\n**{} secret(s)**, {} not rotated since; **{} consumer(s)**: {} fresh, {} stale, {} missing, {} unknown; {} target(s) not searched.\n\n",
+        a.since.map(|s| format!(" since {s}")).unwrap_or_default(),
+        a.secrets.len(),
+        a.not_rotated_since,
+        c.consumers,
+        c.fresh,
+        c.stale,
+        c.missing,
+        c.unknown,
+        c.failed_targets
+    );
+    let mut rows = Vec::new();
+    for r in a.secrets {
+        if r.not_rotated_since {
+            rows.push(format!(
+                "| `{}` | - | - | (the secret) | **not rotated** | current version {} |",
+                cell(&r.secret_arn),
+                cell(&r.current_version.id)
+            ));
+        }
+        for row in r
+            .stacks
+            .iter()
+            .filter(|row| row.freshness.as_str() != "fresh")
+        {
+            rows.push(format!(
+                "| `{}` | {} | {} | {} | **{}** | {} |",
+                cell(&r.secret_arn),
+                row.stack.account,
+                row.stack.region,
+                cell(&row.stack.name),
+                row.freshness.as_str(),
+                cell(&row.detail)
+            ));
+        }
+        for t in &r.failed_targets {
+            rows.push(format!(
+                "| `{}` | {} | {} | (target) | **unknown** | {} |",
+                cell(&r.secret_arn),
+                t.account,
+                t.region,
+                cell(&t.reason)
+            ));
+        }
+    }
+    if rows.is_empty() {
+        out.push_str("Every consumer holds a fresh value.\n");
+    } else {
+        out.push_str(
+            "| Secret | Account | Region | Stack | State | Detail |\n|---|---|---|---|---|---|\n",
+        );
+        for r in rows {
+            out.push_str(&r);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_names_with_stars_for_any_characters() {
+        assert!(matches_any("prod/*", "prod/db"));
+        assert!(matches_any("dev/*, prod/*", "prod/db"));
+        assert!(matches_any("*/db", "prod/db"));
+        assert!(matches_any("prod/*-key", "prod/api-key"));
+        assert!(matches_any("prod/db", "prod/db"));
+        assert!(!matches_any("prod/db", "prod/db2"));
+        assert!(!matches_any("prod/*", "preprod/db"));
+        assert!(!matches_any("prod/*-key", "prod/api-keys"));
+        assert!(!matches_any("", "prod/db"));
+        assert!(matches_any("*", "anything"));
+    }
 }

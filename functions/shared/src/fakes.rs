@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::domain::model::{
-    FailedResource, OperationSeen, ParameterValue, PlannedChange, SecretVersions, StackParameter,
-    StackRef, StackSnapshot, Target, UpdatePlan,
+    FailedResource, OperationSeen, ParameterValue, PlannedChange, Replication, SecretVersions,
+    StackParameter, StackRef, StackSnapshot, Target, UpdatePlan,
 };
 use crate::domain::planning::ACKNOWLEDGED_CAPABILITIES;
 use crate::ports::{
@@ -34,8 +34,8 @@ impl SecretDirectory for NoSecrets {
     async fn versions(&self, _: &str) -> Result<SecretVersions, AwsError> {
         unreachable!("this test never reads the secret's versions")
     }
-    async fn replica_regions(&self, _: &str) -> Result<Vec<String>, AwsError> {
-        Ok(Vec::new())
+    async fn replication(&self, _: &str) -> Result<Replication, AwsError> {
+        Ok(Replication::default())
     }
     async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {
         unreachable!("this test never lists secrets")
@@ -301,7 +301,7 @@ impl SecretDirectory for Unreachable {
     async fn versions(&self, _: &str) -> Result<SecretVersions, AwsError> {
         Err(unreachable_error())
     }
-    async fn replica_regions(&self, _: &str) -> Result<Vec<String>, AwsError> {
+    async fn replication(&self, _: &str) -> Result<Replication, AwsError> {
         Err(unreachable_error())
     }
     async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {

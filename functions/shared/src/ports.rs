@@ -6,8 +6,8 @@ use std::future::Future;
 use thiserror::Error;
 
 use crate::domain::model::{
-    FailedResource, OperationSeen, PlannedChange, SecretVersions, StackRef, StackSnapshot, Target,
-    UpdatePlan,
+    FailedResource, OperationSeen, PlannedChange, Replication, SecretVersions, StackRef,
+    StackSnapshot, Target, UpdatePlan,
 };
 
 /// An AWS call that failed after the SDK's own retries.
@@ -198,12 +198,12 @@ pub trait SecretDirectory {
         &self,
         secret_arn: &str,
     ) -> impl Future<Output = Result<SecretVersions, AwsError>> + Send;
-    /// The regions the secret is replicated to (DescribeSecret `ReplicationStatus`), asked
-    /// of the secret's own region.
-    fn replica_regions(
+    /// Where the secret is replicated (DescribeSecret `PrimaryRegion`, `ReplicationStatus`),
+    /// asked of the secret's own region.
+    fn replication(
         &self,
         secret_arn: &str,
-    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Replication, AwsError>> + Send;
     /// When this version was created (ListSecretVersionIds `CreatedDate`, epoch ms);
     /// `None` when the secret has no such version.
     fn version_created(

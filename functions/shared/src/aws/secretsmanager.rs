@@ -5,7 +5,7 @@
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::Client;
 
-use crate::domain::model::SecretVersions;
+use crate::domain::model::{Replica, Replication, SecretVersions};
 use crate::ports::{AwsError, SecretDirectory};
 
 #[derive(Clone)]
@@ -92,7 +92,7 @@ impl SecretDirectory for SecretsManager {
         })
     }
 
-    async fn replica_regions(&self, secret_arn: &str) -> Result<Vec<String>, AwsError> {
+    async fn replication(&self, secret_arn: &str) -> Result<Replication, AwsError> {
         let out = self
             .client_for(secret_arn)
             .describe_secret()
@@ -100,11 +100,23 @@ impl SecretDirectory for SecretsManager {
             .send()
             .await
             .map_err(|e| describe_error(&e))?;
-        Ok(out
-            .replication_status()
-            .iter()
-            .filter_map(|r| r.region().map(str::to_string))
-            .collect())
+        Ok(Replication {
+            primary_region: out.primary_region().map(str::to_string),
+            replicas: out
+                .replication_status()
+                .iter()
+                .filter_map(|r| {
+                    Some(Replica {
+                        region: r.region()?.to_string(),
+                        status: r
+                            .status()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                        message: r.status_message().unwrap_or_default().to_string(),
+                    })
+                })
+                .collect(),
+        })
     }
 
     async fn secret_arns(&self) -> Result<Vec<String>, AwsError> {

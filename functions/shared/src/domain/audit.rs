@@ -154,6 +154,29 @@ pub fn judge_two_phase(
     )
 }
 
+/// The judgement against a moment (`rotate-token audit --since`: when the incident was
+/// contained): a consumer holds a value created before it when the secret's current
+/// version is older, however recently its resources were recreated, since the secret was
+/// not rotated after it. Otherwise the judgement against the current version stands (a
+/// stale consumer holds a version older still). Missing and unknown stay as they are.
+pub fn judged_since(j: Judgement, current: &CurrentVersion, since_ms: Option<u64>) -> Judgement {
+    match since_ms {
+        Some(since) if current.created_ms < since && j.freshness == Freshness::Fresh => {
+            Judgement::new(
+                Freshness::Stale,
+                format!(
+                    "holds version {}, created {} before --since {}: the secret has not been \
+                     rotated since",
+                    current.id,
+                    elapsed(since - current.created_ms),
+                    super::utc::format_ms(since)
+                ),
+            )
+        }
+        _ => j,
+    }
+}
+
 fn elapsed(ms: u64) -> String {
     match ms / 1000 {
         s if s < 120 => format!("{}.{:03} s", s, ms % 1000),
@@ -270,6 +293,28 @@ mod tests {
                 updated_ms,
             },
         )
+    }
+
+    #[test]
+    fn since_a_moment_a_consumer_of_a_secret_not_rotated_after_it_is_stale() {
+        let fresh = Judgement::new(Freshness::Fresh, "recreated after v2");
+        // v2 was created at 10 s: after a moment at 5 s, fresh stays fresh.
+        assert_eq!(judged_since(fresh.clone(), &current(), Some(5_000)), fresh);
+        assert_eq!(judged_since(fresh.clone(), &current(), None), fresh);
+        // Before a moment at 70 s, v2 is a value from before it, however fresh.
+        let after = judged_since(fresh, &current(), Some(70_000));
+        assert_eq!(after.freshness, Freshness::Stale);
+        assert!(after.detail.contains("60.000 s"), "{}", after.detail);
+        assert!(
+            after.detail.contains("not been rotated since"),
+            "{}",
+            after.detail
+        );
+        // Missing and unknown say more than "stale" would.
+        for kept in [Freshness::Missing, Freshness::Unknown, Freshness::Stale] {
+            let j = Judgement::new(kept, "as found");
+            assert_eq!(judged_since(j.clone(), &current(), Some(70_000)), j);
+        }
     }
 
     #[test]

@@ -356,6 +356,7 @@ async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sy
                 task.mode = j.mode;
                 task.plan = j.plan.clone();
                 task.secret_arn = Some(secret.arn.clone());
+                task.secret_replica_regions = secret.replica_regions.clone();
                 found.selected.push(task)
             }
             Some(reason) => {

@@ -69,17 +69,28 @@ impl SecretScope {
         self
     }
 
-    /// The prefixes, as the deploy parameter lists them, and the source accounts' rule.
+    /// The prefixes, as the deploy parameter lists them.
     pub fn describe(&self) -> String {
-        let prefixes = self.prefixes.join(",");
-        if self.source_accounts.is_empty() {
-            return prefixes;
+        self.prefixes.join(",")
+    }
+
+    /// Why `secret` is not admitted: the prefixes and, for a source account's secret, the
+    /// rule that a name prefix does not admit it.
+    pub fn why_not(&self, secret: &super::model::SecretRef) -> String {
+        let prefixes = self.describe();
+        if self
+            .source_accounts
+            .iter()
+            .any(|a| a.as_str() == secret.account())
+        {
+            format!(
+                "SecretNamePrefixes: {prefixes}; a name prefix admits no secret of the source \
+                 account {}, whose secrets need an ARN prefix naming it",
+                secret.account()
+            )
+        } else {
+            format!("SecretNamePrefixes: {prefixes}")
         }
-        format!(
-            "{prefixes}; a name prefix admits no secret of the source accounts {}, whose \
-             secrets need an ARN prefix",
-            self.source_accounts.join(",")
-        )
     }
 
     pub fn admits(&self, secret: &super::model::SecretRef) -> bool {
@@ -138,7 +149,10 @@ mod scope_tests {
             !by_name.admits(&source),
             "a source account names its secrets as it likes"
         );
-        assert!(by_name.describe().contains("333333333333"));
+        assert!(by_name
+            .why_not(&source)
+            .contains("source account 333333333333"));
+        assert!(!by_name.why_not(&own).contains("source"));
         let by_arn = SecretScope::parse(
             "f",
             "prod/,arn:aws:secretsmanager:us-east-1:333333333333:secret:prod/",

@@ -44,15 +44,26 @@ pub struct AuditCounts {
 pub struct AuditReport {
     pub secret_arn: String,
     pub current_version: CurrentVersion,
+    /// The moment a value must have been created after to count as fresh (`--since`,
+    /// `YYYY-MM-DDThh:mm:ssZ`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The current version was created before `since`: the secret itself still holds a
+    /// value from before that moment, whatever its consumers hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_rotated_since: bool,
     pub counts: AuditCounts,
     pub stacks: Vec<AuditRow>,
     pub failed_targets: Vec<FailedTarget>,
 }
 
 impl AuditReport {
-    /// Every consumer is proven fresh and every target was searched.
+    /// Every consumer is proven fresh, every target was searched and, given a moment, the
+    /// secret was rotated after it.
     pub fn all_fresh(&self) -> bool {
-        self.counts.fresh == self.counts.consumers && self.failed_targets.is_empty()
+        self.counts.fresh == self.counts.consumers
+            && self.failed_targets.is_empty()
+            && !self.not_rotated_since
     }
 }
 
@@ -98,7 +109,11 @@ fn consumers(out: &DiscoveryOutput, scope: &Scope) -> Vec<(StackRef, RefreshMode
 }
 
 /// The audit: the same discovery as a run (read only, no change set), then each consumer
-/// judged from resource times and the current version's creation time.
+/// judged from resource times and the current version's creation time (and, given a
+/// moment, against it: [`audit::judged_since`]).
+// The use case's three ports, its scope and settings, and what is audited: one call site
+// (the CLI); a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn audit<A, O, D>(
     access: &A,
     org: &O,
@@ -106,6 +121,7 @@ pub async fn audit<A, O, D>(
     scope: &Scope,
     settings: &DiscoverySettings,
     secret: SecretRef,
+    since_ms: Option<u64>,
     execution: &str,
 ) -> Result<AuditReport, FunctionError>
 where
@@ -115,7 +131,8 @@ where
 {
     let current = current_version(secrets, &secret.arn).await?;
     let mut secret = secret;
-    let replicas_unread = with_replicas(secrets, &mut secret).await;
+    let referencing = settings.mode == crate::domain::selection::SelectionMode::Referencing;
+    let replicas_unread = with_replicas(secrets, &mut secret, referencing).await;
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
     let session = session_name(execution);
@@ -156,12 +173,15 @@ where
                 freshness: Freshness::Unknown,
                 detail: why.clone(),
             },
-            None => AuditRow {
-                stack,
-                mode,
-                freshness: j.freshness,
-                detail: j.detail,
-            },
+            None => {
+                let j = audit::judged_since(j, &current, since_ms);
+                AuditRow {
+                    stack,
+                    mode,
+                    freshness: j.freshness,
+                    detail: j.detail,
+                }
+            }
         })
         .collect();
     let count = |f: Freshness| stacks.iter().filter(|r| r.freshness == f).count();
@@ -174,9 +194,12 @@ where
         failed_targets: found.failed_targets.len(),
     };
     info!(secret_arn = %secret.arn, consumers = counts.consumers, fresh = counts.fresh, stale = counts.stale, missing = counts.missing, unknown = counts.unknown, "audit done");
+    let not_rotated_since = since_ms.is_some_and(|t| current.created_ms < t);
     Ok(AuditReport {
         secret_arn: secret.arn,
         current_version: current,
+        since: since_ms.map(crate::domain::utc::format_ms),
+        not_rotated_since,
         counts,
         stacks,
         failed_targets: found.failed_targets,

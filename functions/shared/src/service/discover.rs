@@ -62,17 +62,17 @@ where
         return Err(InputError::new(
             format!("{what}.secret.arn"),
             format!(
-                "`{}` is not one of this deployment's secrets (SecretNamePrefixes: {}): \
-                 nothing was searched",
+                "`{}` is not one of this deployment's secrets ({}): nothing was searched",
                 parsed.arn,
-                scope.describe()
+                scope.why_not(&parsed)
             ),
         )
         .into());
     }
     input.secret = parsed;
     let retried_before = retries.retried_calls();
-    let replicas_unread = with_replicas(secrets, &mut input.secret).await;
+    let referencing = settings.mode == crate::domain::selection::SelectionMode::Referencing;
+    let replicas_unread = with_replicas(secrets, &mut input.secret, referencing).await;
     let (resolved, unlisted) = resolve_targets(org, scope).await;
     let targets = resolved.targets(&scope.own_region);
     let session = session_name(&execution);

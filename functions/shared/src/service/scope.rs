@@ -1,7 +1,7 @@
 //! Where and on what the functions may act: their configured scope, and the targets it
 //! resolves to now.
 
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::domain::in_place::RefreshMode;
 use crate::domain::model::{FailedTarget, SecretRef, StackRef};
@@ -56,38 +56,48 @@ pub async fn resolve_targets<O: AccountDirectory + Sync>(
     (scope.targets.with_accounts(found), failed)
 }
 
-/// The regions Secrets Manager replicates `secret` to, read into it (DescribeSecret in the
-/// secret's own region), so that the consumers of its replicas are searched for too. When
-/// they cannot be read (no permission, as for a secret of another account without a
-/// resource policy that lets this role describe it), the run still searches for the
-/// secret's own consumers and says, as a failed target, that its replicas' were not:
-/// never a silent non-consumer.
+/// The regions holding `secret`'s value besides its own, read into it (DescribeSecret in
+/// the secret's own region), so that the consumers of its replicas are searched for too
+/// ([`crate::domain::model::Replication::regions_from`]). When they cannot be read (no
+/// permission, as for a source account's secret without a resource policy that lets this
+/// role describe it), the run still searches for the secret's own consumers, and, where
+/// consumers are chosen by what they reference (`referencing`), says as a failed target
+/// that its replicas' were not: never a silent non-consumer.
 pub async fn with_replicas<D: SecretDirectory + Sync>(
     secrets: &D,
     secret: &mut SecretRef,
+    referencing: bool,
 ) -> Option<FailedTarget> {
-    match secrets.replica_regions(&secret.arn).await {
-        Ok(mut regions) => {
-            regions.retain(|r| r != secret.region());
-            regions.sort();
-            regions.dedup();
+    match secrets.replication(&secret.arn).await {
+        Ok(replication) => {
+            let (regions, notes) = replication.regions_from(secret.region());
             if !regions.is_empty() {
                 info!(secret_arn = %secret.arn, replica_regions = ?regions, "the secret is replicated: its replicas' consumers are searched for too");
+            }
+            for note in notes {
+                warn!(secret_arn = %secret.arn, "{note}");
             }
             secret.replica_regions = regions;
             None
         }
-        Err(e) => Some(FailedTarget {
+        Err(e) if referencing => Some(FailedTarget {
             account: secret.account().to_string(),
-            region: secret.region().to_string(),
+            region: REPLICA_REGIONS.into(),
             reason: format!(
                 "the regions {} is replicated to could not be read ({e}): consumers of its \
                  replicas (their ARN, or its name in a replica's region) were not searched for",
                 secret.arn
             ),
         }),
+        Err(e) => {
+            warn!(secret_arn = %secret.arn, error = %e, "the secret's replica regions could not be read: in-place stacks that name only a replica are not found");
+            None
+        }
     }
 }
+
+/// The "region" of a failed target that stands for a secret's replica regions, unread.
+pub const REPLICA_REGIONS: &str = "(replica regions)";
 
 /// The target a stack belongs to, or why the pipeline must not touch it. An account not
 /// named outright may still be in one of the named OUs: those are listed only then.

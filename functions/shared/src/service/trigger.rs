@@ -120,10 +120,11 @@ where
     };
     // Only the secrets this deployment refreshes for start anything (decided before any
     // further call: a secret outside the scope costs no Secrets Manager call).
-    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {
+    let named = SecretRef::from_arn(&arn, None)?;
+    if !t.scope.admits(&named) {
         return Ok(ignored(format!(
-            "secret {arn} is outside this deployment's scope (SecretNamePrefixes: {})",
-            t.scope.describe()
+            "secret {arn} is outside this deployment's scope ({})",
+            t.scope.why_not(&named)
         )));
     }
     let version_id = match version_of(t.secrets, &arn, &change).await? {

@@ -19,7 +19,9 @@ mod wait;
 
 pub use lane::{Lane, LaneHolder};
 pub use plan::{FailedResource, OperationSeen, ParameterValue, RefreshMode, UpdatePlan};
-pub use secret::{is_secret_arn, secret_name_from_arn, SecretRef, SecretVersions};
+pub use secret::{
+    is_secret_arn, secret_name_from_arn, Replica, Replication, SecretRef, SecretVersions,
+};
 pub use stack::*;
 pub use step::*;
 pub use summary::{Counts, StackRow, Summary, TargetCounts};

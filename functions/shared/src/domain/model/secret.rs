@@ -121,6 +121,68 @@ pub fn secret_name_from_arn(arn: &str) -> Result<String, InputError> {
     }
 }
 
+/// Where a secret is replicated, as DescribeSecret says (`PrimaryRegion`,
+/// `ReplicationStatus`): metadata, never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replication {
+    /// Set on a replica: the region of the secret it replicates. (On the primary, either
+    /// absent or its own region.)
+    pub primary_region: Option<String>,
+    pub replicas: Vec<Replica>,
+}
+
+/// One replica of a primary secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub region: String,
+    /// `InSync`, `InProgress` or `Failed` (ReplicationStatusType).
+    pub status: String,
+    pub message: String,
+}
+
+impl Replication {
+    /// The other regions where this secret's value is, as seen from `region` (the ARN's):
+    /// a primary's replicas in sync; for a replica, its primary's region (the other
+    /// replicas are listed only by the primary, which may be out of reach). With a note for
+    /// each region left out, and why.
+    pub fn regions_from(&self, region: &str) -> (Vec<String>, Vec<String>) {
+        if let Some(primary) = self.primary_region.as_deref().filter(|p| *p != region) {
+            return (
+                vec![primary.to_string()],
+                vec![format!(
+                    "this is a replica of the secret in {primary}: that region's consumers are \
+                     searched too, those of its other replicas only by a run of the primary"
+                )],
+            );
+        }
+        let mut regions: Vec<String> = Vec::new();
+        let mut notes = Vec::new();
+        for r in self.replicas.iter().filter(|r| r.region != region) {
+            if r.in_sync() {
+                regions.push(r.region.clone());
+            } else {
+                notes.push(format!(
+                    "the replica in {} is {} ({}): that region's stacks are not taken for its \
+                     consumers",
+                    r.region, r.status, r.message
+                ));
+            }
+        }
+        regions.sort();
+        regions.dedup();
+        (regions, notes)
+    }
+}
+
+impl Replica {
+    /// Only a replica in sync holds the secret's value. A failed one may not exist at all
+    /// ("Secret with this name already exists in this region": that region's secret of the
+    /// same name is another one), and one in progress has not got the value yet.
+    pub fn in_sync(&self) -> bool {
+        self.status == "InSync"
+    }
+}
+
 /// A secret's versions that carry staging labels (DescribeSecret `VersionIdsToStages`:
 /// metadata, never a value). A version without a label is deprecated: Secrets Manager
 /// may delete it (DescribeSecret API reference, `VersionIdsToStages`).

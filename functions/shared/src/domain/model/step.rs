@@ -162,6 +162,10 @@ pub struct RefreshTask {
     /// reason to skip or pass a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_arn: Option<String>,
+    /// The regions the secret is replicated to (as discovery read them): the rollback's
+    /// explanation finds the keys a stack reads of a replica too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_replica_regions: Vec<String>,
     /// In-place mode: the version the update sets (the secret's `AWSCURRENT` when the
     /// refresh function read it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +239,7 @@ impl RefreshTask {
             error: None,
             mode: RefreshMode::TwoPhase,
             secret_arn: None,
+            secret_replica_regions: Vec::new(),
             version: None,
             plan: Vec::new(),
             warning: None,

@@ -46,3 +46,43 @@ fn refresh_task_round_trips_with_defaults() {
     let task: RefreshTask = serde_json::from_value(json).unwrap();
     assert_eq!(task, RefreshTask::new(stack, "RotateToken"));
 }
+
+#[test]
+fn only_replicas_in_sync_hold_the_secrets_value_and_a_replica_points_to_its_primary() {
+    let replica = |region: &str, status: &str| Replica {
+        region: region.into(),
+        status: status.into(),
+        message: format!("{status} here"),
+    };
+    let primary = Replication {
+        primary_region: Some("us-east-1".into()),
+        replicas: vec![
+            replica("eu-west-1", "InSync"),
+            // "Secret with this name already exists in this region": another secret there.
+            replica("ap-south-1", "Failed"),
+            replica("eu-central-1", "InProgress"),
+        ],
+    };
+    let (regions, notes) = primary.regions_from("us-east-1");
+    assert_eq!(regions, vec!["eu-west-1".to_string()]);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].contains("ap-south-1") && notes[0].contains("Failed"),
+        "{notes:?}"
+    );
+    // DescribeSecret on a replica names its primary, and lists no replicas.
+    let of_a_replica = Replication {
+        primary_region: Some("us-east-1".into()),
+        replicas: vec![],
+    };
+    let (regions, notes) = of_a_replica.regions_from("eu-west-1");
+    assert_eq!(regions, vec!["us-east-1".to_string()]);
+    assert!(
+        notes[0].contains("replica of the secret in us-east-1"),
+        "{notes:?}"
+    );
+    assert_eq!(
+        Replication::default().regions_from("us-east-1"),
+        (vec![], vec![])
+    );
+}

@@ -47,7 +47,11 @@ pub(super) async fn explain_rollback<U: StackUpdater + StackDirectory + Sync>(
     let secret = task
         .secret_arn
         .as_deref()
-        .and_then(|arn| SecretRef::from_arn(arn, None).ok());
+        .and_then(|arn| SecretRef::from_arn(arn, None).ok())
+        .map(|s| SecretRef {
+            replica_regions: task.secret_replica_regions.clone(),
+            ..s
+        });
     let keys = match &secret {
         Some(s)
             if failures
