@@ -4,8 +4,9 @@
 //! rules of template.yaml, creates a secret and a handful of stacks; then, with the
 //! operator's command line (`rotate-token`): plans the refresh, puts a new secret value and
 //! delivers the CloudTrail event, watches the real state machine run, prints a before/after
-//! table per stack, the run's report and a freshness audit. Secret values are shown only as
-//! short fingerprints.
+//! table per stack, the run's report, a freshness audit and an incident's audit across
+//! secrets since the moment a leak was contained. Secret values are shown only as short
+//! fingerprints.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -157,6 +158,15 @@ async fn main() {
     );
 
     let before = snapshot(&p, &stacks).await;
+    // The moment the leak is contained (the next whole second): values created before it
+    // count as exposed in the incident audit at the end.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let contained_ms = (now_ms / 1000 + 1) * 1000;
+    tokio::time::sleep(Duration::from_millis(contained_ms - now_ms + 50)).await;
+    let contained = rotatetoken::domain::utc::format_ms(contained_ms);
     let version = put_secret(&p.sm, "prod/db-password", "correct-horse-2").await;
     println!("PutSecretValue: new version {version}.");
     operator(&p, &["plan", "--secret", "prod/db-password"]).await;
@@ -198,6 +208,24 @@ async fn main() {
     println!("(VALUE columns are SHA-256 fingerprints of what the guarded resource holds; the pipeline never reads the secret.)\n");
     operator(&p, &["report", &name, "--format", "markdown"]).await;
     operator(&p, &["audit", "--secret", "prod/db-password"]).await;
+    println!(
+        "\nThe incident view: every secret under prod/ and other/ against the moment the leak \
+         was contained ({contained}). prod/db-password was rotated and its consumers refreshed; \
+         other/api-key was not, so it and its consumer still hold a value from before (exit 3)."
+    );
+    operator(
+        &p,
+        &[
+            "audit",
+            "--secrets",
+            "prod/*,other/*",
+            "--since",
+            &contained,
+            "--format",
+            "markdown",
+        ],
+    )
+    .await;
     if done.status != "SUCCEEDED" {
         std::process::exit(1);
     }

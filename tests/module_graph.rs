@@ -202,10 +202,12 @@ fn paths_named(code: &str) -> Vec<String> {
     let mut rest = code;
     // `use` statements, braces expanded.
     while let Some(i) = rest.find("use ") {
-        let before = rest[..i].chars().last();
+        // A `use` statement begins its line (after `pub` or `pub(...)` at most): the word
+        // in a string ("use the complete ARN") is not one.
+        let line = rest[..i].rsplit('\n').next().unwrap_or_default().trim();
         let after = &rest[i + 4..];
         rest = after;
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+        if !(line.is_empty() || line == "pub" || line.starts_with("pub(")) {
             continue;
         }
         let Some(end) = after.find(';') else { break };

@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Plan, start, watch, stop, report and audit RotateToken refreshes. Never reads a secret value.",
     after_help = "Exit codes: 0 done, nothing needs attention; 1 error (AWS, not found, credentials); \
-2 bad arguments; 3 attention: a stack would fail or is stale, a target was not searched, or the run failed.\n\
+2 bad arguments; 3 attention: a stack would fail or is stale, a target was not searched, a secret was not rotated \
+since --since, or the run failed.\n\
 Credentials and region come from the standard chain (environment, --profile, SSO, instance role); \
 AWS_ENDPOINT_URL is honoured."
 )]

@@ -32,6 +32,18 @@ struct Audits<'a> {
     not_rotated_since: usize,
     counts: AuditCounts,
     secrets: &'a [AuditReport],
+    /// Secrets whose audit failed (an AWS error), with why: never taken for fresh.
+    failed: &'a [Failed],
+    /// Secrets matching the patterns but outside the deployment's `SecretNamePrefixes`:
+    /// not audited (the deployment never refreshes them).
+    outside_scope: &'a [String],
+}
+
+/// A secret whose audit could not be made.
+#[derive(Debug, Serialize)]
+struct Failed {
+    secret_arn: String,
+    error: String,
 }
 
 pub async fn run(
@@ -42,6 +54,7 @@ pub async fn run(
     scope_args: &ScopeArgs,
 ) -> Result<Attention, CliError> {
     let (scope, settings) = pipeline_settings(ctx, scope_args).await?;
+    let mut outside_scope = Vec::new();
     let (secrets, chosen, several) = match which {
         Which::One(id) => {
             let (secrets, one) = secret(ctx, id).await?;
@@ -51,14 +64,16 @@ pub async fn run(
             let secrets = SecretsManager::new(&ctx.aws);
             let scoped =
                 |s: &SecretRef| settings.secret_scope.as_ref().is_none_or(|sc| sc.admits(s));
-            let mut chosen: Vec<SecretRef> = secrets
+            let (mut chosen, outside): (Vec<SecretRef>, Vec<SecretRef>) = secrets
                 .secret_arns()
                 .await?
                 .iter()
                 .filter_map(|arn| SecretRef::from_arn(arn, None).ok())
-                .filter(|s| matches_any(patterns, &s.name) && scoped(s))
-                .collect();
+                .filter(|s| matches_any(patterns, &s.name))
+                .partition(|s| scoped(s));
             chosen.sort_by(|a, b| a.name.cmp(&b.name));
+            outside_scope = outside.into_iter().map(|s| s.arn).collect();
+            outside_scope.sort();
             if chosen.is_empty() {
                 return Err(CliError::not_found(
                     format!(
@@ -74,28 +89,39 @@ pub async fn run(
     let access = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
     let session = session_for("audit");
     let mut reports = Vec::with_capacity(chosen.len());
+    let mut failed = Vec::new();
     for secret in chosen {
-        reports.push(
-            service::audit(
-                &access,
-                &organizations(ctx),
-                &secrets,
-                &scope,
-                &settings,
-                secret,
-                since_ms,
-                &session,
-            )
-            .await?,
-        );
+        let arn = secret.arn.clone();
+        let audited = service::audit(
+            &access,
+            &organizations(ctx),
+            &secrets,
+            &scope,
+            &settings,
+            secret,
+            since_ms,
+            &session,
+        )
+        .await;
+        match audited {
+            Ok(report) => reports.push(report),
+            // One secret's audit failing hides nobody else's; for one secret, the error.
+            Err(e) if several => failed.push(Failed {
+                secret_arn: arn,
+                error: e.to_string(),
+            }),
+            Err(e) => return Err(e.into()),
+        }
     }
-    let attention = reports.iter().any(|r| !r.all_fresh());
-    let since = reports.first().and_then(|r| r.since.clone());
+    let attention = !failed.is_empty() || reports.iter().any(|r| !r.all_fresh());
+    let since = since_ms.map(rotatetoken::domain::utc::format_ms);
     let audits = Audits {
         since: since.as_deref(),
         not_rotated_since: reports.iter().filter(|r| r.not_rotated_since).count(),
         counts: total(&reports),
         secrets: &reports,
+        failed: &failed,
+        outside_scope: &outside_scope,
     };
     match (format, ctx.global.output) {
         (Some(ReportFormat::Markdown), _) => print!("{}", markdown(&audits)),
@@ -109,6 +135,13 @@ pub async fn run(
                 print!("{}", totals_line(&audits));
             }
         }
+    }
+    if !outside_scope.is_empty() {
+        eprintln!(
+            "rotate-token: {} secret(s) match but are outside the deployment's SecretNamePrefixes, not audited: {}",
+            outside_scope.len(),
+            outside_scope.join(", ")
+        );
     }
     Ok(attention)
 }
@@ -209,10 +242,18 @@ fn rotated(r: &AuditReport) -> String {
 
 fn totals_line(a: &Audits) -> String {
     let c = &a.counts;
-    format!(
-        "{} secrets ({} not rotated since): consumers {} fresh {} stale {} missing {} unknown {} targets not searched {}\n",
+    let mut out = String::new();
+    for f in a.failed {
+        out.push_str(&format!(
+            "secret {}: audit FAILED: {}\n",
+            f.secret_arn, f.error
+        ));
+    }
+    out + &format!(
+        "{} secrets ({} not rotated since, {} failed): consumers {} fresh {} stale {} missing {} unknown {} targets not searched {}\n",
         a.secrets.len(),
         a.not_rotated_since,
+        a.failed.len(),
         c.consumers,
         c.fresh,
         c.stale,
@@ -240,6 +281,19 @@ fn markdown(a: &Audits) -> String {
         c.failed_targets
     );
     let mut rows = Vec::new();
+    for f in a.failed {
+        rows.push(format!(
+            "| `{}` | - | - | (the secret) | **audit failed** | {} |",
+            cell(&f.secret_arn),
+            cell(&f.error)
+        ));
+    }
+    for arn in a.outside_scope {
+        rows.push(format!(
+            "| `{}` | - | - | (the secret) | **not audited** | outside the deployment's SecretNamePrefixes |",
+            cell(arn)
+        ));
+    }
     for r in a.secrets {
         if r.not_rotated_since {
             rows.push(format!(

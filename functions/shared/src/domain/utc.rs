@@ -13,7 +13,14 @@ pub fn parse_ms(t: &str) -> Option<u64> {
     {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
+    // Digits only (`u64::from_str` would take a sign).
+    let num = |r: std::ops::Range<usize>| {
+        let digits = t.get(r)?;
+        digits
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| digits.parse::<u64>().ok())?
+    };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let rest = &t[19..];
@@ -21,9 +28,18 @@ pub fn parse_ms(t: &str) -> Option<u64> {
         Some(f) => f.split_at(f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len())),
         None => ("", rest),
     };
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days_in_month = match mo {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
     if zone != "Z"
+        || (rest.starts_with('.') && frac.is_empty())
+        || y < 1970
         || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
+        || !(1..=days_in_month).contains(&d)
         || h > 23
         || mi > 59
         || s > 60
@@ -98,6 +114,10 @@ mod tests {
         );
         for bad in [
             "yesterday",
+            "0000-01-01T00:00Z",
+            "2026-02-31T10:00Z",
+            "2026-+1-04T10:00Z",
+            "2026-01-04T10:00:00.Z",
             "2026-01-04",
             "2026-01-04T10:00",
             "2026-01-04T10:00+01:00",
