@@ -226,6 +226,12 @@ mutate "a source account's secret is admitted by a name prefix" functions/shared
   '                || (by_name && !p.starts_with("arn:")' '                || ((std::hint::black_box(true) || by_name) && !p.starts_with("arn:")' source_account lib
 mutate "a failed replica's region is taken for the secret's" functions/shared/src/domain/model/secret.rs \
   '            if r.in_sync() {' '            if std::hint::black_box(true) {' only_replicas_in_sync lib
+mutate "an earlier run is taken for a later one" functions/shared/src/domain/coalesce.rs \
+  ' && (lock.since_ms, &lock.holder) > (own.since_ms, &own.holder)' ' && std::hint::black_box(true)' later_runs_are lib
+mutate "a stack is left to a run of a secret it does not consume" functions/shared/src/service/coalesce.rs \
+  '            || mentions_secret(&body, &secret)' '            || std::hint::black_box(true)' an_incidents_rotations coalesce
+mutate "coalescing never leaves a stack to a later run" functions/shared/src/service/discover.rs \
+  '    if let Some(board) = store.filter(|_| settings.coalesce && !out.dry_run && !reconcile) {' '    if let Some(board) = store.filter(|_| std::hint::black_box(false) && settings.coalesce && !out.dry_run && !reconcile) {' an_incidents_rotations coalesce
 mutate "the audit ignores --since" functions/shared/src/domain/audit.rs \
   '        Some(since) if current.created_ms < since && j.freshness == Freshness::Fresh => {' '        Some(since) if std::hint::black_box(false) && current.created_ms < since && j.freshness == Freshness::Fresh => {' since_a_moment lib
 mutate "a secret not rotated since the moment needs no attention" functions/shared/src/service/audit.rs \

@@ -410,6 +410,15 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
     ))
     .unwrap();
     let report_out = serde_json::to_value(&summary).unwrap();
+    // The execution's input as the trigger writes it for a change (a window set).
+    let trigger_out = serde_json::to_value(rotatetoken::domain::model::ExecutionInput {
+        secret: discovery.secret.clone(),
+        cause: "PutSecretValue".into(),
+        dry_run: false,
+        reconcile: false,
+        coalesce_seconds: 120,
+    })
+    .unwrap();
     // The Lambda integration's own envelope (`$.Payload`) is AWS's, not ours.
     let lambda_result = serde_json::json!({"Payload": {}, "StatusCode": 200});
     // What the fallback alert reads: the Map's (or Report's) input, with the error its
@@ -439,6 +448,7 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
             | ("WaitForStack", "TimeoutSecondsPath" | "task.$")
             | ("Pause", "SecondsPath") => &refresh_out,
             ("Stagger", "SecondsPath") => &item_out,
+            ("GatherChanges", "Variable") | ("WaitForMoreChanges", "SecondsPath") => &trigger_out,
             ("AnyFailed?" | "StacksFailed", "Variable" | "CausePath") => &report_out,
             ("AlertRunNotReported", "Message.$") | ("RunNotReported", "CausePath") => &caught_run,
             // Where a result is written: checked below against the type that reads it.

@@ -26,6 +26,7 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
+        coalesce: false,
     }
 }
 

@@ -189,7 +189,12 @@ async fn an_aborted_run_is_told(p: &Pipeline, arn: &str) {
 
 #[tokio::test]
 async fn in_its_own_account_each_function_calls_exactly_what_template_yaml_grants() {
-    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "all")).await;
+    // Coalescing on (CoalesceWindowSeconds' default grants discover the locks' reads).
+    let p = Pipeline::start(|env| {
+        env.set("SELECTION_MODE", "all")
+            .set("COALESCE_WINDOW_SECONDS", "1")
+    })
+    .await;
     let arn = create_secret(&p.sm, "prod/db-password", "v1").await;
     for name in ["orders-api", "payments-worker"] {
         create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
@@ -263,6 +268,7 @@ async fn across_accounts_the_calls_match_template_yaml_and_target_role_yaml() {
             .set("TARGET_ROLE_NAME", "RotateTokenTarget")
             .set("TARGET_EXTERNAL_ID", "ext-9")
             .set("SELECTION_MODE", "referencing")
+            .set("COALESCE_WINDOW_SECONDS", "1")
     })
     .await;
     let ou_account = Organization::account_named(&p.config, "workload-b").await;

@@ -44,6 +44,7 @@ fn discovery_settings() -> DiscoverySettings {
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
+        coalesce: false,
     }
 }
 

@@ -86,6 +86,7 @@ impl World {
             runs_bucket: Some(LOCKS_BUCKET),
             scope: &scope,
             reconcile: Default::default(),
+            coalesce_seconds: 0,
         };
         service::trigger(&t, event).await
     }
@@ -485,6 +486,7 @@ async fn the_schedule_starts_one_alert_only_reconciliation_per_secret_in_scope_a
             runs_bucket: Some(LOCKS_BUCKET),
             scope: &scope,
             reconcile: Default::default(),
+            coalesce_seconds: 0,
         };
         service::trigger(&t, &scheduled("2026-11-23T06:00:00Z")).await
     };
@@ -544,6 +546,7 @@ async fn records_as_each_caller_leaves_them_start_the_run_for_the_version_they_m
         notifier: &rotatetoken::ports::NoNotifier,
         scope: &scope,
         reconcile: Default::default(),
+        coalesce_seconds: 0,
     };
     for (i, (file, expect)) in expected.iter().enumerate() {
         let version = put_secret(&w.sm, "prod/db-password", &format!("v{}", i + 2)).await;

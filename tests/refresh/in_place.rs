@@ -121,6 +121,7 @@ async fn a_stack_left_pinned_to_an_unlabelled_version_is_warned_about() {
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
+        coalesce: false,
     };
     let found = service::discover(
         &w.access,

@@ -41,6 +41,7 @@ pub async fn run(ctx: &Context, id: &str, dry_run: bool) -> Result<Attention, Cl
         cause: "manual".into(),
         dry_run,
         reconcile: false,
+        coalesce_seconds: 0,
     };
     let started = sfn
         .start_execution()

@@ -11,7 +11,7 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 22] = [
+pub const TEMPLATE_VARIABLES: [&str; 23] = [
     "PARAMETER_NAME",
     "VERSION_PARAMETER_NAME",
     "SELECTION_MODE",
@@ -30,6 +30,7 @@ pub const TEMPLATE_VARIABLES: [&str; 22] = [
     "STATE_MACHINE_ARN",
     "SECRET_NAME_PREFIXES",
     "SOURCE_ACCOUNTS",
+    "COALESCE_WINDOW_SECONDS",
     "REQUIRE_OPT_IN_TAG",
     "STACKS_WITHOUT_SERVICE_ROLE",
     "RECONCILE_ACTION",
@@ -106,6 +107,17 @@ pub fn secret_scope() -> Result<crate::domain::trigger::SecretScope, InputError>
     ))
 }
 
+/// How long a run started by a change waits for the changes that follow it
+/// (`CoalesceWindowSeconds`, 0 to 900; absent: 0, each run discovers at once).
+pub fn coalesce_window_seconds() -> Result<u64, InputError> {
+    parse::<u64>(
+        "COALESCE_WINDOW_SECONDS",
+        0,
+        |s| *s <= 900,
+        "a number of seconds from 0 to 900",
+    )
+}
+
 /// What the reconciliation schedule does with stale consumers (`ReconcileAction`):
 /// `alert` (default) or `refresh`.
 pub fn reconcile_action() -> Result<crate::domain::trigger::ReconcileAction, InputError> {
@@ -134,6 +146,7 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
         require_opt_in: require_opt_in()?,
         without_service_role: without_service_role()?,
         secret_scope: Some(secret_scope()?),
+        coalesce: coalesce_window_seconds()? > 0,
     })
 }
 
@@ -303,6 +316,8 @@ pub struct TriggerConfig {
     pub runs_bucket: Option<String>,
     pub secret_scope: crate::domain::trigger::SecretScope,
     pub reconcile_action: crate::domain::trigger::ReconcileAction,
+    /// `CoalesceWindowSeconds`: how long each run started by a change waits first.
+    pub coalesce_seconds: u64,
     /// Where a run that ended before its report is told (None: a local invoke).
     pub alerts_topic_arn: Option<String>,
 }
@@ -314,6 +329,7 @@ pub fn trigger() -> Result<TriggerConfig, InputError> {
         alerts_topic_arn: alerts_topic_arn(),
         secret_scope: secret_scope()?,
         reconcile_action: reconcile_action()?,
+        coalesce_seconds: coalesce_window_seconds()?,
     })
 }
 

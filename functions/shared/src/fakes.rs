@@ -12,7 +12,7 @@ use crate::domain::model::{
 use crate::domain::planning::ACKNOWLEDGED_CAPABILITIES;
 use crate::ports::{
     AwsError, Clock, NestedStack, Notifier, RetryTally, RunStore, SecretDirectory, StackDirectory,
-    StackResource, StackUpdater, TargetAccess, UpdateStart,
+    StackResource, StackUpdater, TargetAccess, UpdateStart, WaitBoard,
 };
 
 /// A throttled call, after the SDK's own retries.
@@ -370,6 +370,20 @@ impl RunStore for Unreachable {
         Err(unreachable_error())
     }
     async fn exists(&self, _: &str) -> Result<bool, AwsError> {
+        Err(unreachable_error())
+    }
+}
+impl WaitBoard for Unreachable {
+    async fn keep(&self, _: &str, _: Vec<u8>) -> Result<(), AwsError> {
+        Err(unreachable_error())
+    }
+    async fn find(&self, _: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn keys(&self, _: &str) -> Result<Vec<String>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn forget(&self, _: &str) -> Result<(), AwsError> {
         Err(unreachable_error())
     }
 }

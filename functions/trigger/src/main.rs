@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         secret_scope: scope,
         reconcile_action,
         alerts_topic_arn,
+        coalesce_seconds,
     } = config::trigger()?;
     let aws = load_config("rotatetoken-trigger").await;
     let starter = StepFunctions::new(&aws, state_machine_arn);
@@ -39,6 +40,7 @@ async fn main() -> Result<(), Error> {
         notifier: &notifier,
         scope: &scope,
         reconcile: reconcile_action,
+        coalesce_seconds,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let trigger = &trigger;

@@ -203,7 +203,8 @@ def install_map_failures() -> None:
         # either fails the Map Run.
         exceeded = [
             len(failed) > count if count > 0 else None,
-            100.0 * len(failed) / total > percentage if percentage > 0 else None,
+            # A Map Run over no items has no failed ones (nothing to divide: it succeeds).
+            100.0 * len(failed) / total > percentage if percentage > 0 and total else None,
         ]
         declared = [e for e in exceeded if e is not None]
         if failed and (any(declared) if declared else True):

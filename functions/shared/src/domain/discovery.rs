@@ -39,6 +39,9 @@ pub struct DiscoverySettings {
     /// The deployment's secrets (`SecretNamePrefixes`): a run's input naming another is
     /// refused, however it was started. `None` where no deployment says (a test).
     pub secret_scope: Option<super::secret_scope::SecretScope>,
+    /// Leave to a later run the stacks it refreshes anyway (`CoalesceWindowSeconds` > 0:
+    /// [`super::coalesce`]).
+    pub coalesce: bool,
 }
 
 /// What the checks before phase one say about a stack, as discovery sees them.
@@ -639,6 +642,7 @@ mod tests {
                 // A stack without a service role: allowed, the checks are what is tested.
                 without_service_role: StacksWithoutServiceRole::any(),
                 secret_scope: None,
+                coalesce: false,
             };
             let secret = &SecretRef {
                 // The name matches nothing in the template: referencing mode reads it.

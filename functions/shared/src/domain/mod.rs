@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod built_refs;
+pub mod coalesce;
 pub mod conditions;
 pub mod discovery;
 pub mod error;

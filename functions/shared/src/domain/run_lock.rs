@@ -259,6 +259,7 @@ mod tests {
                 cause: "PutSecretValue".into(),
                 dry_run: false,
                 reconcile: false,
+                coalesce_seconds: 0,
             },
             changes: 1,
         }

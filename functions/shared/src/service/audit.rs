@@ -141,6 +141,7 @@ where
         cause: "audit".into(),
         dry_run: false,
         reconcile: false,
+        coalesce_seconds: 0,
     };
     let mut found = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     found.failed_targets.extend(unlisted);

@@ -5,14 +5,16 @@ use futures::StreamExt;
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
-use super::{audit, resolve_targets, with_replicas, Scope};
+use super::{audit, coalesce, resolve_targets, with_replicas, Scope};
 use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
 use crate::domain::lanes;
 use crate::domain::model::{DiscoveryOutput, ExecutionInput, RunFiles, SecretRef};
 use crate::domain::targets::session_name;
 use crate::handler::FunctionError;
-use crate::ports::{AccountDirectory, RetryTally, RunStore, SecretDirectory, TargetAccess};
+use crate::ports::{
+    AccountDirectory, RetryTally, RunStore, SecretDirectory, TargetAccess, WaitBoard,
+};
 
 /// The state machine wraps the execution input with the execution's name:
 /// `{"execution": "<name>", "request": <input>}`; a bare input (a local invoke) also works.
@@ -32,7 +34,7 @@ pub async fn discover<A, O, S, D, T>(
 where
     A: TargetAccess + Sync,
     O: AccountDirectory + Sync,
-    S: RunStore + Sync,
+    S: RunStore + WaitBoard + Sync,
     D: SecretDirectory + Sync,
     T: RetryTally + Sync,
 {
@@ -87,6 +89,14 @@ where
         // Only the stale stacks are left: their lanes' order, the Map's concurrency and the
         // stagger are planned again for them.
         lanes::schedule(&mut out, settings.max_concurrency);
+    }
+    // Coalescing: what a later run refreshes anyway is left to it (domain::coalesce).
+    if let Some(board) = store.filter(|_| settings.coalesce && !out.dry_run && !reconcile) {
+        let before = out.selected.len();
+        coalesce::leave_to_later_runs(access, board, &resolved, &scope.own_region, settings.mode, &execution, &mut out).await;
+        if out.selected.len() != before {
+            lanes::schedule(&mut out, settings.max_concurrency);
+        }
     }
     out.retried_calls = retries.retried_calls() - retried_before;
     for task in &mut out.selected {

@@ -25,6 +25,7 @@ fn discovery_settings() -> DiscoverySettings {
         require_opt_in: false,
         without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
         secret_scope: None,
+        coalesce: false,
     }
 }
 

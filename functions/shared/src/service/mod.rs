@@ -3,6 +3,7 @@
 //! tests call them too, with the real adapters.
 
 mod audit;
+mod coalesce;
 mod discover;
 mod lane;
 mod refresh;

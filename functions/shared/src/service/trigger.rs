@@ -76,6 +76,9 @@ pub struct Trigger<'a, S, D, L, C, N> {
     pub scope: &'a trigger::SecretScope,
     /// What the reconciliation schedule does with stale consumers (`RECONCILE_ACTION`).
     pub reconcile: ReconcileAction,
+    /// How long each run started by a change waits for the changes that follow it
+    /// (`COALESCE_WINDOW_SECONDS`; 0: it discovers at once).
+    pub coalesce_seconds: u64,
 }
 
 pub async fn trigger<S, D, L, C, N>(
@@ -153,6 +156,7 @@ where
             cause: change.cause.clone(),
             dry_run: false,
             reconcile: false,
+            coalesce_seconds: t.coalesce_seconds,
         },
         changes: 1,
     };
@@ -246,6 +250,7 @@ where
                 cause: RECONCILE_CAUSE.to_string(),
                 dry_run: t.reconcile == ReconcileAction::Alert,
                 reconcile: true,
+                coalesce_seconds: 0,
             },
             changes: 1,
         };

@@ -21,6 +21,12 @@ pub struct ExecutionInput {
     /// (the freshness audit). Only ever narrows what a run touches.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconcile: bool,
+    /// How long the run waits before its discovery, for the changes that follow it to
+    /// claim their secrets (`CoalesceWindowSeconds`, written by the trigger; the state
+    /// machine's `WaitForMoreChanges` reads it). Only ever delays: which stacks a run
+    /// leaves to a later one is decided from the locks ([`crate::domain::coalesce`]).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub coalesce_seconds: u64,
 }
 
 /// The cause the scheduled reconciliation writes (its alert names the stale consumers).

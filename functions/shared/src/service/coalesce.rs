@@ -1,0 +1,129 @@
+//! Discovery's coalescing step ([`crate::domain::coalesce`]): the stacks a later run will
+//! refresh anyway are left to it, each a row `skipped` that names that run.
+
+use std::collections::HashMap;
+
+use tracing::{info, warn};
+
+use crate::domain::built_refs::{built_reference, Built};
+use crate::domain::coalesce::{self, LaterRun};
+use crate::domain::guard::parse_template;
+use crate::domain::in_place::RefreshMode;
+use crate::domain::model::{DiscoveryOutput, RefreshTask, SkippedStack, Target};
+use crate::domain::run_lock::{lock_key, RunLock};
+use crate::domain::selection::{mentions_secret, parameters_mention_secret, SelectionMode};
+use crate::domain::targets::TargetSettings;
+use crate::ports::{AwsError, StackDirectory, StackUpdater, TargetAccess, WaitBoard};
+
+/// Every secret's lock in the runs bucket, this run's own apart (None: it holds none).
+async fn locks<B: WaitBoard + Sync>(
+    board: &B,
+    own_key: &str,
+) -> Result<(Option<RunLock>, Vec<RunLock>), AwsError> {
+    let mut own = None;
+    let mut others = Vec::new();
+    for key in board.keys("locks/").await? {
+        // Released meanwhile, or unreadable: a later run not known is one not relied on.
+        let Ok(Some(body)) = board.find(&key).await else {
+            continue;
+        };
+        match serde_json::from_slice::<RunLock>(&body) {
+            Ok(lock) if key == own_key => own = Some(lock),
+            Ok(lock) => others.push(lock),
+            Err(e) => warn!(key = %key, error = %e, "a lock that does not parse is not relied on"),
+        }
+    }
+    Ok((own, others))
+}
+
+/// Leaves to a later run each selected stack it will refresh anyway. Any failure to read
+/// the locks or a stack leaves the stack selected: coalescing saves updates, never skips
+/// one that is needed.
+pub async fn leave_to_later_runs<A, B>(
+    access: &A,
+    board: &B,
+    targets: &TargetSettings,
+    own_region: &str,
+    mode: SelectionMode,
+    execution: &str,
+    out: &mut DiscoveryOutput,
+) where
+    A: TargetAccess + Sync,
+    B: WaitBoard + Sync,
+{
+    if out.selected.is_empty() {
+        return;
+    }
+    let later = match locks(board, &lock_key(&out.secret.arn)).await {
+        Ok((own, others)) => coalesce::later_runs(execution, own.as_ref(), &others),
+        Err(e) => {
+            warn!(error = %e, "the locks could not be read: every selected stack is refreshed by this run");
+            return;
+        }
+    };
+    if later.is_empty() {
+        return;
+    }
+    let session = out
+        .selected
+        .first()
+        .and_then(|t| t.session.clone())
+        .unwrap_or_default();
+    let mut opened: HashMap<Target, Option<A::Stacks>> = HashMap::new();
+    let selected = std::mem::take(&mut out.selected);
+    for task in selected {
+        let covering = match targets.target_of(&task.stack, own_region) {
+            Ok(target) => {
+                if !opened.contains_key(&target) {
+                    let directory = access.open(&target, &session).await.ok();
+                    opened.insert(target.clone(), directory);
+                }
+                match &opened[&target] {
+                    Some(directory) => covering_run(directory, &task, mode, &later).await,
+                    None => None,
+                }
+            }
+            Err(_) => None,
+        };
+        match covering {
+            Some(run) => {
+                info!(stack = %task.stack.name, later = %run.execution, "left to a later run");
+                out.skipped.push(SkippedStack {
+                    reason: coalesce::reason(run, &out.secret),
+                    stack: task.stack,
+                    status: "-".into(),
+                    mode: task.mode,
+                });
+            }
+            None => out.selected.push(task),
+        }
+    }
+    out.selected_count = out.selected.len();
+    out.skipped_count = out.skipped.len();
+}
+
+/// The first later run whose secret the stack consumes, judged as discovery judges it:
+/// in `all` mode every two-phase stack with the token is every run's; otherwise (and for
+/// in-place stacks, whose version belongs to one secret) the stack's parameters or
+/// template mention the secret, written out or built. Unknown (a call failed): none.
+async fn covering_run<'a, D: StackDirectory + StackUpdater + Sync>(
+    directory: &D,
+    task: &RefreshTask,
+    mode: SelectionMode,
+    later: &'a [LaterRun],
+) -> Option<&'a LaterRun> {
+    if mode == SelectionMode::All && task.mode == RefreshMode::TwoPhase {
+        return later.first();
+    }
+    let snapshot = directory.describe(&task.stack).await.ok()??;
+    let body = directory.template_body(&task.stack).await.ok()?;
+    let parsed = parse_template(&body).ok();
+    later.iter().find(|run| {
+        let secret = run.secret.as_seen_from(&task.stack);
+        parameters_mention_secret(&snapshot, &secret)
+            || mentions_secret(&body, &secret)
+            || parsed
+                .as_ref()
+                .is_some_and(|t| built_reference(t, &snapshot, &secret) == Built::Mentions)
+    })
+}
