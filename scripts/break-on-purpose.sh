@@ -227,7 +227,7 @@ mutate "a source account's secret is admitted by a name prefix" functions/shared
 mutate "a failed replica's region is taken for the secret's" functions/shared/src/domain/model/secret.rs \
   '            if r.in_sync() {' '            if std::hint::black_box(true) {' only_replicas_in_sync lib
 mutate "an earlier run is taken for a later one" functions/shared/src/domain/coalesce.rs \
-  ' && (lock.since_ms, &lock.holder) > (own.since_ms, &own.holder)' ' && std::hint::black_box(true)' later_runs_are lib
+  '        .filter(|l| (l.since_ms, &l.holder) > (own.since_ms, &own.holder))' '        .filter(|_| std::hint::black_box(true))' later_runs_are lib
 mutate "a stack is left to a run of a secret it does not consume" functions/shared/src/service/coalesce.rs \
   '            || mentions_secret(&body, &secret)' '            || std::hint::black_box(true)' an_incidents_rotations coalesce
 mutate "coalescing never leaves a stack to a later run" functions/shared/src/service/discover.rs \

@@ -77,7 +77,7 @@ async fn an_incidents_rotations_refresh_each_consumer_once_after_its_last_change
     const STACKS: usize = 60;
     let p = Pipeline::start(|env| {
         env.set("SELECTION_MODE", "referencing")
-            .set("COALESCE_WINDOW_SECONDS", "15")
+            .set("COALESCE_WINDOW_SECONDS", "25")
             .set("MAX_CONCURRENCY", "20")
     })
     .await;

@@ -7,17 +7,19 @@
 //! Each run started by a change first waits `CoalesceWindowSeconds` (the state machine's
 //! `WaitForMoreChanges`), so the changes arriving meanwhile have claimed their secrets'
 //! locks (storm control, [`super::run_lock`]) when it discovers. Its discovery then leaves
-//! to a later run every stack that run will refresh anyway: a real run (not a dry run, not
-//! a reconciliation) that claimed its lock after this run claimed its own, or one pending
-//! behind a holder (it starts after now), for a secret the stack consumes. The later run's
-//! refresh of the stack begins after its own change, which came after this run's: the
-//! stack then holds both new values. The latest run refreshes it itself, so every stack is
-//! refreshed once, after the last change to any secret it consumes, and a stack whose
-//! secret changes again during its refresh is refreshed again by that change's run.
+//! to a later run each two-phase stack that run will refresh anyway: a real run (not a dry
+//! run, not a reconciliation), already started, that claimed its secret's lock after this
+//! run claimed its own, for a secret the stack consumes. The later run's refresh of the
+//! stack begins after its own change, which came after this run's: the stack then holds
+//! both new values. The latest run refreshes it itself: changes clustered within the
+//! window refresh each stack once, after the last of them.
 //!
-//! Decided from the pipeline's own state (the locks in the runs bucket), never from a
-//! run's input; a stack is left to a later run only when it consumes that run's secret,
-//! judged as discovery judges it (in `all` mode every two-phase stack is every run's).
+//! What it costs, said where it is used: a stack left to a later run is as fresh as that
+//! run leaves it (its report and alerts name it; the scheduled audit finds it stale for this
+//! secret otherwise), and changes of its secrets arriving less than a window apart, one
+//! after the other, postpone its refresh until they pause. In-place stacks are never left
+//! to another run: their update pins one secret's version. Decided from the pipeline's own
+//! state (the locks in the runs bucket), never from a run's input.
 
 use super::model::{ExecutionInput, SecretRef};
 use super::run_lock::RunLock;
@@ -38,47 +40,39 @@ fn refreshes(input: &ExecutionInput) -> bool {
     !input.dry_run && !input.reconcile
 }
 
-/// The runs later than `execution` (which holds `own`'s lock since `own.since_ms`), from
-/// every secret's lock: holders that claimed their lock after it, and the pending runs
-/// (they start once their holder ends, after now), its own secret's pending one included
-/// (a newer version of the same secret, whose run refreshes every consumer again).
-/// Nothing when this run does not hold its own lock (a run started by hand): then its
-/// change may be later than any other.
+/// The runs later than `execution` (which holds `own`'s lock since `own.since_ms`): the
+/// holders of other secrets' locks that claimed them after it, already started, so that
+/// their discovery comes after this one's. Never a pending run: it starts only when its
+/// holder ends, which an end event lost can delay, and a secret changing again and again
+/// would have each run hand its stacks to the next, none refreshing (storm control's own
+/// bound, at most two refreshes a burst, stands instead). Nothing when this run does not
+/// hold its own lock (one started by hand): its change may be later than any other.
 pub fn later_runs(execution: &str, own: Option<&RunLock>, locks: &[RunLock]) -> Vec<LaterRun> {
     let Some(own) = own.filter(|l| l.holder == execution) else {
         return Vec::new();
     };
-    let run = |execution: &str, input: &ExecutionInput| LaterRun {
-        execution: execution.to_string(),
-        secret: input.secret.clone(),
-    };
-    let mut out = Vec::new();
-    for lock in std::iter::once(own).chain(locks.iter().filter(|l| l.holder != own.holder)) {
+    locks
+        .iter()
+        .filter(|l| l.secret_arn != own.secret_arn && l.holder != own.holder)
         // Claims in one millisecond are ordered by their run's name: of any two runs, one
         // is the later, so that exactly one refreshes a stack they share.
-        if lock.holder != own.holder && (lock.since_ms, &lock.holder) > (own.since_ms, &own.holder)
-        {
-            if let Some(input) = lock.holder_input.as_ref().filter(|i| refreshes(i)) {
-                out.push(run(&lock.holder, input));
-            }
-        }
-        if let Some(pending) = lock.pending.as_ref().filter(|p| refreshes(&p.input)) {
-            out.push(run(&pending.execution_name, &pending.input));
-        }
-    }
-    out
+        .filter(|l| (l.since_ms, &l.holder) > (own.since_ms, &own.holder))
+        .filter_map(|l| {
+            let input = l.holder_input.as_ref().filter(|i| refreshes(i))?;
+            Some(LaterRun {
+                execution: l.holder.clone(),
+                secret: input.secret.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The row's reason for a stack left to `later`.
-pub fn reason(later: &LaterRun, own_secret: &SecretRef) -> String {
-    let what = if later.secret.arn == own_secret.arn {
-        "a newer version of this secret".to_string()
-    } else {
-        format!("{}, which it also consumes", later.secret.arn)
-    };
+pub fn reason(later: &LaterRun) -> String {
     format!(
-        "{COALESCED} refreshed once, after both changes, by run {} for {what} (it began after this run)",
-        later.execution
+        "{COALESCED} refreshed once, after both changes, by run {} for {}, which it also \
+         consumes (that run began after this one; its report says how the stack ended)",
+        later.execution, later.secret.arn
     )
 }
 
@@ -120,14 +114,15 @@ mod tests {
     }
 
     #[test]
-    fn later_runs_are_those_that_claimed_after_this_one_and_every_pending_one() {
+    fn later_runs_are_the_other_secrets_holders_that_claimed_after_this_one() {
         let own = lock("a", "run-a", 1_000, None);
         let locks = vec![
             own.clone(),
             lock("b", "run-b", 2_000, None),
             // Claimed before this run: its discovery may be over; not relied on.
             lock("c", "run-c", 500, None),
-            // Older, but a change waits behind it: that run starts after now.
+            // A change waiting behind an older holder starts only when that one ends (its
+            // end event may be lost): never relied on.
             lock("d", "run-d", 400, Some("run-d2")),
             // Claimed in the same millisecond: the later by name only.
             lock("e", "run-0", 1_000, None),
@@ -135,11 +130,12 @@ mod tests {
         ];
         assert_eq!(
             names(&later_runs("run-a", Some(&own), &locks)),
-            vec!["run-b", "run-d2", "run-z"]
+            vec!["run-b", "run-z"]
         );
-        // A newer version of this run's own secret, pending behind it.
-        let own = lock("a", "run-a", 1_000, Some("run-a2"));
-        assert_eq!(names(&later_runs("run-a", Some(&own), &[])), vec!["run-a2"]);
+        // This secret changing again (a rotation loop) hands nothing on: each run refreshes,
+        // storm control bounds them.
+        let looping = lock("a", "run-a", 1_000, Some("run-a2"));
+        assert!(later_runs("run-a", Some(&looping), std::slice::from_ref(&looping)).is_empty());
     }
 
     #[test]
@@ -160,20 +156,11 @@ mod tests {
 
     #[test]
     fn the_reason_names_the_run_and_why_it_refreshes_the_stack() {
-        let own = input("a", false, false).secret;
         let b = LaterRun {
             execution: "run-b".into(),
             secret: input("b", false, false).secret,
         };
-        assert!(reason(&b, &own).starts_with(COALESCED));
-        assert!(
-            reason(&b, &own).contains("run-b")
-                && reason(&b, &own).contains("which it also consumes")
-        );
-        let a2 = LaterRun {
-            execution: "run-a2".into(),
-            secret: own.clone(),
-        };
-        assert!(reason(&a2, &own).contains("a newer version of this secret"));
+        assert!(reason(&b).starts_with(COALESCED));
+        assert!(reason(&b).contains("run-b") && reason(&b).contains("which it also consumes"));
     }
 }

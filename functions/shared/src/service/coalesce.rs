@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use futures::{stream, StreamExt};
 use tracing::{info, warn};
 
 use crate::domain::built_refs::{built_reference, Built};
@@ -24,8 +25,13 @@ async fn locks<B: WaitBoard + Sync>(
     let mut others = Vec::new();
     for key in board.keys("locks/").await? {
         // Released meanwhile, or unreadable: a later run not known is one not relied on.
-        let Ok(Some(body)) = board.find(&key).await else {
-            continue;
+        let body = match board.find(&key).await {
+            Ok(Some(body)) => body,
+            Ok(None) => continue,
+            Err(e) => {
+                warn!(key = %key, error = %e, "a lock could not be read: its run is not relied on");
+                continue;
+            }
         };
         match serde_json::from_slice::<RunLock>(&body) {
             Ok(lock) if key == own_key => own = Some(lock),
@@ -69,27 +75,34 @@ pub async fn leave_to_later_runs<A, B>(
         .first()
         .and_then(|t| t.session.clone())
         .unwrap_or_default();
+    // Each target opened once (one AssumeRole), then the stacks looked at a few at a time.
     let mut opened: HashMap<Target, Option<A::Stacks>> = HashMap::new();
-    let selected = std::mem::take(&mut out.selected);
-    for task in selected {
-        let covering = match targets.target_of(&task.stack, own_region) {
-            Ok(target) => {
-                if !opened.contains_key(&target) {
-                    let directory = access.open(&target, &session).await.ok();
-                    opened.insert(target.clone(), directory);
-                }
-                match &opened[&target] {
-                    Some(directory) => covering_run(directory, &task, mode, &later).await,
-                    None => None,
-                }
+    let mut placed = Vec::with_capacity(out.selected.len());
+    for task in &out.selected {
+        let target = targets.target_of(&task.stack, own_region).ok();
+        if let Some(t) = target.as_ref().filter(|t| !opened.contains_key(*t)) {
+            opened.insert(t.clone(), access.open(t, &session).await.ok());
+        }
+        placed.push(target);
+    }
+    let (opened, later) = (&opened, &later);
+    let covering: Vec<Option<&LaterRun>> = stream::iter(out.selected.iter().zip(placed))
+        .map(|(task, target)| async move {
+            match target.and_then(|t| opened[&t].as_ref()) {
+                Some(directory) => covering_run(directory, task, mode, later).await,
+                None => None,
             }
-            Err(_) => None,
-        };
+        })
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+    let selected = std::mem::take(&mut out.selected);
+    for (task, covering) in selected.into_iter().zip(covering) {
         match covering {
             Some(run) => {
                 info!(stack = %task.stack.name, later = %run.execution, "left to a later run");
                 out.skipped.push(SkippedStack {
-                    reason: coalesce::reason(run, &out.secret),
+                    reason: coalesce::reason(run),
                     stack: task.stack,
                     status: "-".into(),
                     mode: task.mode,
@@ -102,17 +115,24 @@ pub async fn leave_to_later_runs<A, B>(
     out.skipped_count = out.skipped.len();
 }
 
+/// Stacks looked at at once (as discovery reads templates: a few calls in flight per run).
+const AT_ONCE: usize = 8;
+
 /// The first later run whose secret the stack consumes, judged as discovery judges it:
-/// in `all` mode every two-phase stack with the token is every run's; otherwise (and for
-/// in-place stacks, whose version belongs to one secret) the stack's parameters or
-/// template mention the secret, written out or built. Unknown (a call failed): none.
+/// in `all` mode every two-phase stack with the token is every run's; in `referencing`
+/// mode the stack's parameters or template mention the secret, written out or built.
+/// Never for an in-place stack (its update pins this run's secret's version, which another
+/// secret's run would not). Unknown (a call failed): none.
 async fn covering_run<'a, D: StackDirectory + StackUpdater + Sync>(
     directory: &D,
     task: &RefreshTask,
     mode: SelectionMode,
     later: &'a [LaterRun],
 ) -> Option<&'a LaterRun> {
-    if mode == SelectionMode::All && task.mode == RefreshMode::TwoPhase {
+    if task.mode != RefreshMode::TwoPhase {
+        return None;
+    }
+    if mode == SelectionMode::All {
         return later.first();
     }
     let snapshot = directory.describe(&task.stack).await.ok()??;
