@@ -237,7 +237,7 @@ mutate "the audit ignores --since" functions/shared/src/domain/audit.rs \
 mutate "a secret not rotated since the moment needs no attention" functions/shared/src/service/audit.rs \
   '            && !self.not_rotated_since' '            && std::hint::black_box(true)' an_incident_audit operator
 mutate "an incident audit includes secrets outside the pattern" cli/src/commands/audit.rs \
-  '                .filter(|s| matches_any(patterns, &s.name) && scoped(s))' '                .filter(|s| scoped(s))' an_incident_audit operator
+  '                .filter(|s| matches_any(patterns, &s.name))' '                .filter(|s| std::hint::black_box(true) || matches_any(patterns, &s.name))' an_incident_audit operator
 mutate "a hand-started run for a secret outside SecretNamePrefixes is searched" functions/shared/src/service/discover.rs \
   '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {' '    if let Some(scope) = settings.secret_scope.as_ref().filter(|_| parsed.arn.is_empty()) {' outside_the_deployments_scope lib
 mutate "a long execution name loses its hash in the STS session name" functions/shared/src/domain/targets.rs \
