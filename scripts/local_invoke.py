@@ -204,7 +204,10 @@ def seed(aws: dict[str, Any], template_facts: dict) -> None:
     """The AWS the shipped events expect: the secret, one consumer, the runs bucket, the
     alerts topic, and the state machine with its functions named by logical id (so the
     emulator's Lambda bridge asks `sam local start-lambda` for them by that name)."""
-    aws["secretsmanager"].create_secret(Name="prod/db-password", SecretString="v1")
+    # The very ARN the shipped events name (moto's `_custom_id_` tag fixes the random
+    # suffix), so that discovery can describe it (its replica regions) as on AWS.
+    aws["secretsmanager"].create_secret(Name="prod/db-password", SecretString="v1",
+                                        Tags=[{"Key": "_custom_id_", "Value": SAMPLE_ARN.rsplit("-", 1)[1]}])
     aws["cloudformation"].create_stack(StackName="orders-api", TemplateBody=CONSUMER)
     aws["s3"].create_bucket(Bucket=RUNS_BUCKET)
     aws["sns"].create_topic(Name=TOPIC)
@@ -259,6 +262,8 @@ def env_vars(endpoint: str, template_facts: dict) -> str:
         "SELECTION_MODE": "referencing",
         "POLL_INTERVAL_SECONDS": "1",
         "STEP_BUDGET_SECONDS": "20",
+        # A run waits this long for more changes before it discovers (120 when deployed).
+        "COALESCE_WINDOW_SECONDS": "2",
         # The seeded stacks have no service role (as `sam deploy` makes them).
         "STACKS_WITHOUT_SERVICE_ROLE": "*",
     }
