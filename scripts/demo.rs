@@ -4,8 +4,10 @@
 //! rules of template.yaml, creates a secret and a handful of stacks; then, with the
 //! operator's command line (`rotate-token`): plans the refresh, puts a new secret value and
 //! delivers the CloudTrail event, watches the real state machine run, prints a before/after
-//! table per stack, the run's report, a freshness audit and an incident's audit across
-//! secrets since the moment a leak was contained. Secret values are shown only as short
+//! table per stack, the run's report and a freshness audit; then an incident: three more
+//! secrets rotated within seconds, each consumer refreshed once by the latest run of the
+//! secrets it reads (coalescing), and the audit across secrets since the moment the leak
+//! was contained. Secret values are shown only as short
 //! fingerprints.
 
 use std::collections::BTreeMap;
@@ -77,14 +79,84 @@ async fn operator(p: &Pipeline, args: &[&str]) {
     println!("(exit code {})", status.code().unwrap_or(-1));
 }
 
+/// Each run started by a change waits this long for the changes that follow it
+/// (`CoalesceWindowSeconds`, 120 when deployed).
+const COALESCE_SECONDS: u64 = 5;
+
+/// An incident's secrets and who reads them: `checkout` all three, `mailer` two, `search` one.
+const LEAKED: [&str; 3] = ["prod/api-key", "prod/queue-token", "prod/cache-password"];
+const READERS: [(&str, &[usize]); 3] = [
+    ("checkout", &[0, 1, 2]),
+    ("mailer", &[0, 1]),
+    ("search", &[2]),
+];
+
+/// The incident's secrets and their consumers (before the leak is contained): their ARNs.
+async fn seed_incident(p: &Pipeline) -> Vec<String> {
+    let mut arns = vec![];
+    for (i, name) in LEAKED.iter().enumerate() {
+        arns.push(create_secret(&p.sm, name, &format!("leaked-{i}")).await);
+    }
+    for (stack, reads) in READERS {
+        let names: Vec<String> = reads.iter().map(|i| LEAKED[*i].to_string()).collect();
+        create_stack(&p.cfn, stack, &consumer_of(&names), &[]).await;
+    }
+    arns
+}
+
+/// Rotates the incident's three secrets within seconds: three runs, and each consumer
+/// refreshed once, by the latest run of the secrets it reads.
+async fn incident(p: &Pipeline, arns: &[String]) {
+    println!(
+        "\nAn incident: {} more secrets leaked and are rotated within seconds. Each run waits \
+         {COALESCE_SECONDS} s (CoalesceWindowSeconds) for the changes that follow it, and leaves \
+         a stack to the latest run of the secrets the stack reads.",
+        LEAKED.len()
+    );
+    let mut runs = vec![];
+    for (i, (name, arn)) in LEAKED.iter().zip(arns).enumerate() {
+        let version = put_secret(&p.sm, name, &format!("rotated-{i}")).await;
+        p.deliver(&sample_event("put-secret-value.json", arn, &version))
+            .await;
+        runs.push((name, execution_name(arn, &version)));
+    }
+    for (secret, run) in runs {
+        let done = p.wait_for(&run, Duration::from_secs(180)).await;
+        println!("\nRun for {secret} ({run}): {}", done.status);
+        for row in done.summary["stacks"].as_array().into_iter().flatten() {
+            let reason = row["reason"].as_str().unwrap_or_default();
+            println!(
+                "  {:<10} {:<10} {}",
+                row["stack"].as_str().unwrap_or_default(),
+                row["outcome"].as_str().unwrap_or_default(),
+                reason.split(" (that run").next().unwrap_or(reason)
+            );
+        }
+    }
+    println!();
+    for (stack, reads) in READERS {
+        let updates = p.emulator.completed_token_updates(stack).len();
+        println!(
+            "{stack:<10} reads {} of the leaked secrets: refreshed {} time(s) ({updates} updates)",
+            reads.len(),
+            updates / 2
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     println!("Starting the local AWS emulator and the RotateToken functions (first run compiles them)...");
-    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    let p = Pipeline::start(|env| {
+        env.set("SELECTION_MODE", "referencing")
+            .set("COALESCE_WINDOW_SECONDS", &COALESCE_SECONDS.to_string())
+    })
+    .await;
     p.emulator.control(json!({"update_delay_seconds": 1.0}));
 
     let arn = create_secret(&p.sm, "prod/db-password", "correct-horse-1").await;
     create_secret(&p.sm, "other/api-key", "unrelated").await;
+    let leaked = seed_incident(&p).await;
     let stacks = [
         "orders-api",
         "payments-worker",
@@ -208,10 +280,12 @@ async fn main() {
     println!("(VALUE columns are SHA-256 fingerprints of what the guarded resource holds; the pipeline never reads the secret.)\n");
     operator(&p, &["report", &name, "--format", "markdown"]).await;
     operator(&p, &["audit", "--secret", "prod/db-password"]).await;
+    incident(&p, &leaked).await;
     println!(
         "\nThe incident view: every secret under prod/ and other/ against the moment the leak \
-         was contained ({contained}). prod/db-password was rotated and its consumers refreshed; \
-         other/api-key was not, so it and its consumer still hold a value from before (exit 3)."
+         was contained ({contained}). The prod/ secrets were rotated and their consumers \
+         refreshed; other/api-key was not, so it and its consumer still hold a value from \
+         before (exit 3)."
     );
     operator(
         &p,

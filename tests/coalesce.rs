@@ -12,22 +12,6 @@ use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::{row, Pipeline};
 use serde_json::json;
 
-/// A stack reading each of `secrets` into a guarded parameter of its own.
-fn consumer_of(secrets: &[String]) -> String {
-    let mut t = String::from(
-        "AWSTemplateFormatVersion: \"2010-09-09\"\nParameters:\n  RotateToken:\n    Type: String\n    \
-         Default: \"true\"\n    AllowedValues: [\"true\", \"false\"]\nConditions:\n  RotateToken: \
-         !Equals [!Ref RotateToken, \"true\"]\nResources:\n",
-    );
-    for (i, s) in secrets.iter().enumerate() {
-        t.push_str(&format!(
-            "  Reader{i}:\n    Type: AWS::SSM::Parameter\n    Condition: RotateToken\n    Properties:\n      \
-             Type: String\n      Value: \"{{{{resolve:secretsmanager:{s}:SecretString}}}}\"\n"
-        ));
-    }
-    t
-}
-
 /// Secret `i` of the incident.
 fn name(i: usize) -> String {
     format!("prod/leaked-{i:02}")

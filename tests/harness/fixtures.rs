@@ -43,6 +43,22 @@ Resources:
     )
 }
 
+/// A stack reading each of `secrets` into a guarded parameter of its own.
+pub fn consumer_of(secrets: &[String]) -> String {
+    let mut t = String::from(
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nParameters:\n  RotateToken:\n    Type: String\n    \
+         Default: \"true\"\n    AllowedValues: [\"true\", \"false\"]\nConditions:\n  RotateToken: \
+         !Equals [!Ref RotateToken, \"true\"]\nResources:\n",
+    );
+    for (i, s) in secrets.iter().enumerate() {
+        t.push_str(&format!(
+            "  Reader{i}:\n    Type: AWS::SSM::Parameter\n    Condition: RotateToken\n    Properties:\n      \
+             Type: String\n      Value: \"{{{{resolve:secretsmanager:{s}:SecretString}}}}\"\n"
+        ));
+    }
+    t
+}
+
 /// A consumer in in-place mode: its reader pins the secret version with
 /// `RotateTokenVersion` (empty: the current version, as when the stack was created), and
 /// has no `RotateToken` at all. Only the pinned reader is modified by a refresh.
