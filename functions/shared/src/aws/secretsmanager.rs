@@ -60,6 +60,22 @@ fn describe_error(
     sm_error("DescribeSecret", e)
 }
 
+impl SecretsManager {
+    /// DescribeSecret asked of the secret's own region (metadata only, never a value).
+    async fn describe_in_its_region(
+        &self,
+        secret_arn: &str,
+    ) -> Result<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput, AwsError>
+    {
+        self.client_for(secret_arn)
+            .describe_secret()
+            .secret_id(secret_arn)
+            .send()
+            .await
+            .map_err(|e| describe_error(&e))
+    }
+}
+
 impl SecretDirectory for SecretsManager {
     async fn secret_arn(&self, secret_id: &str) -> Result<String, AwsError> {
         let out = self
@@ -77,13 +93,7 @@ impl SecretDirectory for SecretsManager {
     }
 
     async fn versions(&self, secret_arn: &str) -> Result<SecretVersions, AwsError> {
-        let out = self
-            .client_for(secret_arn)
-            .describe_secret()
-            .secret_id(secret_arn)
-            .send()
-            .await
-            .map_err(|e| describe_error(&e))?;
+        let out = self.describe_in_its_region(secret_arn).await?;
         Ok(SecretVersions {
             stages: out
                 .version_ids_to_stages()
@@ -93,13 +103,7 @@ impl SecretDirectory for SecretsManager {
     }
 
     async fn replication(&self, secret_arn: &str) -> Result<Replication, AwsError> {
-        let out = self
-            .client_for(secret_arn)
-            .describe_secret()
-            .secret_id(secret_arn)
-            .send()
-            .await
-            .map_err(|e| describe_error(&e))?;
+        let out = self.describe_in_its_region(secret_arn).await?;
         Ok(Replication {
             primary_region: out.primary_region().map(str::to_string),
             replicas: out
