@@ -30,7 +30,10 @@ async fn main() -> Result<(), Error> {
         let (access, org, store, secrets, scope, settings) =
             (&access, &org, store.as_ref(), &secrets, &scope, &settings);
         async move {
-            service::discover(
+            // Boxed: the discovery future is deep enough that, laid out inline in this
+            // handler's future, a non-incremental build (CI's CARGO_INCREMENTAL=0)
+            // overflows rustc's query depth limit.
+            Box::pin(service::discover(
                 access,
                 org,
                 store,
@@ -39,7 +42,7 @@ async fn main() -> Result<(), Error> {
                 scope,
                 settings,
                 event.payload,
-            )
+            ))
             .await
         }
     }))
