@@ -2,7 +2,9 @@
 //! incident's rotations, many secrets changed within a window, each consuming stack
 //! refreshed once, after the last change to any secret it consumes, by the latest of their
 //! runs; the other runs leave it to that one (rows `skipped` "coalesced: ..."). With the
-//! window at 0, today's behaviour: each secret's run refreshes each of its consumers.
+//! window at 0, today's behaviour: each secret's run refreshes each of its consumers. And
+//! the operator's view of it: `rotate-token incident start`, one plan, one progress view
+//! and one report across the runs, and the audit `--since` the first change.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +25,18 @@ fn consumed(i: usize, n: usize) -> Vec<usize> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The next whole second (epoch ms), once it has come: every value created so far is
+/// older.
+async fn next_second() -> u64 {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let at = (now_ms / 1000 + 1) * 1000;
+    tokio::time::sleep(Duration::from_millis(at - now_ms + 20)).await;
+    at
 }
 
 /// Rotates every secret (a new value, its CloudTrail event delivered) and waits for every
@@ -79,7 +93,73 @@ async fn an_incidents_rotations_refresh_each_consumer_once_after_its_last_change
         reads.insert(stack, secrets);
     }
 
+    let since = rotatetoken::domain::utc::format_ms(next_second().await);
     let summaries = rotate_all(&p, &arns).await;
+
+    // The operator's one view: every run found (none started again), every stack once.
+    let incident = p
+        .cli(&[
+            "incident",
+            "start",
+            "--secrets",
+            "prod/leaked-*",
+            "--since",
+            &since,
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(incident.code, 0, "{incident:#?}");
+    let i = incident.json();
+    let c = &i["counts"];
+    assert_eq!(
+        (
+            c["secrets"].as_u64(),
+            c["runs_failed"].as_u64(),
+            c["stacks"].as_u64()
+        ),
+        (Some(SECRETS as u64), Some(0), Some(STACKS as u64)),
+        "{c:#}"
+    );
+    assert_eq!(
+        (
+            c["refreshed"].as_u64(),
+            c["refreshed_more_than_once"].as_u64(),
+            c["not_confirmed"].as_u64()
+        ),
+        (Some(STACKS as u64), Some(0), Some(0)),
+        "{c:#}"
+    );
+    assert_eq!(c["updates"], 2 * STACKS, "{c:#}");
+    assert!(
+        i["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("started_here").is_none()),
+        "{i:#}"
+    );
+    // Every consumer fresh since the first change.
+    let audit = p
+        .cli(&[
+            "audit",
+            "--secrets",
+            "prod/leaked-*",
+            "--since",
+            &since,
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(audit.code, 0, "{audit:#?}");
+    // Counted per secret: a stack reading three of them is three consumers.
+    let consumers: usize = reads.values().map(Vec::len).sum();
+    let counts = &audit.json()["counts"];
+    assert_eq!(
+        (counts["consumers"].as_u64(), counts["fresh"].as_u64()),
+        (Some(consumers as u64), Some(consumers as u64)),
+        "{counts:#}"
+    );
 
     for (stack, secrets) in &reads {
         assert_eq!(
@@ -154,5 +234,231 @@ async fn with_no_window_each_secrets_run_refreshes_each_of_its_consumers() {
     assert!(updates.len() > 2, "{updates:?}");
     for s in &summaries {
         assert_eq!(row(s, "app")["outcome"], "refreshed", "{s:#}");
+    }
+}
+
+/// `rotate-token incident start` as an operator runs it in an incident: one plan for every
+/// matching secret (each stack once), then the runs (the ones their changes started, and
+/// one started here for a change whose event was lost), one progress view, one report;
+/// started again, it starts nothing and says the same. A secret not rotated since the leak
+/// is named, not refreshed.
+#[tokio::test]
+async fn the_operator_plans_follows_and_reports_an_incident_as_one() {
+    let p = Pipeline::start(|env| {
+        env.set("SELECTION_MODE", "referencing")
+            .set("COALESCE_WINDOW_SECONDS", "3")
+    })
+    .await;
+    p.emulator.control(json!({"update_delay_seconds": 0.3}));
+    let mut arns = BTreeMap::new();
+    for secret in ["prod/a", "prod/b", "prod/c", "prod/unrotated", "dev/other"] {
+        arns.insert(secret, create_secret(&p.sm, secret, "v1").await);
+    }
+    let shop_reads = vec!["prod/a".to_string(), "prod/b".to_string()];
+    create_stack(&p.cfn, "shop", &consumer_of(&shop_reads), &[]).await;
+    create_stack(
+        &p.cfn,
+        "billing",
+        &consumer_of(&["prod/c".to_string()]),
+        &[],
+    )
+    .await;
+    // CloudFormation refuses its `false` (an output refers to a guarded resource).
+    create_stack(
+        &p.cfn,
+        "broken",
+        &consumer_with_dangling_output("prod/c"),
+        &[],
+    )
+    .await;
+    create_stack(
+        &p.cfn,
+        "dev-app",
+        &consumer_of(&["dev/other".to_string()]),
+        &[],
+    )
+    .await;
+    let incident = |extra: &[&str]| {
+        let mut args = vec![
+            "incident",
+            "start",
+            "--secrets",
+            "prod/*",
+            "--interval",
+            "0.3",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let cli = |args: Vec<String>| {
+        let p = &p;
+        async move {
+            p.cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                .await
+        }
+    };
+
+    // The plan: one row per stack, shop's two secrets on one row, one refresh; exit 3
+    // (broken would fail); nothing changed, nothing started.
+    let plan = cli(incident(&["--dry-run", "--output", "json"])).await;
+    assert_eq!(plan.code, 3, "{plan:#?}");
+    let planned = plan.json();
+    let stack = |report: &serde_json::Value, name: &str| {
+        report["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stack"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {name}: {report:#}"))
+    };
+    let shop = stack(&planned, "shop");
+    assert_eq!(
+        (shop["standing"].as_str(), shop["refreshes"].as_u64()),
+        (Some("would_refresh"), Some(1)),
+        "{planned:#}"
+    );
+    assert_eq!(shop["secrets"], json!(["prod/a", "prod/b"]));
+    assert_eq!(stack(&planned, "broken")["standing"], "would_fail");
+    assert_eq!(
+        planned["counts"]["secrets"], 4,
+        "dev/other does not match: {planned:#}"
+    );
+    assert!(!planned["stacks"].to_string().contains("dev-app"));
+    assert!(p.emulator.updates().is_empty(), "the plan changes nothing");
+    assert!(p.executions().await.is_empty(), "the plan starts nothing");
+
+    // The leak is contained; then three rotations, prod/c's event lost.
+    let since = rotatetoken::domain::utc::format_ms(next_second().await);
+    let mut changed = BTreeMap::new();
+    for secret in ["prod/a", "prod/b", "prod/c"] {
+        changed.insert(secret, put_secret(&p.sm, secret, "v2").await);
+    }
+    for secret in ["prod/a", "prod/b"] {
+        p.deliver(&sample_event(
+            "put-secret-value.json",
+            &arns[secret],
+            &changed[secret],
+        ))
+        .await;
+    }
+    // prod/c's run is awaited a little (its event may be on the way), then started here.
+    let followed = cli(incident(&[
+        "--since", &since, "--grace", "4", "--output", "json",
+    ]))
+    .await;
+    assert_eq!(
+        followed.code, 3,
+        "broken failed, prod/unrotated is not rotated: {followed:#?}"
+    );
+    assert!(
+        followed.stderr.contains(
+            "3 run(s), 1 started here, 2 found started by their changes; 1 secret(s) not rotated"
+        ),
+        "{}",
+        followed.stderr
+    );
+    assert!(
+        followed.stderr.contains("progress: ") && followed.stderr.contains("runs 3/3 ended"),
+        "one progress view for every run: {}",
+        followed.stderr
+    );
+    assert!(
+        followed.stderr.contains("FAILED ") && followed.stderr.contains("broken"),
+        "a failure is said as it happens: {}",
+        followed.stderr
+    );
+    let report = followed.json();
+    let runs = report["runs"].as_array().unwrap();
+    let run_of = |secret: &str| runs.iter().find(|r| r["secret"] == secret).unwrap().clone();
+    assert_eq!(run_of("prod/c")["started_here"], true, "{report:#}");
+    assert_eq!(
+        run_of("prod/c")["execution"],
+        execution_name(&arns["prod/c"], &changed["prod/c"]).as_str(),
+        "the trigger's own name: its event, if it comes, is a duplicate"
+    );
+    assert_eq!(run_of("prod/a")["status"], "SUCCEEDED");
+    assert_eq!(run_of("prod/c")["status"], "FAILED");
+    assert_eq!(run_of("prod/unrotated")["status"], "NOT_ROTATED");
+    assert!(run_of("prod/unrotated").get("execution").is_none());
+    // shop: refreshed once, by the later of its two secrets' runs.
+    let shop = stack(&report, "shop");
+    assert_eq!(
+        (shop["standing"].as_str(), shop["refreshes"].as_u64()),
+        (Some("refreshed"), Some(1)),
+        "{report:#}"
+    );
+    assert_eq!(
+        p.emulator.completed_token_updates("shop"),
+        vec!["false", "true"]
+    );
+    assert_eq!(stack(&report, "billing")["standing"], "refreshed");
+    assert_eq!(stack(&report, "broken")["standing"], "failed");
+    assert_eq!(
+        (
+            report["counts"]["failed"].as_u64(),
+            report["counts"]["runs_failed"].as_u64()
+        ),
+        (Some(1), Some(2)),
+        "prod/c's run failed (broken), prod/unrotated has none: {report:#}"
+    );
+
+    // Again, in a terminal: nothing starts, the same report, as the operator sees it.
+    let before = p.executions().await.len();
+    let again = p
+        .cli_in_terminal(
+            &incident(&["--since", &since])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(again.code, 3, "{again:#?}");
+    assert_eq!(p.executions().await.len(), before, "nothing runs twice");
+    assert!(
+        again.stdout.contains("0 started here, 3 found")
+            && again.stdout.contains("stacks done")
+            && again.stdout.contains("STANDING")
+            && again.stdout.contains("NOT_ROTATED"),
+        "{}",
+        again.stdout
+    );
+
+    // Bad arguments, named.
+    for (args, names, code) in [
+        (vec!["incident", "start"], "--secrets", 2),
+        (
+            vec![
+                "incident",
+                "start",
+                "--secrets",
+                "prod/*",
+                "--dry-run",
+                "--detach",
+            ],
+            "--detach",
+            2,
+        ),
+        (
+            vec![
+                "incident",
+                "start",
+                "--secrets",
+                "prod/*",
+                "--since",
+                "yesterday",
+            ],
+            "--since",
+            2,
+        ),
+        (
+            vec!["incident", "start", "--secrets", "nothing/*"],
+            "no secret",
+            1,
+        ),
+    ] {
+        let out = p.cli(&args).await;
+        assert_eq!(out.code, code, "{args:?}: {out:#?}");
+        assert!(out.stderr.contains(names), "{args:?}: {}", out.stderr);
     }
 }

@@ -143,6 +143,52 @@ rotate-token audit --secrets 'prod/*' --since 2026-01-04T10:00Z --format markdow
         #[command(flatten)]
         scope: ScopeArgs,
     },
+    /// An incident: many secrets rotated at once, refreshed and followed as one.
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Refresh the consumers of every secret matching patterns as one incident: with
+    /// --dry-run, one plan for all; else each secret's run (the one its change started, or
+    /// one started here), one progress view, then one report. Run it again to follow the
+    /// same runs: nothing runs twice. Exit code 3 when a stack failed, stopped, would fail
+    /// or was left to a run that did not refresh it, a target was not searched, a run
+    /// failed, or a secret was not rotated since --since.
+    #[command(
+        after_help = "Example:\n  rotate-token incident start --secrets 'prod/*' --dry-run\n  \
+rotate-token incident start --secrets 'prod/*,ci/*' --since 2026-01-04T10:00Z --output json"
+    )]
+    Start {
+        /// Every secret of this account and region whose name matches one of these
+        /// patterns (comma-separated; `*` matches any characters), within the deployment's
+        /// SecretNamePrefixes.
+        #[arg(long)]
+        secrets: String,
+        /// A moment, in UTC (`2026-01-04T10:00Z`): a secret whose current value is older
+        /// is not refreshed but reported, to be rotated first.
+        #[arg(long, value_parser = since_ms)]
+        since: Option<u64>,
+        /// One plan for every secret, as `plan` makes it; starts nothing, changes nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Start the runs that are missing and return, without following them.
+        #[arg(long, conflicts_with = "dry_run")]
+        detach: bool,
+        /// Seconds after a change that the run its event starts is awaited before one is
+        /// started here (CloudTrail's events arrive some time after the change; a run
+        /// started by its change takes part in coalescing).
+        #[arg(long, default_value_t = 120.0)]
+        grace: f64,
+        /// Seconds between looks.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
 }
 
 /// `--since`: a moment in UTC, to the minute or the second.

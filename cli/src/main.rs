@@ -6,10 +6,11 @@ mod commands;
 mod context;
 mod error;
 mod execution;
+mod follow;
 
 use std::process::ExitCode;
 
-use args::{Cli, Command};
+use args::{Cli, Command, IncidentCommand};
 use clap::Parser;
 
 /// Exit codes scripts can rely on (also in `--help`).
@@ -50,6 +51,29 @@ async fn main() -> ExitCode {
                 }
             };
             commands::audit::run(&ctx, which, *since, *format, scope).await
+        }
+        Command::Incident {
+            command:
+                IncidentCommand::Start {
+                    secrets,
+                    since,
+                    dry_run,
+                    detach,
+                    grace,
+                    interval,
+                    scope,
+                },
+        } => {
+            let start = commands::incident::Start {
+                patterns: secrets,
+                since_ms: *since,
+                dry_run: *dry_run,
+                detach: *detach,
+                grace: *grace,
+                interval: *interval,
+                scope,
+            };
+            commands::incident::start(&ctx, start).await
         }
     };
     match outcome {

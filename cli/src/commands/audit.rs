@@ -2,14 +2,13 @@
 //! for one secret, or for every secret matching patterns (an incident: "which consumers
 //! still hold a value from before we contained the leak?", with `--since`).
 
-use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
-use rotatetoken::domain::model::SecretRef;
-use rotatetoken::ports::SecretDirectory;
 use rotatetoken::service::{self, AuditCounts, AuditReport};
 use serde::Serialize;
 
-use super::{organizations, pipeline_settings, print_json, secret, session_for, Attention};
+use super::{
+    matching_secrets, organizations, pipeline_settings, print_json, secret, session_for, Attention,
+};
 use crate::args::{Output, ReportFormat, ScopeArgs};
 use crate::context::Context;
 use crate::error::CliError;
@@ -61,28 +60,8 @@ pub async fn run(
             (secrets, vec![one], false)
         }
         Which::Matching(patterns) => {
-            let secrets = SecretsManager::new(&ctx.aws);
-            let scoped =
-                |s: &SecretRef| settings.secret_scope.as_ref().is_none_or(|sc| sc.admits(s));
-            let (mut chosen, outside): (Vec<SecretRef>, Vec<SecretRef>) = secrets
-                .secret_arns()
-                .await?
-                .iter()
-                .filter_map(|arn| SecretRef::from_arn(arn, None).ok())
-                .filter(|s| matches_any(patterns, &s.name))
-                .partition(|s| scoped(s));
-            chosen.sort_by(|a, b| a.name.cmp(&b.name));
-            outside_scope = outside.into_iter().map(|s| s.arn).collect();
-            outside_scope.sort();
-            if chosen.is_empty() {
-                return Err(CliError::not_found(
-                    format!(
-                        "no secret in {} matches `{patterns}` within the deployment's SecretNamePrefixes",
-                        ctx.region
-                    ),
-                    "check the pattern (`*` matches any characters) and --region",
-                ));
-            }
+            let (secrets, chosen, outside) = matching_secrets(ctx, &settings, patterns).await?;
+            outside_scope = outside;
             (secrets, chosen, true)
         }
     };
@@ -144,34 +123,6 @@ pub async fn run(
         );
     }
     Ok(attention)
-}
-
-/// Does `name` match one of the comma-separated `patterns` (`*`: any characters)?
-fn matches_any(patterns: &str, name: &str) -> bool {
-    patterns
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .any(|p| glob(p, name))
-}
-
-fn glob(pattern: &str, name: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = name.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 fn total(reports: &[AuditReport]) -> AuditCounts {
@@ -339,23 +290,4 @@ fn markdown(a: &Audits) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_match_whole_names_with_stars_for_any_characters() {
-        assert!(matches_any("prod/*", "prod/db"));
-        assert!(matches_any("dev/*, prod/*", "prod/db"));
-        assert!(matches_any("*/db", "prod/db"));
-        assert!(matches_any("prod/*-key", "prod/api-key"));
-        assert!(matches_any("prod/db", "prod/db"));
-        assert!(!matches_any("prod/db", "prod/db2"));
-        assert!(!matches_any("prod/*", "preprod/db"));
-        assert!(!matches_any("prod/*-key", "prod/api-keys"));
-        assert!(!matches_any("", "prod/db"));
-        assert!(matches_any("*", "anything"));
-    }
 }

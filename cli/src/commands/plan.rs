@@ -3,10 +3,13 @@
 
 use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::s3::S3RunStore;
+use rotatetoken::aws::secretsmanager::SecretsManager;
 use rotatetoken::aws::targets::AssumedRoles;
+use rotatetoken::domain::discovery::DiscoverySettings;
+use rotatetoken::domain::model::{SecretRef, Summary};
 use rotatetoken::domain::report;
 use rotatetoken::ports::SecretDirectory;
-use rotatetoken::service;
+use rotatetoken::service::{self, Scope};
 use serde_json::json;
 
 use super::{organizations, pipeline_settings, print_json, secret, session_for, Attention};
@@ -20,6 +23,23 @@ pub async fn run(ctx: &Context, id: &str, scope_args: &ScopeArgs) -> Result<Atte
     // Discovery reads only (each target's reader role, and a read-only session in it), as
     // the pipeline's.
     let access = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
+    let summary = summary(ctx, &access, &secrets, &scope, &settings, secret).await?;
+    match ctx.global.output {
+        Output::Json => print_json(&summary)?,
+        Output::Table => print!("{}", report::render_table(&summary)),
+    }
+    Ok(summary.counts.would_fail > 0 || !summary.failed_targets.is_empty())
+}
+
+/// The dry run's summary for one secret, made in this process.
+pub async fn summary(
+    ctx: &Context,
+    access: &AssumedRoles,
+    secrets: &SecretsManager,
+    scope: &Scope,
+    settings: &DiscoverySettings,
+    secret: SecretRef,
+) -> Result<Summary, CliError> {
     // The version a run would carry (for the summary's headline; every update re-reads
     // what is current anyway).
     let current = secrets
@@ -31,21 +51,16 @@ pub async fn run(ctx: &Context, id: &str, scope_args: &ScopeArgs) -> Result<Atte
         "execution": session_for("plan"),
         "request": {"secret": {"arn": secret.arn, "version_id": current}, "cause": "plan", "dry_run": true},
     });
-    let found = service::discover(
-        &access,
+    let found = Box::pin(service::discover(
+        access,
         &organizations(ctx),
         None::<&S3RunStore>,
-        &secrets,
+        secrets,
         &SdkRetries,
-        &scope,
-        &settings,
+        scope,
+        settings,
         input,
-    )
+    ))
     .await?;
-    let summary = report::summarise(found, None);
-    match ctx.global.output {
-        Output::Json => print_json(&summary)?,
-        Output::Table => print!("{}", report::render_table(&summary)),
-    }
-    Ok(summary.counts.would_fail > 0 || !summary.failed_targets.is_empty())
+    Ok(report::summarise(found, None))
 }

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod guard;
 pub mod in_place;
+pub mod incident;
 pub mod lanes;
 pub mod model;
 pub mod nested;

@@ -1,0 +1,216 @@
+use serde_json::{json, Value};
+
+use super::*;
+use crate::domain::model::Counts;
+
+const ACCOUNT: &str = "111111111111";
+
+fn row(stack: &str, outcome: &str, reason: Option<&str>) -> Value {
+    json!({
+        "account": ACCOUNT,
+        "region": "us-east-1",
+        "stack": stack,
+        "stack_id": format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{stack}/1"),
+        "outcome": outcome,
+        "reason": reason,
+        "mode": "two_phase",
+    })
+}
+
+fn run(
+    secret: &str,
+    status: &str,
+    rows: Vec<Value>,
+    failed_targets: Vec<Value>,
+) -> (IncidentRun, Option<Summary>) {
+    let arn = format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{secret}-AbCdEf");
+    let summary: Summary = serde_json::from_value(json!({
+        "secret": {"arn": arn, "name": secret},
+        "cause": "change",
+        "dry_run": false,
+        "parameter": "RotateToken",
+        "mode": "referencing",
+        "counts": serde_json::to_value(Counts::default()).unwrap(),
+        "stacks": rows,
+        "failed_targets": failed_targets,
+    }))
+    .unwrap();
+    (
+        IncidentRun {
+            secret: secret.into(),
+            secret_arn: arn,
+            execution: Some(format!("rt-{secret}")),
+            status: status.into(),
+            started_here: false,
+            note: None,
+        },
+        Some(summary),
+    )
+}
+
+fn stack<'a>(incident: &'a Incident, name: &str) -> &'a IncidentStack {
+    incident.stacks.iter().find(|s| s.stack == name).unwrap()
+}
+
+const LEFT: &str = "coalesced: left to run rt-c, which refreshes it after its own change";
+
+#[test]
+fn a_stack_left_by_two_runs_and_refreshed_by_the_third_is_one_refreshed_row_naming_all_three_secrets(
+) {
+    let incident = merge(
+        false,
+        vec![
+            run(
+                "a",
+                "SUCCEEDED",
+                vec![row("app", "skipped", Some(LEFT))],
+                vec![],
+            ),
+            run(
+                "c",
+                "SUCCEEDED",
+                vec![row("app", "refreshed", None)],
+                vec![],
+            ),
+            run(
+                "b",
+                "SUCCEEDED",
+                vec![row("app", "skipped", Some(LEFT))],
+                vec![],
+            ),
+        ],
+    );
+    let app = stack(&incident, "app");
+    assert_eq!(app.standing, Standing::Refreshed);
+    assert_eq!(app.secrets, ["a", "c", "b"]);
+    assert_eq!((app.refreshes, app.by.as_str()), (1, "rt-c"));
+    assert_eq!(incident.counts.stacks, 1);
+    assert_eq!(incident.counts.updates, 2);
+    assert!(!incident.needs_attention(), "{incident:#?}");
+}
+
+#[test]
+fn a_stack_only_ever_left_to_a_later_run_is_not_confirmed_and_names_that_run() {
+    for other in [None, Some(row("app", "skipped", Some("not opted in")))] {
+        let mut runs = vec![run(
+            "a",
+            "SUCCEEDED",
+            vec![row("app", "skipped", Some(LEFT))],
+            vec![],
+        )];
+        if let Some(other) = other.clone() {
+            runs.push(run("c", "SUCCEEDED", vec![other], vec![]));
+        }
+        let incident = merge(false, runs);
+        let app = stack(&incident, "app");
+        assert_eq!(app.standing, Standing::NotConfirmed, "{other:?}");
+        assert!(app.reason.as_deref().unwrap().contains("rt-c"), "{app:?}");
+        assert_eq!(incident.counts.not_confirmed, 1);
+        assert!(incident.needs_attention());
+    }
+}
+
+#[test]
+fn a_failure_in_any_run_stands_whatever_the_other_runs_did() {
+    for order in [["failed", "refreshed"], ["refreshed", "failed"]] {
+        let incident = merge(
+            false,
+            vec![
+                run(
+                    "a",
+                    "FAILED",
+                    vec![row("app", order[0], Some("Rate exceeded"))],
+                    vec![],
+                ),
+                run(
+                    "b",
+                    "FAILED",
+                    vec![row("app", order[1], Some("Rate exceeded"))],
+                    vec![],
+                ),
+            ],
+        );
+        let app = stack(&incident, "app");
+        assert_eq!(app.standing, Standing::Failed, "{order:?}");
+        assert_eq!(app.refreshes, 1);
+        assert_eq!(
+            (incident.counts.failed, incident.counts.runs_failed),
+            (1, 2)
+        );
+        assert!(incident.needs_attention());
+    }
+}
+
+#[test]
+fn a_stack_refreshed_by_two_runs_is_counted_once_and_said_to_be_refreshed_twice() {
+    let incident = merge(
+        false,
+        vec![
+            run(
+                "a",
+                "SUCCEEDED",
+                vec![row("app", "refreshed", None), row("web", "refreshed", None)],
+                vec![],
+            ),
+            run(
+                "b",
+                "SUCCEEDED",
+                vec![row("app", "refreshed", None)],
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(incident.counts.stacks, 2);
+    assert_eq!(incident.counts.refreshed, 2);
+    assert_eq!(incident.counts.refreshed_more_than_once, 1);
+    assert_eq!(incident.counts.updates, 6);
+    assert!(!incident.needs_attention());
+}
+
+#[test]
+fn a_target_not_searched_and_a_run_not_started_need_attention() {
+    let target =
+        json!({"account": "222222222222", "region": "eu-west-1", "reason": "AccessDenied"});
+    let incident = merge(false, vec![run("a", "SUCCEEDED", vec![], vec![target])]);
+    assert_eq!(incident.failed_targets[0].secret, "a");
+    assert!(incident.needs_attention());
+    let not_started = IncidentRun {
+        secret: "b".into(),
+        secret_arn: "arn".into(),
+        execution: None,
+        status: "NOT_STARTED".into(),
+        started_here: false,
+        note: Some("not rotated since".into()),
+    };
+    let incident = merge(false, vec![(not_started, None)]);
+    assert_eq!(incident.counts.runs_failed, 1);
+    assert!(incident.needs_attention());
+}
+
+#[test]
+fn a_dry_run_plans_each_stack_one_refresh_whatever_the_number_of_its_secrets() {
+    let planned = |secret| {
+        let (mut run, mut summary) = run(
+            secret,
+            "PLANNED",
+            vec![row("app", "would_refresh", None)],
+            vec![],
+        );
+        run.execution = None;
+        summary.as_mut().unwrap().dry_run = true;
+        (run, summary)
+    };
+    let incident = merge(true, vec![planned("a"), planned("b"), planned("c")]);
+    let app = stack(&incident, "app");
+    assert_eq!((app.standing, app.refreshes), (Standing::WouldRefresh, 1));
+    assert_eq!(app.secrets, ["a", "b", "c"]);
+    assert_eq!(
+        (
+            incident.counts.updates,
+            incident.counts.refreshed_more_than_once
+        ),
+        (2, 0)
+    );
+    assert!(!incident.needs_attention());
+    assert!(render_table(&incident).contains("would_refresh"));
+}
