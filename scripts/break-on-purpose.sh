@@ -28,6 +28,8 @@ PY
   fi
   local target=(--test "$binary")
   [ "$binary" = lib ] && target=(--workspace --lib)
+  # The operator's command line: its own unit tests (`cli`).
+  [ "$binary" = cli ] && target=(-p rotate-token --bins)
   # A deliberate bug must build: one the compiler (or clippy's -D warnings) refuses would
   # be "caught" by a build failure, proving nothing about the tests.
   if [[ "$binary" != emulator:* ]] && ! cargo nextest run "${target[@]}" --no-run >/dev/null 2>&1; then
@@ -236,8 +238,22 @@ mutate "the audit ignores --since" functions/shared/src/domain/audit.rs \
   '        Some(since) if current.created_ms < since && j.freshness == Freshness::Fresh => {' '        Some(since) if std::hint::black_box(false) && current.created_ms < since && j.freshness == Freshness::Fresh => {' since_a_moment lib
 mutate "a secret not rotated since the moment needs no attention" functions/shared/src/service/audit.rs \
   '            && !self.not_rotated_since' '            && std::hint::black_box(true)' an_incident_audit operator
-mutate "an incident audit includes secrets outside the pattern" cli/src/commands/audit.rs \
-  '                .filter(|s| matches_any(patterns, &s.name))' '                .filter(|s| std::hint::black_box(true) || matches_any(patterns, &s.name))' an_incident_audit operator
+mutate "an incident audit includes secrets outside the pattern" cli/src/commands/mod.rs \
+  '        .filter(|s| matches_any(patterns, &s.name))' '        .filter(|s| std::hint::black_box(true) || matches_any(patterns, &s.name))' an_incident_audit operator
+mutate "an incident's report lets the last run's row decide a stack (a failure hidden by a later refresh)" functions/shared/src/domain/incident.rs \
+  '        if worst.is_none_or(|(w, _)| standing < w) {' '        if std::hint::black_box(true) || worst.is_none_or(|(w, _)| standing < w) {' a_failure_in_any_run_stands lib
+mutate "an incident's report takes a stack left to one run as refreshed by any other" functions/shared/src/domain/incident.rs \
+  '        .filter(|s| s.run == run)' '        .filter(|s| std::hint::black_box(true) || s.run == run)' confirmed_only_by_that_run lib
+mutate "an incident's run whose summary cannot be read is taken for done" functions/shared/src/domain/incident.rs \
+  '        } else if summary.is_none() {' '        } else if std::hint::black_box(false) && summary.is_none() {' a_run_not_started_need_attention lib
+mutate "incident start starts a run at once for a change whose own run has not appeared yet (no grace)" cli/src/commands/incident.rs \
+  '    if now_ms < created_ms.saturating_add(grace_ms) {' '    if std::hint::black_box(false) && now_ms < created_ms.saturating_add(grace_ms) {' the_operator_plans_follows coalesce
+mutate "incident start starts a run another run of its secret still holds back (outside storm control)" cli/src/commands/incident.rs \
+  '        if holder_running {' '        if std::hint::black_box(false) && holder_running {' the_pipeline_holds_back cli
+mutate "UnusualRunsAlarm counts the runs started (an incident's rotations fire it)" template.yaml \
+  '      MetricName: ChangesDeferred' '      MetricName: RunsStarted' an_incidents_rotations coalesce
+mutate "incident start names its runs apart from the trigger's (a change run twice)" cli/src/commands/incident.rs \
+  '            let name = execution_name(&c.secret.arn, &c.version);' '            let name = rotatetoken::domain::run_names::rerun_execution_name(&c.secret.arn, &c.version, now_ms());' the_operator_plans_follows coalesce
 mutate "a hand-started run for a secret outside SecretNamePrefixes is searched" functions/shared/src/service/discover.rs \
   '    if let Some(scope) = settings.secret_scope.as_ref().filter(|s| !s.admits(&parsed)) {' '    if let Some(scope) = settings.secret_scope.as_ref().filter(|_| parsed.arn.is_empty()) {' outside_the_deployments_scope lib
 mutate "a long execution name loses its hash in the STS session name" functions/shared/src/domain/targets.rs \

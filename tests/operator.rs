@@ -495,9 +495,17 @@ async fn bad_arguments_and_missing_credentials_are_refused_with_their_exit_codes
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("--profile"), "{stderr}");
     // Every subcommand's help has an example.
-    for sub in ["plan", "start", "watch", "stop", "report", "audit"] {
+    for sub in [
+        "plan",
+        "start",
+        "watch",
+        "stop",
+        "report",
+        "audit",
+        "incident start",
+    ] {
         let out = std::process::Command::new(rotatetoken_tests::cli::binary())
-            .args([sub, "--help"])
+            .args(sub.split(' ').chain(["--help"]))
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0));

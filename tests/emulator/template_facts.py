@@ -57,9 +57,15 @@ def facts(path: str) -> dict:
                             for t in props.get("Targets", [])],
             })
         elif res["Type"] == "AWS::CloudWatch::Alarm":
+            threshold = props.get("Threshold")
+            if isinstance(threshold, dict) and "Ref" in threshold:
+                threshold = (template.get("Parameters", {}).get(threshold["Ref"]) or {}).get("Default")
             out.setdefault("alarms", []).append({
                 "name": logical,
+                "namespace": props.get("Namespace"),
                 "metric": props.get("MetricName"),
+                "threshold": threshold,
+                "comparison": props.get("ComparisonOperator"),
                 "watches": sorted({_logical(d.get("Value")) for d in props.get("Dimensions", []) if _logical(d.get("Value"))}),
                 "actions": sorted({_logical(a) for a in props.get("AlarmActions", []) if _logical(a)}),
             })

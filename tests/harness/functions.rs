@@ -217,6 +217,32 @@ impl Functions {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The sum of each metric the functions emitted so far in the embedded metric format
+    /// (each a JSON line with `_aws.CloudWatchMetrics`), as CloudWatch would add them up.
+    pub fn metric_sums(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut sums = std::collections::BTreeMap::new();
+        for line in self.logs().lines() {
+            let Some(start) = line.find('{').filter(|_| line.contains("\"_aws\"")) else {
+                continue;
+            };
+            let Ok(doc) = serde_json::from_str::<Value>(&line[start..]) else {
+                continue;
+            };
+            for block in doc["_aws"]["CloudWatchMetrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for metric in block["Metrics"].as_array().into_iter().flatten() {
+                    let name = metric["Name"].as_str().unwrap_or_default();
+                    *sums.entry(name.to_string()).or_insert(0.0) +=
+                        doc[name].as_f64().unwrap_or(0.0);
+                }
+            }
+        }
+        sums
+    }
 }
 
 impl Drop for Functions {

@@ -76,6 +76,13 @@ pub fn reason(later: &LaterRun) -> String {
     )
 }
 
+/// The run a row's reason says the stack was left to (`None`: not a row left to a run).
+pub fn left_to(reason: &str) -> Option<&str> {
+    let rest = reason.strip_prefix(COALESCED)?;
+    let (_, after) = rest.split_once(" by run ")?;
+    after.split_whitespace().next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +168,8 @@ mod tests {
             secret: input("b", false, false).secret,
         };
         assert!(reason(&b).starts_with(COALESCED));
+        assert_eq!(left_to(&reason(&b)), Some(b.execution.as_str()));
+        assert_eq!(left_to("not opted in"), None);
         assert!(reason(&b).contains("run-b") && reason(&b).contains("which it also consumes"));
     }
 }

@@ -11,8 +11,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::coalesce::COALESCED;
-use super::model::{Outcome, RefreshMode, StackRow, Summary};
+use super::coalesce::left_to;
+use super::model::{Outcome, RefreshMode, Summary};
+
+/// A secret not rotated since the incident's moment: no run is started for it.
+pub const NOT_ROTATED: &str = "NOT_ROTATED";
+/// A secret whose run could not be found, started or read (its note says why).
+pub const ERROR: &str = "ERROR";
 
 /// A run of the incident: one secret's, for its current version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,7 +28,8 @@ pub struct IncidentRun {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
     /// Step Functions' status (`RUNNING`, `SUCCEEDED`, `FAILED`, ...), `PLANNED` for a dry
-    /// run's plan, `NOT_STARTED` when no run was started (see `note`).
+    /// run's plan, [`NOT_ROTATED`] for a secret not rotated since the incident's moment (no
+    /// run), [`ERROR`] when its run could not be found, started or read (see `note`).
     pub status: String,
     /// Started by this command (its change had no run: an event lost, or a change made
     /// before the pipeline was deployed); else the run its change started.
@@ -125,7 +131,11 @@ pub struct IncidentTarget {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IncidentCounts {
     pub secrets: usize,
+    /// Runs that failed, were aborted or timed out, could not be started or read, or left
+    /// no summary.
     pub runs_failed: usize,
+    /// Secrets not rotated since the incident's moment.
+    pub not_rotated: usize,
     pub stacks: usize,
     pub refreshed: usize,
     pub would_refresh: usize,
@@ -158,7 +168,14 @@ impl Incident {
     /// not searched; any run failed or not started.
     pub fn needs_attention(&self) -> bool {
         let c = &self.counts;
-        c.runs_failed + c.failed + c.stopped + c.would_fail + c.not_confirmed + c.failed_targets > 0
+        c.runs_failed
+            + c.not_rotated
+            + c.failed
+            + c.stopped
+            + c.would_fail
+            + c.not_confirmed
+            + c.failed_targets
+            > 0
     }
 }
 
@@ -170,26 +187,39 @@ fn updates_of(mode: RefreshMode) -> usize {
     }
 }
 
-fn coalesced(row: &StackRow) -> bool {
-    row.outcome == Outcome::Skipped
-        && row
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with(COALESCED))
+/// One row of a stack, in one run.
+struct Seen {
+    run: String,
+    standing: Standing,
+    reason: Option<String>,
+    /// The run the row left the stack to (coalesced).
+    left_to: Option<String>,
 }
 
-/// Merges the runs' summaries (a run with no summary yet: `None`) into one row per stack.
-pub fn merge(dry_run: bool, runs: Vec<(IncidentRun, Option<Summary>)>) -> Incident {
+/// Merges the runs' summaries (a run with no summary: `None`) into one row per stack.
+/// `coalesce`: the deployment coalesces runs (`CoalesceWindowSeconds` above 0), so a dry
+/// run plans one refresh of a two-phase stack however many of the secrets it reads.
+pub fn merge(dry_run: bool, coalesce: bool, runs: Vec<(IncidentRun, Option<Summary>)>) -> Incident {
     let mut counts = IncidentCounts {
         secrets: runs.len(),
         ..IncidentCounts::default()
     };
-    let mut stacks: BTreeMap<(String, String, String, String), IncidentStack> = BTreeMap::new();
+    type Key = (String, String, String, String);
+    let mut stacks: BTreeMap<Key, (IncidentStack, Vec<Seen>)> = BTreeMap::new();
     let mut failed_targets = Vec::new();
     let mut out_runs = Vec::with_capacity(runs.len());
-    for (run, summary) in runs {
-        counts.runs_failed += usize::from(run.needs_attention());
-        let by = run.execution.clone().unwrap_or_default();
+    for (mut run, summary) in runs {
+        if run.status == NOT_ROTATED {
+            counts.not_rotated += 1;
+        } else if summary.is_none() {
+            // A run whose summary could not be read hides its stacks: never taken for done.
+            run.note
+                .get_or_insert_with(|| "its summary could not be read".into());
+            counts.runs_failed += 1;
+        } else if run.needs_attention() {
+            counts.runs_failed += 1;
+        }
+        let name = run.execution.clone().unwrap_or_default();
         for row in summary.iter().flat_map(|s| &s.stacks) {
             let key = (
                 row.account.clone(),
@@ -197,37 +227,38 @@ pub fn merge(dry_run: bool, runs: Vec<(IncidentRun, Option<Summary>)>) -> Incide
                 row.stack.clone(),
                 row.stack_id.clone(),
             );
-            // A row left to a later run decides nothing, unless nothing else does.
-            let standing = if coalesced(row) {
-                Standing::NotConfirmed
-            } else {
-                Standing::of(row.outcome)
+            let later = match row.outcome {
+                Outcome::Skipped => row.reason.as_deref().and_then(left_to),
+                _ => None,
             };
-            let refreshed = matches!(row.outcome, Outcome::Refreshed | Outcome::WouldRefresh);
-            if refreshed {
+            let (stack, seen) = stacks.entry(key).or_insert_with(|| {
+                let stack = IncidentStack {
+                    account: row.account.clone(),
+                    region: row.region.clone(),
+                    stack: row.stack.clone(),
+                    stack_id: row.stack_id.clone(),
+                    standing: Standing::Skipped,
+                    secrets: Vec::new(),
+                    refreshes: 0,
+                    by: String::new(),
+                    reason: None,
+                    critical: false,
+                    mode: row.mode,
+                };
+                (stack, Vec::new())
+            });
+            stack.secrets.push(run.secret.clone());
+            stack.critical |= row.critical;
+            if matches!(row.outcome, Outcome::Refreshed | Outcome::WouldRefresh) {
+                stack.refreshes += 1;
                 counts.updates += updates_of(row.mode);
             }
-            let entry = stacks.entry(key).or_insert_with(|| IncidentStack {
-                account: row.account.clone(),
-                region: row.region.clone(),
-                stack: row.stack.clone(),
-                stack_id: row.stack_id.clone(),
-                standing,
-                secrets: Vec::new(),
-                refreshes: 0,
-                by: by.clone(),
+            seen.push(Seen {
+                run: name.clone(),
+                standing: Standing::of(row.outcome),
                 reason: row.reason.clone(),
-                critical: false,
-                mode: row.mode,
+                left_to: later.map(str::to_string),
             });
-            entry.secrets.push(run.secret.clone());
-            entry.refreshes += usize::from(refreshed);
-            entry.critical |= row.critical;
-            if decides(standing, entry.standing) {
-                entry.standing = standing;
-                entry.by = by.clone();
-                entry.reason = row.reason.clone();
-            }
         }
         for t in summary.iter().flat_map(|s| &s.failed_targets) {
             failed_targets.push(IncidentTarget {
@@ -239,18 +270,19 @@ pub fn merge(dry_run: bool, runs: Vec<(IncidentRun, Option<Summary>)>) -> Incide
         }
         out_runs.push(run);
     }
-    let mut stacks: Vec<IncidentStack> = stacks.into_values().collect();
-    if dry_run {
-        // The plan is of coalesced runs: each stack refreshed once, after the last change
-        // to its secrets (CoalesceWindowSeconds above 0, the rotations within it).
-        counts.updates = 0;
-        for s in stacks.iter_mut().filter(|s| s.refreshes > 1) {
-            s.refreshes = 1;
-        }
-        for s in stacks.iter().filter(|s| s.refreshes > 0) {
-            counts.updates += updates_of(s.mode);
-        }
-    }
+    let stacks: Vec<IncidentStack> = stacks
+        .into_values()
+        .map(|(mut stack, seen)| {
+            judge(&mut stack, &seen);
+            stack.secrets.sort();
+            let planned_once = dry_run && coalesce && stack.mode == RefreshMode::TwoPhase;
+            if planned_once && stack.refreshes > 1 {
+                counts.updates -= (stack.refreshes - 1) * updates_of(stack.mode);
+                stack.refreshes = 1;
+            }
+            stack
+        })
+        .collect();
     for s in &stacks {
         match s.standing {
             Standing::Failed => counts.failed += 1,
@@ -275,17 +307,42 @@ pub fn merge(dry_run: bool, runs: Vec<(IncidentRun, Option<Summary>)>) -> Incide
     }
 }
 
-/// Whether a row's standing replaces the one a stack has so far: the worse wins, except
-/// that a row left to a later run gives way to a run that refreshed the stack (that run's
-/// row says what happened to it). A skip does not confirm it: the later run did not refresh
-/// it for the earlier change.
-fn decides(new: Standing, so_far: Standing) -> bool {
-    let refreshed = |s| matches!(s, Standing::Refreshed | Standing::WouldRefresh);
-    match (new, so_far) {
-        (Standing::NotConfirmed, s) if refreshed(s) => false,
-        (s, Standing::NotConfirmed) if refreshed(s) => true,
-        (new, so_far) => new < so_far,
+/// A stack's standing: the worst of its rows, where a row left to a later run counts only
+/// if that very run refreshed the stack, or left it in turn to a run that did (runs of
+/// secrets changed one after the other hand a stack on: A to B, B to C), and else is not
+/// confirmed; a row caught mid-refresh (a run aborted) is not confirmed whatever the other
+/// runs did. A failure anywhere stands.
+fn judge(stack: &mut IncidentStack, seen: &[Seen]) {
+    let mut worst: Option<(Standing, &Seen)> = None;
+    for s in seen {
+        let standing = match &s.left_to {
+            Some(later) if refreshed_by(seen, later, &mut Vec::new()) => continue,
+            Some(_) => Standing::NotConfirmed,
+            None => s.standing,
+        };
+        if worst.is_none_or(|(w, _)| standing < w) {
+            worst = Some((standing, s));
+        }
     }
+    if let Some((standing, s)) = worst {
+        stack.standing = standing;
+        stack.by = s.run.clone();
+        stack.reason = s.reason.clone();
+    }
+}
+
+/// Whether `run` refreshed the stack, itself or through the runs it left it to.
+fn refreshed_by<'a>(seen: &'a [Seen], run: &'a str, visited: &mut Vec<&'a str>) -> bool {
+    if visited.contains(&run) {
+        return false;
+    }
+    visited.push(run);
+    seen.iter()
+        .filter(|s| s.run == run)
+        .any(|s| match &s.left_to {
+            Some(later) => refreshed_by(seen, later, visited),
+            None => matches!(s.standing, Standing::Refreshed | Standing::WouldRefresh),
+        })
 }
 
 /// The incident for people: its runs, then each stack once, then the totals.
@@ -347,8 +404,8 @@ pub fn render_table(incident: &Incident) -> String {
     }
     let c = &incident.counts;
     out.push_str(&format!(
-        "secrets {} runs_failed {} stacks {} refreshed {} would_refresh {} skipped {} failed {} would_fail {} stopped {} not_confirmed {} critical {} refreshed_more_than_once {} updates {} failed_targets {}\n",
-        c.secrets, c.runs_failed, c.stacks, c.refreshed, c.would_refresh, c.skipped, c.failed, c.would_fail, c.stopped, c.not_confirmed, c.critical, c.refreshed_more_than_once, c.updates, c.failed_targets
+        "secrets {} runs_failed {} not_rotated {} stacks {} refreshed {} would_refresh {} skipped {} failed {} would_fail {} stopped {} not_confirmed {} critical {} refreshed_more_than_once {} updates {} failed_targets {}\n",
+        c.secrets, c.runs_failed, c.not_rotated, c.stacks, c.refreshed, c.would_refresh, c.skipped, c.failed, c.would_fail, c.stopped, c.not_confirmed, c.critical, c.refreshed_more_than_once, c.updates, c.failed_targets
     ));
     out
 }
