@@ -246,6 +246,12 @@ mutate "an incident's report takes a stack left to one run as refreshed by any o
   '        .filter(|s| s.run == run)' '        .filter(|s| std::hint::black_box(true) || s.run == run)' confirmed_only_by_that_run lib
 mutate "an incident's run whose summary cannot be read is taken for done" functions/shared/src/domain/incident.rs \
   '        } else if summary.is_none() {' '        } else if std::hint::black_box(false) && summary.is_none() {' a_run_not_started_need_attention lib
+mutate "an incident's report takes a skipped consumer for done (it keeps the exposed value)" functions/shared/src/domain/incident.rs \
+  '            + c.skipped' '            + std::hint::black_box(0) * c.skipped' a_skipped_consumer_needs_attention lib
+mutate "a secret not rotated since ReconcileSince is refreshed by the scheduled audit (re-reading the exposed value)" functions/shared/src/domain/trigger.rs \
+  '            (Self::Refresh, Some(since)) => current_created_ms.is_none_or(|c| c < since),' '            (Self::Refresh, Some(since)) => std::hint::black_box(false) && current_created_ms.is_none_or(|c| c < since),' not_rotated_since_the_moment lib
+mutate "the scheduled audit ignores ReconcileSince" functions/shared/src/service/audit.rs \
+  '            .map(|j| audit::judged_since(j, &current, since_ms))' '            .map(|j| audit::judged_since(j, &current, std::hint::black_box(None)))' the_scheduled_audit_since coalesce
 mutate "incident start starts a run at once for a change whose own run has not appeared yet (no grace)" cli/src/commands/incident.rs \
   '    if now_ms < created_ms.saturating_add(grace_ms) {' '    if std::hint::black_box(false) && now_ms < created_ms.saturating_add(grace_ms) {' the_operator_plans_follows coalesce
 mutate "incident start starts a run another run of its secret still holds back (outside storm control)" cli/src/commands/incident.rs \

@@ -4,10 +4,11 @@
 //! rules of template.yaml, creates a secret and a handful of stacks; then, with the
 //! operator's command line (`rotate-token`): plans the refresh, puts a new secret value and
 //! delivers the CloudTrail event, watches the real state machine run, prints a before/after
-//! table per stack, the run's report and a freshness audit; then an incident: three more
-//! secrets rotated within seconds, each consumer refreshed once by the latest run of the
-//! secrets it reads (coalescing), and the audit across secrets since the moment the leak
-//! was contained. Secret values are shown only as short
+//! table per stack, the run's report and a freshness audit; then an incident: the plan for
+//! every prod/ secret (`rotate-token incident start --dry-run`), three more secrets rotated
+//! within seconds, each consumer refreshed once by the latest run of the secrets it reads
+//! (coalescing), all runs followed and reported as one (`incident start`), and the audit
+//! across secrets since the moment the leak was contained. Secret values are shown only as short
 //! fingerprints.
 
 use std::collections::BTreeMap;
@@ -105,34 +106,44 @@ async fn seed_incident(p: &Pipeline) -> Vec<String> {
 }
 
 /// Rotates the incident's three secrets within seconds: three runs, and each consumer
-/// refreshed once, by the latest run of the secrets it reads.
-async fn incident(p: &Pipeline, arns: &[String]) {
+/// refreshed once, by the latest run of the secrets it reads; `rotate-token incident start`
+/// plans it first, then follows the runs as one and reports each stack once.
+async fn incident(p: &Pipeline, arns: &[String], contained: &str) {
     println!(
-        "\nAn incident: {} more secrets leaked and are rotated within seconds. Each run waits \
-         {COALESCE_SECONDS} s (CoalesceWindowSeconds) for the changes that follow it, and leaves \
-         a stack to the latest run of the secrets the stack reads.",
+        "\nAn incident: {} more secrets leaked. First the plan for every prod/ secret: one row \
+         per stack, however many of the secrets it reads.",
         LEAKED.len()
     );
-    let mut runs = vec![];
+    operator(
+        p,
+        &["incident", "start", "--secrets", "prod/*", "--dry-run"],
+    )
+    .await;
+    println!(
+        "\nbilling and uploads would keep the exposed value (skipped: exit 3); the rest are \
+         refreshed once each. The secrets are rotated within seconds. Each run waits {COALESCE_SECONDS} s \
+         (CoalesceWindowSeconds) for the changes that follow it, and leaves a stack to the \
+         latest run of the secrets the stack reads. The operator follows every run as one:"
+    );
     for (i, (name, arn)) in LEAKED.iter().zip(arns).enumerate() {
         let version = put_secret(&p.sm, name, &format!("rotated-{i}")).await;
         p.deliver(&sample_event("put-secret-value.json", arn, &version))
             .await;
-        runs.push((name, execution_name(arn, &version)));
     }
-    for (secret, run) in runs {
-        let done = p.wait_for(&run, Duration::from_secs(180)).await;
-        println!("\nRun for {secret} ({run}): {}", done.status);
-        for row in done.summary["stacks"].as_array().into_iter().flatten() {
-            let reason = row["reason"].as_str().unwrap_or_default();
-            println!(
-                "  {:<10} {:<10} {}",
-                row["stack"].as_str().unwrap_or_default(),
-                row["outcome"].as_str().unwrap_or_default(),
-                reason.split(" (that run").next().unwrap_or(reason)
-            );
-        }
-    }
+    operator(
+        p,
+        &[
+            "incident",
+            "start",
+            "--secrets",
+            "prod/*",
+            "--since",
+            contained,
+            "--interval",
+            "1",
+        ],
+    )
+    .await;
     println!();
     for (stack, reads) in READERS {
         let updates = p.emulator.completed_token_updates(stack).len();
@@ -280,7 +291,7 @@ async fn main() {
     println!("(VALUE columns are SHA-256 fingerprints of what the guarded resource holds; the pipeline never reads the secret.)\n");
     operator(&p, &["report", &name, "--format", "markdown"]).await;
     operator(&p, &["audit", "--secret", "prod/db-password"]).await;
-    incident(&p, &leaked).await;
+    incident(&p, &leaked, &contained).await;
     println!(
         "\nThe incident view: every secret under prod/ and other/ against the moment the leak \
          was contained ({contained}). The prod/ secrets were rotated and their consumers \

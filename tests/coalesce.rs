@@ -517,3 +517,93 @@ async fn the_operator_plans_follows_and_reports_an_incident_as_one() {
         assert!(out.stderr.contains(names), "{args:?}: {}", out.stderr);
     }
 }
+
+/// The scheduled audit given the incident's moment (`ReconcileSince`), with
+/// `ReconcileAction=refresh`: a consumer of a secret rotated after the moment (its event
+/// lost) is refreshed; the consumers of a secret not rotated since are never refreshed
+/// (they would re-read the exposed value): that secret's reconciliation is a dry run whose
+/// STALE alert says to rotate it.
+#[tokio::test]
+async fn the_scheduled_audit_since_the_incident_refreshes_the_rotated_and_alerts_on_the_unrotated()
+{
+    let p = Pipeline::start_prepared(
+        |config| async move {
+            let sm = aws_sdk_secretsmanager::Client::new(&config);
+            let cfn = aws_sdk_cloudformation::Client::new(&config);
+            for (secret, stack) in [
+                ("prod/rotated", "rotated-app"),
+                ("prod/exposed", "exposed-app"),
+            ] {
+                create_secret(&sm, secret, "v1").await;
+                create_stack(&cfn, stack, &consumer_template(secret), &[]).await;
+            }
+            let since = rotatetoken::domain::utc::format_ms(next_second().await);
+            vec![("RECONCILE_SINCE", since)]
+        },
+        |env| {
+            env.set("RECONCILE_ACTION", "refresh")
+                .set("SELECTION_MODE", "referencing")
+        },
+    )
+    .await;
+    p.emulator.control(json!({"update_delay_seconds": 0.2}));
+    let rotated =
+        p.sm.describe_secret()
+            .secret_id("prod/rotated")
+            .send()
+            .await
+            .unwrap();
+    let exposed =
+        p.sm.describe_secret()
+            .secret_id("prod/exposed")
+            .send()
+            .await
+            .unwrap();
+    let (rotated_arn, exposed_arn) = (rotated.arn().unwrap(), exposed.arn().unwrap());
+    // prod/rotated is rotated after the moment; its event is lost.
+    put_secret(&p.sm, "prod/rotated", "v2").await;
+
+    let time = "2026-11-23T06:00:00Z";
+    let (answer, rotated_run) = p.fire_schedule(time, rotated_arn).await;
+    assert_eq!(answer["decision"], "reconciled", "{answer}");
+    let exposed_run = rotatetoken::domain::trigger::reconcile_execution_name(
+        exposed_arn,
+        rotatetoken::domain::utc::parse_instant("2026-11-23T06:00Z").unwrap(),
+    );
+    let done = p.wait_for(&rotated_run, Duration::from_secs(60)).await;
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(
+        row(&done.summary, "rotated-app")["outcome"],
+        "refreshed",
+        "{:#}",
+        done.summary
+    );
+    let alerted = p.wait_for(&exposed_run, Duration::from_secs(60)).await;
+    assert_eq!(alerted.status, "SUCCEEDED", "{:#}", alerted.summary);
+    assert_eq!(alerted.summary["dry_run"], true, "{:#}", alerted.summary);
+    let exposed_row = row(&alerted.summary, "exposed-app");
+    assert_eq!(
+        exposed_row["outcome"], "would_refresh",
+        "{:#}",
+        alerted.summary
+    );
+    assert!(
+        exposed_row["warning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(rotatetoken::domain::audit::NOT_ROTATED_SINCE),
+        "{exposed_row:#}"
+    );
+    let touched: Vec<String> = p.emulator.updates().into_iter().map(|u| u.stack).collect();
+    assert!(touched.iter().all(|s| s == "rotated-app"), "{touched:?}");
+    let alert = p
+        .wait_for_alert(Duration::from_secs(20), |subject, message| {
+            subject.starts_with("STALE") && message.contains(exposed_arn)
+        })
+        .await;
+    let (_, message) = alert.expect("a STALE alert for prod/exposed");
+    assert!(
+        message.contains("has not been rotated since") && message.contains("Rotate"),
+        "{message}"
+    );
+}

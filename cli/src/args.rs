@@ -155,9 +155,9 @@ pub enum IncidentCommand {
     /// Refresh the consumers of every secret matching patterns as one incident: with
     /// --dry-run, one plan for all; else each secret's run (the one its change started, or
     /// one started here), one progress view, then one report. Run it again to follow the
-    /// same runs: nothing runs twice. Exit code 3 when a stack failed, stopped, would fail
-    /// or was left to a run that did not refresh it, a target was not searched, a run
-    /// failed, or a secret was not rotated since --since.
+    /// same runs: nothing runs twice. Exit code 3 when a stack was not refreshed (failed,
+    /// stopped, skipped, would fail, or left to a run that did not refresh it), a target was
+    /// not searched, a run failed, or a secret was not rotated since --since.
     #[command(
         after_help = "Example:\n  rotate-token incident start --secrets 'prod/*' --dry-run\n  \
 rotate-token incident start --secrets 'prod/*,ci/*' --since 2026-01-04T10:00Z --output json"

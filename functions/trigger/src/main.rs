@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         reconcile_action,
         alerts_topic_arn,
         coalesce_seconds,
+        reconcile_since,
     } = config::trigger()?;
     let aws = load_config("rotatetoken-trigger").await;
     let starter = StepFunctions::new(&aws, state_machine_arn);
@@ -41,6 +42,7 @@ async fn main() -> Result<(), Error> {
         scope: &scope,
         reconcile: reconcile_action,
         coalesce_seconds,
+        reconcile_since,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let trigger = &trigger;

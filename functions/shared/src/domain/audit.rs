@@ -159,14 +159,17 @@ pub fn judge_two_phase(
 /// version is older, however recently its resources were recreated, since the secret was
 /// not rotated after it. Otherwise the judgement against the current version stands (a
 /// stale consumer holds a version older still). Missing and unknown stay as they are.
+/// How a consumer judged stale by [`judged_since`] ends its detail: the secret itself was
+/// not rotated since the moment (the STALE alert then says to rotate it, not to refresh).
+pub const NOT_ROTATED_SINCE: &str = "the secret has not been rotated since";
+
 pub fn judged_since(j: Judgement, current: &CurrentVersion, since_ms: Option<u64>) -> Judgement {
     match since_ms {
         Some(since) if current.created_ms < since && j.freshness == Freshness::Fresh => {
             Judgement::new(
                 Freshness::Stale,
                 format!(
-                    "holds version {}, created {} before --since {}: the secret has not been \
-                     rotated since",
+                    "holds version {}, created {} before --since {}: {NOT_ROTATED_SINCE}",
                     current.id,
                     elapsed(since - current.created_ms),
                     super::utc::format_ms(since)

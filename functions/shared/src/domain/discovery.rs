@@ -42,6 +42,8 @@ pub struct DiscoverySettings {
     /// Leave to a later run the stacks it refreshes anyway (`CoalesceWindowSeconds` > 0:
     /// [`super::coalesce`]).
     pub coalesce: bool,
+    /// `ReconcileSince` (epoch ms): the scheduled audit judges freshness against it too.
+    pub reconcile_since: Option<u64>,
 }
 
 /// What the checks before phase one say about a stack, as discovery sees them.
@@ -643,6 +645,7 @@ mod tests {
                 without_service_role: StacksWithoutServiceRole::any(),
                 secret_scope: None,
                 coalesce: false,
+                reconcile_since: None,
             };
             let secret = &SecretRef {
                 // The name matches nothing in the template: referencing mode reads it.

@@ -164,12 +164,14 @@ pub struct Incident {
 }
 
 impl Incident {
-    /// Exit code 3: any stack failed, stopped, would fail or is not confirmed; any target
-    /// not searched; any run failed or not started.
+    /// Exit code 3: any stack not refreshed (failed, stopped, would fail, not confirmed, or
+    /// skipped: in an incident a skipped consumer still holds the exposed value); any
+    /// target not searched; any run failed or not started; any secret not rotated.
     pub fn needs_attention(&self) -> bool {
         let c = &self.counts;
         c.runs_failed
             + c.not_rotated
+            + c.skipped
             + c.failed
             + c.stopped
             + c.would_fail

@@ -61,11 +61,27 @@ fn stale_alert(summary: &Summary) -> Option<Notice> {
     if !reconciling || summary.counts.would_refresh == 0 {
         return None;
     }
-    let mut message = format!(
-        "The scheduled audit found {} consumer(s) of {} that do not hold its current value \
-         (an event may have been lost). Refresh them: rotate-token start --secret {}\n\n",
-        summary.counts.would_refresh, summary.secret.arn, summary.secret.arn
-    );
+    // ReconcileSince: the secret itself still holds a value from before the incident's
+    // moment; refreshing would re-read it.
+    let not_rotated = stale.iter().any(|r| {
+        r.warning
+            .as_deref()
+            .is_some_and(|w| w.contains(super::audit::NOT_ROTATED_SINCE))
+    });
+    let mut message = if not_rotated {
+        format!(
+            "The scheduled audit found that {} has not been rotated since the incident's \
+             moment (ReconcileSince): its {} consumer(s) hold a value from before it. Rotate \
+             the secret; its change refreshes them.\n\n",
+            summary.secret.arn, summary.counts.would_refresh
+        )
+    } else {
+        format!(
+            "The scheduled audit found {} consumer(s) of {} that do not hold its current value \
+             (an event may have been lost). Refresh them: rotate-token start --secret {}\n\n",
+            summary.counts.would_refresh, summary.secret.arn, summary.secret.arn
+        )
+    };
     list_rows(
         &mut message,
         &stale,

@@ -87,6 +87,20 @@ pub enum ReconcileAction {
     Refresh,
 }
 
+impl ReconcileAction {
+    /// Whether a secret's reconciliation only alerts (a dry run): always with `Alert`; with
+    /// `Refresh`, when the secret's current value was created before `since` (or when it
+    /// is not known): its consumers would re-read the exposed value, so they are named,
+    /// not refreshed (`ReconcileSince`, the incident's `audit --since` on the schedule).
+    pub fn alert_only(self, since_ms: Option<u64>, current_created_ms: Option<u64>) -> bool {
+        match (self, since_ms) {
+            (Self::Alert, _) => true,
+            (Self::Refresh, None) => false,
+            (Self::Refresh, Some(since)) => current_created_ms.is_none_or(|c| c < since),
+        }
+    }
+}
+
 impl std::str::FromStr for ReconcileAction {
     type Err = InputError;
     fn from_str(s: &str) -> Result<Self, InputError> {
@@ -342,6 +356,20 @@ pub fn event_time_ms(event: &Value) -> Result<Option<u64>, InputError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_secret_not_rotated_since_the_moment_is_only_alerted_on_whatever_the_action() {
+        use super::ReconcileAction::{Alert, Refresh};
+        assert!(Alert.alert_only(None, Some(5)));
+        assert!(!Refresh.alert_only(None, Some(5)));
+        assert!(
+            !Refresh.alert_only(Some(5), Some(5)),
+            "rotated at the moment"
+        );
+        assert!(Refresh.alert_only(Some(5), Some(4)), "rotated before it");
+        assert!(Refresh.alert_only(Some(5), None), "not known: the safe way");
+    }
+
     use super::*;
     use serde_json::json;
 

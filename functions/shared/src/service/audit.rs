@@ -211,12 +211,15 @@ where
 /// not proven fresh stay selected; each fresh one is reported skipped with the evidence.
 /// A stack whose freshness cannot be told stays selected (refreshing it is what a change
 /// would do; leaving it could leave an old value in place), with the reason in its row.
+/// `since_ms` (`ReconcileSince`): a consumer is fresh only if it holds a value created
+/// after it (the trigger made the run of a secret not rotated since a dry run: alerted on).
 pub async fn keep_only_stale<A, D>(
     access: &A,
     secrets: &D,
     resolved: &crate::domain::targets::TargetSettings,
     own_region: &str,
     session: &str,
+    since_ms: Option<u64>,
     out: &mut DiscoveryOutput,
 ) -> Result<(), AwsError>
 where
@@ -230,7 +233,11 @@ where
         .map(|t| (t.stack.clone(), t.mode, t.parameter.clone()))
         .collect();
     let judged: Vec<Judgement> =
-        audit::judge_all(access, resolved, own_region, session, &consumers, &current).await;
+        audit::judge_all(access, resolved, own_region, session, &consumers, &current)
+            .await
+            .into_iter()
+            .map(|j| audit::judged_since(j, &current, since_ms))
+            .collect();
     let selected = std::mem::take(&mut out.selected);
     for (mut task, j) in selected.into_iter().zip(judged) {
         if j.freshness == Freshness::Fresh {

@@ -79,6 +79,8 @@ pub struct Trigger<'a, S, D, L, C, N> {
     /// How long each run started by a change waits for the changes that follow it
     /// (`COALESCE_WINDOW_SECONDS`; 0: it discovers at once).
     pub coalesce_seconds: u64,
+    /// `RECONCILE_SINCE`: a secret not rotated since gets an alert-only reconciliation.
+    pub reconcile_since: Option<u64>,
 }
 
 pub async fn trigger<S, D, L, C, N>(
@@ -243,12 +245,16 @@ where
     let mut runs = Vec::new();
     let mut first_error = None;
     for secret in in_scope.iter().cloned() {
+        let created_ms = match t.reconcile_since {
+            Some(_) => current_created(t.secrets, &secret.arn).await,
+            None => None,
+        };
         let run = PendingRun {
             execution_name: trigger::reconcile_execution_name(&secret.arn, time_ms),
             input: ExecutionInput {
                 secret,
                 cause: RECONCILE_CAUSE.to_string(),
-                dry_run: t.reconcile == ReconcileAction::Alert,
+                dry_run: t.reconcile.alert_only(t.reconcile_since, created_ms),
                 reconcile: true,
                 coalesce_seconds: 0,
             },
@@ -277,6 +283,26 @@ where
             secrets: in_scope.len(),
             runs,
         }),
+    }
+}
+
+/// When the secret's current value was created (metadata only); `None` when it cannot be
+/// read (its reconciliation then only alerts).
+async fn current_created<D: SecretDirectory + Sync>(secrets: &D, secret_arn: &str) -> Option<u64> {
+    let versions = match secrets.versions(secret_arn).await {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(secret_arn, error = %e, "the current version could not be read: the reconciliation only alerts");
+            return None;
+        }
+    };
+    let current = versions.current()?.to_string();
+    match secrets.version_created(secret_arn, &current).await {
+        Ok(created) => created,
+        Err(e) => {
+            warn!(secret_arn, error = %e, "the current version's creation could not be read: the reconciliation only alerts");
+            None
+        }
     }
 }
 

@@ -347,3 +347,19 @@ fn a_stack_handed_on_from_run_to_run_is_confirmed_by_the_last_one_that_refreshed
     );
     assert_eq!(stack(&circle, "app").standing, Standing::NotConfirmed);
 }
+
+#[test]
+fn in_an_incident_a_skipped_consumer_needs_attention_it_keeps_the_exposed_value() {
+    let incident = merge(
+        false,
+        true,
+        vec![run(
+            "a",
+            "SUCCEEDED",
+            vec![row("app", "skipped", Some("unsafe: would delete Uploads"))],
+            vec![],
+        )],
+    );
+    assert_eq!(stack(&incident, "app").standing, Standing::Skipped);
+    assert!(incident.needs_attention());
+}
