@@ -607,3 +607,78 @@ async fn the_scheduled_audit_since_the_incident_refreshes_the_rotated_and_alerts
         "{message}"
     );
 }
+
+/// Coalescing on, a stack reading two secrets, the second changed while the first's run is
+/// already refreshing the stack (past its discovery, so nothing is left to the later run):
+/// the second's run refreshes it too, and it ends holding both new values, never left
+/// behind.
+#[tokio::test]
+async fn a_secret_changed_during_a_stacks_refresh_refreshes_it_once_more_and_it_ends_fresh() {
+    let p = Pipeline::start(|env| {
+        env.set("SELECTION_MODE", "referencing")
+            .set("COALESCE_WINDOW_SECONDS", "2")
+    })
+    .await;
+    p.emulator.control(json!({"update_delay_seconds": 1.0}));
+    let reads = vec!["prod/first".to_string(), "prod/second".to_string()];
+    let first = create_secret(&p.sm, &reads[0], "first-1").await;
+    let second = create_secret(&p.sm, &reads[1], "second-1").await;
+    create_stack(&p.cfn, "shared", &consumer_of(&reads), &[]).await;
+    let since = rotatetoken::domain::utc::format_ms(next_second().await);
+
+    let v1 = put_secret(&p.sm, &reads[0], "first-2").await;
+    p.deliver(&sample_event("put-secret-value.json", &first, &v1))
+        .await;
+    // The first run's refresh of the stack has begun.
+    for _ in 0..300 {
+        if p.emulator.updates().iter().any(|u| u.stack == "shared") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(p.emulator.updates().iter().any(|u| u.stack == "shared"));
+    let v2 = put_secret(&p.sm, &reads[1], "second-2").await;
+    p.deliver(&sample_event("put-secret-value.json", &second, &v2))
+        .await;
+    for (arn, version) in [(&first, &v1), (&second, &v2)] {
+        let done = p
+            .wait_for(&execution_name(arn, version), Duration::from_secs(120))
+            .await;
+        assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+        assert_eq!(
+            row(&done.summary, "shared")["outcome"],
+            "refreshed",
+            "{:#}",
+            done.summary
+        );
+    }
+    // The second run refreshed it after its change (converging with the first where they
+    // overlap: how-it-works.md, "Two secrets at once"): at true, with both new values.
+    let updates = p.emulator.completed_token_updates("shared");
+    assert_eq!(
+        updates.last().map(String::as_str),
+        Some("true"),
+        "{updates:?}"
+    );
+    let res = resources(&p.cfn, "shared").await;
+    assert_eq!(
+        ssm_value(&p.ssm, &res["Reader0"]).await.as_deref(),
+        Some("first-2")
+    );
+    assert_eq!(
+        ssm_value(&p.ssm, &res["Reader1"]).await.as_deref(),
+        Some("second-2")
+    );
+    let audit = p
+        .cli(&[
+            "audit",
+            "--secrets",
+            "prod/*",
+            "--since",
+            &since,
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(audit.code, 0, "{audit:#?}");
+}

@@ -63,7 +63,7 @@ async fn a_guarded_bucket_makes_the_stack_unsafe_unless_the_stack_opts_in() {
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
         coalesce: false,
-        reconcile_since: None,
+        reconcile_since: Default::default(),
     };
     let discover = |dry_run: bool| {
         let (access, secrets, scope, settings) = (&access, &secrets, &scope, &settings);

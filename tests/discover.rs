@@ -27,7 +27,7 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
         coalesce: false,
-        reconcile_since: None,
+        reconcile_since: Default::default(),
     }
 }
 

@@ -45,7 +45,7 @@ fn discovery_settings() -> DiscoverySettings {
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
         coalesce: false,
-        reconcile_since: None,
+        reconcile_since: Default::default(),
     }
 }
 

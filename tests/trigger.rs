@@ -87,7 +87,7 @@ impl World {
             scope: &scope,
             reconcile: Default::default(),
             coalesce_seconds: 0,
-            reconcile_since: None,
+            reconcile_since: Default::default(),
         };
         service::trigger(&t, event).await
     }
@@ -488,7 +488,7 @@ async fn the_schedule_starts_one_alert_only_reconciliation_per_secret_in_scope_a
             scope: &scope,
             reconcile: Default::default(),
             coalesce_seconds: 0,
-            reconcile_since: None,
+            reconcile_since: Default::default(),
         };
         service::trigger(&t, &scheduled("2026-11-23T06:00:00Z")).await
     };
@@ -549,7 +549,7 @@ async fn records_as_each_caller_leaves_them_start_the_run_for_the_version_they_m
         scope: &scope,
         reconcile: Default::default(),
         coalesce_seconds: 0,
-        reconcile_since: None,
+        reconcile_since: Default::default(),
     };
     for (i, (file, expect)) in expected.iter().enumerate() {
         let version = put_secret(&w.sm, "prod/db-password", &format!("v{}", i + 2)).await;

@@ -125,6 +125,8 @@ pub struct Follower {
     /// run, which leaves no progress).
     pub total: Option<usize>,
     pub running: bool,
+    /// Looks that failed since the last that did not.
+    pub failed_looks: u32,
     seen: HashMap<String, (String, StackProgress)>,
 }
 
@@ -134,6 +136,7 @@ impl Follower {
             execution,
             total: None,
             running: true,
+            failed_looks: 0,
             seen: HashMap::new(),
         }
     }
@@ -142,6 +145,7 @@ impl Follower {
     /// last look. Returns a line for each stack newly failed.
     pub async fn look(&mut self) -> Result<Vec<String>, CliError> {
         self.running = self.execution.status().await?.running();
+        self.failed_looks = 0;
         let mut failures = Vec::new();
         let Some(discovery) = self.execution.discovery().await? else {
             return Ok(failures);

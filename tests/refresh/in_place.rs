@@ -122,7 +122,7 @@ async fn a_stack_left_pinned_to_an_unlabelled_version_is_warned_about() {
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
         coalesce: false,
-        reconcile_since: None,
+        reconcile_since: Default::default(),
     };
     let found = service::discover(
         &w.access,

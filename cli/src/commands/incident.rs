@@ -28,6 +28,8 @@ use crate::error::{self, CliError};
 use crate::execution::{execution_arn, Execution};
 use crate::follow::{Follower, Tally, View};
 
+/// Looks at a run that fail one after the other before it is given up on.
+const MAX_FAILED_LOOKS: u32 = 10;
 /// The cause an incident's runs carry (their summaries and alerts say it).
 const CAUSE: &str = "incident";
 /// However long `--grace`, a change whose run is held back (its secret's lock names it, or
@@ -131,29 +133,38 @@ pub async fn start(ctx: &Context, args: Start<'_>) -> Result<Attention, CliError
         for mut c in pending {
             let name = execution_name(&c.secret.arn, &c.version);
             let arn = execution_arn(&machine, &name);
-            let lock = match &bucket {
-                Some(bucket) => read_lock(&s3, bucket, &c.secret.arn).await,
-                None => Ok(None),
-            };
-            let next = match (status_of(&sfn, &arn).await, lock) {
-                (Err(e), _) | (_, Err(e)) => Next::Fail(e.to_string()),
-                (Ok(Some(_)), _) => Next::Follow,
-                (Ok(None), Ok(lock)) => {
-                    let holder_running = match lock.as_ref().filter(|l| l.holder != name) {
-                        Some(l) => {
-                            let holder = execution_arn(&machine, &l.holder);
-                            matches!(status_of(&sfn, &holder).await, Ok(Some(s)) if s == ExecutionStatus::Running)
-                        }
-                        None => false,
+            let next = match status_of(&sfn, &arn).await {
+                Err(e) => Next::Fail(e.to_string()),
+                Ok(Some(_)) => Next::Follow,
+                Ok(None) => {
+                    let lock = match &bucket {
+                        Some(bucket) => read_lock(&s3, bucket, &c.secret.arn).await,
+                        None => Ok(None),
                     };
-                    next_for(
-                        &name,
-                        lock.as_ref(),
-                        holder_running,
-                        now_ms(),
-                        c.created_ms,
-                        grace_ms,
-                    )
+                    // The holder of the secret's lock: in flight, or claimed and about to
+                    // start (not there yet) holds the change back; unknown is a row.
+                    let holder = match lock
+                        .as_ref()
+                        .ok()
+                        .and_then(Option::as_ref)
+                        .filter(|l| l.holder != name)
+                    {
+                        Some(l) => status_of(&sfn, &execution_arn(&machine, &l.holder))
+                            .await
+                            .map(|s| s.is_none_or(|s| s == ExecutionStatus::Running)),
+                        None => Ok(false),
+                    };
+                    match (lock, holder) {
+                        (Err(e), _) | (_, Err(e)) => Next::Fail(e.to_string()),
+                        (Ok(lock), Ok(holder_running)) => next_for(
+                            &name,
+                            lock.as_ref(),
+                            holder_running,
+                            now_ms(),
+                            c.created_ms,
+                            grace_ms,
+                        ),
+                    }
                 }
             };
             let started_here = match next {
@@ -359,7 +370,15 @@ async fn follow(followers: &mut [(SecretRef, bool, Follower)], interval: Duratio
             if f.running {
                 match f.look().await {
                     Ok(failures) => failures.iter().for_each(|line| view.say(line)),
-                    Err(e) => view.say(&format!("could not look at {}'s run: {e}", secret.name)),
+                    Err(e) => {
+                        view.say(&format!("could not look at {}'s run: {e}", secret.name));
+                        // Looks failing again and again (credentials expired): given up
+                        // on; its row then says why.
+                        f.failed_looks += 1;
+                        if f.failed_looks >= MAX_FAILED_LOOKS {
+                            f.running = false;
+                        }
+                    }
                 }
             }
             total += f.total.unwrap_or_default();

@@ -119,26 +119,14 @@ pub fn coalesce_window_seconds() -> Result<u64, InputError> {
     )
 }
 
-/// What the reconciliation schedule does with stale consumers (`ReconcileAction`):
-/// `alert` (default) or `refresh`.
-/// `ReconcileSince` (a moment in UTC; absent or empty: none): the scheduled audit counts a
-/// consumer fresh only if it holds a value created after it, and never refreshes the
-/// consumers of a secret not rotated since (they would re-read the exposed value): it
-/// alerts on them. The incident's `audit --since`, on the schedule.
-pub fn reconcile_since() -> Result<Option<u64>, InputError> {
-    match var("RECONCILE_SINCE").filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(v) => crate::domain::utc::parse_instant(v.trim())
-            .map(Some)
-            .ok_or_else(|| {
-                InputError::new(
-                    "RECONCILE_SINCE",
-                    format!("`{v}` is not a moment in UTC: give YYYY-MM-DDThh:mmZ (e.g. 2026-01-04T10:00Z) or YYYY-MM-DDThh:mm:ssZ"),
-                )
-            }),
-    }
+/// `ReconcileSince`, as deployed; parsed where the scheduled audit uses it
+/// ([`crate::domain::trigger::ReconcileSince`]).
+pub fn reconcile_since() -> crate::domain::trigger::ReconcileSince {
+    crate::domain::trigger::ReconcileSince(var("RECONCILE_SINCE"))
 }
 
+/// What the reconciliation schedule does with stale consumers (`ReconcileAction`):
+/// `alert` (default) or `refresh`.
 pub fn reconcile_action() -> Result<crate::domain::trigger::ReconcileAction, InputError> {
     var("RECONCILE_ACTION").map_or(Ok(Default::default()), |v| v.trim().parse())
 }
@@ -166,7 +154,7 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
         without_service_role: without_service_role()?,
         secret_scope: Some(secret_scope()?),
         coalesce: coalesce_window_seconds()? > 0,
-        reconcile_since: reconcile_since()?,
+        reconcile_since: reconcile_since(),
     })
 }
 
@@ -337,7 +325,7 @@ pub struct TriggerConfig {
     pub secret_scope: crate::domain::trigger::SecretScope,
     pub reconcile_action: crate::domain::trigger::ReconcileAction,
     /// `ReconcileSince`: secrets not rotated since get an alert-only reconciliation.
-    pub reconcile_since: Option<u64>,
+    pub reconcile_since: crate::domain::trigger::ReconcileSince,
     /// `CoalesceWindowSeconds`: how long each run started by a change waits first.
     pub coalesce_seconds: u64,
     /// Where a run that ended before its report is told (None: a local invoke).
@@ -351,7 +339,7 @@ pub fn trigger() -> Result<TriggerConfig, InputError> {
         alerts_topic_arn: alerts_topic_arn(),
         secret_scope: secret_scope()?,
         reconcile_action: reconcile_action()?,
-        reconcile_since: reconcile_since()?,
+        reconcile_since: reconcile_since(),
         coalesce_seconds: coalesce_window_seconds()?,
     })
 }

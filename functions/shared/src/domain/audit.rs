@@ -154,15 +154,16 @@ pub fn judge_two_phase(
     )
 }
 
+/// How [`judged_since`] ends the detail of every consumer of a secret not rotated since the
+/// moment (the STALE alert then says to rotate the secret, not to refresh its consumers).
+pub const NOT_ROTATED_SINCE: &str = "the secret has not been rotated since";
+
 /// The judgement against a moment (`rotate-token audit --since`: when the incident was
 /// contained): a consumer holds a value created before it when the secret's current
 /// version is older, however recently its resources were recreated, since the secret was
 /// not rotated after it. Otherwise the judgement against the current version stands (a
-/// stale consumer holds a version older still). Missing and unknown stay as they are.
-/// How a consumer judged stale by [`judged_since`] ends its detail: the secret itself was
-/// not rotated since the moment (the STALE alert then says to rotate it, not to refresh).
-pub const NOT_ROTATED_SINCE: &str = "the secret has not been rotated since";
-
+/// stale consumer holds a version older still). Missing and unknown stay as they are; each
+/// says too that the secret was not rotated since.
 pub fn judged_since(j: Judgement, current: &CurrentVersion, since_ms: Option<u64>) -> Judgement {
     match since_ms {
         Some(since) if current.created_ms < since && j.freshness == Freshness::Fresh => {
@@ -176,6 +177,14 @@ pub fn judged_since(j: Judgement, current: &CurrentVersion, since_ms: Option<u64
                 ),
             )
         }
+        Some(since) if current.created_ms < since => Judgement::new(
+            j.freshness,
+            format!(
+                "{}; {NOT_ROTATED_SINCE} --since {}",
+                j.detail,
+                super::utc::format_ms(since)
+            ),
+        ),
         _ => j,
     }
 }
@@ -313,11 +322,22 @@ mod tests {
             "{}",
             after.detail
         );
-        // Missing and unknown say more than "stale" would.
+        // Missing and unknown say more than "stale" would: kept, and each says too that the
+        // secret was not rotated since (the STALE alert then says to rotate it).
         for kept in [Freshness::Missing, Freshness::Unknown, Freshness::Stale] {
             let j = Judgement::new(kept, "as found");
-            assert_eq!(judged_since(j.clone(), &current(), Some(70_000)), j);
+            let judged = judged_since(j, &current(), Some(70_000));
+            assert_eq!(judged.freshness, kept);
+            assert!(
+                judged.detail.starts_with("as found; ")
+                    && judged.detail.contains(NOT_ROTATED_SINCE),
+                "{}",
+                judged.detail
+            );
         }
+        // Rotated after the moment: nothing added.
+        let stale = Judgement::new(Freshness::Stale, "as found");
+        assert_eq!(judged_since(stale.clone(), &current(), Some(5_000)), stale);
     }
 
     #[test]

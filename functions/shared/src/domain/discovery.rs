@@ -43,7 +43,7 @@ pub struct DiscoverySettings {
     /// [`super::coalesce`]).
     pub coalesce: bool,
     /// `ReconcileSince` (epoch ms): the scheduled audit judges freshness against it too.
-    pub reconcile_since: Option<u64>,
+    pub reconcile_since: super::trigger::ReconcileSince,
 }
 
 /// What the checks before phase one say about a stack, as discovery sees them.
@@ -645,7 +645,7 @@ mod tests {
                 without_service_role: StacksWithoutServiceRole::any(),
                 secret_scope: None,
                 coalesce: false,
-                reconcile_since: None,
+                reconcile_since: Default::default(),
             };
             let secret = &SecretRef {
                 // The name matches nothing in the template: referencing mode reads it.

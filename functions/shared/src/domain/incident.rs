@@ -57,9 +57,11 @@ pub enum Standing {
     /// Every run of its secrets left it to a later run, and none of the incident's runs
     /// refreshed it (that run failed to, is not one of this incident's, or has not yet).
     NotConfirmed,
+    /// Not refreshed by one of its runs (and why): it may keep the exposed value, even if
+    /// another run refreshed it (before that change, perhaps).
+    Skipped,
     Refreshed,
     WouldRefresh,
-    Skipped,
 }
 
 impl Standing {

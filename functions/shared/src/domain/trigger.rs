@@ -87,6 +87,32 @@ pub enum ReconcileAction {
     Refresh,
 }
 
+/// `ReconcileSince` as deployed (`RECONCILE_SINCE`; absent or empty: none): after an
+/// incident, the moment the leak was contained. The scheduled audit then counts a consumer
+/// fresh only if it holds a value created after it, and only alerts on a secret not rotated
+/// since (its consumers would re-read the exposed value). Parsed where the reconciliation
+/// uses it, so that a bad value fails the scheduled audit, naming the variable, and never
+/// a change's run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileSince(pub Option<String>);
+
+impl ReconcileSince {
+    pub fn moment(&self) -> Result<Option<u64>, InputError> {
+        match self.0.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => super::utc::parse_instant(v).map(Some).ok_or_else(|| {
+                InputError::new(
+                    "RECONCILE_SINCE",
+                    format!(
+                        "`{v}` is not a moment in UTC: give YYYY-MM-DDThh:mmZ (e.g. \
+                         2026-01-04T10:00Z) or YYYY-MM-DDThh:mm:ssZ"
+                    ),
+                )
+            }),
+        }
+    }
+}
+
 impl ReconcileAction {
     /// Whether a secret's reconciliation only alerts (a dry run): always with `Alert`; with
     /// `Refresh`, when the secret's current value was created before `since` (or when it
@@ -368,6 +394,15 @@ mod tests {
         );
         assert!(Refresh.alert_only(Some(5), Some(4)), "rotated before it");
         assert!(Refresh.alert_only(Some(5), None), "not known: the safe way");
+        let since = |v: &str| super::ReconcileSince(Some(v.into())).moment();
+        assert_eq!(super::ReconcileSince(None).moment(), Ok(None));
+        assert_eq!(since(" "), Ok(None));
+        assert!(since("2026-01-04T10:00Z").unwrap().is_some());
+        let bad = since("2026-02-30T10:00Z").unwrap_err().to_string();
+        assert!(
+            bad.contains("RECONCILE_SINCE") && bad.contains("2026-02-30"),
+            "{bad}"
+        );
     }
 
     use super::*;

@@ -85,7 +85,8 @@ where
     if reconcile {
         // Boxed: nested in discovery's future, the audit's would exceed the compiler's
         // type-depth limit in the discover binary.
-        Box::pin(audit::keep_only_stale(access, secrets, &resolved, &scope.own_region, &session, settings.reconcile_since, &mut out)).await?;
+        let since_ms = settings.reconcile_since.moment()?;
+        Box::pin(audit::keep_only_stale(access, secrets, &resolved, &scope.own_region, &session, since_ms, &mut out)).await?;
         // Only the stale stacks are left: their lanes' order, the Map's concurrency and the
         // stagger are planned again for them.
         lanes::schedule(&mut out, settings.max_concurrency);

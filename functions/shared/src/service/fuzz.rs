@@ -26,7 +26,7 @@ fn discovery_settings() -> DiscoverySettings {
         without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
         secret_scope: None,
         coalesce: false,
-        reconcile_since: None,
+        reconcile_since: Default::default(),
     }
 }
 

@@ -80,7 +80,7 @@ pub struct Trigger<'a, S, D, L, C, N> {
     /// (`COALESCE_WINDOW_SECONDS`; 0: it discovers at once).
     pub coalesce_seconds: u64,
     /// `RECONCILE_SINCE`: a secret not rotated since gets an alert-only reconciliation.
-    pub reconcile_since: Option<u64>,
+    pub reconcile_since: trigger::ReconcileSince,
 }
 
 pub async fn trigger<S, D, L, C, N>(
@@ -242,10 +242,12 @@ where
             in_scope.push(secret);
         }
     }
+    // A bad ReconcileSince fails the scheduled audit, naming the variable.
+    let since_ms = t.reconcile_since.moment()?;
     let mut runs = Vec::new();
     let mut first_error = None;
     for secret in in_scope.iter().cloned() {
-        let created_ms = match t.reconcile_since {
+        let created_ms = match since_ms {
             Some(_) => current_created(t.secrets, &secret.arn).await,
             None => None,
         };
@@ -254,7 +256,7 @@ where
             input: ExecutionInput {
                 secret,
                 cause: RECONCILE_CAUSE.to_string(),
-                dry_run: t.reconcile.alert_only(t.reconcile_since, created_ms),
+                dry_run: t.reconcile.alert_only(since_ms, created_ms),
                 reconcile: true,
                 coalesce_seconds: 0,
             },

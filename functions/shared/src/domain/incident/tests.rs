@@ -362,4 +362,24 @@ fn in_an_incident_a_skipped_consumer_needs_attention_it_keeps_the_exposed_value(
     );
     assert_eq!(stack(&incident, "app").standing, Standing::Skipped);
     assert!(incident.needs_attention());
+    // Another run's refresh does not hide it (it may have come before the skipped change).
+    let incident = merge(
+        false,
+        true,
+        vec![
+            run(
+                "a",
+                "SUCCEEDED",
+                vec![row("app", "skipped", Some("unsafe"))],
+                vec![],
+            ),
+            run(
+                "b",
+                "SUCCEEDED",
+                vec![row("app", "refreshed", None)],
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(stack(&incident, "app").standing, Standing::Skipped);
 }
