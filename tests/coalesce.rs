@@ -377,7 +377,7 @@ async fn the_operator_plans_follows_and_reports_an_incident_as_one() {
     changed.insert("prod/c", put_secret(&p.sm, "prod/c", "v2").await);
     // prod/c's run is awaited a little (its event may be on the way), then started here.
     let followed = cli(incident(&[
-        "--since", &since, "--grace", "5", "--output", "json",
+        "--since", &since, "--grace", "20", "--output", "json",
     ]))
     .await;
     assert_eq!(
@@ -385,7 +385,7 @@ async fn the_operator_plans_follows_and_reports_an_incident_as_one() {
         "broken failed, prod/unrotated is not rotated: {followed:#?}"
     );
     assert!(
-        followed.stderr.contains("up to 5s after each change")
+        followed.stderr.contains("up to 20s after each change")
             && followed.stderr.contains("prod/c: its event may still be on the way")
             && followed.stderr.contains(
                 "3 run(s), 1 started here, 2 found started by their changes; 1 secret(s) not rotated"
