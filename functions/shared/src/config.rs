@@ -120,14 +120,14 @@ pub fn coalesce_window_seconds() -> Result<u64, InputError> {
 }
 
 /// `ReconcileSince`, as deployed; parsed where the scheduled audit uses it
-/// ([`crate::domain::trigger::ReconcileSince`]).
-pub fn reconcile_since() -> crate::domain::trigger::ReconcileSince {
-    crate::domain::trigger::ReconcileSince(var("RECONCILE_SINCE"))
+/// ([`crate::domain::reconcile::ReconcileSince`]).
+pub fn reconcile_since() -> crate::domain::reconcile::ReconcileSince {
+    crate::domain::reconcile::ReconcileSince(var("RECONCILE_SINCE"))
 }
 
 /// What the reconciliation schedule does with stale consumers (`ReconcileAction`):
 /// `alert` (default) or `refresh`.
-pub fn reconcile_action() -> Result<crate::domain::trigger::ReconcileAction, InputError> {
+pub fn reconcile_action() -> Result<crate::domain::reconcile::ReconcileAction, InputError> {
     var("RECONCILE_ACTION").map_or(Ok(Default::default()), |v| v.trim().parse())
 }
 
@@ -323,9 +323,9 @@ pub struct TriggerConfig {
     pub state_machine_arn: String,
     pub runs_bucket: Option<String>,
     pub secret_scope: crate::domain::trigger::SecretScope,
-    pub reconcile_action: crate::domain::trigger::ReconcileAction,
+    pub reconcile_action: crate::domain::reconcile::ReconcileAction,
     /// `ReconcileSince`: secrets not rotated since get an alert-only reconciliation.
-    pub reconcile_since: crate::domain::trigger::ReconcileSince,
+    pub reconcile_since: crate::domain::reconcile::ReconcileSince,
     /// `CoalesceWindowSeconds`: how long each run started by a change waits first.
     pub coalesce_seconds: u64,
     /// Where a run that ended before its report is told (None: a local invoke).

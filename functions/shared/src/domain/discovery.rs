@@ -43,7 +43,7 @@ pub struct DiscoverySettings {
     /// [`super::coalesce`]).
     pub coalesce: bool,
     /// `ReconcileSince` (epoch ms): the scheduled audit judges freshness against it too.
-    pub reconcile_since: super::trigger::ReconcileSince,
+    pub reconcile_since: super::reconcile::ReconcileSince,
 }
 
 /// What the checks before phase one say about a stack, as discovery sees them.

@@ -14,6 +14,7 @@ pub mod model;
 pub mod nested;
 pub mod notice;
 pub mod planning;
+pub mod reconcile;
 pub mod refresh;
 pub mod report;
 pub mod rollback;

@@ -9,8 +9,9 @@ use tracing::{info, warn};
 use crate::domain::error::InputError;
 use crate::domain::model::{ExecutionInput, SecretRef, RECONCILE_CAUSE};
 use crate::domain::notice;
+use crate::domain::reconcile::{ReconcileAction, ReconcileSince};
 use crate::domain::run_lock::{self, HolderState, OnChange, OnRunEnded, PendingRun, RunLock};
-use crate::domain::trigger::{self, Decision, ReconcileAction, VersionClue};
+use crate::domain::trigger::{self, Decision, VersionClue};
 use crate::handler::FunctionError;
 use crate::ports::{
     AwsError, Clock, ExecutionStarter, LockStore, Notifier, SecretDirectory, StartOutcome,
@@ -80,7 +81,7 @@ pub struct Trigger<'a, S, D, L, C, N> {
     /// (`COALESCE_WINDOW_SECONDS`; 0: it discovers at once).
     pub coalesce_seconds: u64,
     /// `RECONCILE_SINCE`: a secret not rotated since gets an alert-only reconciliation.
-    pub reconcile_since: trigger::ReconcileSince,
+    pub reconcile_since: ReconcileSince,
 }
 
 pub async fn trigger<S, D, L, C, N>(
