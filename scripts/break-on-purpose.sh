@@ -247,7 +247,7 @@ mutate "an incident's report takes a stack left to one run as refreshed by any o
 mutate "an incident's run whose summary cannot be read is taken for done" functions/shared/src/domain/incident.rs \
   '        } else if summary.is_none() {' '        } else if std::hint::black_box(false) && summary.is_none() {' a_run_not_started_need_attention lib
 mutate "an incident's report takes a skipped consumer for done (it keeps the exposed value)" functions/shared/src/domain/incident.rs \
-  '            + c.skipped' '            + std::hint::black_box(0) * c.skipped' a_skipped_consumer_needs_attention lib
+  '        !matches!(self, Standing::Refreshed | Standing::WouldRefresh)' '        !matches!(self, Standing::Refreshed | Standing::WouldRefresh | Standing::Skipped)' a_skipped_consumer_needs_attention lib
 mutate "a secret not rotated since ReconcileSince is refreshed by the scheduled audit (re-reading the exposed value)" functions/shared/src/domain/reconcile.rs \
   '            (Self::Refresh, Some(since)) => current_created_ms.is_none_or(|c| c < since),' '            (Self::Refresh, Some(since)) => std::hint::black_box(false) && current_created_ms.is_none_or(|c| c < since),' not_rotated_since_the_moment lib
 mutate "the scheduled audit ignores ReconcileSince" functions/shared/src/service/audit.rs \

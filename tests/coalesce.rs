@@ -28,6 +28,20 @@ fn consumed(i: usize, n: usize) -> Vec<usize> {
     out
 }
 
+/// The pipeline selecting by reference, each run started by a change waiting
+/// `window_seconds` for the changes that follow it, every stack update taking
+/// `update_seconds`.
+async fn coalescing(window_seconds: u64, update_seconds: f64) -> Pipeline {
+    let p = Pipeline::start(|env| {
+        env.set("SELECTION_MODE", "referencing")
+            .set("COALESCE_WINDOW_SECONDS", &window_seconds.to_string())
+    })
+    .await;
+    p.emulator
+        .control(json!({"update_delay_seconds": update_seconds}));
+    p
+}
+
 /// The next whole second (epoch ms), once it has come: every value created so far is
 /// older.
 async fn next_second() -> u64 {
@@ -234,12 +248,7 @@ async fn an_incidents_rotations_refresh_each_consumer_once_after_its_last_change
 
 #[tokio::test]
 async fn with_no_window_each_secrets_run_refreshes_each_of_its_consumers() {
-    let p = Pipeline::start(|env| {
-        env.set("SELECTION_MODE", "referencing")
-            .set("COALESCE_WINDOW_SECONDS", "0")
-    })
-    .await;
-    p.emulator.control(json!({"update_delay_seconds": 0.2}));
+    let p = coalescing(0, 0.2).await;
     let mut arns = vec![];
     for i in 0..3 {
         arns.push(create_secret(&p.sm, &name(i), &format!("v1-{i}")).await);
@@ -265,12 +274,7 @@ async fn with_no_window_each_secrets_run_refreshes_each_of_its_consumers() {
 /// is named, not refreshed.
 #[tokio::test]
 async fn the_operator_plans_follows_and_reports_an_incident_as_one() {
-    let p = Pipeline::start(|env| {
-        env.set("SELECTION_MODE", "referencing")
-            .set("COALESCE_WINDOW_SECONDS", "3")
-    })
-    .await;
-    p.emulator.control(json!({"update_delay_seconds": 0.3}));
+    let p = coalescing(3, 0.3).await;
     let mut arns = BTreeMap::new();
     for secret in ["prod/a", "prod/b", "prod/c", "prod/unrotated", "dev/other"] {
         arns.insert(secret, create_secret(&p.sm, secret, "v1").await);
@@ -614,12 +618,7 @@ async fn the_scheduled_audit_since_the_incident_refreshes_the_rotated_and_alerts
 /// behind.
 #[tokio::test]
 async fn a_secret_changed_during_a_stacks_refresh_refreshes_it_once_more_and_it_ends_fresh() {
-    let p = Pipeline::start(|env| {
-        env.set("SELECTION_MODE", "referencing")
-            .set("COALESCE_WINDOW_SECONDS", "2")
-    })
-    .await;
-    p.emulator.control(json!({"update_delay_seconds": 1.0}));
+    let p = coalescing(2, 1.0).await;
     let reads = vec!["prod/first".to_string(), "prod/second".to_string()];
     let first = create_secret(&p.sm, &reads[0], "first-1").await;
     let second = create_secret(&p.sm, &reads[1], "second-1").await;

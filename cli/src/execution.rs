@@ -96,23 +96,7 @@ impl Execution {
     }
 
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, CliError> {
-        match self.s3.get_object().bucket(bucket).key(key).send().await {
-            Ok(out) => {
-                let body = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| CliError::Aws(format!("GetObject {key}: {e}")))?;
-                Ok(Some(body.into_bytes().to_vec()))
-            }
-            Err(e) => {
-                use aws_sdk_s3::error::ProvideErrorMetadata;
-                if e.code() == Some("NoSuchKey") {
-                    return Ok(None);
-                }
-                Err(error::aws(&format!("GetObject {key}"), &e))
-            }
-        }
+        get_object(&self.s3, bucket, key).await
     }
 
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CliError> {
@@ -187,6 +171,26 @@ impl Execution {
                 status.status.as_str()
             ))
         })
+    }
+}
+
+/// An object of the runs bucket (None: no such key).
+pub async fn get_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, CliError> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| CliError::Aws(format!("GetObject {key}: {e}")))?;
+            Ok(Some(body.into_bytes().to_vec()))
+        }
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+        Err(e) => Err(error::aws(&format!("GetObject s3://{bucket}/{key}"), &e)),
     }
 }
 

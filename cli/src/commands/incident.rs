@@ -25,7 +25,7 @@ use super::{matching_secrets, pipeline_settings, print_json, Attention};
 use crate::args::{Output, ScopeArgs};
 use crate::context::Context;
 use crate::error::{self, CliError};
-use crate::execution::{execution_arn, Execution};
+use crate::execution::{execution_arn, get_object, Execution};
 use crate::follow::{Follower, Tally, View};
 
 /// Looks at a run that fail one after the other before it is given up on.
@@ -137,9 +137,13 @@ pub async fn start(ctx: &Context, args: Start<'_>) -> Result<Attention, CliError
                 Err(e) => Next::Fail(e.to_string()),
                 Ok(Some(_)) => Next::Follow,
                 Ok(None) => {
+                    // Without the runs bucket storm control cannot be asked: nothing is
+                    // started on a guess.
                     let lock = match &bucket {
                         Some(bucket) => read_lock(&s3, bucket, &c.secret.arn).await,
-                        None => Ok(None),
+                        None => Err(CliError::Invalid(
+                            "the deployment's runs bucket (RUNS_BUCKET) is unknown, so whether storm control holds this run back cannot be told; give --stack <deployment> (not --standalone)".into(),
+                        )),
                     };
                     // The holder of the secret's lock: in flight, or claimed and about to
                     // start (not there yet) holds the change back; unknown is a row.
@@ -325,20 +329,12 @@ async fn read_lock(
     secret_arn: &str,
 ) -> Result<Option<RunLock>, CliError> {
     let key = lock_key(secret_arn);
-    match s3.get_object().bucket(bucket).key(&key).send().await {
-        Ok(out) => {
-            let body = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| CliError::Aws(format!("GetObject {key}: {e}")))?;
-            serde_json::from_slice(&body.into_bytes())
-                .map(Some)
-                .map_err(|e| CliError::Aws(format!("s3://{bucket}/{key} is not a lock: {e}")))
-        }
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-        Err(e) => Err(error::aws(&format!("GetObject s3://{bucket}/{key}"), &e)),
-    }
+    let Some(body) = get_object(s3, bucket, &key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| CliError::Aws(format!("s3://{bucket}/{key} is not a lock: {e}")))
 }
 
 /// The execution's status, `None` when it does not exist.

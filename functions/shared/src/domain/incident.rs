@@ -79,11 +79,10 @@ impl Standing {
         }
     }
 
+    /// Anything but refreshed (a dry run: would be): in an incident a skipped consumer
+    /// still holds the exposed value too.
     pub fn needs_attention(self) -> bool {
-        matches!(
-            self,
-            Standing::Failed | Standing::Stopped | Standing::WouldFail | Standing::NotConfirmed
-        )
+        !matches!(self, Standing::Refreshed | Standing::WouldRefresh)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -171,15 +170,8 @@ impl Incident {
     /// target not searched; any run failed or not started; any secret not rotated.
     pub fn needs_attention(&self) -> bool {
         let c = &self.counts;
-        c.runs_failed
-            + c.not_rotated
-            + c.skipped
-            + c.failed
-            + c.stopped
-            + c.would_fail
-            + c.not_confirmed
-            + c.failed_targets
-            > 0
+        c.runs_failed + c.not_rotated + c.failed_targets > 0
+            || self.stacks.iter().any(|s| s.standing.needs_attention())
     }
 }
 

@@ -248,9 +248,11 @@ where
     let mut runs = Vec::new();
     let mut first_error = None;
     for secret in in_scope.iter().cloned() {
-        let created_ms = match since_ms {
-            Some(_) => current_created(t.secrets, &secret.arn).await,
-            None => None,
+        // Only a reconciliation that would refresh needs to know (an alert-only one is a
+        // dry run whatever the secret's age).
+        let created_ms = match (since_ms, t.reconcile) {
+            (Some(_), ReconcileAction::Refresh) => current_created(t.secrets, &secret.arn).await,
+            _ => None,
         };
         let run = PendingRun {
             execution_name: trigger::reconcile_execution_name(&secret.arn, time_ms),

@@ -48,6 +48,11 @@ fn run(
     )
 }
 
+/// A run of `secret` that succeeded, with these rows and every target searched.
+fn ok(secret: &str, rows: Vec<Value>) -> (IncidentRun, Option<Summary>) {
+    run(secret, "SUCCEEDED", rows, vec![])
+}
+
 fn stack<'a>(incident: &'a Incident, name: &str) -> &'a IncidentStack {
     incident.stacks.iter().find(|s| s.stack == name).unwrap()
 }
@@ -62,24 +67,9 @@ fn a_stack_left_by_two_runs_and_refreshed_by_the_third_is_one_refreshed_row_nami
         false,
         true,
         vec![
-            run(
-                "a",
-                "SUCCEEDED",
-                vec![row("app", "skipped", Some(LEFT))],
-                vec![],
-            ),
-            run(
-                "c",
-                "SUCCEEDED",
-                vec![row("app", "refreshed", None)],
-                vec![],
-            ),
-            run(
-                "b",
-                "SUCCEEDED",
-                vec![row("app", "skipped", Some(LEFT))],
-                vec![],
-            ),
+            ok("a", vec![row("app", "skipped", Some(LEFT))]),
+            ok("c", vec![row("app", "refreshed", None)]),
+            ok("b", vec![row("app", "skipped", Some(LEFT))]),
         ],
     );
     let app = stack(&incident, "app");
@@ -94,14 +84,9 @@ fn a_stack_left_by_two_runs_and_refreshed_by_the_third_is_one_refreshed_row_nami
 #[test]
 fn a_stack_only_ever_left_to_a_later_run_is_not_confirmed_and_names_that_run() {
     for other in [None, Some(row("app", "skipped", Some("not opted in")))] {
-        let mut runs = vec![run(
-            "a",
-            "SUCCEEDED",
-            vec![row("app", "skipped", Some(LEFT))],
-            vec![],
-        )];
+        let mut runs = vec![ok("a", vec![row("app", "skipped", Some(LEFT))])];
         if let Some(other) = other.clone() {
-            runs.push(run("c", "SUCCEEDED", vec![other], vec![]));
+            runs.push(ok("c", vec![other]));
         }
         let incident = merge(false, true, runs);
         let app = stack(&incident, "app");
@@ -150,18 +135,11 @@ fn a_stack_refreshed_by_two_runs_is_counted_once_and_said_to_be_refreshed_twice(
         false,
         true,
         vec![
-            run(
+            ok(
                 "a",
-                "SUCCEEDED",
                 vec![row("app", "refreshed", None), row("web", "refreshed", None)],
-                vec![],
             ),
-            run(
-                "b",
-                "SUCCEEDED",
-                vec![row("app", "refreshed", None)],
-                vec![],
-            ),
+            ok("b", vec![row("app", "refreshed", None)]),
         ],
     );
     assert_eq!(incident.counts.stacks, 2);
@@ -197,7 +175,7 @@ fn a_target_not_searched_and_a_run_not_started_need_attention() {
     );
     assert!(incident.needs_attention());
     // A run that succeeded but whose summary cannot be read hides its stacks.
-    let (unread, _) = run("c", "SUCCEEDED", vec![], vec![]);
+    let (unread, _) = ok("c", vec![]);
     let incident = merge(false, true, vec![(unread, None)]);
     assert_eq!(incident.counts.runs_failed, 1);
     assert!(incident.runs[0]
@@ -243,18 +221,8 @@ fn a_stack_left_to_one_run_is_confirmed_only_by_that_run_and_a_stack_caught_mid_
         false,
         true,
         vec![
-            run(
-                "a",
-                "SUCCEEDED",
-                vec![row("app", "skipped", Some(LEFT))],
-                vec![],
-            ),
-            run(
-                "b",
-                "SUCCEEDED",
-                vec![row("app", "refreshed", None)],
-                vec![],
-            ),
+            ok("a", vec![row("app", "skipped", Some(LEFT))]),
+            ok("b", vec![row("app", "refreshed", None)]),
         ],
     );
     let app = stack(&incident, "app");
@@ -266,12 +234,7 @@ fn a_stack_left_to_one_run_is_confirmed_only_by_that_run_and_a_stack_caught_mid_
         true,
         vec![
             run("a", "ABORTED", vec![row("app", "waiting", None)], vec![]),
-            run(
-                "b",
-                "SUCCEEDED",
-                vec![row("app", "refreshed", None)],
-                vec![],
-            ),
+            ok("b", vec![row("app", "refreshed", None)]),
         ],
     );
     assert_eq!(stack(&incident, "app").standing, Standing::NotConfirmed);
@@ -304,19 +267,9 @@ fn a_stack_handed_on_from_run_to_run_is_confirmed_by_the_last_one_that_refreshed
             false,
             true,
             vec![
-                run(
-                    "a",
-                    "SUCCEEDED",
-                    vec![row("app", "skipped", Some(&left("rt-b")))],
-                    vec![],
-                ),
-                run(
-                    "b",
-                    "SUCCEEDED",
-                    vec![row("app", "skipped", Some(&left("rt-c")))],
-                    vec![],
-                ),
-                run("c", "SUCCEEDED", vec![row("app", last, Some("x"))], vec![]),
+                ok("a", vec![row("app", "skipped", Some(&left("rt-b")))]),
+                ok("b", vec![row("app", "skipped", Some(&left("rt-c")))]),
+                ok("c", vec![row("app", last, Some("x"))]),
             ],
         )
     };
@@ -331,18 +284,8 @@ fn a_stack_handed_on_from_run_to_run_is_confirmed_by_the_last_one_that_refreshed
         false,
         true,
         vec![
-            run(
-                "a",
-                "SUCCEEDED",
-                vec![row("app", "skipped", Some(&left("rt-b")))],
-                vec![],
-            ),
-            run(
-                "b",
-                "SUCCEEDED",
-                vec![row("app", "skipped", Some(&left("rt-a")))],
-                vec![],
-            ),
+            ok("a", vec![row("app", "skipped", Some(&left("rt-b")))]),
+            ok("b", vec![row("app", "skipped", Some(&left("rt-a")))]),
         ],
     );
     assert_eq!(stack(&circle, "app").standing, Standing::NotConfirmed);
@@ -353,11 +296,9 @@ fn in_an_incident_a_skipped_consumer_needs_attention_it_keeps_the_exposed_value(
     let incident = merge(
         false,
         true,
-        vec![run(
+        vec![ok(
             "a",
-            "SUCCEEDED",
             vec![row("app", "skipped", Some("unsafe: would delete Uploads"))],
-            vec![],
         )],
     );
     assert_eq!(stack(&incident, "app").standing, Standing::Skipped);
@@ -367,18 +308,8 @@ fn in_an_incident_a_skipped_consumer_needs_attention_it_keeps_the_exposed_value(
         false,
         true,
         vec![
-            run(
-                "a",
-                "SUCCEEDED",
-                vec![row("app", "skipped", Some("unsafe"))],
-                vec![],
-            ),
-            run(
-                "b",
-                "SUCCEEDED",
-                vec![row("app", "refreshed", None)],
-                vec![],
-            ),
+            ok("a", vec![row("app", "skipped", Some("unsafe"))]),
+            ok("b", vec![row("app", "refreshed", None)]),
         ],
     );
     assert_eq!(stack(&incident, "app").standing, Standing::Skipped);
