@@ -91,7 +91,7 @@ mutate "stacks without the parameter selected" functions/shared/src/domain/in_pl
   $'    } else {\n        None\n    }' $'    } else {\n        Some(std::hint::black_box(RefreshMode::TwoPhase))\n    }' a_put_secret_value
 mutate "a failed stack reported as refreshed" functions/shared/src/domain/report/mod.rs \
   '        ..row(&r.stack, r.outcome)' '        ..row(&r.stack, Outcome::Refreshed)' a_failed_phase_two
-mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh/mod.rs \
+mutate "data-loss guard ignored before phase one" functions/shared/src/domain/refresh/start.rs \
   'if task.phase == Phase::Disable && !task.guard_passed && token_not_false {' \
   'if task.phase == Phase::Disable && !task.guard_passed && token_not_false && std::hint::black_box(false) {' a_guarded_bucket data_loss_guard
 mutate "phase two not retried" functions/shared/src/domain/refresh/mod.rs \
@@ -105,10 +105,10 @@ mutate "capabilities not acknowledged (a sam deploy stack is refused)" functions
   '    let mut capabilities: Vec<String> = ACKNOWLEDGED_CAPABILITIES' '    let mut capabilities: Vec<String> = [""; 0]' a_sam_stack_is_refreshed refresh
 mutate "emulator accepts updates without the capabilities AWS requires" tests/emulator/rotatetoken/cloudformation/policies.py \
   '    guarded("update_stack", via_change_set=False)' '    pass  # mutation' the_emulator_refuses_updates_without emulator
-mutate "a refused update reported as a skip" functions/shared/src/domain/refresh/mod.rs \
+mutate "a refused update reported as a skip" functions/shared/src/domain/refresh/start.rs \
   $'            fail(\n                task,\n                format!("CloudFormation refused the update: {why}"),\n                critical,\n            );' \
   'let _ = critical; not_done(task, format!("CloudFormation refused the update: {why}"));' an_update_cloudformation_refuses lib
-mutate "dangling reference not looked for before phase one" functions/shared/src/domain/refresh/mod.rs \
+mutate "dangling reference not looked for before phase one" functions/shared/src/domain/refresh/start.rs \
   'nested::refusal_reason(&body, &task.parameter, &members)' 'nested::refusal_reason("{}", &task.parameter, &[])' a_dangling_reference_is_found refresh
 mutate "the Map fails on one failed child (AWS default tolerance)" statemachine/rotatetoken.asl.json \
   $'      "ToleratedFailurePercentage": 100,\n' '' a_child_that_ends_outside
@@ -353,11 +353,11 @@ mutate "emulator: stack events carry no ClientRequestToken" tests/emulator/rotat
   '    self.client_request_token = OPERATION_TOKENS.get(stack_id)' '    self.client_request_token = None' a_retry_after refresh
 mutate "a task can say the data-loss guard passed" functions/shared/src/domain/model/step.rs \
   $'    #[serde(skip)]\n    pub guard_passed: bool,' $'    #[serde(default)]\n    pub guard_passed: bool,' a_task_saying_the_guard data_loss_guard
-mutate "the guard runs only when the token is exactly true" functions/shared/src/domain/refresh/mod.rs \
+mutate "the guard runs only when the token is exactly true" functions/shared/src/domain/refresh/start.rs \
   '        != Some("false");' '        == Some("true");' the_guard_runs_whenever lib
 mutate "a phase one that rolled back is refreshed when another update set true" functions/shared/src/domain/refresh/mod.rs \
   '        OurUpdate::Ended(status) => (classify_status(&status), status),' '        OurUpdate::Ended(_) => (class, snapshot.status.clone()),' a_phase_one_that_rolled_back lib
-mutate "the guard runs only when the token is exactly true (through the state machine)" functions/shared/src/domain/refresh/mod.rs \
+mutate "the guard runs only when the token is exactly true (through the state machine)" functions/shared/src/domain/refresh/start.rs \
   '        != Some("false");' '        == Some("true");' a_not_false_condition from_aws_state
 mutate "a phase one that rolled back before someone's deploy is refreshed (through the state machine)" functions/shared/src/domain/refresh/mod.rs \
   '        OurUpdate::Ended(status) => (classify_status(&status), status),' '        OurUpdate::Ended(_) => (class, snapshot.status.clone()),' a_phase_one_that_rolled_back_before from_aws_state
@@ -455,7 +455,7 @@ mutate "a stack that ended keeps its place (its lane shrinks for good)" function
 
 mutate "a lane's begun stacks may change all of the account-region's concurrent resources" functions/shared/src/domain/lanes.rs \
   '    (u64::from(limit) * u64::from(RESOURCE_SHARE_PERCENT) / 100) as u32' '    limit' begun_stacks_change_at_most lanes
-mutate "a stack begins its first update without claiming its resources" functions/shared/src/domain/refresh/mod.rs \
+mutate "a stack begins its first update without claiming its resources" functions/shared/src/domain/refresh/start.rs \
   '    if budget.claim(&task.stack, resources.max(1)).await? {' '    if std::hint::black_box(true) || budget.claim(&task.stack, resources.max(1)).await? {' begun_stacks_change_at_most lanes
 mutate "emulator: an invocation the Lambda host drops is an error no Retry names (States.Runtime)" tests/emulator/rotatetoken/lambda_bridge.py \
   '    except (OSError, http.client.HTTPException) as err:' '    except ArithmeticError as err:' test_an_invocation_the_host_drops emulator:test_stepfunctions_stop
@@ -501,5 +501,28 @@ mutate "the emulator accepts a late SendTaskSuccess for a callback task that tim
   '                endpoint.report(CallbackConsumerTimeout())' '                pass' closes_its_token emulator:test_stepfunctions_stop
 mutate "the runs bucket's policy leaves the waiter out of its writers (every wait refused on AWS)" template.yaml \
   $'                  - !GetAtt WaiterFunctionRole.Arn\n' '' each_role_is_limited_in_resources iam
+
+mutate "phase one's preview waits inside the look for its change set (a Lambda held while CloudFormation creates it)" functions/shared/src/domain/refresh/preview.rs \
+  '    match updater.begin_preview(plan, name).await {' '    match std::hint::black_box(Err::<bool, AwsError>(AwsError { operation: "CreateChangeSet", code: None, message: String::new() })) {' the_first_look_begins_the_preview lib
+mutate "phase one's preview waits inside the look (through the state machine)" functions/shared/src/domain/refresh/preview.rs \
+  '    match updater.begin_preview(plan, name).await {' '    match std::hint::black_box(Err::<bool, AwsError>(AwsError { operation: "CreateChangeSet", code: None, message: String::new() })) {' a_change_set_that_takes_seconds_to_create waiting
+mutate "a preview made with other parameters than the stack has now is judged" functions/shared/src/domain/refresh/preview.rs \
+  '    made == has' '    std::hint::black_box(made.len() <= has.len())' a_preview_made_with_other_parameters lib
+mutate "a begun preview no look will read is left for anyone to execute" functions/shared/src/domain/refresh/mod.rs \
+  '            updater.drop_preview(&task.stack, &name).await;' '            let _ = (&updater, &name);' a_begun_preview_no_look lib
+mutate "a begun preview no look will read is left behind (through the real adapter)" functions/shared/src/domain/refresh/mod.rs \
+  '            updater.drop_preview(&task.stack, &name).await;' '            let _ = (&updater, &name);' a_preview_no_look_will_read_is_deleted refresh
+mutate "a change set still being created is read as if it were created (its empty first answer judged)" functions/shared/src/aws/cloudformation/change_sets.rs \
+  $'                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if !patient => {\n                    return Ok(Readiness::NotYet)' $'                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if !patient => {\n                    return Ok(Readiness::Read)' a_change_set_that_takes_seconds_to_create waiting
+mutate "an OBSOLETE change set (made before a deploy) is judged as the stack's" functions/shared/src/aws/cloudformation/change_sets.rs \
+  '                    return Ok(Readiness::Obsolete)' '                    return Ok(Readiness::Read)' a_preview_made_before_a_deploy refresh
+mutate "a preview still being created is looked at again at once (a look, three transitions and a read each time)" functions/shared/src/domain/refresh/preview.rs \
+  '(age / 2).clamp(NEXT_LOOK_MS.0, NEXT_LOOK_MS.1)' '(age / 2).clamp(NEXT_LOOK_MS.0 / 5, NEXT_LOOK_MS.1)' a_preview_still_being_created lib
+mutate "the emulator keeps a change set executable after its stack was updated (never OBSOLETE)" tests/emulator/rotatetoken/cloudformation/change_set_lifecycle.py \
+  '        cs.execution_status = "OBSOLETE"' '        pass' test_an_update_of_the_stack_makes_its_change_set_obsolete emulator:test_change_set_lifecycle
+mutate "the emulator answers a missing change set with moto's ValidationError, not ChangeSetNotFound" tests/emulator/rotatetoken/cloudformation/change_set_lifecycle.py \
+  '    if not found:' '    if False:' test_a_change_set_that_does_not_exist emulator:test_change_set_lifecycle
+mutate "the emulator makes a second change set of one name beside the first" tests/emulator/rotatetoken/cloudformation/change_set_lifecycle.py \
+  'def create_change_set(self: Any) -> Any:' $'def create_change_set(self: Any) -> Any:\n    return _moto.create_change_set(self)\n\n\ndef _unused(self: Any) -> Any:' test_a_second_change_set_of_one_name_is_refused emulator:test_change_set_lifecycle
 
 exit $survived

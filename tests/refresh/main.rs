@@ -17,6 +17,7 @@ use serde_json::json;
 
 mod in_place;
 mod nested;
+mod preview;
 mod retries;
 
 const SETTINGS: RefreshSettings = RefreshSettings {

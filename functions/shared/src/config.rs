@@ -166,14 +166,16 @@ fn without_service_role() -> Result<StacksWithoutServiceRole, InputError> {
         .map_err(|e| InputError::new("STACKS_WITHOUT_SERVICE_ROLE", e))
 }
 
-/// `MaxConcurrency`: a run's stacks in flight at once in each account and region. The
-/// default is what CloudFormation's API rates carry with room to spare: waiting on status
-/// events, a stack costs about 16 calls over its two updates (6 reads per phase), so 40 in
-/// flight with minute-long updates make one or two calls a second per API, under half of
-/// the ~5 a second users measure for DescribeStacks (aws/aws-sam-cli#2671); the lane halves
-/// itself on `Throttling`. Measured: 65 stacks per account-region fresh in 1.09× their
-/// slowest stack's own time at 40, 2.08× at 10 (docs/performance.md).
-pub const DEFAULT_MAX_CONCURRENCY: u32 = 40;
+/// `MaxConcurrency`: a run's stacks in flight at once in each account and region, at most.
+/// What bounds CloudFormation's load is elsewhere: each account-region begins one stack a
+/// second (`domain::lanes::STARTS_PER_SECOND`), its begun stacks change at most half of
+/// its "resources in concurrent stack operations" (`RESOURCE_SHARE_PERCENT`), and its lane
+/// halves itself on `Throttling`. A stack in flight holds no Lambda and costs about 16
+/// calls over its two updates (about 6 reads per phase), so the places themselves cost
+/// nothing; too few make an account-region's last stacks queue behind others' updates (65
+/// stacks per account-region at 40 places: fresh in 1.39× their slowest stack's own time,
+/// docs/performance.md). The default leaves no lane of up to 100 stacks queueing.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
 /// Above this a lane's file (one holder per stack in flight, rewritten by conditional
 /// writes on every entry and exit) becomes the contended object.
 pub const MAX_MAX_CONCURRENCY: u32 = 200;

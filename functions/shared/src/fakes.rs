@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::domain::model::{
-    FailedResource, OperationSeen, ParameterValue, PlannedChange, Replication, SecretVersions,
-    StackParameter, StackRef, StackSnapshot, Target, UpdatePlan,
+    FailedResource, OperationSeen, ParameterValue, PlannedChange, PreviewRead, Replication,
+    SecretVersions, StackParameter, StackRef, StackSnapshot, Target, UpdatePlan,
 };
 use crate::domain::planning::ACKNOWLEDGED_CAPABILITIES;
 use crate::ports::{
@@ -76,6 +76,13 @@ pub(crate) struct FakeStack {
     /// The request tokens of the updates CloudFormation accepted, with the status their
     /// events end in (`None`: the stack's status now).
     pub(crate) operations: Mutex<Vec<(String, Option<&'static str>)>>,
+    /// Begun previews (change sets created, not yet read) by name, and the mark of the
+    /// inputs each was made with.
+    pub(crate) previews_begun: Mutex<Vec<(String, String)>>,
+    /// CloudFormation fails to create a begun preview, with this reason.
+    pub(crate) preview_failure: Option<&'static str>,
+    /// Looks at a begun preview that find it still being created.
+    pub(crate) preview_pending_reads: Mutex<u32>,
 }
 
 impl FakeStack {
@@ -123,6 +130,9 @@ impl FakeStack {
             describes: Mutex::new(0),
             policy_unreadable: false,
             operations: Mutex::new(vec![]),
+            previews_begun: Mutex::new(vec![]),
+            preview_failure: None,
+            preview_pending_reads: Mutex::new(0),
         }
     }
     pub(crate) fn token(&self) -> String {
@@ -192,6 +202,42 @@ impl StackUpdater for FakeStack {
 
     async fn preview(&self, _: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
         Ok(self.planned.clone())
+    }
+
+    async fn begin_preview(&self, plan: &UpdatePlan, name: &str) -> Result<bool, AwsError> {
+        let mut begun = self.previews_begun.lock().unwrap();
+        if begun.iter().any(|(n, _)| n == name) {
+            return Ok(false);
+        }
+        begun.push((name.to_string(), plan.inputs_mark()));
+        Ok(true)
+    }
+
+    async fn read_preview(&self, _: &StackRef, name: &str) -> Result<PreviewRead, AwsError> {
+        let mut begun = self.previews_begun.lock().unwrap();
+        let Some(at) = begun.iter().position(|(n, _)| n == name) else {
+            return Ok(PreviewRead::Missing);
+        };
+        let mut pending = self.preview_pending_reads.lock().unwrap();
+        if *pending > 0 {
+            *pending -= 1;
+            return Ok(PreviewRead::Pending);
+        }
+        let (_, mark) = begun.remove(at);
+        if let Some(reason) = self.preview_failure {
+            return Ok(PreviewRead::Failed(reason.to_string()));
+        }
+        Ok(PreviewRead::Ready {
+            changes: self.planned.clone(),
+            description: format!("RotateToken preview; inputs {mark}"),
+        })
+    }
+
+    async fn drop_preview(&self, _: &StackRef, name: &str) {
+        self.previews_begun
+            .lock()
+            .unwrap()
+            .retain(|(n, _)| n != name);
     }
 
     async fn failed_resources(
@@ -352,6 +398,13 @@ impl StackUpdater for Unreachable {
     async fn preview(&self, _: &UpdatePlan) -> Result<Vec<PlannedChange>, AwsError> {
         Err(unreachable_error())
     }
+    async fn begin_preview(&self, _: &UpdatePlan, _: &str) -> Result<bool, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn read_preview(&self, _: &StackRef, _: &str) -> Result<PreviewRead, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn drop_preview(&self, _: &StackRef, _: &str) {}
 }
 impl TargetAccess for Unreachable {
     type Stacks = Unreachable;

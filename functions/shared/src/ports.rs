@@ -6,8 +6,8 @@ use std::future::Future;
 use thiserror::Error;
 
 use crate::domain::model::{
-    FailedResource, OperationSeen, PlannedChange, Replication, SecretVersions, StackRef,
-    StackSnapshot, Target, UpdatePlan,
+    FailedResource, OperationSeen, PlannedChange, PreviewRead, Replication, SecretVersions,
+    StackRef, StackSnapshot, Target, UpdatePlan,
 };
 
 /// An AWS call that failed after the SDK's own retries.
@@ -131,6 +131,24 @@ pub trait StackUpdater {
         &self,
         plan: &UpdatePlan,
     ) -> impl Future<Output = Result<Vec<PlannedChange>, AwsError>> + Send;
+    /// Begins [`Self::preview`] without waiting for it: creates the change set `name`
+    /// (CloudFormation takes seconds to make it) and returns. `Ok(false)`: one by that name
+    /// exists already (a look retried after it began it). Changes nothing.
+    fn begin_preview(
+        &self,
+        plan: &UpdatePlan,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// The preview `name` begun by an earlier look, read once without waiting; a ready
+    /// (or obsolete) one is deleted once read. Changes nothing.
+    fn read_preview(
+        &self,
+        stack: &StackRef,
+        name: &str,
+    ) -> impl Future<Output = Result<PreviewRead, AwsError>> + Send;
+    /// Deletes a begun preview that no look will read (its stack ended otherwise). Best
+    /// effort: a failure is logged, never the stack's outcome.
+    fn drop_preview(&self, stack: &StackRef, name: &str) -> impl Future<Output = ()> + Send;
     /// Resources the stack's latest update failed (`*_FAILED` events since that update
     /// began): a `DELETE_FAILED` one lives on outside the stack; a `CREATE_FAILED` or
     /// `UPDATE_FAILED` one says why the update rolled back.

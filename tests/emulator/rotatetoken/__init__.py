@@ -496,4 +496,34 @@ tests/emulator/test_registry.py checks that it is the registry's):
                `SecretId` ("You can specify a partial ARN too... A partial ARN match can
                work as long as it uniquely matches only one secret"); CloudFormation User
                Guide, "Using dynamic references".
+ 60. [CloudFormation] A change set holds only while its stack stays as it was: when the
+       stack's update begins (UpdateStack accepted, its parent's update reaching it as a
+       nested stack, or ExecuteChangeSet of another change set), each of its change sets
+       that could still be executed, with their nested ones, becomes ExecutionStatus
+       OBSOLETE, its Status kept (one still being created, patch 56, ends OBSOLETE);
+       ExecuteChangeSet of an OBSOLETE one is refused, InvalidChangeSetStatus
+       (DeleteChangeSet is not). Executing a change set deletes every other change set of
+       its stack (and, for its nested change sets, of their stacks), their nested ones with
+       them; its nested change sets end with its ExecutionStatus. CreateChangeSet naming a
+       change set the stack has (any not executed) is refused: AlreadyExistsException, HTTP
+       400, "ChangeSet <name> cannot be created due to a mismatch with existing attribute
+       <Template | Parameters | ClientToken>", but for the same request repeated with its
+       ClientToken, answered with that change set. DescribeChangeSet of a change set that
+       does not exist: ChangeSetNotFound, HTTP 404, "ChangeSet [<name>] does not exist".
+       moto: no OBSOLETE, an execution deletes nothing, a second change set of one name is
+       made beside the first, and a missing one is ValidationError "Stack with id ... does
+       not exist".
+       Source: DescribeChangeSet and ChangeSetSummary API references, ExecutionStatus ("in
+               an OBSOLETE state because the stack was already updated"); ExecuteChangeSet
+               API reference ("When you execute a change set, CloudFormation deletes all
+               other change sets associated with the stack because they aren't valid for the
+               updated stack"; Errors: InvalidChangeSetStatus); CreateChangeSet API
+               reference (Errors: AlreadyExists, HTTP 400; ClientToken); DescribeChangeSet
+               API reference (Errors: ChangeSetNotFound, HTTP 404). AWS's answers as
+               reported: InvalidChangeSetStatus "cannot be executed in its current execution
+               status of [OBSOLETE]" (aws/amazon-chime-sdk-js#1089); AlreadyExistsException
+               "ChangeSet cs2x0x0 cannot be created due to a mismatch with existing
+               attribute Template" (saksdirect/nova#10), "... attribute ClientToken"
+               (awslabs/landing-zone-accelerator-on-aws#442); a name reused once its change
+               set was executed is accepted (elias5000/clouds-aws#9).
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import crashes, events, faults, lambda_bridge, request_log, s3, secretsmanager, sns, stepfunctions, sts
 from .cloudformation import (
+    change_set_lifecycle,
     change_sets,
     conditions,
     dynamic_refs,
@@ -76,7 +77,8 @@ ORDER = [
     real_shapes.install_resources_that_fail,  # 39: wraps 29's resource creation
     real_shapes.install_list_parameter_defaults,  # 40
     real_shapes.install_service_role_kept,  # 58: wraps 3's update
-    change_sets.install_change_set_creation_time,  # 56: wraps 22's delete, 16's and 33's execute
+    change_set_lifecycle.install_change_set_lifecycle,  # 60: wraps 16's CreateChangeSet, 3's update, 33's execute
+    change_sets.install_change_set_creation_time,  # 56: wraps 22's delete, 16's and 33's execute (and 60's)
     # Outermost: a request's token is taken before any other check can refuse it.
     request_tokens.install_request_tokens,  # 41
 ]

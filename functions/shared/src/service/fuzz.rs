@@ -81,6 +81,7 @@ fn near_valid_task() -> impl Strategy<Value = Value> {
         "outcome",
         "invocations",
         "retry_at_ms",
+        "preview_since_ms",
         "enable_failures",
         "session",
         "mode",

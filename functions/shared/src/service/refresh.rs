@@ -15,7 +15,7 @@ use crate::domain::targets::session_name;
 use crate::handler::FunctionError;
 use crate::ports::{
     AccountDirectory, Clock, LockStore, NoRunFiles, RetryTally, RunStore, SecretDirectory,
-    TargetAccess,
+    StackUpdater, TargetAccess,
 };
 use crate::telemetry;
 
@@ -126,6 +126,12 @@ where
         let marker = RunFiles::new(files.bucket(), &execution).stop_key();
         if files.exists(&marker).await? {
             let mut out = task;
+            // Its preview, begun by the look before (or by a look whose output was lost:
+            // any look may have begun it), will never be read.
+            let begun = out.preview_since_ms.take().is_some() || out.invocations > 0;
+            if let (true, Some(name)) = (begun, refresh::preview::name(&out)) {
+                stacks.drop_preview(&out.stack, &name).await;
+            }
             out.outcome = Outcome::Stopped;
             out.reason = Some(STOPPED_BY_OPERATOR.to_string());
             out.retried_calls += retries.retried_calls() - retried_before;

@@ -5,7 +5,10 @@ updates.py       UpdateStack: asynchronous, refused while busy, parameters (3, 4
 conditions.py    Conditions on update, dangling references, cleanup failures (1, 18, 19)
 dynamic_refs.py  `{{resolve:secretsmanager|ssm:...}}` (2)
 replacement.py   update in place or replace; resource times (29, 30)
-change_sets.py   UPDATE change sets computed as the update would run (21)
+change_sets.py   UPDATE change sets computed as the update would run (21), created over time (56)
+change_set_lifecycle.py
+                 change sets made obsolete by an update, deleted by another's execution,
+                 one per name (60)
 nested.py        nested stacks and their change sets (22)
 transforms.py    the SAM transform and AWS::Include; GetTemplate stages (17, 23)
 policies.py      capabilities and stack policies (16, 20)

@@ -246,22 +246,33 @@ def settle(cs: Any) -> bool:
         return False
 
 
+# InvalidChangeSetStatus's text (ExecuteChangeSet and DeleteChangeSet API references, Errors).
+INVALID_STATUS = (
+    "The specified change set can't be used to update the stack. For example, the change set "
+    "status might be CREATE_IN_PROGRESS, or the stack status might be UPDATE_IN_PROGRESS."
+)
+
+
+def invalid_status() -> Exception:
+    """AWS's InvalidChangeSetStatus (HTTP 400), for a change set that cannot be used now."""
+    return _moto.InvalidChangeSetStatus(INVALID_STATUS)
+
+
 def _find(backend: Any, name: str) -> Any:
     if name in backend.change_sets:
         return backend.change_sets[name]
-    # A copy first: other requests add and remove change sets meanwhile.
-    return next((cs for cs in list(backend.change_sets.values()) if cs.change_set_name == name), None)
+    # A copy first: other requests add and remove change sets meanwhile. The latest by that
+    # name, as moto's own lookup finds it: an executed one keeps its name while a new change
+    # set takes it (60).
+    named = [cs for cs in list(backend.change_sets.values()) if cs.change_set_name == name]
+    return named[-1] if named else None
 
 
 def _refuse_while_created(action: str, original: Any) -> Any:
     def checked(self: Any, change_set_name: str, *args: Any, **kwargs: Any) -> Any:
         cs = _find(self, change_set_name)
         if cs is not None and settle(cs):
-            raise _moto.InvalidChangeSetStatus(
-                "The specified change set can't be used to update the stack. For example, the "
-                "change set status might be CREATE_IN_PROGRESS, or the stack status might be "
-                "UPDATE_IN_PROGRESS."
-            )
+            raise invalid_status()
         # By id when found: moto's lookup by name walks the change sets unlocked.
         return original(self, cs.change_set_id if cs is not None else change_set_name, *args, **kwargs)
 

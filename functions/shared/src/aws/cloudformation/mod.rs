@@ -7,8 +7,8 @@ use aws_sdk_cloudformation::Client;
 
 use super::aws_error;
 use crate::domain::model::{
-    FailedResource, OperationSeen, ParameterValue, PlannedChange, StackParameter, StackRef,
-    StackSnapshot, UpdatePlan, NESTED_STACK_TYPE,
+    FailedResource, OperationSeen, ParameterValue, PlannedChange, PreviewRead, StackParameter,
+    StackRef, StackSnapshot, UpdatePlan, NESTED_STACK_TYPE,
 };
 use crate::ports::{
     AwsError, NestedStack, StackDirectory, StackResource, StackUpdater, UpdateStart,
@@ -357,6 +357,28 @@ impl StackUpdater for CloudFormation {
             tracing::warn!(stack = %plan.stack.id, change_set = %name, error = %e, "the preview's change set could not be deleted");
         }
         result
+    }
+
+    async fn begin_preview(&self, plan: &UpdatePlan, name: &str) -> Result<bool, AwsError> {
+        self.begin_change_set(plan, name).await
+    }
+
+    async fn read_preview(&self, stack: &StackRef, name: &str) -> Result<PreviewRead, AwsError> {
+        self.read_begun(&stack.id, name).await
+    }
+
+    async fn drop_preview(&self, stack: &StackRef, name: &str) {
+        match self.delete_change_set(&stack.id, name).await {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.code.as_deref(),
+                    Some("ChangeSetNotFound" | "ChangeSetNotFoundException")
+                ) => {}
+            Err(e) => {
+                tracing::warn!(stack = %stack.id, change_set = %name, error = %e, "the preview's change set could not be deleted")
+            }
+        }
     }
 
     async fn describe(&self, stack: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {

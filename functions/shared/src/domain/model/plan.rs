@@ -29,6 +29,26 @@ pub enum ParameterValue {
     Value(String),
 }
 
+impl UpdatePlan {
+    /// A short mark of the update's inputs (each parameter's name, and its value or
+    /// "previous"): a change set made with these inputs carries it in its description, so
+    /// the look that reads the change set can tell whether it previews this very update.
+    pub fn inputs_mark(&self) -> String {
+        use sha2::Digest;
+        let mut inputs: Vec<String> = self
+            .parameters
+            .iter()
+            .map(|(key, value)| match value {
+                ParameterValue::UsePrevious => format!("{key}\tprevious"),
+                ParameterValue::Value(v) => format!("{key}\tvalue\t{v}"),
+            })
+            .collect();
+        inputs.sort_unstable();
+        let digest = sha2::Sha256::digest(inputs.join("\n"));
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// One UpdateStack call: previous template, every parameter kept except the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdatePlan {

@@ -166,6 +166,27 @@ pub struct PlannedChange {
     pub recreates: Vec<String>,
 }
 
+/// A begun preview (a change set created by an earlier look), read once without waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreviewRead {
+    /// CloudFormation is still creating it: look again after a pause.
+    Pending,
+    /// Created and read (then deleted): what the update would change, and the change
+    /// set's description (which names the inputs it was made with: `UpdatePlan::inputs_mark`).
+    Ready {
+        changes: Vec<PlannedChange>,
+        description: String,
+    },
+    /// CloudFormation could not create it (its `StatusReason`): the update itself would
+    /// fail the same way (a template or a parameter it cannot resolve). Deleted.
+    Failed(String),
+    /// Made before the stack was updated again (ExecutionStatus `OBSOLETE`), deleted: it
+    /// says nothing about the stack now, and a new one must be begun.
+    Obsolete,
+    /// There is none by that name (never created, or deleted since): begin one.
+    Missing,
+}
+
 /// What one update does (in a dry run: would do) to the stack's resources, as
 /// CloudFormation says in a change set with the same inputs. Each resource as
 /// `LogicalId (Type)`; a nested stack's as `path/LogicalId (Type)`.

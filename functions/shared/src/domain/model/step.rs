@@ -111,9 +111,16 @@ pub struct RefreshTask {
     /// Phase-two (`true`) updates that rolled back so far; retried with backoff.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub enable_failures: u32,
-    /// Epoch milliseconds before which the next phase-two attempt must not start.
+    /// Epoch milliseconds before which the next attempt must not start: a phase-two
+    /// update after one rolled back, or the read of a begun preview. It only delays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at_ms: Option<u64>,
+    /// When this refresh began phase one's preview (epoch ms), which a later look reads
+    /// ([`crate::domain::refresh`]). A hint, never authority: it only chooses whether the
+    /// next look first reads the change set or creates it, and how long to wait for it;
+    /// what the preview says is read from CloudFormation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_since_ms: Option<u64>,
     /// When the refresh began and when phase two began (epoch ms): the phase durations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_ms: Option<u64>,
@@ -231,6 +238,7 @@ impl RefreshTask {
             session: None,
             enable_failures: 0,
             retry_at_ms: None,
+            preview_since_ms: None,
             started_ms: None,
             enable_started_ms: None,
             update_since_ms: None,

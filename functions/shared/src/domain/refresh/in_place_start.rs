@@ -70,7 +70,7 @@ where
         )];
         task.guard_passed = true;
     }
-    if !claimed(reach.budget, reach.clock, settings, task).await? {
+    if !super::start::claimed(reach.budget, reach.clock, settings, task).await? {
         return Ok(true);
     }
     match updater.update(&plan).await? {

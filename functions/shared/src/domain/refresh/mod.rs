@@ -18,10 +18,14 @@ pub use super::service_role::StacksWithoutServiceRole;
 
 mod in_place_start;
 pub mod operations;
+pub mod preview;
+mod start;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_budget;
+#[cfg(test)]
+mod tests_preview;
 #[cfg(test)]
 mod tests_service_role;
 mod verdict;
@@ -109,39 +113,6 @@ pub struct Reach<'a, U, S, C, B> {
     pub budget: &'a B,
 }
 
-/// Right before a refresh's first update: the resources that update changes, claimed in
-/// the stack's lane ([`super::lanes::claim`]), counted from the change set the guard just
-/// read from CloudFormation (never from the task: a stack whose guard did not run here
-/// claims one). `false`: not now; the task is handed back to wait for a place, nothing
-/// changed.
-async fn claimed<B: ResourceBudget, C: Clock>(
-    budget: &B,
-    clock: &C,
-    settings: &RefreshSettings,
-    task: &mut RefreshTask,
-) -> Result<bool, AwsError> {
-    let resources = match task.guard_passed {
-        true => task
-            .plan
-            .iter()
-            .map(PlannedUpdate::resources)
-            .max()
-            .unwrap_or(0),
-        false => 0,
-    };
-    if budget.claim(&task.stack, resources.max(1)).await? {
-        return Ok(true);
-    }
-    let now = clock.now_ms();
-    let deadline = task.deadline_ms.unwrap_or(now + settings.max_wait_ms);
-    task.wait = Some(super::waiting::wait_for_place(
-        now,
-        deadline,
-        settings.max_wait_ms,
-    ));
-    Ok(false)
-}
-
 /// Works on one stack until it is finished or `budget_until_ms` is near.
 pub async fn advance<U, S, C, B>(
     reach: Reach<'_, U, S, C, B>,
@@ -171,10 +142,17 @@ where
     }
     match work(&reach, settings, &mut task, budget_until_ms).await {
         Ok(()) => Ok(task),
-        Err(error) => Err(Interrupted {
-            error,
-            changed: task.phase != Phase::Disable || task.update_started,
-        }),
+        Err(error) => {
+            // A preview begun and not read: deleted (the retried look begins another), so
+            // that none is left behind if the retries run out.
+            if let (Some(_), Some(name)) = (task.preview_since_ms, preview::name(&task)) {
+                reach.updater.drop_preview(&task.stack, &name).await;
+            }
+            Err(Interrupted {
+                error,
+                changed: task.phase != Phase::Disable || task.update_started,
+            })
+        }
     }
 }
 
@@ -197,6 +175,28 @@ where
     let deadline = *task
         .deadline_ms
         .get_or_insert(clock.now_ms() + settings.max_wait_ms);
+    // The deployed pipeline's first look at a stack whose refresh has not begun (its events
+    // say so: `recall`) begins phase one's preview before it reads anything else, and
+    // pauses; the look after reads it, with every check (`preview`).
+    // Its first look only: a stack woken from a wait for its lane's resources after its
+    // checks has a snapshot to make the preview from (`start`).
+    if settings.wait_for_events
+        && task.invocations == 1
+        && task.mode.is_two_phase()
+        && task.phase == Phase::Disable
+        && !task.update_started
+        && task.preview_since_ms.is_none()
+        && clock.now_ms() < deadline
+        && preview::begin_ahead(updater, clock, task).await
+    {
+        task.wait = Some(super::waiting::wait_for(
+            None,
+            task.retry_at_ms,
+            clock.now_ms(),
+            settings.poll_interval_ms,
+        ));
+        return Ok(());
+    }
     // The stack as this invocation's last look saw it, when that look changed nothing and
     // the next one follows at once (our `false` found complete, phase two next): described
     // again, it would only say the same a few ms later. UpdateStack itself still refuses a
@@ -305,7 +305,7 @@ where
         } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
             true // backing off before another phase-two attempt
         } else {
-            start_phase(reach, &settings, task, &snapshot, class).await?
+            start::start_phase(reach, &settings, task, &snapshot, class).await?
         };
         if task.phase == Phase::Enable && task.enable_started_ms.is_none() {
             task.enable_started_ms = Some(clock.now_ms());
@@ -341,140 +341,19 @@ where
             seen = Some(snapshot);
         }
     }
-    Ok(())
-}
-
-/// Returns whether to wait before looking again.
-async fn start_phase<U, S, C, B>(
-    reach: &Reach<'_, U, S, C, B>,
-    settings: &RefreshSettings,
-    task: &mut RefreshTask,
-    snapshot: &StackSnapshot,
-    class: StatusClass,
-) -> Result<bool, AwsError>
-where
-    U: StackUpdater + StackDirectory + Sync,
-    S: SecretDirectory + Sync,
-    C: Clock + Sync,
-    B: ResourceBudget + Sync,
-{
-    let updater = reach.updater;
-    if let Some(wait) = held_back(
-        task,
-        snapshot,
-        class,
-        settings.require_opt_in,
-        &settings.without_service_role,
-    ) {
-        return Ok(wait);
-    }
-    // The data-loss guard, on the template as it is now, right before anything is deleted
-    // (discovery may have run hours earlier). A stack already at `false` has nothing left
-    // to lose: bringing it back to `true` only restores it.
-    // Whenever the token is not `false`: a condition such as
-    // `!Not [!Equals [!Ref RotateToken, "false"]]` holds for "", "True" and "yes" as well.
-    let token_not_false = snapshot
-        .parameter(&task.parameter)
-        .and_then(|p| p.value.as_deref())
-        != Some("false");
-    if task.phase == Phase::Disable && !task.guard_passed && token_not_false {
-        let body = updater.template_body(&task.stack).await?;
-        // Nested stacks the token reaches go false and true with this stack: judged too.
-        let members = nested::reached(updater, &task.stack, &body, &task.parameter).await?;
-        // An update CloudFormation would refuse is a failure (the stack cannot receive the
-        // new value until its template is mended), found before anything is changed.
-        if let Some(reason) = nested::refusal_reason(&body, &task.parameter, &members) {
-            fail(task, reason, false);
-            return Ok(false);
-        }
-        if let Some(reason) = nested::skip_reason(&body, &task.parameter, &members, snapshot) {
-            not_done(task, reason);
-            return Ok(false);
-        }
-        if let Some(reason) =
-            super::stack_policy::reason(updater, &task.stack, &body, &task.parameter).await?
-        {
-            not_done(task, reason);
-            return Ok(false);
-        }
-        // What else would phase one change? SSM-typed parameters are resolved again on
-        // every update, AWS::Include and nested templates are read again: CloudFormation
-        // says exactly, in a change set with the same inputs.
-        if let Ok(preview_plan) =
-            plan_update(snapshot, &task.parameter, Phase::Disable.token_value())
-        {
-            let guarded = nested::token_conditioned(&body, &task.parameter, &members);
-            let tokens = nested::token_names(&task.parameter, &members);
-            let planned = updater.preview(&preview_plan).await?;
-            if let Some(reason) =
-                super::guard::replacement_reason(&planned, snapshot.allows_data_loss())
-            {
-                not_done(task, reason);
-                return Ok(false);
-            }
-            if let Some(reason) = side_change_reason(&planned, &guarded, &tokens, snapshot) {
-                not_done(task, reason);
-                return Ok(false);
-            }
-            let first = PlannedUpdate::from_changes(format!("{}=false", task.parameter), &planned);
-            let second = first.undone(format!("{}=true", task.parameter));
-            task.plan = vec![first, second];
-        }
-        task.nested = members
-            .iter()
-            .filter(|m| !m.deleted_whole)
-            .map(|m| ReachedStack {
-                path: m.path.clone(),
-                stack_id: m.stack.id.clone(),
-            })
-            .collect();
-        task.guard_passed = true;
-    }
-    let mut plan = match plan_update(snapshot, &task.parameter, task.phase.token_value()) {
-        Ok(plan) => plan,
-        Err(why) => {
-            not_done(task, why);
-            return Ok(false);
-        }
-    };
-    // A stack already at `false` (left there by an earlier run) is restored at once: its
-    // phase one changes nothing, and its guarded resources are missing meanwhile.
-    if task.phase == Phase::Disable
-        && token_not_false
-        && !claimed(reach.budget, reach.clock, settings, task).await?
+    // A begun preview no look will read (the stack was skipped, failed, found at `false`,
+    // or its phase one began): deleted, never left for someone to execute.
+    if task.preview_since_ms.is_some()
+        && !(task.outcome == Outcome::Waiting
+            && task.phase == Phase::Disable
+            && !task.update_started)
     {
-        return Ok(true);
+        if let Some(name) = preview::name(task) {
+            updater.drop_preview(&task.stack, &name).await;
+        }
+        task.preview_since_ms = None;
     }
-    plan.request_token = match task.phase {
-        Phase::Disable => phase_one_token(task),
-        _ => {
-            task.enable_runs += 1;
-            phase_two_token(task, task.enable_runs)
-        }
-    };
-    match updater.update(&plan).await? {
-        UpdateStart::Started | UpdateStart::AlreadyOurs => {
-            task.update_started = true;
-            Ok(true)
-        }
-        UpdateStart::NoChange => {
-            complete_phase(task);
-            Ok(false)
-        }
-        UpdateStart::Busy(_) => Ok(true),
-        // CloudFormation refused (access denied, a capability, template validation): a
-        // failure the operator must see and the run's alarm must count, never a skip.
-        // Nothing changed in phase one; in phase two the stack is left at `false`.
-        UpdateStart::Refused(why) => {
-            let critical = task.phase != Phase::Disable;
-            fail(
-                task,
-                format!("CloudFormation refused the update: {why}"),
-                critical,
-            );
-            Ok(false)
-        }
-    }
+    Ok(())
 }
 
 /// The in-place update is running or has ended; returns whether to wait. A failed or

@@ -1,0 +1,187 @@
+//! Phase one's preview in the deployed pipeline: begun by one look, read by a later one,
+//! no Lambda held while CloudFormation creates the change set ([`super::preview`]).
+
+use super::*;
+use crate::domain::model::{PlannedChange, WaitKind};
+use crate::fakes::{FakeClock, FakeStack, NoSecrets};
+use crate::ports::Unbudgeted;
+use std::sync::atomic::AtomicU64;
+
+use super::tests::SETTINGS;
+
+fn events() -> RefreshSettings {
+    RefreshSettings {
+        wait_for_events: true,
+        max_wait_ms: 3_600_000,
+        ..SETTINGS
+    }
+}
+const T: u64 = 1_000_000;
+
+/// One look at `now_ms`, the task handed over as JSON as the state machine does.
+fn look(stack: &FakeStack, task: &RefreshTask, now_ms: u64) -> RefreshTask {
+    let task: RefreshTask = serde_json::from_value(serde_json::to_value(task).unwrap()).unwrap();
+    let clock = FakeClock(AtomicU64::new(now_ms));
+    let reach = Reach {
+        updater: stack,
+        secrets: &NoSecrets,
+        clock: &clock,
+        budget: &Unbudgeted,
+    };
+    futures::executor::block_on(advance(reach, events(), task, now_ms + 60_000)).unwrap()
+}
+
+fn paused_for(t: &RefreshTask) -> u64 {
+    let wait = t.wait.as_ref().expect("a wait");
+    assert_eq!(wait.kind, WaitKind::Pause, "{t:?}");
+    wait.seconds
+}
+
+fn begun(stack: &FakeStack) -> Vec<String> {
+    let begun = stack.previews_begun.lock().unwrap();
+    begun.iter().map(|(name, _)| name.clone()).collect()
+}
+
+/// A task as discovery writes it: the stack's other parameters named.
+fn task(stack: &FakeStack) -> RefreshTask {
+    let mut t = super::tests::task(stack);
+    t.other_parameters = vec!["Env".into()];
+    t
+}
+
+#[test]
+fn the_first_look_begins_the_preview_and_hands_back_a_pause_with_nothing_changed() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let first = look(&stack, &task(&stack), T);
+    assert_eq!(first.outcome, Outcome::Waiting);
+    assert_eq!(paused_for(&first), preview::FIRST_LOOK_MS / 1000);
+    assert_eq!(begun(&stack), vec![preview::name(&first).unwrap()]);
+    assert!(
+        stack.updates.lock().unwrap().is_empty(),
+        "nothing updated yet"
+    );
+
+    let second = look(&stack, &first, T + preview::FIRST_LOOK_MS);
+    assert!(begun(&stack).is_empty(), "read, then deleted");
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+    assert!(second.update_started, "{second:?}");
+    assert_eq!(second.wait.as_ref().map(|w| w.kind), Some(WaitKind::Stack));
+}
+
+#[test]
+fn a_preview_still_being_created_is_looked_at_again_later_never_waited_for_in_the_look() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    *stack.preview_pending_reads.lock().unwrap() = 2;
+    let first = look(&stack, &task(&stack), T);
+    let second = look(&stack, &first, T + 5_000);
+    assert_eq!(paused_for(&second), 5, "young: the shortest pause");
+    assert!(stack.updates.lock().unwrap().is_empty());
+    let third = look(&stack, &second, T + 40_000);
+    assert_eq!(paused_for(&third), 20, "half its age");
+    let fourth = look(&stack, &third, T + 60_000);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+    assert!(fourth.update_started);
+}
+
+#[test]
+fn a_change_set_never_created_fails_the_stack_after_the_patience_with_nothing_changed() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    *stack.preview_pending_reads.lock().unwrap() = u32::MAX;
+    let first = look(&stack, &task(&stack), T);
+    let late = look(&stack, &first, T + preview::PATIENCE_MS);
+    assert_eq!(late.outcome, Outcome::Failed, "{late:?}");
+    assert!(!late.critical);
+    assert!(late.reason.unwrap().contains("within 15 minutes"));
+    assert!(stack.updates.lock().unwrap().is_empty());
+    assert!(begun(&stack).is_empty(), "its change set deleted");
+}
+
+#[test]
+fn a_change_set_cloudformation_could_not_create_fails_the_stack_with_its_reason() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.preview_failure = Some("Parameters: [AmiId] must have values");
+    let first = look(&stack, &task(&stack), T);
+    let second = look(&stack, &first, T + 5_000);
+    assert_eq!(second.outcome, Outcome::Failed, "{second:?}");
+    assert!(!second.critical, "nothing was changed");
+    assert!(second
+        .reason
+        .unwrap()
+        .contains("could not preview phase one: Parameters: [AmiId] must have values"));
+    assert!(stack.updates.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_look_retried_after_it_began_the_preview_reads_that_same_change_set() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let original = task(&stack);
+    let _lost = look(&stack, &original, T);
+    // Step Functions retries the state with its original input (a time-out after the call).
+    let retried = look(&stack, &original, T + 2_000);
+    assert_eq!(begun(&stack).len(), 1, "one change set, not two");
+    assert!(stack.updates.lock().unwrap().is_empty());
+    look(&stack, &retried, T + 7_000);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+}
+
+#[test]
+fn a_task_saying_a_preview_was_begun_when_none_was_begins_one_and_changes_nothing_yet() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let mut claims = task(&stack);
+    claims.preview_since_ms = Some(T - 60_000);
+    let t = look(&stack, &claims, T);
+    assert_eq!(paused_for(&t), preview::FIRST_LOOK_MS / 1000);
+    assert_eq!(begun(&stack).len(), 1);
+    assert!(stack.updates.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_look_that_reads_the_preview_still_judges_it_before_anything_is_deleted() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.planned = vec![PlannedChange {
+        action: "Modify".into(),
+        logical_id: "Server".into(),
+        resource_type: "AWS::EC2::Instance".into(),
+        replacement: Some("True".into()),
+        causes: vec!["AmiId".into()],
+        recreates: vec![],
+    }];
+    let first = look(&stack, &task(&stack), T);
+    let second = look(&stack, &first, T + 5_000);
+    assert_eq!(second.outcome, Outcome::Skipped, "{second:?}");
+    assert!(second
+        .reason
+        .unwrap()
+        .contains("Server (AWS::EC2::Instance)"));
+    assert!(stack.updates.lock().unwrap().is_empty());
+    assert!(begun(&stack).is_empty(), "its change set deleted");
+}
+
+#[test]
+fn a_preview_made_with_other_parameters_than_the_stack_has_now_is_made_again() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    // Discovery saw the stack before a deploy added `Env`.
+    let mut stale = task(&stack);
+    stale.other_parameters = vec![];
+    let first = look(&stack, &stale, T);
+    let second = look(&stack, &first, T + 5_000);
+    assert_eq!(
+        paused_for(&second),
+        preview::FIRST_LOOK_MS / 1000,
+        "begun again"
+    );
+    assert!(stack.updates.lock().unwrap().is_empty());
+    look(&stack, &second, T + 10_000);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+}
+
+#[test]
+fn a_begun_preview_no_look_will_read_is_deleted() {
+    // Found at `false` (a run died between phases): restored without phase one's checks.
+    let stack = FakeStack::new("UPDATE_COMPLETE", "false");
+    let first = look(&stack, &task(&stack), T);
+    assert_eq!(begun(&stack).len(), 1);
+    let second = look(&stack, &first, T + 5_000);
+    assert!(begun(&stack).is_empty(), "{second:?}");
+    assert_eq!(second.preview_since_ms, None);
+}
