@@ -272,6 +272,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         // The suites' tenfold-faster Retry waits (harness) would hide the backoff's cost.
         "retry_interval_scale": scale,
         "wait_state_scale": scale,
+        "task_timeout_scale": scale,
         "change_set_seconds": CHANGE_SET_SECONDS,
         "throttled": 0,
     }));

@@ -97,6 +97,8 @@ async fn main() {
     p.emulator.control(json!({
         "update_delay_seconds": update_seconds,
         "update_delay_jitter_seconds": jitter_seconds,
+        // AWS's time for the state machine's own waits (the suites shorten them).
+        "wait_state_scale": 1.0,
     }));
 
     let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/db-AbCdEf";

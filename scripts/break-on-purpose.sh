@@ -506,8 +506,12 @@ mutate "phase one's preview waits inside the look for its change set (a Lambda h
   '    match updater.begin_preview(plan, name).await {' '    match std::hint::black_box(Err::<bool, AwsError>(AwsError { operation: "CreateChangeSet", code: None, message: String::new() })) {' the_first_look_begins_the_preview lib
 mutate "phase one's preview waits inside the look (through the state machine)" functions/shared/src/domain/refresh/preview.rs \
   '    match updater.begin_preview(plan, name).await {' '    match std::hint::black_box(Err::<bool, AwsError>(AwsError { operation: "CreateChangeSet", code: None, message: String::new() })) {' a_change_set_that_takes_seconds_to_create waiting
-mutate "a preview made with other parameters than the stack has now is judged" functions/shared/src/domain/refresh/preview.rs \
-  '    made == has' '    std::hint::black_box(made.len() <= has.len())' a_preview_made_with_other_parameters lib
+mutate "a preview made with other inputs than the update's is judged (discovery's parameters, not the stack's)" functions/shared/src/domain/refresh/preview.rs \
+  '            } if description.ends_with(&plan.inputs_mark()) => {' '            } if std::hint::black_box(!description.is_empty()) => {' a_preview_made_with_other_parameters lib
+mutate "a change set CloudFormation could not create leaves the stack waiting (its reason lost)" functions/shared/src/domain/refresh/start.rs \
+  $'                    fail(task, reason, false);\n                    return Ok(false);' $'                    let _ = reason;\n                    return Ok(true);' a_change_set_cloudformation_could_not_create lib
+mutate "a change set never created is waited for past the patience" functions/shared/src/domain/refresh/preview.rs \
+  '                if age >= PATIENCE_MS {' '                if std::hint::black_box(false) && age >= PATIENCE_MS {' a_change_set_never_created lib
 mutate "a begun preview no look will read is left for anyone to execute" functions/shared/src/domain/refresh/mod.rs \
   '            updater.drop_preview(&task.stack, &name).await;' '            let _ = (&updater, &name);' a_begun_preview_no_look lib
 mutate "a begun preview no look will read is left behind (through the real adapter)" functions/shared/src/domain/refresh/mod.rs \

@@ -37,8 +37,9 @@ async fn coalescing(window_seconds: u64, update_seconds: f64) -> Pipeline {
             .set("COALESCE_WINDOW_SECONDS", &window_seconds.to_string())
     })
     .await;
+    // The window is a Wait state: the behaviour under test, in AWS's time.
     p.emulator
-        .control(json!({"update_delay_seconds": update_seconds}));
+        .control(json!({"update_delay_seconds": update_seconds, "wait_state_scale": 1.0}));
     p
 }
 
@@ -94,7 +95,8 @@ async fn an_incidents_rotations_refresh_each_consumer_once_after_its_last_change
             .set("MAX_CONCURRENCY", "20")
     })
     .await;
-    p.emulator.control(json!({"update_delay_seconds": 0.2}));
+    p.emulator
+        .control(json!({"update_delay_seconds": 0.2, "wait_state_scale": 1.0}));
     let mut arns = vec![];
     for i in 0..SECRETS {
         arns.push(create_secret(&p.sm, &name(i), &format!("v1-{i}")).await);

@@ -178,7 +178,11 @@ async fn a_change_set_that_takes_seconds_to_create_is_waited_for_without_a_lambd
     const CREATED_IN: f64 = 6.0;
     let p = pipeline("120").await;
     p.emulator
-        .control(json!({"update_delay_seconds": 0.5, "change_set_seconds": CREATED_IN}));
+        // The pauses are the behaviour under test: in AWS's time.
+        .control(
+            json!({"update_delay_seconds": 0.5, "change_set_seconds": CREATED_IN,
+            "wait_state_scale": 1.0}),
+        );
     let (done, _) = refresh_every_stack(&p).await;
     // The guard read the change set once it was created, not its empty first answer:
     // phase one's plan names the guarded resources it deletes.

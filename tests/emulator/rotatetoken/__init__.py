@@ -449,7 +449,11 @@ tests/emulator/test_registry.py checks that it is the registry's):
        deploy's own waits) slows the state machine's fixed waits too (a run's start,
        staggered by a Wait state of the product; a callback task's time-out, which bounds
        what a lost event costs). The default 1 is AWS's time. A stop still ends the wait at
-       once.
+       once. Config `task_timeout_scale` scales the time-outs alone (null: as
+       `wait_state_scale`): the suites shorten their Wait states fivefold (the product
+       decides from AWS's state at every look, so any wait down to zero must be safe, as
+       patch 52 does for Retry waits) and keep AWS's time-outs, which their tests of lost
+       events measure.
        Source: Step Functions developer guide, "Wait workflow state" (Seconds, SecondsPath:
                the state waits that many seconds), "Task workflow state" (TimeoutSeconds,
                TimeoutSecondsPath: the task fails with States.Timeout when it runs longer).

@@ -31,9 +31,10 @@ CONTROL: dict[str, Any] = {
     "bus_deliveries_refused": 0,
     "retry_interval_scale": 1.0,
     "wait_state_scale": 1.0,
+    "task_timeout_scale": None,
     # AWS takes seconds; half a second keeps the suites quick while whoever reads or
     # executes a change set at once meets one still being created, as on AWS (the
-    # refresh's first look, after 1 s, finds it created: tests/waiting.rs sets 2.5 s).
+    # refresh's look after its pause finds it created: tests/waiting.rs sets 6 s).
     "change_set_seconds": 0.5,
 }
 # The keys a test may set, with what each does (its patch in parentheses). Every
@@ -61,7 +62,8 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "stack_status_events": '{"emitted": n, "lost": n, "duplicated": n}: counters of the status change events (49); post {} to reset',
     "bus_deliveries_refused": "events a rule sent to another account's bus that its policy refused (51): a counter",
     "retry_interval_scale": "1: Step Functions Retry waits take AWS's time; 0.1 compresses them tenfold, for suites (52)",
-    "wait_state_scale": "1: Wait states and task time-outs take AWS's time; 3 makes each three times as long, for a benchmark slowing all of AWS (55)",
+    "wait_state_scale": "1: Wait states and task time-outs take AWS's time; 3 makes each three times as long, for a benchmark slowing all of AWS; 0.2 shortens the suites' Wait states (55)",
+    "task_timeout_scale": "null: task time-outs follow wait_state_scale; a number scales them alone (the suites keep 1: a lost event's wait is what their tests measure) (55)",
     "change_set_seconds": "seconds an UPDATE change set (with its nested ones) stays CREATE_IN_PROGRESS before it is CREATE_COMPLETE, or FAILED when it changes nothing (56)",
     "account_limits": '{"ConcurrentResourcesLimit": 300}: what DescribeAccountLimits answers instead of AWS\'s defaults (50)',
 }

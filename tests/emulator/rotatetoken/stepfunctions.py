@@ -306,7 +306,11 @@ def install_retry_wait() -> None:
       slowing the whole of AWS by a factor (update times, API rates, its deploy's own
       waits) slows the state machine's fixed waits too (a run's start, staggered by a Wait
       state of the product; a callback task's time-out, which bounds what a lost event
-      costs). The default 1 is AWS's time. A stop still ends the wait at once.""",
+      costs). The default 1 is AWS's time. A stop still ends the wait at once. Config
+      `task_timeout_scale` scales the time-outs alone (null: as `wait_state_scale`): the
+      suites shorten their Wait states fivefold (the product decides from AWS's state at
+      every look, so any wait down to zero must be safe, as patch 52 does for Retry waits)
+      and keep AWS's time-outs, which their tests of lost events measure.""",
     source="""Step Functions developer guide, "Wait workflow state" (Seconds, SecondsPath: the
       state waits that many seconds), "Task workflow state" (TimeoutSeconds,
       TimeoutSecondsPath: the task fails with States.Timeout when it runs longer). moto
@@ -322,7 +326,8 @@ def install_wait_state_scale() -> None:
 
     def timeout_body(self: Any, env: Any) -> None:
         seconds = self._eval_seconds(env=env)
-        scale = float(CONTROL.get("wait_state_scale", 1.0))
+        own = CONTROL.get("task_timeout_scale")
+        scale = float(CONTROL.get("wait_state_scale", 1.0) if own is None else own)
         if scale != 1.0 and seconds != timeouts.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS:
             seconds = int(math.ceil(seconds * scale))
         env.stack.append(seconds)

@@ -169,6 +169,17 @@ pub fn wait_for(
     }
 }
 
+/// A pause of `ms` the refresh chose (the state machine's `Pause`, no Lambda held): for a
+/// change set CloudFormation is creating, which sends no event when it is done.
+pub fn pause(now_ms: u64, ms: u64) -> StackWait {
+    StackWait {
+        kind: WaitKind::Pause,
+        seconds: ms.div_ceil(1000).max(1),
+        request_token: None,
+        seen_ms: now_ms,
+    }
+}
+
 /// The wait of a stack its full lane did not admit: woken when a stack of its lane ends and
 /// hands its place on, else it asks again after [`PLACE_WAIT_MS`] (a hand-over lost) or at
 /// its wait budget's `deadline_ms` (which it began `max_wait_ms` before), whichever comes

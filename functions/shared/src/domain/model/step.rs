@@ -111,8 +111,7 @@ pub struct RefreshTask {
     /// Phase-two (`true`) updates that rolled back so far; retried with backoff.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub enable_failures: u32,
-    /// Epoch milliseconds before which the next attempt must not start: a phase-two
-    /// update after one rolled back, or the read of a begun preview. It only delays.
+    /// Epoch milliseconds before which the next phase-two attempt must not start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at_ms: Option<u64>,
     /// When this refresh began phase one's preview (epoch ms), which a later look reads

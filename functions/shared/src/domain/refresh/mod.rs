@@ -189,12 +189,6 @@ where
         && clock.now_ms() < deadline
         && preview::begin_ahead(updater, clock, task).await
     {
-        task.wait = Some(super::waiting::wait_for(
-            None,
-            task.retry_at_ms,
-            clock.now_ms(),
-            settings.poll_interval_ms,
-        ));
         return Ok(());
     }
     // The stack as this invocation's last look saw it, when that look changed nothing and

@@ -36,7 +36,8 @@ pub const PATIENCE_MS: u64 = 15 * 60_000;
 pub enum Previewed {
     /// The change set was read: what phase one would change.
     Read(Vec<PlannedChange>),
-    /// Begun or still being created: the task waits (`retry_at_ms`) and looks again.
+    /// Begun or still being created: the task waits (its `wait`, a pause) and looks again;
+    /// the next look reads the change set whenever it comes (it only delays).
     Paused,
     /// CloudFormation could not make it (the reason, said in the stack's row): the update
     /// would fail the same way. Nothing was changed.
@@ -139,7 +140,8 @@ where
                         PATIENCE_MS / 60_000
                     )));
                 }
-                task.retry_at_ms = Some(now + (age / 2).clamp(NEXT_LOOK_MS.0, NEXT_LOOK_MS.1));
+                let next = (age / 2).clamp(NEXT_LOOK_MS.0, NEXT_LOOK_MS.1);
+                task.wait = Some(crate::domain::waiting::pause(now, next));
                 return Ok(Previewed::Paused);
             }
             // Gone (deleted by someone, or by CloudFormation when another change set was
@@ -166,7 +168,7 @@ where
         // `false`: this look was retried after it began the change set; read next time.
         Ok(_) => {
             task.preview_since_ms = Some(now);
-            task.retry_at_ms = Some(now + FIRST_LOOK_MS);
+            task.wait = Some(crate::domain::waiting::pause(now, FIRST_LOOK_MS));
             Ok(Previewed::Paused)
         }
         Err(e) => {
