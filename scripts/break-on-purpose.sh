@@ -529,4 +529,6 @@ mutate "the emulator answers a missing change set with moto's ValidationError, n
 mutate "the emulator makes a second change set of one name beside the first" tests/emulator/rotatetoken/cloudformation/change_set_lifecycle.py \
   'def create_change_set(self: Any) -> Any:' $'def create_change_set(self: Any) -> Any:\n    return _moto.create_change_set(self)\n\n\ndef _unused(self: Any) -> Any:' test_a_second_change_set_of_one_name_is_refused emulator:test_change_set_lifecycle
 
+mutate "a failed change set made with other inputs fails the stack (never made again with the stack's)" functions/shared/src/domain/refresh/preview.rs \
+  $'                reason,\n                description,\n            } if description.ends_with(&plan.inputs_mark()) => {' $'                reason,\n                description,\n            } if std::hint::black_box(!description.is_empty()) => {' a_failed_change_set_made_with_other_inputs lib
 exit $survived

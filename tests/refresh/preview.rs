@@ -24,12 +24,10 @@ fn discovered(stack_id: &str) -> RefreshTask {
 }
 
 async fn look(w: &World, t: RefreshTask) -> RefreshTask {
-    // As the state machine does: a pause is waited out before the next look.
-    if let Some(at) = t.retry_at_ms {
-        let now = SystemClock.now_ms();
-        if at > now {
-            tokio::time::sleep(std::time::Duration::from_millis(at - now)).await;
-        }
+    // As the state machine does: a pause the refresh chose is waited out before the next
+    // look (a fifth of it, as the suites' Wait states: any pause must be safe).
+    if let Some(wait) = t.wait.as_ref().filter(|w| w.kind == WaitKind::Pause) {
+        tokio::time::sleep(std::time::Duration::from_millis(wait.seconds * 200)).await;
     }
     run_with(w, t, 10_000, EVENTS).await
 }

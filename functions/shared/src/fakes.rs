@@ -225,7 +225,10 @@ impl StackUpdater for FakeStack {
         }
         let (_, mark) = begun.remove(at);
         if let Some(reason) = self.preview_failure {
-            return Ok(PreviewRead::Failed(reason.to_string()));
+            return Ok(PreviewRead::Failed {
+                reason: reason.to_string(),
+                description: format!("RotateToken preview; inputs {mark}"),
+            });
         }
         Ok(PreviewRead::Ready {
             changes: self.planned.clone(),

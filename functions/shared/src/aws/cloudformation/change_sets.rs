@@ -18,6 +18,8 @@ enum Readiness {
     Obsolete,
     /// CloudFormation could not create it: its `StatusReason` (a reader that does not wait).
     Failed(String),
+    /// Deleted since (DELETE_COMPLETE): as good as missing.
+    Gone,
 }
 
 /// A change set that says nothing about the stack as it is: an error where the reader
@@ -148,8 +150,12 @@ impl CloudFormation {
             }
             Readiness::Failed(reason) => {
                 self.delete_change_set(stack_id, name).await?;
-                return Ok(PreviewRead::Failed(reason));
+                return Ok(PreviewRead::Failed {
+                    reason,
+                    description,
+                });
             }
+            Readiness::Gone => return Ok(PreviewRead::Missing),
             Readiness::Read => {}
         }
         while let Some((change_set, prefix)) = pending.pop() {
@@ -239,6 +245,11 @@ impl CloudFormation {
                 }
                 // Being deleted (one made before, then found obsolete, under the same name):
                 // gone by a later look.
+                "DELETE_COMPLETE" if !patient => return Ok(Readiness::Gone),
+                "DELETE_FAILED" if !patient => {
+                    let reason = out.status_reason().unwrap_or("it could not be deleted");
+                    return Ok(Readiness::Failed(reason.to_string()));
+                }
                 s if !patient && s.starts_with("DELETE_") => return Ok(Readiness::NotYet),
                 "CREATE_PENDING" | "CREATE_IN_PROGRESS"
                     if started.elapsed() < CHANGE_SET_PATIENCE =>

@@ -177,9 +177,10 @@ pub enum PreviewRead {
         changes: Vec<PlannedChange>,
         description: String,
     },
-    /// CloudFormation could not create it (its `StatusReason`): the update itself would
-    /// fail the same way (a template or a parameter it cannot resolve). Deleted.
-    Failed(String),
+    /// CloudFormation could not create it (its `StatusReason`), and its description:
+    /// the update itself would fail the same way when it was made with the update's inputs
+    /// (a template or a parameter it cannot resolve). Deleted.
+    Failed { reason: String, description: String },
     /// Made before the stack was updated again (ExecutionStatus `OBSOLETE`), deleted: it
     /// says nothing about the stack now, and a new one must be begun.
     Obsolete,

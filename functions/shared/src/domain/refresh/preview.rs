@@ -122,7 +122,11 @@ where
             // With other inputs (discovery saw other parameters than the stack has now):
             // read and deleted, made again below.
             PreviewRead::Ready { .. } => {}
-            PreviewRead::Failed(reason) => {
+            // One made with this update's inputs: the update would fail the same way.
+            PreviewRead::Failed {
+                reason,
+                description,
+            } if description.ends_with(&plan.inputs_mark()) => {
                 task.preview_since_ms = None;
                 return Ok(Previewed::Failed(format!(
                     "CloudFormation could not preview phase one: {reason}"
@@ -145,8 +149,9 @@ where
                 return Ok(Previewed::Paused);
             }
             // Gone (deleted by someone, or by CloudFormation when another change set was
-            // executed) or made before the stack changed: begun again.
-            PreviewRead::Obsolete | PreviewRead::Missing => {}
+            // executed), made before the stack changed, or a failed one made with other
+            // inputs (deleted): begun again.
+            PreviewRead::Obsolete | PreviewRead::Missing | PreviewRead::Failed { .. } => {}
         }
     }
     begin(updater, clock, task, plan, name).await

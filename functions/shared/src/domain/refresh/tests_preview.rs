@@ -185,3 +185,22 @@ fn a_begun_preview_no_look_will_read_is_deleted() {
     assert!(begun(&stack).is_empty(), "{second:?}");
     assert_eq!(second.preview_since_ms, None);
 }
+
+#[test]
+fn a_failed_change_set_made_with_other_inputs_is_made_again_before_the_stack_is_failed() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.preview_failure = Some("Parameters: [Env] must have values");
+    // Discovery saw no `Env`: the change set began with its inputs fails for that.
+    let mut stale = task(&stack);
+    stale.other_parameters = vec![];
+    let first = look(&stack, &stale, T);
+    let second = look(&stack, &first, T + 5_000);
+    assert_eq!(
+        paused_for(&second),
+        preview::FIRST_LOOK_MS / 1000,
+        "made again"
+    );
+    let third = look(&stack, &second, T + 10_000);
+    assert_eq!(third.outcome, Outcome::Failed, "{third:?}");
+    assert!(stack.updates.lock().unwrap().is_empty());
+}
