@@ -531,4 +531,6 @@ mutate "the emulator makes a second change set of one name beside the first" tes
 
 mutate "a failed change set made with other inputs fails the stack (never made again with the stack's)" functions/shared/src/domain/refresh/preview.rs \
   $'                reason,\n                description,\n            } if description.ends_with(&plan.inputs_mark()) => {' $'                reason,\n                description,\n            } if std::hint::black_box(!description.is_empty()) => {' a_failed_change_set_made_with_other_inputs lib
+mutate "how long a change set was waited for is taken from the task (a task can make its stack fail)" functions/shared/src/domain/refresh/preview.rs \
+  '                let age = now.saturating_sub(created_ms.unwrap_or(since));' '                let age = now.saturating_sub(std::hint::black_box(since)); let _ = created_ms;' how_long_a_change_set_was_waited_for lib
 exit $survived

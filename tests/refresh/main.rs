@@ -101,6 +101,30 @@ async fn run_with(
     .unwrap()
 }
 
+/// Someone else's deploy of `stack` (a consumer_template stack): `Environment` set to
+/// `staging`, the token kept.
+async fn someones_deploy(w: &World, stack: &str) {
+    w.cfn
+        .update_stack()
+        .stack_name(stack)
+        .use_previous_template(true)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("RotateToken")
+                .use_previous_value(true)
+                .build(),
+        )
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("Environment")
+                .parameter_value("staging")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 fn task(stack_id: &str) -> RefreshTask {
     RefreshTask::new(StackRef::from_stack_id(stack_id).unwrap(), "RotateToken")
 }
@@ -225,25 +249,7 @@ async fn a_busy_stack_is_waited_for_then_refreshed() {
     create_secret(&w.sm, "prod/db", "v1").await;
     let id = create_stack(&w.cfn, "app", &consumer_template("prod/db"), &[]).await;
     // Someone else's update is running when the refresh starts.
-    w.cfn
-        .update_stack()
-        .stack_name("app")
-        .use_previous_template(true)
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("RotateToken")
-                .use_previous_value(true)
-                .build(),
-        )
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("Environment")
-                .parameter_value("staging")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    someones_deploy(&w, "app").await;
 
     let out = run(&w, task(&id), 30_000).await;
 

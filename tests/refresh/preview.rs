@@ -74,25 +74,7 @@ async fn a_preview_made_before_a_deploy_is_made_again_and_the_refresh_reads_the_
     assert!(w.emulator.completed_token_updates("app").is_empty());
 
     // The customer deploys meanwhile: the change set now describes a stack that is gone.
-    w.cfn
-        .update_stack()
-        .stack_name(&id)
-        .use_previous_template(true)
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("RotateToken")
-                .use_previous_value(true)
-                .build(),
-        )
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("Environment")
-                .parameter_value("staging")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    someones_deploy(&w, &id).await;
     for _ in 0..100 {
         if stack_status_and_token(&w.cfn, "app").await.0 == "UPDATE_COMPLETE" {
             break;

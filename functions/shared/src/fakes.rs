@@ -79,6 +79,8 @@ pub(crate) struct FakeStack {
     /// Begun previews (change sets created, not yet read) by name, and the mark of the
     /// inputs each was made with.
     pub(crate) previews_begun: Mutex<Vec<(String, String)>>,
+    /// When CloudFormation began creating a begun preview (its CreationTime).
+    pub(crate) preview_created_ms: Option<u64>,
     /// CloudFormation fails to create a begun preview, with this reason.
     pub(crate) preview_failure: Option<&'static str>,
     /// Looks at a begun preview that find it still being created.
@@ -132,6 +134,7 @@ impl FakeStack {
             operations: Mutex::new(vec![]),
             previews_begun: Mutex::new(vec![]),
             preview_failure: None,
+            preview_created_ms: None,
             preview_pending_reads: Mutex::new(0),
         }
     }
@@ -221,7 +224,9 @@ impl StackUpdater for FakeStack {
         let mut pending = self.preview_pending_reads.lock().unwrap();
         if *pending > 0 {
             *pending -= 1;
-            return Ok(PreviewRead::Pending);
+            return Ok(PreviewRead::Pending {
+                created_ms: self.preview_created_ms,
+            });
         }
         let (_, mark) = begun.remove(at);
         if let Some(reason) = self.preview_failure {

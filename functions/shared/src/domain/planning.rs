@@ -4,7 +4,7 @@
 //! run and the refresh.
 
 use super::model::{
-    ParameterValue, PlannedChange, StackSnapshot, UpdatePlan, ALLOW_SIDE_CHANGES_TAG,
+    ParameterValue, PlannedChange, StackRef, StackSnapshot, UpdatePlan, ALLOW_SIDE_CHANGES_TAG,
 };
 
 /// The capabilities every refresh update acknowledges. The template is the stack's own,
@@ -31,33 +31,41 @@ pub fn plan_update(
             "stack has no `{token_parameter}` parameter any more"
         ));
     }
-    let parameters = snapshot
-        .parameters
+    let keys: Vec<&str> = snapshot.parameters.iter().map(|p| p.key.as_str()).collect();
+    let mut plan = plan_for(&snapshot.stack, token_parameter, value, &keys);
+    for c in &snapshot.capabilities {
+        if !plan.capabilities.contains(c) {
+            plan.capabilities.push(c.clone());
+        }
+    }
+    Ok(plan)
+}
+
+/// The update setting `token_parameter` to `value` and keeping each other of `keys` (the
+/// stack's parameters, in order) with `UsePreviousValue`, every capability acknowledged:
+/// [`plan_update`]'s, from the keys alone (phase one's preview begun before the stack is
+/// described).
+pub fn plan_for(stack: &StackRef, token_parameter: &str, value: &str, keys: &[&str]) -> UpdatePlan {
+    let parameters = keys
         .iter()
-        .map(|p| {
-            let v = if p.key == token_parameter {
+        .map(|key| {
+            let v = if *key == token_parameter {
                 ParameterValue::Value(value.to_string())
             } else {
                 ParameterValue::UsePrevious
             };
-            (p.key.clone(), v)
+            (key.to_string(), v)
         })
         .collect();
-    let mut capabilities: Vec<String> = ACKNOWLEDGED_CAPABILITIES
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    for c in &snapshot.capabilities {
-        if !capabilities.contains(c) {
-            capabilities.push(c.clone());
-        }
-    }
-    Ok(UpdatePlan {
-        stack: snapshot.stack.clone(),
+    UpdatePlan {
+        stack: stack.clone(),
         parameters,
-        capabilities,
+        capabilities: ACKNOWLEDGED_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
         request_token: None,
-    })
+    }
 }
 
 /// Why phase one must not run: it would change more than the guarded resources and the

@@ -13,13 +13,22 @@ enum Readiness {
     /// Its changes were read.
     Read,
     /// Still being created (and the reader does not wait).
-    NotYet,
+    NotYet(Option<u64>),
     /// Made before the stack was updated again (`ExecutionStatus` OBSOLETE).
     Obsolete,
     /// CloudFormation could not create it: its `StatusReason` (a reader that does not wait).
     Failed(String),
     /// Deleted since (DELETE_COMPLETE): as good as missing.
     Gone,
+}
+
+/// A change set's `CreationTime`, epoch milliseconds.
+fn created_ms(
+    out: &aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput,
+) -> Option<u64> {
+    out.creation_time()
+        .and_then(|t| t.to_millis().ok())
+        .and_then(|ms| u64::try_from(ms).ok())
 }
 
 /// A change set that says nothing about the stack as it is: an error where the reader
@@ -143,7 +152,7 @@ impl CloudFormation {
             Err(e) => return Err(self.deleted_after(stack_id, name, e).await),
         };
         match root {
-            Readiness::NotYet => return Ok(PreviewRead::Pending),
+            Readiness::NotYet(created_ms) => return Ok(PreviewRead::Pending { created_ms }),
             Readiness::Obsolete => {
                 self.delete_change_set(stack_id, name).await?;
                 return Ok(PreviewRead::Obsolete);
@@ -198,7 +207,7 @@ impl CloudFormation {
     /// One change set's changes (all pages, once it is ready); nested stacks' change sets
     /// are queued on `pending` instead of being listed themselves. With `description` (a
     /// begun preview's root), its description is kept, and one still being created (or
-    /// deleted) is [`Readiness::NotYet`] and one CloudFormation failed to create
+    /// deleted) is [`Readiness::NotYet`] (with its creation time) and one CloudFormation failed to create
     /// [`Readiness::Failed`] at once; without, this call waits while CloudFormation creates
     /// it, and a failure is an error.
     async fn changes_of(
@@ -241,7 +250,7 @@ impl CloudFormation {
             }
             match status {
                 "CREATE_PENDING" | "CREATE_IN_PROGRESS" if !patient => {
-                    return Ok(Readiness::NotYet)
+                    return Ok(Readiness::NotYet(created_ms(&out)))
                 }
                 // Being deleted (one made before, then found obsolete, under the same name):
                 // gone by a later look.
@@ -250,7 +259,9 @@ impl CloudFormation {
                     let reason = out.status_reason().unwrap_or("it could not be deleted");
                     return Ok(Readiness::Failed(reason.to_string()));
                 }
-                s if !patient && s.starts_with("DELETE_") => return Ok(Readiness::NotYet),
+                s if !patient && s.starts_with("DELETE_") => {
+                    return Ok(Readiness::NotYet(created_ms(&out)))
+                }
                 "CREATE_PENDING" | "CREATE_IN_PROGRESS"
                     if started.elapsed() < CHANGE_SET_PATIENCE =>
                 {

@@ -169,8 +169,9 @@ pub struct PlannedChange {
 /// A begun preview (a change set created by an earlier look), read once without waiting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PreviewRead {
-    /// CloudFormation is still creating it: look again after a pause.
-    Pending,
+    /// CloudFormation is still creating it: look again after a pause. Since when
+    /// (its `CreationTime`, epoch ms): how long it has been waited for is AWS's to say.
+    Pending { created_ms: Option<u64> },
     /// Created and read (then deleted): what the update would change, and the change
     /// set's description (which names the inputs it was made with: `UpdatePlan::inputs_mark`).
     Ready {

@@ -12,10 +12,8 @@
 //! to choose which call comes first. A change set made before the stack was updated again
 //! is `OBSOLETE` (ChangeSetSummary, ExecutionStatus, API reference) and is made anew.
 
-use super::super::model::{
-    ParameterValue, Phase, PlannedChange, PreviewRead, RefreshTask, UpdatePlan,
-};
-use super::super::planning::ACKNOWLEDGED_CAPABILITIES;
+use super::super::model::{Phase, PlannedChange, PreviewRead, RefreshTask, UpdatePlan};
+use super::super::planning::plan_for;
 use super::operations::request_token;
 use crate::ports::{AwsError, Clock, StackUpdater};
 
@@ -69,24 +67,16 @@ where
     let Some(name) = name(task) else {
         return false;
     };
-    let mut parameters = vec![(
-        task.parameter.clone(),
-        ParameterValue::Value(Phase::Disable.token_value().to_string()),
-    )];
-    parameters.extend(
-        task.other_parameters
-            .iter()
-            .map(|k| (k.clone(), ParameterValue::UsePrevious)),
+    // The token, then the parameters discovery found.
+    let keys: Vec<&str> = std::iter::once(task.parameter.as_str())
+        .chain(task.other_parameters.iter().map(String::as_str))
+        .collect();
+    let plan = plan_for(
+        &task.stack,
+        &task.parameter,
+        Phase::Disable.token_value(),
+        &keys,
     );
-    let plan = UpdatePlan {
-        stack: task.stack.clone(),
-        parameters,
-        capabilities: ACKNOWLEDGED_CAPABILITIES
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        request_token: None,
-    };
     matches!(
         begin(updater, clock, task, &plan, &name).await,
         Ok(Previewed::Paused)
@@ -132,8 +122,11 @@ where
                     "CloudFormation could not preview phase one: {reason}"
                 )));
             }
-            PreviewRead::Pending => {
-                let age = now.saturating_sub(since);
+            PreviewRead::Pending { created_ms } => {
+                // Waited for since CloudFormation began creating it (its CreationTime),
+                // not since the task says: a task cannot make it fail sooner. The task's
+                // time only where CloudFormation gives none.
+                let age = now.saturating_sub(created_ms.unwrap_or(since));
                 if age >= PATIENCE_MS {
                     // Deleted if CloudFormation lets it be (not while it is still being
                     // created: then the warning names it).

@@ -204,3 +204,17 @@ fn a_failed_change_set_made_with_other_inputs_is_made_again_before_the_stack_is_
     assert_eq!(third.outcome, Outcome::Failed, "{third:?}");
     assert!(stack.updates.lock().unwrap().is_empty());
 }
+
+#[test]
+fn how_long_a_change_set_was_waited_for_is_cloudformations_to_say_not_the_tasks() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    *stack.preview_pending_reads.lock().unwrap() = 1;
+    stack.preview_created_ms = Some(T);
+    let first = look(&stack, &task(&stack), T);
+    // A task claiming the preview began long ago: CloudFormation began it 5 s ago.
+    let mut claims = first;
+    claims.preview_since_ms = Some(T - preview::PATIENCE_MS);
+    let second = look(&stack, &claims, T + 5_000);
+    assert_eq!(second.outcome, Outcome::Waiting, "{second:?}");
+    assert_eq!(paused_for(&second), 5);
+}
