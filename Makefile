@@ -89,9 +89,14 @@ unit: deps
 
 test: deps static
 	@test -n "$(CLIPPY_DRIVER)" || { echo "clippy-driver not found: rustup component add clippy"; exit 1; }
-	$(LINTED) cargo build --locked --workspace --all-targets
 	# The emulator's own behaviours, through AWS's API (boto3): a 500 on a valid template fails.
-	$(PY) -m unittest discover -s tests/emulator -p 'test_*.py'
+	# They run while cargo builds: they mostly wait on their servers, the build needs the cores.
+	@mkdir -p target
+	@{ $(PY) -m unittest discover -s tests/emulator -p 'test_*.py' > target/emulator-tests.log 2>&1; \
+	  echo $$? > target/emulator-tests.rc; } & \
+	$(LINTED) cargo build --locked --workspace --all-targets; built=$$?; wait; \
+	echo "== the emulator's tests:"; cat target/emulator-tests.log; \
+	test $$built -eq 0 && test "$$(cat target/emulator-tests.rc)" -eq 0
 	$(LINTED) cargo nextest run --locked --workspace --all-targets --no-tests=fail $(NEXTEST_ARGS)
 
 # The functions as SAM runs them, in the Lambda container (scripts/local_invoke.py): a PASS

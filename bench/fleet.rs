@@ -46,8 +46,8 @@
 //!
 //! The local Lambda runs as many instances of a function as invocations are in flight, as
 //! Lambda does (`RT_LAMBDA_CONCURRENCY=aws`), each binary behind the Runtime API of our own
-//! host (`RT_LAMBDA_HOST=runtime-api`, tests/emulator/lambda_host.py: `cargo lambda watch`
-//! stalled under a few hundred concurrent invocations); invocations take longer here than on AWS (the
+//! host (tests/emulator/lambda_host.py, the suites' default: `cargo lambda watch` stalled
+//! under a few hundred concurrent invocations); invocations take longer here than on AWS (the
 //! emulator answers each AWS call in milliseconds to tens of them, on 2 shared cores), so
 //! the Lambda figures are upper bounds.
 //!
@@ -461,9 +461,6 @@ fn main() {
     // would count as Lambda time (tests/harness/functions.rs). Set before any thread starts.
     if std::env::var_os("RT_LAMBDA_CONCURRENCY").is_none() {
         std::env::set_var("RT_LAMBDA_CONCURRENCY", "aws");
-    }
-    if std::env::var_os("RT_LAMBDA_HOST").is_none() {
-        std::env::set_var("RT_LAMBDA_HOST", "runtime-api");
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,5 +1,5 @@
 //! End to end, as tests/state_machine.rs (the real ASL run by moto's Step Functions
-//! interpreter, the real Rust handlers through cargo lambda watch, the extended emulator):
+//! interpreter, the real Rust handlers, the extended emulator):
 //! runs across accounts, storms of versions and lost end-of-run events, in-place and
 //! classic stacks in one run as planned, a summary past the payload limit, and a refresh
 //! whose answer was lost after it changed its stack.
@@ -210,7 +210,7 @@ async fn the_consumers_of_a_secrets_replica_are_refreshed_with_its_own() {
 async fn a_storm_of_versions_runs_one_at_a_time_and_ends_on_the_last_value() {
     let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
     // Long enough updates that the whole storm arrives during the first run (deliveries to
-    // the trigger queue behind each other in cargo lambda watch under load).
+    // the trigger queue behind each other in the local Lambda under load).
     p.emulator.control(json!({"update_delay_seconds": 3.0}));
     let arn = create_secret(&p.sm, "prod/db-password", "value-0").await;
     let consumers = ["orders-api", "payments-worker"];

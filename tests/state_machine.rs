@@ -1,5 +1,7 @@
 //! End to end: the real ASL file, run by moto's Step Functions interpreter, whose Lambda
-//! tasks run the real Rust handlers (cargo lambda watch), against the extended emulator.
+//! tasks run the real Rust handlers, against the extended emulator: on `cargo lambda watch`
+//! (the README's path without Docker) for the scenario, on the suites' own Lambda host
+//! (tests/harness/functions.rs) for the others.
 //! The trigger receives the CloudTrail event through the EventBridge rule of template.yaml.
 
 use std::collections::BTreeMap;
@@ -23,7 +25,11 @@ const BYSTANDERS: [&str; 3] = ["no-parameter", "other-secret", "stuck"];
 /// Six stacks: three consumers; one without the parameter; one with the parameter that
 /// reads another secret; one consumer stuck in UPDATE_ROLLBACK_FAILED.
 async fn scenario(old_value: &str) -> Scenario {
-    let p = Pipeline::start(|env| env.set("SELECTION_MODE", "referencing")).await;
+    let p = Pipeline::start(|env| {
+        env.set("SELECTION_MODE", "referencing")
+            .on_cargo_lambda_watch()
+    })
+    .await;
     p.emulator.control(json!({"update_delay_seconds": 0.4}));
     let arn = create_secret(&p.sm, "prod/db-password", old_value).await;
     create_secret(&p.sm, "other/api-key", "unrelated").await;

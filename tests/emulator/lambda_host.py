@@ -1,6 +1,7 @@
 """A local Lambda service for hundreds of concurrent invocations: the fleet benchmark's host
-for the real Rust handlers (tests/harness/functions.rs starts it when
-`RT_LAMBDA_HOST=runtime-api`; the suites keep `cargo lambda watch`, the README's path).
+for the real Rust handlers, the suites' and the benchmarks' (tests/harness/functions.rs;
+`RT_LAMBDA_HOST=cargo-lambda` runs them on `cargo lambda watch`, the README's path, which
+tests/local_invoke.rs and tests/state_machine.rs's scenario keep).
 
 Why not `cargo lambda watch` there: in the 260- and 1,300-stack incident runs (2026-12-04)
 its function instances sat idle while ~540 invocations waited on it for minutes

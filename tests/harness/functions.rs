@@ -1,5 +1,6 @@
-//! The real handlers a test owns: `cargo lambda watch` on a free loopback port, with the
-//! settings the SAM template gives each function.
+//! The real handlers a test owns, on a free loopback port, with the settings the SAM
+//! template gives each function: on tests/emulator/lambda_host.py (a Lambda service of our
+//! own, behind the Runtime API), or on `cargo lambda watch` (the README's Docker-free path).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,10 +15,36 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct FunctionEnv {
     pub vars: Vec<(String, String)>,
+    pub host: LambdaHost,
+}
+
+/// What serves the functions' Invoke API to the emulator's Lambda bridge (patch 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LambdaHost {
+    /// tests/emulator/lambda_host.py: one process per concurrent invocation behind the
+    /// Runtime API, as Lambda runs them. The suites' default: `cargo lambda watch` spent
+    /// about half a core in system calls on its own while a suite ran (measured 2026-12-06:
+    /// 33 s of CPU in 70 s of the 30-secret coalescing test, against 1.6 s for this host),
+    /// the CPU two cores' worth of suites need for the handlers and the emulator.
+    RuntimeApi,
+    /// `cargo lambda watch`, the README's path without Docker: tests/local_invoke.rs and
+    /// tests/state_machine.rs's scenario run on it; `RT_LAMBDA_HOST=cargo-lambda` runs
+    /// every suite on it.
+    CargoLambdaWatch,
+}
+
+impl LambdaHost {
+    /// `RT_LAMBDA_HOST`: `cargo-lambda`, else the Runtime API host.
+    pub fn from_env() -> Self {
+        match std::env::var("RT_LAMBDA_HOST").as_deref() {
+            Ok("cargo-lambda") => Self::CargoLambdaWatch,
+            _ => Self::RuntimeApi,
+        }
+    }
 }
 
 impl FunctionEnv {
-    /// Instances of each function `cargo lambda watch` may run at once. Lambda gives one to
+    /// Instances of each function the host may run at once. Lambda gives one to
     /// every invocation the product has in flight: with `RT_LAMBDA_CONCURRENCY=aws` (the
     /// fleet benchmark) so does the bridge (each Map child can invoke at once; a run keeps
     /// `account-regions × MAX_CONCURRENCY × 2` children, `domain::lanes::map_concurrency`),
@@ -73,7 +100,14 @@ impl FunctionEnv {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            host: LambdaHost::from_env(),
         }
+    }
+
+    /// Served by `cargo lambda watch`, whatever `RT_LAMBDA_HOST` says.
+    pub fn on_cargo_lambda_watch(mut self) -> Self {
+        self.host = LambdaHost::CargoLambdaWatch;
+        self
     }
 
     pub fn set(mut self, key: &str, value: &str) -> Self {
@@ -83,7 +117,7 @@ impl FunctionEnv {
     }
 }
 
-/// The real handlers, served by `cargo lambda watch` (the Docker-free path of the README).
+/// The real handlers, served by [`FunctionEnv::host`].
 pub struct Functions {
     child: Child,
     pub port: u16,
@@ -137,7 +171,7 @@ impl Functions {
         let env_file = log.with_extension("env");
         let lines: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
         std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
-        if std::env::var("RT_LAMBDA_HOST").as_deref() == Ok("runtime-api") {
+        if env.host == LambdaHost::RuntimeApi {
             return Self::start_runtime_api_host(port, env, log, &env_file);
         }
         let mut cmd = Command::new(venv_bin("cargo-lambda"));
@@ -172,11 +206,10 @@ impl Functions {
         Self { child, port, log }
     }
 
-    /// `RT_LAMBDA_HOST=runtime-api` (the fleet benchmark): tests/emulator/lambda_host.py,
-    /// a Lambda service of our own that runs each binary behind the Runtime API, one
-    /// process per concurrent invocation, as many as `lambda_concurrency` per function.
-    /// `cargo lambda watch` stalled under a few hundred concurrent invocations
-    /// (docs/performance.md); the suites keep it, the README's Docker-free path.
+    /// [`LambdaHost::RuntimeApi`]: tests/emulator/lambda_host.py, a Lambda service of our
+    /// own that runs each binary behind the Runtime API, one process per concurrent
+    /// invocation, as many as `lambda_concurrency` per function. `cargo lambda watch` also
+    /// stalled under a few hundred concurrent invocations (docs/performance.md).
     fn start_runtime_api_host(port: u16, env: &FunctionEnv, log: PathBuf, env_file: &Path) -> Self {
         let bin_dir = target_dir().join(functions_profile());
         let mut child = Command::new(venv_bin("python"))

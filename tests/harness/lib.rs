@@ -1,5 +1,6 @@
 //! Test harness: starts the local AWS (moto plus the package `tests/emulator/rotatetoken/`)
-//! and the real Rust handlers (`cargo lambda watch`), each on a free loopback port, owned by
+//! and the real Rust handlers (tests/emulator/lambda_host.py, or `cargo lambda watch`), each
+//! on a free loopback port, owned by
 //! the test and killed when it is dropped. Suites in `tests/*.rs` use it.
 //!
 //! Tools come from the project's virtualenv (`make deps`): `.venv/bin/python` and
