@@ -92,7 +92,7 @@ test: deps static
 	# The emulator's own behaviours, through AWS's API (boto3): a 500 on a valid template fails.
 	# They run while cargo builds: they mostly wait on their servers, the build needs the cores.
 	@mkdir -p target
-	@{ $(PY) -m unittest discover -s tests/emulator -p 'test_*.py' > target/emulator-tests.log 2>&1; \
+	@rm -f target/emulator-tests.rc; { $(PY) -m unittest discover -s tests/emulator -p 'test_*.py' > target/emulator-tests.log 2>&1; \
 	  echo $$? > target/emulator-tests.rc; } & \
 	$(LINTED) cargo build --locked --workspace --all-targets; built=$$?; wait; \
 	echo "== the emulator's tests:"; cat target/emulator-tests.log; \

@@ -252,7 +252,7 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         seeding.elapsed().as_secs_f64()
     );
     let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/db-AbCdEf";
-    // Warm-up: a dry run, so the timed run does not include `cargo lambda watch` starting
+    // Warm-up: a dry run, so the timed run does not include the local Lambda starting
     // each function for the first time (seconds here; milliseconds on Lambda).
     p.start_execution(
         "warm-up",

@@ -104,8 +104,9 @@ async fn main() {
     let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/db-AbCdEf";
     let name = format!("scale-{}", if dry_run { "dry" } else { "real" });
     if timed {
-        // Warm-up: a dry run first, so the timed run does not include `cargo lambda
-        // watch` starting the discover and report instances for the first time (seconds
+        // Warm-up: a dry run first, so the timed run does not include the local Lambda
+        // (tests/emulator/lambda_host.py) starting the discover and report instances for
+        // the first time (seconds
         // each here; Lambda starts one in milliseconds, `make bench`'s cold start figures).
         let warm = "warm-up";
         p.start_execution(

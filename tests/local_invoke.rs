@@ -49,7 +49,7 @@ fn invoke_file(p: &Pipeline, function: &str, file: &str) -> Value {
 
 #[tokio::test]
 async fn every_shipped_event_runs_through_cargo_lambda_invoke() {
-    let p = Pipeline::start(|env| env).await;
+    let p = Pipeline::start(|env| env.on_cargo_lambda_watch()).await;
     create_secret(&p.sm, "prod/db-password", "v1").await;
     create_stack(
         &p.cfn,
@@ -147,7 +147,7 @@ async fn every_shipped_event_runs_through_cargo_lambda_invoke() {
 
 #[tokio::test]
 async fn bad_input_is_named_and_the_functions_keep_serving() {
-    let p = Pipeline::start(|env| env).await;
+    let p = Pipeline::start(|env| env.on_cargo_lambda_watch()).await;
     for (function, data, field) in [
         (
             "rotatetoken-trigger",

@@ -1,11 +1,11 @@
-"""A local Lambda service for hundreds of concurrent invocations: the fleet benchmark's host
-for the real Rust handlers, the suites' and the benchmarks' (tests/harness/functions.rs;
+"""A local Lambda service for the real Rust handlers, up to hundreds of concurrent
+invocations: the suites' and the benchmarks' (tests/harness/functions.rs;
 `RT_LAMBDA_HOST=cargo-lambda` runs them on `cargo lambda watch`, the README's path, which
 tests/local_invoke.rs and tests/state_machine.rs's scenario keep).
 
-Why not `cargo lambda watch` there: in the 260- and 1,300-stack incident runs (2026-12-04)
-its function instances sat idle while ~540 invocations waited on it for minutes
-(docs/performance.md). This host does what Lambda does, and no more:
+Why not `cargo lambda watch`: in the 260- and 1,300-stack incident runs (2026-12-04) its
+function instances sat idle while ~540 invocations waited on it for minutes, and in the
+suites it spent about half a core in system calls of its own (docs/performance.md). This host does what Lambda does, and no more:
 - Invoke API: `POST /2015-03-31/functions/<name>/invocations` answers the function's result,
   or HTTP 500 with its `{errorType, errorMessage}` as cargo lambda watch does (the emulator's
   bridge, patch 8, turns that into AWS's 200 + `X-Amz-Function-Error: Unhandled`).
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-instances", type=int, default=1000)
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ", "RUST_LOG")}
     env.update(read_env_file(args.env_file))
     log_file = open(args.log, "ab") if args.log else sys.stderr.buffer  # noqa: SIM115
     host = Host(args.bin_dir, env, args.max_instances, log_file)

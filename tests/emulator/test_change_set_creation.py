@@ -50,12 +50,13 @@ class ChangeSetCreationTime(EmulatorTestCase):
         )["Id"]
 
     def test_a_change_set_is_in_progress_without_changes_until_its_time_has_passed(self) -> None:
-        self.emulator.post("/moto-api/rotatetoken/config", {"change_set_seconds": 1.0})
+        # 3 s: the first look comes well within it even while cargo builds beside this suite.
+        self.emulator.post("/moto-api/rotatetoken/config", {"change_set_seconds": 3.0})
         cs = self.preview("false")
         early = self.cfn.describe_change_set(ChangeSetName=cs)
         self.assertEqual((early["Status"], early["ExecutionStatus"]), ("CREATE_IN_PROGRESS", "UNAVAILABLE"))
         self.assertEqual(early.get("Changes", []), [])
-        time.sleep(1.1)
+        time.sleep(3.1)
         done = self.cfn.describe_change_set(ChangeSetName=cs)
         self.assertEqual((done["Status"], done["ExecutionStatus"]), ("CREATE_COMPLETE", "AVAILABLE"))
         self.assertEqual([c["ResourceChange"]["Action"] for c in done["Changes"]], ["Remove"])

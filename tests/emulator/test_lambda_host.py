@@ -1,4 +1,4 @@
-"""The benchmark's local Lambda service (lambda_host.py) through its Invoke API, with a
+"""The suites' and benchmarks' local Lambda service (lambda_host.py) through its Invoke API, with a
 tiny runtime in Python standing in for a function binary.
 
 Run: .venv/bin/python -m unittest discover -s tests/emulator -p 'test_*.py'

@@ -1,5 +1,5 @@
 //! A tiny blocking HTTP/1.1 client for loopback control calls (emulator control endpoints,
-//! cargo lambda watch's Invoke API), so tests need no HTTP client crate.
+//! the local Lambda's Invoke API), so tests need no HTTP client crate.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

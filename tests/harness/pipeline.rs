@@ -70,8 +70,9 @@ pub const RETRY_INTERVAL_SCALE: f64 = 0.1;
 /// change set being created or before another phase-two attempt), as a fraction of AWS's
 /// (emulator patch 55): a fifth as long. The product decides from AWS's state at every
 /// look, so it must already cope with any wait down to zero. Task time-outs keep AWS's
-/// time: a lost event's wait is what the tests of lost events measure. Suites whose Wait
-/// is the behaviour (a coalescing window) set 1.
+/// time: a lost event's wait is what the tests of lost events measure. Tests whose Wait's
+/// length relative to their own actions is the behaviour (short coalescing windows, a
+/// change set's pauses) set 1.
 pub const WAIT_STATE_SCALE: f64 = 0.2;
 
 pub fn alerts_topic_arn() -> String {

@@ -64,13 +64,14 @@ tests/emulator/test_registry.py checks that it is the registry's):
   7. [CloudFormation] StackStatusReason is reported.
        Source: DescribeStacks API reference (Stack, StackStatusReason); moto 5.2.5's Stack
                has no such attribute.
-  8. [Lambda] Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers)
-       or to `sam local start-lambda` (make local-invoke, its X-Amz-Function-Error passed
-       on): the function name is the binary name (or the logical id); handler errors become
-       AWS's 200 + `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the
-       function's Timeout is enforced (Sandbox.Timedout); an invocation the host drops mid-
-       way (its environment gone) is Runtime.ExitError, never an error moto's interpreter
-       would make States.Runtime.
+  8. [Lambda] Invoke is bridged over HTTP to the real Rust handlers
+       (tests/emulator/lambda_host.py or `cargo lambda watch`) or to `sam local start-
+       lambda` (make local-invoke, its X-Amz-Function-Error passed on): the function name is
+       the binary name (or the logical id); handler errors become AWS's 200 + `X-Amz-
+       Function-Error: Unhandled` with `{errorType, errorMessage}`; the function's Timeout
+       is enforced (Sandbox.Timedout); an invocation the host drops mid-way (its environment
+       gone) is Runtime.ExitError, never an error moto's interpreter would make
+       States.Runtime.
        Source: Lambda Invoke API reference (X-Amz-Function-Error); measured: moto runs no
                handler without Docker, cargo lambda watch answers a handler error as HTTP
                500 (../shared/FIELD-NOTES.md). Runtime.ExitError: Lambda developer guide,

@@ -1,5 +1,6 @@
-"""(8) Lambda Invoke bridged over HTTP to the real handlers: `cargo lambda watch` or
-`sam local start-lambda` (state.LAMBDA_BRIDGE, set by --lambda-bridge)."""
+"""(8) Lambda Invoke bridged over HTTP to the real handlers: tests/emulator/lambda_host.py,
+`cargo lambda watch` or `sam local start-lambda` (state.LAMBDA_BRIDGE, set by
+--lambda-bridge)."""
 
 from __future__ import annotations
 
@@ -79,8 +80,8 @@ def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) ->
 
 @patch(
     8, service="Lambda",
-    behaviour="""Invoke is bridged over HTTP to `cargo lambda watch` (the real Rust handlers) or to
-     `sam local start-lambda` (make local-invoke, its X-Amz-Function-Error passed on): the
+    behaviour="""Invoke is bridged over HTTP to the real Rust handlers (tests/emulator/lambda_host.py
+     or `cargo lambda watch`) or to `sam local start-lambda` (make local-invoke, its X-Amz-Function-Error passed on): the
      function name is the binary name (or the logical id); handler errors become AWS's 200 +
      `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage}`; the function's
      Timeout is enforced (Sandbox.Timedout); an invocation the host drops mid-way (its

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(package_doc or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int)
-    parser.add_argument("--lambda-bridge", default=state.LAMBDA_BRIDGE, help="cargo lambda watch URL")
+    parser.add_argument("--lambda-bridge", default=state.LAMBDA_BRIDGE, help="the local Lambda's Invoke API URL")
     parser.add_argument("--instance", default="", help="answered in config: tells two emulators apart")
     parser.add_argument("--fork-server", metavar="SOCKET", help="start emulators by fork on request (fork_server)")
     parser.add_argument("--idle-seconds", type=float, default=300.0)
