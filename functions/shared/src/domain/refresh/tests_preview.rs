@@ -157,19 +157,27 @@ fn the_look_that_reads_the_preview_still_judges_it_before_anything_is_deleted() 
     assert!(begun(&stack).is_empty(), "its change set deleted");
 }
 
-#[test]
-fn a_preview_made_with_other_parameters_than_the_stack_has_now_is_made_again() {
-    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
-    // Discovery saw the stack before a deploy added `Env`.
-    let mut stale = task(&stack);
+/// A task from a discovery that saw none of the stack's other parameters: its first look
+/// begins a preview with those inputs, the next finds it made with other inputs than the
+/// update's and begins it again (a fresh pause). Returns the task after that second look.
+fn made_again_from_stale_inputs(stack: &FakeStack) -> RefreshTask {
+    let mut stale = task(stack);
     stale.other_parameters = vec![];
-    let first = look(&stack, &stale, T);
-    let second = look(&stack, &first, T + 5_000);
+    let first = look(stack, &stale, T);
+    let second = look(stack, &first, T + 5_000);
     assert_eq!(
         paused_for(&second),
         preview::FIRST_LOOK_MS / 1000,
         "begun again"
     );
+    second
+}
+
+#[test]
+fn a_preview_made_with_other_parameters_than_the_stack_has_now_is_made_again() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    // Discovery saw the stack before a deploy added `Env`.
+    let second = made_again_from_stale_inputs(&stack);
     assert!(stack.updates.lock().unwrap().is_empty());
     look(&stack, &second, T + 10_000);
     assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
@@ -191,15 +199,7 @@ fn a_failed_change_set_made_with_other_inputs_is_made_again_before_the_stack_is_
     let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
     stack.preview_failure = Some("Parameters: [Env] must have values");
     // Discovery saw no `Env`: the change set began with its inputs fails for that.
-    let mut stale = task(&stack);
-    stale.other_parameters = vec![];
-    let first = look(&stack, &stale, T);
-    let second = look(&stack, &first, T + 5_000);
-    assert_eq!(
-        paused_for(&second),
-        preview::FIRST_LOOK_MS / 1000,
-        "made again"
-    );
+    let second = made_again_from_stale_inputs(&stack);
     let third = look(&stack, &second, T + 10_000);
     assert_eq!(third.outcome, Outcome::Failed, "{third:?}");
     assert!(stack.updates.lock().unwrap().is_empty());
