@@ -446,6 +446,7 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
             ) => &discover_out,
             ("StillUpdating?", "Variable")
             | ("WaitForStack", "TimeoutSecondsPath" | "task.$")
+            | ("Refresh", "TimeoutSecondsPath")
             | ("Pause", "SecondsPath") => &refresh_out,
             ("Stagger", "SecondsPath") => &item_out,
             ("GatherChanges", "Variable") | ("WaitForMoreChanges", "SecondsPath") => &trigger_out,
@@ -497,6 +498,10 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
     );
     assert!(at(&refresh_out, "$.wait.seconds").unwrap().is_u64());
     assert!(at(&item_out, "$.start_after_seconds").unwrap().is_u64());
+    // Refresh's time-out is read from every task it is entered with: discovery's first.
+    for task in [&item_out, &refresh_out] {
+        assert!(at(task, "$.look_seconds").unwrap().as_u64().unwrap() > 0);
+    }
     assert!(at(&discover_out, "$.dry_run").unwrap().is_boolean());
     assert!(at(&report_out, "$.run_failed").unwrap().is_boolean());
     assert!(at(&discover_out, "$.max_concurrency").unwrap().is_u64());
@@ -513,8 +518,13 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         read.results.is_some(),
         "Report reads the Map's results at {results_at}"
     );
-    let error_at = states["RefreshStacks"]["ItemProcessor"]["States"]["Refresh"]["Catch"][0]
-        ["ResultPath"]
+    let error_at = states["RefreshStacks"]["ItemProcessor"]["States"]["Refresh"]["Catch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ErrorEquals"] == serde_json::json!(["States.ALL"]))
+        .map(|c| &c["ResultPath"])
+        .expect("Refresh catches every failure")
         .as_str()
         .map(|p| p.trim_start_matches("$.").to_string())
         .expect("Refresh's Catch writes the error into the task");

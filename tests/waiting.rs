@@ -146,6 +146,13 @@ async fn each_update_is_waited_for_by_its_end_event_without_holding_a_lambda() {
         log.matches("step woken").count() >= 2 * STACKS.len(),
         "every update's end woke its step"
     );
+    // Each update was waited for by the look that began it, on its own step's token (the
+    // state machine's Refresh): no WaitForStack step, one state transition fewer a look.
+    assert!(
+        log.matches("waiting on its own token").count() >= 2 * STACKS.len(),
+        "each update's look kept its own token: {}",
+        log.matches("waiting on its own token").count()
+    );
 }
 
 #[tokio::test]
@@ -163,10 +170,13 @@ async fn a_lost_end_event_costs_one_time_out_and_then_one_look() {
         p.emulator.completed_token_updates("api"),
         vec!["false", "true"]
     );
-    // Every event lost: each of the two waits ended by its 3 s time-out, then one look.
+    // Every event lost: each of the two waits ended by its time-out, then one look. The
+    // look that began the update waits on its own token: its state's time-out is the
+    // wait's 3 s and the look's own allowance (domain::waiting::look_seconds, 18 s here).
     assert!(took >= Duration::from_secs(6), "two waits of 3 s: {took:?}");
+    let time_out = rotatetoken::domain::waiting::look_seconds(true, 3_000);
     assert!(
-        took < Duration::from_secs(60),
+        took < Duration::from_secs(2 * time_out + 40),
         "bounded by the time-outs: {took:?}"
     );
     assert_eq!(p.functions.logs().matches("step woken").count(), 0);

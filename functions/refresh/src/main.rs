@@ -1,12 +1,12 @@
 //! Refresh: advance one stack through RotateToken=false then =true (or its one in-place
-//! update), polling it, until it is done or this invocation's budget runs out (then the
-//! state machine calls again).
+//! update), one look at a time, and answer the state machine's step (its task token), or
+//! keep the token for the stack's end event (service::look).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use rotatetoken::aws::retries::SdkRetries;
 use rotatetoken::aws::{
     load_config, organizations::Organizations, s3::S3RunStore, secretsmanager::SecretsManager,
-    targets::AssumedRoles,
+    sfn::TaskTokens, targets::AssumedRoles,
 };
 use rotatetoken::ports::{Clock, SystemClock};
 use rotatetoken::{config, service, telemetry};
@@ -39,24 +39,27 @@ async fn main() -> Result<(), Error> {
     let access = AssumedRoles::new(&aws, scope.targets.clone());
     let org = Organizations::new(&aws);
     let secrets = SecretsManager::new(&aws);
+    // The state machine's step waits on its token: each look answers it (service::look).
+    let tokens = TaskTokens::new(&aws);
     // The run's files: `rotate-token stop`'s marker is read there, each stack's progress
     // written there for `rotate-token watch` (none in a local invoke).
     let files = runs_bucket.map(|bucket| S3RunStore::new(&aws, bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (access, org, secrets, scope) = (&access, &org, &secrets, &scope);
+        let (access, org, secrets, scope, tokens) = (&access, &org, &secrets, &scope, &tokens);
         let files = files.as_ref();
         let settings = settings.clone();
         async move {
             let now = SystemClock.now_ms();
             let until = budget_until(now, event.context.deadline, step_budget_ms);
             tracing::debug!(budget_ms = until - now, "invocation budget");
-            service::refresh(
+            service::look(
                 files,
                 access,
                 org,
                 secrets,
                 &SystemClock,
                 &SdkRetries,
+                tokens,
                 settings,
                 scope,
                 event.payload,

@@ -169,6 +169,45 @@ pub fn wait_for(
     }
 }
 
+/// The time-out of a look handed a task with no look before it (discovery's): Lambda's
+/// longest invocation (15 minutes, "Lambda quotas"), so that no look's own work outlasts
+/// its state; such a look never waits on its own token ([`waits_on_own_token`]).
+pub const FIRST_LOOK_SECONDS: u64 = 900;
+
+/// What a look's own work may take, on top of the wait for its stack, within its state's
+/// time-out: a look of the events design makes a few CloudFormation and S3 calls (about a
+/// second on AWS). A lost end event costs at most this much more than `PollIntervalSeconds`.
+pub const LOOK_ALLOWANCE_SECONDS: u64 = 15;
+
+/// The time-out of the next look's state (`RefreshTask::look_seconds`): with events, the
+/// wait for the stack (`PollIntervalSeconds`) and the look's own work; polling (no events),
+/// a look works up to its budget, so as long as any invocation may.
+pub fn look_seconds(wait_for_events: bool, poll_interval_ms: u64) -> u64 {
+    match wait_for_events {
+        true => poll_interval_ms.div_ceil(1000).max(1) + LOOK_ALLOWANCE_SECONDS,
+        false => FIRST_LOOK_SECONDS,
+    }
+}
+
+/// Whether a look that hands back `wait` keeps its own step's task token for the stack's
+/// end event (the state machine's `Refresh` waits on it: two state transitions a look
+/// instead of three through `WaitForStack`). Only a wait for the stack, in a state whose
+/// time-out was sized for one (`look_seconds` of a look before it) and which has most of
+/// that wait left: otherwise the state's time-out would end the wait too soon, or a lost
+/// event would cost more than `seconds`, and the task goes on to `WaitForStack` instead.
+/// `entered_ms`: when the state was entered (its time-out runs from then).
+pub fn waits_on_own_token(
+    wait: &StackWait,
+    look_seconds: u64,
+    entered_ms: u64,
+    now_ms: u64,
+) -> bool {
+    let left_ms = (entered_ms + look_seconds * 1000).saturating_sub(now_ms);
+    wait.kind == WaitKind::Stack
+        && look_seconds <= wait.seconds + LOOK_ALLOWANCE_SECONDS
+        && left_ms >= wait.seconds * 1000 / 2
+}
+
 /// A pause of `ms` the refresh chose (the state machine's `Pause`, no Lambda held): for a
 /// change set CloudFormation is creating, which sends no event when it is done.
 pub fn pause(now_ms: u64, ms: u64) -> StackWait {
@@ -208,6 +247,7 @@ mod tests {
             request_token: token.map(Into::into),
             seen_ms,
             execution: None,
+            task: None,
         }
     }
 
@@ -303,6 +343,36 @@ mod tests {
             stack_prefix(STACK),
             stack_prefix(&STACK.replace("/1", "/2"))
         );
+    }
+
+    #[test]
+    fn a_look_waits_on_its_own_token_only_for_its_stack_in_a_state_sized_for_that_wait() {
+        let stack = wait_for(Some("t".into()), None, 0, 120_000);
+        let sized = look_seconds(true, 120_000);
+        assert_eq!(sized, 120 + LOOK_ALLOWANCE_SECONDS);
+        assert!(waits_on_own_token(&stack, sized, 10_000, 11_000));
+        // Most of the wait gone in the look itself: WaitForStack waits the whole of it.
+        assert!(!waits_on_own_token(&stack, sized, 10_000, 10_000 + 80_000));
+        // A first look's state outlasts any invocation: a lost event would cost 15 minutes.
+        assert!(!waits_on_own_token(
+            &stack,
+            FIRST_LOOK_SECONDS,
+            10_000,
+            11_000
+        ));
+        assert!(!waits_on_own_token(
+            &stack,
+            look_seconds(false, 120_000),
+            10_000,
+            11_000
+        ));
+        // A pause and a place are the state machine's Pause and WaitForStack.
+        let pause = wait_for(None, Some(5_000), 0, 120_000);
+        assert!(!waits_on_own_token(&pause, sized, 0, 1));
+        let place = wait_for_place(0, 3_600_000, 3_600_000);
+        assert!(!waits_on_own_token(&place, sized, 0, 1));
+        // A clock behind the state's entry (another host) leaves the whole time-out.
+        assert!(waits_on_own_token(&stack, sized, 20_000, 10_000));
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod fuzz;
 
 pub use audit::{audit, current_version, AuditCounts, AuditReport, AuditRow, RECONCILE_CAUSE};
 pub use discover::discover;
-pub use refresh::{refresh, NO_STOPS, STOPPED_BY_OPERATOR};
+pub use refresh::{look, refresh, NO_STOPS, STOPPED_BY_OPERATOR};
 pub use report::report;
 pub use scope::{resolve_targets, with_replicas, Scope};
 pub use trigger::{trigger, Trigger, TriggerReport};

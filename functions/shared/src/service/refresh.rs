@@ -7,15 +7,18 @@ use tracing::{info, warn, Instrument};
 use super::lane;
 use super::scope::target_of;
 use super::Scope;
-use crate::domain::error::{from_step_input, InputError};
+use crate::domain::error::{from_step_input, required_str, InputError};
 use crate::domain::in_place::RefreshMode;
-use crate::domain::model::{Outcome, Phase, RefreshTask, RunFiles, StackProgress, StackRef};
+use crate::domain::model::{
+    Outcome, Phase, RefreshTask, RunFiles, StackProgress, StackRef, WaitRegistration,
+};
 use crate::domain::refresh::{self, RefreshSettings};
 use crate::domain::targets::session_name;
+use crate::domain::{utc, waiting};
 use crate::handler::FunctionError;
 use crate::ports::{
-    AccountDirectory, Clock, LockStore, NoRunFiles, RetryTally, RunStore, SecretDirectory,
-    StackUpdater, TargetAccess,
+    AccountDirectory, Callback, Clock, LockStore, NoRunFiles, RetryTally, RunStore,
+    SecretDirectory, StackUpdater, TargetAccess, TaskCallbacks, WaitBoard,
 };
 use crate::telemetry;
 
@@ -272,6 +275,126 @@ where
     }
     Ok(out)
 }
+
+/// The refresh function's input, as the state machine's `Refresh` sends it: the task, the
+/// step's token and when the state was entered (`$$.State.EnteredTime`). A bare task (a
+/// local invoke, `cargo lambda invoke`) is answered with the next task.
+///
+/// The step's output is its callback's ("Invoke an AWS Lambda function with Step
+/// Functions": `.waitForTaskToken`; an error the function raises fails the task, which
+/// `Refresh` retries and catches as before). A look that must wait for its stack's end
+/// keeps its own token for that end ([`waiting::waits_on_own_token`]; the waiter sends the
+/// next task when the stack's event comes, or the state's time-out, `look_seconds`, leads
+/// back to `Refresh`): no `WaitForStack` step, two state transitions a look instead of
+/// three. Any other look sends its task back at once.
+#[allow(clippy::too_many_arguments)]
+pub async fn look<R, A, O, S, C, T, K>(
+    files: Option<&R>,
+    access: &A,
+    org: &O,
+    secrets: &S,
+    clock: &C,
+    retries: &T,
+    tokens: &K,
+    settings: RefreshSettings,
+    scope: &Scope,
+    input: Value,
+    budget_until_ms: u64,
+) -> Result<RefreshTask, FunctionError>
+where
+    R: RunStore + LockStore + WaitBoard + Sync,
+    A: TargetAccess + Sync,
+    O: AccountDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+    T: RetryTally + Sync,
+    K: TaskCallbacks + Sync,
+{
+    if input.get("task_token").is_none() {
+        let (events, poll) = (settings.wait_for_events, settings.poll_interval_ms);
+        let mut out = refresh(
+            files,
+            access,
+            org,
+            secrets,
+            clock,
+            retries,
+            settings,
+            scope,
+            input,
+            budget_until_ms,
+        )
+        .await?;
+        out.look_seconds = waiting::look_seconds(events, poll);
+        return Ok(out);
+    }
+    let token = required_str(&input, &["task_token"])?.to_string();
+    let task = input.get("task").cloned().unwrap_or(Value::Null);
+    let started_ms = clock.now_ms();
+    let entered_ms = input
+        .get("entered")
+        .and_then(Value::as_str)
+        .and_then(utc::parse_ms)
+        .unwrap_or(started_ms);
+    // This state's time-out, as the task it was entered with says (the state read it from
+    // there): the look ends its own work before it, and waits on its token only within it.
+    let this_look = task
+        .get("look_seconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(waiting::FIRST_LOOK_SECONDS);
+    let until = budget_until_ms.min((entered_ms + this_look * 1000).saturating_sub(LOOK_MARGIN_MS));
+    let (events, poll) = (settings.wait_for_events, settings.poll_interval_ms);
+    let mut out = refresh(
+        files, access, org, secrets, clock, retries, settings, scope, task, until,
+    )
+    .await
+    .map_err(|e| match e {
+        FunctionError::Input(i) => FunctionError::Input(InputError::new(
+            i.field.replacen("input", "input.task", 1),
+            i.problem,
+        )),
+        other => other,
+    })?;
+    out.look_seconds = waiting::look_seconds(events, poll);
+    let two_phase = out.mode.is_two_phase();
+    let after_change = |e: FunctionError| match (e, two_phase) {
+        (FunctionError::Aws(e), true) => FunctionError::AwsAfterChange(e),
+        (e, _) => e,
+    };
+    let now = clock.now_ms();
+    if let (Some(files), Some(wait), Outcome::Waiting) = (files, out.wait.as_ref(), out.outcome) {
+        if waiting::waits_on_own_token(wait, this_look, entered_ms, now) {
+            let mut next = out.clone();
+            next.wait = None;
+            let registration = WaitRegistration {
+                stack_id: out.stack.id.clone(),
+                task_token: token,
+                request_token: wait.request_token.clone(),
+                seen_ms: wait.seen_ms,
+                execution: out.execution.clone(),
+                task: Some(Box::new(next)),
+            };
+            let kept = super::wait::keep_for_stack(files, tokens, registration, false).await;
+            let woken = kept.map_err(after_change)?.woken;
+            info!(stack = %out.stack.name, woken, "waiting on its own token for the stack's end");
+            return Ok(out);
+        }
+    }
+    let output = serde_json::to_string(&out).unwrap_or_default();
+    match tokens.succeed(&token, &output).await {
+        Ok(Callback::Delivered) => {}
+        // The state timed out meanwhile: its Catch has begun another look, which reads
+        // the stack again; this one's task is not needed.
+        Ok(Callback::Gone) => {
+            warn!(stack = %out.stack.name, "the step no longer waited for this look (timed out)")
+        }
+        Err(e) => return Err(after_change(FunctionError::Aws(e))),
+    }
+    Ok(out)
+}
+
+/// What a look leaves itself before its state's time-out: to hand its task back.
+const LOOK_MARGIN_MS: u64 = 5_000;
 
 /// The task's run selected its stack (with this parameter and mode), as the selection file
 /// discover wrote says; else the task is refused, naming the field.

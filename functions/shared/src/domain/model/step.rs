@@ -199,6 +199,18 @@ pub struct RefreshTask {
     /// reads it); never read by the refresh: it only delays.
     #[serde(default)]
     pub start_after_seconds: u32,
+    /// The time-out of the state machine's `Refresh` for the look this task is handed to
+    /// (`TimeoutSecondsPath`): the look's own work and the wait for its stack's end event,
+    /// which `Refresh` spends on its own task token ([`crate::domain::waiting::look_seconds`]).
+    /// Always written (the state reads it). Written by every look for the next (discovery's
+    /// tasks carry [`crate::domain::waiting::FIRST_LOOK_SECONDS`]); read by a look only to
+    /// choose whether it waits on its own token, never to decide anything of the stack.
+    #[serde(default = "first_look_seconds")]
+    pub look_seconds: u64,
+}
+
+fn first_look_seconds() -> u64 {
+    crate::domain::waiting::FIRST_LOOK_SECONDS
 }
 
 /// A nested stack below a root: its logical-id path from the root and its stack id.
@@ -258,6 +270,7 @@ impl RefreshTask {
             warning: None,
             wait: None,
             start_after_seconds: 0,
+            look_seconds: first_look_seconds(),
         }
     }
 }

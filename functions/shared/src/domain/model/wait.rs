@@ -50,6 +50,11 @@ pub struct WaitRegistration {
     /// The run, for the log lines of a wake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// What the wake sends back as the step's output: the task of the look that waits on
+    /// its own token (the state machine's `Refresh`, whose output is its callback's). None:
+    /// a `WaitForStack` step, which keeps its own input (`ResultPath: null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Box<super::RefreshTask>>,
 }
 
 /// A stack operation's end, as the waiter read it from a "CloudFormation Stack Status

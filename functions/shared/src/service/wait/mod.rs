@@ -108,13 +108,34 @@ where
         )
         .await;
     }
-    let mut registration = WaitRegistration {
+    let registration = WaitRegistration {
         stack_id: task.stack.id.clone(),
         task_token,
         request_token: wait.request_token,
         seen_ms: wait.seen_ms,
         execution: task.execution,
+        task: None,
     };
+    keep_for_stack(board, tokens, registration, true).await
+}
+
+/// Keeps a step's token under its stack's key until the end it waits for: the waiter's
+/// registrations (`WaitForStack`), and those of a look that waits on its own token (the
+/// refresh, [`crate::domain::waiting::waits_on_own_token`]). The registration is written
+/// before the ends already recorded are read (the module's comment), and an end that came
+/// first wakes the step now. `remove_woken`: whether a step woken here has its
+/// registration removed at once (the refresh leaves it to the waiter: the stack's next end
+/// finds its token closed and removes it, and the bucket's lifecycle any left).
+pub(crate) async fn keep_for_stack<B, T>(
+    board: &B,
+    tokens: &T,
+    mut registration: WaitRegistration,
+    remove_woken: bool,
+) -> Result<WaitReport, FunctionError>
+where
+    B: WaitBoard + LockStore + Sync,
+    T: TaskCallbacks + Sync,
+{
     let key = registration_key(&registration.stack_id, &registration.task_token);
     board.keep(&key, to_json(&registration)).await?;
     let mut report = WaitReport {
@@ -126,7 +147,7 @@ where
         match read_end(board, &end_key(&registration.stack_id, &ours)).await? {
             Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {
                 info!(stack = %registration.stack_id, status = %end.status, "our update's end came before its wait: waking now");
-                report.woken += send(board, tokens, &key, &registration).await?;
+                report.woken += send_and(board, tokens, &key, &registration, remove_woken).await?;
                 return Ok(report);
             }
             // Our update had ended before the stack was seen busy: what runs now is
@@ -142,7 +163,7 @@ where
     if let Some(end) = read_end(board, &last_end_key(&registration.stack_id)).await? {
         if wakes(&registration, &end) {
             info!(stack = %registration.stack_id, status = %end.status, "the stack's end came before its wait: waking now");
-            report.woken += send(board, tokens, &key, &registration).await?;
+            report.woken += send_and(board, tokens, &key, &registration, remove_woken).await?;
         }
     }
     Ok(report)
@@ -172,6 +193,7 @@ where
         request_token: None,
         seen_ms,
         execution,
+        task: None,
     };
     let key = place_registration_key(&stack.account, &stack.region, &registration.task_token);
     board.keep(&key, to_json(&registration)).await?;
@@ -395,8 +417,31 @@ where
     B: WaitBoard + LockStore + Sync,
     T: TaskCallbacks + Sync,
 {
-    let sent = tokens.succeed(&registration.task_token, "{}").await?;
-    board.forget(key).await?;
+    send_and(board, tokens, key, registration, true).await
+}
+
+/// [`send`], removing the registration only when `remove` (else left to the waiter).
+async fn send_and<B, T>(
+    board: &B,
+    tokens: &T,
+    key: &str,
+    registration: &WaitRegistration,
+    remove: bool,
+) -> Result<u32, FunctionError>
+where
+    B: WaitBoard + LockStore + Sync,
+    T: TaskCallbacks + Sync,
+{
+    // A look waiting on its own token is sent its task, the step's output; a WaitForStack
+    // step keeps its input and is sent nothing.
+    let output = match &registration.task {
+        Some(task) => serde_json::to_string(task).unwrap_or_else(|_| "{}".to_string()),
+        None => "{}".to_string(),
+    };
+    let sent = tokens.succeed(&registration.task_token, &output).await?;
+    if remove {
+        board.forget(key).await?;
+    }
     let execution = registration.execution.as_deref().unwrap_or("-");
     Ok(match sent {
         Callback::Delivered => {

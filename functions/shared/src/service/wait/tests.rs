@@ -59,19 +59,109 @@ impl WaitBoard for Board {
     }
 }
 
-/// Step Functions' side: each token completes once; later sends find it gone.
+/// Step Functions' side: each token completes once; later sends find it gone. The outputs
+/// delivered, in order, beside the tokens.
 #[derive(Default)]
-struct Tokens(Mutex<Vec<String>>);
+struct Tokens(Mutex<Vec<String>>, Mutex<Vec<String>>);
 
 impl TaskCallbacks for Tokens {
-    async fn succeed(&self, task_token: &str, _: &str) -> Result<Callback, AwsError> {
+    async fn succeed(&self, task_token: &str, output: &str) -> Result<Callback, AwsError> {
         let mut sent = self.0.lock().unwrap();
         if sent.iter().any(|t| t == task_token) {
             return Ok(Callback::Gone);
         }
         sent.push(task_token.to_string());
+        self.1.lock().unwrap().push(output.to_string());
         Ok(Callback::Delivered)
     }
+}
+
+/// A look's own registration (the refresh's, [`keep_for_stack`]): its next task kept.
+fn own_wait(task_token: &str) -> (WaitRegistration, RefreshTask) {
+    let mut next = RefreshTask::new(StackRef::from_stack_id(STACK).unwrap(), "RotateToken");
+    next.update_started = true;
+    next.look_seconds = 135;
+    let registration = WaitRegistration {
+        stack_id: STACK.into(),
+        task_token: task_token.into(),
+        request_token: Some(OURS.into()),
+        seen_ms: 0,
+        execution: Some("run".into()),
+        task: Some(Box::new(next.clone())),
+    };
+    (registration, next)
+}
+
+fn registrations(board: &Board) -> Vec<String> {
+    let kept = board.0.lock().unwrap();
+    kept.keys()
+        .filter(|k| crate::domain::waiting::is_registration_key(k))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_look_waiting_on_its_own_token_is_sent_its_next_task_by_the_end_it_waits_for() {
+    let (board, tokens) = (Board::default(), Tokens::default());
+    let (registration, next) = own_wait("own");
+    let r = run(keep_for_stack(&board, &tokens, registration, false)).unwrap();
+    assert_eq!((r.registered, r.woken), (true, 0));
+    let r = run(wait(
+        &board,
+        &tokens,
+        2,
+        0,
+        end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
+    ))
+    .unwrap();
+    assert_eq!(r.woken, 1);
+    // The step's output is its callback's: the look's next task, exactly.
+    let sent: RefreshTask = serde_json::from_str(&tokens.1.lock().unwrap()[0]).unwrap();
+    assert_eq!(sent, next);
+    assert!(registrations(&board).is_empty(), "removed by the waiter");
+    // A WaitForStack step keeps its own input: it is sent nothing of a task.
+    run(wait(&board, &tokens, 2, 0, step("w", None, 0))).unwrap();
+    run(wait(
+        &board,
+        &tokens,
+        2,
+        0,
+        end("UPDATE_COMPLETE", "Console-1", "2026-12-04T08:00:09Z"),
+    ))
+    .unwrap();
+    assert_eq!(tokens.1.lock().unwrap()[1], "{}");
+}
+
+#[test]
+fn a_look_whose_end_came_first_wakes_itself_and_leaves_its_registration_to_the_waiter() {
+    let (board, tokens) = (Board::default(), Tokens::default());
+    run(wait(
+        &board,
+        &tokens,
+        2,
+        0,
+        end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
+    ))
+    .unwrap();
+    let (registration, next) = own_wait("own");
+    let r = run(keep_for_stack(&board, &tokens, registration, false)).unwrap();
+    assert_eq!((r.registered, r.woken), (true, 1));
+    let sent: RefreshTask = serde_json::from_str(&tokens.1.lock().unwrap()[0]).unwrap();
+    assert_eq!(sent, next);
+    // The refresh removes nothing (its role cannot): an end that would wake it again (its
+    // update's, delivered twice) finds the token used and removes the registration, waking
+    // nothing; else the bucket's lifecycle removes it (template.yaml, expire-waits).
+    assert_eq!(registrations(&board).len(), 1);
+    let r = run(wait(
+        &board,
+        &tokens,
+        2,
+        0,
+        end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
+    ))
+    .unwrap();
+    assert_eq!(r.woken, 0);
+    assert!(registrations(&board).is_empty());
 }
 
 fn step(task_token: &str, request_token: Option<&str>, seen_ms: u64) -> Value {
