@@ -472,6 +472,26 @@ mutate "a reconciling run keeps the stagger planned before the audit dropped the
 mutate "the state machine starts each stack without its stagger" statemachine/rotatetoken.asl.json \
   '"StartAt": "Stagger",' '"StartAt": "Refresh",' each_stack_begins_with_its_stagger contracts
 
+# Refresh waits on its own token (issue 26: two state transitions a look, not three).
+mutate "a look never waits on its own token (every stack wait goes through WaitForStack)" functions/shared/src/domain/waiting.rs \
+  '    wait.kind == WaitKind::Stack
+        && look_seconds' '    wait.kind == WaitKind::Place
+        && look_seconds' each_update_is_waited_for_by_its_end_event waiting
+mutate "a woken look is handed the task with its wait (WaitForStack waits again for an end already come)" functions/shared/src/service/refresh.rs \
+  '            next.wait = None;' '            let _ = &mut next;' each_update_is_waited_for_by_its_end_event waiting
+mutate "the waiter sends a look waiting on its own token an empty output, not its task" functions/shared/src/service/wait/mod.rs \
+  '        Some(task) => serde_json::to_string(task).unwrap_or_else(|_| "{}".to_string()),
+        None => "{}".to_string(),' '        Some(task) if std::hint::black_box(false) => serde_json::to_string(task).unwrap_or_else(|_| "{}".to_string()),
+        _ => "{}".to_string(),' a_look_waiting_on_its_own_token_is_sent lib
+mutate "a look whose state timed out (its end event lost) is recorded as failed" statemachine/rotatetoken.asl.json \
+  '"States.Timeout"
+                ],
+                "ResultPath": null,
+                "Next": "Refresh"' '"States.Timeout"
+                ],
+                "ResultPath": null,
+                "Next": "RecordError"' a_lost_end_event_costs_one_time_out waiting
+
 # Reads per look (issue 26: at most 6 CloudFormation reads per stack per phase).
 mutate "every look describes the stack again (the snapshot phase two could reuse is dropped)" functions/shared/src/domain/refresh/mod.rs \
   '            seen = Some(snapshot);' '            let _ = snapshot;' each_update_is_waited_for_by_its_end_event waiting

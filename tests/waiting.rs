@@ -153,6 +153,13 @@ async fn each_update_is_waited_for_by_its_end_event_without_holding_a_lambda() {
         "each update's look kept its own token: {}",
         log.matches("waiting on its own token").count()
     );
+    // And the task the waiter sent back went straight on to the next look: no child
+    // entered WaitForStack (each of its looks was quick, its lane had room).
+    for m in p.emulator.map_runs() {
+        let entered = &m["states_entered"];
+        assert_eq!(entered.get("WaitForStack"), None, "{entered}");
+        assert!(entered["Refresh"].as_u64().unwrap() >= 3 * STACKS.len() as u64);
+    }
 }
 
 #[tokio::test]
