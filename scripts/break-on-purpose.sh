@@ -492,6 +492,12 @@ mutate "a look whose state timed out (its end event lost) is recorded as failed"
                 "ResultPath": null,
                 "Next": "RecordError"' a_lost_end_event_costs_one_time_out waiting
 
+mutate "the look after a time-out starts from the timed-out look's input, not from what it kept" functions/shared/src/service/refresh.rs \
+  '                && kept.invocations > given.invocations =>' '                && kept.invocations > given.invocations
+                && std::hint::black_box(false) =>' a_lost_end_event_costs_one_time_out waiting
+mutate "the waiter removes a timed-out look's registration, and the task it kept with it" functions/shared/src/service/wait/mod.rs \
+  '    let taken_up_later = registration.task.is_some() && sent == Callback::Gone;' '    let taken_up_later = registration.task.is_some() && sent == Callback::Gone && std::hint::black_box(false);' a_look_whose_step_timed_out_leaves lib
+
 # Reads per look (issue 26: at most 6 CloudFormation reads per stack per phase).
 mutate "every look describes the stack again (the snapshot phase two could reuse is dropped)" functions/shared/src/domain/refresh/mod.rs \
   '            seen = Some(snapshot);' '            let _ = snapshot;' each_update_is_waited_for_by_its_end_event waiting

@@ -535,6 +535,25 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         task.error.is_some(),
         "the task reads the caught error at {error_at}"
     );
+    // A look's time-out goes back to Refresh, marked where the next look reads it.
+    let timeout = states["RefreshStacks"]["ItemProcessor"]["States"]["Refresh"]["Catch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ErrorEquals"] == serde_json::json!(["States.Timeout"]))
+        .expect("Refresh catches its time-out");
+    assert_eq!(timeout["Next"], "Refresh");
+    let at = timeout["ResultPath"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("$.");
+    let mut timed = refresh_out.clone();
+    timed[at] = serde_json::json!({"Error": "States.Timeout", "Cause": ""});
+    let task: RefreshTask = serde_json::from_value(timed).unwrap();
+    assert!(
+        task.timed_out.is_some(),
+        "the task reads its time-out at {at}"
+    );
 }
 
 #[test]

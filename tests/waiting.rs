@@ -179,14 +179,24 @@ async fn a_lost_end_event_costs_one_time_out_and_then_one_look() {
     );
     // Every event lost: each of the two waits ended by its time-out, then one look. The
     // look that began the update waits on its own token: its state's time-out is the
-    // wait's 3 s and the look's own allowance (domain::waiting::look_seconds, 18 s here).
+    // wait's 3 s and the look's own allowance (domain::waiting::look_seconds, 8 s here).
     assert!(took >= Duration::from_secs(6), "two waits of 3 s: {took:?}");
     let time_out = rotatetoken::domain::waiting::look_seconds(true, 3_000);
     assert!(
         took < Duration::from_secs(2 * time_out + 40),
         "bounded by the time-outs: {took:?}"
     );
-    assert_eq!(p.functions.logs().matches("step woken").count(), 0);
+    let log = p.functions.logs();
+    assert_eq!(log.matches("step woken").count(), 0);
+    // Each update's look waited on its own token; the look after each time-out went on
+    // from the task it kept (Step Functions hands it the timed-out look's input).
+    assert!(
+        log.matches("the look goes on from the task the timed-out look kept")
+            .count()
+            >= 2,
+        "{}",
+        log.matches("waiting on its own token").count()
+    );
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ impl Pipeline {
         let mut env = FunctionEnv::for_emulator(&emulator)
             .set("RUNS_BUCKET", RUNS_BUCKET)
             .set("ALERTS_TOPIC_ARN", &alerts_topic_arn())
-            // As template.yaml sets it: waits are the state machine's (WaitForStack).
+            // As template.yaml sets it: a look waits on its token, no Lambda held.
             .set("WAIT_FOR_STATUS_EVENTS", "true");
         for (name, value) in prepare(emulator.sdk_config().await).await {
             env = env.set(name, &value);

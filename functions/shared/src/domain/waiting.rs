@@ -58,6 +58,19 @@ pub fn registration_key(stack_id: &str, task_token: &str) -> String {
     format!("{}{}.json", stack_prefix(stack_id), short_hash(task_token))
 }
 
+/// The registration of a look that waits on its own token: one per stack and run, each
+/// such look of the run replacing the one before. Its task is what the look handed on: the
+/// next look's input when the end wakes it, and, when the step timed out instead, what the
+/// look after the time-out takes up ([`crate::service::look`]; Step Functions gives that
+/// look the timed-out look's input, from before what it did).
+pub fn own_registration_key(stack_id: &str, execution: &str) -> String {
+    format!(
+        "{}look-{}.json",
+        stack_prefix(stack_id),
+        short_hash(execution)
+    )
+}
+
 /// The stack's latest end the waiter saw (any operation).
 pub fn last_end_key(stack_id: &str) -> String {
     format!("{}last-end.json", stack_prefix(stack_id))
@@ -176,15 +189,19 @@ pub const FIRST_LOOK_SECONDS: u64 = 900;
 
 /// What a look's own work may take, on top of the wait for its stack, within its state's
 /// time-out: a look of the events design makes a few CloudFormation and S3 calls (about a
-/// second on AWS). A lost end event costs at most this much more than `PollIntervalSeconds`.
-pub const LOOK_ALLOWANCE_SECONDS: u64 = 15;
+/// second on AWS). An eighth of the wait, from 5 s to 15 s: a lost end event costs at most
+/// that much more than `PollIntervalSeconds` (135 s at the default 120 s).
+pub fn look_allowance_seconds(wait_seconds: u64) -> u64 {
+    (wait_seconds / 8).clamp(5, 15)
+}
 
 /// The time-out of the next look's state (`RefreshTask::look_seconds`): with events, the
 /// wait for the stack (`PollIntervalSeconds`) and the look's own work; polling (no events),
 /// a look works up to its budget, so as long as any invocation may.
 pub fn look_seconds(wait_for_events: bool, poll_interval_ms: u64) -> u64 {
+    let wait = poll_interval_ms.div_ceil(1000).max(1);
     match wait_for_events {
-        true => poll_interval_ms.div_ceil(1000).max(1) + LOOK_ALLOWANCE_SECONDS,
+        true => wait + look_allowance_seconds(wait),
         false => FIRST_LOOK_SECONDS,
     }
 }
@@ -204,7 +221,7 @@ pub fn waits_on_own_token(
 ) -> bool {
     let left_ms = (entered_ms + look_seconds * 1000).saturating_sub(now_ms);
     wait.kind == WaitKind::Stack
-        && look_seconds <= wait.seconds + LOOK_ALLOWANCE_SECONDS
+        && look_seconds <= wait.seconds + look_allowance_seconds(wait.seconds)
         && left_ms >= wait.seconds * 1000 / 2
 }
 
@@ -349,7 +366,13 @@ mod tests {
     fn a_look_waits_on_its_own_token_only_for_its_stack_in_a_state_sized_for_that_wait() {
         let stack = wait_for(Some("t".into()), None, 0, 120_000);
         let sized = look_seconds(true, 120_000);
-        assert_eq!(sized, 120 + LOOK_ALLOWANCE_SECONDS);
+        assert_eq!(sized, 135);
+        assert_eq!(
+            look_seconds(true, 3_000),
+            8,
+            "at least 5 s for the look's own work"
+        );
+        assert_eq!(look_seconds(true, 900_000), 915, "at most 15 s");
         assert!(waits_on_own_token(&stack, sized, 10_000, 11_000));
         // Most of the wait gone in the look itself: WaitForStack waits the whole of it.
         assert!(!waits_on_own_token(&stack, sized, 10_000, 10_000 + 80_000));

@@ -329,7 +329,10 @@ where
         return Ok(out);
     }
     let token = required_str(&input, &["task_token"])?.to_string();
-    let task = input.get("task").cloned().unwrap_or(Value::Null);
+    let mut task = input.get("task").cloned().unwrap_or(Value::Null);
+    if let Some(files) = files.filter(|_| task.get("timed_out").is_some()) {
+        task = taken_up(files, task).await?;
+    }
     let started_ms = clock.now_ms();
     let entered_ms = input
         .get("entered")
@@ -356,8 +359,10 @@ where
         other => other,
     })?;
     out.look_seconds = waiting::look_seconds(events, poll);
-    let two_phase = out.mode.is_two_phase();
-    let after_change = |e: FunctionError| match (e, two_phase) {
+    out.timed_out = None;
+    // As the domain's `Interrupted::changed`: an update of this refresh may have begun.
+    let changed = out.update_started || (out.mode.is_two_phase() && out.phase != Phase::Disable);
+    let after_change = |e: FunctionError| match (e, changed) {
         (FunctionError::Aws(e), true) => FunctionError::AwsAfterChange(e),
         (e, _) => e,
     };
@@ -391,6 +396,37 @@ where
         Err(e) => return Err(after_change(FunctionError::Aws(e))),
     }
     Ok(out)
+}
+
+/// The task a look starts from after its step timed out (`timed_out`, the state machine's
+/// Catch): Step Functions hands it the timed-out look's input, from before that look began
+/// an update, judged a phase or counted a failure. What that look handed on is in the run's
+/// registration for the stack ([`waiting::own_registration_key`], written only by the
+/// pipeline's roles): taken up when it is that look's (same stack and run, a later look
+/// than the input's). Else the input, as after any retry; either way the look reads the
+/// stack before it acts.
+async fn taken_up<R: WaitBoard + Sync>(files: &R, input: Value) -> Result<Value, FunctionError> {
+    let given: RefreshTask = from_step_input("input.task", input.clone())?;
+    let Some(execution) = given.execution.as_deref() else {
+        return Ok(input);
+    };
+    let key = waiting::own_registration_key(&given.stack.id, execution);
+    let kept = files
+        .find(&key)
+        .await?
+        .and_then(|body| serde_json::from_slice::<WaitRegistration>(&body).ok())
+        .and_then(|r| r.task);
+    match kept {
+        Some(kept)
+            if kept.stack.id == given.stack.id
+                && kept.execution == given.execution
+                && kept.invocations > given.invocations =>
+        {
+            info!(stack = %given.stack.name, "its step timed out: the look goes on from the task the timed-out look kept");
+            Ok(serde_json::to_value(*kept).unwrap_or(input))
+        }
+        _ => Ok(input),
+    }
 }
 
 /// What a look leaves itself before its state's time-out: to hand its task back.

@@ -161,6 +161,12 @@ pub struct RefreshTask {
     /// checks before phase one): their cleanup failures are looked for after phase one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nested: Vec<ReachedStack>,
+    /// Set by the state machine's `Catch` (`ResultPath: $.timed_out`) when a look's step
+    /// timed out (a lost or late end event): the next look takes up the task the timed-out
+    /// look kept with its token, if the run's registration for the stack has it. Only
+    /// chooses where the look starts from; what was done is read from the stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<StepError>,
     /// Set by the state machine's `Catch` (`ResultPath: $.error`) when the refresh function
     /// failed for good; the report turns it into the stack's final row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,6 +267,7 @@ impl RefreshTask {
             other_parameters: Vec::new(),
             orphaned: Vec::new(),
             nested: Vec::new(),
+            timed_out: None,
             error: None,
             mode: RefreshMode::TwoPhase,
             secret_arn: None,

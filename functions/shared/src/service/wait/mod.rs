@@ -19,8 +19,8 @@ use crate::domain::error::{from_step_input, required_str, InputError};
 use crate::domain::lanes::{self, lane_key, place_registration_key, waiting_prefix};
 use crate::domain::model::{Lane, RefreshTask, StackEnd, StackRef, WaitKind, WaitRegistration};
 use crate::domain::waiting::{
-    end_key, is_registration_key, last_end_key, registration_key, stack_end, stack_prefix, wakes,
-    CLOCK_SLACK_MS,
+    end_key, is_registration_key, last_end_key, own_registration_key, registration_key, stack_end,
+    stack_prefix, wakes, CLOCK_SLACK_MS,
 };
 use crate::handler::FunctionError;
 use crate::ports::{Callback, LockStore, TaskCallbacks, WaitBoard};
@@ -136,7 +136,11 @@ where
     B: WaitBoard + LockStore + Sync,
     T: TaskCallbacks + Sync,
 {
-    let key = registration_key(&registration.stack_id, &registration.task_token);
+    // A look's own: one per stack and run (the look after a time-out finds it there).
+    let key = match (&registration.task, &registration.execution) {
+        (Some(_), Some(execution)) => own_registration_key(&registration.stack_id, execution),
+        _ => registration_key(&registration.stack_id, &registration.task_token),
+    };
     board.keep(&key, to_json(&registration)).await?;
     let mut report = WaitReport {
         registered: true,
@@ -439,7 +443,11 @@ where
         None => "{}".to_string(),
     };
     let sent = tokens.succeed(&registration.task_token, &output).await?;
-    if remove {
+    // A look's own registration whose step timed out is kept: the look after the time-out
+    // takes up its task (the run's next such look replaces it; the bucket's lifecycle
+    // removes the last).
+    let taken_up_later = registration.task.is_some() && sent == Callback::Gone;
+    if remove && !taken_up_later {
         board.forget(key).await?;
     }
     let execution = registration.execution.as_deref().unwrap_or("-");

@@ -148,9 +148,9 @@ fn a_look_whose_end_came_first_wakes_itself_and_leaves_its_registration_to_the_w
     assert_eq!((r.registered, r.woken), (true, 1));
     let sent: RefreshTask = serde_json::from_str(&tokens.1.lock().unwrap()[0]).unwrap();
     assert_eq!(sent, next);
-    // The refresh removes nothing (its role cannot): an end that would wake it again (its
-    // update's, delivered twice) finds the token used and removes the registration, waking
-    // nothing; else the bucket's lifecycle removes it (template.yaml, expire-waits).
+    // The refresh removes nothing (its role cannot): the run's next own wait on the stack
+    // replaces it, the bucket's lifecycle removes the last (template.yaml, expire-waits);
+    // an end that would wake it again (its update's, delivered twice) wakes nothing.
     assert_eq!(registrations(&board).len(), 1);
     let r = run(wait(
         &board,
@@ -161,7 +161,30 @@ fn a_look_whose_end_came_first_wakes_itself_and_leaves_its_registration_to_the_w
     ))
     .unwrap();
     assert_eq!(r.woken, 0);
-    assert!(registrations(&board).is_empty());
+    let (again, _) = own_wait("own-2");
+    run(keep_for_stack(&board, &tokens, again, false)).unwrap();
+    assert_eq!(registrations(&board).len(), 1, "one per stack and run");
+}
+
+#[test]
+fn a_look_whose_step_timed_out_leaves_its_task_for_the_look_after_the_time_out() {
+    let (board, tokens) = (Board::default(), Tokens::default());
+    let (registration, next) = own_wait("own");
+    run(keep_for_stack(&board, &tokens, registration, false)).unwrap();
+    // The step timed out: Step Functions closed its token.
+    tokens.0.lock().unwrap().push("own".into());
+    let r = run(wait(
+        &board,
+        &tokens,
+        2,
+        0,
+        end("UPDATE_COMPLETE", OURS, "2026-12-04T08:00:05Z"),
+    ))
+    .unwrap();
+    assert_eq!(r.woken, 0);
+    let key = crate::domain::waiting::own_registration_key(STACK, "run");
+    let kept: WaitRegistration = serde_json::from_slice(&board.0.lock().unwrap()[&key]).unwrap();
+    assert_eq!(kept.task.as_deref(), Some(&next), "kept for the next look");
 }
 
 fn step(task_token: &str, request_token: Option<&str>, seen_ms: u64) -> Value {
