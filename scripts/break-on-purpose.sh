@@ -486,10 +486,10 @@ mutate "the waiter sends a look waiting on its own token an empty output, not it
 mutate "a look whose state timed out (its end event lost) is recorded as failed" statemachine/rotatetoken.asl.json \
   '"States.Timeout"
                 ],
-                "ResultPath": null,
+                "ResultPath": "$.timed_out",
                 "Next": "Refresh"' '"States.Timeout"
                 ],
-                "ResultPath": null,
+                "ResultPath": "$.timed_out",
                 "Next": "RecordError"' a_lost_end_event_costs_one_time_out waiting
 
 mutate "the look after a time-out starts from the timed-out look's input, not from what it kept" functions/shared/src/service/refresh.rs \
