@@ -490,11 +490,11 @@ mutate "a look whose state timed out (its end event lost) is recorded as failed"
                 "Next": "Refresh"' '"States.Timeout"
                 ],
                 "ResultPath": "$.timed_out",
-                "Next": "RecordError"' a_lost_end_event_costs_one_time_out waiting
+                "Next": "RecordError"' a_look_waiting_on_its_own_token_whose_end_is_lost waiting
 
 mutate "the look after a time-out starts from the timed-out look's input, not from what it kept" functions/shared/src/service/refresh.rs \
   '                && kept.invocations > given.invocations =>' '                && kept.invocations > given.invocations
-                && std::hint::black_box(false) =>' a_lost_end_event_costs_one_time_out waiting
+                && std::hint::black_box(false) =>' a_look_waiting_on_its_own_token_whose_end_is_lost waiting
 mutate "the waiter removes a timed-out look's registration, and the task it kept with it" functions/shared/src/service/wait/mod.rs \
   '    let taken_up_later = registration.task.is_some() && sent == Callback::Gone;' '    let taken_up_later = registration.task.is_some() && sent == Callback::Gone && std::hint::black_box(false);' a_look_whose_step_timed_out_leaves lib
 

@@ -177,25 +177,51 @@ async fn a_lost_end_event_costs_one_time_out_and_then_one_look() {
         p.emulator.completed_token_updates("api"),
         vec!["false", "true"]
     );
-    // Every event lost: each of the two waits ended by its time-out, then one look. The
-    // look that began the update waits on its own token: its state's time-out is the
-    // wait's 3 s and the look's own allowance (domain::waiting::look_seconds, 8 s here).
+    // Every event lost: each of the two waits ended by its 3 s time-out, then one look
+    // (an interval this short waits through WaitForStack: a look's state outlasts it).
     assert!(took >= Duration::from_secs(6), "two waits of 3 s: {took:?}");
-    let time_out = rotatetoken::domain::waiting::look_seconds(true, 3_000);
     assert!(
-        took < Duration::from_secs(2 * time_out + 40),
+        took < Duration::from_secs(60),
         "bounded by the time-outs: {took:?}"
     );
+    assert_eq!(p.functions.logs().matches("step woken").count(), 0);
+}
+
+#[tokio::test]
+async fn a_look_waiting_on_its_own_token_whose_end_is_lost_is_taken_up_after_its_time_out() {
+    // PollIntervalSeconds 60: each update's look waits on its own token, its state's
+    // time-out 67 s (domain::waiting::look_seconds), run a tenth as long here.
+    let p = pipeline("60").await;
+    p.emulator.control(
+        json!({"update_delay_seconds": 0.5, "task_timeout_scale": 0.1,
+        "stack_status_event_faults": {"lose": 1.0}}),
+    );
+    let arn = create_secret(&p.sm, "prod/db", "v1").await;
+    create_stack(&p.cfn, "api", &consumer_template(&arn), &[]).await;
+    let (done, took) = run(&p, &arn).await;
+
+    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
+    assert_eq!(row(&done.summary, "api")["outcome"], "refreshed");
+    assert_eq!(
+        p.emulator.completed_token_updates("api"),
+        vec!["false", "true"]
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "two time-outs of 7 s: {took:?}"
+    );
+    // Step Functions enters the look after a time-out with the timed-out look's input:
+    // each went on from the task the timed-out look kept with its registration.
     let log = p.functions.logs();
-    assert_eq!(log.matches("step woken").count(), 0);
-    // Each update's look waited on its own token; the look after each time-out went on
-    // from the task it kept (Step Functions hands it the timed-out look's input).
+    assert!(
+        log.matches("waiting on its own token").count() >= 2,
+        "{log}"
+    );
     assert!(
         log.matches("the look goes on from the task the timed-out look kept")
             .count()
             >= 2,
-        "{}",
-        log.matches("waiting on its own token").count()
+        "{log}"
     );
 }
 

@@ -195,13 +195,20 @@ pub fn look_allowance_seconds(wait_seconds: u64) -> u64 {
     (wait_seconds / 8).clamp(5, 15)
 }
 
+/// The shortest time-out of a look's state: a look slowed by throttling (the SDK's backoff
+/// under a busy account-region's rate limits) must end inside it, or its state times out
+/// while it works and the next look starts beside it. With a `PollIntervalSeconds` under
+/// about 53 s the looks' waits go through `WaitForStack` again ([`waits_on_own_token`]).
+pub const SHORTEST_LOOK_SECONDS: u64 = 60;
+
 /// The time-out of the next look's state (`RefreshTask::look_seconds`): with events, the
-/// wait for the stack (`PollIntervalSeconds`) and the look's own work; polling (no events),
-/// a look works up to its budget, so as long as any invocation may.
+/// wait for the stack (`PollIntervalSeconds`) and the look's own work, at least
+/// [`SHORTEST_LOOK_SECONDS`]; polling (no events), a look works up to its budget, so as
+/// long as any invocation may.
 pub fn look_seconds(wait_for_events: bool, poll_interval_ms: u64) -> u64 {
     let wait = poll_interval_ms.div_ceil(1000).max(1);
     match wait_for_events {
-        true => wait + look_allowance_seconds(wait),
+        true => (wait + look_allowance_seconds(wait)).max(SHORTEST_LOOK_SECONDS),
         false => FIRST_LOOK_SECONDS,
     }
 }
@@ -368,10 +375,14 @@ mod tests {
         let sized = look_seconds(true, 120_000);
         assert_eq!(sized, 135);
         assert_eq!(
-            look_seconds(true, 3_000),
-            8,
-            "at least 5 s for the look's own work"
+            look_seconds(true, 60_000),
+            67,
+            "at least 5 s for the look's work"
         );
+        assert_eq!(look_seconds(true, 3_000), SHORTEST_LOOK_SECONDS);
+        // A short interval's waits go through WaitForStack: its state outlasts the wait.
+        let short = wait_for(Some("t".into()), None, 0, 3_000);
+        assert!(!waits_on_own_token(&short, look_seconds(true, 3_000), 0, 1));
         assert_eq!(look_seconds(true, 900_000), 915, "at most 15 s");
         assert!(waits_on_own_token(&stack, sized, 10_000, 11_000));
         // Most of the wait gone in the look itself: WaitForStack waits the whole of it.
