@@ -496,7 +496,7 @@ mutate "the look after a time-out starts from the timed-out look's input, not fr
   '                && kept.invocations > given.invocations =>' '                && kept.invocations > given.invocations
                 && std::hint::black_box(false) =>' a_look_waiting_on_its_own_token_whose_end_is_lost waiting
 mutate "the waiter removes a timed-out look's registration, and the task it kept with it" functions/shared/src/service/wait/mod.rs \
-  '    let taken_up_later = registration.task.is_some() && sent == Callback::Gone;' '    let taken_up_later = registration.task.is_some() && sent == Callback::Gone && std::hint::black_box(false);' a_look_whose_step_timed_out_leaves lib
+  '    let own = registration.task.is_some();' '    let own = registration.task.is_some() && std::hint::black_box(false);' a_look_whose_step_timed_out_leaves lib
 
 # Reads per look (issue 26: at most 6 CloudFormation reads per stack per phase).
 mutate "every look describes the stack again (the snapshot phase two could reuse is dropped)" functions/shared/src/domain/refresh/mod.rs \

@@ -330,6 +330,12 @@ where
     }
     let token = required_str(&input, &["task_token"])?.to_string();
     let mut task = input.get("task").cloned().unwrap_or(Value::Null);
+    // This state's time-out, as the task it was entered with says (the state read it from
+    // there): the look ends its own work before it, and waits on its token only within it.
+    let this_look = task
+        .get("look_seconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(waiting::FIRST_LOOK_SECONDS);
     if let Some(files) = files.filter(|_| task.get("timed_out").is_some()) {
         task = taken_up(files, task).await?;
     }
@@ -339,12 +345,6 @@ where
         .and_then(Value::as_str)
         .and_then(utc::parse_ms)
         .unwrap_or(started_ms);
-    // This state's time-out, as the task it was entered with says (the state read it from
-    // there): the look ends its own work before it, and waits on its token only within it.
-    let this_look = task
-        .get("look_seconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(waiting::FIRST_LOOK_SECONDS);
     let until = budget_until_ms.min((entered_ms + this_look * 1000).saturating_sub(LOOK_MARGIN_MS));
     let (events, poll) = (settings.wait_for_events, settings.poll_interval_ms);
     let mut out = refresh(
@@ -411,9 +411,16 @@ async fn taken_up<R: WaitBoard + Sync>(files: &R, input: Value) -> Result<Value,
         return Ok(input);
     };
     let key = waiting::own_registration_key(&given.stack.id, execution);
+    // An update of the timed-out look's may have begun: a failure here is after a change.
+    let changed =
+        given.update_started || (given.mode.is_two_phase() && given.phase != Phase::Disable);
     let kept = files
         .find(&key)
-        .await?
+        .await
+        .map_err(|e| match changed {
+            true => FunctionError::AwsAfterChange(e),
+            false => FunctionError::Aws(e),
+        })?
         .and_then(|body| serde_json::from_slice::<WaitRegistration>(&body).ok())
         .and_then(|r| r.task);
     match kept {

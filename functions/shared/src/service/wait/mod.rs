@@ -124,8 +124,7 @@ where
 /// refresh, [`crate::domain::waiting::waits_on_own_token`]). The registration is written
 /// before the ends already recorded are read (the module's comment), and an end that came
 /// first wakes the step now. `remove_woken`: whether a step woken here has its
-/// registration removed at once (the refresh leaves it to the waiter: the stack's next end
-/// finds its token closed and removes it, and the bucket's lifecycle any left).
+/// registration removed at once (a look's own is never removed: see [`send_and`]).
 pub(crate) async fn keep_for_stack<B, T>(
     board: &B,
     tokens: &T,
@@ -443,11 +442,13 @@ where
         None => "{}".to_string(),
     };
     let sent = tokens.succeed(&registration.task_token, &output).await?;
-    // A look's own registration whose step timed out is kept: the look after the time-out
-    // takes up its task (the run's next such look replaces it; the bucket's lifecycle
-    // removes the last).
-    let taken_up_later = registration.task.is_some() && sent == Callback::Gone;
-    if remove && !taken_up_later {
+    // A look's own registration is never removed here. Whose step timed out, the look after
+    // the time-out takes up its task; woken, its key is the run's for the stack, which the
+    // next look may already have written again (a removal now would take that one's wake).
+    // The run's next such look replaces it; the bucket's lifecycle removes the last, and an
+    // end that finds its token closed meanwhile wakes nothing.
+    let own = registration.task.is_some();
+    if remove && !own {
         board.forget(key).await?;
     }
     let execution = registration.execution.as_deref().unwrap_or("-");
