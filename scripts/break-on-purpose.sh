@@ -480,8 +480,8 @@ mutate "a look never waits on its own token (every stack wait goes through WaitF
 mutate "a woken look is handed the task with its wait (WaitForStack waits again for an end already come)" functions/shared/src/service/refresh.rs \
   '            next.wait = None;' '            let _ = &mut next;' each_update_is_waited_for_by_its_end_event waiting
 mutate "the waiter sends a look waiting on its own token an empty output, not its task" functions/shared/src/service/wait/mod.rs \
-  '        Some(task) => serde_json::to_string(task).unwrap_or_else(|_| "{}".to_string()),
-        None => "{}".to_string(),' '        Some(task) if std::hint::black_box(false) => serde_json::to_string(task).unwrap_or_else(|_| "{}".to_string()),
+  '        Some(task) => task.to_string(),
+        None => "{}".to_string(),' '        Some(task) if std::hint::black_box(false) => task.to_string(),
         _ => "{}".to_string(),' a_look_waiting_on_its_own_token_is_sent lib
 mutate "a look whose state timed out (its end event lost) is recorded as failed" statemachine/rotatetoken.asl.json \
   '"States.Timeout"

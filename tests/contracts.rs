@@ -499,9 +499,7 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
     assert!(at(&refresh_out, "$.wait.seconds").unwrap().is_u64());
     assert!(at(&item_out, "$.start_after_seconds").unwrap().is_u64());
     // Refresh's time-out is read from every task it is entered with: discovery's first.
-    for task in [&item_out, &refresh_out] {
-        assert!(at(task, "$.look_seconds").unwrap().as_u64().unwrap() > 0);
-    }
+    assert!(at(&item_out, "$.look_seconds").unwrap().as_u64().unwrap() > 0);
     assert!(at(&discover_out, "$.dry_run").unwrap().is_boolean());
     assert!(at(&report_out, "$.run_failed").unwrap().is_boolean());
     assert!(at(&discover_out, "$.max_concurrency").unwrap().is_u64());
@@ -518,42 +516,31 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         read.results.is_some(),
         "Report reads the Map's results at {results_at}"
     );
-    let error_at = states["RefreshStacks"]["ItemProcessor"]["States"]["Refresh"]["Catch"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["ErrorEquals"] == serde_json::json!(["States.ALL"]))
-        .map(|c| &c["ResultPath"])
-        .expect("Refresh catches every failure")
-        .as_str()
-        .map(|p| p.trim_start_matches("$.").to_string())
-        .expect("Refresh's Catch writes the error into the task");
-    let mut caught = refresh_out.clone();
-    caught[&error_at] = serde_json::json!({"Error": "RotateToken.AwsError", "Cause": "x"});
-    let task: RefreshTask = serde_json::from_value(caught).unwrap();
-    assert!(
-        task.error.is_some(),
-        "the task reads the caught error at {error_at}"
-    );
-    // A look's time-out goes back to Refresh, marked where the next look reads it.
-    let timeout = states["RefreshStacks"]["ItemProcessor"]["States"]["Refresh"]["Catch"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["ErrorEquals"] == serde_json::json!(["States.Timeout"]))
-        .expect("Refresh catches its time-out");
-    assert_eq!(timeout["Next"], "Refresh");
-    let at = timeout["ResultPath"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("$.");
-    let mut timed = refresh_out.clone();
-    timed[at] = serde_json::json!({"Error": "States.Timeout", "Cause": ""});
-    let task: RefreshTask = serde_json::from_value(timed).unwrap();
-    assert!(
-        task.timed_out.is_some(),
-        "the task reads its time-out at {at}"
-    );
+    // Refresh's catchers write where the task reads: a failure for good (RecordError), and
+    // a look's time-out, which goes back to Refresh (RefreshTask's `error`, `timed_out`).
+    let catches: Vec<Value> = serde_json::from_value(
+        states["RefreshStacks"]["ItemProcessor"]["States"]["Refresh"]["Catch"].clone(),
+    )
+    .unwrap();
+    for (error, next, field) in [
+        ("States.ALL", "RecordError", "error"),
+        ("States.Timeout", "Refresh", "timed_out"),
+    ] {
+        let catch = catches
+            .iter()
+            .find(|c| c["ErrorEquals"] == serde_json::json!([error]));
+        let catch = catch.unwrap_or_else(|| panic!("Refresh catches {error}"));
+        assert_eq!(catch["Next"], next);
+        let path = catch["ResultPath"].as_str().unwrap();
+        let mut caught = refresh_out.clone();
+        caught[&path[2..]] = serde_json::json!({"Error": error, "Cause": "x"});
+        let task: RefreshTask = serde_json::from_value(caught).unwrap();
+        let read = serde_json::to_value(task).unwrap();
+        assert!(
+            read[field].is_object(),
+            "{error}'s Catch writes {path}: {read}"
+        );
+    }
 }
 
 #[test]

@@ -182,10 +182,8 @@ pub fn wait_for(
     }
 }
 
-/// The time-out of a look handed a task with no look before it (discovery's): Lambda's
-/// longest invocation (15 minutes, "Lambda quotas"), so that no look's own work outlasts
-/// its state; such a look never waits on its own token ([`waits_on_own_token`]).
-pub const FIRST_LOOK_SECONDS: u64 = 900;
+/// The time-out of a look handed a task with no look before it (its home is the task's).
+pub use super::model::FIRST_LOOK_SECONDS;
 
 /// What a look's own work may take, on top of the wait for its stack, within its state's
 /// time-out: a look of the events design makes a few CloudFormation and S3 calls (about a

@@ -377,7 +377,7 @@ where
                 request_token: wait.request_token.clone(),
                 seen_ms: wait.seen_ms,
                 execution: out.execution.clone(),
-                task: Some(Box::new(next)),
+                task: serde_json::to_value(&next).ok(),
             };
             let kept = super::wait::keep_for_stack(files, tokens, registration, false).await;
             let woken = kept.map_err(after_change)?.woken;
@@ -422,7 +422,8 @@ async fn taken_up<R: WaitBoard + Sync>(files: &R, input: Value) -> Result<Value,
             false => FunctionError::Aws(e),
         })?
         .and_then(|body| serde_json::from_slice::<WaitRegistration>(&body).ok())
-        .and_then(|r| r.task);
+        .and_then(|r| r.task)
+        .and_then(|t| serde_json::from_value::<RefreshTask>(t).ok());
     match kept {
         Some(kept)
             if kept.stack.id == given.stack.id
@@ -430,7 +431,7 @@ async fn taken_up<R: WaitBoard + Sync>(files: &R, input: Value) -> Result<Value,
                 && kept.invocations > given.invocations =>
         {
             info!(stack = %given.stack.name, "its step timed out: the look goes on from the task the timed-out look kept");
-            Ok(serde_json::to_value(*kept).unwrap_or(input))
+            Ok(serde_json::to_value(kept).unwrap_or(input))
         }
         _ => Ok(input),
     }

@@ -207,16 +207,21 @@ pub struct RefreshTask {
     pub start_after_seconds: u32,
     /// The time-out of the state machine's `Refresh` for the look this task is handed to
     /// (`TimeoutSecondsPath`): the look's own work and the wait for its stack's end event,
-    /// which `Refresh` spends on its own task token ([`crate::domain::waiting::look_seconds`]).
+    /// which `Refresh` spends on its own task token (`domain::waiting::look_seconds`).
     /// Always written (the state reads it). Written by every look for the next (discovery's
-    /// tasks carry [`crate::domain::waiting::FIRST_LOOK_SECONDS`]); read by a look only to
-    /// choose whether it waits on its own token, never to decide anything of the stack.
+    /// tasks carry [`FIRST_LOOK_SECONDS`]); read by a look only to choose whether it waits
+    /// on its own token, never to decide anything of the stack.
     #[serde(default = "first_look_seconds")]
     pub look_seconds: u64,
 }
 
+/// The time-out of a look handed a task with no look before it (discovery's): Lambda's
+/// longest invocation (15 minutes, "Lambda quotas"), so that no look's own work outlasts
+/// its state; such a look never waits on its own token.
+pub const FIRST_LOOK_SECONDS: u64 = 900;
+
 fn first_look_seconds() -> u64 {
-    crate::domain::waiting::FIRST_LOOK_SECONDS
+    FIRST_LOOK_SECONDS
 }
 
 /// A nested stack below a root: its logical-id path from the root and its stack id.

@@ -50,11 +50,12 @@ pub struct WaitRegistration {
     /// The run, for the log lines of a wake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
-    /// What the wake sends back as the step's output: the task of the look that waits on
-    /// its own token (the state machine's `Refresh`, whose output is its callback's). None:
-    /// a `WaitForStack` step, which keeps its own input (`ResultPath: null`).
+    /// What the wake sends back as the step's output: the task (a `RefreshTask`, as JSON:
+    /// the waiter only hands it on) of the look that waits on its own token (the state
+    /// machine's `Refresh`, whose output is its callback's). None: a `WaitForStack` step,
+    /// which keeps its own input (`ResultPath: null`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<Box<super::RefreshTask>>,
+    pub task: Option<serde_json::Value>,
 }
 
 /// A stack operation's end, as the waiter read it from a "CloudFormation Stack Status

@@ -438,7 +438,7 @@ where
     // A look waiting on its own token is sent its task, the step's output; a WaitForStack
     // step keeps its input and is sent nothing.
     let output = match &registration.task {
-        Some(task) => serde_json::to_string(task).unwrap_or_else(|_| "{}".to_string()),
+        Some(task) => task.to_string(),
         None => "{}".to_string(),
     };
     let sent = tokens.succeed(&registration.task_token, &output).await?;

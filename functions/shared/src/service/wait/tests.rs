@@ -87,7 +87,7 @@ fn own_wait(task_token: &str) -> (WaitRegistration, RefreshTask) {
         request_token: Some(OURS.into()),
         seen_ms: 0,
         execution: Some("run".into()),
-        task: Some(Box::new(next.clone())),
+        task: serde_json::to_value(&next).ok(),
     };
     (registration, next)
 }
@@ -186,7 +186,8 @@ fn a_look_whose_step_timed_out_leaves_its_task_for_the_look_after_the_time_out()
     assert_eq!(r.woken, 0);
     let key = crate::domain::waiting::own_registration_key(STACK, "run");
     let kept: WaitRegistration = serde_json::from_slice(&board.0.lock().unwrap()[&key]).unwrap();
-    assert_eq!(kept.task.as_deref(), Some(&next), "kept for the next look");
+    let kept: RefreshTask = serde_json::from_value(kept.task.unwrap()).unwrap();
+    assert_eq!(kept, next, "kept for the next look");
 }
 
 fn step(task_token: &str, request_token: Option<&str>, seen_ms: u64) -> Value {
