@@ -1,6 +1,6 @@
-//! Event-driven waiting: a refresh step that must wait for its stack hands back a
-//! [`StackWait`]; the state machine gives it a task token and the waiter keeps it under the
-//! stack's key in the runs bucket; the stack's end event (CloudFormation's "Stack Status
+//! Event-driven waiting: a refresh look that must wait for its stack keeps its own step's
+//! task token under the stack's key in the runs bucket (`service::look`), or hands back a
+//! [`StackWait`] whose `WaitForStack` token the waiter keeps there; the stack's end event (CloudFormation's "Stack Status
 //! Change", forwarded from every target account-region to the pipeline's default bus)
 //! sends the token back, and the refresh looks at the stack again. No Lambda is held while
 //! CloudFormation works, and nothing polls as the rule: a look costs one event.
@@ -8,7 +8,8 @@
 //! CloudFormation delivers these events durably but "possibly out of order" (user guide,
 //! "Monitoring CloudFormation ... with EventBridge"); a forwarding rule can still be
 //! disabled or mis-set. So an event only ever *wakes*: a duplicate or a stale one costs one
-//! look, a lost one costs the step's time-out (`seconds`), then one look. What the stack's
+//! look, a lost one costs the step's time-out (`seconds`, or a look's own `look_seconds`,
+//! up to 15 s more), then one look. What the stack's
 //! state is, and what to do, is always read from the stack by the refresh.
 
 use sha2::Digest;
@@ -196,7 +197,7 @@ pub fn look_allowance_seconds(wait_seconds: u64) -> u64 {
 /// The shortest time-out of a look's state: a look slowed by throttling (the SDK's backoff
 /// under a busy account-region's rate limits) must end inside it, or its state times out
 /// while it works and the next look starts beside it. With a `PollIntervalSeconds` under
-/// about 53 s the looks' waits go through `WaitForStack` again ([`waits_on_own_token`]).
+/// 54 s the looks' waits go through `WaitForStack` again ([`waits_on_own_token`]).
 pub const SHORTEST_LOOK_SECONDS: u64 = 60;
 
 /// The time-out of the next look's state (`RefreshTask::look_seconds`): with events, the

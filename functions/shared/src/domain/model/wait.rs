@@ -39,7 +39,8 @@ pub struct StackWait {
     pub seen_ms: u64,
 }
 
-/// What the waiter keeps for one waiting step: `waits/<stack>/<token hash>.json`.
+/// What the waiter keeps for one `WaitForStack` step (`waits/<stack>/<token hash>.json`),
+/// or a look for its own token (`waits/<stack>/look-<execution hash>.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitRegistration {
     pub stack_id: String,

@@ -408,7 +408,8 @@ where
     Ok(report)
 }
 
-/// Sends the step its token back and removes the registration; 1 when the step was woken,
+/// Sends the step its token back and removes the registration (unless it is a look's own:
+/// [`send_and`]); 1 when the step was woken,
 /// 0 when it no longer waited.
 async fn send<B, T>(
     board: &B,
@@ -423,7 +424,8 @@ where
     send_and(board, tokens, key, registration, true).await
 }
 
-/// [`send`], removing the registration only when `remove` (else left to the waiter).
+/// [`send`], removing the registration only when `remove` and not a look's own (kept: the
+/// run's next look replaces it, the bucket's lifecycle expires the last).
 async fn send_and<B, T>(
     board: &B,
     tokens: &T,
