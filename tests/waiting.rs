@@ -162,21 +162,32 @@ async fn each_update_is_waited_for_by_its_end_event_without_holding_a_lambda() {
     }
 }
 
-#[tokio::test]
-async fn a_lost_end_event_costs_one_time_out_and_then_one_look() {
-    let p = pipeline("3").await;
-    p.emulator.control(json!({"update_delay_seconds": 0.5,
-        "stack_status_event_faults": {"lose": 1.0}}));
+/// One consumer, `api`, refreshed with every stack end event lost (and `control`, more of
+/// the emulator's config): it ends refreshed, `false` then `true`; the run's wall time.
+async fn refresh_api_with_every_end_lost(p: &Pipeline, control: serde_json::Value) -> Duration {
+    let mut config =
+        json!({"update_delay_seconds": 0.5, "stack_status_event_faults": {"lose": 1.0}});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(control.as_object().unwrap().clone());
+    p.emulator.control(config);
     let arn = create_secret(&p.sm, "prod/db", "v1").await;
     create_stack(&p.cfn, "api", &consumer_template(&arn), &[]).await;
-    let (done, took) = run(&p, &arn).await;
-
+    let (done, took) = run(p, &arn).await;
     assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
     assert_eq!(row(&done.summary, "api")["outcome"], "refreshed");
     assert_eq!(
         p.emulator.completed_token_updates("api"),
         vec!["false", "true"]
     );
+    took
+}
+
+#[tokio::test]
+async fn a_lost_end_event_costs_one_time_out_and_then_one_look() {
+    let p = pipeline("3").await;
+    let took = refresh_api_with_every_end_lost(&p, json!({})).await;
     // Every event lost: each of the two waits ended by its 3 s time-out, then one look
     // (an interval this short waits through WaitForStack: a look's state outlasts it).
     assert!(took >= Duration::from_secs(6), "two waits of 3 s: {took:?}");
@@ -193,20 +204,7 @@ async fn a_look_waiting_on_its_own_token_whose_end_is_lost_is_taken_up_after_its
     // time-out 67 s (domain::waiting::look_seconds), run a fifth as long here (a look on a
     // busy machine takes seconds: it must end within its state).
     let p = pipeline("60").await;
-    p.emulator.control(
-        json!({"update_delay_seconds": 0.5, "task_timeout_scale": 0.2,
-        "stack_status_event_faults": {"lose": 1.0}}),
-    );
-    let arn = create_secret(&p.sm, "prod/db", "v1").await;
-    create_stack(&p.cfn, "api", &consumer_template(&arn), &[]).await;
-    let (done, took) = run(&p, &arn).await;
-
-    assert_eq!(done.status, "SUCCEEDED", "{:#}", done.summary);
-    assert_eq!(row(&done.summary, "api")["outcome"], "refreshed");
-    assert_eq!(
-        p.emulator.completed_token_updates("api"),
-        vec!["false", "true"]
-    );
+    let took = refresh_api_with_every_end_lost(&p, json!({"task_timeout_scale": 0.2})).await;
     // Two time-outs of 13 s, then a look each: bounded by them, not by MaxWaitSeconds
     // (600 s), with room for a busy machine (79 s seen beside a CI run).
     assert!(
