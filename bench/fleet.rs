@@ -208,7 +208,15 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
                 if events { "true" } else { "false" },
             );
         if events {
-            env.set("POLL_INTERVAL_SECONDS", &secs(fleet.poll_interval_seconds))
+            // AWS's seconds, not scaled here: every wait this value sets is a state of the
+            // state machine (a look's time-out, `WaitForStack`'s, a `Pause`), which the local
+            // AWS slows itself (emulator patch 55, `task_timeout_scale` below). Scaled here
+            // too, a lost event cost `scale` times its time-out in AWS time (375 s for 135 s
+            // in the run of 2026-12-06, whose last stack had lost its phase-one end event).
+            env.set(
+                "POLL_INTERVAL_SECONDS",
+                &format!("{}", fleet.poll_interval_seconds),
+            )
         } else {
             env.set("POLL_INTERVAL_SECONDS", &secs(POLLING_INTERVAL_SECONDS))
         }

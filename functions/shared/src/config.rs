@@ -173,11 +173,12 @@ fn without_service_role() -> Result<StacksWithoutServiceRole, InputError> {
 /// halves itself on `Throttling`. A stack in flight holds no Lambda and costs about 16
 /// calls over its two updates (about 6 reads per phase), so the places themselves cost
 /// nothing; too few make an account-region's last stacks queue behind others' updates (65
-/// stacks per account-region at 40 places: fresh in 1.39× their slowest stack's own time,
-/// docs/performance.md). 100 would leave no lane of up to 100 stacks queueing, but the one
-/// run measured at 100 (2026-12-06) overloaded the local AWS (1,300 stacks in flight at
-/// once): the default stays the measured 40 until a run at 100 is measured.
-pub const DEFAULT_MAX_CONCURRENCY: u32 = 40;
+/// stacks per account-region at 40 places: the last to get a place began 150 s after the
+/// run and, drawing 4-minute updates, ended at 1.31× the slowest stack's own time,
+/// docs/performance.md). 100 leaves no lane of up to 100 stacks queueing. A lane larger
+/// than its places reaches a steady state of about one stack begun a second (one ends,
+/// its place is handed on), which is what the read rate follows, and halves on `Throttling`.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
 /// Above this a lane's file (one holder per stack in flight, rewritten by conditional
 /// writes on every entry and exit) becomes the contended object.
 pub const MAX_MAX_CONCURRENCY: u32 = 200;
