@@ -497,6 +497,8 @@ mutate "the look after a time-out starts from the timed-out look's input, not fr
                 && std::hint::black_box(false) =>' a_look_waiting_on_its_own_token_whose_end_is_lost waiting
 mutate "the waiter removes a timed-out look's registration, and the task it kept with it" functions/shared/src/service/wait/mod.rs \
   '    let own = registration.task.is_some();' '    let own = registration.task.is_some() && std::hint::black_box(false);' a_look_whose_step_timed_out_leaves lib
+mutate "a look past its time begins an update or a change set anyway (a stalled look could undo a refresh)" functions/shared/src/domain/refresh/mod.rs \
+  '    if now_ms < until_ms {' '    if now_ms < until_ms || std::hint::black_box(true) {' a_look_past_its_time lib
 
 # Reads per look (issue 26: at most 6 CloudFormation reads per stack per phase).
 mutate "every look describes the stack again (the snapshot phase two could reuse is dropped)" functions/shared/src/domain/refresh/mod.rs \

@@ -1,13 +1,19 @@
 //! A slice of the seeded fault campaign (`make faults`: 50 seeds of 200 stacks): three
 //! seeds of a 40-stack fleet in 4 account-regions, which between them draw every fault
-//! kind (tests/harness/campaign/ says what each does and which invariants are checked).
+//! kind (tests/harness/campaign/ says what each does and which invariants are checked);
+//! and one seed with the steps waiting as deployed, each look that must wait for its stack
+//! keeping its own step's token (`Waiting::OwnToken`), every end event lost.
 
-use rotatetoken_tests::campaign::{run_seed, table, SeedReport};
+use rotatetoken_tests::campaign::{run_seed_waiting, table, SeedReport, Waiting};
 
 const STACKS: usize = 40;
 
 async fn seed(n: u64) -> SeedReport {
-    let r = run_seed(n, STACKS).await;
+    seed_waiting(n, Waiting::Short).await
+}
+
+async fn seed_waiting(n: u64, waiting: Waiting) -> SeedReport {
+    let r = run_seed_waiting(n, STACKS, waiting).await;
     eprintln!("{}", table(std::slice::from_ref(&r), STACKS));
     assert!(
         r.violations.is_empty(),
@@ -39,4 +45,12 @@ async fn seed_2_throttled_crashed_and_failing_keeps_every_invariant() {
 async fn seed_4_lost_results_and_a_stop_keep_every_invariant() {
     let r = seed(4).await;
     assert!(r.injected.contains_key("lost_result"), "{:?}", r.injected);
+}
+
+#[tokio::test]
+async fn seed_9_every_end_event_lost_while_looks_wait_on_their_own_tokens_keeps_every_invariant() {
+    let r = seed_waiting(9, Waiting::OwnToken).await;
+    for kind in ["lost_end_event", "phase_two_fails", "stop"] {
+        assert!(r.injected.contains_key(kind), "{kind}: {:?}", r.injected);
+    }
 }

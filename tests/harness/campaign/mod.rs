@@ -102,8 +102,31 @@ fn epoch_seconds() -> f64 {
         .unwrap_or_default()
 }
 
-/// Runs one seed on a fresh pipeline: `stacks` consumers over [`ACCOUNTS`] × [`REGIONS`].
+/// How a seed's steps wait for their stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// `PollIntervalSeconds` 0.5: a look waits on its own token only in a state whose
+    /// time-out (at least 60 s) suits its wait (`domain::waiting`), so every wait here is a
+    /// `WaitForStack` step, and a lost event costs half a second. The many runs of
+    /// `make faults` fit in minutes.
+    Short,
+    /// As deployed: a 60 s `PollIntervalSeconds`, so a look that must wait for its stack
+    /// keeps its own step's token (the default path since `Refresh` waits on its own
+    /// token), and Step Functions' task time-outs taking a fifth of AWS's time (emulator
+    /// patch 55, `task_timeout_scale`): a look's state ends after 13.4 s, a lost event costs
+    /// that, and a look slowed past it (throttled calls, retried) is timed out while it
+    /// works, as a look that outlives its 67 s would be on AWS.
+    OwnToken,
+}
+
+/// Runs one seed on a fresh pipeline: `stacks` consumers over [`ACCOUNTS`] × [`REGIONS`],
+/// the steps waiting as [`Waiting::Short`] (`make faults`).
 pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
+    run_seed_waiting(seed, stacks, Waiting::Short).await
+}
+
+/// [`run_seed`] with the steps waiting as `waiting` says.
+pub async fn run_seed_waiting(seed: u64, stacks: usize, waiting: Waiting) -> SeedReport {
     let started = Instant::now();
     let mut draws = Draws::new(seed);
     let mut report = SeedReport {
@@ -115,7 +138,13 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
         env.set("TARGET_ACCOUNTS", &ACCOUNTS.join(","))
             .set("TARGET_REGIONS", &REGIONS.join(","))
             .set("MAX_CONCURRENCY", "10")
-            .set("POLL_INTERVAL_SECONDS", "0.5")
+            .set(
+                "POLL_INTERVAL_SECONDS",
+                match waiting {
+                    Waiting::Short => "0.5",
+                    Waiting::OwnToken => "60",
+                },
+            )
             .set("STEP_BUDGET_SECONDS", "3")
     })
     .await;
@@ -167,6 +196,9 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
     };
     let mut taken = BTreeSet::new();
     let mut control = json!({"update_delay_seconds": 0.3, "update_delay_jitter_seconds": 0.2});
+    if waiting == Waiting::OwnToken {
+        control["task_timeout_scale"] = json!(0.2);
+    }
     if drawn.contains("throttling") {
         control["rate_limits"] = json!({"cloudformation": {
             "UpdateStack": [1 + draws.below(3), 2],
@@ -237,7 +269,7 @@ pub async fn run_seed(seed: u64, stacks: usize) -> SeedReport {
         true => 2 + draws.below(4),
         false => 0,
     };
-    eprintln!("seed {seed}: drawn {drawn:?}; emulator {control}");
+    eprintln!("seed {seed} ({waiting:?}): drawn {drawn:?}; emulator {control}");
     p.emulator.control(control);
 
     // The change; the run it starts; then, while that run is under way, the burst and the

@@ -51,6 +51,46 @@ where
     C: Clock + Sync,
     T: RetryTally + Sync,
 {
+    refresh_acting_until(
+        files,
+        access,
+        org,
+        secrets,
+        clock,
+        retries,
+        settings,
+        scope,
+        input,
+        budget_until_ms,
+        u64::MAX,
+    )
+    .await
+}
+
+/// [`refresh`] by a look that begins nothing from `act_until_ms` on (its step's time-out
+/// less a margin: `domain::refresh::past_its_time`).
+#[allow(clippy::too_many_arguments)]
+async fn refresh_acting_until<R, A, O, S, C, T>(
+    files: Option<&R>,
+    access: &A,
+    org: &O,
+    secrets: &S,
+    clock: &C,
+    retries: &T,
+    settings: RefreshSettings,
+    scope: &Scope,
+    input: Value,
+    budget_until_ms: u64,
+    act_until_ms: u64,
+) -> Result<RefreshTask, FunctionError>
+where
+    R: RunStore + LockStore + Sync,
+    A: TargetAccess + Sync,
+    O: AccountDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+    T: RetryTally + Sync,
+{
     let task: RefreshTask = from_step_input("input", input)?;
     let parsed = StackRef::from_stack_id(&task.stack.id)
         .map_err(|e| InputError::new("input.stack.id", e.problem))?;
@@ -212,13 +252,14 @@ where
         clock,
         budget: &budget,
     };
-    let mut out = refresh::advance(reach, settings.clone(), task, budget_until_ms)
-        .instrument(span.clone())
-        .await
-        .map_err(|i| match i.changed {
-            true => FunctionError::AwsAfterChange(i.error),
-            false => FunctionError::Aws(i.error),
-        })?;
+    let mut out =
+        refresh::advance_acting_until(reach, settings.clone(), task, budget_until_ms, act_until_ms)
+            .instrument(span.clone())
+            .await
+            .map_err(|i| match i.changed {
+                true => FunctionError::AwsAfterChange(i.error),
+                false => FunctionError::Aws(i.error),
+            })?;
     let retried_here = retries.retried_calls() - retried_before;
     out.retried_calls += retried_here;
     if let Some(files) = lanes {
@@ -345,10 +386,11 @@ where
         .and_then(Value::as_str)
         .and_then(utc::parse_ms)
         .unwrap_or(started_ms);
-    let until = budget_until_ms.min((entered_ms + this_look * 1000).saturating_sub(LOOK_MARGIN_MS));
+    let act_until = (entered_ms + this_look * 1000).saturating_sub(LOOK_MARGIN_MS);
+    let until = budget_until_ms.min(act_until);
     let (events, poll) = (settings.wait_for_events, settings.poll_interval_ms);
-    let mut out = refresh(
-        files, access, org, secrets, clock, retries, settings, scope, task, until,
+    let mut out = refresh_acting_until(
+        files, access, org, secrets, clock, retries, settings, scope, task, until, act_until,
     )
     .await
     .map_err(|e| match e {

@@ -12,6 +12,7 @@ pub(super) async fn start_in_place<U, S, C, B>(
     snapshot: &StackSnapshot,
     class: StatusClass,
     settings: &RefreshSettings,
+    until_ms: u64,
 ) -> Result<bool, AwsError>
 where
     U: StackUpdater + StackDirectory + Sync,
@@ -71,6 +72,9 @@ where
         task.guard_passed = true;
     }
     if !super::start::claimed(reach.budget, reach.clock, settings, task).await? {
+        return Ok(true);
+    }
+    if super::past_its_time(task, reach.clock.now_ms(), until_ms) {
         return Ok(true);
     }
     match updater.update(&plan).await? {

@@ -95,6 +95,25 @@ pub fn next_look_ms(settings: &RefreshSettings, age_ms: u64) -> u64 {
     (age_ms / 10).clamp(shortest, settings.poll_interval_ms)
 }
 
+/// Whether a look is past its own time to act (`until_ms`: its step's time-out less a
+/// margin, `service::look`; none for a bare task, whose invocation is its step), checked right before each call that
+/// begins something (an update, a change set). Past it, its step may have timed out and
+/// the look after it begun (the state's Catch, handed the same input): that look alone
+/// acts, from what the stack says then. A look that stalled (its reads throttled and
+/// retried past the time-out) acting anyway could begin phase one after the refresh
+/// ended, undoing it unseen, wherever CloudFormation no longer refused its request token
+/// (the API reference says a used token is refused, not for how long). So a late look
+/// changes nothing and hands its task back with a short pause (`true`), as a look that
+/// must wait does; if its step still waits, the next look acts.
+pub(super) fn past_its_time(task: &mut RefreshTask, now_ms: u64, until_ms: u64) -> bool {
+    if now_ms < until_ms {
+        return false;
+    }
+    tracing::warn!(stack = %task.stack.id, "past this look's time: it begins nothing and hands its task back");
+    task.wait = Some(super::waiting::pause(now_ms, 1_000));
+    true
+}
+
 /// An AWS call failed (after the SDK's retries) while working on a stack. `changed` says
 /// whether an update of this refresh may already have started: the stack may then be at
 /// `false`, and the state machine's record of the failure must say CRITICAL.
@@ -117,8 +136,26 @@ pub struct Reach<'a, U, S, C, B> {
 pub async fn advance<U, S, C, B>(
     reach: Reach<'_, U, S, C, B>,
     settings: RefreshSettings,
+    task: RefreshTask,
+    budget_until_ms: u64,
+) -> Result<RefreshTask, Interrupted>
+where
+    U: StackUpdater + StackDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+    B: ResourceBudget + Sync,
+{
+    advance_acting_until(reach, settings, task, budget_until_ms, u64::MAX).await
+}
+
+/// [`advance`] by a look that begins nothing from `act_until_ms` on ([`past_its_time`]):
+/// a look of the deployed pipeline, whose step can time out while it works.
+pub async fn advance_acting_until<U, S, C, B>(
+    reach: Reach<'_, U, S, C, B>,
+    settings: RefreshSettings,
     mut task: RefreshTask,
     budget_until_ms: u64,
+    act_until_ms: u64,
 ) -> Result<RefreshTask, Interrupted>
 where
     U: StackUpdater + StackDirectory + Sync,
@@ -140,7 +177,7 @@ where
             changed: task.mode.is_two_phase(),
         });
     }
-    match work(&reach, settings, &mut task, budget_until_ms).await {
+    match work(&reach, settings, &mut task, budget_until_ms, act_until_ms).await {
         Ok(()) => Ok(task),
         Err(error) => {
             // A preview begun and not read: deleted (the retried look begins another), so
@@ -161,6 +198,7 @@ async fn work<U, S, C, B>(
     settings: RefreshSettings,
     task: &mut RefreshTask,
     budget_until_ms: u64,
+    act_until_ms: u64,
 ) -> Result<(), AwsError>
 where
     U: StackUpdater + StackDirectory + Sync,
@@ -187,7 +225,7 @@ where
         && !task.update_started
         && task.preview_since_ms.is_none()
         && clock.now_ms() < deadline
-        && preview::begin_ahead(updater, clock, task).await
+        && preview::begin_ahead(updater, clock, task, act_until_ms).await
     {
         return Ok(());
     }
@@ -260,7 +298,15 @@ where
             if task.update_started {
                 observe_in_place(task, &snapshot, class)
             } else {
-                in_place_start::start_in_place(reach, task, &snapshot, class, &settings).await?
+                in_place_start::start_in_place(
+                    reach,
+                    task,
+                    &snapshot,
+                    class,
+                    &settings,
+                    act_until_ms,
+                )
+                .await?
             }
         } else if task.update_started {
             let phase_before = task.phase;
@@ -299,7 +345,7 @@ where
         } else if task.retry_at_ms.is_some_and(|at| clock.now_ms() < at) {
             true // backing off before another phase-two attempt
         } else {
-            start::start_phase(reach, &settings, task, &snapshot, class).await?
+            start::start_phase(reach, &settings, task, &snapshot, class, act_until_ms).await?
         };
         if task.phase == Phase::Enable && task.enable_started_ms.is_none() {
             task.enable_started_ms = Some(clock.now_ms());

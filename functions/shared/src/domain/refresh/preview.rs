@@ -59,7 +59,12 @@ pub fn name(task: &RefreshTask) -> Option<String> {
 /// discovery found; the look that reads the change set makes it again unless its inputs
 /// are the stack's then). `true`: begun, the task pauses. `false` (CloudFormation refused, say the
 /// stack is gone or busy): this look goes on as any, and says why.
-pub async fn begin_ahead<U, C>(updater: &U, clock: &C, task: &mut RefreshTask) -> bool
+pub async fn begin_ahead<U, C>(
+    updater: &U,
+    clock: &C,
+    task: &mut RefreshTask,
+    until_ms: u64,
+) -> bool
 where
     U: StackUpdater + Sync,
     C: Clock + Sync,
@@ -78,7 +83,7 @@ where
         &keys,
     );
     matches!(
-        begin(updater, clock, task, &plan, &name).await,
+        begin(updater, clock, task, &plan, &name, until_ms).await,
         Ok(Previewed::Paused)
     )
 }
@@ -92,6 +97,7 @@ pub async fn begun<U, C>(
     task: &mut RefreshTask,
     plan: &UpdatePlan,
     name: &str,
+    until_ms: u64,
 ) -> Result<Previewed, AwsError>
 where
     U: StackUpdater + Sync,
@@ -147,7 +153,7 @@ where
             PreviewRead::Obsolete | PreviewRead::Missing | PreviewRead::Failed { .. } => {}
         }
     }
-    begin(updater, clock, task, plan, name).await
+    begin(updater, clock, task, plan, name, until_ms).await
 }
 
 async fn begin<U, C>(
@@ -156,12 +162,19 @@ async fn begin<U, C>(
     task: &mut RefreshTask,
     plan: &UpdatePlan,
     name: &str,
+    until_ms: u64,
 ) -> Result<Previewed, AwsError>
 where
     U: StackUpdater + Sync,
     C: Clock + Sync,
 {
     let now = clock.now_ms();
+    // Begun late, a change set could be left that no look reads (and deletes). None is
+    // begun: the next look begins it.
+    if super::past_its_time(task, now, until_ms) {
+        task.preview_since_ms = None;
+        return Ok(Previewed::Paused);
+    }
     match updater.begin_preview(plan, name).await {
         // `false`: this look was retried after it began the change set; read next time.
         Ok(_) => {

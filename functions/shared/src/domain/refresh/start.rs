@@ -44,6 +44,7 @@ pub(super) async fn start_phase<U, S, C, B>(
     task: &mut RefreshTask,
     snapshot: &StackSnapshot,
     class: StatusClass,
+    until_ms: u64,
 ) -> Result<bool, AwsError>
 where
     U: StackUpdater + StackDirectory + Sync,
@@ -81,7 +82,7 @@ where
             preview_plan.as_ref(),
             preview::name(task),
         ) {
-            previewed = preview::begun(updater, reach.clock, task, plan, &name).await?;
+            previewed = preview::begun(updater, reach.clock, task, plan, &name, until_ms).await?;
             match previewed {
                 preview::Previewed::Paused => return Ok(true),
                 // The update would fail as the preview did: a failure the operator must
@@ -159,6 +160,9 @@ where
         && token_not_false
         && !claimed(reach.budget, reach.clock, settings, task).await?
     {
+        return Ok(true);
+    }
+    if super::past_its_time(task, reach.clock.now_ms(), until_ms) {
         return Ok(true);
     }
     plan.request_token = match task.phase {

@@ -653,3 +653,25 @@ fn a_task_cannot_skip_phase_one_and_its_guard_by_naming_phase_two() {
     assert_eq!(t.outcome, Outcome::Refreshed, "{t:?}");
     assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
 }
+
+#[test]
+fn a_look_past_its_time_changes_nothing_and_hands_its_task_back() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let clock = FakeClock(AtomicU64::new(1_000_000));
+    let (budget, act) = (2_000_000, 1_000_000);
+    let late = futures::executor::block_on(advance_acting_until(
+        reach(&stack, &clock),
+        SETTINGS,
+        task(&stack),
+        budget,
+        act,
+    ))
+    .unwrap();
+    assert!(stack.updates.lock().unwrap().is_empty());
+    assert_eq!(late.outcome, Outcome::Waiting);
+    assert!(!late.update_started);
+    assert!(late.wait.is_some(), "handed back to look again: {late:?}");
+    let t = run(&stack, late, 600_000);
+    assert_eq!(t.outcome, Outcome::Refreshed);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false", "true"]);
+}

@@ -20,6 +20,11 @@ const T: u64 = 1_000_000;
 
 /// One look at `now_ms`, the task handed over as JSON as the state machine does.
 fn look(stack: &FakeStack, task: &RefreshTask, now_ms: u64) -> RefreshTask {
+    look_until(stack, task, now_ms, now_ms + 60_000)
+}
+
+/// [`look`] with its time to act ending at `until_ms`.
+fn look_until(stack: &FakeStack, task: &RefreshTask, now_ms: u64, until_ms: u64) -> RefreshTask {
     let task: RefreshTask = serde_json::from_value(serde_json::to_value(task).unwrap()).unwrap();
     let clock = FakeClock(AtomicU64::new(now_ms));
     let reach = Reach {
@@ -28,7 +33,14 @@ fn look(stack: &FakeStack, task: &RefreshTask, now_ms: u64) -> RefreshTask {
         clock: &clock,
         budget: &Unbudgeted,
     };
-    futures::executor::block_on(advance(reach, events(), task, now_ms + 60_000)).unwrap()
+    futures::executor::block_on(advance_acting_until(
+        reach,
+        events(),
+        task,
+        now_ms + 60_000,
+        until_ms,
+    ))
+    .unwrap()
 }
 
 fn paused_for(t: &RefreshTask) -> u64 {
@@ -217,4 +229,37 @@ fn how_long_a_change_set_was_waited_for_is_cloudformations_to_say_not_the_tasks(
     let second = look(&stack, &claims, T + 5_000);
     assert_eq!(second.outcome, Outcome::Waiting, "{second:?}");
     assert_eq!(paused_for(&second), 5);
+}
+
+#[test]
+fn a_look_past_its_time_begins_neither_a_change_set_nor_an_update_and_the_next_look_does() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    // Its step's time is up (a look stalled until then): the step may have timed out, and
+    // the look after it must be the only one to act.
+    let late = look_until(&stack, &task(&stack), T, T);
+    assert_eq!(late.outcome, Outcome::Waiting);
+    assert!(begun(&stack).is_empty(), "no change set begun late");
+    assert!(stack.updates.lock().unwrap().is_empty());
+    assert!(paused_for(&late) >= 1);
+
+    // A preview begun in time, read by a look past its time: phase one is not begun.
+    let first = look(&stack, &late, T + 1_000);
+    assert_eq!(begun(&stack).len(), 1, "{first:?}");
+    let second = look_until(&stack, &first, T + 6_000, T + 6_000);
+    assert!(stack.updates.lock().unwrap().is_empty(), "{second:?}");
+    assert!(!second.update_started);
+    assert!(paused_for(&second) >= 1);
+
+    // Looks in their time go on to phase one.
+    let mut t = second;
+    let mut now = T + 8_000;
+    for _ in 0..4 {
+        if t.update_started {
+            break;
+        }
+        t = look(&stack, &t, now);
+        now += 6_000;
+    }
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"], "{t:?}");
+    assert!(t.update_started);
 }
