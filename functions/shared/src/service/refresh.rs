@@ -381,12 +381,18 @@ where
         task = taken_up(files, task).await?;
     }
     let started_ms = clock.now_ms();
+    // Never after this look began: an `entered` from the future would only lift the look's
+    // time to act. Saturating: a time-out too large for milliseconds is refused by Step
+    // Functions, never a panic here.
     let entered_ms = input
         .get("entered")
         .and_then(Value::as_str)
         .and_then(utc::parse_ms)
-        .unwrap_or(started_ms);
-    let act_until = (entered_ms + this_look * 1000).saturating_sub(LOOK_MARGIN_MS);
+        .unwrap_or(started_ms)
+        .min(started_ms);
+    let act_until = entered_ms
+        .saturating_add(this_look.saturating_mul(1000))
+        .saturating_sub(LOOK_MARGIN_MS);
     let until = budget_until_ms.min(act_until);
     let (events, poll) = (settings.wait_for_events, settings.poll_interval_ms);
     let mut out = refresh_acting_until(

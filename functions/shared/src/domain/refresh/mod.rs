@@ -96,8 +96,8 @@ pub fn next_look_ms(settings: &RefreshSettings, age_ms: u64) -> u64 {
 }
 
 /// Whether a look is past its own time to act (`until_ms`: its step's time-out less a
-/// margin, `service::look`; none for a bare task, whose invocation is its step), checked right before each call that
-/// begins something (an update, a change set). Past it, its step may have timed out and
+/// margin, `service::look`; none for a bare task, whose invocation is its step), checked
+/// right before each call that begins something (an update, a change set). Past it, its step may have timed out and
 /// the look after it begun (the state's Catch, handed the same input): that look alone
 /// acts, from what the stack says then. A look that stalled (its reads throttled and
 /// retried past the time-out) acting anyway could begin phase one after the refresh
