@@ -31,7 +31,8 @@
 //!
 //! A `scale` above 1 slows the whole of AWS down by that factor (update times, API rates,
 //! the probe, the deploy's waits), for a fleet whose calls one local AWS process on this
-//! machine cannot answer in AWS's time (1,300 stacks at 40 places: `FLEET="1300 10 3"`).
+//! machine cannot answer in AWS's time (1,300 stacks at 100 places: `FLEET="1300 10 5"`;
+//! at scale 3 the local AWS collapsed under 1,300 stacks in flight).
 //! Only the events design is slowed: it holds no Lambda while CloudFormation updates a
 //! stack (only while it creates the guard's change set, `CHANGE_SET_SECONDS`, not slowed),
 //! so its invocations are its own work, measured as they ran, and its concurrency is counted with
@@ -39,7 +40,7 @@
 //! through its waits (a slowed run would stretch them); at its 10 places it fits the local
 //! AWS in AWS's time, where it runs. The state machine's Wait states and task time-outs
 //! are slowed by the local AWS (emulator patch 55: the start's stagger,
-//! `domain::lanes::STARTS_PER_SECOND`; a place's ask-again time, 5 min; a lost event's
+//! `domain::lanes::STARTS_PER_SECOND` and `RUN_STARTS_PER_SECOND`; a place's ask-again time, 5 min; a lost event's
 //! wait, `PollIntervalSeconds`); what stays in the functions' own time comes `scale` times
 //! sooner in AWS time: the lanes' lease, growth and halving, so they can only add calls
 //! and throttles (and a phase-two backoff `Pause`, slowed twice, never happens here).

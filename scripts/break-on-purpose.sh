@@ -432,7 +432,7 @@ mutate "emulator: a bus policy with conditions admits nothing (AWS admits what t
   '        if holds(st.get("Condition") or {}):' '        if not st.get("Condition") and holds({}):' a_stack_in_another_account waiting
 
 # Lanes: concurrency per account and region (issue 26).
-mutate "a full lane admits one more stack" functions/shared/src/domain/lanes.rs \
+mutate "a full lane admits one more stack" functions/shared/src/domain/lanes/mod.rs \
   '    if lane.holders.len() >= lane.places as usize {' '    if lane.holders.len() > lane.places as usize {' each_account_region_has lanes
 mutate "a throttled lane keeps all its places" functions/shared/src/service/refresh.rs \
   '        if retries.throttled_calls() > throttled_before {' '        if retries.throttled_calls() > throttled_before && std::hint::black_box(false) {' each_account_region_has lanes
@@ -453,7 +453,7 @@ mutate "a stack that ended keeps its place (its lane shrinks for good)" function
             lane::leave' '        if out.outcome == Outcome::Skipped {
             lane::leave' each_account_region_has lanes
 
-mutate "a lane's begun stacks may change all of the account-region's concurrent resources" functions/shared/src/domain/lanes.rs \
+mutate "a lane's begun stacks may change all of the account-region's concurrent resources" functions/shared/src/domain/lanes/mod.rs \
   '    (u64::from(limit) * u64::from(RESOURCE_SHARE_PERCENT) / 100) as u32' '    limit' begun_stacks_change_at_most lanes
 mutate "a stack begins its first update without claiming its resources" functions/shared/src/domain/refresh/start.rs \
   '    if budget.claim(&task.stack, resources.max(1)).await? {' '    if std::hint::black_box(true) || budget.claim(&task.stack, resources.max(1)).await? {' begun_stacks_change_at_most lanes
@@ -465,8 +465,12 @@ mutate "emulator: a change set is complete as soon as it is created" tests/emula
   '    ready_at = time.time() + delay' '    ready_at = time.time()' test_a_change_set_is_in_progress emulator:test_change_set_creation
 
 # The start of a run, staggered per account-region (issue 26).
-mutate "every lane's stacks start at once (no stagger)" functions/shared/src/domain/lanes.rs \
-  '        task.start_after_seconds = *k / STARTS_PER_SECOND;' '        task.start_after_seconds = 0;' the_stacks_started_at_once lib
+mutate "every lane's stacks start at once (no stagger)" functions/shared/src/domain/lanes/mod.rs \
+  '        task.start_after_seconds = (*k / STARTS_PER_SECOND).max(i as u32 / RUN_STARTS_PER_SECOND);' '        task.start_after_seconds = 0;' the_stacks_started_at_once lib
+mutate "a run over many account-regions begins one stack a second in each, however many at once" functions/shared/src/domain/lanes/mod.rs \
+  '        task.start_after_seconds = (*k / STARTS_PER_SECOND).max(i as u32 / RUN_STARTS_PER_SECOND);' '        task.start_after_seconds = *k / STARTS_PER_SECOND;' a_run_over_many_account_regions_begins_at_most lib
+mutate "the local AWS lists a prefix by walking every key of the bucket again" tests/emulator/rotatetoken/s3.py \
+  '        for key in [k for k in list(dict.keys(self)) if k.startswith(prefix)]:' '        for key in list(dict.keys(self)):' the_key_store_yields_only_the_keys_under emulator:test_lambda_s3_faults
 mutate "a reconciling run keeps the stagger planned before the audit dropped the fresh stacks" functions/shared/src/service/discover.rs \
   '        lanes::schedule(&mut out, settings.max_concurrency);' '        let _ = lanes::schedule;' the_scheduled_reconciliation_refreshes operator
 mutate "the state machine starts each stack without its stagger" statemachine/rotatetoken.asl.json \

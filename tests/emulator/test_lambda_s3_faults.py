@@ -80,3 +80,46 @@ class ListingWhileDeleting(unittest.TestCase):
         dict.pop(store, "b")  # another request deletes `b` while the listing is built
         self.assertEqual(list(listing), [("b", "B"), ("c", "C")])
         self.assertEqual(list(store.values()), ["A", "C"])
+
+
+class PrefixListing(EmulatorTestCase):
+    """Patch 61: a listing by prefix reads only the keys under it, and lists what the whole
+    bucket's listing, filtered by the prefix, lists."""
+
+    def tearDown(self) -> None:
+        self.emulator.reset()
+
+    def test_a_listing_by_prefix_lists_what_the_whole_listing_filtered_by_it_lists(self) -> None:
+        s3 = self.emulator.client("s3")
+        s3.create_bucket(Bucket="runs")
+        for key in ["waits/a/1", "waits/a/2", "waits/b/1", "lanes/a", "waits/a/3", "waits"]:
+            s3.put_object(Bucket="runs", Key=key, Body=b"1")
+        s3.put_object(Bucket="runs", Key="waits/a/2", Body=b"2")  # a second version
+        s3.delete_object(Bucket="runs", Key="waits/a/3")
+        everything = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
+        for prefix in ["waits/", "waits/a/", "lanes/", "w"]:
+            listed = [o["Key"] for o in s3.list_objects_v2(Bucket="runs", Prefix=prefix).get("Contents", [])]
+            self.assertEqual(listed, [k for k in everything if k.startswith(prefix)], prefix)
+        folders = s3.list_objects_v2(Bucket="runs", Prefix="waits/", Delimiter="/")
+        self.assertEqual([p["Prefix"] for p in folders["CommonPrefixes"]], ["waits/a/", "waits/b/"])
+        first = s3.list_objects_v2(Bucket="runs", Prefix="waits/", MaxKeys=2)
+        rest = s3.list_objects_v2(Bucket="runs", Prefix="waits/", ContinuationToken=first["NextContinuationToken"])
+        self.assertEqual([o["Key"] for o in first["Contents"] + rest["Contents"]],
+                         ["waits/a/1", "waits/a/2", "waits/b/1"])
+
+    def test_the_key_store_yields_only_the_keys_under_the_listings_prefix(self) -> None:
+        from moto.s3.utils import _VersionedKeyStore
+
+        from rotatetoken import s3 as patches
+
+        patches.install_prefix_listing()
+        store = _VersionedKeyStore()
+        for n in range(1000):
+            store[f"results/{n}"] = n
+        store["waits/x"] = "X"
+        patches._LISTING_PREFIX.prefix = "waits/"
+        try:
+            self.assertEqual(list(store.items()), [("waits/x", "X")])
+        finally:
+            patches._LISTING_PREFIX.prefix = None
+        self.assertEqual(len(list(store.items())), 1001, "without a listing: every key")

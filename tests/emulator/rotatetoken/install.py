@@ -60,6 +60,7 @@ ORDER = [
     s3.install_conditional_writes,  # 25
     s3.install_denied_writes,  # 46
     s3.install_consistent_listing,  # 54
+    s3.install_prefix_listing,  # 61
     stepfunctions.install_execution_status_events,  # 26
     sts.install_assume_role_refusals,  # 11
     faults.install_throttling,  # 13
