@@ -471,6 +471,8 @@ mutate "a run over many account-regions begins one stack a second in each, howev
   '        task.start_after_seconds = (*k / STARTS_PER_SECOND).max(i as u32 / RUN_STARTS_PER_SECOND);' '        task.start_after_seconds = *k / STARTS_PER_SECOND;' a_run_over_many_account_regions_begins_at_most lib
 mutate "the local AWS lists a prefix by walking every key of the bucket again" tests/emulator/rotatetoken/s3.py \
   '        for key in [k for k in list(dict.keys(self)) if k.startswith(prefix)]:' '        for key in list(dict.keys(self)):' the_key_store_yields_only_the_keys_under emulator:test_lambda_s3_faults
+mutate "the local AWS hands every caller the one parsed template (a caller's change shows in the next)" tests/emulator/rotatetoken/cloudformation/transforms.py \
+  '        return copy.deepcopy(parsed_once(template))' '        return parsed_once(template)' a_body_is_parsed_once emulator:test_cloudformation_units
 mutate "a reconciling run keeps the stagger planned before the audit dropped the fresh stacks" functions/shared/src/service/discover.rs \
   '        lanes::schedule(&mut out, settings.max_concurrency);' '        let _ = lanes::schedule;' the_scheduled_reconciliation_refreshes operator
 mutate "the state machine starts each stack without its stagger" statemachine/rotatetoken.asl.json \

@@ -81,6 +81,37 @@ class Updates(unittest.TestCase):
         self.assertIsNone(nested_value({"Fn::GetAtt": ["R", "Arn"]}, params, {}), "a resource attribute: kept as before")
 
 
+class ParseCache(unittest.TestCase):
+    """Patch 62: a body parsed once, each caller given its own copy, a bad body refused
+    every time."""
+
+    def test_a_body_is_parsed_once_and_each_caller_gets_its_own_template(self) -> None:
+        from rotatetoken.cloudformation import transforms
+
+        calls = []
+        saved = getattr(transforms._moto, "parse_template", None)
+
+        def parse(body):
+            calls.append(body)
+            return transforms.json.loads(body)
+
+        transforms._moto.parse_template = parse
+        try:
+            transforms.install_parse_cache()
+            body = '{"Resources": {"R": {"Type": "AWS::SNS::Topic"}}}'
+            first = transforms._moto.parse_template(body)
+            first["Resources"]["R"]["Type"] = "changed by its caller"
+            second = transforms._moto.parse_template(body)
+            self.assertEqual(second, {"Resources": {"R": {"Type": "AWS::SNS::Topic"}}})
+            self.assertEqual(len(calls), 1, "parsed once")
+            for _ in range(2):
+                with self.assertRaises(ValueError):
+                    transforms._moto.parse_template("{not json")
+            self.assertEqual(len(calls), 3, "a body that does not parse is tried each time")
+        finally:
+            transforms._moto.parse_template = saved
+
+
 if __name__ == "__main__":
     unittest.main()
 

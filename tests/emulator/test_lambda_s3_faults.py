@@ -60,9 +60,6 @@ class Faults(EmulatorTestCase):
         self.assertEqual(keys, ["runs/x/items.json"])
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class ListingWhileDeleting(unittest.TestCase):
     """Patch 54, on moto's key store itself: a listing under way when a key is deleted."""
@@ -123,3 +120,7 @@ class PrefixListing(EmulatorTestCase):
         finally:
             patches._LISTING_PREFIX.prefix = None
         self.assertEqual(len(list(store.items())), 1001, "without a listing: every key")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -174,7 +174,7 @@ fn without_service_role() -> Result<StacksWithoutServiceRole, InputError> {
 /// halves itself on `Throttling`. A stack in flight holds no Lambda and costs about 16
 /// calls over its two updates (about 6 reads per phase), so the places themselves cost
 /// nothing; too few make an account-region's last stacks queue behind others' updates (65
-/// stacks per account-region at 40 places: the last to get a place began 150 s after the
+/// stacks per account-region at 40 places: the last to get a place began 172 s after the
 /// run and, drawing 4-minute updates, ended at 1.31× the slowest stack's own time,
 /// docs/performance.md). At 100 no lane of up to 100 stacks queues: measured with the
 /// run's starts paced run-wide (1,300 stacks in 20 account-regions, the whole of AWS slowed

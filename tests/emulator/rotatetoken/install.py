@@ -42,6 +42,7 @@ ORDER = [
     change_sets.install_change_sets,  # 21
     nested.install_nested_stacks,  # 22
     transforms.install_transforms,  # 17, 23
+    transforms.install_parse_cache,  # 62: wraps moto's parse, as 17 found it
     policies.install_capabilities,  # 16: wraps 21's CreateChangeSet
     status_events.install_stack_status_events,  # 49: reads the token 41 stamps on each event
     status_events.install_account_limits,  # 50
@@ -60,7 +61,7 @@ ORDER = [
     s3.install_conditional_writes,  # 25
     s3.install_denied_writes,  # 46
     s3.install_consistent_listing,  # 54
-    s3.install_prefix_listing,  # 61
+    s3.install_prefix_listing,  # 61: wraps 54's key store iteration
     stepfunctions.install_execution_status_events,  # 26
     sts.install_assume_role_refusals,  # 11
     faults.install_throttling,  # 13

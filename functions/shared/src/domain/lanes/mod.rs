@@ -39,8 +39,8 @@ pub const HALVE_EVERY_MS: u64 = 30_000;
 /// begun stacks may change at once (`ConcurrentResourcesLimit`: 2,500 by default, "CloudFormation
 /// quotas"; DescribeAccountLimits says the account's own): the other half stays the
 /// customer's, whose deploys in an incident must not fail on a quota we filled. With the
-/// default limit and 40 places it binds only for stacks whose updates change more than
-/// about 30 resources each.
+/// default limit and 100 places it binds for stacks whose updates change more than about
+/// 12 resources each (40 places: about 30): those begin as others' resources come back.
 pub const RESOURCE_SHARE_PERCENT: u32 = 50;
 /// A lane reads `ConcurrentResourcesLimit` again after this long (a raised quota counts
 /// within the hour; one DescribeAccountLimits per account-region and hour, not per stack).
@@ -316,11 +316,12 @@ pub const STARTS_PER_SECOND: u32 = 1;
 /// phase one begun), and the run's Lambdas share the pipeline account's concurrency with
 /// the customer's functions (1,000 per Region by default, "Lambda quotas", Lambda developer
 /// guide): 20 account-regions starting one a second each began 40 looks on every second
-/// and held 224 invocations at once (`make bench-fleet`, 100 places, 2026-12-06). At 12 a
-/// second the run's starts hold about 24; 1,300 stacks take 108 s to begin, which the same
-/// run's own updates, re-timed, put at 1.21x the slowest stack's two updates against the
-/// 1.25x target (the last begun stacks drawing 4-minute updates). Only binds with more
-/// than 12 account-regions. Step Functions waits whole seconds (Wait state, Seconds:
+/// and held 224 invocations at once (`make bench-fleet`, 100 places, 2026-12-06); at 12 a
+/// second, 94 (2026-12-07; 32 to 44 while only starts ran, on the local AWS). A run of N
+/// stacks takes N / 12 seconds to begin: 1,300 take 108 s, which the 2026-12-06 run's own
+/// updates, re-timed, put at 1.21x the slowest stack's two updates against the 1.25x
+/// target (measured: 1.09x); 10,000 take 14 minutes. Only binds with more than 12
+/// account-regions, and per run (two runs at once begin 24 a second). Step Functions waits whole seconds (Wait state, Seconds:
 /// an integer; a Timestamp's milliseconds are truncated), so a second's starts come as one.
 pub const RUN_STARTS_PER_SECOND: u32 = 12;
 
@@ -376,7 +377,8 @@ pub fn map_concurrency_for(lanes: usize, budget: u32) -> u32 {
 /// task token or a Wait state), so this bounds Step Functions' work, not the account's
 /// Lambda concurrency. AWS's own bound for a Distributed Map ("Distributed Map state",
 /// MaxConcurrency up to 10,000): below it, every lane can fill its places however many
-/// account-regions a run has (at 1,000, 25 lanes of 40 places already could not).
+/// account-regions a run has (at 1,000, 25 lanes of 40 places already could not; at the
+/// default 100 places, 50 lanes fill it).
 pub const MAP_CONCURRENCY_CAP: u32 = 10_000;
 const _: () = assert!(
     MAP_CONCURRENCY_CAP <= 10_000,

@@ -343,3 +343,45 @@ fn a_run_over_many_account_regions_begins_at_most_its_run_wide_rate_of_stacks_on
         assert!(waits.windows(2).all(|w| w[1] > w[0]), "{waits:?}");
     }
 }
+
+#[test]
+fn an_uneven_run_keeps_the_run_wide_rate_and_the_children_beyond_the_maps_concurrency_wait_nothing()
+{
+    // One account-region of 40 stacks beside 20 of one stack each.
+    let task = |account: u64, n: u32| {
+        RefreshTask::new(
+            StackRef::from_stack_id(&format!(
+                "arn:aws:cloudformation:us-east-1:{account:012}:stack/s{n}/1"
+            ))
+            .unwrap(),
+            "RotateToken",
+        )
+    };
+    let mut all: Vec<RefreshTask> = (0..40).map(|n| task(1, n)).collect();
+    all.extend((0..20).map(|a| task(100 + a, 0)));
+    let mut selected = interleave(all.clone());
+    stagger(&mut selected, 1_000);
+    let mut per_second: std::collections::BTreeMap<u32, u32> = Default::default();
+    for t in &selected {
+        *per_second.entry(t.start_after_seconds).or_default() += 1;
+    }
+    assert!(
+        per_second.values().all(|n| *n <= RUN_STARTS_PER_SECOND),
+        "{per_second:?}"
+    );
+    let big: Vec<u32> = selected
+        .iter()
+        .filter(|t| t.stack.account == format!("{:012}", 1))
+        .map(|t| t.start_after_seconds)
+        .collect();
+    assert_eq!(
+        big,
+        (0..40).collect::<Vec<u32>>(),
+        "one a second in its lane"
+    );
+    // Those the Map starts later (as earlier children end) are already spread: no wait.
+    let mut selected = interleave(all);
+    stagger(&mut selected, 10);
+    assert!(selected[10..].iter().all(|t| t.start_after_seconds == 0));
+    assert!(selected[..10].iter().all(|t| t.start_after_seconds == 0));
+}
