@@ -89,7 +89,8 @@ class ParseCache(unittest.TestCase):
         from rotatetoken.cloudformation import transforms
 
         calls = []
-        saved = getattr(transforms._moto, "parse_template", None)
+        absent = object()
+        saved = getattr(transforms._moto, "parse_template", absent)
 
         def parse(body):
             calls.append(body)
@@ -109,7 +110,40 @@ class ParseCache(unittest.TestCase):
                     transforms._moto.parse_template("{not json")
             self.assertEqual(len(calls), 3, "a body that does not parse is tried each time")
         finally:
-            transforms._moto.parse_template = saved
+            if saved is absent:
+                del transforms._moto.parse_template
+            else:
+                transforms._moto.parse_template = saved
+
+    def test_a_yaml_body_copied_from_the_cache_is_what_moto_parses_afresh(self) -> None:
+        from moto.cloudformation.models import Stack
+
+        from rotatetoken.cloudformation import transforms
+
+        absent = object()
+        saved = getattr(transforms._moto, "parse_template", absent)
+        transforms._moto.parse_template = Stack.parse_template
+        body = (
+            "AWSTemplateFormatVersion: 2010-09-09\n"
+            "Conditions:\n  On: !Equals [!Ref RotateToken, 'true']\n"
+            "Resources:\n  A:\n    Type: AWS::SNS::Topic\n    Properties: &props\n"
+            "      DisplayName: !GetAtt B.Name\n"
+            "  B:\n    Type: AWS::SNS::Topic\n    Properties: *props\n"
+        )
+        try:
+            transforms.install_parse_cache()
+            for _ in range(2):
+                got = transforms._moto.parse_template(body)
+                self.assertEqual(got, Stack.parse_template(body))
+                resources = got["Resources"]
+                self.assertIs(resources["A"]["Properties"], resources["B"]["Properties"],
+                              "an alias still shares its anchor's object within one template")
+                resources["A"]["Properties"]["DisplayName"] = "changed by its caller"
+        finally:
+            if saved is absent:
+                del transforms._moto.parse_template
+            else:
+                transforms._moto.parse_template = saved
 
 
 if __name__ == "__main__":

@@ -548,7 +548,9 @@ tests/emulator/test_registry.py checks that it is the registry's):
        Each caller still gets a template of its own (a deep copy of the first parse, as moto
        callers change what they are given), and a body that does not parse fails as before,
        every time.
-       Source: moto 5.2.5, cloudformation/models.py Stack.parse_template (yaml.load, then
-               json.loads); CloudFormation User Guide, "Template format" (JSON or YAML: one
-               body, one template).
+       Source: moto 5.2.5: cloudformation/models.py Stack.parse_template (yaml.load with the
+               same tag constructor, utils.py yaml_tag_constructor, at every call, then
+               json.loads: a function of the body alone); cloudformation/parsing.py, which
+               changes the resources it is given (hence the copy). py-spy, 2026-12-07, the
+               fleet benchmark's start.
 """

@@ -173,9 +173,10 @@ def install_transforms() -> None:
       benchmark, which slowed every other answer of the same process. Each caller still
       gets a template of its own (a deep copy of the first parse, as moto callers change
       what they are given), and a body that does not parse fails as before, every time.""",
-    source="""moto 5.2.5, cloudformation/models.py Stack.parse_template (yaml.load, then
-      json.loads); CloudFormation User Guide, "Template format" (JSON or YAML: one body,
-      one template).""",
+    source="""moto 5.2.5: cloudformation/models.py Stack.parse_template (yaml.load with the
+      same tag constructor, utils.py yaml_tag_constructor, at every call, then json.loads:
+      a function of the body alone); cloudformation/parsing.py, which changes the resources
+      it is given (hence the copy). py-spy, 2026-12-07, the fleet benchmark's start.""",
 )
 def install_parse_cache() -> None:
     """(62) moto's own parse (`_moto.parse_template`, found by patch 17's installer)
