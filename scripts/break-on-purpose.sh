@@ -452,6 +452,17 @@ mutate "a stack that ended keeps its place (its lane shrinks for good)" function
   '        if out.outcome != Outcome::Waiting {
             lane::leave' '        if out.outcome == Outcome::Skipped {
             lane::leave' each_account_region_has lanes
+mutate "a stack leaving its lane never hands its place on (a refusal is not remembered)" functions/shared/src/domain/lanes/mod.rs \
+  '    lane.refused_ms > 0
+        && now_ms' '    lane.refused_ms > 0
+        && std::hint::black_box(false)
+        && now_ms' each_account_region_has lanes
+mutate "a stack leaving a lane no stack waits in still runs FreePlace" functions/shared/src/domain/lanes/mod.rs \
+  '    lane.refused_ms > 0
+        && now_ms' '    std::hint::black_box(true)
+        || now_ms' a_put_secret_value_refreshes state_machine
+mutate "a place wait longer ago than the slack still counts as waiting" functions/shared/src/domain/lanes/mod.rs \
+  '.saturating_add(PLACE_WAIT_MS + REFUSED_SLACK_MS)' '.saturating_add(PLACE_WAIT_MS + REFUSED_SLACK_MS + 1)' a_stack_leaving_a_lane_where lib
 
 mutate "a lane's begun stacks may change all of the account-region's concurrent resources" functions/shared/src/domain/lanes/mod.rs \
   '    (u64::from(limit) * u64::from(RESOURCE_SHARE_PERCENT) / 100) as u32' '    limit' begun_stacks_change_at_most lanes

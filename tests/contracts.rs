@@ -492,6 +492,25 @@ fn every_path_the_state_machine_reads_is_a_field_the_rust_types_write() {
         }
     }
     assert!(compared >= 3, "{choices}");
+    // The hand-over is skipped only on the boolean every look writes (`place_wanted`).
+    let mut booleans = 0;
+    for choice in choices.as_array().unwrap() {
+        let rules = choice["And"]
+            .as_array()
+            .cloned()
+            .unwrap_or(vec![choice.clone()]);
+        for rule in rules.iter().filter(|r| r.get("BooleanEquals").is_some()) {
+            let variable = rule["Variable"].as_str().unwrap();
+            assert!(
+                at(&refresh_out, variable).is_some_and(Value::is_boolean)
+                    && at(&item_out, variable).is_some_and(Value::is_boolean),
+                "StillUpdating? compares {variable} with a boolean, which every task must carry"
+            );
+            assert_eq!(choice["Next"], "StackDone", "{choice}");
+            booleans += 1;
+        }
+    }
+    assert_eq!(booleans, 1, "{choices}");
     assert_eq!(
         serde_json::to_value(rotatetoken::domain::model::WaitKind::Pause).unwrap(),
         "pause"

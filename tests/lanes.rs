@@ -140,6 +140,10 @@ async fn each_account_region_has_its_own_places_and_a_throttled_one_slows_only_i
         log.contains("waiting for a place"),
         "stacks waited for a place in their lane"
     );
+    assert!(
+        log.contains("a place in the lane was handed on"),
+        "the stacks that ended handed their places on (FreePlace)"
+    );
 }
 
 /// CloudFormation's other per-account-region limit: "resources in concurrent stack

@@ -135,8 +135,16 @@ async fn a_put_secret_value_refreshes_exactly_the_consumers() {
     }
 
     // A bounded number of state transitions per stack refreshed: each stack is a
-    // Distributed Map child execution of Refresh, StillUpdating? (per invocation) and
-    // FreePlace, its last state.
+    // Distributed Map child execution of Refresh and StillUpdating? (per invocation). No
+    // stack waited for a place in its lane: none ran FreePlace, which would wake no one.
+    assert_eq!(
+        p.functions
+            .logs()
+            .matches("a place in the lane was handed on")
+            .count(),
+        0,
+        "FreePlace ran though no stack was refused a place"
+    );
     for stack in CONSUMERS {
         let invocations = row(s, stack)["invocations"].as_u64().unwrap();
         assert!(

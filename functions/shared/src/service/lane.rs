@@ -128,15 +128,26 @@ pub async fn renew<L: LockStore + Sync>(
     }
 }
 
-/// The stack's refresh ended: its place is free for the next. Best effort: a place not
+/// The stack's refresh ended: its place is free for the next. Returns whether a step may be
+/// waiting for a place in the lane ([`lanes::leave`]; `true` when the lane could not be
+/// read or written: the hand-over then runs, as it always did). Best effort: a place not
 /// given back is freed by its lease.
-pub async fn leave<L: LockStore + Sync>(store: &L, stack: &StackRef, execution: &str) {
-    if let Err(e) = change(store, stack, |lane| {
-        lanes::leave(lane, &stack.id, execution)
+pub async fn leave<L: LockStore + Sync>(
+    store: &L,
+    stack: &StackRef,
+    execution: &str,
+    now_ms: u64,
+) -> bool {
+    match change(store, stack, |lane| {
+        lanes::leave(lane, &stack.id, execution, now_ms)
     })
     .await
     {
-        warn!(error = %e, "could not give back the stack's place in its lane");
+        Ok(waited_for) => waited_for,
+        Err(e) => {
+            warn!(error = %e, "could not give back the stack's place in its lane");
+            true
+        }
     }
 }
 

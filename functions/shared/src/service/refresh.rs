@@ -150,6 +150,9 @@ where
         .instrument(span.clone())
         .await?;
     let mut task = task;
+    // Written by every look (never read): only the look that gives the place back says
+    // whether anyone may wait for it.
+    task.place_wanted = true;
     // How far our own updates got is read from the stack's events, not from the input: a
     // retried invocation whose phase one was accepted must not be taken for one that has
     // not begun (by the stop below, or by an error after this).
@@ -181,7 +184,7 @@ where
             if settings.lane_places > 0 {
                 // It may hold a place already (admitted, then waiting on someone else's
                 // operation): given back, as any ended stack's.
-                lane::leave(files, &parsed, &execution).await;
+                out.place_wanted = lane::leave(files, &parsed, &execution, clock.now_ms()).await;
             }
             info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
             tell_progress(files, &execution, &out, clock.now_ms()).await;
@@ -274,7 +277,7 @@ where
                 .await;
         }
         if out.outcome != Outcome::Waiting {
-            lane::leave(files, &parsed, &execution)
+            out.place_wanted = lane::leave(files, &parsed, &execution, clock.now_ms())
                 .instrument(span.clone())
                 .await;
         }

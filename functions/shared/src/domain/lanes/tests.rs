@@ -32,7 +32,10 @@ fn begun_stacks_change_at_most_half_the_account_regions_concurrent_resources() {
     // A holder's own claim is not counted against it (a later look claims again).
     assert_eq!(claim(&mut lane, &stack(1), "run", 30, now), Claim::Granted);
     assert_eq!(claim(&mut lane, &stack(3), "run", 1, now), Claim::Full);
-    leave(&mut lane, &stack(1), "run");
+    assert!(
+        leave(&mut lane, &stack(1), "run", now),
+        "a holder refused its resources waits"
+    );
     assert_eq!(claim(&mut lane, &stack(3), "run", 30, now), Claim::Granted);
 }
 
@@ -59,7 +62,7 @@ fn a_refused_holder_gives_back_what_it_claimed_and_is_woken_when_what_it_wants_f
         "35 + 20 > 50"
     );
     assert_eq!(may_begin(&lane, &stack(4), "run", now, 0), None);
-    leave(&mut lane, &stack(1), "run");
+    leave(&mut lane, &stack(1), "run", now);
     assert_eq!(
         may_begin(&lane, &stack(2), "run", now, 0),
         Some(true),
@@ -174,13 +177,13 @@ fn a_lane_admits_its_budget_and_then_waits_until_a_place_is_given_back() {
         Entry::Admitted,
         "a holder keeps its place"
     );
-    leave(&mut lane, &stack(0), "another run");
+    leave(&mut lane, &stack(0), "another run", 1_000);
     assert_eq!(
         enter(&mut lane, &stack(3), "run", 1_500, 3),
         Entry::Full,
         "another run's refresh is another holder"
     );
-    leave(&mut lane, &stack(0), "run");
+    leave(&mut lane, &stack(0), "run", 1_500);
     assert_eq!(
         enter(&mut lane, &stack(3), "run", 2_000, 3),
         Entry::Admitted
@@ -373,4 +376,44 @@ fn an_uneven_run_keeps_the_run_wide_rate_and_the_children_beyond_the_maps_concur
     let mut selected = interleave(all);
     stagger(&mut selected, 10);
     assert!(selected[10..].iter().all(|t| t.start_after_seconds == 0));
+}
+
+#[test]
+fn a_stack_leaving_a_lane_where_none_was_refused_lately_wakes_no_one_and_one_refused_is_woken() {
+    let mut lane = Lane::default();
+    for n in 0..3 {
+        assert_eq!(enter(&mut lane, &stack(n), "run", 0, 3), Entry::Admitted);
+    }
+    assert!(
+        !leave(&mut lane, &stack(0), "run", MIN),
+        "no stack was ever refused here: no hand-over"
+    );
+    assert_eq!(enter(&mut lane, &stack(0), "run", MIN, 3), Entry::Admitted);
+    // The lane is full: a fourth stack is refused, and waits.
+    assert_eq!(enter(&mut lane, &stack(3), "run", 2 * MIN, 3), Entry::Full);
+    let wait_ends = 2 * MIN + PLACE_WAIT_MS;
+    assert!(
+        leave(
+            &mut lane,
+            &stack(0),
+            "run",
+            wait_ends + REFUSED_SLACK_MS - 1
+        ),
+        "a stack refused within a place wait (and the slack) may still wait: handed on"
+    );
+    assert!(
+        !leave(&mut lane, &stack(1), "run", wait_ends + REFUSED_SLACK_MS),
+        "past its wait it has looked again by itself"
+    );
+    // A holder refused its resources waits too.
+    let mut lane = lane_with_limit(Some(4), 10 * MIN);
+    enter(&mut lane, &stack(1), "run", 10 * MIN, 3);
+    enter(&mut lane, &stack(2), "run", 10 * MIN, 3);
+    assert_eq!(
+        claim(&mut lane, &stack(1), "run", 2, 10 * MIN),
+        Claim::Granted
+    );
+    assert!(!leave(&mut lane, &stack(9), "run", 10 * MIN));
+    assert_eq!(claim(&mut lane, &stack(2), "run", 3, 11 * MIN), Claim::Full);
+    assert!(leave(&mut lane, &stack(1), "run", 11 * MIN));
 }

@@ -28,6 +28,11 @@ pub struct Lane {
     /// When `resource_limit` was read (epoch ms); 0: never.
     #[serde(default)]
     pub limit_read_ms: u64,
+    /// When a stack was last refused here, a place or its resources (epoch ms); 0: never.
+    /// Set in the same conditional write that refuses it, so that a stack leaving after
+    /// that sees it and has the steps waiting woken ([`crate::domain::lanes::leave`]).
+    #[serde(default)]
+    pub refused_ms: u64,
 }
 
 /// A stack holding a place: from before phase one's first check to its last update's end.

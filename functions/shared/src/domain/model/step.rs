@@ -213,6 +213,17 @@ pub struct RefreshTask {
     /// on its own token, never to decide anything of the stack.
     #[serde(default = "first_look_seconds")]
     pub look_seconds: u64,
+    /// Whether a step may be waiting for the place this stack's refresh gave back: the
+    /// state machine's `StillUpdating?` runs `FreePlace` (the waiter wakes them) unless it
+    /// is `false`. Written by every look: `false` only by the look that gave the place back
+    /// and found no stack refused in its lane lately ([`crate::domain::lanes::leave`]).
+    /// Never read by the refresh: it only spares an invocation that would wake no one.
+    #[serde(default = "yes")]
+    pub place_wanted: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The time-out of a look handed a task with no look before it (discovery's): Lambda's
@@ -283,6 +294,7 @@ impl RefreshTask {
             wait: None,
             start_after_seconds: 0,
             look_seconds: first_look_seconds(),
+            place_wanted: true,
         }
     }
 }
