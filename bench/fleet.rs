@@ -34,8 +34,8 @@
 //! machine cannot answer in AWS's time (1,300 stacks at 100 places: `FLEET="1300 10 5"`;
 //! at scale 3 the local AWS collapsed under 1,300 stacks in flight).
 //! Only the events design is slowed: it holds no Lambda while CloudFormation updates a
-//! stack (only while it creates the guard's change set, `CHANGE_SET_SECONDS`, not slowed),
-//! so its invocations are its own work, measured as they ran, and its concurrency is counted with
+//! stack or creates the guard's change set (one look begins it, the state machine's
+//! `Pause` waits, the next look reads it), so its invocations are its own work, measured as they ran, and its concurrency is counted with
 //! each invocation placed at its start in AWS time. The polling design holds a Lambda
 //! through its waits (a slowed run would stretch them); at its 10 places it fits the local
 //! AWS in AWS's time, where it runs. The state machine's Wait states and task time-outs
@@ -81,8 +81,9 @@ const UPDATE_TIMES: (f64, f64, f64, f64) = (45.0, 0.6, 20.0, 240.0);
 const EVENTS_LOST: f64 = 0.01;
 /// Seconds CloudFormation takes to create the guard's change set (emulator patch 56): an
 /// assumption, AWS publishes no figure; field reports say seconds, at times a minute
-/// (cloudtools/stacker#389, acquia/moonshot#213). Not time-scaled: the refresh waits for it
-/// inside its invocation, whose measured duration is counted as AWS time (module doc).
+/// (cloudtools/stacker#389, acquia/moonshot#213). Not time-scaled: in the events design no
+/// invocation waits for it (the preview's `Pause`, 5 s, is slowed with the run); the polling
+/// design, in AWS's time, waits for it inside its invocation.
 const CHANGE_SET_SECONDS: f64 = 3.0;
 /// A deploy parameter's default in template.yaml, so the figures are a default
 /// deployment's; `RT_FLEET_<NAME>` (say `RT_FLEET_MaxConcurrency=40`) tries another value.
