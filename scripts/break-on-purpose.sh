@@ -461,6 +461,16 @@ mutate "a stack leaving a lane no stack waits in still runs FreePlace" functions
   '    lane.refused_ms > 0
         && now_ms' '    std::hint::black_box(true)
         || now_ms' a_put_secret_value_refreshes state_machine
+mutate "a lane refusing a stack a place does not say so (its leavers skip FreePlace)" functions/shared/src/domain/lanes/mod.rs \
+  '    if lane.holders.len() >= lane.places as usize {
+        lane.refused_ms = lane.refused_ms.max(now_ms);' '    if lane.holders.len() >= lane.places as usize {' a_stack_leaving_a_lane_where lib
+mutate "a lane refusing a holder its resources does not say so (its leavers skip FreePlace)" functions/shared/src/domain/lanes/mod.rs \
+  '        holder.wants = resources;
+        lane.refused_ms = lane.refused_ms.max(now_ms);' '        holder.wants = resources;' a_stack_leaving_a_lane_where lib
+mutate "a stack that cannot reach its lane skips FreePlace" functions/shared/src/service/lane.rs \
+  '            // Unknown whether anyone waits: the hand-over runs.
+            true' '            // Unknown whether anyone waits: the hand-over runs.
+            false' a_stack_that_cannot_reach lib
 mutate "a place wait longer ago than the slack still counts as waiting" functions/shared/src/domain/lanes/mod.rs \
   '.saturating_add(PLACE_WAIT_MS + REFUSED_SLACK_MS)' '.saturating_add(PLACE_WAIT_MS + REFUSED_SLACK_MS + 1)' a_stack_leaving_a_lane_where lib
 

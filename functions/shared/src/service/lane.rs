@@ -89,7 +89,8 @@ pub(crate) enum HandOver {
 
 /// The waiter hands a freed place to a step waiting for one: taken for it in the lane
 /// before its token is sent (as its own look would take it), so that hand-overs of
-/// stacks ending at once never wake more steps than there are places.
+/// stacks ending at once never wake more steps than there are places. Refused (`Full`), the
+/// step goes on waiting, and the lane says so as for a look refused (`Lane::refused_ms`).
 pub(crate) async fn hand_to<L: LockStore + Sync>(
     store: &L,
     stack: &StackRef,
@@ -146,6 +147,7 @@ pub async fn leave<L: LockStore + Sync>(
         Ok(waited_for) => waited_for,
         Err(e) => {
             warn!(error = %e, "could not give back the stack's place in its lane");
+            // Unknown whether anyone waits: the hand-over runs.
             true
         }
     }
@@ -200,6 +202,9 @@ where
             if let Err(e) = &limit {
                 warn!(error = %e, "could not read the account-region's ConcurrentResourcesLimit: the lane keeps the limit it read before (none: places only) and reads it again in five minutes");
             }
+            // The time again: a refusal is stamped when it is written (`Lane::refused_ms`),
+            // not before a read that CloudFormation may have throttled.
+            let now_ms = self.clock.now_ms();
             claim = change(store, stack, |lane| {
                 match &limit {
                     Ok(limit) => lanes::set_resource_limit(lane, *limit, now_ms),
@@ -213,5 +218,97 @@ where
             info!(account = %stack.account, region = %stack.region, resources, "the account-region's begun stacks change too many resources at once: waiting for a place");
         }
         Ok(claim == Claim::Granted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    const STACK: &str = "arn:aws:cloudformation:us-east-1:111111111111:stack/app/1";
+    const OTHER: &str = "arn:aws:cloudformation:us-east-1:111111111111:stack/other/1";
+    const NOW: u64 = 1_800_000_000_000;
+
+    /// The runs bucket's lane documents, or one that refuses every request (`down`).
+    #[derive(Default)]
+    struct Store {
+        docs: Mutex<BTreeMap<String, Vec<u8>>>,
+        down: bool,
+    }
+
+    impl Store {
+        fn answer<T>(&self, ok: T) -> Result<T, AwsError> {
+            match self.down {
+                true => Err(AwsError {
+                    operation: "GetObject",
+                    code: Some("SlowDown".into()),
+                    message: "Please reduce your request rate.".into(),
+                }),
+                false => Ok(ok),
+            }
+        }
+    }
+
+    impl LockStore for Store {
+        async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+            let doc = self.docs.lock().unwrap().get(key).cloned();
+            self.answer(doc.map(|b| (b, "tag".to_string())))
+        }
+        async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
+            self.answer(())?;
+            self.docs.lock().unwrap().insert(key.to_string(), body);
+            Ok(true)
+        }
+        async fn replace(&self, key: &str, body: Vec<u8>, _: &str) -> Result<bool, AwsError> {
+            self.create(key, body).await
+        }
+        async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
+            self.answer(self.docs.lock().unwrap().remove(key).is_some())
+        }
+    }
+
+    fn stack(id: &str) -> StackRef {
+        StackRef::from_stack_id(id).unwrap()
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        futures::executor::block_on(f)
+    }
+
+    #[test]
+    fn a_stack_leaving_says_whether_its_lane_refused_a_stack_lately() {
+        let store = Store::default();
+        run(async {
+            assert!(enter(&store, &stack(STACK), "run", NOW, 1).await.unwrap());
+            assert!(
+                !leave(&store, &stack(STACK), "run", NOW + 1).await,
+                "no stack refused: no hand-over"
+            );
+            assert!(enter(&store, &stack(STACK), "run", NOW + 2, 1)
+                .await
+                .unwrap());
+            assert!(!enter(&store, &stack(OTHER), "run", NOW + 3, 1)
+                .await
+                .unwrap());
+            assert!(
+                leave(&store, &stack(STACK), "run", NOW + 4).await,
+                "the other stack waits for this place"
+            );
+        });
+    }
+
+    #[test]
+    fn a_stack_that_cannot_reach_its_lane_has_the_waiting_woken_all_the_same() {
+        let store = Store {
+            down: true,
+            ..Store::default()
+        };
+        assert!(
+            run(leave(&store, &stack(STACK), "run", NOW)),
+            "unknown whether anyone waits: FreePlace runs"
+        );
     }
 }

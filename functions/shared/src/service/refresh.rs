@@ -281,6 +281,9 @@ where
                 .instrument(span.clone())
                 .await;
         }
+    } else {
+        // No lanes (no run files, or no places): no step ever waits for a place.
+        out.place_wanted = out.outcome == Outcome::Waiting;
     }
     if let Some(files) = files {
         tell_progress(files, &execution, &out, clock.now_ms())

@@ -22,8 +22,9 @@ pub const LEASE_MS: u64 = 15 * 60_000;
 /// other stack of the lane contends with.
 pub const RENEW_EVERY_MS: u64 = 2 * 60_000;
 /// How long a stack waits for a place before it asks again by itself. Every stack of the
-/// lane that ends hands its place on at once (the state machine's `FreePlace`, waking the
-/// stacks waiting longest, `service::wait`), so this bounds only a hand-over that was lost
+/// lane that ends while one may be waiting ([`leave`]) hands its place on at once (the state
+/// machine's `FreePlace`, waking the stacks waiting longest, `service::wait`), so this bounds
+/// only a hand-over that was lost
 /// (a `FreePlace` that failed for good, a holder whose lease ran out, a place grown back
 /// while no stack ended). Asking again every `PollIntervalSeconds` instead cost the
 /// 1,300-stack benchmark about one fruitless look per stack (three state transitions, a
@@ -31,9 +32,10 @@ pub const RENEW_EVERY_MS: u64 = 2 * 60_000;
 /// `PollIntervalSeconds`; never past the step's wait budget.
 pub const PLACE_WAIT_MS: u64 = 5 * 60_000;
 /// Beyond a place wait, how long a refused stack may still be waiting: its step's time-out
-/// comes after the refusing look has returned and its registration has been kept, and
-/// Lambda hosts' clocks differ a little.
-pub const REFUSED_SLACK_MS: u64 = 60_000;
+/// begins only when its registration is kept (`WaitForStack`: up to three retries of the
+/// waiter, 30 s each and backoffs up to 30 s, about 100 s after the refusal), and Lambda
+/// hosts' clocks differ a little. A longer slack costs only a `FreePlace` that wakes no one.
+pub const REFUSED_SLACK_MS: u64 = 3 * 60_000;
 /// Calm for this long, a lane grows by one place.
 pub const GROW_EVERY_MS: u64 = 60_000;
 /// A lane is halved at most this often: the looks of one throttled burst are one signal.

@@ -23,7 +23,7 @@ pub struct StackRow {
     pub critical: bool,
     /// Refresh function invocations for this stack: its child execution took
     /// about `3 × invocations` state transitions (Refresh, StillUpdating?, WaitForStack, ...,
-    /// FreePlace).
+    /// then StackDone or FreePlace).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub invocations: u32,
     /// How the stack is (or would be) refreshed: `two_phase` or `in_place`.
