@@ -1,0 +1,47 @@
+"""The peak of concurrent Lambda invocations of a kept fleet run, in both time bases.
+
+`make bench-fleet` keeps each design's raw logs (target/bench-fleet-<design>-*.json). This
+reads the invocation log and prints the peak as bench/fleet.rs reports it (starts placed in
+AWS time, durations as measured: an upper bound) and in one time base (durations slowed
+with AWS too: only overlaps that happened), with where the peak fell and what ran then
+(bench/fleet.rs, `peak_concurrency`, says why the two differ).
+
+Usage: python3 bench/peak_time_bases.py target/bench-fleet-events-invocations.json 5
+"""
+
+import collections
+import json
+import sys
+
+
+def peak(invocations, start_scale, duration_scale):
+    t0 = min(i["started_at"] for i in invocations)
+    edges = []
+    for i in invocations:
+        start = (i["started_at"] - t0) / start_scale
+        edges.append((start, 1, i["function"]))
+        edges.append((start + i["seconds"] / duration_scale, -1, i["function"]))
+    # An end before a start at the same instant, as bench/fleet.rs counts.
+    edges.sort(key=lambda e: (e[0], e[1]))
+    now = best = 0
+    at = 0.0
+    running = collections.Counter()
+    at_peak = {}
+    for t, d, function in edges:
+        now += d
+        running[function] += d
+        if now > best:
+            best, at, at_peak = now, t, {k: v for k, v in running.items() if v > 0}
+    return best, round(at, 1), at_peak
+
+
+def main():
+    path, scale = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+    invocations = json.load(open(path))
+    print(f"{len(invocations)} invocations, time scale {scale:g}")
+    print("as reported (starts in AWS time, durations as measured):", peak(invocations, scale, 1.0))
+    print("one time base (durations slowed with AWS):", peak(invocations, scale, scale))
+
+
+if __name__ == "__main__":
+    main()
