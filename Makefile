@@ -25,7 +25,7 @@ help:
 	@echo "make install-cli - install rotate-token, the operator's command line (cargo install --path cli)"
 	@echo "make bench  - the benchmark table: arm64 artefacts, cold start and memory, refresh overhead, cost per stack, 1,000 stacks for real, discovery CPU vs Python/boto3 (~45 min)"
 	@echo "make bench-scale - 10,000 stacks / 50 accounts (dry run): state payload and history sizes"
-	@echo "make bench-fleet - the incident: 1,300 stacks in 10 accounts x 2 regions, CloudFormation's limits on, events vs polling (~95 min; FLEET=\"260 2 1\" for 4 account-regions)"
+	@echo "make bench-fleet - the incident: 1,300 stacks in 10 accounts x 2 regions, CloudFormation's limits on, events vs polling (~85 min; FLEET=\"260 2 1\" for 4 account-regions)"
 	@echo "make break-on-purpose - apply deliberate bugs one at a time; the suites must catch each (~78 min for 222 on 2 cores, estimated)"
 	@echo "make fmt    - format the Rust code"
 	@echo "make clean  - remove build output and the installed tools"
@@ -144,7 +144,7 @@ bench-scale: build
 # 10 accounts x 2 regions, the events design run 5 times slower than AWS (update times,
 # API rates and waits alike: one local AWS process on 2 cores cannot answer 1,300 stacks
 # in flight in AWS's time, and at 3 times it collapsed; figures are reported in AWS time,
-# bench/fleet.rs); about 95 minutes with the polling baseline. FLEET="260 2 1" keeps 65 stacks per account-region
+# bench/fleet.rs); about 85 minutes with the polling baseline (82 on 2026-12-07). FLEET="260 2 1" keeps 65 stacks per account-region
 # in 4 of them, in AWS's time (about 25 minutes).
 FLEET ?= 1300 10 5
 bench-fleet: deps

@@ -163,13 +163,13 @@ struct Probe {
 /// `duration_scale`, and how many of each function ran then.
 ///
 /// The headline figure keeps durations as measured (`duration_scale` 1): an upper bound.
-/// A group of looks begun together (the run's start: a dozen on each whole second) shares
-/// the local AWS's one process and its 2 cores, each look of the group taking 1.5 s where
-/// alone it takes 0.1 s; placed in AWS time, where a second of the run is `scale` seconds
-/// here, such a group overlaps the next second's group, which here began seconds after it
-/// ended. The figure in one time base (`duration_scale` = `start_scale`: the durations
-/// slowed with AWS, as if AWS answered `scale` times slower too) counts only overlaps that
-/// happened; it is low where the local AWS answers faster than AWS would slowed.
+/// Looks begun together (the run's start begins a dozen on each whole second) share the
+/// local AWS's one process and 2 cores and take longer than alone; placed in AWS time,
+/// where a second of the run is `scale` seconds here, such a group overlaps the next
+/// second's, which here began seconds after it ended (docs/performance.md, 2026-12-07).
+/// The figure in one time base (`duration_scale` = `start_scale`: durations divided by
+/// the scale, as the starts are) equals the peak as the run ran here: only overlaps that
+/// happened; it is low where the local AWS answers faster than AWS would, slowed.
 fn peak_concurrency(
     invocations: &[Value],
     start_scale: f64,

@@ -70,7 +70,7 @@ def rows(figures: dict) -> tuple[list[str], list[str]]:
     row("peak concurrent Lambda invocations", [str(d["peak_concurrent_lambda_invocations"]) for d in designs], peak_label,
         [d["peak_concurrent_lambda_invocations"] < peak_target for d in designs])
     if all("peak_concurrent_lambda_invocations_one_time_base" in d for d in designs):
-        row("the same, in one time base (durations slowed with AWS; only overlaps that happened)",
+        row("the same, in one time base (durations also divided by the scale; only overlaps that happened)",
             [str(d["peak_concurrent_lambda_invocations_one_time_base"]) for d in designs])
     row("invocations in flight at the peak, by function",
         [", ".join(f"{k.removeprefix('rotatetoken-')} {v}" for k, v in

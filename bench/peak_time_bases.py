@@ -4,7 +4,9 @@
 reads the invocation log and prints the peak as bench/fleet.rs reports it (starts placed in
 AWS time, durations as measured: an upper bound) and in one time base (durations slowed
 with AWS too: only overlaps that happened), with where the peak fell and what ran then
-(bench/fleet.rs, `peak_concurrency`, says why the two differ).
+(bench/fleet.rs, `peak_concurrency`, says why the two differ). The log is the local AWS's
+whole invocation log: times are from its first invocation, which may precede the run, and
+invocations before the run count too (bench/fleet.rs skips them).
 
 Usage: python3 bench/peak_time_bases.py target/bench-fleet-events-invocations.json 5
 """
@@ -40,7 +42,7 @@ def main():
     invocations = json.load(open(path))
     print(f"{len(invocations)} invocations, time scale {scale:g}")
     print("as reported (starts in AWS time, durations as measured):", peak(invocations, scale, 1.0))
-    print("one time base (durations slowed with AWS):", peak(invocations, scale, scale))
+    print("one time base (durations also divided by the scale):", peak(invocations, scale, scale))
 
 
 if __name__ == "__main__":
