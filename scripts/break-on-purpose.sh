@@ -484,6 +484,8 @@ mutate "a change set being created is looked at every half second" functions/sha
   '                    let next = std::time::Duration::from_secs(2);' '                    let next = std::time::Duration::from_millis(500);' a_change_set_that_takes_seconds waiting
 mutate "emulator: a change set is complete as soon as it is created" tests/emulator/rotatetoken/cloudformation/change_sets.py \
   '    ready_at = time.time() + delay' '    ready_at = time.time()' test_a_change_set_is_in_progress emulator:test_change_set_creation
+mutate "emulator: a call's AWS latency is not slowed with the run" tests/emulator/rotatetoken/faults.py \
+  '    return max(0.0, float(latency)) * float(configured.get("scale", 1))' '    return max(0.0, float(latency))' test_a_product_call_is_answered emulator:test_call_latency
 
 # The start of a run, staggered per account-region (issue 26).
 mutate "every lane's stacks start at once (no stagger)" functions/shared/src/domain/lanes/mod.rs \

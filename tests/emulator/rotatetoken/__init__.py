@@ -553,4 +553,17 @@ tests/emulator/test_registry.py checks that it is the registry's):
                json.loads: a function of the body alone); cloudformation/parsing.py, which
                changes the resources it is given (hence the copy). py-spy, 2026-12-07, the
                fleet benchmark's start.
+ 63. [Fault injection] config {"call_latency": {"cloudformation": 0.1, "s3": 0.05, "*":
+       0.05, "scale": 5}}: each call of the product's functions (User-Agent app id) is
+       answered no sooner than its service's stated latency ("*": any other service's),
+       times "scale" (a run that slows the whole of AWS slows its answers too), as an AWS
+       endpoint takes tens to hundreds of milliseconds where moto answers in a few. The
+       caller's thread waits; other calls are served meanwhile. Off unless configured.
+       Source: Amazon S3: small requests' median latency is "often in the range of tens of
+               milliseconds" (whitepaper "Best Practices Design Patterns: Optimizing Amazon
+               S3 Performance", "Timeouts and Retries for Latency-Sensitive Applications");
+               SDK logs of S3 from Lambda show 0.04 s to 0.08 s a call. CloudFormation's
+               DescribeStacks answers in 0.11 s (aws/aws-cdk issue log, `[AWS cloudformation
+               200 0.11s 0 retries]`) to 0.4 s (aws/aws-cdk#20257). AWS publishes no latency
+               for either.
 """

@@ -1,8 +1,10 @@
 """Fault injection: (13) AWS's Throttling error for a fraction of the product's calls;
-(42) API rate limits per account, region and API, as token buckets."""
+(42) API rate limits per account, region and API, as token buckets; (63) AWS's latency on
+each call."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -123,3 +125,47 @@ def install_rate_limits() -> None:
         return original(self)
 
     BaseResponse.call_action = call_action
+
+
+def call_latency(service: str) -> float:
+    """Seconds this call of the product waits before it is handled: its service's stated
+    AWS latency (else "*"'s), times "scale"; 0 when none is configured."""
+    configured = CONTROL.get("call_latency") or {}
+    latency = configured.get(service, configured.get("*", 0))
+    return max(0.0, float(latency)) * float(configured.get("scale", 1))
+
+
+@patch(
+    63, service="Fault injection",
+    behaviour="""config {"call_latency": {"cloudformation": 0.1, "s3": 0.05, "*": 0.05, "scale": 5}}:
+      each call of the product's functions (User-Agent app id) is answered no sooner than its
+      service's stated latency ("*": any other service's), times "scale" (a run that slows
+      the whole of AWS slows its answers too), as an AWS endpoint takes tens to hundreds of
+      milliseconds where moto answers in a few. The caller's thread waits; other calls are
+      served meanwhile. Off unless configured.""",
+    source="""Amazon S3: small requests' median latency is "often in the range of tens of
+      milliseconds" (whitepaper "Best Practices Design Patterns: Optimizing Amazon S3
+      Performance", "Timeouts and Retries for Latency-Sensitive Applications"); SDK logs of
+      S3 from Lambda show 0.04 s to 0.08 s a call. CloudFormation's DescribeStacks answers in
+      0.11 s (aws/aws-cdk issue log, `[AWS cloudformation 200 0.11s 0 retries]`) to 0.4 s
+      (aws/aws-cdk#20257). AWS publishes no latency for either.""",
+)
+def install_call_latency() -> None:
+    """63. AWS's latency: a product call waits its service's stated latency before it is
+    handled (the service is the SigV4 scope's), so a function's invocation takes at least
+    as long as its sequential calls take on AWS (slowed with the run)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+
+    def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        if CONTROL.get("call_latency"):
+            agent = environ.get("HTTP_X_AMZ_USER_AGENT", "") + " " + environ.get("HTTP_USER_AGENT", "")
+            scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+            if "app/rotatetoken" in agent and scope:
+                wait = call_latency(scope.group(1))
+                if wait > 0:
+                    time.sleep(wait)
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = __call__

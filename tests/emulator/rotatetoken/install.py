@@ -66,6 +66,7 @@ ORDER = [
     sts.install_assume_role_refusals,  # 11
     faults.install_throttling,  # 13
     faults.install_rate_limits,  # 42
+    faults.install_call_latency,  # 63
     request_log.install_request_log,  # 14, 24
     crashes.install_crashes,  # 44: outside the request log (a dead process's calls never happen)
     crashes.install_async_retries,  # 45
