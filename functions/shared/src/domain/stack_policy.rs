@@ -24,14 +24,18 @@ pub async fn reason<D: StackDirectory>(
     template_body: &str,
     parameter: &str,
 ) -> Result<Option<String>, AwsError> {
-    let Some(policy) = directory.stack_policy(stack).await? else {
-        return Ok(None);
-    };
+    let policy = directory.stack_policy(stack).await?;
+    Ok(reason_of(policy.as_deref(), template_body, parameter))
+}
+
+/// [`reason`], from the stack's policy as GetStackPolicy answered it (`None`: it has none).
+pub fn reason_of(policy: Option<&str>, template_body: &str, parameter: &str) -> Option<String> {
+    let policy = policy?;
     let guarded = super::guard::guarded_resources(template_body, parameter).unwrap_or_default();
-    Ok(match phase_one_blocked(&policy, &guarded) {
+    match phase_one_blocked(policy, &guarded) {
         Ok(reason) => reason,
         Err(why) => Some(format!("unsafe: {why}")),
-    })
+    }
 }
 
 /// The guarded resources (logical id, type) a stack policy does not let phase one delete,

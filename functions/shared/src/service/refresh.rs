@@ -51,7 +51,7 @@ where
     C: Clock + Sync,
     T: RetryTally + Sync,
 {
-    refresh_acting_until(
+    let out = refresh_acting_until(
         files,
         access,
         org,
@@ -64,11 +64,14 @@ where
         budget_until_ms,
         u64::MAX,
     )
-    .await
+    .await?;
+    tell_progress(files, &out, clock.now_ms()).await;
+    Ok(out)
 }
 
 /// [`refresh`] by a look that begins nothing from `act_until_ms` on (its step's time-out
-/// less a margin: `domain::refresh::past_its_time`).
+/// less a margin: `domain::refresh::past_its_time`). The caller leaves the stack's progress
+/// for watchers ([`tell_progress`]), at once with what it does next.
 #[allow(clippy::too_many_arguments)]
 async fn refresh_acting_until<R, A, O, S, C, T>(
     files: Option<&R>,
@@ -135,42 +138,75 @@ where
         )
         .into());
     }
-    // Deployed (run files kept), the function acts only for a stack a run selected: the
-    // selection file discover wrote for it in that run, which only the pipeline's roles
-    // can write. A task from anyone else who can invoke the function changes nothing.
-    if let Some(files) = files {
-        selected_by_its_run(files, &task).await?;
-    }
-    // Never act outside the deployment's targets, whatever the input says.
-    let target = target_of(org, scope, &parsed).await?;
     let span = tracing::info_span!("refresh", execution = %execution, account = %parsed.account, region = %parsed.region, stack = %parsed.name);
     let (retried_before, throttled_before) = (retries.retried_calls(), retries.throttled_calls());
-    let stacks = access
-        .open(&target, &session)
-        .instrument(span.clone())
-        .await?;
+    let asked = task.clone();
     let mut task = task;
     // Written by every look (never read): only the look that gives the place back says
     // whether anyone may wait for it.
     task.place_wanted = true;
-    // How far our own updates got is read from the stack's events, not from the input: a
-    // retried invocation whose phase one was accepted must not be taken for one that has
-    // not begun (by the stop below, or by an error after this).
-    refresh::recall(&stacks, &mut task, clock.now_ms(), settings.max_wait_ms)
-        .instrument(span.clone())
-        .await
-        .map_err(|e| match task.mode.is_two_phase() {
-            true => FunctionError::AwsAfterChange(e),
-            false => FunctionError::Aws(e),
-        })?;
     // A safe stop (`rotate-token stop`): a stack whose refresh has not begun is not begun;
     // one between phases always finishes (it must never be left at `false`). The marker
     // is read from this function's own bucket; naming another execution can only make a
-    // task do less.
+    // task do less. Read ahead when the task says its refresh has not begun; whether it
+    // has is decided below from the stack's events, never from the task.
+    let marker = files.map(|f| RunFiles::new(f.bucket(), &execution).stop_key());
+    let stop_asked = |marker: Option<String>| async move {
+        match (files, marker) {
+            (Some(files), Some(marker)) => files.exists(&marker).await,
+            _ => Ok(false),
+        }
+    };
+    let said_not_begun = !task.update_started && task.phase == Phase::Disable;
+    // The selection file, the stack's events and the stop marker are read at once (each
+    // a round trip to AWS; a look's time is its Lambda's). None of them changes anything,
+    // and nothing is changed before all have answered, the selection first.
+    let (selected, recalled, stop_ahead) = futures::join!(
+        async {
+            // Deployed (run files kept), the function acts only for a stack a run
+            // selected: the selection file discover wrote for it in that run, which only
+            // the pipeline's roles can write. A task from anyone else who can invoke the
+            // function changes nothing.
+            match files {
+                Some(files) => selected_by_its_run(files, &asked).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            // Never act outside the deployment's targets, whatever the input says.
+            let target = target_of(org, scope, &parsed).await?;
+            let stacks = access
+                .open(&target, &session)
+                .instrument(span.clone())
+                .await?;
+            // How far our own updates got is read from the stack's events, not from the
+            // input: a retried invocation whose phase one was accepted must not be taken
+            // for one that has not begun (by the stop below, or by an error after this).
+            refresh::recall(&stacks, &mut task, clock.now_ms(), settings.max_wait_ms)
+                .instrument(span.clone())
+                .await
+                .map_err(|e| match task.mode.is_two_phase() {
+                    true => FunctionError::AwsAfterChange(e),
+                    false => FunctionError::Aws(e),
+                })?;
+            Ok::<_, FunctionError>(stacks)
+        },
+        async {
+            match said_not_begun {
+                true => Some(stop_asked(marker.clone()).await),
+                false => None,
+            }
+        },
+    );
+    selected?;
+    let stacks = recalled?;
     let not_begun = !task.update_started && task.phase == Phase::Disable;
     if let (true, Some(files)) = (not_begun, files) {
-        let marker = RunFiles::new(files.bucket(), &execution).stop_key();
-        if files.exists(&marker).await? {
+        let stopped = match stop_ahead {
+            Some(read) => read?,
+            None => stop_asked(marker.clone()).await?,
+        };
+        if stopped {
             let mut out = task;
             // Its preview, begun by the look before (or by a look whose output was lost:
             // any look may have begun it), will never be read.
@@ -187,7 +223,6 @@ where
                 out.place_wanted = lane::leave(files, &parsed, &execution, clock.now_ms()).await;
             }
             info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
-            tell_progress(files, &execution, &out, clock.now_ms()).await;
             return Ok(out);
         }
     }
@@ -230,7 +265,6 @@ where
                         settings.max_wait_ms,
                     ));
                 }
-                tell_progress(files, &execution, &out, now).await;
                 return Ok(out);
             }
         } else {
@@ -284,11 +318,6 @@ where
     } else {
         // No lanes (no run files, or no places): no step ever waits for a place.
         out.place_wanted = out.outcome == Outcome::Waiting;
-    }
-    if let Some(files) = files {
-        tell_progress(files, &execution, &out, clock.now_ms())
-            .instrument(span.clone())
-            .await;
     }
     let _guard = span.enter();
     match out.outcome {
@@ -433,14 +462,24 @@ where
                 execution: out.execution.clone(),
                 task: serde_json::to_value(&next).ok(),
             };
-            let kept = super::wait::keep_for_stack(files, tokens, registration, false).await;
+            let (kept, ()) = futures::join!(
+                super::wait::keep_for_stack(files, tokens, registration, false),
+                tell_progress(Some(files), &out, now),
+            );
             let woken = kept.map_err(after_change)?.woken;
             info!(stack = %out.stack.name, woken, "waiting on its own token for the stack's end");
             return Ok(out);
         }
     }
     let output = serde_json::to_string(&out).unwrap_or_default();
-    match tokens.succeed(&token, &output).await {
+    // The progress beside the callback: the next look of this stack begins only after a
+    // state of the machine (`Pause`, a wait for a place or the stack's end) that takes
+    // seconds, so it never finds this one's progress still being written.
+    let (sent, ()) = futures::join!(
+        tokens.succeed(&token, &output),
+        tell_progress(files, &out, now)
+    );
+    match sent {
         Ok(Callback::Delivered) => {}
         // The state timed out meanwhile: its Catch has begun another look, which reads
         // the stack again; this one's task is not needed.
@@ -531,14 +570,14 @@ async fn selected_by_its_run<R: RunStore + Sync>(
     Ok(())
 }
 
-/// Leaves the stack's progress for `rotate-token watch`. Best effort: a progress file that
-/// cannot be written costs the watcher a live line, never the stack its refresh.
-async fn tell_progress<R: RunStore + Sync>(
-    files: &R,
-    execution: &str,
-    task: &RefreshTask,
-    at_ms: u64,
-) {
+/// Leaves the stack's progress for `rotate-token watch` (no run files: nowhere). Best
+/// effort: a progress file that cannot be written costs the watcher a live line, never the
+/// stack its refresh.
+async fn tell_progress<R: RunStore + Sync>(files: Option<&R>, task: &RefreshTask, at_ms: u64) {
+    let Some(files) = files else {
+        return;
+    };
+    let execution = task.execution.as_deref().unwrap_or("manual");
     let key = RunFiles::new(files.bucket(), execution).progress_key(&task.stack.id);
     let body = serde_json::to_vec(&StackProgress::of(task, at_ms)).unwrap_or_default();
     if let Err(e) = files.put(&key, body).await {

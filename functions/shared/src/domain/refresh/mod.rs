@@ -316,18 +316,22 @@ where
                 // Our `false` is complete. A guarded resource CloudFormation failed to
                 // delete in cleanup still ends UPDATE_COMPLETE: only the resource's events
                 // say so. It lives on outside the stack holding the old value.
-                for f in orphans(updater.failed_resources(&task.stack).await?) {
+                // The same in the nested stacks the token updated in place: their
+                // resources' events are their own, not the root's. Which stacks those are
+                // is read again from the root (its template and nested stacks now), not
+                // taken from the task: a task cannot choose whose events are read, nor
+                // leave a child out. The root's events and template are read at once.
+                let (failed, body) = futures::join!(
+                    updater.failed_resources(&task.stack),
+                    updater.template_body(&task.stack)
+                );
+                for f in orphans(failed?) {
                     task.orphaned.push(format!(
                         "{} ({}): {}",
                         f.logical_id, f.physical_id, f.reason
                     ));
                 }
-                // The same in the nested stacks the token updated in place: their
-                // resources' events are their own, not the root's. Which stacks those are
-                // is read again from the root (its template and nested stacks now), not
-                // taken from the task: a task cannot choose whose events are read, nor
-                // leave a child out.
-                let body = updater.template_body(&task.stack).await?;
+                let body = body?;
                 if body.contains(super::model::NESTED_STACK_TYPE) {
                     let members =
                         nested::reached(updater, &task.stack, &body, &task.parameter).await?;

@@ -77,12 +77,32 @@ where
         // (`preview`): no Lambda waits while CloudFormation creates the change set. Every
         // check below still runs in the look that reads it, on the stack as it is then.
         let mut previewed = preview::Previewed::InThisLook;
+        // Read ahead when this look reads a preview an earlier look began (it is almost
+        // always ready: the look comes after `Pause`): the template and the stack policy
+        // the checks below need, at once with the preview, not one round trip after
+        // another; a look's time is its Lambda's. Both are read after the update was
+        // planned and before it begins, as one after another would be; a look that finds
+        // the preview still pending has read them for nothing (its next look reads them
+        // again).
+        let mut ahead = None;
         if let (true, Ok(plan), Some(name)) = (
             settings.wait_for_events,
             preview_plan.as_ref(),
             preview::name(task),
         ) {
-            previewed = preview::begun(updater, reach.clock, task, plan, &name, until_ms).await?;
+            let stack = task.stack.clone();
+            let read = if task.preview_since_ms.is_some() {
+                let (read, body, policy) = futures::join!(
+                    preview::begun(updater, reach.clock, task, plan, &name, until_ms),
+                    updater.template_body(&stack),
+                    updater.stack_policy(&stack),
+                );
+                ahead = Some((body, policy));
+                read
+            } else {
+                preview::begun(updater, reach.clock, task, plan, &name, until_ms).await
+            };
+            previewed = read?;
             match previewed {
                 preview::Previewed::Paused => return Ok(true),
                 // The update would fail as the preview did: a failure the operator must
@@ -94,7 +114,10 @@ where
                 _ => {}
             }
         }
-        let body = updater.template_body(&task.stack).await?;
+        let (body, policy) = match ahead {
+            Some((body, policy)) => (body?, Some(policy?)),
+            None => (updater.template_body(&task.stack).await?, None),
+        };
         // Nested stacks the token reaches go false and true with this stack: judged too.
         let members = nested::reached(updater, &task.stack, &body, &task.parameter).await?;
         // An update CloudFormation would refuse is a failure (the stack cannot receive the
@@ -107,8 +130,12 @@ where
             not_done(task, reason);
             return Ok(false);
         }
+        let policy = match policy {
+            Some(policy) => policy,
+            None => updater.stack_policy(&task.stack).await?,
+        };
         if let Some(reason) =
-            super::super::stack_policy::reason(updater, &task.stack, &body, &task.parameter).await?
+            super::super::stack_policy::reason_of(policy.as_deref(), &body, &task.parameter)
         {
             not_done(task, reason);
             return Ok(false);
