@@ -287,7 +287,9 @@ mutate "emulator: every update replaces the resource" tests/emulator/rotatetoken
 mutate "emulator: a parameter reached through Fn::Sub changes nothing" tests/emulator/rotatetoken/cloudformation/conditions.py \
   '        if declared_properties(resource_json, self) != existing.rt_props:' '        if False:' updates_in_place emulator
 mutate "operator stop: the marker is ignored" functions/shared/src/service/refresh.rs \
-  '        if files.exists(&marker).await? {' '        if std::hint::black_box(false) && files.exists(&marker).await? {' a_stop operator
+  '        if stopped {' '        if stopped && std::hint::black_box(false) {' a_stop operator
+mutate "operator stop: the marker is read only for a task that says nothing has begun" functions/shared/src/service/refresh.rs \
+  '            None => stop_asked(marker.clone()).await?,' '            None => std::hint::black_box(false),' a_task_naming_a_later_phase operator
 mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service/refresh.rs \
   '    let not_begun = !task.update_started && task.phase == Phase::Disable;' '    let not_begun = std::hint::black_box(true) || (!task.update_started && task.phase == Phase::Disable);' a_stop operator
 mutate "audit: a guarded resource older than the version counts as fresh" functions/shared/src/domain/audit.rs \
@@ -397,9 +399,7 @@ mutate "an aborted run is not told to the operators" functions/shared/src/domain
 mutate "an aborted dry run raises a CRITICAL alert" functions/shared/src/domain/run_lock.rs \
   '        !self.dry_run && matches!' '        matches!' a_run_cut_short lib
 mutate "the refresh function acts for a stack no run selected" functions/shared/src/service/refresh.rs \
-  '    if let Some(files) = files {
-        selected_by_its_run(files, &task).await?;' '    if let Some(files) = files.filter(|_| false) {
-        selected_by_its_run(files, &task).await?;' every_shipped_event local_invoke
+  '                Some(files) => selected_by_its_run(files, &asked).await,' '                Some(files) => selected_by_its_run(files, &asked).await.or(Ok(())),' every_shipped_event local_invoke
 mutate "a resource shown only at false is taken for a guarded one" functions/shared/src/domain/conditions.rs \
   '    holds_with(template, condition, parameter, "true") != Some(false)
         && holds_with(template, condition, parameter, "false") != Some(true)' '    let _ = (template, condition, parameter);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rotatetoken_tests::fixtures::*;
 use rotatetoken_tests::pipeline::row;
-use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::pipeline::{Pipeline, RUNS_BUCKET};
 use serde_json::{json, Value};
 
 /// Each consumer's freshness in an audit's JSON.
@@ -602,4 +602,49 @@ async fn a_stack_without_a_service_role_is_refused_unless_an_administrator_liste
         .emulator
         .completed_token_updates("borrowing-app")
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_task_naming_a_later_phase_is_stopped_all_the_same_when_its_stack_shows_nothing_begun() {
+    // Whether a stack's refresh has begun is read from the stack, never from the task: the
+    // stop marker is read ahead only for a task that says nothing has begun, and read all
+    // the same when the stack says so against the task.
+    let p = Pipeline::start(|env| env).await;
+    create_secret(&p.sm, "prod/db-password", "v1").await;
+    create_stack(&p.cfn, "app-1", &consumer_template("prod/db-password"), &[]).await;
+    let described = p
+        .cfn
+        .describe_stacks()
+        .stack_name("app-1")
+        .send()
+        .await
+        .unwrap();
+    let id = described.stacks()[0].stack_id().unwrap().to_string();
+    let execution = "run-that-was-stopped";
+    let selected = json!({
+        "stack": {"account": "123456789012", "region": "us-east-1", "name": "app-1", "id": id},
+        "parameter": "RotateToken", "phase": "disable", "execution": execution,
+    });
+    // The run selected the stack (its selection file, as discover writes it), then the
+    // operator stopped it before the stack began.
+    let key = rotatetoken::domain::model::RunFiles::new(RUNS_BUCKET, execution).selected_key(&id);
+    aws_sdk_s3::Client::new(&p.config)
+        .put_object()
+        .bucket(RUNS_BUCKET)
+        .key(key)
+        .body(selected.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    assert!(p.request_stop(execution).await);
+
+    let mut forged = selected.clone();
+    forged["phase"] = json!("enable");
+    let out = p
+        .functions
+        .invoke("rotatetoken-refresh", &forged)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out["outcome"], "stopped", "{out:#}");
+    assert_eq!(out["phase"], "disable", "taken back to phase one: {out:#}");
+    assert!(p.emulator.updates().is_empty(), "nothing was changed");
 }

@@ -58,6 +58,12 @@ class CallLatency(EmulatorTestCase):
         self.assertGreaterEqual(took, 1.0)
         self.assertLess(took, 2.5, "four calls of 1 s each, waited out side by side")
 
+    def test_a_latency_that_is_not_seconds_is_refused_naming_it(self) -> None:
+        status, answer = self.emulator.post(CONFIG, {"call_latency": {"s3": "fast"}})
+        self.assertEqual(status, 400, answer)
+        self.assertIn("call_latency['s3']", str(answer))
+        self.assertLess(self.seconds(self.product("s3").list_buckets), 0.5, "nothing was applied")
+
     def test_off_unless_configured(self) -> None:
         self.assertLess(self.seconds(self.product("cloudformation").describe_stacks), 0.5)
 

@@ -70,13 +70,25 @@ def unknown_keys(body: dict[str, Any], known: Any, what: str) -> str | None:
     return f"unknown {what} key{'s' if len(unknown) > 1 else ''} {names}; known keys: {', '.join(sorted(known)) or 'none'}"
 
 
+def call_latency_refusal(body: dict[str, Any]) -> str | None:
+    """The refusal of a "call_latency" (63) that is not seconds by service: read on every
+    call, a bad value would otherwise fail each one."""
+    latency = body.get("call_latency", {})
+    if not isinstance(latency, dict):
+        return "config: call_latency must be an object of seconds by service"
+    for service, seconds in latency.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            return f"config: call_latency[{service!r}] must be a number of seconds, 0 or more"
+    return None
+
+
 def rotatetoken_config(request: Any, full_url: str, headers: Any) -> Any:
     if request.method == "POST":
         try:
             body = _body(request, headers)
         except Refused as exc:
             return _refused(f"config: {exc}")
-        refusal = unknown_keys(body, KNOWN_CONFIG_KEYS, "config")
+        refusal = unknown_keys(body, KNOWN_CONFIG_KEYS, "config") or call_latency_refusal(body)
         if refusal:
             return _refused(refusal)  # validated whole before anything is applied
         with LOCK:

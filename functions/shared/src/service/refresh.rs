@@ -462,23 +462,27 @@ where
                 execution: out.execution.clone(),
                 task: serde_json::to_value(&next).ok(),
             };
-            let (kept, ()) = futures::join!(
-                super::wait::keep_for_stack(files, tokens, registration, false),
-                tell_progress(Some(files), &out, now),
-            );
+            // The progress first: an end already come wakes the next look at once.
+            tell_progress(Some(files), &out, now).await;
+            let kept = super::wait::keep_for_stack(files, tokens, registration, false).await;
             let woken = kept.map_err(after_change)?.woken;
             info!(stack = %out.stack.name, woken, "waiting on its own token for the stack's end");
             return Ok(out);
         }
     }
     let output = serde_json::to_string(&out).unwrap_or_default();
-    // The progress beside the callback: the next look of this stack begins only after a
-    // state of the machine (`Pause`, a wait for a place or the stack's end) that takes
-    // seconds, so it never finds this one's progress still being written.
-    let (sent, ()) = futures::join!(
-        tokens.succeed(&token, &output),
-        tell_progress(files, &out, now)
-    );
+    // A stack's last look writes its progress beside the callback (no look comes after
+    // it to be overwritten); any other first, since its next look may begin at once.
+    let sent = if out.outcome == Outcome::Waiting {
+        tell_progress(files, &out, now).await;
+        tokens.succeed(&token, &output).await
+    } else {
+        let (sent, ()) = futures::join!(
+            tokens.succeed(&token, &output),
+            tell_progress(files, &out, now)
+        );
+        sent
+    };
     match sent {
         Ok(Callback::Delivered) => {}
         // The state timed out meanwhile: its Catch has begun another look, which reads
@@ -581,6 +585,6 @@ async fn tell_progress<R: RunStore + Sync>(files: Option<&R>, task: &RefreshTask
     let key = RunFiles::new(files.bucket(), execution).progress_key(&task.stack.id);
     let body = serde_json::to_vec(&StackProgress::of(task, at_ms)).unwrap_or_default();
     if let Err(e) = files.put(&key, body).await {
-        warn!(error = %e, "could not write the stack's progress for watchers");
+        warn!(error = %e, execution, stack = %task.stack.id, "could not write the stack's progress for watchers");
     }
 }

@@ -114,8 +114,10 @@ where
                 _ => {}
             }
         }
+        // The policy's answer (an error too) is taken where it was read before: after the
+        // nested stacks' verdicts, which it must not pre-empt.
         let (body, policy) = match ahead {
-            Some((body, policy)) => (body?, Some(policy?)),
+            Some((body, policy)) => (body?, Some(policy)),
             None => (updater.template_body(&task.stack).await?, None),
         };
         // Nested stacks the token reaches go false and true with this stack: judged too.
@@ -131,7 +133,7 @@ where
             return Ok(false);
         }
         let policy = match policy {
-            Some(policy) => policy,
+            Some(policy) => policy?,
             None => updater.stack_policy(&task.stack).await?,
         };
         if let Some(reason) =
