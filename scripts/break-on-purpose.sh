@@ -399,7 +399,7 @@ mutate "an aborted run is not told to the operators" functions/shared/src/domain
 mutate "an aborted dry run raises a CRITICAL alert" functions/shared/src/domain/run_lock.rs \
   '        !self.dry_run && matches!' '        matches!' a_run_cut_short lib
 mutate "the refresh function acts for a stack no run selected" functions/shared/src/service/refresh.rs \
-  '                Some(files) => selected_by_its_run(files, &asked).await,' '                Some(files) => { let _ = selected_by_its_run(files, &asked).await; Ok(()) }' every_shipped_event local_invoke
+  '                Some(files) => selected_by_its_run(files, &asked).await,' '                Some(files) => { let _ = selected_by_its_run(files, &asked).await; Ok::<(), FunctionError>(()) }' every_shipped_event local_invoke
 mutate "a resource shown only at false is taken for a guarded one" functions/shared/src/domain/conditions.rs \
   '    holds_with(template, condition, parameter, "true") != Some(false)
         && holds_with(template, condition, parameter, "false") != Some(true)' '    let _ = (template, condition, parameter);
