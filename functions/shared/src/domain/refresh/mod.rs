@@ -312,6 +312,14 @@ where
             let phase_before = task.phase;
             let wait =
                 observe_running_update(task, &snapshot, class, ours, &settings, clock.now_ms());
+            if !task.update_started && settings.wait_for_events {
+                // Believed begun, yet no event of the stack carries our update's token: it
+                // has not begun. The deployed look hands it back at once, so that the next
+                // look takes it as any stack not begun (the operator's stop, a place in its
+                // lane) before its phase begins: a task cannot skip those by saying it
+                // began. Our `false` not begun: nothing was changed.
+                task.wait = Some(super::waiting::pause(clock.now_ms(), 1_000));
+            }
             if phase_before == Phase::Disable && task.phase == Phase::Enable {
                 // Our `false` is complete. A guarded resource CloudFormation failed to
                 // delete in cleanup still ends UPDATE_COMPLETE: only the resource's events

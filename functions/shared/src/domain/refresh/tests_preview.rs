@@ -148,6 +148,26 @@ fn a_task_saying_a_preview_was_begun_when_none_was_begins_one_and_changes_nothin
 }
 
 #[test]
+fn a_task_saying_its_update_began_when_the_stack_shows_none_is_handed_back_as_not_begun() {
+    // The next look takes it as any stack not begun: the operator's stop and a place in
+    // its lane are decided before its phase begins (`service::refresh`).
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let mut claims = task(&stack);
+    claims.update_started = true;
+    claims.invocations = 2;
+    let t = look(&stack, &claims, T);
+    assert_eq!(t.outcome, Outcome::Waiting, "{t:?}");
+    assert!(!t.update_started, "{t:?}");
+    assert_eq!(paused_for(&t), 1);
+    assert!(stack.updates.lock().unwrap().is_empty(), "nothing changed");
+    assert!(begun(&stack).is_empty(), "not even a preview");
+
+    // Taken as not begun, it goes on as any stack does.
+    let next = look(&stack, &t, T + 1_000);
+    assert_eq!(begun(&stack).len(), 1, "{next:?}");
+}
+
+#[test]
 fn the_look_that_reads_the_preview_still_judges_it_before_anything_is_deleted() {
     let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
     stack.planned = vec![PlannedChange {
