@@ -1,6 +1,10 @@
 //! Refresh: advance one stack through RotateToken=false then =true (or its one in-place
 //! update), one look at a time, and answer the state machine's step (its task token), or
 //! keep the token for the stack's end event (service::look).
+// A look's reads run at once (`futures::join!` in service::refresh and the domain): the
+// handler's future nests deeper than rustc's default query depth allows when a release
+// build computes its layout ("queries overflow the depth limit!").
+#![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use rotatetoken::aws::retries::SdkRetries;
