@@ -399,12 +399,16 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         .into_iter()
         .skip(invocations_before)
         .collect();
+    // In AWS time, as the peak is (`peak_concurrency`): a slowed run's invocations take
+    // `scale` times their calls' AWS latency here.
+    let start_scale = if events { scale } else { 1.0 };
     let gb_seconds: f64 = invocations
         .iter()
         .map(|c| {
             c["seconds"].as_f64().unwrap_or(0.0) * c["memory_mb"].as_f64().unwrap_or(128.0) / 1024.0
         })
-        .sum();
+        .sum::<f64>()
+        / start_scale;
     let mut by_function: BTreeMap<String, (usize, f64)> = BTreeMap::new();
     for c in &invocations {
         let entry = by_function
@@ -432,7 +436,6 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
     }
     let entered: BTreeMap<String, f64> =
         entered.into_iter().map(|(k, v)| (k, round(v, 2))).collect();
-    let start_scale = if events { scale } else { 1.0 };
     let (peak, at_peak) = peak_concurrency(&invocations, start_scale, start_scale);
     let (peak_as_measured, _) = peak_concurrency(&invocations, start_scale, 1.0);
     let parent_transitions = p

@@ -291,7 +291,9 @@ mutate "operator stop: the marker is ignored" functions/shared/src/service/refre
 mutate "operator stop: the marker is read only for a task that says nothing has begun" functions/shared/src/service/refresh.rs \
   '            None => stop_asked(marker.clone()).await?,' '            None => std::hint::black_box(false),' a_task_claiming_more operator
 mutate "a task saying its update began starts its phase without the stop and lane checks" functions/shared/src/domain/refresh/mod.rs \
-  '            if !task.update_started && settings.wait_for_events {' '            if !task.update_started && settings.wait_for_events && std::hint::black_box(false) {' a_task_claiming_more operator
+  '            if never_begun && settings.wait_for_events {' '            if never_begun && settings.wait_for_events && std::hint::black_box(false) {' a_task_claiming_more operator
+mutate "a look that finds phase one done hands back a pause before phase two" functions/shared/src/domain/refresh/mod.rs \
+  '            let never_begun = ours == OurUpdate::NotBegun;' '            let never_begun = std::hint::black_box(true) || ours == OurUpdate::NotBegun;' the_look_that_finds_phase_one_done lib
 mutate "operator stop: a stack between phases is stopped too (left at false)" functions/shared/src/service/refresh.rs \
   '    let not_begun = !task.update_started && task.phase == Phase::Disable;' '    let not_begun = std::hint::black_box(true) || (!task.update_started && task.phase == Phase::Disable);' a_stop operator
 mutate "audit: a guarded resource older than the version counts as fresh" functions/shared/src/domain/audit.rs \

@@ -310,9 +310,10 @@ where
             }
         } else if task.update_started {
             let phase_before = task.phase;
+            let never_begun = ours == OurUpdate::NotBegun;
             let wait =
                 observe_running_update(task, &snapshot, class, ours, &settings, clock.now_ms());
-            if !task.update_started && settings.wait_for_events {
+            if never_begun && settings.wait_for_events {
                 // Believed begun, yet no event of the stack carries our update's token: it
                 // has not begun. The deployed look hands it back at once, so that the next
                 // look takes it as any stack not begun (the operator's stop, a place in its
