@@ -661,6 +661,9 @@ async fn a_task_claiming_more_than_its_stack_shows_is_stopped_all_the_same_with_
             }
             assert_eq!(out["outcome"], "waiting", "{field}: {out:#}");
             task = out.clone();
+            // Past the change set's creation (half a second here): a preview the look
+            // began is ready for the next.
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
         // The claim no longer made: the next look stops it.
         if out["outcome"] != "stopped" {
