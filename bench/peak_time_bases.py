@@ -1,10 +1,11 @@
 """The peak of concurrent Lambda invocations of a kept fleet run, in both time bases.
 
 `make bench-fleet` keeps each design's raw logs (target/bench-fleet-<design>-*.json). This
-reads the invocation log and prints the peak as bench/fleet.rs reports it (starts placed in
-AWS time, durations as measured: an upper bound) and in one time base (durations slowed
-with AWS too: only overlaps that happened), with where the peak fell and what ran then
-(bench/fleet.rs, `peak_concurrency`, says why the two differ). The log is the local AWS's
+reads the invocation log and prints the peak in one time base (durations divided by the
+scale as the starts are: the headline since the local AWS answers in AWS's latency, patch
+63) and with durations as measured (the headline of runs before it: overlaps that never
+happened), with where the peak fell and what ran then (bench/fleet.rs, `peak_concurrency`,
+says why the two differ). The log is the local AWS's
 whole invocation log: times are from its first invocation, which may precede the run, and
 invocations before the run count too (bench/fleet.rs skips them).
 
@@ -41,8 +42,8 @@ def main():
     path, scale = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
     invocations = json.load(open(path))
     print(f"{len(invocations)} invocations, time scale {scale:g}")
-    print("as reported (starts in AWS time, durations as measured):", peak(invocations, scale, 1.0))
-    print("one time base (durations also divided by the scale):", peak(invocations, scale, scale))
+    print("one time base (durations also divided by the scale; the headline):", peak(invocations, scale, scale))
+    print("durations as measured (the headline before patch 63):", peak(invocations, scale, 1.0))
 
 
 if __name__ == "__main__":
