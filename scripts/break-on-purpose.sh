@@ -428,6 +428,8 @@ mutate "a wait on our update is woken by our update's old end (a loop while some
   '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {' '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= std::hint::black_box(0) => {' a_wait_on_our_update_that_ended lib
 mutate "a late end replaces the later one the waiter kept" functions/shared/src/service/wait/mod.rs \
   '                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' '                if std::hint::black_box(false) && kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' a_late_end_never lib
+mutate "the waiter, writing a stack's two end records at once, leaves out the one by our token" functions/shared/src/service/wait/mod.rs \
+  '            Some(token) => board.keep(&end_key(&end.stack_id, token), to_json(&end)).await,' '            Some(_) => Ok::<(), crate::ports::AwsError>(()),' an_end_that_came_before lib
 mutate "the refresh holds its Lambda while CloudFormation works" functions/shared/src/domain/refresh/mod.rs \
   '        if must_wait && settings.wait_for_events {' '        if must_wait && settings.wait_for_events && std::hint::black_box(false) {' each_update_is_waited_for waiting
 mutate "target accounts do not forward UPDATE_COMPLETE" target-role.yaml \
@@ -452,6 +454,10 @@ mutate "a place freed is handed on to no waiting stack (they wait out their time
   '            None if lane_full || places_woken >= free => continue,' '            None if std::hint::black_box(true) || lane_full || places_woken >= free => continue,' each_account_region_has lanes
 mutate "a freed place is spent on a step that no longer waits" functions/shared/src/service/wait/mod.rs \
   '                    places_woken += woken;' '                    places_woken += woken.max(1);' a_freed_place_goes lib
+mutate "a lane forgets a refusal before the refused step can have registered (it misses the hand-over)" functions/shared/src/domain/lanes/mod.rs \
+  'pub const REFUSED_SLACK_MS: u64 = 3 * 60_000;' 'pub const REFUSED_SLACK_MS: u64 = 2 * 60_000;' a_refused_steps_slowest_registration contracts
+mutate "a begun stack's look never renews its place (a long refresh outlives its lease)" functions/shared/src/service/refresh.rs \
+  '        if let (Some(files), false) = (lanes, not_begun) {' '        if let (Some(files), false) = (lanes, std::hint::black_box(true)) {' a_begun_stacks_look_renews lanes
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
             lane::leave' '        if out.outcome == Outcome::Skipped {
@@ -490,6 +496,8 @@ mutate "emulator: a change set is complete as soon as it is created" tests/emula
   '    ready_at = time.time() + delay' '    ready_at = time.time()' test_a_change_set_is_in_progress emulator:test_change_set_creation
 mutate "emulator: a call's AWS latency is not slowed with the run" tests/emulator/rotatetoken/faults.py \
   '    return max(0.0, float(latency)) * float(configured.get("scale", 1))' '    return max(0.0, float(latency))' test_a_product_call_is_answered emulator:test_call_latency
+mutate "emulator: the local AWS's own work is added to AWS's latency (counted twice)" tests/emulator/rotatetoken/faults.py \
+  '    return max(0.0, latency - handled_in)' '    return max(0.0, latency)' test_the_local_aws_own_work emulator:test_call_latency
 
 # The start of a run, staggered per account-region (issue 26).
 mutate "every lane's stacks start at once (no stagger)" functions/shared/src/domain/lanes/mod.rs \

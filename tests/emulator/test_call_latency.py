@@ -64,6 +64,26 @@ class CallLatency(EmulatorTestCase):
         self.assertIn("call_latency['s3']", str(answer))
         self.assertLess(self.seconds(self.product("s3").list_buckets), 0.5, "nothing was applied")
 
+    def test_the_local_aws_own_work_counts_within_the_latency_not_on_top_of_it(self) -> None:
+        from rotatetoken.faults import latency_left
+
+        self.assertAlmostEqual(latency_left(0.55, 0.2), 0.35, msg="the rest of the round trip")
+        self.assertEqual(latency_left(0.25, 0.4), 0.0, "a call moto took longer over: not slowed further")
+        self.assertEqual(latency_left(0.0, 0.01), 0.0, "off")
+        # Through the API: moto handles the call first, and the answer waits out the rest.
+        # A write's effect is there for others before its own answer comes.
+        s3 = self.product("s3")
+        s3.create_bucket(Bucket="latency-floor")
+        self.emulator.post(CONFIG, {"call_latency": {"s3": 1.5}})
+        writer = threading.Thread(target=lambda: s3.put_object(Bucket="latency-floor", Key="k", Body=b"x"))
+        began = time.monotonic()
+        writer.start()
+        time.sleep(0.5)
+        seen = self.emulator.client("s3").list_objects_v2(Bucket="latency-floor").get("KeyCount", 0)
+        writer.join()
+        self.assertEqual(seen, 1, "handled at once, answered when its latency is out")
+        self.assertGreaterEqual(time.monotonic() - began, 1.5)
+
     def test_off_unless_configured(self) -> None:
         self.assertLess(self.seconds(self.product("cloudformation").describe_stacks), 0.5)
 

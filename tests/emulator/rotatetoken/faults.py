@@ -128,11 +128,19 @@ def install_rate_limits() -> None:
 
 
 def call_latency(service: str) -> float:
-    """Seconds this call of the product waits before it is handled: its service's stated
-    AWS latency (else "*"'s), times "scale"; 0 when none is configured."""
+    """Seconds a call of the product takes at the least: its service's stated AWS latency
+    (else "*"'s), times "scale"; 0 when none is configured."""
     configured = CONTROL.get("call_latency") or {}
     latency = configured.get(service, configured.get("*", 0))
     return max(0.0, float(latency)) * float(configured.get("scale", 1))
+
+
+def latency_left(latency: float, handled_in: float) -> float:
+    """What a call still waits after moto handled it in `handled_in` seconds: the rest of
+    its latency. AWS's latency is a round trip's, its own work included; the local AWS's
+    work (moto's, slower on a loaded machine than AWS's) is not added on top of it, and a
+    call it took longer over is not slowed further."""
+    return max(0.0, latency - handled_in)
 
 
 @patch(
@@ -141,8 +149,11 @@ def call_latency(service: str) -> float:
       each call of the product's functions (User-Agent app id) is answered no sooner than its
       service's stated latency ("*": any other service's), times "scale" (a run that slows
       the whole of AWS slows its answers too), as an AWS endpoint takes tens to hundreds of
-      milliseconds where moto answers in a few. The caller's thread waits; other calls are
-      served meanwhile. Off unless configured.""",
+      milliseconds where moto answers in a few. The latency is the whole round trip's, as
+      the sources measure it: moto handles the call first, and the answer waits out what is
+      left of it (the local AWS's own work is not added to AWS's; a call that took longer
+      is not slowed further). The caller's thread waits; other calls are served meanwhile.
+      Off unless configured.""",
     source="""Amazon S3: small requests' median latency is "often in the range of tens of
       milliseconds" (whitepaper "Best Practices Design Patterns: Optimizing Amazon S3
       Performance", "Timeouts and Retries for Latency-Sensitive Applications"); SDK logs of
@@ -151,21 +162,27 @@ def call_latency(service: str) -> float:
       (aws/aws-cdk#20257). AWS publishes no latency for either.""",
 )
 def install_call_latency() -> None:
-    """63. AWS's latency: a product call waits its service's stated latency before it is
-    handled (the service is the SigV4 scope's), so a function's invocation takes at least
+    """63. AWS's latency: a product call is answered no sooner than its service's stated
+    latency (the service is the SigV4 scope's), so a function's invocation takes at least
     as long as its sequential calls take on AWS (slowed with the run)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     original = DomainDispatcherApplication.__call__
 
     def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        latency = 0.0
         if CONTROL.get("call_latency"):
             agent = environ.get("HTTP_X_AMZ_USER_AGENT", "") + " " + environ.get("HTTP_USER_AGENT", "")
             scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
             if "app/rotatetoken" in agent and scope:
-                wait = call_latency(scope.group(1))
-                if wait > 0:
-                    time.sleep(wait)
-        return original(self, environ, start_response)
+                latency = call_latency(scope.group(1))
+        began = time.monotonic()
+        # Handled whole before the wait: werkzeug sends nothing of the answer until its body
+        # is iterated, after this returns.
+        answer = original(self, environ, start_response)
+        wait = latency_left(latency, time.monotonic() - began)
+        if wait > 0:
+            time.sleep(wait)
+        return answer
 
     DomainDispatcherApplication.__call__ = __call__
