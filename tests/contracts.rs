@@ -467,3 +467,59 @@ fn max_concurrency_deploys_with_the_default_and_range_the_functions_accept() {
         "template.yaml's MaxConcurrency MinValue and MaxValue"
     );
 }
+
+/// A lane remembers a refusal for a place wait and `REFUSED_SLACK_MS` (`lanes::leave`): a
+/// stack that leaves within it has the steps waiting woken. A refused step's wait
+/// (`WaitForStack`, a place wait long) begins with the attempt that registers it, so the
+/// slack must cover the time from the refusal to the start of that attempt at its slowest,
+/// as the state machine and the template allow it: the refused look's last writes and the
+/// transitions to `WaitForStack`, then each failed attempt of the waiter (its whole
+/// time-out, and Lambda's init phase, which the time-out does not count) and each retry's
+/// longest backoff ("Handling errors in Step Functions workflows": `MaxAttempts` retries,
+/// `IntervalSeconds` × `BackoffRate`^n up to `MaxDelaySeconds`; `FULL` jitter only
+/// shortens them), and the Lambda hosts' clocks (`CLOCK_SLACK_MS`). Else a step
+/// registering late would miss the hand-over and wait out its place wait.
+#[test]
+fn a_refused_steps_slowest_registration_falls_within_the_lanes_refusal_slack() {
+    use rotatetoken::domain::lanes::REFUSED_SLACK_MS;
+    use rotatetoken::domain::waiting::CLOCK_SLACK_MS;
+    // After the refusal, the refused look's last writes: a throttled look narrows its lane
+    // (up to 20 conditional writes, about 5 s of backoff between them), its progress, and
+    // SendTaskSuccess with the SDK's retries; then two state transitions.
+    const LOOK_TAIL_MS: u64 = 30_000;
+    // "Lambda execution environment lifecycle": the init phase is limited to 10 seconds
+    // and is not counted in the function's time-out.
+    const INIT_MS: u64 = 10_000;
+    let facts = template_facts();
+    let waiter = facts["functions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|f| f["binary"] == "rotatetoken-waiter")
+        .expect("template.yaml deploys the waiter");
+    let attempt_ms = waiter["timeout"].as_u64().expect("the waiter's Timeout") * 1000 + INIT_MS;
+    let states = &definition()["States"]["RefreshStacks"]["ItemProcessor"]["States"];
+    let wait = &states["WaitForStack"];
+    assert_eq!(wait["Parameters"]["FunctionName"], "${WaiterFunctionArn}");
+    // Each retrier counts its own retries: an attempt's errors may fall to several in
+    // turn, so all are added up.
+    let (mut retries, mut backoffs_ms) = (0, 0);
+    for retrier in wait["Retry"].as_array().unwrap() {
+        let attempts = retrier["MaxAttempts"].as_u64().unwrap_or(3);
+        let interval = retrier["IntervalSeconds"].as_f64().unwrap_or(1.0);
+        let rate = retrier["BackoffRate"].as_f64().unwrap_or(2.0);
+        let cap = retrier["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX);
+        retries += attempts;
+        backoffs_ms += (0..attempts)
+            .map(|n| ((interval * rate.powi(n as i32)).min(cap) * 1000.0) as u64)
+            .sum::<u64>();
+    }
+    assert!(retries > 0, "WaitForStack retries the waiter: {wait}");
+    let slowest_ms = LOOK_TAIL_MS + retries * attempt_ms + backoffs_ms + CLOCK_SLACK_MS;
+    assert!(
+        slowest_ms <= REFUSED_SLACK_MS,
+        "a refused step's wait may begin {} s after its refusal, the lane's slack is {} s",
+        slowest_ms / 1000,
+        REFUSED_SLACK_MS / 1000
+    );
+}

@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rotatetoken::domain::lanes::{lane_key, RENEW_EVERY_MS};
+use rotatetoken::domain::model::{RunFiles, StackRef};
 use rotatetoken::domain::trigger::execution_name;
 use rotatetoken_tests::fixtures::*;
-use rotatetoken_tests::pipeline::Pipeline;
+use rotatetoken_tests::pipeline::{Pipeline, RUNS_BUCKET};
 use rotatetoken_tests::{AcceptedUpdate, ACCOUNT};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const PER_REGION: usize = 6;
@@ -230,5 +232,91 @@ async fn begun_stacks_change_at_most_half_the_account_regions_concurrent_resourc
             .logs()
             .contains("change too many resources at once"),
         "stacks waited for the lane's resources"
+    );
+}
+
+/// A begun stack is a holder until it ends, whatever its looks take: each look renews its
+/// place when the renewal is due (`RENEW_EVERY_MS`), at once with the look's own reads, so
+/// that a long refresh never outlives its lease and lets the lane admit one stack too many.
+#[tokio::test]
+async fn a_begun_stacks_look_renews_its_place_in_the_lane_when_due() {
+    let p = Pipeline::start(|env| env).await;
+    create_secret(&p.sm, "prod/db", "v1").await;
+    // Between the phases: phase one left the token at `false`.
+    let id = create_stack(
+        &p.cfn,
+        "app-1",
+        &consumer_template("prod/db"),
+        &[("RotateToken", "false")],
+    )
+    .await;
+    let execution = "run-between-phases";
+    let task = json!({
+        "stack": {"account": ACCOUNT, "region": "us-east-1", "name": "app-1", "id": id},
+        "parameter": "RotateToken", "phase": "enable", "execution": execution,
+    });
+    let s3 = aws_sdk_s3::Client::new(&p.config);
+    let put = |key: String, body: String| {
+        s3.put_object()
+            .bucket(RUNS_BUCKET)
+            .key(key)
+            .body(body.into_bytes().into())
+            .send()
+    };
+    let selected = RunFiles::new(RUNS_BUCKET, execution).selected_key(&id);
+    put(selected, task.to_string()).await.unwrap();
+    // Its place, last renewed longer ago than a renewal is due.
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let stale = now_ms() - RENEW_EVERY_MS - 60_000;
+    let holder = format!("{execution} {id}");
+    let stack = StackRef::from_stack_id(&id).unwrap();
+    let lane = json!({"holders": {&holder: {"execution": execution, "renewed_ms": stale, "resources": 2}}});
+    put(lane_key(&stack), lane.to_string()).await.unwrap();
+
+    let before = now_ms();
+    let out = p.functions.invoke("rotatetoken-refresh", &task).unwrap();
+    // Phase two began and the look handed the stack back to wait for its end: it still
+    // holds its place (an ended stack gives it back).
+    assert_eq!(out["outcome"], "waiting", "{out:#}");
+    assert_eq!(
+        p.emulator.updates().len(),
+        1,
+        "phase two's update began: {out:#}"
+    );
+    let body = s3
+        .get_object()
+        .bucket(RUNS_BUCKET)
+        .key(lane_key(&stack))
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let lane: Value = serde_json::from_slice(&body).unwrap();
+    // Renewed by the begun stack's look: not entered again as a stack not begun, nor
+    // claimed again (no resources read, the lane not made anew).
+    assert_eq!(out["phase"], "enable", "{out:#}");
+    assert_eq!(
+        lane["holders"].as_object().map(|h| h.len()),
+        Some(1),
+        "{lane:#}"
+    );
+    assert_eq!(lane["holders"][&holder]["resources"], 2, "{lane:#}");
+    assert!(
+        lane["limit_read_ms"].as_u64().unwrap_or(0) == 0,
+        "no claim read the account's limit: {lane:#}"
+    );
+    let renewed = lane["holders"][&holder]["renewed_ms"].as_u64().unwrap_or(0);
+    assert!(
+        renewed >= before,
+        "its place was renewed by the look (renewed at {renewed}, the look began at {before}): {lane:#}"
     );
 }

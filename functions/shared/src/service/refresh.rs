@@ -230,52 +230,57 @@ where
     // (its first check reads CloudFormation too); a stack already begun never waits for
     // one. Kept in the runs bucket: without run files there are no lanes.
     let lanes = files.filter(|_| settings.lane_places > 0);
-    if let Some(files) = lanes {
-        if not_begun {
-            let admitted = lane::enter(
-                files,
-                &parsed,
-                &execution,
-                clock.now_ms(),
-                settings.lane_places,
-            )
-            .instrument(span.clone())
-            .await?;
-            if !admitted {
-                let now = clock.now_ms();
-                let mut out = task;
-                // The looks before (our phase one recalled from the stack's events) may
-                // have been retried: counted, as every other look's.
-                out.retried_calls += retries.retried_calls() - retried_before;
-                // Waiting for a place counts against the refresh's whole wait budget, and
-                // the stacks waiting longest are handed a place first (by when they began
-                // to wait, kept across their looks as the deadline's start).
-                let deadline = *out.deadline_ms.get_or_insert(now + settings.max_wait_ms);
-                if now >= deadline {
-                    out.outcome = Outcome::Failed;
-                    out.reason = Some(format!(
-                        "gave up after waiting {} s for a place in its account-region's lane (MaxConcurrency {}); nothing was changed",
-                        settings.max_wait_ms / 1000,
-                        settings.lane_places
-                    ));
-                } else {
-                    out.wait = Some(crate::domain::waiting::wait_for_place(
-                        now,
-                        deadline,
-                        settings.max_wait_ms,
-                    ));
-                }
-                return Ok(out);
+    if let (Some(files), true) = (lanes, not_begun) {
+        let admitted = lane::enter(
+            files,
+            &parsed,
+            &execution,
+            clock.now_ms(),
+            settings.lane_places,
+        )
+        .instrument(span.clone())
+        .await?;
+        if !admitted {
+            let now = clock.now_ms();
+            let mut out = task;
+            // The looks before (our phase one recalled from the stack's events) may
+            // have been retried: counted, as every other look's.
+            out.retried_calls += retries.retried_calls() - retried_before;
+            // Waiting for a place counts against the refresh's whole wait budget, and
+            // the stacks waiting longest are handed a place first (by when they began
+            // to wait, kept across their looks as the deadline's start).
+            let deadline = *out.deadline_ms.get_or_insert(now + settings.max_wait_ms);
+            if now >= deadline {
+                out.outcome = Outcome::Failed;
+                out.reason = Some(format!(
+                    "gave up after waiting {} s for a place in its account-region's lane (MaxConcurrency {}); nothing was changed",
+                    settings.max_wait_ms / 1000,
+                    settings.lane_places
+                ));
+            } else {
+                out.wait = Some(crate::domain::waiting::wait_for_place(
+                    now,
+                    deadline,
+                    settings.max_wait_ms,
+                ));
             }
-        } else {
-            // What its updates change, from the plan its guard made: only counted again
-            // if its lease ran out between two looks (a long phase-two backoff).
-            let resources = task.plan.iter().map(|u| u.resources()).max().unwrap_or(1);
+            return Ok(out);
+        }
+    }
+    // A begun stack's place renewed at once with its look (one S3 round trip less a look;
+    // a look's time is its Lambda's). Best effort; it and a claim made during the look are
+    // both conditional writes of the lane document, so either may land first. The place
+    // is given back only after both have ended (below).
+    // What its updates change, from the plan its guard made: only counted again if its
+    // lease ran out between two looks (a long phase-two backoff).
+    let resources = task.plan.iter().map(|u| u.resources()).max().unwrap_or(1);
+    let renewal = async {
+        if let (Some(files), false) = (lanes, not_begun) {
             lane::renew(files, &parsed, &execution, clock.now_ms(), resources.max(1))
                 .instrument(span.clone())
                 .await;
         }
-    }
+    };
 
     let budget = lane::LaneBudget {
         lanes,
@@ -289,14 +294,15 @@ where
         clock,
         budget: &budget,
     };
-    let mut out =
+    let (advanced, ()) = futures::join!(
         refresh::advance_acting_until(reach, settings.clone(), task, budget_until_ms, act_until_ms)
-            .instrument(span.clone())
-            .await
-            .map_err(|i| match i.changed {
-                true => FunctionError::AwsAfterChange(i.error),
-                false => FunctionError::Aws(i.error),
-            })?;
+            .instrument(span.clone()),
+        renewal
+    );
+    let mut out = advanced.map_err(|i| match i.changed {
+        true => FunctionError::AwsAfterChange(i.error),
+        false => FunctionError::Aws(i.error),
+    })?;
     let retried_here = retries.retried_calls() - retried_before;
     out.retried_calls += retried_here;
     if let Some(files) = lanes {

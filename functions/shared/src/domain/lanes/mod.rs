@@ -31,10 +31,13 @@ pub const RENEW_EVERY_MS: u64 = 2 * 60_000;
 /// DescribeStackEvents and S3 requests each). Five minutes, the longest
 /// `PollIntervalSeconds`; never past the step's wait budget.
 pub const PLACE_WAIT_MS: u64 = 5 * 60_000;
-/// Beyond a place wait, how long a refused stack may still be waiting: its step's time-out
-/// begins only when its registration is kept (`WaitForStack`: up to three retries of the
-/// waiter, 30 s each and backoffs up to 30 s, about 100 s after the refusal), and Lambda
-/// hosts' clocks differ a little. A longer slack costs only a `FreePlace` that wakes no one.
+/// Beyond a place wait, how long a refused stack may still be waiting: its wait begins with
+/// the `WaitForStack` attempt that registers it, which may start well after the refusal
+/// (the refused look's last writes; then the waiter tried up to four times, a failed
+/// attempt taking up to its 30 s time-out and Lambda's init phase, with backoffs of up to
+/// 2, 4 and 8 s: about 166 s at the slowest), and Lambda hosts' clocks differ a little
+/// (`CLOCK_SLACK_MS`); tests/contracts.rs holds the state machine and the template to it.
+/// A longer slack costs only a `FreePlace` that wakes no one.
 pub const REFUSED_SLACK_MS: u64 = 3 * 60_000;
 /// Calm for this long, a lane grows by one place.
 pub const GROW_EVERY_MS: u64 = 60_000;

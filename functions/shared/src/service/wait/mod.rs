@@ -363,30 +363,21 @@ where
             ..WaitReport::default()
         });
     };
-    // Recorded first, for a step registering at this moment (the module's comment).
-    if let Some(token) = end.request_token.as_deref() {
-        board
-            .keep(&end_key(&end.stack_id, token), to_json(&end))
-            .await?;
-    }
-    // Delivery is out of order: a late event never replaces a later end (a conditional
-    // write: two ends delivered at once cannot leave the older one kept).
-    let last = last_end_key(&end.stack_id);
-    for _ in 0..5 {
-        let written = match board.read(&last).await? {
-            Some((body, tag)) => {
-                let kept: Option<StackEnd> = serde_json::from_slice(&body).ok();
-                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {
-                    break;
-                }
-                board.replace(&last, to_json(&end), &tag).await?
+    // Both records first, for a step registering at this moment (the module's comment),
+    // written at once: neither reads the other, and the registrations are listed only
+    // after both have answered (one S3 round trip less for each end; a wake's time is its
+    // Lambda's).
+    let by_token = async {
+        match end.request_token.as_deref() {
+            Some(token) => {
+                board
+                    .keep(&end_key(&end.stack_id, token), to_json(&end))
+                    .await
             }
-            None => board.create(&last, to_json(&end)).await?,
-        };
-        if written {
-            break;
+            None => Ok(()),
         }
-    }
+    };
+    futures::try_join!(by_token, record_last_end(board, &end))?;
     let mut report = WaitReport::default();
     for key in board.keys(&stack_prefix(&end.stack_id)).await? {
         if !is_registration_key(&key) {
@@ -406,6 +397,32 @@ where
     }
     info!(stack = %end.stack_id, status = %end.status, request_token = ?end.request_token, woken = report.woken, "stack operation ended");
     Ok(report)
+}
+
+/// The stack's last end, for registrations without our request token: delivery is out of
+/// order, so a late event never replaces a later end (a conditional write: two ends
+/// delivered at once cannot leave the older one kept).
+async fn record_last_end<B: LockStore + Sync>(
+    board: &B,
+    end: &StackEnd,
+) -> Result<(), crate::ports::AwsError> {
+    let last = last_end_key(&end.stack_id);
+    for _ in 0..5 {
+        let written = match board.read(&last).await? {
+            Some((body, tag)) => {
+                let kept: Option<StackEnd> = serde_json::from_slice(&body).ok();
+                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {
+                    break;
+                }
+                board.replace(&last, to_json(end), &tag).await?
+            }
+            None => board.create(&last, to_json(end)).await?,
+        };
+        if written {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Sends the step its token back and removes the registration (unless it is a look's own:
