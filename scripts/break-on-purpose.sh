@@ -456,6 +456,8 @@ mutate "a freed place is spent on a step that no longer waits" functions/shared/
   '                    places_woken += woken;' '                    places_woken += woken.max(1);' a_freed_place_goes lib
 mutate "a lane forgets a refusal before the refused step can have registered (it misses the hand-over)" functions/shared/src/domain/lanes/mod.rs \
   'pub const REFUSED_SLACK_MS: u64 = 3 * 60_000;' 'pub const REFUSED_SLACK_MS: u64 = 2 * 60_000;' a_refused_steps_slowest_registration contracts
+mutate "a lane read ahead is used again after a conditional write found it stale" functions/shared/src/service/lane.rs \
+  '        let read = match ahead.take() {' '        let read = match { let again = ahead.clone(); std::mem::replace(&mut ahead, again) } {' a_place_asked_for_on_a_lane_read_ahead lib
 mutate "a begun stack's look never renews its place (a long refresh outlives its lease)" functions/shared/src/service/refresh.rs \
   '        if let (Some(files), false) = (lanes, not_begun) {' '        if let (Some(files), false) = (lanes, std::hint::black_box(true)) {' a_begun_stacks_look_renews lanes
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \

@@ -168,6 +168,15 @@ impl Follower {
             let Ok(progress) = serde_json::from_slice::<StackProgress>(&body) else {
                 continue;
             };
+            // A look's progress is written best effort, at once with what it does next: a
+            // write retried late may land after its next look's. Never shown going back.
+            if self
+                .seen
+                .get(&key)
+                .is_some_and(|(_, p)| p.at_ms > progress.at_ms)
+            {
+                continue;
+            }
             let was_failed = self
                 .seen
                 .get(&key)

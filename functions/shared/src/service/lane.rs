@@ -16,14 +16,42 @@ const ATTEMPTS: u32 = 20;
 async fn change<L, T>(
     store: &L,
     stack: &StackRef,
+    change: impl FnMut(&mut Lane) -> T,
+) -> Result<T, AwsError>
+where
+    L: LockStore + Sync,
+{
+    change_from(store, stack, None, change).await
+}
+
+/// The lane as read a moment ago by the same look ([`read_ahead`]), for its first attempt:
+/// a conditional write on it that finds the lane changed since reads it again, as any.
+pub type Ahead = Option<Result<Option<(Vec<u8>, String)>, AwsError>>;
+
+/// Reads the lane, for [`enter`] at once with a look's other first reads.
+pub async fn read_ahead<L: LockStore + Sync>(
+    store: &L,
+    stack: &StackRef,
+) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+    store.read(&lane_key(stack)).await
+}
+
+/// [`change`], its first attempt on the lane read `ahead` when there is one.
+async fn change_from<L, T>(
+    store: &L,
+    stack: &StackRef,
+    mut ahead: Ahead,
     mut change: impl FnMut(&mut Lane) -> T,
 ) -> Result<T, AwsError>
 where
     L: LockStore + Sync,
 {
     let key = lane_key(stack);
+    // Whether the attempt before was on the read ahead: then it was stale, not contended,
+    // and the next reads again at once.
+    let mut stale_ahead = false;
     for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
+        if attempt > 0 && !std::mem::take(&mut stale_ahead) {
             // The lane's other stacks wrote first: back off a little, spread by stack, so
             // that a wave of them does not collide again at once.
             let spread = stack.id.bytes().fold(attempt, |h, b| {
@@ -32,7 +60,14 @@ where
             let ms = 20 * u64::from(attempt) + u64::from(spread % 50);
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        let read = store.read(&key).await?;
+        // A read ahead that failed is made again here, as if there had been none.
+        let read = match ahead.take() {
+            Some(Ok(read)) => {
+                stale_ahead = true;
+                read
+            }
+            _ => store.read(&key).await?,
+        };
         let mut lane: Lane = read
             .as_ref()
             .and_then(|(body, _)| serde_json::from_slice(body).ok())
@@ -59,14 +94,18 @@ where
 }
 
 /// A place for a stack whose refresh has not begun: `true` when it has one (now or before).
+/// `ahead`: the lane as the look read it with its first reads ([`read_ahead`]): a stack
+/// that holds its place already is admitted without another read, and a place taken is a
+/// conditional write on what was read.
 pub async fn enter<L: LockStore + Sync>(
     store: &L,
     stack: &StackRef,
     execution: &str,
     now_ms: u64,
     budget: u32,
+    ahead: Ahead,
 ) -> Result<bool, AwsError> {
-    let entry = change(store, stack, |lane| {
+    let entry = change_from(store, stack, ahead, |lane| {
         lanes::enter(lane, &stack.id, execution, now_ms, budget)
     })
     .await?;
@@ -282,20 +321,88 @@ mod tests {
     fn a_stack_leaving_says_whether_its_lane_refused_a_stack_lately() {
         let store = Store::default();
         run(async {
-            assert!(enter(&store, &stack(STACK), "run", NOW, 1).await.unwrap());
+            assert!(enter(&store, &stack(STACK), "run", NOW, 1, None)
+                .await
+                .unwrap());
             assert!(
                 !leave(&store, &stack(STACK), "run", NOW + 1).await,
                 "no stack refused: no hand-over"
             );
-            assert!(enter(&store, &stack(STACK), "run", NOW + 2, 1)
+            assert!(enter(&store, &stack(STACK), "run", NOW + 2, 1, None)
                 .await
                 .unwrap());
-            assert!(!enter(&store, &stack(OTHER), "run", NOW + 3, 1)
+            assert!(!enter(&store, &stack(OTHER), "run", NOW + 3, 1, None)
                 .await
                 .unwrap());
             assert!(
                 leave(&store, &stack(STACK), "run", NOW + 4).await,
                 "the other stack waits for this place"
+            );
+        });
+    }
+
+    /// The runs bucket as S3's conditional writes keep it: each write a new ETag, and a
+    /// write on an ETag no longer current refused (412, `false`).
+    #[derive(Default)]
+    struct Versioned(Mutex<BTreeMap<String, (Vec<u8>, u32)>>);
+
+    impl LockStore for Versioned {
+        async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+            let docs = self.0.lock().unwrap();
+            Ok(docs.get(key).map(|(b, v)| (b.clone(), v.to_string())))
+        }
+        async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
+            let mut docs = self.0.lock().unwrap();
+            if docs.contains_key(key) {
+                return Ok(false);
+            }
+            docs.insert(key.to_string(), (body, 1));
+            Ok(true)
+        }
+        async fn replace(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, AwsError> {
+            let mut docs = self.0.lock().unwrap();
+            match docs.get(key) {
+                Some((_, v)) if v.to_string() == tag => {
+                    let next = v + 1;
+                    docs.insert(key.to_string(), (body, next));
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+        async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
+            Ok(self.0.lock().unwrap().remove(key).is_some())
+        }
+    }
+
+    #[test]
+    fn a_place_asked_for_on_a_lane_read_ahead_is_decided_again_on_the_lane_as_others_left_it() {
+        let store = Versioned::default();
+        // A write refused on a stale lane backs off before it reads again: a timer.
+        let timed = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        timed.block_on(async {
+            // Another stack holds the lane's one place... then gives it back: the lane
+            // read ahead shows it held.
+            assert!(enter(&store, &stack(OTHER), "run", NOW, 1, None)
+                .await
+                .unwrap());
+            let ahead = read_ahead(&store, &stack(STACK)).await;
+            leave(&store, &stack(OTHER), "run", NOW + 1).await;
+            assert!(
+                enter(&store, &stack(STACK), "run", NOW + 2, 1, Some(ahead))
+                    .await
+                    .unwrap(),
+                "the place was free by the time the stack asked: the lane as it is now decides"
+            );
+            // Now the lane is full as read ahead, and still full: refused, nothing taken.
+            let ahead = read_ahead(&store, &stack(OTHER)).await;
+            assert!(
+                !enter(&store, &stack(OTHER), "run", NOW + 3, 1, Some(ahead))
+                    .await
+                    .unwrap()
             );
         });
     }

@@ -10,7 +10,7 @@ use super::Scope;
 use crate::domain::error::{from_step_input, required_str, InputError};
 use crate::domain::in_place::RefreshMode;
 use crate::domain::model::{
-    Outcome, Phase, RefreshTask, RunFiles, StackProgress, StackRef, WaitRegistration,
+    Outcome, Phase, RefreshTask, RunFiles, StackProgress, StackRef, WaitKind, WaitRegistration,
 };
 use crate::domain::refresh::{self, RefreshSettings};
 use crate::domain::targets::session_name;
@@ -158,10 +158,15 @@ where
         }
     };
     let said_not_begun = !task.update_started && task.phase == Phase::Disable;
-    // The selection file, the stack's events and the stop marker are read at once (each
-    // a round trip to AWS; a look's time is its Lambda's). None of them changes anything,
-    // and nothing is changed before all have answered, the selection first.
-    let (selected, recalled, stop_ahead) = futures::join!(
+    // Lanes are kept in the runs bucket: without run files there are none.
+    let lanes = files.filter(|_| settings.lane_places > 0);
+    // The selection file, the stack's events, the stop marker and the stack's lane are read
+    // at once (each a round trip to AWS; a look's time is its Lambda's). None of them
+    // changes anything, and nothing is changed before all have answered, the selection
+    // first. The marker and the lane are read ahead only for a task that says its refresh
+    // has not begun; whether it has is decided from the stack's events, and what was not
+    // read ahead is read then.
+    let (selected, recalled, stop_ahead, lane_ahead) = futures::join!(
         async {
             // Deployed (run files kept), the function acts only for a stack a run
             // selected: the selection file discover wrote for it in that run, which only
@@ -197,6 +202,12 @@ where
                 false => None,
             }
         },
+        async {
+            match (said_not_begun, lanes) {
+                (true, Some(files)) => Some(lane::read_ahead(files, &parsed).await),
+                _ => None,
+            }
+        },
     );
     selected?;
     let stacks = recalled?;
@@ -228,8 +239,7 @@ where
     }
     // A place in the account-region's lane before anything of this stack's refresh begins
     // (its first check reads CloudFormation too); a stack already begun never waits for
-    // one. Kept in the runs bucket: without run files there are no lanes.
-    let lanes = files.filter(|_| settings.lane_places > 0);
+    // one.
     if let (Some(files), true) = (lanes, not_begun) {
         let admitted = lane::enter(
             files,
@@ -237,6 +247,7 @@ where
             &execution,
             clock.now_ms(),
             settings.lane_places,
+            lane_ahead,
         )
         .instrument(span.clone())
         .await?;
@@ -468,9 +479,14 @@ where
                 execution: out.execution.clone(),
                 task: serde_json::to_value(&next).ok(),
             };
-            // The progress first: an end already come wakes the next look at once.
-            tell_progress(Some(files), &out, now).await;
-            let kept = super::wait::keep_for_stack(files, tokens, registration, false).await;
+            // The progress at once with the registration, both before the ends already
+            // recorded are read: an end already come wakes the next look only after both.
+            // (An end recorded meanwhile wakes it through the waiter, three round trips and
+            // a state transition later than the registration at the soonest; a progress
+            // write retried past that is shown no older by `rotate-token watch`.)
+            let progress = tell_progress(Some(files), &out, now);
+            let kept =
+                super::wait::keep_for_stack(files, tokens, registration, false, progress).await;
             let woken = kept.map_err(after_change)?.woken;
             info!(stack = %out.stack.name, woken, "waiting on its own token for the stack's end");
             return Ok(out);
@@ -478,8 +494,11 @@ where
     }
     let output = serde_json::to_string(&out).unwrap_or_default();
     // A stack's last look writes its progress beside the callback (no look comes after
-    // it to be overwritten); any other first, since its next look may begin at once.
-    let sent = if out.outcome == Outcome::Waiting {
+    // it to be overwritten), and so does a look that pauses (its next look comes a whole
+    // second later at the soonest: a Wait state); any other first, since its next look may
+    // begin at once.
+    let pauses = out.wait.as_ref().map(|w| w.kind) == Some(WaitKind::Pause);
+    let sent = if out.outcome == Outcome::Waiting && !pauses {
         tell_progress(files, &out, now).await;
         tokens.succeed(&token, &output).await
     } else {

@@ -116,7 +116,7 @@ where
         execution: task.execution,
         task: None,
     };
-    keep_for_stack(board, tokens, registration, true).await
+    keep_for_stack(board, tokens, registration, true, async {}).await
 }
 
 /// Keeps a step's token under its stack's key until the end it waits for: the waiter's
@@ -125,11 +125,14 @@ where
 /// before the ends already recorded are read (the module's comment), and an end that came
 /// first wakes the step now. `remove_woken`: whether a step woken here has its
 /// registration removed at once (a look's own is never removed: see [`send_and`]).
+/// `alongside`: written at once with the registration, and ended before an end already
+/// come wakes the step here (a look's progress for watchers).
 pub(crate) async fn keep_for_stack<B, T>(
     board: &B,
     tokens: &T,
     mut registration: WaitRegistration,
     remove_woken: bool,
+    alongside: impl std::future::Future<Output = ()>,
 ) -> Result<WaitReport, FunctionError>
 where
     B: WaitBoard + LockStore + Sync,
@@ -140,7 +143,8 @@ where
         (Some(_), Some(execution)) => own_registration_key(&registration.stack_id, execution),
         _ => registration_key(&registration.stack_id, &registration.task_token),
     };
-    board.keep(&key, to_json(&registration)).await?;
+    let (kept, ()) = futures::join!(board.keep(&key, to_json(&registration)), alongside);
+    kept?;
     let mut report = WaitReport {
         registered: true,
         ..WaitReport::default()
