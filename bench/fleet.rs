@@ -50,8 +50,9 @@
 //! host (tests/emulator/lambda_host.py, the suites' default: `cargo lambda watch` stalled
 //! under a few hundred concurrent invocations). The local AWS answers each of the functions'
 //! calls no sooner than AWS's typical latency for its service, slowed with the run
-//! (`CALL_LATENCY`, emulator patch 63), and its own work on 2 shared cores comes on top:
-//! invocations take at least their calls' typical time on AWS.
+//! (`CALL_LATENCY`, emulator patch 63); its own work on 2 shared cores counts within that
+//! latency, and beyond it only where it took longer: invocations take at least their
+//! calls' typical time on AWS.
 //!
 //! Usage: cargo run --release --example fleet -- [stacks] [accounts] [scale] [designs]
 //!        (defaults 1300 10 1 events,polling)
@@ -87,9 +88,9 @@ const EVENTS_LOST: f64 = 0.01;
 /// design, in AWS's time, waits for it inside its invocation.
 const CHANGE_SET_SECONDS: f64 = 3.0;
 /// AWS's typical latency per call by service, seconds (emulator patch 63, which cites
-/// them), slowed with the run: each call of the functions is answered no sooner, so an
-/// invocation takes its sequential calls' typical time on AWS, plus the local AWS's own
-/// work. AWS publishes no latency for either service. CloudFormation: SDK logs show
+/// them), slowed with the run: each call of the functions is answered no sooner (the local
+/// AWS's own work counted within it, beyond it only where it took longer), so an
+/// invocation takes at least its sequential calls' typical time on AWS. AWS publishes no latency for either service. CloudFormation: SDK logs show
 /// DescribeStacks in 0.11 s (0.4 s in a slow hour); S3: "tens of milliseconds" (AWS's S3
 /// performance whitepaper), SDK logs from Lambda 0.04 s to 0.08 s; any other service
 /// (Step Functions, STS) as S3.
@@ -184,8 +185,8 @@ struct Probe {
 /// The headline figure is in one time base (`duration_scale` = `start_scale`): the local
 /// AWS answers each call no sooner than AWS's typical latency slowed with the run (patch
 /// 63), so an invocation's duration, divided by the scale, is its sequential calls' typical
-/// time on AWS plus the local AWS's own work (a dozen looks begun together share its one
-/// process and 2 cores). With durations left as measured (`duration_scale` 1,
+/// time on AWS, or longer where the local AWS's own work took longer (a dozen looks begun
+/// together share its one process and 2 cores). With durations left as measured (`duration_scale` 1,
 /// the headline until 2026-12-07, before the local AWS had AWS's latency), looks begun
 /// together in one second of AWS time overlap the next second's, which here began
 /// seconds after they ended: overlaps that never happened (docs/performance.md).

@@ -103,7 +103,7 @@ def latency_sentence(latency: dict) -> str:
     by_service = ", ".join(f"{'others' if k == '*' else k} {v:g} s" for k, v in sorted(latency.items(), key=lambda kv: kv[0] == "*")
                            if k != "scale")
     return (f"Each call of the functions answered in AWS's typical latency ({by_service}; emulator patch 63), "
-            "slowed with the run; Lambda times are those plus the local AWS's own work.")
+            "slowed with the run; the local AWS's own work counts within it, and beyond it only where it took longer.")
 
 
 def render(figures: dict) -> tuple[str, list[str]]:
