@@ -151,15 +151,17 @@ pub(crate) async fn hand_to<L: LockStore + Sync>(
 
 /// A later look at a stack that holds a place: renewed when due. Best effort: a lease that
 /// could not be renewed costs at most one stack too many in the lane, later. `resources`:
-/// what its updates change, counted again if its lease had run out.
+/// what its updates change, counted again if its lease had run out. `ahead`: the lane as
+/// the look read it with its first reads (not due: nothing more to read or write).
 pub async fn renew<L: LockStore + Sync>(
     store: &L,
     stack: &StackRef,
     execution: &str,
     now_ms: u64,
     resources: u32,
+    ahead: Ahead,
 ) {
-    if let Err(e) = change(store, stack, |lane| {
+    if let Err(e) = change_from(store, stack, ahead, |lane| {
         lanes::renew(lane, &stack.id, execution, now_ms, resources)
     })
     .await
@@ -171,14 +173,16 @@ pub async fn renew<L: LockStore + Sync>(
 /// The stack's refresh ended: its place is free for the next. Returns whether a step may be
 /// waiting for a place in the lane ([`lanes::leave`]; `true` when the lane could not be
 /// read or written: the hand-over then runs, as it always did). Best effort: a place not
-/// given back is freed by its lease.
+/// given back is freed by its lease. `ahead`: the lane as the look read it with its first
+/// reads, for the conditional write's first attempt (a stale one is read again at once).
 pub async fn leave<L: LockStore + Sync>(
     store: &L,
     stack: &StackRef,
     execution: &str,
     now_ms: u64,
+    ahead: Ahead,
 ) -> bool {
-    match change(store, stack, |lane| {
+    match change_from(store, stack, ahead, |lane| {
         lanes::leave(lane, &stack.id, execution, now_ms)
     })
     .await
@@ -325,7 +329,7 @@ mod tests {
                 .await
                 .unwrap());
             assert!(
-                !leave(&store, &stack(STACK), "run", NOW + 1).await,
+                !leave(&store, &stack(STACK), "run", NOW + 1, None).await,
                 "no stack refused: no hand-over"
             );
             assert!(enter(&store, &stack(STACK), "run", NOW + 2, 1, None)
@@ -335,7 +339,7 @@ mod tests {
                 .await
                 .unwrap());
             assert!(
-                leave(&store, &stack(STACK), "run", NOW + 4).await,
+                leave(&store, &stack(STACK), "run", NOW + 4, None).await,
                 "the other stack waits for this place"
             );
         });
@@ -390,7 +394,7 @@ mod tests {
                 .await
                 .unwrap());
             let ahead = read_ahead(&store, &stack(STACK)).await;
-            leave(&store, &stack(OTHER), "run", NOW + 1).await;
+            leave(&store, &stack(OTHER), "run", NOW + 1, None).await;
             assert!(
                 enter(&store, &stack(STACK), "run", NOW + 2, 1, Some(ahead))
                     .await
@@ -408,13 +412,37 @@ mod tests {
     }
 
     #[test]
+    fn a_place_given_back_on_a_lane_read_ahead_never_brings_back_what_others_changed_since() {
+        let store = Versioned::default();
+        run(async {
+            assert!(enter(&store, &stack(STACK), "run", NOW, 2, None)
+                .await
+                .unwrap());
+            assert!(enter(&store, &stack(OTHER), "run", NOW, 2, None)
+                .await
+                .unwrap());
+            let ahead = read_ahead(&store, &stack(STACK)).await;
+            // The other stack ends meanwhile: the lane read ahead still shows it.
+            leave(&store, &stack(OTHER), "run", NOW + 1, None).await;
+            leave(&store, &stack(STACK), "run", NOW + 2, Some(ahead)).await;
+            let (body, _) = store.read(&lane_key(&stack(STACK))).await.unwrap().unwrap();
+            let lane: Lane = serde_json::from_slice(&body).unwrap();
+            assert!(
+                lane.holders.is_empty(),
+                "both places given back, the other's not brought back: {:?}",
+                lane.holders
+            );
+        });
+    }
+
+    #[test]
     fn a_stack_that_cannot_reach_its_lane_has_the_waiting_woken_all_the_same() {
         let store = Store {
             down: true,
             ..Store::default()
         };
         assert!(
-            run(leave(&store, &stack(STACK), "run", NOW)),
+            run(leave(&store, &stack(STACK), "run", NOW, None)),
             "unknown whether anyone waits: FreePlace runs"
         );
     }

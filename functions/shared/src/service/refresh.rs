@@ -163,9 +163,11 @@ where
     // The selection file, the stack's events, the stop marker and the stack's lane are read
     // at once (each a round trip to AWS; a look's time is its Lambda's). None of them
     // changes anything, and nothing is changed before all have answered, the selection
-    // first. The marker and the lane are read ahead only for a task that says its refresh
-    // has not begun; whether it has is decided from the stack's events, and what was not
-    // read ahead is read then.
+    // first. The marker is read ahead only for a task that says its refresh has not begun;
+    // whether it has is decided from the stack's events, and the marker is read then if it
+    // was not. The lane as read is the first attempt of each conditional write of it this
+    // look makes (a place taken, renewed or given back): one that finds it changed since
+    // reads it again.
     let (selected, recalled, stop_ahead, lane_ahead) = futures::join!(
         async {
             // Deployed (run files kept), the function acts only for a stack a run
@@ -203,9 +205,9 @@ where
             }
         },
         async {
-            match (said_not_begun, lanes) {
-                (true, Some(files)) => Some(lane::read_ahead(files, &parsed).await),
-                _ => None,
+            match lanes {
+                Some(files) => Some(lane::read_ahead(files, &parsed).await),
+                None => None,
             }
         },
     );
@@ -231,7 +233,8 @@ where
             if settings.lane_places > 0 {
                 // It may hold a place already (admitted, then waiting on someone else's
                 // operation): given back, as any ended stack's.
-                out.place_wanted = lane::leave(files, &parsed, &execution, clock.now_ms()).await;
+                out.place_wanted =
+                    lane::leave(files, &parsed, &execution, clock.now_ms(), lane_ahead).await;
             }
             info!(execution = %execution, stack = %out.stack.name, "stopped by operator before its refresh began");
             return Ok(out);
@@ -247,7 +250,7 @@ where
             &execution,
             clock.now_ms(),
             settings.lane_places,
-            lane_ahead,
+            lane_ahead.clone(),
         )
         .instrument(span.clone())
         .await?;
@@ -287,9 +290,17 @@ where
     let resources = task.plan.iter().map(|u| u.resources()).max().unwrap_or(1);
     let renewal = async {
         if let (Some(files), false) = (lanes, not_begun) {
-            lane::renew(files, &parsed, &execution, clock.now_ms(), resources.max(1))
-                .instrument(span.clone())
-                .await;
+            let ahead = lane_ahead.clone();
+            lane::renew(
+                files,
+                &parsed,
+                &execution,
+                clock.now_ms(),
+                resources.max(1),
+                ahead,
+            )
+            .instrument(span.clone())
+            .await;
         }
     };
 
@@ -328,7 +339,7 @@ where
                 .await;
         }
         if out.outcome != Outcome::Waiting {
-            out.place_wanted = lane::leave(files, &parsed, &execution, clock.now_ms())
+            out.place_wanted = lane::leave(files, &parsed, &execution, clock.now_ms(), lane_ahead)
                 .instrument(span.clone())
                 .await;
         }

@@ -263,7 +263,7 @@ where
     }
     let woken = send(board, tokens, key, registration).await?;
     if woken == 0 && handed == HandOver::Taken {
-        super::lane::leave(board, &stack, execution, now_ms).await;
+        super::lane::leave(board, &stack, execution, now_ms, None).await;
     }
     Ok(Some(woken))
 }
