@@ -458,6 +458,8 @@ mutate "a lane forgets a refusal before the refused step can have registered (it
   'pub const REFUSED_SLACK_MS: u64 = 3 * 60_000;' 'pub const REFUSED_SLACK_MS: u64 = 2 * 60_000;' a_refused_steps_slowest_registration contracts
 mutate "a lane read ahead is used again after a conditional write found it stale" functions/shared/src/service/lane.rs \
   '        let read = match ahead.take() {' '        let read = match { let again = ahead.clone(); std::mem::replace(&mut ahead, again) } {' a_place_asked_for_on_a_lane_read_ahead lib
+mutate "a place is given back on the lane read ahead even where this look took it since (it stays taken)" functions/shared/src/service/lane.rs \
+  '            .is_ok_and(|lane| lanes::holds_not_due(&lane, &stack.id, execution, now_ms)),' '            .is_ok_and(|lane| std::hint::black_box(true) || lanes::holds_not_due(&lane, &stack.id, execution, now_ms)),' a_place_taken_in_a_look lib
 mutate "a begun stack's look never renews its place (a long refresh outlives its lease)" functions/shared/src/service/refresh.rs \
   '        if let (Some(files), false) = (lanes, not_begun) {' '        if let (Some(files), false) = (lanes, std::hint::black_box(true)) {' a_begun_stacks_look_renews lanes
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \

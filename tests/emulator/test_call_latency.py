@@ -74,15 +74,15 @@ class CallLatency(EmulatorTestCase):
         # A write's effect is there for others before its own answer comes.
         s3 = self.product("s3")
         s3.create_bucket(Bucket="latency-floor")
-        self.emulator.post(CONFIG, {"call_latency": {"s3": 1.5}})
+        self.emulator.post(CONFIG, {"call_latency": {"s3": 3.0}})
         writer = threading.Thread(target=lambda: s3.put_object(Bucket="latency-floor", Key="k", Body=b"x"))
         began = time.monotonic()
         writer.start()
-        time.sleep(0.5)
+        time.sleep(1.0)
         seen = self.emulator.client("s3").list_objects_v2(Bucket="latency-floor").get("KeyCount", 0)
         writer.join()
         self.assertEqual(seen, 1, "handled at once, answered when its latency is out")
-        self.assertGreaterEqual(time.monotonic() - began, 1.5)
+        self.assertGreaterEqual(time.monotonic() - began, 3.0)
 
     def test_off_unless_configured(self) -> None:
         self.assertLess(self.seconds(self.product("cloudformation").describe_stacks), 0.5)

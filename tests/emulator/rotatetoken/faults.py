@@ -152,7 +152,8 @@ def latency_left(latency: float, handled_in: float) -> float:
       milliseconds where moto answers in a few. The latency is the whole round trip's, as
       the sources measure it: moto handles the call first, and the answer waits out what is
       left of it (the local AWS's own work is not added to AWS's; a call that took longer
-      is not slowed further). The caller's thread waits; other calls are served meanwhile.
+      is not slowed further). A call's effect so lands at the start of its latency, its
+      answer at the end. The request's thread waits; other calls are served meanwhile.
       Off unless configured.""",
     source="""Amazon S3: small requests' median latency is "often in the range of tens of
       milliseconds" (whitepaper "Best Practices Design Patterns: Optimizing Amazon S3

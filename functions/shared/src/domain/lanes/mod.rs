@@ -120,6 +120,15 @@ pub fn holds(lane: &Lane, stack_id: &str, execution: &str) -> bool {
     lane.holders.contains_key(&holder_key(stack_id, execution))
 }
 
+/// Whether the stack holds its place and no renewal of it is due at `now_ms`: a look that
+/// read the lane so wrote nothing of its own place since ([`enter`] and [`renew`] write
+/// only a holder missing or due).
+pub fn holds_not_due(lane: &Lane, stack_id: &str, execution: &str, now_ms: u64) -> bool {
+    lane.holders
+        .get(&holder_key(stack_id, execution))
+        .is_some_and(|h| now_ms.saturating_sub(h.renewed_ms) < RENEW_EVERY_MS)
+}
+
 /// Places free now (after expired holders and a calm lane's growth), for the waiter to
 /// hand on to as many waiting stacks.
 pub fn free_places(lane: &Lane, now_ms: u64, budget: u32) -> u32 {
