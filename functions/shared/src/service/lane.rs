@@ -449,8 +449,12 @@ mod tests {
     fn a_place_taken_in_a_look_is_given_back_by_it_whatever_the_look_read_ahead() {
         let store = Versioned::default();
         run(async {
-            // The look's first reads: the lane without the stack. It takes a place, then
-            // ends in the same look (skipped or failed by its first checks).
+            // The look's first reads: the lane (another stack in it) without the stack. It
+            // takes a place, then ends in the same look (skipped or failed by its first
+            // checks).
+            assert!(enter(&store, &stack(OTHER), "run", NOW, 2, None)
+                .await
+                .unwrap());
             let ahead = read_ahead(&store, &stack(STACK)).await;
             assert!(
                 enter(&store, &stack(STACK), "run", NOW, 2, Some(ahead.clone()))
@@ -460,11 +464,13 @@ mod tests {
             leave(&store, &stack(STACK), "run", NOW + 1, Some(ahead)).await;
             let (body, _) = store.read(&lane_key(&stack(STACK))).await.unwrap().unwrap();
             let lane: Lane = serde_json::from_slice(&body).unwrap();
-            assert!(
-                lane.holders.is_empty(),
-                "the place this look took is given back: {:?}",
+            assert_eq!(
+                lane.holders.len(),
+                1,
+                "the place this look took is given back, the other stack's kept: {:?}",
                 lane.holders
             );
+            assert!(!lanes::holds(&lane, &stack(STACK).id, "run"));
         });
     }
 
