@@ -558,7 +558,11 @@ tests/emulator/test_registry.py checks that it is the registry's):
        answered no sooner than its service's stated latency ("*": any other service's),
        times "scale" (a run that slows the whole of AWS slows its answers too), as an AWS
        endpoint takes tens to hundreds of milliseconds where moto answers in a few. The
-       caller's thread waits; other calls are served meanwhile. Off unless configured.
+       latency is the whole round trip's, as the sources measure it: moto handles the call
+       first, and the answer waits out what is left of it (the local AWS's own work is not
+       added to AWS's; a call that took longer is not slowed further). A call's effect so
+       lands at the start of its latency, its answer at the end. The request's thread waits;
+       other calls are served meanwhile. Off unless configured.
        Source: Amazon S3: small requests' median latency is "often in the range of tens of
                milliseconds" (whitepaper "Best Practices Design Patterns: Optimizing Amazon
                S3 Performance", "Timeouts and Retries for Latency-Sensitive Applications");
