@@ -464,8 +464,8 @@ mutate "a begun stack's look never renews its place (a long refresh outlives its
   '        if let (Some(files), false) = (lanes, not_begun) {' '        if let (Some(files), false) = (lanes, std::hint::black_box(true)) {' a_begun_stacks_look_renews lanes
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
-            lane::leave' '        if out.outcome == Outcome::Skipped {
-            lane::leave' each_account_region_has lanes
+            out.place_wanted = lane::leave' '        if out.outcome == Outcome::Skipped {
+            out.place_wanted = lane::leave' each_account_region_has lanes
 mutate "a stack leaving its lane never hands its place on (a refusal is not remembered)" functions/shared/src/domain/lanes/mod.rs \
   '    lane.refused_ms > 0
         && now_ms' '    lane.refused_ms > 0

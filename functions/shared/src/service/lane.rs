@@ -285,44 +285,6 @@ mod tests {
     const OTHER: &str = "arn:aws:cloudformation:us-east-1:111111111111:stack/other/1";
     const NOW: u64 = 1_800_000_000_000;
 
-    /// The runs bucket's lane documents, or one that refuses every request (`down`).
-    #[derive(Default)]
-    struct Store {
-        docs: Mutex<BTreeMap<String, Vec<u8>>>,
-        down: bool,
-    }
-
-    impl Store {
-        fn answer<T>(&self, ok: T) -> Result<T, AwsError> {
-            match self.down {
-                true => Err(AwsError {
-                    operation: "GetObject",
-                    code: Some("SlowDown".into()),
-                    message: "Please reduce your request rate.".into(),
-                }),
-                false => Ok(ok),
-            }
-        }
-    }
-
-    impl LockStore for Store {
-        async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
-            let doc = self.docs.lock().unwrap().get(key).cloned();
-            self.answer(doc.map(|b| (b, "tag".to_string())))
-        }
-        async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
-            self.answer(())?;
-            self.docs.lock().unwrap().insert(key.to_string(), body);
-            Ok(true)
-        }
-        async fn replace(&self, key: &str, body: Vec<u8>, _: &str) -> Result<bool, AwsError> {
-            self.create(key, body).await
-        }
-        async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
-            self.answer(self.docs.lock().unwrap().remove(key).is_some())
-        }
-    }
-
     fn stack(id: &str) -> StackRef {
         StackRef::from_stack_id(id).unwrap()
     }
@@ -355,18 +317,37 @@ mod tests {
         });
     }
 
-    /// The runs bucket as S3's conditional writes keep it: each write a new ETag, and a
-    /// write on an ETag no longer current refused (412, `false`).
+    /// The runs bucket's lane documents as S3's conditional writes keep them: each write a
+    /// new ETag, and a write on an ETag no longer current refused (412, `false`); or a
+    /// bucket that refuses every request (`down`).
     #[derive(Default)]
-    struct Versioned(Mutex<BTreeMap<String, (Vec<u8>, u32)>>);
+    struct Store {
+        docs: Mutex<BTreeMap<String, (Vec<u8>, u32)>>,
+        down: bool,
+    }
 
-    impl LockStore for Versioned {
+    impl Store {
+        fn up(&self) -> Result<(), AwsError> {
+            match self.down {
+                true => Err(AwsError {
+                    operation: "GetObject",
+                    code: Some("SlowDown".into()),
+                    message: "Please reduce your request rate.".into(),
+                }),
+                false => Ok(()),
+            }
+        }
+    }
+
+    impl LockStore for Store {
         async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
-            let docs = self.0.lock().unwrap();
+            self.up()?;
+            let docs = self.docs.lock().unwrap();
             Ok(docs.get(key).map(|(b, v)| (b.clone(), v.to_string())))
         }
         async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
-            let mut docs = self.0.lock().unwrap();
+            self.up()?;
+            let mut docs = self.docs.lock().unwrap();
             if docs.contains_key(key) {
                 return Ok(false);
             }
@@ -374,7 +355,8 @@ mod tests {
             Ok(true)
         }
         async fn replace(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, AwsError> {
-            let mut docs = self.0.lock().unwrap();
+            self.up()?;
+            let mut docs = self.docs.lock().unwrap();
             match docs.get(key) {
                 Some((_, v)) if v.to_string() == tag => {
                     let next = v + 1;
@@ -385,13 +367,14 @@ mod tests {
             }
         }
         async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
-            Ok(self.0.lock().unwrap().remove(key).is_some())
+            self.up()?;
+            Ok(self.docs.lock().unwrap().remove(key).is_some())
         }
     }
 
     #[test]
     fn a_place_asked_for_on_a_lane_read_ahead_is_decided_again_on_the_lane_as_others_left_it() {
-        let store = Versioned::default();
+        let store = Store::default();
         // A write refused on contention backs off before it reads again: a timer.
         let timed = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -423,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_place_given_back_on_a_lane_read_ahead_never_brings_back_what_others_changed_since() {
-        let store = Versioned::default();
+        let store = Store::default();
         run(async {
             assert!(enter(&store, &stack(STACK), "run", NOW, 2, None)
                 .await
@@ -447,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_place_taken_in_a_look_is_given_back_by_it_whatever_the_look_read_ahead() {
-        let store = Versioned::default();
+        let store = Store::default();
         run(async {
             // The look's first reads: the lane (another stack in it) without the stack. It
             // takes a place, then ends in the same look (skipped or failed by its first

@@ -214,7 +214,7 @@ where
     selected?;
     let stacks = recalled?;
     let not_begun = !task.update_started && task.phase == Phase::Disable;
-    if let (true, Some(files)) = (not_begun, files) {
+    if let (true, Some(_)) = (not_begun, files) {
         let stopped = match stop_ahead {
             Some(read) => read?,
             None => stop_asked(marker.clone()).await?,
@@ -230,7 +230,7 @@ where
             out.outcome = Outcome::Stopped;
             out.reason = Some(STOPPED_BY_OPERATOR.to_string());
             out.retried_calls += retries.retried_calls() - retried_before;
-            if settings.lane_places > 0 {
+            if let Some(files) = lanes {
                 // It may hold a place already (admitted, then waiting on someone else's
                 // operation): given back, as any ended stack's.
                 out.place_wanted =

@@ -100,18 +100,20 @@ fn registrations(board: &Board) -> Vec<String> {
         .collect()
 }
 
+/// A look keeps its own registration (nothing written beside it here).
+fn keep_own(
+    board: &Board,
+    tokens: &Tokens,
+    registration: WaitRegistration,
+) -> Result<WaitReport, FunctionError> {
+    run(keep_for_stack(board, tokens, registration, false, async {}))
+}
+
 #[test]
 fn a_look_waiting_on_its_own_token_is_sent_its_next_task_by_the_end_it_waits_for() {
     let (board, tokens) = (Board::default(), Tokens::default());
     let (registration, next) = own_wait("own");
-    let r = run(keep_for_stack(
-        &board,
-        &tokens,
-        registration,
-        false,
-        async {},
-    ))
-    .unwrap();
+    let r = keep_own(&board, &tokens, registration).unwrap();
     assert_eq!((r.registered, r.woken), (true, 0));
     let r = run(wait(
         &board,
@@ -153,14 +155,7 @@ fn a_look_whose_end_came_first_wakes_itself_and_leaves_its_registration_to_the_w
     ))
     .unwrap();
     let (registration, next) = own_wait("own");
-    let r = run(keep_for_stack(
-        &board,
-        &tokens,
-        registration,
-        false,
-        async {},
-    ))
-    .unwrap();
+    let r = keep_own(&board, &tokens, registration).unwrap();
     assert_eq!((r.registered, r.woken), (true, 1));
     let sent: RefreshTask = serde_json::from_str(&tokens.1.lock().unwrap()[0]).unwrap();
     assert_eq!(sent, next);
@@ -178,7 +173,7 @@ fn a_look_whose_end_came_first_wakes_itself_and_leaves_its_registration_to_the_w
     .unwrap();
     assert_eq!(r.woken, 0);
     let (again, _) = own_wait("own-2");
-    run(keep_for_stack(&board, &tokens, again, false, async {})).unwrap();
+    keep_own(&board, &tokens, again).unwrap();
     assert_eq!(registrations(&board).len(), 1, "one per stack and run");
 }
 
@@ -186,14 +181,7 @@ fn a_look_whose_end_came_first_wakes_itself_and_leaves_its_registration_to_the_w
 fn a_look_whose_step_timed_out_leaves_its_task_for_the_look_after_the_time_out() {
     let (board, tokens) = (Board::default(), Tokens::default());
     let (registration, next) = own_wait("own");
-    run(keep_for_stack(
-        &board,
-        &tokens,
-        registration,
-        false,
-        async {},
-    ))
-    .unwrap();
+    keep_own(&board, &tokens, registration).unwrap();
     // The step timed out: Step Functions closed its token.
     tokens.0.lock().unwrap().push("own".into());
     let r = run(wait(
