@@ -462,6 +462,15 @@ mutate "a place is given back on the lane read ahead even where this look took i
   '            .is_ok_and(|lane| lanes::holds_not_due(&lane, &stack.id, execution, now_ms)),' '            .is_ok_and(|lane| std::hint::black_box(true) || lanes::holds_not_due(&lane, &stack.id, execution, now_ms)),' a_place_taken_in_a_look lib
 mutate "a begun stack's look never renews its place (a long refresh outlives its lease)" functions/shared/src/service/refresh.rs \
   '        if let (Some(files), false) = (lanes, not_begun) {' '        if let (Some(files), false) = (lanes, std::hint::black_box(true)) {' a_begun_stacks_look_renews lanes
+mutate "look two describes the stack again after its first reads (one round trip more a look)" functions/shared/src/domain/refresh/mod.rs \
+  '        .described
+        .take()' '        .described
+        .take()
+        .filter(|_| std::hint::black_box(false))' look_two_acts_on_the_snapshot lib
+mutate "a snapshot described ahead is acted on where the events show our update began (judged on a stack older than its events)" functions/shared/src/domain/refresh/mod.rs \
+  '        .filter(|_| !task.update_started && task.phase == Phase::Disable);' '        .filter(|_| std::hint::black_box(true) || !task.update_started);' a_snapshot_described_ahead_is_not_acted_on lib
+mutate "look one describes the stack ahead too (a read thrown away on a rate-limited API)" functions/shared/src/service/refresh.rs \
+  '        said_not_begun && task.preview_since_ms.is_some() && settings.wait_for_events;' '        said_not_begun && std::hint::black_box(true) && settings.wait_for_events;' each_update_is_waited_for_by_its_end_event waiting
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
             out.place_wanted = lane::leave' '        if out.outcome == Outcome::Skipped {

@@ -168,6 +168,19 @@ where
     // was not. The lane as read is the first attempt of each conditional write of it this
     // look makes (a place taken, renewed or given back): one that finds it changed since
     // reads it again.
+    // Look two (the task says a preview was begun and nothing else) describes the stack
+    // with those reads too: unless it is stopped, refused a place or past its deadline, it
+    // describes it next, and reads the preview with the stack's template and policy right
+    // after. The snapshot serves only where the stack's events say nothing of ours has
+    // begun (as the task says); else the look describes the stack again, after its events,
+    // as any look that finds an update of ours. The events page read beside it may be
+    // older than the snapshot and is not marked so (`age_events` runs when a describe is
+    // sent): no events are read again in a look that nothing of ours has begun before its
+    // update forgets them. A look that reads them again must first know which page came
+    // first (docs/performance.md, "What the targets still need").
+    let describe_ahead =
+        said_not_begun && task.preview_since_ms.is_some() && settings.wait_for_events;
+    let stack = task.stack.clone();
     let (selected, recalled, stop_ahead, lane_ahead) = futures::join!(
         async {
             // Deployed (run files kept), the function acts only for a stack a run
@@ -189,14 +202,22 @@ where
             // How far our own updates got is read from the stack's events, not from the
             // input: a retried invocation whose phase one was accepted must not be taken
             // for one that has not begun (by the stop below, or by an error after this).
-            refresh::recall(&stacks, &mut task, clock.now_ms(), settings.max_wait_ms)
-                .instrument(span.clone())
-                .await
-                .map_err(|e| match task.mode.is_two_phase() {
-                    true => FunctionError::AwsAfterChange(e),
-                    false => FunctionError::Aws(e),
-                })?;
-            Ok::<_, FunctionError>(stacks)
+            let (recalled, described) = futures::join!(
+                refresh::recall(&stacks, &mut task, clock.now_ms(), settings.max_wait_ms)
+                    .instrument(span.clone()),
+                async {
+                    match describe_ahead {
+                        // Not found or not read: described again by the look, as always.
+                        true => stacks.describe(&stack).await.ok().flatten(),
+                        false => None,
+                    }
+                }
+            );
+            recalled.map_err(|e| match task.mode.is_two_phase() {
+                true => FunctionError::AwsAfterChange(e),
+                false => FunctionError::Aws(e),
+            })?;
+            Ok::<_, FunctionError>((stacks, described))
         },
         async {
             match said_not_begun {
@@ -212,7 +233,7 @@ where
         },
     );
     selected?;
-    let stacks = recalled?;
+    let (stacks, described) = recalled?;
     let not_begun = !task.update_started && task.phase == Phase::Disable;
     if let (true, Some(_)) = (not_begun, files) {
         let stopped = match stop_ahead {
@@ -304,6 +325,11 @@ where
         }
     };
 
+    // Only for a look that nothing of ours has begun, as its events say (`work` checks
+    // again).
+    if not_begun {
+        task.described = described;
+    }
     let budget = lane::LaneBudget {
         lanes,
         updater: &stacks,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackWait};
+use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackSnapshot, StackWait};
 
 /// The state machine's input, written by the trigger (or by an operator for a manual run).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +140,11 @@ pub struct RefreshTask {
     /// got ([`crate::domain::refresh::recall`]). Not in the payload.
     #[serde(skip)]
     pub recalled: bool,
+    /// The stack as this invocation described it with its first reads, for a look that
+    /// nothing of ours has begun: its first snapshot, read at once with the stack's events
+    /// rather than after them. Not in the payload.
+    #[serde(skip)]
+    pub described: Option<StackSnapshot>,
     /// Phase-two updates started so far (each has a token of its own).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub enable_runs: u32,
@@ -278,6 +283,7 @@ impl RefreshTask {
             retried_calls: 0,
             guard_passed: false,
             recalled: false,
+            described: None,
             enable_runs: 0,
             execution: None,
             other_parameters: Vec::new(),

@@ -233,7 +233,13 @@ where
     // the next one follows at once (our `false` found complete, phase two next): described
     // again, it would only say the same a few ms later. UpdateStack itself still refuses a
     // stack that someone else began to update meanwhile.
-    let mut seen: Option<StackSnapshot> = None;
+    // Or as this look described it with its first reads, at once with the stack's events
+    // (look two: a preview begun, nothing else): only while the events say nothing of ours
+    // has begun, so that no update of ours is judged on a snapshot older than its events.
+    let mut seen: Option<StackSnapshot> = task
+        .described
+        .take()
+        .filter(|_| !task.update_started && task.phase == Phase::Disable);
     while task.outcome == Outcome::Waiting {
         if clock.now_ms() >= deadline {
             let status = task.status.clone().unwrap_or_default();

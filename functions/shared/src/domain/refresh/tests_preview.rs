@@ -25,7 +25,21 @@ fn look(stack: &FakeStack, task: &RefreshTask, now_ms: u64) -> RefreshTask {
 
 /// [`look`] with its time to act ending at `until_ms`.
 fn look_until(stack: &FakeStack, task: &RefreshTask, now_ms: u64, until_ms: u64) -> RefreshTask {
-    let task: RefreshTask = serde_json::from_value(serde_json::to_value(task).unwrap()).unwrap();
+    look_described(stack, task, now_ms, until_ms, None)
+}
+
+/// [`look_until`] by a look that described the stack with its first reads (the service's
+/// look two), `described` being what that read said.
+fn look_described(
+    stack: &FakeStack,
+    task: &RefreshTask,
+    now_ms: u64,
+    until_ms: u64,
+    described: Option<StackSnapshot>,
+) -> RefreshTask {
+    let mut task: RefreshTask =
+        serde_json::from_value(serde_json::to_value(task).unwrap()).unwrap();
+    task.described = described;
     let clock = FakeClock(AtomicU64::new(now_ms));
     let reach = Reach {
         updater: stack,
@@ -310,4 +324,55 @@ fn a_look_past_its_time_begins_neither_a_change_set_nor_an_update_and_the_next_l
     }
     assert_eq!(*stack.updates.lock().unwrap(), vec!["false"], "{t:?}");
     assert!(t.update_started);
+}
+
+fn describes(stack: &FakeStack) -> u32 {
+    *stack.describes.lock().unwrap()
+}
+
+#[test]
+fn look_two_acts_on_the_snapshot_described_with_its_first_reads_without_describing_again() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let first = look(&stack, &task(&stack), T);
+    let ahead = futures::executor::block_on(stack.describe(&first.stack))
+        .unwrap()
+        .unwrap();
+    let before = describes(&stack);
+    let second = look_described(&stack, &first, T + 5_000, T + 65_000, Some(ahead));
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+    assert!(second.update_started, "{second:?}");
+    assert_eq!(describes(&stack), before, "not described a second time");
+}
+
+#[test]
+fn a_snapshot_described_ahead_is_not_acted_on_where_the_events_show_our_update_began() {
+    let stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    let first = look(&stack, &task(&stack), T);
+    // Look two's update began and its output was lost; Step Functions retries the state
+    // with that look's input, which says nothing began. A snapshot from before the update
+    // (as a read ahead that raced it would be) must not be what the retried look acts on.
+    let stale = futures::executor::block_on(stack.describe(&first.stack))
+        .unwrap()
+        .unwrap();
+    let _lost = look(&stack, &first, T + 5_000);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+    assert_eq!(stale.status, "UPDATE_COMPLETE");
+    let before = describes(&stack);
+    let retried = look_described(&stack, &first, T + 6_000, T + 66_000, Some(stale));
+    assert!(retried.update_started, "{retried:?}");
+    assert_eq!(
+        describes(&stack),
+        before + 1,
+        "described again, after its events"
+    );
+    assert_eq!(
+        retried.status.as_deref(),
+        Some("UPDATE_IN_PROGRESS"),
+        "judged on the stack as it is"
+    );
+    assert_eq!(
+        *stack.updates.lock().unwrap(),
+        vec!["false"],
+        "not begun twice"
+    );
 }
