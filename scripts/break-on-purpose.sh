@@ -471,6 +471,12 @@ mutate "a snapshot described ahead is acted on where the events show our update 
   '        .filter(|_| !task.update_started && task.phase == Phase::Disable);' '        .filter(|_| std::hint::black_box(true) || !task.update_started);' a_snapshot_described_ahead_is_not_acted_on lib
 mutate "look one describes the stack ahead too (a read thrown away on a rate-limited API)" functions/shared/src/service/refresh.rs \
   '        said_not_begun && task.preview_since_ms.is_some() && settings.wait_for_events;' '        said_not_begun && std::hint::black_box(true) && settings.wait_for_events;' each_update_is_waited_for_by_its_end_event waiting
+mutate "a preview read is left behind where its look goes on to the claim" functions/shared/src/domain/refresh/start.rs \
+  '            if let Some(name) = read_preview.take() {' '            if let Some(name) = read_preview.take().filter(|_| std::hint::black_box(false)) {' the_first_look_begins_the_preview lib
+mutate "a preview read is left behind where its look skips the stack" functions/shared/src/domain/refresh/start.rs \
+  '    if let Some(name) = read {' '    if let Some(name) = read.filter(|_| std::hint::black_box(false)) {' the_look_that_reads_the_preview_still_judges lib
+mutate "a preview made with other inputs is not deleted before it is made again (the new one is never begun)" functions/shared/src/domain/refresh/preview.rs \
+  '            PreviewRead::Ready { .. } => updater.drop_preview(&task.stack, name).await,' '            PreviewRead::Ready { .. } => {}' a_preview_made_with_other_parameters lib
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
             out.place_wanted = lane::leave' '        if out.outcome == Outcome::Skipped {

@@ -228,8 +228,10 @@ impl StackUpdater for FakeStack {
                 created_ms: self.preview_created_ms,
             });
         }
-        let (_, mark) = begun.remove(at);
+        // As the adapter: a failed one deleted once read, a ready one left for the caller.
+        let mark = begun[at].1.clone();
         if let Some(reason) = self.preview_failure {
+            begun.remove(at);
             return Ok(PreviewRead::Failed {
                 reason: reason.to_string(),
                 description: format!("RotateToken preview; inputs {mark}"),

@@ -117,9 +117,9 @@ impl CloudFormation {
         Ok(self.create_change_set(plan, name).await?.is_some())
     }
 
-    /// A begun preview, read once: still being created, missing, obsolete (then deleted),
-    /// or read (then deleted). A nested stack's change set, created with the root's, is
-    /// ready when the root's is.
+    /// A begun preview, read once: still being created, missing, obsolete or failed (then
+    /// deleted), or read (then the caller deletes it, at once with what it does next). A
+    /// nested stack's change set, created with the root's, is ready when the root's is.
     pub(super) async fn read_begun(
         &self,
         stack_id: &str,
@@ -189,7 +189,6 @@ impl CloudFormation {
                 Err(e) => return Err(self.deleted_after(stack_id, name, e).await),
             }
         }
-        self.delete_change_set(stack_id, name).await?;
         Ok(PreviewRead::Ready {
             changes,
             description,

@@ -107,7 +107,8 @@ where
     if let Some(since) = task.preview_since_ms {
         match updater.read_preview(&task.stack, name).await? {
             // Made with this very update's inputs (its description names them), on the
-            // stack as it is (not OBSOLETE): what phase one will change.
+            // stack as it is (not OBSOLETE): what phase one will change. The caller deletes
+            // it (`start`: at once with the claim, or after the look's checks).
             PreviewRead::Ready {
                 changes,
                 description,
@@ -116,8 +117,8 @@ where
                 return Ok(Previewed::Read(changes));
             }
             // With other inputs (discovery saw other parameters than the stack has now):
-            // read and deleted, made again below.
-            PreviewRead::Ready { .. } => {}
+            // deleted, made again below under the same name.
+            PreviewRead::Ready { .. } => updater.drop_preview(&task.stack, name).await,
             // One made with this update's inputs: the update would fail the same way.
             PreviewRead::Failed {
                 reason,

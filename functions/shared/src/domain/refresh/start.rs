@@ -52,6 +52,34 @@ where
     C: Clock + Sync,
     B: ResourceBudget + Sync,
 {
+    // A preview this look read is deleted in this look, whatever follows: at once with the
+    // claim where the look gets that far (one round trip less before the update; a look's
+    // time is its Lambda's), else once the look has judged the stack (a skip, a failure,
+    // an error). Never left for someone to execute.
+    let mut read = None;
+    let out = judge_and_start(reach, settings, task, snapshot, class, until_ms, &mut read).await;
+    if let Some(name) = read {
+        reach.updater.drop_preview(&task.stack, &name).await;
+    }
+    out
+}
+
+/// [`start_phase`], naming in `read` a preview it read and has not deleted yet.
+async fn judge_and_start<U, S, C, B>(
+    reach: &Reach<'_, U, S, C, B>,
+    settings: &RefreshSettings,
+    task: &mut RefreshTask,
+    snapshot: &StackSnapshot,
+    class: StatusClass,
+    until_ms: u64,
+    read_preview: &mut Option<String>,
+) -> Result<bool, AwsError>
+where
+    U: StackUpdater + StackDirectory + Sync,
+    S: SecretDirectory + Sync,
+    C: Clock + Sync,
+    B: ResourceBudget + Sync,
+{
     let updater = reach.updater;
     if let Some(wait) = held_back(
         task,
@@ -103,6 +131,9 @@ where
                 preview::begun(updater, reach.clock, task, plan, &name, until_ms).await
             };
             previewed = read?;
+            if let preview::Previewed::Read(_) = previewed {
+                *read_preview = Some(name.clone());
+            }
             match previewed {
                 preview::Previewed::Paused => return Ok(true),
                 // The update would fail as the preview did: a failure the operator must
@@ -185,11 +216,18 @@ where
     };
     // A stack already at `false` (left there by an earlier run) is restored at once: its
     // phase one changes nothing, and its guarded resources are missing meanwhile.
-    if task.phase == Phase::Disable
-        && token_not_false
-        && !claimed(reach.budget, reach.clock, settings, task).await?
-    {
-        return Ok(true);
+    if task.phase == Phase::Disable && token_not_false {
+        let stack = task.stack.clone();
+        let dropping = async {
+            if let Some(name) = read_preview.take() {
+                updater.drop_preview(&stack, &name).await;
+            }
+        };
+        let (claim, ()) =
+            futures::join!(claimed(reach.budget, reach.clock, settings, task), dropping);
+        if !claim? {
+            return Ok(true);
+        }
     }
     if super::past_its_time(task, reach.clock.now_ms(), until_ms) {
         return Ok(true);
