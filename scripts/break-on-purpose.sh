@@ -474,9 +474,11 @@ mutate "look one describes the stack ahead too (a read thrown away on a rate-lim
 mutate "a preview read is left behind where its look goes on to the claim" functions/shared/src/domain/refresh/start.rs \
   '            if let Some(name) = read_preview.take() {' '            if let Some(name) = read_preview.take().filter(|_| std::hint::black_box(false)) {' the_first_look_begins_the_preview lib
 mutate "a preview read is left behind where its look skips the stack" functions/shared/src/domain/refresh/start.rs \
-  '    if let Some(name) = read {' '    if let Some(name) = read.filter(|_| std::hint::black_box(false)) {' the_look_that_reads_the_preview_still_judges lib
+  '    let Some(name) = read else {' '    let Some(name) = read.filter(|_| std::hint::black_box(false)) else {' the_look_that_reads_the_preview_still_judges lib
+mutate "a read preview that cannot be deleted is left unseen where no update of ours made it obsolete" functions/shared/src/domain/refresh/start.rs \
+  '        (Err(e), Ok(_)) if !task.update_started => Err(e),' '        (Err(e), Ok(_)) if std::hint::black_box(false) => Err(e),' a_read_preview_that_cannot_be_deleted_fails lib
 mutate "a preview made with other inputs is not deleted before it is made again (the new one is never begun)" functions/shared/src/domain/refresh/preview.rs \
-  '            PreviewRead::Ready { .. } => updater.drop_preview(&task.stack, name).await,' '            PreviewRead::Ready { .. } => {}' a_preview_made_with_other_parameters lib
+  '            PreviewRead::Ready { .. } => updater.delete_preview(&task.stack, name).await?,' '            PreviewRead::Ready { .. } => {}' a_preview_made_with_other_parameters lib
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \
   '        if out.outcome != Outcome::Waiting {
             out.place_wanted = lane::leave' '        if out.outcome == Outcome::Skipped {
@@ -605,7 +607,7 @@ mutate "a begun preview no look will read is left for anyone to execute" functio
 mutate "a begun preview no look will read is left behind (through the real adapter)" functions/shared/src/domain/refresh/mod.rs \
   '            updater.drop_preview(&task.stack, &name).await;' '            let _ = (&updater, &name);' a_preview_no_look_will_read_is_deleted refresh
 mutate "a change set still being created is read as if it were created (its empty first answer judged)" functions/shared/src/aws/cloudformation/change_sets.rs \
-  $'                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if !patient => {\n                    return Ok(Readiness::NotYet)' $'                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if !patient => {\n                    return Ok(Readiness::Read)' a_change_set_that_takes_seconds_to_create waiting
+  $'                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if !patient => {\n                    return Ok(Readiness::NotYet(created_ms(&out)))' $'                "CREATE_PENDING" | "CREATE_IN_PROGRESS" if !patient => {\n                    return Ok(Readiness::Read)' a_change_set_that_takes_seconds_to_create waiting
 mutate "an OBSOLETE change set (made before a deploy) is judged as the stack's" functions/shared/src/aws/cloudformation/change_sets.rs \
   '                    return Ok(Readiness::Obsolete)' '                    return Ok(Readiness::Read)' a_preview_made_before_a_deploy refresh
 mutate "a preview still being created is looked at again at once (a look, three transitions and a read each time)" functions/shared/src/domain/refresh/preview.rs \

@@ -85,6 +85,8 @@ pub(crate) struct FakeStack {
     pub(crate) preview_failure: Option<&'static str>,
     /// Looks at a begun preview that find it still being created.
     pub(crate) preview_pending_reads: Mutex<u32>,
+    /// DeleteChangeSet fails (throttled past the SDK's retries).
+    pub(crate) preview_undeletable: bool,
 }
 
 impl FakeStack {
@@ -136,6 +138,7 @@ impl FakeStack {
             preview_failure: None,
             preview_created_ms: None,
             preview_pending_reads: Mutex::new(0),
+            preview_undeletable: false,
         }
     }
     pub(crate) fn token(&self) -> String {
@@ -244,10 +247,20 @@ impl StackUpdater for FakeStack {
     }
 
     async fn drop_preview(&self, _: &StackRef, name: &str) {
-        self.previews_begun
-            .lock()
-            .unwrap()
-            .retain(|(n, _)| n != name);
+        if !self.preview_undeletable {
+            self.previews_begun
+                .lock()
+                .unwrap()
+                .retain(|(n, _)| n != name);
+        }
+    }
+
+    async fn delete_preview(&self, stack: &StackRef, name: &str) -> Result<(), AwsError> {
+        if self.preview_undeletable {
+            return Err(throttled("DeleteChangeSet"));
+        }
+        self.drop_preview(stack, name).await;
+        Ok(())
     }
 
     async fn failed_resources(
@@ -415,6 +428,9 @@ impl StackUpdater for Unreachable {
         Err(unreachable_error())
     }
     async fn drop_preview(&self, _: &StackRef, _: &str) {}
+    async fn delete_preview(&self, _: &StackRef, _: &str) -> Result<(), AwsError> {
+        Err(unreachable_error())
+    }
 }
 impl TargetAccess for Unreachable {
     type Stacks = Unreachable;

@@ -140,16 +140,24 @@ pub trait StackUpdater {
         name: &str,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// The preview `name` begun by an earlier look, read once without waiting; an obsolete
-    /// or failed one is deleted once read, a ready one is left for the caller to delete
-    /// ([`Self::drop_preview`]) at once with its next call. Changes nothing else.
+    /// or failed one is deleted once read, a ready one is left for the caller to delete in
+    /// the same look ([`Self::delete_preview`]). Changes nothing else.
     fn read_preview(
         &self,
         stack: &StackRef,
         name: &str,
     ) -> impl Future<Output = Result<PreviewRead, AwsError>> + Send;
-    /// Deletes a begun preview: one read, or one no look will read (its stack ended
-    /// otherwise). Best effort: a failure is logged, never the stack's outcome.
+    /// Deletes a begun preview that no look will read (its stack ended otherwise). Best
+    /// effort: a failure is logged, never the stack's outcome.
     fn drop_preview(&self, stack: &StackRef, name: &str) -> impl Future<Output = ()> + Send;
+    /// Deletes a preview this look read ([`Self::read_preview`]): one already gone is
+    /// deleted; a failure is the caller's to weigh (a change set no update made obsolete
+    /// could still be executed).
+    fn delete_preview(
+        &self,
+        stack: &StackRef,
+        name: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Resources the stack's latest update failed (`*_FAILED` events since that update
     /// began): a `DELETE_FAILED` one lives on outside the stack; a `CREATE_FAILED` or
     /// `UPDATE_FAILED` one says why the update rolled back.

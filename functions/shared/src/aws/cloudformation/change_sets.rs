@@ -118,8 +118,8 @@ impl CloudFormation {
     }
 
     /// A begun preview, read once: still being created, missing, obsolete or failed (then
-    /// deleted), or read (then the caller deletes it, at once with what it does next). A
-    /// nested stack's change set, created with the root's, is ready when the root's is.
+    /// deleted), or read (then the caller deletes it in the same look). A nested stack's
+    /// change set, created with the root's, is ready when the root's is.
     pub(super) async fn read_begun(
         &self,
         stack_id: &str,

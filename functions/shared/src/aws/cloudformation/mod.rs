@@ -367,6 +367,21 @@ impl StackUpdater for CloudFormation {
         self.read_begun(&stack.id, name).await
     }
 
+    async fn delete_preview(&self, stack: &StackRef, name: &str) -> Result<(), AwsError> {
+        match self.delete_change_set(&stack.id, name).await {
+            // DeleteChangeSet API reference, Errors: ChangeSetNotFound (HTTP 404).
+            Err(e)
+                if matches!(
+                    e.code.as_deref(),
+                    Some("ChangeSetNotFound" | "ChangeSetNotFoundException")
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     async fn drop_preview(&self, stack: &StackRef, name: &str) {
         match self.delete_change_set(&stack.id, name).await {
             Ok(()) => {}

@@ -117,8 +117,10 @@ where
                 return Ok(Previewed::Read(changes));
             }
             // With other inputs (discovery saw other parameters than the stack has now):
-            // deleted, made again below under the same name.
-            PreviewRead::Ready { .. } => updater.drop_preview(&task.stack, name).await,
+            // deleted, made again below under the same name (one not deleted would be
+            // taken for the new one, and read again: the look fails instead, and its
+            // retry reads it again).
+            PreviewRead::Ready { .. } => updater.delete_preview(&task.stack, name).await?,
             // One made with this update's inputs: the update would fail the same way.
             PreviewRead::Failed {
                 reason,

@@ -54,14 +54,25 @@ where
 {
     // A preview this look read is deleted in this look, whatever follows: at once with the
     // claim where the look gets that far (one round trip less before the update; a look's
-    // time is its Lambda's), else once the look has judged the stack (a skip, a failure,
-    // an error). Never left for someone to execute.
+    // time is its Lambda's), else when the look is done with it (a skip, a failure, an
+    // error). One that cannot be deleted is tried again here; if it still cannot, the
+    // look fails unless our update began (a change set made before the stack was updated
+    // is OBSOLETE and can no longer be executed: ChangeSetSummary, ExecutionStatus). The
+    // state machine retries the look with its input, which says a preview was begun: the
+    // retry reads it again and deletes it. Never left for someone to execute unseen.
     let mut read = None;
     let out = judge_and_start(reach, settings, task, snapshot, class, until_ms, &mut read).await;
-    if let Some(name) = read {
-        reach.updater.drop_preview(&task.stack, &name).await;
+    let Some(name) = read else {
+        return out;
+    };
+    match (reach.updater.delete_preview(&task.stack, &name).await, out) {
+        (Ok(()), out) => out,
+        (Err(e), Ok(_)) if !task.update_started => Err(e),
+        (Err(e), out) => {
+            tracing::warn!(stack = %task.stack.id, change_set = %name, error = %e, "the preview's change set could not be deleted");
+            out
+        }
     }
-    out
 }
 
 /// [`start_phase`], naming in `read` a preview it read and has not deleted yet.
@@ -218,13 +229,16 @@ where
     // phase one changes nothing, and its guarded resources are missing meanwhile.
     if task.phase == Phase::Disable && token_not_false {
         let stack = task.stack.clone();
-        let dropping = async {
+        let deleting = async {
             if let Some(name) = read_preview.take() {
-                updater.drop_preview(&stack, &name).await;
+                if updater.delete_preview(&stack, &name).await.is_err() {
+                    // Tried again once the look is done with it (`start_phase`).
+                    *read_preview = Some(name);
+                }
             }
         };
         let (claim, ()) =
-            futures::join!(claimed(reach.budget, reach.clock, settings, task), dropping);
+            futures::join!(claimed(reach.budget, reach.clock, settings, task), deleting);
         if !claim? {
             return Ok(true);
         }

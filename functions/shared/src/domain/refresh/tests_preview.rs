@@ -37,6 +37,17 @@ fn look_described(
     until_ms: u64,
     described: Option<StackSnapshot>,
 ) -> RefreshTask {
+    try_look(stack, task, now_ms, until_ms, described).unwrap()
+}
+
+/// [`look_described`], its interruption kept.
+fn try_look(
+    stack: &FakeStack,
+    task: &RefreshTask,
+    now_ms: u64,
+    until_ms: u64,
+    described: Option<StackSnapshot>,
+) -> Result<RefreshTask, Interrupted> {
     let mut task: RefreshTask =
         serde_json::from_value(serde_json::to_value(task).unwrap()).unwrap();
     task.described = described;
@@ -54,7 +65,6 @@ fn look_described(
         now_ms + 60_000,
         until_ms,
     ))
-    .unwrap()
 }
 
 fn paused_for(t: &RefreshTask) -> u64 {
@@ -375,4 +385,42 @@ fn a_snapshot_described_ahead_is_not_acted_on_where_the_events_show_our_update_b
         vec!["false"],
         "not begun twice"
     );
+}
+
+#[test]
+fn a_read_preview_that_cannot_be_deleted_fails_a_look_that_began_no_update() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.planned = vec![PlannedChange {
+        action: "Modify".into(),
+        logical_id: "Server".into(),
+        resource_type: "AWS::EC2::Instance".into(),
+        replacement: Some("True".into()),
+        causes: vec!["AmiId".into()],
+        recreates: vec![],
+    }];
+    stack.preview_undeletable = true;
+    let first = look(&stack, &task(&stack), T);
+    // The guard skips the stack; its change set, which no update made obsolete, stays.
+    let second = try_look(&stack, &first, T + 5_000, T + 65_000, None);
+    let interrupted =
+        second.expect_err("a change set that could still be executed is never left unseen");
+    assert_eq!(interrupted.error.operation, "DeleteChangeSet");
+    assert!(!interrupted.changed, "nothing was changed");
+    assert!(stack.updates.lock().unwrap().is_empty());
+    assert_eq!(
+        begun(&stack).len(),
+        1,
+        "still there, for the retry to read and delete"
+    );
+}
+
+#[test]
+fn a_read_preview_that_cannot_be_deleted_after_our_update_began_is_left_obsolete() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.preview_undeletable = true;
+    let first = look(&stack, &task(&stack), T);
+    let second = look(&stack, &first, T + 5_000);
+    assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
+    assert!(second.update_started, "{second:?}");
+    assert_eq!(second.outcome, Outcome::Waiting);
 }
