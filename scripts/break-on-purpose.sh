@@ -102,7 +102,7 @@ mutate "report's sns:Publish grant removed" template.yaml \
   '              Action: sns:Publish' '              Action: sns:ListTopics' in_its_own_account iam
 # Issue 8: behave as CloudFormation and Step Functions do.
 mutate "capabilities not acknowledged (a sam deploy stack is refused)" functions/shared/src/domain/planning.rs \
-  '    let mut capabilities: Vec<String> = ACKNOWLEDGED_CAPABILITIES' '    let mut capabilities: Vec<String> = [""; 0]' a_sam_stack_is_refreshed refresh
+  $'        capabilities: ACKNOWLEDGED_CAPABILITIES\n            .iter()' $'        capabilities: [""; 0]\n            .iter()' a_sam_stack_is_refreshed refresh
 mutate "emulator accepts updates without the capabilities AWS requires" tests/emulator/rotatetoken/cloudformation/policies.py \
   '    guarded("update_stack", via_change_set=False)' '    pass  # mutation' the_emulator_refuses_updates_without emulator
 mutate "a refused update reported as a skip" functions/shared/src/domain/refresh/start.rs \
@@ -121,7 +121,7 @@ mutate "a version current again after its run ended starts nothing" functions/sh
 mutate "no on-failure destination for the trigger" template.yaml \
   '            Destination: !GetAtt TriggerFailuresQueue.Arn' '            Destination: !Ref AlertsTopic' a_trigger_that_fails_for_good contracts
 mutate "cleanup failures not looked for after phase one" functions/shared/src/domain/refresh/mod.rs \
-  'for f in orphans(updater.failed_resources(&task.stack).await?) {' 'for f in orphans(updater.failed_resources(&task.stack).await?).take(0) {' refused_updates_and_cleanup state_machine
+  '                for f in orphans(failed?) {' '                for f in orphans(failed?).take(0) {' refused_updates_and_cleanup state_machine
 mutate "stack policy not judged before phase one" functions/shared/src/domain/stack_policy.rs \
   'applies("Deny") || !applies("Allow")' 'std::hint::black_box(false) && applies("Deny")' a_stack_policy_protecting refresh
 mutate "emulator ignores stack policies" tests/emulator/rotatetoken/cloudformation/updates.py \
@@ -147,9 +147,9 @@ mutate "nested change sets not read in the preview" functions/shared/src/aws/clo
 mutate "the refresh function takes the token parameter from its input" functions/shared/src/service/refresh.rs \
   '    if task.parameter != configured {' '    if task.parameter != configured && std::hint::black_box(false) {' a_task_naming_another_parameter lib
 mutate "a bare name matches stacks in any account" functions/shared/src/domain/model/secret.rs \
-  '        if stack.account == self.account() && stack.region == self.region() {' '        if std::hint::black_box(true) || (stack.account == self.account() && stack.region == self.region()) {' a_name_selects_stacks targets
+  '        if stack.account == self.account() && here {' '        if std::hint::black_box(true) || (stack.account == self.account() && here) {' a_name_selects_stacks targets
 mutate "a change to a secret outside SecretNamePrefixes starts a run" functions/shared/src/service/trigger.rs \
-  '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) {' '    if !t.scope.admits(&SecretRef::from_arn(&arn, None)?) && std::hint::black_box(false) {' out_of_scope state_machine
+  '    if !t.scope.admits(&named) {' '    if !t.scope.admits(&named) && std::hint::black_box(false) {' out_of_scope state_machine
 mutate "discovery's sessions in the target role may write" functions/discover/src/main.rs \
   '    let access = AssumedRoles::new(&aws, scope.targets.clone()).read_only();' '    let access = AssumedRoles::new(&aws, scope.targets.clone());' across_accounts iam
 mutate "emulator ignores session policies" tests/emulator/rotatetoken/request_log.py \
@@ -189,7 +189,7 @@ mutate "the target role may use the guarded-resource policy outside CloudFormati
 mutate "the target role may use the guarded-resource policy for any CloudFormation call" target-role.yaml \
   $'                NotAction:\n                  - cloudformation:DescribeStacks\n' $'                NotAction:\n                  - cloudformation:*\n' boundary iam
 mutate "without targets the refresh role's CalledVia Deny also denies its own run files" template.yaml \
-  $'                  - s3:PutObject\n                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' $'                  - s3:ListBucket\n                  - logs:CreateLogGroup\n' boundary iam
+  $'                  - s3:PutObject\n                  - s3:ListBucket\n                  - states:SendTaskSuccess\n' $'                  - s3:ListBucket\n                  - states:SendTaskSuccess\n' boundary iam
 mutate "an in-place stack without a service role is updated" functions/shared/src/domain/refresh/in_place_start.rs \
   '        &settings.without_service_role,' '        &StacksWithoutServiceRole::any(),' in_place_stack_without lib
 mutate "discovery assumes the updater role" functions/shared/src/aws/targets.rs \
@@ -301,7 +301,7 @@ mutate "audit: a guarded resource older than the version counts as fresh" functi
 mutate "reconciliation: fresh stacks are refreshed too" functions/shared/src/service/audit.rs \
   '        if j.freshness == Freshness::Fresh {' '        if false {' the_scheduled_reconciliation operator
 mutate "reconciliation: the default alert-only action refreshes" functions/shared/src/service/trigger.rs \
-  '                dry_run: t.reconcile == ReconcileAction::Alert,' '                dry_run: false,' the_schedule_starts trigger
+  '                dry_run: t.reconcile.alert_only(since_ms, created_ms),' '                dry_run: std::hint::black_box(false) && t.reconcile.alert_only(since_ms, created_ms),' the_schedule_starts trigger
 mutate "reconciliation: it takes the place of a change waiting behind a run" functions/shared/src/domain/run_lock.rs \
   '    if run.input.reconcile {' '    if false {' a_reconciliation_never lib
 mutate "reconciliation: no STALE alert" functions/shared/src/domain/notice.rs \
@@ -344,7 +344,7 @@ mutate_local "under sam local invoke, an AWSPENDING-only put is taken for a curr
   '                if !stages.iter().any(|s| s == CURRENT) {' '                if false {'
 # Issue 24: the house rules and the contracts are checked, not copied.
 mutate "the model imports a behaviour module (an import circle)" functions/shared/src/domain/model/step.rs \
-  'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackWait};' $'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackWait};\n#[allow(unused_imports)]\nuse crate::domain::refresh::RefreshSettings;' the_ module_graph
+  'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackSnapshot, StackWait};' $'use super::{PlannedUpdate, RefreshMode, SecretRef, StackRef, StackSnapshot, StackWait};\n#[allow(unused_imports)]\nuse crate::domain::refresh::RefreshSettings;' the_ module_graph
 mutate "the state machine reads a path no Rust type writes" statemachine/rotatetoken.asl.json \
   '"Key.$": "$.run.items_key"' '"Key.$": "$.run.item_key"' every_path_the_state_machine_reads contracts
 
@@ -423,7 +423,7 @@ mutate "a wait for our update is woken by any end of the stack" functions/shared
 mutate "the waiter wakes no step when its stack's operation ends" functions/shared/src/service/wait/mod.rs \
   $'        if wakes(&registration, &end) {\n            report.woken += send' $'        if std::hint::black_box(false) && wakes(&registration, &end) {\n            report.woken += send' each_update_is_waited_for waiting
 mutate "an end that came before its wait is never seen (the step waits out its time-out)" functions/shared/src/service/wait/mod.rs \
-  $'                report.woken += send(board, tokens, &key, &registration).await?;\n                return Ok(report);' $'                return Ok(report);' an_end_that_came_before lib
+  $'                report.woken += send_and(board, tokens, &key, &registration, remove_woken).await?;\n                return Ok(report);' $'                return Ok(report);' an_end_that_came_before lib
 mutate "a wait on our update is woken by our update's old end (a loop while someone's operation runs)" functions/shared/src/service/wait/mod.rs \
   '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= registration.seen_ms => {' '            Some(end) if end.time_ms + CLOCK_SLACK_MS >= std::hint::black_box(0) => {' a_wait_on_our_update_that_ended lib
 mutate "a late end replaces the later one the waiter kept" functions/shared/src/service/wait/mod.rs \
