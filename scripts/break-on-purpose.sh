@@ -8,8 +8,20 @@ cd "$(dirname "$0")/.."
 export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
 survived=0
 
+# RT_ANCHORS_ONLY=1 (`make static`): only that each deliberate bug still finds the code it
+# changes, in seconds, so that a refactor cannot leave one unable to run unseen until the
+# next full run (eight had, by 2026-12-07).
+anchored() { # name file old
+  python3 - "$2" "$3" <<'PY' || { echo "BROKEN:   $1 (its anchor is gone from $2: update the mutation)"; survived=1; }
+import sys
+path, old = sys.argv[1:3]
+sys.exit(0 if old in open(path).read() else 1)
+PY
+}
+
 mutate() { # name file python-replace-old python-replace-new test-filter [test-binary | lib | emulator:<module>]
   local name="$1" file="$2" old="$3" new="$4" filter="$5" binary="${6:-state_machine}"
+  if [ -n "${RT_ANCHORS_ONLY:-}" ]; then anchored "$name" "$file" "$old"; return; fi
   # The file is restored with git checkout: never run over uncommitted work.
   if ! git diff --quiet HEAD -- "$file"; then
     echo "refusing: $file has uncommitted changes (commit or stash them first)" >&2
@@ -55,6 +67,7 @@ PY
 # `sam local invoke`): run only where a Docker engine answers.
 mutate_local() { # name file old new
   local name="$1" file="$2" old="$3" new="$4"
+  if [ -n "${RT_ANCHORS_ONLY:-}" ]; then anchored "$name" "$file" "$old"; return; fi
   if ! docker info >/dev/null 2>&1; then
     echo "not run:  $name (no Docker engine: make local-invoke cannot run here)"
     return
