@@ -10,7 +10,7 @@ survived=0
 
 # RT_ANCHORS_ONLY=1 (`make static`): only that each deliberate bug still finds the code it
 # changes, in seconds, so that a refactor cannot leave one unable to run unseen until the
-# next full run (eight had, by 2026-12-07).
+# next full run (nine had, by 2026-12-07).
 anchored() { # name file old
   python3 - "$2" "$3" <<'PY' || { echo "BROKEN:   $1 (its anchor is gone from $2: update the mutation)"; survived=1; }
 import sys
@@ -489,7 +489,9 @@ mutate "a preview read is left behind where its look goes on to the claim" funct
 mutate "a preview read is left behind where its look skips the stack" functions/shared/src/domain/refresh/start.rs \
   '    let Some(name) = read else {' '    let Some(name) = read.filter(|_| std::hint::black_box(false)) else {' the_look_that_reads_the_preview_still_judges lib
 mutate "a read preview that cannot be deleted is left unseen where no update of ours made it obsolete" functions/shared/src/domain/refresh/start.rs \
-  '        (Err(e), Ok(_)) if !task.update_started => Err(e),' '        (Err(e), Ok(_)) if std::hint::black_box(false) => Err(e),' a_read_preview_that_cannot_be_deleted_fails lib
+  '        (Err(e), Ok(_)) if !task.update_started && task.phase == Phase::Disable => Err(e),' '        (Err(e), Ok(_)) if std::hint::black_box(false) => Err(e),' a_read_preview_that_cannot_be_deleted_fails lib
+mutate "a read preview whose delete beside the claim failed is forgotten (left where no update follows)" functions/shared/src/domain/refresh/start.rs \
+  '                    *read_preview = Some(name);' '                    let _ = name;' a_read_preview_whose_delete_beside_the_claim_fails lib
 mutate "a preview made with other inputs is not deleted before it is made again (the new one is never begun)" functions/shared/src/domain/refresh/preview.rs \
   '            PreviewRead::Ready { .. } => updater.delete_preview(&task.stack, name).await?,' '            PreviewRead::Ready { .. } => {}' a_preview_made_with_other_parameters lib
 mutate "a stack that ended keeps its place (its lane shrinks for good)" functions/shared/src/service/refresh.rs \

@@ -57,9 +57,12 @@ where
     // time is its Lambda's), else when the look is done with it (a skip, a failure, an
     // error). One that cannot be deleted is tried again here; if it still cannot, the
     // look fails unless our update began (a change set made before the stack was updated
-    // is OBSOLETE and can no longer be executed: ChangeSetSummary, ExecutionStatus). The
-    // state machine retries the look with its input, which says a preview was begun: the
-    // retry reads it again and deletes it. Never left for someone to execute unseen.
+    // is OBSOLETE and can no longer be executed: ChangeSetSummary, ExecutionStatus) or
+    // CloudFormation found it had nothing to change (the same inputs: the change set
+    // would change nothing either; and the phase has moved on, so a failure now would be
+    // reported as after a change). The state machine retries the look with its input,
+    // which says a preview was begun: the retry reads it again and deletes it. Never left
+    // for someone to execute unseen.
     let mut read = None;
     let out = judge_and_start(reach, settings, task, snapshot, class, until_ms, &mut read).await;
     let Some(name) = read else {
@@ -67,7 +70,7 @@ where
     };
     match (reach.updater.delete_preview(&task.stack, &name).await, out) {
         (Ok(()), out) => out,
-        (Err(e), Ok(_)) if !task.update_started => Err(e),
+        (Err(e), Ok(_)) if !task.update_started && task.phase == Phase::Disable => Err(e),
         (Err(e), out) => {
             tracing::warn!(stack = %task.stack.id, change_set = %name, error = %e, "the preview's change set could not be deleted");
             out

@@ -423,4 +423,19 @@ fn a_read_preview_that_cannot_be_deleted_after_our_update_began_is_left_obsolete
     assert_eq!(*stack.updates.lock().unwrap(), vec!["false"]);
     assert!(second.update_started, "{second:?}");
     assert_eq!(second.outcome, Outcome::Waiting);
+    assert_eq!(begun(&stack).len(), 1, "left, obsolete: the look goes on");
+}
+
+#[test]
+fn a_read_preview_whose_delete_beside_the_claim_fails_is_tried_again_before_the_look_ends() {
+    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
+    stack.preview_undeletable = true;
+    // Someone else's update runs when ours is asked for: nothing of ours begins.
+    *stack.busy_refusals.lock().unwrap() = 1;
+    let first = look(&stack, &task(&stack), T);
+    let second = try_look(&stack, &first, T + 5_000, T + 65_000, None);
+    let interrupted = second.expect_err("tried again at the look's end, and failed again");
+    assert_eq!(interrupted.error.operation, "DeleteChangeSet");
+    assert!(!interrupted.changed, "nothing was changed");
+    assert!(stack.updates.lock().unwrap().is_empty());
 }
