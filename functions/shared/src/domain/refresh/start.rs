@@ -78,7 +78,7 @@ where
     }
 }
 
-/// [`start_phase`], naming in `read` a preview it read and has not deleted yet.
+/// [`start_phase`], naming in `read_preview` a preview it read and has not deleted yet.
 async fn judge_and_start<U, S, C, B>(
     reach: &Reach<'_, U, S, C, B>,
     settings: &RefreshSettings,

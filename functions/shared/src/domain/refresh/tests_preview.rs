@@ -219,8 +219,9 @@ fn a_task_saying_its_update_began_when_the_stack_shows_none_is_handed_back_as_no
     assert_eq!(begun(&stack).len(), 1, "{next:?}");
 }
 
-#[test]
-fn the_look_that_reads_the_preview_still_judges_it_before_anything_is_deleted() {
+/// A stack whose phase one would replace its server: the guard skips it after reading
+/// the preview.
+fn replacing_server() -> FakeStack {
     let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
     stack.planned = vec![PlannedChange {
         action: "Modify".into(),
@@ -230,6 +231,12 @@ fn the_look_that_reads_the_preview_still_judges_it_before_anything_is_deleted() 
         causes: vec!["AmiId".into()],
         recreates: vec![],
     }];
+    stack
+}
+
+#[test]
+fn the_look_that_reads_the_preview_still_judges_it_before_anything_is_deleted() {
+    let stack = replacing_server();
     let first = look(&stack, &task(&stack), T);
     let second = look(&stack, &first, T + 5_000);
     assert_eq!(second.outcome, Outcome::Skipped, "{second:?}");
@@ -389,15 +396,7 @@ fn a_snapshot_described_ahead_is_not_acted_on_where_the_events_show_our_update_b
 
 #[test]
 fn a_read_preview_that_cannot_be_deleted_fails_a_look_that_began_no_update() {
-    let mut stack = FakeStack::new("UPDATE_COMPLETE", "true");
-    stack.planned = vec![PlannedChange {
-        action: "Modify".into(),
-        logical_id: "Server".into(),
-        resource_type: "AWS::EC2::Instance".into(),
-        replacement: Some("True".into()),
-        causes: vec!["AmiId".into()],
-        recreates: vec![],
-    }];
+    let mut stack = replacing_server();
     stack.preview_undeletable = true;
     let first = look(&stack, &task(&stack), T);
     // The guard skips the stack; its change set, which no update made obsolete, stays.
