@@ -443,6 +443,16 @@ mutate "a late end replaces the later one the waiter kept" functions/shared/src/
   '                if kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' '                if std::hint::black_box(false) && kept.is_some_and(|kept| kept.time_ms > end.time_ms) {' a_late_end_never lib
 mutate "the waiter, writing a stack's two end records at once, leaves out the one by our token" functions/shared/src/service/wait/mod.rs \
   $'                board\n                    .keep(&end_key(&end.stack_id, token), to_json(&end))\n                    .await' '                std::future::ready(Ok::<(), crate::ports::AwsError>(())).await.map(|()| drop(token))' an_end_that_came_before lib
+mutate "an end of another stack wakes a wait for ours" functions/shared/src/domain/waiting.rs \
+  '    if registration.stack_id != end.stack_id || !is_end(&end.status) {' '    if !is_end(&end.status) {' our_update_is_woken lib
+mutate "an update still in progress wakes the wait for its end" functions/shared/src/domain/waiting.rs \
+  '    if registration.stack_id != end.stack_id || !is_end(&end.status) {' '    if registration.stack_id != end.stack_id {' our_update_is_woken lib
+mutate "an account's regions share one lane (one region's budget spent by another's stacks)" functions/shared/src/domain/lanes/mod.rs \
+  '    format!("lanes/{}/{}.json", stack.account, stack.region)' '    format!("lanes/{}.json", stack.account)' a_full_lane_refuses_no_stack_of_another lib
+mutate "accounts share one lane in a region (one account's budget spent by another's stacks)" functions/shared/src/domain/lanes/mod.rs \
+  '    format!("lanes/{}/{}.json", stack.account, stack.region)' '    format!("lanes/{}.json", stack.region)' a_full_lane_refuses_no_stack_of_another lib
+mutate "the local AWS counts no late delivery as reordered (a test of reordering proves nothing)" tests/emulator/rotatetoken/cloudformation/status_events.py \
+  '        elif number < _DELIVERED.get(stack_id, 0):' '        elif number < 0:' test_deliveries_behind_a_later_event emulator:test_stack_status_events
 mutate "the refresh holds its Lambda while CloudFormation works" functions/shared/src/domain/refresh/mod.rs \
   '        if must_wait && settings.wait_for_events {' '        if must_wait && settings.wait_for_events && std::hint::black_box(false) {' each_update_is_waited_for waiting
 mutate "target accounts do not forward UPDATE_COMPLETE" target-role.yaml \

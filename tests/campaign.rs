@@ -2,7 +2,9 @@
 //! seeds of a 40-stack fleet in 4 account-regions, which between them draw every fault
 //! kind (tests/harness/campaign/ says what each does and which invariants are checked);
 //! and one seed with the steps waiting as deployed, each look that must wait for its stack
-//! keeping its own step's token (`Waiting::OwnToken`), every end event lost.
+//! keeping its own step's token (`Waiting::OwnToken`), every end event lost; and one
+//! seed waiting as deployed whose steps are woken by their stacks' forwarded end events,
+//! doubled, delayed and reordered, a few lost.
 
 use rotatetoken_tests::campaign::{run_seed_waiting, table, SeedReport, Waiting};
 
@@ -53,4 +55,27 @@ async fn seed_9_every_end_event_lost_while_looks_wait_on_their_own_tokens_keeps_
     for kind in ["lost_end_event", "phase_two_fails", "stop"] {
         assert!(r.injected.contains_key(kind), "{kind}: {:?}", r.injected);
     }
+}
+
+#[tokio::test]
+async fn seed_5_stopped_aborted_and_rolled_back_while_looks_are_woken_by_their_forwarded_end_events_keeps_every_invariant(
+) {
+    let r = seed_waiting(5, Waiting::OwnToken).await;
+    assert!(
+        !r.injected.contains_key("lost_end_event"),
+        "this seed's ends are delivered: {:?}",
+        r.injected
+    );
+    for kind in [
+        "abort",
+        "stop",
+        "phase_one_rolls_back",
+        "stack_event_doubled",
+    ] {
+        assert!(r.injected.contains_key(kind), "{kind}: {:?}", r.injected);
+    }
+    // The wakes came from the stacks' ends, forwarded from their account-regions to the
+    // pipeline's bus: with a 60 s interval, a fleet waited out by time-outs alone would not
+    // have been woken at all.
+    assert!(r.woken > 0, "no step was woken: {:?}", r.injected);
 }

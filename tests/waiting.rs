@@ -296,7 +296,8 @@ async fn a_change_set_that_takes_seconds_to_create_is_waited_for_without_a_lambd
 async fn doubled_late_and_reordered_end_events_change_nothing() {
     let p = pipeline("120").await;
     p.emulator.control(json!({"update_delay_seconds": 0.5,
-        "stack_status_event_faults": {"duplicate": 1.0, "delay_seconds": [0, 2], "seed": 3}}));
+        "stack_status_event_faults": {"duplicate": 1.0, "delay_seconds": [0, 2], "seed": 3},
+        "stack_status_events": {}}));
     let arn = create_secret(&p.sm, "prod/db", "v1").await;
     for name in STACKS {
         create_stack(&p.cfn, name, &consumer_template(&arn), &[]).await;
@@ -317,6 +318,14 @@ async fn doubled_late_and_reordered_end_events_change_nothing() {
         );
     }
     assert!(took < Duration::from_secs(90), "{took:?}");
+    // The faults did strike: every status event doubled (the emulator's counts, patch 49).
+    // Whether a copy lands behind a later end of its stack is drawn with the delays, not
+    // forced (the emulator's own suite proves such a delivery is counted; the fault
+    // campaign's seeds report how many they met).
+    let counts = p.emulator.control(json!({}))["stack_status_events"].clone();
+    let emitted = counts["emitted"].as_u64().unwrap_or(0);
+    assert!(emitted >= 4 * STACKS.len() as u64, "{counts}");
+    assert_eq!(counts["duplicated"].as_u64(), Some(emitted), "{counts}");
     // A late copy of phase one's end, arriving while phase two waits, carries phase
     // one's token: it wakes nothing (5½ reads per stack and phase, as above).
     let (reads, by_action) = refresh_reads(&p);

@@ -130,6 +130,28 @@ class StackStatusEvents(EmulatorTestCase):
         ids = [e["id"] for e in events]
         self.assertEqual(len(set(ids)), counts["emitted"], "a duplicate is the same event, same id")
 
+    def test_deliveries_behind_a_later_event_of_the_stack_are_counted_as_reordered(self) -> None:
+        cfn = self.client("cloudformation")
+        cfn.create_stack(StackName="app", TemplateBody=TEMPLATE)
+        url = self.queue_for_status_events()
+        self.emulator.post(CONFIG, {"stack_status_event_faults": {}, "stack_status_events": {}})
+        self.update(cfn, "rt-in-order")
+        self.received(url)
+        _, config = self.emulator.post(CONFIG, {})
+        self.assertNotIn("reordered", config["stack_status_events"], "delivered at once, in order")
+
+        self.emulator.post(CONFIG, {"stack_status_event_faults": {"duplicate": 1.0, "delay_seconds": [0, 0.5],
+                                                                  "seed": 11},
+                                    "stack_status_events": {}})
+        for n in range(3):
+            self.update(cfn, f"rt-late-{n}")
+        events = self.received(url)
+        _, config = self.emulator.post(CONFIG, {})
+        counts = config["stack_status_events"]
+        self.assertEqual(len(events), 2 * counts["emitted"])
+        self.assertGreater(counts.get("reordered", 0), 0, counts)
+        self.assertLess(counts["reordered"], len(events), counts)
+
     def test_a_forwarding_rule_needs_the_receiving_bus_policy_and_keeps_the_event_whole(self) -> None:
         url = self.queue_for_status_events(PIPELINE)
         target_events = self.client("events", TARGET)

@@ -370,7 +370,8 @@ tests/emulator/test_registry.py checks that it is the registry's):
        unordered delivery allows, config {"stack_status_event_faults": {"lose": 0.01,
        "duplicate": 0.05, "delay_seconds": [0, 3], "seed": 7}}: each event lost, doubled, or
        delayed (independently, so events arrive out of order); counts in
-       "stack_status_events".
+       "stack_status_events" (emitted, lost, duplicated, and reordered: ends delivered
+       behind a later end of the same stack).
        Source: CloudFormation user guide, "Stack Status Change event detail" and "Monitoring
                CloudFormation ... events with EventBridge" ("sent to the EventBridge default
                event bus"; "guaranteed to be delivered, but possibly out of order");

@@ -61,7 +61,7 @@ KNOWN_CONFIG_KEYS: dict[str, str] = {
     "deny_s3_writes": '["map-results/*"]: PutObject of a matching key is refused with 403 AccessDenied (46)',
     "async_retry_delays_seconds": "[60, 120]: the waits before Lambda's two retries of a failed asynchronous invocation (45)",
     "stack_status_event_faults": '{"lose": 0.01, "duplicate": 0.05, "delay_seconds": [0, 3], "seed": 7}: CloudFormation status change events lost, doubled, delayed (49)',
-    "stack_status_events": '{"emitted": n, "lost": n, "duplicated": n}: counters of the status change events (49); post {} to reset',
+    "stack_status_events": '{"emitted": n, "lost": n, "duplicated": n, "reordered": n}: counters of the status change events, reordered counting ends delivered behind a later end of the same stack (49); post {} to reset',
     "bus_deliveries_refused": "events a rule sent to another account's bus that its policy refused (51): a counter",
     "retry_interval_scale": "1: Step Functions Retry waits take AWS's time; 0.1 compresses them tenfold, for suites (52)",
     "wait_state_scale": "1: Wait states and task time-outs take AWS's time; 3 makes each three times as long, for a benchmark slowing all of AWS; 0.2 shortens the suites' Wait states (55)",

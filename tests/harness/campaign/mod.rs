@@ -50,6 +50,8 @@ pub const KINDS: [&str; 10] = [
     "burst",
 ];
 const CHANCE: u64 = 55;
+/// Mixed into a seed for the draws of its stack status events' delivery ("STACKEVT").
+const STACK_EVENT_DRAWS: u64 = 0x5354_4143_4b45_5654;
 
 /// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators").
 pub struct Draws(u64);
@@ -83,6 +85,8 @@ pub struct SeedReport {
     pub runs: usize,
     pub violations: Vec<String>,
     pub seconds: f64,
+    /// Stack ends, forwarded to the pipeline during the faulted runs, that woke a step.
+    pub woken: usize,
 }
 
 /// One consumer of the fleet.
@@ -248,10 +252,38 @@ pub async fn run_seed_waiting(seed: u64, stacks: usize, waiting: Waiting) -> See
         );
         control["fail_create"] = Value::Object(fail_create);
     }
+    // CloudFormation's stack status events reach the pipeline as deployed: forwarded from
+    // every account-region of the fleet by target-role.yaml's rule, so an update's end
+    // wakes the step waiting for it. Delivery is durable but possibly out of order
+    // (CloudFormation user guide, "Monitoring CloudFormation events with EventBridge"):
+    // each seed doubles some, delays each by up to a few seconds (so they arrive out of
+    // order) and loses a few, beyond what AWS documents (a rule disabled, a bus policy
+    // changed). Drawn from a sequence of their own, so that a seed draws the faults above
+    // as it always did.
+    for account in ACCOUNTS {
+        for region in REGIONS {
+            p.forward_stack_ends_from(account, region).await;
+        }
+    }
+    let mut event_draws = Draws::new(seed ^ STACK_EVENT_DRAWS);
+    let duplicate = [0.1, 0.25, 0.5][event_draws.below(3) as usize];
+    let late = 1 + event_draws.below(3);
+    let lose = [0.0, 0.05][event_draws.below(2) as usize];
+    let mut stack_events = json!({
+        "duplicate": duplicate,
+        "delay_seconds": [0, late],
+        "lose": lose,
+        "seed": seed,
+    });
     if drawn.contains("lost_end_event") {
+        // Every end lost: runs' (Step Functions' execution status events, which tell an
+        // aborted run) and stacks' (every wait ends by its time-out, then one look).
         control["drop_status_events"] = json!(true);
+        stack_events["lose"] = json!(1.0);
         report.injected.insert("lost_end_event", 1);
     }
+    control["stack_status_event_faults"] = stack_events;
+    control["stack_status_events"] = json!({});
     let deleted = match drawn.contains("stack_deleted") {
         true => pick(&mut draws, false, &taken),
         false => None,
@@ -370,6 +402,16 @@ pub async fn run_seed_waiting(seed: u64, stacks: usize, waiting: Waiting) -> See
     }
     quiesce(&p, Duration::from_secs(900)).await;
 
+    // Steps woken by their stacks' forwarded ends (the waiter's line for each end it was
+    // sent; a place handed on logs "step woken" too, and is not counted here).
+    report.woken = p
+        .functions
+        .logs()
+        .lines()
+        .filter(|l| l.contains("stack operation ended"))
+        .filter_map(|l| serde_json::from_str::<Value>(&l[l.find('{')?..]).ok())
+        .filter(|line| line["woken"].as_u64().unwrap_or(0) > 0)
+        .count();
     // What was injected, as the emulator counted it.
     let config = p.emulator.control(json!({}));
     eprintln!("seed {seed}: after the runs, emulator {config}");
@@ -386,6 +428,17 @@ pub async fn run_seed_waiting(seed: u64, stacks: usize, waiting: Waiting) -> See
     if config["crash_after_call"]["rotatetoken-discover"]["times"] == 0 {
         report.injected.insert("discover_crash", 1);
     }
+    // The stacks' status events as the emulator delivered them (patch 49's counts).
+    let events = &config["stack_status_events"];
+    for (kind, count) in [
+        ("stack_event_lost", "lost"),
+        ("stack_event_doubled", "duplicated"),
+        ("stack_end_reordered", "reordered"),
+    ] {
+        if let Some(n) = events[count].as_u64().filter(|n| *n > 0) {
+            report.injected.insert(kind, n);
+        }
+    }
 
     let events_lost = drawn.contains("lost_end_event");
     check_runs(
@@ -401,7 +454,7 @@ pub async fn run_seed_waiting(seed: u64, stacks: usize, waiting: Waiting) -> See
     // One clean follow-up run, then the scheduled audit.
     p.emulator.control(json!({
         "rate_limits": {}, "time_out_after_run": {}, "crash_after_call": {},
-        "fail_create": {}, "drop_status_events": false,
+        "fail_create": {}, "drop_status_events": false, "stack_status_event_faults": {},
     }));
     let last_version = put_secret(&p.sm, "prod/db-password", &format!("v2-{seed}")).await;
     p.deliver(&sample_event("put-secret-value.json", &arn, &last_version))

@@ -317,6 +317,32 @@ mod tests {
         });
     }
 
+    #[test]
+    fn a_full_lane_refuses_no_stack_of_another_account_region() {
+        const OTHER_REGION: &str = "arn:aws:cloudformation:eu-west-1:111111111111:stack/app/1";
+        const OTHER_ACCOUNT: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/app/1";
+        let store = Store::default();
+        run(async {
+            assert!(enter(&store, &stack(STACK), "run", NOW, 1, None)
+                .await
+                .unwrap());
+            assert!(
+                !enter(&store, &stack(OTHER), "run", NOW + 1, 1, None)
+                    .await
+                    .unwrap(),
+                "its own account-region's lane is full"
+            );
+            for id in [OTHER_REGION, OTHER_ACCOUNT] {
+                assert!(
+                    enter(&store, &stack(id), "run", NOW + 2, 1, None)
+                        .await
+                        .unwrap(),
+                    "{id}: a lane of its own"
+                );
+            }
+        });
+    }
+
     /// The runs bucket's lane documents as S3's conditional writes keep them: each write a
     /// new ETag, and a write on an ETag no longer current refused (412, `false`); or a
     /// bucket that refuses every request (`down`).

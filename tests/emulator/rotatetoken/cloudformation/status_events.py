@@ -24,6 +24,31 @@ STATUSES = frozenset(f"{op}_{end}" for op in ("CREATE", "DELETE", "UPDATE", "ROL
 
 _RANDOM = random.Random()
 _SEEDED: list[Any] = [None]
+# Per stack: the number of its last end emitted (a status the operation ends with), and the
+# highest number delivered, so that an end delivered behind a later end of the same stack is
+# counted ("reordered"); an in-progress status is not numbered.
+_EMITTED: dict[str, int] = {}
+_DELIVERED: dict[str, int] = {}
+
+
+def _counts() -> dict[str, int]:
+    counts = CONTROL.get("stack_status_events")
+    if not isinstance(counts, dict):
+        counts = CONTROL["stack_status_events"] = {}
+    return counts
+
+
+def _deliver(account: str, region: str, envelope: dict[str, Any], number: int | None) -> None:
+    stack_id = envelope["detail"]["stack-id"]
+    with LOCK:
+        if number is None:
+            pass
+        elif number < _DELIVERED.get(stack_id, 0):
+            counts = _counts()
+            counts["reordered"] = counts.get("reordered", 0) + 1
+        else:
+            _DELIVERED[stack_id] = number
+    deliver(account, region, envelope)
 
 
 def _draw(faults: dict[str, Any]) -> random.Random:
@@ -60,19 +85,21 @@ def _emit(stack: Any, status: str, reason: str | None, token: str | None) -> Non
         copies = 1 if lost else 1 + (draws.random() < float(faults.get("duplicate", 0.0)))
         low, high = (list(faults.get("delay_seconds") or [0, 0]) + [0, 0])[:2]
         delays = [draws.uniform(float(low), float(high)) for _ in range(copies)]
-        counts = CONTROL.get("stack_status_events")
-        if not isinstance(counts, dict):
-            counts = CONTROL["stack_status_events"] = {}
+        counts = _counts()
         counts["emitted"] = counts.get("emitted", 0) + 1
+        number = None
+        if status.endswith(("_COMPLETE", "_FAILED")):
+            number = _EMITTED[stack.stack_id] = _EMITTED.get(stack.stack_id, 0) + 1
         if lost:
             counts["lost"] = counts.get("lost", 0) + 1
             return
         counts["duplicated"] = counts.get("duplicated", 0) + copies - 1
     for delay in delays:
+        args = (stack.account_id, stack.region_name, envelope, number)
         if delay <= 0:
-            deliver(stack.account_id, stack.region_name, envelope)
+            _deliver(*args)
         else:
-            timer = threading.Timer(delay, deliver, args=(stack.account_id, stack.region_name, envelope))
+            timer = threading.Timer(delay, _deliver, args=args)
             timer.daemon = True
             timer.start()
 
@@ -88,7 +115,8 @@ def _emit(stack: Any, status: str, reason: str | None, token: str | None) -> Non
       none. Delivery faults, as durable but unordered delivery allows, config
       {"stack_status_event_faults": {"lose": 0.01, "duplicate": 0.05, "delay_seconds":
       [0, 3], "seed": 7}}: each event lost, doubled, or delayed (independently, so events
-      arrive out of order); counts in "stack_status_events".""",
+      arrive out of order); counts in "stack_status_events" (emitted, lost, duplicated,
+      and reordered: ends delivered behind a later end of the same stack).""",
     source="""CloudFormation user guide, "Stack Status Change event detail" and "Monitoring
       CloudFormation ... events with EventBridge" ("sent to the EventBridge default event
       bus"; "guaranteed to be delivered, but possibly out of order"); EventBridge events
