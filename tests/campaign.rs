@@ -66,14 +66,12 @@ async fn seed_5_stopped_aborted_and_rolled_back_while_looks_are_woken_by_their_f
         "this seed's ends are delivered: {:?}",
         r.injected
     );
-    for kind in [
-        "abort",
-        "stop",
-        "phase_one_rolls_back",
-        "stack_event_doubled",
-    ] {
+    // Its stop and abort strike about 3 s in, so only a few stacks' ends are sent (19 in
+    // one run): whether one is doubled is drawn, not asserted.
+    for kind in ["abort", "stop", "phase_one_rolls_back"] {
         assert!(r.injected.contains_key(kind), "{kind}: {:?}", r.injected);
     }
+    eprintln!("seed 5: {} stack ends woke a step", r.woken);
     // The wakes came from the stacks' ends, forwarded from their account-regions to the
     // pipeline's bus: with a 60 s interval, a fleet waited out by time-outs alone would not
     // have been woken at all.
