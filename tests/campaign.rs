@@ -71,9 +71,16 @@ async fn seed_5_stopped_aborted_and_rolled_back_while_looks_are_woken_by_their_f
     for kind in ["abort", "stop", "phase_one_rolls_back"] {
         assert!(r.injected.contains_key(kind), "{kind}: {:?}", r.injected);
     }
-    eprintln!("seed 5: {} stack ends woke a step", r.woken);
-    // The wakes came from the stacks' ends, forwarded from their account-regions to the
-    // pipeline's bus: with a 60 s interval, a fleet waited out by time-outs alone would not
-    // have been woken at all.
-    assert!(r.woken > 0, "no step was woken: {:?}", r.injected);
+    eprintln!(
+        "seed 5: the waiter received {} stack ends, {} woke a step",
+        r.ends_received, r.woken
+    );
+    // The stacks' ends reached the waiter, forwarded from their account-regions to the
+    // pipeline's bus, while the faults struck (whether a step still waited for one when it
+    // came depends on when the abort strikes; tests/waiting.rs proves the wake).
+    assert!(
+        r.ends_received > 0,
+        "no stack end reached the waiter: {:?}",
+        r.injected
+    );
 }

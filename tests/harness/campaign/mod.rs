@@ -85,7 +85,9 @@ pub struct SeedReport {
     pub runs: usize,
     pub violations: Vec<String>,
     pub seconds: f64,
-    /// Stack ends, forwarded to the pipeline during the faulted runs, that woke a step.
+    /// Stack ends forwarded to the pipeline's waiter during the faulted runs.
+    pub ends_received: usize,
+    /// Of those, the ends that woke a step.
     pub woken: usize,
 }
 
@@ -402,14 +404,18 @@ pub async fn run_seed_waiting(seed: u64, stacks: usize, waiting: Waiting) -> See
     }
     quiesce(&p, Duration::from_secs(900)).await;
 
-    // Steps woken by their stacks' forwarded ends (the waiter's line for each end it was
-    // sent; a place handed on logs "step woken" too, and is not counted here).
-    report.woken = p
+    // The stacks' forwarded ends the waiter received, and those that woke a step (the
+    // waiter's line for each end; a place handed on logs "step woken" and is not counted).
+    let ends: Vec<Value> = p
         .functions
         .logs()
         .lines()
         .filter(|l| l.contains("stack operation ended"))
         .filter_map(|l| serde_json::from_str::<Value>(&l[l.find('{')?..]).ok())
+        .collect();
+    report.ends_received = ends.len();
+    report.woken = ends
+        .iter()
         .filter(|line| line["woken"].as_u64().unwrap_or(0) > 0)
         .count();
     // What was injected, as the emulator counted it.
