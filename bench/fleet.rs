@@ -239,6 +239,15 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
             .set("MAX_CONCURRENCY", &max_concurrency)
             .set("MAX_WAIT_SECONDS", "3600")
             .set("STEP_BUDGET_SECONDS", &secs(STEP_BUDGET_SECONDS))
+            // The deployed default budget, in the run's time (AWS's rates are slowed `scale`
+            // times, emulator patch 42 below).
+            .set(
+                "DISCOVERY_CALLS_PER_SECOND",
+                &format!(
+                    "{}",
+                    rotatetoken::domain::discovery_pace::DEFAULT_CALLS_PER_SECOND / scale
+                ),
+            )
             .set(
                 "WAIT_FOR_STATUS_EVENTS",
                 if events { "true" } else { "false" },

@@ -246,7 +246,7 @@ mutate "an earlier run is taken for a later one" functions/shared/src/domain/coa
 mutate "a stack is left to a run of a secret it does not consume" functions/shared/src/service/coalesce.rs \
   '            || mentions_secret(&body, &secret)' '            || std::hint::black_box(true)' an_incidents_rotations coalesce
 mutate "coalescing never leaves a stack to a later run" functions/shared/src/service/discover.rs \
-  '    if let Some(board) = store.filter(|_| settings.coalesce && !out.dry_run && !reconcile) {' '    if let Some(board) = store.filter(|_| std::hint::black_box(false) && settings.coalesce && !out.dry_run && !reconcile) {' an_incidents_rotations coalesce
+  '    let board = store.filter(|_| settings.coalesce && !input.dry_run && !reconcile);' '    let board = store.filter(|_| std::hint::black_box(false) && settings.coalesce && !input.dry_run && !reconcile);' an_incidents_rotations coalesce
 mutate "the audit ignores --since" functions/shared/src/domain/audit.rs \
   '        Some(since) if current.created_ms < since && j.freshness == Freshness::Fresh => {' '        Some(since) if std::hint::black_box(false) && current.created_ms < since && j.freshness == Freshness::Fresh => {' since_a_moment lib
 mutate "a secret not rotated since the moment needs no attention" functions/shared/src/service/audit.rs \
@@ -648,4 +648,12 @@ mutate "a failed change set made with other inputs fails the stack (never made a
   $'                reason,\n                description,\n            } if description.ends_with(&plan.inputs_mark()) => {' $'                reason,\n                description,\n            } if std::hint::black_box(!description.is_empty()) => {' a_failed_change_set_made_with_other_inputs lib
 mutate "how long a change set was waited for is taken from the task (a task can make its stack fail)" functions/shared/src/domain/refresh/preview.rs \
   '                let age = now.saturating_sub(created_ms.unwrap_or(since));' '                let age = now.saturating_sub(std::hint::black_box(since)); let _ = created_ms;' how_long_a_change_set_was_waited_for lib
+mutate "discovery's CloudFormation calls go at once, unpaced (runs discovering together throttle one another and the customer)" functions/shared/src/service/discovery_pace.rs \
+  '        if slot > now {' '        if std::hint::black_box(false) && slot > now {' runs_discovering_together discover
+mutate "a run discovering paces as if alone, whatever the others discovering in its account-region (the budget not shared)" functions/shared/src/service/discovery_pace.rs \
+  '                Ok(seats) => seats,' '                Ok(seats) => std::hint::black_box(1).min(seats),' a_run_beside_another lib
+mutate "a run never gives its discovery seat back (the runs after it pace slower for a lease)" functions/shared/src/service/discovery_pace.rs \
+  '            seats.leave(&self.execution);' '            seats.leave("");' a_run_beside_another lib
+mutate "a lapsed discovery seat (its run timed out) is still counted" functions/shared/src/domain/discovery_pace.rs \
+  '            .retain(|_, renewed| now_ms.saturating_sub(*renewed) < SEAT_LEASE_MS);' '            .retain(|_, renewed| std::hint::black_box(*renewed > 0));' lapse lib
 exit $survived

@@ -23,6 +23,7 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
         max_concurrency: 7,
         template_concurrency: 4,
         target_concurrency: 4,
+        calls_per_second: rotatetoken::domain::discovery_pace::DEFAULT_CALLS_PER_SECOND,
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,
@@ -374,4 +375,78 @@ async fn with_require_opt_in_untagged_consumers_are_reported_skipped() {
     for s in &out.skipped {
         assert!(s.reason.contains("rotatetoken:opt-in=true"), "{}", s.reason);
     }
+}
+
+/// An incident rotates several secrets at once, and their runs discover in the same
+/// account-region together, at CloudFormation's rates (5 calls a second per API, burst 10,
+/// as users measure DescribeStacks). Unpaced, their GetTemplate calls alone (8 in flight per
+/// run) would throttle one another and the customer's deploys; paced, the runs share
+/// `DiscoveryCallsPerSecond` through the account-region's seat file: no call is throttled,
+/// every run finds its consumers, and every seat is given back.
+#[tokio::test]
+async fn runs_discovering_together_share_the_account_regions_budget_and_none_is_throttled() {
+    const RUNS: usize = 8;
+    const STACKS: usize = 4;
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("runs").send().await.unwrap();
+    let store = S3RunStore::new(&config, "runs".into());
+    let mut arns = vec![];
+    for i in 0..RUNS {
+        arns.push(create_secret(&sm, &format!("prod/db-{i}"), "v1").await);
+    }
+    // Each stack consumes one secret; every run reads every stack's template to tell.
+    for s in 0..STACKS {
+        let secret = format!("prod/db-{}", s % RUNS);
+        create_stack(&cfn, &format!("app-{s}"), &consumer_template(&secret), &[]).await;
+    }
+    emulator.control(json!({"rate_limits": {"cloudformation": {"*": [5, 10]}}, "throttled": 0}));
+    let settings = settings(SelectionMode::Referencing);
+    let secrets = SecretsManager::new(&config);
+    let access = local(&config);
+    let scope = own_region();
+    let runs = arns.iter().enumerate().map(|(i, arn)| {
+        let input = json!({"execution": format!("incident-{i}"),
+            "request": {"secret": {"arn": arn, "version_id": "v2"}, "cause": "PutSecretValue", "dry_run": true}});
+        let (access, store, secrets, scope, settings) = (&access, &store, &secrets, &scope, &settings);
+        async move {
+            service::discover(access, &NoOrganization, Some(store), secrets, &SdkRetries, scope, settings, input)
+                .await
+                .unwrap()
+        }
+    });
+    let outs = futures::future::join_all(runs).await;
+    let throttled = emulator.control(json!({}))["throttled"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    assert_eq!(
+        throttled, 0,
+        "CloudFormation throttled the runs' discoveries"
+    );
+    for (i, out) in outs.iter().enumerate() {
+        assert!(
+            out.failed_targets.is_empty(),
+            "run {i}: {:?}",
+            out.failed_targets
+        );
+        assert_eq!(out.scanned, STACKS, "run {i}");
+        assert_eq!(out.selected_count, usize::from(i < STACKS), "run {i}");
+    }
+    let seats = s3
+        .get_object()
+        .bucket("runs")
+        .key("discovery/self/us-east-1.json")
+        .send()
+        .await
+        .unwrap();
+    let seats: serde_json::Value =
+        serde_json::from_slice(&seats.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(seats["seats"], json!({}), "every run gave its seat back");
 }

@@ -41,6 +41,7 @@ fn discovery_settings() -> DiscoverySettings {
         max_concurrency: 5,
         template_concurrency: 4,
         target_concurrency: 4,
+        calls_per_second: rotatetoken::domain::discovery_pace::DEFAULT_CALLS_PER_SECOND,
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,

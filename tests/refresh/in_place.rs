@@ -118,6 +118,7 @@ async fn a_stack_left_pinned_to_an_unlabelled_version_is_warned_about() {
         max_concurrency: 1,
         template_concurrency: 1,
         target_concurrency: 1,
+        calls_per_second: rotatetoken::domain::discovery_pace::DEFAULT_CALLS_PER_SECOND,
         require_opt_in: false,
         without_service_role: rotatetoken::domain::service_role::StacksWithoutServiceRole::any(),
         secret_scope: None,

@@ -11,8 +11,9 @@ use crate::domain::targets::{
 
 /// Every variable the functions read that template.yaml must set (tests/contracts.rs
 /// checks both ways against the template). Lambda itself sets `AWS_REGION`.
-pub const TEMPLATE_VARIABLES: [&str; 24] = [
+pub const TEMPLATE_VARIABLES: [&str; 25] = [
     "PARAMETER_NAME",
+    "DISCOVERY_CALLS_PER_SECOND",
     "VERSION_PARAMETER_NAME",
     "SELECTION_MODE",
     "MAX_CONCURRENCY",
@@ -149,13 +150,27 @@ pub fn discovery_settings() -> Result<DiscoverySettings, InputError> {
             .parse()?,
         max_concurrency: max_concurrency()?,
         template_concurrency: 8,
-        target_concurrency: 8,
+        // Every account-region at once: each is paced under its own budget
+        // (`DISCOVERY_CALLS_PER_SECOND`), so one searched after another would only wait.
+        target_concurrency: 64,
+        calls_per_second: discovery_calls_per_second()?,
         require_opt_in: require_opt_in()?,
         without_service_role: without_service_role()?,
         secret_scope: Some(secret_scope()?),
         coalesce: coalesce_window_seconds()? > 0,
         reconcile_since: reconcile_since(),
     })
+}
+
+/// `DiscoveryCallsPerSecond`: each CloudFormation API's calls a second in one account and
+/// region, for all the runs discovering there together (`domain::discovery_pace`).
+fn discovery_calls_per_second() -> Result<f64, InputError> {
+    parse(
+        "DISCOVERY_CALLS_PER_SECOND",
+        crate::domain::discovery_pace::DEFAULT_CALLS_PER_SECOND,
+        |v: &f64| v.is_finite() && (0.01..=100.0).contains(v),
+        "a number of calls a second from 0.01 to 100",
+    )
 }
 
 /// `StacksWithoutServiceRole` (stack ARN patterns, comma-separated; absent or empty: none):

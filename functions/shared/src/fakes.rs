@@ -2,6 +2,7 @@
 //! a method grows it here once. (The integration tests in `tests/` use the real adapters
 //! against the emulator instead.)
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -11,8 +12,8 @@ use crate::domain::model::{
 };
 use crate::domain::planning::ACKNOWLEDGED_CAPABILITIES;
 use crate::ports::{
-    AwsError, Clock, NestedStack, Notifier, RetryTally, RunStore, SecretDirectory, StackDirectory,
-    StackResource, StackUpdater, TargetAccess, UpdateStart, WaitBoard,
+    AwsError, Clock, LockStore, NestedStack, Notifier, RetryTally, RunStore, SecretDirectory,
+    StackDirectory, StackResource, StackUpdater, TargetAccess, UpdateStart, WaitBoard,
 };
 
 /// A throttled call, after the SDK's own retries.
@@ -361,6 +362,61 @@ impl Clock for FakeClock {
     }
 }
 
+/// The runs bucket's lock documents (lanes, seats) as S3's conditional writes keep them: each write a
+/// new ETag, and a write on an ETag no longer current refused (412, `false`); or a
+/// bucket that refuses every request (`down`).
+#[derive(Default)]
+pub(crate) struct Locks {
+    pub(crate) docs: Mutex<BTreeMap<String, (Vec<u8>, u32)>>,
+    pub(crate) down: bool,
+}
+
+impl Locks {
+    fn up(&self) -> Result<(), AwsError> {
+        match self.down {
+            true => Err(AwsError {
+                operation: "GetObject",
+                code: Some("SlowDown".into()),
+                message: "Please reduce your request rate.".into(),
+            }),
+            false => Ok(()),
+        }
+    }
+}
+
+impl LockStore for Locks {
+    async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+        self.up()?;
+        let docs = self.docs.lock().unwrap();
+        Ok(docs.get(key).map(|(b, v)| (b.clone(), v.to_string())))
+    }
+    async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
+        self.up()?;
+        let mut docs = self.docs.lock().unwrap();
+        if docs.contains_key(key) {
+            return Ok(false);
+        }
+        docs.insert(key.to_string(), (body, 1));
+        Ok(true)
+    }
+    async fn replace(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, AwsError> {
+        self.up()?;
+        let mut docs = self.docs.lock().unwrap();
+        match docs.get(key) {
+            Some((_, v)) if v.to_string() == tag => {
+                let next = v + 1;
+                docs.insert(key.to_string(), (body, next));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
+        self.up()?;
+        Ok(self.docs.lock().unwrap().remove(key).is_some())
+    }
+}
+
 /// Every AWS call fails: the fuzz is about the input, and nothing may be changed.
 pub(crate) struct Unreachable;
 impl SecretDirectory for Unreachable {
@@ -449,6 +505,20 @@ impl RunStore for Unreachable {
         Err(unreachable_error())
     }
     async fn exists(&self, _: &str) -> Result<bool, AwsError> {
+        Err(unreachable_error())
+    }
+}
+impl LockStore for Unreachable {
+    async fn read(&self, _: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn create(&self, _: &str, _: Vec<u8>) -> Result<bool, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn replace(&self, _: &str, _: Vec<u8>, _: &str) -> Result<bool, AwsError> {
+        Err(unreachable_error())
+    }
+    async fn remove(&self, _: &str, _: &str) -> Result<bool, AwsError> {
         Err(unreachable_error())
     }
 }

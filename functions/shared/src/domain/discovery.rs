@@ -21,7 +21,7 @@ use super::service_role::{borrows_pipeline_power, StacksWithoutServiceRole};
 use super::targets::Target;
 use crate::ports::{AwsError, SecretDirectory, StackDirectory, StackUpdater, TargetAccess};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DiscoverySettings {
     pub parameter: String,
     /// The version parameter that chooses in-place mode (`RotateTokenVersion` by default).
@@ -32,6 +32,9 @@ pub struct DiscoverySettings {
     pub template_concurrency: usize,
     /// Targets searched at once.
     pub target_concurrency: usize,
+    /// `DiscoveryCallsPerSecond`: each CloudFormation API's calls a second in one account
+    /// and region, for every run discovering there together ([`super::discovery_pace`]).
+    pub calls_per_second: f64,
     /// Only stacks tagged `rotatetoken:opt-in=true` may be updated (`RequireOptInTag`).
     pub require_opt_in: bool,
     /// Stacks the pipeline may update without a service role (`StacksWithoutServiceRole`).
@@ -640,6 +643,7 @@ mod tests {
                 max_concurrency: 1,
                 template_concurrency: 1,
                 target_concurrency: 1,
+                calls_per_second: crate::domain::discovery_pace::DEFAULT_CALLS_PER_SECOND,
                 require_opt_in: false,
                 // A stack without a service role: allowed, the checks are what is tested.
                 without_service_role: StacksWithoutServiceRole::any(),

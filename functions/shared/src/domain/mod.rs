@@ -5,6 +5,7 @@ pub mod built_refs;
 pub mod coalesce;
 pub mod conditions;
 pub mod discovery;
+pub mod discovery_pace;
 pub mod error;
 pub mod guard;
 pub mod in_place;

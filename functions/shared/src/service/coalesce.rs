@@ -42,32 +42,39 @@ async fn locks<B: WaitBoard + Sync>(
     Ok((own, others))
 }
 
-/// Leaves to a later run each selected stack it will refresh anyway. Any failure to read
-/// the locks or a stack leaves the stack selected: coalescing saves updates, never skips
-/// one that is needed.
-pub async fn leave_to_later_runs<A, B>(
-    access: &A,
+/// The later runs this run may leave stacks to ([`coalesce::later_runs`]), read from the
+/// locks when its discovery begins: a later run that ends while this one discovers (a
+/// paced discovery of many stacks takes minutes) has refreshed them after its own change,
+/// which came after this run's, so it still covers them. Locks that cannot be read: none
+/// (every selected stack is refreshed by this run).
+pub async fn later_runs<B: WaitBoard + Sync>(
     board: &B,
-    targets: &TargetSettings,
-    own_region: &str,
-    mode: SelectionMode,
+    secret_arn: &str,
     execution: &str,
-    out: &mut DiscoveryOutput,
-) where
-    A: TargetAccess + Sync,
-    B: WaitBoard + Sync,
-{
-    if out.selected.is_empty() {
-        return;
-    }
-    let later = match locks(board, &lock_key(&out.secret.arn)).await {
+) -> Vec<LaterRun> {
+    match locks(board, &lock_key(secret_arn)).await {
         Ok((own, others)) => coalesce::later_runs(execution, own.as_ref(), &others),
         Err(e) => {
             warn!(error = %e, "the locks could not be read: every selected stack is refreshed by this run");
-            return;
+            Vec::new()
         }
-    };
-    if later.is_empty() {
+    }
+}
+
+/// Leaves to one of `later` (read by [`later_runs`]) each selected stack it will refresh
+/// anyway. Any failure to read a stack leaves the stack selected: coalescing saves updates,
+/// never skips one that is needed.
+pub async fn leave_to_later_runs<A>(
+    access: &A,
+    later: &[LaterRun],
+    targets: &TargetSettings,
+    own_region: &str,
+    mode: SelectionMode,
+    out: &mut DiscoveryOutput,
+) where
+    A: TargetAccess + Sync,
+{
+    if out.selected.is_empty() || later.is_empty() {
         return;
     }
     let session = out

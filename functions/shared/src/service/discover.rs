@@ -5,6 +5,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
+use super::discovery_pace::PacedAccess;
 use super::{audit, coalesce, resolve_targets, with_replicas, Scope};
 use crate::domain::discovery::{self, DiscoverySettings};
 use crate::domain::error::{from_step_input, InputError};
@@ -13,7 +14,7 @@ use crate::domain::model::{DiscoveryOutput, ExecutionInput, RunFiles, SecretRef}
 use crate::domain::targets::session_name;
 use crate::handler::FunctionError;
 use crate::ports::{
-    AccountDirectory, RetryTally, RunStore, SecretDirectory, TargetAccess, WaitBoard,
+    AccountDirectory, LockStore, RetryTally, RunStore, SecretDirectory, TargetAccess, WaitBoard,
 };
 
 /// The state machine wraps the execution input with the execution's name:
@@ -34,7 +35,7 @@ pub async fn discover<A, O, S, D, T>(
 where
     A: TargetAccess + Sync,
     O: AccountDirectory + Sync,
-    S: RunStore + WaitBoard + Sync,
+    S: RunStore + WaitBoard + LockStore + Sync,
     D: SecretDirectory + Sync,
     T: RetryTally + Sync,
 {
@@ -54,7 +55,13 @@ where
         other => ("manual".to_string(), other, "input"),
     };
     let span = tracing::info_span!("discover", execution = %execution);
-    async move {
+    // Every CloudFormation call of this run's discovery (selection, guard, audit,
+    // coalescing) waits for its slot in its account-region, shared with the other runs
+    // discovering there (`DiscoveryCallsPerSecond`); the seats are given back at the end,
+    // whatever it was.
+    let paced = PacedAccess::new(access, store, &execution, settings.calls_per_second);
+    let access = &paced;
+    let found = async move {
     let mut input: ExecutionInput = from_step_input(what, request)?;
     let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
         .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
@@ -79,6 +86,12 @@ where
     let targets = resolved.targets(&scope.own_region);
     let session = session_name(&execution);
     let reconcile = input.reconcile;
+    // Coalescing's later runs, as the locks say when this discovery begins.
+    let board = store.filter(|_| settings.coalesce && !input.dry_run && !reconcile);
+    let later = match board {
+        Some(board) => Some(coalesce::later_runs(board, &input.secret.arn, &execution).await),
+        None => None,
+    };
     let mut out = discovery::discover(access, &targets, input, settings, &session, secrets).await;
     out.failed_targets.extend(unlisted);
     out.failed_targets.extend(replicas_unread);
@@ -92,9 +105,9 @@ where
         lanes::schedule(&mut out, settings.max_concurrency);
     }
     // Coalescing: what a later run refreshes anyway is left to it (domain::coalesce).
-    if let Some(board) = store.filter(|_| settings.coalesce && !out.dry_run && !reconcile) {
+    if let Some(later) = later {
         let before = out.selected.len();
-        coalesce::leave_to_later_runs(access, board, &resolved, &scope.own_region, settings.mode, &execution, &mut out).await;
+        coalesce::leave_to_later_runs(access, &later, &resolved, &scope.own_region, settings.mode, &mut out).await;
         if out.selected.len() != before {
             lanes::schedule(&mut out, settings.max_concurrency);
         }
@@ -120,7 +133,9 @@ where
     }
     }
     .instrument(span)
-    .await
+    .await;
+    paced.leave().await;
+    found
 }
 
 /// Selection files written at once (S3 takes 3,500 writes a second per prefix: "Best

@@ -22,6 +22,7 @@ fn discovery_settings() -> DiscoverySettings {
         max_concurrency: 1,
         template_concurrency: 1,
         target_concurrency: 1,
+        calls_per_second: crate::domain::discovery_pace::DEFAULT_CALLS_PER_SECOND,
         require_opt_in: false,
         without_service_role: crate::domain::service_role::StacksWithoutServiceRole::none(),
         secret_scope: None,

@@ -276,9 +276,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
     use super::*;
 
     const STACK: &str = "arn:aws:cloudformation:us-east-1:111111111111:stack/app/1";
@@ -343,60 +340,7 @@ mod tests {
         });
     }
 
-    /// The runs bucket's lane documents as S3's conditional writes keep them: each write a
-    /// new ETag, and a write on an ETag no longer current refused (412, `false`); or a
-    /// bucket that refuses every request (`down`).
-    #[derive(Default)]
-    struct Store {
-        docs: Mutex<BTreeMap<String, (Vec<u8>, u32)>>,
-        down: bool,
-    }
-
-    impl Store {
-        fn up(&self) -> Result<(), AwsError> {
-            match self.down {
-                true => Err(AwsError {
-                    operation: "GetObject",
-                    code: Some("SlowDown".into()),
-                    message: "Please reduce your request rate.".into(),
-                }),
-                false => Ok(()),
-            }
-        }
-    }
-
-    impl LockStore for Store {
-        async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsError> {
-            self.up()?;
-            let docs = self.docs.lock().unwrap();
-            Ok(docs.get(key).map(|(b, v)| (b.clone(), v.to_string())))
-        }
-        async fn create(&self, key: &str, body: Vec<u8>) -> Result<bool, AwsError> {
-            self.up()?;
-            let mut docs = self.docs.lock().unwrap();
-            if docs.contains_key(key) {
-                return Ok(false);
-            }
-            docs.insert(key.to_string(), (body, 1));
-            Ok(true)
-        }
-        async fn replace(&self, key: &str, body: Vec<u8>, tag: &str) -> Result<bool, AwsError> {
-            self.up()?;
-            let mut docs = self.docs.lock().unwrap();
-            match docs.get(key) {
-                Some((_, v)) if v.to_string() == tag => {
-                    let next = v + 1;
-                    docs.insert(key.to_string(), (body, next));
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
-        }
-        async fn remove(&self, key: &str, _: &str) -> Result<bool, AwsError> {
-            self.up()?;
-            Ok(self.docs.lock().unwrap().remove(key).is_some())
-        }
-    }
+    use crate::fakes::Locks as Store;
 
     #[test]
     fn a_place_asked_for_on_a_lane_read_ahead_is_decided_again_on_the_lane_as_others_left_it() {

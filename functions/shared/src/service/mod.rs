@@ -5,6 +5,7 @@
 mod audit;
 mod coalesce;
 mod discover;
+mod discovery_pace;
 mod lane;
 mod refresh;
 mod report;
@@ -17,6 +18,7 @@ mod fuzz;
 
 pub use audit::{audit, current_version, AuditCounts, AuditReport, AuditRow, RECONCILE_CAUSE};
 pub use discover::discover;
+pub use discovery_pace::PacedAccess;
 pub use refresh::{look, refresh, NO_STOPS, STOPPED_BY_OPERATOR};
 pub use report::report;
 pub use scope::{resolve_targets, with_replicas, Scope};
