@@ -656,4 +656,13 @@ mutate "a run never gives its discovery seat back (the runs after it pace slower
   '            seats.leave(&self.execution);' '            seats.leave("");' a_run_beside_another lib
 mutate "a lapsed discovery seat (its run timed out) is still counted" functions/shared/src/domain/discovery_pace.rs \
   '            .retain(|_, renewed| now_ms.saturating_sub(*renewed) < SEAT_LEASE_MS);' '            .retain(|_, renewed| std::hint::black_box(*renewed > 0));' lapse lib
+mutate "no run finds a template another kept (an incident's runs read every template each)" functions/shared/src/service/discovery_pace.rs \
+  '            templates.insert(s.stack.id.clone(), template_key(s));' '            templates.insert(s.stack.id.clone(), std::hint::black_box(template_key(s)).filter(|_| false));' runs_discovering_together discover
+mutate "a kept template is keyed by its stack alone (an updated stack's old template is read)" functions/shared/src/domain/discovery_pace.rs \
+  '    let at = snapshot.last_changed_ms?;' '    let at = snapshot.last_changed_ms.map(|_| 0)?;' a_template_kept_by_one_run_is_read_again discover
+mutate "a template is kept for a stack in the middle of an operation" functions/shared/src/domain/discovery_pace.rs \
+  '    if !snapshot.status.ends_with("_COMPLETE") {' '    if std::hint::black_box(snapshot.status.is_empty()) {' a_template_is_kept_under lib
+mutate "the local AWS never returns LastUpdatedTime (moto's own)" tests/emulator/rotatetoken/cloudformation/updates.py \
+  '        stack.last_updated_time = began
+        return stack' '        return stack' test_last_updated_time_appears emulator:test_real_shapes
 exit $survived

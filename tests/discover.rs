@@ -386,9 +386,15 @@ async fn with_require_opt_in_untagged_consumers_are_reported_skipped() {
 #[tokio::test]
 async fn runs_discovering_together_share_the_account_regions_budget_and_none_is_throttled() {
     const RUNS: usize = 8;
-    const STACKS: usize = 4;
+    const STACKS: usize = 6;
     let emulator = Emulator::start();
-    let config = emulator.sdk_config().await;
+    // As the discover function calls: its app id is how the local AWS logs its requests.
+    let config = emulator
+        .sdk_config()
+        .await
+        .to_builder()
+        .app_name(aws_config::AppName::new("rotatetoken-discover").unwrap())
+        .build();
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -430,6 +436,19 @@ async fn runs_discovering_together_share_the_account_regions_budget_and_none_is_
         throttled, 0,
         "CloudFormation throttled the runs' discoveries"
     );
+    // Each template read from CloudFormation about once: the runs read their stacks in
+    // orders of their own and keep what they read for the others (RUNS × STACKS without).
+    let reads = emulator
+        .requests()
+        .iter()
+        .filter(|(_, _, action)| action == "cloudformation:GetTemplate")
+        .count();
+    eprintln!("{reads} GetTemplate calls for {STACKS} templates and {RUNS} runs");
+    assert!(reads >= STACKS, "{reads} GetTemplate calls");
+    assert!(
+        reads <= 2 * STACKS,
+        "{reads} GetTemplate calls for {STACKS} templates"
+    );
     for (i, out) in outs.iter().enumerate() {
         assert!(
             out.failed_targets.is_empty(),
@@ -449,4 +468,87 @@ async fn runs_discovering_together_share_the_account_regions_budget_and_none_is_
     let seats: serde_json::Value =
         serde_json::from_slice(&seats.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(seats["seats"], json!({}), "every run gave its seat back");
+}
+
+/// A template kept for the other runs is the stack's as it was when read: once the stack
+/// is updated (here to stop reading the secret), the next run reads its new template,
+/// never the kept one.
+#[tokio::test]
+async fn a_template_kept_by_one_run_is_read_again_once_its_stack_is_updated() {
+    let emulator = Emulator::start();
+    let config = emulator.sdk_config().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("runs").send().await.unwrap();
+    let store = S3RunStore::new(&config, "runs".into());
+    let arn = create_secret(&sm, "prod/db", "v1").await;
+    create_secret(&sm, "prod/other", "v1").await;
+    // Created reading another secret, then updated to read prod/db: UPDATE_COMPLETE, as
+    // it will be after the next update too (only the update's time tells them apart).
+    create_stack(&cfn, "app", &consumer_template("prod/other"), &[]).await;
+    update_template(&cfn, "app", &consumer_template("prod/db")).await;
+    let settings = settings(SelectionMode::Referencing);
+    let run = |name: &str| {
+        json!({"execution": name,
+            "request": {"secret": {"arn": arn, "version_id": "v2"}, "cause": "PutSecretValue", "dry_run": true}})
+    };
+    let (access, secrets, scope) = (local(&config), SecretsManager::new(&config), own_region());
+    let discover = |input| {
+        service::discover(
+            &access,
+            &NoOrganization,
+            Some(&store),
+            &secrets,
+            &SdkRetries,
+            &scope,
+            &settings,
+            input,
+        )
+    };
+    let first = discover(run("first")).await.unwrap();
+    assert_eq!(first.selected_count, 1, "{first:?}");
+    let kept = s3
+        .list_objects_v2()
+        .bucket("runs")
+        .prefix("templates/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.contents().len(), 1, "the template was kept: {kept:?}");
+    // The stack no longer reads prod/db.
+    update_template(&cfn, "app", &consumer_template("prod/other")).await;
+    let second = discover(run("second")).await.unwrap();
+    assert_eq!(
+        (second.selected_count, second.not_consumers),
+        (0, 1),
+        "{second:?}"
+    );
+}
+
+/// Updates the stack's template (its token stays `true`) and waits until it is done.
+async fn update_template(cfn: &aws_sdk_cloudformation::Client, stack: &str, template: &str) {
+    cfn.update_stack()
+        .stack_name(stack)
+        .template_body(template)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("RotateToken")
+                .parameter_value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if stack_status_and_token(cfn, stack).await.0 == "UPDATE_COMPLETE" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{stack} was not updated");
 }

@@ -122,6 +122,26 @@ class RealShapes(EmulatorTestCase):
                                               {"ParameterKey": "RotateToken", "UsePreviousValue": True}])
         self.assertIn("No updates are to be performed", str(nothing.exception))
 
+    # (64)
+
+    def test_last_updated_time_appears_with_the_first_update_and_moves_with_each(self) -> None:
+        self.cdk_deploy("Payments", fixture("cdk-default.template.json"))
+        self.assertNotIn("LastUpdatedTime", self.settled("Payments"), "created, never updated")
+        keep = [{"ParameterKey": "BootstrapVersion", "UsePreviousValue": True}]
+        seen = []
+        for value in ("false", "true"):
+            self.cfn.update_stack(StackName="Payments", UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
+                                  Parameters=keep + [{"ParameterKey": "RotateToken", "ParameterValue": value}])
+            seen.append(self.settled("Payments")["LastUpdatedTime"])
+            time.sleep(0.01)
+        # Through a change set, as `cdk deploy` and the console update.
+        cs = self.change_set("Payments", "UPDATE", keep + [{"ParameterKey": "RotateToken", "ParameterValue": "false"}], name="console")
+        self.cfn.execute_change_set(ChangeSetName=cs["ChangeSetId"])
+        seen.append(self.settled("Payments")["LastUpdatedTime"])
+        self.assertEqual(seen, sorted(seen))
+        self.assertEqual(len(set(seen)), 3, seen)
+        self.assertGreaterEqual(seen[0], self.settled("Payments")["CreationTime"])
+
     def test_noecho_and_list_parameters_show_as_aws_shows_them(self) -> None:
         body = json.dumps({
             "Parameters": {"Password": {"Type": "String", "NoEcho": True},

@@ -15,8 +15,9 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::execution::Execution;
 
-/// How long to wait for Discover to say where the run's files are.
-const DISCOVER_WAIT: Duration = Duration::from_secs(300);
+/// How long to wait for Discover to say where the run's files are: its Lambda's time-out
+/// (template.yaml; discovery is paced under `DiscoveryCallsPerSecond`).
+const DISCOVER_WAIT: Duration = Duration::from_secs(900);
 
 pub async fn run(ctx: &Context, name_or_arn: &str) -> Result<Attention, CliError> {
     let execution = Execution::find(ctx, name_or_arn).await?;

@@ -116,6 +116,7 @@ impl FakeStack {
                 // A stack deployed with a service role, as `cdk deploy` does (its
                 // cfn-exec role): the pipeline may update it by default.
                 service_role: Some("arn:aws:iam::111111111111:role/app-deployer".into()),
+                last_changed_ms: None,
                 tags: vec![],
                 rollback_monitoring_minutes: 0,
             }),

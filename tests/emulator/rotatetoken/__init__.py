@@ -571,4 +571,10 @@ tests/emulator/test_registry.py checks that it is the registry's):
                DescribeStacks answers in 0.11 s (aws/aws-cdk issue log, `[AWS cloudformation
                200 0.11s 0 retries]`) to 0.4 s (aws/aws-cdk#20257). AWS publishes no latency
                for either.
+ 64. [CloudFormation] DescribeStacks' `LastUpdatedTime`: set when an update begins
+       (UpdateStack, ExecuteChangeSet of an UPDATE change set, a nested stack's update
+       through its parent), absent until a stack's first update. moto never returns it.
+       Source: CloudFormation API reference, `Stack` data type: LastUpdatedTime "The time
+               the stack was last updated. This field will only be returned if the stack has
+               been updated at least once."
 """

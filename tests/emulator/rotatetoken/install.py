@@ -82,6 +82,7 @@ ORDER = [
     real_shapes.install_service_role_kept,  # 58: wraps 3's update
     change_set_lifecycle.install_change_set_lifecycle,  # 60: wraps 16's CreateChangeSet, 3's update, 33's execute
     change_sets.install_change_set_creation_time,  # 56: wraps 22's delete, 16's and 33's execute (and 60's)
+    updates.install_last_updated_time,  # 64: wraps 3's and 58's update, 33's, 60's and 56's execute
     # Outermost: a request's token is taken before any other check can refuse it.
     request_tokens.install_request_tokens,  # 41
 ]

@@ -321,23 +321,34 @@ async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sy
         .filter(|s| s.parent_id.is_none())
         .filter_map(|s| Some((s, in_place::mode_of(s, token, version)?)))
         .collect();
-    let judged: Vec<Judged> = stream::iter(candidates)
-        .map(|(snapshot, mode)| {
-            let by_id = &by_id;
-            let below = nested_under
-                .get(snapshot.stack.id.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            async move {
-                match mode {
-                    RefreshMode::TwoPhase => judge(directory, snapshot, below, by_id, run).await,
-                    RefreshMode::InPlace => judge_in_place(directory, snapshot, run).await,
+    // Each run reads its candidates in an order of its own (drawn from its session name),
+    // so that runs discovering together read different templates first and find the
+    // others' kept (`service::discovery_pace`); the findings keep the listing's order.
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by_cached_key(|i| run_order(session, &candidates[*i].0.stack.id));
+    let mut judged: Vec<(usize, Judged)> =
+        stream::iter(order.into_iter().map(|i| (i, candidates[i])))
+            .map(|(i, (snapshot, mode))| {
+                let by_id = &by_id;
+                let below = nested_under
+                    .get(snapshot.stack.id.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                async move {
+                    let judged = match mode {
+                        RefreshMode::TwoPhase => {
+                            judge(directory, snapshot, below, by_id, run).await
+                        }
+                        RefreshMode::InPlace => judge_in_place(directory, snapshot, run).await,
+                    };
+                    judged.map(|j| (i, j))
                 }
-            }
-        })
-        .buffered(settings.template_concurrency.max(1))
-        .try_collect()
-        .await?;
+            })
+            .buffered(settings.template_concurrency.max(1))
+            .try_collect()
+            .await?;
+    judged.sort_by_key(|(i, _)| *i);
+    let judged: Vec<Judged> = judged.into_iter().map(|(_, j)| j).collect();
     let reached: HashSet<&str> = judged
         .iter()
         .flat_map(|j| j.reached.iter().map(String::as_str))
@@ -418,6 +429,19 @@ async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sy
     found.not_consumers =
         scanned.saturating_sub(found.selected.len() + found.skipped.len() + reached.len());
     Ok(found)
+}
+
+/// Where a stack comes in a run's reading order: a hash of the run's session and the stack.
+fn run_order(session: &str, stack_id: &str) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(session.as_bytes())
+        .chain_update([0])
+        .chain_update(stack_id.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    first
 }
 
 /// Is this top-level stack a consumer of the secret, and may it be refreshed? Reads the

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::Target;
+use super::model::{StackSnapshot, Target};
 
 /// `DiscoveryCallsPerSecond`'s default: calls a second per CloudFormation API per account
 /// and region, for all of the pipeline's discoveries there together. Under half of the ~5 a
@@ -87,6 +87,28 @@ pub fn seats_key(target: &Target) -> String {
     )
 }
 
+/// Where a stack's template is kept for the other runs discovering in its account-region
+/// (an incident's runs read the same templates): the runs bucket, under the stack's id and
+/// the moment and outcome of its last operation that could change it. CloudFormation
+/// changes a template only by an operation, which moves `LastUpdatedTime` when it begins;
+/// a rollback leaves the time and changes the status (`UPDATE_ROLLBACK_COMPLETE`: the
+/// template from before). So a key names one template. `None`: nothing kept or read for a
+/// stack in the middle of an operation (its template may be changing), or whose times
+/// AWS did not give.
+pub fn template_key(snapshot: &StackSnapshot) -> Option<String> {
+    let at = snapshot.last_changed_ms?;
+    if !snapshot.status.ends_with("_COMPLETE") {
+        return None;
+    }
+    let stack = &snapshot.stack;
+    // `stack/<name>/<uuid>`: a name reused by a new stack is another stack.
+    let unique = stack.id.rsplit('/').next().filter(|u| !u.is_empty())?;
+    Some(format!(
+        "templates/{}/{}/{}/{unique}/{at}-{}.template",
+        stack.account, stack.region, stack.name, snapshot.status
+    ))
+}
+
 /// How a run with `seats` live seats in its account-region paces each API there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pace {
@@ -114,11 +136,14 @@ pub fn pace(calls_per_second: f64, seats: u32) -> Pace {
 /// yet: `None`) and the time now: its slot, which is also its last slot from then on. A
 /// slot may lie up to `burst` intervals in the past (calls saved while the API was idle),
 /// never more: the pace is a token bucket of `burst + 1` calls refilled every interval.
-pub fn next_slot(pace: Pace, last_ms: Option<u64>, now_ms: u64) -> u64 {
-    let earliest = now_ms.saturating_sub(u64::from(pace.burst) * pace.interval_ms);
+/// A run among others (no burst) makes its first call of an API `spread_ms` (modulo the
+/// interval) from now: runs that began together do not all call at once.
+pub fn next_slot(pace: Pace, last_ms: Option<u64>, now_ms: u64, spread_ms: u64) -> u64 {
+    let earliest = now_ms.saturating_sub(u64::from(pace.burst).saturating_mul(pace.interval_ms));
     match last_ms {
+        None if pace.burst == 0 => now_ms.saturating_add(spread_ms % pace.interval_ms.max(1)),
         None => earliest,
-        Some(last) => (last + pace.interval_ms).max(earliest),
+        Some(last) => last.saturating_add(pace.interval_ms).max(earliest),
     }
 }
 
@@ -155,7 +180,7 @@ mod tests {
         let mut last = None;
         let mut slots = vec![];
         for _ in 0..7 {
-            let slot = next_slot(p, last, now);
+            let slot = next_slot(p, last, now, 0);
             slots.push(slot);
             last = Some(slot);
         }
@@ -169,7 +194,17 @@ mod tests {
     fn an_idle_api_saves_no_more_than_its_burst() {
         let p = pace(2.0, 1);
         // The last call an hour ago: the next goes at once, but only burst + 1 do.
-        assert_eq!(next_slot(p, Some(0), 3_600_000), 3_600_000 - 4 * 500);
+        assert_eq!(next_slot(p, Some(0), 3_600_000, 0), 3_600_000 - 4 * 500);
+    }
+
+    #[test]
+    fn runs_among_others_spread_their_first_calls_over_an_interval() {
+        let p = pace(2.0, 4);
+        assert_eq!(p.interval_ms, 2_000);
+        assert_eq!(next_slot(p, None, 10_000, 700), 10_700);
+        assert_eq!(next_slot(p, None, 10_000, 2_700), 10_700);
+        // Alone, the first call goes at once whatever the spread.
+        assert!(next_slot(pace(2.0, 1), None, 10_000, 700) <= 10_000);
     }
 
     #[test]
@@ -188,6 +223,41 @@ mod tests {
         assert!(!s.seats.contains_key("b"));
         s.leave("a");
         assert!(s.seats.is_empty());
+    }
+
+    #[test]
+    fn a_template_is_kept_under_its_stacks_last_operation_and_outcome() {
+        let id = "arn:aws:cloudformation:us-east-1:111111111111:stack/app/5f0c-11";
+        let mut s = StackSnapshot {
+            status: "UPDATE_COMPLETE".into(),
+            last_changed_ms: Some(1_000),
+            ..StackSnapshot::for_test(id, &[])
+        };
+        let updated = template_key(&s).unwrap();
+        assert_eq!(
+            updated,
+            "templates/111111111111/us-east-1/app/5f0c-11/1000-UPDATE_COMPLETE.template"
+        );
+        s.status = "UPDATE_ROLLBACK_COMPLETE".into();
+        assert_ne!(
+            template_key(&s).unwrap(),
+            updated,
+            "rolled back: the template before"
+        );
+        s.status = "UPDATE_COMPLETE".into();
+        s.last_changed_ms = Some(2_000);
+        assert_ne!(template_key(&s).unwrap(), updated, "updated again");
+        for busy in [
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+            "UPDATE_ROLLBACK_FAILED",
+        ] {
+            s.status = busy.into();
+            assert_eq!(template_key(&s), None, "{busy}");
+        }
+        s.status = "CREATE_COMPLETE".into();
+        s.last_changed_ms = None;
+        assert_eq!(template_key(&s), None, "no time from AWS");
     }
 
     #[test]

@@ -61,7 +61,7 @@ where
     // whatever it was.
     let paced = PacedAccess::new(access, store, &execution, settings.calls_per_second);
     let access = &paced;
-    let found = async move {
+    let found = async {
     let mut input: ExecutionInput = from_step_input(what, request)?;
     let parsed = SecretRef::from_arn(&input.secret.arn, input.secret.version_id.clone())
         .map_err(|e| InputError::new(format!("{what}.secret.arn"), e.problem))?;
@@ -127,6 +127,8 @@ where
     for t in &out.failed_targets {
         tracing::error!(account = %t.account, region = %t.region, reason = %t.reason, "target could not be searched");
     }
+    // No more CloudFormation calls: the seats go back before the run files are written.
+    access.leave().await;
     match store {
         None => Ok(out),
         Some(store) => Ok(keep_lists_in_the_run_files(store, out, &execution).await?),
@@ -134,6 +136,7 @@ where
     }
     .instrument(span)
     .await;
+    // Whatever ended it (a seat already given back is not given back twice).
     paced.leave().await;
     found
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tracing::warn;
 
 use crate::domain::discovery_pace::{
-    next_slot, pace, seats_key, Pace, Seats, RECOUNT_EVERY_MS, SEATS_WHEN_UNKNOWN, SETTLE_MS,
+    next_slot, pace, seats_key, template_key, Pace, Seats, RECOUNT_EVERY_MS, SEATS_WHEN_UNKNOWN,
+    SETTLE_MS,
 };
 use crate::domain::model::{
     FailedResource, OperationSeen, PlannedChange, PreviewRead, StackRef, StackSnapshot, Target,
@@ -48,6 +49,11 @@ struct Meter<'a, L> {
     counting: AtomicBool,
     /// The seat file exists (so a recount reads it rather than trying to create it).
     exists: AtomicBool,
+    /// The run took a seat here and has not given it back.
+    seated: AtomicBool,
+    /// Where each stack listed or described here keeps its template (stack id to
+    /// [`template_key`]).
+    templates: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl<L: LockStore + Sync> Meter<'_, L> {
@@ -81,6 +87,7 @@ impl<L: LockStore + Sync> Meter<'_, L> {
                 let live = seats.sit(&self.execution, now);
                 if store.create(&self.key, to_vec(&seats)).await? {
                     self.exists.store(true, Ordering::Relaxed);
+                    self.seated.store(true, Ordering::Relaxed);
                     return Ok(live);
                 }
                 self.exists.store(true, Ordering::Relaxed);
@@ -93,6 +100,7 @@ impl<L: LockStore + Sync> Meter<'_, L> {
             let before = seats.clone();
             let live = seats.sit(&self.execution, now);
             if seats == before || store.replace(&self.key, to_vec(&seats), &tag).await? {
+                self.seated.store(true, Ordering::Relaxed);
                 return Ok(live);
             }
         }
@@ -102,6 +110,9 @@ impl<L: LockStore + Sync> Meter<'_, L> {
     /// Gives the run's seat back (best effort: a seat not given back lapses).
     async fn leave(&self) {
         let Some(store) = self.store else { return };
+        if !self.seated.swap(false, Ordering::AcqRel) {
+            return;
+        }
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 backoff(&self.execution, attempt).await;
@@ -145,12 +156,40 @@ impl<L: LockStore + Sync> Meter<'_, L> {
         let pace = *self.pace.lock().expect("pace");
         let slot = {
             let mut last = self.last.lock().expect("slots");
-            let slot = next_slot(pace, last.get(api).copied(), now);
+            let slot = next_slot(
+                pace,
+                last.get(api).copied(),
+                now,
+                spread(&self.execution, api),
+            );
             last.insert(api, slot);
             slot
         };
         if slot > now {
             tokio::time::sleep(Duration::from_millis(slot - now)).await;
+        }
+    }
+}
+
+impl<L> Meter<'_, L> {
+    /// The stacks as AWS just showed them: where each keeps its template now.
+    fn seen(&self, stacks: &[StackSnapshot]) {
+        let mut templates = self.templates.lock().expect("templates");
+        for s in stacks {
+            templates.insert(s.stack.id.clone(), template_key(s));
+        }
+    }
+}
+
+/// A template another run kept; `None` when there is none (or it cannot be read: then it
+/// is read from CloudFormation, as if none were kept).
+async fn kept_template<L: LockStore + Sync>(store: &L, key: &str) -> Option<String> {
+    match store.read(key).await {
+        Ok(Some((body, _))) => String::from_utf8(body).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            warn!(key = %key, error = %e, "a kept template could not be read: read from CloudFormation");
+            None
         }
     }
 }
@@ -167,12 +206,23 @@ fn contended(key: &str) -> AwsError {
     }
 }
 
+/// A number drawn from a run's name and a salt (attempt, API), to spread runs apart.
+fn spread_of(execution: &str, salt: &str, seed: u32) -> u64 {
+    let h = execution
+        .bytes()
+        .chain(salt.bytes())
+        .fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    u64::from(h)
+}
+
+/// Where in an interval a run among others makes its first call of an API.
+fn spread(execution: &str, api: &str) -> u64 {
+    spread_of(execution, api, 7)
+}
+
 /// Runs joining at once collide on the file: back off a little, spread by run.
 async fn backoff(execution: &str, attempt: u32) {
-    let spread = execution.bytes().fold(attempt, |h, b| {
-        h.wrapping_mul(31).wrapping_add(u32::from(b))
-    });
-    let ms = 20 * u64::from(attempt) + u64::from(spread % 50);
+    let ms = 20 * u64::from(attempt) + spread_of(execution, "", attempt) % 50;
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
@@ -226,6 +276,8 @@ impl<'a, A, L: LockStore + Sync> PacedAccess<'a, A, L> {
                         counted_ms: AtomicU64::new(0),
                         counting: AtomicBool::new(true),
                         exists: AtomicBool::new(false),
+                        seated: AtomicBool::new(false),
+                        templates: Mutex::new(HashMap::new()),
                     });
                     meters.insert(key, m.clone());
                     (m, true)
@@ -267,12 +319,39 @@ pub struct Paced<'a, S, L> {
 impl<S: StackDirectory + Sync, L: LockStore + Sync> StackDirectory for Paced<'_, S, L> {
     async fn list_stacks(&self) -> Result<Vec<StackSnapshot>, AwsError> {
         self.meter.before("DescribeStacks").await;
-        self.inner.list_stacks().await
+        let stacks = self.inner.list_stacks().await?;
+        self.meter.seen(&stacks);
+        Ok(stacks)
     }
 
     async fn template_body(&self, stack: &StackRef) -> Result<String, AwsError> {
+        let kept = self
+            .meter
+            .templates
+            .lock()
+            .expect("templates")
+            .get(&stack.id)
+            .cloned();
+        let store = self.meter.store;
+        let Some((key, store)) = kept.flatten().zip(store) else {
+            self.meter.before("GetTemplate").await;
+            return self.inner.template_body(stack).await;
+        };
+        // Kept by another run (or this one)? Asked again after the wait for a slot: the
+        // runs read their stacks in orders of their own, so one may have kept it meanwhile.
+        if let Some(body) = kept_template(store, &key).await {
+            return Ok(body);
+        }
         self.meter.before("GetTemplate").await;
-        self.inner.template_body(stack).await
+        if let Some(body) = kept_template(store, &key).await {
+            return Ok(body);
+        }
+        let body = self.inner.template_body(stack).await?;
+        // Kept once: the first run to read it writes it (If-None-Match), best effort.
+        if let Err(e) = store.create(&key, body.clone().into_bytes()).await {
+            warn!(key = %key, error = %e, "a template read could not be kept for the other runs");
+        }
+        Ok(body)
     }
 
     async fn stack_policy(&self, stack: &StackRef) -> Result<Option<String>, AwsError> {
@@ -294,7 +373,9 @@ impl<S: StackDirectory + Sync, L: LockStore + Sync> StackDirectory for Paced<'_,
 impl<S: StackUpdater + Sync, L: LockStore + Sync> StackUpdater for Paced<'_, S, L> {
     async fn describe(&self, stack: &StackRef) -> Result<Option<StackSnapshot>, AwsError> {
         self.meter.before("DescribeStacks").await;
-        self.inner.describe(stack).await
+        let described = self.inner.describe(stack).await?;
+        self.meter.seen(described.as_slice());
+        Ok(described)
     }
 
     async fn update(&self, plan: &UpdatePlan) -> Result<UpdateStart, AwsError> {

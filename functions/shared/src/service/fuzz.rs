@@ -14,6 +14,15 @@ use crate::handler::FunctionError;
 use crate::ports::{NoNotifier, NoOrganization};
 
 /// A deployment's discovery settings, every secret in scope.
+/// Discovery paces its calls with tokio's timers.
+fn with_timers<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
 fn discovery_settings() -> DiscoverySettings {
     DiscoverySettings {
         parameter: "RotateToken".into(),
@@ -160,7 +169,7 @@ proptest! {
     #[test]
     fn no_discover_input_panics(input in any_json()) {
         let settings = discovery_settings();
-        let _ = futures::executor::block_on(discover(
+        let _ = with_timers(discover(
             &Unreachable, &NoOrganization, Some(&Unreachable), &Unreachable, &NoRetries, &scope(), &settings, input,
         ));
     }
@@ -175,7 +184,7 @@ proptest! {
         };
         let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf");
         // Unreachable AWS: a refusal before any call, or the test sees AWS's error instead.
-        let err = futures::executor::block_on(discover(
+        let err = with_timers(discover(
             &Unreachable, &NoOrganization, Some(&Unreachable), &Unreachable, &NoRetries, &scope(), &settings,
             json!({"secret": {"arn": arn}}),
         )).unwrap_err();

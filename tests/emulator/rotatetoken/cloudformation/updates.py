@@ -353,3 +353,41 @@ def install_consistent_reads() -> None:
         return BaseResponse.call_action(self)
 
     CloudFormationResponse.call_action = call_action
+
+
+@patch(
+    64, service="CloudFormation",
+    behaviour="""DescribeStacks' `LastUpdatedTime`: set when an update begins (UpdateStack,
+      ExecuteChangeSet of an UPDATE change set, a nested stack's update through its parent),
+      absent until a stack's first update. moto never returns it.""",
+    source="""CloudFormation API reference, `Stack` data type: LastUpdatedTime "The time the
+      stack was last updated. This field will only be returned if the stack has been
+      updated at least once." """,
+)
+def install_last_updated_time() -> None:
+    """(64) Installed after every other UpdateStack/ExecuteChangeSet patch (3, 16, 33, 60):
+    it wraps theirs. moto's serializer returns a stack's `last_updated_time` as
+    `LastUpdatedTime` once the attribute exists."""
+    from moto.cloudformation import models as cfn_models
+    from moto.core.utils import utcnow
+
+    update_stack = cfn_models.CloudFormationBackend.update_stack
+    execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
+
+    def updated(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        began = utcnow()
+        stack = update_stack(self, name, *args, **kwargs)
+        stack.last_updated_time = began
+        return stack
+
+    def executed(self: Any, change_set_name: str, stack_name: Any = None) -> Any:
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks.get(change_set.stack_id)
+        began = utcnow()
+        out = execute_change_set(self, change_set_name, stack_name)
+        if stack is not None and change_set.change_set_type == "UPDATE":
+            stack.last_updated_time = began
+        return out
+
+    cfn_models.CloudFormationBackend.update_stack = updated
+    cfn_models.CloudFormationBackend.execute_change_set = executed

@@ -232,6 +232,11 @@ fn snapshot(stack: &Stack) -> Result<StackSnapshot, AwsError> {
             .unwrap_or(0)
             .clamp(0, 180) as u32,
         service_role: stack.role_arn().map(str::to_string),
+        last_changed_ms: stack
+            .last_updated_time()
+            .or(stack.creation_time())
+            .and_then(|t| t.to_millis().ok())
+            .map(|ms| ms.max(0) as u64),
     })
 }
 

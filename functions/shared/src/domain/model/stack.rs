@@ -74,6 +74,9 @@ pub struct StackSnapshot {
     /// The stack's service role (`RoleARN`): CloudFormation acts with it, not with the
     /// caller's credentials (`domain::service_role`).
     pub service_role: Option<String>,
+    /// When its last operation that could change its template began (`LastUpdatedTime`,
+    /// or `CreationTime` before its first update), epoch ms; `None` when AWS says neither.
+    pub last_changed_ms: Option<u64>,
 }
 
 /// The resource type of a nested stack (its physical id is the child's stack id).
@@ -108,6 +111,7 @@ impl StackSnapshot {
             tags: vec![],
             rollback_monitoring_minutes: 0,
             service_role: None,
+            last_changed_ms: None,
         }
     }
 }
