@@ -92,9 +92,14 @@ pub fn seats_key(target: &Target) -> String {
 /// the moment and outcome of its last operation that could change it. CloudFormation
 /// changes a template only by an operation, which moves `LastUpdatedTime` when it begins;
 /// a rollback leaves the time and changes the status (`UPDATE_ROLLBACK_COMPLETE`: the
-/// template from before). So a key names one template. `None`: nothing kept or read for a
-/// stack in the middle of an operation (its template may be changing), or whose times
-/// AWS did not give.
+/// template from before). So a key names one template, but for one race: the key comes
+/// from the run's listing and the template from GetTemplate after it, so a stack whose
+/// operation begins in between has its new template kept under its old key. Only a run
+/// that listed the stack before that operation began asks for that key, and such a run,
+/// reading GetTemplate itself, could have read that same new template: no run reads a
+/// template it could not have read without the cache. `None`: nothing kept or read for a
+/// stack in the middle of an operation (its template may be changing), or whose times AWS
+/// did not give.
 pub fn template_key(snapshot: &StackSnapshot) -> Option<String> {
     let at = snapshot.last_changed_ms?;
     if !snapshot.status.ends_with("_COMPLETE") {
