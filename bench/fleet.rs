@@ -267,6 +267,9 @@ async fn run(design: &str, fleet: &Fleet) -> Value {
         }
     })
     .await;
+    // The fleet is seeded without CloudFormation's rate limits (the local AWS's default,
+    // emulator patch 42): the incident's limits are set below, before the run.
+    p.emulator.control(json!({"rate_limits": {}}));
     let seeding = Instant::now();
     let mut work = Vec::new();
     let mut probe_client = None;

@@ -451,6 +451,8 @@ mutate "an account's regions share one lane (one region's budget spent by anothe
   '    format!("lanes/{}/{}.json", stack.account, stack.region)' '    format!("lanes/{}.json", stack.account)' a_full_lane_refuses_no_stack_of_another lib
 mutate "accounts share one lane in a region (one account's budget spent by another's stacks)" functions/shared/src/domain/lanes/mod.rs \
   '    format!("lanes/{}/{}.json", stack.account, stack.region)' '    format!("lanes/{}.json", stack.region)' a_full_lane_refuses_no_stack_of_another lib
+mutate "the local AWS throttles no CloudFormation call unless told to (AWS always does)" tests/emulator/rotatetoken/state.py \
+  '    "rate_limits": {"cloudformation": {"*": [5, 10]}},' '    "rate_limits": {},' test_on_unless_configured emulator:test_rate_limits
 mutate "the local AWS counts no late delivery as reordered (a test of reordering proves nothing)" tests/emulator/rotatetoken/cloudformation/status_events.py \
   '        elif number < _DELIVERED.get(stack_id, 0):' '        elif number < 0:' test_deliveries_behind_a_later_event emulator:test_stack_status_events
 mutate "the refresh holds its Lambda while CloudFormation works" functions/shared/src/domain/refresh/mod.rs \

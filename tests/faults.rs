@@ -33,8 +33,11 @@ async fn under_30_percent_throttling_every_stack_is_still_refreshed() {
     for name in &stacks {
         create_stack(&p.cfn, name, &consumer_template("prod/db-password"), &[]).await;
     }
-    p.emulator
-        .control(json!({"throttle": {"fraction": 0.3, "services": ["cloudformation", "sts"]}}));
+    // The fraction alone (no rate limit beside it): every throttled call is the product's.
+    p.emulator.control(
+        json!({"throttle": {"fraction": 0.3, "services": ["cloudformation", "sts"]},
+        "rate_limits": {}}),
+    );
     let version = put_secret(&p.sm, "prod/db-password", "new").await;
 
     p.deliver(&sample_event("put-secret-value.json", &arn, &version))

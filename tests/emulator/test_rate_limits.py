@@ -10,7 +10,7 @@ import unittest
 
 import botocore.exceptions
 
-from rotatetoken.testing import EmulatorTestCase
+from rotatetoken.testing import Emulator, EmulatorTestCase
 
 CONFIG = "/moto-api/rotatetoken/config"
 
@@ -80,9 +80,31 @@ class RateLimits(EmulatorTestCase):
         self.assertEqual(self.calls(lambda: west.describe_stacks(), 2), ["ok", "Throttling"])
         self.assertEqual(self.calls(lambda: east.describe_stacks(), 5), ["ok"] * 5, "another region: no limit")
 
-    def test_off_unless_configured(self) -> None:
+    def test_off_when_configured_empty(self) -> None:
+        self.emulator.post(CONFIG, {"rate_limits": {}})
         cfn = self.emulator.client("cloudformation")
         self.assertEqual(self.calls(lambda: cfn.describe_stacks(), 30), ["ok"] * 30)
+
+    def test_on_unless_configured_at_the_rate_users_measure(self) -> None:
+        # A fresh emulator, as the harness starts it: CloudFormation throttles past a burst
+        # of 10 calls of one API, per account and region (5 a second after it).
+        fresh = Emulator(rate_limits=True)
+        try:
+            import boto3
+            from botocore.config import Config
+
+            # One attempt each (the suites' clients retry once: botocore's max_attempts
+            # counts retries).
+            cfn = boto3.client("cloudformation", endpoint_url=fresh.url, region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing",
+                               config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+            # 40 calls outrun 5 a second unless each takes over 0.15 s.
+            answers = self.calls(lambda: cfn.describe_stacks(), 40)
+            self.assertEqual(answers[:10], ["ok"] * 10)
+            self.assertIn("Throttling", answers[10:])
+            self.assertEqual(self.calls(lambda: cfn.list_stacks(), 3), ["ok"] * 3, "each API its own bucket")
+        finally:
+            fresh.stop()
 
 
 if __name__ == "__main__":

@@ -269,9 +269,13 @@ impl Emulator {
         );
     }
 
-    /// SDK configuration pointing at the emulator with dummy credentials.
+    /// SDK configuration pointing at the emulator with dummy credentials. The local AWS
+    /// throttles CloudFormation as AWS does (emulator patch 42, on by default): the
+    /// harness's own calls (seeding stacks, reading them back) retry as the product's do,
+    /// up to 10 attempts, so that a fixture is slowed, never failed, by a limit.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
             .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(

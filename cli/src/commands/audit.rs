@@ -65,8 +65,16 @@ pub async fn run(
             (secrets, chosen, true)
         }
     };
-    let access = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
+    let roles = AssumedRoles::new(&ctx.aws, scope.targets.clone()).read_only();
     let session = session_for("audit");
+    // Paced as the pipeline's discovery is (`DiscoveryCallsPerSecond`, each template read
+    // once for every secret audited here), alone: the CLI takes no seat in the runs bucket.
+    let access = rotatetoken::service::PacedAccess::new(
+        &roles,
+        None::<&rotatetoken::ports::NoRunFiles>,
+        &session,
+        settings.calls_per_second,
+    );
     let mut reports = Vec::with_capacity(chosen.len());
     let mut failed = Vec::new();
     for secret in chosen {

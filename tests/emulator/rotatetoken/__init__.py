@@ -301,7 +301,10 @@ tests/emulator/test_registry.py checks that it is the registry's):
        caller (a token bucket: [calls a second, burst]); "*" is every other API of the
        service. Limits for one account-region or region only:
        "cloudformation@<account>/<region>", "cloudformation@<region>" (the most specific
-       applies). Off unless configured; "throttled" counts them.
+       applies). On unless configured otherwise, as on AWS: every CloudFormation API at 5
+       calls a second, burst 10, the rate users measure for DescribeStacks (AWS publishes
+       none); {} for none (the emulator's own suites test each mechanism alone). "throttled"
+       counts them.
        Source: Service Quotas lists CloudFormation's API rates (UpdateStack, DescribeStacks,
                CreateChangeSet, DescribeStackEvents...) as per account and region, not
                adjustable; users measure DescribeStacks at about 5 calls a second (aws/aws-

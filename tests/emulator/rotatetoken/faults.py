@@ -95,8 +95,10 @@ def over_rate(account: str, region: str, service: str, action: str, now: float) 
       exceeded", counted per account, region and API and shared by every caller (a token
       bucket: [calls a second, burst]); "*" is every other API of the service. Limits for
       one account-region or region only: "cloudformation@<account>/<region>",
-      "cloudformation@<region>" (the most specific applies). Off unless configured;
-      "throttled" counts them.""",
+      "cloudformation@<region>" (the most specific applies). On unless configured
+      otherwise, as on AWS: every CloudFormation API at 5 calls a second, burst 10, the
+      rate users measure for DescribeStacks (AWS publishes none); {} for none (the
+      emulator's own suites test each mechanism alone). "throttled" counts them.""",
     source="""Service Quotas lists CloudFormation's API rates (UpdateStack, DescribeStacks,
       CreateChangeSet, DescribeStackEvents...) as per account and region, not adjustable;
       users measure DescribeStacks at about 5 calls a second (aws/aws-sam-cli#2671) and see

@@ -26,7 +26,7 @@ def _free_port() -> int:
 class Emulator:
     """One emulator process for the suite; state reset between tests."""
 
-    def __init__(self, lambda_bridge: str | None = None) -> None:
+    def __init__(self, lambda_bridge: str | None = None, rate_limits: bool = False) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"emulator-selftest-{self.port}.log"), "w")
@@ -44,6 +44,10 @@ class Emulator:
                 if time.time() > deadline or self.proc.poll() is not None:
                     raise RuntimeError(f"the emulator did not start (log: {self.log.name})")
                 time.sleep(0.1)
+        if not rate_limits:
+            # Each mechanism is tested alone: CloudFormation's rate limits (on by default,
+            # as on AWS: patch 42) only where a test asks for them (test_rate_limits.py).
+            self.post("/moto-api/rotatetoken/config", {"rate_limits": {}})
 
     def client(self, service: str) -> Any:
         import boto3

@@ -54,6 +54,9 @@ struct Meter<'a, L> {
     /// Where each stack listed or described here keeps its template (stack id to
     /// [`template_key`]).
     templates: Mutex<HashMap<String, Option<String>>>,
+    /// Without a runs bucket (the operator's CLI auditing many secrets in one process):
+    /// the templates read, kept in memory under the same keys.
+    bodies: Mutex<HashMap<String, String>>,
 }
 
 impl<L: LockStore + Sync> Meter<'_, L> {
@@ -181,15 +184,35 @@ impl<L> Meter<'_, L> {
     }
 }
 
-/// A template another run kept; `None` when there is none (or it cannot be read: then it
-/// is read from CloudFormation, as if none were kept).
-async fn kept_template<L: LockStore + Sync>(store: &L, key: &str) -> Option<String> {
-    match store.read(key).await {
-        Ok(Some((body, _))) => String::from_utf8(body).ok(),
-        Ok(None) => None,
-        Err(e) => {
-            warn!(key = %key, error = %e, "a kept template could not be read: read from CloudFormation");
-            None
+impl<L: LockStore + Sync> Meter<'_, L> {
+    /// A template kept under `key`; `None` when there is none (or it cannot be read: then
+    /// it is read from CloudFormation, as if none were kept).
+    async fn kept(&self, key: &str) -> Option<String> {
+        let Some(store) = self.store else {
+            return self.bodies.lock().expect("bodies").get(key).cloned();
+        };
+        match store.read(key).await {
+            Ok(Some((body, _))) => String::from_utf8(body).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                warn!(key = %key, error = %e, "a kept template could not be read: read from CloudFormation");
+                None
+            }
+        }
+    }
+
+    /// Keeps a template read: written once, by the first run to read it (If-None-Match),
+    /// best effort; in memory without a runs bucket.
+    async fn keep(&self, key: &str, body: &str) {
+        let Some(store) = self.store else {
+            self.bodies
+                .lock()
+                .expect("bodies")
+                .insert(key.to_string(), body.to_string());
+            return;
+        };
+        if let Err(e) = store.create(key, body.as_bytes().to_vec()).await {
+            warn!(key = %key, error = %e, "a template read could not be kept for the other runs");
         }
     }
 }
@@ -278,6 +301,7 @@ impl<'a, A, L: LockStore + Sync> PacedAccess<'a, A, L> {
                         exists: AtomicBool::new(false),
                         seated: AtomicBool::new(false),
                         templates: Mutex::new(HashMap::new()),
+                        bodies: Mutex::new(HashMap::new()),
                     });
                     meters.insert(key, m.clone());
                     (m, true)
@@ -325,32 +349,25 @@ impl<S: StackDirectory + Sync, L: LockStore + Sync> StackDirectory for Paced<'_,
     }
 
     async fn template_body(&self, stack: &StackRef) -> Result<String, AwsError> {
-        let kept = self
-            .meter
-            .templates
-            .lock()
-            .expect("templates")
+        let key = (self.meter.templates.lock().expect("templates"))
             .get(&stack.id)
-            .cloned();
-        let store = self.meter.store;
-        let Some((key, store)) = kept.flatten().zip(store) else {
+            .cloned()
+            .flatten();
+        let Some(key) = key else {
             self.meter.before("GetTemplate").await;
             return self.inner.template_body(stack).await;
         };
         // Kept by another run (or this one)? Asked again after the wait for a slot: the
         // runs read their stacks in orders of their own, so one may have kept it meanwhile.
-        if let Some(body) = kept_template(store, &key).await {
+        if let Some(body) = self.meter.kept(&key).await {
             return Ok(body);
         }
         self.meter.before("GetTemplate").await;
-        if let Some(body) = kept_template(store, &key).await {
+        if let Some(body) = self.meter.kept(&key).await {
             return Ok(body);
         }
         let body = self.inner.template_body(stack).await?;
-        // Kept once: the first run to read it writes it (If-None-Match), best effort.
-        if let Err(e) = store.create(&key, body.clone().into_bytes()).await {
-            warn!(key = %key, error = %e, "a template read could not be kept for the other runs");
-        }
+        self.meter.keep(&key, &body).await;
         Ok(body)
     }
 
