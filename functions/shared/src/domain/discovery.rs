@@ -325,7 +325,9 @@ async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sy
     // so that runs discovering together read different templates first and find the
     // others' kept (`service::discovery_pace`); the findings keep the listing's order.
     let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by_cached_key(|i| run_order(session, &candidates[*i].0.stack.id));
+    order.sort_by_cached_key(|i| {
+        super::discovery_pace::run_order(session, &candidates[*i].0.stack.id)
+    });
     let mut judged: Vec<(usize, Judged)> =
         stream::iter(order.into_iter().map(|i| (i, candidates[i])))
             .map(|(i, (snapshot, mode))| {
@@ -429,19 +431,6 @@ async fn search<D: StackDirectory + StackUpdater + Sync, S: SecretDirectory + Sy
     found.not_consumers =
         scanned.saturating_sub(found.selected.len() + found.skipped.len() + reached.len());
     Ok(found)
-}
-
-/// Where a stack comes in a run's reading order: a hash of the run's session and the stack.
-fn run_order(session: &str, stack_id: &str) -> [u8; 8] {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(session.as_bytes())
-        .chain_update([0])
-        .chain_update(stack_id.as_bytes())
-        .finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    first
 }
 
 /// Is this top-level stack a consumer of the secret, and may it be refreshed? Reads the

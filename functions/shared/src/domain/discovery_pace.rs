@@ -114,6 +114,19 @@ pub fn template_key(snapshot: &StackSnapshot) -> Option<String> {
     ))
 }
 
+/// Where a stack comes in a run's reading order: a hash of the run's session and the stack.
+pub fn run_order(session: &str, stack_id: &str) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(session.as_bytes())
+        .chain_update([0])
+        .chain_update(stack_id.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    first
+}
+
 /// How a run with `seats` live seats in its account-region paces each API there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pace {
