@@ -201,9 +201,12 @@ pub async fn run_seed_waiting(seed: u64, stacks: usize, waiting: Waiting) -> See
         })
     };
     let mut taken = BTreeSet::new();
-    // CloudFormation's rate limits only as drawn (`throttling`, below): the local AWS's
-    // default limits (emulator patch 42) would also count the harness's own polling of the
-    // stacks against each account-region, and a seed's outcome would hang on it.
+    // CloudFormation's rate limits only as drawn (`throttling`, below). Under the local
+    // AWS's default limits (emulator patch 42) a seed's throttled looks halve its lanes
+    // (grown back one place a minute), and its clean follow-up run's stacks then wait for a
+    // place longer than the suites' 120 s `MaxWaitSeconds` (3,600 deployed): seed 1 failed
+    // so, its stacks reported failed, nothing changed. A setting of the suites, not an
+    // invariant; the drawn limits still throttle.
     let mut control = json!({"update_delay_seconds": 0.3, "update_delay_jitter_seconds": 0.2,
         "rate_limits": {}});
     if waiting == Waiting::OwnToken {
