@@ -34,6 +34,17 @@ fn settings(mode: SelectionMode) -> DiscoverySettings {
 
 const NO_STORE: Option<&S3RunStore> = None;
 
+/// A runs bucket (`runs`), as the pipeline's: the seat files and kept templates live there.
+async fn runs_bucket(config: &aws_config::SdkConfig) -> (aws_sdk_s3::Client, S3RunStore) {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("runs").send().await.unwrap();
+    (s3, S3RunStore::new(config, "runs".into()))
+}
+
 fn local(config: &aws_config::SdkConfig) -> AssumedRoles {
     AssumedRoles::new(config, TargetSettings::default())
 }
@@ -398,13 +409,7 @@ async fn runs_discovering_together_share_the_account_regions_budget_and_none_is_
         .build();
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let sm = aws_sdk_secretsmanager::Client::new(&config);
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket("runs").send().await.unwrap();
-    let store = S3RunStore::new(&config, "runs".into());
+    let (s3, store) = runs_bucket(&config).await;
     let mut arns = vec![];
     for i in 0..RUNS {
         arns.push(create_secret(&sm, &format!("prod/db-{i}"), "v1").await);
@@ -492,13 +497,7 @@ async fn a_template_kept_by_one_run_is_read_again_once_its_stack_is_updated() {
     let config = emulator.sdk_config().await;
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let sm = aws_sdk_secretsmanager::Client::new(&config);
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket("runs").send().await.unwrap();
-    let store = S3RunStore::new(&config, "runs".into());
+    let (s3, store) = runs_bucket(&config).await;
     let arn = create_secret(&sm, "prod/db", "v1").await;
     create_secret(&sm, "prod/other", "v1").await;
     // Created reading another secret, then updated to read prod/db: UPDATE_COMPLETE, as
